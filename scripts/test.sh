@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test of the project. Installs what the tests need first, idempotently:
+# a Python venv (.venv) with tests/requirements.txt. Safe to run again and again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build output lives outside the clone so fresh clones on this machine reuse compiled dependencies.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/afb/target}"
+export CARGO_TERM_COLOR=never
+
+# PostgreSQL: the machine's service, started if it is down (tests create and drop their own databases).
+if command -v pg_ctlcluster >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+fi
+
+# Python test environment, rebuilt only when tests/requirements.txt changes.
+if [ ! -x .venv/bin/python ] || ! cmp -s tests/requirements.txt .venv/requirements.installed; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+  cp tests/requirements.txt .venv/requirements.installed
+fi
+
+echo "== cargo test"
+cargo build --quiet --bins
+cargo test --quiet 2>&1
+
+echo "== python conformance (official SDK against the emulator)"
+AFB_BIN="$CARGO_TARGET_DIR/debug/afb" .venv/bin/python -m pytest -q tests/conformance

@@ -1,0 +1,1 @@
+//! Azure Files emulator (filled in by the emulator work).

@@ -1,0 +1,1 @@
+//! Synthetic share generator (filled in later).

@@ -1,0 +1,12 @@
+//! afb: Azure Files Backup.
+//!
+//! Data flow, one module per stage:
+//! - [`azure`]: the Azure Files REST client (credentials and signing, requests, retries).
+//! - [`emulator`]: a local Azure Files service that speaks the same REST API, for tests, demos and benchmarks.
+//! - [`generate`]: synthetic shares with realistic names, sizes, depths and permissions.
+
+pub mod azure;
+pub mod cli;
+pub mod demo;
+pub mod emulator;
+pub mod generate;

@@ -1,0 +1,39 @@
+//! The `afb` command line. Each subcommand delegates to the module that owns the work.
+
+use afb::cli::ExitCode;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "afb", version, about = "Azure Files Backup")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the emulator, fill a sample share and list it (the embedded default).
+    Demo(afb::demo::DemoArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("AFB_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Demo(args) => afb::demo::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => std::process::ExitCode::from(code as u8),
+        Err(e) => {
+            // One line: what failed, with its causes.
+            eprintln!("afb: error: {e:#}");
+            std::process::ExitCode::from(ExitCode::Failed as u8)
+        }
+    }
+}
