@@ -131,7 +131,7 @@ fn mixed_versions() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         .iter()
         .map(|f| {
             let mut f = f.clone();
-            if f.len() > 8192 && rng(&mut seed) % 10 == 0 {
+            if f.len() > 8192 && rng(&mut seed).is_multiple_of(10) {
                 match rng(&mut seed) % 3 {
                     0 => {
                         let at = (rng(&mut seed) as usize) % f.len();
