@@ -212,26 +212,24 @@ async fn serve(app: &Arc<App>, request: Request) -> ApiResult<Reply> {
         .map_err(|e| ApiError::internal(format!("request task failed: {e}")))?
 }
 
-/// Splits `/devstoreaccount1/share/a/b` into the decoded share and path segments. A trailing `/` is
-/// ignored; empty segments elsewhere and other accounts are `InvalidUri`.
+/// Splits `/devstoreaccount1/share/a/b` into the decoded share and path segments. The path is decoded
+/// before splitting (an encoded `%2F` separates names too, as in Azure). A trailing `/` is ignored;
+/// empty segments elsewhere and other accounts are `InvalidUri`.
 fn parse_path(raw: &str) -> ApiResult<(String, Vec<String>)> {
-    let mut segs: Vec<&str> = raw.trim_start_matches('/').split('/').collect();
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8().map_err(|_| ApiError::invalid_uri())?;
+    let mut segs: Vec<&str> = decoded.trim_start_matches('/').split('/').collect();
     if segs.last() == Some(&"") {
         segs.pop();
     }
     if segs.first() != Some(&DEV_ACCOUNT_NAME) {
         return Err(ApiError::invalid_uri());
     }
-    let mut decoded = Vec::with_capacity(segs.len());
-    for s in &segs[1..] {
-        if s.is_empty() {
-            return Err(ApiError::invalid_uri());
-        }
-        let d = percent_encoding::percent_decode_str(s).decode_utf8().map_err(|_| ApiError::invalid_uri())?;
-        decoded.push(d.into_owned());
+    if segs[1..].iter().any(|s| s.is_empty()) {
+        return Err(ApiError::invalid_uri());
     }
-    let share = if decoded.is_empty() { String::new() } else { decoded.remove(0) };
-    Ok((share, decoded))
+    let mut rest: Vec<String> = segs[1..].iter().map(|s| s.to_string()).collect();
+    let share = if rest.is_empty() { String::new() } else { rest.remove(0) };
+    Ok((share, rest))
 }
 
 /// A request id shaped like Azure's (a UUID).
@@ -254,5 +252,6 @@ mod tests {
         assert_eq!(parse_path("/devstoreaccount1/s1/a%20b/c.txt").unwrap(), ("s1".to_string(), vec!["a b".to_string(), "c.txt".to_string()]));
         assert!(parse_path("/other/s1").is_err());
         assert!(parse_path("/devstoreaccount1/s1//x").is_err());
+        assert_eq!(parse_path("/devstoreaccount1/s1/a%2Fb").unwrap().1, vec!["a".to_string(), "b".to_string()]);
     }
 }
