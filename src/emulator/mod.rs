@@ -55,7 +55,7 @@ impl Emulator {
         let key = base64::engine::general_purpose::STANDARD.decode(DEV_ACCOUNT_KEY).expect("the development key is base64");
         let app = Arc::new(server::App { store, clock: clock::Clock::default(), key });
         let router = server::router(app);
-        // TODO(integrator): pass the router through `faults::apply(router, &config.faults)` once it exists.
+        // TODO(integrator): serve through `faults::serve(listener, router, config.faults, shutdown)` (on main) instead of axum::serve below.
         let _ = &config.faults;
         let listener = std::net::TcpListener::bind(config.addr).with_context(|| format!("cannot listen on {}", config.addr))?;
         listener.set_nonblocking(true)?;
