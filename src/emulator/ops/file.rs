@@ -12,8 +12,11 @@ use std::fmt::Write as _;
 /// Largest file, bytes (4 TiB).
 pub const MAX_FILE_SIZE: i64 = 4 * 1024 * 1024 * 1024 * 1024;
 
-/// Parses `bytes=a-b` or `bytes=a-` (inclusive end) into `(start, Option<end>)`.
-fn parse_range(header: &str, value: &str) -> ApiResult<(i64, Option<i64>)> {
+/// A byte range from a header: start and optional inclusive end.
+type ByteRange = (i64, Option<i64>);
+
+/// Parses `bytes=a-b` or `bytes=a-` (inclusive end).
+fn parse_range(header: &str, value: &str) -> ApiResult<ByteRange> {
     let bad = || ApiError::invalid_header_value(header, value);
     let spec = value.trim().strip_prefix("bytes=").ok_or_else(bad)?;
     let (a, b) = spec.split_once('-').ok_or_else(bad)?;
@@ -26,7 +29,7 @@ fn parse_range(header: &str, value: &str) -> ApiResult<(i64, Option<i64>)> {
 }
 
 /// The requested range: `x-ms-range` wins over `Range`.
-fn range_header(req: &Req) -> ApiResult<Option<(&'static str, (i64, Option<i64>))>> {
+fn range_header(req: &Req) -> ApiResult<Option<(&'static str, ByteRange)>> {
     for name in ["x-ms-range", "range"] {
         if let Some(v) = req.header(name) {
             return Ok(Some((name, parse_range(name, v)?)));
