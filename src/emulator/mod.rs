@@ -55,18 +55,16 @@ impl Emulator {
         let key = base64::engine::general_purpose::STANDARD.decode(DEV_ACCOUNT_KEY).expect("the development key is base64");
         let app = Arc::new(server::App { store, clock: clock::Clock::default(), key });
         let router = server::router(app);
-        // TODO(integrator): serve through `faults::serve(listener, router, config.faults, shutdown)` (on main) instead of axum::serve below.
-        let _ = &config.faults;
         let listener = std::net::TcpListener::bind(config.addr).with_context(|| format!("cannot listen on {}", config.addr))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let listener = tokio::net::TcpListener::from_std(listener).context("start needs a tokio runtime")?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let served = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let shutdown = async move {
                 let _ = rx.await;
-            });
-            if let Err(e) = served.await {
+            };
+            if let Err(e) = faults::serve(listener, router, config.faults, shutdown).await {
                 tracing::error!("emulator server on {addr} failed: {e}");
             }
         });
