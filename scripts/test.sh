@@ -20,6 +20,11 @@ if [ ! -x .venv/bin/python ] || ! cmp -s tests/requirements.txt .venv/requiremen
   cp tests/requirements.txt .venv/requirements.installed
 fi
 
+# planus-cli regenerates the FlatBuffers code so a test can check the checked-in copy is current.
+if ! command -v planus >/dev/null || [ "$(planus --version 2>/dev/null)" != "planus 1.3.0" ]; then
+  cargo install --quiet --locked planus-cli --version 1.3.0
+fi
+
 echo "== cargo test"
 cargo build --quiet --bins
 cargo test --quiet 2>&1
