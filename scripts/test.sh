@@ -21,7 +21,7 @@ if [ ! -x .venv/bin/python ] || ! cmp -s tests/requirements.txt .venv/requiremen
 fi
 
 # planus-cli regenerates the FlatBuffers code so a test can check the checked-in copy is current.
-if ! command -v planus >/dev/null || [ "$(planus --version 2>/dev/null)" != "planus 1.3.0" ]; then
+if ! cargo install --list | grep -q '^planus-cli v1.3.0:'; then
   cargo install --quiet --locked planus-cli --version 1.3.0
 fi
 
