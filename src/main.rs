@@ -14,6 +14,15 @@ struct Cli {
 enum Command {
     /// Start the emulator, fill a sample share and list it (the embedded default).
     Demo(afb::demo::DemoArgs),
+    /// Benchmarks against an Azure Files source.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// List a whole share and report entries per second and requests per entry.
+    List(afb::azure::bench::BenchListArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -26,6 +35,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Demo(args) => afb::demo::run(args).await,
+            Command::Bench(BenchCommand::List(args)) => afb::azure::bench::run(args).await,
         }
     });
     match result {
