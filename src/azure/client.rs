@@ -832,6 +832,11 @@ impl FileClient {
     /// and Content-Range say, or it is an error (never short data). Fewer than `len` bytes come back only
     /// when the file ends first. Returns the bytes and the file's total size.
     pub async fn download_range(&self, offset: u64, len: u64) -> Result<(Bytes, u64), AzureError> {
+        self.fetch_range(offset, len).await.map(|(data, total, _)| (data, total))
+    }
+
+    /// [`FileClient::download_range`], also returning the ETag of the answer.
+    async fn fetch_range(&self, offset: u64, len: u64) -> Result<(Bytes, u64, Option<String>), AzureError> {
         let req = self.share.read("download", Method::GET, &self.path);
         if len == 0 {
             return Err(req.error(ErrorKind::Invalid("cannot download an empty range".into())));
@@ -850,7 +855,8 @@ impl FileClient {
         if start != offset || end - start + 1 != content_length || end >= offset + len {
             return Err(protocol(format!("asked for bytes {offset}-{}, got Content-Range {content_range} with {content_length} bytes", offset + len - 1)));
         }
-        Ok((resp.body, total))
+        let etag = header_string(&resp.headers, "etag");
+        Ok((resp.body, total, etag))
     }
 
     /// The whole file as a stream of chunks of [`ClientOptions::download_chunk_size`] bytes, fetched
@@ -863,17 +869,30 @@ impl FileClient {
             let chunk = this.share.inner.options.download_chunk_size.max(1);
             let parallelism = this.share.inner.options.download_parallelism.max(1);
             let size = props.content_length;
+            let etag = props.etag;
             let offsets = (0..size.div_ceil(chunk)).map(move |i| i * chunk);
             let fetches = stream::iter(offsets).map(move |offset| {
-                let this = this.clone();
+                let (this, etag) = (this.clone(), etag.clone());
                 async move {
                     let want = chunk.min(size - offset);
-                    let (data, total) = this.download_range(offset, want).await?;
-                    if total != size || data.len() as u64 != want {
-                        let error = format!("file changed during download: size was {size}, now {total}");
-                        return Err(AzureError::new("download", this.share.target(&this.path), ErrorKind::Protocol(error)));
+                    let (data, total, chunk_etag) = this.fetch_range(offset, want).await?;
+                    let changed = if total != size || data.len() as u64 != want {
+                        Some(format!("size was {size}, now {total}"))
+                    } else if let (Some(a), Some(b)) = (&etag, &chunk_etag)
+                        && a != b
+                    {
+                        Some(format!("ETag was {a}, now {b}"))
+                    } else {
+                        None
+                    };
+                    match changed {
+                        Some(what) => Err(AzureError::new(
+                            "download",
+                            this.share.target(&this.path),
+                            ErrorKind::Protocol(format!("file changed during download: {what}")),
+                        )),
+                        None => Ok(data),
                     }
-                    Ok(data)
                 }
             });
             Ok::<_, AzureError>(fetches.buffered(parallelism))
