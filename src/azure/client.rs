@@ -828,8 +828,8 @@ impl FileClient {
     }
 
     /// Reads up to `len` bytes at `offset` with one ranged GET (`x-ms-range`). The answer is checked:
-    /// its Content-Range must start at `offset`, and the body must be exactly as long as Content-Length
-    /// and Content-Range say, or it is an error (never short data). Fewer than `len` bytes come back only
+    /// its Content-Range must start at `offset`, and the body must be exactly as long as Content-Range
+    /// (and Content-Length, when sent) say, or it is an error (never short data). Fewer than `len` bytes come back only
     /// when the file ends first. Returns the bytes and the file's total size.
     pub async fn download_range(&self, offset: u64, len: u64) -> Result<(Bytes, u64), AzureError> {
         self.fetch_range(offset, len).await.map(|(data, total, _)| (data, total))
@@ -844,16 +844,22 @@ impl FileClient {
         let req = req.header("x-ms-range", format!("bytes={offset}-{}", offset + len - 1));
         let (req, resp) = self.share.send(req).await?;
         let protocol = |m: String| req.error(ErrorKind::Protocol(m));
-        let content_length: u64 = header(&resp.headers, "content-length")
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| protocol("no valid Content-Length".into()))?;
-        if resp.body.len() as u64 != content_length {
-            return Err(protocol(format!("body has {} bytes, Content-Length says {content_length}", resp.body.len())));
+        let got = resp.body.len() as u64;
+        // Azure always sends Content-Length; a proxy that re-chunks the body may drop it, and then
+        // Content-Range alone says how long the body must be.
+        if let Some(v) = header(&resp.headers, "content-length") {
+            let declared: u64 = v.parse().map_err(|_| protocol(format!("Content-Length is not a number: {v:?}")))?;
+            if got != declared {
+                return Err(protocol(format!("body has {got} bytes, Content-Length says {declared}")));
+            }
         }
         let content_range = header(&resp.headers, "content-range").ok_or_else(|| protocol("no Content-Range on a ranged GET".into()))?;
         let (start, end, total) = parse_content_range(content_range).ok_or_else(|| protocol(format!("bad Content-Range {content_range:?}")))?;
-        if start != offset || end - start + 1 != content_length || end >= offset + len {
-            return Err(protocol(format!("asked for bytes {offset}-{}, got Content-Range {content_range} with {content_length} bytes", offset + len - 1)));
+        if start != offset || end >= offset + len {
+            return Err(protocol(format!("asked for bytes {offset}-{}, got Content-Range {content_range}", offset + len - 1)));
+        }
+        if got != end - start + 1 {
+            return Err(protocol(format!("body has {got} bytes, Content-Range {content_range} says {}", end - start + 1)));
         }
         let etag = header_string(&resp.headers, "etag");
         Ok((resp.body, total, etag))
