@@ -4,9 +4,13 @@
 //! - [`azure`]: the Azure Files REST client (credentials and signing, requests, retries).
 //! - [`emulator`]: a local Azure Files service that speaks the same REST API, for tests, demos and benchmarks.
 //! - [`generate`]: synthetic shares with realistic names, sizes, depths and permissions.
+//! - [`hash`]: QuickXorHash, computed while content streams past.
+//! - [`repository`]: the content repository in object storage (chunks, packs, index, bundles, metadata).
 
 pub mod azure;
 pub mod cli;
 pub mod demo;
 pub mod emulator;
 pub mod generate;
+pub mod hash;
+pub mod repository;

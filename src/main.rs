@@ -14,6 +14,8 @@ struct Cli {
 enum Command {
     /// Start the emulator, fill a sample share and list it (the embedded default).
     Demo(afb::demo::DemoArgs),
+    /// Run the Azure Files emulator; prints its connection string as the first stdout line.
+    Emulator(afb::emulator::EmulatorConfig),
     /// Benchmarks against an Azure Files source.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -35,6 +37,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Demo(args) => afb::demo::run(args).await,
+            Command::Emulator(config) => afb::emulator::run(config).await,
             Command::Bench(BenchCommand::List(args)) => afb::azure::bench::run(args).await,
         }
     });

@@ -1,14 +1,30 @@
 //! Azure Files emulator: a local service speaking the Azure Files REST API on a path-style endpoint
 //! (`http://127.0.0.1:PORT/devstoreaccount1`) with the well-known development account.
 //!
+//! Behaviour and on-disk layout: `docs/emulator.md`.
+//!
+//! - [`server`]: HTTP parsing, routing, common response headers; [`auth`]: Shared Key and SAS checks.
+//! - [`ops`]: the operations; [`props`]: property headers; [`error`]: Azure error codes.
+//! - [`store`]: SQLite state (node tree per share version, extent maps over immutable blobs).
 //! - [`faults`]: fault injection (latency, 503 ServerBusy, 500, connection resets, slow bodies, IOPS caps),
 //!   applied as a layer around the service, never inside handlers.
 
+mod auth;
+pub mod clock;
+pub mod error;
 pub mod faults;
+mod ops;
+mod props;
+mod server;
+pub mod store;
+mod xml;
 
 use crate::azure::credential::{DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME};
+use anyhow::Context as _;
+use base64::Engine as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// How to run an emulator.
 #[derive(Debug, Clone, clap::Args)]
@@ -31,6 +47,32 @@ pub struct Emulator {
 }
 
 impl Emulator {
+    /// Opens the state in `config.data`, binds `config.addr` and serves on the current tokio runtime
+    /// (call from within one). Returns once the socket is bound; requests are served in the background
+    /// until [`Emulator::shutdown`].
+    pub fn start(config: EmulatorConfig) -> anyhow::Result<Emulator> {
+        let store = store::Store::open(&config.data)?;
+        let key = base64::engine::general_purpose::STANDARD.decode(DEV_ACCOUNT_KEY).expect("the development key is base64");
+        let app = Arc::new(server::App { store, clock: clock::Clock::default(), key });
+        let router = server::router(app);
+        // TODO(integrator): serve through `faults::serve(listener, router, config.faults, shutdown)` (on main) instead of axum::serve below.
+        let _ = &config.faults;
+        let listener = std::net::TcpListener::bind(config.addr).with_context(|| format!("cannot listen on {}", config.addr))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let listener = tokio::net::TcpListener::from_std(listener).context("start needs a tokio runtime")?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, router).with_graceful_shutdown(async move {
+                let _ = rx.await;
+            });
+            if let Err(e) = served.await {
+                tracing::error!("emulator server on {addr} failed: {e}");
+            }
+        });
+        Ok(Emulator { addr, shutdown: Some(tx), task: Some(task) })
+    }
+
     /// The bound address (the real port when the config asked for port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -62,4 +104,40 @@ pub fn connection_string_for(addr: SocketAddr) -> String {
     format!(
         "DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT_NAME};AccountKey={DEV_ACCOUNT_KEY};FileEndpoint=http://{addr}/{DEV_ACCOUNT_NAME};"
     )
+}
+
+/// `afb emulator`: starts the emulator, prints its connection string as the first line on stdout, and
+/// serves until SIGINT or SIGTERM.
+pub async fn run(config: EmulatorConfig) -> anyhow::Result<crate::cli::ExitCode> {
+    use std::io::Write as _;
+    let emulator = Emulator::start(config)?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", emulator.connection_string())?;
+        out.flush()?;
+    }
+    shutdown_signal().await;
+    emulator.shutdown().await;
+    Ok(crate::cli::ExitCode::Ok)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
 }

@@ -1,0 +1,265 @@
+//! Service- and share-level operations: List Shares, Create/Delete Share, properties, metadata,
+//! snapshots, permissions, statistics.
+
+use super::tree::validate_share_name;
+use crate::emulator::clock;
+use crate::emulator::error::{ApiError, ApiResult};
+use crate::emulator::props;
+use crate::emulator::server::{Reply, Req};
+use crate::emulator::store::{Db, Node, ROOT_FILE_ID, ShareRow};
+use crate::emulator::xml;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use http::StatusCode;
+use std::fmt::Write as _;
+
+/// Default quota of a new share, GiB.
+const DEFAULT_QUOTA: i64 = 5120;
+/// Largest quota, GiB (100 TiB).
+const MAX_QUOTA: i64 = 102_400;
+/// Default and largest page of a listing.
+pub const MAX_RESULTS: usize = 5000;
+
+/// `maxresults`: 1..; values above 5000 are capped at 5000 as Azure does.
+pub fn max_results(req: &Req) -> ApiResult<usize> {
+    match req.query("maxresults") {
+        None => Ok(MAX_RESULTS),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 1 => Ok((n as usize).min(MAX_RESULTS)),
+            Ok(_) => Err(ApiError::out_of_range_query_parameter("maxresults", v)),
+            Err(_) => Err(ApiError::invalid_query_parameter("maxresults", v, "Not an integer.")),
+        },
+    }
+}
+
+fn quota_header(req: &Req) -> ApiResult<Option<i64>> {
+    match req.header("x-ms-share-quota") {
+        None => Ok(None),
+        Some(v) => match v.parse::<i64>() {
+            Ok(q) if (1..=MAX_QUOTA).contains(&q) => Ok(Some(q)),
+            _ => Err(ApiError::invalid_header_value("x-ms-share-quota", v)),
+        },
+    }
+}
+
+/// List Shares: sorted by name, each share followed by its snapshots when `include=snapshots`.
+pub fn list(db: &Db, req: &Req) -> ApiResult<Reply> {
+    let prefix = req.query("prefix").unwrap_or("");
+    let limit = max_results(req)?;
+    let include = req.query("include").unwrap_or("");
+    let with_snapshots = include.split(',').any(|s| s.trim().eq_ignore_ascii_case("snapshots"));
+    let with_metadata = include.split(',').any(|s| s.trim().eq_ignore_ascii_case("metadata"));
+    let from = match req.query("marker") {
+        None | Some("") => (String::new(), String::new()),
+        Some(m) => decode_share_marker(m).ok_or_else(|| ApiError::invalid_query_parameter("marker", m, "Not a marker this service returned."))?,
+    };
+    let mut rows = db.list_shares(prefix, (&from.0, &from.1), limit + 1, with_snapshots)?;
+    // The marker names the first share version of the next page.
+    let next_marker = if rows.len() > limit { rows.pop().map(|s| encode_share_marker(&s.name, &s.snapshot)) } else { None };
+    let mut out = String::with_capacity(256 + rows.len() * 256);
+    let _ = write!(out, "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ServiceEndpoint=\"{}/\">", xml::escape(&req.endpoint));
+    if let Some(p) = req.query("prefix") {
+        xml::push_element(&mut out, "Prefix", p);
+    }
+    if let Some(m) = req.query("marker") {
+        xml::push_element(&mut out, "Marker", m);
+    }
+    if let Some(m) = req.query("maxresults") {
+        xml::push_element(&mut out, "MaxResults", m);
+    }
+    out.push_str("<Shares>");
+    for s in &rows {
+        out.push_str("<Share>");
+        xml::push_element(&mut out, "Name", &s.name);
+        if !s.snapshot.is_empty() {
+            xml::push_element(&mut out, "Snapshot", &s.snapshot);
+        }
+        let _ = write!(
+            out,
+            "<Properties><Last-Modified>{}</Last-Modified><Etag>{}</Etag><Quota>{}</Quota><AccessTier>TransactionOptimized</AccessTier><EnabledProtocols>SMB</EnabledProtocols></Properties>",
+            clock::rfc1123(s.last_modified),
+            xml::escape(&clock::etag(s.last_modified)),
+            s.quota
+        );
+        if with_metadata {
+            out.push_str("<Metadata>");
+            for (k, v) in &s.metadata {
+                xml::push_element(&mut out, k, v);
+            }
+            out.push_str("</Metadata>");
+        }
+        out.push_str("</Share>");
+    }
+    out.push_str("</Shares>");
+    match next_marker {
+        Some(m) => xml::push_element(&mut out, "NextMarker", &m),
+        None => out.push_str("<NextMarker />"),
+    }
+    out.push_str("</EnumerationResults>");
+    Ok(Reply::new(StatusCode::OK).xml(out))
+}
+
+fn encode_share_marker(name: &str, snapshot: &str) -> String {
+    B64URL.encode(format!("s1\n{name}\n{snapshot}"))
+}
+
+fn decode_share_marker(m: &str) -> Option<(String, String)> {
+    let raw = String::from_utf8(B64URL.decode(m).ok()?).ok()?;
+    let mut parts = raw.split('\n');
+    if parts.next()? != "s1" {
+        return None;
+    }
+    Some((parts.next()?.to_string(), parts.next()?.to_string()))
+}
+
+/// Create Share: a new share with an empty root directory.
+pub fn create(db: &Db, req: &Req) -> ApiResult<Reply> {
+    validate_share_name(&req.share)?;
+    let quota = quota_header(req)?.unwrap_or(DEFAULT_QUOTA);
+    let metadata = props::metadata(req)?.unwrap_or_default();
+    if db.share(&req.share, "")?.is_some() {
+        return Err(ApiError::share_already_exists());
+    }
+    let now = req.now;
+    let root = Node {
+        file_id: ROOT_FILE_ID,
+        parent_id: 0,
+        name: String::new(),
+        is_dir: true,
+        attributes: props::ATTR_DIRECTORY,
+        creation_time: now,
+        last_write_time: now,
+        change_time: now,
+        last_modified: now,
+        permission_key: props::default_permission_key(db, &req.share)?,
+        ..Default::default()
+    };
+    let share = db.create_share(&req.share, quota, &metadata, now, &root)?;
+    let mut r = Reply::new(StatusCode::CREATED);
+    props::etag_headers(&mut r, share.last_modified);
+    Ok(r)
+}
+
+/// Get Share Properties (live share or snapshot).
+pub fn properties(db: &Db, req: &Req) -> ApiResult<Reply> {
+    let share = db.share_at(&req.share, req.snapshot()?.as_deref())?;
+    let mut r = Reply::new(StatusCode::OK);
+    props::etag_headers(&mut r, share.last_modified);
+    props::metadata_headers(&mut r, &share.metadata);
+    r.header("x-ms-share-quota", share.quota.to_string());
+    r.header("x-ms-access-tier", "TransactionOptimized");
+    r.header("x-ms-enabled-protocols", "SMB");
+    Ok(r)
+}
+
+/// Delete Share: the live share (with its snapshots only if `x-ms-delete-snapshots: include`), or
+/// one snapshot when `sharesnapshot` is given.
+pub fn delete(db: &Db, req: &Req) -> ApiResult<Reply> {
+    if let Some(snap) = req.snapshot()? {
+        let s = db.share_at(&req.share, Some(&snap))?;
+        db.delete_share(s.sid)?;
+        return Ok(Reply::new(StatusCode::ACCEPTED));
+    }
+    let live = db.live_share(&req.share)?;
+    let snapshots = db.snapshots_of(&req.share)?;
+    if !snapshots.is_empty() {
+        match req.header("x-ms-delete-snapshots") {
+            Some(v) if v.eq_ignore_ascii_case("include") || v.eq_ignore_ascii_case("include-leased") => {}
+            Some(v) => return Err(ApiError::invalid_header_value("x-ms-delete-snapshots", v)),
+            None => return Err(ApiError::share_has_snapshots()),
+        }
+        for s in snapshots {
+            db.delete_share(s.sid)?;
+        }
+    }
+    db.delete_share(live.sid)?;
+    db.delete_permissions(&req.share)?;
+    Ok(Reply::new(StatusCode::ACCEPTED))
+}
+
+/// Set Share Metadata: replaces all metadata.
+pub fn set_metadata(db: &Db, req: &Req) -> ApiResult<Reply> {
+    req.require_live()?;
+    let mut share = db.live_share(&req.share)?;
+    share.metadata = props::metadata(req)?.unwrap_or_default();
+    share.last_modified = req.now;
+    db.update_share(&share)?;
+    let mut r = Reply::new(StatusCode::OK);
+    props::etag_headers(&mut r, share.last_modified);
+    Ok(r)
+}
+
+/// Set Share Properties: the quota (other share properties are accepted and ignored).
+pub fn set_properties(db: &Db, req: &Req) -> ApiResult<Reply> {
+    req.require_live()?;
+    let mut share = db.live_share(&req.share)?;
+    if let Some(q) = quota_header(req)? {
+        share.quota = q;
+    }
+    share.last_modified = req.now;
+    db.update_share(&share)?;
+    let mut r = Reply::new(StatusCode::OK);
+    props::etag_headers(&mut r, share.last_modified);
+    Ok(r)
+}
+
+/// Snapshot Share: freezes the live share; the snapshot id is the request time with 7 fractional
+/// digits (unique, since request times are).
+pub fn snapshot(db: &Db, req: &Req) -> ApiResult<Reply> {
+    req.require_live()?;
+    let live = db.live_share(&req.share)?;
+    let id = clock::iso7(req.now);
+    let mut snap = db.create_snapshot(&live, &id)?;
+    if let Some(m) = props::metadata(req)? {
+        snap.metadata = m;
+        db.update_share(&snap)?;
+    }
+    let mut r = Reply::new(StatusCode::CREATED);
+    r.header("x-ms-snapshot", id);
+    props::etag_headers(&mut r, snap.last_modified);
+    Ok(r)
+}
+
+/// Create Permission: JSON body `{"permission": "<SDDL>"}`; the same SDDL always gets the same key.
+pub fn create_permission(db: &Db, req: &Req) -> ApiResult<Reply> {
+    req.require_live()?;
+    db.live_share(&req.share)?;
+    let body: serde_json::Value = serde_json::from_slice(&req.body).map_err(|e| ApiError::invalid_input(&format!("The body is not JSON: {e}")))?;
+    let sddl = body
+        .get("permission")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| ApiError::invalid_input("The body has no \"permission\" string."))?;
+    if let Some(f) = body.get("format").and_then(|v| v.as_str())
+        && !f.eq_ignore_ascii_case("sddl")
+    {
+        return Err(ApiError::invalid_input("Only the sddl permission format is supported by the emulator."));
+    }
+    props::validate_sddl(sddl).map_err(|_| ApiError::invalid_input("The permission is not an SDDL string."))?;
+    let key = props::permission_key(sddl);
+    db.put_permission(&req.share, &key, sddl)?;
+    let mut r = Reply::new(StatusCode::CREATED);
+    r.header("x-ms-file-permission-key", key);
+    Ok(r)
+}
+
+/// Get Permission: the SDDL for `x-ms-file-permission-key`, as JSON.
+pub fn get_permission(db: &Db, req: &Req) -> ApiResult<Reply> {
+    let share = db.share_at(&req.share, req.snapshot()?.as_deref())?;
+    let key = req.header("x-ms-file-permission-key").ok_or_else(|| ApiError::missing_required_header("x-ms-file-permission-key"))?;
+    let sddl = db.permission(&share.name, key)?.ok_or_else(|| ApiError::invalid_header_value("x-ms-file-permission-key", key))?;
+    let mut r = Reply::new(StatusCode::OK);
+    r.header("Content-Type", "application/json; charset=utf-8");
+    r.body = serde_json::json!({ "permission": sddl }).to_string().into();
+    Ok(r)
+}
+
+/// Get Share Stats: the bytes used by the share's files.
+pub fn stats(db: &Db, req: &Req) -> ApiResult<Reply> {
+    let share: ShareRow = db.share_at(&req.share, req.snapshot()?.as_deref())?;
+    let used = db.share_usage(share.sid)?;
+    let mut r = Reply::new(StatusCode::OK);
+    props::etag_headers(&mut r, share.last_modified);
+    Ok(r.xml(format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><ShareStats><ShareUsageBytes>{used}</ShareUsageBytes></ShareStats>"
+    )))
+}

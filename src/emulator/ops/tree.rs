@@ -1,0 +1,242 @@
+//! Names, path resolution, the SMB properties shared by files and directories, and Rename.
+
+use crate::emulator::error::{ApiError, ApiResult};
+use crate::emulator::props::{self, PermissionChoice, TimeValue};
+use crate::emulator::server::{Reply, Req};
+use crate::emulator::store::{Db, Node, ROOT_FILE_ID, ShareRow};
+use crate::azure::credential::DEV_ACCOUNT_NAME;
+use http::StatusCode;
+
+/// Longest path below the share, in UTF-16 units.
+const MAX_PATH: usize = 2048;
+
+/// Share names: 3-63 characters of lower-case letters, digits and single hyphens, starting and ending
+/// with a letter or digit.
+pub fn validate_share_name(name: &str) -> ApiResult<()> {
+    let ok = (3..=63).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--");
+    if ok { Ok(()) } else { Err(ApiError::invalid_resource_name()) }
+}
+
+/// File and directory names: 1-255 UTF-16 units, none of `"\/:|<>*?` or control characters, not `.`
+/// or `..`.
+pub fn validate_name(name: &str) -> ApiResult<()> {
+    let ok = !name.is_empty()
+        && name.encode_utf16().count() <= 255
+        && name != "."
+        && name != ".."
+        && !name.chars().any(|c| matches!(c, '"' | '\\' | '/' | ':' | '|' | '<' | '>' | '*' | '?') || (c as u32) < 0x20);
+    if ok { Ok(()) } else { Err(ApiError::invalid_resource_name()) }
+}
+
+/// The path segments as Azure sees them: without `x-ms-allow-trailing-dot: true`, trailing dots are
+/// dropped from every name (as SMB does); each name is then validated.
+pub fn normalize_path(segments: &[String], allow_trailing_dot: bool) -> ApiResult<Vec<String>> {
+    let mut out = Vec::with_capacity(segments.len());
+    let mut total = 0;
+    for s in segments {
+        let name = if allow_trailing_dot { s.as_str() } else { s.trim_end_matches('.') };
+        validate_name(name)?;
+        total += name.encode_utf16().count() + 1;
+        out.push(name.to_string());
+    }
+    if total > MAX_PATH {
+        return Err(ApiError::invalid_resource_name());
+    }
+    Ok(out)
+}
+
+/// The request's own path, normalized.
+pub fn request_path(req: &Req) -> ApiResult<Vec<String>> {
+    normalize_path(&req.path, req.bool_header("x-ms-allow-trailing-dot")?)
+}
+
+/// Where a path leads.
+pub enum Found {
+    /// The node exists.
+    Node(Node),
+    /// The parent directory exists, the last name does not.
+    Missing { parent: Node },
+}
+
+/// Walks `path` from the root. Fails with `ParentNotFound` if a directory on the way is missing or is
+/// a file.
+pub fn resolve(db: &Db, share: &ShareRow, path: &[String]) -> ApiResult<Found> {
+    let mut cur = db.node(share.sid, ROOT_FILE_ID)?.ok_or_else(|| ApiError::internal("share has no root directory"))?;
+    for (i, name) in path.iter().enumerate() {
+        if !cur.is_dir {
+            return Err(ApiError::parent_not_found());
+        }
+        match db.child(share.sid, cur.file_id, name)? {
+            Some(n) => cur = n,
+            None if i + 1 == path.len() => return Ok(Found::Missing { parent: cur }),
+            None => return Err(ApiError::parent_not_found()),
+        }
+    }
+    Ok(Found::Node(cur))
+}
+
+/// How to answer when the path names the other kind of item.
+#[derive(Clone, Copy)]
+pub enum OnMismatch {
+    /// 404 ResourceNotFound (reads).
+    NotFound,
+    /// 409 ResourceTypeMismatch (changes).
+    Conflict,
+}
+
+/// The existing node at `path`, which must be a directory (`want_dir`) or a file.
+pub fn existing(db: &Db, share: &ShareRow, path: &[String], want_dir: bool, mismatch: OnMismatch) -> ApiResult<Node> {
+    match resolve(db, share, path)? {
+        Found::Node(n) if n.is_dir == want_dir => Ok(n),
+        Found::Node(_) => Err(match mismatch {
+            OnMismatch::NotFound => ApiError::resource_not_found(),
+            OnMismatch::Conflict => ApiError::resource_type_mismatch(),
+        }),
+        Found::Missing { .. } => Err(ApiError::resource_not_found()),
+    }
+}
+
+/// Applies the SMB and NFS headers of a create/set/rename request to `node`.
+/// `creating`: absent headers mean defaults (attributes `Archive`/`Directory`, times `now`, the parent's
+/// permission); otherwise absent means preserve (the change time defaults to now).
+pub fn apply_smb(db: &Db, req: &Req, share: &str, node: &mut Node, parent_permission: &str, creating: bool) -> ApiResult<()> {
+    let now = req.now;
+    match props::attributes_header(req)? {
+        Some(bits) => node.attributes = bits,
+        None if creating => node.attributes = if node.is_dir { 0 } else { props::ATTR_ARCHIVE },
+        None => {}
+    }
+    if node.is_dir {
+        node.attributes |= props::ATTR_DIRECTORY;
+    } else {
+        node.attributes &= !props::ATTR_DIRECTORY;
+    }
+    let keep = || if creating { TimeValue::Now } else { TimeValue::Preserve };
+    props::apply_time(req, "x-ms-file-creation-time", &mut node.creation_time, now, keep())?;
+    props::apply_time(req, "x-ms-file-last-write-time", &mut node.last_write_time, now, keep())?;
+    props::apply_time(req, "x-ms-file-change-time", &mut node.change_time, now, TimeValue::Now)?;
+    match props::permission_choice(req, db, share)? {
+        PermissionChoice::Key(k) => node.permission_key = k,
+        PermissionChoice::Inherit if creating => node.permission_key = parent_permission.to_string(),
+        PermissionChoice::Inherit | PermissionChoice::Preserve => {}
+    }
+    props::apply_nfs(req, node)
+}
+
+/// Rename File / Rename Directory: `x-ms-file-rename-source` names the item (a URL in the same share);
+/// the request path is the destination. The FileId never changes.
+pub fn rename(db: &Db, req: &Req, is_dir: bool) -> ApiResult<Reply> {
+    req.require_live()?;
+    let share = db.live_share(&req.share)?;
+    let dest = request_path(req)?;
+    if dest.is_empty() {
+        return Err(ApiError::invalid_uri());
+    }
+    let source_url = req.header("x-ms-file-rename-source").ok_or_else(|| ApiError::missing_required_header("x-ms-file-rename-source"))?;
+    let source = source_path(source_url, &req.share, req.bool_header("x-ms-source-allow-trailing-dot")?)?;
+    if source.is_empty() {
+        return Err(ApiError::invalid_header_value("x-ms-file-rename-source", source_url));
+    }
+    let mut node = existing(db, &share, &source, is_dir, OnMismatch::Conflict)?;
+    let dest_name = dest.last().expect("dest is not empty").clone();
+    let parent = match resolve(db, &share, &dest)? {
+        Found::Missing { parent } => parent,
+        Found::Node(other) if other.file_id == node.file_id => {
+            db.node(share.sid, node.parent_id)?.ok_or_else(|| ApiError::internal("parent of a node is missing"))?
+        }
+        Found::Node(other) => {
+            if !req.bool_header("x-ms-file-rename-replace-if-exists")? || other.is_dir {
+                return Err(ApiError::resource_already_exists());
+            }
+            if other.attributes & 0x1 != 0 && !req.bool_header("x-ms-file-rename-ignore-readonly")? {
+                return Err(ApiError::new(StatusCode::CONFLICT, "ReadOnlyAttribute", "The specified resource is read-only and cannot be modified at this time."));
+            }
+            db.delete_node(share.sid, other.file_id)?;
+            db.node(share.sid, other.parent_id)?.ok_or_else(|| ApiError::internal("parent of a node is missing"))?
+        }
+    };
+    if is_dir {
+        // A directory cannot move below itself.
+        let mut at = parent.clone();
+        loop {
+            if at.file_id == node.file_id {
+                return Err(ApiError::invalid_input("The destination is inside the source directory."));
+            }
+            if at.file_id == ROOT_FILE_ID {
+                break;
+            }
+            at = db.node(share.sid, at.parent_id)?.ok_or_else(|| ApiError::internal("parent of a node is missing"))?;
+        }
+    }
+    node.parent_id = parent.file_id;
+    node.name = dest_name;
+    apply_smb(db, req, &share.name, &mut node, &parent.permission_key, false)?;
+    if let Some(m) = props::metadata(req)? {
+        node.metadata = m;
+    }
+    node.last_modified = req.now;
+    db.update_node(share.sid, &node)?;
+    let mut r = Reply::new(StatusCode::OK);
+    props::node_headers(&mut r, &node);
+    r.header("x-ms-request-server-encrypted", "true");
+    Ok(r)
+}
+
+/// The path below `share` named by a rename source URL (`http://host/devstoreaccount1/share/a/b?sas`)
+/// or a path (`/share/a/b`, `share/a/b`).
+fn source_path(url: &str, share: &str, allow_trailing_dot: bool) -> ApiResult<Vec<String>> {
+    let bad = || ApiError::invalid_header_value("x-ms-file-rename-source", url);
+    let path = match url.find("://") {
+        Some(i) => {
+            let rest = &url[i + 3..];
+            rest.find('/').map(|j| &rest[j..]).unwrap_or("/")
+        }
+        None => url,
+    };
+    let path = path.split('?').next().unwrap_or("");
+    let mut segs = Vec::new();
+    for s in path.split('/').filter(|s| !s.is_empty()) {
+        segs.push(percent_encoding::percent_decode_str(s).decode_utf8().map_err(|_| bad())?.into_owned());
+    }
+    if segs.first().map(String::as_str) == Some(DEV_ACCOUNT_NAME) && segs.get(1).map(String::as_str) == Some(share) {
+        segs.remove(0);
+    }
+    if segs.first().map(String::as_str) != Some(share) {
+        return Err(bad());
+    }
+    segs.remove(0);
+    normalize_path(&segs, allow_trailing_dot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_azure_rules() {
+        assert!(validate_share_name("abc").is_ok());
+        assert!(validate_share_name("a-b-c1").is_ok());
+        for bad in ["ab", "Abc", "a--b", "-ab", "ab-", "a_b", &"a".repeat(64)] {
+            assert!(validate_share_name(bad).is_err(), "{bad}");
+        }
+        assert!(validate_name("ok name.txt").is_ok());
+        for bad in ["", ".", "..", "a:b", "a*", "a\u{1}", &"x".repeat(256)] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(normalize_path(&["a..".into(), "b".into()], false).unwrap(), vec!["a", "b"]);
+        assert_eq!(normalize_path(&["a.".into()], true).unwrap(), vec!["a."]);
+        assert!(normalize_path(&["...".into()], false).is_err());
+    }
+
+    #[test]
+    fn rename_sources_are_paths_in_the_share() {
+        let p = source_path("http://127.0.0.1:1/devstoreaccount1/s1/d/a%20b.txt?sv=x&sig=y", "s1", false).unwrap();
+        assert_eq!(p, vec!["d", "a b.txt"]);
+        assert_eq!(source_path("/s1/x", "s1", false).unwrap(), vec!["x"]);
+        assert!(source_path("http://h/devstoreaccount1/s2/x", "s1", false).is_err());
+    }
+}

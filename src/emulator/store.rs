@@ -1,0 +1,641 @@
+//! The emulator's state: one SQLite database (WAL) in the data directory.
+//!
+//! Layout (see `docs/emulator.md`):
+//! - `shares`: one row per live share (`snapshot = ''`) and per share snapshot; `sid` numbers them.
+//! - `nodes`: files and directories of every share version, keyed `(sid, file_id)`, with a unique index
+//!   on `(sid, parent_id, name_key)` that serves lookups, case-insensitive uniqueness and sorted listing.
+//! - `blobs`: immutable byte runs (at most 4 MiB, one per Put Range call).
+//! - `extents`: per file, which byte ranges hold data and where: `(pos, length) -> (blob_id, blob_offset)`.
+//!   Unwritten ranges read as zeros. A snapshot copies node and extent rows, never bytes.
+//! - `permissions`: SDDL strings per share, addressed by their permission key.
+//!
+//! Every request runs in one transaction ([`Store::run`]).
+
+use super::error::{ApiError, ApiResult};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// The FileId Azure gives every share's root directory.
+pub const ROOT_FILE_ID: u64 = 13_835_128_424_026_341_376;
+/// The first FileId handed out in a share; ids count up from here and are never reused.
+pub const FIRST_FILE_ID: u64 = 0xA000_0000_0000_0001;
+/// Longest extent (and blob): the Put Range limit.
+pub const MAX_EXTENT: i64 = 4 * 1024 * 1024;
+
+/// User metadata in the order it was given.
+pub type Metadata = Vec<(String, String)>;
+
+/// One share or share snapshot.
+#[derive(Debug, Clone)]
+pub struct ShareRow {
+    pub sid: i64,
+    pub name: String,
+    /// Empty for the live share, else the snapshot id (`2026-11-25T14:43:24.1234567Z`).
+    pub snapshot: String,
+    /// Quota in GiB.
+    pub quota: i64,
+    pub metadata: Metadata,
+    /// Ticks; the ETag derives from it.
+    pub last_modified: i64,
+}
+
+/// Standard HTTP properties stored with a file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContentHeaders {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_md5: Option<Vec<u8>>,
+}
+
+/// A file or directory. Times are ticks (100 ns since the Unix epoch).
+#[derive(Debug, Clone, Default)]
+pub struct Node {
+    pub file_id: u64,
+    /// 0 for the root directory.
+    pub parent_id: u64,
+    /// Empty for the root directory.
+    pub name: String,
+    pub is_dir: bool,
+    /// File size in bytes (0 for directories).
+    pub size: i64,
+    /// SMB attribute bits, see `props::Attributes`.
+    pub attributes: u32,
+    pub creation_time: i64,
+    pub last_write_time: i64,
+    pub change_time: i64,
+    /// Time of the last change through the REST API; the ETag derives from it.
+    pub last_modified: i64,
+    pub permission_key: String,
+    pub metadata: Metadata,
+    pub content: ContentHeaders,
+    /// NFS properties, stored and returned as given.
+    pub mode: Option<String>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+}
+
+/// `[pos, pos + length)` of a file holds `blob_id`'s bytes from `blob_offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    pub pos: i64,
+    pub length: i64,
+    pub blob_id: i64,
+    pub blob_offset: i64,
+}
+
+impl Extent {
+    pub fn end(&self) -> i64 {
+        self.pos + self.length
+    }
+}
+
+/// The key names are unique and sorted by: each character upper-cased one to one (as NTFS does), so
+/// `A.txt` and `a.txt` collide and listing order ignores case.
+pub fn name_key(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            let mut up = c.to_uppercase();
+            match (up.next(), up.next()) {
+                (Some(u), None) => u,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS shares(
+    sid INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    snapshot TEXT NOT NULL,
+    quota INTEGER NOT NULL,
+    metadata TEXT NOT NULL,
+    last_modified INTEGER NOT NULL,
+    next_file_id INTEGER NOT NULL,
+    UNIQUE(name, snapshot));
+CREATE TABLE IF NOT EXISTS nodes(
+    sid INTEGER NOT NULL,
+    file_id INTEGER NOT NULL,
+    parent_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    is_dir INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    attributes INTEGER NOT NULL,
+    creation_time INTEGER NOT NULL,
+    last_write_time INTEGER NOT NULL,
+    change_time INTEGER NOT NULL,
+    last_modified INTEGER NOT NULL,
+    permission_key TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    content_type TEXT, content_encoding TEXT, content_language TEXT, cache_control TEXT,
+    content_disposition TEXT, content_md5 BLOB,
+    mode TEXT, owner TEXT, grp TEXT,
+    PRIMARY KEY(sid, file_id)) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS nodes_by_name ON nodes(sid, parent_id, name_key);
+CREATE TABLE IF NOT EXISTS blobs(blob_id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS extents(
+    sid INTEGER NOT NULL,
+    file_id INTEGER NOT NULL,
+    pos INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    blob_id INTEGER NOT NULL,
+    blob_offset INTEGER NOT NULL,
+    PRIMARY KEY(sid, file_id, pos)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS extents_by_blob ON extents(blob_id);
+CREATE TABLE IF NOT EXISTS permissions(
+    share TEXT NOT NULL,
+    key TEXT NOT NULL,
+    sddl TEXT NOT NULL,
+    PRIMARY KEY(share, key)) WITHOUT ROWID;
+PRAGMA user_version = 1;
+";
+
+/// The database, one connection used by one request at a time.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) `dir/emulator.sqlite`.
+    pub fn open(dir: &Path) -> anyhow::Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
+        let path = dir.join("emulator.sqlite");
+        let conn = Connection::open(&path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // NORMAL in WAL mode: a crash of the process never loses a committed request; a power loss may
+        // lose the last few.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "cache_size", -65536)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(SCHEMA).map_err(|e| anyhow::anyhow!("cannot create schema in {}: {e}", path.display()))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Store { conn: Mutex::new(conn) })
+    }
+
+    /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise.
+    /// Blocking: call from `spawn_blocking`.
+    pub fn run<T>(&self, write: bool, f: impl FnOnce(&Db) -> ApiResult<T>) -> ApiResult<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let behavior = if write { TransactionBehavior::Immediate } else { TransactionBehavior::Deferred };
+        let tx = conn.transaction_with_behavior(behavior)?;
+        let out = f(&Db { c: &tx })?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+/// Queries and changes within one transaction.
+pub struct Db<'c> {
+    c: &'c Connection,
+}
+
+fn to_i64(id: u64) -> i64 {
+    id as i64
+}
+fn to_u64(id: i64) -> u64 {
+    id as u64
+}
+
+fn metadata_to_json(m: &Metadata) -> String {
+    serde_json::to_string(m).expect("metadata serializes")
+}
+fn metadata_from_json(s: &str) -> Metadata {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+const SHARE_COLS: &str = "sid, name, snapshot, quota, metadata, last_modified";
+
+fn share_from_row(r: &Row) -> rusqlite::Result<ShareRow> {
+    Ok(ShareRow {
+        sid: r.get(0)?,
+        name: r.get(1)?,
+        snapshot: r.get(2)?,
+        quota: r.get(3)?,
+        metadata: metadata_from_json(&r.get::<_, String>(4)?),
+        last_modified: r.get(5)?,
+    })
+}
+
+const NODE_COLS: &str = "file_id, parent_id, name, is_dir, size, attributes, creation_time, last_write_time, \
+    change_time, last_modified, permission_key, metadata, content_type, content_encoding, content_language, \
+    cache_control, content_disposition, content_md5, mode, owner, grp";
+
+fn node_from_row(r: &Row) -> rusqlite::Result<Node> {
+    Ok(Node {
+        file_id: to_u64(r.get(0)?),
+        parent_id: to_u64(r.get(1)?),
+        name: r.get(2)?,
+        is_dir: r.get(3)?,
+        size: r.get(4)?,
+        attributes: r.get(5)?,
+        creation_time: r.get(6)?,
+        last_write_time: r.get(7)?,
+        change_time: r.get(8)?,
+        last_modified: r.get(9)?,
+        permission_key: r.get(10)?,
+        metadata: metadata_from_json(&r.get::<_, String>(11)?),
+        content: ContentHeaders {
+            content_type: r.get(12)?,
+            content_encoding: r.get(13)?,
+            content_language: r.get(14)?,
+            cache_control: r.get(15)?,
+            content_disposition: r.get(16)?,
+            content_md5: r.get(17)?,
+        },
+        mode: r.get(18)?,
+        owner: r.get(19)?,
+        group: r.get(20)?,
+    })
+}
+
+impl Db<'_> {
+    // ---- shares ----
+
+    /// The share `name` at `snapshot` (`""` for the live share).
+    pub fn share(&self, name: &str, snapshot: &str) -> ApiResult<Option<ShareRow>> {
+        let sql = format!("SELECT {SHARE_COLS} FROM shares WHERE name = ?1 AND snapshot = ?2");
+        Ok(self.c.prepare_cached(&sql)?.query_row(params![name, snapshot], share_from_row).optional()?)
+    }
+
+    /// The live share, or `ShareNotFound`.
+    pub fn live_share(&self, name: &str) -> ApiResult<ShareRow> {
+        self.share(name, "")?.ok_or_else(ApiError::share_not_found)
+    }
+
+    /// The share version a request addresses: live, or the snapshot named by `sharesnapshot`.
+    pub fn share_at(&self, name: &str, snapshot: Option<&str>) -> ApiResult<ShareRow> {
+        match snapshot {
+            None => self.live_share(name),
+            Some(s) => match self.share(name, s)? {
+                Some(row) => Ok(row),
+                None if self.share(name, "")?.is_none() => Err(ApiError::share_not_found()),
+                None => Err(ApiError::share_snapshot_not_found()),
+            },
+        }
+    }
+
+    /// Shares (and, if asked, their snapshots) whose name starts with `prefix`, ordered by name then
+    /// snapshot (live share first), starting at `from` (inclusive), at most `limit` rows.
+    pub fn list_shares(&self, prefix: &str, from: (&str, &str), limit: usize, with_snapshots: bool) -> ApiResult<Vec<ShareRow>> {
+        let sql = format!(
+            "SELECT {SHARE_COLS} FROM shares WHERE (name, snapshot) >= (?1, ?2) AND substr(name, 1, length(?3)) = ?3 \
+             AND (?4 OR snapshot = '') ORDER BY name, snapshot LIMIT ?5"
+        );
+        let mut stmt = self.c.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![from.0, from.1, prefix, with_snapshots, limit as i64], share_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Creates a live share with its root directory.
+    pub fn create_share(&self, name: &str, quota: i64, metadata: &Metadata, now: i64, root: &Node) -> ApiResult<ShareRow> {
+        self.c.prepare_cached(
+            "INSERT INTO shares(name, snapshot, quota, metadata, last_modified, next_file_id) VALUES (?1, '', ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![name, quota, metadata_to_json(metadata), now, to_i64(FIRST_FILE_ID)])?;
+        let sid = self.c.last_insert_rowid();
+        self.insert_node(sid, root)?;
+        Ok(ShareRow { sid, name: name.to_string(), snapshot: String::new(), quota, metadata: metadata.clone(), last_modified: now })
+    }
+
+    /// Saves quota, metadata and last-modified of a share row.
+    pub fn update_share(&self, s: &ShareRow) -> ApiResult<()> {
+        self.c
+            .prepare_cached("UPDATE shares SET quota = ?2, metadata = ?3, last_modified = ?4 WHERE sid = ?1")?
+            .execute(params![s.sid, s.quota, metadata_to_json(&s.metadata), s.last_modified])?;
+        Ok(())
+    }
+
+    /// Deletes one share version with its tree and any blobs nothing else references.
+    pub fn delete_share(&self, sid: i64) -> ApiResult<()> {
+        let blobs: Vec<i64> = {
+            let mut stmt = self.c.prepare_cached("SELECT DISTINCT blob_id FROM extents WHERE sid = ?1")?;
+            stmt.query_map([sid], |r| r.get(0))?.collect::<Result<_, _>>()?
+        };
+        self.c.prepare_cached("DELETE FROM extents WHERE sid = ?1")?.execute([sid])?;
+        self.c.prepare_cached("DELETE FROM nodes WHERE sid = ?1")?.execute([sid])?;
+        self.c.prepare_cached("DELETE FROM shares WHERE sid = ?1")?.execute([sid])?;
+        self.collect_blobs(&blobs)
+    }
+
+    /// Snapshot ids of share `name`, oldest first.
+    pub fn snapshots_of(&self, name: &str) -> ApiResult<Vec<ShareRow>> {
+        let sql = format!("SELECT {SHARE_COLS} FROM shares WHERE name = ?1 AND snapshot != '' ORDER BY snapshot");
+        let mut stmt = self.c.prepare_cached(&sql)?;
+        let rows = stmt.query_map([name], share_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Freezes the live share `live` as snapshot `snapshot`: copies its node and extent rows.
+    pub fn create_snapshot(&self, live: &ShareRow, snapshot: &str) -> ApiResult<ShareRow> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO shares(name, snapshot, quota, metadata, last_modified, next_file_id) \
+                 SELECT name, ?2, quota, metadata, last_modified, next_file_id FROM shares WHERE sid = ?1",
+            )?
+            .execute(params![live.sid, snapshot])?;
+        let sid = self.c.last_insert_rowid();
+        self.c
+            .prepare_cached(&format!(
+                "INSERT INTO nodes(sid, name_key, {NODE_COLS}) SELECT ?2, name_key, {NODE_COLS} FROM nodes WHERE sid = ?1"
+            ))?
+            .execute(params![live.sid, sid])?;
+        self.c
+            .prepare_cached(
+                "INSERT INTO extents(sid, file_id, pos, length, blob_id, blob_offset) \
+                 SELECT ?2, file_id, pos, length, blob_id, blob_offset FROM extents WHERE sid = ?1",
+            )?
+            .execute(params![live.sid, sid])?;
+        Ok(ShareRow { sid, snapshot: snapshot.to_string(), ..live.clone() })
+    }
+
+    /// A new FileId for share version `sid` (live shares only), never handed out before.
+    pub fn alloc_file_id(&self, sid: i64) -> ApiResult<u64> {
+        let id: i64 = self
+            .c
+            .prepare_cached("UPDATE shares SET next_file_id = next_file_id + 1 WHERE sid = ?1 RETURNING next_file_id - 1")?
+            .query_row([sid], |r| r.get(0))?;
+        Ok(to_u64(id))
+    }
+
+    /// Bytes used by files in share version `sid` (logical sizes).
+    pub fn share_usage(&self, sid: i64) -> ApiResult<i64> {
+        Ok(self.c.prepare_cached("SELECT COALESCE(SUM(size), 0) FROM nodes WHERE sid = ?1")?.query_row([sid], |r| r.get(0))?)
+    }
+
+    // ---- nodes ----
+
+    pub fn node(&self, sid: i64, file_id: u64) -> ApiResult<Option<Node>> {
+        let sql = format!("SELECT {NODE_COLS} FROM nodes WHERE sid = ?1 AND file_id = ?2");
+        Ok(self.c.prepare_cached(&sql)?.query_row(params![sid, to_i64(file_id)], node_from_row).optional()?)
+    }
+
+    /// The child of `parent` named `name` (case-insensitively).
+    pub fn child(&self, sid: i64, parent: u64, name: &str) -> ApiResult<Option<Node>> {
+        let sql = format!("SELECT {NODE_COLS} FROM nodes WHERE sid = ?1 AND parent_id = ?2 AND name_key = ?3");
+        Ok(self.c.prepare_cached(&sql)?.query_row(params![sid, to_i64(parent), name_key(name)], node_from_row).optional()?)
+    }
+
+    pub fn insert_node(&self, sid: i64, n: &Node) -> ApiResult<()> {
+        let sql = format!(
+            "INSERT INTO nodes(sid, name_key, {NODE_COLS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+        );
+        self.c.prepare_cached(&sql)?.execute(params![
+            sid,
+            name_key(&n.name),
+            to_i64(n.file_id),
+            to_i64(n.parent_id),
+            n.name,
+            n.is_dir,
+            n.size,
+            n.attributes,
+            n.creation_time,
+            n.last_write_time,
+            n.change_time,
+            n.last_modified,
+            n.permission_key,
+            metadata_to_json(&n.metadata),
+            n.content.content_type,
+            n.content.content_encoding,
+            n.content.content_language,
+            n.content.cache_control,
+            n.content.content_disposition,
+            n.content.content_md5,
+            n.mode,
+            n.owner,
+            n.group,
+        ])?;
+        Ok(())
+    }
+
+    /// Saves every column of `n` (including a new parent or name).
+    pub fn update_node(&self, sid: i64, n: &Node) -> ApiResult<()> {
+        let sql = "UPDATE nodes SET parent_id = ?3, name = ?4, name_key = ?5, size = ?6, attributes = ?7, \
+            creation_time = ?8, last_write_time = ?9, change_time = ?10, last_modified = ?11, permission_key = ?12, \
+            metadata = ?13, content_type = ?14, content_encoding = ?15, content_language = ?16, cache_control = ?17, \
+            content_disposition = ?18, content_md5 = ?19, mode = ?20, owner = ?21, grp = ?22 \
+            WHERE sid = ?1 AND file_id = ?2";
+        self.c.prepare_cached(sql)?.execute(params![
+            sid,
+            to_i64(n.file_id),
+            to_i64(n.parent_id),
+            n.name,
+            name_key(&n.name),
+            n.size,
+            n.attributes,
+            n.creation_time,
+            n.last_write_time,
+            n.change_time,
+            n.last_modified,
+            n.permission_key,
+            metadata_to_json(&n.metadata),
+            n.content.content_type,
+            n.content.content_encoding,
+            n.content.content_language,
+            n.content.cache_control,
+            n.content.content_disposition,
+            n.content.content_md5,
+            n.mode,
+            n.owner,
+            n.group,
+        ])?;
+        Ok(())
+    }
+
+    /// Deletes a node and its content.
+    pub fn delete_node(&self, sid: i64, file_id: u64) -> ApiResult<()> {
+        self.clear(sid, file_id, 0, i64::MAX)?;
+        self.c.prepare_cached("DELETE FROM nodes WHERE sid = ?1 AND file_id = ?2")?.execute(params![sid, to_i64(file_id)])?;
+        Ok(())
+    }
+
+    pub fn has_children(&self, sid: i64, dir: u64) -> ApiResult<bool> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT 1 FROM nodes WHERE sid = ?1 AND parent_id = ?2 LIMIT 1")?
+            .query_row(params![sid, to_i64(dir)], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Children of `dir` whose name key starts with `prefix_key` and is at least `from_key`, in name-key
+    /// order, at most `limit`. One range scan of `nodes_by_name`.
+    pub fn children(&self, sid: i64, dir: u64, prefix_key: &str, from_key: &str, limit: usize) -> ApiResult<Vec<Node>> {
+        let start = if from_key > prefix_key { from_key } else { prefix_key };
+        let mut stmt;
+        let rows = if prefix_key.is_empty() {
+            let sql = format!("SELECT {NODE_COLS} FROM nodes WHERE sid = ?1 AND parent_id = ?2 AND name_key >= ?3 ORDER BY name_key LIMIT ?4");
+            stmt = self.c.prepare_cached(&sql)?;
+            stmt.query_map(params![sid, to_i64(dir), start, limit as i64], node_from_row)?.collect::<Result<Vec<_>, _>>()?
+        } else {
+            // Keys with the prefix sort below prefix + U+10FFFF: an upper bound for the index range scan,
+            // so a page never scans past the matching names.
+            let upper = format!("{prefix_key}\u{10FFFF}");
+            let sql = format!(
+                "SELECT {NODE_COLS} FROM nodes WHERE sid = ?1 AND parent_id = ?2 AND name_key >= ?3 AND name_key <= ?4 \
+                 AND substr(name_key, 1, length(?5)) = ?5 ORDER BY name_key LIMIT ?6"
+            );
+            stmt = self.c.prepare_cached(&sql)?;
+            stmt.query_map(params![sid, to_i64(dir), start, upper, prefix_key, limit as i64], node_from_row)?
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        Ok(rows)
+    }
+
+    // ---- content ----
+
+    /// Extents of a file overlapping `[start, end)`, by position (not clipped).
+    pub fn extents(&self, sid: i64, file_id: u64, start: i64, end: i64) -> ApiResult<Vec<Extent>> {
+        let mut stmt = self.c.prepare_cached(
+            "SELECT pos, length, blob_id, blob_offset FROM extents \
+             WHERE sid = ?1 AND file_id = ?2 AND pos > ?3 AND pos < ?4 ORDER BY pos",
+        )?;
+        let rows = stmt.query_map(params![sid, to_i64(file_id), start.saturating_sub(MAX_EXTENT), end], |r| {
+            Ok(Extent { pos: r.get(0)?, length: r.get(1)?, blob_id: r.get(2)?, blob_offset: r.get(3)? })
+        })?;
+        let mut out = Vec::new();
+        for e in rows {
+            let e = e?;
+            if e.end() > start {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    fn insert_extent(&self, sid: i64, file_id: u64, e: Extent) -> ApiResult<()> {
+        self.c
+            .prepare_cached("INSERT INTO extents(sid, file_id, pos, length, blob_id, blob_offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+            .execute(params![sid, to_i64(file_id), e.pos, e.length, e.blob_id, e.blob_offset])?;
+        Ok(())
+    }
+
+    /// Makes `[start, end)` of a file unwritten (reads as zeros), keeping the parts of extents outside it.
+    pub fn clear(&self, sid: i64, file_id: u64, start: i64, end: i64) -> ApiResult<()> {
+        let hit = self.extents(sid, file_id, start, end)?;
+        let mut del = self.c.prepare_cached("DELETE FROM extents WHERE sid = ?1 AND file_id = ?2 AND pos = ?3")?;
+        for e in &hit {
+            del.execute(params![sid, to_i64(file_id), e.pos])?;
+            if e.pos < start {
+                self.insert_extent(sid, file_id, Extent { length: start - e.pos, ..*e })?;
+            }
+            if e.end() > end {
+                let cut = end - e.pos;
+                self.insert_extent(sid, file_id, Extent { pos: end, length: e.length - cut, blob_id: e.blob_id, blob_offset: e.blob_offset + cut })?;
+            }
+        }
+        let blobs: Vec<i64> = hit.iter().map(|e| e.blob_id).collect();
+        self.collect_blobs(&blobs)
+    }
+
+    /// Writes `data` at `pos` (at most [`MAX_EXTENT`] bytes) as one new blob.
+    pub fn write(&self, sid: i64, file_id: u64, pos: i64, data: &[u8]) -> ApiResult<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        debug_assert!(data.len() as i64 <= MAX_EXTENT);
+        self.clear(sid, file_id, pos, pos + data.len() as i64)?;
+        self.c.prepare_cached("INSERT INTO blobs(data) VALUES (?1)")?.execute([data])?;
+        let blob_id = self.c.last_insert_rowid();
+        self.insert_extent(sid, file_id, Extent { pos, length: data.len() as i64, blob_id, blob_offset: 0 })
+    }
+
+    /// The bytes `[start, end)` of a file; unwritten ranges are zeros.
+    pub fn read(&self, sid: i64, file_id: u64, start: i64, end: i64) -> ApiResult<Vec<u8>> {
+        let mut out = vec![0u8; (end - start).max(0) as usize];
+        let mut stmt = self.c.prepare_cached("SELECT substr(data, ?2, ?3) FROM blobs WHERE blob_id = ?1")?;
+        for e in self.extents(sid, file_id, start, end)? {
+            let from = e.pos.max(start);
+            let to = e.end().min(end);
+            let bytes: Vec<u8> = stmt.query_row(params![e.blob_id, e.blob_offset + (from - e.pos) + 1, to - from], |r| r.get(0))?;
+            let at = (from - start) as usize;
+            out[at..at + bytes.len()].copy_from_slice(&bytes);
+        }
+        Ok(out)
+    }
+
+    /// Deletes those of `blobs` that no extent references any more.
+    fn collect_blobs(&self, blobs: &[i64]) -> ApiResult<()> {
+        let mut stmt = self
+            .c
+            .prepare_cached("DELETE FROM blobs WHERE blob_id = ?1 AND NOT EXISTS (SELECT 1 FROM extents WHERE blob_id = ?1)")?;
+        for b in blobs {
+            stmt.execute([b])?;
+        }
+        Ok(())
+    }
+
+    // ---- permissions ----
+
+    /// Stores `sddl` for `share` under `key` (idempotent).
+    pub fn put_permission(&self, share: &str, key: &str, sddl: &str) -> ApiResult<()> {
+        self.c
+            .prepare_cached("INSERT OR IGNORE INTO permissions(share, key, sddl) VALUES (?1, ?2, ?3)")?
+            .execute(params![share, key, sddl])?;
+        Ok(())
+    }
+
+    pub fn permission(&self, share: &str, key: &str) -> ApiResult<Option<String>> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT sddl FROM permissions WHERE share = ?1 AND key = ?2")?
+            .query_row(params![share, key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Forgets the permissions of a deleted share.
+    pub fn delete_permissions(&self, share: &str) -> ApiResult<()> {
+        self.c.prepare_cached("DELETE FROM permissions WHERE share = ?1")?.execute([share])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(id: u64) -> Node {
+        Node { file_id: id, parent_id: ROOT_FILE_ID, name: format!("f{id}"), ..Default::default() }
+    }
+
+    #[test]
+    fn writes_clears_and_snapshots_share_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .run(true, |db| {
+                let root = Node { file_id: ROOT_FILE_ID, is_dir: true, ..Default::default() };
+                let s = db.create_share("s", 5120, &vec![], 1, &root)?;
+                db.insert_node(s.sid, &file(7))?;
+                db.write(s.sid, 7, 0, &[1u8; 100])?;
+                db.write(s.sid, 7, 50, &[2u8; 10])?;
+                let snap = db.create_snapshot(&s, "x")?;
+                db.clear(s.sid, 7, 0, 55)?;
+                let live = db.read(s.sid, 7, 0, 100)?;
+                assert_eq!(&live[..55], &[0u8; 55][..]);
+                assert_eq!(&live[55..60], &[2u8; 5][..]);
+                assert_eq!(&live[60..], &[1u8; 40][..]);
+                let frozen = db.read(snap.sid, 7, 0, 100)?;
+                assert_eq!(&frozen[..50], &[1u8; 50][..]);
+                assert_eq!(&frozen[50..60], &[2u8; 10][..]);
+                assert_eq!(db.extents(s.sid, 7, 0, 100)?.len(), 2);
+                db.delete_share(snap.sid)?;
+                db.delete_node(s.sid, 7)?;
+                let left: i64 = db.c.query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get(0))?;
+                assert_eq!(left, 0);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn name_keys_fold_case_one_to_one() {
+        assert_eq!(name_key("a.Txt"), name_key("A.TXT"));
+        assert_eq!(name_key("straße"), "STRAßE");
+    }
+}

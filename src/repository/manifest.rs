@@ -1,0 +1,83 @@
+//! Snapshot manifests: the small object written last, which makes a snapshot exist.
+//!
+//! Commit protocol (every commit of state is atomic): data objects first (packs, then index objects,
+//! bundles, permission and metadata objects), then the manifest, created with a conditional put so it is
+//! never overwritten. A reader sees a snapshot only once its manifest exists, and then every object it
+//! names exists too ([`super::Repository::commit`] checks them before writing the manifest). A crash before
+//! the manifest leaves only unreferenced objects, which prune may delete and a later backup may reuse.
+//!
+//! Object: a sealed envelope (magic `AFBS`, see [`super::crypto`]) whose plaintext is the JSON of
+//! [`Manifest`], at `{tenant}/{share}/snapshots/{snapshot_id}`. Snapshot ids are
+//! `YYYYMMDDTHHMMSSZ-xxxxxxxx` (UTC creation time, 8 random hex digits), so they list in time order.
+
+use std::collections::BTreeMap;
+
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+use super::error::{Error, Result};
+
+pub(crate) const MAGIC: &[u8; 4] = b"AFBS";
+/// `Manifest::format` written by this code.
+pub const MANIFEST_FORMAT: u32 = 1;
+
+/// What a snapshot consists of. Object ids are 64 lowercase hex digits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub snapshot_id: String,
+    pub tenant_id: String,
+    pub share_id: String,
+    /// Creation time, nanoseconds since the Unix epoch, UTC.
+    pub created_ns: i64,
+    /// The snapshot this one was diffed against, if any.
+    pub parent: Option<String>,
+    /// Metadata objects holding this snapshot's node versions.
+    pub metadata: Vec<String>,
+    /// Permission objects the node versions refer to.
+    pub permissions: Vec<String>,
+    /// Bundle objects the node versions refer to.
+    pub bundles: Vec<String>,
+    /// Other objects of the snapshot by role, for other components (e.g. the Parquet node index):
+    /// role → object key relative to `{tenant}/{share}/`.
+    pub extra: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// An empty manifest for a new snapshot created now.
+    pub fn new(tenant_id: &str, share_id: &str) -> Self {
+        let created_ns = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
+        Self {
+            format: MANIFEST_FORMAT,
+            snapshot_id: new_snapshot_id(created_ns),
+            tenant_id: tenant_id.into(),
+            share_id: share_id.into(),
+            created_ns,
+            parent: None,
+            metadata: Vec::new(),
+            permissions: Vec::new(),
+            bundles: Vec::new(),
+            extra: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("manifest serialises")
+    }
+
+    pub(crate) fn from_json(object: &str, bytes: &[u8]) -> Result<Self> {
+        let m: Self = serde_json::from_slice(bytes).map_err(|e| Error::corrupt(object, format!("manifest JSON: {e}")))?;
+        if m.format != MANIFEST_FORMAT {
+            return Err(Error::corrupt(object, format!("unknown manifest format {}", m.format)));
+        }
+        Ok(m)
+    }
+}
+
+/// `YYYYMMDDTHHMMSSZ-xxxxxxxx` for a creation time in ns since the epoch (UTC).
+pub fn new_snapshot_id(created_ns: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(created_ns as i128).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let suffix: u32 = rand::rng().random();
+    format!("{}-{suffix:08x}", t.format(&fmt).expect("formats"))
+}

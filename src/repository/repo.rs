@@ -1,0 +1,438 @@
+//! [`Repository`]: one writer's handle on one share of one tenant in an object store.
+//!
+//! It owns the tenant key, the chunk index and the open pack. Content written through it is deduplicated
+//! against everything the share already holds; nothing is shared with other shares or tenants (see
+//! `docs/repository.md`, "Deduplication scope"). Several processes may write to one share at once: each
+//! writes its own packs and index objects, and a chunk both store twice is merely stored twice.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use super::bundle::{self, BundleBuilder, BundleMember, BundlePolicy};
+use super::chunker::{Chunker, Chunking};
+use super::crypto;
+use super::error::{Error, Result};
+use super::generated::NodeVersion;
+use super::id::{ChunkId, ObjectId};
+use super::index::{ChunkIndex, IndexConfig, IndexEntry};
+use super::keys::{MasterKey, TenantKey, get_bytes, load_or_create_tenant_key};
+use super::layout::{Scope, object_id_of};
+use super::manifest::{self, Manifest};
+use super::metadata;
+use super::pack::{self, PackWriter};
+use crate::hash::QuickXorHash;
+
+/// Tunables of a [`Repository`]. Sizes in bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct RepositoryConfig {
+    pub chunking: Chunking,
+    /// A pack is uploaded once its blobs reach this size.
+    pub pack_target_size: usize,
+    pub index: IndexConfig,
+    pub bundles: BundlePolicy,
+}
+
+impl Default for RepositoryConfig {
+    fn default() -> Self {
+        Self {
+            chunking: Chunking::DEFAULT,
+            pack_target_size: pack::DEFAULT_TARGET_SIZE,
+            index: IndexConfig::default(),
+            bundles: BundlePolicy::default(),
+        }
+    }
+}
+
+/// Counters of what a [`Repository`] wrote. Bytes are plaintext unless named `stored`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Chunks offered to [`Repository::store_chunk`].
+    pub chunks: u64,
+    /// Of those, chunks the share did not have yet.
+    pub chunks_new: u64,
+    /// Plaintext bytes offered as chunks.
+    pub bytes: u64,
+    /// Plaintext bytes of new chunks.
+    pub bytes_new: u64,
+    /// Bytes of sealed blobs written into packs (after compression and encryption).
+    pub bytes_stored: u64,
+    pub packs: u64,
+    pub bundles: u64,
+    /// Objects put into the store, of every kind.
+    pub objects: u64,
+}
+
+/// A file's content as stored in chunks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileContent {
+    /// Bytes.
+    pub size: u64,
+    pub chunk_ids: Vec<ChunkId>,
+    /// Plaintext length of each chunk.
+    pub chunk_lengths: Vec<u32>,
+    /// Full QuickXorHash of the content.
+    pub xorhash: [u8; 20],
+}
+
+/// Where a small file's content went: see [`Repository::store_small_files`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SmallFile {
+    Chunks(FileContent),
+    Bundle { bundle: ObjectId, member: BundleMember, xorhash: [u8; 20] },
+}
+
+/// Streams one file into the repository: [`FileWriter::write`] in any split, then [`FileWriter::finish`].
+/// Computes the QuickXorHash on the way, so the content is read once.
+pub struct FileWriter {
+    chunker: Chunker,
+    xor: QuickXorHash,
+    content: FileContent,
+}
+
+impl FileWriter {
+    pub async fn write(&mut self, repo: &mut Repository, data: &[u8]) -> Result<()> {
+        self.xor.update(data);
+        let mut chunks = Vec::new();
+        self.chunker.push_chunks(data, |c| chunks.push(c.to_vec()));
+        for c in chunks {
+            self.add(repo, &c).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn finish(mut self, repo: &mut Repository) -> Result<FileContent> {
+        let mut chunks = Vec::new();
+        let chunker = std::mem::replace(&mut self.chunker, Chunker::new(repo.config.chunking));
+        chunker.finish_chunks(|c| chunks.push(c.to_vec()));
+        for c in chunks {
+            self.add(repo, &c).await?;
+        }
+        self.content.xorhash = self.xor.digest();
+        Ok(self.content)
+    }
+
+    async fn add(&mut self, repo: &mut Repository, chunk: &[u8]) -> Result<()> {
+        let id = repo.store_chunk(chunk).await?;
+        self.content.size += chunk.len() as u64;
+        self.content.chunk_ids.push(id);
+        self.content.chunk_lengths.push(chunk.len() as u32);
+        Ok(())
+    }
+}
+
+/// A writer's handle on `{tenant}/{share}/` (see the module docs).
+pub struct Repository {
+    store: Arc<dyn ObjectStore>,
+    scope: Scope,
+    key: TenantKey,
+    config: RepositoryConfig,
+    index: ChunkIndex,
+    pack: PackWriter,
+    stats: WriteStats,
+}
+
+impl Repository {
+    /// Opens the share `share` of `tenant`, creating the tenant key on first use.
+    /// A master key other than the one the tenant key was wrapped with gives [`Error::WrongMasterKey`].
+    pub async fn open(
+        store: Arc<dyn ObjectStore>,
+        master: &MasterKey,
+        tenant: &str,
+        share: &str,
+        config: RepositoryConfig,
+    ) -> Result<Self> {
+        let scope = Scope::new(tenant, share)?;
+        let key = load_or_create_tenant_key(store.as_ref(), master, tenant).await?;
+        let index = ChunkIndex::new(store.clone(), scope.clone(), key.clone(), config.index);
+        Ok(Self { store, scope, key, config, index, pack: PackWriter::new(config.pack_target_size), stats: WriteStats::default() })
+    }
+
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    pub fn key(&self) -> &TenantKey {
+        &self.key
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    pub fn config(&self) -> &RepositoryConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> WriteStats {
+        self.stats
+    }
+
+    pub fn index(&mut self) -> &mut ChunkIndex {
+        &mut self.index
+    }
+
+    /// Stores one chunk unless the share already has it; returns its id.
+    pub async fn store_chunk(&mut self, data: &[u8]) -> Result<ChunkId> {
+        let id = self.key.chunk_id(data);
+        self.stats.chunks += 1;
+        self.stats.bytes += data.len() as u64;
+        if self.pack.entries().iter().any(|e| e.id == id) || self.index.get(&id).await?.is_some() {
+            return Ok(id);
+        }
+        let entry = self.pack.add(&self.key, id, data);
+        self.stats.chunks_new += 1;
+        self.stats.bytes_new += data.len() as u64;
+        self.stats.bytes_stored += entry.length as u64;
+        if self.pack.is_full() {
+            self.flush_pack().await?;
+        }
+        Ok(id)
+    }
+
+    /// A writer that streams one file's content into chunks.
+    pub fn file_writer(&self) -> FileWriter {
+        FileWriter { chunker: Chunker::new(self.config.chunking), xor: QuickXorHash::new(), content: FileContent {
+            size: 0,
+            chunk_ids: Vec::new(),
+            chunk_lengths: Vec::new(),
+            xorhash: [0; 20],
+        } }
+    }
+
+    /// Stores a whole file held in memory.
+    pub async fn store_file(&mut self, data: &[u8]) -> Result<FileContent> {
+        let mut w = self.file_writer();
+        w.write(self, data).await?;
+        w.finish(self).await
+    }
+
+    /// Stores a group of small files (typically one directory's), applying the bundle policy: a group of at
+    /// least `min_files` goes into TAR bundles (several if they exceed `target_size`), a smaller group into
+    /// packs as chunks. Files above `max_file_size` are the caller's to store with [`Repository::store_file`].
+    pub async fn store_small_files(&mut self, files: &[&[u8]]) -> Result<Vec<SmallFile>> {
+        debug_assert!(files.iter().all(|f| self.config.bundles.is_small(f.len() as u64)));
+        if !self.config.bundles.should_bundle(files.len()) {
+            let mut out = Vec::new();
+            for f in files {
+                out.push(SmallFile::Chunks(self.store_file(f).await?));
+            }
+            return Ok(out);
+        }
+        let mut out = Vec::with_capacity(files.len());
+        let mut builder = BundleBuilder::new();
+        let mut open: Vec<(BundleMember, [u8; 20])> = Vec::new();
+        for (i, f) in files.iter().enumerate() {
+            let member = builder.add(&self.key, f);
+            let mut x = QuickXorHash::new();
+            x.update(f);
+            open.push((member, x.digest()));
+            if builder.size() >= self.config.bundles.target_size || i + 1 == files.len() {
+                let id = self.put_bundle(std::mem::take(&mut builder)).await?;
+                out.extend(open.drain(..).map(|(member, xorhash)| SmallFile::Bundle { bundle: id, member, xorhash }));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn put_bundle(&mut self, builder: BundleBuilder) -> Result<ObjectId> {
+        let (id, bytes, _) = builder.finish(&self.key);
+        self.put(&self.scope.bundle(&id), bytes).await?;
+        self.stats.bundles += 1;
+        Ok(id)
+    }
+
+    /// The content of a bundle member.
+    pub async fn read_bundle_member(&self, bundle: &ObjectId, member: &BundleMember) -> Result<Vec<u8>> {
+        let path = self.scope.bundle(bundle);
+        let tar = self.open_bundle(bundle).await?;
+        Ok(bundle::member_data(&self.key, path.as_ref(), &tar, member)?.to_vec())
+    }
+
+    /// A bundle's TAR, after checking the object hashes to its id.
+    pub async fn open_bundle(&self, bundle: &ObjectId) -> Result<Vec<u8>> {
+        let path = self.scope.bundle(bundle);
+        let bytes = self.get_checked(&path).await?;
+        bundle::open_bundle(&self.key, path.as_ref(), &bytes)
+    }
+
+    /// A chunk's plaintext, checked against its id.
+    pub async fn read_chunk(&mut self, id: &ChunkId) -> Result<Vec<u8>> {
+        if let Some(r) = self.pack.read(&self.key, id) {
+            return r;
+        }
+        let entry = self
+            .index
+            .get(id)
+            .await?
+            .ok_or_else(|| Error::UnknownChunk { chunk: id.to_hex(), scope: format!("{}/{}", self.scope.tenant(), self.scope.share()) })?;
+        self.read_blob(&entry).await
+    }
+
+    /// Reads and opens the blob an index entry points to.
+    pub async fn read_blob(&self, entry: &IndexEntry) -> Result<Vec<u8>> {
+        let path = self.scope.pack(&entry.pack);
+        let range = entry.offset as u64..entry.offset as u64 + entry.length as u64;
+        let blob = self.store.get_range(&path, range).await.map_err(|e| Error::store(&path, e))?;
+        pack::open_blob(&self.key, path.as_ref(), &entry.blob(), &blob)
+    }
+
+    /// A file's content from its chunk ids, in order.
+    pub async fn read_file(&mut self, chunk_ids: &[ChunkId]) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        for id in chunk_ids {
+            out.extend_from_slice(&self.read_chunk(id).await?);
+        }
+        Ok(out)
+    }
+
+    /// Uploads the open pack, then records its chunks in the index (flushing the index if due).
+    async fn flush_pack(&mut self) -> Result<()> {
+        if self.pack.is_empty() {
+            return Ok(());
+        }
+        let (id, bytes, entries) = self.pack.finish(&self.key);
+        self.put(&self.scope.pack(&id), bytes).await?;
+        self.stats.packs += 1;
+        for e in &entries {
+            self.index.insert(IndexEntry::new(id, e));
+        }
+        if self.index.flush_due() {
+            self.stats.objects += self.index.flush().await? as u64;
+        }
+        Ok(())
+    }
+
+    /// Uploads the open pack and writes all pending index entries. After this, everything stored so far is
+    /// durable and findable by other writers.
+    pub async fn flush(&mut self) -> Result<()> {
+        self.flush_pack().await?;
+        self.stats.objects += self.index.flush().await? as u64;
+        Ok(())
+    }
+
+    /// Stores one SDDL string once; returns its permission id.
+    pub async fn put_permission(&mut self, sddl: &str) -> Result<ObjectId> {
+        let (id, bytes) = metadata::seal_permission(&self.key, sddl);
+        let path = self.scope.permission(&id);
+        if self.store.head(&path).await.is_err() {
+            self.put(&path, bytes).await?;
+        }
+        Ok(id)
+    }
+
+    pub async fn get_permission(&self, id: &ObjectId) -> Result<String> {
+        let path = self.scope.permission(id);
+        let bytes = get_bytes(self.store.as_ref(), &path).await?;
+        metadata::open_permission(&self.key, path.as_ref(), id, &bytes)
+    }
+
+    /// Stores a batch of node versions as one metadata object; returns its id.
+    pub async fn put_metadata(&mut self, versions: Vec<NodeVersion>) -> Result<ObjectId> {
+        let (id, bytes) = metadata::seal_metadata(&self.key, versions);
+        self.put(&self.scope.metadata(&id), bytes).await?;
+        Ok(id)
+    }
+
+    pub async fn get_metadata(&self, id: &ObjectId) -> Result<Vec<NodeVersion>> {
+        let path = self.scope.metadata(id);
+        let bytes = self.get_checked(&path).await?;
+        metadata::open_metadata(&self.key, path.as_ref(), &bytes)
+    }
+
+    /// Commits a snapshot: flushes packs and index, checks every object the manifest names exists, then
+    /// writes the manifest (never overwriting one). Returns the manifest's object key.
+    pub async fn commit(&mut self, manifest: &Manifest) -> Result<Path> {
+        if manifest.tenant_id != self.scope.tenant() || manifest.share_id != self.scope.share() {
+            return Err(Error::Invalid(format!(
+                "manifest of {}/{} committed to {}/{}",
+                manifest.tenant_id,
+                manifest.share_id,
+                self.scope.tenant(),
+                self.scope.share()
+            )));
+        }
+        self.flush().await?;
+        for path in self.manifest_objects(manifest)? {
+            self.store.head(&path).await.map_err(|e| Error::store(&path, e))?;
+        }
+        let path = self.scope.snapshot(&manifest.snapshot_id);
+        let bytes = crypto::seal_object(self.key.seal_key(), manifest::MAGIC, &manifest.to_json());
+        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        self.store.put_opts(&path, PutPayload::from(bytes), opts).await.map_err(|e| Error::store(&path, e))?;
+        self.stats.objects += 1;
+        Ok(path)
+    }
+
+    /// Object keys a manifest names (metadata, permissions, bundles).
+    pub fn manifest_objects(&self, m: &Manifest) -> Result<Vec<Path>> {
+        let parse = |s: &String| {
+            ObjectId::from_hex(s).ok_or_else(|| Error::Invalid(format!("manifest names a malformed object id {s:?}")))
+        };
+        let mut out = Vec::new();
+        for s in &m.metadata {
+            out.push(self.scope.metadata(&parse(s)?));
+        }
+        for s in &m.permissions {
+            out.push(self.scope.permission(&parse(s)?));
+        }
+        for s in &m.bundles {
+            out.push(self.scope.bundle(&parse(s)?));
+        }
+        Ok(out)
+    }
+
+    /// Reads a snapshot's manifest.
+    pub async fn load_manifest(&self, snapshot_id: &str) -> Result<Manifest> {
+        let path = self.scope.snapshot(snapshot_id);
+        let bytes = get_bytes(self.store.as_ref(), &path).await?;
+        let json = crypto::open_object(self.key.seal_key(), manifest::MAGIC, &bytes, path.as_ref())?;
+        Manifest::from_json(path.as_ref(), &json)
+    }
+
+    /// Snapshot ids of the share, oldest first.
+    pub async fn list_snapshots(&self) -> Result<Vec<String>> {
+        let prefix = self.scope.snapshots_prefix();
+        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await.map_err(|e| Error::store(&prefix, e))?;
+        let mut ids: Vec<String> = metas.iter().filter_map(|m| m.location.filename().map(str::to_string)).collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Pack object keys of the share.
+    pub async fn list_packs(&self) -> Result<Vec<(Path, u64)>> {
+        let prefix = self.scope.packs_prefix();
+        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await.map_err(|e| Error::store(&prefix, e))?;
+        Ok(metas.into_iter().map(|m| (m.location, m.size)).collect())
+    }
+
+    /// Distinct pack ids the given chunks live in (via the index).
+    pub async fn packs_of(&mut self, chunks: &[ChunkId]) -> Result<HashSet<ObjectId>> {
+        let mut out = HashSet::new();
+        for id in chunks {
+            if let Some(e) = self.index.get(id).await? {
+                out.insert(e.pack);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Puts an object (content-addressed objects may be put again with the same bytes).
+    async fn put(&mut self, path: &Path, bytes: Vec<u8>) -> Result<()> {
+        self.store.put(path, PutPayload::from(bytes)).await.map_err(|e| Error::store(path, e))?;
+        self.stats.objects += 1;
+        Ok(())
+    }
+
+    /// Gets a content-addressed object and checks its bytes hash to its name.
+    pub async fn get_checked(&self, path: &Path) -> Result<bytes::Bytes> {
+        let bytes = get_bytes(self.store.as_ref(), path).await?;
+        if object_id_of(path) != Some(ObjectId::of(&bytes)) {
+            return Err(Error::corrupt(path, "bytes do not hash to the object's name"));
+        }
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,489 @@
+"""The official Python SDK (azure-storage-file-share) against the afb emulator, and against a real
+account when AFB_TEST_AZURE_CONNECTION_STRING is set: every operation the afb client uses, end to end.
+"""
+
+import os
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+)
+from azure.storage.fileshare import (
+    AccountSasPermissions,
+    ContentSettings,
+    FileSasPermissions,
+    NTFSAttributes,
+    ResourceTypes,
+    ShareFileClient,
+    ShareSasPermissions,
+    ShareServiceClient,
+    generate_account_sas,
+    generate_file_sas,
+    generate_share_sas,
+)
+
+from conftest import EmulatorProcess, unique_name
+
+MiB = 1024 * 1024
+SDDL = "O:BAG:BAD:(A;;FA;;;BA)(A;;0x1200a9;;;BU)"
+
+
+def account_parts(target):
+    parts = dict(p.split("=", 1) for p in target.connection_string.split(";") if "=" in p)
+    return parts["AccountName"], parts["AccountKey"]
+
+
+def account_url(service):
+    return service.url.rstrip("/")
+
+
+# ---- shares ----
+
+
+def test_share_lifecycle(service):
+    name = unique_name()
+    share = service.create_share(name, metadata={"team": "backup"}, quota=7)
+    try:
+        with pytest.raises(ResourceExistsError) as e:
+            service.create_share(name)
+        assert e.value.error_code == "ShareAlreadyExists"
+        props = share.get_share_properties()
+        assert props.name == name and props.quota == 7 and props.metadata == {"team": "backup"}
+        assert props.etag.startswith('"0x') and props.last_modified
+        listed = [s for s in service.list_shares(name_starts_with=name, include_metadata=True)]
+        assert [s.name for s in listed] == [name] and listed[0].metadata == {"team": "backup"} and listed[0].quota == 7
+        share.set_share_metadata({"a": "1", "b": "2"})
+        share.set_share_quota(9)
+        props2 = share.get_share_properties()
+        assert props2.metadata == {"a": "1", "b": "2"} and props2.quota == 9 and props2.etag != props.etag
+    finally:
+        share.delete_share()
+    with pytest.raises(ResourceNotFoundError) as e:
+        share.get_share_properties()
+    assert e.value.error_code == "ShareNotFound"
+
+
+def test_list_shares_pages_in_name_order(service):
+    prefix = unique_name("afbp")
+    names = [f"{prefix}-{i}" for i in (3, 0, 4, 1, 2)]
+    for n in names:
+        service.create_share(n)
+    try:
+        pages = service.list_shares(name_starts_with=prefix, results_per_page=2).by_page()
+        seen = [[s.name for s in page] for page in pages]
+        assert [len(p) for p in seen] == [2, 2, 1]
+        assert sum(seen, []) == sorted(names)
+    finally:
+        for n in names:
+            service.delete_share(n)
+
+
+def test_missing_share_is_share_not_found(service):
+    share = service.get_share_client(unique_name())
+    with pytest.raises(ResourceNotFoundError) as e:
+        share.get_share_properties()
+    assert e.value.error_code == "ShareNotFound"
+    with pytest.raises(ResourceNotFoundError) as e:
+        share.get_file_client("x.txt").upload_file(b"x")
+    assert e.value.error_code == "ShareNotFound"
+
+
+def test_invalid_names_are_rejected(service, share):
+    for bad in ["Upper", "a_b", "ab", "a--b"]:
+        with pytest.raises(HttpResponseError) as e:
+            service.create_share(bad)
+        assert e.value.status_code == 400 and e.value.error_code == "InvalidResourceName", bad
+    for bad in ["a|b", "a<b", 'q"', "x" * 256]:
+        with pytest.raises(HttpResponseError) as e:
+            share.get_directory_client(bad).create_directory()
+        assert e.value.status_code == 400 and e.value.error_code == "InvalidResourceName", bad
+
+
+# ---- directories and files ----
+
+
+def test_directories(share):
+    d = share.get_directory_client("top")
+    d.create_directory(metadata={"k": "v"})
+    with pytest.raises(ResourceExistsError) as e:
+        d.create_directory()
+    assert e.value.error_code == "ResourceAlreadyExists"
+    with pytest.raises(ResourceExistsError) as e:
+        share.get_directory_client("TOP").create_directory()
+    assert e.value.error_code == "ResourceAlreadyExists"
+    with pytest.raises(ResourceNotFoundError) as e:
+        share.get_directory_client("missing/child").create_directory()
+    assert e.value.error_code == "ParentNotFound"
+    sub = d.create_subdirectory("sub")
+    props = d.get_directory_properties()
+    assert props.metadata == {"k": "v"} and props.is_directory
+    assert "Directory" in str(props.file_attributes)
+    assert props.file_id and props.parent_id and props.permission_key
+    assert int(sub.get_directory_properties().parent_id) == int(props.file_id)
+    created = datetime(2020, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
+    d.set_http_headers(file_attributes="Hidden|Directory", file_creation_time=created, file_last_write_time=created)
+    p2 = d.get_directory_properties()
+    assert "Hidden" in str(p2.file_attributes)
+    assert p2.creation_time.replace(tzinfo=timezone.utc) == created and p2.last_write_time.replace(tzinfo=timezone.utc) == created
+    d.set_directory_metadata({"x": "y"})
+    assert d.get_directory_properties().metadata == {"x": "y"}
+    with pytest.raises(HttpResponseError) as e:
+        d.delete_directory()
+    assert e.value.status_code == 409 and e.value.error_code == "DirectoryNotEmpty"
+    sub.delete_directory()
+    d.delete_directory()
+    with pytest.raises(ResourceNotFoundError):
+        d.get_directory_properties()
+
+
+def test_file_properties_smb_and_metadata(target, share):
+    f = share.get_file_client("props.bin")
+    created = datetime(2021, 5, 6, 7, 8, 9, 654321, tzinfo=timezone.utc)
+    f.create_file(
+        1000,
+        content_settings=ContentSettings(content_type="text/plain", content_language="en", cache_control="no-cache"),
+        metadata={"owner": "afb"},
+        file_attributes=NTFSAttributes(read_only=True, archive=True),
+        file_creation_time=created,
+        file_last_write_time=created,
+        file_change_time=created,
+    )
+    p = f.get_file_properties()
+    assert p.size == 1000 and p.metadata == {"owner": "afb"} and p.file_type == "File"
+    assert p.content_settings.content_type == "text/plain" and p.content_settings.content_language == "en"
+    assert p.content_settings.cache_control == "no-cache"
+    attrs = str(p.file_attributes)
+    assert "ReadOnly" in attrs and "Archive" in attrs
+    for t in (p.creation_time, p.last_write_time, p.change_time):
+        assert t.replace(tzinfo=timezone.utc) == created
+    assert p.server_encrypted is True and p.file_id and p.parent_id and p.permission_key
+    f.set_file_metadata({"new": "1"})
+    assert f.get_file_properties().metadata == {"new": "1"}
+    f.set_http_headers(content_settings=ContentSettings(content_type="application/json"), file_attributes="Archive")
+    p2 = f.get_file_properties()
+    assert p2.content_settings.content_type == "application/json"
+    assert p2.content_settings.content_language is None  # Set File Properties clears what it is not given
+    assert str(p2.file_attributes) == "Archive"
+    assert p2.creation_time == p.creation_time  # SMB times are preserved unless given
+    assert p2.file_id == p.file_id
+    f.delete_file()
+    with pytest.raises(ResourceNotFoundError) as e:
+        f.get_file_properties()
+    assert e.value.error_code == "ResourceNotFound"
+
+
+def test_nfs_properties_are_stored(target, share):
+    if not target.is_emulator:
+        pytest.skip("NFS properties need an NFS share; the real-account run uses SMB shares")
+    f = share.get_file_client("nfs.bin")
+    f.create_file(10, file_mode="0644", owner="1000", group="1001")
+    p = f.get_file_properties()
+    assert (p.file_mode, p.owner, p.group) == ("0644", "1000", "1001")
+    d = share.get_directory_client("nfsdir")
+    d.create_directory(file_mode="0755", owner="0", group="0")
+    dp = d.get_directory_properties()
+    assert (dp.file_mode, dp.owner, dp.group) == ("0755", "0", "0")
+
+
+def test_names_are_case_insensitive_and_case_preserving(share):
+    share.get_file_client("Readme.TXT").upload_file(b"one")
+    first = share.get_file_client("Readme.TXT").get_file_properties()
+    with pytest.raises(ResourceExistsError):
+        share.get_directory_client("README.txt").create_directory()
+    assert share.get_file_client("readme.txt").download_file().readall() == b"one"
+    names = [e["name"] for e in share.get_directory_client("").list_directories_and_files()]
+    assert names == ["Readme.TXT"]
+    assert share.get_file_client("README.TXT").get_file_properties().file_id == first.file_id
+
+
+def test_permissions(target, share):
+    key = share.create_permission_for_share(SDDL)
+    assert key and share.create_permission_for_share(SDDL) == key
+    got = share.get_permission_for_share(key)
+    if target.is_emulator:
+        assert got == SDDL
+    else:
+        assert got.startswith("O:")
+    f = share.get_file_client("perm.txt")
+    f.create_file(0, permission_key=key)
+    assert f.get_file_properties().permission_key == key
+    d = share.get_directory_client("permdir")
+    d.create_directory(file_permission=SDDL)
+    assert d.get_directory_properties().permission_key == key
+    with pytest.raises(HttpResponseError) as e:
+        share.get_file_client("bad.txt").create_file(0, permission_key="123*456")
+    assert e.value.status_code in (400, 404)
+
+
+# ---- content ----
+
+
+def test_upload_download_and_ranges(share):
+    data = os.urandom(5 * MiB + 123)
+    f = share.get_file_client("big.bin")
+    f.upload_file(data)
+    assert f.download_file().readall() == data
+    assert f.download_file(offset=MiB, length=1000).readall() == data[MiB : MiB + 1000]
+    assert f.download_file(offset=len(data) - 10, length=100).readall() == data[-10:]
+    ranges = f.get_ranges()
+    assert ranges == [{"start": 0, "end": len(data) - 1}]
+    f.clear_range(offset=MiB, length=MiB)
+    got = f.download_file().readall()
+    assert got[MiB : 2 * MiB] == bytes(MiB) and got[: MiB] == data[:MiB] and got[2 * MiB :] == data[2 * MiB :]
+    ranges = f.get_ranges()
+    assert ranges == [{"start": 0, "end": MiB - 1}, {"start": 2 * MiB, "end": len(data) - 1}]
+    f.upload_range(b"x" * 512, offset=MiB, length=512)
+    assert f.download_file(offset=MiB, length=512).readall() == b"x" * 512
+    ranges = f.get_ranges(offset=MiB, length=2 * MiB)
+    assert ranges[0] == {"start": MiB, "end": MiB + 511}
+    with pytest.raises(HttpResponseError) as e:
+        f.upload_range(b"y" * 512, offset=len(data), length=512)
+    assert e.value.status_code == 416 and e.value.error_code == "InvalidRange"
+    f.resize_file(MiB + 100)
+    assert f.get_file_properties().size == MiB + 100
+    f.resize_file(3 * MiB)
+    got = f.download_file().readall()
+    assert len(got) == 3 * MiB and got[: MiB] == data[:MiB] and got[MiB + 100 :] == bytes(3 * MiB - MiB - 100)
+    empty = share.get_file_client("empty.bin")
+    empty.create_file(0)
+    assert empty.download_file().readall() == b""
+    sparse = share.get_file_client("sparse.bin")
+    sparse.create_file(2048)
+    assert sparse.download_file().readall() == bytes(2048)
+    assert sparse.get_ranges() == []
+
+
+def test_range_past_end_is_invalid_range(share):
+    f = share.get_file_client("short.bin")
+    f.upload_file(b"abc")
+    with pytest.raises(HttpResponseError) as e:
+        f.download_file(offset=10, length=5).readall()
+    assert e.value.status_code == 416
+
+
+# ---- snapshots ----
+
+
+def test_snapshots_are_isolated(service, share):
+    d = share.get_directory_client("docs")
+    d.create_directory()
+    f = d.get_file_client("a.txt")
+    f.upload_file(b"version one")
+    gone = d.get_file_client("gone.txt")
+    gone.upload_file(b"will be deleted")
+    snap = share.create_snapshot(metadata={"why": "test"})
+    snapshot_id = snap["snapshot"]
+    assert snapshot_id.endswith("Z") and len(snapshot_id.split(".")[1]) == 8  # 7 digits + Z
+    f.upload_file(b"version two, longer")
+    gone.delete_file()
+    d.get_file_client("new.txt").upload_file(b"new")
+
+    frozen = service.get_share_client(share.share_name, snapshot=snapshot_id)
+    fd = frozen.get_directory_client("docs")
+    assert fd.get_file_client("a.txt").download_file().readall() == b"version one"
+    assert sorted(e["name"] for e in fd.list_directories_and_files()) == ["a.txt", "gone.txt"]
+    assert sorted(e["name"] for e in d.list_directories_and_files()) == ["a.txt", "new.txt"]
+    assert fd.get_file_client("a.txt").get_file_properties().file_id == f.get_file_properties().file_id
+    assert frozen.get_share_properties().snapshot == snapshot_id
+
+    listed = [s for s in service.list_shares(name_starts_with=share.share_name, include_snapshots=True)]
+    assert [(s.name, s.snapshot) for s in listed] == [(share.share_name, None), (share.share_name, snapshot_id)]
+
+    with pytest.raises(HttpResponseError) as e:
+        share.delete_share()
+    assert e.value.status_code == 409 and e.value.error_code == "ShareHasSnapshots"
+    with pytest.raises(HttpResponseError):
+        fd.get_file_client("a.txt").upload_range(b"z" * 4, offset=0, length=4)
+    frozen.delete_share()
+    assert [s.snapshot for s in service.list_shares(name_starts_with=share.share_name, include_snapshots=True)] == [None]
+
+
+def test_list_ranges_diff_against_previous_snapshot(target, service, share):
+    f = share.get_file_client("disk.img")
+    f.create_file(4 * MiB)
+    f.upload_range(b"a" * MiB, offset=0, length=MiB)
+    f.upload_range(b"b" * MiB, offset=2 * MiB, length=MiB)
+    snap1 = share.create_snapshot()["snapshot"]
+    f.upload_range(b"c" * 512, offset=4096, length=512)
+    f.clear_range(offset=2 * MiB, length=MiB)
+    f.upload_range(b"d" * 1024, offset=3 * MiB + 1024, length=1024)
+    changed, cleared = f.get_ranges_diff(previous_sharesnapshot=snap1)
+    if target.is_emulator:
+        assert changed == [{"start": 4096, "end": 4607}, {"start": 3 * MiB + 1024, "end": 3 * MiB + 2047}]
+        assert cleared == [{"start": 2 * MiB, "end": 3 * MiB - 1}]
+    else:
+        assert any(r["start"] <= 4096 and r["end"] >= 4607 for r in changed)
+        assert any(r["start"] <= 2 * MiB and r["end"] >= 3 * MiB - 1 for r in cleared)
+    snap2 = share.create_snapshot()["snapshot"]
+    f.upload_range(b"e" * 512, offset=0, length=512)
+    at2 = service.get_share_client(share.share_name, snapshot=snap2).get_file_client("disk.img")
+    changed2, cleared2 = at2.get_ranges_diff(previous_sharesnapshot=snap1)
+    assert (changed2, cleared2) == (changed, cleared)
+    assert f.get_ranges_diff(previous_sharesnapshot=snap2) == ([{"start": 0, "end": 511}], []) or not target.is_emulator
+
+
+# ---- rename ----
+
+
+def test_rename_keeps_file_id(share):
+    src_dir = share.get_directory_client("src")
+    src_dir.create_directory()
+    share.get_directory_client("dst").create_directory()
+    f = src_dir.get_file_client("a.txt")
+    f.upload_file(b"content")
+    fid = f.get_file_properties().file_id
+    moved = f.rename_file("dst/b.txt")
+    assert moved.get_file_properties().file_id == fid
+    assert moved.download_file().readall() == b"content"
+    with pytest.raises(ResourceNotFoundError):
+        f.get_file_properties()
+    other = share.get_file_client("dst/c.txt")
+    other.upload_file(b"other")
+    with pytest.raises(ResourceExistsError):
+        moved.rename_file("dst/c.txt")
+    replaced = moved.rename_file("dst/c.txt", overwrite=True)
+    assert replaced.download_file().readall() == b"content" and replaced.get_file_properties().file_id == fid
+
+    dir_id = src_dir.get_directory_properties().file_id
+    src_dir.get_file_client("inner.txt").upload_file(b"inner")
+    inner_id = src_dir.get_file_client("inner.txt").get_file_properties().file_id
+    renamed = src_dir.rename_directory("dst/moved")
+    assert renamed.get_directory_properties().file_id == dir_id
+    assert renamed.get_file_client("inner.txt").get_file_properties().file_id == inner_id
+    with pytest.raises(ResourceNotFoundError):
+        src_dir.get_directory_properties()
+
+
+# ---- listing ----
+
+
+def test_listing_pages_and_include(share):
+    root = share.get_directory_client("")
+    names = [f"f{i:02d}.txt" for i in range(0, 20)] + ["B-dir", "a-dir", "Z.txt", "c-dir"]
+    for n in names:
+        if n.endswith("-dir"):
+            share.get_directory_client(n).create_directory()
+        else:
+            share.get_file_client(n).upload_file(n.encode())
+    pages = [list(p) for p in root.list_directories_and_files(results_per_page=7).by_page()]
+    assert [len(p) for p in pages] == [7, 7, 7, 3]
+    flat = [e["name"] for e in sum(pages, [])]
+    assert flat == sorted(names, key=str.upper)
+    entries = list(
+        root.list_directories_and_files(
+            include=["timestamps", "ETag", "Attributes", "PermissionKey"], include_extended_info=True
+        )
+    )
+    for e in entries:
+        assert e.file_id and e.etag and e.last_modified and e.creation_time and e.last_write_time and e.change_time
+        assert e.permission_key and e.file_attributes
+        if e.is_directory:
+            assert e.file_attributes == "Directory"
+        else:
+            assert e.size == len(e.name)
+    assert [e["name"] for e in root.list_directories_and_files(name_starts_with="f1")] == [f"f1{i}.txt" for i in range(10)]
+
+
+def test_names_that_xml_cannot_carry_are_encoded(share):
+    name = "odd\ufffe\uffffname.txt"
+    share.get_file_client(name).upload_file(b"x")
+    assert [e["name"] for e in share.get_directory_client("").list_directories_and_files()] == [name]
+
+
+# ---- authorization ----
+
+
+def test_wrong_key_is_authentication_failed(target):
+    account, _ = account_parts(target)
+    wrong = ShareServiceClient.from_connection_string(
+        target.connection_string.replace(account_parts(target)[1], "d3Jvbmcga2V5IHdyb25nIGtleSB3cm9uZyBrZXk=")
+    )
+    with pytest.raises(ClientAuthenticationError) as e:
+        list(wrong.list_shares())
+    assert e.value.status_code == 403 and e.value.error_code == "AuthenticationFailed"
+
+
+def test_sas(target, service, share):
+    account, key = account_parts(target)
+    f = share.get_file_client("sas.txt")
+    f.upload_file(b"sas data")
+    share.get_file_client("other.txt").upload_file(b"other")
+    url = account_url(service)
+    expiry = datetime.now(timezone.utc) + timedelta(hours=1)
+
+    read_list = generate_share_sas(account, share.share_name, key, permission=ShareSasPermissions(read=True, list=True), expiry=expiry)
+    ro = ShareServiceClient(url, credential=read_list).get_share_client(share.share_name)
+    assert [e["name"] for e in ro.get_directory_client("").list_directories_and_files()] == ["other.txt", "sas.txt"]
+    assert ro.get_file_client("sas.txt").download_file().readall() == b"sas data"
+    with pytest.raises(HttpResponseError) as e:
+        ro.get_file_client("new.txt").upload_file(b"no")
+    assert e.value.status_code == 403 and e.value.error_code == "AuthorizationPermissionMismatch"
+
+    file_sas = generate_file_sas(account, share.share_name, ["sas.txt"], key, permission=FileSasPermissions(read=True), expiry=expiry)
+    fc = ShareFileClient(url, share.share_name, "sas.txt", credential=file_sas)
+    assert fc.download_file().readall() == b"sas data"
+    other = ShareFileClient(url, share.share_name, "other.txt", credential=file_sas)
+    with pytest.raises(ClientAuthenticationError) as e:
+        other.download_file().readall()
+    assert e.value.error_code == "AuthenticationFailed"
+
+    account_sas = generate_account_sas(
+        account,
+        key,
+        resource_types=ResourceTypes(service=True, container=True, object=True),
+        permission=AccountSasPermissions(read=True, write=True, list=True, create=True),
+        expiry=expiry,
+    )
+    acc = ShareServiceClient(url, credential=account_sas)
+    assert share.share_name in [s.name for s in acc.list_shares(name_starts_with=share.share_name)]
+    acc.get_share_client(share.share_name).get_file_client("by-account-sas.txt").upload_file(b"ok")
+    assert f.download_file().readall() == b"sas data"
+
+    expired = generate_share_sas(
+        account, share.share_name, key, permission=ShareSasPermissions(read=True, list=True),
+        start=datetime.now(timezone.utc) - timedelta(hours=2), expiry=datetime.now(timezone.utc) - timedelta(hours=1),
+    )
+    old = ShareServiceClient(url, credential=expired).get_share_client(share.share_name)
+    with pytest.raises(ClientAuthenticationError) as e:
+        old.get_share_properties()
+    assert e.value.status_code == 403 and e.value.error_code == "AuthenticationFailed"
+
+
+# ---- persistence ----
+
+
+def test_restart_keeps_everything(tmp_path):
+    emu = EmulatorProcess(str(tmp_path / "data"))
+    try:
+        svc = ShareServiceClient.from_connection_string(emu.connection_string)
+        share = svc.create_share("persist", metadata={"m": "1"})
+        share.get_directory_client("d").create_directory()
+        f = share.get_directory_client("d").create_subdirectory("e").get_file_client("f.bin")
+        share.get_directory_client("d").get_file_client("top.txt").upload_file(b"top")
+        f.upload_file(b"0123456789")
+        fid = f.get_file_properties().file_id
+        snap = share.create_snapshot()["snapshot"]
+        f.upload_range(b"ab", offset=0, length=2)
+        key = share.create_permission_for_share(SDDL)
+    finally:
+        emu.stop()
+    emu = EmulatorProcess(str(tmp_path / "data"))
+    try:
+        svc = ShareServiceClient.from_connection_string(emu.connection_string)
+        share = svc.get_share_client("persist")
+        assert share.get_share_properties().metadata == {"m": "1"}
+        f = share.get_file_client("d/e/f.bin")
+        assert f.download_file().readall() == b"ab23456789"
+        assert f.get_file_properties().file_id == fid
+        frozen = svc.get_share_client("persist", snapshot=snap).get_file_client("d/e/f.bin")
+        assert frozen.download_file().readall() == b"0123456789"
+        assert share.get_permission_for_share(key) == SDDL
+        new = share.get_file_client("d/new.txt")
+        new.upload_file(b"n")
+        assert int(new.get_file_properties().file_id) > int(fid)  # ids are never reused
+    finally:
+        emu.stop()
