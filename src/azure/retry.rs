@@ -7,6 +7,11 @@
 //!
 //! Retried: HTTP 408, 500, 503, and transport failures (connection refused or reset, timeouts, bodies
 //! that end early). Everything else (4xx, other 5xx) is returned at once.
+//!
+//! Every operation is retried the same way, as the Azure SDKs do. For the few that are not idempotent
+//! this shows when an attempt succeeded but its answer was lost: a retried Create Share Snapshot may make
+//! a second snapshot, a retried rename may answer 404 for its (already moved) source, a retried create
+//! may answer 409 AlreadyExists.
 
 use std::time::Duration;
 
