@@ -829,8 +829,8 @@ impl FileClient {
 
     /// Reads up to `len` bytes at `offset` with one ranged GET (`x-ms-range`). The answer is checked:
     /// its Content-Range must start at `offset`, and the body must be exactly as long as Content-Range
-    /// (and Content-Length, when sent) say, or it is an error (never short data). Fewer than `len` bytes come back only
-    /// when the file ends first. Returns the bytes and the file's total size.
+    /// (and Content-Length, when sent) say, or it is an error (never short data). Fewer than `len`
+    /// bytes come back only when the file ends first. Returns the bytes and the file's total size.
     pub async fn download_range(&self, offset: u64, len: u64) -> Result<(Bytes, u64), AzureError> {
         self.fetch_range(offset, len).await.map(|(data, total, _)| (data, total))
     }
