@@ -16,6 +16,15 @@ enum Command {
     Demo(afb::demo::DemoArgs),
     /// Run the Azure Files emulator; prints its connection string as the first stdout line.
     Emulator(afb::emulator::EmulatorConfig),
+    /// Benchmarks against an Azure Files source.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// List a whole share and report entries per second and requests per entry.
+    List(afb::azure::bench::BenchListArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -29,6 +38,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Demo(args) => afb::demo::run(args).await,
             Command::Emulator(config) => afb::emulator::run(config).await,
+            Command::Bench(BenchCommand::List(args)) => afb::azure::bench::run(args).await,
         }
     });
     match result {

@@ -2,5 +2,23 @@
 //!
 //! - [`credential`]: connection strings, account keys, SAS tokens, and Shared Key signing
 //!   (the same code verifies signatures in the emulator).
+//! - [`client`]: the REST calls, on [`FileServiceClient`] → [`ShareClient`] → [`DirectoryClient`] /
+//!   [`FileClient`], pinned to API version [`API_VERSION`].
+//! - [`retry`]: which failures are retried and the backoff between attempts.
+//! - [`xml`]: streaming parsers for the service's XML bodies.
+//! - [`error`]: [`AzureError`], naming the operation, the share and path, the status and Azure's code.
+//! - [`model`]: the types the client takes and returns.
+//! - [`bench`]: a listing benchmark (entries per second, requests per entry).
 
+pub mod bench;
+pub mod client;
 pub mod credential;
+pub mod error;
+pub mod model;
+pub mod retry;
+pub mod xml;
+
+pub use client::{API_VERSION, DirectoryClient, FileClient, FileServiceClient, MAX_RANGE_BYTES, ShareClient};
+pub use error::{AzureError, ErrorKind};
+pub use model::*;
+pub use retry::RetryPolicy;
