@@ -16,6 +16,8 @@ enum Command {
     Demo(afb::demo::DemoArgs),
     /// Run the Azure Files emulator; prints its connection string as the first stdout line.
     Emulator(afb::emulator::EmulatorConfig),
+    /// Fill a share with a generated, realistic tree.
+    Gen(afb::generate::cli::GenArgs),
     /// Benchmarks against an Azure Files source.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -37,6 +39,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Demo(args) => afb::demo::run(args).await,
+            Command::Gen(args) => afb::generate::cli::run(args).await,
             Command::Emulator(config) => afb::emulator::run(config).await,
             Command::Bench(BenchCommand::List(args)) => afb::azure::bench::run(args).await,
         }

@@ -454,7 +454,6 @@ async fn real_account_scenarios() -> Result<()> {
 /// With 503s, 500s, connection resets and latency injected (seeded), a listing and a download still
 /// return exactly the right data, and retries were needed to get there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs faults::serve wired into Emulator::start (the TODO(integrator) in src/emulator/mod.rs); passes with it"]
 async fn faults_are_retried_to_correct_results() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let setup = start_emulator(&dir, FaultConfig::default())?;

@@ -210,7 +210,12 @@ fn error_response(status: u16, code: &str, message: &str, retry_after: Option<u6
 /// Re-streams a response body in small pieces paced to `bytes_per_sec`.
 fn trickle(response: Response, bytes_per_sec: u64) -> Response {
     const PIECE: usize = 4096;
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    // Azure always sends Content-Length; keep it although the body is now streamed.
+    // (HEAD responses carry the resource's length with an empty body: leave a length already set.)
+    if let (None, Some(len)) = (parts.headers.get(axum::http::header::CONTENT_LENGTH), axum::body::HttpBody::size_hint(&body).exact()) {
+        parts.headers.insert(axum::http::header::CONTENT_LENGTH, len.into());
+    }
     let pause = Duration::from_secs_f64(PIECE as f64 / bytes_per_sec as f64);
     let stream = futures::stream::unfold((body.into_data_stream(), bytes::Bytes::new()), move |(mut inner, mut pending)| async move {
         use futures::StreamExt as _;
