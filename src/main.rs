@@ -14,6 +14,14 @@ struct Cli {
 enum Command {
     /// Start the emulator, fill a sample share and list it (the embedded default).
     Demo(afb::demo::DemoArgs),
+    /// What changed between two snapshots of a share.
+    Diff(afb::index::cli::DiffArgs),
+    /// SQL over the snapshots of a repository.
+    Sql(afb::index::cli::SqlArgs),
+    /// List the snapshots of a share.
+    Snapshots(afb::index::cli::SnapshotsArgs),
+    /// Remove data files that no snapshot references.
+    Gc(afb::index::cli::GcArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -26,6 +34,10 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Demo(args) => afb::demo::run(args).await,
+            Command::Diff(args) => afb::index::cli::diff(args).await,
+            Command::Sql(args) => afb::index::cli::sql(args).await,
+            Command::Snapshots(args) => afb::index::cli::snapshots(args).await,
+            Command::Gc(args) => afb::index::cli::gc(args).await,
         }
     });
     match result {
