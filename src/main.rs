@@ -22,6 +22,15 @@ enum Command {
     Snapshots(afb::index::cli::SnapshotsArgs),
     /// Remove data files that no snapshot references.
     Gc(afb::index::cli::GcArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Size and speed of the index on a synthetic share.
+    Index(afb::index::bench::BenchIndexArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +47,7 @@ fn main() -> std::process::ExitCode {
             Command::Sql(args) => afb::index::cli::sql(args).await,
             Command::Snapshots(args) => afb::index::cli::snapshots(args).await,
             Command::Gc(args) => afb::index::cli::gc(args).await,
+            Command::Bench(BenchCommand::Index(args)) => afb::index::bench::run(args).await,
         }
     });
     match result {

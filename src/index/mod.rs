@@ -13,6 +13,7 @@
 //!
 //! The on-disk format is specified in `docs/index.md`.
 
+pub mod bench;
 pub mod cli;
 pub mod diff;
 pub mod dirmap;

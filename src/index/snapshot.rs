@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use arrow::array::{AsArray, Int64Array, RecordBatch};
-use arrow::compute::interleave_record_batch;
+use arrow::compute::{concat_batches, interleave_record_batch};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
@@ -571,13 +571,13 @@ async fn merge_layers(
                 }
             }
             let n = rows[0].run_below(bound);
-            if n >= 256 {
-                pending.flush(&schema, tx).await?;
-                let (b, pos) = rows[0].current();
-                if tx.send(Ok(b.slice(pos, n))).await.is_err() {
-                    return Ok(());
-                }
+            if n >= 8 {
+                let (b, pos) = rows[0].current_ref();
+                pending.push_slice(b.slice(pos, n))?;
                 rows[0].pos += n;
+                if pending.len() >= READ_BATCH_ROWS {
+                    pending.flush(&schema, tx).await?;
+                }
                 continue;
             }
         }
@@ -598,22 +598,26 @@ async fn merge_layers(
     Ok(())
 }
 
-/// Rows picked from several batches, gathered into one output batch on flush.
+/// Output being assembled: zero-copy slices of base runs and single rows picked from any layer, kept in
+/// order and concatenated into one batch of about [`READ_BATCH_ROWS`] rows.
 #[derive(Default)]
 struct Pending {
+    /// Finished pieces, in order.
+    parts: Vec<RecordBatch>,
+    parts_rows: usize,
+    /// Batches referenced by `picks`.
     batches: Vec<RecordBatch>,
-    /// (layer, index into `batches`) of the batch last registered per layer.
+    /// (layer, address of the batch's first buffer, index into `batches`): the last batch seen per layer.
     slot: Vec<(usize, usize, usize)>,
     picks: Vec<(usize, usize)>,
 }
 
 impl Pending {
     fn len(&self) -> usize {
-        self.picks.len()
+        self.parts_rows + self.picks.len()
     }
 
     fn push(&mut self, layer: usize, b: RecordBatch, row: usize) {
-        // Batches are identified by layer and the address of their first column's data.
         let addr = b.column(0).to_data().buffers()[0].as_ptr() as usize;
         let idx = match self.slot.iter().find(|s| s.0 == layer && s.1 == addr) {
             Some(s) => s.2,
@@ -628,15 +632,34 @@ impl Pending {
         self.picks.push((idx, row));
     }
 
-    async fn flush(&mut self, schema: &SchemaRef, tx: &tokio::sync::mpsc::Sender<anyhow::Result<RecordBatch>>) -> anyhow::Result<()> {
-        if self.picks.is_empty() {
-            return Ok(());
+    fn push_slice(&mut self, b: RecordBatch) -> anyhow::Result<()> {
+        self.seal_picks()?;
+        self.parts_rows += b.num_rows();
+        self.parts.push(b);
+        Ok(())
+    }
+
+    fn seal_picks(&mut self) -> anyhow::Result<()> {
+        if !self.picks.is_empty() {
+            let refs: Vec<&RecordBatch> = self.batches.iter().collect();
+            let b = interleave_record_batch(&refs, &self.picks)?;
+            self.parts_rows += b.num_rows();
+            self.parts.push(b);
+            self.picks.clear();
         }
-        let refs: Vec<&RecordBatch> = self.batches.iter().collect();
-        let out = if refs.is_empty() { RecordBatch::new_empty(schema.clone()) } else { interleave_record_batch(&refs, &self.picks)? };
         self.batches.clear();
         self.slot.clear();
-        self.picks.clear();
+        Ok(())
+    }
+
+    async fn flush(&mut self, schema: &SchemaRef, tx: &tokio::sync::mpsc::Sender<anyhow::Result<RecordBatch>>) -> anyhow::Result<()> {
+        self.seal_picks()?;
+        if self.parts.is_empty() {
+            return Ok(());
+        }
+        let out = if self.parts.len() == 1 { self.parts.pop().expect("one part") } else { concat_batches(schema, &self.parts)? };
+        self.parts.clear();
+        self.parts_rows = 0;
         let _ = tx.send(Ok(out)).await;
         Ok(())
     }
