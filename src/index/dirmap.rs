@@ -63,8 +63,8 @@ impl DirMap {
             add_batch(&mut d, &mut dir_parent_ids, &mut own, &b)?;
         }
         // Parents to indices.
-        for i in 1..d.ids.len() {
-            d.parent[i] = d.index_of(dir_parent_ids[i]).map_or(NONE, |p| p as u32);
+        for (i, pid) in dir_parent_ids.iter().enumerate().skip(1) {
+            d.parent[i] = d.index_of(*pid).map_or(NONE, |p| p as u32);
         }
         // Children lists (CSR).
         let n = d.ids.len();

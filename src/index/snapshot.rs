@@ -216,7 +216,7 @@ impl Repo {
             let m = prev.clone().expect("delta needs a previous snapshot");
             let cursor = Cursor::new(self.read(&m, None)?, "previous snapshot");
             let deleted = FileWriter::create(&self.store, &format!("{dir}/deleted.parquet"), deleted_schema(), opts.parquet)?;
-            (Mode::Delta { prev: Box::new(cursor), deleted, deleted_buf: Vec::new() }, format!("{dir}/changed.parquet"))
+            (Mode::Delta { prev: Box::new(cursor), deleted: Box::new(deleted), deleted_buf: Vec::new() }, format!("{dir}/changed.parquet"))
         } else {
             (Mode::Base, format!("{dir}/nodes.parquet"))
         };
@@ -270,7 +270,7 @@ fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
 
 enum Mode {
     Base,
-    Delta { prev: Box<Cursor>, deleted: FileWriter, deleted_buf: Vec<i64> },
+    Delta { prev: Box<Cursor>, deleted: Box<FileWriter>, deleted_buf: Vec<i64> },
 }
 
 /// Writes one snapshot. Dropping it without [`commit`](Self::commit) leaves only garbage for `gc`.

@@ -91,7 +91,7 @@ fn file_name(r: &mut Rng) -> String {
         if i > 0 {
             s.push_str(sep);
         }
-        s.push_str(*r.pick(WORDS));
+        s.push_str(r.pick::<&str>(WORDS));
     }
     match r.below(4) {
         0 => s.push_str(&format!("{sep}{:04}", r.below(10_000))),
@@ -99,7 +99,7 @@ fn file_name(r: &mut Rng) -> String {
         2 => s.push_str(&format!("{sep}{}", r.below(100))),
         _ => {}
     }
-    s.push_str(*r.pick(EXTS));
+    s.push_str(r.pick::<&str>(EXTS));
     s
 }
 
