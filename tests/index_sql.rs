@@ -55,6 +55,17 @@ fn naive_paths(nodes: &[Node]) -> HashMap<i64, String> {
 }
 
 #[tokio::test]
+async fn mutation_without_changes_keeps_every_row() {
+    let rows: Vec<RecordBatch> = SyntheticShare::new(4, 2000).batches(500).collect();
+    let none = Mutation { modified: 0.0, deleted: 0.0, added: 0.0, dir_renames: 0 };
+    let mut mu = Mutator::new(1, none, 2000, 100, 2001);
+    for b in &rows {
+        assert_eq!(&mu.apply(b), b);
+    }
+    assert!(mu.finish().is_empty());
+}
+
+#[tokio::test]
 async fn dirmap_paths_and_du_match_a_naive_walk() {
     let nodes: Vec<Node> = SyntheticShare::new(9, 5000).collect();
     let s = futures::stream::iter(vec![Ok(nodes_to_batch(&nodes))]);

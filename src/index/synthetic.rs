@@ -283,7 +283,8 @@ impl Mutator {
     /// The next snapshot's rows for one batch of old rows.
     pub fn apply(&mut self, old: &RecordBatch) -> RecordBatch {
         let c = NodeColumns::new(old);
-        let mut out = NodeBatchBuilder::new(c.len().max(1));
+        // One more than the input can hold, so the builder never hands back a batch early.
+        let mut out = NodeBatchBuilder::new(c.len() + 1);
         for i in 0..c.len() {
             let mut n = c.node(i);
             if n.kind == NodeKind::Dir {
