@@ -4,6 +4,7 @@
 //! - [`azure`]: the Azure Files REST client (credentials and signing, requests, retries).
 //! - [`emulator`]: a local Azure Files service that speaks the same REST API, for tests, demos and benchmarks.
 //! - [`generate`]: synthetic shares with realistic names, sizes, depths and permissions.
+//! - [`index`]: the columnar node index: Parquet snapshots per tenant and share, diff, SQL.
 //! - [`hash`]: QuickXorHash, computed while content streams past.
 //! - [`repository`]: the content repository in object storage (chunks, packs, index, bundles, metadata).
 
@@ -13,4 +14,5 @@ pub mod demo;
 pub mod emulator;
 pub mod generate;
 pub mod hash;
+pub mod index;
 pub mod repository;

@@ -18,7 +18,15 @@ enum Command {
     Emulator(afb::emulator::EmulatorConfig),
     /// Fill a share with a generated, realistic tree.
     Gen(afb::generate::cli::GenArgs),
-    /// Benchmarks against an Azure Files source.
+    /// What changed between two snapshots of a share.
+    Diff(afb::index::cli::DiffArgs),
+    /// SQL over the snapshots of a repository.
+    Sql(afb::index::cli::SqlArgs),
+    /// List the snapshots of a share.
+    Snapshots(afb::index::cli::SnapshotsArgs),
+    /// Remove data files that no snapshot references.
+    Gc(afb::index::cli::GcArgs),
+    /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
 }
@@ -27,6 +35,8 @@ enum Command {
 enum BenchCommand {
     /// List a whole share and report entries per second and requests per entry.
     List(afb::azure::bench::BenchListArgs),
+    /// Size and speed of the index on a synthetic share.
+    Index(afb::index::bench::BenchIndexArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +52,11 @@ fn main() -> std::process::ExitCode {
             Command::Gen(args) => afb::generate::cli::run(args).await,
             Command::Emulator(config) => afb::emulator::run(config).await,
             Command::Bench(BenchCommand::List(args)) => afb::azure::bench::run(args).await,
+            Command::Diff(args) => afb::index::cli::diff(args).await,
+            Command::Sql(args) => afb::index::cli::sql(args).await,
+            Command::Snapshots(args) => afb::index::cli::snapshots(args).await,
+            Command::Gc(args) => afb::index::cli::gc(args).await,
+            Command::Bench(BenchCommand::Index(args)) => afb::index::bench::run(args).await,
         }
     });
     match result {

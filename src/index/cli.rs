@@ -1,0 +1,201 @@
+//! The index's commands: `afb diff`, `afb sql`, `afb snapshots`, `afb gc`.
+
+use clap::Args;
+
+use super::diff::diff_snapshots;
+use super::snapshot::Repo;
+use super::sql::{Focus, OutputFormat, SqlSession, render, write_parquet};
+use crate::cli::{ExitCode, OutputArgs, RepoArgs};
+
+/// Arguments of `afb diff`.
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long)]
+    pub share: String,
+    /// The older snapshot id.
+    pub snap_a: i64,
+    /// The newer snapshot id.
+    pub snap_b: i64,
+    /// Also list every changed node (one line each; in JSON, a `changes` array).
+    #[arg(long)]
+    pub list: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `afb diff`: counts and bytes per class; with `--list`, the changed nodes.
+pub async fn diff(a: DiffArgs) -> anyhow::Result<ExitCode> {
+    let repo = Repo::open(&a.repo.repo)?;
+    let ma = repo.manifest(&a.tenant, &a.share, a.snap_a).await?;
+    let mb = repo.manifest(&a.tenant, &a.share, a.snap_b).await?;
+    let mut listed = Vec::new();
+    let t0 = std::time::Instant::now();
+    let s = diff_snapshots(&repo, &ma, &mb, |c| {
+        if a.list {
+            let n = c.new.as_ref().or(c.old.as_ref()).expect("a side");
+            let mut flags = Vec::new();
+            if c.modified {
+                flags.push("modified");
+            }
+            if c.renamed {
+                flags.push("renamed");
+            }
+            if c.moved {
+                flags.push("moved");
+            }
+            listed.push(serde_json::json!({
+                "node_id": n.node_id, "change": c.kind.as_str(), "flags": flags,
+                "kind": n.kind.as_str(), "name": n.name, "old_name": c.old.as_ref().map(|o| o.name.clone()),
+                "parent_id": c.new.as_ref().map(|x| x.parent_id), "old_parent_id": c.old.as_ref().map(|x| x.parent_id),
+                "size": c.new.as_ref().map(|x| x.size), "old_size": c.old.as_ref().map(|x| x.size),
+            }));
+        }
+        Ok(())
+    })
+    .await?;
+    let secs = t0.elapsed().as_secs_f64();
+    if a.out.json {
+        let mut v = serde_json::json!({
+            "tenant_id": a.tenant, "share_id": a.share, "from": a.snap_a, "to": a.snap_b,
+            "changed_rows": s.changed_rows(), "summary": s, "seconds": secs,
+        });
+        if a.list {
+            v["changes"] = serde_json::Value::Array(listed);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{}/{}: snapshot {} -> {}: {} changed rows ({secs:.3} s)", a.tenant, a.share, a.snap_a, a.snap_b, s.changed_rows());
+        for (k, t) in [("added", s.added), ("deleted", s.deleted), ("modified", s.modified), ("renamed", s.renamed), ("moved", s.moved), ("unchanged", s.unchanged)] {
+            println!("  {k:<10} {:>12} nodes {:>18} bytes", t.count, t.bytes);
+        }
+        for c in listed {
+            println!("{c}");
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// Arguments of `afb sql`.
+#[derive(Debug, Clone, Args)]
+pub struct SqlArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Tenant of the snapshot that path functions resolve against.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Share of the snapshot that path functions resolve against.
+    #[arg(long)]
+    pub share: Option<String>,
+    /// Snapshot that path functions resolve against (default: the share's latest).
+    #[arg(long)]
+    pub snapshot: Option<i64>,
+    /// The SQL statement (`-` or `@FILE` reads it from stdin or a file).
+    pub query: String,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// CSV with a header instead of a table.
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+    /// Write the result to this Parquet file instead of printing it.
+    #[arg(long, value_name = "FILE")]
+    pub parquet: Option<std::path::PathBuf>,
+}
+
+/// `afb sql`.
+pub async fn sql(a: SqlArgs) -> anyhow::Result<ExitCode> {
+    let repo = Repo::open(&a.repo.repo)?;
+    let query = if a.query == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else if let Some(f) = a.query.strip_prefix('@') {
+        std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("reading {f}: {e}"))?
+    } else {
+        a.query.clone()
+    };
+    let session = SqlSession::new(repo, Focus { tenant: a.tenant, share: a.share, snapshot: a.snapshot }).await?;
+    let batches = session.query(&query).await?;
+    if let Some(p) = &a.parquet {
+        write_parquet(&batches, p)?;
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        eprintln!("wrote {rows} rows to {}", p.display());
+        return Ok(ExitCode::Ok);
+    }
+    let format = if a.out.json {
+        OutputFormat::Json
+    } else if a.csv {
+        OutputFormat::Csv
+    } else {
+        OutputFormat::Table
+    };
+    println!("{}", render(&batches, format)?.trim_end());
+    Ok(ExitCode::Ok)
+}
+
+/// Arguments of `afb snapshots`.
+#[derive(Debug, Clone, Args)]
+pub struct SnapshotsArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long)]
+    pub share: String,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `afb snapshots`: the committed snapshots of a share.
+pub async fn snapshots(a: SnapshotsArgs) -> anyhow::Result<ExitCode> {
+    let repo = Repo::open(&a.repo.repo)?;
+    let ms = repo.manifests(&a.tenant, &a.share).await?;
+    if a.out.json {
+        println!("{}", serde_json::to_string_pretty(&ms)?);
+    } else {
+        for m in ms {
+            let kind = if m.layers.len() == 1 { "base" } else { "delta" };
+            println!(
+                "{:>6}  {}  {kind:<5}  {:>12} nodes {:>16} bytes  {:>12} stored bytes",
+                m.snapshot_id,
+                m.created_at,
+                m.totals.nodes,
+                m.totals.bytes,
+                m.own_bytes()
+            );
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// Arguments of `afb gc`.
+#[derive(Debug, Clone, Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long)]
+    pub share: String,
+    /// Leave unreferenced files younger than this many seconds (a writer may still be at work).
+    #[arg(long, default_value_t = 3600)]
+    pub grace_secs: u64,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `afb gc`: remove data files no manifest references.
+pub async fn gc(a: GcArgs) -> anyhow::Result<ExitCode> {
+    let repo = Repo::open(&a.repo.repo)?;
+    let removed = repo.gc(&a.tenant, &a.share, std::time::Duration::from_secs(a.grace_secs)).await?;
+    if a.out.json {
+        println!("{}", serde_json::json!({ "removed": removed }));
+    } else {
+        for k in &removed {
+            println!("removed {k}");
+        }
+        println!("{} unreferenced files removed", removed.len());
+    }
+    Ok(ExitCode::Ok)
+}

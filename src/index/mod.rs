@@ -1,0 +1,31 @@
+//! The columnar index: node rows of a share as Arrow batches, persisted as Parquet snapshots per tenant
+//! and share, diffed by streaming merge, queried with SQL.
+//!
+//! - [`node`]: the node row and its Arrow schema.
+//! - [`idmap`]: Azure FileId → dense node id.
+//! - [`manifest`]: object keys and the snapshot manifest (the commit record).
+//! - [`parquet_io`]: the one place that writes and opens Parquet.
+//! - [`snapshot`]: the repository: atomic commit, base + delta history, merged reads, gc.
+//! - [`dirmap`]: in-memory directory map: paths in microseconds, subtree totals.
+//! - [`diff`]: classify changes between two snapshots in constant memory.
+//! - [`sql`]: DataFusion tables and functions over a repository.
+//! - [`synthetic`]: seeded file-server-like trees and a mutation step, for tests and benchmarks.
+//!
+//! The on-disk format is specified in `docs/index.md`.
+
+pub mod bench;
+pub mod cli;
+pub mod diff;
+pub mod dirmap;
+pub mod idmap;
+pub mod manifest;
+pub mod node;
+pub mod parquet_io;
+pub mod snapshot;
+pub mod sql;
+pub mod synthetic;
+
+use std::pin::Pin;
+
+/// A stream of record batches (node rows unless stated otherwise).
+pub type BatchStream = Pin<Box<dyn futures::Stream<Item = anyhow::Result<arrow::array::RecordBatch>> + Send>>;

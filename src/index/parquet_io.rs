@@ -1,0 +1,176 @@
+//! The one place that writes and opens the index's Parquet files.
+//!
+//! Writer settings were chosen by measurement on the synthetic share (`afb bench index`, see
+//! `docs/index.md`): rows sorted by `node_id`; zstd; `DELTA_BINARY_PACKED` for the id and time columns,
+//! `DELTA_BYTE_ARRAY` for names, dictionary for `kind` and `attributes`, plain for the hash; page-level
+//! statistics so readers can prune by `node_id`.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Schema, SchemaRef};
+use futures::StreamExt;
+use object_store::ObjectStore;
+use object_store::path::Path;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use object_store::ObjectStoreExt;
+use object_store::buffered::BufWriter;
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::arrow::{AsyncArrowWriter, ParquetRecordBatchStreamBuilder, ProjectionMask};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::metadata::SortingColumn;
+use parquet::schema::types::ColumnPath;
+
+use super::BatchStream;
+
+/// Tunables for writing index files.
+#[derive(Debug, Clone, Copy)]
+pub struct ParquetTuning {
+    /// Rows per row group (the unit a reader fetches; memory while reading is about one row group).
+    pub row_group_rows: usize,
+    /// zstd level (1-22).
+    pub zstd_level: i32,
+}
+
+impl Default for ParquetTuning {
+    fn default() -> Self {
+        ParquetTuning { row_group_rows: 1 << 20, zstd_level: 3 }
+    }
+}
+
+/// Writer properties for a table whose first column is `node_id` (sorted ascending).
+pub fn writer_properties(schema: &Schema, t: ParquetTuning) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(t.zstd_level).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(t.row_group_rows))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_sorting_columns(Some(vec![SortingColumn { column_idx: 0, descending: false, nulls_first: false }]))
+        .set_created_by(format!("afb {}", env!("CARGO_PKG_VERSION")));
+    for f in schema.fields() {
+        let c = ColumnPath::from(f.name().as_str());
+        b = match f.name().as_str() {
+            "node_id" | "parent_id" | "size" | "mtime" | "ctime" | "file_id" => {
+                b.set_column_dictionary_enabled(c.clone(), false).set_column_encoding(c, Encoding::DELTA_BINARY_PACKED)
+            }
+            "name" => b.set_column_dictionary_enabled(c.clone(), false).set_column_encoding(c, Encoding::DELTA_BYTE_ARRAY),
+            "xorhash" => b.set_column_dictionary_enabled(c.clone(), false).set_column_encoding(c, Encoding::PLAIN),
+            _ => b.set_column_dictionary_enabled(c, true),
+        };
+    }
+    b.build()
+}
+
+/// A Parquet file being written to the object store.
+pub struct FileWriter {
+    key: String,
+    writer: AsyncArrowWriter<BufWriter>,
+    rows: u64,
+}
+
+impl FileWriter {
+    pub fn create(store: &Arc<dyn ObjectStore>, key: &str, schema: SchemaRef, t: ParquetTuning) -> anyhow::Result<Self> {
+        let props = writer_properties(&schema, t);
+        let w = BufWriter::new(store.clone(), Path::from(key));
+        let writer = AsyncArrowWriter::try_new(w, schema, Some(props)).with_context(|| format!("creating {key}"))?;
+        Ok(FileWriter { key: key.to_string(), writer, rows: 0 })
+    }
+
+    pub async fn write(&mut self, b: &RecordBatch) -> anyhow::Result<()> {
+        if b.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += b.num_rows() as u64;
+        self.writer.write(b).await.with_context(|| format!("writing {}", self.key))
+    }
+
+    /// Finish the file; returns (key, rows, bytes).
+    pub async fn close(self) -> anyhow::Result<(String, u64, u64)> {
+        let mut w = self.writer;
+        w.finish().await.with_context(|| format!("finishing {}", self.key))?;
+        let bytes = w.bytes_written() as u64;
+        Ok((self.key, self.rows, bytes))
+    }
+}
+
+/// Open a Parquet file for streaming, reading only `columns` (by name) and checking that they exist with
+/// the types of `expected`. Errors name the key.
+pub async fn open_stream(
+    store: &Arc<dyn ObjectStore>,
+    key: &str,
+    size: Option<u64>,
+    expected: &Schema,
+    batch_rows: usize,
+) -> anyhow::Result<BatchStream> {
+    let path = Path::from(key);
+    let size = match size {
+        Some(s) => s,
+        None => store.head(&path).await.with_context(|| format!("{key}: cannot stat"))?.size,
+    };
+    let reader = StoreReader { store: store.clone(), path, size };
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .with_context(|| format!("{key}: not a readable Parquet file"))?;
+    let file_schema = builder.schema().clone();
+    let mut indices = Vec::with_capacity(expected.fields().len());
+    for f in expected.fields() {
+        let (i, got) = file_schema.column_with_name(f.name()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{key}: not an afb index file: column {:?} missing (has {:?})",
+                f.name(),
+                file_schema.fields().iter().map(|f| f.name()).collect::<Vec<_>>()
+            )
+        })?;
+        if got.data_type() != f.data_type() {
+            anyhow::bail!("{key}: not an afb index file: column {:?} is {}, expected {}", f.name(), got.data_type(), f.data_type());
+        }
+        indices.push(i);
+    }
+    if indices.windows(2).any(|w| w[0] >= w[1]) {
+        anyhow::bail!("{key}: not an afb index file: columns out of order");
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+    let stream = builder
+        .with_projection(mask)
+        .with_batch_size(batch_rows)
+        .build()
+        .with_context(|| format!("{key}: cannot read"))?;
+    let key = key.to_string();
+    let expected = Arc::new(expected.clone());
+    Ok(stream
+        .map(move |r| {
+            let b = r.with_context(|| format!("{key}: corrupt Parquet data"))?;
+            // Same columns, but carry the canonical schema (drops file-level metadata).
+            RecordBatch::try_new(expected.clone(), b.columns().to_vec()).with_context(|| format!("{key}: unexpected columns"))
+        })
+        .boxed())
+}
+
+/// Reads one object by ranges: the footer first, then the column chunks a reader asks for.
+struct StoreReader {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+}
+
+impl AsyncFileReader for StoreReader {
+    fn get_bytes(&mut self, range: std::ops::Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        Box::pin(async move { self.store.get_range(&self.path, range).await.map_err(|e| parquet::errors::ParquetError::External(Box::new(e))) })
+    }
+
+    fn get_byte_ranges(&mut self, ranges: Vec<std::ops::Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        Box::pin(async move { self.store.get_ranges(&self.path, &ranges).await.map_err(|e| parquet::errors::ParquetError::External(Box::new(e))) })
+    }
+
+    fn get_metadata<'a>(&'a mut self, _options: Option<&'a ArrowReaderOptions>) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        Box::pin(async move {
+            let size = self.size;
+            let m = ParquetMetaDataReader::new().with_page_index_policy(PageIndexPolicy::Skip).load_and_finish(self, size).await?;
+            Ok(Arc::new(m))
+        })
+    }
+}

@@ -1,0 +1,791 @@
+//! SQL over a repository with DataFusion: tables `nodes`, `current_nodes`, `snapshots`, `changes`; functions
+//! `path`, `du`, `du_files`, `du_dirs`, `dir_id`; table functions `ls(path)` and `find(glob)`.
+//!
+//! Tables (every share of the repository):
+//! - `snapshots`: one row per committed snapshot (from the manifests; no data file is read).
+//! - `nodes`: the rows of every snapshot, with `tenant_id`, `share_id`, `snapshot_id` in front of the node
+//!   columns. Equality filters on those three prune whole snapshots before anything is read.
+//! - `current_nodes`: the same for the latest snapshot of each share only.
+//! - `changes`: the diff between each snapshot and the one before it (one row per changed node).
+//!
+//! Path functions resolve against one snapshot *in focus* (the `--tenant/--share/--snapshot` of
+//! `afb sql`, or the latest snapshot of the only share), through its [`DirMap`]: no recursive join.
+//! - `path(node_id)`: path of a directory (`/` for 0, the root); NULL if the id is not a directory.
+//! - `path(parent_id, name)`: path of any row: `SELECT path(parent_id, name) FROM current_nodes`.
+//! - `du(node_id)`, `du_files(node_id)`, `du_dirs(node_id)`: bytes, files, directories below a directory.
+//! - `dir_id(path)`: the id of the directory at a path, or NULL.
+//! - `ls(path)`, `find(glob)`: rows of the focus snapshot in a directory, or whose path matches a glob
+//!   (`*`, `?`, `**`; a pattern without `/` matches names), with a `path` column appended.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, Int8Builder, Int64Array, Int64Builder, RecordBatch, RecordBatchOptions,
+    StringArray, StringBuilder, TimestampMillisecondArray,
+};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableFunctionImpl};
+use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
+use datafusion::datasource::{MemTable, TableProvider, TableType};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TableProviderFilterPushDown,
+    Volatility,
+};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+
+use super::BatchStream;
+use super::diff::{Change, diff_snapshots};
+use super::dirmap::{DirMap, glob_match};
+use super::manifest::{LayerKind, Manifest};
+use super::node::{NodeColumns, node_schema};
+use super::snapshot::Repo;
+
+/// The snapshot path functions resolve against.
+#[derive(Debug, Clone, Default)]
+pub struct Focus {
+    pub tenant: Option<String>,
+    pub share: Option<String>,
+    pub snapshot: Option<i64>,
+}
+
+/// A DataFusion session over a repository.
+pub struct SqlSession {
+    pub ctx: SessionContext,
+    repo: Repo,
+    focus: Option<Manifest>,
+    focus_error: String,
+    dirmap: Arc<OnceLock<Arc<DirMap>>>,
+}
+
+fn df_err(e: anyhow::Error) -> DataFusionError {
+    DataFusionError::External(format!("{e:#}").into())
+}
+
+const KEY_COLUMNS: usize = 3;
+
+fn key_fields() -> Vec<Field> {
+    vec![
+        Field::new("tenant_id", DataType::Utf8, false),
+        Field::new("share_id", DataType::Utf8, false),
+        Field::new("snapshot_id", DataType::Int64, false),
+    ]
+}
+
+impl SqlSession {
+    /// Open a session over every share of `repo`; `focus` picks the snapshot path functions use.
+    pub async fn new(repo: Repo, focus: Focus) -> anyhow::Result<Self> {
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
+        let mut all = Vec::new();
+        for (t, s) in repo.shares().await? {
+            all.extend(repo.manifests(&t, &s).await?);
+        }
+        let (focus_m, focus_error) = pick_focus(&repo, &all, &focus).await?;
+        let mut latest: HashMap<(String, String), Manifest> = HashMap::new();
+        for m in &all {
+            latest.insert((m.tenant_id.clone(), m.share_id.clone()), m.clone());
+        }
+        let mut current: Vec<Manifest> = latest.into_values().collect();
+        current.sort_by(|a, b| (&a.tenant_id, &a.share_id).cmp(&(&b.tenant_id, &b.share_id)));
+
+        ctx.register_table("snapshots", Arc::new(snapshots_table(&all)?))?;
+        ctx.register_table("nodes", Arc::new(NodesTable { repo: repo.clone(), manifests: all.clone() }))?;
+        ctx.register_table("current_nodes", Arc::new(NodesTable { repo: repo.clone(), manifests: current }))?;
+        let mut pairs = Vec::new();
+        for w in all.windows(2) {
+            if w[0].tenant_id == w[1].tenant_id && w[0].share_id == w[1].share_id {
+                pairs.push((w[0].clone(), w[1].clone()));
+            }
+        }
+        ctx.register_table("changes", Arc::new(ChangesTable { repo: repo.clone(), pairs }))?;
+
+        let dirmap: Arc<OnceLock<Arc<DirMap>>> = Arc::new(OnceLock::new());
+        let f = |kind| ScalarUDF::from(DirUdf::new(kind, dirmap.clone(), focus_error.clone()));
+        for k in [UdfKind::Path, UdfKind::Du, UdfKind::DuFiles, UdfKind::DuDirs, UdfKind::DirId] {
+            ctx.register_udf(f(k));
+        }
+        for find in [false, true] {
+            ctx.register_udtf(
+                if find { "find" } else { "ls" },
+                Arc::new(WalkFunction { find, repo: repo.clone(), focus: focus_m.clone(), dirmap: dirmap.clone(), focus_error: focus_error.clone() }),
+            );
+        }
+        Ok(SqlSession { ctx, repo, focus: focus_m, focus_error, dirmap })
+    }
+
+    /// The snapshot path functions use, if one could be chosen.
+    pub fn focus(&self) -> Option<&Manifest> {
+        self.focus.as_ref()
+    }
+
+    /// Build the focus snapshot's directory map now (otherwise done on the first query that needs it).
+    pub async fn load_dirmap(&self) -> anyhow::Result<Arc<DirMap>> {
+        if let Some(d) = self.dirmap.get() {
+            return Ok(d.clone());
+        }
+        let m = self.focus.as_ref().ok_or_else(|| anyhow::anyhow!("{}", self.focus_error))?;
+        let d = Arc::new(DirMap::load(&self.repo, m).await?);
+        let _ = self.dirmap.set(d.clone());
+        Ok(d)
+    }
+
+    /// Run one statement and collect its result.
+    pub async fn query(&self, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
+        if uses_dir_functions(sql) && self.focus.is_some() {
+            self.load_dirmap().await?;
+        }
+        let df = self.ctx.sql(sql).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        df.collect().await.map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+/// Does the query call a function that needs the directory map?
+fn uses_dir_functions(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    ["path", "du", "du_files", "du_dirs", "dir_id", "ls", "find"].iter().any(|f| {
+        lower.match_indices(f).any(|(i, _)| {
+            let before_ok = i == 0 || !lower.as_bytes()[i - 1].is_ascii_alphanumeric() && lower.as_bytes()[i - 1] != b'_';
+            let rest = lower[i + f.len()..].trim_start();
+            before_ok && rest.starts_with('(')
+        })
+    })
+}
+
+async fn pick_focus(repo: &Repo, all: &[Manifest], f: &Focus) -> anyhow::Result<(Option<Manifest>, String)> {
+    let mut shares: Vec<(&str, &str)> = all.iter().map(|m| (m.tenant_id.as_str(), m.share_id.as_str())).collect();
+    shares.dedup();
+    let chosen: Vec<(&str, &str)> = shares
+        .into_iter()
+        .filter(|(t, s)| f.tenant.as_deref().is_none_or(|x| x == *t) && f.share.as_deref().is_none_or(|x| x == *s))
+        .collect();
+    match chosen.as_slice() {
+        [(t, s)] => {
+            let m = match f.snapshot {
+                Some(id) => repo.manifest(t, s, id).await?,
+                None => all.iter().rfind(|m| m.tenant_id == *t && m.share_id == *s).cloned().expect("share has snapshots"),
+            };
+            Ok((Some(m), String::new()))
+        }
+        [] if f.tenant.is_some() || f.share.is_some() => {
+            anyhow::bail!("no snapshots for tenant {:?} share {:?} in this repository", f.tenant.as_deref().unwrap_or("*"), f.share.as_deref().unwrap_or("*"))
+        }
+        [] => Ok((None, "path functions need a snapshot, and the repository has none".into())),
+        _ => Ok((None, "path functions need one snapshot in focus: pass --tenant and --share (and --snapshot for an older one)".into())),
+    }
+}
+
+fn snapshots_table(all: &[Manifest]) -> anyhow::Result<MemTable> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("tenant_id", DataType::Utf8, false),
+        Field::new("share_id", DataType::Utf8, false),
+        Field::new("snapshot_id", DataType::Int64, false),
+        Field::new("created_at", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new("layer", DataType::Utf8, false),
+        Field::new("nodes", DataType::Int64, false),
+        Field::new("files", DataType::Int64, false),
+        Field::new("dirs", DataType::Int64, false),
+        Field::new("bytes", DataType::Int64, false),
+        Field::new("stored_bytes", DataType::Int64, false),
+    ]));
+    let created: Vec<i64> = all
+        .iter()
+        .map(|m| {
+            time::OffsetDateTime::parse(&m.created_at, &time::format_description::well_known::Rfc3339)
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+                .with_context(|| format!("manifest of snapshot {}: bad created_at", m.snapshot_id))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let i64s = |f: &dyn Fn(&Manifest) -> i64| -> ArrayRef { Arc::new(Int64Array::from_iter_values(all.iter().map(f))) };
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(all.iter().map(|m| m.tenant_id.as_str()))),
+        Arc::new(StringArray::from_iter_values(all.iter().map(|m| m.share_id.as_str()))),
+        i64s(&|m| m.snapshot_id),
+        Arc::new(TimestampMillisecondArray::from(created).with_timezone("UTC")),
+        Arc::new(StringArray::from_iter_values(all.iter().map(|m| match m.layers.last().map(|l| l.kind) {
+            Some(LayerKind::Delta) => "delta",
+            _ => "base",
+        }))),
+        i64s(&|m| m.totals.nodes as i64),
+        i64s(&|m| m.totals.files as i64),
+        i64s(&|m| m.totals.dirs as i64),
+        i64s(&|m| m.totals.bytes as i64),
+        i64s(&|m| m.own_bytes() as i64),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), cols)?;
+    Ok(MemTable::try_new(schema, vec![vec![batch]])?)
+}
+
+/// Keep manifests that pass simple equality filters on tenant_id, share_id, snapshot_id.
+fn prune<'a, T>(items: &'a [T], key: impl Fn(&T) -> (&str, &str, i64), filters: &[Expr]) -> Vec<&'a T> {
+    items
+        .iter()
+        .filter(|it| {
+            let (t, s, id) = key(it);
+            filters.iter().all(|f| {
+                let Expr::BinaryExpr(b) = f else { return true };
+                if b.op != Operator::Eq {
+                    return true;
+                }
+                let (c, v) = match (&*b.left, &*b.right) {
+                    (Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c)) => (c, v),
+                    _ => return true,
+                };
+                match (c.name.as_str(), v) {
+                    ("tenant_id", ScalarValue::Utf8(Some(x))) => x == t,
+                    ("share_id", ScalarValue::Utf8(Some(x))) => x == s,
+                    ("snapshot_id", ScalarValue::Int64(Some(x))) => *x == id,
+                    _ => true,
+                }
+            })
+        })
+        .collect()
+}
+
+fn key_arrays(n: usize, t: &str, s: &str, id: i64) -> [ArrayRef; KEY_COLUMNS] {
+    [
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(t, n))),
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(s, n))),
+        Arc::new(Int64Array::from_value(id, n)),
+    ]
+}
+
+/// Pick `projection` columns out of a batch, given constant key columns for its snapshot.
+fn project(full: &SchemaRef, projection: &[usize], out: &SchemaRef, b: &RecordBatch, keys: &[ArrayRef]) -> anyhow::Result<RecordBatch> {
+    let cols: Vec<ArrayRef> = projection
+        .iter()
+        .map(|&i| {
+            if i < keys.len() {
+                Ok(keys[i].clone())
+            } else {
+                let name = full.field(i).name();
+                b.column_by_name(name).cloned().with_context(|| format!("column {name} missing"))
+            }
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(RecordBatch::try_new_with_options(out.clone(), cols, &RecordBatchOptions::new().with_row_count(Some(b.num_rows())))?)
+}
+
+/// A partition produced by an async closure returning a stream of batches in `schema`.
+struct FnPartition {
+    schema: SchemaRef,
+    make: Box<dyn Fn() -> anyhow::Result<BatchStream> + Send + Sync>,
+}
+
+impl std::fmt::Debug for FnPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("afb index partition")
+    }
+}
+
+impl PartitionStream for FnPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> datafusion::execution::SendableRecordBatchStream {
+        let s = match (self.make)() {
+            Ok(s) => s.map(|r| r.map_err(df_err)).boxed(),
+            Err(e) => futures::stream::once(async move { Err(df_err(e)) }).boxed(),
+        };
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), s))
+    }
+}
+
+fn exec(schema: SchemaRef, partitions: Vec<Arc<dyn PartitionStream>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    if partitions.is_empty() {
+        return Ok(Arc::new(datafusion::physical_plan::empty::EmptyExec::new(schema)));
+    }
+    Ok(Arc::new(StreamingTableExec::try_new(schema, partitions, None, vec![], false, None)?))
+}
+
+/// The node rows of a set of snapshots.
+#[derive(Debug)]
+struct NodesTable {
+    repo: Repo,
+    manifests: Vec<Manifest>,
+}
+
+fn nodes_table_schema() -> SchemaRef {
+    let mut f = key_fields();
+    f.extend(node_schema().fields().iter().map(|x| x.as_ref().clone()));
+    Arc::new(Schema::new(f))
+}
+
+#[async_trait]
+impl TableProvider for NodesTable {
+    fn schema(&self) -> SchemaRef {
+        nodes_table_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(&self, _s: &dyn Session, projection: Option<&Vec<usize>>, filters: &[Expr], _limit: Option<usize>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let full = nodes_table_schema();
+        let projection: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..full.fields().len()).collect());
+        let out = Arc::new(full.project(&projection)?);
+        let node_cols: Vec<usize> = projection.iter().filter(|&&i| i >= KEY_COLUMNS).map(|&i| i - KEY_COLUMNS).collect();
+        let mut parts: Vec<Arc<dyn PartitionStream>> = Vec::new();
+        for m in prune(&self.manifests, |m| (m.tenant_id.as_str(), m.share_id.as_str(), m.snapshot_id), filters) {
+            let (repo, m, full, out2, projection, node_cols) = (self.repo.clone(), m.clone(), full.clone(), out.clone(), projection.clone(), node_cols.clone());
+            parts.push(Arc::new(FnPartition {
+                schema: out.clone(),
+                make: Box::new(move || {
+                    let (full, out, projection) = (full.clone(), out2.clone(), projection.clone());
+                    let (t, s, id) = (m.tenant_id.clone(), m.share_id.clone(), m.snapshot_id);
+                    Ok(repo
+                        .read(&m, Some(&node_cols))?
+                        .map(move |b| {
+                            let b = b?;
+                            let keys = key_arrays(b.num_rows(), &t, &s, id);
+                            project(&full, &projection, &out, &b, &keys)
+                        })
+                        .boxed())
+                }),
+            }));
+        }
+        exec(out, parts)
+    }
+}
+
+fn changes_schema() -> SchemaRef {
+    let mut f = key_fields();
+    f.extend([
+        Field::new("prev_snapshot_id", DataType::Int64, false),
+        Field::new("node_id", DataType::Int64, false),
+        Field::new("kind", DataType::Int8, false),
+        Field::new("change", DataType::Utf8, false),
+        Field::new("modified", DataType::Boolean, false),
+        Field::new("renamed", DataType::Boolean, false),
+        Field::new("moved", DataType::Boolean, false),
+        Field::new("parent_id", DataType::Int64, true),
+        Field::new("old_parent_id", DataType::Int64, true),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("old_name", DataType::Utf8, true),
+        Field::new("size", DataType::Int64, true),
+        Field::new("old_size", DataType::Int64, true),
+        Field::new("mtime", DataType::Int64, true),
+        Field::new("old_mtime", DataType::Int64, true),
+    ]);
+    Arc::new(Schema::new(f))
+}
+
+/// Collects [`Change`]s into batches with [`changes_schema`].
+#[derive(Default)]
+struct ChangeRows {
+    rows: usize,
+    node_id: Int64Builder,
+    kind: Int8Builder,
+    change: StringBuilder,
+    modified: BooleanBuilder,
+    renamed: BooleanBuilder,
+    moved: BooleanBuilder,
+    parent: Int64Builder,
+    old_parent: Int64Builder,
+    name: StringBuilder,
+    old_name: StringBuilder,
+    size: Int64Builder,
+    old_size: Int64Builder,
+    mtime: Int64Builder,
+    old_mtime: Int64Builder,
+}
+
+impl ChangeRows {
+    fn push(&mut self, c: &Change) {
+        self.rows += 1;
+        let any = c.new.as_ref().or(c.old.as_ref()).expect("a change has a side");
+        self.node_id.append_value(any.node_id);
+        self.kind.append_value(any.kind as i8);
+        self.change.append_value(c.kind.as_str());
+        self.modified.append_value(c.modified);
+        self.renamed.append_value(c.renamed);
+        self.moved.append_value(c.moved);
+        self.parent.append_option(c.new.as_ref().map(|n| n.parent_id));
+        self.old_parent.append_option(c.old.as_ref().map(|n| n.parent_id));
+        self.name.append_option(c.new.as_ref().map(|n| n.name.as_str()));
+        self.old_name.append_option(c.old.as_ref().map(|n| n.name.as_str()));
+        self.size.append_option(c.new.as_ref().map(|n| n.size));
+        self.old_size.append_option(c.old.as_ref().map(|n| n.size));
+        self.mtime.append_option(c.new.as_ref().map(|n| n.mtime));
+        self.old_mtime.append_option(c.old.as_ref().map(|n| n.mtime));
+    }
+
+    fn finish(&mut self, new: &Manifest, prev: i64) -> RecordBatch {
+        let n = std::mem::take(&mut self.rows);
+        let [t, s, id] = key_arrays(n, &new.tenant_id, &new.share_id, new.snapshot_id);
+        let cols: Vec<ArrayRef> = vec![
+            t,
+            s,
+            id,
+            Arc::new(Int64Array::from_value(prev, n)),
+            Arc::new(self.node_id.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.change.finish()),
+            Arc::new(self.modified.finish()),
+            Arc::new(self.renamed.finish()),
+            Arc::new(self.moved.finish()),
+            Arc::new(self.parent.finish()),
+            Arc::new(self.old_parent.finish()),
+            Arc::new(self.name.finish()),
+            Arc::new(self.old_name.finish()),
+            Arc::new(self.size.finish()),
+            Arc::new(self.old_size.finish()),
+            Arc::new(self.mtime.finish()),
+            Arc::new(self.old_mtime.finish()),
+        ];
+        RecordBatch::try_new(changes_schema(), cols).expect("changes schema")
+    }
+}
+
+/// Changes between consecutive snapshots of each share.
+#[derive(Debug)]
+struct ChangesTable {
+    repo: Repo,
+    pairs: Vec<(Manifest, Manifest)>,
+}
+
+#[async_trait]
+impl TableProvider for ChangesTable {
+    fn schema(&self) -> SchemaRef {
+        changes_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(&self, _s: &dyn Session, projection: Option<&Vec<usize>>, filters: &[Expr], _limit: Option<usize>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let full = changes_schema();
+        let projection: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..full.fields().len()).collect());
+        let out = Arc::new(full.project(&projection)?);
+        let mut parts: Vec<Arc<dyn PartitionStream>> = Vec::new();
+        for (old, new) in prune(&self.pairs, |p| (p.1.tenant_id.as_str(), p.1.share_id.as_str(), p.1.snapshot_id), filters) {
+            let (repo, old, new, out2, projection) = (self.repo.clone(), old.clone(), new.clone(), out.clone(), projection.clone());
+            parts.push(Arc::new(FnPartition {
+                schema: out.clone(),
+                make: Box::new(move || {
+                    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<anyhow::Result<RecordBatch>>();
+                    let (repo, old, new, out, projection) = (repo.clone(), old.clone(), new.clone(), out2.clone(), projection.clone());
+                    tokio::spawn(async move {
+                        let mut rows = ChangeRows::default();
+                        let prev = old.snapshot_id;
+                        let r = diff_snapshots(&repo, &old, &new, |c| {
+                            rows.push(c);
+                            if rows.rows >= 8192 {
+                                let _ = tx.send(Ok(rows.finish(&new, prev).project(&projection)?));
+                            }
+                            Ok(())
+                        })
+                        .await;
+                        match r {
+                            Ok(_) => {
+                                if rows.rows > 0 {
+                                    let _ = tx.send(rows.finish(&new, prev).project(&projection).map_err(Into::into));
+                                }
+                            }
+                            Err(e) => {
+                                let _ = tx.send(Err(e));
+                            }
+                        }
+                    });
+                    let _ = &out;
+                    Ok(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) }).boxed())
+                }),
+            }));
+        }
+        exec(out, parts)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum UdfKind {
+    Path,
+    Du,
+    DuFiles,
+    DuDirs,
+    DirId,
+}
+
+/// Scalar functions answered from the focus snapshot's directory map.
+#[derive(Debug)]
+struct DirUdf {
+    kind: UdfKind,
+    signature: Signature,
+    dirmap: Arc<OnceLock<Arc<DirMap>>>,
+    focus_error: String,
+}
+
+impl PartialEq for DirUdf {
+    fn eq(&self, o: &Self) -> bool {
+        self.kind == o.kind && Arc::ptr_eq(&self.dirmap, &o.dirmap)
+    }
+}
+impl Eq for DirUdf {}
+impl std::hash::Hash for DirUdf {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.kind.hash(h);
+        (Arc::as_ptr(&self.dirmap) as usize).hash(h);
+    }
+}
+
+impl DirUdf {
+    fn new(kind: UdfKind, dirmap: Arc<OnceLock<Arc<DirMap>>>, focus_error: String) -> Self {
+        use datafusion::logical_expr::TypeSignature::Exact;
+        let sig = match kind {
+            UdfKind::Path => Signature::one_of(
+                vec![Exact(vec![DataType::Int64]), Exact(vec![DataType::Int64, DataType::Utf8])],
+                Volatility::Immutable,
+            ),
+            UdfKind::DirId => Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+            _ => Signature::exact(vec![DataType::Int64], Volatility::Immutable),
+        };
+        DirUdf { kind, signature: sig, dirmap, focus_error }
+    }
+}
+
+impl ScalarUDFImpl for DirUdf {
+    fn name(&self) -> &str {
+        match self.kind {
+            UdfKind::Path => "path",
+            UdfKind::Du => "du",
+            UdfKind::DuFiles => "du_files",
+            UdfKind::DuDirs => "du_dirs",
+            UdfKind::DirId => "dir_id",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(if self.kind == UdfKind::Path { DataType::Utf8 } else { DataType::Int64 })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let d = self.dirmap.get().ok_or_else(|| DataFusionError::Execution(format!("{}(): {}", self.name(), self.focus_error)))?;
+        let n = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let out: ArrayRef = match self.kind {
+            UdfKind::Path if arrays.len() == 2 => {
+                let p = arrays[0].as_primitive::<Int64Type>();
+                let names = arrays[1].as_string::<i32>();
+                let mut b = StringBuilder::with_capacity(n, n * 48);
+                for i in 0..n {
+                    if p.is_null(i) || names.is_null(i) {
+                        b.append_null();
+                    } else {
+                        b.append_option(d.path_of(p.value(i), names.value(i)));
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            UdfKind::Path => {
+                let ids = arrays[0].as_primitive::<Int64Type>();
+                let mut b = StringBuilder::with_capacity(n, n * 40);
+                for i in 0..n {
+                    b.append_option(if ids.is_null(i) { None } else { d.path(ids.value(i)) });
+                }
+                Arc::new(b.finish())
+            }
+            UdfKind::DirId => {
+                let p = arrays[0].as_string::<i32>();
+                Arc::new((0..n).map(|i| if p.is_null(i) { None } else { d.resolve(p.value(i)) }).collect::<Int64Array>())
+            }
+            k => {
+                let ids = arrays[0].as_primitive::<Int64Type>();
+                Arc::new(
+                    (0..n)
+                        .map(|i| {
+                            if ids.is_null(i) {
+                                return None;
+                            }
+                            d.du(ids.value(i)).map(|t| match k {
+                                UdfKind::Du => t.bytes as i64,
+                                UdfKind::DuFiles => t.files as i64,
+                                _ => t.dirs as i64,
+                            })
+                        })
+                        .collect::<Int64Array>(),
+                )
+            }
+        };
+        if args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
+        }
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+/// `ls(path)` and `find(glob)`: rows of the focus snapshot, with their path.
+#[derive(Debug)]
+struct WalkFunction {
+    find: bool,
+    repo: Repo,
+    focus: Option<Manifest>,
+    dirmap: Arc<OnceLock<Arc<DirMap>>>,
+    focus_error: String,
+}
+
+impl TableFunctionImpl for WalkFunction {
+    fn call_with_args(&self, args: datafusion::catalog::TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
+        let name = if self.find { "find" } else { "ls" };
+        let arg = match args.exprs() {
+            [Expr::Literal(ScalarValue::Utf8(Some(s)), _)] => s.clone(),
+            _ => return Err(DataFusionError::Plan(format!("{name}() takes one string literal, e.g. {name}('{}')", if self.find { "*.pdf" } else { "/docs" }))),
+        };
+        let m = self.focus.clone().ok_or_else(|| DataFusionError::Plan(format!("{name}(): {}", self.focus_error)))?;
+        let d = self.dirmap.get().cloned().ok_or_else(|| DataFusionError::Plan(format!("{name}(): directory map not loaded")))?;
+        let filter = if self.find {
+            WalkFilter::Glob(arg)
+        } else {
+            let id = d.resolve(&arg).ok_or_else(|| DataFusionError::Plan(format!("ls(): no directory {arg:?} in snapshot {}", m.snapshot_id)))?;
+            WalkFilter::Parent(id)
+        };
+        Ok(Arc::new(WalkTable { repo: self.repo.clone(), m, d, filter }))
+    }
+}
+
+#[derive(Debug, Clone)]
+enum WalkFilter {
+    Parent(i64),
+    Glob(String),
+}
+
+#[derive(Debug)]
+struct WalkTable {
+    repo: Repo,
+    m: Manifest,
+    d: Arc<DirMap>,
+    filter: WalkFilter,
+}
+
+fn walk_schema() -> SchemaRef {
+    let mut f: Vec<Field> = node_schema().fields().iter().map(|x| x.as_ref().clone()).collect();
+    f.push(Field::new("path", DataType::Utf8, false));
+    Arc::new(Schema::new(f))
+}
+
+#[async_trait]
+impl TableProvider for WalkTable {
+    fn schema(&self) -> SchemaRef {
+        walk_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(&self, _s: &dyn Session, projection: Option<&Vec<usize>>, _f: &[Expr], _l: Option<usize>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let full = walk_schema();
+        let projection: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..full.fields().len()).collect());
+        let out = Arc::new(full.project(&projection)?);
+        let (repo, m, d, filter, out2) = (self.repo.clone(), self.m.clone(), self.d.clone(), self.filter.clone(), out.clone());
+        let part = FnPartition {
+            schema: out.clone(),
+            make: Box::new(move || {
+                let (d, filter, out, projection) = (d.clone(), filter.clone(), out2.clone(), projection.clone());
+                Ok(repo
+                    .read(&m, None)?
+                    .map(move |b| {
+                        let b = b?;
+                        let c = NodeColumns::new(&b);
+                        let mut keep = Vec::new();
+                        let mut paths = StringBuilder::new();
+                        for i in 0..c.len() {
+                            let (p, name) = (c.parent_id.value(i), c.name.value(i));
+                            let ok = match &filter {
+                                WalkFilter::Parent(id) => p == *id,
+                                WalkFilter::Glob(_) => true,
+                            };
+                            if !ok {
+                                continue;
+                            }
+                            let path = d.path_of(p, name).unwrap_or_else(|| format!("?/{name}"));
+                            if let WalkFilter::Glob(g) = &filter
+                                && !glob_match(g, &path)
+                            {
+                                continue;
+                            }
+                            keep.push(i as u32);
+                            paths.append_value(path);
+                        }
+                        let idx = arrow::array::UInt32Array::from(keep);
+                        let mut cols: Vec<ArrayRef> =
+                            b.columns().iter().map(|a| arrow::compute::take(a, &idx, None)).collect::<Result<_, _>>()?;
+                        cols.push(Arc::new(paths.finish()));
+                        let all = RecordBatch::try_new(walk_schema(), cols)?;
+                        Ok(RecordBatch::try_new_with_options(
+                            out.clone(),
+                            projection.iter().map(|&i| all.column(i).clone()).collect(),
+                            &RecordBatchOptions::new().with_row_count(Some(all.num_rows())),
+                        )?)
+                    })
+                    .boxed())
+            }),
+        };
+        exec(out, vec![Arc::new(part)])
+    }
+}
+
+/// Render batches as text: a table, JSON (an array of objects), or CSV with a header.
+pub fn render(batches: &[RecordBatch], format: OutputFormat) -> anyhow::Result<String> {
+    match format {
+        OutputFormat::Table => Ok(arrow::util::pretty::pretty_format_batches(batches)?.to_string()),
+        OutputFormat::Json => {
+            let mut w = arrow::json::ArrayWriter::new(Vec::new());
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+            let mut s = String::from_utf8(w.into_inner())?;
+            if s.is_empty() {
+                s.push_str("[]");
+            }
+            Ok(s)
+        }
+        OutputFormat::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(Vec::new());
+            for b in batches {
+                w.write(b)?;
+            }
+            Ok(String::from_utf8(w.into_inner())?)
+        }
+    }
+}
+
+/// Text output formats of `afb sql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Write batches to a local Parquet file.
+pub fn write_parquet(batches: &[RecordBatch], path: &std::path::Path) -> anyhow::Result<()> {
+    let schema = batches.first().map(|b| b.schema()).ok_or_else(|| anyhow::anyhow!("the query returned no batches"))?;
+    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None)?;
+    for b in batches {
+        w.write(b)?;
+    }
+    w.close()?;
+    Ok(())
+}

@@ -1,0 +1,354 @@
+//! Seeded synthetic node trees shaped like file servers, and a mutation step between snapshots, for tests
+//! and benchmarks. The same seed always gives the same rows (own PRNG, no dependency on `rand`'s
+//! algorithms).
+//!
+//! Model (measure your own data before trusting figures derived from it):
+//! - Ids are assigned the way a scan lists: a directory's entries get consecutive ids, then its
+//!   subdirectories are listed depth-first. Rows come out in `node_id` order, streaming (memory is the
+//!   stack of pending directories).
+//! - Files per directory: log-normal, median ~9, mean ~20; subdirectories per directory fall with depth
+//!   (about 5% of nodes are directories; depth rarely beyond 12).
+//! - Names: one to three words from a mixed-language list (some non-ASCII), numbers, dates, an extension;
+//!   ~21 bytes on average.
+//! - Sizes: log-normal, median ~30 KB, long tail to GBs. Times: per directory a creation burst (files
+//!   written together share seconds), 100 ns resolution; ctime mostly equals mtime.
+//! - xorhash: random 64 bits per file (content hashes do not compress), 0 for directories; about 3% of
+//!   files are duplicates of an earlier file (same size and xorhash).
+
+use arrow::array::RecordBatch;
+
+use super::node::{Node, NodeBatchBuilder, NodeColumns, NodeKind, ROOT_ID};
+
+/// SplitMix64: small, fast, good enough for synthetic data.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in [0, n).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.f64() < p
+    }
+
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = self.f64().max(1e-300);
+        let u2 = self.f64();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    pub fn lognormal(&mut self, mu: f64, sigma: f64) -> f64 {
+        (mu + sigma * self.normal()).exp()
+    }
+
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+const WORDS: &[&str] = &[
+    "report", "invoice", "budget", "scan", "IMG", "DSC", "meeting", "notes", "draft", "final", "contract", "offer",
+    "summary", "backup", "export", "data", "Protokoll", "Angebot", "Rechnung", "übersicht", "Präsentation", "données",
+    "résumé", "café", "projet", "año", "informe", "写真", "資料", "отчёт", "план", "customer", "Q3", "v2", "old", "copy",
+    "template", "agenda", "minutes", "photo", "design", "spec", "README", "log", "install", "setup", "sales", "HR",
+];
+const EXTS: &[&str] = &[
+    ".pdf", ".docx", ".xlsx", ".jpg", ".jpg", ".png", ".txt", ".log", ".csv", ".zip", ".msg", ".pptx", ".dat", ".xml",
+    ".json", ".dll", ".mp4", ".bak", "",
+];
+const SEPS: &[&str] = &["_", " ", "-", ""];
+
+/// Seconds since the epoch of 2015-01-01 and the span of ten years, for times.
+const T0: i64 = 1_420_070_400;
+const TEN_YEARS: i64 = 315_569_520;
+const NS: i64 = 1_000_000_000;
+
+fn file_name(r: &mut Rng) -> String {
+    let mut s = String::with_capacity(32);
+    let words = 1 + r.below(3);
+    let sep = *r.pick(SEPS);
+    for i in 0..words {
+        if i > 0 {
+            s.push_str(sep);
+        }
+        s.push_str(r.pick::<&str>(WORDS));
+    }
+    match r.below(4) {
+        0 => s.push_str(&format!("{sep}{:04}", r.below(10_000))),
+        1 => s.push_str(&format!("{sep}20{:02}-{:02}-{:02}", 10 + r.below(16), 1 + r.below(12), 1 + r.below(28))),
+        2 => s.push_str(&format!("{sep}{}", r.below(100))),
+        _ => {}
+    }
+    s.push_str(r.pick::<&str>(EXTS));
+    s
+}
+
+fn dir_name(r: &mut Rng) -> String {
+    match r.below(4) {
+        0 => format!("{}", 2010 + r.below(16)),
+        1 => format!("{} {}", r.pick(WORDS), r.pick(WORDS)),
+        2 => format!("{}_{:03}", r.pick(WORDS), r.below(1000)),
+        _ => r.pick(WORDS).to_string(),
+    }
+}
+
+/// One synthetic file row (also used by the mutation step for added files).
+fn make_file(r: &mut Rng, id: i64, parent: i64, burst_s: i64) -> Node {
+    let mtime = (burst_s + r.lognormal(3.0, 2.5).min(1e8) as i64) * NS + r.below(10_000_000) as i64 * 100;
+    let ctime = if r.chance(0.8) { mtime } else { mtime + r.below(1 << 40) as i64 * 100 };
+    let size = r.lognormal(10.3, 2.5).min(5e11) as i64;
+    let attributes = if r.chance(0.9) { 0x20 } else { *r.pick(&[0x21, 0x22, 0x80, 0x2020]) };
+    Node { node_id: id, parent_id: parent, name: file_name(r), kind: NodeKind::File, size, mtime, ctime, attributes, xorhash: r.next_u64() as i64 }
+}
+
+/// A seeded stream of node rows in `node_id` order, `1..=nodes`.
+pub struct SyntheticShare {
+    rng: Rng,
+    target: u64,
+    next_id: i64,
+    /// Directories whose entries are yet to be listed: (id, depth).
+    stack: Vec<(i64, u32)>,
+    /// Entries of the directory being listed, in id order.
+    pending: std::collections::VecDeque<Node>,
+    /// Recent (size, xorhash) pairs, for duplicates.
+    seen: Vec<(i64, i64)>,
+    /// Names used in the root, which may be listed more than once.
+    root_names: std::collections::HashSet<String>,
+}
+
+impl SyntheticShare {
+    pub fn new(seed: u64, nodes: u64) -> Self {
+        SyntheticShare { rng: Rng::new(seed), target: nodes, next_id: 1, stack: Vec::new(), pending: Default::default(), seen: Vec::new(), root_names: Default::default() }
+    }
+
+    /// List one directory: its files then its subdirectories, consecutive ids.
+    fn list(&mut self, dir: i64, depth: u32) {
+        let r = &mut self.rng;
+        let files = if depth == 0 { r.below(8) } else { r.lognormal(2.2, 1.3).min(20_000.0) as u64 };
+        let mean_dirs = match depth {
+            0 => 12.0,
+            1..=2 => 3.0,
+            3..=5 => 1.6,
+            6..=9 => 0.7,
+            10..=13 => 0.3,
+            _ => 0.0,
+        };
+        let dirs = (mean_dirs * 2.0 * r.f64()).round() as u64;
+        let burst = T0 + r.below(TEN_YEARS as u64) as i64;
+        let mut subdirs = Vec::new();
+        let first = self.pending.len();
+        for _ in 0..files {
+            let id = self.alloc();
+            let mut n = make_file(&mut self.rng, id, dir, burst);
+            // About 3% of files are copies of an earlier one (same size and content hash).
+            if !self.seen.is_empty() && self.rng.chance(0.03) {
+                let (size, hash) = *self.rng.pick(&self.seen);
+                (n.size, n.xorhash) = (size, hash);
+            } else if self.seen.len() < 1024 {
+                self.seen.push((n.size, n.xorhash));
+            } else {
+                let j = self.rng.below(1024) as usize;
+                self.seen[j] = (n.size, n.xorhash);
+            }
+            self.pending.push_back(n);
+        }
+        for _ in 0..dirs {
+            let id = self.alloc();
+            let r = &mut self.rng;
+            let t = (burst + r.below(86_400) as i64) * NS;
+            self.pending.push_back(Node { node_id: id, parent_id: dir, name: dir_name(r), kind: NodeKind::Dir, size: 0, mtime: t, ctime: t, attributes: 0x10, xorhash: 0 });
+            subdirs.push((id, depth + 1));
+        }
+        // Names are unique within a directory, as on a real share.
+        let mut fresh = std::collections::HashSet::new();
+        let names = if dir == ROOT_ID { &mut self.root_names } else { &mut fresh };
+        for n in self.pending.range_mut(first..) {
+            let mut k = 1;
+            let base = n.name.clone();
+            while !names.insert(n.name.clone()) {
+                k += 1;
+                n.name = format!("{base} ({k})");
+            }
+        }
+        // Depth-first: the first subdirectory is listed next.
+        self.stack.extend(subdirs.into_iter().rev());
+    }
+
+    fn alloc(&mut self) -> i64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Rows as batches of `batch_rows`.
+    pub fn batches(self, batch_rows: usize) -> impl Iterator<Item = RecordBatch> {
+        let mut b = NodeBatchBuilder::new(batch_rows);
+        let mut it = self;
+        std::iter::from_fn(move || {
+            for n in it.by_ref() {
+                if let Some(full) = b.push(&n) {
+                    return Some(full);
+                }
+            }
+            b.finish()
+        })
+    }
+}
+
+impl Iterator for SyntheticShare {
+    type Item = Node;
+
+    fn next(&mut self) -> Option<Node> {
+        loop {
+            if let Some(n) = self.pending.pop_front() {
+                if n.node_id as u64 > self.target {
+                    self.pending.clear();
+                    self.stack.clear();
+                    return None;
+                }
+                return Some(n);
+            }
+            if self.next_id as u64 > self.target {
+                return None;
+            }
+            match self.stack.pop() {
+                Some((dir, depth)) => self.list(dir, depth),
+                None => self.list(ROOT_ID, 0),
+            }
+        }
+    }
+}
+
+/// Fractions and counts applied by [`Mutator`].
+#[derive(Debug, Clone, Copy)]
+pub struct Mutation {
+    /// Fraction of files modified (size, mtime, ctime, xorhash change).
+    pub modified: f64,
+    /// Fraction of files deleted.
+    pub deleted: f64,
+    /// Files added (as a fraction of all nodes), into random existing directories.
+    pub added: f64,
+    /// Directories renamed.
+    pub dir_renames: u64,
+}
+
+impl Default for Mutation {
+    /// The benchmark's change between snapshots: 1% modified, 0.5% deleted, 0.5% added, 100 directory
+    /// renames.
+    fn default() -> Self {
+        Mutation { modified: 0.01, deleted: 0.005, added: 0.005, dir_renames: 100 }
+    }
+}
+
+/// Turns one snapshot into the next, streaming: feed the old rows in `node_id` order through
+/// [`apply`](Self::apply), then take the added rows from [`finish`](Self::finish).
+pub struct Mutator {
+    rng: Rng,
+    m: Mutation,
+    rename_p: f64,
+    next_id: i64,
+    nodes: u64,
+    /// A sample of directory ids for added files (reservoir).
+    dirs: Vec<i64>,
+    dirs_seen: u64,
+}
+
+impl Mutator {
+    /// `total_nodes` and `total_dirs` of the old snapshot set the rates; `next_id` is where new ids start.
+    pub fn new(seed: u64, m: Mutation, total_nodes: u64, total_dirs: u64, next_id: i64) -> Self {
+        let rename_p = if total_dirs == 0 { 0.0 } else { m.dir_renames as f64 / total_dirs as f64 };
+        Mutator { rng: Rng::new(seed), m, rename_p, next_id, nodes: total_nodes, dirs: Vec::new(), dirs_seen: 0 }
+    }
+
+    /// The next snapshot's rows for one batch of old rows.
+    pub fn apply(&mut self, old: &RecordBatch) -> RecordBatch {
+        let c = NodeColumns::new(old);
+        // One more than the input can hold, so the builder never hands back a batch early.
+        let mut out = NodeBatchBuilder::new(c.len() + 1);
+        for i in 0..c.len() {
+            let mut n = c.node(i);
+            if n.kind == NodeKind::Dir {
+                self.dirs_seen += 1;
+                if self.dirs.len() < 4096 {
+                    self.dirs.push(n.node_id);
+                } else {
+                    let j = self.rng.below(self.dirs_seen) as usize;
+                    if j < self.dirs.len() {
+                        self.dirs[j] = n.node_id;
+                    }
+                }
+                if self.rng.chance(self.rename_p) {
+                    n.name.push_str(" (renamed)");
+                }
+            } else {
+                if self.rng.chance(self.m.deleted) {
+                    continue;
+                }
+                if self.rng.chance(self.m.modified) {
+                    n.size = self.rng.lognormal(10.3, 2.5).min(5e11) as i64;
+                    n.mtime += (1 + self.rng.below(1 << 30) as i64) * 100;
+                    n.ctime = n.mtime;
+                    n.xorhash = self.rng.next_u64() as i64;
+                }
+            }
+            out.push(&n);
+        }
+        out.finish().unwrap_or_else(|| RecordBatch::new_empty(super::node::node_schema()))
+    }
+
+    /// The added files (ids from `next_id` on), as batches.
+    pub fn finish(mut self) -> Vec<RecordBatch> {
+        let count = (self.nodes as f64 * self.m.added).round() as u64;
+        let mut b = NodeBatchBuilder::default();
+        let mut out = Vec::new();
+        for _ in 0..count {
+            let parent = if self.dirs.is_empty() { ROOT_ID } else { *self.rng.pick(&self.dirs) };
+            let id = self.next_id;
+            self.next_id += 1;
+            let burst = T0 + TEN_YEARS;
+            let n = make_file(&mut self.rng, id, parent, burst);
+            out.extend(b.push(&n));
+        }
+        out.extend(b.finish());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_share_and_ids_are_dense_and_ordered() {
+        let a: Vec<Node> = SyntheticShare::new(7, 5000).collect();
+        let b: Vec<Node> = SyntheticShare::new(7, 5000).collect();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 5000);
+        assert!(a.iter().enumerate().all(|(i, n)| n.node_id == i as i64 + 1));
+        // Every parent is the root or a directory listed earlier.
+        let dirs: std::collections::HashSet<i64> = a.iter().filter(|n| n.kind == NodeKind::Dir).map(|n| n.node_id).collect();
+        assert!(a.iter().all(|n| n.parent_id == ROOT_ID || (dirs.contains(&n.parent_id) && n.parent_id < n.node_id)));
+        let avg = a.iter().map(|n| n.name.len()).sum::<usize>() as f64 / a.len() as f64;
+        assert!((15.0..28.0).contains(&avg), "average name length {avg}");
+    }
+}

@@ -1,0 +1,214 @@
+//! Snapshots in a repository: round trip, base + delta history, atomic commit, garbage collection, bad
+//! input.
+
+use afb::index::idmap::IdMap;
+use afb::index::manifest::LayerKind;
+use afb::index::node::{Node, NodeKind, batch_to_nodes, nodes_to_batch};
+use afb::index::snapshot::{Repo, WriteOptions};
+use futures::TryStreamExt;
+
+fn file(id: i64, parent: i64, name: &str, size: i64) -> Node {
+    Node { node_id: id, parent_id: parent, name: name.into(), kind: NodeKind::File, size, mtime: 1_700_000_000_000_000_000 + id, ctime: 1_700_000_000_000_000_000, attributes: 0x20, xorhash: id * 7919 }
+}
+
+fn dir(id: i64, parent: i64, name: &str) -> Node {
+    Node { node_id: id, parent_id: parent, name: name.into(), kind: NodeKind::Dir, size: 0, mtime: 0, ctime: 0, attributes: 0x10, xorhash: 0 }
+}
+
+fn tree() -> Vec<Node> {
+    vec![dir(1, 0, "docs"), file(2, 1, "a.txt", 10), file(3, 1, "b.txt", 20), dir(4, 0, "Fotos ü"), file(5, 4, "снимок.jpg", 3000)]
+}
+
+async fn commit(repo: &Repo, nodes: &[Node], opts: WriteOptions) -> afb::index::manifest::Manifest {
+    let mut w = repo.begin("t1", "s1", opts).await.unwrap();
+    // Two batches, to exercise streaming.
+    let (x, y) = nodes.split_at(nodes.len() / 2);
+    w.write(&nodes_to_batch(x)).await.unwrap();
+    w.write(&nodes_to_batch(y)).await.unwrap();
+    w.commit(None).await.unwrap()
+}
+
+async fn read_all(repo: &Repo, m: &afb::index::manifest::Manifest) -> Vec<Node> {
+    let batches: Vec<_> = repo.read(m, None).unwrap().try_collect().await.unwrap();
+    batches.iter().flat_map(batch_to_nodes).collect()
+}
+
+#[tokio::test]
+async fn written_snapshot_reads_back_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let m = commit(&repo, &tree(), WriteOptions::default()).await;
+    assert_eq!(m.snapshot_id, 1);
+    assert_eq!((m.totals.nodes, m.totals.files, m.totals.dirs, m.totals.bytes), (5, 3, 2, 3030));
+    assert_eq!(read_all(&repo, &m).await, tree());
+    // The manifest is where the docs say it is.
+    assert!(dir.path().join("t1/s1/index/snapshots/00000000000000000001.json").exists());
+    assert_eq!(repo.shares().await.unwrap(), vec![("t1".to_string(), "s1".to_string())]);
+}
+
+#[tokio::test]
+async fn delta_snapshots_store_only_changes_and_read_back_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let opts = WriteOptions { max_deltas: 2, ..Default::default() };
+    let v1 = tree();
+    commit(&repo, &v1, opts).await;
+
+    // v2: b.txt modified, snimok deleted, new file 6.
+    let mut v2 = v1.clone();
+    v2[2].size = 21;
+    v2.remove(4);
+    v2.push(file(6, 4, "new.bin", 5));
+    let m2 = commit(&repo, &v2, opts).await;
+    assert_eq!(m2.layers.len(), 2);
+    let delta = &m2.layers[1];
+    assert_eq!(delta.kind, LayerKind::Delta);
+    assert_eq!(delta.nodes.rows, 2, "only the modified and the added row");
+    assert_eq!(delta.deleted.as_ref().unwrap().rows, 1);
+    assert_eq!(read_all(&repo, &m2).await, v2);
+
+    // v3: unchanged: an empty delta.
+    let m3 = commit(&repo, &v2, opts).await;
+    assert_eq!(m3.layers.len(), 3);
+    assert_eq!(m3.layers[2].nodes.rows, 0);
+    assert_eq!(read_all(&repo, &m3).await, v2);
+
+    // v4: max_deltas reached: a new base.
+    let mut v4 = v2.clone();
+    v4[0].name = "Docs".into();
+    let m4 = commit(&repo, &v4, opts).await;
+    assert_eq!(m4.layers.len(), 1);
+    assert_eq!(m4.layers[0].kind, LayerKind::Base);
+    assert_eq!(read_all(&repo, &m4).await, v4);
+
+    // Older snapshots still read as they were.
+    let m2again = repo.manifest("t1", "s1", 2).await.unwrap();
+    assert_eq!(read_all(&repo, &m2again).await, v2);
+}
+
+#[tokio::test]
+async fn reading_selected_columns_keeps_node_id_and_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    commit(&repo, &tree(), WriteOptions::default()).await;
+    let mut v2 = tree();
+    v2[1].size = 99;
+    let m = commit(&repo, &v2, WriteOptions::default()).await;
+    let batches: Vec<_> = repo.read(&m, Some(&[afb::index::node::col::SIZE])).unwrap().try_collect().await.unwrap();
+    let names: Vec<String> = batches[0].schema().fields().iter().map(|f| f.name().clone()).collect();
+    assert_eq!(names, vec!["node_id", "size"]);
+    let sizes: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| b.column(1).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap().values().to_vec())
+        .collect();
+    assert_eq!(sizes, vec![0, 99, 20, 0, 3000]);
+}
+
+#[tokio::test]
+async fn crash_before_manifest_leaves_no_visible_snapshot_and_gc_removes_the_garbage() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    commit(&repo, &tree(), WriteOptions::default()).await;
+    // A writer that crashed after its data file was complete, before the manifest.
+    let orphan = "t1/s1/index/data/00000000000000000002-00000000deadbeef/nodes.parquet";
+    let mut f = afb::index::parquet_io::FileWriter::create(repo.store(), orphan, afb::index::node::node_schema(), Default::default()).unwrap();
+    f.write(&nodes_to_batch(&tree())).await.unwrap();
+    f.close().await.unwrap();
+    assert!(dir.path().join(orphan).exists());
+    // A writer dropped without commit.
+    {
+        let mut w = repo.begin("t1", "s1", WriteOptions { max_deltas: 0, ..Default::default() }).await.unwrap();
+        w.write(&nodes_to_batch(&tree())).await.unwrap();
+    }
+    assert_eq!(repo.snapshot_ids("t1", "s1").await.unwrap(), vec![1]);
+    let latest = repo.latest("t1", "s1").await.unwrap().unwrap();
+    assert_eq!(latest.snapshot_id, 1);
+    // Within the grace period gc keeps everything; after it, only referenced files remain.
+    assert!(repo.gc("t1", "s1", std::time::Duration::from_secs(3600)).await.unwrap().is_empty());
+    let removed = repo.gc("t1", "s1", std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(removed, vec![orphan.to_string()]);
+    assert!(!dir.path().join(orphan).exists());
+    assert_eq!(read_all(&repo, &latest).await, tree());
+}
+
+#[tokio::test]
+async fn second_writer_of_the_same_snapshot_id_fails_without_committing() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let mut w1 = repo.begin("t1", "s1", WriteOptions::default()).await.unwrap();
+    let mut w2 = repo.begin("t1", "s1", WriteOptions::default()).await.unwrap();
+    w1.write(&nodes_to_batch(&tree())).await.unwrap();
+    w2.write(&nodes_to_batch(&tree()[..2])).await.unwrap();
+    w1.commit(None).await.unwrap();
+    let err = w2.commit(None).await.unwrap_err().to_string();
+    assert!(err.contains("committed by another writer"), "{err}");
+    let m = repo.latest("t1", "s1").await.unwrap().unwrap();
+    assert_eq!(read_all(&repo, &m).await, tree());
+}
+
+#[tokio::test]
+async fn rows_out_of_node_id_order_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let mut w = repo.begin("t1", "s1", WriteOptions::default()).await.unwrap();
+    let mut rows = tree();
+    rows.swap(1, 2);
+    let err = w.write(&nodes_to_batch(&rows)).await.unwrap_err().to_string();
+    assert!(err.contains("ascending node_id"), "{err}");
+}
+
+#[tokio::test]
+async fn unknown_snapshot_id_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    commit(&repo, &tree(), WriteOptions::default()).await;
+    let err = repo.manifest("t1", "s1", 42).await.unwrap_err().to_string();
+    assert_eq!(err, "snapshot 42 of t1/s1 does not exist (snapshots 1..=1 exist)");
+}
+
+#[tokio::test]
+async fn corrupt_or_foreign_parquet_file_is_a_clear_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let m = commit(&repo, &tree(), WriteOptions::default()).await;
+    let key = m.layers[0].nodes.key.clone();
+    let path = dir.path().join(&key);
+
+    // Foreign: a valid Parquet file with other columns, same size so the manifest's length matches or not.
+    let foreign = arrow::array::RecordBatch::try_from_iter([("x", std::sync::Arc::new(arrow::array::Int32Array::from(vec![1, 2])) as _)]).unwrap();
+    let mut buf = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, foreign.schema(), None).unwrap();
+    w.write(&foreign).unwrap();
+    w.close().unwrap();
+    std::fs::write(&path, &buf).unwrap();
+    let mut m2 = m.clone();
+    m2.layers[0].nodes.bytes = buf.len() as u64;
+    let err = format!("{:#}", repo.read(&m2, None).unwrap().try_collect::<Vec<_>>().await.unwrap_err());
+    assert!(err.contains(&key) && err.contains("not an afb index file"), "{err}");
+
+    // Corrupt: garbage bytes.
+    std::fs::write(&path, b"this is not parquet at all, just some bytes").unwrap();
+    let mut m3 = m.clone();
+    m3.layers[0].nodes.bytes = 44;
+    let err = format!("{:#}", repo.read(&m3, None).unwrap().try_collect::<Vec<_>>().await.unwrap_err());
+    assert!(err.contains(&key) && err.contains("not a readable Parquet file"), "{err}");
+}
+
+#[tokio::test]
+async fn idmap_is_persisted_with_the_snapshot_and_keeps_ids_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let mut map = repo.load_idmap("t1", "s1").await.unwrap();
+    let a = map.assign(0xdead_beef_0000_0001);
+    let b = map.assign(0xffff_ffff_ffff_fff0);
+    let mut w = repo.begin("t1", "s1", WriteOptions::default()).await.unwrap();
+    w.write(&nodes_to_batch(&[file(a, 0, "x", 1), file(b, 0, "y", 2)])).await.unwrap();
+    let m = w.commit(Some(&mut map)).await.unwrap();
+    assert_eq!(m.idmap.len(), 1);
+    assert_eq!(m.next_node_id, 3);
+
+    let mut again: IdMap = repo.load_idmap("t1", "s1").await.unwrap();
+    assert_eq!(again.get(0xdead_beef_0000_0001), Some(a));
+    assert_eq!(again.get(0xffff_ffff_ffff_fff0), Some(b));
+    assert_eq!(again.assign(5), 3);
+}

@@ -1,0 +1,169 @@
+//! SQL over a repository, the directory map against a naive reference, and every query in `sql/`.
+
+use std::collections::HashMap;
+
+use afb::index::dirmap::DirMap;
+use afb::index::node::{Node, NodeKind, nodes_to_batch};
+use afb::index::snapshot::{Repo, WriteOptions};
+use afb::index::sql::{Focus, SqlSession};
+use afb::index::synthetic::{Mutation, Mutator, SyntheticShare};
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use futures::TryStreamExt;
+
+const NODES: u64 = 3000;
+
+/// A repository with one synthetic share and three snapshots (base, delta, delta).
+async fn repo_with_history(dir: &std::path::Path) -> Repo {
+    let repo = Repo::open(dir.to_str().unwrap()).unwrap();
+    let mut w = repo.begin("acme", "files", WriteOptions::default()).await.unwrap();
+    for b in SyntheticShare::new(1, NODES).batches(1000) {
+        w.write(&b).await.unwrap();
+    }
+    let mut m = w.commit(None).await.unwrap();
+    for seed in [2, 3] {
+        let old: Vec<RecordBatch> = repo.read(&m, None).unwrap().try_collect().await.unwrap();
+        let mut mu = Mutator::new(seed, Mutation { dir_renames: 3, ..Default::default() }, m.totals.nodes, m.totals.dirs, m.next_node_id);
+        let mut w = repo.begin("acme", "files", WriteOptions::default()).await.unwrap();
+        for b in &old {
+            w.write(&mu.apply(b)).await.unwrap();
+        }
+        for b in mu.finish() {
+            w.write(&b).await.unwrap();
+        }
+        m = w.commit(None).await.unwrap();
+    }
+    repo
+}
+
+fn naive_paths(nodes: &[Node]) -> HashMap<i64, String> {
+    let by_id: HashMap<i64, &Node> = nodes.iter().map(|n| (n.node_id, n)).collect();
+    nodes
+        .iter()
+        .map(|n| {
+            let mut parts = vec![n.name.clone()];
+            let mut p = n.parent_id;
+            while p != 0 {
+                let d = by_id[&p];
+                parts.push(d.name.clone());
+                p = d.parent_id;
+            }
+            parts.reverse();
+            (n.node_id, format!("/{}", parts.join("/")))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn mutation_without_changes_keeps_every_row() {
+    let rows: Vec<RecordBatch> = SyntheticShare::new(4, 2000).batches(500).collect();
+    let none = Mutation { modified: 0.0, deleted: 0.0, added: 0.0, dir_renames: 0 };
+    let mut mu = Mutator::new(1, none, 2000, 100, 2001);
+    for b in &rows {
+        assert_eq!(&mu.apply(b), b);
+    }
+    assert!(mu.finish().is_empty());
+}
+
+#[tokio::test]
+async fn dirmap_paths_and_du_match_a_naive_walk() {
+    let nodes: Vec<Node> = SyntheticShare::new(9, 5000).collect();
+    let s = futures::stream::iter(vec![Ok(nodes_to_batch(&nodes))]);
+    let d = DirMap::build(Box::pin(s)).await.unwrap();
+    let paths = naive_paths(&nodes);
+    for n in &nodes {
+        let got = if n.kind == NodeKind::Dir { d.path(n.node_id) } else { d.path_of(n.parent_id, &n.name) };
+        assert_eq!(got.as_deref(), Some(paths[&n.node_id].as_str()));
+    }
+    assert_eq!(d.path(0).as_deref(), Some("/"));
+    // du: sum of sizes of files whose path starts with the directory's path + '/'.
+    for dir in nodes.iter().filter(|n| n.kind == NodeKind::Dir).take(200) {
+        let prefix = format!("{}/", paths[&dir.node_id]);
+        let (bytes, files) = nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::File && paths[&n.node_id].starts_with(&prefix))
+            .fold((0u64, 0u64), |(b, f), n| (b + n.size as u64, f + 1));
+        let t = d.du(dir.node_id).unwrap();
+        assert_eq!((t.bytes, t.files), (bytes, files), "du of {prefix}");
+        assert_eq!(d.resolve(&paths[&dir.node_id]), Some(dir.node_id));
+    }
+    let root = d.du(0).unwrap();
+    assert_eq!(root.files as usize, nodes.iter().filter(|n| n.kind == NodeKind::File).count());
+    assert_eq!(root.dirs as usize, nodes.iter().filter(|n| n.kind == NodeKind::Dir).count());
+}
+
+fn one_i64(b: &[RecordBatch]) -> i64 {
+    b[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+#[tokio::test]
+async fn sql_tables_agree_with_the_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo_with_history(dir.path()).await;
+    let ms = repo.manifests("acme", "files").await.unwrap();
+    let s = SqlSession::new(repo, Focus::default()).await.unwrap();
+    assert_eq!(one_i64(&s.query("SELECT count(*) FROM snapshots").await.unwrap()), 3);
+    assert_eq!(one_i64(&s.query("SELECT count(*) FROM nodes WHERE snapshot_id = 2").await.unwrap()), ms[1].totals.nodes as i64);
+    assert_eq!(one_i64(&s.query("SELECT count(*) FROM current_nodes").await.unwrap()), ms[2].totals.nodes as i64);
+    assert_eq!(one_i64(&s.query("SELECT sum(size) FROM current_nodes WHERE kind = 0").await.unwrap()), ms[2].totals.bytes as i64);
+    assert_eq!(one_i64(&s.query("SELECT du(0)").await.unwrap()), ms[2].totals.bytes as i64);
+    // Every directory rename is one row of `changes`.
+    let renamed = s.query("SELECT snapshot_id, count(*) FROM changes WHERE renamed GROUP BY snapshot_id ORDER BY snapshot_id").await.unwrap();
+    assert_eq!(renamed[0].num_rows(), 2);
+}
+
+#[tokio::test]
+async fn path_functions_resolve_through_the_directory_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let nodes = vec![
+        Node { node_id: 1, parent_id: 0, name: "docs".into(), kind: NodeKind::Dir, size: 0, mtime: 0, ctime: 0, attributes: 0x10, xorhash: 0 },
+        Node { node_id: 2, parent_id: 1, name: "a.pdf".into(), kind: NodeKind::File, size: 10, mtime: 0, ctime: 0, attributes: 0x20, xorhash: 5 },
+        Node { node_id: 3, parent_id: 1, name: "sub ü".into(), kind: NodeKind::Dir, size: 0, mtime: 0, ctime: 0, attributes: 0x10, xorhash: 0 },
+        Node { node_id: 4, parent_id: 3, name: "b.pdf".into(), kind: NodeKind::File, size: 32, mtime: 0, ctime: 0, attributes: 0x20, xorhash: 5 },
+        Node { node_id: 5, parent_id: 0, name: "c.txt".into(), kind: NodeKind::File, size: 1, mtime: 0, ctime: 0, attributes: 0x20, xorhash: 6 },
+    ];
+    let mut w = repo.begin("t", "s", WriteOptions::default()).await.unwrap();
+    w.write(&nodes_to_batch(&nodes)).await.unwrap();
+    w.commit(None).await.unwrap();
+    let s = SqlSession::new(repo, Focus::default()).await.unwrap();
+    let text = |b: Vec<RecordBatch>| afb::index::sql::render(&b, afb::index::sql::OutputFormat::Csv).unwrap();
+    assert_eq!(text(s.query("SELECT path(node_id) AS p FROM nodes WHERE kind = 1 ORDER BY p").await.unwrap()), "p\n/docs\n/docs/sub ü\n");
+    assert_eq!(text(s.query("SELECT path(parent_id, name) AS p FROM nodes ORDER BY p").await.unwrap()), "p\n/c.txt\n/docs\n/docs/a.pdf\n/docs/sub ü\n/docs/sub ü/b.pdf\n");
+    assert_eq!(text(s.query("SELECT du(1) AS b, du_files(1) AS f, du_dirs(1) AS d, dir_id('/docs/sub ü') AS id").await.unwrap()), "b,f,d,id\n42,2,1,3\n");
+    assert_eq!(text(s.query("SELECT path FROM ls('/docs') ORDER BY path").await.unwrap()), "path\n/docs/a.pdf\n/docs/sub ü\n");
+    assert_eq!(text(s.query("SELECT path FROM find('/docs/**.pdf') ORDER BY path").await.unwrap()), "path\n/docs/a.pdf\n/docs/sub ü/b.pdf\n");
+    let err = s.query("SELECT * FROM ls('/nope')").await.unwrap_err().to_string();
+    assert!(err.contains("no directory \"/nope\""), "{err}");
+}
+
+#[tokio::test]
+async fn every_query_in_the_sql_folder_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo_with_history(dir.path()).await;
+    let s = SqlSession::new(repo, Focus::default()).await.unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/sql")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 5);
+    for f in files {
+        let q = std::fs::read_to_string(&f).unwrap();
+        let out = s.query(&q).await.unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let rows: usize = out.iter().map(|b| b.num_rows()).sum();
+        assert!(rows > 0, "{} returned no rows", f.display());
+    }
+}
+
+#[tokio::test]
+async fn path_functions_without_a_focus_snapshot_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    for share in ["a", "b"] {
+        let mut w = repo.begin("t", share, WriteOptions::default()).await.unwrap();
+        w.write(&nodes_to_batch(&SyntheticShare::new(1, 10).collect::<Vec<_>>())).await.unwrap();
+        w.commit(None).await.unwrap();
+    }
+    let s = SqlSession::new(repo, Focus::default()).await.unwrap();
+    let err = s.query("SELECT path(0)").await.unwrap_err().to_string();
+    assert!(err.contains("pass --tenant and --share"), "{err}");
+    assert_eq!(one_i64(&s.query("SELECT count(DISTINCT share_id) FROM nodes").await.unwrap()), 2);
+}
