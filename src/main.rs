@@ -16,6 +16,8 @@ enum Command {
     Demo(afb::demo::DemoArgs),
     /// Run the Azure Files emulator; prints its connection string as the first stdout line.
     Emulator(afb::emulator::EmulatorConfig),
+    /// List a directory of a share (or of a share snapshot).
+    Ls(afb::azure::ls::LsArgs),
     /// Fill a share with a generated, realistic tree.
     Gen(afb::generate::cli::GenArgs),
     /// What changed between two snapshots of a share.
@@ -49,6 +51,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Demo(args) => afb::demo::run(args).await,
+            Command::Ls(args) => afb::azure::ls::run(args).await,
             Command::Gen(args) => afb::generate::cli::run(args).await,
             Command::Emulator(config) => afb::emulator::run(config).await,
             Command::Bench(BenchCommand::List(args)) => afb::azure::bench::run(args).await,
