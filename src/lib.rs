@@ -4,9 +4,11 @@
 //! - [`azure`]: the Azure Files REST client (credentials and signing, requests, retries).
 //! - [`emulator`]: a local Azure Files service that speaks the same REST API, for tests, demos and benchmarks.
 //! - [`generate`]: synthetic shares with realistic names, sizes, depths and permissions.
+//! - [`jobs`]: job handlers, the embedded and PostgreSQL queues, workers, schedules.
 
 pub mod azure;
 pub mod cli;
 pub mod demo;
 pub mod emulator;
 pub mod generate;
+pub mod jobs;

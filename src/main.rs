@@ -14,6 +14,16 @@ struct Cli {
 enum Command {
     /// Start the emulator, fill a sample share and list it (the embedded default).
     Demo(afb::demo::DemoArgs),
+    /// Apply the PostgreSQL schema migrations not yet applied.
+    Migrate(afb::jobs::cli::MigrateArgs),
+    /// Claim and run jobs from the PostgreSQL queue until SIGTERM.
+    Worker(afb::jobs::cli::WorkerArgs),
+    /// Enqueue jobs from per-share cron schedules.
+    Schedule(afb::jobs::cli::ScheduleArgs),
+    /// Enqueue, inspect and cancel jobs.
+    Jobs(afb::jobs::cli::JobsArgs),
+    /// Benchmarks.
+    Bench(afb::jobs::cli::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -26,6 +36,11 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Demo(args) => afb::demo::run(args).await,
+            Command::Migrate(args) => afb::jobs::cli::migrate(args).await,
+            Command::Worker(args) => afb::jobs::cli::worker(args).await,
+            Command::Schedule(args) => afb::jobs::cli::schedule(args).await,
+            Command::Jobs(args) => afb::jobs::cli::jobs(args).await,
+            Command::Bench(args) => afb::jobs::cli::bench(args).await,
         }
     });
     match result {
