@@ -81,7 +81,7 @@ async fn run_one(url: &str, args: &QueueBenchArgs, workers: usize) -> anyhow::Re
     {
         let c = pool.get().await?;
         c.execute(
-            "INSERT INTO jobs (tenant_id, kind, payload) SELECT 1 + (i % $2), 'noop', '{}'::jsonb FROM generate_series(1, $1) i",
+            "INSERT INTO jobs (tenant_id, kind, payload) SELECT 1 + (i % $2::bigint), 'noop', '{}'::jsonb FROM generate_series(1, $1::bigint) i",
             &[&(args.jobs as i64), &args.tenants.max(1)],
         )
         .await?;

@@ -49,7 +49,8 @@ impl JobHandler for EffectFileHandler {
         let id = ctx.job.job_id;
         {
             let mut log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("runs.log"))?;
-            writeln!(log, "{id} {}", ctx.job.attempt)?;
+            // One write(2) per line: O_APPEND keeps it whole even if the process is killed.
+            log.write_all(format!("{id} {}\n", ctx.job.attempt).as_bytes())?;
         }
         noop(ctx, payload).await?;
         let done = self.dir.join("done");
