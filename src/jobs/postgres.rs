@@ -373,7 +373,12 @@ impl Queue for PgQueue {
             return Ok(());
         }
         let mut client = self.pool.get().await?;
-        let notify = retrying!(complete_tx(&mut client, worker, outcomes))?;
+        let all_plain = outcomes.iter().all(|o| matches!(o, Completion::Succeeded { fan_out: None, .. }));
+        let notify = if all_plain {
+            retrying!(complete_plain(&client, worker, outcomes))?
+        } else {
+            retrying!(complete_tx(&mut client, worker, outcomes))?
+        };
         if notify {
             self.wake_local();
         }
@@ -474,6 +479,36 @@ impl Queue for PgQueue {
         }
         Ok(c)
     }
+}
+
+/// The common case, plain successes, in one autocommit statement: the jobs, their commit jobs' countdown
+/// and the wake-up if a commit job became claimable. Returns true if one did.
+async fn complete_plain(client: &deadpool_postgres::Object, worker: &str, outcomes: &[Completion]) -> Result<bool, tokio_postgres::Error> {
+    let ids: Vec<JobId> = outcomes.iter().map(|o| o.claim().job_id).collect();
+    let attempts: Vec<i32> = outcomes.iter().map(|o| o.claim().attempt).collect();
+    let stmt = client
+        .prepare_cached(
+            "WITH done AS (
+                 UPDATE jobs j SET state = 'succeeded', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
+                 FROM unnest($1::bigint[], $2::int[]) AS c(job_id, attempt)
+                 WHERE j.job_id = c.job_id AND j.attempts = c.attempt AND j.lease_owner = $3 AND j.state = 'running'
+                 RETURNING j.parent_id
+             ),
+             counts AS (
+                 SELECT parent_id, count(*)::int AS n FROM done WHERE parent_id IS NOT NULL GROUP BY parent_id
+             ),
+             released AS (
+                 UPDATE jobs p SET pending_children = p.pending_children - c.n,
+                        state = CASE WHEN p.pending_children - c.n <= 0 THEN 'queued' ELSE p.state END,
+                        run_at = now()
+                 FROM counts c WHERE p.job_id = c.parent_id AND p.state = 'waiting'
+                 RETURNING p.state
+             )
+             SELECT pg_notify('afb_jobs', '') FROM (SELECT count(*) AS n FROM released WHERE state = 'queued') r
+             WHERE r.n > 0",
+        )
+        .await?;
+    Ok(!client.query(&stmt, &[&ids, &attempts, &worker]).await?.is_empty())
 }
 
 /// One transaction recording `outcomes`. Returns true if some job became claimable now.
