@@ -49,6 +49,7 @@ fn child_worker_process() {
         shutdown_grace_secs: 30.0,
         retry_base_secs: 0.05,
         metrics_addr: None,
+        async_commit: false,
         worker_id: None,
         toy_effects_dir: std::env::var_os("AFB_TOY_EFFECTS_DIR").map(PathBuf::from),
     };

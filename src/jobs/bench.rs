@@ -9,7 +9,7 @@
 //! no job was claimed twice and every job succeeded exactly once.
 
 use super::model::JobId;
-use super::postgres::{PgQueue, pool};
+use super::postgres::{PgQueue, pool_with};
 use super::queue::{ClaimRef, Completion, Queue};
 use anyhow::Context as _;
 use serde::Serialize;
@@ -36,6 +36,9 @@ pub struct QueueBenchArgs {
     /// Tenants the jobs are spread over (the claim is fair across tenants).
     #[arg(long, default_value_t = 10)]
     pub tenants: i64,
+    /// Commit queue changes with synchronous_commit = off (see `postgres::pool_with`).
+    #[arg(long)]
+    pub async_commit: bool,
     #[command(flatten)]
     pub output: crate::cli::OutputArgs,
 }
@@ -46,6 +49,7 @@ pub struct QueueBenchResult {
     pub workers: usize,
     pub connections: usize,
     pub batch: usize,
+    pub synchronous_commit: bool,
     pub jobs: usize,
     pub tenants: i64,
     pub seconds: f64,
@@ -77,7 +81,7 @@ pub async fn run(args: &QueueBenchArgs) -> anyhow::Result<Vec<QueueBenchResult>>
 async fn run_one(url: &str, args: &QueueBenchArgs, workers: usize) -> anyhow::Result<QueueBenchResult> {
     super::migrate::migrate_url(url).await?;
     let connections = args.connections.min(workers).max(1);
-    let pool = pool(url, connections + 1)?;
+    let pool = pool_with(url, connections + 1, !args.async_commit)?;
     {
         let c = pool.get().await?;
         c.execute(
@@ -148,6 +152,7 @@ async fn run_one(url: &str, args: &QueueBenchArgs, workers: usize) -> anyhow::Re
         workers,
         connections,
         batch: args.batch,
+        synchronous_commit: !args.async_commit,
         jobs: args.jobs,
         tenants: args.tenants,
         seconds,
@@ -203,14 +208,15 @@ pub fn print(results: &[QueueBenchResult], json: bool) {
         println!("{}", serde_json::to_string_pretty(results).expect("serializable"));
         return;
     }
-    println!("workers  conns  batch     jobs  seconds    jobs/s   claim p50/p95/p99 ms   dup  db ok");
+    println!("workers  conns  batch  sync     jobs  seconds    jobs/s   claim p50/p95/p99 ms   dup  db ok");
     for r in results {
         let ok = r.succeeded_in_db as usize == r.jobs && r.reclaimed_in_db == 0;
         println!(
-            "{:>7}  {:>5}  {:>5}  {:>7}  {:>7.2}  {:>8.0}   {:>5.1} / {:>5.1} / {:>5.1}  {:>4}  {}",
+            "{:>7}  {:>5}  {:>5}  {:>4}  {:>7}  {:>7.2}  {:>8.0}   {:>5.1} / {:>5.1} / {:>5.1}  {:>4}  {}",
             r.workers,
             r.connections,
             r.batch,
+            if r.synchronous_commit { "on" } else { "off" },
             r.jobs,
             r.seconds,
             r.jobs_per_second,

@@ -63,6 +63,10 @@ pub struct WorkerArgs {
     /// Name recorded as the lease owner (default: host, pid, random suffix).
     #[arg(long)]
     pub worker_id: Option<String>,
+    /// Commit queue changes with synchronous_commit = off: faster; a PostgreSQL crash can only make some
+    /// jobs run again (delivery is at least once anyway).
+    #[arg(long)]
+    pub async_commit: bool,
     /// Test aid: `noop` jobs leave an idempotent effect file here (see jobs::toy).
     #[arg(long, env = "AFB_TOY_EFFECTS_DIR", hide = true)]
     pub toy_effects_dir: Option<PathBuf>,
@@ -82,7 +86,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let url = &args.db.database_url;
     super::migrate::migrate_url(url).await?;
     // Claims, completions and heartbeats are serialized per task; a few connections are plenty.
-    let queue = Arc::new(PgQueue::connect(url, pool(url, 4)?).await?);
+    let queue = Arc::new(PgQueue::connect(url, super::postgres::pool_with(url, 4, !args.async_commit)?).await?);
     let mut cfg = WorkerConfig::new(args.worker_id.clone().unwrap_or_else(default_worker_id))
         .lease(Duration::from_secs_f64(args.lease_secs));
     cfg.concurrency = args.concurrency.max(1);
