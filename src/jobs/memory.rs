@@ -271,7 +271,7 @@ impl Queue for MemoryQueue {
 
     async fn cancel(&self, job_id: JobId) -> anyhow::Result<bool> {
         let mut st = self.state.lock().unwrap();
-        if !st.jobs.get(&job_id).is_some_and(|j| !j.state.is_terminal()) {
+        if st.jobs.get(&job_id).is_none_or(|j| j.state.is_terminal()) {
             return Ok(false);
         }
         let mut todo = vec![job_id];

@@ -13,7 +13,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
 ];
 
 /// Advisory lock key held while migrating ("afbmigr" in ASCII).
-const LOCK_KEY: i64 = 0x6166_626d_6967_72;
+const LOCK_KEY: i64 = 0x0061_6662_6d69_6772;
 
 /// Applies the migrations not yet recorded. Returns the versions applied by this call.
 pub async fn migrate(client: &mut tokio_postgres::Client) -> anyhow::Result<Vec<i32>> {

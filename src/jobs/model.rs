@@ -222,3 +222,20 @@ impl StateCounts {
         self.waiting + self.queued + self.running
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_states_round_trip_through_their_names() {
+        for k in JobKind::ALL {
+            assert_eq!(k.as_str().parse::<JobKind>().unwrap(), k);
+            assert_eq!(serde_json::to_value(k).unwrap(), serde_json::json!(k.as_str()));
+        }
+        for s in ["waiting", "queued", "running", "succeeded", "dead", "cancelled"] {
+            assert_eq!(s.parse::<JobState>().unwrap().as_str(), s);
+        }
+        assert!("reindex".parse::<JobKind>().unwrap_err().contains("reindex"));
+    }
+}

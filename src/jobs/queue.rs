@@ -127,3 +127,17 @@ pub trait Queue: Send + Sync + 'static {
 
     async fn counts(&self) -> anyhow::Result<StateCounts>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_per_attempt_up_to_the_cap_with_at_most_20_percent_jitter() {
+        let p = RetryPolicy { base: Duration::from_secs(2), max: Duration::from_secs(600) };
+        for (attempt, base) in [(1, 2.0), (2, 4.0), (3, 8.0), (10, 600.0), (40, 600.0)] {
+            let d = p.delay(attempt).as_secs_f64();
+            assert!(d >= base && d <= base * 1.2, "attempt {attempt}: {d}");
+        }
+    }
+}
