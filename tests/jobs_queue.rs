@@ -329,3 +329,14 @@ async fn a_dedupe_key_enqueues_once(b: Backend) {
     assert_eq!(second.len(), 1);
     assert_eq!(q.counts().await.unwrap().queued, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_runner_runs_a_fan_out_to_completion_without_a_database() {
+    let (ran, committed) = (Arc::default(), Arc::default());
+    let runner = afb::jobs::embedded::EmbeddedRunner::start(toy_handlers(&ran, &committed), 4);
+    runner.queue().enqueue(&[NewJob::new(1, JobKind::Scan, json!({"children": 8, "poison": -1}))]).await.unwrap();
+    let counts = tokio::time::timeout(Duration::from_secs(10), runner.wait_idle()).await.unwrap().unwrap();
+    assert_eq!((counts.succeeded, counts.dead), (10, 0));
+    assert_eq!(*committed.lock().unwrap(), vec![8]);
+    runner.shutdown().await.unwrap();
+}

@@ -6,6 +6,7 @@
 //!   progress), fan-out through [`Outcome::FanOut`].
 //! - [`queue`]: the [`Queue`] trait both backends implement, with leases, retries and completions.
 //! - [`memory`]: the embedded queue (no database; the single-machine default).
+//! - [`embedded`]: the embedded runner: a worker over the memory queue, with `wait_idle`.
 //! - [`postgres`]: the PostgreSQL queue (`FOR UPDATE SKIP LOCKED`, LISTEN/NOTIFY).
 //! - [`migrate`]: the schema in `sql/migrations/`.
 //! - [`worker`]: the runner (claim loop, heartbeats, reaper, graceful shutdown).
@@ -18,6 +19,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod embedded;
 pub mod handler;
 pub mod memory;
 pub mod metrics;
