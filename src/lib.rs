@@ -7,6 +7,7 @@
 //! - [`index`]: the columnar node index: Parquet snapshots per tenant and share, diff, SQL.
 //! - [`hash`]: QuickXorHash, computed while content streams past.
 //! - [`repository`]: the content repository in object storage (chunks, packs, index, bundles, metadata).
+//! - [`jobs`]: job handlers, the embedded and PostgreSQL queues, workers, schedules.
 
 pub mod azure;
 pub mod cli;
@@ -16,3 +17,4 @@ pub mod generate;
 pub mod hash;
 pub mod index;
 pub mod repository;
+pub mod jobs;

@@ -20,6 +20,14 @@ enum Command {
     Ls(afb::azure::ls::LsArgs),
     /// Fill a share with a generated, realistic tree.
     Gen(afb::generate::cli::GenArgs),
+    /// Apply the PostgreSQL schema migrations not yet applied.
+    Migrate(afb::jobs::cli::MigrateArgs),
+    /// Claim and run jobs from the PostgreSQL queue until SIGTERM.
+    Worker(afb::jobs::cli::WorkerArgs),
+    /// Enqueue jobs from per-share cron schedules.
+    Schedule(afb::jobs::cli::ScheduleArgs),
+    /// Enqueue, inspect and cancel jobs.
+    Jobs(afb::jobs::cli::JobsArgs),
     /// What changed between two snapshots of a share.
     Diff(afb::index::cli::DiffArgs),
     /// SQL over the snapshots of a repository.
@@ -39,6 +47,8 @@ enum BenchCommand {
     List(afb::azure::bench::BenchListArgs),
     /// Size and speed of the index on a synthetic share.
     Index(afb::index::bench::BenchIndexArgs),
+    /// Claim-and-complete throughput and claim latency of the PostgreSQL queue.
+    Queue(afb::jobs::bench::QueueBenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,6 +70,11 @@ fn main() -> std::process::ExitCode {
             Command::Snapshots(args) => afb::index::cli::snapshots(args).await,
             Command::Gc(args) => afb::index::cli::gc(args).await,
             Command::Bench(BenchCommand::Index(args)) => afb::index::bench::run(args).await,
+            Command::Migrate(args) => afb::jobs::cli::migrate(args).await,
+            Command::Worker(args) => afb::jobs::cli::worker(args).await,
+            Command::Schedule(args) => afb::jobs::cli::schedule(args).await,
+            Command::Jobs(args) => afb::jobs::cli::jobs(args).await,
+            Command::Bench(BenchCommand::Queue(args)) => afb::jobs::cli::bench_queue(args).await,
         }
     });
     match result {
