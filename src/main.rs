@@ -18,6 +18,8 @@ enum Command {
     Emulator(afb::emulator::EmulatorConfig),
     /// Fill a share with a generated, realistic tree.
     Gen(afb::generate::cli::GenArgs),
+    /// Snapshot a share, list it, and commit the next index snapshot.
+    Scan(afb::scan::cli::ScanArgs),
     /// What changed between two snapshots of a share.
     Diff(afb::index::cli::DiffArgs),
     /// SQL over the snapshots of a repository.
@@ -52,6 +54,7 @@ fn main() -> std::process::ExitCode {
             Command::Gen(args) => afb::generate::cli::run(args).await,
             Command::Emulator(config) => afb::emulator::run(config).await,
             Command::Bench(BenchCommand::List(args)) => afb::azure::bench::run(args).await,
+            Command::Scan(args) => afb::scan::cli::run(args).await,
             Command::Diff(args) => afb::index::cli::diff(args).await,
             Command::Sql(args) => afb::index::cli::sql(args).await,
             Command::Snapshots(args) => afb::index::cli::snapshots(args).await,
