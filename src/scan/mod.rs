@@ -209,7 +209,7 @@ async fn scan_snapshot(
     let list_started = Instant::now();
     let snap = client.share(share).at_snapshot(share_snapshot);
     let mut sorter = RunSorter::new(opts.spill.clone());
-    let mut rows = NodeBatchBuilder::new(sort::OUT_BATCH_ROWS);
+    let mut rows = NodeBatchBuilder::new(opts.spill.spill_rows.clamp(1, sort::OUT_BATCH_ROWS));
     let mut st = WalkStats::default();
 
     let mut stack = vec![Work { path: String::new(), dir_id: ROOT_ID, depth: 0, marker: None }];
