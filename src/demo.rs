@@ -113,12 +113,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("     {k:<10} {:>8} nodes {:>12} bytes", t.count, t.bytes);
     }
     let session = crate::index::sql::SqlSession::new(repo, crate::index::sql::Focus { tenant: Some("demo".into()), share: Some("demo".into()), snapshot: None }).await?;
-    for (title, q) in [
+    for (step, (title, q)) in [
         ("largest directories", "SELECT path(node_id) AS directory, du(node_id) AS bytes, du_files(node_id) AS files FROM current_nodes WHERE kind = 1 ORDER BY bytes DESC, directory LIMIT 5"),
         ("snapshots", "SELECT snapshot_id, layer, files, dirs, bytes, stored_bytes FROM snapshots ORDER BY snapshot_id"),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let batches = session.query(q).await?;
-        println!("8. afb sql \"{q}\"   ({title})");
+        println!("{}. {title}: afb sql \"{q}\"", 8 + step);
         for line in crate::index::sql::render(&batches, crate::index::sql::OutputFormat::Table)?.trim_end().lines() {
             println!("   {line}");
         }
