@@ -1,5 +1,6 @@
 //! `afb demo`: the embedded default, end to end on one machine: an in-process emulator, a generated
-//! sample share, and a listing of it through the client.
+//! sample share, a listing of it through the client, two scans into a local repository with changes to
+//! the share in between, their diff, and SQL over the result.
 
 use crate::azure::{EntryKind, FileServiceClient};
 use crate::cli::ExitCode;
@@ -87,6 +88,74 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let kind = if *kind == EntryKind::Directory { "dir " } else { "file" };
         println!("     {kind} {name:<40} FileId {id}");
     }
+
+    // 4. Scan it into a repository (under the demo's data directory).
+    let repo_dir = data.join("repo");
+    let repo = crate::index::snapshot::Repo::open(repo_dir.to_str().ok_or_else(|| anyhow::anyhow!("data directory is not UTF-8"))?)?;
+    let account = crate::azure::credential::AccountConfig::from_connection_string(&emulator.connection_string())?;
+    let opts = crate::scan::ScanOptions::default();
+    let first = crate::scan::scan(account.clone(), Default::default(), "demo", &repo, "demo", &opts).await?;
+    println!("4. scanned into the repository {}:", repo_dir.display());
+    println!("   {}", crate::scan::cli::summary(&first).replace('\n', "\n   "));
+
+    // 5. Change the share a little, through the client.
+    let changes = change_share(&share, &entries).await?;
+    println!("5. changed the share: {changes}");
+    let second = crate::scan::scan(account, Default::default(), "demo", &repo, "demo", &opts).await?;
+    println!("6. scanned again:");
+    println!("   {}", crate::scan::cli::summary(&second).replace('\n', "\n   "));
+
+    // 7. What changed, and some SQL.
+    let (ma, mb) = (first.manifest.as_ref().expect("committed"), second.manifest.as_ref().expect("committed"));
+    let d = crate::index::diff::diff_snapshots(&repo, ma, mb, |_| Ok(())).await?;
+    println!("7. afb diff --tenant demo --share demo {} {}: {} changed rows", ma.snapshot_id, mb.snapshot_id, d.changed_rows());
+    for (k, t) in [("added", d.added), ("deleted", d.deleted), ("modified", d.modified), ("renamed", d.renamed), ("moved", d.moved), ("unchanged", d.unchanged)] {
+        println!("     {k:<10} {:>8} nodes {:>12} bytes", t.count, t.bytes);
+    }
+    let session = crate::index::sql::SqlSession::new(repo, crate::index::sql::Focus { tenant: Some("demo".into()), share: Some("demo".into()), snapshot: None }).await?;
+    for (step, (title, q)) in [
+        ("largest directories", "SELECT path(node_id) AS directory, du(node_id) AS bytes, du_files(node_id) AS files FROM current_nodes WHERE kind = 1 ORDER BY bytes DESC, directory LIMIT 5"),
+        ("snapshots", "SELECT snapshot_id, layer, files, dirs, bytes, stored_bytes FROM snapshots ORDER BY snapshot_id"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let batches = session.query(q).await?;
+        println!("{}. {title}: afb sql \"{q}\"", 8 + step);
+        for line in crate::index::sql::render(&batches, crate::index::sql::OutputFormat::Table)?.trim_end().lines() {
+            println!("   {line}");
+        }
+    }
+    println!("   (try: AFB_REPO={} afb sql --tenant demo --share demo @sql/bytes_by_extension.sql)", repo_dir.display());
     emulator.shutdown().await;
     Ok(ExitCode::Ok)
+}
+
+/// Modify three files, delete two, add three, rename one directory. Returns a one-line description.
+async fn change_share(share: &crate::azure::ShareClient, entries: &[crate::generate::plan::PlannedEntry]) -> anyhow::Result<String> {
+    use crate::generate::plan::EntryKind as Planned;
+    let files: Vec<_> = entries.iter().filter(|e| e.kind == Planned::File && !e.read_only).collect();
+    let props = crate::azure::NodeProps::default();
+    let mut modified = 0;
+    for e in files.iter().take(3) {
+        share.file(&e.path).upload(bytes::Bytes::from(format!("changed by afb demo: {}\n", e.path)), &props).await?;
+        modified += 1;
+    }
+    let mut deleted = 0;
+    for e in files.iter().skip(3).take(2) {
+        share.file(&e.path).delete().await?;
+        deleted += 1;
+    }
+    for i in 0..3 {
+        share.file(&format!("added-by-demo-{i}.txt")).upload(bytes::Bytes::from(vec![b'a'; 1000 * (i + 1)]), &props).await?;
+    }
+    let renamed = match entries.iter().find(|e| e.kind == Planned::Directory && !e.read_only && e.parent.is_some()) {
+        Some(d) => {
+            let to = format!("{}-renamed", d.path);
+            share.directory(&d.path).rename(&to).await?;
+            format!(", renamed directory /{} to /{to}", d.path)
+        }
+        None => String::new(),
+    };
+    Ok(format!("modified {modified} files, deleted {deleted}, added 3{renamed}"))
 }

@@ -5,6 +5,7 @@
 //! - [`emulator`]: a local Azure Files service that speaks the same REST API, for tests, demos and benchmarks.
 //! - [`generate`]: synthetic shares with realistic names, sizes, depths and permissions.
 //! - [`index`]: the columnar node index: Parquet snapshots per tenant and share, diff, SQL.
+//! - [`scan`]: a consistent listing of a share (from a share snapshot) committed as an index snapshot.
 //! - [`hash`]: QuickXorHash, computed while content streams past.
 //! - [`repository`]: the content repository in object storage (chunks, packs, index, bundles, metadata).
 //! - [`jobs`]: job handlers, the embedded and PostgreSQL queues, workers, schedules.
@@ -18,3 +19,4 @@ pub mod hash;
 pub mod index;
 pub mod repository;
 pub mod jobs;
+pub mod scan;

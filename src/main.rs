@@ -28,6 +28,8 @@ enum Command {
     Schedule(afb::jobs::cli::ScheduleArgs),
     /// Enqueue, inspect and cancel jobs.
     Jobs(afb::jobs::cli::JobsArgs),
+    /// Snapshot a share, list it, and commit the next index snapshot.
+    Scan(afb::scan::cli::ScanArgs),
     /// What changed between two snapshots of a share.
     Diff(afb::index::cli::DiffArgs),
     /// SQL over the snapshots of a repository.
@@ -65,6 +67,7 @@ fn main() -> std::process::ExitCode {
             Command::Gen(args) => afb::generate::cli::run(args).await,
             Command::Emulator(config) => afb::emulator::run(config).await,
             Command::Bench(BenchCommand::List(args)) => afb::azure::bench::run(args).await,
+            Command::Scan(args) => afb::scan::cli::run(args).await,
             Command::Diff(args) => afb::index::cli::diff(args).await,
             Command::Sql(args) => afb::index::cli::sql(args).await,
             Command::Snapshots(args) => afb::index::cli::snapshots(args).await,

@@ -76,6 +76,23 @@ pub struct Manifest {
     /// One more than the largest node id ever assigned in this share.
     pub next_node_id: i64,
     pub totals: Totals,
+    /// Where the rows came from (set by `afb scan`; absent for snapshots written otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SnapshotSource>,
+}
+
+/// The Azure Files share snapshot a scan read: the backup engine reads content from it and asks List
+/// Ranges against the previous snapshot's. Never holds secrets (no keys, no SAS tokens).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotSource {
+    /// Always `azure-files` so far.
+    pub kind: String,
+    /// The file service endpoint, e.g. `https://acct.file.core.windows.net` (no query string).
+    pub endpoint: String,
+    /// The Azure share name.
+    pub share: String,
+    /// The share snapshot timestamp (`x-ms-snapshot`, e.g. `2026-01-02T03:04:05.0000000Z`).
+    pub share_snapshot: String,
 }
 
 impl Manifest {

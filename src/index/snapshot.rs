@@ -26,7 +26,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use super::BatchStream;
 use super::idmap::{IdMap, idmap_schema};
 use super::manifest::{
-    FORMAT, FileRef, Layer, LayerKind, Manifest, Totals, check_id, data_dir_prefix, manifest_key, share_prefix,
+    FORMAT, FileRef, Layer, LayerKind, Manifest, SnapshotSource, Totals, check_id, data_dir_prefix, manifest_key, share_prefix,
     snapshot_id_from_key,
 };
 use super::node::{NodeColumns, NodeKind, check_ascending, check_node_schema, col, node_schema};
@@ -234,6 +234,7 @@ impl Repo {
             last_id: None,
             totals: Totals::default(),
             opts,
+            source: None,
         })
     }
 
@@ -287,9 +288,15 @@ pub struct SnapshotWriter {
     last_id: Option<i64>,
     totals: Totals,
     opts: WriteOptions,
+    source: Option<SnapshotSource>,
 }
 
 impl SnapshotWriter {
+    /// Record where the rows come from (an Azure share snapshot); written into the manifest.
+    pub fn set_source(&mut self, source: SnapshotSource) {
+        self.source = Some(source);
+    }
+
     /// The id this snapshot will have when committed.
     pub fn snapshot_id(&self) -> i64 {
         self.snapshot_id
@@ -404,6 +411,7 @@ impl SnapshotWriter {
             idmap: idmap_refs,
             next_node_id,
             totals: self.totals,
+            source: self.source.take(),
         };
         let key = manifest_key(&self.tenant, &self.share, self.snapshot_id);
         let body = serde_json::to_vec_pretty(&m)?;

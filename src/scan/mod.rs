@@ -1,0 +1,351 @@
+//! Scan: one consistent listing of an Azure Files share turned into a committed index snapshot.
+//!
+//! 1. Take a share snapshot (`create_snapshot`), so the scan sees one point in time however the live
+//!    share changes meanwhile (or scan an existing share snapshot, [`ScanOptions::share_snapshot`]).
+//! 2. List the tree of that snapshot with up to [`ScanOptions::concurrency`] `List Directories and Files`
+//!    calls in flight, one page per call, following `NextMarker`; depth first, so the frontier of
+//!    directories still to list stays small. Every listed entry carries FileId, size, times and
+//!    attributes: no per-entry call.
+//! 3. Turn every entry into a node row ([`crate::index::node`]): `node_id` from the share's idmap (Azure
+//!    FileId → dense id, stable across rename and move), `parent_id` the containing directory's node id
+//!    (0 for the root), times in ns, attributes as SMB bits, `xorhash` 0 (the backup fills it).
+//! 4. Sort the rows by `node_id` with [`sort::RunSorter`] (in memory for small shares, spilled sorted runs
+//!    and a k-way merge for large ones) and stream them into [`crate::index::snapshot::SnapshotWriter`],
+//!    which commits data files, the new idmap segment and the manifest (with the share snapshot and the
+//!    source endpoint in [`crate::index::manifest::SnapshotSource`]).
+//!
+//! A listing that fails (after the client's retries) aborts the scan with one error naming the
+//! directory: nothing is written to the repository (the writer starts only after the listing is
+//! complete), and a share snapshot the scan created is deleted again. See `docs/scan.md`.
+
+pub mod cli;
+pub mod sort;
+
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
+use serde::Serialize;
+
+use crate::azure::credential::AccountConfig;
+use crate::azure::{ClientOptions, Entry, FileServiceClient, ListPage};
+use crate::index::idmap::IdMap;
+use crate::index::manifest::{Manifest, SnapshotSource};
+use crate::index::node::{NodeBatchBuilder, NodeKind, ROOT_ID};
+use crate::index::snapshot::{Repo, WriteOptions};
+use sort::{RunSorter, SpillOptions};
+
+/// How a scan runs.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// `List Directories and Files` calls in flight at once (at least 1).
+    pub concurrency: usize,
+    /// Entries per listing page (`maxresults`, at most 5000); the service default when `None`.
+    pub page_size: Option<u32>,
+    /// Scan this existing share snapshot instead of creating one.
+    pub share_snapshot: Option<String>,
+    /// When sorting spills to disk.
+    pub spill: SpillOptions,
+    /// How the index snapshot is written.
+    pub write: WriteOptions,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions { concurrency: 16, page_size: None, share_snapshot: None, spill: SpillOptions::default(), write: WriteOptions::default() }
+    }
+}
+
+/// What a scan did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanReport {
+    pub tenant_id: String,
+    pub share_id: String,
+    /// The committed index snapshot.
+    pub snapshot_id: i64,
+    /// The Azure share snapshot that was listed.
+    pub share_snapshot: String,
+    /// The file service endpoint (no secrets).
+    pub endpoint: String,
+    pub directories: u64,
+    pub files: u64,
+    /// Sum of file sizes.
+    pub bytes: u64,
+    /// Files and directories (the root not counted).
+    pub entries: u64,
+    /// Deepest level listed (top-level entries are depth 1).
+    pub max_depth: u32,
+    /// Node ids assigned for the first time by this scan.
+    pub new_node_ids: u64,
+    /// `List Directories and Files` pages received.
+    pub list_requests: u64,
+    /// Every HTTP request the scan sent, retries included.
+    pub requests: u64,
+    pub requests_per_entry: f64,
+    /// Sorted runs spilled to disk (0: sorted in memory).
+    pub spilled_runs: usize,
+    /// Entries dropped because their FileId was already listed elsewhere (e.g. NFS hard links).
+    pub duplicate_file_ids: u64,
+    /// Attribute names this version does not know (ignored).
+    pub unknown_attributes: Vec<String>,
+    pub list_seconds: f64,
+    pub seconds: f64,
+    /// Entries per second of the whole scan (listing, sorting, writing).
+    pub entries_per_sec: f64,
+    /// The committed manifest.
+    #[serde(skip)]
+    pub manifest: Option<Manifest>,
+}
+
+/// SMB attribute names as Azure returns them (`Archive | ReadOnly`) and their bits.
+pub const ATTRIBUTE_BITS: [(&str, i32); 12] = [
+    ("ReadOnly", 0x1),
+    ("Hidden", 0x2),
+    ("System", 0x4),
+    ("Directory", 0x10),
+    ("Archive", 0x20),
+    ("Normal", 0x80),
+    ("Temporary", 0x100),
+    ("Offline", 0x1000),
+    ("NotContentIndexed", 0x2000),
+    ("IntegrityStream", 0x8000),
+    ("NoScrubData", 0x20000),
+    ("None", 0),
+];
+
+/// Parse Azure's attribute list (`Archive | ReadOnly`, `ReadOnly|Archive`, case-insensitive) into SMB
+/// bits. Unknown names are returned, not fatal.
+pub fn parse_attributes(s: &str) -> (i32, Vec<String>) {
+    let mut bits = 0;
+    let mut unknown = Vec::new();
+    for name in s.split('|').map(str::trim).filter(|n| !n.is_empty()) {
+        match ATTRIBUTE_BITS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            Some((_, b)) => bits |= b,
+            None => unknown.push(name.to_string()),
+        }
+    }
+    (bits, unknown)
+}
+
+fn nanos(t: Option<time::OffsetDateTime>) -> i64 {
+    t.map_or(0, |t| i64::try_from(t.unix_timestamp_nanos()).unwrap_or(if t.unix_timestamp() < 0 { i64::MIN } else { i64::MAX }))
+}
+
+/// A page still to list: directory path within the share, its node id, its depth, the page marker.
+struct Work {
+    path: String,
+    dir_id: i64,
+    depth: u32,
+    marker: Option<String>,
+}
+
+fn display_path(p: &str) -> String {
+    format!("/{p}")
+}
+
+/// Counters the walk keeps.
+#[derive(Default)]
+struct WalkStats {
+    directories: u64,
+    files: u64,
+    bytes: u64,
+    max_depth: u32,
+    pages: u64,
+    new_ids: u64,
+    unknown_attributes: Vec<String>,
+}
+
+/// Scan share `share` of the account `account` into `repo` as the next snapshot of `tenant`/`share`.
+pub async fn scan(account: AccountConfig, client_options: ClientOptions, share: &str, repo: &Repo, tenant: &str, opts: &ScanOptions) -> anyhow::Result<ScanReport> {
+    let started = Instant::now();
+    let concurrency = opts.concurrency.max(1);
+    let client_options = ClientOptions { max_concurrency: client_options.max_concurrency.max(concurrency), ..client_options };
+    let endpoint = account.endpoint.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/').to_string();
+    let client = FileServiceClient::new(account, client_options)?;
+    crate::index::manifest::check_id("tenant", tenant)?;
+    crate::index::manifest::check_id("share", share)?;
+
+    // The repository state this scan builds on, read before anything is sent to Azure.
+    let prev = repo.latest(tenant, share).await?;
+    let mut idmap = repo.load_idmap(tenant, share).await?;
+    let expected_id = prev.as_ref().map_or(1, |m| m.snapshot_id + 1);
+
+    let live = client.share(share);
+    let (share_snapshot, created) = match &opts.share_snapshot {
+        Some(ts) => (ts.clone(), false),
+        None => (live.create_snapshot().await.with_context(|| format!("taking a snapshot of share {share}"))?, true),
+    };
+    let result = scan_snapshot(&client, share, &share_snapshot, repo, tenant, opts, &mut idmap, expected_id, &endpoint).await;
+    let (mut report, manifest) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if created && let Err(d) = live.at_snapshot(&share_snapshot).delete().await {
+                tracing::warn!("could not delete share snapshot {share_snapshot} of {share} after the failed scan: {d}");
+            }
+            return Err(e);
+        }
+    };
+    report.requests = client.requests_sent();
+    report.seconds = started.elapsed().as_secs_f64();
+    report.entries_per_sec = if report.seconds > 0.0 { report.entries as f64 / report.seconds } else { 0.0 };
+    report.requests_per_entry = if report.entries > 0 { report.requests as f64 / report.entries as f64 } else { 0.0 };
+    report.manifest = Some(manifest);
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn scan_snapshot(
+    client: &FileServiceClient,
+    share: &str,
+    share_snapshot: &str,
+    repo: &Repo,
+    tenant: &str,
+    opts: &ScanOptions,
+    idmap: &mut IdMap,
+    expected_id: i64,
+    endpoint: &str,
+) -> anyhow::Result<(ScanReport, Manifest)> {
+    let list_started = Instant::now();
+    let snap = client.share(share).at_snapshot(share_snapshot);
+    let mut sorter = RunSorter::new(opts.spill.clone());
+    let mut rows = NodeBatchBuilder::new(opts.spill.spill_rows.clamp(1, sort::OUT_BATCH_ROWS));
+    let mut st = WalkStats::default();
+
+    let mut stack = vec![Work { path: String::new(), dir_id: ROOT_ID, depth: 0, marker: None }];
+    let mut in_flight = FuturesUnordered::new();
+    let page_size = opts.page_size;
+    loop {
+        while in_flight.len() < opts.concurrency.max(1)
+            && let Some(w) = stack.pop()
+        {
+            let dir = snap.directory(&w.path);
+            in_flight.push(async move {
+                let r = dir.list_page(w.marker.as_deref(), page_size).await;
+                (w, r)
+            });
+        }
+        let Some((w, result)) = in_flight.next().await else { break };
+        let page: ListPage = result.map_err(anyhow::Error::new).with_context(|| {
+            format!("scan of share {share} (snapshot {share_snapshot}) failed listing directory {}; nothing was committed", display_path(&w.path))
+        })?;
+        st.pages += 1;
+        for e in &page.entries {
+            let (id, is_new) = node_id_of(idmap, e, &w.path)?;
+            st.new_ids += u64::from(is_new);
+            let depth = w.depth + 1;
+            st.max_depth = st.max_depth.max(depth);
+            let (attributes, unknown) = parse_attributes(e.attributes.as_deref().unwrap_or(""));
+            for u in unknown {
+                if !st.unknown_attributes.contains(&u) {
+                    tracing::warn!("unknown file attribute {u:?} ignored");
+                    st.unknown_attributes.push(u);
+                }
+            }
+            let kind = if e.is_dir() { NodeKind::Dir } else { NodeKind::File };
+            let size = if e.is_dir() { 0 } else { i64::try_from(e.size).unwrap_or(i64::MAX) };
+            let node = crate::index::node::Node {
+                node_id: id,
+                parent_id: w.dir_id,
+                name: e.name.clone(),
+                kind,
+                size,
+                mtime: nanos(e.last_write_time.or(e.last_modified)),
+                ctime: nanos(e.change_time.or(e.last_write_time).or(e.last_modified)),
+                attributes,
+                xorhash: 0,
+            };
+            if let Some(b) = rows.push(&node) {
+                sorter.push(b).await?;
+            }
+            if e.is_dir() {
+                st.directories += 1;
+                let path = if w.path.is_empty() { e.name.clone() } else { format!("{}/{}", w.path, e.name) };
+                stack.push(Work { path, dir_id: id, depth, marker: None });
+            } else {
+                st.files += 1;
+                st.bytes += e.size;
+            }
+        }
+        if let Some(m) = page.next_marker {
+            // The rest of this directory next (depth first keeps the frontier small).
+            stack.push(Work { marker: Some(m), ..w });
+        }
+    }
+    if let Some(b) = rows.finish() {
+        sorter.push(b).await?;
+    }
+    let list_seconds = list_started.elapsed().as_secs_f64();
+    let spilled_runs = sorter.spilled_runs();
+    let runs = sorter.finish().await?;
+
+    let mut writer = repo.begin(tenant, share, opts.write).await?;
+    if writer.snapshot_id() != expected_id {
+        bail!(
+            "another writer committed snapshot {} of {tenant}/{share} while this scan ran; nothing was committed, run the scan again",
+            writer.snapshot_id() - 1
+        );
+    }
+    writer.set_source(SnapshotSource {
+        kind: "azure-files".into(),
+        endpoint: endpoint.to_string(),
+        share: share.to_string(),
+        share_snapshot: share_snapshot.to_string(),
+    });
+    let mut merge = runs.merge();
+    while let Some(b) = merge.next().await {
+        writer.write(&b).await?;
+    }
+    let stats = merge.finish().await?;
+    let manifest = writer.commit(Some(idmap)).await?;
+    let entries = st.directories + st.files;
+    let report = ScanReport {
+        tenant_id: tenant.to_string(),
+        share_id: share.to_string(),
+        snapshot_id: manifest.snapshot_id,
+        share_snapshot: share_snapshot.to_string(),
+        endpoint: endpoint.to_string(),
+        directories: st.directories,
+        files: st.files,
+        bytes: st.bytes,
+        entries,
+        max_depth: st.max_depth,
+        new_node_ids: st.new_ids,
+        list_requests: st.pages,
+        requests: 0,
+        requests_per_entry: 0.0,
+        spilled_runs,
+        duplicate_file_ids: stats.duplicates,
+        unknown_attributes: st.unknown_attributes,
+        list_seconds,
+        seconds: 0.0,
+        entries_per_sec: 0.0,
+        manifest: None,
+    };
+    Ok((report, manifest))
+}
+
+/// The node id of a listed entry (assigning one if its FileId is new), and whether it is new.
+fn node_id_of(idmap: &mut IdMap, e: &Entry, dir: &str) -> anyhow::Result<(i64, bool)> {
+    let Some(fid) = e.file_id.as_deref() else {
+        bail!("entry {:?} in {} has no FileId (the listing must send x-ms-file-extended-info)", e.name, display_path(dir));
+    };
+    let fid: u64 = fid.trim().parse().with_context(|| format!("entry {:?} in {}: FileId {fid:?} is not a decimal 64-bit number", e.name, display_path(dir)))?;
+    let before = idmap.next_id();
+    let id = idmap.assign(fid);
+    Ok((id, idmap.next_id() != before))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_parse_to_smb_bits() {
+        assert_eq!(parse_attributes("Archive | ReadOnly"), (0x21, vec![]));
+        assert_eq!(parse_attributes("Directory|Hidden|System"), (0x16, vec![]));
+        assert_eq!(parse_attributes("None"), (0, vec![]));
+        assert_eq!(parse_attributes(""), (0, vec![]));
+        assert_eq!(parse_attributes("archive | Sparkly"), (0x20, vec!["Sparkly".to_string()]));
+    }
+}
