@@ -31,3 +31,6 @@ cargo test --quiet 2>&1
 
 echo "== python conformance (official SDK against the emulator)"
 AFB_BIN="$CARGO_TARGET_DIR/debug/afb" .venv/bin/python -m pytest -q tests/conformance
+
+echo "== notebooks (executed with nbclient on a repository the demo makes)"
+AFB_BIN="$CARGO_TARGET_DIR/debug/afb" .venv/bin/python -m pytest -q tests/notebooks

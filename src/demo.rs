@@ -126,7 +126,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             println!("   {line}");
         }
     }
-    println!("   (try: AFB_REPO={} afb sql --tenant demo --share demo @sql/bytes_by_extension.sql)", repo_dir.display());
+    if args.data.is_some() {
+        println!("   (try: AFB_REPO={} afb sql --tenant demo --share demo @sql/bytes_by_extension.sql)", repo_dir.display());
+    } else {
+        println!("   (the demo used a temporary directory; keep its repository with --data DIR)");
+    }
     emulator.shutdown().await;
     Ok(ExitCode::Ok)
 }
