@@ -16,3 +16,5 @@ pub mod generate;
 pub mod hash;
 pub mod index;
 pub mod repository;
+pub mod api;
+pub mod web;

@@ -26,6 +26,10 @@ enum Command {
     Snapshots(afb::index::cli::SnapshotsArgs),
     /// Remove data files that no snapshot references.
     Gc(afb::index::cli::GcArgs),
+    /// Serve the REST API and the web dashboard over a repository.
+    Serve(afb::api::ServeArgs),
+    /// Create an API token (scoped to a tenant or the operator), store its hash, print it once.
+    ApiToken(afb::api::TokenArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -57,6 +61,8 @@ fn main() -> std::process::ExitCode {
             Command::Snapshots(args) => afb::index::cli::snapshots(args).await,
             Command::Gc(args) => afb::index::cli::gc(args).await,
             Command::Bench(BenchCommand::Index(args)) => afb::index::bench::run(args).await,
+            Command::Serve(args) => afb::api::serve(args).await,
+            Command::ApiToken(args) => afb::api::issue(args).await,
         }
     });
     match result {
