@@ -31,3 +31,14 @@ cargo test --quiet 2>&1
 
 echo "== python conformance (official SDK against the emulator)"
 AFB_BIN="$CARGO_TARGET_DIR/debug/afb" .venv/bin/python -m pytest -q tests/conformance
+
+# ---- web: browser tests of the dashboard (afb serve) ----------------------------------------------
+# npm packages from package-lock.json (htmx served by afb serve, playwright-core) and Debian's Chromium,
+# both installed only when missing; playwright never downloads a browser.
+if [ ! -d node_modules/htmx.org ] || [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+echo "== browser tests (node --test tests/web/, Chromium headless)"
+AFB_BIN="$CARGO_TARGET_DIR/debug/afb" node --test tests/web/
+# ---- end web ---------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ enum Command {
     Serve(afb::api::ServeArgs),
     /// Create an API token (scoped to a tenant or the operator), store its hash, print it once.
     ApiToken(afb::api::TokenArgs),
+    /// Fill a repository with synthetic tenants and snapshot histories (for the dashboard's tests and demos).
+    ApiSample(afb::api::sample::SampleArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -63,6 +65,7 @@ fn main() -> std::process::ExitCode {
             Command::Bench(BenchCommand::Index(args)) => afb::index::bench::run(args).await,
             Command::Serve(args) => afb::api::serve(args).await,
             Command::ApiToken(args) => afb::api::issue(args).await,
+            Command::ApiSample(args) => afb::api::sample::run(args).await,
         }
     });
     match result {

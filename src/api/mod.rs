@@ -12,6 +12,7 @@ pub mod auth;
 pub mod data;
 pub mod error;
 pub mod routes;
+pub mod sample;
 pub mod settings;
 
 use std::net::SocketAddr;
