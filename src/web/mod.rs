@@ -363,7 +363,8 @@ async fn browse_page(
         })
         .collect();
     let more = l.next_cursor.as_ref().map(|c| format!("{base}?path={}&cursor={}", enc(&path), enc(c)));
-    if headers.contains_key("hx-request") {
+    // htmx's "Load more" asks for rows only; boosted navigation (HX-Boosted) wants the whole page.
+    if headers.contains_key("hx-request") && !headers.contains_key("hx-boosted") {
         return Ok(render(&BrowseRows { entries, more }));
     }
     let mut crumbs = vec![("/".to_string(), format!("{base}?path=%2F"))];
