@@ -131,6 +131,7 @@ pub struct Index {
     dirmaps: Bounded<SnapKey, Arc<DirMap>>,
     listings: Bounded<(SnapKey, i64), Arc<Vec<Entry>>>,
     diffs: Bounded<(String, String, i64, i64), DiffSummary>,
+    growth: Bounded<(String, String, i64, i64), Arc<Vec<Growth>>>,
 }
 
 fn rfc3339_ns(ns: i64) -> String {
@@ -152,7 +153,7 @@ fn index_err(e: anyhow::Error) -> ApiError {
 
 impl Index {
     pub fn new(repo: Repo) -> Self {
-        Index { repo, dirmaps: Bounded::new(16), listings: Bounded::new(256), diffs: Bounded::new(4096) }
+        Index { repo, dirmaps: Bounded::new(16), listings: Bounded::new(256), diffs: Bounded::new(4096), growth: Bounded::new(256) }
     }
 
     /// Every (tenant, share) with at least one snapshot.
@@ -369,6 +370,16 @@ impl Index {
     /// Directories of `new` whose subtree grew most in bytes since `old` (matched by node id, so renamed
     /// directories still match).
     pub async fn fastest_growing(&self, old: &Manifest, new: &Manifest, n: usize) -> Result<Vec<Growth>, ApiError> {
+        let k = (new.tenant_id.clone(), new.share_id.clone(), old.snapshot_id, new.snapshot_id);
+        if let Some(g) = self.growth.get(&k) {
+            return Ok(g.iter().take(n).cloned().collect());
+        }
+        let g = Arc::new(self.compute_growth(old, new, n.max(25)).await?);
+        self.growth.put(k, g.clone());
+        Ok(g.iter().take(n).cloned().collect())
+    }
+
+    async fn compute_growth(&self, old: &Manifest, new: &Manifest, n: usize) -> Result<Vec<Growth>, ApiError> {
         let (a, b) = (self.dirmap(old).await?, self.dirmap(new).await?);
         let mut g: Vec<(i64, i64, i64)> = b
             .dir_ids()
