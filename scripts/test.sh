@@ -34,3 +34,14 @@ AFB_BIN="$CARGO_TARGET_DIR/debug/afb" .venv/bin/python -m pytest -q tests/confor
 
 echo "== notebooks (executed with nbclient on a repository the demo makes)"
 AFB_BIN="$CARGO_TARGET_DIR/debug/afb" .venv/bin/python -m pytest -q tests/notebooks
+
+# ---- web: browser tests of the dashboard (afb serve) ----------------------------------------------
+# npm packages from package-lock.json (htmx served by afb serve, playwright-core) and Debian's Chromium,
+# both installed only when missing; playwright never downloads a browser.
+if [ ! -d node_modules/htmx.org ] || [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+echo "== browser tests (node --test tests/web/, Chromium headless)"
+AFB_BIN="$CARGO_TARGET_DIR/debug/afb" node --test tests/web/
+# ---- end web ---------------------------------------------------------------------------------------

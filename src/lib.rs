@@ -20,3 +20,5 @@ pub mod index;
 pub mod repository;
 pub mod jobs;
 pub mod scan;
+pub mod api;
+pub mod web;

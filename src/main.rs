@@ -38,6 +38,12 @@ enum Command {
     Snapshots(afb::index::cli::SnapshotsArgs),
     /// Remove data files that no snapshot references.
     Gc(afb::index::cli::GcArgs),
+    /// Serve the REST API and the web dashboard over a repository.
+    Serve(afb::api::ServeArgs),
+    /// Create an API token (scoped to a tenant or the operator), store its hash, print it once.
+    ApiToken(afb::api::TokenArgs),
+    /// Fill a repository with synthetic tenants and snapshot histories (for the dashboard's tests and demos).
+    ApiSample(afb::api::sample::SampleArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -78,6 +84,9 @@ fn main() -> std::process::ExitCode {
             Command::Schedule(args) => afb::jobs::cli::schedule(args).await,
             Command::Jobs(args) => afb::jobs::cli::jobs(args).await,
             Command::Bench(BenchCommand::Queue(args)) => afb::jobs::cli::bench_queue(args).await,
+            Command::Serve(args) => afb::api::serve(args).await,
+            Command::ApiToken(args) => afb::api::issue(args).await,
+            Command::ApiSample(args) => afb::api::sample::run(args).await,
         }
     });
     match result {

@@ -1,0 +1,197 @@
+//! API tokens, scopes and web sessions.
+//!
+//! - A token is `afb_` followed by 64 hex digits (32 random bytes). Only its SHA-256 is stored: random
+//!   256-bit tokens need no slow password hash.
+//! - A token's scope is the operator (every tenant) or one tenant.
+//! - Embedded mode keeps token records in `{repo}/.afb/api-tokens.json` (the repository's control area;
+//!   tenant ids never start with `.`, so it is never mistaken for a tenant). `afb api-token` adds one.
+//!   An operator token can also be given to `afb serve` by `--token` or `AFB_API_TOKEN`.
+//! - The file is re-read on every check (it is small), so new or revoked tokens apply without a restart.
+//! - Web sessions: logging in with a token sets an `afb_session` cookie (HttpOnly, SameSite=Strict,
+//!   Path=/) naming a random in-memory session, which carries a CSRF token that every form posts back.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+
+/// What a principal may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every tenant; may change share settings and start jobs anywhere.
+    Operator,
+    /// One tenant only.
+    Tenant(String),
+}
+
+impl Scope {
+    pub fn parse(s: &str) -> anyhow::Result<Scope> {
+        if s == "operator" {
+            return Ok(Scope::Operator);
+        }
+        match s.strip_prefix("tenant:") {
+            Some(t) if !t.is_empty() => Ok(Scope::Tenant(t.to_string())),
+            _ => anyhow::bail!("scope {s:?}: expected \"operator\" or \"tenant:ID\""),
+        }
+    }
+
+    pub fn as_string(&self) -> String {
+        match self {
+            Scope::Operator => "operator".into(),
+            Scope::Tenant(t) => format!("tenant:{t}"),
+        }
+    }
+
+    /// May this scope see `tenant`? Others' tenants answer 404, as if they did not exist.
+    pub fn check_tenant(&self, tenant: &str) -> Result<(), ApiError> {
+        match self {
+            Scope::Operator => Ok(()),
+            Scope::Tenant(t) if t == tenant => Ok(()),
+            Scope::Tenant(_) => Err(ApiError::not_found(format!("tenant {tenant:?} not found"))),
+        }
+    }
+
+    pub fn sees(&self, tenant: &str) -> bool {
+        self.check_tenant(tenant).is_ok()
+    }
+
+    pub fn require_operator(&self) -> Result<(), ApiError> {
+        match self {
+            Scope::Operator => Ok(()),
+            Scope::Tenant(_) => Err(ApiError::forbidden("this needs an operator token")),
+        }
+    }
+}
+
+/// One stored token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Hex SHA-256 of the token.
+    pub sha256: String,
+    /// `operator` or `tenant:ID`.
+    pub scope: String,
+    /// RFC 3339 UTC; absent = never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    let d = Sha256::digest(s.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// 32 random bytes as 64 hex digits.
+fn random_hex() -> String {
+    (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect()
+}
+
+/// The token file of a repository directory.
+pub fn token_file(repo_dir: &Path) -> PathBuf {
+    repo_dir.join(".afb").join("api-tokens.json")
+}
+
+/// Create a token, store its hash in `file`, return the token (shown once).
+pub fn issue_token(file: &Path, scope: &Scope, ttl: Option<Duration>, label: Option<String>) -> anyhow::Result<String> {
+    let token = format!("afb_{}", random_hex());
+    let mut records = read_records(file)?;
+    let expires_at = ttl.map(|d| {
+        (time::OffsetDateTime::now_utc() + d).format(&time::format_description::well_known::Rfc3339).expect("formattable time")
+    });
+    records.push(TokenRecord { sha256: sha256_hex(&token), scope: scope.as_string(), expires_at, label });
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = file.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&records)?).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, file).with_context(|| format!("replacing {}", file.display()))?;
+    Ok(token)
+}
+
+fn read_records(file: &Path) -> anyhow::Result<Vec<TokenRecord>> {
+    match std::fs::read(file) {
+        Ok(b) => serde_json::from_slice(&b).with_context(|| format!("{}: not a token file", file.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", file.display())),
+    }
+}
+
+/// A logged-in browser.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub scope: Scope,
+    pub csrf: String,
+    expires: Instant,
+}
+
+/// Token checks and web sessions.
+pub struct Auth {
+    file: PathBuf,
+    operator_sha256: Option<String>,
+    sessions: Mutex<HashMap<String, Session>>,
+    session_ttl: Duration,
+}
+
+impl Auth {
+    pub fn new(file: PathBuf, operator_token: Option<&str>) -> Self {
+        Auth { file, operator_sha256: operator_token.map(sha256_hex), sessions: Mutex::new(HashMap::new()), session_ttl: Duration::from_secs(8 * 3600) }
+    }
+
+    /// The scope of a bearer token: 401 `unauthorized` if unknown, 401 `token_expired` if expired.
+    pub fn check_token(&self, token: &str) -> Result<Scope, ApiError> {
+        let h = sha256_hex(token.trim());
+        if self.operator_sha256.as_deref() == Some(h.as_str()) {
+            return Ok(Scope::Operator);
+        }
+        let records = read_records(&self.file).map_err(ApiError::internal)?;
+        let Some(r) = records.iter().find(|r| r.sha256 == h) else {
+            return Err(ApiError::unauthorized("unknown API token"));
+        };
+        if let Some(e) = &r.expires_at {
+            let t = time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| ApiError::internal(anyhow::anyhow!("token record has a bad expires_at {e:?}")))?;
+            if t <= time::OffsetDateTime::now_utc() {
+                return Err(ApiError::new(http::StatusCode::UNAUTHORIZED, "token_expired", format!("API token expired at {e}")));
+            }
+        }
+        Scope::parse(&r.scope).map_err(ApiError::internal)
+    }
+
+    /// Start a session for a scope; returns (session id, session).
+    pub fn login(&self, scope: Scope) -> (String, Session) {
+        let id = random_hex();
+        let s = Session { scope, csrf: random_hex(), expires: Instant::now() + self.session_ttl };
+        let mut m = self.sessions.lock().expect("sessions lock");
+        m.retain(|_, s| s.expires > Instant::now());
+        m.insert(id.clone(), s.clone());
+        (id, s)
+    }
+
+    pub fn session(&self, id: &str) -> Option<Session> {
+        let m = self.sessions.lock().expect("sessions lock");
+        m.get(id).filter(|s| s.expires > Instant::now()).cloned()
+    }
+
+    pub fn logout(&self, id: &str) {
+        self.sessions.lock().expect("sessions lock").remove(id);
+    }
+}
+
+/// The value of cookie `name` in a request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}

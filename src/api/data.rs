@@ -1,0 +1,401 @@
+//! What the API and the dashboard read from the index: shares, snapshots, directory listings, search,
+//! diffs and trends. Everything comes from manifests, the directory map ([`DirMap`]) and streaming reads
+//! of a snapshot's Parquet layers; nothing is kept per file outside the repository.
+//!
+//! Caches (per server, bounded by entry count): directory maps per snapshot, sorted directory listings per
+//! (snapshot, directory), diff summaries per snapshot pair. Snapshots are immutable, so entries never go
+//! stale; when a cache is full it is emptied.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+
+use arrow::array::AsArray;
+use arrow::datatypes::{Int8Type, Int64Type};
+use futures::StreamExt;
+use serde::Serialize;
+
+use super::error::ApiError;
+use crate::index::diff::{ChangeKind, DiffSummary, diff_snapshots};
+use crate::index::dirmap::{DirMap, SubtreeTotals, glob_match};
+use crate::index::manifest::{LayerKind, Manifest};
+use crate::index::node::{NodeKind, col};
+use crate::index::snapshot::Repo;
+
+type SnapKey = (String, String, i64);
+
+/// A map that is emptied when it reaches `cap` entries.
+struct Bounded<K, V> {
+    cap: usize,
+    map: Mutex<HashMap<K, V>>,
+}
+
+impl<K: Eq + Hash, V: Clone> Bounded<K, V> {
+    fn new(cap: usize) -> Self {
+        Bounded { cap, map: Mutex::new(HashMap::new()) }
+    }
+    fn get(&self, k: &K) -> Option<V> {
+        self.map.lock().expect("cache lock").get(k).cloned()
+    }
+    fn put(&self, k: K, v: V) {
+        let mut m = self.map.lock().expect("cache lock");
+        if m.len() >= self.cap {
+            m.clear();
+        }
+        m.insert(k, v);
+    }
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub node_id: i64,
+    pub name: String,
+    /// `file` or `dir`.
+    pub kind: &'static str,
+    /// Bytes of a file; for a directory, the bytes of its whole subtree.
+    pub size: u64,
+    /// Last-write time, RFC 3339 UTC.
+    pub mtime: String,
+    /// Directories only: totals of the subtree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subtree: Option<SubtreeTotals>,
+}
+
+/// A page of a directory listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listing {
+    pub path: String,
+    pub node_id: i64,
+    pub totals: SubtreeTotals,
+    /// Entries in this directory (not below it).
+    pub entry_count: usize,
+    pub entries: Vec<Entry>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// One point of a share's trend.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrendPoint {
+    pub snapshot_id: i64,
+    pub created_at: String,
+    pub files: u64,
+    pub dirs: u64,
+    pub bytes: u64,
+    /// Against the previous snapshot (absent for the first).
+    pub added: Option<u64>,
+    pub modified: Option<u64>,
+    pub deleted: Option<u64>,
+}
+
+/// One changed node with its path.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeRow {
+    pub node_id: i64,
+    pub change: &'static str,
+    pub kind: &'static str,
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_path: Option<String>,
+    pub modified: bool,
+    pub renamed: bool,
+    pub moved: bool,
+    pub size: Option<i64>,
+    pub old_size: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffResult {
+    pub from: i64,
+    pub to: i64,
+    pub summary: DiffSummary,
+    pub changes: Vec<ChangeRow>,
+    /// More changes exist than were listed.
+    pub truncated: bool,
+}
+
+/// A directory that grew between two snapshots.
+#[derive(Debug, Clone, Serialize)]
+pub struct Growth {
+    pub path: String,
+    pub bytes: u64,
+    pub grew_bytes: i64,
+    pub grew_files: i64,
+}
+
+/// Index reads with caches.
+pub struct Index {
+    pub repo: Repo,
+    dirmaps: Bounded<SnapKey, Arc<DirMap>>,
+    listings: Bounded<(SnapKey, i64), Arc<Vec<Entry>>>,
+    diffs: Bounded<(String, String, i64, i64), DiffSummary>,
+    growth: Bounded<(String, String, i64, i64), Arc<Vec<Growth>>>,
+}
+
+fn rfc3339_ns(ns: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ns as i128)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// Map the index's "does not exist" errors to 404 and everything else to 500.
+fn index_err(e: anyhow::Error) -> ApiError {
+    let s = format!("{e:#}");
+    if s.contains("does not exist") || s.contains("invalid") || s.contains("must") {
+        ApiError::not_found(s)
+    } else {
+        ApiError::internal(e)
+    }
+}
+
+impl Index {
+    pub fn new(repo: Repo) -> Self {
+        Index { repo, dirmaps: Bounded::new(16), listings: Bounded::new(256), diffs: Bounded::new(4096), growth: Bounded::new(256) }
+    }
+
+    /// Every (tenant, share) with at least one snapshot.
+    pub async fn shares(&self) -> Result<Vec<(String, String)>, ApiError> {
+        self.repo.shares().await.map_err(ApiError::internal)
+    }
+
+    /// The snapshots of a share; 404 if it has none (or does not exist).
+    pub async fn manifests(&self, tenant: &str, share: &str) -> Result<Vec<Manifest>, ApiError> {
+        let ms = self.repo.manifests(tenant, share).await.map_err(index_err)?;
+        if ms.is_empty() {
+            return Err(ApiError::not_found(format!("share {tenant}/{share} not found")));
+        }
+        Ok(ms)
+    }
+
+    pub async fn manifest(&self, tenant: &str, share: &str, id: i64) -> Result<Manifest, ApiError> {
+        self.repo.manifest(tenant, share, id).await.map_err(index_err)
+    }
+
+    pub async fn dirmap(&self, m: &Manifest) -> Result<Arc<DirMap>, ApiError> {
+        let k = (m.tenant_id.clone(), m.share_id.clone(), m.snapshot_id);
+        if let Some(d) = self.dirmaps.get(&k) {
+            return Ok(d);
+        }
+        let d = Arc::new(DirMap::load(&self.repo, m).await.map_err(ApiError::internal)?);
+        self.dirmaps.put(k, d.clone());
+        Ok(d)
+    }
+
+    /// Entries of one directory, directories first, then by name.
+    async fn entries(&self, m: &Manifest, dm: &DirMap, dir: i64) -> Result<Arc<Vec<Entry>>, ApiError> {
+        let k = ((m.tenant_id.clone(), m.share_id.clone(), m.snapshot_id), dir);
+        if let Some(e) = self.listings.get(&k) {
+            return Ok(e);
+        }
+        let mut s = self.repo.read(m, Some(&[col::PARENT_ID, col::NAME, col::KIND, col::SIZE, col::MTIME])).map_err(ApiError::internal)?;
+        let mut out = Vec::new();
+        while let Some(b) = s.next().await {
+            let b = b.map_err(ApiError::internal)?;
+            let parents = b.column(1).as_primitive::<Int64Type>();
+            if !parents.values().contains(&dir) {
+                continue;
+            }
+            let ids = b.column(0).as_primitive::<Int64Type>();
+            let names = b.column(2).as_string::<i32>();
+            let kinds = b.column(3).as_primitive::<Int8Type>();
+            let sizes = b.column(4).as_primitive::<Int64Type>();
+            let mtimes = b.column(5).as_primitive::<Int64Type>();
+            for i in 0..b.num_rows() {
+                if parents.value(i) != dir {
+                    continue;
+                }
+                let is_dir = kinds.value(i) == NodeKind::Dir as i8;
+                let subtree = if is_dir { dm.du(ids.value(i)) } else { None };
+                out.push(Entry {
+                    node_id: ids.value(i),
+                    name: names.value(i).to_string(),
+                    kind: if is_dir { "dir" } else { "file" },
+                    size: subtree.map_or(sizes.value(i).max(0) as u64, |t| t.bytes),
+                    mtime: rfc3339_ns(mtimes.value(i)),
+                    subtree,
+                });
+            }
+        }
+        out.sort_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
+        let out = Arc::new(out);
+        self.listings.put(k, out.clone());
+        Ok(out)
+    }
+
+    /// A page of the directory at `path`. `cursor` is opaque (the offset of the next entry).
+    pub async fn browse(&self, m: &Manifest, path: &str, cursor: Option<&str>, limit: usize) -> Result<Listing, ApiError> {
+        let dm = self.dirmap(m).await?;
+        let Some(dir) = dm.resolve(path) else {
+            return Err(ApiError::not_found(format!("no directory {path:?} in snapshot {} of {}/{}", m.snapshot_id, m.tenant_id, m.share_id)));
+        };
+        let start = match cursor {
+            None | Some("") => 0,
+            Some(c) => c.parse::<usize>().map_err(|_| ApiError::bad_request(format!("cursor {c:?} is not one this server gave out")))?,
+        };
+        let all = self.entries(m, &dm, dir).await?;
+        let end = (start + limit).min(all.len());
+        let entries = all.get(start..end).map(|s| s.to_vec()).unwrap_or_default();
+        Ok(Listing {
+            path: dm.path(dir).unwrap_or_else(|| "/".into()),
+            node_id: dir,
+            totals: dm.du(dir).unwrap_or_default(),
+            entry_count: all.len(),
+            entries,
+            next_cursor: (end < all.len()).then(|| end.to_string()),
+        })
+    }
+
+    /// Nodes whose path matches `glob` (a pattern without `/` matches names), at most `limit`.
+    pub async fn search(&self, m: &Manifest, glob: &str, limit: usize) -> Result<(Vec<serde_json::Value>, bool), ApiError> {
+        let dm = self.dirmap(m).await?;
+        let names_only = !glob.contains('/');
+        let mut s = self.repo.read(m, Some(&[col::PARENT_ID, col::NAME, col::KIND, col::SIZE])).map_err(ApiError::internal)?;
+        let mut out = Vec::new();
+        let mut truncated = false;
+        'outer: while let Some(b) = s.next().await {
+            let b = b.map_err(ApiError::internal)?;
+            let ids = b.column(0).as_primitive::<Int64Type>();
+            let parents = b.column(1).as_primitive::<Int64Type>();
+            let names = b.column(2).as_string::<i32>();
+            let kinds = b.column(3).as_primitive::<Int8Type>();
+            let sizes = b.column(4).as_primitive::<Int64Type>();
+            for i in 0..b.num_rows() {
+                let name = names.value(i);
+                if names_only && !glob_match(glob, name) {
+                    continue;
+                }
+                let Some(path) = dm.path_of(parents.value(i), name) else { continue };
+                if !names_only && !glob_match(glob, &path) {
+                    continue;
+                }
+                if out.len() >= limit {
+                    truncated = true;
+                    break 'outer;
+                }
+                let is_dir = kinds.value(i) == NodeKind::Dir as i8;
+                let size = if is_dir { dm.du(ids.value(i)).map_or(0, |t| t.bytes) } else { sizes.value(i).max(0) as u64 };
+                out.push(serde_json::json!({"node_id": ids.value(i), "path": path, "kind": if is_dir {"dir"} else {"file"}, "size": size}));
+            }
+        }
+        Ok((out, truncated))
+    }
+
+    /// Changes between two snapshots of a share, the first `limit` with paths.
+    pub async fn diff(&self, old: &Manifest, new: &Manifest, limit: usize) -> Result<DiffResult, ApiError> {
+        let (dm_old, dm_new) = (self.dirmap(old).await?, self.dirmap(new).await?);
+        let mut changes = Vec::new();
+        let mut truncated = false;
+        let summary = diff_snapshots(&self.repo, old, new, |c| {
+            if changes.len() >= limit {
+                truncated = true;
+                return Ok(());
+            }
+            let n = c.new.as_ref().or(c.old.as_ref()).expect("a change has a row");
+            let path_in = |dm: &DirMap, x: &crate::index::node::Node| dm.path_of(x.parent_id, &x.name).unwrap_or_else(|| format!("?/{}", x.name));
+            let path = match &c.new {
+                Some(x) => path_in(&dm_new, x),
+                None => path_in(&dm_old, c.old.as_ref().expect("deleted has old")),
+            };
+            let old_path = match (&c.old, c.kind) {
+                (Some(o), ChangeKind::Changed) if c.renamed || c.moved => Some(path_in(&dm_old, o)),
+                _ => None,
+            };
+            changes.push(ChangeRow {
+                node_id: n.node_id,
+                change: c.kind.as_str(),
+                kind: n.kind.as_str(),
+                path,
+                old_path,
+                modified: c.modified,
+                renamed: c.renamed,
+                moved: c.moved,
+                size: c.new.as_ref().map(|x| x.size),
+                old_size: c.old.as_ref().map(|x| x.size),
+            });
+            Ok(())
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        self.diffs.put((new.tenant_id.clone(), new.share_id.clone(), old.snapshot_id, new.snapshot_id), summary);
+        Ok(DiffResult { from: old.snapshot_id, to: new.snapshot_id, summary, changes, truncated })
+    }
+
+    /// Files, bytes and changes per snapshot. A delta snapshot's changes come from its manifest (new ids
+    /// are added nodes; the delta's deleted rows; its changed rows minus the added ones are modified);
+    /// after a base, a streaming diff (cached).
+    pub async fn trends(&self, ms: &[Manifest]) -> Result<Vec<TrendPoint>, ApiError> {
+        let mut out = Vec::with_capacity(ms.len());
+        for (i, m) in ms.iter().enumerate() {
+            let mut p = TrendPoint {
+                snapshot_id: m.snapshot_id,
+                created_at: m.created_at.clone(),
+                files: m.totals.files,
+                dirs: m.totals.dirs,
+                bytes: m.totals.bytes,
+                added: None,
+                modified: None,
+                deleted: None,
+            };
+            if i > 0 {
+                let prev = &ms[i - 1];
+                let last = m.layers.last().expect("manifest has layers");
+                if last.kind == LayerKind::Delta && last.snapshot_id == m.snapshot_id {
+                    let added = (m.next_node_id - prev.next_node_id).max(0) as u64;
+                    p.added = Some(added);
+                    p.deleted = Some(last.deleted.as_ref().map_or(0, |d| d.rows));
+                    p.modified = Some(last.nodes.rows.saturating_sub(added));
+                } else {
+                    let k = (m.tenant_id.clone(), m.share_id.clone(), prev.snapshot_id, m.snapshot_id);
+                    let s = match self.diffs.get(&k) {
+                        Some(s) => s,
+                        None => {
+                            let s = diff_snapshots(&self.repo, prev, m, |_| Ok(())).await.map_err(ApiError::internal)?;
+                            self.diffs.put(k, s);
+                            s
+                        }
+                    };
+                    p.added = Some(s.added.count);
+                    p.deleted = Some(s.deleted.count);
+                    p.modified = Some(s.changed.count);
+                }
+            }
+            out.push(p);
+        }
+        Ok(out)
+    }
+
+    /// Directories of `new` whose subtree grew most in bytes since `old` (matched by node id, so renamed
+    /// directories still match).
+    pub async fn fastest_growing(&self, old: &Manifest, new: &Manifest, n: usize) -> Result<Vec<Growth>, ApiError> {
+        let k = (new.tenant_id.clone(), new.share_id.clone(), old.snapshot_id, new.snapshot_id);
+        if let Some(g) = self.growth.get(&k) {
+            return Ok(g.iter().take(n).cloned().collect());
+        }
+        let g = Arc::new(self.compute_growth(old, new, n.max(25)).await?);
+        self.growth.put(k, g.clone());
+        Ok(g.iter().take(n).cloned().collect())
+    }
+
+    async fn compute_growth(&self, old: &Manifest, new: &Manifest, n: usize) -> Result<Vec<Growth>, ApiError> {
+        let (a, b) = (self.dirmap(old).await?, self.dirmap(new).await?);
+        let mut g: Vec<(i64, i64, i64)> = b
+            .dir_ids()
+            .iter()
+            .skip(1)
+            .filter_map(|&id| {
+                let nb = b.du(id)?;
+                let na = a.du(id).unwrap_or_default();
+                Some((id, nb.bytes as i64 - na.bytes as i64, nb.files as i64 - na.files as i64))
+            })
+            .filter(|x| x.1 > 0)
+            .collect();
+        g.sort_by_key(|x| std::cmp::Reverse(x.1));
+        Ok(g.into_iter()
+            .take(n)
+            .map(|(id, db, df)| Growth { path: b.path(id).unwrap_or_default(), bytes: b.du(id).unwrap_or_default().bytes, grew_bytes: db, grew_files: df })
+            .collect())
+    }
+}

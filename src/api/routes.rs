@@ -1,0 +1,400 @@
+//! The REST API (`/api/v1`) and the route table `/openapi.json` is generated from.
+//!
+//! Every route under `/api/v1` takes `Authorization: Bearer TOKEN`. A tenant token sees its own tenant
+//! only: another tenant's resources answer 404 `not_found` exactly as if they did not exist. Operator-only
+//! routes answer 403 `forbidden` to tenant tokens.
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::SharedState;
+use super::auth::Scope;
+use super::error::{ApiError, ApiJson, ApiQuery};
+use super::settings::SettingsInput;
+use crate::index::manifest::{LayerKind, Manifest};
+
+/// The caller of an API route, from its bearer token.
+pub struct ApiUser(pub Scope);
+
+impl FromRequestParts<SharedState> for ApiUser {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &SharedState) -> Result<Self, ApiError> {
+        let Some(h) = parts.headers.get(http::header::AUTHORIZATION) else {
+            return Err(ApiError::unauthorized("missing Authorization: Bearer token"));
+        };
+        let v = h.to_str().map_err(|_| ApiError::unauthorized("Authorization header is not text"))?;
+        let Some(t) = v.strip_prefix("Bearer ") else {
+            return Err(ApiError::unauthorized("Authorization must be \"Bearer TOKEN\""));
+        };
+        state.auth.check_token(t).map(ApiUser)
+    }
+}
+
+/// One documented route.
+pub struct RouteDoc {
+    pub method: &'static str,
+    /// axum path syntax (`{tenant}`), also OpenAPI's.
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub operator_only: bool,
+    /// (name, description) of query parameters.
+    pub query: &'static [(&'static str, &'static str)],
+    /// Example JSON body, for routes that take one.
+    pub body: Option<&'static str>,
+}
+
+const fn r(method: &'static str, path: &'static str, summary: &'static str) -> RouteDoc {
+    RouteDoc { method, path, summary, operator_only: false, query: &[], body: None }
+}
+
+/// Every API route. The router below registers exactly these (a test checks both agree).
+pub const ROUTES: &[RouteDoc] = &[
+    r("get", "/api/v1/tenants", "Tenants visible to the caller, with share counts and totals"),
+    r("get", "/api/v1/tenants/{tenant}", "One tenant and its shares"),
+    r("get", "/api/v1/tenants/{tenant}/shares", "Shares of a tenant with their latest snapshot"),
+    r("get", "/api/v1/tenants/{tenant}/shares/{share}", "One share: latest snapshot and connection settings (secrets never returned)"),
+    RouteDoc { operator_only: true, body: Some(r#"{"connection_string": "DefaultEndpointsProtocol=https;AccountName=...;AccountKey=..."}"#), ..r("put", "/api/v1/tenants/{tenant}/shares/{share}/settings", "Set a share's Azure connection settings (operator)") },
+    r("get", "/api/v1/tenants/{tenant}/shares/{share}/snapshots", "Snapshots of a share"),
+    r("get", "/api/v1/tenants/{tenant}/shares/{share}/snapshots/{snapshot}", "One snapshot"),
+    RouteDoc {
+        query: &[("path", "directory path, `/` by default"), ("cursor", "from `next_cursor` of the previous page"), ("limit", "entries per page, 1-5000, default 500")],
+        ..r("get", "/api/v1/tenants/{tenant}/shares/{share}/snapshots/{snapshot}/browse", "Entries of a directory with sizes and subtree totals, paginated")
+    },
+    RouteDoc {
+        query: &[("glob", "`*`, `?`, `**`; without `/` it matches names"), ("limit", "1-10000, default 1000")],
+        ..r("get", "/api/v1/tenants/{tenant}/shares/{share}/snapshots/{snapshot}/search", "Nodes whose path matches a glob")
+    },
+    RouteDoc {
+        query: &[("from", "older snapshot id"), ("to", "newer snapshot id"), ("limit", "changes listed, 0-10000, default 1000")],
+        ..r("get", "/api/v1/tenants/{tenant}/shares/{share}/diff", "Changes between two snapshots: summary and changed nodes with paths")
+    },
+    r("get", "/api/v1/tenants/{tenant}/shares/{share}/trends", "Files, bytes and added/modified/deleted per snapshot"),
+    r("get", "/api/v1/jobs", "Jobs visible to the caller"),
+    RouteDoc { body: Some(r#"{"kind": "backup"}"#), ..r("post", "/api/v1/tenants/{tenant}/shares/{share}/jobs", "Start a scan, backup, restore or verify of a share") },
+    r("get", "/api/v1/jobs/{job}", "Status and progress of a job"),
+    r("post", "/api/v1/jobs/{job}/cancel", "Cancel a job"),
+];
+
+pub fn router() -> Router<SharedState> {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/api/v1/tenants", get(tenants))
+        .route("/api/v1/tenants/{tenant}", get(tenant))
+        .route("/api/v1/tenants/{tenant}/shares", get(shares))
+        .route("/api/v1/tenants/{tenant}/shares/{share}", get(share))
+        .route("/api/v1/tenants/{tenant}/shares/{share}/settings", put(put_settings))
+        .route("/api/v1/tenants/{tenant}/shares/{share}/snapshots", get(snapshots))
+        .route("/api/v1/tenants/{tenant}/shares/{share}/snapshots/{snapshot}", get(snapshot))
+        .route("/api/v1/tenants/{tenant}/shares/{share}/snapshots/{snapshot}/browse", get(browse))
+        .route("/api/v1/tenants/{tenant}/shares/{share}/snapshots/{snapshot}/search", get(search))
+        .route("/api/v1/tenants/{tenant}/shares/{share}/diff", get(diff))
+        .route("/api/v1/tenants/{tenant}/shares/{share}/trends", get(trends))
+        .route("/api/v1/jobs", get(jobs))
+        .route("/api/v1/tenants/{tenant}/shares/{share}/jobs", post(start_job))
+        .route("/api/v1/jobs/{job}", get(job))
+        .route("/api/v1/jobs/{job}/cancel", post(cancel_job))
+        .fallback(not_found)
+}
+
+async fn not_found(uri: http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route {}", uri.path()))
+}
+
+/// A snapshot's summary as the API returns it.
+pub fn snapshot_json(m: &Manifest) -> Value {
+    json!({
+        "snapshot_id": m.snapshot_id,
+        "created_at": m.created_at,
+        "kind": if m.layers.last().is_some_and(|l| l.kind == LayerKind::Delta && l.snapshot_id == m.snapshot_id) { "delta" } else { "base" },
+        "nodes": m.totals.nodes, "files": m.totals.files, "dirs": m.totals.dirs, "bytes": m.totals.bytes,
+        "stored_bytes": m.own_bytes(),
+    })
+}
+
+/// One share of the overview.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ShareRow {
+    pub tenant_id: String,
+    pub share_id: String,
+    pub snapshots: usize,
+    pub files: u64,
+    pub bytes: u64,
+    pub last_snapshot_id: i64,
+    pub last_snapshot_at: String,
+    /// Seconds since the last snapshot.
+    pub age_seconds: i64,
+}
+
+/// Every share the scope sees (optionally of one tenant), with its latest snapshot. Reads manifests only.
+pub async fn share_rows(st: &SharedState, scope: &Scope, tenant: Option<&str>) -> Result<Vec<ShareRow>, ApiError> {
+    let now = time::OffsetDateTime::now_utc();
+    let mut out = Vec::new();
+    for (t, s) in st.index.shares().await? {
+        if !scope.sees(&t) || tenant.is_some_and(|x| x != t) {
+            continue;
+        }
+        let ids = st.index.repo.snapshot_ids(&t, &s).await.map_err(ApiError::internal)?;
+        let Some(&last) = ids.last() else { continue };
+        let m = st.index.manifest(&t, &s, last).await?;
+        let at = time::OffsetDateTime::parse(&m.created_at, &time::format_description::well_known::Rfc3339).unwrap_or(now);
+        out.push(ShareRow {
+            tenant_id: t,
+            share_id: s,
+            snapshots: ids.len(),
+            files: m.totals.files,
+            bytes: m.totals.bytes,
+            last_snapshot_id: last,
+            last_snapshot_at: m.created_at.clone(),
+            age_seconds: (now - at).whole_seconds(),
+        });
+    }
+    Ok(out)
+}
+
+fn tenant_summaries(rows: &[ShareRow]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    let mut i = 0;
+    while i < rows.len() {
+        let t = &rows[i].tenant_id;
+        let same: Vec<&ShareRow> = rows[i..].iter().take_while(|r| &r.tenant_id == t).collect();
+        out.push(json!({
+            "tenant_id": t, "shares": same.len(),
+            "files": same.iter().map(|r| r.files).sum::<u64>(), "bytes": same.iter().map(|r| r.bytes).sum::<u64>(),
+            "last_snapshot_at": same.iter().map(|r| r.last_snapshot_at.as_str()).max(),
+        }));
+        i += same.len();
+    }
+    out
+}
+
+async fn tenants(State(st): State<SharedState>, ApiUser(scope): ApiUser) -> Result<Json<Value>, ApiError> {
+    let rows = share_rows(&st, &scope, None).await?;
+    Ok(Json(json!({ "tenants": tenant_summaries(&rows) })))
+}
+
+async fn tenant(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path(t): Path<String>) -> Result<Json<Value>, ApiError> {
+    scope.check_tenant(&t)?;
+    let rows = share_rows(&st, &scope, Some(&t)).await?;
+    let Some(summary) = tenant_summaries(&rows).pop() else {
+        return Err(ApiError::not_found(format!("tenant {t:?} not found")));
+    };
+    Ok(Json(json!({ "tenant": summary, "shares": rows })))
+}
+
+async fn shares(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path(t): Path<String>) -> Result<Json<Value>, ApiError> {
+    scope.check_tenant(&t)?;
+    let rows = share_rows(&st, &scope, Some(&t)).await?;
+    if rows.is_empty() {
+        return Err(ApiError::not_found(format!("tenant {t:?} not found")));
+    }
+    Ok(Json(json!({ "shares": rows })))
+}
+
+async fn share(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path((t, s)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+    scope.check_tenant(&t)?;
+    let ms = st.index.manifests(&t, &s).await?;
+    let latest = ms.last().expect("manifests() is never empty");
+    let settings = st.settings.get(&t, &s).map_err(ApiError::internal)?;
+    Ok(Json(json!({ "tenant_id": t, "share_id": s, "snapshots": ms.len(), "latest": snapshot_json(latest), "settings": settings })))
+}
+
+async fn put_settings(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    Path((t, s)): Path<(String, String)>,
+    ApiJson(input): ApiJson<SettingsInput>,
+) -> Result<Json<Value>, ApiError> {
+    scope.check_tenant(&t)?;
+    scope.require_operator()?;
+    st.index.manifests(&t, &s).await?;
+    let v = st.settings.put(&t, &s, input).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_settings", format!("{e:#}")))?;
+    Ok(Json(json!({ "settings": v })))
+}
+
+async fn snapshots(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path((t, s)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+    scope.check_tenant(&t)?;
+    let ms = st.index.manifests(&t, &s).await?;
+    Ok(Json(json!({ "snapshots": ms.iter().map(snapshot_json).collect::<Vec<_>>() })))
+}
+
+fn parse_id(what: &str, v: &str) -> Result<i64, ApiError> {
+    v.parse::<i64>().ok().filter(|x| *x >= 1).ok_or_else(|| ApiError::bad_request(format!("{what} {v:?} is not a positive integer")))
+}
+
+/// Resolve tenant/share/snapshot path parameters after the scope check.
+pub async fn snapshot_of(st: &SharedState, scope: &Scope, t: &str, s: &str, id: &str) -> Result<Manifest, ApiError> {
+    scope.check_tenant(t)?;
+    let id = parse_id("snapshot", id)?;
+    st.index.manifest(t, s, id).await
+}
+
+async fn snapshot(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path((t, s, id)): Path<(String, String, String)>) -> Result<Json<Value>, ApiError> {
+    let m = snapshot_of(&st, &scope, &t, &s, &id).await?;
+    Ok(Json(snapshot_json(&m)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowseQuery {
+    pub path: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+}
+
+fn limit(v: Option<usize>, default: usize, max: usize, min: usize) -> Result<usize, ApiError> {
+    let l = v.unwrap_or(default);
+    if l < min || l > max {
+        return Err(ApiError::bad_request(format!("limit {l} is out of range {min}..={max}")));
+    }
+    Ok(l)
+}
+
+async fn browse(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    Path((t, s, id)): Path<(String, String, String)>,
+    ApiQuery(q): ApiQuery<BrowseQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let m = snapshot_of(&st, &scope, &t, &s, &id).await?;
+    let l = st.index.browse(&m, q.path.as_deref().unwrap_or("/"), q.cursor.as_deref(), limit(q.limit, 500, 5000, 1)?).await?;
+    Ok(Json(serde_json::to_value(l).map_err(|e| ApiError::internal(e.into()))?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchQuery {
+    glob: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn search(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    Path((t, s, id)): Path<(String, String, String)>,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let m = snapshot_of(&st, &scope, &t, &s, &id).await?;
+    let Some(glob) = q.glob.filter(|g| !g.is_empty()) else {
+        return Err(ApiError::bad_request("query parameter glob is required"));
+    };
+    let (hits, truncated) = st.index.search(&m, &glob, limit(q.limit, 1000, 10_000, 1)?).await?;
+    Ok(Json(json!({ "glob": glob, "results": hits, "truncated": truncated })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub limit: Option<usize>,
+}
+
+async fn diff(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    Path((t, s)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<DiffQuery>,
+) -> Result<Json<Value>, ApiError> {
+    scope.check_tenant(&t)?;
+    let (Some(from), Some(to)) = (q.from.as_deref(), q.to.as_deref()) else {
+        return Err(ApiError::bad_request("query parameters from and to are required"));
+    };
+    let old = snapshot_of(&st, &scope, &t, &s, from).await?;
+    let new = snapshot_of(&st, &scope, &t, &s, to).await?;
+    let d = st.index.diff(&old, &new, limit(q.limit, 1000, 10_000, 0)?).await?;
+    Ok(Json(serde_json::to_value(d).map_err(|e| ApiError::internal(e.into()))?))
+}
+
+async fn trends(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path((t, s)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+    scope.check_tenant(&t)?;
+    let ms = st.index.manifests(&t, &s).await?;
+    Ok(Json(json!({ "tenant_id": t, "share_id": s, "points": st.index.trends(&ms).await? })))
+}
+
+fn jobs_unavailable() -> ApiError {
+    ApiError::new(StatusCode::NOT_IMPLEMENTED, "jobs_unavailable", "this server runs without a job runner (the jobs queue is not part of this build yet)")
+}
+
+async fn jobs(ApiUser(_scope): ApiUser) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "jobs": [], "runner": null })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartJob {
+    kind: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    options: Option<Value>,
+}
+
+async fn start_job(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    Path((t, s)): Path<(String, String)>,
+    ApiJson(body): ApiJson<StartJob>,
+) -> Result<Json<Value>, ApiError> {
+    scope.check_tenant(&t)?;
+    st.index.manifests(&t, &s).await?;
+    if !["scan", "backup", "restore", "verify"].contains(&body.kind.as_str()) {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", format!("kind {:?}: expected scan, backup, restore or verify", body.kind)));
+    }
+    Err(jobs_unavailable())
+}
+
+async fn job(ApiUser(_scope): ApiUser, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Err(ApiError::not_found(format!("job {id:?} not found")))
+}
+
+async fn cancel_job(ApiUser(_scope): ApiUser, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Err(ApiError::not_found(format!("job {id:?} not found")))
+}
+
+/// The OpenAPI 3.1 document, generated from [`ROUTES`].
+pub fn openapi_doc() -> Value {
+    let mut paths = serde_json::Map::new();
+    for d in ROUTES {
+        let mut params: Vec<Value> = d
+            .path
+            .split('/')
+            .filter_map(|p| p.strip_prefix('{').and_then(|p| p.strip_suffix('}')))
+            .map(|n| json!({"name": n, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        params.extend(d.query.iter().map(|(n, desc)| json!({"name": n, "in": "query", "required": false, "description": desc, "schema": {"type": "string"}})));
+        let mut op = json!({
+            "summary": d.summary,
+            "operationId": format!("{}{}", d.method, d.path.replace(['{', '}'], "").replace('/', "_")),
+            "parameters": params,
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
+                "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            },
+        });
+        if d.operator_only {
+            op["description"] = json!("Operator tokens only; tenant tokens get 403.");
+        }
+        if let Some(b) = d.body {
+            let example: Value = serde_json::from_str(b).expect("route body examples are JSON");
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}, "example": example}}});
+        }
+        paths.entry(d.path.to_string()).or_insert_with(|| json!({})).as_object_mut().expect("object").insert(d.method.to_string(), op);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "afb API", "version": env!("CARGO_PKG_VERSION"), "description": "Azure Files Backup: tenants, shares, snapshots, browse, search, diff, trends, jobs."},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}},
+        },
+    })
+}
+
+async fn openapi() -> Json<Value> {
+    Json(openapi_doc())
+}

@@ -1,0 +1,448 @@
+//! The web dashboard served by `afb serve`: askama templates (`templates/`), htmx from npm (served from
+//! `node_modules`, never copied into the repository), SVG charts rendered on the server ([`chart`]).
+//!
+//! Login takes an API token and starts a session (cookie `afb_session`: HttpOnly, SameSite=Strict). Every
+//! form that changes something carries the session's CSRF token. Pages see exactly what the session's
+//! token sees through the API: another tenant's pages answer 404.
+
+pub mod chart;
+
+use askama::Template;
+use axum::extract::{Form, FromRequestParts, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use crate::api::SharedState;
+use crate::api::auth::{Session, cookie};
+use crate::api::data::{ChangeRow, Entry, Growth};
+use crate::api::error::ApiError;
+use crate::api::routes::{ShareRow, share_rows, snapshot_of};
+
+const COOKIE: &str = "afb_session";
+
+pub fn router() -> Router<SharedState> {
+    Router::new()
+        .route("/", get(overview))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/static/htmx.min.js", get(htmx))
+        .route("/t/{tenant}", get(tenant_page))
+        .route("/t/{tenant}/s/{share}", get(share_page))
+        .route("/t/{tenant}/s/{share}/snap/{snapshot}", get(browse_page))
+        .route("/t/{tenant}/s/{share}/diff", get(diff_page))
+        .route("/t/{tenant}/s/{share}/restore", post(restore))
+}
+
+/// A logged-in browser; pages without one redirect to `/login`.
+pub struct WebUser {
+    pub session: Session,
+}
+
+impl FromRequestParts<SharedState> for WebUser {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut http::request::Parts, st: &SharedState) -> Result<Self, Response> {
+        match cookie(&parts.headers, COOKIE).and_then(|id| st.auth.session(id)) {
+            Some(session) => Ok(WebUser { session }),
+            None => Err(Redirect::to("/login").into_response()),
+        }
+    }
+}
+
+/// An error page (the message is escaped like everything else).
+pub struct WebError(ApiError);
+
+impl From<ApiError> for WebError {
+    fn from(e: ApiError) -> Self {
+        WebError(e)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    status: u16,
+    code: &'a str,
+    message: &'a str,
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let p = ErrorPage { user: None, csrf: "", status: self.0.status.as_u16(), code: self.0.code, message: &self.0.message };
+        (self.0.status, render(&p)).into_response()
+    }
+}
+
+fn render(t: &impl Template) -> Html<String> {
+    Html(t.render().unwrap_or_else(|e| format!("template error: {e}")))
+}
+
+fn who(s: &Session) -> String {
+    s.scope.as_string()
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    error: Option<&'a str>,
+}
+
+async fn login_form() -> Html<String> {
+    render(&LoginPage { user: None, csrf: "", error: None })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(State(st): State<SharedState>, Form(f): Form<LoginForm>) -> Response {
+    match st.auth.check_token(&f.token) {
+        Ok(scope) => {
+            let (id, _) = st.auth.login(scope);
+            let c = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=28800");
+            (StatusCode::SEE_OTHER, [(header::SET_COOKIE, c), (header::LOCATION, "/".to_string())]).into_response()
+        }
+        Err(e) => (StatusCode::UNAUTHORIZED, render(&LoginPage { user: None, csrf: "", error: Some(&e.message) })).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+fn check_csrf(s: &Session, given: &str) -> Result<(), WebError> {
+    if given != s.csrf {
+        return Err(WebError(ApiError::forbidden("the form's CSRF token does not match this session; reload the page")));
+    }
+    Ok(())
+}
+
+async fn logout(State(st): State<SharedState>, headers: HeaderMap, u: WebUser, Form(f): Form<CsrfForm>) -> Result<Response, WebError> {
+    check_csrf(&u.session, &f.csrf)?;
+    if let Some(id) = cookie(&headers, COOKIE) {
+        st.auth.logout(id);
+    }
+    let c = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    Ok((StatusCode::SEE_OTHER, [(header::SET_COOKIE, c), (header::LOCATION, "/login".to_string())]).into_response())
+}
+
+async fn htmx(State(st): State<SharedState>) -> Response {
+    match tokio::fs::read(st.static_dir.join("htmx.min.js")).await {
+        Ok(b) => ([(header::CONTENT_TYPE, "text/javascript"), (header::CACHE_CONTROL, "max-age=3600")], b).into_response(),
+        Err(_) => (StatusCode::NOT_FOUND, "htmx is not installed: run npm ci").into_response(),
+    }
+}
+
+/// A share row for templates.
+struct ShareView {
+    tenant: String,
+    share: String,
+    snapshots: usize,
+    files: u64,
+    bytes: String,
+    last_id: i64,
+    last_at: String,
+    age: String,
+}
+
+fn share_view(r: &ShareRow) -> ShareView {
+    ShareView {
+        tenant: r.tenant_id.clone(),
+        share: r.share_id.clone(),
+        snapshots: r.snapshots,
+        files: r.files,
+        bytes: chart::bytes(r.bytes as f64),
+        last_id: r.last_snapshot_id,
+        last_at: r.last_snapshot_at.clone(),
+        age: chart::age(r.age_seconds),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    tenants: usize,
+    total_files: u64,
+    total_bytes: String,
+    rows: Vec<ShareView>,
+}
+
+async fn overview(State(st): State<SharedState>, u: WebUser) -> Result<Html<String>, WebError> {
+    let rows = share_rows(&st, &u.session.scope, None).await?;
+    let mut tenants: Vec<&str> = rows.iter().map(|r| r.tenant_id.as_str()).collect();
+    tenants.dedup();
+    let w = who(&u.session);
+    Ok(render(&OverviewPage {
+        user: Some(&w),
+        csrf: &u.session.csrf,
+        tenants: tenants.len(),
+        total_files: rows.iter().map(|r| r.files).sum(),
+        total_bytes: chart::bytes(rows.iter().map(|r| r.bytes as f64).sum()),
+        rows: rows.iter().map(share_view).collect(),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "tenant.html")]
+struct TenantPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    tenant: &'a str,
+    rows: Vec<ShareView>,
+    charts: Vec<(String, String)>,
+}
+
+async fn tenant_page(State(st): State<SharedState>, u: WebUser, Path(t): Path<String>) -> Result<Html<String>, WebError> {
+    u.session.scope.check_tenant(&t)?;
+    let rows = share_rows(&st, &u.session.scope, Some(&t)).await?;
+    if rows.is_empty() {
+        return Err(ApiError::not_found(format!("tenant {t:?} not found")).into());
+    }
+    let mut charts = Vec::new();
+    for r in &rows {
+        let ms = st.index.manifests(&r.tenant_id, &r.share_id).await?;
+        let labels: Vec<i64> = ms.iter().map(|m| m.snapshot_id).collect();
+        let values: Vec<f64> = ms.iter().map(|m| m.totals.bytes as f64).collect();
+        charts.push((r.share_id.clone(), chart::line("bytes per snapshot", &labels, &values, &chart::bytes)));
+    }
+    let w = who(&u.session);
+    Ok(render(&TenantPage { user: Some(&w), csrf: &u.session.csrf, tenant: &t, rows: rows.iter().map(share_view).collect(), charts }))
+}
+
+struct SnapView {
+    id: i64,
+    created_at: String,
+    files: u64,
+    bytes: String,
+    added: String,
+    modified: String,
+    deleted: String,
+}
+
+struct GrowthView {
+    path: String,
+    bytes: String,
+    grew: String,
+    files: i64,
+}
+
+#[derive(Template)]
+#[template(path = "share.html")]
+struct SharePage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    tenant: &'a str,
+    share: &'a str,
+    growth_chart: String,
+    files_chart: String,
+    change_chart: String,
+    snaps: Vec<SnapView>,
+    growth: Vec<GrowthView>,
+    latest: i64,
+    previous: i64,
+    configured: bool,
+}
+
+async fn share_page(State(st): State<SharedState>, u: WebUser, Path((t, s)): Path<(String, String)>) -> Result<Html<String>, WebError> {
+    u.session.scope.check_tenant(&t)?;
+    let ms = st.index.manifests(&t, &s).await?;
+    let pts = st.index.trends(&ms).await?;
+    let labels: Vec<i64> = pts.iter().map(|p| p.snapshot_id).collect();
+    let growth_chart = chart::line("bytes per snapshot", &labels, &pts.iter().map(|p| p.bytes as f64).collect::<Vec<_>>(), &chart::bytes);
+    let files_chart = chart::line("files per snapshot", &labels, &pts.iter().map(|p| p.files as f64).collect::<Vec<_>>(), &|v| format!("{v:.0}"));
+    let change_chart = chart::changes(
+        "changes per snapshot",
+        &labels,
+        &pts.iter().map(|p| (p.added.unwrap_or(0), p.modified.unwrap_or(0), p.deleted.unwrap_or(0))).collect::<Vec<_>>(),
+    );
+    let opt = |v: Option<u64>| v.map_or("–".to_string(), |x| x.to_string());
+    let snaps = pts
+        .iter()
+        .rev()
+        .map(|p| SnapView { id: p.snapshot_id, created_at: p.created_at.clone(), files: p.files, bytes: chart::bytes(p.bytes as f64), added: opt(p.added), modified: opt(p.modified), deleted: opt(p.deleted) })
+        .collect();
+    let latest = ms.last().expect("non-empty");
+    let previous = if ms.len() >= 2 { &ms[ms.len() - 2] } else { latest };
+    let growth: Vec<Growth> = if ms.len() >= 2 { st.index.fastest_growing(previous, latest, 10).await? } else { Vec::new() };
+    let growth = growth.iter().map(|g| GrowthView { path: g.path.clone(), bytes: chart::bytes(g.bytes as f64), grew: chart::bytes(g.grew_bytes as f64), files: g.grew_files }).collect();
+    let configured = st.settings.get(&t, &s).map_err(ApiError::internal)?.configured;
+    let w = who(&u.session);
+    Ok(render(&SharePage {
+        user: Some(&w),
+        csrf: &u.session.csrf,
+        tenant: &t,
+        share: &s,
+        growth_chart,
+        files_chart,
+        change_chart,
+        snaps,
+        growth,
+        latest: latest.snapshot_id,
+        previous: previous.snapshot_id,
+        configured,
+    }))
+}
+
+#[derive(Deserialize)]
+struct BrowseParams {
+    path: Option<String>,
+    cursor: Option<String>,
+}
+
+struct EntryView {
+    name: String,
+    is_dir: bool,
+    href: String,
+    size: String,
+    files: String,
+    mtime: String,
+}
+
+#[derive(Template)]
+#[template(path = "browse.html")]
+struct BrowsePage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    tenant: &'a str,
+    share: &'a str,
+    snapshot: i64,
+    path: String,
+    crumbs: Vec<(String, String)>,
+    total: String,
+    total_files: u64,
+    entry_count: usize,
+    entries: Vec<EntryView>,
+    more: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "browse_rows.html")]
+struct BrowseRows {
+    entries: Vec<EntryView>,
+    more: Option<String>,
+}
+
+fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+async fn browse_page(
+    State(st): State<SharedState>,
+    u: WebUser,
+    headers: HeaderMap,
+    Path((t, s, id)): Path<(String, String, String)>,
+    Query(q): Query<BrowseParams>,
+) -> Result<Html<String>, WebError> {
+    let m = snapshot_of(&st, &u.session.scope, &t, &s, &id).await?;
+    let l = st.index.browse(&m, q.path.as_deref().unwrap_or("/"), q.cursor.as_deref(), 200).await?;
+    let base = format!("/t/{}/s/{}/snap/{}", enc(&t), enc(&s), m.snapshot_id);
+    let path = l.path.clone();
+    let entries: Vec<EntryView> = l
+        .entries
+        .iter()
+        .map(|e: &Entry| {
+            let child = if path == "/" { format!("/{}", e.name) } else { format!("{path}/{}", e.name) };
+            EntryView {
+                name: e.name.clone(),
+                is_dir: e.kind == "dir",
+                href: format!("{base}?path={}", enc(&child)),
+                size: chart::bytes(e.size as f64),
+                files: e.subtree.map_or(String::new(), |t| t.files.to_string()),
+                mtime: e.mtime.get(..19).unwrap_or(&e.mtime).replace('T', " "),
+            }
+        })
+        .collect();
+    let more = l.next_cursor.as_ref().map(|c| format!("{base}?path={}&cursor={}", enc(&path), enc(c)));
+    // htmx's "Load more" asks for rows only; boosted navigation (HX-Boosted) wants the whole page.
+    if headers.contains_key("hx-request") && !headers.contains_key("hx-boosted") {
+        return Ok(render(&BrowseRows { entries, more }));
+    }
+    let mut crumbs = vec![("/".to_string(), format!("{base}?path=%2F"))];
+    let mut acc = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        acc.push('/');
+        acc.push_str(part);
+        crumbs.push((part.to_string(), format!("{base}?path={}", enc(&acc))));
+    }
+    let w = who(&u.session);
+    Ok(render(&BrowsePage {
+        user: Some(&w),
+        csrf: &u.session.csrf,
+        tenant: &t,
+        share: &s,
+        snapshot: m.snapshot_id,
+        path,
+        crumbs,
+        total: chart::bytes(l.totals.bytes as f64),
+        total_files: l.totals.files,
+        entry_count: l.entry_count,
+        entries,
+        more,
+    }))
+}
+
+#[derive(Deserialize)]
+struct DiffParams {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "diff.html")]
+struct DiffPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    tenant: &'a str,
+    share: &'a str,
+    from: i64,
+    to: i64,
+    summary: Vec<(&'static str, u64, String)>,
+    changes: Vec<ChangeRow>,
+    truncated: bool,
+}
+
+async fn diff_page(State(st): State<SharedState>, u: WebUser, Path((t, s)): Path<(String, String)>, Query(q): Query<DiffParams>) -> Result<Html<String>, WebError> {
+    let (Some(from), Some(to)) = (q.from.as_deref(), q.to.as_deref()) else {
+        return Err(ApiError::bad_request("choose two snapshots (from and to)").into());
+    };
+    let old = snapshot_of(&st, &u.session.scope, &t, &s, from).await?;
+    let new = snapshot_of(&st, &u.session.scope, &t, &s, to).await?;
+    let d = st.index.diff(&old, &new, 500).await?;
+    let sm = d.summary;
+    let summary = vec![
+        ("added", sm.added.count, chart::bytes(sm.added.bytes as f64)),
+        ("deleted", sm.deleted.count, chart::bytes(sm.deleted.bytes as f64)),
+        ("modified", sm.modified.count, chart::bytes(sm.modified.bytes as f64)),
+        ("renamed", sm.renamed.count, chart::bytes(sm.renamed.bytes as f64)),
+        ("moved", sm.moved.count, chart::bytes(sm.moved.bytes as f64)),
+        ("unchanged", sm.unchanged.count, chart::bytes(sm.unchanged.bytes as f64)),
+    ];
+    let w = who(&u.session);
+    Ok(render(&DiffPage { user: Some(&w), csrf: &u.session.csrf, tenant: &t, share: &s, from: d.from, to: d.to, summary, changes: d.changes, truncated: d.truncated }))
+}
+
+#[derive(Deserialize)]
+struct RestoreForm {
+    csrf: String,
+    #[allow(dead_code)]
+    snapshot: Option<String>,
+    #[allow(dead_code)]
+    path: Option<String>,
+}
+
+async fn restore(State(st): State<SharedState>, u: WebUser, Path((t, s)): Path<(String, String)>, Form(f): Form<RestoreForm>) -> Result<Response, WebError> {
+    check_csrf(&u.session, &f.csrf)?;
+    u.session.scope.check_tenant(&t)?;
+    st.index.manifests(&t, &s).await?;
+    Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "jobs_unavailable", "restores run through the job runner, which this server does not have yet").into())
+}

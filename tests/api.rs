@@ -1,0 +1,350 @@
+//! `afb serve` end to end in-process: a repository built with the index's snapshot writer (a synthetic
+//! share for tenant `acme`, a small hand-made share with hostile names for tenant `beta`), the server on
+//! 127.0.0.1:0, and every route checked through HTTP: data, errors, auth, tenant isolation, the dashboard.
+
+use std::time::Duration;
+
+use afb::api::auth::{Scope, issue_token, token_file};
+use afb::api::routes::ROUTES;
+use afb::index::node::{Node, NodeKind, nodes_to_batch};
+use afb::index::snapshot::{Repo, WriteOptions};
+use afb::index::synthetic::{Mutation, Mutator, SyntheticShare};
+use arrow::array::RecordBatch;
+use futures::TryStreamExt;
+use serde_json::Value;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    base: String,
+    acme: String,
+    beta: String,
+    operator: String,
+    expired: String,
+    client: reqwest::Client,
+}
+
+const SECRET_KEY: &str = "c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmV0a2V5";
+
+async fn write_nodes(repo: &Repo, t: &str, s: &str, nodes: &[Node]) {
+    let mut w = repo.begin(t, s, WriteOptions::default()).await.unwrap();
+    w.write(&nodes_to_batch(nodes)).await.unwrap();
+    w.commit(None).await.unwrap();
+}
+
+fn node(id: i64, parent: i64, name: &str, kind: NodeKind, size: i64) -> Node {
+    Node { node_id: id, parent_id: parent, name: name.into(), kind, size, mtime: 1_700_000_000_000_000_000, ctime: 1_700_000_000_000_000_000, attributes: 0x20, xorhash: id }
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    // acme/files: synthetic, base + 2 deltas.
+    let mut w = repo.begin("acme", "files", WriteOptions::default()).await.unwrap();
+    for b in SyntheticShare::new(1, 3000).batches(1000) {
+        w.write(&b).await.unwrap();
+    }
+    let mut m = w.commit(None).await.unwrap();
+    for seed in [2, 3] {
+        let old: Vec<RecordBatch> = repo.read(&m, None).unwrap().try_collect().await.unwrap();
+        let mut mu = Mutator::new(seed, Mutation { dir_renames: 3, added: 0.05, ..Default::default() }, m.totals.nodes, m.totals.dirs, m.next_node_id);
+        let mut w = repo.begin("acme", "files", WriteOptions::default()).await.unwrap();
+        for b in &old {
+            w.write(&mu.apply(b)).await.unwrap();
+        }
+        for b in mu.finish() {
+            w.write(&b).await.unwrap();
+        }
+        m = w.commit(None).await.unwrap();
+    }
+    // beta/docs: hostile names, two snapshots.
+    let mut v1 = vec![
+        node(1, 0, "<script>", NodeKind::Dir, 0),
+        node(2, 1, "<script>alert(1).txt", NodeKind::File, 10),
+        node(3, 0, "a&b \"q\".txt", NodeKind::File, 20),
+    ];
+    write_nodes(&repo, "beta", "docs", &v1).await;
+    v1.push(node(4, 1, "new.txt", NodeKind::File, 5));
+    write_nodes(&repo, "beta", "docs", &v1).await;
+
+    let tf = token_file(dir.path());
+    let acme = issue_token(&tf, &Scope::Tenant("acme".into()), None, None).unwrap();
+    let beta = issue_token(&tf, &Scope::Tenant("beta".into()), None, None).unwrap();
+    let expired = issue_token(&tf, &Scope::Tenant("acme".into()), Some(Duration::ZERO), None).unwrap();
+    let operator = "op-token-for-tests-0123456789abcdef".to_string();
+    let st = afb::api::state(dir.path().to_str().unwrap(), Some(&operator)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, afb::api::app(st)).await.unwrap() });
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    Fixture { _dir: dir, base, acme, beta, operator, expired, client }
+}
+
+impl Fixture {
+    async fn req(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&str, Vec<u8>)>) -> (u16, String) {
+        let mut r = self.client.request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(t) = token {
+            r = r.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some((ct, b)) = body {
+            r = r.header("content-type", ct).body(b);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap())
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let (s, b) = self.req("GET", path, Some(token), None).await;
+        (s, serde_json::from_str(&b).unwrap_or_else(|e| panic!("GET {path}: {s} not JSON ({e}): {b}")))
+    }
+
+    async fn ok(&self, path: &str, token: &str) -> Value {
+        let (s, v) = self.get(path, token).await;
+        assert_eq!(s, 200, "GET {path}: {v}");
+        v
+    }
+}
+
+fn error_code(body: &str) -> String {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("error body is not JSON: {body}"));
+    assert!(v["error"]["message"].is_string(), "no error.message in {body}");
+    v["error"]["code"].as_str().unwrap_or_else(|| panic!("no error.code in {body}")).to_string()
+}
+
+#[tokio::test]
+async fn tenants_shares_snapshots_and_trends() {
+    let f = fixture().await;
+    let v = f.ok("/api/v1/tenants", &f.operator).await;
+    let names: Vec<&str> = v["tenants"].as_array().unwrap().iter().map(|t| t["tenant_id"].as_str().unwrap()).collect();
+    assert_eq!(names, ["acme", "beta"]);
+    let v = f.ok("/api/v1/tenants", &f.acme).await;
+    assert_eq!(v["tenants"].as_array().unwrap().len(), 1);
+    assert_eq!(v["tenants"][0]["tenant_id"], "acme");
+
+    let v = f.ok("/api/v1/tenants/acme/shares", &f.acme).await;
+    assert_eq!(v["shares"][0]["share_id"], "files");
+    assert_eq!(v["shares"][0]["snapshots"], 3);
+    let v = f.ok("/api/v1/tenants/acme/shares/files/snapshots", &f.acme).await;
+    assert_eq!(v["snapshots"].as_array().unwrap().len(), 3);
+    assert_eq!(v["snapshots"][1]["kind"], "delta");
+    let v = f.ok("/api/v1/tenants/acme/shares/files/snapshots/2", &f.acme).await;
+    assert_eq!(v["snapshot_id"], 2);
+
+    let t = f.ok("/api/v1/tenants/acme/shares/files/trends", &f.acme).await;
+    let pts = t["points"].as_array().unwrap();
+    assert_eq!(pts.len(), 3);
+    assert!(pts[0]["added"].is_null());
+    // The trend's change counts agree with a full diff.
+    let d = f.ok("/api/v1/tenants/acme/shares/files/diff?from=1&to=2&limit=0", &f.acme).await;
+    assert_eq!(pts[1]["added"], d["summary"]["added"]["count"]);
+    assert_eq!(pts[1]["deleted"], d["summary"]["deleted"]["count"]);
+    assert_eq!(pts[1]["modified"], d["summary"]["changed"]["count"]);
+    assert!(pts[1]["added"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn browse_paginates_with_a_cursor_and_totals_add_up() {
+    let f = fixture().await;
+    let root = f.ok("/api/v1/tenants/acme/shares/files/snapshots/1/browse", &f.acme).await;
+    let n = root["entry_count"].as_u64().unwrap() as usize;
+    assert!(n >= 3, "{root}");
+    let sum: u64 = root["entries"].as_array().unwrap().iter().map(|e| e["size"].as_u64().unwrap()).sum();
+    assert_eq!(sum, root["totals"]["bytes"].as_u64().unwrap(), "subtree totals of the root's entries add up to the share");
+    // Walk in pages of 2.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let v = f.ok(&format!("/api/v1/tenants/acme/shares/files/snapshots/1/browse?path=/&limit=2&cursor={cursor}"), &f.acme).await;
+        seen.extend(v["entries"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()));
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    let all: Vec<String> = root["entries"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(seen, all);
+    // Into a subdirectory.
+    let dir = root["entries"].as_array().unwrap().iter().find(|e| e["kind"] == "dir").expect("a directory at the root");
+    let name = dir["name"].as_str().unwrap();
+    let path = format!("/{name}");
+    let enc: String = percent_encoding::utf8_percent_encode(&path, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let sub = f.ok(&format!("/api/v1/tenants/acme/shares/files/snapshots/1/browse?path={enc}"), &f.acme).await;
+    assert_eq!(sub["path"], path);
+    assert_eq!(sub["totals"]["bytes"], dir["size"]);
+
+    // Search.
+    let v = f.ok("/api/v1/tenants/acme/shares/files/snapshots/1/search?glob=*&limit=5", &f.acme).await;
+    assert_eq!(v["results"].as_array().unwrap().len(), 5);
+    assert_eq!(v["truncated"], true);
+    let v = f.ok("/api/v1/tenants/beta/shares/docs/snapshots/1/search?glob=/%3Cscript%3E/*", &f.beta).await;
+    assert_eq!(v["results"][0]["path"], "/<script>/<script>alert(1).txt");
+}
+
+#[tokio::test]
+async fn diff_lists_changes_with_paths() {
+    let f = fixture().await;
+    let v = f.ok("/api/v1/tenants/beta/shares/docs/diff?from=1&to=2", &f.beta).await;
+    assert_eq!(v["summary"]["added"]["count"], 1);
+    assert_eq!(v["changes"][0]["path"], "/<script>/new.txt");
+    assert_eq!(v["changes"][0]["change"], "added");
+    let v = f.ok("/api/v1/tenants/acme/shares/files/diff?from=1&to=3&limit=10", &f.acme).await;
+    assert_eq!(v["changes"].as_array().unwrap().len(), 10);
+    assert_eq!(v["truncated"], true);
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_json_errors() {
+    let f = fixture().await;
+    let cases: &[(&str, u16, &str)] = &[
+        ("/api/v1/tenants/nobody", 404, "not_found"),
+        ("/api/v1/tenants/acme/shares/nope/snapshots", 404, "not_found"),
+        ("/api/v1/tenants/acme/shares/files/snapshots/999", 404, "not_found"),
+        ("/api/v1/tenants/acme/shares/files/snapshots/abc", 400, "bad_request"),
+        ("/api/v1/tenants/acme/shares/files/snapshots/1/browse?path=/no/such/dir", 404, "not_found"),
+        ("/api/v1/tenants/acme/shares/files/snapshots/1/browse?cursor=zz", 400, "bad_request"),
+        ("/api/v1/tenants/acme/shares/files/snapshots/1/browse?limit=0", 400, "bad_request"),
+        ("/api/v1/tenants/acme/shares/files/snapshots/1/browse?bogus=1", 400, "bad_request"),
+        ("/api/v1/tenants/acme/shares/files/snapshots/1/search", 400, "bad_request"),
+        ("/api/v1/tenants/acme/shares/files/diff?from=1", 400, "bad_request"),
+        ("/api/v1/tenants/acme/shares/files/diff?from=1&to=77", 404, "not_found"),
+        ("/api/v1/no/such/route", 404, "not_found"),
+    ];
+    for (path, status, code) in cases {
+        let (s, b) = f.req("GET", path, Some(&f.operator), None).await;
+        assert_eq!((s, error_code(&b).as_str()), (*status, *code), "GET {path}: {b}");
+    }
+    // Bodies.
+    let url = "/api/v1/tenants/acme/shares/files/settings";
+    let (s, b) = f.req("PUT", url, Some(&f.operator), Some(("application/json", b"{not json".to_vec()))).await;
+    assert_eq!((s, error_code(&b).as_str()), (400, "bad_request"), "{b}");
+    let (s, b) = f.req("PUT", url, Some(&f.operator), Some(("text/plain", b"{}".to_vec()))).await;
+    assert_eq!((s, error_code(&b).as_str()), (415, "unsupported_media_type"), "{b}");
+    let big = format!("{{\"connection_string\": \"{}\"}}", "x".repeat(200_000));
+    let (s, b) = f.req("PUT", url, Some(&f.operator), Some(("application/json", big.into_bytes()))).await;
+    assert_eq!((s, error_code(&b).as_str()), (413, "payload_too_large"), "{b}");
+    let (s, b) = f.req("PUT", url, Some(&f.operator), Some(("application/json", br#"{"nope": 1}"#.to_vec()))).await;
+    assert_eq!((s, error_code(&b).as_str()), (422, "invalid_body"), "{b}");
+    let (s, b) = f.req("PUT", url, Some(&f.operator), Some(("application/json", br#"{"connection_string": "garbage"}"#.to_vec()))).await;
+    assert_eq!((s, error_code(&b).as_str()), (422, "invalid_settings"), "{b}");
+    // Nothing changed.
+    let v = f.ok("/api/v1/tenants/acme/shares/files", &f.operator).await;
+    assert_eq!(v["settings"]["configured"], false);
+    let (s, b) = f.req("POST", "/api/v1/tenants/acme/shares/files/jobs", Some(&f.acme), Some(("application/json", br#"{"kind": "dance"}"#.to_vec()))).await;
+    assert_eq!((s, error_code(&b).as_str()), (422, "invalid_body"), "{b}");
+}
+
+#[tokio::test]
+async fn settings_store_secrets_and_never_echo_them() {
+    let f = fixture().await;
+    let cs = format!("DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net");
+    let body = serde_json::to_vec(&serde_json::json!({ "connection_string": cs })).unwrap();
+    let url = "/api/v1/tenants/acme/shares/files/settings";
+    let (s, b) = f.req("PUT", url, Some(&f.acme), Some(("application/json", body.clone()))).await;
+    assert_eq!((s, error_code(&b).as_str()), (403, "forbidden"), "tenant tokens may not set settings");
+    let (s, b) = f.req("PUT", url, Some(&f.operator), Some(("application/json", body))).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(!b.contains(SECRET_KEY), "secret echoed: {b}");
+    let (s, b) = f.req("GET", "/api/v1/tenants/acme/shares/files", Some(&f.acme), None).await;
+    assert_eq!(s, 200);
+    assert!(!b.contains(SECRET_KEY), "secret echoed: {b}");
+    let v: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(v["settings"]["configured"], true);
+    assert_eq!(v["settings"]["account_name"], "acct1");
+}
+
+#[tokio::test]
+async fn tokens_are_checked() {
+    let f = fixture().await;
+    let path = "/api/v1/tenants";
+    let (s, b) = f.req("GET", path, None, None).await;
+    assert_eq!((s, error_code(&b).as_str()), (401, "unauthorized"));
+    let (s, b) = f.req("GET", path, Some("afb_0000"), None).await;
+    assert_eq!((s, error_code(&b).as_str()), (401, "unauthorized"));
+    let (s, b) = f.req("GET", path, Some(&f.expired), None).await;
+    assert_eq!((s, error_code(&b).as_str()), (401, "token_expired"));
+    // The token file holds hashes only.
+    let file = std::fs::read_to_string(token_file(f._dir.path())).unwrap();
+    assert!(!file.contains(&f.acme) && !file.contains(&f.acme[4..]));
+}
+
+#[tokio::test]
+async fn another_tenants_token_gets_no_data_on_any_route() {
+    let f = fixture().await;
+    let doc = f.ok("/openapi.json", "unused").await;
+    for d in ROUTES {
+        assert!(doc["paths"][d.path][d.method].is_object(), "{} {} missing from /openapi.json", d.method, d.path);
+        let path = d.path.replace("{tenant}", "acme").replace("{share}", "files").replace("{snapshot}", "1").replace("{job}", "1");
+        let path = match path.as_str() {
+            p if p.ends_with("/diff") => format!("{p}?from=1&to=2"),
+            p if p.ends_with("/search") => format!("{p}?glob=*"),
+            p => p.to_string(),
+        };
+        let body = d.body.map(|b| ("application/json", b.as_bytes().to_vec()));
+        let (s, b) = f.req(&d.method.to_uppercase(), &path, Some(&f.beta), body.clone()).await;
+        if d.path.contains("{tenant}") {
+            assert!(s == 404 || s == 403, "{} {path} with beta's token: {s} {b}", d.method);
+            error_code(&b);
+        } else {
+            assert!(!b.contains("acme"), "{} {path} with beta's token leaks: {b}", d.method);
+        }
+        // The owner gets past the scope check (jobs answer 501 without a runner).
+        let (s, b) = f.req(&d.method.to_uppercase(), &path, Some(&f.acme), body).await;
+        assert!(s != 404 || d.path.contains("{job}"), "{} {path} with acme's token: {s} {b}", d.method);
+    }
+}
+
+async fn login(f: &Fixture, token: &str) -> String {
+    let resp = f
+        .client
+        .post(format!("{}/login", f.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    let c = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict"), "{c}");
+    c.split(';').next().unwrap().to_string()
+}
+
+async fn page(f: &Fixture, cookie: &str, path: &str) -> (u16, String) {
+    let r = f.client.get(format!("{}{path}", f.base)).header("cookie", cookie).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn dashboard_escapes_names_and_keeps_tenants_apart() {
+    let f = fixture().await;
+    let r = f.client.get(format!("{}/", f.base)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303, "no session: redirect to the login page");
+    let bad = f.client.post(format!("{}/login", f.base)).header("content-type", "application/x-www-form-urlencoded").body("token=nope").send().await.unwrap();
+    assert_eq!(bad.status().as_u16(), 401);
+
+    let beta = login(&f, &f.beta).await;
+    let (s, b) = page(&f, &beta, "/").await;
+    assert_eq!(s, 200);
+    assert!(b.contains("docs") && !b.contains("acme"), "{b}");
+    let (s, b) = page(&f, &beta, "/t/beta/s/docs/snap/1?path=%2F%3Cscript%3E").await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b.contains("&#60;script&#62;alert(1).txt") || b.contains("&lt;script&gt;alert(1).txt"), "{b}");
+    assert!(!b.contains("<script>alert"), "unescaped name: {b}");
+    let (s, b) = page(&f, &beta, "/t/beta/s/docs/diff?from=1&to=2").await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b.contains("/&#60;script&#62;/new.txt") || b.contains("/&lt;script&gt;/new.txt"), "{b}");
+    for p in ["/t/acme", "/t/acme/s/files", "/t/acme/s/files/snap/1", "/t/acme/s/files/diff?from=1&to=2"] {
+        let (s, b) = page(&f, &beta, p).await;
+        assert_eq!(s, 404, "{p}: {b}");
+    }
+    // Forms need the session's CSRF token.
+    let r = f.client.post(format!("{}/logout", f.base)).header("cookie", &beta).header("content-type", "application/x-www-form-urlencoded").body("csrf=wrong").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+
+    let op = login(&f, &f.operator).await;
+    for p in ["/", "/t/acme", "/t/acme/s/files", "/t/acme/s/files/snap/3", "/t/acme/s/files/diff?from=2&to=3"] {
+        let (s, b) = page(&f, &op, p).await;
+        assert_eq!(s, 200, "{p}: {b}");
+    }
+    let (_, b) = page(&f, &op, "/t/acme/s/files").await;
+    assert!(b.contains("<svg"), "share page has charts");
+}
