@@ -6,9 +6,11 @@
 //! - [`generate`]: synthetic shares with realistic names, sizes, depths and permissions.
 //! - [`index`]: the columnar node index: Parquet snapshots per tenant and share, diff, SQL.
 //! - [`hash`]: QuickXorHash, computed while content streams past.
+//! - [`backup`]: backup, restore, verify and forget over the repository, driven by index diffs.
 //! - [`repository`]: the content repository in object storage (chunks, packs, index, bundles, metadata).
 
 pub mod azure;
+pub mod backup;
 pub mod cli;
 pub mod demo;
 pub mod emulator;
