@@ -116,9 +116,8 @@ pub struct BackupSummary {
 
 /// The latest backup of the repository's share and the index snapshot and share snapshot it recorded.
 pub async fn find_previous(repo: &Repository, index: &IndexRepo) -> anyhow::Result<Option<Previous>> {
-    let ids = repo.list_snapshots().await?;
-    let Some(last) = ids.last() else { return Ok(None) };
-    let backup = repo.load_manifest(last).await?;
+    let Some(backup) = latest_manifest(repo).await? else { return Ok(None) };
+    let last = &backup.snapshot_id;
     let Some(idx) = backup.extra.get(EXTRA_INDEX_SNAPSHOT).and_then(|s| s.parse::<i64>().ok()) else {
         return Ok(None);
     };
@@ -128,6 +127,21 @@ pub async fn find_previous(repo: &Repository, index: &IndexRepo) -> anyhow::Resu
         .with_context(|| format!("index snapshot {idx} of backup {last}"))?;
     let azure_snapshot = backup.extra.get(EXTRA_AZURE_SNAPSHOT).cloned();
     Ok(Some(Previous { index, azure_snapshot, backup }))
+}
+
+/// The newest backup manifest. Snapshot ids sort by second; within one second, by `created_ns`.
+pub async fn latest_manifest(repo: &Repository) -> anyhow::Result<Option<Manifest>> {
+    let ids = repo.list_snapshots().await?;
+    let Some(last) = ids.last() else { return Ok(None) };
+    let second = last.split('-').next().unwrap_or(last).to_string();
+    let mut best: Option<Manifest> = None;
+    for id in ids.iter().rev().take_while(|id| id.starts_with(&second)) {
+        let m = repo.load_manifest(id).await?;
+        if best.as_ref().is_none_or(|b| m.created_ns > b.created_ns) {
+            best = Some(m);
+        }
+    }
+    Ok(best)
 }
 
 /// All node versions of a backup, by node id, and the metadata object of each bucket.

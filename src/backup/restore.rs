@@ -93,7 +93,7 @@ fn time_of(ns: i64) -> Option<time::OffsetDateTime> {
 pub async fn resolve_snapshot(repo: &Repository, snapshot: Option<&str>) -> anyhow::Result<String> {
     match snapshot {
         Some(s) if s != "latest" => Ok(s.to_string()),
-        _ => repo.list_snapshots().await?.pop().context("the repository holds no backup of this share"),
+        _ => Ok(super::latest_manifest(repo).await?.context("the repository holds no backup of this share")?.snapshot_id),
     }
 }
 
