@@ -8,6 +8,7 @@
 //! - [`hash`]: QuickXorHash, computed while content streams past.
 //! - [`backup`]: backup, restore, verify and forget over the repository, driven by index diffs.
 //! - [`repository`]: the content repository in object storage (chunks, packs, index, bundles, metadata).
+//! - [`jobs`]: job handlers, the embedded and PostgreSQL queues, workers, schedules.
 
 pub mod azure;
 pub mod backup;
@@ -18,3 +19,4 @@ pub mod generate;
 pub mod hash;
 pub mod index;
 pub mod repository;
+pub mod jobs;

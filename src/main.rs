@@ -16,8 +16,18 @@ enum Command {
     Demo(afb::demo::DemoArgs),
     /// Run the Azure Files emulator; prints its connection string as the first stdout line.
     Emulator(afb::emulator::EmulatorConfig),
+    /// List a directory of a share (or of a share snapshot).
+    Ls(afb::azure::ls::LsArgs),
     /// Fill a share with a generated, realistic tree.
     Gen(afb::generate::cli::GenArgs),
+    /// Apply the PostgreSQL schema migrations not yet applied.
+    Migrate(afb::jobs::cli::MigrateArgs),
+    /// Claim and run jobs from the PostgreSQL queue until SIGTERM.
+    Worker(afb::jobs::cli::WorkerArgs),
+    /// Enqueue jobs from per-share cron schedules.
+    Schedule(afb::jobs::cli::ScheduleArgs),
+    /// Enqueue, inspect and cancel jobs.
+    Jobs(afb::jobs::cli::JobsArgs),
     /// What changed between two snapshots of a share.
     Diff(afb::index::cli::DiffArgs),
     /// SQL over the snapshots of a repository.
@@ -47,6 +57,8 @@ enum BenchCommand {
     List(afb::azure::bench::BenchListArgs),
     /// Size and speed of the index on a synthetic share.
     Index(afb::index::bench::BenchIndexArgs),
+    /// Claim-and-complete throughput and claim latency of the PostgreSQL queue.
+    Queue(afb::jobs::bench::QueueBenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -59,6 +71,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Demo(args) => afb::demo::run(args).await,
+            Command::Ls(args) => afb::azure::ls::run(args).await,
             Command::Gen(args) => afb::generate::cli::run(args).await,
             Command::Emulator(config) => afb::emulator::run(config).await,
             Command::Bench(BenchCommand::List(args)) => afb::azure::bench::run(args).await,
@@ -72,6 +85,11 @@ fn main() -> std::process::ExitCode {
             Command::Forget(args) => afb::backup::cli::forget_cmd(args).await,
             Command::CatObject(args) => afb::backup::cli::cat_object(args).await,
             Command::Bench(BenchCommand::Index(args)) => afb::index::bench::run(args).await,
+            Command::Migrate(args) => afb::jobs::cli::migrate(args).await,
+            Command::Worker(args) => afb::jobs::cli::worker(args).await,
+            Command::Schedule(args) => afb::jobs::cli::schedule(args).await,
+            Command::Jobs(args) => afb::jobs::cli::jobs(args).await,
+            Command::Bench(BenchCommand::Queue(args)) => afb::jobs::cli::bench_queue(args).await,
         }
     });
     match result {

@@ -11,6 +11,7 @@
 //! - [`bench`]: a listing benchmark (entries per second, requests per entry).
 
 pub mod bench;
+pub mod ls;
 pub mod client;
 pub mod credential;
 pub mod error;

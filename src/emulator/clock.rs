@@ -45,18 +45,8 @@ fn to_datetime(ticks: i64) -> OffsetDateTime {
 /// ISO 8601 with exactly seven fractional digits, as Azure sends SMB times and snapshot ids:
 /// `2026-11-25T14:43:24.1234567Z`.
 pub fn iso7(ticks: i64) -> String {
-    let t = to_datetime(ticks);
-    let frac = ticks.rem_euclid(TICKS_PER_SECOND);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        frac
-    )
+    // The same wire format the client writes: one formatter for both sides.
+    crate::azure::format_file_time(to_datetime(ticks))
 }
 
 /// RFC 1123 (`Wed, 25 Nov 2026 14:43:24 GMT`), as in `Last-Modified` and `Date`.

@@ -15,6 +15,9 @@ pub struct GenArgs {
     /// Number of files (overrides the spec's count).
     #[arg(long)]
     pub files: Option<u64>,
+    /// Largest file size in bytes (overrides the spec's cap; small values make listing benchmarks cheap).
+    #[arg(long)]
+    pub max_file_size: Option<u64>,
     /// Seed: the same seed gives the same share.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -43,6 +46,9 @@ pub async fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(n) = args.files {
         spec.files = n;
+    }
+    if let Some(max) = args.max_file_size {
+        spec.max_file_size_bytes = max;
     }
     let now = args.now.unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
     let entries = plan(&spec, args.seed, now);

@@ -1,0 +1,39 @@
+//! Jobs: scans, backups, restores, verifies, prunes and compactions as handlers behind one interface,
+//! run by an embedded in-process runner or by stateless workers sharing a PostgreSQL queue.
+//!
+//! - [`model`]: kinds, states, what is enqueued and claimed.
+//! - [`handler`]: the [`JobHandler`] trait and its idempotence contract, [`JobContext`] (cancellation and
+//!   progress), fan-out through [`Outcome::FanOut`].
+//! - [`queue`]: the [`Queue`] trait both backends implement, with leases, retries and completions.
+//! - [`memory`]: the embedded queue (no database; the single-machine default).
+//! - [`embedded`]: the embedded runner: a worker over the memory queue, with `wait_idle`.
+//! - [`postgres`]: the PostgreSQL queue (`FOR UPDATE SKIP LOCKED`, LISTEN/NOTIFY).
+//! - [`migrate`]: the schema in `sql/migrations/`.
+//! - [`worker`]: the runner (claim loop, heartbeats, reaper, graceful shutdown).
+//! - [`metrics`]: Prometheus text and health endpoint.
+//! - [`schedule`]: cron-like schedules per share that enqueue due jobs.
+//! - [`bench`]: `afb bench queue`.
+//! - [`cli`]: `afb migrate`, `afb worker`, `afb schedule`, `afb jobs`, `afb bench queue`.
+//!
+//! Design, state machine, deployment and measurements: `docs/jobs.md`.
+
+pub mod bench;
+pub mod cli;
+pub mod embedded;
+pub mod handler;
+pub mod memory;
+pub mod metrics;
+pub mod migrate;
+pub mod model;
+pub mod postgres;
+pub mod queue;
+pub mod schedule;
+pub mod toy;
+pub mod worker;
+
+pub use handler::{Handlers, JobContext, JobError, JobHandler, Outcome};
+pub use memory::MemoryQueue;
+pub use model::{ClaimedJob, JobId, JobKind, JobRecord, JobState, NewJob, StateCounts};
+pub use postgres::PgQueue;
+pub use queue::{ClaimRef, Completion, Queue, RetryPolicy};
+pub use worker::{Worker, WorkerConfig};
