@@ -385,3 +385,50 @@ fn forget_keeps_last_and_one_per_period() {
     let keep = select(&snaps, &Policy { keep_monthly: 5, ..Default::default() });
     assert_eq!(keep.len(), 1, "all within one month: {keep:?}");
 }
+
+fn afb_cli(args: &[&str], conn: &str, key: &str) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_afb"))
+        .args(args)
+        .env("AZURE_STORAGE_CONNECTION_STRING", conn)
+        .env("AFB_MASTER_KEY", key)
+        .output()
+        .expect("afb runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The command line end to end: backup --json, cat-object of a bundle is a plain TAR, verify exits 3 with
+/// one line naming a deleted pack, a wrong master key is one error line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_backup_cat_object_tar_and_verify_exit_codes() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    fill(&env.share).await?;
+    let conn = env.emulator.as_ref().unwrap().connection_string();
+    let key = env.master.to_hex();
+    let repo = env.repo_dir.to_str().unwrap().to_string();
+    let base = ["--tenant", "t1", "--share", "src", "--repo", repo.as_str()];
+    let (code, out, err) = afb_cli(&[&["backup"][..], &base, &["--json"]].concat(), &conn, &key);
+    ensure!(code == 0, "backup: {err}");
+    let s: serde_json::Value = serde_json::from_str(&out)?;
+    ensure!(s["files_new"] == 11, "{s}");
+    let bundles = env.repo_dir.join("t1/src/bundles");
+    let bundle = std::fs::read_dir(std::fs::read_dir(&bundles)?.next().unwrap()?.path())?.next().unwrap()?.path();
+    let rel = bundle.strip_prefix(&env.repo_dir)?.to_str().unwrap().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_afb"))
+        .args(["cat-object", "--repo", &repo, "--tenant", "t1", &rel])
+        .env("AFB_MASTER_KEY", &key)
+        .output()?;
+    ensure!(out.status.success());
+    let mut tar = tar::Archive::new(out.stdout.as_slice());
+    ensure!(tar.entries()?.count() >= 3, "a bundle lists as a TAR of its members");
+    let (code, out, _) = afb_cli(&[&["verify"][..], &base].concat(), &conn, &key);
+    ensure!(code == 0 && out.is_empty(), "{out}");
+    let pack = std::fs::read_dir(std::fs::read_dir(env.repo_dir.join("t1/src/packs"))?.next().unwrap()?.path())?.next().unwrap()?.path();
+    std::fs::remove_file(&pack)?;
+    let (code, out, _) = afb_cli(&[&["verify"][..], &base].concat(), &conn, &key);
+    let name = pack.file_name().unwrap().to_str().unwrap();
+    ensure!(code == 3 && out.lines().count() == 1 && out.contains(name), "exit {code}: {out}");
+    let (code, _, err) = afb_cli(&[&["verify"][..], &base].concat(), &conn, &"11".repeat(32));
+    ensure!(code == 1 && err.lines().count() == 1 && err.contains("wrong master key"), "exit {code}: {err}");
+    env.shutdown().await;
+    Ok(())
+}
