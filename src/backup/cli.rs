@@ -146,7 +146,7 @@ impl Progress for LineProgress {
         if self.tty {
             eprint!("\r\x1b[2K{line}");
             let _ = std::io::stderr().flush();
-        } else if f % 1000 == 0 || f == total_f {
+        } else if f.is_multiple_of(1000) || f == total_f {
             eprintln!("afb: {line}");
         }
     }
