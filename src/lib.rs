@@ -7,10 +7,12 @@
 //! - [`index`]: the columnar node index: Parquet snapshots per tenant and share, diff, SQL.
 //! - [`scan`]: a consistent listing of a share (from a share snapshot) committed as an index snapshot.
 //! - [`hash`]: QuickXorHash, computed while content streams past.
+//! - [`backup`]: backup, restore, verify and forget over the repository, driven by index diffs.
 //! - [`repository`]: the content repository in object storage (chunks, packs, index, bundles, metadata).
 //! - [`jobs`]: job handlers, the embedded and PostgreSQL queues, workers, schedules.
 
 pub mod azure;
+pub mod backup;
 pub mod cli;
 pub mod demo;
 pub mod emulator;

@@ -44,6 +44,16 @@ enum Command {
     ApiToken(afb::api::TokenArgs),
     /// Fill a repository with synthetic tenants and snapshot histories (for the dashboard's tests and demos).
     ApiSample(afb::api::sample::SampleArgs),
+    /// Back up a share: snapshot, scan, diff, read only what changed.
+    Backup(afb::backup::cli::BackupArgs),
+    /// Restore a backup (share, subtree or file) to a local directory or a share.
+    Restore(afb::backup::cli::RestoreArgs),
+    /// Check a backup: objects exist, decrypt and hash to their ids; index and metadata agree.
+    Verify(afb::backup::cli::VerifyArgs),
+    /// Apply retention rules to backups.
+    Forget(afb::backup::cli::ForgetArgs),
+    /// Print a decrypted repository object to stdout.
+    CatObject(afb::backup::cli::CatObjectArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -78,6 +88,11 @@ fn main() -> std::process::ExitCode {
             Command::Sql(args) => afb::index::cli::sql(args).await,
             Command::Snapshots(args) => afb::index::cli::snapshots(args).await,
             Command::Gc(args) => afb::index::cli::gc(args).await,
+            Command::Backup(args) => afb::backup::cli::backup_cmd(args).await,
+            Command::Restore(args) => afb::backup::cli::restore_cmd(args).await,
+            Command::Verify(args) => afb::backup::cli::verify_cmd(args).await,
+            Command::Forget(args) => afb::backup::cli::forget_cmd(args).await,
+            Command::CatObject(args) => afb::backup::cli::cat_object(args).await,
             Command::Bench(BenchCommand::Index(args)) => afb::index::bench::run(args).await,
             Command::Migrate(args) => afb::jobs::cli::migrate(args).await,
             Command::Worker(args) => afb::jobs::cli::worker(args).await,

@@ -1,0 +1,388 @@
+//! `afb backup`, `afb restore`, `afb verify`, `afb forget`, `afb cat-object`.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+
+use super::forget::{Policy, forget};
+use super::restore::{RestoreOptions, Target, restore};
+use super::verify::{VerifyOptions, verify};
+use super::{BackupInput, BackupSummary, Progress, find_previous, run, scan};
+use crate::azure::{ClientOptions, FileServiceClient, ShareClient};
+use crate::cli::{ExitCode, OutputArgs, SourceArgs};
+use crate::index::snapshot::Repo as IndexRepo;
+use crate::repository::keys::load_tenant_key;
+use crate::repository::{MasterKey, Repository, RepositoryConfig, crypto};
+
+/// Repository, tenant, share and master key: what every repository command needs.
+#[derive(Debug, Clone, Args)]
+pub struct RepoTarget {
+    /// Repository location: a local directory.
+    #[arg(long, env = "AFB_REPO")]
+    pub repo: String,
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long)]
+    pub share: String,
+    /// File holding the master key (64 hex digits); or set AFB_MASTER_KEY.
+    #[arg(long)]
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl RepoTarget {
+    pub fn master_key(&self) -> anyhow::Result<MasterKey> {
+        let hex = match &self.master_key_file {
+            Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading master key file {}", f.display()))?,
+            None => std::env::var("AFB_MASTER_KEY").context("no master key: pass --master-key-file or set AFB_MASTER_KEY")?,
+        };
+        Ok(MasterKey::from_hex(hex.trim())?)
+    }
+
+    pub fn store(&self) -> anyhow::Result<Arc<dyn ObjectStore>> {
+        std::fs::create_dir_all(&self.repo).with_context(|| format!("creating repository directory {}", self.repo))?;
+        Ok(Arc::new(LocalFileSystem::new_with_prefix(&self.repo).with_context(|| format!("opening repository {}", self.repo))?))
+    }
+
+    /// The Parquet node index lives beside the content repository, in `{repo}/nodeindex`.
+    pub fn index(&self) -> anyhow::Result<IndexRepo> {
+        IndexRepo::open(&format!("{}/nodeindex", self.repo.trim_end_matches('/')))
+    }
+
+    pub async fn open(&self) -> anyhow::Result<Repository> {
+        let master = self.master_key()?;
+        Repository::open(self.store()?, &master, &self.tenant, &self.share, RepositoryConfig::default())
+            .await
+            .with_context(|| format!("opening repository {} for {}/{}", self.repo, self.tenant, self.share))
+    }
+}
+
+fn service(source: &SourceArgs) -> anyhow::Result<FileServiceClient> {
+    let (cfg, _) = source.account()?;
+    Ok(FileServiceClient::new(cfg, ClientOptions::default())?)
+}
+
+/// Snapshot the live share, scan the snapshot into the index, and back up what changed since the last
+/// backup. The library entry point tests and the CLI share.
+pub async fn backup_share(repo: &mut Repository, index: &IndexRepo, share: &ShareClient, progress: &dyn Progress) -> anyhow::Result<BackupSummary> {
+    let ts = share.create_snapshot().await.with_context(|| format!("creating a snapshot of share {}", share.name()))?;
+    let at = share.at_snapshot(&ts);
+    backup_from_snapshot(repo, index, &at, Some(ts), progress).await
+}
+
+/// Scan `at` (normally a share snapshot, whose timestamp is `ts`) and back it up.
+pub async fn backup_from_snapshot(
+    repo: &mut Repository,
+    index: &IndexRepo,
+    at: &ShareClient,
+    ts: Option<String>,
+    progress: &dyn Progress,
+) -> anyhow::Result<BackupSummary> {
+    let tenant = repo.scope().tenant().to_string();
+    let share_id = repo.scope().share().to_string();
+    let current = scan::scan_share(at, index, &tenant, &share_id).await?;
+    let previous = find_previous(repo, index).await?;
+    run(repo, BackupInput { share: at.clone(), azure_snapshot: ts, index, current, previous, progress }).await
+}
+
+/// Plain log lines (not a terminal) or a live status line (terminal) with files/s, MB/s and ETA.
+pub struct LineProgress {
+    tty: bool,
+    start: Instant,
+    files_total: AtomicU64,
+    bytes_total: AtomicU64,
+    files: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl LineProgress {
+    pub fn new() -> Self {
+        Self {
+            tty: std::io::stderr().is_terminal(),
+            start: Instant::now(),
+            files_total: AtomicU64::new(0),
+            bytes_total: AtomicU64::new(0),
+            files: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Default for LineProgress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Progress for LineProgress {
+    fn start(&self, files: u64, bytes: u64) {
+        self.files_total.store(files, Ordering::Relaxed);
+        self.bytes_total.store(bytes, Ordering::Relaxed);
+        eprintln!("afb: {files} changed files to read, {:.1} MB", bytes as f64 / 1e6);
+    }
+
+    fn file_done(&self, _path: &str, bytes: u64) {
+        let f = self.files.fetch_add(1, Ordering::Relaxed) + 1;
+        let b = self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        let total_f = self.files_total.load(Ordering::Relaxed);
+        let total_b = self.bytes_total.load(Ordering::Relaxed).max(1);
+        let secs = self.start.elapsed().as_secs_f64().max(1e-3);
+        let eta = if b > 0 { secs * (total_b as f64 / b as f64 - 1.0) } else { 0.0 };
+        let line = format!(
+            "{f}/{total_f} files, {:.1}/{:.1} MB, {:.0} files/s, {:.1} MB/s, ETA {:.0} s",
+            b as f64 / 1e6,
+            total_b as f64 / 1e6,
+            f as f64 / secs,
+            b as f64 / 1e6 / secs,
+            eta.max(0.0)
+        );
+        if self.tty {
+            eprint!("\r\x1b[2K{line}");
+            let _ = std::io::stderr().flush();
+        } else if f.is_multiple_of(1000) || f == total_f {
+            eprintln!("afb: {line}");
+        }
+    }
+
+    fn finish(&self) {
+        if self.tty {
+            eprintln!();
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub target: RepoTarget,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+pub async fn backup_cmd(args: BackupArgs) -> anyhow::Result<ExitCode> {
+    let svc = service(&args.source)?;
+    let mut repo = args.target.open().await?;
+    let index = args.target.index()?;
+    let progress = LineProgress::new();
+    let s = backup_share(&mut repo, &index, &svc.share(&args.target.share), &progress).await?;
+    if args.output.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        println!("snapshot {} (index snapshot {}, share snapshot {})", s.snapshot_id, s.index_snapshot, s.azure_snapshot.as_deref().unwrap_or("-"));
+        println!(
+            "files: {} new, {} changed, {} unchanged; {} directories",
+            s.files_new, s.files_changed, s.files_unchanged, s.dirs
+        );
+        println!(
+            "read {:.2} MB from the share ({:.2} MB reused from the previous version), uploaded {:.2} MB in {} objects, {:.1} s",
+            s.bytes_read as f64 / 1e6,
+            s.bytes_reused as f64 / 1e6,
+            s.bytes_uploaded as f64 / 1e6,
+            s.objects_written,
+            s.seconds
+        );
+        for w in &s.warnings {
+            println!("warning: {w}");
+        }
+        for k in &s.skipped {
+            println!("skipped: {} (node {}): {}", k.path, k.node_id, k.reason);
+        }
+    }
+    Ok(if s.skipped.is_empty() { ExitCode::Ok } else { ExitCode::Problems })
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub target: RepoTarget,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Backup snapshot id (default: the latest).
+    #[arg(long)]
+    pub snapshot: Option<String>,
+    /// A subtree or one file, as a path below the share root.
+    #[arg(long)]
+    pub path: Option<String>,
+    /// `local:DIR` or `share:NAME`.
+    #[arg(long = "target")]
+    pub to: String,
+    /// Replace existing files that differ.
+    #[arg(long)]
+    pub overwrite: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+pub async fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
+    let mut repo = args.target.open().await?;
+    let target = if let Some(dir) = args.to.strip_prefix("local:") {
+        Target::Local(PathBuf::from(dir))
+    } else if let Some(name) = args.to.strip_prefix("share:") {
+        let share = service(&args.source)?.share(name);
+        match share.create().await {
+            Ok(()) => {}
+            Err(e) if e.code() == Some("ShareAlreadyExists") => {}
+            Err(e) => return Err(e).with_context(|| format!("creating share {name}")),
+        }
+        Target::Share(share)
+    } else {
+        anyhow::bail!("--target must be local:DIR or share:NAME, not {:?}", args.to)
+    };
+    let s = restore(&mut repo, RestoreOptions { snapshot: args.snapshot, path: args.path, target, overwrite: args.overwrite }).await?;
+    if args.output.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        println!(
+            "restored {} files ({:.2} MB) and {} directories from {}; {} already present",
+            s.files_restored,
+            s.bytes_written as f64 / 1e6,
+            s.dirs,
+            s.snapshot_id,
+            s.files_already_present
+        );
+        for c in &s.conflicts {
+            println!("exists, not overwritten (use --overwrite): {c}");
+        }
+    }
+    Ok(if s.conflicts.is_empty() { ExitCode::Ok } else { ExitCode::Problems })
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub target: RepoTarget,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[arg(long)]
+    pub snapshot: Option<String>,
+    /// Read and check every chunk the snapshot references.
+    #[arg(long)]
+    pub read_data: bool,
+    /// Read and hash this percentage of the share's packs.
+    #[arg(long, default_value_t = 0.0)]
+    pub read_data_subset: f64,
+    /// Compare the backup against the live share (size, last-write time, xorhash).
+    #[arg(long)]
+    pub compare_live: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+pub async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let mut repo = args.target.open().await?;
+    let index = args.target.index()?;
+    let live = if args.compare_live { Some(service(&args.source)?.share(&args.target.share)) } else { None };
+    let o = verify(
+        &mut repo,
+        VerifyOptions {
+            snapshot: args.snapshot,
+            read_data: args.read_data,
+            read_data_subset: args.read_data_subset,
+            index: Some(&index),
+            compare_live: live,
+        },
+    )
+    .await?;
+    if args.output.json {
+        println!("{}", serde_json::to_string_pretty(&o)?);
+    } else {
+        for p in &o.problems {
+            println!("{p}");
+        }
+        eprintln!(
+            "verify {}: {} objects, {} chunks, {} packs read, {} files compared: {}",
+            o.snapshot_id,
+            o.objects_checked,
+            o.chunks_checked,
+            o.packs_read,
+            o.nodes_compared,
+            if o.problems.is_empty() { "ok".to_string() } else { format!("{} problems", o.problems.len()) }
+        );
+    }
+    Ok(if o.problems.is_empty() { ExitCode::Ok } else { ExitCode::Problems })
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ForgetArgs {
+    #[command(flatten)]
+    pub target: RepoTarget,
+    #[arg(long, default_value_t = 0)]
+    pub keep_last: usize,
+    #[arg(long, default_value_t = 0)]
+    pub keep_daily: usize,
+    #[arg(long, default_value_t = 0)]
+    pub keep_weekly: usize,
+    #[arg(long, default_value_t = 0)]
+    pub keep_monthly: usize,
+    #[arg(long, default_value_t = 0)]
+    pub keep_yearly: usize,
+    /// Show what would be forgotten without deleting anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also delete data no snapshot references (not built yet: refused).
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+pub async fn forget_cmd(args: ForgetArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(!args.prune, "--prune is not built yet; forget removes snapshot manifests only (see docs/backup.md)");
+    let repo = args.target.open().await?;
+    let p = Policy {
+        keep_last: args.keep_last,
+        keep_daily: args.keep_daily,
+        keep_weekly: args.keep_weekly,
+        keep_monthly: args.keep_monthly,
+        keep_yearly: args.keep_yearly,
+    };
+    let o = forget(&repo, &p, args.dry_run).await?;
+    if args.output.json {
+        println!("{}", serde_json::to_string_pretty(&o)?);
+    } else {
+        for k in &o.kept {
+            println!("keep {k}");
+        }
+        for f in &o.forgotten {
+            println!("forget {f}");
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CatObjectArgs {
+    #[arg(long, env = "AFB_REPO")]
+    pub repo: String,
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long)]
+    pub master_key_file: Option<PathBuf>,
+    /// Object key, e.g. `t1/s1/bundles/ab/ab12…`.
+    pub key: String,
+}
+
+/// Prints a decrypted object to stdout: the plaintext of an envelope (a bundle is then a plain TAR).
+pub async fn cat_object(args: CatObjectArgs) -> anyhow::Result<ExitCode> {
+    let t = RepoTarget { repo: args.repo, tenant: args.tenant.clone(), share: "-".into(), master_key_file: args.master_key_file };
+    let store = t.store()?;
+    let key = load_tenant_key(store.as_ref(), &t.master_key()?, &args.tenant).await?;
+    anyhow::ensure!(args.key.starts_with(&format!("{}/", args.tenant)), "{} is not an object of tenant {}", args.key, args.tenant);
+    let path = Path::from(args.key.as_str());
+    let bytes = store.get(&path).await.with_context(|| format!("reading {path}"))?.bytes().await?;
+    anyhow::ensure!(bytes.len() >= 4, "{path}: too short to be an object");
+    let magic: [u8; 4] = bytes[..4].try_into().unwrap();
+    anyhow::ensure!(magic.starts_with(b"AFB"), "{path}: not an envelope (packs hold sealed blobs: read them with restore)");
+    let plain = crypto::open_object(key.seal_key(), &magic, &bytes, path.as_ref())?;
+    std::io::stdout().write_all(&plain)?;
+    Ok(ExitCode::Ok)
+}

@@ -1,0 +1,578 @@
+//! The backup engine: diff-driven incremental backup of an Azure Files share into the repository.
+//!
+//! One backup ([`run`]):
+//! 1. diffs the current index snapshot against the index snapshot the previous backup recorded;
+//! 2. for every node unchanged in content (unchanged, renamed, moved) copies the previous node version
+//!    (content refs, SDDL id, metadata) with its new name and parent: no read, no chunk-index lookup;
+//! 3. reads added and modified files from the Azure **share snapshot** (never the live share), computing
+//!    QuickXorHash while the content streams; a large modified file whose previous version is in chunks is
+//!    re-read only in the ranges List Ranges reports changed since the previous share snapshot, the rest
+//!    comes from the previous version's chunks in the repository;
+//! 4. stores content through [`crate::repository::Repository`] (FastCDC chunks, dedup, packs; small files of
+//!    one directory in TAR bundles), SDDLs once per distinct permission, and node versions as FlatBuffers
+//!    metadata objects in buckets of [`BUCKET`] node ids: a bucket with no change reuses the previous
+//!    backup's object, so an incremental backup writes metadata in proportion to what changed;
+//! 5. commits a backup manifest (data first, manifest last) naming the index snapshot id and the Azure
+//!    share-snapshot timestamp in `extra`.
+//!
+//! See `docs/backup.md`.
+
+pub mod cli;
+pub mod forget;
+pub mod restore;
+pub mod scan;
+pub mod verify;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Instant;
+
+use anyhow::Context;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::azure::{AzureError, ByteRange, FileClient, Properties, ShareClient};
+use crate::index::diff::{Change, ChangeKind, diff_snapshots};
+use crate::index::dirmap::DirMap;
+use crate::index::manifest::Manifest as IndexManifest;
+use crate::index::node::{Node, NodeKind as IndexKind, batch_to_nodes};
+use crate::index::snapshot::Repo as IndexRepo;
+use crate::repository::generated::{BundleRef, KeyValue, NfsAttributes, NodeKind, NodeVersion};
+use crate::repository::{ChunkId, Manifest, ObjectId, Repository, SmallFile};
+
+/// Node ids per metadata object (bucket = node_id / BUCKET).
+pub const BUCKET: u64 = 4096;
+/// `extra` keys of a backup manifest.
+pub const EXTRA_INDEX_SNAPSHOT: &str = "index_snapshot";
+pub const EXTRA_AZURE_SNAPSHOT: &str = "azure_snapshot";
+pub const EXTRA_SKIPPED: &str = "skipped_nodes";
+
+/// The previous backup a new one is diffed against.
+pub struct Previous {
+    pub index: IndexManifest,
+    /// Azure share-snapshot timestamp the previous backup read from.
+    pub azure_snapshot: Option<String>,
+    pub backup: Manifest,
+}
+
+/// What one backup works on.
+pub struct BackupInput<'a> {
+    /// The share, as a client at the Azure share snapshot the current index snapshot describes.
+    pub share: ShareClient,
+    pub azure_snapshot: Option<String>,
+    pub index: &'a IndexRepo,
+    pub current: IndexManifest,
+    pub previous: Option<Previous>,
+    pub progress: &'a dyn Progress,
+}
+
+/// Progress callbacks (terminal bars or log lines; see [`cli`]).
+pub trait Progress: Sync {
+    fn start(&self, _files_to_read: u64, _bytes_to_read: u64) {}
+    fn file_done(&self, _path: &str, _bytes: u64) {}
+    fn finish(&self) {}
+}
+
+/// No progress output.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// A node that could not be backed up, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Skipped {
+    pub node_id: u64,
+    pub path: String,
+    pub reason: String,
+}
+
+/// What a backup did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BackupSummary {
+    pub snapshot_id: String,
+    pub parent: Option<String>,
+    pub index_snapshot: i64,
+    pub azure_snapshot: Option<String>,
+    pub files_new: u64,
+    pub files_changed: u64,
+    pub files_unchanged: u64,
+    pub dirs: u64,
+    /// Content bytes read from Azure (downloads and changed ranges).
+    pub bytes_read: u64,
+    /// Content bytes taken from the previous version's chunks instead of re-reading them.
+    pub bytes_reused: u64,
+    /// Bytes of content of added/modified files (their full sizes).
+    pub bytes_processed: u64,
+    /// Sealed bytes written to packs and bundles (after compression and encryption).
+    pub bytes_uploaded: u64,
+    pub objects_written: u64,
+    pub chunks_new: u64,
+    pub metadata_objects_written: u64,
+    pub metadata_objects_reused: u64,
+    /// Azure requests sent by this run (downloads, List Ranges, properties, permissions).
+    pub seconds: f64,
+    pub skipped: Vec<Skipped>,
+    pub warnings: Vec<String>,
+}
+
+/// The latest backup of the repository's share and the index snapshot and share snapshot it recorded.
+pub async fn find_previous(repo: &Repository, index: &IndexRepo) -> anyhow::Result<Option<Previous>> {
+    let Some(backup) = latest_manifest(repo).await? else { return Ok(None) };
+    let last = &backup.snapshot_id;
+    let Some(idx) = backup.extra.get(EXTRA_INDEX_SNAPSHOT).and_then(|s| s.parse::<i64>().ok()) else {
+        return Ok(None);
+    };
+    let index = index
+        .manifest(repo.scope().tenant(), repo.scope().share(), idx)
+        .await
+        .with_context(|| format!("index snapshot {idx} of backup {last}"))?;
+    let azure_snapshot = backup.extra.get(EXTRA_AZURE_SNAPSHOT).cloned();
+    Ok(Some(Previous { index, azure_snapshot, backup }))
+}
+
+/// The newest backup manifest. Snapshot ids sort by second; within one second, by `created_ns`.
+pub async fn latest_manifest(repo: &Repository) -> anyhow::Result<Option<Manifest>> {
+    let ids = repo.list_snapshots().await?;
+    let Some(last) = ids.last() else { return Ok(None) };
+    let second = last.split('-').next().unwrap_or(last).to_string();
+    let mut best: Option<Manifest> = None;
+    for id in ids.iter().rev().take_while(|id| id.starts_with(&second)) {
+        let m = repo.load_manifest(id).await?;
+        if best.as_ref().is_none_or(|b| m.created_ns > b.created_ns) {
+            best = Some(m);
+        }
+    }
+    Ok(best)
+}
+
+/// All node versions of a backup, by node id, and the metadata object of each bucket.
+pub async fn load_versions(repo: &Repository, m: &Manifest) -> anyhow::Result<(BTreeMap<u64, NodeVersion>, HashMap<u64, String>)> {
+    let mut versions = BTreeMap::new();
+    let mut buckets = HashMap::new();
+    for id in &m.metadata {
+        let oid = ObjectId::from_hex(id).with_context(|| format!("malformed metadata id {id}"))?;
+        let batch = repo.get_metadata(&oid).await?;
+        if let Some(first) = batch.first() {
+            buckets.insert(first.node_id / BUCKET, id.clone());
+        }
+        for v in batch {
+            versions.insert(v.node_id, v);
+        }
+    }
+    Ok((versions, buckets))
+}
+
+/// Chunk ids of a node version.
+pub fn chunk_ids(v: &NodeVersion) -> Vec<ChunkId> {
+    v.chunk_ids.as_deref().unwrap_or_default().chunks_exact(32).filter_map(ChunkId::from_slice).collect()
+}
+
+fn is_not_found(e: &AzureError) -> bool {
+    e.is_not_found()
+}
+
+/// Runs one backup (see the module docs) and commits its manifest.
+pub async fn run(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Result<BackupSummary> {
+    let started = Instant::now();
+    let stats0 = repo.stats();
+    let tenant = repo.scope().tenant().to_string();
+    let share_id = repo.scope().share().to_string();
+    let mut sum = BackupSummary {
+        index_snapshot: input.current.snapshot_id,
+        azure_snapshot: input.azure_snapshot.clone(),
+        ..Default::default()
+    };
+
+    // Previous versions and which node ids changed.
+    let (prev_versions, prev_buckets) = match &input.previous {
+        Some(p) => load_versions(repo, &p.backup).await?,
+        None => Default::default(),
+    };
+    let mut changes: HashMap<i64, Change> = HashMap::new();
+    if let Some(p) = &input.previous {
+        diff_snapshots(input.index, &p.index, &input.current, |c| {
+            changes.insert(c.node_id(), c.clone());
+            Ok(())
+        })
+        .await?;
+    }
+    let mut dirty: BTreeSet<u64> = changes.keys().map(|id| *id as u64 / BUCKET).collect();
+    let dirmap = DirMap::load(input.index, &input.current).await?;
+
+    // Walk the current snapshot: reuse what did not change, list what must be read.
+    let mut out: BTreeMap<u64, NodeVersion> = BTreeMap::new();
+    let mut to_read: Vec<(Node, Option<NodeVersion>)> = Vec::new();
+    let mut stream = input.index.read(&input.current, None)?;
+    while let Some(b) = stream.next().await {
+        for n in batch_to_nodes(&b?) {
+            let id = n.node_id as u64;
+            let prev = prev_versions.get(&id);
+            let change = changes.get(&n.node_id);
+            let reuse = match (prev, change) {
+                (Some(_), None) => input.previous.is_some(),
+                (Some(_), Some(c)) => c.kind == ChangeKind::Changed && !c.modified,
+                _ => false,
+            };
+            if reuse {
+                let mut v = prev.unwrap().clone();
+                v.name = Some(n.name.clone());
+                v.parent_id = n.parent_id as u64;
+                v.attributes = n.attributes as u32;
+                if n.kind == IndexKind::File {
+                    sum.files_unchanged += 1;
+                } else {
+                    sum.dirs += 1;
+                }
+                out.insert(id, v);
+            } else {
+                if input.previous.is_none() || prev.is_none() {
+                    dirty.insert(id / BUCKET);
+                }
+                to_read.push((n, prev.cloned()));
+            }
+        }
+    }
+
+    // Read what changed.
+    let files: u64 = to_read.iter().filter(|(n, _)| n.kind == IndexKind::File).count() as u64;
+    let bytes: u64 = to_read.iter().map(|(n, _)| n.size.max(0) as u64).sum();
+    input.progress.start(files, bytes);
+    let mut ctx = ReadCtx {
+        share: &input.share,
+        prev_snapshot: input.previous.as_ref().and_then(|p| p.azure_snapshot.clone()),
+        permissions: HashMap::new(),
+    };
+    // Small files grouped by directory for bundles: (node, props, content, prev).
+    let mut small: BTreeMap<i64, Vec<(Node, NodeVersion, Vec<u8>)>> = BTreeMap::new();
+    let policy = repo.config().bundles;
+    for (n, prev) in to_read {
+        let path = dirmap.path_of(n.parent_id, &n.name).unwrap_or_else(|| n.name.clone());
+        let path = path.trim_start_matches('/').to_string();
+        let is_file = n.kind == IndexKind::File;
+        let props = if is_file { input.share.file(&path).properties().await } else { input.share.directory(&path).properties().await };
+        let props = match props {
+            Ok(p) => p,
+            Err(e) if is_not_found(&e) => {
+                sum.skipped.push(Skipped { node_id: n.node_id as u64, path, reason: format!("gone before it was read: {e}") });
+                continue;
+            }
+            Err(e) => return Err(e).with_context(|| format!("properties of {path}")),
+        };
+        let mut v = version_from(&n, &props);
+        if let Some(key) = &props.permission_key {
+            match ctx.permission(repo, key).await {
+                Ok(pid) => v.permission_id = Some(pid.0.to_vec()),
+                Err(e) => sum.warnings.push(format!("{path}: permission key {key} does not resolve, stored without SDDL: {e:#}")),
+            }
+        }
+        if !is_file {
+            sum.dirs += 1;
+            out.insert(n.node_id as u64, v);
+            continue;
+        }
+        if prev.is_some() {
+            sum.files_changed += 1;
+        } else {
+            sum.files_new += 1;
+        }
+        let size = props.content_length;
+        v.size = size;
+        sum.bytes_processed += size;
+        if policy.is_small(size) {
+            let file = input.share.file(&path);
+            match download_all(&file).await {
+                Ok(data) => {
+                    sum.bytes_read += data.len() as u64;
+                    if data.len() as u64 != size {
+                        sum.warnings.push(format!("{path}: size changed while read ({size} → {})", data.len()));
+                        v.size = data.len() as u64;
+                    }
+                    input.progress.file_done(&path, size);
+                    small.entry(n.parent_id).or_default().push((n, v, data));
+                }
+                Err(e) if is_not_found(&e) => {
+                    sum.skipped.push(Skipped { node_id: n.node_id as u64, path, reason: format!("gone before it was read: {e}") })
+                }
+                Err(e) => return Err(e).with_context(|| format!("reading {path}")),
+            }
+            continue;
+        }
+        let file = input.share.file(&path);
+        match ctx.store_large(repo, &file, size, prev.as_ref(), &mut sum).await {
+            Ok(c) => {
+                v.size = c.size;
+                v.chunk_ids = Some(c.chunk_ids.iter().flat_map(|c| c.0).collect());
+                v.chunk_lengths = Some(c.chunk_lengths.clone());
+                v.xorhash = Some(c.xorhash.to_vec());
+                input.progress.file_done(&path, size);
+                out.insert(n.node_id as u64, v);
+            }
+            Err(e) if e.downcast_ref::<AzureError>().is_some_and(is_not_found) => {
+                sum.skipped.push(Skipped { node_id: n.node_id as u64, path, reason: format!("gone before it was read: {e:#}") })
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {path}")),
+        }
+    }
+    for (_, group) in small {
+        let datas: Vec<&[u8]> = group.iter().map(|(_, _, d)| d.as_slice()).collect();
+        let stored = repo.store_small_files(&datas).await?;
+        for ((n, mut v, _), s) in group.into_iter().zip(stored) {
+            match s {
+                SmallFile::Chunks(c) => {
+                    v.chunk_ids = Some(c.chunk_ids.iter().flat_map(|c| c.0).collect());
+                    v.chunk_lengths = Some(c.chunk_lengths);
+                    v.xorhash = Some(c.xorhash.to_vec());
+                }
+                SmallFile::Bundle { bundle, member, xorhash } => {
+                    v.bundle = Some(Box::new(BundleRef {
+                        bundle_id: Some(bundle.0.to_vec()),
+                        member: Some(member.id.0.to_vec()),
+                        offset: member.offset,
+                        length: member.length,
+                    }));
+                    v.xorhash = Some(xorhash.to_vec());
+                }
+            }
+            out.insert(n.node_id as u64, v);
+        }
+    }
+    input.progress.finish();
+    for s in &sum.skipped {
+        dirty.insert(s.node_id / BUCKET);
+    }
+
+    // Metadata buckets: unchanged buckets reuse the previous object.
+    let mut manifest = Manifest::new(&tenant, &share_id);
+    manifest.parent = input.previous.as_ref().map(|p| p.backup.snapshot_id.clone());
+    let mut permissions = BTreeSet::new();
+    let mut bundles = BTreeSet::new();
+    let mut by_bucket: BTreeMap<u64, Vec<NodeVersion>> = BTreeMap::new();
+    for (id, v) in out {
+        if let Some(p) = &v.permission_id {
+            permissions.insert(crate::repository::id::hex(p));
+        }
+        if let Some(b) = &v.bundle
+            && let Some(id) = &b.bundle_id
+        {
+            bundles.insert(crate::repository::id::hex(id));
+        }
+        by_bucket.entry(id / BUCKET).or_default().push(v);
+    }
+    for (bucket, versions) in by_bucket {
+        if !dirty.contains(&bucket)
+            && let Some(obj) = prev_buckets.get(&bucket)
+        {
+            manifest.metadata.push(obj.clone());
+            sum.metadata_objects_reused += 1;
+            continue;
+        }
+        let id = repo.put_metadata(versions).await?;
+        manifest.metadata.push(id.to_hex());
+        sum.metadata_objects_written += 1;
+    }
+    manifest.permissions = permissions.into_iter().collect();
+    manifest.bundles = bundles.into_iter().collect();
+    manifest.extra.insert(EXTRA_INDEX_SNAPSHOT.into(), input.current.snapshot_id.to_string());
+    if let Some(ts) = &input.azure_snapshot {
+        manifest.extra.insert(EXTRA_AZURE_SNAPSHOT.into(), ts.clone());
+    }
+    if !sum.skipped.is_empty() {
+        let ids: Vec<u64> = sum.skipped.iter().map(|s| s.node_id).collect();
+        manifest.extra.insert(EXTRA_SKIPPED.into(), serde_json::to_string(&ids)?);
+    }
+    repo.commit(&manifest).await?;
+    let st = repo.stats();
+    sum.snapshot_id = manifest.snapshot_id.clone();
+    sum.parent = manifest.parent.clone();
+    sum.bytes_uploaded = st.bytes_stored - stats0.bytes_stored;
+    sum.objects_written = st.objects - stats0.objects;
+    sum.chunks_new = st.chunks_new - stats0.chunks_new;
+    sum.seconds = started.elapsed().as_secs_f64();
+    Ok(sum)
+}
+
+/// A node version from an index row and the properties read from the share snapshot.
+fn version_from(n: &Node, p: &Properties) -> NodeVersion {
+    let num = |s: &Option<String>, radix| s.as_deref().and_then(|s| u32::from_str_radix(s, radix).ok()).unwrap_or(0);
+    let nfs = (p.nfs.mode.is_some() || p.nfs.owner.is_some() || p.nfs.group.is_some())
+        .then(|| Box::new(NfsAttributes { mode: num(&p.nfs.mode, 8), owner: num(&p.nfs.owner, 10), group: num(&p.nfs.group, 10) }));
+    NodeVersion {
+        node_id: n.node_id as u64,
+        parent_id: n.parent_id as u64,
+        name: Some(n.name.clone()),
+        kind: if n.kind == IndexKind::Dir { NodeKind::Directory } else { NodeKind::File },
+        size: if n.kind == IndexKind::Dir { 0 } else { p.content_length },
+        attributes: p.attributes.as_deref().map_or(n.attributes as u32, scan::parse_attributes),
+        creation_time_ns: scan::ns(p.creation_time),
+        last_write_time_ns: scan::ns(p.last_write_time).max(if p.last_write_time.is_none() { n.mtime } else { i64::MIN }),
+        change_time_ns: scan::ns(p.change_time).max(if p.change_time.is_none() { n.ctime } else { i64::MIN }),
+        permission_key: p.permission_key.clone(),
+        permission_id: None,
+        nfs,
+        metadata: (!p.metadata.is_empty())
+            .then(|| p.metadata.iter().map(|(k, v)| KeyValue { key: Some(k.clone()), value: Some(v.clone()) }).collect()),
+        chunk_ids: None,
+        chunk_lengths: None,
+        bundle: None,
+        xorhash: None,
+        symlink_target: None,
+    }
+}
+
+async fn download_all(file: &FileClient) -> Result<Vec<u8>, AzureError> {
+    let mut out = Vec::new();
+    let mut s = Box::pin(file.download());
+    while let Some(b) = s.next().await {
+        out.extend_from_slice(&b?);
+    }
+    Ok(out)
+}
+
+struct ReadCtx<'a> {
+    share: &'a ShareClient,
+    prev_snapshot: Option<String>,
+    permissions: HashMap<String, ObjectId>,
+}
+
+impl ReadCtx<'_> {
+    async fn permission(&mut self, repo: &mut Repository, key: &str) -> anyhow::Result<ObjectId> {
+        if let Some(id) = self.permissions.get(key) {
+            return Ok(*id);
+        }
+        let sddl = self.share.get_permission(key).await?;
+        let id = repo.put_permission(&sddl).await?;
+        self.permissions.insert(key.to_string(), id);
+        Ok(id)
+    }
+
+    /// Streams a large file into chunks. With a previous version in chunks and a previous share snapshot,
+    /// reads from Azure only the ranges List Ranges reports changed; the rest comes from the previous chunks.
+    async fn store_large(
+        &self,
+        repo: &mut Repository,
+        file: &FileClient,
+        size: u64,
+        prev: Option<&NodeVersion>,
+        sum: &mut BackupSummary,
+    ) -> anyhow::Result<crate::repository::FileContent> {
+        let prev_chunks = prev.map(chunk_ids).unwrap_or_default();
+        if let (Some(prev), Some(prev_ts)) = (prev, &self.prev_snapshot)
+            && !prev_chunks.is_empty()
+            && prev.bundle.is_none()
+        {
+            match file.list_ranges(Some(prev_ts)).await {
+                Ok(list) => {
+                    let mut changed: Vec<ByteRange> = list.ranges.iter().chain(&list.clear_ranges).copied().collect();
+                    if size > prev.size {
+                        changed.push(ByteRange { start: prev.size, end: size - 1 });
+                    }
+                    return self.store_ranges(repo, file, size, prev, &prev_chunks, changed, sum).await;
+                }
+                Err(e) => {
+                    // The previous share snapshot may be gone: read everything (a vanished file fails below).
+                    sum.warnings.push(format!("{}: List Ranges against the previous snapshot failed ({e}); read in full", file.path()));
+                }
+            }
+        }
+        let mut w = repo.file_writer();
+        let mut s = Box::pin(file.download());
+        while let Some(b) = s.next().await {
+            let b = b?;
+            sum.bytes_read += b.len() as u64;
+            w.write(repo, &b).await?;
+        }
+        Ok(w.finish(repo).await?)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn store_ranges(
+        &self,
+        repo: &mut Repository,
+        file: &FileClient,
+        size: u64,
+        prev: &NodeVersion,
+        prev_chunks: &[ChunkId],
+        mut changed: Vec<ByteRange>,
+        sum: &mut BackupSummary,
+    ) -> anyhow::Result<crate::repository::FileContent> {
+        changed.retain(|r| r.start < size);
+        changed.sort_by_key(|r| r.start);
+        // Merge overlaps; clamp to the size.
+        let mut merged: Vec<(u64, u64)> = Vec::new();
+        for r in changed {
+            let (s, e) = (r.start, r.end.min(size - 1) + 1);
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        let lengths = prev.chunk_lengths.as_deref().unwrap_or_default();
+        let mut prev_reader = PrevReader { chunks: prev_chunks, lengths, idx: 0, start: 0, cache: None };
+        let mut w = repo.file_writer();
+        let mut pos = 0u64;
+        const PIECE: u64 = 4 << 20;
+        let mut segments: Vec<(u64, u64, bool)> = Vec::new();
+        for (s, e) in merged {
+            if pos < s {
+                segments.push((pos, s, false));
+            }
+            segments.push((s, e, true));
+            pos = e;
+        }
+        if pos < size {
+            segments.push((pos, size, false));
+        }
+        for (s, e, from_azure) in segments {
+            let mut off = s;
+            while off < e {
+                let len = (e - off).min(PIECE);
+                let data: Bytes = if from_azure || off + len > prev.size {
+                    let (b, _) = file.download_range(off, len).await?;
+                    sum.bytes_read += b.len() as u64;
+                    b
+                } else {
+                    let b = prev_reader.read(repo, off, len).await?;
+                    sum.bytes_reused += b.len() as u64;
+                    Bytes::from(b)
+                };
+                w.write(repo, &data).await?;
+                off += len;
+            }
+        }
+        Ok(w.finish(repo).await?)
+    }
+}
+
+/// Sequential reader over a previous version's chunks.
+struct PrevReader<'a> {
+    chunks: &'a [ChunkId],
+    lengths: &'a [u32],
+    idx: usize,
+    /// File offset of chunk `idx`.
+    start: u64,
+    cache: Option<(usize, Vec<u8>)>,
+}
+
+impl PrevReader<'_> {
+    async fn read(&mut self, repo: &mut Repository, off: u64, len: u64) -> anyhow::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(len as usize);
+        let end = off + len;
+        // Offsets only move forward.
+        let mut pos = off;
+        while pos < end {
+            while self.idx < self.chunks.len() && self.start + self.lengths[self.idx] as u64 <= pos {
+                self.start += self.lengths[self.idx] as u64;
+                self.idx += 1;
+            }
+            anyhow::ensure!(self.idx < self.chunks.len(), "previous version shorter than {end}");
+            if self.cache.as_ref().is_none_or(|(i, _)| *i != self.idx) {
+                self.cache = Some((self.idx, repo.read_chunk(&self.chunks[self.idx]).await?));
+            }
+            let data = &self.cache.as_ref().unwrap().1;
+            let from = (pos - self.start) as usize;
+            let to = ((end - self.start) as usize).min(data.len());
+            out.extend_from_slice(&data[from..to]);
+            pos = self.start + to as u64;
+        }
+        Ok(out)
+    }
+}

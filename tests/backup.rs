@@ -1,0 +1,434 @@
+//! Backup, restore, verify and forget end to end against the in-process emulator and a tempdir
+//! repository. Test names read as specifications.
+
+use std::collections::BTreeMap;
+use std::path::Path as FsPath;
+use std::sync::Arc;
+
+use afb::azure::credential::AccountConfig;
+use afb::azure::{ClientOptions, FileServiceClient, NodeProps, Permission, ShareClient};
+use afb::backup::cli::{backup_from_snapshot, backup_share};
+use afb::backup::forget::{Policy, select};
+use afb::backup::restore::{RestoreOptions, Target, restore};
+use afb::backup::verify::{VerifyOptions, verify};
+use afb::backup::{BackupInput, NoProgress, find_previous, run, scan};
+use afb::emulator::{Emulator, EmulatorConfig, faults::FaultConfig};
+use afb::index::snapshot::Repo as IndexRepo;
+use afb::repository::{MasterKey, Repository, RepositoryConfig};
+use anyhow::{Result, ensure};
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::local::LocalFileSystem;
+
+const SDDL: &str = "O:BAG:SYD:(A;;FA;;;SY)(A;;FA;;;BA)(A;;0x1200a9;;;BU)";
+
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 61) as u8 + b'0'
+        })
+        .collect()
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    emulator: Option<Emulator>,
+    svc: FileServiceClient,
+    share: ShareClient,
+    repo_dir: std::path::PathBuf,
+    master: MasterKey,
+    index: IndexRepo,
+}
+
+impl Env {
+    async fn new(faults: FaultConfig) -> Result<Env> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir_all(dir.path().join("emu"))?;
+        let emulator = Emulator::start(EmulatorConfig { addr: "127.0.0.1:0".parse()?, data: dir.path().join("emu"), faults })?;
+        let cfg = AccountConfig::from_connection_string(&emulator.connection_string())?;
+        let svc = FileServiceClient::new(cfg, ClientOptions::default())?;
+        let share = svc.share("src");
+        let repo_dir = dir.path().join("repo");
+        std::fs::create_dir_all(&repo_dir)?;
+        let index = IndexRepo::open(repo_dir.join("nodeindex").to_str().unwrap())?;
+        Ok(Env { _dir: dir, emulator: Some(emulator), svc, share, repo_dir, master: MasterKey::generate(), index })
+    }
+
+    fn store(&self) -> Arc<dyn ObjectStore> {
+        Arc::new(LocalFileSystem::new_with_prefix(&self.repo_dir).unwrap())
+    }
+
+    async fn repo(&self) -> Result<Repository> {
+        Ok(Repository::open(self.store(), &self.master, "t1", "s1", RepositoryConfig::default()).await?)
+    }
+
+    async fn shutdown(mut self) {
+        if let Some(e) = self.emulator.take() {
+            e.shutdown().await;
+        }
+    }
+}
+
+/// A small share: a bundle-sized directory, a nested one, a 3 MB file, a top-level file.
+async fn fill(share: &ShareClient) -> Result<BTreeMap<String, Vec<u8>>> {
+    share.create().await?;
+    let key = share.create_permission(SDDL).await?;
+    let mut files = BTreeMap::new();
+    for d in ["docs", "docs/sub", "big", "empty"] {
+        share.directory(d).create(&NodeProps { permission: Some(Permission::Key(key.clone())), ..Default::default() }).await?;
+    }
+    for i in 0..6u64 {
+        files.insert(format!("docs/note{i}.txt"), data(1000 + 5000 * i as usize, i));
+    }
+    files.insert("docs/sub/a.txt".into(), data(20_000, 100));
+    files.insert("docs/sub/b.bin".into(), data(300_000, 101));
+    files.insert("big/disk.img".into(), data(3 << 20, 102));
+    files.insert("top.txt".into(), data(10, 103));
+    files.insert("zero.txt".into(), Vec::new());
+    for (p, d) in &files {
+        let props = NodeProps {
+            permission: Some(Permission::Key(key.clone())),
+            attributes: Some("Archive|ReadOnly".into()),
+            metadata: [("owner".to_string(), "alice".to_string())].into(),
+            ..Default::default()
+        };
+        share.file(p).upload(Bytes::from(d.clone()), &props).await?;
+    }
+    Ok(files)
+}
+
+fn read_tree(root: &FsPath) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    fn walk(root: &FsPath, dir: &FsPath, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.insert(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    if root.exists() {
+        walk(root, root, &mut out);
+    }
+    out
+}
+
+async fn download(share: &ShareClient, path: &str) -> Result<Vec<u8>> {
+    let chunks: Vec<Bytes> = share.file(path).download().try_collect().await?;
+    Ok(chunks.concat())
+}
+
+fn local(dir: &FsPath) -> Target {
+    Target::Local(dir.to_path_buf())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_backup_then_restore_to_local_dir_is_byte_identical() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let files = fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    ensure!(s.files_new == files.len() as u64 && s.files_unchanged == 0, "{s:?}");
+    ensure!(s.bytes_read == files.values().map(|d| d.len() as u64).sum::<u64>(), "{s:?}");
+    ensure!(s.skipped.is_empty() && s.warnings.is_empty(), "{s:?}");
+    let m = repo.load_manifest(&s.snapshot_id).await?;
+    ensure!(m.bundles.len() == 1 && m.permissions.len() == 1, "small files of docs/ are bundled, one SDDL: {m:?}");
+    let out = tempfile::tempdir()?;
+    let r = restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
+    ensure!(r.files_restored == files.len() as u64, "{r:?}");
+    ensure!(read_tree(out.path()) == files, "restored tree differs");
+    ensure!(out.path().join("empty").is_dir());
+    let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: true, read_data_subset: 0.0, index: Some(&env.index), compare_live: Some(env.share.clone()) }).await?;
+    ensure!(v.problems.is_empty(), "{:?}", v.problems);
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_backup_reads_only_changed_files() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let mut files = fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    // Nothing changed: nothing read, no content written.
+    let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    ensure!(s.bytes_read == 0 && s.files_unchanged == files.len() as u64 && s.chunks_new == 0, "{s:?}");
+    ensure!(s.metadata_objects_written == 0 && s.metadata_objects_reused >= 1, "{s:?}");
+    // One small file changed, one added, one deleted.
+    let changed = data(7777, 999);
+    env.share.file("docs/note1.txt").upload(Bytes::from(changed.clone()), &NodeProps::default()).await?;
+    files.insert("docs/note1.txt".into(), changed);
+    let added = data(1234, 998);
+    env.share.file("docs/new.txt").upload(Bytes::from(added.clone()), &NodeProps::default()).await?;
+    files.insert("docs/new.txt".into(), added);
+    env.share.file("top.txt").delete().await?;
+    files.remove("top.txt");
+    let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    ensure!(s.files_new == 1 && s.files_changed == 1, "{s:?}");
+    ensure!(s.bytes_read == 7777 + 1234, "only the two changed files are read: {s:?}");
+    let out = tempfile::tempdir()?;
+    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
+    ensure!(read_tree(out.path()) == files, "restored tree differs");
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_rename_uploads_no_content() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let files = fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    env.share.directory("docs").rename("papers").await?;
+    let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    ensure!(s.bytes_read == 0 && s.chunks_new == 0 && s.bytes_uploaded == 0, "{s:?}");
+    ensure!(s.files_new == 0 && s.files_changed == 0, "{s:?}");
+    let out = tempfile::tempdir()?;
+    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
+    let expected: BTreeMap<String, Vec<u8>> =
+        files.into_iter().map(|(p, d)| (p.strip_prefix("docs/").map_or(p.clone(), |r| format!("papers/{r}")), d)).collect();
+    ensure!(read_tree(out.path()) == expected, "restored tree differs");
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_file_with_a_few_ranges_rewritten_rereads_only_those_ranges() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let mut files = fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let f = env.share.file("big/disk.img");
+    let img = files.get_mut("big/disk.img").unwrap();
+    for (i, off) in [100_000usize, 1_500_000, 2_900_000].into_iter().enumerate() {
+        let patch = data(4096, 500 + i as u64);
+        f.put_range(off as u64, Bytes::from(patch.clone())).await?;
+        img[off..off + 4096].copy_from_slice(&patch);
+    }
+    let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    ensure!(s.files_changed == 1, "{s:?}");
+    ensure!(s.bytes_read == 3 * 4096, "only the rewritten ranges are read: {s:?}");
+    ensure!(s.bytes_reused == (3 << 20) - 3 * 4096, "{s:?}");
+    ensure!(s.chunks_new <= 9, "only chunks around the edits are new: {s:?}");
+    let out = tempfile::tempdir()?;
+    restore(&mut repo, RestoreOptions { snapshot: None, path: Some("big/disk.img".into()), target: local(out.path()), overwrite: false }).await?;
+    ensure!(std::fs::read(out.path().join("big/disk.img"))? == files["big/disk.img"], "restored file differs");
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_of_a_subtree_and_of_one_file() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let files = fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let out = tempfile::tempdir()?;
+    restore(&mut repo, RestoreOptions { snapshot: None, path: Some("docs/sub".into()), target: local(out.path()), overwrite: false }).await?;
+    let want: BTreeMap<String, Vec<u8>> = files.iter().filter(|(p, _)| p.starts_with("docs/sub/")).map(|(p, d)| (p.clone(), d.clone())).collect();
+    ensure!(read_tree(out.path()) == want, "subtree restore");
+    let one = tempfile::tempdir()?;
+    restore(&mut repo, RestoreOptions { snapshot: None, path: Some("docs/note3.txt".into()), target: local(one.path()), overwrite: false }).await?;
+    let tree = read_tree(one.path());
+    ensure!(tree.len() == 1 && tree["docs/note3.txt"] == files["docs/note3.txt"], "one-file restore");
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_to_another_share_keeps_sddl_attributes_times_and_metadata() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let files = fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let dest = env.svc.share("dest");
+    dest.create().await?;
+    let r = restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: Target::Share(dest.clone()), overwrite: false }).await?;
+    ensure!(r.files_restored == files.len() as u64, "{r:?}");
+    for (p, d) in &files {
+        ensure!(&download(&dest, p).await? == d, "{p} differs");
+        let a = env.share.file(p).properties().await?;
+        let b = dest.file(p).properties().await?;
+        ensure!(a.attributes == b.attributes, "{p}: attributes {:?} vs {:?}", a.attributes, b.attributes);
+        ensure!(a.last_write_time == b.last_write_time && a.creation_time == b.creation_time, "{p}: times {a:?} vs {b:?}");
+        ensure!(b.metadata.get("owner").map(String::as_str) == Some("alice"), "{p}: metadata {:?}", b.metadata);
+        let sddl = dest.get_permission(b.permission_key.as_deref().unwrap()).await?;
+        ensure!(sddl == SDDL, "{p}: SDDL {sddl}");
+    }
+    let a = env.share.directory("docs").properties().await?;
+    let b = dest.directory("docs").properties().await?;
+    ensure!(a.last_write_time == b.last_write_time, "directory times {a:?} vs {b:?}");
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_overwrites_without_overwrite_and_resumes() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let files = fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let out = tempfile::tempdir()?;
+    // An interrupted restore: one file already there (identical), one different.
+    std::fs::create_dir_all(out.path().join("docs"))?;
+    std::fs::write(out.path().join("docs/note0.txt"), &files["docs/note0.txt"])?;
+    std::fs::write(out.path().join("top.txt"), b"local edit")?;
+    let r = restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
+    ensure!(r.files_already_present == 1 && r.conflicts.len() == 1, "{r:?}");
+    ensure!(std::fs::read(out.path().join("top.txt"))? == b"local edit", "not overwritten");
+    let r = restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: true }).await?;
+    ensure!(r.files_restored == 1 && r.conflicts.is_empty(), "{r:?}");
+    ensure!(read_tree(out.path()) == files);
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_under_fault_injection_completes_and_restores_byte_identical() -> Result<()> {
+    let clean = Env::new(FaultConfig::default()).await?;
+    let files = fill(&clean.share).await?;
+    // Same emulator data, now served with faults.
+    let dir = clean._dir.path().join("emu");
+    let Env { _dir, emulator, master, repo_dir, index, .. } = clean;
+    emulator.unwrap().shutdown().await;
+    let faults = FaultConfig { seed: 7, busy_rate: 0.05, error_rate: 0.05, reset_rate: 0.03, latency_ms: 1, retry_after_secs: 0, ..Default::default() };
+    let emu = Emulator::start(EmulatorConfig { addr: "127.0.0.1:0".parse()?, data: dir, faults })?;
+    let svc = FileServiceClient::new(AccountConfig::from_connection_string(&emu.connection_string())?, ClientOptions::default())?;
+    let share = svc.share("src");
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&repo_dir)?);
+    let mut repo = Repository::open(store, &master, "t1", "s1", RepositoryConfig::default()).await?;
+    let s = backup_share(&mut repo, &index, &share, &NoProgress).await?;
+    ensure!(s.files_new == files.len() as u64 && s.skipped.is_empty(), "{s:?}");
+    let out = tempfile::tempdir()?;
+    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
+    ensure!(read_tree(out.path()) == files, "restored tree differs");
+    emu.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_pack_makes_verify_report_exactly_that_pack() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let packs = repo.list_packs().await?;
+    ensure!(!packs.is_empty());
+    let victim = packs[0].0.clone();
+    env.store().delete(&victim).await?;
+    let mut repo = env.repo().await?;
+    let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: false, read_data_subset: 0.0, index: Some(&env.index), compare_live: None }).await?;
+    ensure!(!v.problems.is_empty(), "verify found nothing");
+    ensure!(v.problems.iter().all(|p| p.contains(victim.as_ref())), "every problem names the pack {victim}: {:?}", v.problems);
+    ensure!(v.problems.len() == 1, "one line for the pack: {:?}", v.problems);
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_master_key_gives_one_clear_error() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let err = match Repository::open(env.store(), &MasterKey::generate(), "t1", "s1", RepositoryConfig::default()).await {
+        Ok(_) => anyhow::bail!("a wrong master key opened the repository"),
+        Err(e) => e.to_string(),
+    };
+    ensure!(err.contains("wrong master key") && err.contains("t1"), "{err}");
+    ensure!(!err.contains('\n'), "one line: {err}");
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_deleted_between_scan_and_read_is_reported_and_the_backup_ends_consistent() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let mut files = fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    // Scan the live share (no snapshot), then delete a file before the backup reads it.
+    let current = scan::scan_share(&env.share, &env.index, "t1", "s1").await?;
+    env.share.file("docs/note2.txt").delete().await?;
+    files.remove("docs/note2.txt");
+    let previous = find_previous(&repo, &env.index).await?;
+    let s = run(&mut repo, BackupInput { share: env.share.clone(), azure_snapshot: None, index: &env.index, current, previous, progress: &NoProgress }).await?;
+    ensure!(s.skipped.len() == 1 && s.skipped[0].path == "docs/note2.txt", "{s:?}");
+    let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: true, read_data_subset: 0.0, index: Some(&env.index), compare_live: None }).await?;
+    ensure!(v.problems.is_empty(), "{:?}", v.problems);
+    let out = tempfile::tempdir()?;
+    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
+    ensure!(read_tree(out.path()) == files, "restored tree differs");
+    // The next backup (from a share snapshot) is clean.
+    let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    ensure!(s.skipped.is_empty() && s.bytes_read == 0, "{s:?}");
+    let _ = backup_from_snapshot;
+    env.shutdown().await;
+    Ok(())
+}
+
+#[test]
+fn forget_keeps_last_and_one_per_period() {
+    let day = 86_400_000_000_000i64;
+    let snaps: Vec<(String, i64)> = (0..40).map(|i| (format!("s{i:02}"), i * day / 2)).collect();
+    let keep = select(&snaps, &Policy { keep_last: 2, keep_daily: 3, ..Default::default() });
+    // Newest two, plus the newest of each of the last three days (two snapshots a day).
+    let want: Vec<&str> = vec!["s35", "s37", "s38", "s39"];
+    assert_eq!(keep.iter().map(String::as_str).collect::<Vec<_>>(), want);
+    let keep = select(&snaps, &Policy { keep_monthly: 5, ..Default::default() });
+    assert_eq!(keep.len(), 1, "all within one month: {keep:?}");
+}
+
+fn afb_cli(args: &[&str], conn: &str, key: &str) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_afb"))
+        .args(args)
+        .env("AZURE_STORAGE_CONNECTION_STRING", conn)
+        .env("AFB_MASTER_KEY", key)
+        .output()
+        .expect("afb runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The command line end to end: backup --json, cat-object of a bundle is a plain TAR, verify exits 3 with
+/// one line naming a deleted pack, a wrong master key is one error line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_backup_cat_object_tar_and_verify_exit_codes() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    fill(&env.share).await?;
+    let conn = env.emulator.as_ref().unwrap().connection_string();
+    let key = env.master.to_hex();
+    let repo = env.repo_dir.to_str().unwrap().to_string();
+    let base = ["--tenant", "t1", "--share", "src", "--repo", repo.as_str()];
+    let (code, out, err) = afb_cli(&[&["backup"][..], &base, &["--json"]].concat(), &conn, &key);
+    ensure!(code == 0, "backup: {err}");
+    let s: serde_json::Value = serde_json::from_str(&out)?;
+    ensure!(s["files_new"] == 11, "{s}");
+    let bundles = env.repo_dir.join("t1/src/bundles");
+    let bundle = std::fs::read_dir(std::fs::read_dir(&bundles)?.next().unwrap()?.path())?.next().unwrap()?.path();
+    let rel = bundle.strip_prefix(&env.repo_dir)?.to_str().unwrap().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_afb"))
+        .args(["cat-object", "--repo", &repo, "--tenant", "t1", &rel])
+        .env("AFB_MASTER_KEY", &key)
+        .output()?;
+    ensure!(out.status.success());
+    let mut tar = tar::Archive::new(out.stdout.as_slice());
+    ensure!(tar.entries()?.count() >= 3, "a bundle lists as a TAR of its members");
+    let (code, out, _) = afb_cli(&[&["verify"][..], &base].concat(), &conn, &key);
+    ensure!(code == 0 && out.is_empty(), "{out}");
+    let pack = std::fs::read_dir(std::fs::read_dir(env.repo_dir.join("t1/src/packs"))?.next().unwrap()?.path())?.next().unwrap()?.path();
+    std::fs::remove_file(&pack)?;
+    let (code, out, _) = afb_cli(&[&["verify"][..], &base].concat(), &conn, &key);
+    let name = pack.file_name().unwrap().to_str().unwrap();
+    ensure!(code == 3 && out.lines().count() == 1 && out.contains(name), "exit {code}: {out}");
+    let (code, _, err) = afb_cli(&[&["verify"][..], &base].concat(), &conn, &"11".repeat(32));
+    ensure!(code == 1 && err.lines().count() == 1 && err.contains("wrong master key"), "exit {code}: {err}");
+    env.shutdown().await;
+    Ok(())
+}
