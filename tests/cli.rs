@@ -68,7 +68,7 @@ async fn bad_input_gives_one_clear_error_line() {
         let expired = afb(&["ls", "--sas-url", &sas_url], &[]);
         let no_source = afb(&["ls", "--share", "x"], &[]);
         let bad_conn = afb(&["ls", "--share", "x", "--connection-string", "AccountName=a;AccountKey=%%%"], &[]);
-        let ok = afb(&["gen", "--share", "fine", "--files", "3", "--json"], &[("AZURE_STORAGE_CONNECTION_STRING", &conn)]);
+        let ok = afb(&["gen", "--share", "fine", "--files", "3", "--now", "1790000000", "--json"], &[("AZURE_STORAGE_CONNECTION_STRING", &conn)]);
         (missing, wrong_key, bad_name, expired, no_source, bad_conn, ok)
     })
     .await
@@ -83,5 +83,16 @@ async fn bad_input_gives_one_clear_error_line() {
     assert_eq!(run_ok.code, 0, "{}", run_ok.stderr);
     let summary: serde_json::Value = serde_json::from_str(run_ok.stdout.trim()).expect("gen --json prints JSON");
     assert_eq!(summary["summary"]["files"], 3);
+
+    // The generated files carry their planned last-write times (Put Range alone would make them "now").
+    let mut spec = afb::generate::plan::ShareSpec::sample();
+    spec.files = 3;
+    let planned = afb::generate::plan::plan(&spec, 1, 1_790_000_000);
+    let share = afb::azure::FileServiceClient::from_connection_string(&emulator.connection_string()).unwrap().share("fine");
+    for e in planned.iter().filter(|e| e.kind == afb::generate::plan::EntryKind::File) {
+        let props = share.file(&e.path).properties().await.unwrap();
+        assert_eq!(props.last_write_time.map(|t| t.unix_timestamp()), Some(e.mtime_unix), "{}", e.path);
+        assert_eq!(props.content_length, e.size, "{}", e.path);
+    }
     emulator.shutdown().await;
 }

@@ -96,7 +96,14 @@ pub async fn fill(share: &ShareClient, spec: &ShareSpec, entries: &[PlannedEntry
         let file = share.file(&e.path);
         let p = props(e);
         let data = Bytes::from(content(e.content_seed, e.size));
-        async move { file.upload(data, &p).await }
+        async move {
+            file.upload(data, &p).await?;
+            // Put Range sets the last-write time to "now", as Azure does: set the planned times again.
+            if e.size > 0 {
+                file.set_properties(&p, None).await?;
+            }
+            Ok::<(), AzureError>(())
+        }
     }))
     .buffer_unordered(options.concurrency.max(1))
     .try_collect::<Vec<()>>()
