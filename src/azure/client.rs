@@ -426,6 +426,16 @@ impl ShareClient {
         &self.name
     }
 
+    /// The account this share belongs to (endpoint and credential).
+    pub fn account_config(&self) -> &AccountConfig {
+        &self.inner.account
+    }
+
+    /// The options every request of this client uses.
+    pub fn client_options(&self) -> &ClientOptions {
+        &self.inner.options
+    }
+
     /// The snapshot this view reads, if it is one.
     pub fn snapshot(&self) -> Option<&str> {
         self.snapshot.as_deref()

@@ -87,7 +87,16 @@ pub async fn backup_from_snapshot(
 ) -> anyhow::Result<BackupSummary> {
     let tenant = repo.scope().tenant().to_string();
     let share_id = repo.scope().share().to_string();
-    let current = scan::scan_share(at, index, &tenant, &share_id).await?;
+    let current = match &ts {
+        // The parallel, spilling scan of `crate::scan`, filed under this repository's share id.
+        Some(snapshot) => {
+            let opts = crate::scan::ScanOptions { share_snapshot: Some(snapshot.clone()), index_share: Some(share_id.clone()), ..Default::default() };
+            let report = crate::scan::scan(at.account_config().clone(), at.client_options().clone(), at.name(), index, &tenant, &opts).await?;
+            report.manifest.ok_or_else(|| anyhow::anyhow!("scan of {} committed no manifest", at.name()))?
+        }
+        // No share snapshot (reading a live share): the sequential scan of exactly what `at` shows.
+        None => scan::scan_share(at, index, &tenant, &share_id).await?,
+    };
     let previous = find_previous(repo, index).await?;
     run(repo, BackupInput { share: at.clone(), azure_snapshot: ts, index, current, previous, progress }).await
 }

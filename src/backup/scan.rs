@@ -1,9 +1,7 @@
-//! A minimal scan used until the scan branch lands: walks a share (normally at a share snapshot) with
+//! Attribute and time conversions the backup engine shares, and a sequential scan of exactly what a
+//! share client shows (used only for a backup without a share snapshot; backups of share snapshots use
+//! the parallel `crate::scan::scan`, see [`super::cli::backup_from_snapshot`]). Walks with
 //! `List Directories and Files` (extended info, no per-file HEAD) and commits an index snapshot.
-//!
-//! The backup engine does not depend on this: it takes any committed index manifest plus the Azure share
-//! snapshot it describes (see [`super::BackupInput`]). Replacing this shim by `scan::scan_share` is a few
-//! lines in [`super::cli`].
 
 use anyhow::Context;
 use futures::StreamExt;

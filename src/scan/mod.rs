@@ -45,6 +45,8 @@ pub struct ScanOptions {
     pub page_size: Option<u32>,
     /// Scan this existing share snapshot instead of creating one.
     pub share_snapshot: Option<String>,
+    /// The share id the index snapshot is filed under; the Azure share name when `None`.
+    pub index_share: Option<String>,
     /// When sorting spills to disk.
     pub spill: SpillOptions,
     /// How the index snapshot is written.
@@ -53,7 +55,7 @@ pub struct ScanOptions {
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions { concurrency: 16, page_size: None, share_snapshot: None, spill: SpillOptions::default(), write: WriteOptions::default() }
+        ScanOptions { concurrency: 16, page_size: None, share_snapshot: None, index_share: None, spill: SpillOptions::default(), write: WriteOptions::default() }
     }
 }
 
@@ -164,11 +166,12 @@ pub async fn scan(account: AccountConfig, client_options: ClientOptions, share: 
     let endpoint = account.endpoint.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/').to_string();
     let client = FileServiceClient::new(account, client_options)?;
     crate::index::manifest::check_id("tenant", tenant)?;
-    crate::index::manifest::check_id("share", share)?;
+    let index_share = opts.index_share.as_deref().unwrap_or(share);
+    crate::index::manifest::check_id("share", index_share)?;
 
     // The repository state this scan builds on, read before anything is sent to Azure.
-    let prev = repo.latest(tenant, share).await?;
-    let mut idmap = repo.load_idmap(tenant, share).await?;
+    let prev = repo.latest(tenant, index_share).await?;
+    let mut idmap = repo.load_idmap(tenant, index_share).await?;
     let expected_id = prev.as_ref().map_or(1, |m| m.snapshot_id + 1);
 
     let live = client.share(share);
@@ -176,7 +179,8 @@ pub async fn scan(account: AccountConfig, client_options: ClientOptions, share: 
         Some(ts) => (ts.clone(), false),
         None => (live.create_snapshot().await.with_context(|| format!("taking a snapshot of share {share}"))?, true),
     };
-    let result = scan_snapshot(&client, share, &share_snapshot, repo, tenant, opts, &mut idmap, expected_id, &endpoint).await;
+    let target = IndexTarget { repo, tenant, share: index_share };
+    let result = scan_snapshot(&client, share, &share_snapshot, &target, opts, &mut idmap, expected_id, &endpoint).await;
     let (mut report, manifest) = match result {
         Ok(r) => r,
         Err(e) => {
@@ -194,13 +198,19 @@ pub async fn scan(account: AccountConfig, client_options: ClientOptions, share: 
     Ok(report)
 }
 
+/// Where the index snapshot goes: repository, tenant and the share id it is filed under.
+struct IndexTarget<'a> {
+    repo: &'a Repo,
+    tenant: &'a str,
+    share: &'a str,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn scan_snapshot(
     client: &FileServiceClient,
     share: &str,
     share_snapshot: &str,
-    repo: &Repo,
-    tenant: &str,
+    target: &IndexTarget<'_>,
     opts: &ScanOptions,
     idmap: &mut IdMap,
     expected_id: i64,
@@ -279,10 +289,11 @@ async fn scan_snapshot(
     let spilled_runs = sorter.spilled_runs();
     let runs = sorter.finish().await?;
 
-    let mut writer = repo.begin(tenant, share, opts.write).await?;
+    let (tenant, index_share) = (target.tenant, target.share);
+    let mut writer = target.repo.begin(tenant, index_share, opts.write).await?;
     if writer.snapshot_id() != expected_id {
         bail!(
-            "another writer committed snapshot {} of {tenant}/{share} while this scan ran; nothing was committed, run the scan again",
+            "another writer committed snapshot {} of {tenant}/{index_share} while this scan ran; nothing was committed, run the scan again",
             writer.snapshot_id() - 1
         );
     }
@@ -301,7 +312,7 @@ async fn scan_snapshot(
     let entries = st.directories + st.files;
     let report = ScanReport {
         tenant_id: tenant.to_string(),
-        share_id: share.to_string(),
+        share_id: index_share.to_string(),
         snapshot_id: manifest.snapshot_id,
         share_snapshot: share_snapshot.to_string(),
         endpoint: endpoint.to_string(),
