@@ -12,38 +12,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the emulator, fill a sample share and list it (the embedded default).
+    /// The embedded default: emulator, sample share, listing, two scans around a few changes, diff and SQL.
     Demo(afb::demo::DemoArgs),
     /// Run the Azure Files emulator; prints its connection string as the first stdout line.
     Emulator(afb::emulator::EmulatorConfig),
-    /// List a directory of a share (or of a share snapshot).
-    Ls(afb::azure::ls::LsArgs),
     /// Fill a share with a generated, realistic tree.
     Gen(afb::generate::cli::GenArgs),
-    /// Apply the PostgreSQL schema migrations not yet applied.
-    Migrate(afb::jobs::cli::MigrateArgs),
-    /// Claim and run jobs from the PostgreSQL queue until SIGTERM.
-    Worker(afb::jobs::cli::WorkerArgs),
-    /// Enqueue jobs from per-share cron schedules.
-    Schedule(afb::jobs::cli::ScheduleArgs),
-    /// Enqueue, inspect and cancel jobs.
-    Jobs(afb::jobs::cli::JobsArgs),
+    /// List a directory of a share (or of a share snapshot).
+    Ls(afb::azure::ls::LsArgs),
     /// Snapshot a share, list it, and commit the next index snapshot.
     Scan(afb::scan::cli::ScanArgs),
+    /// List the snapshots of a share.
+    Snapshots(afb::index::cli::SnapshotsArgs),
     /// What changed between two snapshots of a share.
     Diff(afb::index::cli::DiffArgs),
     /// SQL over the snapshots of a repository.
     Sql(afb::index::cli::SqlArgs),
-    /// List the snapshots of a share.
-    Snapshots(afb::index::cli::SnapshotsArgs),
     /// Remove data files that no snapshot references.
     Gc(afb::index::cli::GcArgs),
-    /// Serve the REST API and the web dashboard over a repository.
-    Serve(afb::api::ServeArgs),
-    /// Create an API token (scoped to a tenant or the operator), store its hash, print it once.
-    ApiToken(afb::api::TokenArgs),
-    /// Fill a repository with synthetic tenants and snapshot histories (for the dashboard's tests and demos).
-    ApiSample(afb::api::sample::SampleArgs),
     /// Back up a share: snapshot, scan, diff, read only what changed.
     Backup(afb::backup::cli::BackupArgs),
     /// Restore a backup (share, subtree or file) to a local directory or a share.
@@ -54,6 +40,20 @@ enum Command {
     Forget(afb::backup::cli::ForgetArgs),
     /// Print a decrypted repository object to stdout.
     CatObject(afb::backup::cli::CatObjectArgs),
+    /// Serve the REST API and the web dashboard over a repository.
+    Serve(afb::api::ServeArgs),
+    /// Create an API token (scoped to a tenant or the operator), store its hash, print it once.
+    ApiToken(afb::api::TokenArgs),
+    /// Fill a repository with synthetic tenants and snapshot histories (for the dashboard's tests and demos).
+    ApiSample(afb::api::sample::SampleArgs),
+    /// Apply the PostgreSQL schema migrations not yet applied.
+    Migrate(afb::jobs::cli::MigrateArgs),
+    /// Claim and run jobs from the PostgreSQL queue until SIGTERM.
+    Worker(afb::jobs::cli::WorkerArgs),
+    /// Enqueue jobs from per-share cron schedules.
+    Schedule(afb::jobs::cli::ScheduleArgs),
+    /// Enqueue, inspect and cancel jobs.
+    Jobs(afb::jobs::cli::JobsArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
