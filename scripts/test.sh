@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of the project. Installs what the tests need first, idempotently:
-# a Python venv (.venv) with tests/requirements.txt. Safe to run again and again.
+# Runs every test of the project. Installs what the tests need first, idempotently: a Python venv (.venv)
+# with tests/requirements.txt, planus-cli, the npm packages of package-lock.json and Debian's Chromium;
+# starts PostgreSQL if it is down. Safe to run again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
