@@ -2,6 +2,7 @@
 //! run by an embedded in-process runner or by stateless workers sharing a PostgreSQL queue.
 //!
 //! - [`model`]: kinds, states, what is enqueued and claimed.
+//! - [`payloads`]: what data jobs carry (tenant and share names, restore targets); never secrets.
 //! - [`handler`]: the [`JobHandler`] trait and its idempotence contract, [`JobContext`] (cancellation and
 //!   progress), fan-out through [`Outcome::FanOut`].
 //! - [`queue`]: the [`Queue`] trait both backends implement, with leases, retries and completions.
@@ -25,6 +26,7 @@ pub mod memory;
 pub mod metrics;
 pub mod migrate;
 pub mod model;
+pub mod payloads;
 pub mod postgres;
 pub mod queue;
 pub mod schedule;

@@ -1,0 +1,108 @@
+//! What the data jobs (scan, backup, restore, verify, prune) carry in `jobs.payload`: the contract between
+//! whoever enqueues them (`afb jobs enqueue`, the API, `afb schedule`) and the handlers that run them.
+//!
+//! Payloads name the tenant and share by the names the repository uses (`{tenant}/{share}/...` keys). They
+//! never carry secrets: a worker resolves a share's Azure source from the share settings stored in the
+//! repository's control area, and its master key from its own configuration.
+//!
+//! The queue's `tenant_id` column is a number (fairness and per-tenant counts); [`queue_tenant_id`] derives
+//! it from the tenant's name so every enqueuer agrees without a lookup.
+
+use serde::{Deserialize, Serialize};
+
+/// The tenant and share a data job works on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareRef {
+    pub tenant: String,
+    pub share: String,
+}
+
+/// `scan`: take a share snapshot and write an index snapshot of it. A fan-out child also names the
+/// subtree it lists and the share snapshot its parent took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanPayload {
+    #[serde(flatten)]
+    pub share: ShareRef,
+}
+
+/// `backup`: scan, diff against the last backup, upload what changed, commit a backup snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupPayload {
+    #[serde(flatten)]
+    pub share: ShareRef,
+}
+
+/// Where a restore writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RestoreTarget {
+    /// The share the backup came from.
+    Original,
+    /// Another share of the same tenant, by its share id in the settings store.
+    Share { share: String },
+    /// A directory on the worker's file system.
+    Local { path: String },
+}
+
+/// `restore`: write a backup snapshot (or a subtree or one file of it) to a target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestorePayload {
+    #[serde(flatten)]
+    pub share: ShareRef,
+    /// Backup snapshot id; the latest when absent.
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    /// Path below the share root; the whole share when absent.
+    #[serde(default)]
+    pub path: Option<String>,
+    pub target: RestoreTarget,
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+/// `verify`: check a backup snapshot's objects; optionally read packs and compare with the live share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyPayload {
+    #[serde(flatten)]
+    pub share: ShareRef,
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    /// Percentage of packs to read in full (0 = none, 100 = all).
+    #[serde(default)]
+    pub read_data_percent: f64,
+    #[serde(default)]
+    pub compare_live: bool,
+}
+
+/// The queue's numeric tenant id for a tenant name: the first 8 bytes of BLAKE3(name), as a non-negative
+/// i64. Stable across processes and versions.
+pub fn queue_tenant_id(tenant: &str) -> i64 {
+    let h = blake3::hash(tenant.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h.as_bytes()[..8]);
+    (u64::from_le_bytes(b) >> 1) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_have_the_documented_json_shape() {
+        let p = RestorePayload {
+            share: ShareRef { tenant: "acme".into(), share: "docs".into() },
+            snapshot: None,
+            path: Some("a/b".into()),
+            target: RestoreTarget::Local { path: "/tmp/x".into() },
+            overwrite: false,
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["tenant"], "acme");
+        assert_eq!(v["target"]["kind"], "local");
+        let back: RestorePayload = serde_json::from_value(v).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(queue_tenant_id("acme"), queue_tenant_id("acme"));
+        assert!(queue_tenant_id("acme") >= 0);
+        assert_ne!(queue_tenant_id("acme"), queue_tenant_id("acme2"));
+    }
+}
