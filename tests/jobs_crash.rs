@@ -25,8 +25,11 @@ enum WorkerBin {
 fn worker_bin(dir: &Path) -> WorkerBin {
     let copy = dir.join("afb");
     std::fs::copy(env!("CARGO_BIN_EXE_afb"), &copy).expect("copy the afb binary");
-    let ok = Command::new(&copy).args(["worker", "--help"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
-    if ok.is_ok_and(|s| s.success()) && std::env::var_os("AFB_CRASH_TEST_SELF_EXEC").is_none() {
+    // This checkout's worker has the data flags; a foreign build may not.
+    let help = Command::new(&copy).args(["worker", "--help"]).stderr(Stdio::null()).output();
+    if help.is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("--scan-budget-pages"))
+        && std::env::var_os("AFB_CRASH_TEST_SELF_EXEC").is_none()
+    {
         return WorkerBin::Afb(copy);
     }
     eprintln!("worker processes: this test binary re-executed (not {})", env!("CARGO_BIN_EXE_afb"));
@@ -36,6 +39,21 @@ fn worker_bin(dir: &Path) -> WorkerBin {
 }
 
 const CHILD_URL_VAR: &str = "AFB_CRASH_TEST_WORKER_URL";
+const CHILD_REPO_VAR: &str = "AFB_CRASH_TEST_WORKER_REPO";
+const CHILD_KEY_VAR: &str = "AFB_CRASH_TEST_WORKER_KEY_FILE";
+
+/// The data options of the backup crash test's workers: small listing budgets, so a backup fans out into
+/// many scan jobs.
+fn data_args(repo: &str, key_file: &Path) -> afb::jobs::cli::DataArgs {
+    afb::jobs::cli::DataArgs {
+        repo: Some(repo.to_string()),
+        master_key_file: Some(key_file.to_path_buf()),
+        scan_budget_pages: 3,
+        scan_max_children: 3,
+        scan_concurrency: 4,
+        scan_page_size: Some(40),
+    }
+}
 
 /// Not a test: the entry point of worker processes started by re-executing this binary. Does nothing
 /// unless the crash test set its environment variable.
@@ -52,6 +70,10 @@ fn child_worker_process() {
         async_commit: false,
         worker_id: None,
         toy_effects_dir: std::env::var_os("AFB_TOY_EFFECTS_DIR").map(PathBuf::from),
+        data: match std::env::var(CHILD_REPO_VAR) {
+            Ok(repo) => data_args(&repo, &PathBuf::from(std::env::var(CHILD_KEY_VAR).unwrap())),
+            Err(_) => Default::default(),
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(afb::jobs::cli::worker(args)).unwrap();
@@ -59,16 +81,30 @@ fn child_worker_process() {
 }
 
 fn spawn_worker(bin: &WorkerBin, url: &str, effects: &Path, n: usize) -> Child {
+    spawn_worker_with(bin, url, effects, n, None)
+}
+
+/// A worker process; with `data` (repository, master key file) it runs the data handlers too.
+fn spawn_worker_with(bin: &WorkerBin, url: &str, effects: &Path, n: usize, data: Option<(&str, &Path)>) -> Child {
     let log = std::fs::File::create(effects.join(format!("worker-{n}.log"))).unwrap();
     let mut cmd = match bin {
         WorkerBin::Afb(path) => {
             let mut c = Command::new(path);
             c.args(["worker", "--database-url", url, "--concurrency", "4", "--lease-secs", "1", "--retry-base-secs", "0.05"]);
+            if let Some((repo, key)) = data {
+                let d = data_args(repo, key);
+                c.args(["--repo", repo, "--master-key-file", key.to_str().unwrap()]);
+                c.args(["--scan-budget-pages", &d.scan_budget_pages.to_string(), "--scan-max-children", &d.scan_max_children.to_string()]);
+                c.args(["--scan-concurrency", &d.scan_concurrency.to_string(), "--scan-page-size", &d.scan_page_size.unwrap().to_string()]);
+            }
             c
         }
         WorkerBin::SelfExec(path) => {
             let mut c = Command::new(path);
             c.args(["child_worker_process", "--exact", "--nocapture", "--test-threads=1"]).env(CHILD_URL_VAR, url);
+            if let Some((repo, key)) = data {
+                c.env(CHILD_REPO_VAR, repo).env(CHILD_KEY_VAR, key);
+            }
             c
         }
     };
@@ -146,4 +182,178 @@ async fn killing_workers_at_random_moments_still_completes_every_job_exactly_onc
     let reruns: i32 = runs.values().map(|n| n - 1).sum();
     eprintln!("{kills} kills, {reruns} re-runs of interrupted jobs, {:.1} s", started.elapsed().as_secs_f64());
     assert!(kills >= 5);
+}
+
+/// The emulator as a process of its own (`afb emulator`); killed when dropped.
+struct EmulatorProcess {
+    child: Child,
+    connection_string: String,
+}
+
+impl EmulatorProcess {
+    fn start(afb: &Path, data: &Path) -> EmulatorProcess {
+        use std::io::BufRead;
+        let mut child = Command::new(afb)
+            .args(["emulator", "--addr", "127.0.0.1:0", "--data", data.to_str().unwrap()])
+            .env("AFB_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start afb emulator");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert!(line.contains("FileEndpoint="), "afb emulator printed {line:?}");
+        EmulatorProcess { child, connection_string: line.trim().to_string() }
+    }
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every file of a share: path → content.
+async fn share_files(share: &afb::azure::ShareClient) -> BTreeMap<String, Vec<u8>> {
+    use futures::{StreamExt, TryStreamExt};
+    let mut out = BTreeMap::new();
+    let mut todo = vec![String::new()];
+    while let Some(d) = todo.pop() {
+        let entries: Vec<_> = share.directory(&d).list().try_collect().await.unwrap();
+        for e in entries {
+            let p = if d.is_empty() { e.name.clone() } else { format!("{d}/{}", e.name) };
+            if e.is_dir() {
+                todo.push(p);
+            } else {
+                let mut data = Vec::new();
+                let mut s = Box::pin(share.file(&p).download());
+                while let Some(b) = s.next().await {
+                    data.extend_from_slice(&b.unwrap());
+                }
+                out.insert(p, data);
+            }
+        }
+    }
+    out
+}
+
+fn local_files(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.insert(p.strip_prefix(root).unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_complete_and_restorable() {
+    use afb::api::settings::{Settings, SettingsInput};
+    use afb::generate::fill::{FillOptions, fill};
+    use afb::generate::plan::{ShareSpec, plan};
+    use afb::jobs::JobState;
+    use afb::jobs::payloads::queue_tenant_id;
+
+    let db = TestDb::new().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let effects = tmp.path().join("effects");
+    std::fs::create_dir_all(&effects).unwrap();
+    let bin = worker_bin(tmp.path());
+    let emu = EmulatorProcess::start(&tmp.path().join("afb"), &tmp.path().join("emu"));
+    let svc = afb::azure::FileServiceClient::from_connection_string(&emu.connection_string).unwrap();
+
+    // Three generated shares; every backup fans out (a budget of 3 listing pages of 40 entries per job).
+    let repo = tmp.path().join("repo");
+    let settings = Settings::new(repo.join(".afb").join("shares.json"));
+    let shares = ["alpha", "beta", "gamma"];
+    for (i, name) in shares.iter().enumerate() {
+        let mut spec = ShareSpec::sample();
+        spec.files = 400;
+        spec.max_file_size_bytes = 300_000;
+        let entries = plan(&spec, 10 + i as u64, 1_700_000_000);
+        fill(&svc.share(name), &spec, &entries, &FillOptions { concurrency: 16, nfs_modes: false }).await.unwrap();
+        let input = SettingsInput { connection_string: Some(emu.connection_string.clone()), sas_url: None, azure_share: None };
+        settings.put("t", name, input).unwrap();
+    }
+    let master = afb::repository::MasterKey::generate();
+    let key_file = tmp.path().join("master.key");
+    std::fs::write(&key_file, master.to_hex()).unwrap();
+    let repo_s = repo.to_str().unwrap().to_string();
+
+    let q = db.queue().await;
+    let jobs: Vec<NewJob> = shares
+        .iter()
+        .map(|s| NewJob::new(queue_tenant_id("t"), JobKind::Backup, json!({ "tenant": "t", "share": s })).max_attempts(50))
+        .collect();
+    q.enqueue(&jobs).await.unwrap();
+
+    let data = Some((repo_s.as_str(), key_file.as_path()));
+    let mut workers: Vec<Child> = (0..3).map(|n| spawn_worker_with(&bin, &db.url, &effects, n, data)).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(66);
+    let started = Instant::now();
+    let (mut kills, mut spawned) = (0, 3);
+    // Kill a random worker every 0.3-1.2 s for 12 s (or until the work is done), restarting it at once.
+    while started.elapsed() < Duration::from_secs(12) && q.counts().await.unwrap().unfinished() > 0 {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(300..1200))).await;
+        let victim = rng.random_range(0..workers.len());
+        workers[victim].kill().unwrap(); // SIGKILL
+        workers[victim].wait().unwrap();
+        kills += 1;
+        workers[victim] = spawn_worker_with(&bin, &db.url, &effects, spawned, data);
+        spawned += 1;
+    }
+    let drained = eventually(Duration::from_secs(240), || async { q.counts().await.unwrap().unfinished() == 0 }).await;
+    for w in &mut workers {
+        let _ = Command::new("kill").args(["-TERM", &w.id().to_string()]).status();
+    }
+    for w in &mut workers {
+        let status = w.wait().unwrap();
+        assert!(status.success(), "a worker exited badly on SIGTERM: {status}");
+    }
+    assert!(drained, "jobs left unfinished: {:?}", q.counts().await.unwrap());
+
+    // Control plane: every job (roots, scan parts, commits) succeeded; none dead.
+    let client = db.client().await;
+    let rows = client.query("SELECT kind, state, count(*), sum(attempts) FROM jobs GROUP BY 1, 2 ORDER BY 1, 2", &[]).await.unwrap();
+    let summary: Vec<(String, String, i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
+    eprintln!("{kills} kills in {:.1} s; jobs (kind, state, count, attempts): {summary:?}", started.elapsed().as_secs_f64());
+    assert!(summary.iter().all(|(_, state, _, _)| state == JobState::Succeeded.as_str()), "{summary:?}");
+    let count = |k: &str| summary.iter().filter(|s| s.0 == k).map(|s| s.2).sum::<i64>();
+    assert_eq!(count("backup"), 3);
+    assert!(count("scan") >= 6 && count("commit") >= 3, "the backups fanned out: {summary:?}");
+    let reruns: i64 = summary.iter().map(|s| s.3 - s.2).sum();
+    eprintln!("{reruns} extra attempts after kills");
+    assert!(kills >= 5);
+
+    // Effects: per share one index snapshot and one backup snapshot, complete, verified, restorable.
+    let index = afb::index::snapshot::Repo::open(&format!("{repo_s}/nodeindex")).unwrap();
+    for name in shares {
+        assert_eq!(index.snapshot_ids("t", name).await.unwrap(), vec![1], "{name}: one index snapshot");
+        let store: std::sync::Arc<dyn object_store::ObjectStore> = std::sync::Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&repo).unwrap());
+        let mut r = afb::repository::Repository::open(store, &master, "t", name, Default::default()).await.unwrap();
+        let snaps = r.list_snapshots().await.unwrap();
+        assert_eq!(snaps.len(), 1, "{name}: one backup snapshot, not {snaps:?}");
+        let m = index.latest("t", name).await.unwrap().unwrap();
+        let live = share_files(&svc.share(name)).await;
+        assert_eq!(m.totals.files as usize, live.len(), "{name}: the index snapshot has every file");
+
+        let opts = afb::backup::verify::VerifyOptions { snapshot: None, read_data: true, read_data_subset: 0.0, index: Some(&index), compare_live: None };
+        let v = afb::backup::verify::verify(&mut r, opts).await.unwrap();
+        assert!(v.problems.is_empty(), "{name}: verify found {:?}", v.problems);
+
+        let out = tmp.path().join(format!("restored-{name}"));
+        let target = afb::backup::restore::Target::Local(out.clone());
+        let ro = afb::backup::restore::RestoreOptions { snapshot: None, path: None, target, overwrite: false };
+        let s = afb::backup::restore::restore(&mut r, ro).await.unwrap();
+        assert_eq!(s.files_restored as usize, live.len());
+        assert!(local_files(&out) == live, "{name}: the restore is byte-identical to the share");
+    }
 }

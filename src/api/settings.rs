@@ -64,6 +64,12 @@ impl Settings {
         Settings { file, lock: Mutex::new(()) }
     }
 
+    /// A share's stored source, secret included: for workers resolving where to read (never for replies).
+    pub fn source(&self, tenant: &str, share: &str) -> anyhow::Result<Option<SettingsInput>> {
+        let _g = self.lock.lock().expect("settings lock");
+        Ok(load(&self.file)?.remove(&format!("{tenant}/{share}")))
+    }
+
     pub fn get(&self, tenant: &str, share: &str) -> anyhow::Result<SettingsView> {
         let _g = self.lock.lock().expect("settings lock");
         Ok(view(load(&self.file)?.get(&format!("{tenant}/{share}"))))

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
-use rand::RngExt;
 use serde::Serialize;
 
 use super::{EXTRA_INDEX_SNAPSHOT, EXTRA_SKIPPED, load_versions, restore};
@@ -53,9 +52,9 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
         }
     }
     if opts.read_data_subset > 0.0 && !opts.read_data {
-        let mut rng = rand::rng();
+        // No thread-local RNG held across an await: the future stays Send (job handlers run it on workers).
         for (path, _) in repo.list_packs().await? {
-            if rng.random::<f64>() * 100.0 >= opts.read_data_subset {
+            if rand::random::<f64>() * 100.0 >= opts.read_data_subset {
                 continue;
             }
             out.packs_read += 1;

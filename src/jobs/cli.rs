@@ -70,11 +70,55 @@ pub struct WorkerArgs {
     /// Test aid: `noop` jobs leave an idempotent effect file here (see jobs::toy).
     #[arg(long, env = "AFB_TOY_EFFECTS_DIR", hide = true)]
     pub toy_effects_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
-/// The handlers a worker process runs. Other modules add theirs here as they land.
-pub fn worker_handlers(toy_effects_dir: Option<PathBuf>) -> Handlers {
-    let h = Handlers::builtin();
+/// Where data jobs (scan, backup, restore, verify) read and write. Without `--repo` a worker runs `noop`
+/// jobs only.
+#[derive(Debug, Clone, Args, Default)]
+pub struct DataArgs {
+    /// Repository location (a local directory); share sources come from its `.afb/shares.json`.
+    #[arg(long, env = "AFB_REPO")]
+    pub repo: Option<String>,
+    /// File holding the master key (64 hex digits); or set AFB_MASTER_KEY.
+    #[arg(long)]
+    pub master_key_file: Option<PathBuf>,
+    /// `List Directories and Files` calls one scan job sends before it splits the rest into child jobs.
+    #[arg(long, default_value_t = 2000)]
+    pub scan_budget_pages: u64,
+    /// Most child jobs one scan job splits into.
+    #[arg(long, default_value_t = 16)]
+    pub scan_max_children: usize,
+    /// Listing calls in flight within one scan job.
+    #[arg(long, default_value_t = 16)]
+    pub scan_concurrency: usize,
+    /// Entries per listing page (at most 5000; the service default when absent).
+    #[arg(long)]
+    pub scan_page_size: Option<u32>,
+}
+
+impl DataArgs {
+    /// The data environment, or `None` without `--repo`. A missing or malformed master key is an error.
+    pub fn env(&self) -> anyhow::Result<Option<super::data::DataEnv>> {
+        let Some(repo) = &self.repo else { return Ok(None) };
+        let target = crate::backup::cli::RepoTarget { repo: repo.clone(), tenant: "-".into(), share: "-".into(), master_key_file: self.master_key_file.clone() };
+        let budget = crate::scan::fanout::ListBudget {
+            pages: self.scan_budget_pages.max(1),
+            concurrency: self.scan_concurrency.max(1),
+            page_size: self.scan_page_size,
+            max_children: self.scan_max_children.max(1),
+        };
+        Ok(Some(super::data::DataEnv::new(repo.clone(), target.master_key()?).with_budget(budget)))
+    }
+}
+
+/// The handlers a worker process runs: `noop`, and with a repository the data handlers.
+pub fn worker_handlers(toy_effects_dir: Option<PathBuf>, data: Option<super::data::DataEnv>) -> Handlers {
+    let h = match data {
+        Some(env) => super::data::data_handlers(Arc::new(env)),
+        None => Handlers::builtin(),
+    };
     match toy_effects_dir {
         Some(dir) => h.with(JobKind::Noop, super::toy::EffectFileHandler { dir }),
         None => h,
@@ -84,6 +128,7 @@ pub fn worker_handlers(toy_effects_dir: Option<PathBuf>) -> Handlers {
 /// `afb worker`: migrate, then claim and run jobs until SIGTERM or Ctrl-C.
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let url = &args.db.database_url;
+    let data = args.data.env()?;
     super::migrate::migrate_url(url).await?;
     // Claims, completions and heartbeats are serialized per task; a few connections are plenty.
     let queue = Arc::new(PgQueue::connect(url, super::postgres::pool_with(url, 4, !args.async_commit)?).await?);
@@ -93,7 +138,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     cfg.shutdown_grace = Duration::from_secs_f64(args.shutdown_grace_secs);
     cfg.retry.base = Duration::from_secs_f64(args.retry_base_secs);
     cfg.reap_every = cfg.heartbeat.min(Duration::from_secs(5));
-    let worker = Worker::new(queue.clone(), worker_handlers(args.toy_effects_dir.clone()), cfg.clone());
+    let worker = Worker::new(queue.clone(), worker_handlers(args.toy_effects_dir.clone(), data), cfg.clone());
     let shutdown = CancellationToken::new();
     if let Some(addr) = args.metrics_addr {
         let q = queue.clone();

@@ -3,6 +3,7 @@
 //!
 //! - [`model`]: kinds, states, what is enqueued and claimed.
 //! - [`payloads`]: what data jobs carry (tenant and share names, restore targets); never secrets.
+//! - [`data`]: the scan, backup, restore, verify and commit handlers over a repository ([`data::data_handlers`]).
 //! - [`handler`]: the [`JobHandler`] trait and its idempotence contract, [`JobContext`] (cancellation and
 //!   progress), fan-out through [`Outcome::FanOut`].
 //! - [`queue`]: the [`Queue`] trait both backends implement, with leases, retries and completions.
@@ -20,6 +21,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod data;
 pub mod embedded;
 pub mod handler;
 pub mod memory;

@@ -18,11 +18,67 @@ pub struct ShareRef {
 }
 
 /// `scan`: take a share snapshot and write an index snapshot of it. A fan-out child also names the
-/// subtree it lists and the share snapshot its parent took.
+/// subtree it lists and the share snapshot its parent took: see [`ScanJob`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScanPayload {
     #[serde(flatten)]
     pub share: ShareRef,
+}
+
+/// What a `scan` handler reads: a [`ScanPayload`] (what enqueuers send), or the same plus `part` on the
+/// children a scan or backup fans out into (only handlers create those).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanJob {
+    #[serde(flatten)]
+    pub share: ShareRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<ScanPart>,
+}
+
+/// A directory still to list (or to go on listing) in a fanned-out scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingDir {
+    /// Path below the share root, `/`-separated, no leading slash ("" is the root).
+    pub path: String,
+    /// The directory's Azure FileId (0 for the share root).
+    pub file_id: u64,
+    /// Where to go on listing it (`NextMarker` of the page listed last), if it was listed in part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// One child of a fanned-out scan: the directories it lists, within the run its root job started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanPart {
+    /// The run: `job-{root job id}`.
+    pub run: String,
+    /// The part's id in the run's tree: `r` is the root job, `r.3` its fourth child, `r.3.0` ...
+    pub id: String,
+    /// The Azure share name and the share snapshot the root job took.
+    pub azure_share: String,
+    pub share_snapshot: String,
+    pub dirs: Vec<PendingDir>,
+}
+
+/// `commit`: the job that runs once all children of a fan-out succeeded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommitPayload {
+    #[serde(flatten)]
+    pub share: ShareRef,
+    pub run: String,
+    pub op: CommitOp,
+}
+
+/// What a commit job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitOp {
+    /// Merge the run's scan fragments into one index snapshot.
+    Scan,
+    /// The same, then back up that index snapshot.
+    Backup,
+    /// Nothing: stands for a child that fanned out itself, so the outer commit waits for its children.
+    Join,
 }
 
 /// `backup`: scan, diff against the last backup, upload what changed, commit a backup snapshot.

@@ -160,7 +160,7 @@ impl<Q: Queue + ?Sized> Worker<Q> {
             for job in jobs {
                 let permit = permits.pop().expect("one permit per claimed job");
                 let ctx = self.register(&held, job);
-                let run = run_job(ctx, self.handlers.clone(), held.clone(), cfg.retry, done_tx.clone(), self.metrics.clone());
+                let run = run_job(ctx, self.handlers.clone(), held.clone(), cfg.clone(), self.queue.clone(), done_tx.clone(), self.metrics.clone());
                 running.spawn(async move {
                     run.await;
                     drop(permit);
@@ -216,14 +216,16 @@ async fn drain(set: &mut JoinSet<()>) {
     while set.join_next().await.is_some() {}
 }
 
-async fn run_job(
+async fn run_job<Q: Queue + ?Sized>(
     ctx: JobContext,
     handlers: Handlers,
     held: HeldMap,
-    retry: RetryPolicy,
+    cfg: Arc<WorkerConfig>,
+    queue: Arc<Q>,
     done: mpsc::UnboundedSender<Completion>,
     metrics: Arc<Metrics>,
 ) {
+    let retry = cfg.retry;
     let job = ctx.job.clone();
     let claim = ClaimRef::from(&*job);
     metrics.running.add(1);
@@ -239,7 +241,21 @@ async fn run_job(
         }
     };
     metrics.running.add(-1);
-    let why = held.lock().unwrap().remove(&job.job_id).and_then(|h| h.stop);
+    let (why, last_progress) = match held.lock().unwrap().remove(&job.job_id) {
+        Some(mut h) => {
+            let p = if h.progress.has_changed().unwrap_or(false) { h.progress.borrow_and_update().clone() } else { None };
+            (h.stop, p)
+        }
+        None => (None, None),
+    };
+    // Progress reported since the last heartbeat (typically the handler's final summary) is stored before
+    // the outcome, so `jobs.progress` ends with what the job did. Best effort: the outcome is what counts.
+    if why != Some(Stop::LeaseLost)
+        && let Some(p) = last_progress
+        && let Err(e) = queue.heartbeat(&cfg.worker_id, &[(claim, Some(p))], cfg.lease).await
+    {
+        tracing::warn!(job = job.job_id, "storing final progress failed: {e:#}");
+    }
     let completion = match (why, result) {
         // Someone else holds the job now: whatever we did is theirs to redo; report nothing.
         (Some(Stop::LeaseLost), _) => {

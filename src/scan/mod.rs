@@ -19,6 +19,7 @@
 //! complete), and a share snapshot the scan created is deleted again. See `docs/scan.md`.
 
 pub mod cli;
+pub mod fanout;
 pub mod sort;
 
 use std::time::Instant;
@@ -130,7 +131,7 @@ pub fn parse_attributes(s: &str) -> (i32, Vec<String>) {
     (bits, unknown)
 }
 
-fn nanos(t: Option<time::OffsetDateTime>) -> i64 {
+pub(crate) fn nanos(t: Option<time::OffsetDateTime>) -> i64 {
     t.map_or(0, |t| i64::try_from(t.unix_timestamp_nanos()).unwrap_or(if t.unix_timestamp() < 0 { i64::MIN } else { i64::MAX }))
 }
 

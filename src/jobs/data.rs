@@ -1,0 +1,455 @@
+//! The data handlers: `scan`, `backup`, `restore`, `verify`, and the `commit` of fanned-out scans.
+//!
+//! ```no_run
+//! # async fn demo(master: afb::repository::MasterKey) -> anyhow::Result<()> {
+//! use afb::jobs::data::{DataEnv, data_handlers};
+//! use afb::jobs::embedded::EmbeddedRunner;
+//! let env = DataEnv::new("/srv/afb-repo", master); // once per process
+//! let runner = EmbeddedRunner::start(data_handlers(env.into()), 4);
+//! # Ok(()) }
+//! ```
+//!
+//! A [`DataEnv`] is built once per worker process: the repository location, the master key (from the
+//! worker's configuration, never from a payload), the share settings store in the repository's control
+//! area (`{repo}/.afb/shares.json`, [`crate::api::settings`]) where each share's Azure source is, and the
+//! listing budget of fanned-out scans. Payloads are the shapes of [`super::payloads`].
+//!
+//! Idempotence (see [`super::handler`]):
+//! - `scan` and `backup` are runs of [`crate::scan::fanout`]: the share snapshot is taken once per run
+//!   (`run.json`), parts list deterministically and write fragments under fixed names, and the commit
+//!   recognises an index snapshot it already committed (same share snapshot).
+//! - A `backup` then backs up that index snapshot, unless a backup manifest already names it
+//!   ([`backup_of`]): a re-run after a crash commits no second backup snapshot. Content objects are
+//!   content-addressed; a crash mid-upload leaves only unreferenced objects.
+//! - `restore` skips files already present with the same size and QuickXorHash.
+//! - `verify` only reads.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::handler::{Handlers, JobContext, JobError, JobHandler, Outcome};
+use super::model::{JobKind, NewJob};
+use super::payloads::{BackupPayload, CommitOp, CommitPayload, PendingDir, RestorePayload, RestoreTarget, ScanJob, ScanPart, ShareRef, VerifyPayload};
+use crate::api::settings::Settings;
+use crate::azure::credential::AccountConfig;
+use crate::azure::{ClientOptions, FileServiceClient, ShareClient};
+use crate::backup::cli::RepoTarget;
+use crate::backup::restore::{RestoreOptions, Target, restore};
+use crate::backup::verify::{VerifyOptions, verify};
+use crate::backup::{BackupInput, EXTRA_INDEX_SNAPSHOT, Progress, find_previous};
+use crate::index::manifest::{Manifest, check_id};
+use crate::index::snapshot::{Repo as IndexRepo, WriteOptions};
+use crate::repository::{MasterKey, Repository, RepositoryConfig};
+use crate::scan::fanout::{self, ListBudget, ROOT_PART, RunInfo};
+use crate::scan::sort::SpillOptions;
+
+/// What every data handler of one worker process shares.
+pub struct DataEnv {
+    /// Repository location (`--repo`): a local directory (object-store URLs as `RepoTarget` opens them).
+    pub repo: String,
+    master: MasterKey,
+    settings: Settings,
+    /// How much one scan job lists before it fans out.
+    pub budget: ListBudget,
+    /// Azure client options for share sources.
+    pub client_options: ClientOptions,
+    /// Where sorting spills during a commit.
+    pub spill: SpillOptions,
+}
+
+impl DataEnv {
+    /// An environment for the repository at `repo`, with the share settings in `{repo}/.afb/shares.json`.
+    pub fn new(repo: impl Into<String>, master: MasterKey) -> Self {
+        let repo = repo.into();
+        let dir = PathBuf::from(repo.strip_prefix("file://").unwrap_or(&repo));
+        DataEnv {
+            settings: Settings::new(dir.join(".afb").join("shares.json")),
+            repo,
+            master,
+            budget: ListBudget::default(),
+            client_options: ClientOptions::default(),
+            spill: SpillOptions::default(),
+        }
+    }
+
+    /// Sets the listing budget of scan jobs.
+    pub fn with_budget(mut self, budget: ListBudget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    fn target(&self, tenant: &str, share: &str) -> RepoTarget {
+        RepoTarget { repo: self.repo.clone(), tenant: tenant.into(), share: share.into(), master_key_file: None }
+    }
+
+    /// The Parquet node index (`{repo}/nodeindex`).
+    pub fn index(&self) -> anyhow::Result<IndexRepo> {
+        self.target("-", "-").index()
+    }
+
+    /// The content repository of one share.
+    pub async fn repository(&self, tenant: &str, share: &str) -> anyhow::Result<Repository> {
+        let store = self.target(tenant, share).store()?;
+        Repository::open(store, &self.master, tenant, share, RepositoryConfig::default())
+            .await
+            .with_context(|| format!("opening repository {} for {tenant}/{share}", self.repo))
+    }
+
+    /// The Azure file service and share name of a share, from the settings store. Not configured is a
+    /// permanent error.
+    pub fn source(&self, tenant: &str, share: &str) -> Result<(FileServiceClient, String), JobError> {
+        let Some(s) = self.settings.source(tenant, share)? else {
+            return Err(JobError::permanent(anyhow::anyhow!(
+                "share {tenant}/{share} has no Azure source configured (PUT /api/v1/tenants/{tenant}/shares/{share}/settings)"
+            )));
+        };
+        let (cfg, sas_share) = match (&s.connection_string, &s.sas_url) {
+            (Some(c), _) => (AccountConfig::from_connection_string(c).map_err(|e| JobError::permanent(anyhow::anyhow!("share {tenant}/{share}: invalid connection string: {e}")))?, None),
+            (None, Some(u)) => {
+                let (cfg, rest) = AccountConfig::from_sas_url(u).map_err(|e| JobError::permanent(anyhow::anyhow!("share {tenant}/{share}: invalid SAS URL: {e}")))?;
+                (cfg, rest.split('/').next().filter(|s| !s.is_empty()).map(str::to_string))
+            }
+            (None, None) => return Err(JobError::permanent(anyhow::anyhow!("share {tenant}/{share}: settings hold no credential"))),
+        };
+        let name = s.azure_share.clone().or(sas_share).unwrap_or_else(|| share.to_string());
+        let svc = FileServiceClient::new(cfg, self.client_options.clone()).map_err(|e| JobError::permanent(anyhow::anyhow!("share {tenant}/{share}: {e}")))?;
+        Ok((svc, name))
+    }
+}
+
+/// The handlers of a worker with a repository: `noop` plus scan, backup, restore, verify and commit, all
+/// sharing `env`. `afb worker --repo`, `afb serve` and the embedded runner use the same set.
+pub fn data_handlers(env: Arc<DataEnv>) -> Handlers {
+    Handlers::builtin()
+        .with(JobKind::Scan, ScanHandler { env: env.clone() })
+        .with(JobKind::Backup, BackupHandler { env: env.clone() })
+        .with(JobKind::Commit, CommitHandler { env: env.clone() })
+        .with(JobKind::Restore, RestoreHandler { env: env.clone() })
+        .with(JobKind::Verify, VerifyHandler { env })
+    // TODO(prune): register JobKind::Prune once the backup engine's prune library function is on main.
+}
+
+/// Runs `f` until it finishes or the job is told to stop (cancelled, lease lost, shutdown); a stopped job's
+/// future is dropped at its next await point, so a job that lost its lease does not go on to commit.
+async fn stoppable<T>(ctx: &JobContext, f: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::select! {
+        r = f => r,
+        _ = ctx.cancelled().cancelled() => Err(anyhow::anyhow!("stopped")),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(kind: &str, payload: &serde_json::Value) -> Result<T, JobError> {
+    serde_json::from_value(payload.clone()).map_err(|e| JobError::permanent(anyhow::anyhow!("malformed {kind} payload: {e}")))
+}
+
+fn check_share(s: &ShareRef) -> Result<(), JobError> {
+    check_id("tenant", &s.tenant).map_err(JobError::Permanent)?;
+    check_id("share", &s.share).map_err(JobError::Permanent)
+}
+
+/// A job like `parent` (tenant, share, priority, attempts) of another kind and payload.
+fn like(parent: &JobContext, kind: JobKind, payload: serde_json::Value) -> NewJob {
+    let j = &parent.job;
+    let mut n = NewJob::new(j.tenant_id, kind, payload).priority(j.priority).max_attempts(j.max_attempts);
+    n.share_id = j.share_id;
+    n
+}
+
+struct ScanHandler {
+    env: Arc<DataEnv>,
+}
+
+#[async_trait]
+impl JobHandler for ScanHandler {
+    async fn run(&self, ctx: &JobContext, payload: &serde_json::Value) -> Result<Outcome, JobError> {
+        let job: ScanJob = parse("scan", payload)?;
+        check_share(&job.share)?;
+        match job.part {
+            None => start(&self.env, ctx, &job.share, CommitOp::Scan).await,
+            Some(part) => {
+                let children = list_and_write(&self.env, ctx, &job.share, &part).await?;
+                if children.is_empty() {
+                    return Ok(Outcome::Done);
+                }
+                let commit = CommitPayload { share: job.share.clone(), run: part.run.clone(), op: CommitOp::Join };
+                Ok(Outcome::FanOut { children, commit: like(ctx, JobKind::Commit, serde_json::to_value(commit)?) })
+            }
+        }
+    }
+}
+
+struct BackupHandler {
+    env: Arc<DataEnv>,
+}
+
+#[async_trait]
+impl JobHandler for BackupHandler {
+    async fn run(&self, ctx: &JobContext, payload: &serde_json::Value) -> Result<Outcome, JobError> {
+        let p: BackupPayload = parse("backup", payload)?;
+        check_share(&p.share)?;
+        start(&self.env, ctx, &p.share, CommitOp::Backup).await
+    }
+}
+
+/// The root job of a run: take (or find) the run's share snapshot, list the root part, and either finish
+/// at once (the share fit in the budget) or fan out with a commit job doing `op`.
+async fn start(env: &DataEnv, ctx: &JobContext, share: &ShareRef, op: CommitOp) -> Result<Outcome, JobError> {
+    let (svc, azure_share) = env.source(&share.tenant, &share.share)?;
+    let index = env.index()?;
+    let run = format!("job-{}", ctx.job.job_id);
+    ctx.progress(json!({ "phase": "snapshot" }));
+    let info = fanout::start_run(&index, &svc, &share.tenant, &share.share, &azure_share, &run).await?;
+    let part = ScanPart {
+        run: run.clone(),
+        id: ROOT_PART.into(),
+        azure_share: info.azure_share.clone(),
+        share_snapshot: info.share_snapshot.clone(),
+        dirs: vec![PendingDir { path: String::new(), file_id: 0, marker: None }],
+    };
+    let children = list_and_write_with(env, ctx, share, &part, &svc).await?;
+    if children.is_empty() {
+        finish(env, ctx, share, &svc, &info, op).await?;
+        return Ok(Outcome::Done);
+    }
+    let commit = CommitPayload { share: share.clone(), run, op };
+    Ok(Outcome::FanOut { children, commit: like(ctx, JobKind::Commit, serde_json::to_value(commit)?) })
+}
+
+async fn list_and_write(env: &DataEnv, ctx: &JobContext, share: &ShareRef, part: &ScanPart) -> Result<Vec<NewJob>, JobError> {
+    let (svc, _) = env.source(&share.tenant, &share.share)?;
+    list_and_write_with(env, ctx, share, part, &svc).await
+}
+
+/// Lists one part within the budget, writes its fragment, and returns the children for its frontier.
+async fn list_and_write_with(env: &DataEnv, ctx: &JobContext, share: &ShareRef, part: &ScanPart, svc: &FileServiceClient) -> Result<Vec<NewJob>, JobError> {
+    let index = env.index()?;
+    let snap: ShareClient = svc.share(&part.azure_share).at_snapshot(&part.share_snapshot);
+    let listing = fanout::list_part(&snap, part.dirs.clone(), &env.budget, ctx.cancelled(), |st| {
+        ctx.progress(json!({ "phase": "listing", "part": part.id, "pages": st.pages, "directories": st.directories, "files": st.files, "bytes": st.bytes }));
+    })
+    .await?;
+    let groups = fanout::split(listing.frontier, env.budget.max_children);
+    let ids = fanout::child_ids(&part.id, groups.len());
+    fanout::write_part(&index, &share.tenant, &share.share, &part.run, &part.id, &listing.rows, &listing.stats, ids.clone()).await?;
+    let st = listing.stats;
+    ctx.progress(json!({ "phase": "listed", "part": part.id, "pages": st.pages, "directories": st.directories, "files": st.files, "bytes": st.bytes, "children": ids.len() }));
+    let mut children = Vec::with_capacity(groups.len());
+    for (id, dirs) in ids.into_iter().zip(groups) {
+        let child = ScanJob {
+            share: share.clone(),
+            part: Some(ScanPart { run: part.run.clone(), id, azure_share: part.azure_share.clone(), share_snapshot: part.share_snapshot.clone(), dirs }),
+        };
+        children.push(like(ctx, JobKind::Scan, serde_json::to_value(child)?));
+    }
+    Ok(children)
+}
+
+struct CommitHandler {
+    env: Arc<DataEnv>,
+}
+
+#[async_trait]
+impl JobHandler for CommitHandler {
+    async fn run(&self, ctx: &JobContext, payload: &serde_json::Value) -> Result<Outcome, JobError> {
+        let p: CommitPayload = parse("commit", payload)?;
+        check_share(&p.share)?;
+        if p.op == CommitOp::Join {
+            return Ok(Outcome::Done);
+        }
+        let (svc, _) = self.env.source(&p.share.tenant, &p.share.share)?;
+        let index = self.env.index()?;
+        let info = fanout::load_run(&index, &p.share.tenant, &p.share.share, &p.run).await?;
+        finish(&self.env, ctx, &p.share, &svc, &info, p.op).await?;
+        Ok(Outcome::Done)
+    }
+}
+
+/// Commits the run's index snapshot, then (for a backup) backs it up.
+async fn finish(env: &DataEnv, ctx: &JobContext, share: &ShareRef, svc: &FileServiceClient, info: &RunInfo, op: CommitOp) -> Result<(), JobError> {
+    let index = env.index()?;
+    ctx.progress(json!({ "phase": "committing index" }));
+    let (m, stats) = stoppable(ctx, fanout::commit_run(&index, &share.tenant, &share.share, info, env.spill.clone(), WriteOptions::default())).await?;
+    fanout::remove_parts(&index, &share.tenant, &share.share, &info.run).await?;
+    let t = m.totals;
+    ctx.progress(json!({
+        "phase": "indexed", "index_snapshot": m.snapshot_id, "files": t.files, "directories": t.dirs, "bytes": t.bytes,
+        "parts": stats.parts, "new_node_ids": stats.new_node_ids, "already_committed": stats.already_committed,
+    }));
+    if op == CommitOp::Backup {
+        backup_index_snapshot(env, ctx, share, svc, info, m).await?;
+    }
+    Ok(())
+}
+
+/// The backup snapshot that backed up index snapshot `index_snapshot`, if one was committed.
+pub async fn backup_of(repo: &Repository, index_snapshot: i64) -> anyhow::Result<Option<String>> {
+    for id in repo.list_snapshots().await?.into_iter().rev() {
+        let m = repo.load_manifest(&id).await?;
+        match m.extra.get(EXTRA_INDEX_SNAPSHOT).and_then(|s| s.parse::<i64>().ok()) {
+            Some(i) if i == index_snapshot => return Ok(Some(id)),
+            Some(i) if i < index_snapshot => return Ok(None),
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+async fn backup_index_snapshot(env: &DataEnv, ctx: &JobContext, share: &ShareRef, svc: &FileServiceClient, info: &RunInfo, current: Manifest) -> Result<(), JobError> {
+    let index = env.index()?;
+    let mut repo = env.repository(&share.tenant, &share.share).await?;
+    if let Some(id) = backup_of(&repo, current.snapshot_id).await? {
+        ctx.progress(json!({ "phase": "done", "snapshot_id": id, "index_snapshot": current.snapshot_id, "already_committed": true }));
+        return Ok(());
+    }
+    let previous = find_previous(&repo, &index).await?;
+    let at = svc.share(&info.azure_share).at_snapshot(&info.share_snapshot);
+    let progress = JobProgress::new(ctx);
+    let input = BackupInput { share: at, azure_snapshot: Some(info.share_snapshot.clone()), index: &index, current, previous, progress: &progress };
+    let sum = stoppable(ctx, crate::backup::run(&mut repo, input)).await?;
+    ctx.progress(json!({
+        "phase": "done", "snapshot_id": sum.snapshot_id, "index_snapshot": sum.index_snapshot,
+        "files_new": sum.files_new, "files_changed": sum.files_changed, "files_unchanged": sum.files_unchanged,
+        "bytes_read": sum.bytes_read, "bytes_uploaded": sum.bytes_uploaded, "skipped": sum.skipped.len(), "warnings": sum.warnings.len(),
+    }));
+    Ok(())
+}
+
+/// Backup progress as job progress: files and bytes read so far of the totals.
+struct JobProgress<'a> {
+    ctx: &'a JobContext,
+    files_total: AtomicU64,
+    bytes_total: AtomicU64,
+    files: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl<'a> JobProgress<'a> {
+    fn new(ctx: &'a JobContext) -> Self {
+        JobProgress { ctx, files_total: AtomicU64::new(0), bytes_total: AtomicU64::new(0), files: AtomicU64::new(0), bytes: AtomicU64::new(0) }
+    }
+
+    fn report(&self) {
+        self.ctx.progress(json!({
+            "phase": "backup",
+            "files": self.files.load(Ordering::Relaxed), "files_total": self.files_total.load(Ordering::Relaxed),
+            "bytes": self.bytes.load(Ordering::Relaxed), "bytes_total": self.bytes_total.load(Ordering::Relaxed),
+        }));
+    }
+}
+
+impl Progress for JobProgress<'_> {
+    fn start(&self, files: u64, bytes: u64) {
+        self.files_total.store(files, Ordering::Relaxed);
+        self.bytes_total.store(bytes, Ordering::Relaxed);
+        self.report();
+    }
+    fn file_done(&self, _path: &str, bytes: u64) {
+        let f = self.files.fetch_add(1, Ordering::Relaxed) + 1;
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        // The runner keeps only the latest value; building it for every file is wasted work.
+        if f.is_multiple_of(64) || bytes > (1 << 20) {
+            self.report();
+        }
+    }
+    fn finish(&self) {
+        self.report();
+    }
+}
+
+struct RestoreHandler {
+    env: Arc<DataEnv>,
+}
+
+/// A share client for restoring into, created if it does not exist.
+async fn ensure_share(svc: &FileServiceClient, name: &str) -> anyhow::Result<ShareClient> {
+    let share = svc.share(name);
+    match share.create().await {
+        Ok(()) => {}
+        Err(e) if e.code() == Some("ShareAlreadyExists") => {}
+        Err(e) => return Err(e).with_context(|| format!("creating share {name}")),
+    }
+    Ok(share)
+}
+
+#[async_trait]
+impl JobHandler for RestoreHandler {
+    async fn run(&self, ctx: &JobContext, payload: &serde_json::Value) -> Result<Outcome, JobError> {
+        let p: RestorePayload = parse("restore", payload)?;
+        check_share(&p.share)?;
+        let target = match &p.target {
+            RestoreTarget::Original => {
+                let (svc, name) = self.env.source(&p.share.tenant, &p.share.share)?;
+                Target::Share(ensure_share(&svc, &name).await?)
+            }
+            RestoreTarget::Share { share } => {
+                check_id("share", share).map_err(JobError::Permanent)?;
+                let (svc, name) = self.env.source(&p.share.tenant, share)?;
+                Target::Share(ensure_share(&svc, &name).await?)
+            }
+            RestoreTarget::Local { path } => Target::Local(PathBuf::from(path)),
+        };
+        let mut repo = self.env.repository(&p.share.tenant, &p.share.share).await?;
+        ctx.progress(json!({ "phase": "restoring" }));
+        let s = stoppable(ctx, restore(&mut repo, RestoreOptions { snapshot: p.snapshot.clone(), path: p.path.clone(), target, overwrite: p.overwrite })).await?;
+        ctx.progress(json!({
+            "phase": "done", "snapshot_id": s.snapshot_id, "files": s.files_restored, "directories": s.dirs, "bytes": s.bytes_written,
+            "files_already_present": s.files_already_present, "conflicts": s.conflicts.len(),
+        }));
+        if !s.conflicts.is_empty() {
+            return Err(JobError::permanent(anyhow::anyhow!(
+                "{} existing files differ and were not overwritten (set overwrite), e.g. {}",
+                s.conflicts.len(),
+                s.conflicts[0]
+            )));
+        }
+        Ok(Outcome::Done)
+    }
+}
+
+struct VerifyHandler {
+    env: Arc<DataEnv>,
+}
+
+#[async_trait]
+impl JobHandler for VerifyHandler {
+    async fn run(&self, ctx: &JobContext, payload: &serde_json::Value) -> Result<Outcome, JobError> {
+        let p: VerifyPayload = parse("verify", payload)?;
+        check_share(&p.share)?;
+        if !(0.0..=100.0).contains(&p.read_data_percent) {
+            return Err(JobError::permanent(anyhow::anyhow!("read_data_percent must be within 0..=100, not {}", p.read_data_percent)));
+        }
+        let live = if p.compare_live {
+            let (svc, name) = self.env.source(&p.share.tenant, &p.share.share)?;
+            Some(svc.share(&name))
+        } else {
+            None
+        };
+        let index = self.env.index()?;
+        let mut repo = self.env.repository(&p.share.tenant, &p.share.share).await?;
+        ctx.progress(json!({ "phase": "verifying" }));
+        let o = stoppable(ctx, verify(
+            &mut repo,
+            VerifyOptions {
+                snapshot: p.snapshot.clone(),
+                read_data: p.read_data_percent >= 100.0,
+                read_data_subset: if p.read_data_percent >= 100.0 { 0.0 } else { p.read_data_percent },
+                index: Some(&index),
+                compare_live: live,
+            },
+        ))
+        .await?;
+        ctx.progress(json!({
+            "phase": "done", "snapshot_id": o.snapshot_id, "objects_checked": o.objects_checked, "chunks_checked": o.chunks_checked,
+            "packs_read": o.packs_read, "nodes_compared": o.nodes_compared, "problems": o.problems.len(),
+        }));
+        if !o.problems.is_empty() {
+            return Err(JobError::permanent(anyhow::anyhow!("verify of {} found {} problems, first: {}", o.snapshot_id, o.problems.len(), o.problems[0])));
+        }
+        Ok(Outcome::Done)
+    }
+}
