@@ -280,7 +280,10 @@ async fn a_commit_job_runs_once_after_all_children_succeeded(b: Backend) {
     assert_eq!(*committed.lock().unwrap(), vec![20], "the commit ran after all 20 children, once");
     assert_eq!(state(&q, scan).await, JobState::Succeeded);
     // The commit handler has run; its outcome is recorded a moment later.
-    eventually(Duration::from_secs(10), || async { q.counts().await.unwrap().unfinished() == 0 }).await;
+    assert!(
+        eventually(Duration::from_secs(60), || async { q.counts().await.unwrap().unfinished() == 0 }).await,
+        "the commit job's outcome was never recorded"
+    );
     let c = q.counts().await.unwrap();
     assert_eq!((c.succeeded, c.unfinished()), (22, 0));
     stop1.cancel();
