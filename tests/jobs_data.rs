@@ -57,7 +57,7 @@ impl Env {
     }
 
     fn data_env(&self, repo: &str, pages: u64) -> Arc<DataEnv> {
-        Arc::new(DataEnv::new(repo, self.master.clone()).with_budget(ListBudget { pages, concurrency: 4, page_size: Some(50), max_children: 3 }))
+        Arc::new(DataEnv::new(repo, self.master.clone()).with_budget(ListBudget { pages, concurrency: 4, page_size: Some(50), max_children: 3, max_rows: 1_000_000 }))
     }
 }
 

@@ -108,6 +108,7 @@ impl DataArgs {
             concurrency: self.scan_concurrency.max(1),
             page_size: self.scan_page_size,
             max_children: self.scan_max_children.max(1),
+            ..Default::default()
         };
         Ok(Some(super::data::DataEnv::new(repo.clone(), target.master_key()?).with_budget(budget)))
     }

@@ -60,6 +60,8 @@ pub struct DataEnv {
     pub client_options: ClientOptions,
     /// Where sorting spills during a commit.
     pub spill: SpillOptions,
+    /// The Parquet node index's location; `{repo}/nodeindex` (where `afb backup` keeps it) when `None`.
+    pub index_location: Option<String>,
 }
 
 impl DataEnv {
@@ -74,7 +76,15 @@ impl DataEnv {
             budget: ListBudget::default(),
             client_options: ClientOptions::default(),
             spill: SpillOptions::default(),
+            index_location: None,
         }
+    }
+
+    /// Keeps the node index at `location` instead of `{repo}/nodeindex` (e.g. the repository root that
+    /// `afb scan --repo` and `afb serve --repo` use). Scan and backup jobs of one worker use the same index.
+    pub fn with_index(mut self, location: impl Into<String>) -> Self {
+        self.index_location = Some(location.into());
+        self
     }
 
     /// Sets the listing budget of scan jobs.
@@ -87,9 +97,12 @@ impl DataEnv {
         RepoTarget { repo: self.repo.clone(), tenant: tenant.into(), share: share.into(), master_key_file: None }
     }
 
-    /// The Parquet node index (`{repo}/nodeindex`).
+    /// The Parquet node index (`{repo}/nodeindex` unless [`Self::with_index`] moved it).
     pub fn index(&self) -> anyhow::Result<IndexRepo> {
-        self.target("-", "-").index()
+        match &self.index_location {
+            Some(l) => IndexRepo::open(l),
+            None => self.target("-", "-").index(),
+        }
     }
 
     /// The content repository of one share.

@@ -5,7 +5,7 @@
 //!    `{tenant}/{share}/index/runs/{run}/run.json` (create-if-absent: a re-run of the root job, or a
 //!    concurrent zombie, finds it and uses the same share snapshot).
 //! 2. [`list_part`]: a job lists directories of that share snapshot, starting from the ones it was given,
-//!    until it has sent `budget.pages` `List Directories and Files` calls. Whatever it has not listed yet
+//!    until it has sent `budget.pages` `List Directories and Files` calls (or holds `budget.max_rows` rows). Whatever it has not listed yet
 //!    (directories, and directories it listed only in part, with their `NextMarker`) is its *frontier*.
 //!    The listing is deterministic: pages are processed in the order they were requested and requests are
 //!    issued from a stack that only those results change, so a part lists the same pages and leaves the same
@@ -71,11 +71,14 @@ pub struct ListBudget {
     pub page_size: Option<u32>,
     /// Most children one job fans out into.
     pub max_children: usize,
+    /// A job sends no further listing call once it holds this many rows (bounds its memory when
+    /// directories are huge: 2000 pages of 5000 entries would be 10M rows).
+    pub max_rows: usize,
 }
 
 impl Default for ListBudget {
     fn default() -> Self {
-        ListBudget { pages: 2000, concurrency: 16, page_size: None, max_children: 16 }
+        ListBudget { pages: 2000, concurrency: 16, page_size: None, max_children: 16, max_rows: 1_000_000 }
     }
 }
 
@@ -165,7 +168,7 @@ pub async fn list_part(
     let mut st = ListStats::default();
     let page_size = budget.page_size;
     loop {
-        while in_flight.len() < budget.concurrency.max(1) && sent < budget.pages.max(1) {
+        while in_flight.len() < budget.concurrency.max(1) && sent < budget.pages.max(1) && (sent == 0 || rows.len() < budget.max_rows) {
             let Some(w) = stack.pop() else { break };
             sent += 1;
             let dir = snap.directory(&w.path);
