@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;
-use std::path::{Path as FsPath, PathBuf};
+use std::path::Path as FsPath;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -32,25 +32,32 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 
 // ---- Azurite ----------------------------------------------------------------------------------------
 
-/// One Azurite per test process (in-memory, a free port), started on first use. It is spawned from a
-/// thread that never returns, with PR_SET_PDEATHSIG, so it dies with the test process.
+/// One Azurite per test process (in-memory, a free port), started on first use.
 fn azurite_endpoint() -> &'static str {
-    static ENDPOINT: OnceLock<String> = OnceLock::new();
-    ENDPOINT.get_or_init(|| start_azurite().unwrap_or_else(|e| panic!("{e:#}")))
+    static AZURITE: OnceLock<Azurite> = OnceLock::new();
+    let args = ["--inMemoryPersistence", "--extentMemoryLimit", "2048", "--silent"];
+    &AZURITE.get_or_init(|| Azurite::start(&args).unwrap_or_else(|e| panic!("{e:#}"))).url
 }
 
-fn start_azurite() -> Result<String> {
-    let bin = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/.bin/azurite-blob");
-    ensure!(
-        bin.exists(),
-        "Azurite is not installed: {} is missing; run `npm ci` in the repository root (azurite is in package.json's devDependencies)",
-        bin.display()
-    );
-    let (tx, rx) = std::sync::mpsc::channel::<Result<String>>();
-    std::thread::Builder::new().name("azurite".into()).spawn(move || {
+/// A running `azurite-blob` on a free port. It is spawned from a thread that never returns, with
+/// PR_SET_PDEATHSIG, so it dies with the test process. Without `--silent`, its access log lines
+/// (`"PUT /devstoreaccount1/c/k HTTP/1.1" 201`) are counted per method in `requests`.
+struct Azurite {
+    url: String,
+    requests: Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
+}
+
+impl Azurite {
+    fn start(args: &[&str]) -> Result<Azurite> {
+        let bin = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/.bin/azurite-blob");
+        ensure!(
+            bin.exists(),
+            "Azurite is not installed: {} is missing; run `npm ci` in the repository root (azurite is in package.json's devDependencies)",
+            bin.display()
+        );
         let mut cmd = Command::new(&bin);
-        cmd.args(["--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence", "--extentMemoryLimit", "2048"])
-            .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck"])
+        cmd.args(["--blobHost", "127.0.0.1", "--blobPort", "0", "--disableTelemetry", "--skipApiVersionCheck"])
+            .args(args)
             .current_dir(std::env::temp_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -62,40 +69,56 @@ fn start_azurite() -> Result<String> {
                 Ok(())
             });
         }
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = tx.send(Err(anyhow::anyhow!("starting {}: {e}", bin.display())));
-                return;
+        let requests = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
+        let counts = requests.clone();
+        let (tx, rx) = std::sync::mpsc::channel::<Result<String>>();
+        std::thread::Builder::new().name("azurite".into()).spawn(move || {
+            let mut child = match cmd.spawn() {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(Err(anyhow::anyhow!("starting {}: {e}", bin.display())));
+                    return;
+                }
+            };
+            let mut sent = false;
+            // "Azurite Blob service successfully listens on http://127.0.0.1:PORT", then the access log.
+            for line in std::io::BufReader::new(child.stdout.take().expect("piped")).lines().map_while(|l| l.ok()) {
+                if !sent && let Some(url) = line.split("successfully listens on ").nth(1) {
+                    let _ = tx.send(Ok(url.trim().trim_end_matches('/').to_string()));
+                    sent = true;
+                } else if let Some(method) = line.split('"').nth(1).and_then(|r| r.split(' ').next()) {
+                    *counts.lock().unwrap().entry(method.to_string()).or_insert(0) += 1;
+                }
             }
-        };
-        let mut lines = std::io::BufReader::new(child.stdout.take().expect("piped")).lines();
-        let mut sent = false;
-        // Azurite prints "Azurite Blob service successfully listens on http://127.0.0.1:PORT"; keep
-        // reading (so its stdout never blocks) for as long as it runs.
-        for line in lines.by_ref().map_while(|l| l.ok()) {
-            if !sent && let Some(url) = line.split("successfully listens on ").nth(1) {
-                let _ = tx.send(Ok(url.trim().trim_end_matches('/').to_string()));
-                sent = true;
+            if !sent {
+                let _ = tx.send(Err(anyhow::anyhow!("azurite-blob exited before listening: {:?}", child.wait())));
             }
-        }
-        if !sent {
-            let _ = tx.send(Err(anyhow::anyhow!("azurite-blob exited before listening: {:?}", child.wait())));
-        }
-        // This thread must outlive the test process's use of Azurite (PR_SET_PDEATHSIG follows the thread).
-        loop {
-            std::thread::park();
-        }
-    })?;
-    rx.recv_timeout(Duration::from_secs(60)).context("Azurite did not report its port within 60 s")?
+            // PR_SET_PDEATHSIG follows the spawning thread: it must outlive every use of this Azurite.
+            loop {
+                std::thread::park();
+            }
+        })?;
+        let url = rx.recv_timeout(Duration::from_secs(90)).context("Azurite did not report its port within 90 s")??;
+        Ok(Azurite { url, requests })
+    }
+
+    fn connection_string(&self) -> String {
+        dev_connection_string(&self.url)
+    }
+
+    fn requests(&self) -> BTreeMap<String, u64> {
+        self.requests.lock().unwrap().clone()
+    }
 }
 
-/// The connection string of Azurite's development account at its path-style endpoint.
+/// The development account at an Azurite's path-style endpoint.
+fn dev_connection_string(url: &str) -> String {
+    format!("DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT_NAME};AccountKey={DEV_ACCOUNT_KEY};BlobEndpoint={url}/{DEV_ACCOUNT_NAME};")
+}
+
+/// The shared Azurite's connection string.
 fn azurite_connection_string() -> String {
-    format!(
-        "DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT_NAME};AccountKey={DEV_ACCOUNT_KEY};BlobEndpoint={}/{DEV_ACCOUNT_NAME};",
-        azurite_endpoint()
-    )
+    dev_connection_string(azurite_endpoint())
 }
 
 /// A new container per test; names must be 3-63 of [a-z0-9-].
@@ -448,8 +471,8 @@ async fn every_repository_command_runs_on_an_az_location() -> Result<()> {
     ensure!(snaps.matches("\"snapshot_id\"").count() == 2, "{snaps}");
     let diff: serde_json::Value = serde_json::from_str(&ok(run(&[&["diff", "--json"], &idx[..], &["1", "2"]].concat()).await, "diff")?)?;
     ensure!(diff.to_string().contains("modified"), "{diff}");
-    let sql = ok(run(&["sql", "--repo", &nodeindex, "--tenant", "t1", "--share", "src", "--csv", "SELECT count(*) AS n FROM nodes WHERE kind = 'file'"]).await, "sql")?;
-    ensure!(sql.contains(&files.len().to_string()), "{sql}");
+    let sql = ok(run(&["sql", "--repo", &nodeindex, "--tenant", "t1", "--share", "src", "--csv", "SELECT count(*) AS n FROM current_nodes WHERE kind = 0"]).await, "sql")?;
+    ensure!(sql.lines().nth(1).map(str::trim) == Some(files.len().to_string().as_str()), "{sql}");
 
     // scan writes an index straight at an az:// location too.
     let scanned = b.location.child("scans").to_string();
@@ -502,5 +525,81 @@ async fn bad_locations_give_one_clear_error_line() -> Result<()> {
     Ok(())
 }
 
-#[allow(dead_code)]
-fn _unused(_: PathBuf) {}
+// ---- benchmark --------------------------------------------------------------------------------------
+
+/// A backup of a generated share into a local directory and into Azurite (disk persistence), side by
+/// side in one run, then a restore from each; figures for README. `AFB_BENCH_FILES` (default 1000) files
+/// from `afb gen --seed 1`; `AFB_BIN` picks the afb binary (default: this build's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: cargo test --test repository_blob -- --ignored --nocapture"]
+async fn bench_backup_to_local_and_to_azurite() -> Result<()> {
+    let n: u64 = std::env::var("AFB_BENCH_FILES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let bin = std::env::var("AFB_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_afb").to_string());
+    let tmp = tempfile::tempdir()?;
+    std::fs::create_dir_all(tmp.path().join("emu"))?;
+    std::fs::create_dir_all(tmp.path().join("azurite"))?;
+    let emulator = start_emulator(&tmp.path().join("emu"))?;
+    let azurite = Azurite::start(&["--location", tmp.path().join("azurite").to_str().unwrap()])?;
+    let src = emulator.connection_string();
+    let blob = azurite.connection_string();
+    let master = "42".repeat(32);
+    let exec = |args: Vec<String>| {
+        let (bin, src, blob, master) = (bin.clone(), src.clone(), blob.clone(), master.clone());
+        tokio::task::spawn_blocking(move || -> Result<(String, f64)> {
+            let t0 = std::time::Instant::now();
+            let out = Command::new(&bin)
+                .args(&args)
+                .env("AZURE_STORAGE_CONNECTION_STRING", &src)
+                .env("AFB_REPO_CONNECTION_STRING", &blob)
+                .env("AFB_MASTER_KEY", &master)
+                .output()?;
+            let secs = t0.elapsed().as_secs_f64();
+            ensure!(out.status.success(), "afb {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            Ok((String::from_utf8_lossy(&out.stdout).into_owned(), secs))
+        })
+    };
+    let (_, gen_secs) = exec(["gen", "--share", "bench", "--files", &n.to_string(), "--seed", "1"].map(String::from).to_vec()).await??;
+    eprintln!("generated {n} files in {gen_secs:.1} s");
+    let az = Location::parse("az://bench/repo")?;
+    az.create_container(Some(&blob)).await?;
+    let local = tmp.path().join("local-repo");
+    let mut rows = Vec::new();
+    for (name, repo) in [("local directory", local.to_str().unwrap().to_string()), ("Azurite", az.to_string())] {
+        let target = |cmd: &str| -> Vec<String> { [cmd, "--repo", &repo, "--tenant", "t1", "--share", "bench", "--json"].map(String::from).to_vec() };
+        let before = azurite.requests();
+        let (first, first_secs) = exec(target("backup")).await??;
+        let after_first = azurite.requests();
+        let (_, second_secs) = exec(target("backup")).await??;
+        let after_second = azurite.requests();
+        let mut restore = target("restore");
+        restore.extend(["--target".to_string(), format!("local:{}", tmp.path().join(format!("out-{}", rows.len())).display())]);
+        let (_, restore_secs) = exec(restore).await??;
+        let after_restore = azurite.requests();
+        let s: serde_json::Value = serde_json::from_str(&first)?;
+        let store = Location::parse(&repo)?.open_with(Some(&blob))?;
+        let metas: Vec<_> = store.list(None).try_collect().await?;
+        let delta = |a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>| -> String {
+            let d: Vec<String> = b.iter().map(|(k, v)| (k, v - a.get(k).copied().unwrap_or(0))).filter(|(_, v)| *v > 0).map(|(k, v)| format!("{v} {k}")).collect();
+            if d.is_empty() { "-".into() } else { d.join(", ") }
+        };
+        rows.push(format!(
+            "| {name} | {first_secs:.1} s | {:.1} MB/s | {} | {:.1} MB | {} objects, {:.1} MB | {} | {second_secs:.2} s ({}) | {restore_secs:.1} s ({}) |",
+            s["bytes_read"].as_f64().unwrap_or(0.0) / 1e6 / first_secs,
+            s["objects_written"],
+            s["bytes_uploaded"].as_f64().unwrap_or(0.0) / 1e6,
+            metas.len(),
+            metas.iter().map(|m| m.size).sum::<u64>() as f64 / 1e6,
+            delta(&before, &after_first),
+            delta(&after_first, &after_second),
+            delta(&after_second, &after_restore),
+        ));
+        eprintln!("{}", rows.last().unwrap());
+    }
+    println!("| store | first backup | read rate | content objects written | uploaded | repository after 2 backups | Blob requests, first backup | second backup (requests) | restore (requests) |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for r in rows {
+        println!("{r}");
+    }
+    emulator.shutdown().await;
+    Ok(())
+}

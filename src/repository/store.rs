@@ -206,7 +206,7 @@ impl BlobAccount {
                 return Self::from_connection_string(&conn).with_context(|| format!("the connection string in {var}"));
             }
         }
-        if std::env::var_os("AZURE_STORAGE_ACCOUNT_NAME").is_none() && std::env::var_os("AZURE_STORAGE_ACCOUNT").is_none() {
+        if std::env::var_os("AZURE_STORAGE_ACCOUNT_NAME").is_none() {
             bail!(
                 "no Blob account: set {CONNECTION_STRING_VAR} (or {STANDARD_CONNECTION_STRING_VAR}) to a connection string, or AZURE_STORAGE_ACCOUNT_NAME with a key, SAS or identity"
             );
