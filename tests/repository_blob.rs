@@ -310,16 +310,9 @@ async fn concurrent_content_commits_of_one_snapshot_id_have_one_winner(b: Backen
     Ok(())
 }
 
+/// Deterministic text-like content (the generator `afb gen` uses).
 fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % 61) as u8 + b'0'
-        })
-        .collect()
+    afb::generate::plan::content(seed, len as u64)
 }
 
 /// A small share in the emulator: small files (bundled), a nested directory, a 2 MiB file, an empty file.
@@ -391,30 +384,20 @@ async fn backup_restore_verify_round_trip(b: Backend) -> Result<()> {
 
 // ---- the commands, on an az:// repository -----------------------------------------------------------
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs the afb binary with only the given repository environment (none inherited).
-fn afb(args: &[&str], env: &[(&str, &str)]) -> Run {
+fn afb(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_afb"));
     cmd.args(args);
-    for k in ["AZURE_STORAGE_CONNECTION_STRING", "AFB_REPO_CONNECTION_STRING", "AFB_REPO", "AFB_SAS_URL", "AFB_CONTROL_DIR"] {
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AZURE_") || k.starts_with("AFB_")) {
         cmd.env_remove(k);
     }
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("AZURE_")) {
-        cmd.env_remove(k);
-    }
-    cmd.envs(env.iter().copied());
-    let out = cmd.output().expect("afb runs");
-    Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    cmd.envs(env.iter().copied()).output().expect("afb runs")
 }
 
-fn ok(run: Run, what: &str) -> Result<String> {
-    ensure!(run.code == 0, "{what}: exit {}; stderr: {}", run.code, run.stderr);
-    Ok(run.stdout)
+/// Stdout of a run that must succeed.
+fn ok(out: std::process::Output, what: &str) -> Result<String> {
+    ensure!(out.status.success(), "{what}: {}; stderr: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -515,9 +498,10 @@ async fn bad_locations_give_one_clear_error_line() -> Result<()> {
             afb(&a, &e)
         })
         .await?;
-        ensure!(run.code == 1, "exit {} for {needles:?}; stderr: {}", run.code, run.stderr);
-        let lines: Vec<&str> = run.stderr.lines().collect();
-        ensure!(lines.len() == 1 && lines[0].starts_with("afb: error: "), "one error line: {:?}", run.stderr);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        ensure!(run.status.code() == Some(1), "{} for {needles:?}; stderr: {stderr}", run.status);
+        let lines: Vec<&str> = stderr.lines().collect();
+        ensure!(lines.len() == 1 && lines[0].starts_with("afb: error: "), "one error line: {stderr:?}");
         for n in needles {
             ensure!(lines[0].contains(n), "{:?} should name {n:?}", lines[0]);
         }
