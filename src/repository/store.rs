@@ -24,8 +24,16 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::ops::Range;
+
 use anyhow::{Context, bail};
-use object_store::ObjectStore;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload,
+    PutResult, RenameOptions,
+};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -137,7 +145,9 @@ impl Location {
             Location::AzureBlob { container, prefix } => {
                 let account = BlobAccount::select(connection_string).with_context(|| format!("repository {self}"))?;
                 let store = account.builder().with_container_name(container).build().with_context(|| format!("repository {self}"))?;
-                if prefix.is_empty() { Ok(Arc::new(store)) } else { Ok(Arc::new(PrefixStore::new(store, prefix.as_str()))) }
+                let inner: Arc<dyn ObjectStore> =
+                    if prefix.is_empty() { Arc::new(store) } else { Arc::new(PrefixStore::new(store, prefix.as_str())) };
+                Ok(Arc::new(BlobRepository { inner, location: self.to_string(), container: container.clone() }))
             }
         }
     }
@@ -159,6 +169,82 @@ impl fmt::Display for Location {
             Location::AzureBlob { container, prefix } if prefix.is_empty() => write!(f, "az://{container}"),
             Location::AzureBlob { container, prefix } => write!(f, "az://{container}/{prefix}"),
         }
+    }
+}
+
+/// A Blob repository's store: object_store's Azure client, except that an error saying the container
+/// does not exist becomes one line naming the repository and the container (rather than a 404 with an
+/// XML body, which reads would otherwise take for "object not found" and so for an empty repository).
+#[derive(Debug)]
+struct BlobRepository {
+    inner: Arc<dyn ObjectStore>,
+    /// `az://CONTAINER/PREFIX`, for messages.
+    location: String,
+    container: String,
+}
+
+impl fmt::Display for BlobRepository {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.location)
+    }
+}
+
+fn container_error(location: &str, container: &str, e: object_store::Error) -> object_store::Error {
+    if e.to_string().contains("ContainerNotFound") {
+        let msg = format!("repository {location}: Blob container {container} does not exist (ContainerNotFound); create it first");
+        object_store::Error::Generic { store: "MicrosoftAzure", source: msg.into() }
+    } else {
+        e
+    }
+}
+
+impl BlobRepository {
+    fn map(&self) -> impl Fn(object_store::Error) -> object_store::Error + Send + 'static {
+        let (location, container) = (self.location.clone(), self.container.clone());
+        move |e| container_error(&location, &container, e)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for BlobRepository {
+    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await.map_err(self.map())
+    }
+
+    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await.map_err(self.map())
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await.map_err(self.map())
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
+        self.inner.get_ranges(location, ranges).await.map_err(self.map())
+    }
+
+    fn delete_stream(&self, locations: BoxStream<'static, object_store::Result<Path>>) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations).map_err(self.map()).boxed()
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix).map_err(self.map()).boxed()
+    }
+
+    fn list_with_offset(&self, prefix: Option<&Path>, offset: &Path) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset).map_err(self.map()).boxed()
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await.map_err(self.map())
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await.map_err(self.map())
+    }
+
+    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> object_store::Result<()> {
+        self.inner.rename_opts(from, to, options).await.map_err(self.map())
     }
 }
 
