@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use afb::azure::credential::{AccountConfig, DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME};
+use afb::azure::credential::{AccountConfig, DEV_ACCOUNT_NAME};
 use afb::azure::{ClientOptions, FileServiceClient, NodeProps, ShareClient};
 use afb::backup::NoProgress;
 use afb::backup::cli::backup_share;
@@ -22,7 +22,7 @@ use afb::emulator::{Emulator, EmulatorConfig};
 use afb::index::diff::diff_snapshots;
 use afb::index::node::{Node, NodeKind, batch_to_nodes, nodes_to_batch};
 use afb::index::snapshot::{Repo as IndexRepo, WriteOptions};
-use afb::repository::store::Location;
+use afb::repository::store::{AZURITE_ACCOUNT_KEY, Location};
 use afb::repository::{Manifest, MasterKey, Repository, RepositoryConfig};
 use anyhow::{Context, Result, ensure};
 use bytes::Bytes;
@@ -113,7 +113,7 @@ impl Azurite {
 
 /// The development account at an Azurite's path-style endpoint.
 fn dev_connection_string(url: &str) -> String {
-    format!("DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT_NAME};AccountKey={DEV_ACCOUNT_KEY};BlobEndpoint={url}/{DEV_ACCOUNT_NAME};")
+    format!("DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT_NAME};AccountKey={AZURITE_ACCOUNT_KEY};BlobEndpoint={url}/{DEV_ACCOUNT_NAME};")
 }
 
 /// The shared Azurite's connection string.

@@ -40,7 +40,7 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ClientOptions, RetryConfig};
 
-use crate::azure::credential::{DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME};
+use crate::azure::credential::DEV_ACCOUNT_NAME;
 
 /// The repository's own connection string; it wins over `AZURE_STORAGE_CONNECTION_STRING`, which is
 /// also the Azure Files source's variable.
@@ -50,6 +50,11 @@ pub const STANDARD_CONNECTION_STRING_VAR: &str = "AZURE_STORAGE_CONNECTION_STRIN
 
 /// Local directory for the embedded control area of a Blob repository (see [`Location::control_root`]).
 pub const CONTROL_DIR_VAR: &str = "AFB_CONTROL_DIR";
+
+/// The well-known key of Azurite's development account `devstoreaccount1` (public; it protects nothing).
+/// Not `crate::azure::credential::DEV_ACCOUNT_KEY`, which differs from it in one character (`Iqsu` for
+/// `IFsu`): that one is only ever checked by afb's own Files emulator.
+pub const AZURITE_ACCOUNT_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /// Blob endpoint of Azurite's default port, for `UseDevelopmentStorage=true`.
 const DEV_BLOB_ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";
@@ -339,7 +344,7 @@ impl BlobAccount {
         } else if let Some(s) = get.get("sharedaccesssignature") {
             BlobAuth::Sas(s.trim_start_matches('?').to_string())
         } else if dev {
-            BlobAuth::Key(DEV_ACCOUNT_KEY.to_string())
+            BlobAuth::Key(AZURITE_ACCOUNT_KEY.to_string())
         } else {
             bail!("no AccountKey or SharedAccessSignature");
         };
