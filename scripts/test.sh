@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project. Installs what the tests need first, idempotently: a Python venv (.venv)
-# with tests/requirements.txt, planus-cli, the npm packages of package-lock.json and Debian's Chromium;
+# with tests/requirements.txt, planus-cli, the npm packages of package-lock.json (Azurite, htmx,
+# playwright-core) and Debian's Chromium;
 # starts PostgreSQL if it is down. Safe to run again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,12 @@ if ! cargo install --list | grep -q '^planus-cli v1.3.0:'; then
   cargo install --quiet --locked planus-cli --version 1.3.0
 fi
 
+# npm packages of package-lock.json, before cargo test: Azurite (tests/repository_blob.rs runs the
+# repository on it), htmx served by afb serve, playwright-core for the browser tests.
+if [ ! -d node_modules/htmx.org ] || [ ! -d node_modules/playwright-core ] || [ ! -x node_modules/.bin/azurite-blob ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
 echo "== cargo test"
 cargo build --quiet --bins
 cargo test --quiet 2>&1
@@ -37,11 +44,8 @@ echo "== notebooks (executed with nbclient on a repository the demo makes)"
 AFB_BIN="$CARGO_TARGET_DIR/debug/afb" .venv/bin/python -m pytest -q tests/notebooks
 
 # ---- web: browser tests of the dashboard (afb serve) ----------------------------------------------
-# npm packages from package-lock.json (htmx served by afb serve, playwright-core) and Debian's Chromium,
-# both installed only when missing; playwright never downloads a browser.
-if [ ! -d node_modules/htmx.org ] || [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund --loglevel=error
-fi
+# Debian's Chromium, installed only when missing (the npm packages were installed before cargo test);
+# playwright never downloads a browser.
 command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 echo "== browser tests (node --test tests/web/, Chromium headless)"
 AFB_BIN="$CARGO_TARGET_DIR/debug/afb" node --test tests/web/

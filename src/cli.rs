@@ -2,7 +2,7 @@
 //!
 //! - The Azure source comes from `--connection-string` or `AZURE_STORAGE_CONNECTION_STRING`, or from a
 //!   SAS URL (`--sas-url` or `AFB_SAS_URL`).
-//! - The repository comes from `--repo` or `AFB_REPO` (a local path or an object-store URL).
+//! - The repository comes from `--repo` or `AFB_REPO`: a local path, `file:///DIR` or `az://CONTAINER/PREFIX`.
 //! - `--tenant` and `--share` name what is worked on.
 //! - `--json` gives machine-readable output on every command that reports.
 //! - Exit codes: see [`ExitCode`].
@@ -54,7 +54,7 @@ impl SourceArgs {
 /// Which repository to use.
 #[derive(Debug, Clone, Args)]
 pub struct RepoArgs {
-    /// Repository location: a local directory or an object-store URL.
+    /// Repository location: a local directory, file:///DIR, or az://CONTAINER/PREFIX (Azure Blob).
     #[arg(long, env = "AFB_REPO")]
     pub repo: String,
 }

@@ -112,8 +112,10 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => std::process::ExitCode::from(code as u8),
         Err(e) => {
-            // One line: what failed, with its causes.
-            eprintln!("afb: error: {e:#}");
+            // One line: what failed, with its causes (a cause quoting a multi-line response body, such
+            // as an object store's XML error, is folded onto the line).
+            let msg = format!("{e:#}");
+            eprintln!("afb: error: {}", msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" "));
             std::process::ExitCode::from(ExitCode::Failed as u8)
         }
     }

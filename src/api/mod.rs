@@ -56,10 +56,10 @@ pub struct ServeArgs {
     pub token: Option<String>,
 }
 
-/// Build the state for a local repository directory.
+/// Build the state for a repository location (its control area is local: see `Location::control_root`).
 pub fn state(repo_dir: &str, operator_token: Option<&str>) -> anyhow::Result<SharedState> {
     let repo = Repo::open(repo_dir)?;
-    let dir = PathBuf::from(repo_dir.strip_prefix("file://").unwrap_or(repo_dir));
+    let dir = crate::repository::store::Location::parse(repo_dir)?.control_root()?;
     Ok(Arc::new(AppState {
         index: data::Index::new(repo),
         auth: auth::Auth::new(auth::token_file(&dir), operator_token),
@@ -113,7 +113,7 @@ pub async fn issue(a: TokenArgs) -> anyhow::Result<ExitCode> {
         }
         None => auth::Scope::Operator,
     };
-    let dir = PathBuf::from(a.repo.repo.strip_prefix("file://").unwrap_or(&a.repo.repo));
+    let dir = crate::repository::store::Location::parse(&a.repo.repo)?.control_root()?;
     let token = auth::issue_token(&auth::token_file(&dir), &scope, a.expires_hours.map(|h| std::time::Duration::from_secs(h * 3600)), a.label)?;
     println!("{token}");
     Ok(ExitCode::Ok)

@@ -255,9 +255,92 @@ pub fn parse_http_time(s: &str) -> Option<OffsetDateTime> {
     httpdate::parse_http_date(s.trim()).ok().map(OffsetDateTime::from)
 }
 
+/// SMB file attributes: name as Azure Files spells it, bit, and whether a request may set it. The
+/// settable ones (with `None` for no bits) are exactly what Azure Files accepts in
+/// `x-ms-file-attributes`; `Normal` and `IntegrityStream` are Windows attributes a listing may report but
+/// a request may not set. In bit order, which is the order Azure lists them in.
+pub const SMB_ATTRIBUTES: [(&str, u32, bool); 11] = [
+    ("ReadOnly", 0x1, true),
+    ("Hidden", 0x2, true),
+    ("System", 0x4, true),
+    ("Directory", 0x10, true),
+    ("Archive", 0x20, true),
+    ("Normal", 0x80, false),
+    ("Temporary", 0x100, true),
+    ("Offline", 0x1000, true),
+    ("NotContentIndexed", 0x2000, true),
+    ("IntegrityStream", 0x8000, false),
+    ("NoScrubData", 0x20000, true),
+];
+pub const ATTR_DIRECTORY: u32 = 0x10;
+pub const ATTR_ARCHIVE: u32 = 0x20;
+
+/// Parses an attribute list as a request carries it (`ReadOnly|Hidden`, `None`; case-insensitive,
+/// spaces around names allowed) the way Azure Files does: `None` if any part is not a settable name.
+pub fn parse_attributes_strict(s: &str) -> Option<u32> {
+    let mut bits = 0;
+    for part in s.split('|').map(str::trim) {
+        if !part.eq_ignore_ascii_case("None") {
+            bits |= SMB_ATTRIBUTES.iter().find(|(n, _, settable)| *settable && n.eq_ignore_ascii_case(part))?.1;
+        }
+    }
+    Some(bits)
+}
+
+/// Parses an attribute list as a listing reports it (`Archive | ReadOnly`; empty means none), leniently:
+/// the bits of every known name, and the unknown names (for the caller to report, not fatal).
+pub fn parse_attributes(s: &str) -> (u32, Vec<String>) {
+    let mut bits = 0;
+    let mut unknown = Vec::new();
+    for part in s.split('|').map(str::trim).filter(|p| !p.is_empty() && !p.eq_ignore_ascii_case("None")) {
+        match SMB_ATTRIBUTES.iter().find(|(n, _, _)| n.eq_ignore_ascii_case(part)) {
+            Some((_, b, _)) => bits |= b,
+            None => unknown.push(part.to_string()),
+        }
+    }
+    (bits, unknown)
+}
+
+/// Bits as the service reports them: `ReadOnly | Archive`, or `None`.
+pub fn format_attributes(bits: u32) -> String {
+    join_attributes(bits, false, " | ")
+}
+
+/// Bits as a request sets them (`x-ms-file-attributes`): `ReadOnly|Archive`, or `None`; bits a request
+/// may not set are left out.
+pub fn request_attributes(bits: u32) -> String {
+    join_attributes(bits, true, "|")
+}
+
+fn join_attributes(bits: u32, settable_only: bool, sep: &str) -> String {
+    let names: Vec<&str> =
+        SMB_ATTRIBUTES.iter().filter(|(_, b, settable)| bits & b != 0 && (*settable || !settable_only)).map(|(n, _, _)| *n).collect();
+    if names.is_empty() { "None".to_string() } else { names.join(sep) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attributes_parse_strictly_for_requests_and_leniently_for_listings() {
+        assert_eq!(parse_attributes_strict("ReadOnly|Archive"), Some(0x21));
+        assert_eq!(parse_attributes_strict("readonly | hidden"), Some(0x3));
+        assert_eq!(parse_attributes_strict("None"), Some(0));
+        assert_eq!(parse_attributes_strict("Bogus"), None);
+        assert_eq!(parse_attributes_strict("Normal"), None, "Azure Files does not accept Normal in a request");
+        assert_eq!(parse_attributes_strict(""), None);
+        assert_eq!(parse_attributes("Archive | ReadOnly"), (0x21, vec![]));
+        assert_eq!(parse_attributes("Directory|Hidden|System"), (0x16, vec![]));
+        assert_eq!(parse_attributes("None"), (0, vec![]));
+        assert_eq!(parse_attributes(""), (0, vec![]));
+        assert_eq!(parse_attributes("archive | Sparkly | IntegrityStream"), (0x8020, vec!["Sparkly".to_string()]));
+        assert_eq!(format_attributes(0x21), "ReadOnly | Archive");
+        assert_eq!(format_attributes(0x10), "Directory");
+        assert_eq!(format_attributes(0), "None");
+        assert_eq!(request_attributes(0x8021), "ReadOnly|Archive");
+        assert_eq!(request_attributes(0x80), "None");
+    }
 
     #[test]
     fn file_times_round_trip_at_100ns() {

@@ -9,7 +9,6 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use object_store::{ObjectStore, ObjectStoreExt};
-use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
 use super::forget::{Policy, forget};
@@ -20,12 +19,13 @@ use crate::azure::{ClientOptions, FileServiceClient, ShareClient};
 use crate::cli::{ExitCode, OutputArgs, SourceArgs};
 use crate::index::snapshot::Repo as IndexRepo;
 use crate::repository::keys::load_tenant_key;
+use crate::repository::store::Location;
 use crate::repository::{MasterKey, Repository, RepositoryConfig, crypto};
 
 /// Repository, tenant, share and master key: what every repository command needs.
 #[derive(Debug, Clone, Args)]
 pub struct RepoTarget {
-    /// Repository location: a local directory.
+    /// Repository location: a local directory, file:///DIR, or az://CONTAINER/PREFIX (Azure Blob).
     #[arg(long, env = "AFB_REPO")]
     pub repo: String,
     #[arg(long)]
@@ -47,13 +47,12 @@ impl RepoTarget {
     }
 
     pub fn store(&self) -> anyhow::Result<Arc<dyn ObjectStore>> {
-        std::fs::create_dir_all(&self.repo).with_context(|| format!("creating repository directory {}", self.repo))?;
-        Ok(Arc::new(LocalFileSystem::new_with_prefix(&self.repo).with_context(|| format!("opening repository {}", self.repo))?))
+        crate::repository::store::open(&self.repo)
     }
 
     /// The Parquet node index lives beside the content repository, in `{repo}/nodeindex`.
     pub fn index(&self) -> anyhow::Result<IndexRepo> {
-        IndexRepo::open(&format!("{}/nodeindex", self.repo.trim_end_matches('/')))
+        IndexRepo::open(&Location::parse(&self.repo)?.child("nodeindex").to_string())
     }
 
     pub async fn open(&self) -> anyhow::Result<Repository> {
@@ -370,6 +369,7 @@ pub async fn forget_cmd(args: ForgetArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(Debug, Clone, Args)]
 pub struct CatObjectArgs {
+    /// Repository location: a local directory, file:///DIR, or az://CONTAINER/PREFIX (Azure Blob).
     #[arg(long, env = "AFB_REPO")]
     pub repo: String,
     #[arg(long)]

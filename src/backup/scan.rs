@@ -11,31 +11,14 @@ use crate::index::manifest::Manifest as IndexManifest;
 use crate::index::node::{Node, NodeKind, ROOT_ID, nodes_to_batch};
 use crate::index::snapshot::{Repo, WriteOptions};
 
-/// SMB attribute names and bits as Azure lists them.
-pub const ATTRIBUTES: [(&str, u32); 9] = [
-    ("ReadOnly", 0x1),
-    ("Hidden", 0x2),
-    ("System", 0x4),
-    ("Directory", 0x10),
-    ("Archive", 0x20),
-    ("Temporary", 0x100),
-    ("Offline", 0x1000),
-    ("NotContentIndexed", 0x2000),
-    ("NoScrubData", 0x20000),
-];
-
-/// `ReadOnly | Archive` → bits (unknown names are ignored).
+/// `ReadOnly | Archive` → bits (unknown names are ignored; table: `crate::azure::model::SMB_ATTRIBUTES`).
 pub fn parse_attributes(s: &str) -> u32 {
-    s.split('|')
-        .map(str::trim)
-        .filter_map(|p| ATTRIBUTES.iter().find(|(n, _)| n.eq_ignore_ascii_case(p)).map(|(_, b)| *b))
-        .fold(0, |a, b| a | b)
+    crate::azure::model::parse_attributes(s).0
 }
 
 /// Bits → `ReadOnly|Archive` as Set Properties takes it (`None` for no bits).
 pub fn format_attributes(bits: u32) -> String {
-    let names: Vec<&str> = ATTRIBUTES.iter().filter(|(_, b)| bits & b != 0).map(|(n, _)| *n).collect();
-    if names.is_empty() { "None".into() } else { names.join("|") }
+    crate::azure::model::request_attributes(bits)
 }
 
 /// Azure's FileId as a u64 (decimal as Azure sends it; anything else is hashed).

@@ -9,38 +9,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 
-/// SMB attribute names and bits, in the order Azure lists them.
-const ATTRIBUTES: [(&str, u32); 9] = [
-    ("ReadOnly", 0x1),
-    ("Hidden", 0x2),
-    ("System", 0x4),
-    ("Directory", 0x10),
-    ("Archive", 0x20),
-    ("Temporary", 0x100),
-    ("Offline", 0x1000),
-    ("NotContentIndexed", 0x2000),
-    ("NoScrubData", 0x20000),
-];
-pub const ATTR_DIRECTORY: u32 = 0x10;
-pub const ATTR_ARCHIVE: u32 = 0x20;
-
-/// Parses `x-ms-file-attributes` (`ReadOnly|Hidden`, `None`; case-insensitive, spaces allowed).
-pub fn parse_attributes(s: &str) -> Option<u32> {
-    let mut bits = 0;
-    for part in s.split('|').map(str::trim) {
-        if part.eq_ignore_ascii_case("None") {
-            continue;
-        }
-        bits |= ATTRIBUTES.iter().find(|(n, _)| n.eq_ignore_ascii_case(part))?.1;
-    }
-    Some(bits)
-}
-
-/// Formats attribute bits as Azure returns them: `ReadOnly | Archive`, or `None`.
-pub fn format_attributes(bits: u32) -> String {
-    let names: Vec<&str> = ATTRIBUTES.iter().filter(|(_, b)| bits & b != 0).map(|(n, _)| *n).collect();
-    if names.is_empty() { "None".to_string() } else { names.join(" | ") }
-}
+// The one SMB attribute table is in `crate::azure::model`; requests are parsed strictly, as Azure does.
+pub use crate::azure::model::{ATTR_ARCHIVE, ATTR_DIRECTORY, format_attributes, parse_attributes_strict as parse_attributes};
 
 /// The SDDL a share's root directory gets, and what new items inherit when given no permission.
 pub const DEFAULT_SDDL: &str = "O:SYG:SYD:(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1301bf;;;AU)(A;OICI;0x1200a9;;;BU)";
@@ -273,17 +243,6 @@ pub fn content_response_headers(r: &mut Reply, c: &ContentHeaders, with_md5: boo
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn attributes_parse_and_format() {
-        assert_eq!(parse_attributes("ReadOnly|Archive"), Some(0x21));
-        assert_eq!(parse_attributes("readonly | hidden"), Some(0x3));
-        assert_eq!(parse_attributes("None"), Some(0));
-        assert_eq!(parse_attributes("Bogus"), None);
-        assert_eq!(format_attributes(0x21), "ReadOnly | Archive");
-        assert_eq!(format_attributes(0x10), "Directory");
-        assert_eq!(format_attributes(0), "None");
-    }
 
     #[test]
     fn permission_keys_depend_only_on_the_sddl() {

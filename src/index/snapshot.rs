@@ -19,7 +19,6 @@ use arrow::array::{AsArray, Int64Array, RecordBatch};
 use arrow::compute::{concat_batches, interleave_record_batch};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use futures::{StreamExt, TryStreamExt};
-use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
@@ -63,18 +62,11 @@ pub fn deleted_schema() -> SchemaRef {
 }
 
 impl Repo {
-    /// Open a repository at a local directory (created if missing) or a `file://` URL.
+    /// Open a repository at a location (a local directory, created if missing, a `file://` URL, or
+    /// `az://CONTAINER/PREFIX`; see [`crate::repository::store`]).
     pub fn open(location: &str) -> anyhow::Result<Self> {
-        let path = if let Some(p) = location.strip_prefix("file://") {
-            p
-        } else if location.contains("://") {
-            bail!("repository {location:?}: only local directories are supported so far (object-store URLs come later)");
-        } else {
-            location
-        };
-        std::fs::create_dir_all(path).with_context(|| format!("creating repository directory {path}"))?;
-        let store = LocalFileSystem::new_with_prefix(path).with_context(|| format!("opening repository {path}"))?;
-        Ok(Repo { store: Arc::new(store), location: location.to_string() })
+        let store = crate::repository::store::open(location)?;
+        Ok(Repo { store, location: location.to_string() })
     }
 
     /// A repository over any object store (tests use `InMemory`).

@@ -14,6 +14,7 @@
 //! - [`manifest`]: snapshot manifests, written last.
 //! - [`repo`]: [`Repository`], the writer's and reader's handle on one share.
 //! - [`verify`]: checks that every referenced object exists, decrypts and hashes to its id.
+//! - [`store`]: repository locations (a local directory or `az://CONTAINER/PREFIX`) opened as object stores.
 
 pub mod bundle;
 pub mod chunker;
@@ -28,6 +29,7 @@ pub mod manifest;
 pub mod metadata;
 pub mod pack;
 pub mod repo;
+pub mod store;
 pub mod verify;
 
 pub use error::{Error, Result};

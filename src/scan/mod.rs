@@ -101,34 +101,11 @@ pub struct ScanReport {
     pub manifest: Option<Manifest>,
 }
 
-/// SMB attribute names as Azure returns them (`Archive | ReadOnly`) and their bits.
-pub const ATTRIBUTE_BITS: [(&str, i32); 12] = [
-    ("ReadOnly", 0x1),
-    ("Hidden", 0x2),
-    ("System", 0x4),
-    ("Directory", 0x10),
-    ("Archive", 0x20),
-    ("Normal", 0x80),
-    ("Temporary", 0x100),
-    ("Offline", 0x1000),
-    ("NotContentIndexed", 0x2000),
-    ("IntegrityStream", 0x8000),
-    ("NoScrubData", 0x20000),
-    ("None", 0),
-];
-
 /// Parse Azure's attribute list (`Archive | ReadOnly`, `ReadOnly|Archive`, case-insensitive) into SMB
-/// bits. Unknown names are returned, not fatal.
+/// bits (the table is `crate::azure::model::SMB_ATTRIBUTES`). Unknown names are returned, not fatal.
 pub fn parse_attributes(s: &str) -> (i32, Vec<String>) {
-    let mut bits = 0;
-    let mut unknown = Vec::new();
-    for name in s.split('|').map(str::trim).filter(|n| !n.is_empty()) {
-        match ATTRIBUTE_BITS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            Some((_, b)) => bits |= b,
-            None => unknown.push(name.to_string()),
-        }
-    }
-    (bits, unknown)
+    let (bits, unknown) = crate::azure::model::parse_attributes(s);
+    (bits as i32, unknown)
 }
 
 pub(crate) fn nanos(t: Option<time::OffsetDateTime>) -> i64 {
@@ -346,18 +323,4 @@ fn node_id_of(idmap: &mut IdMap, e: &Entry, dir: &str) -> anyhow::Result<(i64, b
     let before = idmap.next_id();
     let id = idmap.assign(fid);
     Ok((id, idmap.next_id() != before))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn attributes_parse_to_smb_bits() {
-        assert_eq!(parse_attributes("Archive | ReadOnly"), (0x21, vec![]));
-        assert_eq!(parse_attributes("Directory|Hidden|System"), (0x16, vec![]));
-        assert_eq!(parse_attributes("None"), (0, vec![]));
-        assert_eq!(parse_attributes(""), (0, vec![]));
-        assert_eq!(parse_attributes("archive | Sparkly"), (0x20, vec!["Sparkly".to_string()]));
-    }
 }
