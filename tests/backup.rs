@@ -451,7 +451,7 @@ async fn prune_while_a_backup_runs_frees_bytes_and_every_snapshot_restores() -> 
     let files = fill(&env.share).await?;
     env.share.directory("old").create(&NodeProps::default()).await?;
     for i in 0..4u64 {
-        env.share.file(&format!("old/f{i}.bin")).upload(Bytes::from(data(400_000, 700 + i)), &NodeProps::default()).await?;
+        env.share.file(&format!("old/f{i}.bin")).upload(Bytes::from(data(400_000, 700 + 2 * i)), &NodeProps::default()).await?;
     }
     let mut repo = env.repo().await?;
     backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
@@ -468,7 +468,7 @@ async fn prune_while_a_backup_runs_frees_bytes_and_every_snapshot_restores() -> 
     files3.retain(|p, _| !p.starts_with("old/"));
     env.share.directory("new").create(&NodeProps::default()).await?;
     for i in 0..40u64 {
-        let d = data(150_000, 800 + i);
+        let d = data(150_000, 800 + 2 * i);
         env.share.file(&format!("new/g{i}.bin")).upload(Bytes::from(d.clone()), &NodeProps::default()).await?;
         files3.insert(format!("new/g{i}.bin"), d);
     }
