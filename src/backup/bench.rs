@@ -210,6 +210,12 @@ pub async fn run(args: BenchBackupArgs) -> anyhow::Result<ExitCode> {
     let svc = FileServiceClient::new(account, ClientOptions::default())?;
     let name = format!("bench-{}", args.scenario);
     let share = svc.share(&name);
+    // A share left by an earlier run is replaced.
+    match share.delete().await {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e).context("deleting the share of an earlier run"),
+    }
     let master = args.work.join("master.key");
     std::fs::write(&master, MasterKey::generate().to_hex())?;
     let target = |repo: &str| RepoTarget {

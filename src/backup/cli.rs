@@ -514,8 +514,17 @@ pub async fn forget_cmd(args: ForgetArgs) -> anyhow::Result<ExitCode> {
         keep_yearly: args.keep_yearly,
     };
     let o = forget(&repo, &p, args.dry_run).await?;
+    // With --prune a dry run also leaves the data alone; with --json one document holds both results.
+    let pruned = if args.prune {
+        let r = prune(&mut repo, &args.prune_options.options(args.dry_run))
+            .await
+            .with_context(|| format!("prune of {}/{}", args.target.tenant, args.target.share))?;
+        Some(r)
+    } else {
+        None
+    };
     if args.output.json {
-        println!("{}", serde_json::to_string_pretty(&o)?);
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "kept": o.kept, "forgotten": o.forgotten, "prune": pruned }))?);
     } else {
         for k in &o.kept {
             println!("keep {k}");
@@ -523,12 +532,9 @@ pub async fn forget_cmd(args: ForgetArgs) -> anyhow::Result<ExitCode> {
         for f in &o.forgotten {
             println!("forget {f}");
         }
-    }
-    if args.prune {
-        let r = prune(&mut repo, &args.prune_options.options(args.dry_run))
-            .await
-            .with_context(|| format!("prune of {}/{}", args.target.tenant, args.target.share))?;
-        print_prune(&r, args.output.json, args.dry_run)?;
+        if let Some(r) = &pruned {
+            print_prune(r, false, args.dry_run)?;
+        }
     }
     Ok(ExitCode::Ok)
 }
