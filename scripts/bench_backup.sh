@@ -9,7 +9,8 @@
 #   CARGO_PROFILE_DEV_OPT_LEVEL=3 CARGO_PROFILE_DEV_DEBUG_ASSERTIONS=false \
 #   CARGO_PROFILE_DEV_OVERFLOW_CHECKS=false cargo build --bin afb
 # Needs restic on PATH (Debian: apt-get install -y restic). Writes docs/bench/backup-*.json.
-# SCENARIOS="mixed small" limits the run; MIXED_FILES, SMALL_FILES, BIG_SIZE scale it down.
+# SCENARIOS="mixed small" limits the run; MIXED_FILES, SMALL_FILES, BIG_SIZE scale it; SMALL_COMPARE=1 also
+# times the small-file first backup with one reader (mixed always does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AFB=${1:-}
@@ -35,7 +36,7 @@ for s in ${SCENARIOS:-mixed small bigfile rename}; do
   extra=()
   case $s in
     mixed) extra=(--files "${MIXED_FILES:-13300}" --compare-readers 1) ;;
-    small) extra=(--files "${SMALL_FILES:-200000}" --compare-readers 1) ;;
+    small) extra=(--files "${SMALL_FILES:-200000}" ${SMALL_COMPARE:+--compare-readers "$SMALL_COMPARE"}) ;;
     bigfile) extra=(--big-size "${BIG_SIZE:-1073741824}") ;;
     rename) extra=(--files 10000) ;;
   esac
