@@ -38,6 +38,8 @@ enum Command {
     Verify(afb::backup::cli::VerifyArgs),
     /// Apply retention rules to backups.
     Forget(afb::backup::cli::ForgetArgs),
+    /// Free packs and objects no backup references (safe while backups run).
+    Prune(afb::backup::cli::PruneArgs),
     /// Print a decrypted repository object to stdout.
     CatObject(afb::backup::cli::CatObjectArgs),
     /// Serve the REST API and the web dashboard over a repository.
@@ -67,6 +69,8 @@ enum BenchCommand {
     Index(afb::index::bench::BenchIndexArgs),
     /// Claim-and-complete throughput and claim latency of the PostgreSQL queue.
     Queue(afb::jobs::bench::QueueBenchArgs),
+    /// First and incremental backup of a generated share, with restic as the reference.
+    Backup(afb::backup::bench::BenchBackupArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -97,6 +101,7 @@ fn main() -> std::process::ExitCode {
             Command::Restore(args) => afb::backup::cli::restore_cmd(args).await,
             Command::Verify(args) => afb::backup::cli::verify_cmd(args).await,
             Command::Forget(args) => afb::backup::cli::forget_cmd(args).await,
+            Command::Prune(args) => afb::backup::cli::prune_cmd(args).await,
             Command::CatObject(args) => afb::backup::cli::cat_object(args).await,
             Command::Bench(BenchCommand::Index(args)) => afb::index::bench::run(args).await,
             Command::Migrate(args) => afb::jobs::cli::migrate(args).await,
@@ -104,6 +109,7 @@ fn main() -> std::process::ExitCode {
             Command::Schedule(args) => afb::jobs::cli::schedule(args).await,
             Command::Jobs(args) => afb::jobs::cli::jobs(args).await,
             Command::Bench(BenchCommand::Queue(args)) => afb::jobs::cli::bench_queue(args).await,
+            Command::Bench(BenchCommand::Backup(args)) => afb::backup::bench::run(args).await,
             Command::Serve(args) => afb::api::serve(args).await,
             Command::ApiToken(args) => afb::api::issue(args).await,
             Command::ApiSample(args) => afb::api::sample::run(args).await,

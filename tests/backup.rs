@@ -359,7 +359,7 @@ async fn a_file_deleted_between_scan_and_read_is_reported_and_the_backup_ends_co
     env.share.file("docs/note2.txt").delete().await?;
     files.remove("docs/note2.txt");
     let previous = find_previous(&repo, &env.index).await?;
-    let s = run(&mut repo, BackupInput { share: env.share.clone(), azure_snapshot: None, index: &env.index, current, previous, progress: &NoProgress }).await?;
+    let s = run(&mut repo, BackupInput { share: env.share.clone(), azure_snapshot: None, index: &env.index, current, previous, progress: &NoProgress, readers: 0 }).await?;
     ensure!(s.skipped.len() == 1 && s.skipped[0].path == "docs/note2.txt", "{s:?}");
     let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: true, read_data_subset: 0.0, index: Some(&env.index), compare_live: None }).await?;
     ensure!(v.problems.is_empty(), "{:?}", v.problems);
@@ -429,6 +429,189 @@ async fn cli_backup_cat_object_tar_and_verify_exit_codes() -> Result<()> {
     ensure!(code == 3 && out.lines().count() == 1 && out.contains(name), "exit {code}: {out}");
     let (code, _, err) = afb_cli(&[&["verify"][..], &base].concat(), &conn, &"11".repeat(32));
     ensure!(code == 1 && err.lines().count() == 1 && err.contains("wrong master key"), "exit {code}: {err}");
+    env.shutdown().await;
+    Ok(())
+}
+
+/// Bytes of every file under `dir`.
+fn dir_bytes(dir: &FsPath) -> u64 {
+    read_tree(dir).values().map(|d| d.len() as u64).sum()
+}
+
+/// The prune scenario with real concurrency: a backup runs in its own task on its own repository
+/// handle while prune (of a snapshot forgotten before) runs; prune sees the backup's marker, condemns what
+/// is unreferenced, waits for the backup to end before deleting, and both remaining snapshots verify and
+/// restore byte-identical.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_while_a_backup_runs_frees_bytes_and_every_snapshot_restores() -> Result<()> {
+    use afb::backup::forget::forget;
+    use afb::backup::prune::{PruneOptions, list_backups, prune};
+    use std::time::{Duration, Instant};
+    let env = Env::new(FaultConfig { latency_ms: 3, ..Default::default() }).await?;
+    let files = fill(&env.share).await?;
+    env.share.directory("old").create(&NodeProps::default()).await?;
+    for i in 0..4u64 {
+        env.share.file(&format!("old/f{i}.bin")).upload(Bytes::from(data(400_000, 700 + 2 * i)), &NodeProps::default()).await?;
+    }
+    let mut repo = env.repo().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    for i in 0..4u64 {
+        env.share.file(&format!("old/f{i}.bin")).delete().await?;
+    }
+    let s2 = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let f = forget(&repo, &Policy { keep_last: 1, ..Default::default() }, false).await?;
+    ensure!(f.forgotten.len() == 1 && f.kept == vec![s2.snapshot_id.clone()], "{f:?}");
+    let packs_before = dir_bytes(&env.repo_dir.join("t1/s1/packs"));
+
+    // New content for the concurrent backup (a backup re-using condemned chunks is the rescue test in
+    // tests/repository_store.rs, made deterministic there).
+    let mut files3 = files.clone();
+    files3.retain(|p, _| !p.starts_with("old/"));
+    env.share.directory("new").create(&NodeProps::default()).await?;
+    for i in 0..40u64 {
+        let d = data(150_000, 800 + 2 * i);
+        env.share.file(&format!("new/g{i}.bin")).upload(Bytes::from(d.clone()), &NodeProps::default()).await?;
+        files3.insert(format!("new/g{i}.bin"), d);
+    }
+
+    let (store, master, index, share) = (env.store(), MasterKey::from_hex(&env.master.to_hex())?, env.index.clone(), env.share.clone());
+    let backup = tokio::spawn(async move {
+        let mut r = Repository::open(store, &master, "t1", "s1", RepositoryConfig::default()).await?;
+        backup_share(&mut r, &index, &share, &NoProgress).await
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while list_backups(&repo).await?.is_empty() {
+        ensure!(Instant::now() < deadline && !backup.is_finished(), "the backup's in-progress marker never appeared");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let opts = PruneOptions { grace: Duration::ZERO, wait: Duration::from_secs(120), ..Default::default() };
+    let p = prune(&mut repo, &opts).await?;
+    let s3 = backup.await??;
+    ensure!(p.backups_running.len() == 1, "prune saw the running backup: {p:?}");
+    ensure!(p.records_pending == 0 && p.packs_deleted + p.packs_repacked >= 1, "{p:?}");
+    ensure!(p.bytes_freed > 0 && p.bytes_deleted > 0, "prune frees bytes: {p:?}");
+    ensure!(list_backups(&repo).await?.is_empty(), "the backup removed its marker");
+    let packs_after = dir_bytes(&env.repo_dir.join("t1/s1/packs"));
+    eprintln!(
+        "prune: {} packs deleted, {} rewritten, {} rescued, {} bytes freed; packs {} -> {} bytes (the concurrent backup added {} bytes)",
+        p.packs_deleted, p.packs_repacked, p.packs_rescued, p.bytes_freed, packs_before, packs_after, s3.bytes_uploaded
+    );
+
+    for (snap, want) in [(&s2.snapshot_id, &files), (&s3.snapshot_id, &files3)] {
+        let mut r = env.repo().await?;
+        let v = verify(&mut r, VerifyOptions { snapshot: Some(snap.clone()), read_data: true, read_data_subset: 0.0, index: Some(&env.index), compare_live: None }).await?;
+        ensure!(v.problems.is_empty(), "{snap}: {:?}", v.problems);
+        let out = tempfile::tempdir()?;
+        restore(&mut r, RestoreOptions { snapshot: Some(snap.clone()), path: None, target: local(out.path()), overwrite: false }).await?;
+        ensure!(&read_tree(out.path()) == want, "{snap}: restored tree differs");
+    }
+    // Nothing is left to free once no snapshot was forgotten.
+    let p2 = prune(&mut repo, &opts).await?;
+    ensure!(p2.packs_deleted == 0 && p2.packs_unused == 0 && p2.objects_deleted == 0, "{p2:?}");
+    env.shutdown().await;
+    Ok(())
+}
+
+/// A file rewritten continuously while it is read (a live share, no share snapshot): the download sees
+/// its ETag change, the backup reads it once more, then leaves it out with a clear reason; everything else
+/// is backed up and verify finds nothing wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_changing_while_read_is_skipped_with_a_clear_reason() -> Result<()> {
+    let env = Env::new(FaultConfig { latency_ms: 20, ..Default::default() }).await?;
+    let mut files = fill(&env.share).await?;
+    let busy = data(12 << 20, 4242);
+    env.share.file("big/busy.img").upload(Bytes::from(busy), &NodeProps::default()).await?;
+    let mut repo = env.repo().await?;
+    let current = scan::scan_share(&env.share, &env.index, "t1", "s1").await?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (f, stop) = (env.share.file("big/busy.img"), stop.clone());
+        tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = f.put_range((i % 3000) * 4096, Bytes::from(data(4096, i))).await;
+                i += 1;
+            }
+        })
+    };
+    let previous = find_previous(&repo, &env.index).await?;
+    let s = run(&mut repo, BackupInput { share: env.share.clone(), azure_snapshot: None, index: &env.index, current, previous, progress: &NoProgress, readers: 0 }).await?;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await?;
+    ensure!(s.skipped.len() == 1 && s.skipped[0].path == "big/busy.img", "{s:?}");
+    ensure!(s.skipped[0].reason.contains("changed while it was read"), "{}", s.skipped[0].reason);
+    ensure!(s.files_new == files.len() as u64, "every other file is backed up: {s:?}");
+    let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: true, read_data_subset: 0.0, index: Some(&env.index), compare_live: None }).await?;
+    ensure!(v.problems.is_empty(), "{:?}", v.problems);
+    let out = tempfile::tempdir()?;
+    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
+    files.remove("big/busy.img");
+    ensure!(read_tree(out.path()) == files, "restored tree differs");
+    env.shutdown().await;
+    Ok(())
+}
+
+/// A permission key that no longer resolves (its SDDL removed from the share between scan and read):
+/// the file is backed up without SDDL, the summary names it, and verify reports exactly that node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permission_key_that_no_longer_resolves_is_named_by_backup_and_verify() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let files = fill(&env.share).await?;
+    let other = "O:BAG:SYD:(A;;FA;;;BA)";
+    let key = env.share.create_permission(other).await?;
+    env.share
+        .file("lonely.txt")
+        .upload(Bytes::from_static(b"only file with this SDDL"), &NodeProps { permission: Some(Permission::Key(key.clone())), ..Default::default() })
+        .await?;
+    let mut repo = env.repo().await?;
+    let current = scan::scan_share(&env.share, &env.index, "t1", "s1").await?;
+    let db = rusqlite::Connection::open(env._dir.path().join("emu/emulator.sqlite"))?;
+    db.busy_timeout(std::time::Duration::from_secs(10))?;
+    ensure!(db.execute("DELETE FROM permissions WHERE key = ?1", [&key])? == 1, "the SDDL was stored under its key");
+    ensure!(env.share.get_permission(&key).await.is_err(), "the key no longer resolves");
+    let previous = find_previous(&repo, &env.index).await?;
+    let s = run(&mut repo, BackupInput { share: env.share.clone(), azure_snapshot: None, index: &env.index, current, previous, progress: &NoProgress, readers: 0 }).await?;
+    ensure!(s.sddl_missing == vec!["lonely.txt".to_string()], "{s:?}");
+    ensure!(s.warnings.iter().any(|w| w.contains(&key) && w.contains("lonely.txt")), "{:?}", s.warnings);
+    ensure!(s.files_new == files.len() as u64 + 1 && s.skipped.is_empty(), "the file itself is backed up: {s:?}");
+    let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: true, read_data_subset: 0.0, index: Some(&env.index), compare_live: None }).await?;
+    ensure!(v.problems.len() == 1 && v.problems[0].starts_with("lonely.txt: no SDDL"), "{:?}", v.problems);
+    let out = tempfile::tempdir()?;
+    restore(&mut repo, RestoreOptions { snapshot: None, path: Some("lonely.txt".into()), target: local(out.path()), overwrite: false }).await?;
+    ensure!(std::fs::read(out.path().join("lonely.txt"))? == b"only file with this SDDL");
+    env.shutdown().await;
+    Ok(())
+}
+
+/// One flipped byte in a pack: verify without reading data cannot see it, `read_data` names exactly that
+/// pack (one line), and restore restores every other file and names the damaged ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_pack_is_named_by_verify_and_restore_skips_only_its_files() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let files = fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let packs = repo.list_packs().await?;
+    ensure!(packs.len() == 1, "{packs:?}");
+    let victim = env.repo_dir.join(packs[0].0.as_ref());
+    let mut bytes = std::fs::read(&victim)?;
+    bytes[1000] ^= 0x40;
+    std::fs::write(&victim, &bytes)?;
+    let mut repo = env.repo().await?;
+    let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: false, read_data_subset: 0.0, index: Some(&env.index), compare_live: None }).await?;
+    ensure!(v.problems.is_empty(), "without reading data the pack looks fine: {:?}", v.problems);
+    let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: true, read_data_subset: 0.0, index: Some(&env.index), compare_live: None }).await?;
+    ensure!(v.problems.len() == 1 && v.problems[0].contains(packs[0].0.as_ref()), "{:?}", v.problems);
+    ensure!(v.problems[0].contains("does not decrypt"), "{:?}", v.problems);
+    let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: false, read_data_subset: 100.0, index: None, compare_live: None }).await?;
+    ensure!(v.problems.len() == 1 && v.problems[0].contains(packs[0].0.as_ref()), "a pack read in full fails its hash: {:?}", v.problems);
+    let out = tempfile::tempdir()?;
+    let r = restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
+    ensure!(r.damaged.len() == 1 && r.damaged[0].contains(packs[0].0.as_ref()), "{r:?}");
+    let tree = read_tree(out.path());
+    ensure!(tree.len() == files.len() - 1, "every other file is restored: {r:?}");
+    ensure!(tree.iter().all(|(p, d)| files.get(p) == Some(d)), "restored files are byte-identical");
+    ensure!(!std::fs::read_dir(out.path())?.any(|e| e.unwrap().file_name().to_string_lossy().contains("afb-restore")), "no half-written file");
     env.shutdown().await;
     Ok(())
 }

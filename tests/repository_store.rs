@@ -408,3 +408,113 @@ async fn bundle_is_a_tar_that_the_tar_command_lists_once_decrypted() {
     let stored = std::fs::read(dir.path().join(repo.scope().bundle(&bundle).as_ref())).unwrap();
     assert!(stored.windows(7).all(|w| w != b"content"));
 }
+
+/// Commits a snapshot of one chunked file; returns its manifest.
+async fn commit_file(repo: &mut Repository, data: &[u8]) -> Manifest {
+    let c = repo.store_file(data).await.unwrap();
+    let v = NodeVersion {
+        node_id: 2,
+        parent_id: 1,
+        name: Some("f.bin".into()),
+        size: c.size,
+        chunk_ids: Some(c.chunk_ids.iter().flat_map(|c| c.0).collect()),
+        chunk_lengths: Some(c.chunk_lengths.clone()),
+        xorhash: Some(c.xorhash.to_vec()),
+        ..Default::default()
+    };
+    let meta = repo.put_metadata(vec![v]).await.unwrap();
+    let mut m = Manifest::new(repo.scope().tenant(), repo.scope().share());
+    m.metadata.push(meta.to_hex());
+    repo.commit(&m).await.unwrap();
+    m
+}
+
+/// The race prune must survive, made deterministic: a backup loads the chunk index (seeing a pack no
+/// snapshot references), prune condemns that pack and rewrites the index, the backup then deduplicates
+/// against the condemned pack and commits. Prune may not delete the pack while the backup runs, and the
+/// next prune rescues it (re-indexes it) instead of deleting it.
+#[tokio::test]
+async fn prune_rescues_a_condemned_pack_that_a_running_backup_deduplicated_against() {
+    use afb::repository::prune::{Marker, PruneOptions, prune};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::generate();
+    let old = noise(300_000, 9);
+    let kept = noise(200_000, 10);
+    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let forgotten = commit_file(&mut repo, &old).await;
+    let keeper = commit_file(&mut repo, &kept).await;
+    repo.store().delete(&repo.scope().snapshot(&forgotten.snapshot_id)).await.unwrap();
+
+    // The backup: marker first, then it reads the index and finds `old`'s chunks.
+    let mut backup = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let marker = Marker::begin_backup(&backup).await.unwrap();
+    let ids = repo.store_file(&old).await.unwrap().chunk_ids;
+    for id in &ids {
+        assert!(backup.index().get(id).await.unwrap().is_some());
+    }
+
+    let opts = PruneOptions { grace: Duration::ZERO, repack_unused: 0.0, ..Default::default() };
+    let mut pruner = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let p1 = prune(&mut pruner, &opts).await.unwrap();
+    assert!(p1.packs_unused + p1.packs_repacked >= 1, "{p1:?}");
+    assert_eq!((p1.packs_deleted, p1.records_pending, p1.backups_running.len()), (0, 1, 1), "nothing deleted while the backup runs: {p1:?}");
+
+    // The backup deduplicates against its (stale) view of the index and commits.
+    let before = backup.stats();
+    let s3 = commit_file(&mut backup, &old).await;
+    assert_eq!(backup.stats().chunks_new, before.chunks_new, "deduplicated against the condemned pack");
+    marker.end().await;
+
+    let p2 = prune(&mut pruner, &opts).await.unwrap();
+    assert!(p2.packs_rescued >= 1, "{p2:?}");
+    assert_eq!(p2.records_pending, 0, "{p2:?}");
+    for m in [&keeper, &s3] {
+        let mut r = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+        let report = verify_snapshot(&mut r, &m.snapshot_id, true).await.unwrap();
+        assert!(report.is_ok(), "{}: {:?}", m.snapshot_id, report.problems);
+    }
+    let mut r = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    assert_eq!(r.read_file(&ids).await.unwrap(), old);
+    assert!(verify_packs(&r).await.unwrap().is_ok());
+}
+
+/// Prune frees exactly what no snapshot references: an unreferenced pack is deleted whole, a partly
+/// used one is rewritten, and the remaining snapshot still reads back.
+#[tokio::test]
+async fn prune_deletes_unused_packs_and_rewrites_partly_used_ones() {
+    use afb::repository::prune::{PruneOptions, prune};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::generate();
+    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let a = noise(1_000_000, 1);
+    let mut b = a.clone();
+    b.truncate(300_000);
+    b.extend(noise(700_000, 2));
+    let ma = commit_file(&mut repo, &a).await;
+    let mb = commit_file(&mut repo, &b).await;
+    repo.store().delete(&repo.scope().snapshot(&ma.snapshot_id)).await.unwrap();
+    let dry = prune(&mut repo, &PruneOptions { grace: Duration::ZERO, dry_run: true, ..Default::default() }).await.unwrap();
+    let content_bytes = |dir: &std::path::Path| -> u64 {
+        ["packs", "metadata", "bundles"].iter().map(|k| walk_bytes(&dir.join("t1/s1").join(k))).sum()
+    };
+    let before = content_bytes(dir.path());
+    assert!(dry.bytes_condemned > 0 && dry.packs_deleted == 0, "{dry:?}");
+    let p = prune(&mut repo, &PruneOptions { grace: Duration::ZERO, ..Default::default() }).await.unwrap();
+    assert!(p.packs_unused >= 1 && p.packs_deleted >= 1, "{p:?}");
+    assert!(p.bytes_freed > 600_000, "most of a's unique 700 KB is freed: {p:?}");
+    assert_eq!(before - content_bytes(dir.path()), p.bytes_freed as u64, "freed bytes are what the store shrank by");
+    let mut r = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let report = verify_snapshot(&mut r, &mb.snapshot_id, true).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert!(verify_packs(&r).await.unwrap().is_ok());
+    // A grace period keeps young objects.
+    let young = prune(&mut repo, &PruneOptions::default()).await.unwrap();
+    assert_eq!(young.packs_deleted + young.packs_unused, 0, "{young:?}");
+}
+
+fn walk_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    rd.flatten().map(|e| if e.path().is_dir() { walk_bytes(&e.path()) } else { e.metadata().map_or(0, |m| m.len()) }).sum()
+}

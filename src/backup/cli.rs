@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
@@ -12,6 +12,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path;
 
 use super::forget::{Policy, forget};
+use super::prune::{PruneOptions, PruneReport, prune};
 use super::restore::{RestoreOptions, Target, restore};
 use super::verify::{VerifyOptions, verify};
 use super::{BackupInput, BackupSummary, Progress, find_previous, run, scan};
@@ -71,9 +72,20 @@ fn service(source: &SourceArgs) -> anyhow::Result<FileServiceClient> {
 /// Snapshot the live share, scan the snapshot into the index, and back up what changed since the last
 /// backup. The library entry point tests and the CLI share.
 pub async fn backup_share(repo: &mut Repository, index: &IndexRepo, share: &ShareClient, progress: &dyn Progress) -> anyhow::Result<BackupSummary> {
+    backup_share_with(repo, index, share, progress, 0).await
+}
+
+/// [`backup_share`] reading `readers` files at once (0: [`super::DEFAULT_READERS`]).
+pub async fn backup_share_with(
+    repo: &mut Repository,
+    index: &IndexRepo,
+    share: &ShareClient,
+    progress: &dyn Progress,
+    readers: usize,
+) -> anyhow::Result<BackupSummary> {
     let ts = share.create_snapshot().await.with_context(|| format!("creating a snapshot of share {}", share.name()))?;
     let at = share.at_snapshot(&ts);
-    backup_from_snapshot(repo, index, &at, Some(ts), progress).await
+    backup_from_snapshot_with(repo, index, &at, Some(ts), progress, readers).await
 }
 
 /// Scan `at` (normally a share snapshot, whose timestamp is `ts`) and back it up.
@@ -83,6 +95,18 @@ pub async fn backup_from_snapshot(
     at: &ShareClient,
     ts: Option<String>,
     progress: &dyn Progress,
+) -> anyhow::Result<BackupSummary> {
+    backup_from_snapshot_with(repo, index, at, ts, progress, 0).await
+}
+
+/// [`backup_from_snapshot`] reading `readers` files at once (0: the default).
+pub async fn backup_from_snapshot_with(
+    repo: &mut Repository,
+    index: &IndexRepo,
+    at: &ShareClient,
+    ts: Option<String>,
+    progress: &dyn Progress,
+    readers: usize,
 ) -> anyhow::Result<BackupSummary> {
     let tenant = repo.scope().tenant().to_string();
     let share_id = repo.scope().share().to_string();
@@ -97,29 +121,67 @@ pub async fn backup_from_snapshot(
         None => scan::scan_share(at, index, &tenant, &share_id).await?,
     };
     let previous = find_previous(repo, index).await?;
-    run(repo, BackupInput { share: at.clone(), azure_snapshot: ts, index, current, previous, progress }).await
+    run(repo, BackupInput { share: at.clone(), azure_snapshot: ts, index, current, previous, progress, readers }).await
 }
 
-/// Plain log lines (not a terminal) or a live status line (terminal) with files/s, MB/s and ETA.
+/// Progress of the reads: on a terminal an indicatif bar (bytes, MB/s, files, files/s, ETA); otherwise a
+/// plain log line on stderr every 1,000 files or 10 s, and at the end.
 pub struct LineProgress {
-    tty: bool,
+    bar: Option<indicatif::ProgressBar>,
     start: Instant,
     files_total: AtomicU64,
     bytes_total: AtomicU64,
     files: AtomicU64,
     bytes: AtomicU64,
+    /// Milliseconds since `start` of the last plain log line.
+    last_line_ms: AtomicU64,
 }
 
 impl LineProgress {
     pub fn new() -> Self {
+        Self::with_terminal(std::io::stderr().is_terminal())
+    }
+
+    /// `tty`: draw a bar (true) or write log lines (false).
+    pub fn with_terminal(tty: bool) -> Self {
+        let bar = tty.then(|| {
+            let b = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} {msg} ETA {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            b
+        });
         Self {
-            tty: std::io::stderr().is_terminal(),
+            bar,
             start: Instant::now(),
             files_total: AtomicU64::new(0),
             bytes_total: AtomicU64::new(0),
             files: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            last_line_ms: AtomicU64::new(0),
         }
+    }
+
+    /// `f/total files, MB, files/s, MB/s, ETA` now.
+    pub fn line(&self) -> String {
+        let f = self.files.load(Ordering::Relaxed);
+        let b = self.bytes.load(Ordering::Relaxed);
+        let total_f = self.files_total.load(Ordering::Relaxed);
+        let total_b = self.bytes_total.load(Ordering::Relaxed).max(1);
+        let secs = self.start.elapsed().as_secs_f64().max(1e-3);
+        let eta = if b > 0 { secs * (total_b as f64 / b as f64 - 1.0) } else { 0.0 };
+        format!(
+            "{f}/{total_f} files, {:.1}/{:.1} MB, {:.0} files/s, {:.1} MB/s, ETA {:.0} s",
+            b as f64 / 1e6,
+            total_b as f64 / 1e6,
+            f as f64 / secs,
+            b as f64 / 1e6 / secs,
+            eta.max(0.0)
+        )
     }
 }
 
@@ -133,35 +195,39 @@ impl Progress for LineProgress {
     fn start(&self, files: u64, bytes: u64) {
         self.files_total.store(files, Ordering::Relaxed);
         self.bytes_total.store(bytes, Ordering::Relaxed);
-        eprintln!("afb: {files} changed files to read, {:.1} MB", bytes as f64 / 1e6);
+        match &self.bar {
+            Some(b) => {
+                b.set_length(bytes);
+                b.set_message(format!("0/{files} files"));
+            }
+            None => eprintln!("afb: {files} changed files to read, {:.1} MB", bytes as f64 / 1e6),
+        }
     }
 
     fn file_done(&self, _path: &str, bytes: u64) {
         let f = self.files.fetch_add(1, Ordering::Relaxed) + 1;
-        let b = self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
         let total_f = self.files_total.load(Ordering::Relaxed);
-        let total_b = self.bytes_total.load(Ordering::Relaxed).max(1);
-        let secs = self.start.elapsed().as_secs_f64().max(1e-3);
-        let eta = if b > 0 { secs * (total_b as f64 / b as f64 - 1.0) } else { 0.0 };
-        let line = format!(
-            "{f}/{total_f} files, {:.1}/{:.1} MB, {:.0} files/s, {:.1} MB/s, ETA {:.0} s",
-            b as f64 / 1e6,
-            total_b as f64 / 1e6,
-            f as f64 / secs,
-            b as f64 / 1e6 / secs,
-            eta.max(0.0)
-        );
-        if self.tty {
-            eprint!("\r\x1b[2K{line}");
-            let _ = std::io::stderr().flush();
-        } else if f.is_multiple_of(1000) || f == total_f {
-            eprintln!("afb: {line}");
+        match &self.bar {
+            Some(b) => {
+                b.inc(bytes);
+                let secs = self.start.elapsed().as_secs_f64().max(1e-3);
+                b.set_message(format!("{f}/{total_f} files {:.0} files/s", f as f64 / secs));
+            }
+            None => {
+                let ms = self.start.elapsed().as_millis() as u64;
+                let last = self.last_line_ms.load(Ordering::Relaxed);
+                if f.is_multiple_of(1000) || f == total_f || ms >= last + 10_000 {
+                    self.last_line_ms.store(ms, Ordering::Relaxed);
+                    eprintln!("afb: {}", self.line());
+                }
+            }
         }
     }
 
     fn finish(&self) {
-        if self.tty {
-            eprintln!();
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
         }
     }
 }
@@ -172,6 +238,9 @@ pub struct BackupArgs {
     pub target: RepoTarget,
     #[command(flatten)]
     pub source: SourceArgs,
+    /// Files read from the share at once (0: the default, 8).
+    #[arg(long, default_value_t = 0)]
+    pub readers: usize,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -181,7 +250,7 @@ pub async fn backup_cmd(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let mut repo = args.target.open().await?;
     let index = args.target.index()?;
     let progress = LineProgress::new();
-    let s = backup_share(&mut repo, &index, &svc.share(&args.target.share), &progress).await?;
+    let s = backup_share_with(&mut repo, &index, &svc.share(&args.target.share), &progress, args.readers).await?;
     if args.output.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
@@ -205,7 +274,7 @@ pub async fn backup_cmd(args: BackupArgs) -> anyhow::Result<ExitCode> {
             println!("skipped: {} (node {}): {}", k.path, k.node_id, k.reason);
         }
     }
-    Ok(if s.skipped.is_empty() { ExitCode::Ok } else { ExitCode::Problems })
+    Ok(if s.skipped.is_empty() && s.sddl_missing.is_empty() { ExitCode::Ok } else { ExitCode::Problems })
 }
 
 #[derive(Debug, Clone, Args)]
@@ -260,8 +329,11 @@ pub async fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         for c in &s.conflicts {
             println!("exists, not overwritten (use --overwrite): {c}");
         }
+        for d in &s.damaged {
+            println!("damaged, not restored: {d}");
+        }
     }
-    Ok(if s.conflicts.is_empty() { ExitCode::Ok } else { ExitCode::Problems })
+    Ok(if s.conflicts.is_empty() && s.damaged.is_empty() { ExitCode::Ok } else { ExitCode::Problems })
 }
 
 #[derive(Debug, Clone, Args)]
@@ -336,16 +408,103 @@ pub struct ForgetArgs {
     /// Show what would be forgotten without deleting anything.
     #[arg(long)]
     pub dry_run: bool,
-    /// Also delete data no snapshot references (not built yet: refused).
+    /// Then prune: free data no remaining snapshot references (see `afb prune`).
     #[arg(long)]
     pub prune: bool,
+    #[command(flatten)]
+    pub prune_options: PruneFlags,
     #[command(flatten)]
     pub output: OutputArgs,
 }
 
+/// Prune's tunables on the command line (see `repository::prune::PruneOptions`).
+#[derive(Debug, Clone, Args)]
+pub struct PruneFlags {
+    /// Objects younger than this many seconds are kept (covers writers without in-progress markers).
+    #[arg(long, default_value_t = 3600)]
+    pub grace_secs: u64,
+    /// Wait up to this many seconds for backups that started before the index rewrite, then delete;
+    /// otherwise their deletion is left to the next prune.
+    #[arg(long, default_value_t = 0)]
+    pub wait_secs: u64,
+    /// Rewrite a pack once this percentage of its bytes is unreferenced.
+    #[arg(long, default_value_t = 20.0)]
+    pub repack_unused_pct: f64,
+    /// Markers not refreshed for this many seconds are a crashed backup's and are ignored.
+    #[arg(long, default_value_t = 600)]
+    pub stale_after_secs: u64,
+}
+
+impl PruneFlags {
+    pub fn options(&self, dry_run: bool) -> PruneOptions {
+        PruneOptions {
+            grace: Duration::from_secs(self.grace_secs),
+            stale_after: Duration::from_secs(self.stale_after_secs),
+            wait: Duration::from_secs(self.wait_secs),
+            repack_unused: self.repack_unused_pct / 100.0,
+            dry_run,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub target: RepoTarget,
+    #[command(flatten)]
+    pub prune_options: PruneFlags,
+    /// Show what would be freed without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+pub async fn prune_cmd(args: PruneArgs) -> anyhow::Result<ExitCode> {
+    let mut repo = args.target.open().await?;
+    let r = prune(&mut repo, &args.prune_options.options(args.dry_run))
+        .await
+        .with_context(|| format!("prune of {}/{}", args.target.tenant, args.target.share))?;
+    print_prune(&r, args.output.json, args.dry_run)?;
+    Ok(ExitCode::Ok)
+}
+
+fn print_prune(r: &PruneReport, json: bool, dry_run: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    let mb = |b: u64| b as f64 / 1e6;
+    println!(
+        "{} snapshots reference {} chunks; {} packs ({:.2} MB): {} unused, {} to rewrite, {} too young; {} unused bundle/metadata objects",
+        r.snapshots, r.referenced_chunks, r.packs, mb(r.pack_bytes), r.packs_unused, r.packs_repacked, r.packs_too_young, r.objects_unused
+    );
+    if dry_run {
+        println!("would free up to {:.2} MB (dry run: nothing changed)", mb(r.bytes_condemned));
+        return Ok(());
+    }
+    println!(
+        "deleted {} packs and {} objects ({:.2} MB), wrote {} packs ({:.2} MB): freed {:.2} MB; rescued {} packs; {} deletion records pending",
+        r.packs_deleted,
+        r.objects_deleted,
+        mb(r.bytes_deleted),
+        r.packs_written,
+        mb(r.bytes_written),
+        r.bytes_freed as f64 / 1e6,
+        r.packs_rescued,
+        r.records_pending
+    );
+    for b in &r.backups_running {
+        println!("backup in progress: {} (host {:?}, pid {})", b.marker, b.host, b.pid);
+    }
+    for m in &r.stale_markers {
+        println!("stale marker ignored: {m}");
+    }
+    Ok(())
+}
+
 pub async fn forget_cmd(args: ForgetArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(!args.prune, "--prune is not built yet; forget removes snapshot manifests only (see docs/backup.md)");
-    let repo = args.target.open().await?;
+    let mut repo = args.target.open().await?;
     let p = Policy {
         keep_last: args.keep_last,
         keep_daily: args.keep_daily,
@@ -354,14 +513,26 @@ pub async fn forget_cmd(args: ForgetArgs) -> anyhow::Result<ExitCode> {
         keep_yearly: args.keep_yearly,
     };
     let o = forget(&repo, &p, args.dry_run).await?;
+    // With --prune a dry run also leaves the data alone; with --json one document holds both results.
+    let pruned = if args.prune {
+        let r = prune(&mut repo, &args.prune_options.options(args.dry_run))
+            .await
+            .with_context(|| format!("prune of {}/{}", args.target.tenant, args.target.share))?;
+        Some(r)
+    } else {
+        None
+    };
     if args.output.json {
-        println!("{}", serde_json::to_string_pretty(&o)?);
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "kept": o.kept, "forgotten": o.forgotten, "prune": pruned }))?);
     } else {
         for k in &o.kept {
             println!("keep {k}");
         }
         for f in &o.forgotten {
             println!("forget {f}");
+        }
+        if let Some(r) = &pruned {
+            print_prune(r, false, args.dry_run)?;
         }
     }
     Ok(ExitCode::Ok)

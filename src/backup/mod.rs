@@ -17,8 +17,11 @@
 //!
 //! See `docs/backup.md`.
 
+pub mod bench;
 pub mod cli;
 pub mod forget;
+/// Prune lives with the repository format; re-exported here beside `forget`.
+pub use crate::repository::prune;
 pub mod restore;
 pub mod scan;
 pub mod verify;
@@ -64,6 +67,9 @@ pub struct BackupInput<'a> {
     pub current: IndexManifest,
     pub previous: Option<Previous>,
     pub progress: &'a dyn Progress,
+    /// Nodes read from the share at once (0: [`DEFAULT_READERS`]). Read-ahead memory is bounded by about
+    /// `(readers + 1) × 16 MiB` (a large file holds up to four 4 MiB download pieces).
+    pub readers: usize,
 }
 
 /// Progress callbacks (terminal bars or log lines; see [`cli`]).
@@ -111,6 +117,8 @@ pub struct BackupSummary {
     /// Azure requests sent by this run (downloads, List Ranges, properties, permissions).
     pub seconds: f64,
     pub skipped: Vec<Skipped>,
+    /// Paths backed up without their SDDL because their permission key did not resolve.
+    pub sddl_missing: Vec<String>,
     pub warnings: Vec<String>,
 }
 
@@ -170,8 +178,17 @@ fn is_not_found(e: &AzureError) -> bool {
     e.is_not_found()
 }
 
-/// Runs one backup (see the module docs) and commits its manifest.
+/// Runs one backup (see the module docs) and commits its manifest. An in-progress marker
+/// (`locks/backup-*`, see [`prune`]) is held from before the first repository read until after the commit,
+/// so a concurrent prune never deletes what this backup may still refer to.
 pub async fn run(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Result<BackupSummary> {
+    let marker = prune::Marker::begin_backup(repo).await.context("writing the in-progress backup marker")?;
+    let result = run_marked(repo, input).await;
+    marker.end().await;
+    result
+}
+
+async fn run_marked(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Result<BackupSummary> {
     let started = Instant::now();
     let stats0 = repo.stats();
     let tenant = repo.scope().tenant().to_string();
@@ -232,7 +249,9 @@ pub async fn run(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Resul
         }
     }
 
-    // Read what changed.
+    // Read what changed: up to `readers` nodes are fetched from the share at once (properties, and the
+    // content of small files; large files stream through a bounded channel), in (directory, node id)
+    // order so one directory's small files arrive together; this task alone writes to the repository.
     let files: u64 = to_read.iter().filter(|(n, _)| n.kind == IndexKind::File).count() as u64;
     let bytes: u64 = to_read.iter().map(|(n, _)| n.size.max(0) as u64).sum();
     input.progress.start(files, bytes);
@@ -241,99 +260,101 @@ pub async fn run(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Resul
         prev_snapshot: input.previous.as_ref().and_then(|p| p.azure_snapshot.clone()),
         permissions: HashMap::new(),
     };
-    // Small files grouped by directory for bundles: (node, props, content, prev).
-    let mut small: BTreeMap<i64, Vec<(Node, NodeVersion, Vec<u8>)>> = BTreeMap::new();
     let policy = repo.config().bundles;
-    for (n, prev) in to_read {
-        let path = dirmap.path_of(n.parent_id, &n.name).unwrap_or_else(|| n.name.clone());
-        let path = path.trim_start_matches('/').to_string();
-        let is_file = n.kind == IndexKind::File;
-        let props = if is_file { input.share.file(&path).properties().await } else { input.share.directory(&path).properties().await };
-        let props = match props {
-            Ok(p) => p,
-            Err(e) if is_not_found(&e) => {
-                sum.skipped.push(Skipped { node_id: n.node_id as u64, path, reason: format!("gone before it was read: {e}") });
+    let readers = if input.readers == 0 { DEFAULT_READERS } else { input.readers };
+    to_read.sort_by_key(|(n, _)| (n.parent_id, n.node_id));
+    let jobs: Vec<Job> = to_read
+        .into_iter()
+        .map(|(n, prev)| {
+            let path = dirmap.path_of(n.parent_id, &n.name).unwrap_or_else(|| n.name.clone());
+            Job { path: path.trim_start_matches('/').to_string(), node: n, prev }
+        })
+        .collect();
+    let has_prev_snapshot = ctx.prev_snapshot.is_some();
+    let share = input.share.clone();
+    let mut fetched = futures::stream::iter(jobs)
+        .map(|job| {
+            let share = share.clone();
+            tokio::spawn(fetch(share, job, policy, has_prev_snapshot))
+        })
+        .buffered(readers);
+    // Small files of the current directory, waiting to be stored together (bundle or packs).
+    let mut group: Vec<(Node, NodeVersion, Vec<u8>)> = Vec::new();
+    let mut group_bytes = 0usize;
+    while let Some(joined) = fetched.next().await {
+        let Fetched { job, outcome } = joined.context("a read task panicked")?;
+        let Job { node: n, path, prev } = job;
+        if !group.is_empty() && (group[0].0.parent_id != n.parent_id || group_bytes >= policy.target_size) {
+            store_group(repo, std::mem::take(&mut group), &mut out).await?;
+            group_bytes = 0;
+        }
+        let (props, content) = match outcome {
+            Outcome::Read(props, content) => (props, content),
+            Outcome::Skip(reason) => {
+                sum.skipped.push(Skipped { node_id: n.node_id as u64, path, reason });
                 continue;
             }
-            Err(e) => return Err(e).with_context(|| format!("properties of {path}")),
+            Outcome::Fail(e) => return Err(e),
         };
         let mut v = version_from(&n, &props);
         if let Some(key) = &props.permission_key {
             match ctx.permission(repo, key).await {
                 Ok(pid) => v.permission_id = Some(pid.0.to_vec()),
-                Err(e) => sum.warnings.push(format!("{path}: permission key {key} does not resolve, stored without SDDL: {e:#}")),
+                Err(e) => {
+                    sum.warnings.push(format!("{path}: permission key {key} does not resolve, stored without SDDL: {e:#}"));
+                    sum.sddl_missing.push(path.clone());
+                }
             }
         }
-        if !is_file {
+        if n.kind != IndexKind::File {
             sum.dirs += 1;
             out.insert(n.node_id as u64, v);
             continue;
+        }
+        let size = props.content_length;
+        v.size = size;
+        let stored = match content {
+            Content::Small(data) => {
+                sum.bytes_read += data.len() as u64;
+                group_bytes += data.len();
+                group.push((n.clone(), v.clone(), data));
+                None
+            }
+            Content::Stream(rx) => match store_stream(repo, rx, &mut sum).await? {
+                Ok(c) => Some(Ok(c)),
+                // Changed while it was read (or gone): one more try, reading it directly.
+                Err(_) => Some(ctx.store_large(repo, &input.share.file(&path), size, None, &mut sum).await),
+            },
+            Content::Ranges => Some(ctx.store_large(repo, &input.share.file(&path), size, prev.as_ref(), &mut sum).await),
+            Content::None => unreachable!("files carry content"),
+        };
+        match stored {
+            None => {}
+            Some(Ok(c)) => {
+                v.size = c.size;
+                v.chunk_ids = Some(c.chunk_ids.iter().flat_map(|c| c.0).collect());
+                v.chunk_lengths = Some(c.chunk_lengths.clone());
+                v.xorhash = Some(c.xorhash.to_vec());
+                out.insert(n.node_id as u64, v);
+            }
+            Some(Err(e)) => match read_failure(&e) {
+                Some(reason) => {
+                    sum.skipped.push(Skipped { node_id: n.node_id as u64, path, reason });
+                    continue;
+                }
+                None => return Err(e).with_context(|| format!("reading {path}")),
+            },
         }
         if prev.is_some() {
             sum.files_changed += 1;
         } else {
             sum.files_new += 1;
         }
-        let size = props.content_length;
-        v.size = size;
         sum.bytes_processed += size;
-        if policy.is_small(size) {
-            let file = input.share.file(&path);
-            match download_all(&file).await {
-                Ok(data) => {
-                    sum.bytes_read += data.len() as u64;
-                    if data.len() as u64 != size {
-                        sum.warnings.push(format!("{path}: size changed while read ({size} → {})", data.len()));
-                        v.size = data.len() as u64;
-                    }
-                    input.progress.file_done(&path, size);
-                    small.entry(n.parent_id).or_default().push((n, v, data));
-                }
-                Err(e) if is_not_found(&e) => {
-                    sum.skipped.push(Skipped { node_id: n.node_id as u64, path, reason: format!("gone before it was read: {e}") })
-                }
-                Err(e) => return Err(e).with_context(|| format!("reading {path}")),
-            }
-            continue;
-        }
-        let file = input.share.file(&path);
-        match ctx.store_large(repo, &file, size, prev.as_ref(), &mut sum).await {
-            Ok(c) => {
-                v.size = c.size;
-                v.chunk_ids = Some(c.chunk_ids.iter().flat_map(|c| c.0).collect());
-                v.chunk_lengths = Some(c.chunk_lengths.clone());
-                v.xorhash = Some(c.xorhash.to_vec());
-                input.progress.file_done(&path, size);
-                out.insert(n.node_id as u64, v);
-            }
-            Err(e) if e.downcast_ref::<AzureError>().is_some_and(is_not_found) => {
-                sum.skipped.push(Skipped { node_id: n.node_id as u64, path, reason: format!("gone before it was read: {e:#}") })
-            }
-            Err(e) => return Err(e).with_context(|| format!("reading {path}")),
-        }
+        input.progress.file_done(&path, size);
     }
-    for (_, group) in small {
-        let datas: Vec<&[u8]> = group.iter().map(|(_, _, d)| d.as_slice()).collect();
-        let stored = repo.store_small_files(&datas).await?;
-        for ((n, mut v, _), s) in group.into_iter().zip(stored) {
-            match s {
-                SmallFile::Chunks(c) => {
-                    v.chunk_ids = Some(c.chunk_ids.iter().flat_map(|c| c.0).collect());
-                    v.chunk_lengths = Some(c.chunk_lengths);
-                    v.xorhash = Some(c.xorhash.to_vec());
-                }
-                SmallFile::Bundle { bundle, member, xorhash } => {
-                    v.bundle = Some(Box::new(BundleRef {
-                        bundle_id: Some(bundle.0.to_vec()),
-                        member: Some(member.id.0.to_vec()),
-                        offset: member.offset,
-                        length: member.length,
-                    }));
-                    v.xorhash = Some(xorhash.to_vec());
-                }
-            }
-            out.insert(n.node_id as u64, v);
-        }
+    if !group.is_empty() {
+        store_group(repo, group, &mut out).await?;
     }
     input.progress.finish();
     for s in &sum.skipped {
@@ -575,4 +596,156 @@ impl PrevReader<'_> {
         }
         Ok(out)
     }
+}
+
+/// Nodes fetched from the share at once by default (see [`BackupInput::readers`]).
+pub const DEFAULT_READERS: usize = 8;
+
+/// One node to read: its index row, path below the share root, and previous version (if any).
+struct Job {
+    node: Node,
+    path: String,
+    prev: Option<NodeVersion>,
+}
+
+struct Fetched {
+    job: Job,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    Read(Properties, Content),
+    /// Left out of this backup, with the reason (gone, changed while read).
+    Skip(String),
+    Fail(anyhow::Error),
+}
+
+enum Content {
+    /// A directory.
+    None,
+    /// A small file's whole content.
+    Small(Vec<u8>),
+    /// A large file's content in download pieces (4 MiB), at most one piece queued.
+    Stream(tokio::sync::mpsc::Receiver<Result<Bytes, AzureError>>),
+    /// A large modified file with a previous version in chunks: the writer reads the changed ranges.
+    Ranges,
+}
+
+/// Why a read failed, when the failure means "leave this node out" rather than "fail the backup".
+fn read_failure(e: &anyhow::Error) -> Option<String> {
+    let az = e.chain().find_map(|c| c.downcast_ref::<AzureError>())?;
+    if az.is_not_found() {
+        return Some(format!("gone before it was read: {az}"));
+    }
+    if is_changed(az) {
+        return Some(format!("changed while it was read (twice); the next backup reads it again: {az}"));
+    }
+    None
+}
+
+fn is_changed(e: &AzureError) -> bool {
+    matches!(&e.kind, crate::azure::ErrorKind::Protocol(m) if m.starts_with("file changed during download"))
+}
+
+/// Reads one node's properties and, for files, starts on its content (see [`Content`]). Runs as its own
+/// task, so up to `readers` of these overlap while the writer stores earlier nodes.
+async fn fetch(share: ShareClient, job: Job, policy: crate::repository::bundle::BundlePolicy, has_prev_snapshot: bool) -> Fetched {
+    let is_file = job.node.kind == IndexKind::File;
+    let props = if is_file { share.file(&job.path).properties().await } else { share.directory(&job.path).properties().await };
+    let props = match props {
+        Ok(p) => p,
+        Err(e) if is_not_found(&e) => return Fetched { outcome: Outcome::Skip(format!("gone before it was read: {e}")), job },
+        Err(e) => {
+            let path = job.path.clone();
+            return Fetched { outcome: Outcome::Fail(anyhow::Error::new(e).context(format!("properties of {path}"))), job };
+        }
+    };
+    if !is_file {
+        return Fetched { outcome: Outcome::Read(props, Content::None), job };
+    }
+    // The index row and the file disagree: it changed after the scan (only possible on a live share).
+    if props.content_length != job.node.size.max(0) as u64 {
+        let reason = format!("changed after the scan ({} bytes listed, {} now); the next backup reads it", job.node.size, props.content_length);
+        return Fetched { outcome: Outcome::Skip(reason), job };
+    }
+    let file = share.file(&job.path);
+    if policy.is_small(props.content_length) {
+        let mut tries = 0;
+        let outcome = loop {
+            tries += 1;
+            match download_all(&file).await {
+                Ok(data) => break Outcome::Read(props, Content::Small(data)),
+                Err(e) if is_changed(&e) && tries < 2 => continue,
+                Err(e) => {
+                    let e = anyhow::Error::new(e);
+                    break match read_failure(&e) {
+                        Some(reason) => Outcome::Skip(reason),
+                        None => Outcome::Fail(e.context(format!("reading {}", job.path))),
+                    };
+                }
+            }
+        };
+        return Fetched { outcome, job };
+    }
+    let has_chunks = job.prev.as_ref().is_some_and(|p| p.bundle.is_none() && p.chunk_ids.as_ref().is_some_and(|c| !c.is_empty()));
+    if has_chunks && has_prev_snapshot {
+        return Fetched { outcome: Outcome::Read(props, Content::Ranges), job };
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        let mut s = Box::pin(file.download());
+        while let Some(piece) = s.next().await {
+            let stop = piece.is_err();
+            if tx.send(piece).await.is_err() || stop {
+                break;
+            }
+        }
+    });
+    Fetched { outcome: Outcome::Read(props, Content::Stream(rx)), job }
+}
+
+/// Chunks a large file from its download pieces. `Ok(Err(e))`: the read failed (the caller may retry);
+/// `Err`: the repository failed.
+async fn store_stream(
+    repo: &mut Repository,
+    mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, AzureError>>,
+    sum: &mut BackupSummary,
+) -> anyhow::Result<Result<crate::repository::FileContent, AzureError>> {
+    let mut w = repo.file_writer();
+    while let Some(piece) = rx.recv().await {
+        match piece {
+            Ok(b) => {
+                sum.bytes_read += b.len() as u64;
+                w.write(repo, &b).await?;
+            }
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    Ok(Ok(w.finish(repo).await?))
+}
+
+/// Stores one directory's small files together (a bundle when there are enough) and records them.
+async fn store_group(repo: &mut Repository, group: Vec<(Node, NodeVersion, Vec<u8>)>, out: &mut BTreeMap<u64, NodeVersion>) -> anyhow::Result<()> {
+    let datas: Vec<&[u8]> = group.iter().map(|(_, _, d)| d.as_slice()).collect();
+    let stored = repo.store_small_files(&datas).await?;
+    for ((n, mut v, _), s) in group.into_iter().zip(stored) {
+        match s {
+            SmallFile::Chunks(c) => {
+                v.chunk_ids = Some(c.chunk_ids.iter().flat_map(|c| c.0).collect());
+                v.chunk_lengths = Some(c.chunk_lengths);
+                v.xorhash = Some(c.xorhash.to_vec());
+            }
+            SmallFile::Bundle { bundle, member, xorhash } => {
+                v.bundle = Some(Box::new(BundleRef {
+                    bundle_id: Some(bundle.0.to_vec()),
+                    member: Some(member.id.0.to_vec()),
+                    offset: member.offset,
+                    length: member.length,
+                }));
+                v.xorhash = Some(xorhash.to_vec());
+            }
+        }
+        out.insert(n.node_id as u64, v);
+    }
+    Ok(())
 }

@@ -44,6 +44,22 @@ pub struct RestoreSummary {
     pub files_already_present: u64,
     /// Existing files left alone because `--overwrite` was not given.
     pub conflicts: Vec<String>,
+    /// Files not restored because their content is damaged in the repository: `path: what is damaged`
+    /// (a missing or corrupt pack or bundle). Everything else is restored.
+    pub damaged: Vec<String>,
+}
+
+/// Records a file whose content could not be read from the repository because an object is missing or
+/// corrupt; any other failure (the store is unreachable) is returned.
+fn damaged(sum: &mut RestoreSummary, path: &str, e: anyhow::Error) -> anyhow::Result<()> {
+    use crate::repository::Error as R;
+    match e.downcast_ref::<R>() {
+        Some(R::Missing { .. } | R::Corrupt { .. } | R::UnknownChunk { .. }) => {
+            sum.damaged.push(format!("{path}: {e}"));
+            Ok(())
+        }
+        _ => Err(e.context(format!("reading {path} from the repository"))),
+    }
 }
 
 /// Paths (below the share root, `/`-separated) of every node of a backup.
@@ -63,6 +79,45 @@ pub fn paths(versions: &BTreeMap<u64, NodeVersion>) -> HashMap<u64, String> {
         path_of(*id, versions, &mut memo);
     }
     memo
+}
+
+/// Recently opened bundles (decrypted TARs), so restoring a directory of small files opens each bundle
+/// once rather than once per member. Holds at most [`BundleCache::CAPACITY`] bundles (4 MiB each).
+#[derive(Default)]
+pub struct BundleCache {
+    recent: std::collections::VecDeque<(ObjectId, std::sync::Arc<Vec<u8>>)>,
+}
+
+impl BundleCache {
+    pub const CAPACITY: usize = 8;
+
+    async fn tar(&mut self, repo: &Repository, id: &ObjectId) -> anyhow::Result<std::sync::Arc<Vec<u8>>> {
+        if let Some(at) = self.recent.iter().position(|(b, _)| b == id) {
+            let hit = self.recent.remove(at).unwrap();
+            self.recent.push_front(hit.clone());
+            return Ok(hit.1);
+        }
+        let tar = std::sync::Arc::new(repo.open_bundle(id).await?);
+        self.recent.push_front((*id, tar.clone()));
+        self.recent.truncate(Self::CAPACITY);
+        Ok(tar)
+    }
+}
+
+/// A file's content from its node version, opening bundles through `cache`.
+pub async fn read_content_cached(repo: &mut Repository, v: &NodeVersion, cache: &mut BundleCache) -> anyhow::Result<Vec<u8>> {
+    if let Some(b) = &v.bundle {
+        let bundle = b.bundle_id.as_deref().and_then(ObjectId::from_slice).context("bundle ref without id")?;
+        let member = BundleMember {
+            id: b.member.as_deref().and_then(ChunkId::from_slice).context("bundle ref without member")?,
+            offset: b.offset,
+            length: b.length,
+        };
+        let tar = cache.tar(repo, &bundle).await?;
+        let path = repo.scope().bundle(&bundle);
+        return Ok(crate::repository::bundle::member_data(repo.key(), path.as_ref(), &tar, &member)?.to_vec());
+    }
+    Ok(repo.read_file(&chunk_ids(v)).await?)
 }
 
 /// A file's content from its node version.
@@ -125,6 +180,7 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
     let mut sum = RestoreSummary { snapshot_id: snapshot_id.clone(), ..Default::default() };
     let mut perm_keys: HashMap<Vec<u8>, String> = HashMap::new();
     let mut dir_times: Vec<(String, NodeVersion)> = Vec::new();
+    let mut bundles = BundleCache::default();
     for (path, v) in selected {
         match &opts.target {
             Target::Local(root) => {
@@ -144,7 +200,13 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
                         continue;
                     }
                 }
-                let data = read_content(repo, v).await.with_context(|| format!("reading {path} from the repository"))?;
+                let data = match read_content_cached(repo, v, &mut bundles).await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        damaged(&mut sum, path, e)?;
+                        continue;
+                    }
+                };
                 if let Some(parent) = dest.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
@@ -216,7 +278,13 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
                         continue;
                     }
                 }
-                let data = read_content(repo, v).await.with_context(|| format!("reading {path} from the repository"))?;
+                let data = match read_content_cached(repo, v, &mut bundles).await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        damaged(&mut sum, path, e)?;
+                        continue;
+                    }
+                };
                 f.create(v.size, &props).await.with_context(|| format!("creating {path}"))?;
                 let mut off = 0usize;
                 while off < data.len() {

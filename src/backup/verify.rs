@@ -65,6 +65,13 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
     }
     let Ok(manifest) = repo.load_manifest(&snapshot_id).await else { return Ok(out) };
     let Ok((versions, _)) = load_versions(repo, &manifest).await else { return Ok(out) };
+    // Nodes stored without their SDDL (the permission key did not resolve when they were backed up).
+    let names = restore::paths(&versions);
+    for (id, v) in &versions {
+        if let (Some(k), None) = (&v.permission_key, &v.permission_id) {
+            out.problems.push(format!("{}: no SDDL in the backup (node {id}; permission key {k} did not resolve when it was read)", names[id]));
+        }
+    }
     // The index snapshot and the backup metadata agree.
     if let Some(index) = opts.index
         && let Some(idx) = manifest.extra.get(EXTRA_INDEX_SNAPSHOT).and_then(|s| s.parse::<i64>().ok())
@@ -99,7 +106,7 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
         }
     }
     if let Some(live) = &opts.compare_live {
-        let paths = restore::paths(&versions);
+        let paths = names;
         let by_path: BTreeMap<&String, u64> = paths.iter().map(|(id, p)| (p, *id)).collect();
         for (path, id) in by_path {
             let v = &versions[&id];

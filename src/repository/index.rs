@@ -244,8 +244,29 @@ impl ChunkIndex {
         }
     }
 
-    /// Where `id` is stored, if the index knows it (flushed or not).
+    /// Where `id` is stored, if the index knows it (flushed or not). An index object that vanished since
+    /// its partition was listed (merged by compaction or prune) makes the partition be listed again.
     pub async fn get(&mut self, id: &ChunkId) -> Result<Option<IndexEntry>> {
+        let mut attempt = 0;
+        loop {
+            match self.lookup(id).await {
+                Err(Error::Missing { .. }) if attempt < 3 => {
+                    attempt += 1;
+                    self.forget_partition(id.0[0]);
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Drops what is held of partition `p`; the next lookup lists it again.
+    fn forget_partition(&mut self, p: u8) {
+        if let Some(objects) = self.partitions.remove(&p) {
+            self.cached_entries -= objects.iter().filter_map(|o| o.entries.as_ref()).map(|e| e.len()).sum::<usize>();
+        }
+    }
+
+    async fn lookup(&mut self, id: &ChunkId) -> Result<Option<IndexEntry>> {
         if let Some(e) = self.pending.get(id) {
             return Ok(Some(*e));
         }
@@ -332,9 +353,7 @@ impl ChunkIndex {
             for path in paths.iter().filter(|p| **p != new_path) {
                 self.store.delete(path).await.map_err(|e| Error::store(path, e))?;
             }
-            if let Some(objects) = self.partitions.remove(&p) {
-                self.cached_entries -= objects.iter().filter_map(|o| o.entries.as_ref()).map(|e| e.len()).sum::<usize>();
-            }
+            self.forget_partition(p);
         }
         Ok(())
     }

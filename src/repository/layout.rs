@@ -8,6 +8,9 @@
 //! {tenant_id}/{share_id}/metadata/{id[0..2]}/{id}          node-version metadata (FlatBuffers)
 //! {tenant_id}/{share_id}/permissions/{permission_id}       one SDDL string per distinct permission
 //! {tenant_id}/{share_id}/snapshots/{snapshot_id}           snapshot manifests, written last
+//! {tenant_id}/{share_id}/locks/backup-{id}                 in-progress backup markers (see super::prune)
+//! {tenant_id}/{share_id}/locks/prune                       the prune lock
+//! {tenant_id}/{share_id}/prune/{id}                        prune deletion records (objects awaiting deletion)
 //! ```
 //!
 //! `{id}` is the 64-hex-digit [`ObjectId`](super::id::ObjectId) of the stored bytes; `{permission_id}` the
@@ -96,6 +99,31 @@ impl Scope {
 
     pub fn snapshot(&self, snapshot_id: &str) -> Path {
         self.path(&format!("snapshots/{snapshot_id}"))
+    }
+
+    pub fn bundles_prefix(&self) -> Path {
+        self.path("bundles")
+    }
+
+    pub fn metadata_prefix(&self) -> Path {
+        self.path("metadata")
+    }
+
+    pub fn locks_prefix(&self) -> Path {
+        self.path("locks")
+    }
+
+    /// `locks/{name}`: `backup-{id}` markers and the `prune` lock.
+    pub fn lock(&self, name: &str) -> Path {
+        self.path(&format!("locks/{name}"))
+    }
+
+    pub fn prune_records_prefix(&self) -> Path {
+        self.path("prune")
+    }
+
+    pub fn prune_record(&self, id: &str) -> Path {
+        self.path(&format!("prune/{id}"))
     }
 }
 

@@ -14,6 +14,7 @@
 //! - [`manifest`]: snapshot manifests, written last.
 //! - [`repo`]: [`Repository`], the writer's and reader's handle on one share.
 //! - [`verify`]: checks that every referenced object exists, decrypts and hashes to its id.
+//! - [`prune`]: frees what no snapshot references, safely while backups run (markers, deletion records).
 //! - [`store`]: repository locations (a local directory or `az://CONTAINER/PREFIX`) opened as object stores.
 
 pub mod bundle;
@@ -28,6 +29,7 @@ pub mod layout;
 pub mod manifest;
 pub mod metadata;
 pub mod pack;
+pub mod prune;
 pub mod repo;
 pub mod store;
 pub mod verify;

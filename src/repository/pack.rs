@@ -114,6 +114,14 @@ impl PackWriter {
         entry
     }
 
+    /// Appends a blob already sealed (copied from another pack by prune); `entry` describes it there.
+    pub fn add_sealed(&mut self, entry: &BlobEntry, blob: &[u8]) -> BlobEntry {
+        let e = BlobEntry { offset: self.bytes.len() as u32, ..*entry };
+        self.bytes.extend_from_slice(blob);
+        self.entries.push(e);
+        e
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -1,0 +1,615 @@
+//! Prune: frees objects no snapshot references, safely while other backups of the share are running.
+//!
+//! **Markers.** A backup writes `locks/backup-{id}` (sealed JSON: start time, last refresh, host, pid)
+//! before it reads anything from the repository, refreshes it every [`MARKER_REFRESH`] and deletes it
+//! after its manifest is committed (or it failed). A marker not refreshed for `stale_after` belongs to a
+//! crashed backup and is ignored. Prune itself holds `locks/prune` (create-only), so two prunes never
+//! overlap.
+//!
+//! **Phase 1, mark and condemn** (nothing is deleted):
+//! 1. list packs, bundles and metadata objects; then the markers; then the snapshot manifests (in this
+//!    order: an object in the first listing was written by a backup whose marker or manifest the later
+//!    listings see);
+//! 2. mark every chunk, bundle and metadata object a manifest reaches (any unreadable manifest or
+//!    metadata object stops prune: it cannot mark safely);
+//! 3. a pack, bundle or metadata object is a candidate only if it is older than the grace period and than
+//!    the start of every live backup (so a running backup's not-yet-committed objects are never
+//!    candidates); a candidate pack with no referenced chunk is condemned whole, one whose unreferenced
+//!    blobs are at least `repack_unused` of its bytes is **rewritten**: its referenced blobs are copied
+//!    (still sealed) into new packs, then it is condemned;
+//! 4. each index partition that names a condemned pack (or gains entries of a new pack) is rewritten:
+//!    the merged object is written first, the objects it replaces are deleted after, so every entry of a
+//!    live pack is always in some object; index objects written meanwhile by backups are left alone;
+//! 5. a **deletion record** `prune/{id}` lists the condemned objects and the time `T` the index rewrite
+//!    finished.
+//!
+//! **Phase 2, sweep.** A record is swept once no live backup started before `T`: such a backup may have
+//! read the old index and deduplicated against a condemned chunk. Prune waits up to `wait` for that and
+//! otherwise leaves the record to the next prune. Sweeping marks again (now including the manifests of
+//! the backups it waited for); a condemned pack holding a chunk that is referenced again and not in the
+//! index is **rescued** (its entries are indexed again, it is kept); a condemned bundle or metadata object
+//! referenced again is kept; everything else is deleted, the record last. Backups that start after `T`
+//! never see condemned chunks in the index, so they cannot refer to them.
+//!
+//! Permission objects (one small object per distinct SDDL, re-used by any backup through a presence
+//! check) are never pruned. Clocks of backup and prune hosts are assumed to agree within the grace period.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+use super::crypto;
+use super::error::{Error, Result};
+use super::id::{ChunkId, ObjectId};
+use super::index::{IndexEntry, decode_index_object, encode_index_object, read_pack_header};
+use super::keys::{TenantKey, get_bytes};
+use super::layout::{Scope, object_id_of};
+use super::pack::PackWriter;
+use super::repo::Repository;
+
+const MARKER_MAGIC: &[u8; 4] = b"AFBL";
+const RECORD_MAGIC: &[u8; 4] = b"AFBD";
+/// How often a running backup (or prune) refreshes its marker.
+pub const MARKER_REFRESH: Duration = Duration::from_secs(60);
+
+fn now_ns() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
+}
+
+fn meta_ns(m: &ObjectMeta) -> i64 {
+    m.last_modified.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct MarkerBody {
+    /// What holds the marker: `backup` or `prune`.
+    what: String,
+    started_ns: i64,
+    refreshed_ns: i64,
+    host: String,
+    pid: u32,
+}
+
+/// A held marker (`locks/backup-{id}` or `locks/prune`), refreshed in the background until [`Marker::end`].
+/// Dropped without `end`, it stays and goes stale after the prune's `stale_after`.
+pub struct Marker {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    heartbeat: tokio::task::JoinHandle<()>,
+    /// When the holder started, ns since the epoch.
+    pub started_ns: i64,
+}
+
+impl Marker {
+    /// Marks a backup of the repository's share as in progress. Call before reading the repository.
+    pub async fn begin_backup(repo: &Repository) -> Result<Marker> {
+        let id: u64 = rand::rng().random();
+        Self::acquire(repo, &format!("backup-{id:016x}"), "backup", false).await
+    }
+
+    async fn acquire(repo: &Repository, name: &str, what: &str, create_only: bool) -> Result<Marker> {
+        let store = repo.store().clone();
+        let key = repo.key().clone();
+        let path = repo.scope().lock(name);
+        let started_ns = now_ns();
+        let mut body = MarkerBody {
+            what: what.into(),
+            started_ns,
+            refreshed_ns: started_ns,
+            host: std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default(),
+            pid: std::process::id(),
+        };
+        let mode = if create_only { PutMode::Create } else { PutMode::Overwrite };
+        put_sealed(store.as_ref(), &key, MARKER_MAGIC, &path, &body, mode).await?;
+        let (s, p) = (store.clone(), path.clone());
+        let heartbeat = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(MARKER_REFRESH).await;
+                body.refreshed_ns = now_ns();
+                if let Err(e) = put_sealed(s.as_ref(), &key, MARKER_MAGIC, &p, &body, PutMode::Overwrite).await {
+                    tracing::warn!("refreshing marker {p}: {e}");
+                }
+            }
+        });
+        Ok(Marker { store, path, heartbeat, started_ns })
+    }
+
+    /// Stops refreshing and deletes the marker.
+    pub async fn end(self) {
+        self.heartbeat.abort();
+        if let Err(e) = self.store.delete(&self.path).await {
+            tracing::warn!("removing marker {}: {e}", self.path);
+        }
+    }
+}
+
+impl Drop for Marker {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
+}
+
+async fn put_sealed<T: Serialize>(store: &dyn ObjectStore, key: &TenantKey, magic: &[u8; 4], path: &Path, body: &T, mode: PutMode) -> Result<()> {
+    let json = serde_json::to_vec(body).expect("serialises");
+    let bytes = crypto::seal_object(key.seal_key(), magic, &json);
+    store.put_opts(path, PutPayload::from(bytes), PutOptions { mode, ..Default::default() }).await.map_err(|e| Error::store(path, e))?;
+    Ok(())
+}
+
+async fn get_sealed<T: for<'de> Deserialize<'de>>(store: &dyn ObjectStore, key: &TenantKey, magic: &[u8; 4], path: &Path) -> Result<T> {
+    let bytes = get_bytes(store, path).await?;
+    let json = crypto::open_object(key.seal_key(), magic, &bytes, path.as_ref())?;
+    serde_json::from_slice(&json).map_err(|e| Error::corrupt(path, format!("JSON: {e}")))
+}
+
+/// An in-progress backup as its marker describes it.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackupInProgress {
+    pub marker: String,
+    pub started_ns: i64,
+    pub refreshed_ns: i64,
+    pub host: String,
+    pub pid: u32,
+}
+
+/// The backup markers of the repository's share. An unreadable marker counts as a backup that started at
+/// time 0 and was refreshed when the object was last written (the safe reading).
+pub async fn list_backups(repo: &Repository) -> Result<Vec<BackupInProgress>> {
+    let mut out = Vec::new();
+    for m in list(repo.store().as_ref(), &repo.scope().locks_prefix()).await? {
+        let name = m.location.filename().unwrap_or_default().to_string();
+        if !name.starts_with("backup-") {
+            continue;
+        }
+        match get_sealed::<MarkerBody>(repo.store().as_ref(), repo.key(), MARKER_MAGIC, &m.location).await {
+            Ok(b) => out.push(BackupInProgress { marker: name, started_ns: b.started_ns, refreshed_ns: b.refreshed_ns, host: b.host, pid: b.pid }),
+            Err(Error::Missing { .. }) => {} // ended meanwhile
+            Err(_) => out.push(BackupInProgress { marker: name, started_ns: 0, refreshed_ns: meta_ns(&m), host: String::new(), pid: 0 }),
+        }
+    }
+    Ok(out)
+}
+
+async fn list(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<ObjectMeta>> {
+    store.list(Some(prefix)).try_collect().await.map_err(|e| Error::store(prefix, e))
+}
+
+/// Tunables of [`prune`].
+#[derive(Clone, Copy, Debug)]
+pub struct PruneOptions {
+    /// Objects younger than this are never candidates (covers writers without markers). Default 1 h.
+    pub grace: Duration,
+    /// A marker not refreshed for this long is a crashed holder's and is ignored. Default 10 min.
+    pub stale_after: Duration,
+    /// How long to wait for backups that started before the index rewrite before leaving the deletion
+    /// record to a later prune. Default 0.
+    pub wait: Duration,
+    /// A pack whose unreferenced blobs are at least this fraction of its bytes is rewritten. Default 0.2.
+    pub repack_unused: f64,
+    /// Report what would be done; change nothing.
+    pub dry_run: bool,
+}
+
+impl Default for PruneOptions {
+    fn default() -> Self {
+        Self {
+            grace: Duration::from_secs(3600),
+            stale_after: Duration::from_secs(600),
+            wait: Duration::ZERO,
+            repack_unused: 0.2,
+            dry_run: false,
+        }
+    }
+}
+
+/// What prune found and did. Bytes are stored (sealed) bytes.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PruneReport {
+    pub snapshots: usize,
+    pub packs: usize,
+    pub pack_bytes: u64,
+    pub referenced_chunks: usize,
+    /// Packs too young (grace period, or written since a running backup started) to be considered.
+    pub packs_too_young: usize,
+    /// Packs condemned by an earlier prune whose deletion record is still pending.
+    pub packs_pending: usize,
+    /// Packs with no referenced chunk, condemned whole.
+    pub packs_unused: usize,
+    /// Partly used packs rewritten, and the new packs their referenced blobs went to.
+    pub packs_repacked: usize,
+    pub packs_written: usize,
+    pub bytes_written: u64,
+    /// Unreferenced bundle and metadata objects condemned.
+    pub objects_unused: usize,
+    /// Bytes of everything condemned in this run.
+    pub bytes_condemned: u64,
+    pub index_objects_written: usize,
+    pub index_objects_deleted: usize,
+    /// Backups running when prune started (live markers), and markers ignored as stale.
+    pub backups_running: Vec<BackupInProgress>,
+    pub stale_markers: Vec<String>,
+    /// Sweep: condemned packs referenced again by a backup that ran meanwhile (kept and re-indexed).
+    pub packs_rescued: usize,
+    pub objects_rescued: usize,
+    pub packs_deleted: usize,
+    pub objects_deleted: usize,
+    pub bytes_deleted: u64,
+    /// Deletion records left for a later prune (a backup that started before them is still running).
+    pub records_pending: usize,
+    pub waited_secs: f64,
+    /// `bytes_deleted - bytes_written`: what the share's storage shrank by.
+    pub bytes_freed: i64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Record {
+    /// When the index rewrite finished, ns since the epoch.
+    created_ns: i64,
+    /// Condemned pack ids (hex) and their sizes.
+    packs: Vec<(String, u64)>,
+    /// Condemned bundle and metadata object keys and sizes.
+    objects: Vec<(String, u64)>,
+}
+
+/// What the snapshot manifests reach.
+struct Marked {
+    snapshots: usize,
+    chunks: HashSet<ChunkId>,
+    /// Keys of referenced metadata and bundle objects.
+    objects: HashSet<String>,
+}
+
+async fn mark(repo: &Repository) -> Result<Marked> {
+    let mut m = Marked { snapshots: 0, chunks: HashSet::new(), objects: HashSet::new() };
+    let parse = |s: &str| ObjectId::from_hex(s).ok_or_else(|| Error::Invalid(format!("a manifest names a malformed object id {s:?}")));
+    for id in repo.list_snapshots().await? {
+        let manifest = match repo.load_manifest(&id).await {
+            Ok(x) => x,
+            Err(Error::Missing { .. }) => continue, // forgotten meanwhile
+            Err(e) => return Err(e),
+        };
+        m.snapshots += 1;
+        for b in &manifest.bundles {
+            m.objects.insert(repo.scope().bundle(&parse(b)?).to_string());
+        }
+        for meta in &manifest.metadata {
+            let oid = parse(meta)?;
+            if !m.objects.insert(repo.scope().metadata(&oid).to_string()) {
+                continue;
+            }
+            for v in repo.get_metadata(&oid).await? {
+                for raw in v.chunk_ids.as_deref().unwrap_or_default().chunks_exact(32) {
+                    m.chunks.insert(ChunkId::from_slice(raw).expect("32 bytes"));
+                }
+                if let Some(bid) = v.bundle.as_ref().and_then(|b| b.bundle_id.as_deref()).and_then(ObjectId::from_slice) {
+                    m.objects.insert(repo.scope().bundle(&bid).to_string());
+                }
+            }
+        }
+    }
+    Ok(m)
+}
+
+/// One index partition: its objects and their entries.
+struct Partition {
+    objects: Vec<Path>,
+    entries: Vec<IndexEntry>,
+}
+
+async fn read_partition(store: &dyn ObjectStore, scope: &Scope, key: &TenantKey, p: u8) -> Result<Partition> {
+    let mut attempt = 0;
+    'again: loop {
+        let mut part = Partition { objects: Vec::new(), entries: Vec::new() };
+        for m in list(store, &scope.index_partition_prefix(p)).await? {
+            let bytes = match get_bytes(store, &m.location).await {
+                Ok(b) => b,
+                // Merged away by a concurrent compaction: list again.
+                Err(Error::Missing { .. }) if attempt < 3 => {
+                    attempt += 1;
+                    continue 'again;
+                }
+                Err(e) => return Err(e),
+            };
+            if object_id_of(&m.location) != Some(ObjectId::of(&bytes)) {
+                return Err(Error::corrupt(&m.location, "bytes do not hash to the object's name"));
+            }
+            let (_, _, entries) = decode_index_object(key, m.location.as_ref(), &bytes)?;
+            part.entries.extend(entries);
+            part.objects.push(m.location);
+        }
+        return Ok(part);
+    }
+}
+
+/// Replaces partition `p`'s objects by one holding `entries` (sorted and deduplicated here): the new
+/// object first, then the old ones are deleted. Returns (objects written, objects deleted).
+async fn rewrite_partition(store: &dyn ObjectStore, scope: &Scope, key: &TenantKey, p: u8, old: &[Path], entries: Vec<IndexEntry>) -> Result<(usize, usize)> {
+    let merged: BTreeMap<ChunkId, IndexEntry> = entries.into_iter().map(|e| (e.id, e)).collect();
+    let entries: Vec<IndexEntry> = merged.into_values().collect();
+    let mut written = 0;
+    let mut new_path = None;
+    if !entries.is_empty() {
+        let (id, bytes) = encode_index_object(key, p, &entries);
+        let path = scope.index_object(p, &id);
+        store.put(&path, PutPayload::from(bytes)).await.map_err(|e| Error::store(&path, e))?;
+        new_path = Some(path);
+        written = 1;
+    }
+    let mut deleted = 0;
+    for path in old.iter().filter(|o| Some(*o) != new_path.as_ref()) {
+        match store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+            Err(e) => return Err(Error::store(path, e)),
+        }
+    }
+    Ok((written, deleted))
+}
+
+/// Prunes the repository's share (see the module docs): condemns what no snapshot references, then sweeps
+/// every deletion record no running backup can still depend on, waiting up to `opts.wait` for them.
+pub async fn prune(repo: &mut Repository, opts: &PruneOptions) -> Result<PruneReport> {
+    let lock = acquire_prune_lock(repo, opts.stale_after).await?;
+    let mut report = PruneReport::default();
+    let mut result = condemn(repo, opts, &mut report).await;
+    if result.is_ok() && !opts.dry_run {
+        result = sweep(repo, opts, &mut report).await;
+    }
+    lock.end().await;
+    report.bytes_freed = report.bytes_deleted as i64 - report.bytes_written as i64;
+    result.map(|()| report)
+}
+
+async fn acquire_prune_lock(repo: &Repository, stale_after: Duration) -> Result<Marker> {
+    let path = repo.scope().lock("prune");
+    for _ in 0..2 {
+        match Marker::acquire(repo, "prune", "prune", true).await {
+            Ok(m) => return Ok(m),
+            Err(Error::Store { source: object_store::Error::AlreadyExists { .. }, .. }) => {
+                let held = get_sealed::<MarkerBody>(repo.store().as_ref(), repo.key(), MARKER_MAGIC, &path).await;
+                match held {
+                    Ok(b) if now_ns() - b.refreshed_ns < stale_after.as_nanos() as i64 => {
+                        return Err(Error::Invalid(format!(
+                            "another prune of {}/{} holds {path} (host {:?}, pid {}); try again later",
+                            repo.scope().tenant(),
+                            repo.scope().share(),
+                            b.host,
+                            b.pid
+                        )));
+                    }
+                    // Stale (a crashed prune) or unreadable: take it over.
+                    _ => {
+                        let _ = repo.store().delete(&path).await;
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Invalid(format!("could not take the prune lock {path}")))
+}
+
+async fn condemn(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneReport) -> Result<()> {
+    let store = repo.store().clone();
+    let scope = repo.scope().clone();
+    let key = repo.key().clone();
+    let now = now_ns();
+    // Packs already condemned by an earlier prune are that record's to sweep (or rescue).
+    let mut pending: HashSet<ObjectId> = HashSet::new();
+    for m in list(store.as_ref(), &scope.prune_records_prefix()).await? {
+        let r: Record = get_sealed(store.as_ref(), &key, RECORD_MAGIC, &m.location).await?;
+        pending.extend(r.packs.iter().filter_map(|(h, _)| ObjectId::from_hex(h)));
+    }
+    // Objects first, then markers, then manifests (see the module docs).
+    let packs = list(store.as_ref(), &scope.packs_prefix()).await?;
+    let mut others = list(store.as_ref(), &scope.bundles_prefix()).await?;
+    others.extend(list(store.as_ref(), &scope.metadata_prefix()).await?);
+    let stale_ns = opts.stale_after.as_nanos() as i64;
+    let (live, stale): (Vec<_>, Vec<_>) = list_backups(repo).await?.into_iter().partition(|b| now - b.refreshed_ns < stale_ns);
+    report.stale_markers = stale.into_iter().map(|b| b.marker).collect();
+    let cutoff = live.iter().map(|b| b.started_ns).chain([now - opts.grace.as_nanos() as i64]).min().unwrap();
+    report.backups_running = live;
+    let marked = mark(repo).await?;
+    report.snapshots = marked.snapshots;
+    report.referenced_chunks = marked.chunks.len();
+
+    let mut partitions = Vec::with_capacity(256);
+    let mut by_pack: HashMap<ObjectId, Vec<IndexEntry>> = HashMap::new();
+    for p in 0..=255u8 {
+        let part = read_partition(store.as_ref(), &scope, &key, p).await?;
+        for e in &part.entries {
+            by_pack.entry(e.pack).or_default().push(*e);
+        }
+        partitions.push(part.objects.is_empty());
+    }
+    let mut condemned: HashSet<ObjectId> = HashSet::new();
+    let mut record = Record::default();
+    let mut repack: Vec<(Path, Vec<IndexEntry>)> = Vec::new();
+    for m in &packs {
+        let Some(id) = object_id_of(&m.location) else { continue };
+        report.packs += 1;
+        report.pack_bytes += m.size;
+        if pending.contains(&id) {
+            report.packs_pending += 1;
+            continue;
+        }
+        if meta_ns(m) >= cutoff {
+            report.packs_too_young += 1;
+            continue;
+        }
+        let entries = match by_pack.remove(&id) {
+            Some(e) => e,
+            // Not in the index (a crashed writer's, or index damage): its header says what it holds.
+            None => read_pack_header(store.as_ref(), &key, &m.location, m.size).await?.iter().map(|b| IndexEntry::new(id, b)).collect(),
+        };
+        let (used, unused): (Vec<IndexEntry>, Vec<IndexEntry>) = entries.into_iter().partition(|e| marked.chunks.contains(&e.id));
+        let unused_bytes: u64 = unused.iter().map(|e| e.length as u64).sum();
+        if used.is_empty() {
+            report.packs_unused += 1;
+        } else if unused_bytes > 0 && unused_bytes as f64 >= opts.repack_unused * m.size as f64 {
+            report.packs_repacked += 1;
+            repack.push((m.location.clone(), used));
+        } else {
+            continue;
+        }
+        condemned.insert(id);
+        record.packs.push((id.to_hex(), m.size));
+        report.bytes_condemned += m.size;
+    }
+    for m in &others {
+        if meta_ns(m) < cutoff && !marked.objects.contains(m.location.as_ref()) {
+            report.objects_unused += 1;
+            report.bytes_condemned += m.size;
+            record.objects.push((m.location.to_string(), m.size));
+        }
+    }
+    if opts.dry_run || (record.packs.is_empty() && record.objects.is_empty()) {
+        return Ok(());
+    }
+
+    // Copy the referenced blobs of partly used packs, still sealed, into new packs.
+    let mut new_entries: BTreeMap<u8, Vec<IndexEntry>> = BTreeMap::new();
+    let mut writer = PackWriter::new(repo.config().pack_target_size);
+    for (i, (path, used)) in repack.iter().enumerate() {
+        let bytes = repo.get_checked(path).await?;
+        for e in used {
+            let blob = bytes
+                .get(e.offset as usize..e.offset as usize + e.length as usize)
+                .ok_or_else(|| Error::corrupt(path, format!("blob of chunk {} lies outside the pack", e.id)))?;
+            writer.add_sealed(&e.blob(), blob);
+        }
+        if writer.is_full() || i + 1 == repack.len() {
+            let (id, bytes, blobs) = writer.finish(&key);
+            let path = scope.pack(&id);
+            report.packs_written += 1;
+            report.bytes_written += bytes.len() as u64;
+            store.put(&path, PutPayload::from(bytes)).await.map_err(|e| Error::store(&path, e))?;
+            for b in &blobs {
+                new_entries.entry(b.id.0[0]).or_default().push(IndexEntry::new(id, b));
+            }
+        }
+    }
+    // Rewrite the partitions that name condemned packs or gain entries (listed afresh: objects written
+    // meanwhile by backups are read and kept).
+    for p in 0..=255u8 {
+        let gains = new_entries.remove(&p).unwrap_or_default();
+        if partitions[p as usize] && gains.is_empty() {
+            continue;
+        }
+        let part = read_partition(store.as_ref(), &scope, &key, p).await?;
+        if gains.is_empty() && !part.entries.iter().any(|e| condemned.contains(&e.pack)) {
+            continue;
+        }
+        let mut entries: Vec<IndexEntry> = part.entries.into_iter().filter(|e| !condemned.contains(&e.pack)).collect();
+        entries.extend(gains);
+        let (w, d) = rewrite_partition(store.as_ref(), &scope, &key, p, &part.objects, entries).await?;
+        report.index_objects_written += w;
+        report.index_objects_deleted += d;
+    }
+    record.created_ns = now_ns();
+    let id = format!("{}-{:08x}", record.created_ns, rand::rng().random::<u32>());
+    put_sealed(store.as_ref(), &key, RECORD_MAGIC, &scope.prune_record(&id), &record, PutMode::Create).await?;
+    Ok(())
+}
+
+async fn sweep(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneReport) -> Result<()> {
+    let store = repo.store().clone();
+    let scope = repo.scope().clone();
+    let key = repo.key().clone();
+    let started = Instant::now();
+    loop {
+        let mut records = Vec::new();
+        for m in list(store.as_ref(), &scope.prune_records_prefix()).await? {
+            let r: Record = get_sealed(store.as_ref(), &key, RECORD_MAGIC, &m.location).await?;
+            records.push((m.location, r));
+        }
+        if records.is_empty() {
+            break;
+        }
+        let now = now_ns();
+        let stale_ns = opts.stale_after.as_nanos() as i64;
+        let live: Vec<BackupInProgress> = list_backups(repo).await?.into_iter().filter(|b| now - b.refreshed_ns < stale_ns).collect();
+        let (ready, waiting): (Vec<_>, Vec<_>) = records.into_iter().partition(|(_, r)| live.iter().all(|b| b.started_ns >= r.created_ns));
+        if ready.is_empty() {
+            if started.elapsed() >= opts.wait {
+                report.records_pending = waiting.len();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        }
+        // Mark again: backups that ran meanwhile may refer to condemned objects.
+        let marked = mark(repo).await?;
+        let mut indexed: HashSet<ChunkId> = HashSet::new();
+        for p in 0..=255u8 {
+            indexed.extend(read_partition(store.as_ref(), &scope, &key, p).await?.entries.into_iter().map(|e| e.id));
+        }
+        let mut rescued: Vec<IndexEntry> = Vec::new();
+        for (record_path, r) in &ready {
+            let mut doomed: Vec<(Path, u64, bool)> = Vec::new();
+            for (hex, size) in &r.packs {
+                let Some(id) = ObjectId::from_hex(hex) else { continue };
+                let path = scope.pack(&id);
+                let header = match read_pack_header(store.as_ref(), &key, &path, *size).await {
+                    Ok(h) => h,
+                    Err(Error::Missing { .. }) => continue, // swept before a crash
+                    Err(e) => return Err(e),
+                };
+                if header.iter().any(|b| marked.chunks.contains(&b.id) && !indexed.contains(&b.id)) {
+                    report.packs_rescued += 1;
+                    rescued.extend(header.iter().map(|b| IndexEntry::new(id, b)));
+                    indexed.extend(header.iter().map(|b| b.id));
+                    continue;
+                }
+                doomed.push((path, *size, true));
+            }
+            for (k, size) in &r.objects {
+                if marked.objects.contains(k) {
+                    report.objects_rescued += 1;
+                } else {
+                    doomed.push((Path::from(k.as_str()), *size, false));
+                }
+            }
+            // Rescued entries are indexed before anything is deleted.
+            if !rescued.is_empty() {
+                let mut by_p: BTreeMap<u8, Vec<IndexEntry>> = BTreeMap::new();
+                for e in rescued.drain(..) {
+                    by_p.entry(e.id.0[0]).or_default().push(e);
+                }
+                for (p, mut entries) in by_p {
+                    entries.sort_by(|a, b| a.id.cmp(&b.id));
+                    entries.dedup_by(|a, b| a.id == b.id);
+                    let (id, bytes) = encode_index_object(&key, p, &entries);
+                    let path = scope.index_object(p, &id);
+                    store.put(&path, PutPayload::from(bytes)).await.map_err(|e| Error::store(&path, e))?;
+                    report.index_objects_written += 1;
+                }
+            }
+            for (path, size, is_pack) in doomed {
+                match store.delete(&path).await {
+                    Ok(()) => {
+                        report.bytes_deleted += size;
+                        if is_pack {
+                            report.packs_deleted += 1;
+                        } else {
+                            report.objects_deleted += 1;
+                        }
+                    }
+                    Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(Error::store(&path, e)),
+                }
+            }
+            store.delete(record_path).await.map_err(|e| Error::store(record_path, e))?;
+        }
+        if waiting.is_empty() {
+            break;
+        }
+    }
+    report.waited_secs = started.elapsed().as_secs_f64();
+    Ok(())
+}
