@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use afb::api::auth::{Scope, issue_token, token_file};
+use afb::api::auth::{Auth, Scope, issue_token, issue_token_pg, token_file};
 use afb::api::routes::ROUTES;
 use afb::index::node::{Node, NodeKind, nodes_to_batch};
 use afb::index::snapshot::{Repo, WriteOptions};
@@ -14,6 +14,7 @@ use futures::TryStreamExt;
 use serde_json::Value;
 
 struct Fixture {
+    _db: Option<afb::jobs::bench::Scratch>,
     _dir: tempfile::TempDir,
     base: String,
     acme: String,
@@ -36,6 +37,18 @@ fn node(id: i64, parent: i64, name: &str, kind: NodeKind, size: i64) -> Node {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(None).await
+}
+
+/// The server tests use for PostgreSQL; override with AFB_TEST_DATABASE_URL.
+fn pg_server_url() -> String {
+    std::env::var("AFB_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// With `pg`: tokens in PostgreSQL table `api_tokens` and jobs in the PostgreSQL queue of a scratch
+/// database (dropped by the test's end, see `drop_db`); else tokens in `.afb/` and the memory queue.
+/// No runner either way: jobs stay queued, so their state is the API's doing alone.
+async fn fixture_with(pg: Option<afb::jobs::bench::Scratch>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
     // acme/files: synthetic, base + 2 deltas.
@@ -66,20 +79,54 @@ async fn fixture() -> Fixture {
     v1.push(node(4, 1, "new.txt", NodeKind::File, 5));
     write_nodes(&repo, "beta", "docs", &v1).await;
 
-    let tf = token_file(dir.path());
-    let acme = issue_token(&tf, &Scope::Tenant("acme".into()), None, None).unwrap();
-    let beta = issue_token(&tf, &Scope::Tenant("beta".into()), None, None).unwrap();
-    let expired = issue_token(&tf, &Scope::Tenant("acme".into()), Some(Duration::ZERO), None).unwrap();
     let operator = "op-token-for-tests-0123456789abcdef".to_string();
-    let st = afb::api::state(dir.path().to_str().unwrap(), Some(&operator)).unwrap();
+    let repo_dir = dir.path().to_str().unwrap();
+    let (acme, beta, expired, st) = match &pg {
+        None => {
+            let tf = token_file(dir.path());
+            let acme = issue_token(&tf, &Scope::Tenant("acme".into()), None, None).unwrap();
+            let beta = issue_token(&tf, &Scope::Tenant("beta".into()), None, None).unwrap();
+            let expired = issue_token(&tf, &Scope::Tenant("acme".into()), Some(Duration::ZERO), None).unwrap();
+            (acme, beta, expired, afb::api::state(repo_dir, Some(&operator)).unwrap())
+        }
+        Some(db) => {
+            afb::jobs::migrate::migrate_url(&db.url).await.unwrap();
+            let (c, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            let acme = issue_token_pg(&c, &Scope::Tenant("acme".into()), Some(Duration::from_secs(3600)), None).await.unwrap();
+            let beta = issue_token_pg(&c, &Scope::Tenant("beta".into()), None, Some("beta".into())).await.unwrap();
+            let expired = issue_token_pg(&c, &Scope::Tenant("acme".into()), Some(Duration::ZERO), None).await.unwrap();
+            let auth = Auth::postgres(afb::jobs::postgres::pool(&db.url, 2).unwrap(), Some(&operator));
+            let jobs = afb::api::jobs::Jobs::postgres(&db.url, None).await.unwrap();
+            (acme, beta, expired, afb::api::state_with(repo_dir, auth, jobs).unwrap())
+        }
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, afb::api::app(st)).await.unwrap() });
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    Fixture { _dir: dir, base, acme, beta, operator, expired, client }
+    Fixture { _db: pg, _dir: dir, base, acme, beta, operator, expired, client }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Some(db) = self._db.take() {
+            // Drop runs inside the test's runtime: do the async work on a thread of its own.
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(db.drop_db()).expect("dropping the scratch database");
+            })
+            .join()
+            .unwrap();
+        }
+    }
 }
 
 impl Fixture {
+    async fn post_json(&self, path: &str, token: &str, body: &str) -> (u16, String) {
+        self.req("POST", path, Some(token), Some(("application/json", body.as_bytes().to_vec()))).await
+    }
+
     async fn req(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&str, Vec<u8>)>) -> (u16, String) {
         let mut r = self.client.request(method.parse().unwrap(), format!("{}{path}", self.base));
         if let Some(t) = token {
@@ -271,9 +318,13 @@ async fn tokens_are_checked() {
 async fn another_tenants_token_gets_no_data_on_any_route() {
     let f = fixture().await;
     let doc = f.ok("/openapi.json", "unused").await;
+    // A job of acme's, so the job routes have something to hide.
+    let (s, b) = f.post_json("/api/v1/tenants/acme/shares/files/jobs", &f.acme, r#"{"kind": "restore", "target": {"kind": "local", "path": "/tmp/r"}}"#).await;
+    assert_eq!(s, 202, "{b}");
+    let job = serde_json::from_str::<Value>(&b).unwrap()["job_id"].as_i64().unwrap().to_string();
     for d in ROUTES {
         assert!(doc["paths"][d.path][d.method].is_object(), "{} {} missing from /openapi.json", d.method, d.path);
-        let path = d.path.replace("{tenant}", "acme").replace("{share}", "files").replace("{snapshot}", "1").replace("{job}", "1");
+        let path = d.path.replace("{tenant}", "acme").replace("{share}", "files").replace("{snapshot}", "1").replace("{job}", &job);
         let path = match path.as_str() {
             p if p.ends_with("/diff") => format!("{p}?from=1&to=2"),
             p if p.ends_with("/search") => format!("{p}?glob=*"),
@@ -281,16 +332,179 @@ async fn another_tenants_token_gets_no_data_on_any_route() {
         };
         let body = d.body.map(|b| ("application/json", b.as_bytes().to_vec()));
         let (s, b) = f.req(&d.method.to_uppercase(), &path, Some(&f.beta), body.clone()).await;
-        if d.path.contains("{tenant}") {
+        if d.path.contains("{tenant}") || d.path.contains("{job}") {
             assert!(s == 404 || s == 403, "{} {path} with beta's token: {s} {b}", d.method);
             error_code(&b);
         } else {
             assert!(!b.contains("acme"), "{} {path} with beta's token leaks: {b}", d.method);
         }
-        // The owner gets past the scope check (jobs answer 501 without a runner).
+        // The owner gets past the scope check.
         let (s, b) = f.req(&d.method.to_uppercase(), &path, Some(&f.acme), body).await;
-        assert!(s != 404 || d.path.contains("{job}"), "{} {path} with acme's token: {s} {b}", d.method);
+        assert!(s != 404 && s != 403, "{} {path} with acme's token: {s} {b}", d.method);
     }
+    // beta's refused cancel did not cancel: acme's cancel in the walk did (once).
+    let v = f.ok(&format!("/api/v1/jobs/{job}"), &f.acme).await;
+    assert_eq!(v["state"], "cancelled", "{v}");
+}
+
+/// Start, read, list and cancel jobs through the API; scope checks and bad input on every job route.
+async fn jobs_scenario(f: &Fixture) {
+    let start = "/api/v1/tenants/acme/shares/files/jobs";
+    // Backups need the share's Azure settings.
+    let (s, b) = f.post_json(start, &f.acme, r#"{"kind": "backup"}"#).await;
+    assert_eq!((s, error_code(&b).as_str()), (409, "share_not_configured"), "{b}");
+    let cs = format!("DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net");
+    let (s, b) = f.req("PUT", "/api/v1/tenants/acme/shares/files/settings", Some(&f.operator), Some(("application/json", serde_json::to_vec(&serde_json::json!({"connection_string": cs})).unwrap()))).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = f.post_json(start, &f.acme, r#"{"kind": "backup"}"#).await;
+    assert_eq!(s, 202, "{b}");
+    let backup: Value = serde_json::from_str(&b).unwrap();
+    assert!(!b.contains(SECRET_KEY));
+    // Exactly the payload contract of jobs::payloads, with the queue's tenant id derived from the name.
+    assert_eq!(backup["payload"], serde_json::json!({"tenant": "acme", "share": "files"}));
+    assert_eq!(backup["kind"], "backup");
+    assert_eq!(backup["state"], "queued");
+    let (s, b) = f.post_json(start, &f.acme, r#"{"kind": "restore", "snapshot": "s-1", "path": "/a/b/", "target": {"kind": "local", "path": "/srv/r"}, "overwrite": true}"#).await;
+    assert_eq!(s, 202, "{b}");
+    let restore: Value = serde_json::from_str(&b).unwrap();
+    let p: afb::jobs::payloads::RestorePayload = serde_json::from_value(restore["payload"].clone()).unwrap();
+    assert_eq!(p.share.tenant, "acme");
+    assert_eq!(p.path.as_deref(), Some("a/b"));
+    assert_eq!(p.snapshot.as_deref(), Some("s-1"));
+    assert_eq!(p.target, afb::jobs::payloads::RestoreTarget::Local { path: "/srv/r".into() });
+    assert!(p.overwrite);
+    let (s, b) = f.post_json(start, &f.operator, r#"{"kind": "verify", "read_data_percent": 10}"#).await;
+    assert_eq!(s, 202, "{b}");
+    let rid = restore["job_id"].as_i64().unwrap();
+    let bid = backup["job_id"].as_i64().unwrap();
+
+    // Status and progress: the owner and the operator see it; another tenant gets 404 like a missing job.
+    for t in [&f.acme, &f.operator] {
+        let v = f.ok(&format!("/api/v1/jobs/{rid}"), t).await;
+        assert_eq!((v["job_id"].as_i64(), v["tenant"].as_str(), v["share"].as_str()), (Some(rid), Some("acme"), Some("files")));
+        let v = f.ok(&format!("/api/v1/jobs/{rid}/progress"), t).await;
+        assert_eq!(v["state"], "queued");
+    }
+    for p in [format!("/api/v1/jobs/{rid}"), format!("/api/v1/jobs/{rid}/progress")] {
+        let (s, b) = f.req("GET", &p, Some(&f.beta), None).await;
+        assert_eq!((s, error_code(&b).as_str()), (404, "not_found"), "{p}: {b}");
+    }
+    // Lists.
+    let ids = |v: &Value| v["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].as_i64().unwrap()).collect::<Vec<_>>();
+    let acme_jobs = ids(&f.ok("/api/v1/jobs", &f.acme).await);
+    assert_eq!(acme_jobs.len(), 3, "{acme_jobs:?}");
+    assert!(acme_jobs.contains(&rid) && acme_jobs.contains(&bid));
+    assert!(ids(&f.ok("/api/v1/jobs", &f.beta).await).is_empty());
+    assert_eq!(ids(&f.ok("/api/v1/jobs?tenant=acme", &f.operator).await).len(), 3);
+    assert_eq!(ids(&f.ok("/api/v1/tenants/acme/shares/files/jobs", &f.acme).await).len(), 3);
+    let (s, _) = f.req("GET", "/api/v1/jobs?tenant=acme", Some(&f.beta), None).await;
+    assert_eq!(s, 404);
+
+    // Cancel: another tenant cannot; the owner can, once.
+    let (s, b) = f.req("POST", &format!("/api/v1/jobs/{bid}/cancel"), Some(&f.beta), None).await;
+    assert_eq!((s, error_code(&b).as_str()), (404, "not_found"), "{b}");
+    assert_eq!(f.ok(&format!("/api/v1/jobs/{bid}"), &f.acme).await["state"], "queued");
+    let (s, b) = f.req("POST", &format!("/api/v1/jobs/{bid}/cancel"), Some(&f.acme), None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(serde_json::from_str::<Value>(&b).unwrap()["state"], "cancelled");
+    let (s, b) = f.req("POST", &format!("/api/v1/jobs/{bid}/cancel"), Some(&f.acme), None).await;
+    assert_eq!((s, error_code(&b).as_str()), (409, "job_finished"), "{b}");
+
+    // Bad input: clear errors, and no job is created.
+    let cases: &[(&str, &str, &[u8], u16, &str)] = &[
+        (start, "application/json", b"{not json", 400, "bad_request"),
+        (start, "text/plain", br#"{"kind": "scan"}"#, 415, "unsupported_media_type"),
+        (start, "application/json", br#"{"kind": "dance"}"#, 422, "invalid_body"),
+        (start, "application/json", br#"{"nokind": 1}"#, 422, "invalid_body"),
+        (start, "application/json", br#"[1, 2]"#, 422, "invalid_body"),
+        (start, "application/json", br#"{"kind": "backup", "extra": 1}"#, 422, "invalid_body"),
+        (start, "application/json", br#"{"kind": "restore", "path": "/a/../../etc"}"#, 422, "invalid_body"),
+        (start, "application/json", br#"{"kind": "restore", "target": {"kind": "local", "path": "relative"}}"#, 422, "invalid_body"),
+        (start, "application/json", br#"{"kind": "restore", "target": {"kind": "moon"}}"#, 422, "invalid_body"),
+        (start, "application/json", br#"{"kind": "verify", "read_data_percent": 150}"#, 422, "invalid_body"),
+        ("/api/v1/tenants/acme/shares/nope/jobs", "application/json", br#"{"kind": "verify"}"#, 404, "not_found"),
+        ("/api/v1/tenants/nobody/shares/files/jobs", "application/json", br#"{"kind": "verify"}"#, 404, "not_found"),
+        ("/api/v1/jobs/abc/cancel", "application/json", b"", 400, "bad_request"),
+        ("/api/v1/jobs/987654/cancel", "application/json", b"", 404, "not_found"),
+    ];
+    for (path, ct, body, status, code) in cases {
+        let (s, b) = f.req("POST", path, Some(&f.acme), Some((ct, body.to_vec()))).await;
+        assert_eq!((s, error_code(&b).as_str()), (*status, *code), "POST {path} {}: {b}", String::from_utf8_lossy(body));
+    }
+    let big = format!("{{\"kind\": \"restore\", \"path\": \"{}\"}}", "x".repeat(100_000));
+    let (s, b) = f.post_json(start, &f.acme, &big).await;
+    assert_eq!((s, error_code(&b).as_str()), (413, "payload_too_large"), "{b}");
+    for (p, status, code) in [("/api/v1/jobs/abc", 400, "bad_request"), ("/api/v1/jobs/987654", 404, "not_found"), ("/api/v1/jobs/0/progress", 400, "bad_request"), ("/api/v1/jobs?limit=0", 400, "bad_request")] {
+        let (s, b) = f.req("GET", p, Some(&f.acme), None).await;
+        assert_eq!((s, error_code(&b).as_str()), (status, code), "{p}: {b}");
+    }
+    assert_eq!(ids(&f.ok("/api/v1/jobs", &f.acme).await), acme_jobs, "refused requests created or changed jobs");
+    let (s, b) = f.req("GET", "/api/v1/jobs", Some(&f.expired), None).await;
+    assert_eq!((s, error_code(&b).as_str()), (401, "token_expired"), "{b}");
+}
+
+#[tokio::test]
+async fn jobs_start_report_and_cancel_within_their_tenant() {
+    let f = fixture().await;
+    jobs_scenario(&f).await;
+}
+
+#[tokio::test]
+async fn postgres_control_plane_keeps_hashed_tokens_and_jobs() {
+    let db = afb::jobs::bench::Scratch::create(&pg_server_url()).await.expect("create a test database (is PostgreSQL running?)");
+    let url = db.url.clone();
+    let f = fixture_with(Some(db)).await;
+    // Tokens: valid, unknown, expired; the table holds hashes only.
+    let v = f.ok("/api/v1/tenants", &f.acme).await;
+    assert_eq!(v["tenants"].as_array().unwrap().len(), 1);
+    let (s, b) = f.req("GET", "/api/v1/tenants", Some("afb_0000"), None).await;
+    assert_eq!((s, error_code(&b).as_str()), (401, "unauthorized"));
+    let (s, b) = f.req("GET", "/api/v1/tenants", Some(&f.expired), None).await;
+    assert_eq!((s, error_code(&b).as_str()), (401, "token_expired"), "{b}");
+    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let rows = c.query("SELECT token_sha256, scope, expires_at IS NOT NULL FROM api_tokens ORDER BY scope", &[]).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        let h: &str = r.get(0);
+        assert!(h != f.acme && h != f.beta && !f.acme.contains(h) && h.len() == 64);
+    }
+    assert_eq!(rows.iter().map(|r| r.get::<_, &str>(1)).collect::<Vec<_>>(), ["tenant:acme", "tenant:acme", "tenant:beta"]);
+    // Jobs in the PostgreSQL queue, listed from the jobs table.
+    jobs_scenario(&f).await;
+    let n: i64 = c.query_one("SELECT count(*) FROM jobs WHERE payload->>'tenant' = 'acme'", &[]).await.unwrap().get(0);
+    assert_eq!(n, 3);
+    let web = login(&f, &f.beta).await;
+    assert!(web.starts_with("afb_session="));
+}
+
+#[tokio::test]
+async fn the_embedded_runner_runs_jobs_started_from_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    write_nodes(&repo, "acme", "files", &[node(1, 0, "a.txt", NodeKind::File, 3)]).await;
+    let jobs = afb::api::jobs::Jobs::memory(Some(afb::api::jobs::job_handlers(dir.path().to_str().unwrap()).unwrap()));
+    let op = "op-token-for-tests-0123456789abcdef";
+    let st = afb::api::state_with(dir.path().to_str().unwrap(), Auth::new(token_file(dir.path()), Some(op)), jobs.clone()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, afb::api::app(st)).await.unwrap() });
+    let c = reqwest::Client::new();
+    let r = c.post(format!("{base}/api/v1/tenants/acme/shares/files/jobs")).bearer_auth(op).json(&serde_json::json!({"kind": "verify"})).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let id = r.json::<Value>().await.unwrap()["job_id"].as_i64().unwrap();
+    // The runner claims it and it ends; its state and error come back through the API.
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        last = c.get(format!("{base}/api/v1/jobs/{id}")).bearer_auth(op).send().await.unwrap().json().await.unwrap();
+        if ["succeeded", "dead", "cancelled"].contains(&last["state"].as_str().unwrap()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(last["attempts"].as_i64().unwrap() >= 1, "the runner never claimed job {id}: {last}");
+    assert!(last["state"] == "succeeded" || last["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{last}");
+    jobs.shutdown().await;
 }
 
 async fn login(f: &Fixture, token: &str) -> String {
@@ -347,4 +561,65 @@ async fn dashboard_escapes_names_and_keeps_tenants_apart() {
     }
     let (_, b) = page(&f, &op, "/t/acme/s/files").await;
     assert!(b.contains("<svg"), "share page has charts");
+}
+
+fn csrf_of(html: &str) -> String {
+    let i = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF field") + "name=\"csrf\" value=\"".len();
+    html[i..].split('"').next().unwrap().to_string()
+}
+
+async fn post_form(f: &Fixture, cookie: &str, path: &str, body: &str) -> (u16, String, String) {
+    let r = f.client.post(format!("{}{path}", f.base)).header("cookie", cookie).header("content-type", "application/x-www-form-urlencoded").body(body.to_string()).send().await.unwrap();
+    let loc = r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (r.status().as_u16(), loc, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn restore_form_starts_a_job_shown_in_the_job_monitor() {
+    let f = fixture().await;
+    let acme = login(&f, &f.acme).await;
+    let (s, html) = page(&f, &acme, "/t/acme/s/files").await;
+    assert_eq!(s, 200);
+    assert!(html.contains("id=\"restore-form\"") && html.contains("id=\"start-backup\""), "{html}");
+    let csrf = csrf_of(&html);
+    // Without the session's CSRF token nothing starts.
+    let (s, _, _) = post_form(&f, &acme, "/t/acme/s/files/restore", "csrf=wrong&path=%2F&target=local&target_path=%2Ftmp%2Fr").await;
+    assert_eq!(s, 403);
+    assert!(f.ok("/api/v1/jobs", &f.acme).await["jobs"].as_array().unwrap().is_empty());
+    // Bad target path: an error page, no job.
+    let (s, _, b) = post_form(&f, &acme, "/t/acme/s/files/restore", &format!("csrf={csrf}&path=%2F&target=local&target_path=rel")).await;
+    assert_eq!(s, 422, "{b}");
+    assert!(f.ok("/api/v1/jobs", &f.acme).await["jobs"].as_array().unwrap().is_empty());
+    let (s, loc, b) = post_form(&f, &acme, "/t/acme/s/files/restore", &format!("csrf={csrf}&snapshot=&path=%2Fdocs&target=local&target_path=%2Ftmp%2Fr&overwrite=1")).await;
+    assert_eq!(s, 303, "{b}");
+    let id: i64 = loc.strip_prefix("/jobs/").expect("redirect to the job monitor").parse().unwrap();
+    let v = f.ok(&format!("/api/v1/jobs/{id}"), &f.acme).await;
+    assert_eq!(v["kind"], "restore");
+    assert_eq!(v["payload"]["path"], "docs");
+    assert_eq!(v["payload"]["overwrite"], true);
+    assert_eq!(v["payload"]["target"], serde_json::json!({"kind": "local", "path": "/tmp/r"}));
+    // The monitor polls while the job is unfinished; other tenants get 404.
+    let (s, b) = page(&f, &acme, &loc).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b.contains("hx-trigger=\"every 1s\"") && b.contains("id=\"job-state\""), "{b}");
+    let beta = login(&f, &f.beta).await;
+    for p in [loc.clone(), format!("{loc}/status")] {
+        assert_eq!(page(&f, &beta, &p).await.0, 404, "{p}");
+    }
+    let (_, b) = page(&f, &beta, "/jobs").await;
+    assert!(!b.contains("acme"), "{b}");
+    let (_, b) = page(&f, &acme, "/jobs").await;
+    assert!(b.contains(&format!("/jobs/{id}")), "{b}");
+    let beta_csrf = csrf_of(&page(&f, &beta, "/jobs").await.1);
+    let (s, _, _) = post_form(&f, &beta, &format!("{loc}/cancel"), &format!("csrf={beta_csrf}")).await;
+    assert_eq!(s, 404);
+    // The owner cancels from the monitor; the status fragment stops polling.
+    let (s, _, _) = post_form(&f, &acme, &format!("{loc}/cancel"), &format!("csrf={csrf}")).await;
+    assert_eq!(s, 303);
+    let (_, b) = page(&f, &acme, &format!("{loc}/status")).await;
+    assert!(b.contains("cancelled") && !b.contains("hx-trigger"), "{b}");
+    // A backup from the share page is refused until the share has connection settings.
+    let (s, _, b) = post_form(&f, &acme, "/t/acme/s/files/jobs", &format!("csrf={csrf}&kind=backup")).await;
+    assert_eq!(s, 409, "{b}");
+    assert!(b.contains("share_not_configured"), "{b}");
 }

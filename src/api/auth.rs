@@ -7,6 +7,8 @@
 //!   tenant ids never start with `.`, so it is never mistaken for a tenant). `afb api-token` adds one.
 //!   An operator token can also be given to `afb serve` by `--token` or `AFB_API_TOKEN`.
 //! - The file is re-read on every check (it is small), so new or revoked tokens apply without a restart.
+//! - With a PostgreSQL control plane (`--database-url`) token records live in table `api_tokens`
+//!   (`sql/migrations/0003_api_tokens.sql`) instead: same hash, scope, expiry and label.
 //! - Web sessions: logging in with a token sets an `afb_session` cookie (HttpOnly, SameSite=Strict,
 //!   Path=/) naming a random in-memory session, which carries a CSRF token that every form posts back.
 
@@ -123,6 +125,34 @@ fn read_records(file: &Path) -> anyhow::Result<Vec<TokenRecord>> {
     }
 }
 
+async fn pg_record(pool: &deadpool_postgres::Pool, sha256: &str) -> anyhow::Result<Option<TokenRecord>> {
+    let c = pool.get().await.context("connecting to PostgreSQL for a token check")?;
+    let row = c
+        .query_opt(
+            "SELECT scope, to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), label
+             FROM api_tokens WHERE token_sha256 = $1",
+            &[&sha256],
+        )
+        .await
+        .context("reading api_tokens")?;
+    Ok(row.map(|r| TokenRecord { sha256: sha256.to_string(), scope: r.get(0), expires_at: r.get(1), label: r.get(2) }))
+}
+
+/// Create a token, store its hash in PostgreSQL table `api_tokens`, return the token (shown once).
+pub async fn issue_token_pg(client: &tokio_postgres::Client, scope: &Scope, ttl: Option<Duration>, label: Option<String>) -> anyhow::Result<String> {
+    let token = format!("afb_{}", random_hex());
+    let secs = ttl.map(|d| d.as_secs_f64());
+    client
+        .execute(
+            "INSERT INTO api_tokens (token_sha256, scope, expires_at, label)
+             VALUES ($1, $2, CASE WHEN $3::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $3::float8) END, $4)",
+            &[&sha256_hex(&token), &scope.as_string(), &secs, &label],
+        )
+        .await
+        .context("storing the token's hash in api_tokens")?;
+    Ok(token)
+}
+
 /// A logged-in browser.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -131,9 +161,15 @@ pub struct Session {
     expires: Instant,
 }
 
+/// Where token records live.
+enum TokenStore {
+    File(PathBuf),
+    Postgres(deadpool_postgres::Pool),
+}
+
 /// Token checks and web sessions.
 pub struct Auth {
-    file: PathBuf,
+    store: TokenStore,
     operator_sha256: Option<String>,
     sessions: Mutex<HashMap<String, Session>>,
     session_ttl: Duration,
@@ -141,17 +177,29 @@ pub struct Auth {
 
 impl Auth {
     pub fn new(file: PathBuf, operator_token: Option<&str>) -> Self {
-        Auth { file, operator_sha256: operator_token.map(sha256_hex), sessions: Mutex::new(HashMap::new()), session_ttl: Duration::from_secs(8 * 3600) }
+        Self::with_store(TokenStore::File(file), operator_token)
+    }
+
+    /// Token records in PostgreSQL table `api_tokens` (migrated by the caller).
+    pub fn postgres(pool: deadpool_postgres::Pool, operator_token: Option<&str>) -> Self {
+        Self::with_store(TokenStore::Postgres(pool), operator_token)
+    }
+
+    fn with_store(store: TokenStore, operator_token: Option<&str>) -> Self {
+        Auth { store, operator_sha256: operator_token.map(sha256_hex), sessions: Mutex::new(HashMap::new()), session_ttl: Duration::from_secs(8 * 3600) }
     }
 
     /// The scope of a bearer token: 401 `unauthorized` if unknown, 401 `token_expired` if expired.
-    pub fn check_token(&self, token: &str) -> Result<Scope, ApiError> {
+    pub async fn check_token(&self, token: &str) -> Result<Scope, ApiError> {
         let h = sha256_hex(token.trim());
         if self.operator_sha256.as_deref() == Some(h.as_str()) {
             return Ok(Scope::Operator);
         }
-        let records = read_records(&self.file).map_err(ApiError::internal)?;
-        let Some(r) = records.iter().find(|r| r.sha256 == h) else {
+        let found = match &self.store {
+            TokenStore::File(file) => read_records(file).map_err(ApiError::internal)?.into_iter().find(|r| r.sha256 == h),
+            TokenStore::Postgres(pool) => pg_record(pool, &h).await.map_err(ApiError::internal)?,
+        };
+        let Some(r) = found else {
             return Err(ApiError::unauthorized("unknown API token"));
         };
         if let Some(e) = &r.expires_at {

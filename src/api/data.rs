@@ -1,8 +1,10 @@
 //! What the API and the dashboard read from the index: shares, snapshots, directory listings, search,
-//! diffs and trends. Everything comes from manifests, the directory map ([`DirMap`]) and streaming reads
-//! of a snapshot's Parquet layers; nothing is kept per file outside the repository.
+//! diffs and trends. Everything comes from manifests, the directory summary written at commit
+//! ([`crate::index::summary`]: the [`DirMap`] plus where each directory's entries are, so a listing reads
+//! only a few pages) and streaming reads of a snapshot's Parquet layers (search, diff); nothing is kept per
+//! file outside the repository.
 //!
-//! Caches (per server, bounded by entry count): directory maps per snapshot, sorted directory listings per
+//! Caches (per server, bounded by entry count): directory summaries per snapshot, sorted directory listings per
 //! (snapshot, directory), diff summaries per snapshot pair. Snapshots are immutable, so entries never go
 //! stale; when a cache is full it is emptied.
 
@@ -21,6 +23,7 @@ use crate::index::dirmap::{DirMap, SubtreeTotals, glob_match};
 use crate::index::manifest::{LayerKind, Manifest};
 use crate::index::node::{NodeKind, col};
 use crate::index::snapshot::Repo;
+use crate::index::summary::{Origin, Summary};
 
 type SnapKey = (String, String, i64);
 
@@ -128,7 +131,7 @@ pub struct Growth {
 /// Index reads with caches.
 pub struct Index {
     pub repo: Repo,
-    dirmaps: Bounded<SnapKey, Arc<DirMap>>,
+    summaries: Bounded<SnapKey, Arc<Summary>>,
     listings: Bounded<(SnapKey, i64), Arc<Vec<Entry>>>,
     diffs: Bounded<(String, String, i64, i64), DiffSummary>,
     growth: Bounded<(String, String, i64, i64), Arc<Vec<Growth>>>,
@@ -153,7 +156,7 @@ fn index_err(e: anyhow::Error) -> ApiError {
 
 impl Index {
     pub fn new(repo: Repo) -> Self {
-        Index { repo, dirmaps: Bounded::new(16), listings: Bounded::new(256), diffs: Bounded::new(4096), growth: Bounded::new(256) }
+        Index { repo, summaries: Bounded::new(16), listings: Bounded::new(256), diffs: Bounded::new(4096), growth: Bounded::new(256) }
     }
 
     /// Every (tenant, share) with at least one snapshot.
@@ -174,51 +177,51 @@ impl Index {
         self.repo.manifest(tenant, share, id).await.map_err(index_err)
     }
 
-    pub async fn dirmap(&self, m: &Manifest) -> Result<Arc<DirMap>, ApiError> {
+    /// The directory summary of a snapshot: stored at commit (fast), else built once by a full read.
+    pub async fn summary(&self, m: &Manifest) -> Result<Arc<Summary>, ApiError> {
         let k = (m.tenant_id.clone(), m.share_id.clone(), m.snapshot_id);
-        if let Some(d) = self.dirmaps.get(&k) {
+        if let Some(d) = self.summaries.get(&k) {
             return Ok(d);
         }
-        let d = Arc::new(DirMap::load(&self.repo, m).await.map_err(ApiError::internal)?);
-        self.dirmaps.put(k, d.clone());
+        let t = std::time::Instant::now();
+        let (s, origin) = crate::index::summary::load_or_build(&self.repo, m).await.map_err(ApiError::internal)?;
+        tracing::info!(
+            "directory summary of {}/{} snapshot {}: {} ({} directories, {} ms)",
+            m.tenant_id,
+            m.share_id,
+            m.snapshot_id,
+            if origin == Origin::Stored { "loaded" } else { "built and stored" },
+            s.dirs.len(),
+            t.elapsed().as_millis()
+        );
+        let d = Arc::new(s);
+        self.summaries.put(k, d.clone());
         Ok(d)
     }
 
-    /// Entries of one directory, directories first, then by name.
-    async fn entries(&self, m: &Manifest, dm: &DirMap, dir: i64) -> Result<Arc<Vec<Entry>>, ApiError> {
+    /// Entries of one directory, directories first, then by name. Reads only the pages of the snapshot
+    /// that hold the directory's entries (see [`crate::index::summary`]).
+    async fn entries(&self, m: &Manifest, sm: &Summary, dir: i64) -> Result<Arc<Vec<Entry>>, ApiError> {
         let k = ((m.tenant_id.clone(), m.share_id.clone(), m.snapshot_id), dir);
         if let Some(e) = self.listings.get(&k) {
             return Ok(e);
         }
-        let mut s = self.repo.read(m, Some(&[col::PARENT_ID, col::NAME, col::KIND, col::SIZE, col::MTIME])).map_err(ApiError::internal)?;
-        let mut out = Vec::new();
-        while let Some(b) = s.next().await {
-            let b = b.map_err(ApiError::internal)?;
-            let parents = b.column(1).as_primitive::<Int64Type>();
-            if !parents.values().contains(&dir) {
-                continue;
-            }
-            let ids = b.column(0).as_primitive::<Int64Type>();
-            let names = b.column(2).as_string::<i32>();
-            let kinds = b.column(3).as_primitive::<Int8Type>();
-            let sizes = b.column(4).as_primitive::<Int64Type>();
-            let mtimes = b.column(5).as_primitive::<Int64Type>();
-            for i in 0..b.num_rows() {
-                if parents.value(i) != dir {
-                    continue;
-                }
-                let is_dir = kinds.value(i) == NodeKind::Dir as i8;
-                let subtree = if is_dir { dm.du(ids.value(i)) } else { None };
-                out.push(Entry {
-                    node_id: ids.value(i),
-                    name: names.value(i).to_string(),
+        let rows = sm.list(&self.repo, m, dir).await.map_err(ApiError::internal)?;
+        let mut out: Vec<Entry> = rows
+            .into_iter()
+            .map(|r| {
+                let is_dir = r.kind == NodeKind::Dir;
+                let subtree = if is_dir { sm.dirs.du(r.node_id) } else { None };
+                Entry {
+                    node_id: r.node_id,
+                    name: r.name,
                     kind: if is_dir { "dir" } else { "file" },
-                    size: subtree.map_or(sizes.value(i).max(0) as u64, |t| t.bytes),
-                    mtime: rfc3339_ns(mtimes.value(i)),
+                    size: subtree.map_or(r.size.max(0) as u64, |t| t.bytes),
+                    mtime: rfc3339_ns(r.mtime),
                     subtree,
-                });
-            }
-        }
+                }
+            })
+            .collect();
         out.sort_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
         let out = Arc::new(out);
         self.listings.put(k, out.clone());
@@ -227,7 +230,8 @@ impl Index {
 
     /// A page of the directory at `path`. `cursor` is opaque (the offset of the next entry).
     pub async fn browse(&self, m: &Manifest, path: &str, cursor: Option<&str>, limit: usize) -> Result<Listing, ApiError> {
-        let dm = self.dirmap(m).await?;
+        let sm = self.summary(m).await?;
+        let dm = &sm.dirs;
         let Some(dir) = dm.resolve(path) else {
             return Err(ApiError::not_found(format!("no directory {path:?} in snapshot {} of {}/{}", m.snapshot_id, m.tenant_id, m.share_id)));
         };
@@ -235,7 +239,7 @@ impl Index {
             None | Some("") => 0,
             Some(c) => c.parse::<usize>().map_err(|_| ApiError::bad_request(format!("cursor {c:?} is not one this server gave out")))?,
         };
-        let all = self.entries(m, &dm, dir).await?;
+        let all = self.entries(m, &sm, dir).await?;
         let end = (start + limit).min(all.len());
         let entries = all.get(start..end).map(|s| s.to_vec()).unwrap_or_default();
         Ok(Listing {
@@ -250,7 +254,8 @@ impl Index {
 
     /// Nodes whose path matches `glob` (a pattern without `/` matches names), at most `limit`.
     pub async fn search(&self, m: &Manifest, glob: &str, limit: usize) -> Result<(Vec<serde_json::Value>, bool), ApiError> {
-        let dm = self.dirmap(m).await?;
+        let sm = self.summary(m).await?;
+        let dm = &sm.dirs;
         let names_only = !glob.contains('/');
         let mut s = self.repo.read(m, Some(&[col::PARENT_ID, col::NAME, col::KIND, col::SIZE])).map_err(ApiError::internal)?;
         let mut out = Vec::new();
@@ -285,7 +290,8 @@ impl Index {
 
     /// Changes between two snapshots of a share, the first `limit` with paths.
     pub async fn diff(&self, old: &Manifest, new: &Manifest, limit: usize) -> Result<DiffResult, ApiError> {
-        let (dm_old, dm_new) = (self.dirmap(old).await?, self.dirmap(new).await?);
+        let (sm_old, sm_new) = (self.summary(old).await?, self.summary(new).await?);
+        let (dm_old, dm_new) = (&sm_old.dirs, &sm_new.dirs);
         let mut changes = Vec::new();
         let mut truncated = false;
         let summary = diff_snapshots(&self.repo, old, new, |c| {
@@ -296,11 +302,11 @@ impl Index {
             let n = c.new.as_ref().or(c.old.as_ref()).expect("a change has a row");
             let path_in = |dm: &DirMap, x: &crate::index::node::Node| dm.path_of(x.parent_id, &x.name).unwrap_or_else(|| format!("?/{}", x.name));
             let path = match &c.new {
-                Some(x) => path_in(&dm_new, x),
-                None => path_in(&dm_old, c.old.as_ref().expect("deleted has old")),
+                Some(x) => path_in(dm_new, x),
+                None => path_in(dm_old, c.old.as_ref().expect("deleted has old")),
             };
             let old_path = match (&c.old, c.kind) {
-                (Some(o), ChangeKind::Changed) if c.renamed || c.moved => Some(path_in(&dm_old, o)),
+                (Some(o), ChangeKind::Changed) if c.renamed || c.moved => Some(path_in(dm_old, o)),
                 _ => None,
             };
             changes.push(ChangeRow {
@@ -380,7 +386,8 @@ impl Index {
     }
 
     async fn compute_growth(&self, old: &Manifest, new: &Manifest, n: usize) -> Result<Vec<Growth>, ApiError> {
-        let (a, b) = (self.dirmap(old).await?, self.dirmap(new).await?);
+        let (sa, sb) = (self.summary(old).await?, self.summary(new).await?);
+        let (a, b) = (&sa.dirs, &sb.dirs);
         let mut g: Vec<(i64, i64, i64)> = b
             .dir_ids()
             .iter()

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod data;
 pub mod error;
+pub mod jobs;
 pub mod routes;
 pub mod sample;
 pub mod settings;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub index: data::Index,
     pub auth: auth::Auth,
     pub settings: settings::Settings,
+    /// The job queue and the embedded runner.
+    pub jobs: Arc<jobs::Jobs>,
     /// Where `htmx.min.js` is served from (`node_modules/htmx.org/dist/` of the source tree by default).
     pub static_dir: PathBuf,
 }
@@ -47,23 +50,35 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// PostgreSQL control plane (shares' settings, jobs). Not supported by this build yet: the embedded
-    /// mode keeps settings and tokens in the repository's control area (`.afb/`).
+    /// PostgreSQL control plane: API tokens (table `api_tokens`) and the job queue. Without it, tokens are
+    /// kept in the repository's control area (`.afb/`) and jobs in an in-process queue. Share settings stay
+    /// in `.afb/shares.json` either way.
     #[arg(long, env = "AFB_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Do not run jobs in this process (with `--database-url`, separate `afb worker`s run them).
+    #[arg(long)]
+    pub no_runner: bool,
     /// An operator API token accepted in addition to the token file.
     #[arg(long, env = "AFB_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 }
 
-/// Build the state for a repository location (its control area is local: see `Location::control_root`).
+/// Build the state for a repository location: tokens in its control area (`.afb/`, local: see
+/// `Location::control_root`), an in-process job queue with no runner (jobs stay queued).
 pub fn state(repo_dir: &str, operator_token: Option<&str>) -> anyhow::Result<SharedState> {
+    let dir = crate::repository::store::Location::parse(repo_dir)?.control_root()?;
+    state_with(repo_dir, auth::Auth::new(auth::token_file(&dir), operator_token), jobs::Jobs::memory(None))
+}
+
+/// Build the state with a given token store and job queue.
+pub fn state_with(repo_dir: &str, auth: auth::Auth, jobs: Arc<jobs::Jobs>) -> anyhow::Result<SharedState> {
     let repo = Repo::open(repo_dir)?;
     let dir = crate::repository::store::Location::parse(repo_dir)?.control_root()?;
     Ok(Arc::new(AppState {
         index: data::Index::new(repo),
-        auth: auth::Auth::new(auth::token_file(&dir), operator_token),
+        auth,
         settings: settings::Settings::new(dir.join(".afb").join("shares.json")),
+        jobs,
         static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/node_modules/htmx.org/dist")),
     }))
 }
@@ -75,13 +90,30 @@ pub fn app(state: SharedState) -> axum::Router {
 
 /// `afb serve`.
 pub async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
-    if a.database_url.is_some() {
-        anyhow::bail!("--database-url: the PostgreSQL control plane is not wired into afb serve yet; run without it (embedded mode keeps tokens and settings in the repository's .afb/)");
-    }
-    let st = state(&a.repo.repo, a.token.as_deref())?;
+    let handlers = if a.no_runner { None } else { Some(jobs::job_handlers(&a.repo.repo)?) };
+    let (auth, jobs) = match &a.database_url {
+        Some(url) => {
+            let jobs = jobs::Jobs::postgres(url, handlers)
+                .await
+                .with_context(|| format!("--database-url {}", crate::jobs::migrate::redact(url)))?;
+            (auth::Auth::postgres(crate::jobs::postgres::pool(url, 4)?, a.token.as_deref()), jobs)
+        }
+        None => {
+            let dir = crate::repository::store::Location::parse(&a.repo.repo)?.control_root()?;
+            (auth::Auth::new(auth::token_file(&dir), a.token.as_deref()), jobs::Jobs::memory(handlers))
+        }
+    };
+    let st = state_with(&a.repo.repo, auth, jobs.clone())?;
     let listener = tokio::net::TcpListener::bind(a.addr).await.with_context(|| format!("binding {}", a.addr))?;
-    eprintln!("afb serve: http://{} (repository {})", listener.local_addr()?, a.repo.repo);
+    eprintln!(
+        "afb serve: http://{} (repository {}, jobs: {}{})",
+        listener.local_addr()?,
+        a.repo.repo,
+        if a.database_url.is_some() { "PostgreSQL queue" } else { "in-process queue" },
+        if a.no_runner { ", no runner" } else { ", embedded runner" }
+    );
     axum::serve(listener, app(st)).with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+    jobs.shutdown().await;
     Ok(ExitCode::Ok)
 }
 
@@ -96,9 +128,16 @@ pub struct TokenArgs {
     /// An operator token (every tenant).
     #[arg(long)]
     pub operator: bool,
-    /// Expire after this many hours (default: never).
+    /// Expire after this many hours.
+    #[arg(long, default_value_t = 24 * 90, conflicts_with = "never_expires")]
+    pub expires_hours: u64,
+    /// A token that never expires (default: it expires after `--expires-hours`).
     #[arg(long)]
-    pub expires_hours: Option<u64>,
+    pub never_expires: bool,
+    /// Store the token's hash in this PostgreSQL database (table `api_tokens`, migrated first) instead of
+    /// the repository's `.afb/api-tokens.json`; for `afb serve --database-url`.
+    #[arg(long, env = "AFB_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// A note stored with the token's hash.
     #[arg(long)]
     pub label: Option<String>,
@@ -113,8 +152,24 @@ pub async fn issue(a: TokenArgs) -> anyhow::Result<ExitCode> {
         }
         None => auth::Scope::Operator,
     };
-    let dir = crate::repository::store::Location::parse(&a.repo.repo)?.control_root()?;
-    let token = auth::issue_token(&auth::token_file(&dir), &scope, a.expires_hours.map(|h| std::time::Duration::from_secs(h * 3600)), a.label)?;
+    let ttl = (!a.never_expires).then(|| std::time::Duration::from_secs(a.expires_hours.saturating_mul(3600)));
+    let token = match &a.database_url {
+        Some(url) => {
+            crate::jobs::migrate::migrate_url(url).await?;
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .with_context(|| format!("connecting to {}", crate::jobs::migrate::redact(url)))?;
+            let driver = tokio::spawn(conn);
+            let t = auth::issue_token_pg(&client, &scope, ttl, a.label).await;
+            drop(client);
+            let _ = driver.await;
+            t?
+        }
+        None => {
+            let dir = crate::repository::store::Location::parse(&a.repo.repo)?.control_root()?;
+            auth::issue_token(&auth::token_file(&dir), &scope, ttl, a.label)?
+        }
+    };
     println!("{token}");
     Ok(ExitCode::Ok)
 }

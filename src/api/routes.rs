@@ -30,7 +30,7 @@ impl FromRequestParts<SharedState> for ApiUser {
         let Some(t) = v.strip_prefix("Bearer ") else {
             return Err(ApiError::unauthorized("Authorization must be \"Bearer TOKEN\""));
         };
-        state.auth.check_token(t).map(ApiUser)
+        state.auth.check_token(t).await.map(ApiUser)
     }
 }
 
@@ -73,10 +73,15 @@ pub const ROUTES: &[RouteDoc] = &[
         ..r("get", "/api/v1/tenants/{tenant}/shares/{share}/diff", "Changes between two snapshots: summary and changed nodes with paths")
     },
     r("get", "/api/v1/tenants/{tenant}/shares/{share}/trends", "Files, bytes and added/modified/deleted per snapshot"),
-    r("get", "/api/v1/jobs", "Jobs visible to the caller"),
-    RouteDoc { body: Some(r#"{"kind": "backup"}"#), ..r("post", "/api/v1/tenants/{tenant}/shares/{share}/jobs", "Start a scan, backup, restore or verify of a share") },
+    RouteDoc { query: &[("tenant", "only this tenant's jobs"), ("limit", "1-1000, default 100")], ..r("get", "/api/v1/jobs", "Jobs visible to the caller, newest first") },
+    RouteDoc { query: &[("limit", "1-1000, default 100")], ..r("get", "/api/v1/tenants/{tenant}/shares/{share}/jobs", "Jobs of a share, newest first") },
+    RouteDoc {
+        body: Some(r#"{"kind": "restore", "snapshot": null, "path": "/docs", "target": {"kind": "local", "path": "/srv/restore"}, "overwrite": false}"#),
+        ..r("post", "/api/v1/tenants/{tenant}/shares/{share}/jobs", "Start a scan, backup, restore or verify of a share (202 with the job)")
+    },
     r("get", "/api/v1/jobs/{job}", "Status and progress of a job"),
-    r("post", "/api/v1/jobs/{job}/cancel", "Cancel a job"),
+    r("get", "/api/v1/jobs/{job}/progress", "Progress of a job (state, last reported progress, error)"),
+    r("post", "/api/v1/jobs/{job}/cancel", "Cancel a job (409 if it already ended)"),
 ];
 
 pub fn router() -> Router<SharedState> {
@@ -94,8 +99,9 @@ pub fn router() -> Router<SharedState> {
         .route("/api/v1/tenants/{tenant}/shares/{share}/diff", get(diff))
         .route("/api/v1/tenants/{tenant}/shares/{share}/trends", get(trends))
         .route("/api/v1/jobs", get(jobs))
-        .route("/api/v1/tenants/{tenant}/shares/{share}/jobs", post(start_job))
+        .route("/api/v1/tenants/{tenant}/shares/{share}/jobs", post(start_job).get(share_jobs))
         .route("/api/v1/jobs/{job}", get(job))
+        .route("/api/v1/jobs/{job}/progress", get(job_progress))
         .route("/api/v1/jobs/{job}/cancel", post(cancel_job))
         .fallback(not_found)
 }
@@ -315,43 +321,92 @@ async fn trends(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path((t,
     Ok(Json(json!({ "tenant_id": t, "share_id": s, "points": st.index.trends(&ms).await? })))
 }
 
-fn jobs_unavailable() -> ApiError {
-    ApiError::new(StatusCode::NOT_IMPLEMENTED, "jobs_unavailable", "this server runs without a job runner (the jobs queue is not part of this build yet)")
-}
-
-async fn jobs(ApiUser(_scope): ApiUser) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "jobs": [], "runner": null })))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StartJob {
-    kind: String,
-    #[serde(default)]
-    #[allow(dead_code)]
-    options: Option<Value>,
+struct JobsQuery {
+    tenant: Option<String>,
+    limit: Option<usize>,
+}
+
+fn job_id(v: &str) -> Result<i64, ApiError> {
+    parse_id("job", v)
+}
+
+async fn jobs(State(st): State<SharedState>, ApiUser(scope): ApiUser, ApiQuery(q): ApiQuery<JobsQuery>) -> Result<Json<Value>, ApiError> {
+    if let Some(t) = &q.tenant {
+        scope.check_tenant(t)?;
+    }
+    let v = st.jobs.list(&scope, q.tenant.as_deref(), None, limit(q.limit, 100, 1000, 1)?).await?;
+    Ok(Json(json!({ "jobs": v.iter().map(super::jobs::job_json).collect::<Vec<_>>() })))
+}
+
+async fn share_jobs(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    Path((t, s)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<JobsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    scope.check_tenant(&t)?;
+    if q.tenant.is_some() {
+        return Err(ApiError::bad_request("tenant is part of the path here"));
+    }
+    let v = st.jobs.list(&scope, Some(&t), Some(&s), limit(q.limit, 100, 1000, 1)?).await?;
+    Ok(Json(json!({ "jobs": v.iter().map(super::jobs::job_json).collect::<Vec<_>>() })))
+}
+
+/// Validate and enqueue a job for a share the scope sees. Shared by the API and the dashboard's forms.
+pub async fn start_job_for(st: &SharedState, scope: &Scope, t: &str, s: &str, body: &Value) -> Result<super::jobs::JobView, ApiError> {
+    scope.check_tenant(t)?;
+    crate::index::manifest::check_id("tenant", t).map_err(|e| ApiError::not_found(format!("{e:#}")))?;
+    crate::index::manifest::check_id("share", s).map_err(|e| ApiError::not_found(format!("{e:#}")))?;
+    let (kind, payload) = super::jobs::payload_for(t, s, body)?;
+    let settings = st.settings.get(t, s).map_err(ApiError::internal)?;
+    let has_snapshots = !st.index.repo.snapshot_ids(t, s).await.map_err(ApiError::internal)?.is_empty();
+    if !settings.configured && !has_snapshots {
+        return Err(ApiError::not_found(format!("share {t}/{s} not found")));
+    }
+    let needs_source = match kind {
+        crate::jobs::JobKind::Scan | crate::jobs::JobKind::Backup => true,
+        crate::jobs::JobKind::Restore => payload["target"]["kind"] != "local",
+        _ => false,
+    };
+    if needs_source && !settings.configured {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "share_not_configured",
+            format!("share {t}/{s} has no Azure connection settings; PUT .../settings first"),
+        ));
+    }
+    if matches!(kind, crate::jobs::JobKind::Restore | crate::jobs::JobKind::Verify) && !has_snapshots {
+        return Err(ApiError::new(StatusCode::CONFLICT, "no_snapshots", format!("share {t}/{s} has no snapshots to {kind}")));
+    }
+    let id = st.jobs.start(t, s, kind, payload).await?;
+    st.jobs.get(scope, id).await
 }
 
 async fn start_job(
     State(st): State<SharedState>,
     ApiUser(scope): ApiUser,
     Path((t, s)): Path<(String, String)>,
-    ApiJson(body): ApiJson<StartJob>,
-) -> Result<Json<Value>, ApiError> {
-    scope.check_tenant(&t)?;
-    st.index.manifests(&t, &s).await?;
-    if !["scan", "backup", "restore", "verify"].contains(&body.kind.as_str()) {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", format!("kind {:?}: expected scan, backup, restore or verify", body.kind)));
-    }
-    Err(jobs_unavailable())
+    ApiJson(body): ApiJson<Value>,
+) -> Result<(StatusCode, [(http::HeaderName, String); 1], Json<Value>), ApiError> {
+    let v = start_job_for(&st, &scope, &t, &s, &body).await?;
+    Ok((StatusCode::ACCEPTED, [(http::header::LOCATION, format!("/api/v1/jobs/{}", v.job_id))], Json(super::jobs::job_json(&v))))
 }
 
-async fn job(ApiUser(_scope): ApiUser, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    Err(ApiError::not_found(format!("job {id:?} not found")))
+async fn job(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let v = st.jobs.get(&scope, job_id(&id)?).await?;
+    Ok(Json(super::jobs::job_json(&v)))
 }
 
-async fn cancel_job(ApiUser(_scope): ApiUser, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    Err(ApiError::not_found(format!("job {id:?} not found")))
+async fn job_progress(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let v = st.jobs.get(&scope, job_id(&id)?).await?;
+    Ok(Json(json!({ "job_id": v.job_id, "state": v.state, "progress": v.progress, "last_error": v.last_error })))
+}
+
+async fn cancel_job(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let v = st.jobs.cancel(&scope, job_id(&id)?).await?;
+    Ok(Json(super::jobs::job_json(&v)))
 }
 
 /// The OpenAPI 3.1 document, generated from [`ROUTES`].

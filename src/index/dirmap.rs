@@ -33,16 +33,16 @@ pub struct SubtreeTotals {
 #[derive(Debug, Default)]
 pub struct DirMap {
     /// Node ids, ascending; `ids[0] = 0` is the root.
-    ids: Vec<i64>,
+    pub(super) ids: Vec<i64>,
     /// Index of the parent directory; `NONE` for the root (and for orphans whose parent is missing).
-    parent: Vec<u32>,
+    pub(super) parent: Vec<u32>,
     /// Name of directory `i` is `names[name_end[i-1]..name_end[i]]`.
-    name_end: Vec<u32>,
-    names: String,
-    totals: Vec<SubtreeTotals>,
+    pub(super) name_end: Vec<u32>,
+    pub(super) names: String,
+    pub(super) totals: Vec<SubtreeTotals>,
     /// Children of directory `i` are `child[child_start[i]..child_start[i+1]]`.
-    child_start: Vec<u32>,
-    child: Vec<u32>,
+    pub(super) child_start: Vec<u32>,
+    pub(super) child: Vec<u32>,
 }
 
 impl DirMap {

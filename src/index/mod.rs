@@ -7,6 +7,8 @@
 //! - [`parquet_io`]: the one place that writes and opens Parquet.
 //! - [`snapshot`]: the repository: atomic commit, base + delta history, merged reads, gc.
 //! - [`dirmap`]: in-memory directory map: paths in microseconds, subtree totals.
+//! - [`summary`]: per-snapshot directory summary written at commit; directory listings that read only
+//!   the pages they need.
 //! - [`diff`]: classify changes between two snapshots in constant memory.
 //! - [`sql`]: DataFusion tables and functions over a repository.
 //! - [`synthetic`]: seeded file-server-like trees and a mutation step, for tests and benchmarks.
@@ -23,6 +25,7 @@ pub mod node;
 pub mod parquet_io;
 pub mod snapshot;
 pub mod sql;
+pub mod summary;
 pub mod synthetic;
 
 use std::pin::Pin;

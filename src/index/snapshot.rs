@@ -405,6 +405,8 @@ impl SnapshotWriter {
             totals: self.totals,
             source: self.source.take(),
         };
+        // The directory summary (readers list directories without a full read) goes in before the manifest.
+        super::summary::write_for_commit(&self.repo, &m).await?;
         let key = manifest_key(&self.tenant, &self.share, self.snapshot_id);
         let body = serde_json::to_vec_pretty(&m)?;
         let opts = PutOptions { mode: PutMode::Create, ..Default::default() };

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "control_plane", include_str!("../../sql/migrations/0001_control_plane.sql")),
     (2, "jobs", include_str!("../../sql/migrations/0002_jobs.sql")),
+    (3, "api_tokens", include_str!("../../sql/migrations/0003_api_tokens.sql")),
 ];
 
 /// Advisory lock key held while migrating ("afbmigr" in ASCII).

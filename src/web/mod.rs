@@ -19,7 +19,9 @@ use crate::api::SharedState;
 use crate::api::auth::{Session, cookie};
 use crate::api::data::{ChangeRow, Entry, Growth};
 use crate::api::error::ApiError;
-use crate::api::routes::{ShareRow, share_rows, snapshot_of};
+use crate::api::jobs::JobView;
+use crate::api::routes::{ShareRow, share_rows, snapshot_of, start_job_for};
+use crate::jobs::JobState;
 
 const COOKIE: &str = "afb_session";
 
@@ -34,6 +36,11 @@ pub fn router() -> Router<SharedState> {
         .route("/t/{tenant}/s/{share}/snap/{snapshot}", get(browse_page))
         .route("/t/{tenant}/s/{share}/diff", get(diff_page))
         .route("/t/{tenant}/s/{share}/restore", post(restore))
+        .route("/t/{tenant}/s/{share}/jobs", post(start_job))
+        .route("/jobs", get(jobs_page))
+        .route("/jobs/{job}", get(job_page))
+        .route("/jobs/{job}/status", get(job_status))
+        .route("/jobs/{job}/cancel", post(cancel_job))
 }
 
 /// A logged-in browser; pages without one redirect to `/login`.
@@ -103,7 +110,7 @@ struct LoginForm {
 }
 
 async fn login(State(st): State<SharedState>, Form(f): Form<LoginForm>) -> Response {
-    match st.auth.check_token(&f.token) {
+    match st.auth.check_token(&f.token).await {
         Ok(scope) => {
             let (id, _) = st.auth.login(scope);
             let c = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=28800");
@@ -151,6 +158,8 @@ struct ShareView {
     last_id: i64,
     last_at: String,
     age: String,
+    running: usize,
+    failed: usize,
 }
 
 fn share_view(r: &ShareRow) -> ShareView {
@@ -163,6 +172,8 @@ fn share_view(r: &ShareRow) -> ShareView {
         last_id: r.last_snapshot_id,
         last_at: r.last_snapshot_at.clone(),
         age: chart::age(r.age_seconds),
+        running: 0,
+        failed: 0,
     }
 }
 
@@ -175,12 +186,25 @@ struct OverviewPage<'a> {
     total_files: u64,
     total_bytes: String,
     rows: Vec<ShareView>,
+    active_jobs: usize,
 }
 
 async fn overview(State(st): State<SharedState>, u: WebUser) -> Result<Html<String>, WebError> {
     let rows = share_rows(&st, &u.session.scope, None).await?;
     let mut tenants: Vec<&str> = rows.iter().map(|r| r.tenant_id.as_str()).collect();
     tenants.dedup();
+    let jobs = st.jobs.list(&u.session.scope, None, None, 1000).await?;
+    let mut views: Vec<ShareView> = rows.iter().map(share_view).collect();
+    for v in &mut views {
+        let mine = jobs.iter().filter(|j| j.tenant.as_deref() == Some(&v.tenant) && j.share.as_deref() == Some(&v.share));
+        for j in mine {
+            match j.state {
+                JobState::Running | JobState::Queued | JobState::Waiting => v.running += 1,
+                JobState::Dead => v.failed += 1,
+                _ => {}
+            }
+        }
+    }
     let w = who(&u.session);
     Ok(render(&OverviewPage {
         user: Some(&w),
@@ -188,7 +212,8 @@ async fn overview(State(st): State<SharedState>, u: WebUser) -> Result<Html<Stri
         tenants: tenants.len(),
         total_files: rows.iter().map(|r| r.files).sum(),
         total_bytes: chart::bytes(rows.iter().map(|r| r.bytes as f64).sum()),
-        rows: rows.iter().map(share_view).collect(),
+        rows: views,
+        active_jobs: jobs.iter().filter(|j| !j.state.is_terminal()).count(),
     }))
 }
 
@@ -251,6 +276,7 @@ struct SharePage<'a> {
     latest: i64,
     previous: i64,
     configured: bool,
+    jobs: Vec<JobRow>,
 }
 
 async fn share_page(State(st): State<SharedState>, u: WebUser, Path((t, s)): Path<(String, String)>) -> Result<Html<String>, WebError> {
@@ -276,6 +302,7 @@ async fn share_page(State(st): State<SharedState>, u: WebUser, Path((t, s)): Pat
     let growth: Vec<Growth> = if ms.len() >= 2 { st.index.fastest_growing(previous, latest, 10).await? } else { Vec::new() };
     let growth = growth.iter().map(|g| GrowthView { path: g.path.clone(), bytes: chart::bytes(g.bytes as f64), grew: chart::bytes(g.grew_bytes as f64), files: g.grew_files }).collect();
     let configured = st.settings.get(&t, &s).map_err(ApiError::internal)?.configured;
+    let jobs = st.jobs.list(&u.session.scope, Some(&t), Some(&s), 10).await?.iter().map(job_row).collect();
     let w = who(&u.session);
     Ok(render(&SharePage {
         user: Some(&w),
@@ -290,6 +317,7 @@ async fn share_page(State(st): State<SharedState>, u: WebUser, Path((t, s)): Pat
         latest: latest.snapshot_id,
         previous: previous.snapshot_id,
         configured,
+        jobs,
     }))
 }
 
@@ -434,15 +462,141 @@ async fn diff_page(State(st): State<SharedState>, u: WebUser, Path((t, s)): Path
 #[derive(Deserialize)]
 struct RestoreForm {
     csrf: String,
-    #[allow(dead_code)]
     snapshot: Option<String>,
-    #[allow(dead_code)]
     path: Option<String>,
+    /// `original` (the share the backup came from) or `local` (a directory on the server).
+    target: Option<String>,
+    target_path: Option<String>,
+    overwrite: Option<String>,
 }
 
+/// The restore form: a CSRF-checked POST that starts a restore job and shows it in the job monitor.
 async fn restore(State(st): State<SharedState>, u: WebUser, Path((t, s)): Path<(String, String)>, Form(f): Form<RestoreForm>) -> Result<Response, WebError> {
     check_csrf(&u.session, &f.csrf)?;
-    u.session.scope.check_tenant(&t)?;
-    st.index.manifests(&t, &s).await?;
-    Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "jobs_unavailable", "restores run through the job runner, which this server does not have yet").into())
+    let target = match f.target.as_deref().unwrap_or("original") {
+        "original" => serde_json::json!({"kind": "original"}),
+        "local" => serde_json::json!({"kind": "local", "path": f.target_path.clone().unwrap_or_default()}),
+        other => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", format!("target {other:?}: expected original or local")).into()),
+    };
+    let body = serde_json::json!({
+        "kind": "restore",
+        "snapshot": f.snapshot.filter(|x| !x.trim().is_empty()),
+        "path": f.path,
+        "target": target,
+        "overwrite": f.overwrite.is_some(),
+    });
+    let v = start_job_for(&st, &u.session.scope, &t, &s, &body).await?;
+    Ok(Redirect::to(&format!("/jobs/{}", v.job_id)).into_response())
+}
+
+#[derive(Deserialize)]
+struct StartForm {
+    csrf: String,
+    kind: String,
+}
+
+/// Start a scan, backup or verify from the share page (CSRF-checked), then show it in the job monitor.
+async fn start_job(State(st): State<SharedState>, u: WebUser, Path((t, s)): Path<(String, String)>, Form(f): Form<StartForm>) -> Result<Response, WebError> {
+    check_csrf(&u.session, &f.csrf)?;
+    if f.kind == "restore" {
+        return Err(ApiError::bad_request("restores start from the restore form").into());
+    }
+    let v = start_job_for(&st, &u.session.scope, &t, &s, &serde_json::json!({"kind": f.kind})).await?;
+    Ok(Redirect::to(&format!("/jobs/{}", v.job_id)).into_response())
+}
+
+/// A job for templates.
+struct JobRow {
+    id: i64,
+    kind: &'static str,
+    state: &'static str,
+    tenant: String,
+    share: String,
+    created: String,
+    progress: String,
+    error: String,
+    active: bool,
+}
+
+/// One line of progress from whatever JSON the handler reported: `key value` pairs, numbers grouped.
+fn progress_text(p: &Option<serde_json::Value>) -> String {
+    match p {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k} {s}"),
+                v => format!("{k} {v}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(v) => v.to_string(),
+    }
+}
+
+fn job_row(v: &JobView) -> JobRow {
+    JobRow {
+        id: v.job_id,
+        kind: v.kind.as_str(),
+        state: v.state.as_str(),
+        tenant: v.tenant.clone().unwrap_or_default(),
+        share: v.share.clone().unwrap_or_default(),
+        created: v.created_at.clone().unwrap_or_default().replace('T', " "),
+        progress: progress_text(&v.progress),
+        error: v.last_error.clone().unwrap_or_default(),
+        active: !v.state.is_terminal(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "jobs.html")]
+struct JobsPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    jobs: Vec<JobRow>,
+}
+
+async fn jobs_page(State(st): State<SharedState>, u: WebUser) -> Result<Html<String>, WebError> {
+    let jobs = st.jobs.list(&u.session.scope, None, None, 200).await?;
+    let w = who(&u.session);
+    Ok(render(&JobsPage { user: Some(&w), csrf: &u.session.csrf, jobs: jobs.iter().map(job_row).collect() }))
+}
+
+#[derive(Template)]
+#[template(path = "job.html")]
+struct JobPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    j: JobRow,
+    payload: String,
+}
+
+#[derive(Template)]
+#[template(path = "job_status.html")]
+struct JobStatus {
+    j: JobRow,
+}
+
+fn parse_job(id: &str) -> Result<i64, ApiError> {
+    id.parse::<i64>().ok().filter(|x| *x >= 1).ok_or_else(|| ApiError::not_found(format!("job {id:?} not found")))
+}
+
+async fn job_page(State(st): State<SharedState>, u: WebUser, Path(id): Path<String>) -> Result<Html<String>, WebError> {
+    let v = st.jobs.get(&u.session.scope, parse_job(&id)?).await?;
+    let w = who(&u.session);
+    let payload = serde_json::to_string_pretty(&v.payload).unwrap_or_default();
+    Ok(render(&JobPage { user: Some(&w), csrf: &u.session.csrf, j: job_row(&v), payload }))
+}
+
+/// The live part of the job monitor; htmx polls it every second while the job is unfinished.
+async fn job_status(State(st): State<SharedState>, u: WebUser, Path(id): Path<String>) -> Result<Html<String>, WebError> {
+    let v = st.jobs.get(&u.session.scope, parse_job(&id)?).await?;
+    Ok(render(&JobStatus { j: job_row(&v) }))
+}
+
+async fn cancel_job(State(st): State<SharedState>, u: WebUser, Path(id): Path<String>, Form(f): Form<CsrfForm>) -> Result<Response, WebError> {
+    check_csrf(&u.session, &f.csrf)?;
+    let id = parse_job(&id)?;
+    st.jobs.cancel(&u.session.scope, id).await?;
+    Ok(Redirect::to(&format!("/jobs/{id}")).into_response())
 }

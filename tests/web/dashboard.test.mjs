@@ -93,3 +93,48 @@ test('log in, drill down tenant, share, snapshot, directory, and view a diff', a
   assert.deepEqual(dialogs, []);
   await page.close();
 });
+
+// Jobs from the dashboard: a backup started on the share page is followed in the job monitor (htmx polls
+// its status every second) until it ends; the restore form (CSRF-protected) starts a restore job.
+// The job's end state is whatever the server's handlers make of it: with the data handlers it succeeds
+// against the configured share; a server without them records the job dead with "no handler".
+test('start a backup and a restore from the dashboard and follow them in the job monitor', async () => {
+  const api = (path, init = {}) => fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers || {}) } });
+  const conn = process.env.AFB_WEB_SHARE_CONNECTION
+    || 'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;FileEndpoint=http://127.0.0.1:1/devstoreaccount1';
+  const put = await api('/api/v1/tenants/tenant-002/shares/files/settings', { method: 'PUT', body: JSON.stringify({ connection_string: conn }) });
+  assert.equal(put.status, 200, await put.text());
+
+  const page = await browser.newPage();
+  await page.goto(`${base}/login`);
+  await page.fill('#token', token);
+  await Promise.all([page.waitForURL(`${base}/`), page.click('#login')]);
+  await page.goto(`${base}/t/tenant-002/s/files`);
+  await Promise.all([page.waitForURL(/\/jobs\/\d+$/), page.click('#start-backup')]);
+  const jobUrl = page.url();
+  assert.match(await page.locator('h1').textContent(), /backup of tenant-002\/files/);
+  await page.screenshot({ path: join(artifacts, '8-job-running.png'), fullPage: true });
+  // The status fragment is swapped in by htmx until the job ends.
+  await page.waitForFunction(() => ['succeeded', 'dead', 'cancelled'].includes(document.querySelector('#job-status')?.dataset.state), null, { timeout: 120_000 });
+  const state = await page.locator('#job-state').textContent();
+  await page.screenshot({ path: join(artifacts, '9-job-finished.png'), fullPage: true });
+  const id = jobUrl.match(/\/jobs\/(\d+)$/)[1];
+  const v = await (await api(`/api/v1/jobs/${id}`)).json();
+  assert.equal(v.state, state);
+  assert.deepEqual(v.payload, { tenant: 'tenant-002', share: 'files' });
+  if (state !== 'succeeded') assert.ok(v.last_error, JSON.stringify(v));
+
+  // The restore form starts a restore job into a local directory.
+  await page.goto(`${base}/t/tenant-002/s/files`);
+  await page.fill('#restore-form input[name=path]', '/');
+  await page.check('#restore-form input[value=local]');
+  await page.fill('#restore-form input[name=target_path]', '/tmp/afb-web-restore');
+  await Promise.all([page.waitForURL(/\/jobs\/\d+$/), page.click('#restore')]);
+  assert.match(await page.locator('h1').textContent(), /restore of tenant-002\/files/);
+  assert.match(await page.locator('#job-payload').textContent(), /"\/tmp\/afb-web-restore"/);
+  await page.screenshot({ path: join(artifacts, '10-restore-job.png'), fullPage: true });
+  await page.goto(`${base}/jobs`);
+  assert.ok((await page.locator('#jobs tbody tr').count()) >= 2);
+  await page.screenshot({ path: join(artifacts, '11-jobs.png'), fullPage: true });
+  await page.close();
+});

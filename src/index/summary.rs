@@ -1,0 +1,470 @@
+//! A per-snapshot directory summary, persisted when the snapshot is committed, so a reader can walk a
+//! 10M-node snapshot without reading all of it.
+//!
+//! It holds the snapshot's [`DirMap`] (directories only: id, parent, name, subtree totals, children) and,
+//! per directory, the node-id *runs* its entries (files and subdirectories) fall in: ids are assigned in
+//! scan order, so a directory's entries are a few runs of nearby ids. Listing a directory then reads, from
+//! each layer of the snapshot, only the Parquet pages whose `node_id` range overlaps those runs (the files
+//! carry a page index), and merges the layers for just those ids.
+//!
+//! Object: `{tenant}/{share}/index/summaries/{data dir name}.dirs`, named after the snapshot's own data
+//! directory (so a writer that loses the commit race never overwrites the winner's summary). It sits
+//! outside `data/`, so `Repo::gc` leaves it alone; an orphan from a failed commit is a few MB at most.
+//! Written before the manifest by [`crate::index::snapshot::SnapshotWriter::commit`]; snapshots committed
+//! before summaries existed get one built (one full read) and stored on first use, see [`load_or_build`].
+//!
+//! Format (little endian): magic `AFBDIRS1`; counts `n_dirs, names_len, n_child, n_runs` (u64); `ids`
+//! (i64 × n), `parent` (u32 × n), `name_end` (u32 × n), `names` (UTF-8), `bytes`, `files`, `dirs` (u64 × n),
+//! `child_start` (u32 × n+1), `child` (u32 × n_child), `run_start` (u32 × n+1), `run_lo`, `run_hi`
+//! (i64 × n_runs, inclusive); then the BLAKE3 hash (32 bytes) of everything before it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, bail};
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{Int8Type, Int64Type};
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
+use parquet::file::statistics::Statistics;
+
+use super::dirmap::{DirMap, SubtreeTotals};
+use super::manifest::{FileRef, Manifest, share_prefix};
+use super::node::{NodeKind, col};
+use super::snapshot::Repo;
+
+const MAGIC: &[u8; 8] = b"AFBDIRS1";
+/// Two entries of a directory whose ids differ by at most this much share a run.
+const RUN_GAP: i64 = 4096;
+
+/// A snapshot's directories and where each directory's entries are.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub dirs: DirMap,
+    /// Runs of directory index `i` are `run_lo/hi[run_start[i]..run_start[i+1]]`.
+    run_start: Vec<u32>,
+    run_lo: Vec<i64>,
+    run_hi: Vec<i64>,
+}
+
+/// One entry of a directory listing as read from the snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirEntryRow {
+    pub node_id: i64,
+    pub name: String,
+    pub kind: NodeKind,
+    /// Bytes (files; 0 for directories).
+    pub size: i64,
+    /// Last-write time, ns since the Unix epoch.
+    pub mtime: i64,
+}
+
+/// Where a summary came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Read from the object written at commit (or stored by an earlier fallback).
+    Stored,
+    /// Built by reading the whole snapshot (no summary was stored).
+    Built,
+}
+
+/// The object key of a snapshot's summary. The last layer of a committed manifest is its own.
+pub fn summary_key(m: &Manifest) -> Option<String> {
+    let own = m.layers.last()?;
+    let dir = own.nodes.key.rsplit_once('/')?.0;
+    let name = dir.rsplit_once('/').map_or(dir, |x| x.1);
+    Some(format!("{}/summaries/{name}.dirs", share_prefix(&m.tenant_id, &m.share_id)))
+}
+
+/// Build the summary of `m` (whose data files are written; the manifest need not be) and store it.
+/// Called by the snapshot writer just before it writes the manifest.
+pub async fn write_for_commit(repo: &Repo, m: &Manifest) -> anyhow::Result<()> {
+    let s = build(repo, m).await?;
+    store(repo, m, &s).await
+}
+
+async fn store(repo: &Repo, m: &Manifest, s: &Summary) -> anyhow::Result<()> {
+    let key = summary_key(m).context("manifest has no layers")?;
+    repo.store().put(&Path::from(key.as_str()), PutPayload::from(s.encode())).await.with_context(|| format!("writing {key}"))?;
+    Ok(())
+}
+
+/// The stored summary of `m`, if there is one. A corrupt one is an error naming its key.
+pub async fn load(repo: &Repo, m: &Manifest) -> anyhow::Result<Option<Summary>> {
+    let Some(key) = summary_key(m) else { return Ok(None) };
+    let bytes = match repo.store().get(&Path::from(key.as_str())).await {
+        Ok(r) => r.bytes().await.with_context(|| format!("reading {key}"))?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {key}")),
+    };
+    Summary::decode(&bytes).with_context(|| format!("{key}: not a valid directory summary")).map(Some)
+}
+
+/// The stored summary, or (for snapshots committed without one, or with a corrupt one) one built by a
+/// full read and stored for next time (a failure to store is only logged).
+pub async fn load_or_build(repo: &Repo, m: &Manifest) -> anyhow::Result<(Summary, Origin)> {
+    match load(repo, m).await {
+        Ok(Some(s)) => return Ok((s, Origin::Stored)),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("{e:#}; rebuilding it"),
+    }
+    let s = build(repo, m).await?;
+    if let Err(e) = store(repo, m, &s).await {
+        tracing::warn!("could not store the directory summary of {}/{} snapshot {}: {e:#}", m.tenant_id, m.share_id, m.snapshot_id);
+    }
+    Ok((s, Origin::Built))
+}
+
+/// Build by one streaming read of the snapshot.
+pub async fn build(repo: &Repo, m: &Manifest) -> anyhow::Result<Summary> {
+    let runs: Arc<Mutex<RunBuilder>> = Arc::default();
+    let r2 = runs.clone();
+    let s = repo
+        .read(m, Some(&[col::PARENT_ID, col::NAME, col::KIND, col::SIZE]))?
+        .map(move |b| {
+            if let Ok(b) = &b {
+                r2.lock().expect("runs lock").observe(b);
+            }
+            b
+        })
+        .boxed();
+    let dirs = DirMap::build(s).await.with_context(|| format!("building the directory summary of {}/{} snapshot {}", m.tenant_id, m.share_id, m.snapshot_id))?;
+    let mut rb = std::mem::take(&mut *runs.lock().expect("runs lock"));
+    let n = dirs.ids.len();
+    let mut run_start = Vec::with_capacity(n + 1);
+    let (mut run_lo, mut run_hi) = (Vec::new(), Vec::new());
+    run_start.push(0u32);
+    for id in &dirs.ids {
+        if let Some(rs) = rb.runs.remove(id) {
+            for (lo, hi) in rs {
+                run_lo.push(lo);
+                run_hi.push(hi);
+            }
+        }
+        run_start.push(u32::try_from(run_lo.len()).context("more than 4G runs")?);
+    }
+    Ok(Summary { dirs, run_start, run_lo, run_hi })
+}
+
+/// Entry-id runs per parent id, fed batches in `node_id` order.
+#[derive(Default)]
+struct RunBuilder {
+    runs: HashMap<i64, Vec<(i64, i64)>>,
+}
+
+impl RunBuilder {
+    fn observe(&mut self, b: &RecordBatch) {
+        let schema = b.schema();
+        let (Ok(ic), Ok(pc)) = (schema.index_of("node_id"), schema.index_of("parent_id")) else { return };
+        let ids = b.column(ic).as_primitive::<Int64Type>();
+        let parents = b.column(pc).as_primitive::<Int64Type>();
+        let mut i = 0;
+        let n = b.num_rows();
+        while i < n {
+            // Rows of one parent come in stretches; handle a stretch with one map lookup.
+            let p = parents.value(i);
+            let v = self.runs.entry(p).or_default();
+            while i < n && parents.value(i) == p {
+                let x = ids.value(i);
+                match v.last_mut() {
+                    Some((_, hi)) if x - *hi <= RUN_GAP => *hi = x,
+                    _ => v.push((x, x)),
+                }
+                i += 1;
+            }
+        }
+    }
+}
+
+fn put_u32s(out: &mut Vec<u8>, v: &[u32]) {
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+fn put_u64s(out: &mut Vec<u8>, v: impl Iterator<Item = u64>) {
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
+        if self.b.len() < n {
+            bail!("truncated");
+        }
+        let (a, rest) = self.b.split_at(n);
+        self.b = rest;
+        Ok(a)
+    }
+    fn u64(&mut self) -> anyhow::Result<u64> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+    fn count(&mut self, limit: usize) -> anyhow::Result<usize> {
+        let v = self.u64()?;
+        usize::try_from(v).ok().filter(|&c| c <= limit).ok_or_else(|| anyhow::anyhow!("count {v} is larger than the file"))
+    }
+    fn u32s(&mut self, n: usize) -> anyhow::Result<Vec<u32>> {
+        Ok(self.take(n.checked_mul(4).context("overflow")?)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4"))).collect())
+    }
+    fn u64s(&mut self, n: usize) -> anyhow::Result<Vec<u64>> {
+        Ok(self.take(n.checked_mul(8).context("overflow")?)?.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect())
+    }
+    fn i64s(&mut self, n: usize) -> anyhow::Result<Vec<i64>> {
+        Ok(self.u64s(n)?.into_iter().map(|x| x as i64).collect())
+    }
+}
+
+impl Summary {
+    /// The bytes stored (see the module documentation for the layout).
+    pub fn encode(&self) -> Vec<u8> {
+        let d = &self.dirs;
+        let n = d.ids.len();
+        let mut out = Vec::with_capacity(64 + n * 60 + d.names.len() + self.run_lo.len() * 16);
+        out.extend_from_slice(MAGIC);
+        put_u64s(&mut out, [n as u64, d.names.len() as u64, d.child.len() as u64, self.run_lo.len() as u64].into_iter());
+        put_u64s(&mut out, d.ids.iter().map(|&x| x as u64));
+        put_u32s(&mut out, &d.parent);
+        put_u32s(&mut out, &d.name_end);
+        out.extend_from_slice(d.names.as_bytes());
+        put_u64s(&mut out, d.totals.iter().map(|t| t.bytes));
+        put_u64s(&mut out, d.totals.iter().map(|t| t.files));
+        put_u64s(&mut out, d.totals.iter().map(|t| t.dirs));
+        put_u32s(&mut out, &d.child_start);
+        put_u32s(&mut out, &d.child);
+        put_u32s(&mut out, &self.run_start);
+        put_u64s(&mut out, self.run_lo.iter().map(|&x| x as u64));
+        put_u64s(&mut out, self.run_hi.iter().map(|&x| x as u64));
+        let h = blake3::hash(&out);
+        out.extend_from_slice(h.as_bytes());
+        out
+    }
+
+    /// Parse and check (hash, counts, internal references) what [`encode`](Self::encode) wrote.
+    pub fn decode(b: &[u8]) -> anyhow::Result<Summary> {
+        if b.len() < MAGIC.len() + 32 || &b[..8] != MAGIC {
+            bail!("bad magic (expected {:?})", std::str::from_utf8(MAGIC).unwrap_or(""));
+        }
+        let (body, hash) = b.split_at(b.len() - 32);
+        if blake3::hash(body).as_bytes() != hash {
+            bail!("checksum mismatch");
+        }
+        let mut r = Reader { b: &body[8..] };
+        let lim = body.len();
+        let (n, names_len, n_child, n_runs) = (r.count(lim)?, r.count(lim)?, r.count(lim)?, r.count(lim)?);
+        let ids = r.i64s(n)?;
+        let parent = r.u32s(n)?;
+        let name_end = r.u32s(n)?;
+        let names = String::from_utf8(r.take(names_len)?.to_vec()).context("names are not UTF-8")?;
+        let (bytes, files, dirs) = (r.u64s(n)?, r.u64s(n)?, r.u64s(n)?);
+        let child_start = r.u32s(n + 1)?;
+        let child = r.u32s(n_child)?;
+        let run_start = r.u32s(n + 1)?;
+        let run_lo = r.i64s(n_runs)?;
+        let run_hi = r.i64s(n_runs)?;
+        if !r.b.is_empty() {
+            bail!("{} trailing bytes", r.b.len());
+        }
+        // References must stay in range, so lookups never panic.
+        let ok = n >= 1
+            && ids[0] == super::node::ROOT_ID
+            && ids.windows(2).all(|w| w[0] < w[1])
+            && parent.iter().all(|&p| p == u32::MAX || (p as usize) < n)
+            && name_end.windows(2).all(|w| w[0] <= w[1])
+            && name_end.last().is_some_and(|&e| e as usize == names_len)
+            && name_end.iter().all(|&e| names.is_char_boundary(e as usize))
+            && child_start.windows(2).all(|w| w[0] <= w[1])
+            && child_start.last().is_some_and(|&e| e as usize == n_child)
+            && child.iter().all(|&c| (c as usize) < n)
+            && run_start.windows(2).all(|w| w[0] <= w[1])
+            && run_start.last().is_some_and(|&e| e as usize == n_runs);
+        if !ok {
+            bail!("inconsistent contents");
+        }
+        let totals = (0..n).map(|i| SubtreeTotals { bytes: bytes[i], files: files[i], dirs: dirs[i] }).collect();
+        Ok(Summary { dirs: DirMap { ids, parent, name_end, names, totals, child_start, child }, run_start, run_lo, run_hi })
+    }
+
+    /// Node-id runs (inclusive) that hold every entry of directory `dir`; empty for an unknown directory.
+    pub fn runs(&self, dir: i64) -> Vec<(i64, i64)> {
+        let Ok(i) = self.dirs.ids.binary_search(&dir) else { return Vec::new() };
+        let (a, b) = (self.run_start[i] as usize, self.run_start[i + 1] as usize);
+        (a..b).map(|k| (self.run_lo[k], self.run_hi[k])).collect()
+    }
+
+    /// Approximate memory held, in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        self.dirs.memory_bytes() + self.run_start.capacity() * 4 + (self.run_lo.capacity() + self.run_hi.capacity()) * 8
+    }
+
+    /// The entries of directory `dir` of snapshot `m` (unsorted). Reads, per layer, only the pages whose
+    /// `node_id` range overlaps the directory's runs, newest layer first: the newest row of an id wins,
+    /// and an id a newer delta deleted is gone.
+    pub async fn list(&self, repo: &Repo, m: &Manifest, dir: i64) -> anyhow::Result<Vec<DirEntryRow>> {
+        let runs = self.runs(dir);
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut decided: HashSet<i64> = HashSet::new();
+        let mut out = Vec::new();
+        for layer in m.layers.iter().rev() {
+            let cols = [col::NODE_ID, col::PARENT_ID, col::NAME, col::KIND, col::SIZE, col::MTIME];
+            for b in read_runs(repo.store(), &layer.nodes, &runs, &cols).await? {
+                let ids = b.column(0).as_primitive::<Int64Type>();
+                let parents = b.column(1).as_primitive::<Int64Type>();
+                let names = b.column(2).as_string::<i32>();
+                let kinds = b.column(3).as_primitive::<Int8Type>();
+                let sizes = b.column(4).as_primitive::<Int64Type>();
+                let mtimes = b.column(5).as_primitive::<Int64Type>();
+                for i in 0..b.num_rows() {
+                    let id = ids.value(i);
+                    if !in_runs(&runs, id) || !decided.insert(id) || parents.value(i) != dir {
+                        continue;
+                    }
+                    out.push(DirEntryRow {
+                        node_id: id,
+                        name: names.value(i).to_string(),
+                        kind: NodeKind::from_i8(kinds.value(i))?,
+                        size: sizes.value(i),
+                        mtime: mtimes.value(i),
+                    });
+                }
+            }
+            if let Some(del) = &layer.deleted {
+                for b in read_runs(repo.store(), del, &runs, &[0]).await? {
+                    let ids = b.column(0).as_primitive::<Int64Type>();
+                    decided.extend(ids.values().iter().copied().filter(|&id| in_runs(&runs, id)));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn in_runs(runs: &[(i64, i64)], id: i64) -> bool {
+    let i = runs.partition_point(|r| r.1 < id);
+    i < runs.len() && runs[i].0 <= id
+}
+
+fn overlaps(runs: &[(i64, i64)], lo: i64, hi: i64) -> bool {
+    let i = runs.partition_point(|r| r.1 < lo);
+    i < runs.len() && runs[i].0 <= hi
+}
+
+/// Rows of one file (sorted by `node_id`, first column) in pages that may hold ids of `runs`, with
+/// `columns` (indices in file order). Uses the page index when the file has one, else row-group stats.
+async fn read_runs(store: &Arc<dyn ObjectStore>, f: &FileRef, runs: &[(i64, i64)], columns: &[usize]) -> anyhow::Result<Vec<RecordBatch>> {
+    let reader = PagedReader { store: store.clone(), path: Path::from(f.key.as_str()), size: f.bytes };
+    let opts = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, opts).await.with_context(|| format!("{}: not a readable Parquet file", f.key))?;
+    let md = builder.metadata().clone();
+    let mut groups = Vec::new();
+    let mut sel: Vec<RowSelector> = Vec::new();
+    for rg in 0..md.num_row_groups() {
+        let rows = md.row_group(rg).num_rows() as usize;
+        let pages = md.column_index().and_then(|ci| ci.get(rg)).and_then(|c| c.first()).zip(md.offset_index().and_then(|oi| oi.get(rg)).and_then(|c| c.first()));
+        let mut rg_sel: Vec<RowSelector> = Vec::new();
+        match pages {
+            Some((ColumnIndexMetaData::INT64(ci), oi)) => {
+                let locs = oi.page_locations();
+                for (p, loc) in locs.iter().enumerate() {
+                    let start = loc.first_row_index as usize;
+                    let end = locs.get(p + 1).map_or(rows, |l| l.first_row_index as usize);
+                    let hit = match (ci.min_value(p), ci.max_value(p)) {
+                        (Some(&lo), Some(&hi)) => overlaps(runs, lo, hi),
+                        _ => true,
+                    };
+                    push_sel(&mut rg_sel, end - start, hit);
+                }
+            }
+            _ => {
+                let hit = match md.row_group(rg).column(0).statistics() {
+                    Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
+                        (Some(&lo), Some(&hi)) => overlaps(runs, lo, hi),
+                        _ => true,
+                    },
+                    _ => true,
+                };
+                push_sel(&mut rg_sel, rows, hit);
+            }
+        }
+        if rg_sel.iter().any(|s| !s.skip) {
+            groups.push(rg);
+            sel.extend(rg_sel);
+        }
+    }
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), columns.iter().copied());
+    let mut s = builder
+        .with_row_groups(groups)
+        .with_row_selection(RowSelection::from(sel))
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
+        .with_context(|| format!("{}: cannot read", f.key))?;
+    let mut out = Vec::new();
+    while let Some(b) = s.next().await {
+        out.push(b.with_context(|| format!("{}: corrupt Parquet data", f.key))?);
+    }
+    Ok(out)
+}
+
+/// Reads one object by byte ranges; loads the page index with the footer when the file has one.
+struct PagedReader {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+}
+
+impl AsyncFileReader for PagedReader {
+    fn get_bytes(&mut self, range: std::ops::Range<u64>) -> futures::future::BoxFuture<'_, parquet::errors::Result<bytes::Bytes>> {
+        Box::pin(async move { self.store.get_range(&self.path, range).await.map_err(|e| parquet::errors::ParquetError::External(Box::new(e))) })
+    }
+
+    fn get_byte_ranges(&mut self, ranges: Vec<std::ops::Range<u64>>) -> futures::future::BoxFuture<'_, parquet::errors::Result<Vec<bytes::Bytes>>> {
+        Box::pin(async move { self.store.get_ranges(&self.path, &ranges).await.map_err(|e| parquet::errors::ParquetError::External(Box::new(e))) })
+    }
+
+    fn get_metadata<'a>(&'a mut self, _options: Option<&'a ArrowReaderOptions>) -> futures::future::BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        Box::pin(async move {
+            let size = self.size;
+            let m = ParquetMetaDataReader::new().with_page_index_policy(PageIndexPolicy::Optional).load_and_finish(self, size).await?;
+            Ok(Arc::new(m))
+        })
+    }
+}
+
+fn push_sel(sel: &mut Vec<RowSelector>, n: usize, take: bool) {
+    if n == 0 {
+        return;
+    }
+    match sel.last_mut() {
+        Some(l) if l.skip == !take => l.row_count += n,
+        _ => sel.push(if take { RowSelector::select(n) } else { RowSelector::skip(n) }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_lookup() {
+        let runs = [(5, 9), (100, 100), (2000, 3000)];
+        assert!(in_runs(&runs, 5) && in_runs(&runs, 9) && in_runs(&runs, 100) && in_runs(&runs, 2500));
+        assert!(!in_runs(&runs, 4) && !in_runs(&runs, 10) && !in_runs(&runs, 3001));
+        assert!(overlaps(&runs, 0, 5) && overlaps(&runs, 10, 100) && !overlaps(&runs, 10, 99) && !overlaps(&runs, 3001, 9999));
+    }
+}
