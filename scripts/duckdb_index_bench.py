@@ -2,6 +2,7 @@
 """DuckDB on the same Parquet files as `afb bench index`, for side-by-side figures.
 
 Usage: duckdb_index_bench.py BENCH_JSON   (the output of `afb bench index --json --dir DIR`)
+Needs `pip install duckdb` (figures in the README: DuckDB 2.0.1).
 
 Each query runs in its own process so its peak RSS is its own. Two threads, like the afb figures.
 Prints one JSON object: seconds and peak RSS (bytes) per operation.
@@ -34,6 +35,17 @@ QUERIES = {
           SELECT w.start, n.parent_id, n.name || '/' || w.path FROM walk w JOIN n ON n.node_id = w.cur
         )
         SELECT count(*) FROM walk WHERE cur = 0""",
+    # The same over a table of directories only (files are leaves: one step from the picked row to its
+    # directory, then directory to directory), built in the timed query.
+    "paths_1000_dirs_table": """
+        CREATE TEMP TABLE d AS SELECT node_id, parent_id, name FROM read_parquet('{s2}') WHERE kind = 1;
+        WITH RECURSIVE pick AS (SELECT node_id, parent_id, name FROM read_parquet('{s2}') USING SAMPLE 1000 ROWS),
+        walk(start, cur, path) AS (
+          SELECT node_id, parent_id, name FROM pick
+          UNION ALL
+          SELECT w.start, d.parent_id, d.name || '/' || w.path FROM walk w JOIN d ON d.node_id = w.cur
+        )
+        SELECT count(*) FROM walk WHERE cur = 0""",
     "bytes_by_extension": """
         SELECT lower(CASE WHEN strpos(name, '.') > 0 THEN regexp_extract(name, '\\.([^.]*)$', 1) ELSE '' END) AS ext,
                count(*), sum(size) FROM read_parquet('{s2}') WHERE kind = 0 GROUP BY ext ORDER BY 3 DESC""",
@@ -47,7 +59,10 @@ def run(name, sql, out):
     con = duckdb.connect()
     con.execute("SET threads = 2")
     t = time.perf_counter()
-    con.execute(sql).fetchall()
+    *setup, last = [q for q in sql.split(";") if q.strip()]
+    for q in setup:
+        con.execute(q)
+    con.execute(last).fetchall()
     out.put((name, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
 
 

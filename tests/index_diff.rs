@@ -148,3 +148,21 @@ async fn unsorted_input_is_an_error() {
     let err = diff_streams(a, b, |_| Ok(())).await.unwrap_err().to_string();
     assert!(err.contains("not sorted by node_id"), "{err}");
 }
+
+/// Bad input: a snapshot id that does not exist gives one error line naming it, from the CLI.
+#[tokio::test]
+async fn afb_diff_of_a_missing_snapshot_is_one_clear_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let mut w = repo.begin("t", "s", WriteOptions::default()).await.unwrap();
+    w.write(&nodes_to_batch(&tree(3))).await.unwrap();
+    w.commit(None).await.unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_afb"))
+        .args(["diff", "--repo", dir.path().to_str().unwrap(), "--tenant", "t", "--share", "s", "1", "7"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err, "afb: error: snapshot 7 of t/s does not exist (snapshots 1..=1 exist)\n");
+}

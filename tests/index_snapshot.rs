@@ -212,3 +212,126 @@ async fn idmap_is_persisted_with_the_snapshot_and_keeps_ids_stable() {
     assert_eq!(again.get(0xffff_ffff_ffff_fff0), Some(b));
     assert_eq!(again.assign(5), 3);
 }
+
+/// Bad input: a directory with a million entries. Tested at the index layer (writer, merged read,
+/// directory map, diff) rather than through the emulator, where creating a million files takes minutes;
+/// tests/scan.rs `large_directory_is_scanned_in_pages` covers paging through a 20,000-entry listing.
+#[tokio::test]
+async fn directory_with_a_million_entries_round_trips_with_totals_paths_and_diff() {
+    const N: i64 = 1_000_000;
+    let d = tempfile::tempdir().unwrap();
+    let repo = Repo::open(d.path().to_str().unwrap()).unwrap();
+    let rows = |skip: i64| {
+        let mut b = afb::index::node::NodeBatchBuilder::new(65536);
+        let mut out = vec![];
+        out.extend(b.push(&dir(1, 0, "huge")));
+        for i in 0..N {
+            if i == skip {
+                continue;
+            }
+            out.extend(b.push(&file(2 + i, 1, &format!("entry-{i:07}.dat"), i % 4096)));
+        }
+        out.extend(b.finish());
+        out
+    };
+    let opts = WriteOptions { max_deltas: 1, ..Default::default() };
+    let mut w = repo.begin("t1", "s1", opts).await.unwrap();
+    for b in rows(-1) {
+        w.write(&b).await.unwrap();
+    }
+    let m1 = w.commit(None).await.unwrap();
+    assert_eq!((m1.totals.files, m1.totals.dirs), (N as u64, 1));
+    let want_bytes: u64 = (0..N).map(|i| (i % 4096) as u64).sum();
+    assert_eq!(m1.totals.bytes, want_bytes);
+
+    // Snapshot 2: one entry gone (a delta).
+    let mut w = repo.begin("t1", "s1", opts).await.unwrap();
+    for b in rows(123_456) {
+        w.write(&b).await.unwrap();
+    }
+    let m2 = w.commit(None).await.unwrap();
+    assert_eq!(m2.layers.len(), 2);
+    assert_eq!((m2.layers[1].nodes.rows, m2.layers[1].deleted.as_ref().unwrap().rows), (0, 1));
+
+    // Merged read streams every row back in order.
+    let mut s = repo.read(&m2, Some(&[afb::index::node::col::NAME])).unwrap();
+    let (mut count, mut last) = (0u64, 0i64);
+    while let Some(b) = futures::StreamExt::next(&mut s).await {
+        let b = b.unwrap();
+        let ids = b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap();
+        for id in ids.values() {
+            assert!(*id > last);
+            last = *id;
+        }
+        count += b.num_rows() as u64;
+    }
+    assert_eq!(count, N as u64);
+
+    let dm = afb::index::dirmap::DirMap::load(&repo, &m2).await.unwrap();
+    let t = dm.du(1).unwrap();
+    assert_eq!((t.files, t.bytes), (N as u64 - 1, want_bytes - 123_456 % 4096));
+    assert_eq!(dm.path_of(1, "entry-0999999.dat").as_deref(), Some("/huge/entry-0999999.dat"));
+
+    let s = afb::index::diff::diff_snapshots(&repo, &m1, &m2, |c| {
+        assert_eq!(c.node_id(), 2 + 123_456);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert_eq!((s.deleted.count, s.changed_rows(), s.unchanged.count), (1, 1, N as u64));
+}
+
+/// Bad input: depth 2000. An Azure path is at most 2048 UTF-16 units, so a share cannot be deeper than
+/// 1024 (tests/scan.rs `deepest_path_the_service_allows_is_scanned`); the index itself has no depth limit
+/// and resolves paths and subtree totals without recursion.
+#[tokio::test]
+async fn depth_2000_resolves_paths_and_totals() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = Repo::open(d.path().to_str().unwrap()).unwrap();
+    let mut nodes: Vec<Node> = (1..=2000).map(|i| dir(i, i - 1, "d")).collect();
+    nodes.push(file(2001, 2000, "leaf.txt", 42));
+    let m = commit(&repo, &nodes, WriteOptions::default()).await;
+    assert_eq!(read_all(&repo, &m).await, nodes);
+    let dm = afb::index::dirmap::DirMap::load(&repo, &m).await.unwrap();
+    let p = dm.path_of(2000, "leaf.txt").unwrap();
+    assert_eq!(p, format!("{}/leaf.txt", "/d".repeat(2000)));
+    let top = dm.du(1).unwrap();
+    assert_eq!((top.files, top.dirs, top.bytes), (1, 1999, 42));
+    assert_eq!(dm.resolve(&p[..p.len() - "/leaf.txt".len()]), Some(2000));
+}
+
+/// Bad input: names with control characters and 255 UTF-16 units are stored and read back byte for byte
+/// (the Azure service refuses C0 controls, but the index does not depend on that).
+#[tokio::test]
+async fn names_with_control_characters_and_255_utf16_units_round_trip() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = Repo::open(d.path().to_str().unwrap()).unwrap();
+    let astral = format!("{}b", "😀".repeat(127));
+    assert_eq!(astral.encode_utf16().count(), 255);
+    let names = ["a\u{0}nul", "new\nline", "tab\there", "\u{1}\u{1f}\u{7f}\u{85}", &"x".repeat(255), &astral, "back\\slash"];
+    let mut nodes = vec![dir(1, 0, "top")];
+    for (i, n) in names.iter().enumerate() {
+        nodes.push(file(2 + i as i64, 1, n, i as i64));
+    }
+    let m = commit(&repo, &nodes, WriteOptions::default()).await;
+    assert_eq!(read_all(&repo, &m).await, nodes);
+    let dm = afb::index::dirmap::DirMap::load(&repo, &m).await.unwrap();
+    assert_eq!(dm.path_of(1, &astral).unwrap(), format!("/top/{astral}"));
+}
+
+/// Bad input: a data file cut short (a torn copy) and a manifest whose data file is missing.
+#[tokio::test]
+async fn truncated_or_missing_data_file_is_a_clear_error_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = Repo::open(d.path().to_str().unwrap()).unwrap();
+    let m = commit(&repo, &tree(), WriteOptions::default()).await;
+    let key = m.layers[0].nodes.key.clone();
+    let path = d.path().join(&key);
+    let full = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &full[..full.len() / 2]).unwrap();
+    let err = format!("{:#}", repo.read(&m, None).unwrap().try_collect::<Vec<_>>().await.unwrap_err());
+    assert!(err.contains(&key), "{err}");
+    std::fs::remove_file(&path).unwrap();
+    let err = format!("{:#}", repo.read(&m, None).unwrap().try_collect::<Vec<_>>().await.unwrap_err());
+    assert!(err.contains(&key), "{err}");
+}

@@ -1,7 +1,11 @@
-//! `afb bench index`: size and speed of the index on a synthetic share.
+//! `afb bench index`: size and speed of the index on a generated share.
+//!
+//! The share's rows come from `--from-tree DIR...` (the metadata of real local directory trees, replicated
+//! under fresh directory ids until `--nodes`; see [`ReplicatedShare`]) or, without it, from the synthetic
+//! generator ([`SyntheticShare`]).
 //!
 //! Writes, into a scratch repository, share `bench` (tenant `bench`): snapshot 1 (a base of `--nodes`
-//! synthetic rows), snapshot 2 (a delta: 1% modified, 0.5% added, 0.5% deleted, 100 directory renames),
+//! rows), snapshot 2 (a delta: 1% modified, 0.5% added, 0.5% deleted, 100 directory renames),
 //! snapshot 3 (nothing changed); and share `full` holding snapshot 2 again as a base (for the
 //! base-vs-base diff and for DuckDB). Then it measures the diff, the directory map, paths and `du`.
 //! Peak RSS is reset before each phase (`/proc/self/clear_refs`) so each figure is that phase's own.
@@ -21,16 +25,31 @@ use super::manifest::Manifest;
 use super::node::{NodeColumns, col};
 use super::snapshot::{Repo, WriteOptions};
 use super::sql::{Focus, SqlSession};
-use super::synthetic::{Mutation, Mutator, Rng, SyntheticShare};
+use super::parquet_io::{ColumnEncoding, ParquetTuning};
+use super::synthetic::{Mutation, Mutator, ReplicatedShare, Rng, SyntheticShare, TreeTemplate};
 use crate::cli::{ExitCode, OutputArgs};
 
 /// Arguments of `afb bench index`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchIndexArgs {
-    /// Number of nodes in the synthetic share.
+    /// Number of nodes in the share.
     #[arg(long, default_value_t = 1_000_000)]
     pub nodes: u64,
-    /// Seed of the synthetic share.
+    /// Take names, kinds, sizes and times from these local directory trees (walked once, symbolic links
+    /// not followed) and replicate them until `--nodes`; without it, the synthetic generator.
+    #[arg(long = "from-tree", value_name = "DIR")]
+    pub from_tree: Vec<std::path::PathBuf>,
+    /// Also rewrite the first `--trial-rows` rows of snapshot 1 with other Parquet settings and report
+    /// bytes per column for each.
+    #[arg(long)]
+    pub encoding_trials: bool,
+    /// Rows used by `--encoding-trials`.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub trial_rows: u64,
+    /// Skip the DataFusion SQL path query (it scans the whole snapshot; slow at 100M nodes).
+    #[arg(long)]
+    pub skip_sql: bool,
+    /// Seed of the share (synthetic rows, hashes, mutations).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Scratch repository directory (default: a new temporary directory, removed afterwards).
@@ -98,11 +117,34 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
     let n = a.nodes;
     let per = |bytes: u64| bytes as f64 / n.max(1) as f64;
 
+    let t = Instant::now();
+    let template = if a.from_tree.is_empty() { None } else { Some(TreeTemplate::walk(&a.from_tree)?) };
+    let source = match &template {
+        None => json!({ "kind": "synthetic", "seed": a.seed }),
+        Some(t) => json!({
+            "kind": "replicated tree",
+            "roots": a.from_tree.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "template_entries": t.len(),
+            "template_dirs": t.entries.iter().filter(|e| e.kind == super::node::NodeKind::Dir).count(),
+            "template_skipped": t.skipped,
+            "average_name_bytes": t.average_name_bytes(),
+            "ctime_equals_mtime": t.entries.iter().filter(|e| e.ctime == e.mtime).count() as f64 / t.len().max(1) as f64,
+            "copies": n.div_ceil(t.len() as u64 + 1),
+            "walk_seconds": t.elapsed().as_secs_f64(),
+        }),
+    };
+    let rows = |count: u64| -> Box<dyn Iterator<Item = RecordBatch> + '_> {
+        match &template {
+            None => Box::new(SyntheticShare::new(a.seed, count).batches(8192)),
+            Some(t) => Box::new(ReplicatedShare::new(t, a.seed, count).batches(8192)),
+        }
+    };
+
     // 1. Base snapshot, streaming from the generator.
     reset_peak_rss();
     let t = Instant::now();
     let mut w = repo.begin("bench", "bench", WriteOptions::default()).await?;
-    for b in SyntheticShare::new(a.seed, n).batches(8192) {
+    for b in rows(n) {
         w.write(&b).await?;
     }
     let m1 = w.commit(None).await?;
@@ -148,6 +190,10 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
     let diff_full_rss = peak_rss();
     anyhow::ensure!(d12 == dff, "diff over deltas and over bases disagree");
 
+    // The same diffs as `afb diff` in a process of its own, so its peak RSS is its own.
+    let diff_child = diff_in_child(&dir, "full", 1, 2)?;
+    let diff_child_delta = diff_in_child(&dir, "bench", 1, 2)?;
+
     // Directory map, paths of 1000 random nodes, du of the whole share.
     reset_peak_rss();
     let t = Instant::now();
@@ -184,13 +230,19 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(root.files == m2.totals.files && root.bytes == m2.totals.bytes, "du of the root disagrees with the manifest");
 
     // The same through SQL (dirmap already built by the session on first use).
-    let session = SqlSession::new(repo.clone(), Focus { tenant: Some("bench".into()), share: Some("bench".into()), snapshot: Some(2) }).await?;
-    session.load_dirmap().await?;
-    let list = want.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
-    let t = Instant::now();
-    let rows = session.query(&format!("SELECT path(parent_id, name) FROM nodes WHERE snapshot_id = 2 AND share_id = 'bench' AND node_id IN ({list})")).await?;
-    let sql_paths_s = t.elapsed().as_secs_f64();
-    let sql_rows: usize = rows.iter().map(|b| b.num_rows()).sum();
+    let (mut sql_paths_s, mut sql_rows) = (f64::NAN, 0);
+    if !a.skip_sql {
+        let session = SqlSession::new(repo.clone(), Focus { tenant: Some("bench".into()), share: Some("bench".into()), snapshot: Some(2) }).await?;
+        session.load_dirmap().await?;
+        let list = want.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let t = Instant::now();
+        let out = session.query(&format!("SELECT path(parent_id, name) FROM nodes WHERE snapshot_id = 2 AND share_id = 'bench' AND node_id IN ({list})")).await?;
+        sql_paths_s = t.elapsed().as_secs_f64();
+        sql_rows = out.iter().map(|b| b.num_rows()).sum();
+    }
+    drop(dm);
+
+    let trials = if a.encoding_trials { encoding_trials(&repo, &dir, &m1, a.trial_rows).await? } else { serde_json::Value::Null };
 
     let mut sort_cmp = serde_json::Value::Null;
     if a.compare_sort {
@@ -198,6 +250,8 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
     }
 
     let report = json!({
+        "source": source,
+        "build": build_profile(),
         "nodes": n,
         "files": m1.totals.files,
         "dirs": m1.totals.dirs,
@@ -208,6 +262,8 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
         "full_snapshot_2": { "bytes": mf2.own_bytes(), "bytes_per_file": per(mf2.own_bytes()) },
         "diff": { "seconds": diff_s, "peak_rss_bytes": diff_rss, "changed_rows": d12.changed_rows(), "summary": d12 },
         "diff_base_vs_base": { "seconds": diff_full_s, "peak_rss_bytes": diff_full_rss },
+        "afb_diff_process": { "base_vs_base": diff_child, "base_vs_base_plus_delta": diff_child_delta },
+        "encoding_trials": trials,
         "dirmap": { "seconds": dirmap_s, "peak_rss_bytes": dirmap_rss, "dirs": dm.len(), "memory_bytes": dm.memory_bytes() },
         "paths_1000": { "nodes": picked.len(), "seconds": paths_s, "chars": total_len, "sql_seconds": sql_paths_s, "sql_rows": sql_rows },
         "du_share": { "lookup_seconds": du_lookup_s, "seconds_with_dirmap_build": dirmap_s + du_lookup_s, "bytes": root.bytes, "files": root.files },
@@ -218,7 +274,7 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
     if a.out.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("afb bench index: {n} nodes ({} files, {} dirs)", m1.totals.files, m1.totals.dirs);
+        println!("afb bench index: {n} nodes ({} files, {} dirs), source {source}", m1.totals.files, m1.totals.dirs);
         println!("  base snapshot      {:>8.2} bytes/file   {:>10.0} rows/s written", per(m1.own_bytes()), n as f64 / write_s);
         for (c, b) in &cols {
             println!("    {c:<12} {:>6.2}", per(*b));
@@ -227,9 +283,13 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
         println!("  unchanged snapshot {:>8.4} bytes/file", per(m3.own_bytes()));
         println!("  diff               {:>8.3} s, peak RSS {} MB, {} changed rows", diff_s, diff_rss >> 20, d12.changed_rows());
         println!("  diff base vs base  {:>8.3} s, peak RSS {} MB", diff_full_s, diff_full_rss >> 20);
+        println!("  afb diff process   base vs base {diff_child}; base vs base+delta {diff_child_delta}");
         println!("  dirmap build       {:>8.3} s, {} dirs, {} KB", dirmap_s, dm.len(), dm.memory_bytes() >> 10);
         println!("  paths of {} nodes {:>8.3} ms (dirmap); {:.3} s through SQL incl. scan", picked.len(), paths_s * 1e3, sql_paths_s);
         println!("  du of the share    {:>8.6} ms lookup; {:.3} s with the dirmap build", du_lookup_s * 1e3, dirmap_s + du_lookup_s);
+        if !trials.is_null() {
+            println!("  encoding trials    {}", serde_json::to_string_pretty(&trials)?);
+        }
         if !sort_cmp.is_null() {
             println!("  sort order         {sort_cmp}");
         }
@@ -273,4 +333,97 @@ async fn compare_sort(repo: &Repo, dir: &std::path::Path, m: &Manifest) -> anyho
         "by_parent_name_bytes_per_file": bytes as f64 / n,
         "by_parent_name_columns": cols.iter().map(|(c, b)| (c.clone(), json!(*b as f64 / n))).collect::<serde_json::Map<_, _>>(),
     }))
+}
+
+/// Which build produced these figures (opt-level and debug assertions of the afb crate).
+fn build_profile() -> serde_json::Value {
+    json!({ "debug_assertions": cfg!(debug_assertions), "profile": if cfg!(debug_assertions) { "dev" } else { "optimised (opt-level 3 or release)" } })
+}
+
+/// Run `afb diff --json` on two snapshots of tenant `bench` as a child process under `/usr/bin/time`;
+/// returns its wall seconds, the diff's own seconds and the process's peak RSS.
+fn diff_in_child(dir: &std::path::Path, share: &str, a: i64, b: i64) -> anyhow::Result<serde_json::Value> {
+    let exe = std::env::current_exe().context("locating the afb executable")?;
+    let t = Instant::now();
+    let out = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "AFB_MAXRSS_KB=%M"])
+        .arg(&exe)
+        .args(["diff", "--repo"])
+        .arg(dir)
+        .args(["--tenant", "bench", "--share", share, &a.to_string(), &b.to_string(), "--json"])
+        .output()
+        .context("running /usr/bin/time afb diff")?;
+    let wall = t.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    anyhow::ensure!(out.status.success(), "afb diff failed: {stderr}");
+    let kb: u64 = stderr.lines().find_map(|l| l.strip_prefix("AFB_MAXRSS_KB=")).and_then(|v| v.trim().parse().ok()).context("no peak RSS from /usr/bin/time")?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("afb diff --json output")?;
+    Ok(json!({ "process_seconds": wall, "diff_seconds": v["seconds"], "peak_rss_bytes": kb * 1024, "changed_rows": v["changed_rows"] }))
+}
+
+/// Rewrite the first `rows` rows of snapshot `m` with a list of Parquet settings; bytes per file per
+/// column for each.
+async fn encoding_trials(repo: &Repo, dir: &std::path::Path, m: &Manifest, rows: u64) -> anyhow::Result<serde_json::Value> {
+    use ColumnEncoding::*;
+    let d = ParquetTuning::default();
+    let trials: Vec<(&str, ParquetTuning)> = vec![
+        ("default", d),
+        ("before tuning: zstd 3, size and times delta", ParquetTuning { zstd_level: 3, size: Delta, times: Delta, ..d }),
+        ("zstd 3", ParquetTuning { zstd_level: 3, ..d }),
+        ("zstd 6", ParquetTuning { zstd_level: 6, ..d }),
+        ("zstd 12", ParquetTuning { zstd_level: 12, ..d }),
+        ("zstd 15", ParquetTuning { zstd_level: 15, ..d }),
+        ("zstd 19", ParquetTuning { zstd_level: 19, ..d }),
+        ("name dictionary", ParquetTuning { name: Dictionary, ..d }),
+        ("name plain", ParquetTuning { name: Plain, ..d }),
+        ("size delta", ParquetTuning { size: Delta, ..d }),
+        ("size dictionary", ParquetTuning { size: Dictionary, ..d }),
+        ("times delta", ParquetTuning { times: Delta, ..d }),
+        ("times dictionary", ParquetTuning { times: Dictionary, ..d }),
+        ("hash delta", ParquetTuning { hash: Delta, ..d }),
+        ("pages of 100k rows, 4 MB", ParquetTuning { page_rows: 100_000, page_bytes: 4 << 20, ..d }),
+        ("pages of 5k rows", ParquetTuning { page_rows: 5_000, ..d }),
+        ("row groups of 256k", ParquetTuning { row_group_rows: 1 << 18, ..d }),
+        ("row groups of 128k", ParquetTuning { row_group_rows: 1 << 17, ..d }),
+    ];
+    let mut out = serde_json::Map::new();
+    for (label, tuning) in trials {
+        let key = format!("bench/trials/{}.parquet", label.replace([' ', ','], "_"));
+        let mut w = super::parquet_io::FileWriter::create(repo.store(), &key, super::node::node_schema(), tuning)?;
+        let mut s = repo.read(m, None)?;
+        let mut left = rows;
+        let t = Instant::now();
+        while let Some(b) = s.next().await {
+            let b = b?;
+            let take = (b.num_rows() as u64).min(left) as usize;
+            w.write(&b.slice(0, take)).await?;
+            left -= take as u64;
+            if left == 0 {
+                break;
+            }
+        }
+        drop(s);
+        let (_, written, bytes) = w.close().await?;
+        let secs = t.elapsed().as_secs_f64();
+        let cols = column_bytes(&dir.join(&key))?;
+        let k = written.max(1) as f64;
+        // Decode speed: read the file back, all columns.
+        let t = Instant::now();
+        let mut rs = super::parquet_io::open_stream(repo.store(), &key, Some(bytes), &super::node::node_schema(), super::snapshot::READ_BATCH_ROWS).await?;
+        while let Some(b) = rs.next().await {
+            b?;
+        }
+        let read_s = t.elapsed().as_secs_f64();
+        out.insert(
+            label.to_string(),
+            json!({
+                "bytes_per_file": bytes as f64 / k,
+                "columns": cols.iter().map(|(c, b)| (c.clone(), json!(((*b as f64 / k) * 1000.0).round() / 1000.0))).collect::<serde_json::Map<_, _>>(),
+                "write_rows_per_second": k / secs,
+                "read_rows_per_second": k / read_s,
+            }),
+        );
+        let _ = std::fs::remove_file(dir.join(&key));
+    }
+    Ok(json!({ "rows": rows, "trials": out }))
 }

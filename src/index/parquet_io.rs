@@ -28,18 +28,59 @@ use parquet::schema::types::ColumnPath;
 
 use super::BatchStream;
 
-/// Tunables for writing index files.
+/// How one column is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnEncoding {
+    /// PLAIN, no dictionary.
+    Plain,
+    /// Dictionary (RLE_DICTIONARY) with PLAIN fallback when the dictionary page limit is hit.
+    Dictionary,
+    /// DELTA_BINARY_PACKED for integers, DELTA_BYTE_ARRAY for strings; no dictionary.
+    Delta,
+}
+
+/// Tunables for writing index files. Defaults are what `afb bench index` measured best on a real tree
+/// replicated to 10M nodes (see `docs/index.md`, "Choices and their measurements").
 #[derive(Debug, Clone, Copy)]
 pub struct ParquetTuning {
     /// Rows per row group (the unit a reader fetches; memory while reading is about one row group).
     pub row_group_rows: usize,
     /// zstd level (1-22).
     pub zstd_level: i32,
+    /// Target size of a data page before compression, in bytes (the unit zstd compresses).
+    pub page_bytes: usize,
+    /// Most rows in one data page (a page is also the unit page-level statistics prune).
+    pub page_rows: usize,
+    /// `name`.
+    pub name: ColumnEncoding,
+    /// `size`.
+    pub size: ColumnEncoding,
+    /// `mtime` and `ctime`.
+    pub times: ColumnEncoding,
+    /// `xorhash`.
+    pub hash: ColumnEncoding,
 }
 
 impl Default for ParquetTuning {
     fn default() -> Self {
-        ParquetTuning { row_group_rows: 1 << 20, zstd_level: 3 }
+        ParquetTuning {
+            row_group_rows: 1 << 20,
+            zstd_level: 9,
+            page_bytes: 1 << 20,
+            page_rows: 20_000,
+            name: ColumnEncoding::Delta,
+            size: ColumnEncoding::Plain,
+            times: ColumnEncoding::Plain,
+            hash: ColumnEncoding::Plain,
+        }
+    }
+}
+
+fn encode(b: parquet::file::properties::WriterPropertiesBuilder, c: ColumnPath, e: ColumnEncoding, delta: Encoding) -> parquet::file::properties::WriterPropertiesBuilder {
+    match e {
+        ColumnEncoding::Plain => b.set_column_dictionary_enabled(c.clone(), false).set_column_encoding(c, Encoding::PLAIN),
+        ColumnEncoding::Dictionary => b.set_column_dictionary_enabled(c, true),
+        ColumnEncoding::Delta => b.set_column_dictionary_enabled(c.clone(), false).set_column_encoding(c, delta),
     }
 }
 
@@ -48,17 +89,21 @@ pub fn writer_properties(schema: &Schema, t: ParquetTuning) -> WriterProperties 
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(t.zstd_level).unwrap_or_default()))
         .set_max_row_group_row_count(Some(t.row_group_rows))
+        .set_data_page_size_limit(t.page_bytes)
+        .set_data_page_row_count_limit(t.page_rows)
+        .set_dictionary_page_size_limit(t.page_bytes.max(1 << 20))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_sorting_columns(Some(vec![SortingColumn { column_idx: 0, descending: false, nulls_first: false }]))
         .set_created_by(format!("afb {}", env!("CARGO_PKG_VERSION")));
     for f in schema.fields() {
         let c = ColumnPath::from(f.name().as_str());
+        let (int_delta, bytes_delta) = (Encoding::DELTA_BINARY_PACKED, Encoding::DELTA_BYTE_ARRAY);
         b = match f.name().as_str() {
-            "node_id" | "parent_id" | "size" | "mtime" | "ctime" | "file_id" => {
-                b.set_column_dictionary_enabled(c.clone(), false).set_column_encoding(c, Encoding::DELTA_BINARY_PACKED)
-            }
-            "name" => b.set_column_dictionary_enabled(c.clone(), false).set_column_encoding(c, Encoding::DELTA_BYTE_ARRAY),
-            "xorhash" => b.set_column_dictionary_enabled(c.clone(), false).set_column_encoding(c, Encoding::PLAIN),
+            "node_id" | "parent_id" | "file_id" => encode(b, c, ColumnEncoding::Delta, int_delta),
+            "size" => encode(b, c, t.size, int_delta),
+            "mtime" | "ctime" => encode(b, c, t.times, int_delta),
+            "name" => encode(b, c, t.name, bytes_delta),
+            "xorhash" => encode(b, c, t.hash, int_delta),
             _ => b.set_column_dictionary_enabled(c, true),
         };
     }

@@ -239,6 +239,209 @@ impl Iterator for SyntheticShare {
     }
 }
 
+/// Metadata of a real directory tree, taken once, to be replicated into a large share by [`ReplicatedShare`].
+///
+/// Entries are in the order a scan assigns ids: a directory's entries (sorted by name) get consecutive
+/// ids, then its subdirectories are listed depth-first. `parent` is the 1-based index of the parent entry
+/// in `entries`, 0 for the template's top level. Each source directory given to [`TreeTemplate::walk`]
+/// becomes one top-level directory named after its last path component.
+#[derive(Debug, Clone, Default)]
+pub struct TreeTemplate {
+    pub entries: Vec<TemplateEntry>,
+    /// Entries skipped because they vanished or could not be read during the walk.
+    pub skipped: u64,
+}
+
+/// One entry of a [`TreeTemplate`]: what the file system reports, with times rounded down to 100 ns
+/// (Azure's resolution).
+#[derive(Debug, Clone)]
+pub struct TemplateEntry {
+    pub parent: u32,
+    pub name: String,
+    pub kind: NodeKind,
+    /// Bytes (`st_size`; for a symbolic link, the length of its target); 0 for directories.
+    pub size: i64,
+    /// Last-modification time, ns since the Unix epoch, multiple of 100.
+    pub mtime: i64,
+    /// Status-change time, ns since the Unix epoch, multiple of 100.
+    pub ctime: i64,
+    /// Directory 0x10 or Archive 0x20, plus ReadOnly 0x1 when no write permission bit is set and
+    /// ReparsePoint 0x400 for symbolic links.
+    pub attributes: i32,
+}
+
+fn round_100ns(secs: i64, nsec: i64) -> i64 {
+    secs.saturating_mul(NS).saturating_add(nsec / 100 * 100)
+}
+
+impl TreeTemplate {
+    /// Walk local directory trees without following symbolic links. Names that are not UTF-8 are
+    /// converted lossily (a real share's names are UTF-16, so always convertible). Unreadable or vanished
+    /// entries are counted in `skipped`, not fatal; a source root that cannot be read is an error.
+    pub fn walk(roots: &[std::path::PathBuf]) -> anyhow::Result<Self> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let mut t = TreeTemplate::default();
+        let entry_of = |parent: u32, name: String, md: &std::fs::Metadata| {
+            let ft = md.file_type();
+            let kind = if ft.is_dir() { NodeKind::Dir } else { NodeKind::File };
+            let mut attributes = if kind == NodeKind::Dir { 0x10 } else { 0x20 };
+            if md.permissions().mode() & 0o222 == 0 {
+                attributes |= 0x1;
+            }
+            if ft.is_symlink() {
+                attributes |= 0x400;
+            }
+            TemplateEntry {
+                parent,
+                name,
+                kind,
+                size: if kind == NodeKind::Dir { 0 } else { md.len() as i64 },
+                mtime: round_100ns(md.mtime(), md.mtime_nsec()),
+                ctime: round_100ns(md.ctime(), md.ctime_nsec()),
+                attributes,
+            }
+        };
+        // Top level: one directory per root, in the order given.
+        let mut pending: Vec<(std::path::PathBuf, u32)> = Vec::new();
+        for root in roots {
+            let md = std::fs::metadata(root).map_err(|e| anyhow::anyhow!("--from-tree {}: {e}", root.display()))?;
+            anyhow::ensure!(md.is_dir(), "--from-tree {}: not a directory", root.display());
+            let name = root.file_name().map_or_else(|| "root".to_string(), |n| n.to_string_lossy().into_owned());
+            t.entries.push(entry_of(0, name, &md));
+            pending.push((root.clone(), t.entries.len() as u32));
+        }
+        // Depth-first over directories: list one, give its entries consecutive ids, then descend into its
+        // subdirectories in name order.
+        pending.reverse();
+        while let Some((path, idx)) = pending.pop() {
+            let rd = match std::fs::read_dir(&path) {
+                Ok(rd) => rd,
+                Err(_) => {
+                    t.skipped += 1;
+                    continue;
+                }
+            };
+            let mut children: Vec<(String, std::fs::Metadata)> = Vec::new();
+            for e in rd {
+                let Ok(e) = e else {
+                    t.skipped += 1;
+                    continue;
+                };
+                match e.metadata() {
+                    Ok(md) => children.push((e.file_name().to_string_lossy().into_owned(), md)),
+                    Err(_) => t.skipped += 1,
+                }
+            }
+            children.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut subdirs = Vec::new();
+            for (name, md) in children {
+                let is_dir = md.is_dir();
+                t.entries.push(entry_of(idx, name.clone(), &md));
+                if is_dir {
+                    subdirs.push((path.join(&name), t.entries.len() as u32));
+                }
+            }
+            pending.extend(subdirs.into_iter().rev());
+        }
+        Ok(t)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Average name length in bytes.
+    pub fn average_name_bytes(&self) -> f64 {
+        self.entries.iter().map(|e| e.name.len()).sum::<usize>() as f64 / self.entries.len().max(1) as f64
+    }
+}
+
+/// A share of `nodes` rows made of copies of a [`TreeTemplate`], streaming in `node_id` order.
+///
+/// The root holds `copies = ceil(nodes / template.len())` directories `copy-00001`, ... (ids
+/// `1..=copies`, listed first, as a scan would); copy `k` (0-based) then takes ids
+/// `copies + k * template.len() + 1 ..`, its rows in template order under fresh directory ids. Names, kinds,
+/// sizes, times and attributes are the template's; `xorhash` is random per file (seeded), 0 for
+/// directories. The last copy is cut off at `nodes`.
+pub struct ReplicatedShare<'a> {
+    t: &'a TreeTemplate,
+    rng: Rng,
+    nodes: u64,
+    copies: u64,
+    next: u64,
+}
+
+impl<'a> ReplicatedShare<'a> {
+    pub fn new(t: &'a TreeTemplate, seed: u64, nodes: u64) -> Self {
+        let per = t.len().max(1) as u64;
+        // Solve copies + copies * per >= nodes, so the share has exactly `nodes` rows.
+        let copies = nodes.div_ceil(per + 1).max(1);
+        ReplicatedShare { t, rng: Rng::new(seed), nodes, copies, next: 1 }
+    }
+
+    /// Rows as batches of `batch_rows`.
+    pub fn batches(self, batch_rows: usize) -> impl Iterator<Item = RecordBatch> + 'a {
+        let mut b = NodeBatchBuilder::new(batch_rows);
+        let mut it = self;
+        std::iter::from_fn(move || {
+            for n in it.by_ref() {
+                if let Some(full) = b.push(&n) {
+                    return Some(full);
+                }
+            }
+            b.finish()
+        })
+    }
+}
+
+impl Iterator for ReplicatedShare<'_> {
+    type Item = Node;
+
+    fn next(&mut self) -> Option<Node> {
+        let id = self.next;
+        if id > self.nodes || self.t.is_empty() {
+            return None;
+        }
+        self.next += 1;
+        let per = self.t.len() as u64;
+        if id <= self.copies {
+            let top = &self.t.entries[0];
+            return Some(Node {
+                node_id: id as i64,
+                parent_id: ROOT_ID,
+                name: format!("copy-{id:05}"),
+                kind: NodeKind::Dir,
+                size: 0,
+                mtime: top.mtime,
+                ctime: top.ctime,
+                attributes: 0x10,
+                xorhash: 0,
+            });
+        }
+        let rel = id - self.copies - 1;
+        let (k, i) = (rel / per, (rel % per) as usize);
+        let e = &self.t.entries[i];
+        let base = self.copies + k * per;
+        let parent_id = if e.parent == 0 { (k + 1) as i64 } else { (base + e.parent as u64) as i64 };
+        let xorhash = if e.kind == NodeKind::File { self.rng.next_u64() as i64 } else { 0 };
+        Some(Node {
+            node_id: id as i64,
+            parent_id,
+            name: e.name.clone(),
+            kind: e.kind,
+            size: e.size,
+            mtime: e.mtime,
+            ctime: e.ctime,
+            attributes: e.attributes,
+            xorhash,
+        })
+    }
+}
+
 /// Fractions and counts applied by [`Mutator`].
 #[derive(Debug, Clone, Copy)]
 pub struct Mutation {
@@ -350,5 +553,31 @@ mod tests {
         assert!(a.iter().all(|n| n.parent_id == ROOT_ID || (dirs.contains(&n.parent_id) && n.parent_id < n.node_id)));
         let avg = a.iter().map(|n| n.name.len()).sum::<usize>() as f64 / a.len() as f64;
         assert!((15.0..28.0).contains(&avg), "average name length {avg}");
+    }
+
+    #[test]
+    fn replicated_tree_keeps_structure_and_ids_are_dense() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("src/a")).unwrap();
+        std::fs::write(d.path().join("src/a/x.txt"), b"hello").unwrap();
+        std::fs::write(d.path().join("src/b.rs"), b"fn main() {}").unwrap();
+        let t = TreeTemplate::walk(&[d.path().join("src")]).unwrap();
+        // src, a, b.rs, x.txt: `a` and `b.rs` are listed together (consecutive), then a's contents.
+        let names: Vec<&str> = t.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["src", "a", "b.rs", "x.txt"]);
+        assert_eq!(t.entries[3].parent, 2);
+        assert_eq!(t.entries[3].size, 5);
+        assert!(t.entries.iter().all(|e| e.mtime % 100 == 0 && e.ctime % 100 == 0));
+        let rows: Vec<Node> = ReplicatedShare::new(&t, 1, 11).collect();
+        assert_eq!(rows.len(), 11);
+        assert!(rows.iter().enumerate().all(|(i, n)| n.node_id == i as i64 + 1));
+        // 3 copies: ids 1..=3 are the copy roots, then copy 0 is 4..=7, copy 1 is 8..=11.
+        assert_eq!(rows[..3].iter().map(|n| (n.parent_id, n.kind)).collect::<Vec<_>>(), vec![(0, NodeKind::Dir); 3]);
+        assert_eq!((rows[3].name.as_str(), rows[3].parent_id), ("src", 1));
+        assert_eq!((rows[6].name.as_str(), rows[6].parent_id), ("x.txt", 5));
+        assert_eq!((rows[7].name.as_str(), rows[7].parent_id), ("src", 2));
+        assert_eq!((rows[10].name.as_str(), rows[10].parent_id), ("x.txt", 9));
+        assert_ne!(rows[6].xorhash, rows[10].xorhash);
+        assert_eq!(rows[4].xorhash, 0);
     }
 }
