@@ -1,5 +1,6 @@
 //! The data handlers (scan, backup, restore, verify, commit) on the embedded queue against the in-process
-//! emulator: fanned-out scans equal one worker's scan, a backup job is idempotent, restore and verify jobs.
+//! emulator: fanned-out scans equal one worker's scan, a backup job is idempotent, restore, verify and
+//! prune jobs.
 
 mod jobs_support;
 
@@ -195,7 +196,7 @@ fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backup_restore_and_verify_jobs_round_trip_and_a_rerun_backup_commits_nothing_new() {
+async fn backup_restore_verify_and_prune_jobs_round_trip_and_a_rerun_backup_commits_nothing_new() {
     let e = env().await;
     e.share("docs", 300).await;
     let repo = e.repo("repo", "docs");
@@ -222,9 +223,10 @@ async fn backup_restore_and_verify_jobs_round_trip_and_a_rerun_backup_commits_no
     let jobs = vec![
         job(JobKind::Restore, json!({ "tenant": "t", "share": "docs", "target": { "kind": "local", "path": out.to_str().unwrap() } })),
         job(JobKind::Verify, json!({ "tenant": "t", "share": "docs", "read_data_percent": 100.0, "compare_live": true })),
+        job(JobKind::Prune, json!({ "tenant": "t", "share": "docs", "dry_run": true })),
     ];
     let q3 = run_jobs(denv.clone(), 1, jobs).await;
-    for id in [1, 2] {
+    for id in [1, 2, 3] {
         let j = q3.get(id).await.unwrap().unwrap();
         assert_eq!(j.state, JobState::Succeeded, "{j:?}");
     }

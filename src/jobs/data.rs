@@ -23,6 +23,8 @@
 //!   content-addressed; a crash mid-upload leaves only unreferenced objects.
 //! - `restore` skips files already present with the same size and QuickXorHash.
 //! - `verify` only reads.
+//! - `prune` is the repository's own two-phase prune (condemn, then sweep deletion records), safe to
+//!   repeat and serialised per share by its lock marker.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,7 +36,7 @@ use serde_json::json;
 
 use super::handler::{Handlers, JobContext, JobError, JobHandler, Outcome};
 use super::model::{JobKind, NewJob};
-use super::payloads::{BackupPayload, CommitOp, CommitPayload, PendingDir, RestorePayload, RestoreTarget, ScanJob, ScanPart, ShareRef, VerifyPayload};
+use super::payloads::{BackupPayload, CommitOp, CommitPayload, PendingDir, PrunePayload, RestorePayload, RestoreTarget, ScanJob, ScanPart, ShareRef, VerifyPayload};
 use crate::api::settings::Settings;
 use crate::azure::credential::AccountConfig;
 use crate::azure::{ClientOptions, FileServiceClient, ShareClient};
@@ -143,8 +145,8 @@ pub fn data_handlers(env: Arc<DataEnv>) -> Handlers {
         .with(JobKind::Backup, BackupHandler { env: env.clone() })
         .with(JobKind::Commit, CommitHandler { env: env.clone() })
         .with(JobKind::Restore, RestoreHandler { env: env.clone() })
-        .with(JobKind::Verify, VerifyHandler { env })
-    // TODO(prune): register JobKind::Prune once the backup engine's prune library function is on main.
+        .with(JobKind::Verify, VerifyHandler { env: env.clone() })
+        .with(JobKind::Prune, PruneHandler { env })
 }
 
 /// Runs `f` until it finishes or the job is told to stop (cancelled, lease lost, shutdown); a stopped job's
@@ -322,7 +324,7 @@ async fn backup_index_snapshot(env: &DataEnv, ctx: &JobContext, share: &ShareRef
     let previous = find_previous(&repo, &index).await?;
     let at = svc.share(&info.azure_share).at_snapshot(&info.share_snapshot);
     let progress = JobProgress::new(ctx);
-    let input = BackupInput { share: at, azure_snapshot: Some(info.share_snapshot.clone()), index: &index, current, previous, progress: &progress };
+    let input = BackupInput { share: at, azure_snapshot: Some(info.share_snapshot.clone()), index: &index, current, previous, progress: &progress, readers: 0 };
     let sum = stoppable(ctx, crate::backup::run(&mut repo, input)).await?;
     ctx.progress(json!({
         "phase": "done", "snapshot_id": sum.snapshot_id, "index_snapshot": sum.index_snapshot,
@@ -463,6 +465,24 @@ impl JobHandler for VerifyHandler {
         if !o.problems.is_empty() {
             return Err(JobError::permanent(anyhow::anyhow!("verify of {} found {} problems, first: {}", o.snapshot_id, o.problems.len(), o.problems[0])));
         }
+        Ok(Outcome::Done)
+    }
+}
+
+struct PruneHandler {
+    env: Arc<DataEnv>,
+}
+
+#[async_trait]
+impl JobHandler for PruneHandler {
+    async fn run(&self, ctx: &JobContext, payload: &serde_json::Value) -> Result<Outcome, JobError> {
+        let p: PrunePayload = parse("prune", payload)?;
+        check_share(&p.share)?;
+        let mut repo = self.env.repository(&p.share.tenant, &p.share.share).await?;
+        ctx.progress(json!({ "phase": "pruning", "dry_run": p.dry_run }));
+        let opts = crate::repository::prune::PruneOptions { dry_run: p.dry_run, ..Default::default() };
+        let r = stoppable(ctx, async { Ok(crate::repository::prune::prune(&mut repo, &opts).await?) }).await?;
+        ctx.progress(json!({ "phase": "done", "dry_run": p.dry_run, "report": r }));
         Ok(Outcome::Done)
     }
 }

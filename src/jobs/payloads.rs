@@ -130,6 +130,16 @@ pub struct VerifyPayload {
     pub compare_live: bool,
 }
 
+/// `prune`: delete what no backup snapshot of the share references any more (after `forget`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrunePayload {
+    #[serde(flatten)]
+    pub share: ShareRef,
+    /// Report what would be deleted; delete nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
 /// The queue's numeric tenant id for a tenant name: the first 8 bytes of BLAKE3(name), as a non-negative
 /// i64. Stable across processes and versions.
 pub fn queue_tenant_id(tenant: &str) -> i64 {
