@@ -117,7 +117,7 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
     let n = a.nodes;
     let per = |bytes: u64| bytes as f64 / n.max(1) as f64;
 
-    let t = Instant::now();
+    let walk_t = Instant::now();
     let template = if a.from_tree.is_empty() { None } else { Some(TreeTemplate::walk(&a.from_tree)?) };
     let source = match &template {
         None => json!({ "kind": "synthetic", "seed": a.seed }),
@@ -130,21 +130,15 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
             "average_name_bytes": t.average_name_bytes(),
             "ctime_equals_mtime": t.entries.iter().filter(|e| e.ctime == e.mtime).count() as f64 / t.len().max(1) as f64,
             "copies": n.div_ceil(t.len() as u64 + 1),
-            "walk_seconds": t.elapsed().as_secs_f64(),
+            "walk_seconds": walk_t.elapsed().as_secs_f64(),
         }),
-    };
-    let rows = |count: u64| -> Box<dyn Iterator<Item = RecordBatch> + '_> {
-        match &template {
-            None => Box::new(SyntheticShare::new(a.seed, count).batches(8192)),
-            Some(t) => Box::new(ReplicatedShare::new(t, a.seed, count).batches(8192)),
-        }
     };
 
     // 1. Base snapshot, streaming from the generator.
     reset_peak_rss();
     let t = Instant::now();
     let mut w = repo.begin("bench", "bench", WriteOptions::default()).await?;
-    for b in rows(n) {
+    for b in source_rows(template.as_ref(), a.seed, n) {
         w.write(&b).await?;
     }
     let m1 = w.commit(None).await?;
@@ -240,6 +234,7 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
         sql_paths_s = t.elapsed().as_secs_f64();
         sql_rows = out.iter().map(|b| b.num_rows()).sum();
     }
+    let (dm_dirs, dm_bytes) = (dm.len(), dm.memory_bytes());
     drop(dm);
 
     let trials = if a.encoding_trials { encoding_trials(&repo, &dir, &m1, a.trial_rows).await? } else { serde_json::Value::Null };
@@ -264,7 +259,7 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
         "diff_base_vs_base": { "seconds": diff_full_s, "peak_rss_bytes": diff_full_rss },
         "afb_diff_process": { "base_vs_base": diff_child, "base_vs_base_plus_delta": diff_child_delta },
         "encoding_trials": trials,
-        "dirmap": { "seconds": dirmap_s, "peak_rss_bytes": dirmap_rss, "dirs": dm.len(), "memory_bytes": dm.memory_bytes() },
+        "dirmap": { "seconds": dirmap_s, "peak_rss_bytes": dirmap_rss, "dirs": dm_dirs, "memory_bytes": dm_bytes },
         "paths_1000": { "nodes": picked.len(), "seconds": paths_s, "chars": total_len, "sql_seconds": sql_paths_s, "sql_rows": sql_rows },
         "du_share": { "lookup_seconds": du_lookup_s, "seconds_with_dirmap_build": dirmap_s + du_lookup_s, "bytes": root.bytes, "files": root.files },
         "sort_order": sort_cmp,
@@ -284,7 +279,7 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
         println!("  diff               {:>8.3} s, peak RSS {} MB, {} changed rows", diff_s, diff_rss >> 20, d12.changed_rows());
         println!("  diff base vs base  {:>8.3} s, peak RSS {} MB", diff_full_s, diff_full_rss >> 20);
         println!("  afb diff process   base vs base {diff_child}; base vs base+delta {diff_child_delta}");
-        println!("  dirmap build       {:>8.3} s, {} dirs, {} KB", dirmap_s, dm.len(), dm.memory_bytes() >> 10);
+        println!("  dirmap build       {:>8.3} s, {} dirs, {} KB", dirmap_s, dm_dirs, dm_bytes >> 10);
         println!("  paths of {} nodes {:>8.3} ms (dirmap); {:.3} s through SQL incl. scan", picked.len(), paths_s * 1e3, sql_paths_s);
         println!("  du of the share    {:>8.6} ms lookup; {:.3} s with the dirmap build", du_lookup_s * 1e3, dirmap_s + du_lookup_s);
         if !trials.is_null() {
@@ -333,6 +328,14 @@ async fn compare_sort(repo: &Repo, dir: &std::path::Path, m: &Manifest) -> anyho
         "by_parent_name_bytes_per_file": bytes as f64 / n,
         "by_parent_name_columns": cols.iter().map(|(c, b)| (c.clone(), json!(*b as f64 / n))).collect::<serde_json::Map<_, _>>(),
     }))
+}
+
+/// The share's rows, `count` of them, as batches: replicated from `template`, or synthetic without one.
+fn source_rows(template: Option<&TreeTemplate>, seed: u64, count: u64) -> Box<dyn Iterator<Item = RecordBatch> + '_> {
+    match template {
+        None => Box::new(SyntheticShare::new(seed, count).batches(8192)),
+        Some(t) => Box::new(ReplicatedShare::new(t, seed, count).batches(8192)),
+    }
 }
 
 /// Which build produced these figures (opt-level and debug assertions of the afb crate).
