@@ -3,7 +3,7 @@
 //! Snapshots are taken newest first. `keep_last` keeps the N newest; `keep_daily` keeps the newest
 //! snapshot of each of the N most recent days that have one, and likewise weekly (ISO week), monthly and
 //! yearly. A snapshot kept by any rule is kept. Forgetting deletes only the manifest: the data objects stay
-//! until prune (see `docs/backup.md` for the prune rule and what is not yet built).
+//! until prune ([`super::prune`], `docs/backup.md`).
 
 use std::collections::BTreeSet;
 
