@@ -24,11 +24,14 @@ use super::error::ApiError;
 use crate::jobs::payloads::{BackupPayload, RestorePayload, RestoreTarget, ScanPayload, ShareRef, VerifyPayload, queue_tenant_id};
 use crate::jobs::{Handlers, JobId, JobKind, JobRecord, JobState, MemoryQueue, NewJob, Queue, Worker, WorkerConfig};
 
-/// The handlers the embedded runner of `afb serve` uses. The one place to swap in the data handlers
-/// (scan, backup, restore, verify) of [`crate::jobs`]; until then only the builtin `noop` runs and a data
-/// job fails with "no handler" (dead, its error says so).
-pub fn job_handlers(_repo_dir: &str) -> anyhow::Result<Handlers> {
-    Ok(Handlers::builtin())
+/// The handlers the embedded runner of `afb serve` uses: the data handlers of [`crate::jobs::data`]
+/// (scan, backup, restore, verify, prune) over the repository, with the node index at the repository root
+/// (where the API reads it). Without a master key only `noop` runs, and a data job fails with "no handler".
+pub fn job_handlers(repo_dir: &str, master: Option<crate::repository::MasterKey>) -> Handlers {
+    match master {
+        Some(m) => crate::jobs::data::data_handlers(std::sync::Arc::new(crate::jobs::data::DataEnv::new(repo_dir, m).with_index(repo_dir))),
+        None => Handlers::builtin(),
+    }
 }
 
 /// A job started through this server, as remembered for listing.

@@ -61,6 +61,24 @@ pub struct ServeArgs {
     /// An operator API token accepted in addition to the token file.
     #[arg(long, env = "AFB_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// File holding the master key (64 hex digits), or set AFB_MASTER_KEY: the embedded runner needs it to
+    /// run scan, backup, restore and verify jobs. Without it only `noop` jobs run.
+    #[arg(long)]
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The master key, if one is configured; a configured but unreadable or malformed key is an error.
+    fn master_key(&self) -> anyhow::Result<Option<crate::repository::MasterKey>> {
+        let hex = match &self.master_key_file {
+            Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading master key file {}", f.display()))?,
+            None => match std::env::var("AFB_MASTER_KEY") {
+                Ok(v) => v,
+                Err(_) => return Ok(None),
+            },
+        };
+        Ok(Some(crate::repository::MasterKey::from_hex(hex.trim()).context("master key")?))
+    }
 }
 
 /// Build the state for a repository location: tokens in its control area (`.afb/`, local: see
@@ -90,7 +108,7 @@ pub fn app(state: SharedState) -> axum::Router {
 
 /// `afb serve`.
 pub async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
-    let handlers = if a.no_runner { None } else { Some(jobs::job_handlers(&a.repo.repo)?) };
+    let handlers = if a.no_runner { None } else { Some(jobs::job_handlers(&a.repo.repo, a.master_key()?)) };
     let (auth, jobs) = match &a.database_url {
         Some(url) => {
             let jobs = jobs::Jobs::postgres(url, handlers)
