@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,14 +16,34 @@ const afb = process.env.AFB_BIN || join(process.env.CARGO_TARGET_DIR || join(roo
 const artifacts = join(root, 'tests', 'artifacts');
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 
-let repo, server, base, token, browser;
+let repo, server, base, token, browser, emulator, shareConnection, restoreDir;
+
+// The first line a child process prints on stdout.
+function firstLine(child, what) {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const i = out.indexOf('\n');
+      if (i >= 0) resolve(out.slice(0, i).trim());
+    });
+    child.on('exit', (code) => reject(new Error(`${what} exited ${code} before printing a line`)));
+  });
+}
 
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
   repo = mkdtempSync(join(tmpdir(), 'afb-web-'));
   execFileSync(afb, ['api-sample', '--repo', repo, '--tenants', '3', '--nodes', '3000', '--snapshots', '3'], { stdio: 'inherit' });
   token = execFileSync(afb, ['api-token', '--repo', repo, '--operator']).toString().trim();
-  server = spawn(afb, ['serve', '--repo', repo, '--addr', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // A real Azure Files share (the project's emulator, its own process) for the jobs the dashboard starts.
+  emulator = spawn(afb, ['emulator', '--addr', '127.0.0.1:0', '--data', join(repo, 'emulator')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  shareConnection = await firstLine(emulator, 'afb emulator');
+  execFileSync(afb, ['gen', '--connection-string', shareConnection, '--share', 'files', '--files', '60', '--max-file-size', '200000'], { stdio: 'ignore' });
+  restoreDir = mkdtempSync(join(tmpdir(), 'afb-web-restore-'));
+  // The embedded runner runs data jobs with this master key.
+  const env = { ...process.env, AFB_MASTER_KEY: '11'.repeat(32) };
+  server = spawn(afb, ['serve', '--repo', repo, '--addr', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'], env });
   base = await new Promise((resolve, reject) => {
     let err = '';
     server.stderr.on('data', (d) => {
@@ -42,6 +62,8 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.kill();
+  emulator?.kill();
+  if (restoreDir) rmSync(restoreDir, { recursive: true, force: true });
   if (repo) rmSync(repo, { recursive: true, force: true });
 });
 
@@ -96,12 +118,11 @@ test('log in, drill down tenant, share, snapshot, directory, and view a diff', a
 
 // Jobs from the dashboard: a backup started on the share page is followed in the job monitor (htmx polls
 // its status every second) until it ends; the restore form (CSRF-protected) starts a restore job.
-// The job's end state is whatever the server's handlers make of it: with the data handlers it succeeds
-// against the configured share; a server without them records the job dead with "no handler".
+// The server runs the data handlers against a share in the project's emulator: the backup must succeed,
+// and so must the restore of it into a local directory.
 test('start a backup and a restore from the dashboard and follow them in the job monitor', async () => {
   const api = (path, init = {}) => fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers || {}) } });
-  const conn = process.env.AFB_WEB_SHARE_CONNECTION
-    || 'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;FileEndpoint=http://127.0.0.1:1/devstoreaccount1';
+  const conn = shareConnection;
   const put = await api('/api/v1/tenants/tenant-002/shares/files/settings', { method: 'PUT', body: JSON.stringify({ connection_string: conn }) });
   assert.equal(put.status, 200, await put.text());
 
@@ -122,17 +143,21 @@ test('start a backup and a restore from the dashboard and follow them in the job
   const v = await (await api(`/api/v1/jobs/${id}`)).json();
   assert.equal(v.state, state);
   assert.deepEqual(v.payload, { tenant: 'tenant-002', share: 'files' });
-  if (state !== 'succeeded') assert.ok(v.last_error, JSON.stringify(v));
+  assert.equal(state, 'succeeded', JSON.stringify(v));
+  assert.ok(v.progress, 'the backup reported progress');
 
   // The restore form starts a restore job into a local directory.
   await page.goto(`${base}/t/tenant-002/s/files`);
   await page.fill('#restore-form input[name=path]', '/');
   await page.check('#restore-form input[value=local]');
-  await page.fill('#restore-form input[name=target_path]', '/tmp/afb-web-restore');
+  await page.fill('#restore-form input[name=target_path]', restoreDir);
   await Promise.all([page.waitForURL(/\/jobs\/\d+$/), page.click('#restore')]);
   assert.match(await page.locator('h1').textContent(), /restore of tenant-002\/files/);
-  assert.match(await page.locator('#job-payload').textContent(), /"\/tmp\/afb-web-restore"/);
+  assert.ok((await page.locator('#job-payload').textContent()).includes(restoreDir));
+  await page.waitForFunction(() => ['succeeded', 'dead', 'cancelled'].includes(document.querySelector('#job-status')?.dataset.state), null, { timeout: 120_000 });
   await page.screenshot({ path: join(artifacts, '10-restore-job.png'), fullPage: true });
+  assert.equal(await page.locator('#job-state').textContent(), 'succeeded');
+  assert.ok(readdirSync(restoreDir).length > 0, 'the restore wrote files');
   await page.goto(`${base}/jobs`);
   assert.ok((await page.locator('#jobs tbody tr').count()) >= 2);
   await page.screenshot({ path: join(artifacts, '11-jobs.png'), fullPage: true });
