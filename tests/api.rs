@@ -487,7 +487,7 @@ async fn the_embedded_runner_runs_jobs_started_from_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
     write_nodes(&repo, "acme", "files", &[node(1, 0, "a.txt", NodeKind::File, 3)]).await;
-    let jobs = afb::api::jobs::Jobs::memory(Some(afb::api::jobs::job_handlers(dir.path().to_str().unwrap()).unwrap()));
+    let jobs = afb::api::jobs::Jobs::memory(Some(afb::api::jobs::job_handlers(dir.path().to_str().unwrap(), Some(afb::repository::MasterKey::from_hex(&"11".repeat(32)).unwrap()))));
     let op = "op-token-for-tests-0123456789abcdef";
     let st = afb::api::state_with(dir.path().to_str().unwrap(), Auth::new(token_file(dir.path()), Some(op)), jobs.clone()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
