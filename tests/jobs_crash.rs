@@ -311,6 +311,9 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
         spawned += 1;
     }
     let drained = eventually(Duration::from_secs(240), || async { q.counts().await.unwrap().unfinished() == 0 }).await;
+    // A worker restarted a moment ago may not have reached main yet, where SIGTERM would kill it outright:
+    // give it time to install its handler.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     for w in &mut workers {
         let _ = Command::new("kill").args(["-TERM", &w.id().to_string()]).status();
     }

@@ -128,6 +128,15 @@ pub fn worker_handlers(toy_effects_dir: Option<PathBuf>, data: Option<super::dat
 
 /// `afb worker`: migrate, then claim and run jobs until SIGTERM or Ctrl-C.
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    // SIGTERM is handled from the start: one that arrives while the worker is still migrating or
+    // connecting stops it cleanly before it claims anything.
+    let shutdown = CancellationToken::new();
+    let signalled = signal_listener()?;
+    let s = shutdown.clone();
+    tokio::spawn(async move {
+        signalled.await;
+        s.cancel();
+    });
     let url = &args.db.database_url;
     let data = args.data.env()?;
     super::migrate::migrate_url(url).await?;
@@ -140,7 +149,6 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     cfg.retry.base = Duration::from_secs_f64(args.retry_base_secs);
     cfg.reap_every = cfg.heartbeat.min(Duration::from_secs(5));
     let worker = Worker::new(queue.clone(), worker_handlers(args.toy_effects_dir.clone(), data), cfg.clone());
-    let shutdown = CancellationToken::new();
     if let Some(addr) = args.metrics_addr {
         let q = queue.clone();
         let depth: metrics::DepthFn = Arc::new(move || {
@@ -154,15 +162,23 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    let s = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        s.cancel();
-    });
     eprintln!("worker {} started", cfg.worker_id);
     worker.run(shutdown).await?;
     eprintln!("worker {} stopped", cfg.worker_id);
     Ok(ExitCode::Ok)
+}
+
+/// Registers for SIGTERM and Ctrl-C now (not when first polled); the future resolves when either arrives.
+fn signal_listener() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| anyhow::anyhow!("installing the SIGTERM handler: {e}"))?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
