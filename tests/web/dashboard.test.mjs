@@ -48,7 +48,7 @@ before(async () => {
     let err = '';
     server.stderr.on('data', (d) => {
       err += d;
-      const m = err.match(/afb serve: (http:\/\/[0-9.:]+)/);
+      const m = err.match(/afb serve: (http:\/\/[0-9.:]+)\s/); // the whole address, not a chunk of it
       if (m) resolve(m[1]);
     });
     server.on('exit', (code) => reject(new Error(`afb serve exited ${code}: ${err}`)));
