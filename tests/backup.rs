@@ -1,6 +1,8 @@
 //! Backup, restore, verify and forget end to end against the in-process emulator and a tempdir
 //! repository. Test names read as specifications.
 
+mod tree_support;
+use tree_support::read_tree;
 use std::collections::BTreeMap;
 use std::path::Path as FsPath;
 use std::sync::Arc;
@@ -102,24 +104,6 @@ async fn fill(share: &ShareClient) -> Result<BTreeMap<String, Vec<u8>>> {
     Ok(files)
 }
 
-fn read_tree(root: &FsPath) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    fn walk(root: &FsPath, dir: &FsPath, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            let p = e.path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.insert(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    if root.exists() {
-        walk(root, root, &mut out);
-    }
-    out
-}
 
 async fn download(share: &ShareClient, path: &str) -> Result<Vec<u8>> {
     let chunks: Vec<Bytes> = share.file(path).download().try_collect().await?;

@@ -2,7 +2,9 @@
 //! exactly once.
 
 mod jobs_support;
+mod tree_support;
 
+use tree_support::{read_tree, share_files};
 use afb::jobs::{JobKind, NewJob, Queue};
 use jobs_support::{TestDb, eventually};
 use rand::{RngExt, SeedableRng};
@@ -214,45 +216,7 @@ impl Drop for EmulatorProcess {
     }
 }
 
-/// Every file of a share: path → content.
-async fn share_files(share: &afb::azure::ShareClient) -> BTreeMap<String, Vec<u8>> {
-    use futures::{StreamExt, TryStreamExt};
-    let mut out = BTreeMap::new();
-    let mut todo = vec![String::new()];
-    while let Some(d) = todo.pop() {
-        let entries: Vec<_> = share.directory(&d).list().try_collect().await.unwrap();
-        for e in entries {
-            let p = if d.is_empty() { e.name.clone() } else { format!("{d}/{}", e.name) };
-            if e.is_dir() {
-                todo.push(p);
-            } else {
-                let mut data = Vec::new();
-                let mut s = Box::pin(share.file(&p).download());
-                while let Some(b) = s.next().await {
-                    data.extend_from_slice(&b.unwrap());
-                }
-                out.insert(p, data);
-            }
-        }
-    }
-    out
-}
 
-fn local_files(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.insert(p.strip_prefix(root).unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_complete_and_restorable() {
@@ -345,7 +309,7 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
         let snaps = r.list_snapshots().await.unwrap();
         assert_eq!(snaps.len(), 1, "{name}: one backup snapshot, not {snaps:?}");
         let m = index.latest("t", name).await.unwrap().unwrap();
-        let live = share_files(&svc.share(name)).await;
+        let live = share_files(&svc.share(name), "").await;
         assert_eq!(m.totals.files as usize, live.len(), "{name}: the index snapshot has every file");
 
         let opts = afb::backup::verify::VerifyOptions { snapshot: None, read_data: true, read_data_subset: 0.0, index: Some(&index), compare_live: None };
@@ -357,6 +321,6 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
         let ro = afb::backup::restore::RestoreOptions { snapshot: None, path: None, target, overwrite: false };
         let s = afb::backup::restore::restore(&mut r, ro).await.unwrap();
         assert_eq!(s.files_restored as usize, live.len());
-        assert!(local_files(&out) == live, "{name}: the restore is byte-identical to the share");
+        assert!(read_tree(&out) == live, "{name}: the restore is byte-identical to the share");
     }
 }

@@ -4,6 +4,8 @@
 
 mod jobs_support;
 
+mod tree_support;
+use tree_support::{read_tree, share_files};
 use afb::api::settings::{Settings, SettingsInput};
 use afb::azure::FileServiceClient;
 use afb::emulator::{Emulator, EmulatorConfig};
@@ -186,14 +188,6 @@ fn walk(dir: &Path) -> Vec<String> {
     out
 }
 
-fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for f in walk(root) {
-        let rel = Path::new(&f).strip_prefix(root).unwrap().to_string_lossy().into_owned();
-        out.insert(rel, std::fs::read(&f).unwrap());
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_restore_verify_and_prune_jobs_round_trip_and_a_rerun_backup_commits_nothing_new() {
@@ -242,26 +236,3 @@ async fn backup_restore_verify_and_prune_jobs_round_trip_and_a_rerun_backup_comm
     assert!(j.last_error.unwrap().contains("t/nosuch has no Azure source"));
 }
 
-/// Every file of a share (path → content).
-async fn share_files(share: &afb::azure::ShareClient, dir: &str) -> BTreeMap<String, Vec<u8>> {
-    use futures::StreamExt;
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_string()];
-    while let Some(d) = todo.pop() {
-        let entries: Vec<_> = share.directory(&d).list().try_collect().await.unwrap();
-        for e in entries {
-            let p = if d.is_empty() { e.name.clone() } else { format!("{d}/{}", e.name) };
-            if e.is_dir() {
-                todo.push(p);
-            } else {
-                let mut data = Vec::new();
-                let mut s = Box::pin(share.file(&p).download());
-                while let Some(b) = s.next().await {
-                    data.extend_from_slice(&b.unwrap());
-                }
-                out.insert(p, data);
-            }
-        }
-    }
-    out
-}

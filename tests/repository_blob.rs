@@ -3,6 +3,8 @@
 //! Without Azurite the Azurite tests fail, naming what is missing. Test names read as specifications:
 //! `SUITE::local` and `SUITE::azurite`.
 
+mod tree_support;
+use tree_support::read_tree;
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;
@@ -334,21 +336,6 @@ async fn fill(share: &ShareClient) -> Result<BTreeMap<String, Vec<u8>>> {
     Ok(files)
 }
 
-fn read_tree(root: &FsPath) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &FsPath, dir: &FsPath, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.insert(p.strip_prefix(root).unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
 
 fn start_emulator(dir: &FsPath) -> Result<Emulator> {
     Ok(Emulator::start(EmulatorConfig { addr: "127.0.0.1:0".parse()?, data: dir.to_path_buf(), faults: Default::default() })?)
