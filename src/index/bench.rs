@@ -19,7 +19,7 @@ use clap::Args;
 use futures::StreamExt;
 use serde_json::json;
 
-use super::diff::diff_snapshots;
+use super::diff::{diff_snapshots, diff_snapshots_full};
 use super::dirmap::DirMap;
 use super::manifest::Manifest;
 use super::node::{NodeColumns, col};
@@ -171,7 +171,8 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
         w.commit(None).await?
     };
 
-    // Diff: base vs base+delta (the usual case), and base vs base.
+    // Diff: through the change record (what the backup engine gets), then by full merges of base vs
+    // base+delta and of base vs base. All three must agree.
     reset_peak_rss();
     let t = Instant::now();
     let d12 = diff_snapshots(&repo, &m1, &m2, |_| Ok(())).await?;
@@ -179,14 +180,20 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
     let diff_rss = peak_rss();
     reset_peak_rss();
     let t = Instant::now();
-    let dff = diff_snapshots(&repo, &mf1, &mf2, |_| Ok(())).await?;
+    let d12_full = diff_snapshots_full(&repo, &m1, &m2, |_| Ok(())).await?;
+    let diff_delta_full_s = t.elapsed().as_secs_f64();
+    let diff_delta_full_rss = peak_rss();
+    reset_peak_rss();
+    let t = Instant::now();
+    let dff = diff_snapshots_full(&repo, &mf1, &mf2, |_| Ok(())).await?;
     let diff_full_s = t.elapsed().as_secs_f64();
     let diff_full_rss = peak_rss();
-    anyhow::ensure!(d12 == dff, "diff over deltas and over bases disagree");
+    anyhow::ensure!(d12 == dff && d12 == d12_full, "diff through change records and full merges disagree");
 
     // The same diffs as `afb diff` in a process of its own, so its peak RSS is its own.
-    let diff_child = diff_in_child(&dir, "full", 1, 2)?;
-    let diff_child_delta = diff_in_child(&dir, "bench", 1, 2)?;
+    let diff_child_records = diff_in_child(&dir, "bench", 1, 2, false)?;
+    let diff_child = diff_in_child(&dir, "full", 1, 2, true)?;
+    let diff_child_delta = diff_in_child(&dir, "bench", 1, 2, true)?;
 
     // Directory map, paths of 1000 random nodes, du of the whole share.
     reset_peak_rss();
@@ -254,10 +261,12 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
             "column_bytes_per_file": cols.iter().map(|(c, b)| (c.clone(), json!(per(*b)))).collect::<serde_json::Map<_, _>>() },
         "delta_snapshot": { "bytes": m2.own_bytes(), "bytes_per_file": per(m2.own_bytes()), "changed_rows": m2.layers.last().map(|l| l.nodes.rows), "deleted_rows": m2.layers.last().and_then(|l| l.deleted.as_ref()).map(|d| d.rows), "seconds": delta_s },
         "unchanged_snapshot": { "bytes": m3.own_bytes(), "bytes_per_file": per(m3.own_bytes()) },
-        "full_snapshot_2": { "bytes": mf2.own_bytes(), "bytes_per_file": per(mf2.own_bytes()) },
-        "diff": { "seconds": diff_s, "peak_rss_bytes": diff_rss, "changed_rows": d12.changed_rows(), "summary": d12 },
-        "diff_base_vs_base": { "seconds": diff_full_s, "peak_rss_bytes": diff_full_rss },
-        "afb_diff_process": { "base_vs_base": diff_child, "base_vs_base_plus_delta": diff_child_delta },
+        "delta_change_record": { "before_bytes": m2.changes.as_ref().map(|c| c.before.bytes), "bytes_per_file_over_the_layer": per(m2.changes.as_ref().map_or(0, |c| c.before.bytes)) },
+        "full_snapshot_2": { "bytes": mf2.own_bytes(), "bytes_per_file": per(mf2.own_bytes()), "layer_bytes_per_file": per(mf2.layers[0].nodes.bytes), "change_record_bytes_per_file": per(mf2.change_record_bytes()) },
+        "diff": { "method": "change records", "seconds": diff_s, "peak_rss_bytes": diff_rss, "changed_rows": d12.changed_rows(), "summary": d12 },
+        "diff_full_merge_base_vs_base_plus_delta": { "seconds": diff_delta_full_s, "peak_rss_bytes": diff_delta_full_rss },
+        "diff_base_vs_base": { "method": "full merge", "seconds": diff_full_s, "peak_rss_bytes": diff_full_rss },
+        "afb_diff_process": { "change_records": diff_child_records, "full_merge_base_vs_base": diff_child, "full_merge_base_vs_base_plus_delta": diff_child_delta },
         "encoding_trials": trials,
         "dirmap": { "seconds": dirmap_s, "peak_rss_bytes": dirmap_rss, "dirs": dm_dirs, "memory_bytes": dm_bytes },
         "paths_1000": { "nodes": picked.len(), "seconds": paths_s, "chars": total_len, "sql_seconds": sql_paths_s, "sql_rows": sql_rows },
@@ -274,11 +283,13 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
         for (c, b) in &cols {
             println!("    {c:<12} {:>6.2}", per(*b));
         }
-        println!("  delta snapshot     {:>8.2} bytes/file   (1% mod, 0.5% add, 0.5% del, 100 dir renames)", per(m2.own_bytes()));
+        println!("  delta snapshot     {:>8.2} bytes/file   (1% mod, 0.5% add, 0.5% del, 100 dir renames; change record included)", per(m2.own_bytes()));
+        println!("  later base         {:>8.2} bytes/file   ({:.2} of them its change record)", per(mf2.own_bytes()), per(mf2.change_record_bytes()));
         println!("  unchanged snapshot {:>8.4} bytes/file", per(m3.own_bytes()));
-        println!("  diff               {:>8.3} s, peak RSS {} MB, {} changed rows", diff_s, diff_rss >> 20, d12.changed_rows());
-        println!("  diff base vs base  {:>8.3} s, peak RSS {} MB", diff_full_s, diff_full_rss >> 20);
-        println!("  afb diff process   base vs base {diff_child}; base vs base+delta {diff_child_delta}");
+        println!("  diff (records)     {:>8.3} s, peak RSS {} MB, {} changed rows", diff_s, diff_rss >> 20, d12.changed_rows());
+        println!("  diff full merge    {:>8.3} s base vs base+delta, peak RSS {} MB", diff_delta_full_s, diff_delta_full_rss >> 20);
+        println!("  diff base vs base  {:>8.3} s (full merge), peak RSS {} MB", diff_full_s, diff_full_rss >> 20);
+        println!("  afb diff process   records {diff_child_records}; full merge base vs base {diff_child}; base vs base+delta {diff_child_delta}");
         println!("  dirmap build       {:>8.3} s, {} dirs, {} KB", dirmap_s, dm_dirs, dm_bytes >> 10);
         println!("  paths of {} nodes {:>8.3} ms (dirmap); {:.3} s through SQL incl. scan", picked.len(), paths_s * 1e3, sql_paths_s);
         println!("  du of the share    {:>8.6} ms lookup; {:.3} s with the dirmap build", du_lookup_s * 1e3, dirmap_s + du_lookup_s);
@@ -345,7 +356,7 @@ fn build_profile() -> serde_json::Value {
 
 /// Run `afb diff --json` on two snapshots of tenant `bench` as a child process under `/usr/bin/time`;
 /// returns its wall seconds, the diff's own seconds and the process's peak RSS.
-fn diff_in_child(dir: &std::path::Path, share: &str, a: i64, b: i64) -> anyhow::Result<serde_json::Value> {
+fn diff_in_child(dir: &std::path::Path, share: &str, a: i64, b: i64, full_merge: bool) -> anyhow::Result<serde_json::Value> {
     let exe = std::env::current_exe().context("locating the afb executable")?;
     let t = Instant::now();
     let out = std::process::Command::new("/usr/bin/time")
@@ -354,6 +365,7 @@ fn diff_in_child(dir: &std::path::Path, share: &str, a: i64, b: i64) -> anyhow::
         .args(["diff", "--repo"])
         .arg(dir)
         .args(["--tenant", "bench", "--share", share, &a.to_string(), &b.to_string(), "--json"])
+        .args(full_merge.then_some("--full-merge"))
         .output()
         .context("running /usr/bin/time afb diff")?;
     let wall = t.elapsed().as_secs_f64();
@@ -361,7 +373,7 @@ fn diff_in_child(dir: &std::path::Path, share: &str, a: i64, b: i64) -> anyhow::
     anyhow::ensure!(out.status.success(), "afb diff failed: {stderr}");
     let kb: u64 = stderr.lines().find_map(|l| l.strip_prefix("AFB_MAXRSS_KB=")).and_then(|v| v.trim().parse().ok()).context("no peak RSS from /usr/bin/time")?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("afb diff --json output")?;
-    Ok(json!({ "process_seconds": wall, "diff_seconds": v["seconds"], "peak_rss_bytes": kb * 1024, "changed_rows": v["changed_rows"] }))
+    Ok(json!({ "process_seconds": wall, "diff_seconds": v["seconds"], "method": v["method"], "peak_rss_bytes": kb * 1024, "changed_rows": v["changed_rows"] }))
 }
 
 /// Rewrite the first `rows` rows of snapshot `m` with a list of Parquet settings; bytes per file per

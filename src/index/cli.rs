@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::diff::diff_snapshots;
+use super::diff::{change_chain, diff_snapshots, diff_snapshots_full};
 use super::snapshot::Repo;
 use super::sql::{Focus, OutputFormat, SqlSession, render, write_parquet};
 use crate::cli::{ExitCode, OutputArgs, RepoArgs};
@@ -23,6 +23,9 @@ pub struct DiffArgs {
     /// Also list every changed node (one line each; in JSON, a `changes` array).
     #[arg(long)]
     pub list: bool,
+    /// Read both snapshots in full even when change records could answer (same result; for measuring).
+    #[arg(long)]
+    pub full_merge: bool,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -34,7 +37,8 @@ pub async fn diff(a: DiffArgs) -> anyhow::Result<ExitCode> {
     let mb = repo.manifest(&a.tenant, &a.share, a.snap_b).await?;
     let mut listed = Vec::new();
     let t0 = std::time::Instant::now();
-    let s = diff_snapshots(&repo, &ma, &mb, |c| {
+    let method = if !a.full_merge && change_chain(&repo, &ma, &mb).await?.is_some() { "change records" } else { "full merge" };
+    let on_change = |c: &super::diff::Change| {
         if a.list {
             let n = c.new.as_ref().or(c.old.as_ref()).expect("a side");
             let mut flags = Vec::new();
@@ -55,20 +59,23 @@ pub async fn diff(a: DiffArgs) -> anyhow::Result<ExitCode> {
             }));
         }
         Ok(())
-    })
-    .await?;
+    };
+    let s = match a.full_merge {
+        true => diff_snapshots_full(&repo, &ma, &mb, on_change).await?,
+        false => diff_snapshots(&repo, &ma, &mb, on_change).await?,
+    };
     let secs = t0.elapsed().as_secs_f64();
     if a.out.json {
         let mut v = serde_json::json!({
             "tenant_id": a.tenant, "share_id": a.share, "from": a.snap_a, "to": a.snap_b,
-            "changed_rows": s.changed_rows(), "summary": s, "seconds": secs,
+            "changed_rows": s.changed_rows(), "summary": s, "seconds": secs, "method": method,
         });
         if a.list {
             v["changes"] = serde_json::Value::Array(listed);
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("{}/{}: snapshot {} -> {}: {} changed rows ({secs:.3} s)", a.tenant, a.share, a.snap_a, a.snap_b, s.changed_rows());
+        println!("{}/{}: snapshot {} -> {}: {} changed rows ({secs:.3} s, {method})", a.tenant, a.share, a.snap_a, a.snap_b, s.changed_rows());
         for (k, t) in [("added", s.added), ("deleted", s.deleted), ("modified", s.modified), ("renamed", s.renamed), ("moved", s.moved), ("unchanged", s.unchanged)] {
             println!("  {k:<10} {:>12} nodes {:>18} bytes", t.count, t.bytes);
         }

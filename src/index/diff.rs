@@ -7,6 +7,15 @@
 //!
 //! Paths are never compared: renaming a directory with 10,000 files below it changes one row, the
 //! directory's own.
+//!
+//! Two ways to the same answer:
+//! - **Change records** (the usual case): every snapshot records its change from the one before it
+//!   ([`ChangeRecord`]: the rows before and after, for changed nodes only). When every snapshot from `old`
+//!   to `new` has one, the diff merges just those records, reading O(changes) rows instead of two whole
+//!   snapshots: the old row of a node is its `before` in the first record that mentions it, the new row
+//!   its `after` in the last one.
+//! - **Full merge**: otherwise (an older snapshot id first, a forgotten snapshot in between, records
+//!   bigger than half the snapshots) both snapshots are read in full and merged.
 
 use anyhow::Context;
 use arrow::array::RecordBatch;
@@ -14,9 +23,13 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::BatchStream;
-use super::manifest::Manifest;
-use super::node::{Node, NodeColumns, NodeKind, check_node_schema};
-use super::snapshot::Repo;
+use super::manifest::{ChangeRecord, Manifest};
+use super::node::{Node, NodeColumns, NodeKind, check_node_schema, node_schema};
+use super::parquet_io::open_stream;
+use super::snapshot::{Cursor, READ_BATCH_ROWS, Repo};
+
+/// At most this many change records are merged; a longer history is diffed by a full merge.
+const MAX_CHANGE_RECORDS: usize = 64;
 
 /// How a node differs between two snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,13 +81,16 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Count row `i`; its size counts only if it is a file (directories hold no bytes of their own).
     fn add(&mut self, n: &NodeColumns<'_>, i: usize) {
         self.count += 1;
-        self.bytes += n.size.value(i).max(0) as u64;
+        if n.kind.value(i) != NodeKind::Dir as i8 {
+            self.bytes += n.size.value(i).max(0) as u64;
+        }
     }
 }
 
-/// Counts and bytes per class. A node both renamed and modified counts in both.
+/// Counts and bytes (of files) per class. A node both renamed and modified counts in both.
 /// Bytes are the old size for deleted nodes and the new size otherwise.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct DiffSummary {
@@ -95,8 +111,23 @@ impl DiffSummary {
     }
 }
 
-/// Diff two committed snapshots; `on_change` sees every changed node in `node_id` order.
+/// Diff two committed snapshots of one share; `on_change` sees every changed node in `node_id` order.
 pub async fn diff_snapshots(
+    repo: &Repo,
+    old: &Manifest,
+    new: &Manifest,
+    on_change: impl FnMut(&Change) -> anyhow::Result<()>,
+) -> anyhow::Result<DiffSummary> {
+    let what = || format!("diff of {}/{} snapshots {} and {}", new.tenant_id, new.share_id, old.snapshot_id, new.snapshot_id);
+    if let Some(chain) = change_chain(repo, old, new).await.with_context(what)? {
+        return diff_change_records(repo, &chain, new, on_change).await.with_context(what);
+    }
+    diff_snapshots_full(repo, old, new, on_change).await
+}
+
+/// [`diff_snapshots`] by a full merge of both snapshots, whatever change records exist (for tests and
+/// benchmarks that compare the two ways).
+pub async fn diff_snapshots_full(
     repo: &Repo,
     old: &Manifest,
     new: &Manifest,
@@ -109,7 +140,157 @@ pub async fn diff_snapshots(
         .with_context(|| format!("diff of {}/{} snapshots {} and {}", new.tenant_id, new.share_id, old.snapshot_id, new.snapshot_id))
 }
 
-/// Diff two node streams, each sorted strictly ascending by `node_id`.
+/// Which way [`diff_snapshots`] would go: the change records from `old` to `new` in order, or `None` for
+/// a full merge.
+pub async fn change_chain(repo: &Repo, old: &Manifest, new: &Manifest) -> anyhow::Result<Option<Vec<ChangeRecord>>> {
+    if old.tenant_id != new.tenant_id || old.share_id != new.share_id || old.snapshot_id > new.snapshot_id {
+        return Ok(None);
+    }
+    // Reading more than half of both snapshots' rows from records is no cheaper than a full merge.
+    let budget = (old.totals.nodes + new.totals.nodes) / 2;
+    let mut chain = Vec::new();
+    let mut rows = 0;
+    let mut at = new.clone();
+    while at.snapshot_id > old.snapshot_id {
+        let Some(record) = at.changes.clone() else { return Ok(None) };
+        rows += record.before.rows + record.after.rows;
+        if rows > budget || chain.len() == MAX_CHANGE_RECORDS || record.since < old.snapshot_id {
+            return Ok(None);
+        }
+        let since = record.since;
+        chain.push(record);
+        if since == old.snapshot_id {
+            break;
+        }
+        at = match repo.manifest(&new.tenant_id, &new.share_id, since).await {
+            Ok(m) => m,
+            // Forgotten in between: only a full merge can tell.
+            Err(_) => return Ok(None),
+        };
+    }
+    chain.reverse();
+    Ok(Some(chain))
+}
+
+/// Diff by merging change records (oldest first) that lead to `new`.
+async fn diff_change_records(
+    repo: &Repo,
+    chain: &[ChangeRecord],
+    new: &Manifest,
+    mut on_change: impl FnMut(&Change) -> anyhow::Result<()>,
+) -> anyhow::Result<DiffSummary> {
+    let store = repo.store();
+    let schema = node_schema();
+    // (before, after) per record, oldest first.
+    let mut cursors = Vec::with_capacity(chain.len());
+    for r in chain {
+        let before = open_stream(store, &r.before.key, Some(r.before.bytes), &schema, READ_BATCH_ROWS).await?;
+        let after = open_stream(store, &r.after.key, Some(r.after.bytes), &schema, READ_BATCH_ROWS).await?;
+        cursors.push((Cursor::new(checked(before, "change record"), &r.before.key), Cursor::new(checked(after, "change record"), &r.after.key)));
+    }
+    let mut s = DiffSummary::default();
+    let mut last = i64::MIN;
+    loop {
+        let mut min: Option<i64> = None;
+        for (b, a) in cursors.iter_mut() {
+            for c in [b, a] {
+                if let Some(h) = c.head().await? {
+                    min = Some(min.map_or(h, |m: i64| m.min(h)));
+                }
+            }
+        }
+        let Some(id) = min else { break };
+        last = ordered(last, id, "change record")?;
+        // The first record mentioning the node has its old row (if it existed); the last one its new row.
+        let mut first: Option<usize> = None;
+        let mut latest: Option<usize> = None;
+        for (r, (b, a)) in cursors.iter_mut().enumerate() {
+            if b.head().await? == Some(id) || a.head().await? == Some(id) {
+                first.get_or_insert(r);
+                latest = Some(r);
+            }
+        }
+        let (first, latest) = (first.expect("a record holds the minimum"), latest.expect("a record holds the minimum"));
+        let has_old = cursors[first].0.head().await? == Some(id);
+        let has_new = cursors[latest].1.head().await? == Some(id);
+        let old_row = has_old.then(|| cursors[first].0.current_ref());
+        let new_row = has_new.then(|| cursors[latest].1.current_ref());
+        let old_cols = old_row.map(|(b, i)| (NodeColumns::new(b), i));
+        let new_cols = new_row.map(|(b, i)| (NodeColumns::new(b), i));
+        judge(&mut s, old_cols.as_ref().map(|(c, i)| (c, *i)), new_cols.as_ref().map(|(c, i)| (c, *i)), &mut on_change)?;
+        for (b, a) in cursors.iter_mut() {
+            for c in [b, a] {
+                if c.head().await? == Some(id) {
+                    c.advance();
+                }
+            }
+        }
+    }
+    // Every other row of `new` is unchanged (a node changed and changed back was counted just now too).
+    s.unchanged = Tally {
+        count: new.totals.nodes.saturating_sub(s.added.count + s.changed.count),
+        bytes: new.totals.bytes.saturating_sub(s.added.bytes + s.changed.bytes),
+    };
+    Ok(s)
+}
+
+/// A stream whose batches are checked to have the node schema.
+fn checked(s: BatchStream, what: &'static str) -> BatchStream {
+    s.map(move |r| {
+        let b = r?;
+        check_node_schema(&b.schema()).with_context(|| format!("reading {what}"))?;
+        Ok(b)
+    })
+    .boxed()
+}
+
+/// Classify one node from its old row and its new row (either may be absent), count it, and report it
+/// if it changed.
+fn judge(
+    s: &mut DiffSummary,
+    old: Option<(&NodeColumns<'_>, usize)>,
+    new: Option<(&NodeColumns<'_>, usize)>,
+    on_change: &mut impl FnMut(&Change) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    match (old, new) {
+        (None, None) => Ok(()),
+        (Some((ca, ai)), None) => {
+            s.deleted.add(ca, ai);
+            on_change(&Change { kind: ChangeKind::Deleted, modified: false, renamed: false, moved: false, old: Some(ca.node(ai)), new: None })
+        }
+        (None, Some((cb, bi))) => {
+            s.added.add(cb, bi);
+            on_change(&Change { kind: ChangeKind::Added, modified: false, renamed: false, moved: false, old: None, new: Some(cb.node(bi)) })
+        }
+        (Some((ca, ai)), Some((cb, bi))) => {
+            let modified = ca.size.value(ai) != cb.size.value(bi)
+                || ca.mtime.value(ai) != cb.mtime.value(bi)
+                || ca.ctime.value(ai) != cb.ctime.value(bi)
+                || ca.attributes.value(ai) != cb.attributes.value(bi)
+                || ca.xorhash.value(ai) != cb.xorhash.value(bi)
+                || ca.kind.value(ai) != cb.kind.value(bi);
+            let moved = ca.parent_id.value(ai) != cb.parent_id.value(bi);
+            let renamed = ca.name.value(ai) != cb.name.value(bi);
+            if !(modified || moved || renamed) {
+                s.unchanged.add(cb, bi);
+                return Ok(());
+            }
+            s.changed.add(cb, bi);
+            if modified {
+                s.modified.add(cb, bi);
+            }
+            if renamed {
+                s.renamed.add(cb, bi);
+            }
+            if moved {
+                s.moved.add(cb, bi);
+            }
+            on_change(&Change { kind: ChangeKind::Changed, modified, renamed, moved, old: Some(ca.node(ai)), new: Some(cb.node(bi)) })
+        }
+    }
+}
+
+/// Diff two node streams, each sorted strictly ascending by `node_id` (a full merge).
 pub async fn diff_streams(
     mut old: BatchStream,
     mut new: BatchStream,
@@ -139,8 +320,7 @@ pub async fn diff_streams(
                 let ca = NodeColumns::new(ab);
                 while ai < ca.len() {
                     last_a = ordered(last_a, ca.node_id.value(ai), "old")?;
-                    s.deleted.add(&ca, ai);
-                    on_change(&Change { kind: ChangeKind::Deleted, modified: false, renamed: false, moved: false, old: Some(ca.node(ai)), new: None })?;
+                    judge(&mut s, Some((&ca, ai)), None, &mut on_change)?;
                     ai += 1;
                 }
             }
@@ -148,8 +328,7 @@ pub async fn diff_streams(
                 let cb = NodeColumns::new(bb);
                 while bi < cb.len() {
                     last_b = ordered(last_b, cb.node_id.value(bi), "new")?;
-                    s.added.add(&cb, bi);
-                    on_change(&Change { kind: ChangeKind::Added, modified: false, renamed: false, moved: false, old: None, new: Some(cb.node(bi)) })?;
+                    judge(&mut s, None, Some((&cb, bi)), &mut on_change)?;
                     bi += 1;
                 }
             }
@@ -160,47 +339,16 @@ pub async fn diff_streams(
                     let (ia, ib) = (ca.node_id.value(ai), cb.node_id.value(bi));
                     if ia < ib {
                         last_a = ordered(last_a, ia, "old")?;
-                        s.deleted.add(&ca, ai);
-                        on_change(&Change { kind: ChangeKind::Deleted, modified: false, renamed: false, moved: false, old: Some(ca.node(ai)), new: None })?;
+                        judge(&mut s, Some((&ca, ai)), None, &mut on_change)?;
                         ai += 1;
                     } else if ib < ia {
                         last_b = ordered(last_b, ib, "new")?;
-                        s.added.add(&cb, bi);
-                        on_change(&Change { kind: ChangeKind::Added, modified: false, renamed: false, moved: false, old: None, new: Some(cb.node(bi)) })?;
+                        judge(&mut s, None, Some((&cb, bi)), &mut on_change)?;
                         bi += 1;
                     } else {
                         last_a = ordered(last_a, ia, "old")?;
                         last_b = ordered(last_b, ib, "new")?;
-                        let modified = ca.size.value(ai) != cb.size.value(bi)
-                            || ca.mtime.value(ai) != cb.mtime.value(bi)
-                            || ca.ctime.value(ai) != cb.ctime.value(bi)
-                            || ca.attributes.value(ai) != cb.attributes.value(bi)
-                            || ca.xorhash.value(ai) != cb.xorhash.value(bi)
-                            || ca.kind.value(ai) != cb.kind.value(bi);
-                        let moved = ca.parent_id.value(ai) != cb.parent_id.value(bi);
-                        let renamed = ca.name.value(ai) != cb.name.value(bi);
-                        if modified || moved || renamed {
-                            s.changed.add(&cb, bi);
-                            if modified {
-                                s.modified.add(&cb, bi);
-                            }
-                            if renamed {
-                                s.renamed.add(&cb, bi);
-                            }
-                            if moved {
-                                s.moved.add(&cb, bi);
-                            }
-                            on_change(&Change {
-                                kind: ChangeKind::Changed,
-                                modified,
-                                renamed,
-                                moved,
-                                old: Some(ca.node(ai)),
-                                new: Some(cb.node(bi)),
-                            })?;
-                        } else {
-                            s.unchanged.add(&cb, bi);
-                        }
+                        judge(&mut s, Some((&ca, ai)), Some((&cb, bi)), &mut on_change)?;
                         ai += 1;
                         bi += 1;
                     }

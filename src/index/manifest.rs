@@ -2,7 +2,7 @@
 //!
 //! Keys (all under `{tenant_id}/{share_id}/`):
 //! - `index/snapshots/{snapshot_id:020}.json`: the manifest; its existence *is* the commit.
-//! - `index/data/{snapshot_id:020}-{nonce}/{nodes|changed|deleted|idmap}.parquet`: data files, written
+//! - `index/data/{snapshot_id:020}-{nonce}/{nodes|changed|deleted|before|after|idmap}.parquet`: data files, written
 //!   before the manifest. A file no manifest references is garbage (a crashed or aborted writer) and is
 //!   removed by `gc`.
 //!
@@ -79,6 +79,23 @@ pub struct Manifest {
     /// Where the rows came from (set by `afb scan`; absent for snapshots written otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SnapshotSource>,
+    /// What changed since the previous snapshot (absent for a share's first snapshot, and for snapshots
+    /// written before change records existed). Lets a diff of nearby snapshots read only the changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<ChangeRecord>,
+}
+
+/// The change from snapshot `since` to the snapshot holding this record, as two small node tables. A node
+/// in `after` only was added, in `before` only was deleted, in both was changed (in some column).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    /// The snapshot compared with: always this snapshot's id minus 1.
+    pub since: i64,
+    /// This snapshot's rows that are new or differ from `since` in any column (node schema, sorted by
+    /// `node_id`). For a delta it is the delta layer's own `nodes` file.
+    pub after: FileRef,
+    /// The rows of `since` for every node changed or deleted here (node schema, sorted by `node_id`).
+    pub before: FileRef,
 }
 
 /// The Azure Files share snapshot a scan read: the backup engine reads content from it and asks List
@@ -102,21 +119,26 @@ impl Manifest {
             .iter()
             .flat_map(|l| std::iter::once(&l.nodes).chain(l.deleted.as_ref()))
             .chain(&self.idmap)
+            .chain(self.changes.iter().flat_map(|c| [&c.after, &c.before]))
             .map(|f| f.key.as_str())
     }
 
-    /// Bytes written by this snapshot itself (its own layer and idmap segment), not inherited ones.
+    /// Bytes written by this snapshot itself (its own layer, change record and idmap segment), not
+    /// inherited ones. A file referenced twice (a delta's `nodes` is also its change record's `after`)
+    /// counts once.
     pub fn own_bytes(&self) -> u64 {
-        let own_layer: u64 = self
-            .layers
-            .iter()
-            .filter(|l| l.snapshot_id == self.snapshot_id)
-            .flat_map(|l| std::iter::once(&l.nodes).chain(l.deleted.as_ref()))
-            .map(|f| f.bytes)
-            .sum();
         let prefix = format!("{}/", data_dir_prefix(&self.tenant_id, &self.share_id, self.snapshot_id));
-        let own_idmap: u64 = self.idmap.iter().filter(|f| f.key.starts_with(&prefix)).map(|f| f.bytes).sum();
-        own_layer + own_idmap
+        let mut own: Vec<&FileRef> = self.layers.iter().filter(|l| l.snapshot_id == self.snapshot_id).flat_map(|l| std::iter::once(&l.nodes).chain(l.deleted.as_ref())).collect();
+        own.extend(self.idmap.iter().filter(|f| f.key.starts_with(&prefix)));
+        own.extend(self.changes.iter().flat_map(|c| [&c.after, &c.before]));
+        own.sort_by(|a, b| a.key.cmp(&b.key));
+        own.dedup_by(|a, b| a.key == b.key);
+        own.iter().map(|f| f.bytes).sum()
+    }
+
+    /// Bytes of this snapshot's change record (`before` plus `after`, which a delta shares with its layer).
+    pub fn change_record_bytes(&self) -> u64 {
+        self.changes.as_ref().map_or(0, |c| c.before.bytes + c.after.bytes)
     }
 }
 

@@ -25,7 +25,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use super::BatchStream;
 use super::idmap::{IdMap, idmap_schema};
 use super::manifest::{
-    FORMAT, FileRef, Layer, LayerKind, Manifest, SnapshotSource, Totals, check_id, data_dir_prefix, manifest_key, share_prefix,
+    ChangeRecord, FORMAT, FileRef, Layer, LayerKind, Manifest, SnapshotSource, Totals, check_id, data_dir_prefix, manifest_key, share_prefix,
     snapshot_id_from_key,
 };
 use super::node::{NodeColumns, NodeKind, check_ascending, check_node_schema, col, node_schema};
@@ -204,15 +204,27 @@ impl Repo {
         let nonce = format!("{:016x}", rand::random::<u64>());
         let dir = format!("{}-{nonce}", data_dir_prefix(tenant, share, snapshot_id));
         let as_delta = prev.as_ref().is_some_and(|m| m.layers.len() <= opts.max_deltas);
-        let (mode, nodes_key) = if as_delta {
-            let m = prev.clone().expect("delta needs a previous snapshot");
-            let cursor = Cursor::new(self.read(&m, None)?, "previous snapshot");
-            let deleted = FileWriter::create(&self.store, &format!("{dir}/deleted.parquet"), deleted_schema(), opts.parquet)?;
-            (Mode::Delta { prev: Box::new(cursor), deleted: Box::new(deleted), deleted_buf: Vec::new() }, format!("{dir}/changed.parquet"))
-        } else {
-            (Mode::Base, format!("{dir}/nodes.parquet"))
-        };
+        let nodes_key = format!("{dir}/{}.parquet", if as_delta { "changed" } else { "nodes" });
         let nodes = FileWriter::create(&self.store, &nodes_key, node_schema(), opts.parquet)?;
+        // Every snapshot after the first is compared row by row with its predecessor, to record its
+        // change (and, for a delta, to write only what changed).
+        let compare = match &prev {
+            Some(m) => Some(Compare {
+                prev: Box::new(Cursor::new(self.read(m, None)?, "previous snapshot")),
+                before: FileWriter::create(&self.store, &format!("{dir}/before.parquet"), node_schema(), opts.parquet)?,
+                before_rows: super::node::NodeBatchBuilder::new(READ_BATCH_ROWS),
+                after: match as_delta {
+                    true => None,
+                    false => Some(FileWriter::create(&self.store, &format!("{dir}/after.parquet"), node_schema(), opts.parquet)?),
+                },
+                deleted: match as_delta {
+                    true => Some(FileWriter::create(&self.store, &format!("{dir}/deleted.parquet"), deleted_schema(), opts.parquet)?),
+                    false => None,
+                },
+                deleted_buf: Vec::new(),
+            }),
+            None => None,
+        };
         Ok(SnapshotWriter {
             repo: self.clone(),
             tenant: tenant.to_string(),
@@ -220,7 +232,8 @@ impl Repo {
             snapshot_id,
             dir,
             prev,
-            mode,
+            as_delta,
+            compare,
             nodes,
             changed: super::node::NodeBatchBuilder::new(READ_BATCH_ROWS),
             last_id: None,
@@ -261,9 +274,48 @@ fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-enum Mode {
-    Base,
-    Delta { prev: Box<Cursor>, deleted: Box<FileWriter>, deleted_buf: Vec<i64> },
+/// The previous snapshot, walked in step with the rows being written.
+struct Compare {
+    prev: Box<Cursor>,
+    /// The change record's `before`: previous rows of every node changed or deleted.
+    before: FileWriter,
+    before_rows: super::node::NodeBatchBuilder,
+    /// Base only: the change record's `after` (a delta's `nodes` file is its `after`).
+    after: Option<FileWriter>,
+    /// Delta only: ids deleted since the previous snapshot (the merge reader needs them).
+    deleted: Option<FileWriter>,
+    deleted_buf: Vec<i64>,
+}
+
+impl Compare {
+    /// The previous snapshot's row at the cursor is gone or changed: keep it in `before`.
+    async fn keep_before(&mut self) -> anyhow::Result<()> {
+        let (pb, pi) = self.prev.current_ref();
+        if let Some(full) = self.before_rows.push_from(&NodeColumns::new(pb), pi) {
+            self.before.write(&full).await?;
+        }
+        Ok(())
+    }
+
+    /// Every previous row below `bound` is gone (`None`: every remaining row).
+    async fn delete_below(&mut self, bound: Option<i64>) -> anyhow::Result<()> {
+        while let Some(pid) = self.prev.head().await? {
+            if bound.is_some_and(|b| pid >= b) {
+                break;
+            }
+            self.keep_before().await?;
+            if self.deleted.is_some() {
+                self.deleted_buf.push(pid);
+            }
+            self.prev.advance();
+        }
+        if let Some(d) = &mut self.deleted
+            && self.deleted_buf.len() >= READ_BATCH_ROWS
+        {
+            flush_deleted(d, &mut self.deleted_buf).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes one snapshot. Dropping it without [`commit`](Self::commit) leaves only garbage for `gc`.
@@ -274,8 +326,12 @@ pub struct SnapshotWriter {
     snapshot_id: i64,
     dir: String,
     prev: Option<Manifest>,
-    mode: Mode,
+    /// `nodes` holds only the rows that changed (a delta layer), not every row (a base).
+    as_delta: bool,
+    /// Present when there is a previous snapshot.
+    compare: Option<Compare>,
     nodes: FileWriter,
+    /// Rows new or changed since the previous snapshot, batched for `nodes` (delta) or `after` (base).
     changed: super::node::NodeBatchBuilder,
     last_id: Option<i64>,
     totals: Totals,
@@ -308,71 +364,82 @@ impl SnapshotWriter {
             }
         }
         self.totals.nodes += c.len() as u64;
-        match &mut self.mode {
-            Mode::Base => self.nodes.write(batch).await,
-            Mode::Delta { prev, deleted, deleted_buf } => {
-                for i in 0..c.len() {
-                    let id = c.node_id.value(i);
-                    // Previous rows below this id are gone.
-                    while let Some(pid) = prev.head().await? {
-                        if pid >= id {
-                            break;
-                        }
-                        deleted_buf.push(pid);
-                        prev.advance();
+        if !self.as_delta {
+            self.nodes.write(batch).await?;
+        }
+        let Some(cmp) = &mut self.compare else { return Ok(()) };
+        for i in 0..c.len() {
+            let id = c.node_id.value(i);
+            cmp.delete_below(Some(id)).await?;
+            let same = match cmp.prev.head().await? {
+                Some(pid) if pid == id => {
+                    let (pb, pi) = cmp.prev.current_ref();
+                    let same = rows_equal(&NodeColumns::new(pb), pi, &c, i);
+                    if !same {
+                        cmp.keep_before().await?;
                     }
-                    let same = match prev.head().await? {
-                        Some(pid) if pid == id => {
-                            let (pb, pi) = prev.current_ref();
-                            let same = rows_equal(&NodeColumns::new(pb), pi, &c, i);
-                            prev.advance();
-                            same
-                        }
-                        _ => false,
-                    };
-                    if !same && let Some(full) = self.changed.push_from(&c, i) {
-                        self.nodes.write(&full).await?;
-                    }
+                    cmp.prev.advance();
+                    same
                 }
-                if deleted_buf.len() >= READ_BATCH_ROWS {
-                    flush_deleted(deleted, deleted_buf).await?;
+                _ => false,
+            };
+            if !same && let Some(full) = self.changed.push_from(&c, i) {
+                match &mut cmp.after {
+                    Some(after) => after.write(&full).await?,
+                    None => self.nodes.write(&full).await?,
                 }
-                Ok(())
             }
         }
+        Ok(())
     }
 
     /// Write the idmap segment (if `idmap` has unsaved pairs), then the manifest: the snapshot becomes
     /// visible atomically. Fails without committing if another writer committed the same id first.
     pub async fn commit(mut self, idmap: Option<&mut IdMap>) -> anyhow::Result<Manifest> {
         let store = self.repo.store.clone();
-        let own_layer = match self.mode {
-            Mode::Base => {
-                let (key, rows, bytes) = self.nodes.close().await?;
-                Layer { snapshot_id: self.snapshot_id, kind: LayerKind::Base, nodes: FileRef { key, rows, bytes }, deleted: None }
-            }
-            Mode::Delta { mut prev, mut deleted, mut deleted_buf } => {
-                while let Some(pid) = prev.head().await? {
-                    deleted_buf.push(pid);
-                    prev.advance();
-                    if deleted_buf.len() >= READ_BATCH_ROWS {
-                        flush_deleted(&mut deleted, &mut deleted_buf).await?;
-                    }
-                }
-                flush_deleted(&mut deleted, &mut deleted_buf).await?;
-                if let Some(rest) = self.changed.finish() {
-                    self.nodes.write(&rest).await?;
-                }
-                let (key, rows, bytes) = self.nodes.close().await?;
-                let (dkey, drows, dbytes) = deleted.close().await?;
-                Layer {
-                    snapshot_id: self.snapshot_id,
-                    kind: LayerKind::Delta,
-                    nodes: FileRef { key, rows, bytes },
-                    deleted: Some(FileRef { key: dkey, rows: drows, bytes: dbytes }),
+        // Finish the comparison: what is left of the previous snapshot was deleted.
+        let mut change_files = None;
+        let mut deleted_ref = None;
+        if let Some(mut cmp) = self.compare.take() {
+            cmp.delete_below(None).await?;
+            if let Some(rest) = self.changed.finish() {
+                match &mut cmp.after {
+                    Some(after) => after.write(&rest).await?,
+                    None => self.nodes.write(&rest).await?,
                 }
             }
+            if let Some(rest) = cmp.before_rows.finish() {
+                cmp.before.write(&rest).await?;
+            }
+            if let Some(mut d) = cmp.deleted {
+                flush_deleted(&mut d, &mut cmp.deleted_buf).await?;
+                let (key, rows, bytes) = d.close().await?;
+                deleted_ref = Some(FileRef { key, rows, bytes });
+            }
+            let (key, rows, bytes) = cmp.before.close().await?;
+            let before = FileRef { key, rows, bytes };
+            let after = match cmp.after {
+                Some(a) => {
+                    let (key, rows, bytes) = a.close().await?;
+                    Some(FileRef { key, rows, bytes })
+                }
+                None => None,
+            };
+            change_files = Some((before, after));
+        }
+        let (key, rows, bytes) = self.nodes.close().await?;
+        let own_layer = Layer {
+            snapshot_id: self.snapshot_id,
+            kind: if self.as_delta { LayerKind::Delta } else { LayerKind::Base },
+            nodes: FileRef { key, rows, bytes },
+            deleted: deleted_ref,
         };
+        let since = self.prev.as_ref().map_or(0, |p| p.snapshot_id);
+        let changes = change_files.map(|(before, after)| ChangeRecord {
+            since,
+            after: after.unwrap_or_else(|| own_layer.nodes.clone()),
+            before,
+        });
         let mut layers = match (&self.prev, own_layer.kind) {
             (Some(p), LayerKind::Delta) => p.layers.clone(),
             _ => Vec::new(),
@@ -404,6 +471,7 @@ impl SnapshotWriter {
             next_node_id,
             totals: self.totals,
             source: self.source.take(),
+            changes,
         };
         // The directory summary (readers list directories without a full read) goes in before the manifest.
         super::summary::write_for_commit(&self.repo, &m).await?;
