@@ -52,9 +52,8 @@ pub const STANDARD_CONNECTION_STRING_VAR: &str = "AZURE_STORAGE_CONNECTION_STRIN
 pub const CONTROL_DIR_VAR: &str = "AFB_CONTROL_DIR";
 
 /// The well-known key of Azurite's development account `devstoreaccount1` (public; it protects nothing).
-/// Not `crate::azure::credential::DEV_ACCOUNT_KEY`, which differs from it in one character (`Iqsu` for
-/// `IFsu`): that one is only ever checked by afb's own Files emulator.
-pub const AZURITE_ACCOUNT_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+/// afb's own Files emulator accepts the same key, so one development connection string serves both.
+pub const AZURITE_ACCOUNT_KEY: &str = crate::azure::credential::DEV_ACCOUNT_KEY;
 
 /// Blob endpoint of Azurite's default port, for `UseDevelopmentStorage=true`.
 const DEV_BLOB_ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";

@@ -4,7 +4,7 @@ from azure.storage.fileshare import generate_share_sas, generate_file_sas, gener
 from azure.core.pipeline import PipelineRequest, PipelineContext
 from azure.core.rest import HttpRequest
 import datetime
-KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IqsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 req = HttpRequest("PUT", "http://127.0.0.1:10004/devstoreaccount1/share%20one/dir/f%C3%A9.txt?comp=range&sharesnapshot=2026-01-01T00%3A00%3A00.0000000Z",
     headers={"x-ms-version":"2025-05-05","x-ms-date":"Wed, 25 Nov 2026 12:00:00 GMT","x-ms-range":"bytes=0-511","x-ms-write":"update","Content-Length":"512","x-ms-file-request-intent":"backup","Content-Type":"application/octet-stream"})
 pr = PipelineRequest(req, PipelineContext(None))
