@@ -230,6 +230,15 @@ impl DirMap {
     pub fn dir_ids(&self) -> &[i64] {
         &self.ids
     }
+
+    /// The subdirectories of directory `id` as (index, node id, name); none for an unknown id.
+    pub fn subdirs(&self, id: i64) -> impl Iterator<Item = (usize, i64, &str)> {
+        let range = match self.index_of(id) {
+            Some(i) => self.child_start[i] as usize..self.child_start[i + 1] as usize,
+            None => 0..0,
+        };
+        self.child[range].iter().map(|&c| (c as usize, self.ids[c as usize], self.name(c as usize)))
+    }
 }
 
 fn add_batch(d: &mut DirMap, dir_parent_ids: &mut Vec<i64>, own: &mut HashMap<i64, SubtreeTotals>, b: &RecordBatch) -> anyhow::Result<()> {

@@ -1,11 +1,13 @@
 //! A per-snapshot directory summary, persisted when the snapshot is committed, so a reader can walk a
 //! 10M-node snapshot without reading all of it.
 //!
-//! It holds the snapshot's [`DirMap`] (directories only: id, parent, name, subtree totals, children) and,
-//! per directory, the node-id *runs* its entries (files and subdirectories) fall in: ids are assigned in
-//! scan order, so a directory's entries are a few runs of nearby ids. Listing a directory then reads, from
-//! each layer of the snapshot, only the Parquet pages whose `node_id` range overlaps those runs (the files
-//! carry a page index), and merges the layers for just those ids.
+//! It holds the snapshot's [`DirMap`] (directories only: id, parent, name, subtree totals, children), each
+//! directory's mtime, and, per directory, the node-id *runs* its files fall in: ids are assigned in scan
+//! order, so a directory's files are a few runs of nearby ids. Listing a directory takes its
+//! subdirectories from the summary alone and reads, from each layer of the snapshot, only the Parquet pages
+//! whose `node_id` range overlaps the runs of its files (the files carry a page index), merging the layers
+//! for just those ids. A directory holding only directories (a share's root, often) is listed without
+//! reading any Parquet.
 //!
 //! Object: `{tenant}/{share}/index/summaries/{data dir name}.dirs`, named after the snapshot's own data
 //! directory (so a writer that loses the commit race never overwrites the winner's summary). It sits
@@ -13,10 +15,12 @@
 //! Written before the manifest by [`crate::index::snapshot::SnapshotWriter::commit`]; snapshots committed
 //! before summaries existed get one built (one full read) and stored on first use, see [`load_or_build`].
 //!
-//! Format (little endian): magic `AFBDIRS1`; counts `n_dirs, names_len, n_child, n_runs` (u64); `ids`
+//! Format (little endian): magic `AFBDIRS2`; counts `n_dirs, names_len, n_child, n_runs` (u64); `ids`
 //! (i64 × n), `parent` (u32 × n), `name_end` (u32 × n), `names` (UTF-8), `bytes`, `files`, `dirs` (u64 × n),
-//! `child_start` (u32 × n+1), `child` (u32 × n_child), `run_start` (u32 × n+1), `run_lo`, `run_hi`
-//! (i64 × n_runs, inclusive); then the BLAKE3 hash (32 bytes) of everything before it.
+//! `mtime` (i64 × n, ns since the epoch; 0 for the root), `child_start` (u32 × n+1), `child` (u32 ×
+//! n_child), `run_start` (u32 × n+1), `run_lo`, `run_hi` (i64 × n_runs, inclusive; runs of file ids
+//! only); then the BLAKE3 hash (32 bytes) of everything before it. A summary in an older format
+//! (`AFBDIRS1`) fails to decode and is rebuilt by [`load_or_build`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -39,15 +43,17 @@ use super::manifest::{FileRef, Manifest, share_prefix};
 use super::node::{NodeKind, col};
 use super::snapshot::Repo;
 
-const MAGIC: &[u8; 8] = b"AFBDIRS1";
-/// Two entries of a directory whose ids differ by at most this much share a run.
+const MAGIC: &[u8; 8] = b"AFBDIRS2";
+/// Two files of a directory whose ids differ by at most this much share a run.
 const RUN_GAP: i64 = 4096;
 
 /// A snapshot's directories and where each directory's entries are.
 #[derive(Debug, Default)]
 pub struct Summary {
     pub dirs: DirMap,
-    /// Runs of directory index `i` are `run_lo/hi[run_start[i]..run_start[i+1]]`.
+    /// Last-write time of directory index `i`, ns since the Unix epoch (0 for the root).
+    dir_mtime: Vec<i64>,
+    /// Runs of the files of directory index `i` are `run_lo/hi[run_start[i]..run_start[i+1]]`.
     run_start: Vec<u32>,
     run_lo: Vec<i64>,
     run_hi: Vec<i64>,
@@ -126,7 +132,7 @@ pub async fn build(repo: &Repo, m: &Manifest) -> anyhow::Result<Summary> {
     let runs: Arc<Mutex<RunBuilder>> = Arc::default();
     let r2 = runs.clone();
     let s = repo
-        .read(m, Some(&[col::PARENT_ID, col::NAME, col::KIND, col::SIZE]))?
+        .read(m, Some(&[col::PARENT_ID, col::NAME, col::KIND, col::SIZE, col::MTIME]))?
         .map(move |b| {
             if let Ok(b) = &b {
                 r2.lock().expect("runs lock").observe(b);
@@ -149,21 +155,34 @@ pub async fn build(repo: &Repo, m: &Manifest) -> anyhow::Result<Summary> {
         }
         run_start.push(u32::try_from(run_lo.len()).context("more than 4G runs")?);
     }
-    Ok(Summary { dirs, run_start, run_lo, run_hi })
+    let dir_mtime = std::mem::take(&mut rb.dir_mtime);
+    anyhow::ensure!(dir_mtime.len() == n, "directory summary: {} directory times for {n} directories", dir_mtime.len());
+    Ok(Summary { dirs, dir_mtime, run_start, run_lo, run_hi })
 }
 
-/// Entry-id runs per parent id, fed batches in `node_id` order.
-#[derive(Default)]
+/// File-id runs per parent id, and directory mtimes in id order, fed batches in `node_id` order.
 struct RunBuilder {
     runs: HashMap<i64, Vec<(i64, i64)>>,
+    /// The root's (0), then every directory's in ascending id order: aligned with [`DirMap`]'s ids.
+    dir_mtime: Vec<i64>,
+}
+
+impl Default for RunBuilder {
+    fn default() -> Self {
+        RunBuilder { runs: HashMap::new(), dir_mtime: vec![0] }
+    }
 }
 
 impl RunBuilder {
     fn observe(&mut self, b: &RecordBatch) {
         let schema = b.schema();
-        let (Ok(ic), Ok(pc)) = (schema.index_of("node_id"), schema.index_of("parent_id")) else { return };
+        let (Ok(ic), Ok(pc), Ok(kc), Ok(mc)) = (schema.index_of("node_id"), schema.index_of("parent_id"), schema.index_of("kind"), schema.index_of("mtime")) else {
+            return;
+        };
         let ids = b.column(ic).as_primitive::<Int64Type>();
         let parents = b.column(pc).as_primitive::<Int64Type>();
+        let kinds = b.column(kc).as_primitive::<Int8Type>();
+        let mtimes = b.column(mc).as_primitive::<Int64Type>();
         let mut i = 0;
         let n = b.num_rows();
         while i < n {
@@ -172,9 +191,13 @@ impl RunBuilder {
             let v = self.runs.entry(p).or_default();
             while i < n && parents.value(i) == p {
                 let x = ids.value(i);
-                match v.last_mut() {
-                    Some((_, hi)) if x - *hi <= RUN_GAP => *hi = x,
-                    _ => v.push((x, x)),
+                if kinds.value(i) == NodeKind::Dir as i8 {
+                    self.dir_mtime.push(mtimes.value(i));
+                } else {
+                    match v.last_mut() {
+                        Some((_, hi)) if x - *hi <= RUN_GAP => *hi = x,
+                        _ => v.push((x, x)),
+                    }
                 }
                 i += 1;
             }
@@ -240,6 +263,7 @@ impl Summary {
         put_u64s(&mut out, d.totals.iter().map(|t| t.bytes));
         put_u64s(&mut out, d.totals.iter().map(|t| t.files));
         put_u64s(&mut out, d.totals.iter().map(|t| t.dirs));
+        put_u64s(&mut out, self.dir_mtime.iter().map(|&x| x as u64));
         put_u32s(&mut out, &d.child_start);
         put_u32s(&mut out, &d.child);
         put_u32s(&mut out, &self.run_start);
@@ -267,6 +291,7 @@ impl Summary {
         let name_end = r.u32s(n)?;
         let names = String::from_utf8(r.take(names_len)?.to_vec()).context("names are not UTF-8")?;
         let (bytes, files, dirs) = (r.u64s(n)?, r.u64s(n)?, r.u64s(n)?);
+        let dir_mtime = r.i64s(n)?;
         let child_start = r.u32s(n + 1)?;
         let child = r.u32s(n_child)?;
         let run_start = r.u32s(n + 1)?;
@@ -292,10 +317,10 @@ impl Summary {
             bail!("inconsistent contents");
         }
         let totals = (0..n).map(|i| SubtreeTotals { bytes: bytes[i], files: files[i], dirs: dirs[i] }).collect();
-        Ok(Summary { dirs: DirMap { ids, parent, name_end, names, totals, child_start, child }, run_start, run_lo, run_hi })
+        Ok(Summary { dirs: DirMap { ids, parent, name_end, names, totals, child_start, child }, dir_mtime, run_start, run_lo, run_hi })
     }
 
-    /// Node-id runs (inclusive) that hold every entry of directory `dir`; empty for an unknown directory.
+    /// Node-id runs (inclusive) that hold every file of directory `dir`; empty for an unknown directory.
     pub fn runs(&self, dir: i64) -> Vec<(i64, i64)> {
         let Ok(i) = self.dirs.ids.binary_search(&dir) else { return Vec::new() };
         let (a, b) = (self.run_start[i] as usize, self.run_start[i + 1] as usize);
@@ -304,19 +329,23 @@ impl Summary {
 
     /// Approximate memory held, in bytes.
     pub fn memory_bytes(&self) -> usize {
-        self.dirs.memory_bytes() + self.run_start.capacity() * 4 + (self.run_lo.capacity() + self.run_hi.capacity()) * 8
+        self.dirs.memory_bytes() + self.dir_mtime.capacity() * 8 + self.run_start.capacity() * 4 + (self.run_lo.capacity() + self.run_hi.capacity()) * 8
     }
 
-    /// The entries of directory `dir` of snapshot `m` (unsorted). Reads, per layer, only the pages whose
-    /// `node_id` range overlaps the directory's runs, newest layer first: the newest row of an id wins,
-    /// and an id a newer delta deleted is gone.
+    /// The entries of directory `dir` of snapshot `m` (unsorted). Subdirectories come from the summary;
+    /// files from reading, per layer, only the pages whose `node_id` range overlaps the directory's file
+    /// runs, newest layer first: the newest row of an id wins, and an id a newer delta deleted is gone.
     pub async fn list(&self, repo: &Repo, m: &Manifest, dir: i64) -> anyhow::Result<Vec<DirEntryRow>> {
+        let mut out: Vec<DirEntryRow> = self
+            .dirs
+            .subdirs(dir)
+            .map(|(i, id, name)| DirEntryRow { node_id: id, name: name.to_string(), kind: NodeKind::Dir, size: 0, mtime: self.dir_mtime[i] })
+            .collect();
         let runs = self.runs(dir);
         if runs.is_empty() {
-            return Ok(Vec::new());
+            return Ok(out);
         }
         let mut decided: HashSet<i64> = HashSet::new();
-        let mut out = Vec::new();
         for layer in m.layers.iter().rev() {
             let cols = [col::NODE_ID, col::PARENT_ID, col::NAME, col::KIND, col::SIZE, col::MTIME];
             for b in read_runs(repo.store(), &layer.nodes, &runs, &cols).await? {
@@ -328,7 +357,8 @@ impl Summary {
                 let mtimes = b.column(5).as_primitive::<Int64Type>();
                 for i in 0..b.num_rows() {
                     let id = ids.value(i);
-                    if !in_runs(&runs, id) || !decided.insert(id) || parents.value(i) != dir {
+                    // Directories were listed from the summary; a row decides its id even then.
+                    if !in_runs(&runs, id) || !decided.insert(id) || parents.value(i) != dir || kinds.value(i) == NodeKind::Dir as i8 {
                         continue;
                     }
                     out.push(DirEntryRow {
