@@ -770,7 +770,9 @@ async fn shares_are_registered_before_their_first_snapshot_within_their_tenant()
     // "Add share" on the tenant page: CSRF-checked, the API's rules, another tenant is 404.
     let acme = login(&f, &f.acme).await;
     let (_, html) = page(&f, &acme, "/").await;
-    assert!(!html.contains("id=\"add-share-form\""), "the overview's form (naming a tenant) is the operator's");
+    assert!(html.contains("<input type=\"hidden\" name=\"tenant\" value=\"acme\">"), "a tenant's overview adds to its own tenant: {html}");
+    let (_, html) = page(&f, &op, "/").await;
+    assert!(html.contains("<input name=\"tenant\" required"), "the operator's overview asks for the tenant: {html}");
     let (_, html) = page(&f, &acme, "/t/acme").await;
     assert!(html.contains("id=\"add-share-form\""), "{html}");
     let csrf = csrf_of(&html);

@@ -191,8 +191,9 @@ struct OverviewPage<'a> {
     total_bytes: String,
     rows: Vec<ShareView>,
     active_jobs: usize,
-    /// Operators get the "Add share" form that names a tenant.
-    operator: bool,
+    /// The tenant "Add share" adds to: the session's own tenant, or empty for the operator, whose form
+    /// asks for one (new tenants included).
+    add_to_tenant: String,
 }
 
 async fn overview(State(st): State<SharedState>, u: WebUser) -> Result<Html<String>, WebError> {
@@ -220,7 +221,10 @@ async fn overview(State(st): State<SharedState>, u: WebUser) -> Result<Html<Stri
         total_bytes: chart::bytes(rows.iter().map(|r| r.bytes as f64).sum()),
         rows: views,
         active_jobs: jobs.iter().filter(|j| !j.state.is_terminal()).count(),
-        operator: u.session.scope == crate::api::auth::Scope::Operator,
+        add_to_tenant: match &u.session.scope {
+            crate::api::auth::Scope::Operator => String::new(),
+            crate::api::auth::Scope::Tenant(t) => t.clone(),
+        },
     }))
 }
 
