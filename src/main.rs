@@ -12,7 +12,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The embedded default: emulator, sample share, listing, two scans around a few changes, diff and SQL.
+    /// The embedded default: emulator, sample share, listing, two scans around a few changes, diff and SQL,
+    /// then backup, verify and restore jobs, then the dashboard until Ctrl-C (`--no-serve` ends before it).
     Demo(afb::demo::DemoArgs),
     /// Run the Azure Files emulator; prints its connection string as the first stdout line.
     Emulator(afb::emulator::EmulatorConfig),

@@ -331,7 +331,9 @@ async fn another_tenants_token_gets_no_data_on_any_route() {
             p => p.to_string(),
         };
         let body = d.body.map(|b| ("application/json", b.as_bytes().to_vec()));
+        let before = fingerprint(&f).await;
         let (s, b) = f.req(&d.method.to_uppercase(), &path, Some(&f.beta), body.clone()).await;
+        assert_eq!(fingerprint(&f).await, before, "{} {path} with beta's token changed something", d.method);
         if d.path.contains("{tenant}") || d.path.contains("{job}") {
             assert!(s == 404 || s == 403, "{} {path} with beta's token: {s} {b}", d.method);
             error_code(&b);
@@ -349,6 +351,20 @@ async fn another_tenants_token_gets_no_data_on_any_route() {
     // beta's refused cancel did not cancel: acme's cancel in the walk did (once).
     let v = f.ok(&format!("/api/v1/jobs/{job}"), &f.acme).await;
     assert_eq!(v["state"], "cancelled", "{v}");
+}
+
+/// What a refused request must leave alone: stored share settings, the shares with their snapshot counts
+/// (registered ones too), and every job with its state.
+async fn fingerprint(f: &Fixture) -> (Option<Vec<u8>>, Vec<(String, String, u64)>, Value) {
+    let settings = std::fs::read(f._dir.path().join(".afb").join("shares.json")).ok();
+    let mut shares = Vec::new();
+    for t in f.ok("/api/v1/tenants", &f.operator).await["tenants"].as_array().unwrap() {
+        let t = t["tenant_id"].as_str().unwrap();
+        for r in f.ok(&format!("/api/v1/tenants/{t}/shares"), &f.operator).await["shares"].as_array().unwrap() {
+            shares.push((t.to_string(), r["share_id"].as_str().unwrap().to_string(), r["snapshots"].as_u64().unwrap()));
+        }
+    }
+    (settings, shares, f.ok("/api/v1/jobs", &f.operator).await)
 }
 
 /// Start, read, list and cancel jobs through the API; scope checks and bad input on every job route.
@@ -602,10 +618,14 @@ async fn restore_form_starts_a_job_shown_in_the_job_monitor() {
     assert_eq!(v["payload"]["path"], "docs");
     assert_eq!(v["payload"]["overwrite"], true);
     assert_eq!(v["payload"]["target"], serde_json::json!({"kind": "local", "path": "/tmp/r"}));
-    // The monitor polls while the job is unfinished; other tenants get 404.
+    // The monitor polls while the job is unfinished, offers Cancel and holds the Start buttons back;
+    // the share page holds them back too and polls its jobs. Other tenants get 404.
     let (s, b) = page(&f, &acme, &loc).await;
     assert_eq!(s, 200, "{b}");
     assert!(b.contains("hx-trigger=\"every 1s\"") && b.contains("id=\"job-state\""), "{b}");
+    assert!(b.contains("id=\"cancel\"") && b.contains("id=\"start-backup\" disabled"), "{b}");
+    let (_, b) = page(&f, &acme, "/t/acme/s/files").await;
+    assert!(b.contains("id=\"start-backup\" disabled") && b.contains("hx-get=\"/t/acme/s/files/jobs\""), "{b}");
     let beta = login(&f, &f.beta).await;
     for p in [loc.clone(), format!("{loc}/status")] {
         assert_eq!(page(&f, &beta, &p).await.0, 404, "{p}");
@@ -622,8 +642,158 @@ async fn restore_form_starts_a_job_shown_in_the_job_monitor() {
     assert_eq!(s, 303);
     let (_, b) = page(&f, &acme, &format!("{loc}/status")).await;
     assert!(b.contains("cancelled") && !b.contains("hx-trigger"), "{b}");
+    // Once it has ended: no Cancel, and the Start buttons are usable again, here and on the share page.
+    assert!(!b.contains("id=\"cancel\"") && b.contains("id=\"start-backup\">") && b.contains("id=\"start-scan\">"), "{b}");
+    let (_, b) = page(&f, &acme, &loc).await;
+    assert!(!b.contains("id=\"cancel\"") && b.contains("id=\"start-backup\">"), "{b}");
+    let (s, b) = page(&f, &acme, "/t/acme/s/files/jobs").await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b.contains("id=\"start-backup\">") && !b.contains("hx-trigger") && b.contains("cancelled"), "{b}");
     // A backup from the share page is refused until the share has connection settings.
     let (s, _, b) = post_form(&f, &acme, "/t/acme/s/files/jobs", &format!("csrf={csrf}&kind=backup")).await;
     assert_eq!(s, 409, "{b}");
     assert!(b.contains("share_not_configured"), "{b}");
+}
+
+#[tokio::test]
+async fn shares_are_registered_before_their_first_snapshot_within_their_tenant() {
+    let f = fixture().await;
+    let cs = format!("DefaultEndpointsProtocol=https;AccountName=acct2;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net");
+    let sas = "https://acct3.file.core.windows.net/?sv=2025-11-05&ss=f&srt=sco&sp=rl&se=2099-01-01T00:00:00Z&sig=c2lnbmF0dXJl";
+    let url = "/api/v1/tenants/acme/shares";
+    let body = |share: &str, extra: Value| {
+        let mut b = serde_json::json!({ "share": share, "connection_string": cs });
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            if v.is_null() {
+                b.as_object_mut().unwrap().remove(k);
+            } else {
+                b[k] = v.clone();
+            }
+        }
+        b.to_string()
+    };
+    let before = fingerprint(&f).await;
+    // Refused, each with one clear error; nothing is stored.
+    let long = "a".repeat(64);
+    let cases: Vec<(&str, &str, String, u16, &str)> = vec![
+        (url, f.acme.as_str(), body("Bad_Name", Value::Null), 422, "invalid_body"),
+        (url, f.acme.as_str(), body("ab", Value::Null), 422, "invalid_body"),
+        (url, f.acme.as_str(), body("a--b", Value::Null), 422, "invalid_body"),
+        (url, f.acme.as_str(), body("-abc", Value::Null), 422, "invalid_body"),
+        (url, f.acme.as_str(), body("abc-", Value::Null), 422, "invalid_body"),
+        (url, f.acme.as_str(), body(&long, Value::Null), 422, "invalid_body"),
+        (url, f.acme.as_str(), body("fine", serde_json::json!({"connection_string": "garbage"})), 422, "invalid_settings"),
+        (url, f.acme.as_str(), body("fine", serde_json::json!({"sas_url": sas})), 422, "invalid_settings"),
+        (url, f.acme.as_str(), body("fine", serde_json::json!({"connection_string": null})), 422, "invalid_settings"),
+        (url, f.acme.as_str(), body("fine", serde_json::json!({"azure_share": "Not_Azure"})), 422, "invalid_settings"),
+        (url, f.acme.as_str(), body("fine", serde_json::json!({"colour": "red"})), 422, "invalid_body"),
+        (url, f.acme.as_str(), body("files", Value::Null), 409, "share_exists"),
+        (url, f.beta.as_str(), body("fine", Value::Null), 404, "not_found"),
+        ("/api/v1/tenants/newco/shares", f.acme.as_str(), body("fine", Value::Null), 404, "not_found"),
+        ("/api/v1/tenants/bad!tenant/shares", f.operator.as_str(), body("fine", Value::Null), 422, "invalid_body"),
+    ];
+    for (path, token, b, status, code) in &cases {
+        let (s, r) = f.post_json(path, token, b).await;
+        assert_eq!((s, error_code(&r).as_str()), (*status, *code), "POST {path} {b}: {r}");
+        assert!(!r.contains(SECRET_KEY), "secret echoed: {r}");
+    }
+    assert_eq!(fingerprint(&f).await, before, "a refused registration changed something");
+
+    // A tenant token registers a share of its own tenant: 201, the settings without the secret.
+    let resp = f
+        .client
+        .post(format!("{}{url}", f.base))
+        .bearer_auth(&f.acme)
+        .header("content-type", "application/json")
+        .body(body("new-share", Value::Null))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    assert_eq!(resp.headers()["location"], "/api/v1/tenants/acme/shares/new-share");
+    let b = resp.text().await.unwrap();
+    assert!(!b.contains(SECRET_KEY), "secret echoed: {b}");
+    let v: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!((v["snapshots"].as_u64(), v["latest"].is_null(), v["settings"]["configured"].as_bool()), (Some(0), true, Some(true)), "{v}");
+    assert_eq!(v["settings"]["account_name"], "acct2");
+    let (s, r) = f.post_json(url, &f.acme, &body("new-share", Value::Null)).await;
+    assert_eq!((s, error_code(&r).as_str()), (409, "share_exists"), "{r}");
+
+    // It is listed, with no snapshot, to its tenant and the operator; another tenant gets 404.
+    let v = f.ok(url, &f.acme).await;
+    let rows = v["shares"].as_array().unwrap();
+    assert_eq!(rows.iter().map(|r| r["share_id"].as_str().unwrap()).collect::<Vec<_>>(), ["files", "new-share"]);
+    assert_eq!((rows[1]["snapshots"].as_u64(), rows[1]["last_snapshot_id"].is_null(), rows[1]["age_seconds"].is_null()), (Some(0), true, true), "{v}");
+    assert_eq!(f.ok("/api/v1/tenants/acme", &f.operator).await["tenant"]["shares"], 2);
+    let (s, b) = f.req("GET", "/api/v1/tenants/acme/shares/new-share", Some(&f.acme), None).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(!b.contains(SECRET_KEY));
+    assert_eq!(f.ok("/api/v1/tenants/acme/shares/new-share/snapshots", &f.acme).await["snapshots"], serde_json::json!([]));
+    assert_eq!(f.ok("/api/v1/tenants/acme/shares/new-share/trends", &f.acme).await["points"], serde_json::json!([]));
+    for p in ["/api/v1/tenants/acme/shares/new-share", "/api/v1/tenants/acme/shares/new-share/snapshots"] {
+        let (s, b) = f.req("GET", p, Some(&f.beta), None).await;
+        assert_eq!((s, error_code(&b).as_str()), (404, "not_found"), "{p}: {b}");
+    }
+
+    // Backups and scans start on it; a verify or restore has nothing to work on yet.
+    let jobs = "/api/v1/tenants/acme/shares/new-share/jobs";
+    for kind in ["backup", "scan"] {
+        let (s, b) = f.post_json(jobs, &f.acme, &format!(r#"{{"kind": "{kind}"}}"#)).await;
+        assert_eq!(s, 202, "{kind}: {b}");
+    }
+    let (s, b) = f.post_json(jobs, &f.acme, r#"{"kind": "verify"}"#).await;
+    assert_eq!((s, error_code(&b).as_str()), (409, "no_snapshots"), "{b}");
+
+    // The operator registers a share of a new tenant (with a SAS URL); tenants see only their own.
+    let (s, b) = f.post_json("/api/v1/tenants/newco/shares", &f.operator, &body("first", serde_json::json!({"connection_string": null, "sas_url": sas}))).await;
+    assert_eq!(s, 201, "{b}");
+    assert!(!b.contains("sig=") && !b.contains("c2lnbmF0dXJl"), "SAS signature echoed: {b}");
+    let names = |v: Value| v["tenants"].as_array().unwrap().iter().map(|t| t["tenant_id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(names(f.ok("/api/v1/tenants", &f.operator).await), ["acme", "beta", "newco"]);
+    assert_eq!(names(f.ok("/api/v1/tenants", &f.acme).await), ["acme"]);
+    assert!(f.ok("/api/v1/tenants/newco", &f.operator).await["tenant"]["last_snapshot_at"].is_null());
+
+    // The dashboard lists registered shares as never backed up, and their pages offer the Start buttons.
+    let op = login(&f, &f.operator).await;
+    for p in ["/", "/t/acme", "/t/newco"] {
+        let (s, b) = page(&f, &op, p).await;
+        assert_eq!(s, 200, "{p}: {b}");
+        assert!(b.contains("never backed up"), "{p}: {b}");
+        assert!(b.contains("id=\"add-share-form\""), "{p}: {b}");
+    }
+    let (s, b) = page(&f, &op, "/t/acme/s/new-share").await;
+    assert_eq!(s, 200, "{b}");
+    // The backup and scan started above are still queued (no runner here): the buttons wait for them.
+    assert!(b.contains("id=\"never-backed-up\"") && b.contains("id=\"start-backup\" disabled") && !b.contains("id=\"restore-form\""), "{b}");
+    assert!(!b.contains(SECRET_KEY), "{b}");
+
+    // "Add share" on the tenant page: CSRF-checked, the API's rules, another tenant is 404.
+    let acme = login(&f, &f.acme).await;
+    let (_, html) = page(&f, &acme, "/").await;
+    assert!(html.contains("<input type=\"hidden\" name=\"tenant\" value=\"acme\">"), "a tenant's overview adds to its own tenant: {html}");
+    let (_, html) = page(&f, &op, "/").await;
+    assert!(html.contains("<input name=\"tenant\" required"), "the operator's overview asks for the tenant: {html}");
+    let (_, html) = page(&f, &acme, "/t/acme").await;
+    assert!(html.contains("id=\"add-share-form\""), "{html}");
+    let csrf = csrf_of(&html);
+    let enc = |v: &str| percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let form = |csrf: &str, tenant: &str, share: &str, conn: &str| format!("csrf={csrf}&tenant={tenant}&share={share}&connection_string={}&sas_url=&azure_share=", enc(conn));
+    let before = fingerprint(&f).await;
+    let (s, _, _) = post_form(&f, &acme, "/shares", &form("wrong", "acme", "web-share", &cs)).await;
+    assert_eq!(s, 403);
+    let (s, _, b) = post_form(&f, &acme, "/shares", &form(&csrf, "acme", "Web_Share", &cs)).await;
+    assert_eq!(s, 422, "{b}");
+    assert!(b.contains("Azure share names"), "{b}");
+    let (s, _, _) = post_form(&f, &acme, "/shares", &form(&csrf, "beta", "web-share", &cs)).await;
+    assert_eq!(s, 404);
+    let (s, _, b) = post_form(&f, &acme, "/shares", &form(&csrf, "acme", "web-share", "")).await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(fingerprint(&f).await, before, "a refused form changed something");
+    let (s, loc, b) = post_form(&f, &acme, "/shares", &form(&csrf, "acme", "web-share", &cs)).await;
+    assert_eq!((s, loc.as_str()), (303, "/t/acme/s/web-share"), "{b}");
+    let v = f.ok("/api/v1/tenants/acme/shares/web-share", &f.acme).await;
+    assert_eq!((v["settings"]["configured"].as_bool(), v["settings"]["account_name"].as_str()), (Some(true), Some("acct2")), "{v}");
+    let (s, b) = page(&f, &acme, &loc).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b.contains("id=\"start-backup\">") && !b.contains(SECRET_KEY), "{b}");
 }

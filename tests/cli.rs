@@ -96,3 +96,135 @@ async fn bad_input_gives_one_clear_error_line() {
     }
     emulator.shutdown().await;
 }
+
+/// The first number after `prefix` in `text`.
+fn number_after(text: &str, prefix: &str) -> u64 {
+    let i = text.find(prefix).unwrap_or_else(|| panic!("{prefix:?} not in:\n{text}")) + prefix.len();
+    text[i..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().unwrap_or_else(|_| panic!("no number after {prefix:?} in:\n{text}"))
+}
+
+/// The number just before `suffix` in `text`.
+fn number_before(text: &str, suffix: &str) -> u64 {
+    let i = text.find(suffix).unwrap_or_else(|| panic!("{suffix:?} not in:\n{text}"));
+    let digits: String = text[..i].chars().rev().take_while(|c| c.is_ascii_digit()).collect::<Vec<_>>().into_iter().rev().collect();
+    digits.parse().unwrap_or_else(|_| panic!("no number before {suffix:?} in:\n{text}"))
+}
+
+/// `afb demo --no-serve` runs the whole pipeline with the product's jobs and ends: a backup, a verify
+/// with no problems, a restore identical to the share; the repository it leaves holds that backup.
+#[tokio::test]
+async fn demo_backs_up_verifies_and_restores_identically_then_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let run = afb(&["demo", "--no-serve", "--data", data.to_str().unwrap(), "--files", "120"], &[]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    assert!(!out.contains("dashboard at"), "--no-serve serves nothing:\n{out}");
+    let backup_id = out
+        .split("backup snapshot ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no backup snapshot in:\n{out}"))
+        .to_string();
+    assert!(!backup_id.is_empty());
+    let backed_up = number_before(out, " files backed up (");
+    assert!(out.contains(": 0 problems, in "), "a clean verify:\n{out}");
+    assert!(number_after(out, "verified it with job #2: ") > 0 && number_after(out, "objects and ") > 0, "the verify read the data back:\n{out}");
+    let restored = number_after(out, "identical to the share: ");
+    assert_eq!(restored, backed_up, "every file backed up is restored and compared:\n{out}");
+    assert_eq!(number_after(out, "with job #3: "), restored, "the restore job wrote every file:\n{out}");
+
+    // The repository holds the backup snapshot the demo named, readable with the key it made.
+    let target = afb::backup::cli::RepoTarget {
+        repo: data.join("repo").to_str().unwrap().to_string(),
+        tenant: "demo".into(),
+        share: "demo".into(),
+        master_key_file: Some(data.join("master.key")),
+    };
+    let repo = target.open().await.expect("the demo's repository opens with its master key");
+    assert_eq!(repo.list_snapshots().await.unwrap(), vec![backup_id.clone()]);
+    // The restore directory holds the files the demo compared.
+    let mut files = 0u64;
+    let mut stack = vec![data.join("restore")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() { stack.push(e.path()) } else { files += 1 }
+        }
+    }
+    assert_eq!(files, restored);
+}
+
+/// `afb demo` serves the dashboard after the pipeline: it prints one line with the URL and a token, the
+/// overview answers with the demo share, and SIGTERM stops it. A taken `--port` falls back to a free one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serves_the_dashboard_until_sigterm() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_afb"))
+        .args(["demo", "--data", dir.path().join("demo").to_str().unwrap(), "--files", "60", "--port", &port])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let dashboard = loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(300)) {
+            Ok(l) if l.contains("dashboard at ") => break l,
+            Ok(l) => lines.push(l),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no dashboard line ({e}); output so far:\n{}", lines.join("\n"));
+            }
+        }
+    };
+    assert!(lines.iter().any(|l| l.contains(&format!("port {port} is in use"))), "the fallback is reported:\n{}", lines.join("\n"));
+    // `13. dashboard at http://127.0.0.1:PORT/ — log in with token afb_...; Ctrl-C stops`
+    let url = dashboard.split("dashboard at ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    let token = dashboard.split("log in with token ").nth(1).unwrap().trim_end_matches("; Ctrl-C stops").to_string();
+    assert!(url.starts_with("http://127.0.0.1:") && !url.ends_with(&format!(":{port}/")), "{dashboard}");
+    assert!(token.starts_with("afb_") && token.len() == 68, "{dashboard}");
+
+    let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = c.get(format!("{url}api/v1/tenants/demo/shares")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(v["shares"][0]["share_id"], "demo", "{v}");
+    assert_eq!(v["shares"][0]["snapshots"], 3, "two scans and the backup's: {v}");
+    let r = c.post(format!("{url}login")).header("content-type", "application/x-www-form-urlencoded").body(format!("token={token}")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let r = c.get(&url).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let overview = r.text().await.unwrap();
+    assert!(overview.contains("href=\"/t/demo/s/demo\""), "{overview}");
+    // The demo's jobs are in the job monitor's list.
+    let jobs = c.get(format!("{url}jobs")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    for kind in ["backup", "verify", "restore"] {
+        assert!(jobs.contains(&format!("<td>{kind}</td>")), "{kind} job listed: {jobs}");
+    }
+
+    // SAFETY: kill(2) with the pid of our own child and a valid signal number.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "afb demo still running 60 s after SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "afb demo ends cleanly on SIGTERM");
+    drop(taken);
+}

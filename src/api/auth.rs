@@ -95,6 +95,11 @@ fn random_hex() -> String {
     (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect()
 }
 
+/// A fresh token: `afb_` + 64 hex digits. Callers store only its hash ([`sha256_hex`]).
+pub fn new_token() -> String {
+    format!("afb_{}", random_hex())
+}
+
 /// The token file of a repository directory.
 pub fn token_file(repo_dir: &Path) -> PathBuf {
     repo_dir.join(".afb").join("api-tokens.json")
@@ -102,7 +107,7 @@ pub fn token_file(repo_dir: &Path) -> PathBuf {
 
 /// Create a token, store its hash in `file`, return the token (shown once).
 pub fn issue_token(file: &Path, scope: &Scope, ttl: Option<Duration>, label: Option<String>) -> anyhow::Result<String> {
-    let token = format!("afb_{}", random_hex());
+    let token = new_token();
     let mut records = read_records(file)?;
     let expires_at = ttl.map(|d| {
         (time::OffsetDateTime::now_utc() + d).format(&time::format_description::well_known::Rfc3339).expect("formattable time")
@@ -140,7 +145,7 @@ async fn pg_record(pool: &deadpool_postgres::Pool, sha256: &str) -> anyhow::Resu
 
 /// Create a token, store its hash in PostgreSQL table `api_tokens`, return the token (shown once).
 pub async fn issue_token_pg(client: &tokio_postgres::Client, scope: &Scope, ttl: Option<Duration>, label: Option<String>) -> anyhow::Result<String> {
-    let token = format!("afb_{}", random_hex());
+    let token = new_token();
     let secs = ttl.map(|d| d.as_secs_f64());
     client
         .execute(

@@ -173,6 +173,11 @@ impl Index {
         Ok(ms)
     }
 
+    /// The snapshots of a share, oldest first; empty if it has none (404 only for an invalid id).
+    pub async fn manifests_or_none(&self, tenant: &str, share: &str) -> Result<Vec<Manifest>, ApiError> {
+        self.repo.manifests(tenant, share).await.map_err(index_err)
+    }
+
     pub async fn manifest(&self, tenant: &str, share: &str, id: i64) -> Result<Manifest, ApiError> {
         self.repo.manifest(tenant, share, id).await.map_err(index_err)
     }

@@ -121,8 +121,9 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             (auth::Auth::new(auth::token_file(&dir), a.token.as_deref()), jobs::Jobs::memory(handlers))
         }
     };
-    let st = state_with(&a.repo.repo, auth, jobs.clone())?;
+    let st = state_with(&a.repo.repo, auth, jobs)?;
     let listener = tokio::net::TcpListener::bind(a.addr).await.with_context(|| format!("binding {}", a.addr))?;
+    let stop = crate::jobs::cli::signal_listener()?;
     eprintln!(
         "afb serve: http://{} (repository {}, jobs: {}{})",
         listener.local_addr()?,
@@ -130,9 +131,17 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         if a.database_url.is_some() { "PostgreSQL queue" } else { "in-process queue" },
         if a.no_runner { ", no runner" } else { ", embedded runner" }
     );
-    axum::serve(listener, app(st)).with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; }).await?;
-    jobs.shutdown().await;
+    serve_until(listener, st, stop).await?;
     Ok(ExitCode::Ok)
+}
+
+/// Serves [`app`] on `listener` until `stop` resolves (`afb serve` and `afb demo` pass SIGTERM or
+/// Ctrl-C), lets open requests finish, then stops the embedded runner.
+pub async fn serve_until(listener: tokio::net::TcpListener, st: SharedState, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let jobs = st.jobs.clone();
+    axum::serve(listener, app(st)).with_graceful_shutdown(stop).await?;
+    jobs.shutdown().await;
+    Ok(())
 }
 
 /// Arguments of `afb api-token`.

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use super::SharedState;
 use super::auth::Scope;
 use super::error::{ApiError, ApiJson, ApiQuery};
-use super::settings::SettingsInput;
-use crate::index::manifest::{LayerKind, Manifest};
+use super::settings::{SettingsInput, SettingsView};
+use crate::index::manifest::{LayerKind, Manifest, check_id};
 
 /// The caller of an API route, from its bearer token.
 pub struct ApiUser(pub Scope);
@@ -45,17 +45,24 @@ pub struct RouteDoc {
     pub query: &'static [(&'static str, &'static str)],
     /// Example JSON body, for routes that take one.
     pub body: Option<&'static str>,
+    /// HTTP status of success (200, 201 Created, 202 Accepted).
+    pub status: u16,
 }
 
 const fn r(method: &'static str, path: &'static str, summary: &'static str) -> RouteDoc {
-    RouteDoc { method, path, summary, operator_only: false, query: &[], body: None }
+    RouteDoc { method, path, summary, operator_only: false, query: &[], body: None, status: 200 }
 }
 
 /// Every API route. The router below registers exactly these (a test checks both agree).
 pub const ROUTES: &[RouteDoc] = &[
     r("get", "/api/v1/tenants", "Tenants visible to the caller, with share counts and totals"),
     r("get", "/api/v1/tenants/{tenant}", "One tenant and its shares"),
-    r("get", "/api/v1/tenants/{tenant}/shares", "Shares of a tenant with their latest snapshot"),
+    r("get", "/api/v1/tenants/{tenant}/shares", "Shares of a tenant with their latest snapshot (registered shares without one too)"),
+    RouteDoc {
+        status: 201,
+        body: Some(r#"{"share": "finance", "connection_string": "DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...", "azure_share": null}"#),
+        ..r("post", "/api/v1/tenants/{tenant}/shares", "Register a share and its Azure source before its first snapshot (201; secrets never returned). Tenant tokens: their own tenant; the operator: any, a new tenant too")
+    },
     r("get", "/api/v1/tenants/{tenant}/shares/{share}", "One share: latest snapshot and connection settings (secrets never returned)"),
     RouteDoc { operator_only: true, body: Some(r#"{"connection_string": "DefaultEndpointsProtocol=https;AccountName=...;AccountKey=..."}"#), ..r("put", "/api/v1/tenants/{tenant}/shares/{share}/settings", "Set a share's Azure connection settings (operator)") },
     r("get", "/api/v1/tenants/{tenant}/shares/{share}/snapshots", "Snapshots of a share"),
@@ -76,6 +83,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc { query: &[("tenant", "only this tenant's jobs"), ("limit", "1-1000, default 100")], ..r("get", "/api/v1/jobs", "Jobs visible to the caller, newest first") },
     RouteDoc { query: &[("limit", "1-1000, default 100")], ..r("get", "/api/v1/tenants/{tenant}/shares/{share}/jobs", "Jobs of a share, newest first") },
     RouteDoc {
+        status: 202,
         body: Some(r#"{"kind": "restore", "snapshot": null, "path": "/docs", "target": {"kind": "local", "path": "/srv/restore"}, "overwrite": false}"#),
         ..r("post", "/api/v1/tenants/{tenant}/shares/{share}/jobs", "Start a scan, backup, restore or verify of a share (202 with the job)")
     },
@@ -89,7 +97,7 @@ pub fn router() -> Router<SharedState> {
         .route("/openapi.json", get(openapi))
         .route("/api/v1/tenants", get(tenants))
         .route("/api/v1/tenants/{tenant}", get(tenant))
-        .route("/api/v1/tenants/{tenant}/shares", get(shares))
+        .route("/api/v1/tenants/{tenant}/shares", get(shares).post(create_share))
         .route("/api/v1/tenants/{tenant}/shares/{share}", get(share))
         .route("/api/v1/tenants/{tenant}/shares/{share}/settings", put(put_settings))
         .route("/api/v1/tenants/{tenant}/shares/{share}/snapshots", get(snapshots))
@@ -121,7 +129,8 @@ pub fn snapshot_json(m: &Manifest) -> Value {
     })
 }
 
-/// One share of the overview.
+/// One share of the overview. A share registered with its settings but never scanned has `snapshots: 0`
+/// and no `last_*` values.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ShareRow {
     pub tenant_id: String,
@@ -129,36 +138,85 @@ pub struct ShareRow {
     pub snapshots: usize,
     pub files: u64,
     pub bytes: u64,
-    pub last_snapshot_id: i64,
-    pub last_snapshot_at: String,
+    pub last_snapshot_id: Option<i64>,
+    pub last_snapshot_at: Option<String>,
     /// Seconds since the last snapshot.
-    pub age_seconds: i64,
+    pub age_seconds: Option<i64>,
 }
 
-/// Every share the scope sees (optionally of one tenant), with its latest snapshot. Reads manifests only.
+/// Every share the scope sees (optionally of one tenant), sorted by tenant and share: those with
+/// snapshots (with the latest one; reads manifests only) and those registered in the settings store.
 pub async fn share_rows(st: &SharedState, scope: &Scope, tenant: Option<&str>) -> Result<Vec<ShareRow>, ApiError> {
     let now = time::OffsetDateTime::now_utc();
+    let mut shares: std::collections::BTreeSet<(String, String)> = st.index.shares().await?.into_iter().collect();
+    shares.extend(st.settings.shares().map_err(ApiError::internal)?);
     let mut out = Vec::new();
-    for (t, s) in st.index.shares().await? {
-        if !scope.sees(&t) || tenant.is_some_and(|x| x != t) {
+    for (t, s) in shares {
+        if !scope.sees(&t) || tenant.is_some_and(|x| x != t) || check_id("tenant", &t).is_err() || check_id("share", &s).is_err() {
             continue;
         }
         let ids = st.index.repo.snapshot_ids(&t, &s).await.map_err(ApiError::internal)?;
-        let Some(&last) = ids.last() else { continue };
-        let m = st.index.manifest(&t, &s, last).await?;
-        let at = time::OffsetDateTime::parse(&m.created_at, &time::format_description::well_known::Rfc3339).unwrap_or(now);
-        out.push(ShareRow {
-            tenant_id: t,
-            share_id: s,
-            snapshots: ids.len(),
-            files: m.totals.files,
-            bytes: m.totals.bytes,
-            last_snapshot_id: last,
-            last_snapshot_at: m.created_at.clone(),
-            age_seconds: (now - at).whole_seconds(),
-        });
+        let mut row = ShareRow { tenant_id: t, share_id: s, snapshots: ids.len(), files: 0, bytes: 0, last_snapshot_id: None, last_snapshot_at: None, age_seconds: None };
+        if let Some(&last) = ids.last() {
+            let m = st.index.manifest(&row.tenant_id, &row.share_id, last).await?;
+            let at = time::OffsetDateTime::parse(&m.created_at, &time::format_description::well_known::Rfc3339).unwrap_or(now);
+            row.files = m.totals.files;
+            row.bytes = m.totals.bytes;
+            row.last_snapshot_id = Some(last);
+            row.last_snapshot_at = Some(m.created_at.clone());
+            row.age_seconds = Some((now - at).whole_seconds());
+        }
+        out.push(row);
     }
     Ok(out)
+}
+
+/// The snapshots (oldest first, maybe none) and settings of a share the scope sees. 404 `not_found` for
+/// another tenant's share and for one with neither snapshots nor settings.
+pub async fn share_state(st: &SharedState, scope: &Scope, t: &str, s: &str) -> Result<(Vec<Manifest>, SettingsView), ApiError> {
+    scope.check_tenant(t)?;
+    let ms = st.index.manifests_or_none(t, s).await?;
+    let settings = st.settings.get(t, s).map_err(ApiError::internal)?;
+    if ms.is_empty() && !settings.configured {
+        return Err(ApiError::not_found(format!("share {t}/{s} not found")));
+    }
+    Ok((ms, settings))
+}
+
+/// The body of `POST /api/v1/tenants/{tenant}/shares` (unknown fields refused).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewShare {
+    /// The share's id in afb; also its name in Azure unless `azure_share` says otherwise.
+    pub share: String,
+    pub connection_string: Option<String>,
+    pub sas_url: Option<String>,
+    pub azure_share: Option<String>,
+}
+
+/// Register a share of tenant `t` with its Azure source, before it has any snapshot. Shared by the API and
+/// the dashboard's "Add share" form. Tenant tokens register in their own tenant only (404 otherwise, like
+/// every other tenant's resource); the operator in any tenant, which creates a new tenant. 422
+/// `invalid_body` for a name Azure would refuse, 422 `invalid_settings` for a bad credential, 409
+/// `share_exists` if the share has settings or snapshots already. Returns the share as `GET` shows it.
+pub async fn register_share(st: &SharedState, scope: &Scope, t: &str, body: NewShare) -> Result<Value, ApiError> {
+    scope.check_tenant(t)?;
+    let unprocessable = |code: &'static str, m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, m);
+    check_id("tenant", t).map_err(|e| unprocessable("invalid_body", format!("{e:#}")))?;
+    let s = body.share.as_str();
+    if !crate::azure::is_valid_share_name(s) {
+        return Err(unprocessable("invalid_body", format!("share {s:?}: {}", super::settings::SHARE_NAME_RULE)));
+    }
+    let exists = || ApiError::new(StatusCode::CONFLICT, "share_exists", format!("share {t}/{s} exists already; change its source with PUT .../shares/{s}/settings (operator)"));
+    if !st.index.repo.snapshot_ids(t, s).await.map_err(ApiError::internal)?.is_empty() {
+        return Err(exists());
+    }
+    let input = SettingsInput { connection_string: body.connection_string, sas_url: body.sas_url, azure_share: body.azure_share };
+    match st.settings.insert_new(t, s, input) {
+        Err(e) => Err(unprocessable("invalid_settings", format!("{e:#}"))),
+        Ok(None) => Err(exists()),
+        Ok(Some(v)) => Ok(json!({ "tenant_id": t, "share_id": s, "snapshots": 0, "latest": null, "settings": v })),
+    }
 }
 
 fn tenant_summaries(rows: &[ShareRow]) -> Vec<Value> {
@@ -170,7 +228,7 @@ fn tenant_summaries(rows: &[ShareRow]) -> Vec<Value> {
         out.push(json!({
             "tenant_id": t, "shares": same.len(),
             "files": same.iter().map(|r| r.files).sum::<u64>(), "bytes": same.iter().map(|r| r.bytes).sum::<u64>(),
-            "last_snapshot_at": same.iter().map(|r| r.last_snapshot_at.as_str()).max(),
+            "last_snapshot_at": same.iter().filter_map(|r| r.last_snapshot_at.as_deref()).max(),
         }));
         i += same.len();
     }
@@ -200,12 +258,20 @@ async fn shares(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path(t):
     Ok(Json(json!({ "shares": rows })))
 }
 
+async fn create_share(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    Path(t): Path<String>,
+    ApiJson(body): ApiJson<NewShare>,
+) -> Result<(StatusCode, [(http::HeaderName, String); 1], Json<Value>), ApiError> {
+    let v = register_share(&st, &scope, &t, body).await?;
+    let location = format!("/api/v1/tenants/{t}/shares/{}", v["share_id"].as_str().unwrap_or_default());
+    Ok((StatusCode::CREATED, [(http::header::LOCATION, location)], Json(v)))
+}
+
 async fn share(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path((t, s)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
-    scope.check_tenant(&t)?;
-    let ms = st.index.manifests(&t, &s).await?;
-    let latest = ms.last().expect("manifests() is never empty");
-    let settings = st.settings.get(&t, &s).map_err(ApiError::internal)?;
-    Ok(Json(json!({ "tenant_id": t, "share_id": s, "snapshots": ms.len(), "latest": snapshot_json(latest), "settings": settings })))
+    let (ms, settings) = share_state(&st, &scope, &t, &s).await?;
+    Ok(Json(json!({ "tenant_id": t, "share_id": s, "snapshots": ms.len(), "latest": ms.last().map(snapshot_json), "settings": settings })))
 }
 
 async fn put_settings(
@@ -216,14 +282,13 @@ async fn put_settings(
 ) -> Result<Json<Value>, ApiError> {
     scope.check_tenant(&t)?;
     scope.require_operator()?;
-    st.index.manifests(&t, &s).await?;
+    share_state(&st, &scope, &t, &s).await?;
     let v = st.settings.put(&t, &s, input).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_settings", format!("{e:#}")))?;
     Ok(Json(json!({ "settings": v })))
 }
 
 async fn snapshots(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path((t, s)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
-    scope.check_tenant(&t)?;
-    let ms = st.index.manifests(&t, &s).await?;
+    let (ms, _) = share_state(&st, &scope, &t, &s).await?;
     Ok(Json(json!({ "snapshots": ms.iter().map(snapshot_json).collect::<Vec<_>>() })))
 }
 
@@ -316,8 +381,7 @@ async fn diff(
 }
 
 async fn trends(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path((t, s)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
-    scope.check_tenant(&t)?;
-    let ms = st.index.manifests(&t, &s).await?;
+    let (ms, _) = share_state(&st, &scope, &t, &s).await?;
     Ok(Json(json!({ "tenant_id": t, "share_id": s, "points": st.index.trends(&ms).await? })))
 }
 
@@ -426,10 +490,15 @@ pub fn openapi_doc() -> Value {
             "parameters": params,
             "security": [{"bearer": []}],
             "responses": {
-                "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
                 "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             },
         });
+        let ok = match d.status {
+            201 => "Created",
+            202 => "Accepted",
+            _ => "OK",
+        };
+        op["responses"][d.status.to_string()] = json!({"description": ok, "content": {"application/json": {"schema": {"type": "object"}}}});
         if d.operator_only {
             op["description"] = json!("Operator tokens only; tenant tokens get 403.");
         }

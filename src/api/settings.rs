@@ -75,26 +75,67 @@ impl Settings {
         Ok(view(load(&self.file)?.get(&format!("{tenant}/{share}"))))
     }
 
+    /// Every (tenant, share) with stored settings, sorted: registered shares, with or without snapshots.
+    pub fn shares(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let _g = self.lock.lock().expect("settings lock");
+        Ok(load(&self.file)?.into_keys().filter_map(|k| k.split_once('/').map(|(t, s)| (t.to_string(), s.to_string()))).collect())
+    }
+
     /// Validate and store; returns the redacted view.
     pub fn put(&self, tenant: &str, share: &str, input: SettingsInput) -> anyhow::Result<SettingsView> {
-        match (&input.connection_string, &input.sas_url) {
-            (Some(c), None) => {
-                crate::azure::credential::AccountConfig::from_connection_string(c).map_err(|e| anyhow::anyhow!("invalid connection string: {e}"))?;
-            }
-            (None, Some(u)) => {
-                crate::azure::credential::AccountConfig::from_sas_url(u).map_err(|e| anyhow::anyhow!("invalid SAS URL: {e}"))?;
-            }
-            _ => anyhow::bail!("give exactly one of connection_string and sas_url"),
-        }
+        validate(&input)?;
         let _g = self.lock.lock().expect("settings lock");
         let mut all = load(&self.file)?;
         all.insert(format!("{tenant}/{share}"), input);
-        if let Some(d) = self.file.parent() {
-            std::fs::create_dir_all(d)?;
-        }
-        let tmp = self.file.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&all)?)?;
-        std::fs::rename(&tmp, &self.file)?;
+        self.store(&all)?;
         Ok(view(all.get(&format!("{tenant}/{share}"))))
     }
+
+    /// Validate and store settings for a share that has none yet: `Ok(None)` (nothing written) if it
+    /// already has some. Returns the redacted view.
+    pub fn insert_new(&self, tenant: &str, share: &str, input: SettingsInput) -> anyhow::Result<Option<SettingsView>> {
+        validate(&input)?;
+        let _g = self.lock.lock().expect("settings lock");
+        let mut all = load(&self.file)?;
+        let key = format!("{tenant}/{share}");
+        if all.contains_key(&key) {
+            return Ok(None);
+        }
+        all.insert(key.clone(), input);
+        self.store(&all)?;
+        Ok(Some(view(all.get(&key))))
+    }
+
+    /// Replace the file atomically (write a temporary file, rename). Call with the lock held.
+    fn store(&self, all: &BTreeMap<String, SettingsInput>) -> anyhow::Result<()> {
+        if let Some(d) = self.file.parent() {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        let tmp = self.file.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(all)?).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &self.file).with_context(|| format!("replacing {}", self.file.display()))?;
+        Ok(())
+    }
 }
+
+/// Exactly one credential, and it parses.
+fn validate(input: &SettingsInput) -> anyhow::Result<()> {
+    match (&input.connection_string, &input.sas_url) {
+        (Some(c), None) => {
+            crate::azure::credential::AccountConfig::from_connection_string(c).map_err(|e| anyhow::anyhow!("invalid connection string: {e}"))?;
+        }
+        (None, Some(u)) => {
+            crate::azure::credential::AccountConfig::from_sas_url(u).map_err(|e| anyhow::anyhow!("invalid SAS URL: {e}"))?;
+        }
+        _ => anyhow::bail!("give exactly one of connection_string and sas_url"),
+    }
+    if let Some(a) = &input.azure_share
+        && !crate::azure::is_valid_share_name(a)
+    {
+        anyhow::bail!("azure_share {a:?}: {SHARE_NAME_RULE}");
+    }
+    Ok(())
+}
+
+/// Azure's share-name rule in words, for error messages.
+pub const SHARE_NAME_RULE: &str = "Azure share names are 3-63 characters of lower-case letters, digits and single hyphens, starting and ending with a letter or digit";

@@ -8,6 +8,16 @@ use time::OffsetDateTime;
 
 use super::retry::RetryPolicy;
 
+/// Azure's rule for share names: 3-63 characters of lower-case letters, digits and single hyphens,
+/// starting and ending with a letter or digit. The emulator enforces it; the API checks it on registration.
+pub fn is_valid_share_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
 /// Options shared by every request a [`super::FileServiceClient`] (and the clients made from it) sends.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {

@@ -169,7 +169,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Registers for SIGTERM and Ctrl-C now (not when first polled); the future resolves when either arrives.
-fn signal_listener() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+pub fn signal_listener() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| anyhow::anyhow!("installing the SIGTERM handler: {e}"))?;

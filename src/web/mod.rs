@@ -20,7 +20,7 @@ use crate::api::auth::{Session, cookie};
 use crate::api::data::{ChangeRow, Entry, Growth};
 use crate::api::error::ApiError;
 use crate::api::jobs::JobView;
-use crate::api::routes::{ShareRow, share_rows, snapshot_of, start_job_for};
+use crate::api::routes::{NewShare, ShareRow, register_share, share_rows, share_state, snapshot_of, start_job_for};
 use crate::jobs::JobState;
 
 const COOKIE: &str = "afb_session";
@@ -36,7 +36,8 @@ pub fn router() -> Router<SharedState> {
         .route("/t/{tenant}/s/{share}/snap/{snapshot}", get(browse_page))
         .route("/t/{tenant}/s/{share}/diff", get(diff_page))
         .route("/t/{tenant}/s/{share}/restore", post(restore))
-        .route("/t/{tenant}/s/{share}/jobs", post(start_job))
+        .route("/t/{tenant}/s/{share}/jobs", post(start_job).get(share_jobs))
+        .route("/shares", post(add_share))
         .route("/jobs", get(jobs_page))
         .route("/jobs/{job}", get(job_page))
         .route("/jobs/{job}/status", get(job_status))
@@ -155,23 +156,26 @@ struct ShareView {
     snapshots: usize,
     files: u64,
     bytes: String,
-    last_id: i64,
-    last_at: String,
+    /// `#id created_at` of the latest snapshot, or "never backed up" for a share registered without one.
+    last: String,
     age: String,
     running: usize,
     failed: usize,
 }
 
 fn share_view(r: &ShareRow) -> ShareView {
+    let last = match (r.last_snapshot_id, &r.last_snapshot_at) {
+        (Some(id), Some(at)) => format!("#{id} {at}"),
+        _ => "never backed up".to_string(),
+    };
     ShareView {
         tenant: r.tenant_id.clone(),
         share: r.share_id.clone(),
         snapshots: r.snapshots,
         files: r.files,
         bytes: chart::bytes(r.bytes as f64),
-        last_id: r.last_snapshot_id,
-        last_at: r.last_snapshot_at.clone(),
-        age: chart::age(r.age_seconds),
+        last,
+        age: r.age_seconds.map_or("–".to_string(), chart::age),
         running: 0,
         failed: 0,
     }
@@ -187,6 +191,9 @@ struct OverviewPage<'a> {
     total_bytes: String,
     rows: Vec<ShareView>,
     active_jobs: usize,
+    /// The tenant "Add share" adds to: the session's own tenant, or empty for the operator, whose form
+    /// asks for one (new tenants included).
+    add_to_tenant: String,
 }
 
 async fn overview(State(st): State<SharedState>, u: WebUser) -> Result<Html<String>, WebError> {
@@ -214,6 +221,10 @@ async fn overview(State(st): State<SharedState>, u: WebUser) -> Result<Html<Stri
         total_bytes: chart::bytes(rows.iter().map(|r| r.bytes as f64).sum()),
         rows: views,
         active_jobs: jobs.iter().filter(|j| !j.state.is_terminal()).count(),
+        add_to_tenant: match &u.session.scope {
+            crate::api::auth::Scope::Operator => String::new(),
+            crate::api::auth::Scope::Tenant(t) => t.clone(),
+        },
     }))
 }
 
@@ -234,7 +245,7 @@ async fn tenant_page(State(st): State<SharedState>, u: WebUser, Path(t): Path<St
         return Err(ApiError::not_found(format!("tenant {t:?} not found")).into());
     }
     let mut charts = Vec::new();
-    for r in &rows {
+    for r in rows.iter().filter(|r| r.snapshots > 0) {
         let ms = st.index.manifests(&r.tenant_id, &r.share_id).await?;
         let labels: Vec<i64> = ms.iter().map(|m| m.snapshot_id).collect();
         let values: Vec<f64> = ms.iter().map(|m| m.totals.bytes as f64).collect();
@@ -277,11 +288,61 @@ struct SharePage<'a> {
     previous: i64,
     configured: bool,
     jobs: Vec<JobRow>,
+    /// A job of this share is queued or running: the Start buttons are disabled and the jobs poll.
+    busy: bool,
+    has_snapshots: bool,
+}
+
+/// The share page's jobs part (`share_jobs.html`): Start buttons and recent jobs. htmx polls it every
+/// second while a job of the share is queued or running, so the buttons come back when it ends.
+#[derive(Template)]
+#[template(path = "share_jobs.html")]
+struct ShareJobs<'a> {
+    csrf: &'a str,
+    tenant: &'a str,
+    share: &'a str,
+    configured: bool,
+    jobs: Vec<JobRow>,
+    busy: bool,
+    has_snapshots: bool,
+}
+
+/// The recent jobs of a share (newest first) and whether one of them is queued or running.
+async fn recent_jobs(st: &SharedState, scope: &crate::api::auth::Scope, t: &str, s: &str) -> Result<(Vec<JobRow>, bool), ApiError> {
+    let jobs = st.jobs.list(scope, Some(t), Some(s), 10).await?;
+    let busy = jobs.iter().any(|j| !j.state.is_terminal());
+    Ok((jobs.iter().map(job_row).collect(), busy))
+}
+
+async fn share_jobs(State(st): State<SharedState>, u: WebUser, Path((t, s)): Path<(String, String)>) -> Result<Html<String>, WebError> {
+    let (ms, settings) = share_state(&st, &u.session.scope, &t, &s).await?;
+    let (jobs, busy) = recent_jobs(&st, &u.session.scope, &t, &s).await?;
+    Ok(render(&ShareJobs { csrf: &u.session.csrf, tenant: &t, share: &s, configured: settings.configured, jobs, busy, has_snapshots: !ms.is_empty() }))
 }
 
 async fn share_page(State(st): State<SharedState>, u: WebUser, Path((t, s)): Path<(String, String)>) -> Result<Html<String>, WebError> {
-    u.session.scope.check_tenant(&t)?;
-    let ms = st.index.manifests(&t, &s).await?;
+    let (ms, settings) = share_state(&st, &u.session.scope, &t, &s).await?;
+    let (jobs, busy) = recent_jobs(&st, &u.session.scope, &t, &s).await?;
+    if ms.is_empty() {
+        let w = who(&u.session);
+        return Ok(render(&SharePage {
+            user: Some(&w),
+            csrf: &u.session.csrf,
+            tenant: &t,
+            share: &s,
+            growth_chart: String::new(),
+            files_chart: String::new(),
+            change_chart: String::new(),
+            snaps: Vec::new(),
+            growth: Vec::new(),
+            latest: 0,
+            previous: 0,
+            configured: settings.configured,
+            jobs,
+            busy,
+            has_snapshots: false,
+        }));
+    }
     let pts = st.index.trends(&ms).await?;
     let labels: Vec<i64> = pts.iter().map(|p| p.snapshot_id).collect();
     let growth_chart = chart::line("bytes per snapshot", &labels, &pts.iter().map(|p| p.bytes as f64).collect::<Vec<_>>(), &chart::bytes);
@@ -301,8 +362,6 @@ async fn share_page(State(st): State<SharedState>, u: WebUser, Path((t, s)): Pat
     let previous = if ms.len() >= 2 { &ms[ms.len() - 2] } else { latest };
     let growth: Vec<Growth> = if ms.len() >= 2 { st.index.fastest_growing(previous, latest, 10).await? } else { Vec::new() };
     let growth = growth.iter().map(|g| GrowthView { path: g.path.clone(), bytes: chart::bytes(g.bytes as f64), grew: chart::bytes(g.grew_bytes as f64), files: g.grew_files }).collect();
-    let configured = st.settings.get(&t, &s).map_err(ApiError::internal)?.configured;
-    let jobs = st.jobs.list(&u.session.scope, Some(&t), Some(&s), 10).await?.iter().map(job_row).collect();
     let w = who(&u.session);
     Ok(render(&SharePage {
         user: Some(&w),
@@ -316,8 +375,10 @@ async fn share_page(State(st): State<SharedState>, u: WebUser, Path((t, s)): Pat
         growth,
         latest: latest.snapshot_id,
         previous: previous.snapshot_id,
-        configured,
+        configured: settings.configured,
         jobs,
+        busy,
+        has_snapshots: true,
     }))
 }
 
@@ -360,8 +421,11 @@ struct BrowseRows {
     more: Option<String>,
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`), for path
+/// segments and query values alike.
 fn enc(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 async fn browse_page(
@@ -505,6 +569,28 @@ async fn start_job(State(st): State<SharedState>, u: WebUser, Path((t, s)): Path
     Ok(Redirect::to(&format!("/jobs/{}", v.job_id)).into_response())
 }
 
+#[derive(Deserialize)]
+struct AddShareForm {
+    csrf: String,
+    tenant: String,
+    share: String,
+    connection_string: Option<String>,
+    sas_url: Option<String>,
+    azure_share: Option<String>,
+}
+
+/// "Add share" (tenant page, and the operator's overview): a CSRF-checked POST that registers a share
+/// exactly as `POST /api/v1/tenants/{tenant}/shares` does, then shows the share's page.
+async fn add_share(State(st): State<SharedState>, u: WebUser, Form(f): Form<AddShareForm>) -> Result<Response, WebError> {
+    check_csrf(&u.session, &f.csrf)?;
+    // Empty fields of the form are absent values.
+    let given = |v: Option<String>| v.map(|x| x.trim().to_string()).filter(|x| !x.is_empty());
+    let tenant = f.tenant.trim().to_string();
+    let body = NewShare { share: f.share.trim().to_string(), connection_string: given(f.connection_string), sas_url: given(f.sas_url), azure_share: given(f.azure_share) };
+    register_share(&st, &u.session.scope, &tenant, body).await?;
+    Ok(Redirect::to(&format!("/t/{}/s/{}", enc(&tenant), enc(f.share.trim()))).into_response())
+}
+
 /// A job for templates.
 struct JobRow {
     id: i64,
@@ -569,12 +655,25 @@ struct JobPage<'a> {
     csrf: &'a str,
     j: JobRow,
     payload: String,
+    /// Whether the job's share has snapshots (Verify needs one).
+    has_snapshots: bool,
 }
 
+/// The live part of the job monitor: state, progress, error; Cancel while the job is unfinished; the
+/// Start buttons of the job's share, disabled until it has ended.
 #[derive(Template)]
 #[template(path = "job_status.html")]
-struct JobStatus {
+struct JobStatus<'a> {
+    csrf: &'a str,
     j: JobRow,
+    has_snapshots: bool,
+}
+
+async fn has_snapshots(st: &SharedState, v: &JobView) -> Result<bool, ApiError> {
+    match (&v.tenant, &v.share) {
+        (Some(t), Some(s)) => Ok(!st.index.manifests_or_none(t, s).await?.is_empty()),
+        _ => Ok(false),
+    }
 }
 
 fn parse_job(id: &str) -> Result<i64, ApiError> {
@@ -585,13 +684,15 @@ async fn job_page(State(st): State<SharedState>, u: WebUser, Path(id): Path<Stri
     let v = st.jobs.get(&u.session.scope, parse_job(&id)?).await?;
     let w = who(&u.session);
     let payload = serde_json::to_string_pretty(&v.payload).unwrap_or_default();
-    Ok(render(&JobPage { user: Some(&w), csrf: &u.session.csrf, j: job_row(&v), payload }))
+    let has_snapshots = has_snapshots(&st, &v).await?;
+    Ok(render(&JobPage { user: Some(&w), csrf: &u.session.csrf, j: job_row(&v), payload, has_snapshots }))
 }
 
 /// The live part of the job monitor; htmx polls it every second while the job is unfinished.
 async fn job_status(State(st): State<SharedState>, u: WebUser, Path(id): Path<String>) -> Result<Html<String>, WebError> {
     let v = st.jobs.get(&u.session.scope, parse_job(&id)?).await?;
-    Ok(render(&JobStatus { j: job_row(&v) }))
+    let has_snapshots = has_snapshots(&st, &v).await?;
+    Ok(render(&JobStatus { csrf: &u.session.csrf, j: job_row(&v), has_snapshots }))
 }
 
 async fn cancel_job(State(st): State<SharedState>, u: WebUser, Path(id): Path<String>, Form(f): Form<CsrfForm>) -> Result<Response, WebError> {

@@ -1,7 +1,7 @@
 """Every notebook in notebooks/ runs without a cell error against a repository made by scans.
 
-The repository comes from `afb demo --data DIR` (emulator, generated share, two scans with changes in
-between); `AFB_BIN` names the afb binary. Run: `AFB_BIN=... .venv/bin/python -m pytest -q tests/notebooks`.
+The repository comes from `afb demo --no-serve --data DIR` (emulator, generated share, two scans with
+changes in between, then a backup job, which scans a third time); `AFB_BIN` names the afb binary. Run: `AFB_BIN=... .venv/bin/python -m pytest -q tests/notebooks`.
 """
 import os
 import pathlib
@@ -21,12 +21,13 @@ def repo(tmp_path_factory):
     if not afb:
         pytest.skip("AFB_BIN is not set")
     data = tmp_path_factory.mktemp("demo")
-    out = subprocess.run([afb, "demo", "--data", str(data), "--files", "300"], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([afb, "demo", "--no-serve", "--data", str(data), "--files", "300"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     repo = data / "repo"
     assert sorted(p.name for p in (repo / "demo" / "demo" / "index" / "snapshots").glob("*.json")) == [
         "00000000000000000001.json",
         "00000000000000000002.json",
+        "00000000000000000003.json",
     ]
     return repo
 
@@ -40,7 +41,7 @@ def test_notebook_runs(path, repo, tmp_path, monkeypatch):
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert "2 snapshots of demo/demo" in outputs
+    assert "3 snapshots of demo/demo" in outputs
     assert any(tmp_path.glob("*.png"))
 
 

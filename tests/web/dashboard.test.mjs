@@ -1,7 +1,8 @@
 // Browser test of the dashboard: Debian's Chromium driven by playwright-core (never a downloaded browser).
 // Builds a sample repository with `afb api-sample`, issues an operator token, starts `afb serve` on a free
 // port, then logs in and drills down overview -> tenant -> share -> snapshot -> directory, views a diff and
-// checks hostile file names show as text. Screenshots go to tests/artifacts/.
+// checks hostile file names show as text; starts jobs and follows them in the job monitor; adds a share
+// from a tenant's page and backs it up. Screenshots go to tests/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -17,6 +18,31 @@ const artifacts = join(root, 'tests', 'artifacts');
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 
 let repo, server, base, token, browser, emulator, shareConnection, restoreDir;
+
+const ended = ['succeeded', 'dead', 'cancelled'];
+
+// The job monitor's buttons, read in one go (htmx swaps between reads cannot mix two states).
+function monitorButtons(page) {
+  return page.evaluate(() => ({
+    state: document.querySelector('#job-status')?.dataset.state,
+    cancel: document.querySelector('#cancel') !== null,
+    startDisabled: ['#start-backup', '#start-scan'].map((id) => document.querySelector(id)?.disabled),
+  }));
+}
+
+// On a job monitor just opened: while the job is unfinished it offers Cancel and holds the Start buttons
+// back; wait until it ends (htmx polls), then Cancel is gone and the Start buttons are usable again.
+async function followJob(page, screenshot) {
+  const first = await monitorButtons(page);
+  if (!ended.includes(first.state)) {
+    assert.deepEqual({ cancel: first.cancel, startDisabled: first.startDisabled }, { cancel: true, startDisabled: [true, true] }, JSON.stringify(first));
+  }
+  await page.waitForFunction((e) => e.includes(document.querySelector('#job-status')?.dataset.state), ended, { timeout: 120_000 });
+  await page.screenshot({ path: join(artifacts, screenshot), fullPage: true });
+  const last = await monitorButtons(page);
+  assert.deepEqual({ cancel: last.cancel, startDisabled: last.startDisabled }, { cancel: false, startDisabled: [false, false] }, JSON.stringify(last));
+  return last.state;
+}
 
 // The first line a child process prints on stdout.
 function firstLine(child, what) {
@@ -135,10 +161,9 @@ test('start a backup and a restore from the dashboard and follow them in the job
   const jobUrl = page.url();
   assert.match(await page.locator('h1').textContent(), /backup of tenant-002\/files/);
   await page.screenshot({ path: join(artifacts, '8-job-running.png'), fullPage: true });
-  // The status fragment is swapped in by htmx until the job ends.
-  await page.waitForFunction(() => ['succeeded', 'dead', 'cancelled'].includes(document.querySelector('#job-status')?.dataset.state), null, { timeout: 120_000 });
-  const state = await page.locator('#job-state').textContent();
-  await page.screenshot({ path: join(artifacts, '9-job-finished.png'), fullPage: true });
+  // The status fragment is swapped in by htmx until the job ends; then Cancel goes, Start comes back.
+  const state = await followJob(page, '9-job-finished.png');
+  assert.equal(await page.locator('#job-state').textContent(), state);
   const id = jobUrl.match(/\/jobs\/(\d+)$/)[1];
   const v = await (await api(`/api/v1/jobs/${id}`)).json();
   assert.equal(v.state, state);
@@ -154,12 +179,50 @@ test('start a backup and a restore from the dashboard and follow them in the job
   await Promise.all([page.waitForURL(/\/jobs\/\d+$/), page.click('#restore')]);
   assert.match(await page.locator('h1').textContent(), /restore of tenant-002\/files/);
   assert.ok((await page.locator('#job-payload').textContent()).includes(restoreDir));
-  await page.waitForFunction(() => ['succeeded', 'dead', 'cancelled'].includes(document.querySelector('#job-status')?.dataset.state), null, { timeout: 120_000 });
-  await page.screenshot({ path: join(artifacts, '10-restore-job.png'), fullPage: true });
-  assert.equal(await page.locator('#job-state').textContent(), 'succeeded');
+  assert.equal(await followJob(page, '10-restore-job.png'), 'succeeded');
   assert.ok(readdirSync(restoreDir).length > 0, 'the restore wrote files');
   await page.goto(`${base}/jobs`);
   assert.ok((await page.locator('#jobs tbody tr').count()) >= 2);
   await page.screenshot({ path: join(artifacts, '11-jobs.png'), fullPage: true });
+  await page.close();
+});
+
+// A share registered from the tenant page ("Add share", CSRF-protected like every form) before it has any
+// snapshot: listed as never backed up, then backed up from its page against a second share in the same
+// emulator; the backup must succeed and give the share its first snapshot.
+test('add a share on the tenant page and back it up', async () => {
+  execFileSync(afb, ['gen', '--connection-string', shareConnection, '--share', 'added', '--files', '30', '--max-file-size', '50000'], { stdio: 'ignore' });
+  const page = await browser.newPage();
+  await page.goto(`${base}/login`);
+  await page.fill('#token', token);
+  await Promise.all([page.waitForURL(`${base}/`), page.click('#login')]);
+  await page.goto(`${base}/t/tenant-001`);
+  await page.fill('#add-share-form input[name=share]', 'added');
+  await page.fill('#add-share-form input[name=connection_string]', shareConnection);
+  await Promise.all([page.waitForURL(`${base}/t/tenant-001/s/added`), page.click('#add-share')]);
+  await page.waitForSelector('#never-backed-up');
+  assert.equal(await page.locator('#restore-form').count(), 0, 'nothing to restore yet');
+  assert.ok(!(await page.content()).includes('AccountKey='), 'the secret is never shown');
+  await page.screenshot({ path: join(artifacts, '12-added-share.png'), fullPage: true });
+
+  await page.goto(`${base}/`);
+  const row = page.locator('#overview tbody tr', { has: page.locator('a.share', { hasText: /^added$/ }) });
+  assert.equal(await row.count(), 1);
+  assert.match(await row.locator('td.last').textContent(), /never backed up/);
+  await page.goto(`${base}/t/tenant-001`);
+  assert.match(await page.locator('#shares tbody tr', { has: page.locator('a.share', { hasText: /^added$/ }) }).locator('td.last').textContent(), /never backed up/);
+
+  await page.goto(`${base}/t/tenant-001/s/added`);
+  await Promise.all([page.waitForURL(/\/jobs\/\d+$/), page.click('#start-backup')]);
+  assert.match(await page.locator('h1').textContent(), /backup of tenant-001\/added/);
+  const state = await followJob(page, '13-added-share-backup.png');
+  const id = page.url().match(/\/jobs\/(\d+)$/)[1];
+  const v = await (await fetch(`${base}/api/v1/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } })).json();
+  assert.equal(state, 'succeeded', JSON.stringify(v));
+
+  await page.goto(`${base}/t/tenant-001/s/added`);
+  await page.waitForSelector('#snapshots');
+  assert.equal(await page.locator('#snapshots tbody tr').count(), 1);
+  assert.equal(await page.locator('#never-backed-up').count(), 0);
   await page.close();
 });

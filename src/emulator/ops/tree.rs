@@ -10,15 +10,9 @@ use http::StatusCode;
 /// Longest path below the share, in UTF-16 units.
 const MAX_PATH: usize = 2048;
 
-/// Share names: 3-63 characters of lower-case letters, digits and single hyphens, starting and ending
-/// with a letter or digit.
+/// Share names follow [`crate::azure::is_valid_share_name`].
 pub fn validate_share_name(name: &str) -> ApiResult<()> {
-    let ok = (3..=63).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-        && !name.contains("--");
-    if ok { Ok(()) } else { Err(ApiError::invalid_resource_name()) }
+    if crate::azure::is_valid_share_name(name) { Ok(()) } else { Err(ApiError::invalid_resource_name()) }
 }
 
 /// File and directory names: 1-255 UTF-16 units, none of `"\/:|<>*?` or control characters, not `.`
