@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
-    /// Directory for the demo's state (emulator data); a temporary directory by default.
+    /// Directory for the demo's state (emulator data, repository, restore); a temporary directory by
+    /// default. Kept afterwards; a second demo there starts over.
     #[arg(long)]
     pub data: Option<std::path::PathBuf>,
     /// Files in the sample share.
@@ -45,10 +46,38 @@ pub struct DemoArgs {
     pub port: u16,
 }
 
+/// Marks a directory as the demo's own, so a later `afb demo --data` may clear it.
+const DEMO_MARKER: &str = ".afb-demo";
+/// What the demo writes below `--data` (and removes again when it starts over there).
+const DEMO_ENTRIES: [&str; 4] = ["emulator", "repo", "restore", "master.key"];
+
+/// Prepare `--data DIR`: a new or empty directory, or one an earlier demo made (its demo state is
+/// removed, so the demo starts over). Anything else is refused, so the demo never deletes a user's files.
+fn start_fresh(dir: &std::path::Path) -> anyhow::Result<()> {
+    let marker = dir.join(DEMO_MARKER);
+    if dir.exists() && !marker.exists() && std::fs::read_dir(dir)?.next().is_some() {
+        anyhow::bail!("--data {}: the directory is not empty and was not made by afb demo (no {DEMO_MARKER} in it)", dir.display());
+    }
+    for entry in DEMO_ENTRIES {
+        let p = dir.join(entry);
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p)?;
+        } else if p.exists() {
+            std::fs::remove_file(&p)?;
+        }
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(&marker, "afb demo state; `afb demo --data` clears the demo's entries here\n")?;
+    Ok(())
+}
+
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let temp;
     let data = match &args.data {
-        Some(d) => d.clone(),
+        Some(d) => {
+            start_fresh(d)?;
+            d.clone()
+        }
         None => {
             temp = tempfile::tempdir()?;
             temp.path().to_path_buf()

@@ -153,6 +153,17 @@ async fn demo_backs_up_verifies_and_restores_identically_then_ends() {
         }
     }
     assert_eq!(files, restored);
+
+    // A second demo in the same directory starts over; a directory of someone else's files is refused.
+    let again = afb(&["demo", "--no-serve", "--data", data.to_str().unwrap(), "--files", "120"], &[]);
+    assert_eq!(again.code, 0, "a second demo with the same --data:\nstdout:\n{}\nstderr:\n{}", again.stdout, again.stderr);
+    let foreign = dir.path().join("mine");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("thesis.txt"), "keep me").unwrap();
+    let refused = afb(&["demo", "--no-serve", "--data", foreign.to_str().unwrap()], &[]);
+    assert_eq!(refused.code, 1, "stderr:\n{}", refused.stderr);
+    assert_one_error_line(&refused, &["--data", "not empty"]);
+    assert_eq!(std::fs::read_to_string(foreign.join("thesis.txt")).unwrap(), "keep me");
 }
 
 /// `afb demo` serves the dashboard after the pipeline: it prints one line with the URL and a token, the

@@ -139,6 +139,9 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
 /// Ctrl-C), lets open requests finish, then stops the embedded runner.
 pub async fn serve_until(listener: tokio::net::TcpListener, st: SharedState, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let jobs = st.jobs.clone();
+    // Load the directory summaries the first pages need while the server already answers.
+    let warm = st.clone();
+    tokio::spawn(async move { warm.index.warm().await });
     axum::serve(listener, app(st)).with_graceful_shutdown(stop).await?;
     jobs.shutdown().await;
     Ok(())
