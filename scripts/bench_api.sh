@@ -19,11 +19,15 @@ BASE=http://127.0.0.1:$PORT
 [ -d "$W/many" ] || "$AFB" api-sample --repo "$W/many" --tenants 100 --nodes 2000 --snapshots 2
 [ -d "$W/big" ] || "$AFB" api-sample --repo "$W/big" --tenants 1 --nodes 10000000 --snapshots 2
 
-start() { # repo
-  "$AFB" serve --repo "$1" --addr 127.0.0.1:$PORT --token $TOKEN --no-runner 2>"$W/serve.log" &
+start() { # repo [warm]: with "warm", wait until the server has warmed its directory summaries
+  AFB_LOG=info "$AFB" serve --repo "$1" --addr 127.0.0.1:$PORT --token $TOKEN --no-runner 2>"$W/serve.log" &
   SERVER=$!
-  for _ in $(seq 100); do curl -s -o /dev/null "$BASE/openapi.json" && return; sleep 0.1; done
-  echo "server did not start" >&2; exit 1
+  for _ in $(seq 100); do curl -s -o /dev/null "$BASE/openapi.json" && break; sleep 0.1; done
+  curl -s -o /dev/null "$BASE/openapi.json" || { echo "server did not start" >&2; exit 1; }
+  if [ "${2:-}" = warm ]; then
+    for _ in $(seq 600); do grep -q "directory summaries" "$W/serve.log" && return; sleep 0.1; done
+    echo "server did not finish warming" >&2; exit 1
+  fi
 }
 stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; }
 session() { curl -s -o /dev/null -D - -d "token=$TOKEN" "$BASE/login" | sed -n 's/^set-cookie: \(afb_session=[^;]*\).*/\1/ip'; }
@@ -38,20 +42,27 @@ a=$(t /api/v1/tenants); b=$(t /api/v1/tenants); echo "| GET /api/v1/tenants, 100
 stop
 
 S=/t/tenant-000/s/files
+B=/api/v1/tenants/tenant-000/shares/files
+echo
+echo "10M-node share (2 snapshots): first request right after start (summaries still warming), first request"
+echo "after warm-up, repeat (ms). \"anchor\": no stored summaries (what a snapshot committed before summaries costs)."
+echo
+echo "| what | mode | at start | after warm-up | repeat |"
+echo "| --- | --- | --- | --- | --- |"
 for mode in summary anchor; do
-  if [ $mode = anchor ]; then rm -rf "$W/big/tenant-000/files/index/summaries"; fi
-  start "$W/big"; COOKIE=$(session)
-  a=$(t $S); b=$(t $S); echo "| share page, 10M nodes, 2 snapshots ($mode) | $a | $b |"
-  stop
-  if [ $mode = anchor ]; then rm -rf "$W/big/tenant-000/files/index/summaries"; fi
-  start "$W/big"; COOKIE=$(session)
-  a=$(t "$S/snap/2?path=%2F"); b=$(t "$S/snap/2?path=%2F"); echo "| directory listing page /, 10M nodes ($mode) | $a | $b |"
-  # A directory a few levels down: the first subdirectory of the first subdirectory.
-  D1=$(curl -s -H "authorization: Bearer $TOKEN" "$BASE/api/v1/tenants/tenant-000/shares/files/snapshots/2/browse?limit=1" | sed -n 's/.*"name":"\([^"]*\)","kind":"dir".*/\1/p')
-  P=$(python3 -c 'import sys,urllib.parse;print(urllib.parse.quote("/"+sys.argv[1],safe=""))' "$D1")
-  a=$(t "/api/v1/tenants/tenant-000/shares/files/snapshots/2/browse?path=$P"); b=$(t "/api/v1/tenants/tenant-000/shares/files/snapshots/2/browse?path=$P"); echo "| browse API /$D1 (new directory), 10M nodes ($mode) | $a | $b |"
-  a=$(t "/api/v1/tenants/tenant-000/shares/files/trends"); b=$(t "/api/v1/tenants/tenant-000/shares/files/trends"); echo "| trends API, 10M nodes ($mode) | $a | $b |"
-  stop
+  for page in "$S" "$S/snap/2?path=%2F" "$B/snapshots/2/browse?path=DIR" "$B/trends"; do
+    if [ $mode = anchor ]; then rm -rf "$W/big/tenant-000/files/index/summaries"; fi
+    start "$W/big"; COOKIE=$(session)
+    if [ -z "${DIR:-}" ]; then # a subdirectory of the root with files in it: the first entry of the root
+      DIR=$(curl -s -H "authorization: Bearer $TOKEN" "$BASE$B/snapshots/2/browse?limit=1" | python3 -c 'import sys,json,urllib.parse;print(urllib.parse.quote("/"+json.load(sys.stdin)["entries"][0]["name"],safe=""))')
+    fi
+    u=${page/DIR/$DIR}
+    a=$(t "$u"); stop
+    if [ $mode = anchor ]; then rm -rf "$W/big/tenant-000/files/index/summaries"; fi
+    start "$W/big" warm; COOKIE=$(session)
+    b=$(t "$u"); c=$(t "$u"); stop
+    echo "| $u | $mode | $a | $b | $c |" | sed 's|/t/tenant-000/s/files|share page |; s|/api/v1/tenants/tenant-000/shares/files|API |'
+  done
 done
 
 start "$W/big"; COOKIE=$(session)

@@ -210,6 +210,10 @@ async fn browse_paginates_with_a_cursor_and_totals_add_up() {
     }
     let all: Vec<String> = root["entries"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(seen, all);
+    // The count (taken from the directory summary) is what the pages hold, across subdirectories and files.
+    assert_eq!(all.len(), n, "{root}");
+    let kinds: std::collections::HashSet<&str> = root["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.len(), 2, "the root holds directories and files: {root}");
     // Into a subdirectory.
     let dir = root["entries"].as_array().unwrap().iter().find(|e| e["kind"] == "dir").expect("a directory at the root");
     let name = dir["name"].as_str().unwrap();

@@ -140,6 +140,27 @@ pub struct Index {
     growth: Bounded<(String, String, i64, i64), Arc<Vec<Growth>>>,
 }
 
+/// Listing rows as API entries (directories with their subtree totals), directories first, then by name.
+fn sorted_entries(sm: &Summary, rows: Vec<crate::index::summary::DirEntryRow>) -> Vec<Entry> {
+    let mut out: Vec<Entry> = rows
+        .into_iter()
+        .map(|r| {
+            let is_dir = r.kind == NodeKind::Dir;
+            let subtree = if is_dir { sm.dirs.du(r.node_id) } else { None };
+            Entry {
+                node_id: r.node_id,
+                name: r.name,
+                kind: if is_dir { "dir" } else { "file" },
+                size: subtree.map_or(r.size.max(0) as u64, |t| t.bytes),
+                mtime: rfc3339_ns(r.mtime),
+                subtree,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
+    out
+}
+
 fn rfc3339_ns(ns: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(ns as i128)
         .ok()
@@ -248,23 +269,7 @@ impl Index {
             return Ok(e);
         }
         let rows = sm.list(&self.repo, m, dir).await.map_err(ApiError::internal)?;
-        let mut out: Vec<Entry> = rows
-            .into_iter()
-            .map(|r| {
-                let is_dir = r.kind == NodeKind::Dir;
-                let subtree = if is_dir { sm.dirs.du(r.node_id) } else { None };
-                Entry {
-                    node_id: r.node_id,
-                    name: r.name,
-                    kind: if is_dir { "dir" } else { "file" },
-                    size: subtree.map_or(r.size.max(0) as u64, |t| t.bytes),
-                    mtime: rfc3339_ns(r.mtime),
-                    subtree,
-                }
-            })
-            .collect();
-        out.sort_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
-        let out = Arc::new(out);
+        let out = Arc::new(sorted_entries(sm, rows));
         self.listings.put(k, out.clone());
         Ok(out)
     }
@@ -280,16 +285,24 @@ impl Index {
             None | Some("") => 0,
             Some(c) => c.parse::<usize>().map_err(|_| ApiError::bad_request(format!("cursor {c:?} is not one this server gave out")))?,
         };
-        let all = self.entries(m, &sm, dir).await?;
-        let end = (start + limit).min(all.len());
-        let entries = all.get(start..end).map(|s| s.to_vec()).unwrap_or_default();
+        // Subdirectories come first and the summary has them; files are read only for a page that
+        // reaches them. The summary also counts them, so the total is known without reading.
+        let subdirs = sorted_entries(&sm, sm.list_subdirs(dir));
+        let count = subdirs.len() + dm.direct_files(dir).unwrap_or(0) as usize;
+        let end = (start + limit).min(count);
+        let entries = if end <= subdirs.len() {
+            subdirs.get(start..end).map(|s| s.to_vec()).unwrap_or_default()
+        } else {
+            let all = self.entries(m, &sm, dir).await?;
+            all.get(start..end.min(all.len())).map(|s| s.to_vec()).unwrap_or_default()
+        };
         Ok(Listing {
             path: dm.path(dir).unwrap_or_else(|| "/".into()),
             node_id: dir,
             totals: dm.du(dir).unwrap_or_default(),
-            entry_count: all.len(),
+            entry_count: count,
             entries,
-            next_cursor: (end < all.len()).then(|| end.to_string()),
+            next_cursor: (end < count).then(|| end.to_string()),
         })
     }
 

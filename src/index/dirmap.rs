@@ -231,6 +231,13 @@ impl DirMap {
         &self.ids
     }
 
+    /// Files directly in directory `id` (its subtree's files less its subdirectories' subtrees');
+    /// `None` if not a directory.
+    pub fn direct_files(&self, id: i64) -> Option<u64> {
+        let total = self.du(id)?.files;
+        Some(total - self.subdirs(id).map(|(i, _, _)| self.totals[i].files).sum::<u64>())
+    }
+
     /// The subdirectories of directory `id` as (index, node id, name); none for an unknown id.
     pub fn subdirs(&self, id: i64) -> impl Iterator<Item = (usize, i64, &str)> {
         let range = match self.index_of(id) {

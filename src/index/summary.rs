@@ -327,6 +327,14 @@ impl Summary {
         (a..b).map(|k| (self.run_lo[k], self.run_hi[k])).collect()
     }
 
+    /// The subdirectories of directory `dir` (unsorted), from the summary alone.
+    pub fn list_subdirs(&self, dir: i64) -> Vec<DirEntryRow> {
+        self.dirs
+            .subdirs(dir)
+            .map(|(i, id, name)| DirEntryRow { node_id: id, name: name.to_string(), kind: NodeKind::Dir, size: 0, mtime: self.dir_mtime[i] })
+            .collect()
+    }
+
     /// Approximate memory held, in bytes.
     pub fn memory_bytes(&self) -> usize {
         self.dirs.memory_bytes() + self.dir_mtime.capacity() * 8 + self.run_start.capacity() * 4 + (self.run_lo.capacity() + self.run_hi.capacity()) * 8
@@ -336,11 +344,7 @@ impl Summary {
     /// files from reading, per layer, only the pages whose `node_id` range overlaps the directory's file
     /// runs, newest layer first: the newest row of an id wins, and an id a newer delta deleted is gone.
     pub async fn list(&self, repo: &Repo, m: &Manifest, dir: i64) -> anyhow::Result<Vec<DirEntryRow>> {
-        let mut out: Vec<DirEntryRow> = self
-            .dirs
-            .subdirs(dir)
-            .map(|(i, id, name)| DirEntryRow { node_id: id, name: name.to_string(), kind: NodeKind::Dir, size: 0, mtime: self.dir_mtime[i] })
-            .collect();
+        let mut out = self.list_subdirs(dir);
         let runs = self.runs(dir);
         if runs.is_empty() {
             return Ok(out);
