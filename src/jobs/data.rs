@@ -48,7 +48,7 @@ use crate::backup::restore::{RestoreOptions, Target, restore};
 use crate::backup::verify::{VerifyOptions, verify};
 use crate::backup::parts::{self, BatchBudget, PartDone, PartRange, Planned, Upload};
 use crate::backup::{BackupSummary, Progress, latest_manifest};
-use crate::index::manifest::{Manifest, check_id};
+use crate::index::manifest::check_id;
 use crate::index::snapshot::{Repo as IndexRepo, WriteOptions};
 use crate::repository::{MasterKey, Repository, RepositoryConfig};
 use crate::scan::fanout::{self, ListBudget, ROOT_PART, RunInfo};
@@ -231,12 +231,19 @@ impl JobHandler for BackupHandler {
     }
 }
 
+/// The run a root `scan` or `backup` job starts: `job-{job id}-{enqueue time in µs}`, the same for every
+/// attempt of the job and never the same for two jobs, even of queues whose ids start again at 1 (the
+/// embedded queue after a restart) over one repository.
+pub fn run_name(job: &super::model::ClaimedJob) -> String {
+    format!("job-{}-{}", job.job_id, job.created_us)
+}
+
 /// The root job of a run: take (or find) the run's share snapshot, list the root part, and either finish
 /// at once (the share fit in the budget) or fan out with a commit job doing `op`.
 async fn start(env: &DataEnv, ctx: &JobContext, share: &ShareRef, op: CommitOp) -> Result<Outcome, JobError> {
     let (svc, azure_share) = env.source(&share.tenant, &share.share)?;
     let index = env.index()?;
-    let run = format!("job-{}", ctx.job.job_id);
+    let run = run_name(&ctx.job);
     ctx.progress(json!({ "phase": "snapshot" }));
     let info = fanout::start_run(&index, &svc, &share.tenant, &share.share, &azure_share, &run).await?;
     let part = ScanPart {

@@ -270,6 +270,13 @@ impl ChunkIndex {
         }
     }
 
+    /// [`ChunkIndex::get`] after listing the id's partition again, so index objects other writers wrote
+    /// since it was loaded are seen (a lookup that must not miss: reading a chunk a snapshot names).
+    pub async fn get_fresh(&mut self, id: &ChunkId) -> Result<Option<IndexEntry>> {
+        self.forget_partition(id.0[0]);
+        self.get(id).await
+    }
+
     /// Drops what is held of partition `p`; the next lookup lists it again.
     fn forget_partition(&mut self, p: u8) {
         if let Some(objects) = self.partitions.remove(&p) {
