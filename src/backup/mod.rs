@@ -15,6 +15,9 @@
 //! 5. commits a backup manifest (data first, manifest last) naming the index snapshot id and the Azure
 //!    share-snapshot timestamp in `extra`.
 //!
+//! The steps are [`Plan::new`] (1–2), [`store_nodes`] (3–4, for all nodes to read or a range of them) and
+//! [`Plan::commit`] (metadata and manifest); [`parts`] runs the middle step as several jobs.
+//!
 //! See `docs/backup.md`.
 
 pub mod bench;

@@ -1,4 +1,5 @@
-//! The data handlers: `scan`, `backup`, `restore`, `verify`, and the `commit` of fanned-out scans.
+//! The data handlers: `scan`, `backup`, `restore`, `verify`, `prune`, `compact`, and the `commit` of
+//! fanned-out scans and split backups.
 //!
 //! ```no_run
 //! # async fn demo(master: afb::repository::MasterKey) -> anyhow::Result<()> {
@@ -15,16 +16,21 @@
 //! listing budget of fanned-out scans. Payloads are the shapes of [`super::payloads`].
 //!
 //! Idempotence (see [`super::handler`]):
-//! - `scan` and `backup` are runs of [`crate::scan::fanout`]: the share snapshot is taken once per run
-//!   (`run.json`), parts list deterministically and write fragments under fixed names, and the commit
-//!   recognises an index snapshot it already committed (same share snapshot).
-//! - A `backup` then backs up that index snapshot, unless a backup manifest already names it
-//!   ([`backup_of`]): a re-run after a crash commits no second backup snapshot. Content objects are
-//!   content-addressed; a crash mid-upload leaves only unreferenced objects.
+//! - `scan` and `backup` are runs of [`crate::scan::fanout`] named [`run_name`]: the share snapshot is taken
+//!   once per run (tagged with the run, recorded in `run.json`; a re-run adopts a tagged snapshot it
+//!   finds unrecorded and deletes surplus ones), parts list deterministically and write fragments under
+//!   fixed names, and the commit recognises an index snapshot it already committed (same share snapshot).
+//! - A `backup` then backs up that index snapshot under a snapshot id derived from the run
+//!   ([`run_snapshot_id`], create-only), in this job or split into `backup` parts and a `backup_parts`
+//!   commit ([`crate::backup::parts`]); any job of the run that finds the manifest stops, so a re-run or a
+//!   zombie commits no second backup snapshot. Content objects are content-addressed; a crash mid-upload
+//!   leaves only unreferenced objects; a part's result is its part record, written last.
 //! - `restore` skips files already present with the same size and QuickXorHash.
 //! - `verify` only reads.
 //! - `prune` is the repository's own two-phase prune (condemn, then sweep deletion records), safe to
 //!   repeat and serialised per share by its lock marker.
+//! - `compact` merges index objects (nothing to do the second time) under the same lock, and deletes
+//!   only node-index files no index snapshot references.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -52,7 +52,7 @@ pub struct PendingDir {
 /// One child of a fanned-out scan: the directories it lists, within the run its root job started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScanPart {
-    /// The run: `job-{root job id}`.
+    /// The run: `job-{root job id}-{enqueue time in µs}` (`crate::jobs::data::run_name`).
     pub run: String,
     /// The part's id in the run's tree: `r` is the root job, `r.3` its fourth child, `r.3.0` ...
     pub id: String,
@@ -119,7 +119,7 @@ pub struct BackupJob {
 /// One part of a backup's upload: store the nodes to read within `range` (see `crate::backup::parts`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackupPart {
-    /// The run (`job-{root job id}`) whose index snapshot is backed up.
+    /// The run whose index snapshot is backed up.
     pub run: String,
     pub upload: Upload,
     pub range: PartRange,

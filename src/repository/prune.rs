@@ -7,11 +7,13 @@
 //! overlap.
 //!
 //! **Phase 1, mark and condemn** (nothing is deleted):
-//! 1. list packs, bundles and metadata objects; then the markers; then the snapshot manifests (in this
-//!    order: an object in the first listing was written by a backup whose marker or manifest the later
-//!    listings see);
-//! 2. mark every chunk, bundle and metadata object a manifest reaches (any unreadable manifest or
-//!    metadata object stops prune: it cannot mark safely);
+//! 1. list packs, bundles and metadata objects; then the markers; then the part records of split
+//!    backups ([`super::runs`]); then the snapshot manifests (in this order: an object in the first
+//!    listing was written by a backup whose marker, part record or manifest the later listings see; a run
+//!    deletes its part records only after its manifest exists);
+//! 2. mark every chunk, bundle and metadata object a manifest or a part record younger than
+//!    `run_retention` reaches (any unreadable manifest, record or metadata object stops prune: it cannot
+//!    mark safely); older part records (runs that never committed) are condemned like unused objects;
 //! 3. a pack, bundle or metadata object is a candidate only if it is older than the grace period and than
 //!    the start of every live backup (so a running backup's not-yet-committed objects are never
 //!    candidates); a candidate pack with no referenced chunk is condemned whole, one whose unreferenced

@@ -1,6 +1,6 @@
 //! A share's scan split across jobs by a **listing budget**, merged into one atomic index snapshot.
 //!
-//! A *run* (one scan of one share, named `job-{root job id}`) goes like this:
+//! A *run* (one scan of one share, named after its root job: `crate::jobs::data::run_name`) goes like this:
 //! 1. [`start_run`]: the root job takes the share snapshot once per run, tagged with the run
 //!    ([`RUN_TAG`]), and records it in `{tenant}/{share}/index/runs/{run}/run.json` (create-if-absent: a
 //!    re-run of the root job, or a concurrent zombie, finds it and uses the same share snapshot; a re-run
