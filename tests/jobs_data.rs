@@ -418,6 +418,10 @@ async fn a_backup_split_into_parts_is_the_same_on_one_and_four_workers_and_runni
     assert_eq!(again.len(), parts.len() + 1);
     let q = run_with(data_handlers(env1.clone()), 1, 2, again).await;
     assert_eq!(q.counts().await.unwrap().succeeded as usize, parts.len() + 1);
+    for id in 1..=parts.len() as i64 + 1 {
+        let p = q.get(id).await.unwrap().unwrap().progress.unwrap();
+        assert!(p["result"] == "already_committed" || p["already_committed"] == true, "job {id} found the snapshot committed: {p}");
+    }
     assert_eq!(digest_tree(Path::new(&one)), before, "re-running the parts and the commit wrote nothing");
 
     // An incremental backup whose every job runs twice (the first attempt does the work, then fails): a
@@ -450,7 +454,7 @@ async fn a_backup_split_into_parts_is_the_same_on_one_and_four_workers_and_runni
     for id in 1..=k2.values().map(|(n, _)| n).sum::<usize>() as i64 {
         let j = q2.get(id).await.unwrap().unwrap();
         if let Some(p) = j.progress.filter(|p| p.get("part").is_some() && p["phase"] == "done") {
-            assert_eq!(p["already"], "stored", "the second attempt found its part record: {p}");
+            assert_eq!(p["result"], "already_stored", "the second attempt found its part record: {p}");
             read += p["bytes_read"].as_u64().unwrap();
         }
     }

@@ -392,13 +392,13 @@ async fn backup_part(env: &DataEnv, ctx: &JobContext, share: &ShareRef, part: &B
     let progress = JobProgress::new(ctx);
     let r = &part.range;
     let done = stoppable(ctx, parts::run_part(&mut repo, &index, &at, &part.run, &part.upload, r, 0, &progress)).await?;
-    let (sum, already) = match &done {
-        PartDone::Stored(s) => (Some(s), "no"),
-        PartDone::AlreadyStored(s) => (Some(s), "stored"),
-        PartDone::AlreadyCommitted => (None, "committed"),
+    let (sum, result) = match &done {
+        PartDone::Stored(s) => (Some(s), "stored"),
+        PartDone::AlreadyStored(s) => (Some(s), "already_stored"),
+        PartDone::AlreadyCommitted => (None, "already_committed"),
     };
     ctx.progress(json!({
-        "phase": "done", "part": r.id, "first": r.first, "last": r.last, "snapshot_id": part.upload.snapshot_id, "already": already,
+        "phase": "done", "part": r.id, "first": r.first, "last": r.last, "snapshot_id": part.upload.snapshot_id, "result": result,
         "files_new": sum.map(|s| s.files_new), "files_changed": sum.map(|s| s.files_changed), "bytes_read": sum.map(|s| s.bytes_read),
         "bytes_uploaded": sum.map(|s| s.bytes_uploaded), "skipped": sum.map(|s| s.skipped.len()),
     }));
