@@ -29,7 +29,7 @@ fn worker_bin(dir: &Path) -> WorkerBin {
     std::fs::copy(env!("CARGO_BIN_EXE_afb"), &copy).expect("copy the afb binary");
     // This checkout's worker has the data flags; a foreign build may not.
     let help = Command::new(&copy).args(["worker", "--help"]).stderr(Stdio::null()).output();
-    if help.is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("--scan-budget-pages"))
+    if help.is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("--backup-batch-files"))
         && std::env::var_os("AFB_CRASH_TEST_SELF_EXEC").is_none()
     {
         return WorkerBin::Afb(copy);
@@ -44,8 +44,8 @@ const CHILD_URL_VAR: &str = "AFB_CRASH_TEST_WORKER_URL";
 const CHILD_REPO_VAR: &str = "AFB_CRASH_TEST_WORKER_REPO";
 const CHILD_KEY_VAR: &str = "AFB_CRASH_TEST_WORKER_KEY_FILE";
 
-/// The data options of the backup crash test's workers: small listing budgets, so a backup fans out into
-/// many scan jobs.
+/// The data options of the backup crash test's workers: small listing and upload budgets, so a backup
+/// fans out into many scan jobs and then splits its upload into many parts.
 fn data_args(repo: &str, key_file: &Path) -> afb::jobs::cli::DataArgs {
     afb::jobs::cli::DataArgs {
         repo: Some(repo.to_string()),
@@ -54,6 +54,8 @@ fn data_args(repo: &str, key_file: &Path) -> afb::jobs::cli::DataArgs {
         scan_max_children: 3,
         scan_concurrency: 4,
         scan_page_size: Some(40),
+        backup_batch_bytes: 2_000_000,
+        backup_batch_files: 60,
     }
 }
 
@@ -98,6 +100,7 @@ fn spawn_worker_with(bin: &WorkerBin, url: &str, effects: &Path, n: usize, data:
                 c.args(["--repo", repo, "--master-key-file", key.to_str().unwrap()]);
                 c.args(["--scan-budget-pages", &d.scan_budget_pages.to_string(), "--scan-max-children", &d.scan_max_children.to_string()]);
                 c.args(["--scan-concurrency", &d.scan_concurrency.to_string(), "--scan-page-size", &d.scan_page_size.unwrap().to_string()]);
+                c.args(["--backup-batch-bytes", &d.backup_batch_bytes.to_string(), "--backup-batch-files", &d.backup_batch_files.to_string()]);
             }
             c
         }
@@ -234,7 +237,8 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
     let emu = EmulatorProcess::start(&tmp.path().join("afb"), &tmp.path().join("emu"));
     let svc = afb::azure::FileServiceClient::from_connection_string(&emu.connection_string).unwrap();
 
-    // Three generated shares; every backup fans out (a budget of 3 listing pages of 40 entries per job).
+    // Three generated shares; every backup fans out (a budget of 3 listing pages of 40 entries per job),
+    // then splits its upload into parts (2 MB or 60 files each).
     let repo = tmp.path().join("repo");
     let settings = Settings::new(repo.join(".afb").join("shares.json"));
     let shares = ["alpha", "beta", "gamma"];
@@ -294,10 +298,16 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
     eprintln!("{kills} kills in {:.1} s; jobs (kind, state, count, attempts): {summary:?}", started.elapsed().as_secs_f64());
     assert!(summary.iter().all(|(_, state, _, _)| state == JobState::Succeeded.as_str()), "{summary:?}");
     let count = |k: &str| summary.iter().filter(|s| s.0 == k).map(|s| s.2).sum::<i64>();
-    assert_eq!(count("backup"), 3);
-    assert!(count("scan") >= 6 && count("commit") >= 3, "the backups fanned out: {summary:?}");
+    assert!(count("scan") >= 6 && count("commit") >= 6, "the backups fanned out: {summary:?}");
+    let parts = client.query("SELECT count(*) FROM jobs WHERE kind = 'backup' AND payload ? 'part'", &[]).await.unwrap()[0].get::<_, i64>(0);
+    assert_eq!(count("backup") - parts, 3, "three root backup jobs");
+    assert!(parts >= 9, "every upload split into parts: {parts} part jobs");
     let reruns: i64 = summary.iter().map(|s| s.3 - s.2).sum();
     eprintln!("{reruns} extra attempts after kills");
+    let errors = client.query("SELECT kind, left(last_error, 160), count(*) FROM jobs WHERE last_error IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC", &[]).await.unwrap();
+    for r in &errors {
+        eprintln!("last error of {} {} jobs: {}", r.get::<_, i64>(2), r.get::<_, &str>(0), r.get::<_, &str>(1));
+    }
     assert!(kills >= 5);
 
     // Effects: per share one index snapshot and one backup snapshot, complete, verified, restorable.
@@ -308,6 +318,10 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
         let mut r = afb::repository::Repository::open(store, &master, "t", name, Default::default()).await.unwrap();
         let snaps = r.list_snapshots().await.unwrap();
         assert_eq!(snaps.len(), 1, "{name}: one backup snapshot, not {snaps:?}");
+        assert!(walk_files(&repo.join("t").join(name).join("runs")).is_empty(), "{name}: part records deleted after the commit");
+        // Share snapshots taken by killed root jobs were adopted or deleted: the run's one is left.
+        let azure: Vec<_> = svc.list_share_snapshots(name).await.unwrap().into_iter().filter_map(|s| s.snapshot).collect();
+        assert_eq!(azure.len(), 1, "{name}: one share snapshot, not {azure:?}");
         let m = index.latest("t", name).await.unwrap().unwrap();
         let live = share_files(&svc.share(name), "").await;
         assert_eq!(m.totals.files as usize, live.len(), "{name}: the index snapshot has every file");
@@ -323,4 +337,20 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
         assert_eq!(s.files_restored as usize, live.len());
         assert!(read_tree(&out) == live, "{name}: the restore is byte-identical to the share");
     }
+}
+
+/// Every file below `dir` (none when it does not exist).
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk_files(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }

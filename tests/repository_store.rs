@@ -518,3 +518,78 @@ fn walk_bytes(dir: &std::path::Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
     rd.flatten().map(|e| if e.path().is_dir() { walk_bytes(&e.path()) } else { e.metadata().map_or(0, |m| m.len()) }).sum()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_and_compactions_lose_no_index_entry() {
+    use afb::repository::prune::compact_index;
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::generate();
+    let mut config = small_config();
+    config.index.flush_entries = 50;
+    // Two writers on one share at once, each flushing its index many times.
+    let write = |first: u64| {
+        let (store, master) = (store(&dir), master.clone());
+        async move {
+            let mut repo = Repository::open(store, &master, "t1", "s1", config).await.unwrap();
+            let mut ids = Vec::new();
+            for i in first..first + 300 {
+                ids.push(repo.store_chunk(&noise(2048, i)).await.unwrap());
+                if i % 60 == 0 {
+                    repo.flush().await.unwrap();
+                }
+            }
+            repo.flush().await.unwrap();
+            ids
+        }
+    };
+    let (a, b) = tokio::join!(write(1_000), write(2_000));
+    let all: Vec<_> = a.iter().chain(&b).copied().collect();
+    let before = object_keys(&store(&dir), "t1/s1/index").await.len();
+    assert!(before > 256, "several index objects per partition: {before}");
+
+    // A handle that loaded its partitions before another writer indexed more still reads the new chunk.
+    let mut reader = Repository::open(store(&dir), &master, "t1", "s1", config).await.unwrap();
+    for id in &all {
+        assert!(reader.index().get(id).await.unwrap().is_some());
+    }
+    let late = {
+        let mut w = Repository::open(store(&dir), &master, "t1", "s1", config).await.unwrap();
+        let id = w.store_chunk(&noise(2048, 9_999)).await.unwrap();
+        w.flush().await.unwrap();
+        id
+    };
+    assert_eq!(reader.read_chunk(&late).await.unwrap(), noise(2048, 9_999));
+
+    // Two compactions at once: they exclude each other (the prune lock), or one finds nothing left to do.
+    let compact = || {
+        let (store, master) = (store(&dir), master.clone());
+        async move {
+            let mut repo = Repository::open(store, &master, "t1", "s1", config).await.unwrap();
+            compact_index(&mut repo, std::time::Duration::from_secs(600)).await
+        }
+    };
+    let (c1, c2) = tokio::join!(compact(), compact());
+    for r in [&c1, &c2] {
+        if let Err(e) = r {
+            assert!(e.to_string().contains("another prune or index compaction"), "{e}");
+        }
+    }
+    assert!(c1.is_ok() || c2.is_ok());
+    // Two concurrent merges without the lock (ChunkIndex::compact directly) are safe too.
+    let direct = || {
+        let (store, master) = (store(&dir), master.clone());
+        async move {
+            let repo = Repository::open(store.clone(), &master, "t1", "s1", config).await.unwrap();
+            ChunkIndex::new(store, repo.scope().clone(), repo.key().clone(), config.index).compact().await
+        }
+    };
+    let w = write(3_000);
+    let (x, y, more) = tokio::join!(direct(), direct(), w);
+    x.unwrap();
+    y.unwrap();
+    assert!(object_keys(&store(&dir), "t1/s1/locks").await.is_empty(), "no lock left");
+    let mut fresh = ChunkIndex::new(store(&dir), reader.scope().clone(), reader.key().clone(), config.index);
+    for id in all.iter().chain(&more).chain([&late]) {
+        assert!(fresh.get(id).await.unwrap().is_some(), "chunk {id} lost");
+    }
+}

@@ -377,14 +377,44 @@ impl FileServiceClient {
 
     /// One page of `List Shares` (with metadata; with snapshots too when `include_snapshots`).
     pub async fn list_shares_page(&self, marker: Option<&str>, maxresults: Option<u32>, include_snapshots: bool) -> Result<SharesPage, AzureError> {
+        self.list_shares_page_with(None, marker, maxresults, include_snapshots).await
+    }
+
+    /// One page of `List Shares` of the shares whose names start with `prefix` (with metadata; with
+    /// snapshots too when `include_snapshots`).
+    pub async fn list_shares_page_with(
+        &self,
+        prefix: Option<&str>,
+        marker: Option<&str>,
+        maxresults: Option<u32>,
+        include_snapshots: bool,
+    ) -> Result<SharesPage, AzureError> {
         let include = if include_snapshots { "metadata,snapshots" } else { "metadata" };
         let req = Request::new("list shares", "", Method::GET, "/".into())
             .query("comp", "list")
+            .query_opt("prefix", prefix)
             .query("include", include)
             .query_opt("marker", marker)
             .query_opt("maxresults", maxresults.map(|m| m.to_string()));
         let resp = self.inner.send(&req).await?;
         xml::parse_list_shares(&resp.body).map_err(|e| req.error(ErrorKind::Protocol(e.0)))
+    }
+
+    /// The snapshots of share `name` (all pages of `List Shares` with `prefix=name`,
+    /// `include=metadata,snapshots`), each with its own metadata, oldest first.
+    pub async fn list_share_snapshots(&self, name: &str) -> Result<Vec<ShareItem>, AzureError> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self.list_shares_page_with(Some(name), marker.as_deref(), None, true).await?;
+            out.extend(page.shares.into_iter().filter(|s| s.name == name && s.snapshot.is_some()));
+            match page.next_marker {
+                Some(m) => marker = Some(m),
+                None => break,
+            }
+        }
+        out.sort_by(|a, b| a.snapshot.cmp(&b.snapshot));
+        Ok(out)
     }
 
     /// Every share of the account (all pages), without snapshots.
@@ -543,7 +573,17 @@ impl ShareClient {
     /// Creates a snapshot of the share and returns its timestamp (`x-ms-snapshot`, e.g.
     /// `2026-01-02T03:04:05.0000000Z`), the value [`ShareClient::at_snapshot`] takes.
     pub async fn create_snapshot(&self) -> Result<String, AzureError> {
-        let req = self.write("create share snapshot", Method::PUT, "")?.query("restype", "share").query("comp", "snapshot");
+        self.create_snapshot_with(&BTreeMap::new()).await
+    }
+
+    /// [`ShareClient::create_snapshot`] with metadata of the snapshot's own (`x-ms-meta-*`; without any,
+    /// the service copies the share's metadata to the snapshot).
+    pub async fn create_snapshot_with(&self, metadata: &BTreeMap<String, String>) -> Result<String, AzureError> {
+        let req = self
+            .write("create share snapshot", Method::PUT, "")?
+            .query("restype", "share")
+            .query("comp", "snapshot")
+            .headers(metadata_headers(metadata));
         let (req, resp) = self.send(req).await?;
         header_string(&resp.headers, "x-ms-snapshot").ok_or_else(|| req.error(ErrorKind::Protocol("no x-ms-snapshot header".into())))
     }

@@ -433,6 +433,10 @@ pub struct PruneFlags {
     /// Markers not refreshed for this many seconds are a crashed backup's and are ignored.
     #[arg(long, default_value_t = 600)]
     pub stale_after_secs: u64,
+    /// Part records of a split backup job older than this many seconds belong to a run that never
+    /// committed: they stop protecting what they refer to and are deleted.
+    #[arg(long, default_value_t = 7 * 24 * 3600)]
+    pub run_retention_secs: u64,
 }
 
 impl PruneFlags {
@@ -443,6 +447,7 @@ impl PruneFlags {
             wait: Duration::from_secs(self.wait_secs),
             repack_unused: self.repack_unused_pct / 100.0,
             dry_run,
+            run_retention: Duration::from_secs(self.run_retention_secs),
         }
     }
 }

@@ -15,11 +15,15 @@
 //! 5. commits a backup manifest (data first, manifest last) naming the index snapshot id and the Azure
 //!    share-snapshot timestamp in `extra`.
 //!
+//! The steps are [`Plan::new`] (1–2), [`store_nodes`] (3–4, for all nodes to read or a range of them) and
+//! [`Plan::commit`] (metadata and manifest); [`parts`] runs the middle step as several jobs.
+//!
 //! See `docs/backup.md`.
 
 pub mod bench;
 pub mod cli;
 pub mod forget;
+pub mod parts;
 /// Prune lives with the repository format; re-exported here beside `forget`.
 pub use crate::repository::prune;
 pub mod restore;
@@ -32,7 +36,7 @@ use std::time::Instant;
 use anyhow::Context;
 use bytes::Bytes;
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::azure::{AzureError, ByteRange, FileClient, Properties, ShareClient};
 use crate::index::diff::{Change, ChangeKind, diff_snapshots};
@@ -84,7 +88,7 @@ pub struct NoProgress;
 impl Progress for NoProgress {}
 
 /// A node that could not be backed up, and why.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Skipped {
     pub node_id: u64,
     pub path: String,
@@ -92,7 +96,8 @@ pub struct Skipped {
 }
 
 /// What a backup did.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BackupSummary {
     pub snapshot_id: String,
     pub parent: Option<String>,
@@ -114,17 +119,52 @@ pub struct BackupSummary {
     pub chunks_new: u64,
     pub metadata_objects_written: u64,
     pub metadata_objects_reused: u64,
-    /// Azure requests sent by this run (downloads, List Ranges, properties, permissions).
+    /// Wall-clock seconds of the run (of the job that committed, for a backup split into parts).
     pub seconds: f64,
     pub skipped: Vec<Skipped>,
     /// Paths backed up without their SDDL because their permission key did not resolve.
     pub sddl_missing: Vec<String>,
     pub warnings: Vec<String>,
+    /// The snapshot existed already (a re-run of a backup job with a fixed snapshot id): nothing was
+    /// committed by this run.
+    pub already_committed: bool,
+}
+
+impl BackupSummary {
+    /// Adds what `part` read and stored (the counters of [`store_nodes`] and of the repository) to `self`.
+    pub fn add_part(&mut self, part: &BackupSummary) {
+        self.files_new += part.files_new;
+        self.files_changed += part.files_changed;
+        self.dirs += part.dirs;
+        self.bytes_read += part.bytes_read;
+        self.bytes_reused += part.bytes_reused;
+        self.bytes_processed += part.bytes_processed;
+        self.bytes_uploaded += part.bytes_uploaded;
+        self.objects_written += part.objects_written;
+        self.chunks_new += part.chunks_new;
+        self.skipped.extend(part.skipped.iter().cloned());
+        self.sddl_missing.extend(part.sddl_missing.iter().cloned());
+        self.warnings.extend(part.warnings.iter().cloned());
+    }
+
+    /// Adds the repository's writes since `before` (bytes uploaded, objects, new chunks).
+    pub fn add_stats(&mut self, now: &crate::repository::WriteStats, before: &crate::repository::WriteStats) {
+        self.bytes_uploaded += now.bytes_stored - before.bytes_stored;
+        self.objects_written += now.objects - before.objects;
+        self.chunks_new += now.chunks_new - before.chunks_new;
+    }
 }
 
 /// The latest backup of the repository's share and the index snapshot and share snapshot it recorded.
 pub async fn find_previous(repo: &Repository, index: &IndexRepo) -> anyhow::Result<Option<Previous>> {
-    let Some(backup) = latest_manifest(repo).await? else { return Ok(None) };
+    match latest_manifest(repo).await? {
+        Some(backup) => previous_of(repo, index, backup).await,
+        None => Ok(None),
+    }
+}
+
+/// Backup `backup` as the previous backup of a new one: `None` if it names no index snapshot.
+pub async fn previous_of(repo: &Repository, index: &IndexRepo, backup: Manifest) -> anyhow::Result<Option<Previous>> {
     let last = &backup.snapshot_id;
     let Some(idx) = backup.extra.get(EXTRA_INDEX_SNAPSHOT).and_then(|s| s.parse::<i64>().ok()) else {
         return Ok(None);
@@ -181,6 +221,10 @@ fn is_not_found(e: &AzureError) -> bool {
 /// Runs one backup (see the module docs) and commits its manifest. An in-progress marker
 /// (`locks/backup-*`, see [`prune`]) is held from before the first repository read until after the commit,
 /// so a concurrent prune never deletes what this backup may still refer to.
+///
+/// The three steps are public so a backup can also be split across jobs ([`parts`]): [`Plan::new`]
+/// (the diff: what is reused, what must be read), [`store_nodes`] (read and store some of the nodes to
+/// read) and [`Plan::commit`] (metadata buckets and the manifest).
 pub async fn run(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Result<BackupSummary> {
     let marker = prune::Marker::begin_backup(repo).await.context("writing the in-progress backup marker")?;
     let result = run_marked(repo, input).await;
@@ -191,90 +235,243 @@ pub async fn run(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Resul
 async fn run_marked(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Result<BackupSummary> {
     let started = Instant::now();
     let stats0 = repo.stats();
-    let tenant = repo.scope().tenant().to_string();
-    let share_id = repo.scope().share().to_string();
-    let mut sum = BackupSummary {
-        index_snapshot: input.current.snapshot_id,
-        azure_snapshot: input.azure_snapshot.clone(),
-        ..Default::default()
-    };
+    let mut plan = Plan::new(repo, input.index, input.current, input.azure_snapshot, input.previous).await?;
+    let mut sum = plan.summary();
+    let nodes = std::mem::take(&mut plan.to_read);
+    let produced = store_nodes(repo, &input.share, &plan, nodes, input.readers, input.progress, &mut sum).await?;
+    plan.commit(repo, produced, &mut sum, None).await?;
+    sum.add_stats(&repo.stats(), &stats0);
+    sum.seconds = started.elapsed().as_secs_f64();
+    Ok(sum)
+}
 
-    // Previous versions and which node ids changed.
-    let (prev_versions, prev_buckets) = match &input.previous {
-        Some(p) => load_versions(repo, &p.backup).await?,
-        None => Default::default(),
-    };
-    let mut changes: HashMap<i64, Change> = HashMap::new();
-    if let Some(p) = &input.previous {
-        diff_snapshots(input.index, &p.index, &input.current, |c| {
-            changes.insert(c.node_id(), c.clone());
-            Ok(())
-        })
-        .await?;
-    }
-    let mut dirty: BTreeSet<u64> = changes.keys().map(|id| *id as u64 / BUCKET).collect();
-    let dirmap = DirMap::load(input.index, &input.current).await?;
+/// One node a backup must read: its index row, its path below the share root, and its previous version
+/// (if the previous backup has one).
+#[derive(Clone, Debug)]
+pub struct ToRead {
+    pub node: Node,
+    pub path: String,
+    pub prev: Option<NodeVersion>,
+}
 
-    // Walk the current snapshot: reuse what did not change, list what must be read.
-    let mut out: BTreeMap<u64, NodeVersion> = BTreeMap::new();
-    let mut to_read: Vec<(Node, Option<NodeVersion>)> = Vec::new();
-    let mut stream = input.index.read(&input.current, None)?;
-    while let Some(b) = stream.next().await {
-        for n in batch_to_nodes(&b?) {
-            let id = n.node_id as u64;
-            let prev = prev_versions.get(&id);
-            let change = changes.get(&n.node_id);
-            let reuse = match (prev, change) {
-                (Some(_), None) => input.previous.is_some(),
-                (Some(_), Some(c)) => c.kind == ChangeKind::Changed && !c.modified,
-                _ => false,
-            };
-            if reuse {
-                let mut v = prev.unwrap().clone();
-                v.name = Some(n.name.clone());
-                v.parent_id = n.parent_id as u64;
-                v.attributes = n.attributes as u32;
-                if n.kind == IndexKind::File {
-                    sum.files_unchanged += 1;
+/// What one backup must do, derived from the current index snapshot and the previous backup alone (no
+/// repository writes, no Azure calls): so every job of a split backup derives the same plan.
+pub struct Plan {
+    pub current: IndexManifest,
+    /// The Azure share-snapshot timestamp the current index snapshot describes.
+    pub azure_snapshot: Option<String>,
+    pub previous: Option<Previous>,
+    prev_buckets: HashMap<u64, String>,
+    /// Buckets whose metadata object must be written: a node in them was added, deleted, changed, or has
+    /// no previous version.
+    dirty: BTreeSet<u64>,
+    /// Versions of the nodes whose content did not change (unchanged, renamed, moved): the previous
+    /// version with the current name, parent and attributes.
+    reused: BTreeMap<u64, NodeVersion>,
+    files_unchanged: u64,
+    dirs_unchanged: u64,
+    /// Nodes to read (added or modified), ascending by node id.
+    pub to_read: Vec<ToRead>,
+}
+
+impl Plan {
+    /// Diffs `current` against the previous backup's index snapshot and walks `current`: a node whose
+    /// content did not change reuses its previous version, every other node is to be read.
+    pub async fn new(repo: &Repository, index: &IndexRepo, current: IndexManifest, azure_snapshot: Option<String>, previous: Option<Previous>) -> anyhow::Result<Plan> {
+        let (prev_versions, prev_buckets) = match &previous {
+            Some(p) => load_versions(repo, &p.backup).await?,
+            None => Default::default(),
+        };
+        let mut changes: HashMap<i64, Change> = HashMap::new();
+        if let Some(p) = &previous {
+            diff_snapshots(index, &p.index, &current, |c| {
+                changes.insert(c.node_id(), c.clone());
+                Ok(())
+            })
+            .await?;
+        }
+        let mut dirty: BTreeSet<u64> = changes.keys().map(|id| *id as u64 / BUCKET).collect();
+        let dirmap = DirMap::load(index, &current).await?;
+        let mut plan = Plan {
+            current,
+            azure_snapshot,
+            previous,
+            prev_buckets,
+            dirty: BTreeSet::new(),
+            reused: BTreeMap::new(),
+            files_unchanged: 0,
+            dirs_unchanged: 0,
+            to_read: Vec::new(),
+        };
+        let mut stream = index.read(&plan.current, None)?;
+        while let Some(b) = stream.next().await {
+            for n in batch_to_nodes(&b?) {
+                let id = n.node_id as u64;
+                let prev = prev_versions.get(&id);
+                let reuse = match (prev, changes.get(&n.node_id)) {
+                    (Some(_), None) => plan.previous.is_some(),
+                    (Some(_), Some(c)) => c.kind == ChangeKind::Changed && !c.modified,
+                    _ => false,
+                };
+                if let (true, Some(prev)) = (reuse, prev) {
+                    let mut v = prev.clone();
+                    v.name = Some(n.name.clone());
+                    v.parent_id = n.parent_id as u64;
+                    v.attributes = n.attributes as u32;
+                    if n.kind == IndexKind::File {
+                        plan.files_unchanged += 1;
+                    } else {
+                        plan.dirs_unchanged += 1;
+                    }
+                    plan.reused.insert(id, v);
                 } else {
-                    sum.dirs += 1;
+                    if plan.previous.is_none() || prev.is_none() {
+                        dirty.insert(id / BUCKET);
+                    }
+                    let path = dirmap.path_of(n.parent_id, &n.name).unwrap_or_else(|| n.name.clone());
+                    plan.to_read.push(ToRead { path: path.trim_start_matches('/').to_string(), node: n, prev: prev.cloned() });
                 }
-                out.insert(id, v);
-            } else {
-                if input.previous.is_none() || prev.is_none() {
-                    dirty.insert(id / BUCKET);
-                }
-                to_read.push((n, prev.cloned()));
             }
+        }
+        plan.dirty = dirty;
+        Ok(plan)
+    }
+
+    /// The summary so far: what the plan reuses.
+    pub fn summary(&self) -> BackupSummary {
+        BackupSummary {
+            index_snapshot: self.current.snapshot_id,
+            azure_snapshot: self.azure_snapshot.clone(),
+            files_unchanged: self.files_unchanged,
+            dirs: self.dirs_unchanged,
+            ..Default::default()
         }
     }
 
-    // Read what changed: up to `readers` nodes are fetched from the share at once (properties, and the
-    // content of small files; large files stream through a bounded channel), in (directory, node id)
-    // order so one directory's small files arrive together; this task alone writes to the repository.
-    let files: u64 = to_read.iter().filter(|(n, _)| n.kind == IndexKind::File).count() as u64;
-    let bytes: u64 = to_read.iter().map(|(n, _)| n.size.max(0) as u64).sum();
-    input.progress.start(files, bytes);
-    let mut ctx = ReadCtx {
-        share: &input.share,
-        prev_snapshot: input.previous.as_ref().and_then(|p| p.azure_snapshot.clone()),
-        permissions: HashMap::new(),
-    };
+    /// The Azure share snapshot of the previous backup (List Ranges compares against it).
+    pub fn prev_snapshot(&self) -> Option<&str> {
+        self.previous.as_ref().and_then(|p| p.azure_snapshot.as_deref())
+    }
+
+    /// Writes the metadata buckets and commits the manifest: the reused versions plus `produced` (what
+    /// [`store_nodes`] stored, from one call or from several parts), with `sum.skipped` recorded as
+    /// skipped. A bucket with no added, changed, deleted or skipped node reuses the previous backup's
+    /// object. With `snapshot_id` the manifest gets that id (create-only, as always): if it exists
+    /// already, nothing is written and `sum.already_committed` is set.
+    pub async fn commit(self, repo: &mut Repository, produced: BTreeMap<u64, NodeVersion>, sum: &mut BackupSummary, snapshot_id: Option<String>) -> anyhow::Result<Manifest> {
+        let Plan { current, azure_snapshot, previous, prev_buckets, mut dirty, mut reused, .. } = self;
+        for s in &sum.skipped {
+            dirty.insert(s.node_id / BUCKET);
+        }
+        let mut manifest = Manifest::new(repo.scope().tenant(), repo.scope().share());
+        if let Some(id) = snapshot_id {
+            if let Some(existing) = load_manifest_opt(repo, &id).await? {
+                sum.snapshot_id = existing.snapshot_id.clone();
+                sum.parent = existing.parent.clone();
+                sum.already_committed = true;
+                return Ok(existing);
+            }
+            manifest.snapshot_id = id;
+        }
+        manifest.parent = previous.as_ref().map(|p| p.backup.snapshot_id.clone());
+        reused.extend(produced);
+        let mut permissions = BTreeSet::new();
+        let mut bundles = BTreeSet::new();
+        let mut by_bucket: BTreeMap<u64, Vec<NodeVersion>> = BTreeMap::new();
+        for (id, v) in reused {
+            if let Some(p) = &v.permission_id {
+                permissions.insert(crate::repository::id::hex(p));
+            }
+            if let Some(b) = &v.bundle
+                && let Some(id) = &b.bundle_id
+            {
+                bundles.insert(crate::repository::id::hex(id));
+            }
+            by_bucket.entry(id / BUCKET).or_default().push(v);
+        }
+        // In ascending bucket order, one object per bucket (`load_versions` relies on it).
+        for (bucket, versions) in by_bucket {
+            if !dirty.contains(&bucket)
+                && let Some(obj) = prev_buckets.get(&bucket)
+            {
+                manifest.metadata.push(obj.clone());
+                sum.metadata_objects_reused += 1;
+                continue;
+            }
+            let id = repo.put_metadata(versions).await?;
+            manifest.metadata.push(id.to_hex());
+            sum.metadata_objects_written += 1;
+        }
+        manifest.permissions = permissions.into_iter().collect();
+        manifest.bundles = bundles.into_iter().collect();
+        manifest.extra.insert(EXTRA_INDEX_SNAPSHOT.into(), current.snapshot_id.to_string());
+        if let Some(ts) = &azure_snapshot {
+            manifest.extra.insert(EXTRA_AZURE_SNAPSHOT.into(), ts.clone());
+        }
+        if !sum.skipped.is_empty() {
+            let mut ids: Vec<u64> = sum.skipped.iter().map(|s| s.node_id).collect();
+            ids.sort_unstable();
+            manifest.extra.insert(EXTRA_SKIPPED.into(), serde_json::to_string(&ids)?);
+        }
+        match repo.commit(&manifest).await {
+            Ok(_) => {}
+            // Another claim of the same job committed this id first: its manifest stands.
+            Err(crate::repository::Error::Store { source: object_store::Error::AlreadyExists { .. }, .. }) => {
+                sum.already_committed = true;
+                let existing = repo.load_manifest(&manifest.snapshot_id).await?;
+                sum.snapshot_id = existing.snapshot_id.clone();
+                sum.parent = existing.parent.clone();
+                return Ok(existing);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        sum.snapshot_id = manifest.snapshot_id.clone();
+        sum.parent = manifest.parent.clone();
+        Ok(manifest)
+    }
+}
+
+/// The manifest of snapshot `id`, if it exists.
+pub async fn load_manifest_opt(repo: &Repository, id: &str) -> anyhow::Result<Option<Manifest>> {
+    match repo.load_manifest(id).await {
+        Ok(m) => Ok(Some(m)),
+        Err(crate::repository::Error::Missing { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads `nodes` (a plan's nodes to read, or a range of them) from `share` (a client at the plan's share
+/// snapshot) and stores their content and permissions; returns the node versions stored, by node id.
+/// Nodes that could not be read are added to `sum.skipped`; counters go to `sum`. Everything stored is
+/// flushed (packs and index objects written) before this returns, so the versions refer only to durable
+/// objects.
+///
+/// Up to `readers` nodes are fetched from the share at once (properties, and the content of small files;
+/// large files stream through a bounded channel), in (directory, node id) order so one directory's small
+/// files arrive together; this task alone writes to the repository.
+pub async fn store_nodes(
+    repo: &mut Repository,
+    share: &ShareClient,
+    plan: &Plan,
+    nodes: Vec<ToRead>,
+    readers: usize,
+    progress: &dyn Progress,
+    sum: &mut BackupSummary,
+) -> anyhow::Result<BTreeMap<u64, NodeVersion>> {
+    let mut out: BTreeMap<u64, NodeVersion> = BTreeMap::new();
+    let files: u64 = nodes.iter().filter(|t| t.node.kind == IndexKind::File).count() as u64;
+    let bytes: u64 = nodes.iter().map(|t| t.node.size.max(0) as u64).sum();
+    progress.start(files, bytes);
+    let mut ctx = ReadCtx { share, prev_snapshot: plan.prev_snapshot().map(str::to_string), permissions: HashMap::new() };
     let policy = repo.config().bundles;
-    let readers = if input.readers == 0 { DEFAULT_READERS } else { input.readers };
-    to_read.sort_by_key(|(n, _)| (n.parent_id, n.node_id));
-    let jobs: Vec<Job> = to_read
-        .into_iter()
-        .map(|(n, prev)| {
-            let path = dirmap.path_of(n.parent_id, &n.name).unwrap_or_else(|| n.name.clone());
-            Job { path: path.trim_start_matches('/').to_string(), node: n, prev }
-        })
-        .collect();
+    let readers = if readers == 0 { DEFAULT_READERS } else { readers };
+    let mut jobs = nodes;
+    jobs.sort_by_key(|t| (t.node.parent_id, t.node.node_id));
     let has_prev_snapshot = ctx.prev_snapshot.is_some();
-    let share = input.share.clone();
+    let reader_share = share.clone();
     let mut fetched = futures::stream::iter(jobs)
         .map(|job| {
-            let share = share.clone();
+            let share = reader_share.clone();
             tokio::spawn(fetch(share, job, policy, has_prev_snapshot))
         })
         .buffered(readers);
@@ -283,7 +480,7 @@ async fn run_marked(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Re
     let mut group_bytes = 0usize;
     while let Some(joined) = fetched.next().await {
         let Fetched { job, outcome } = joined.context("a read task panicked")?;
-        let Job { node: n, path, prev } = job;
+        let ToRead { node: n, path, prev } = job;
         if !group.is_empty() && (group[0].0.parent_id != n.parent_id || group_bytes >= policy.target_size) {
             store_group(repo, std::mem::take(&mut group), &mut out).await?;
             group_bytes = 0;
@@ -320,12 +517,12 @@ async fn run_marked(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Re
                 group.push((n.clone(), v.clone(), data));
                 None
             }
-            Content::Stream(rx) => match store_stream(repo, rx, &mut sum).await? {
+            Content::Stream(rx) => match store_stream(repo, rx, sum).await? {
                 Ok(c) => Some(Ok(c)),
                 // Changed while it was read (or gone): one more try, reading it directly.
-                Err(_) => Some(ctx.store_large(repo, &input.share.file(&path), size, None, &mut sum).await),
+                Err(_) => Some(ctx.store_large(repo, &share.file(&path), size, None, sum).await),
             },
-            Content::Ranges => Some(ctx.store_large(repo, &input.share.file(&path), size, prev.as_ref(), &mut sum).await),
+            Content::Ranges => Some(ctx.store_large(repo, &share.file(&path), size, prev.as_ref(), sum).await),
             Content::None => unreachable!("files carry content"),
         };
         match stored {
@@ -351,64 +548,14 @@ async fn run_marked(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Re
             sum.files_new += 1;
         }
         sum.bytes_processed += size;
-        input.progress.file_done(&path, size);
+        progress.file_done(&path, size);
     }
     if !group.is_empty() {
         store_group(repo, group, &mut out).await?;
     }
-    input.progress.finish();
-    for s in &sum.skipped {
-        dirty.insert(s.node_id / BUCKET);
-    }
-
-    // Metadata buckets: unchanged buckets reuse the previous object.
-    let mut manifest = Manifest::new(&tenant, &share_id);
-    manifest.parent = input.previous.as_ref().map(|p| p.backup.snapshot_id.clone());
-    let mut permissions = BTreeSet::new();
-    let mut bundles = BTreeSet::new();
-    let mut by_bucket: BTreeMap<u64, Vec<NodeVersion>> = BTreeMap::new();
-    for (id, v) in out {
-        if let Some(p) = &v.permission_id {
-            permissions.insert(crate::repository::id::hex(p));
-        }
-        if let Some(b) = &v.bundle
-            && let Some(id) = &b.bundle_id
-        {
-            bundles.insert(crate::repository::id::hex(id));
-        }
-        by_bucket.entry(id / BUCKET).or_default().push(v);
-    }
-    for (bucket, versions) in by_bucket {
-        if !dirty.contains(&bucket)
-            && let Some(obj) = prev_buckets.get(&bucket)
-        {
-            manifest.metadata.push(obj.clone());
-            sum.metadata_objects_reused += 1;
-            continue;
-        }
-        let id = repo.put_metadata(versions).await?;
-        manifest.metadata.push(id.to_hex());
-        sum.metadata_objects_written += 1;
-    }
-    manifest.permissions = permissions.into_iter().collect();
-    manifest.bundles = bundles.into_iter().collect();
-    manifest.extra.insert(EXTRA_INDEX_SNAPSHOT.into(), input.current.snapshot_id.to_string());
-    if let Some(ts) = &input.azure_snapshot {
-        manifest.extra.insert(EXTRA_AZURE_SNAPSHOT.into(), ts.clone());
-    }
-    if !sum.skipped.is_empty() {
-        let ids: Vec<u64> = sum.skipped.iter().map(|s| s.node_id).collect();
-        manifest.extra.insert(EXTRA_SKIPPED.into(), serde_json::to_string(&ids)?);
-    }
-    repo.commit(&manifest).await?;
-    let st = repo.stats();
-    sum.snapshot_id = manifest.snapshot_id.clone();
-    sum.parent = manifest.parent.clone();
-    sum.bytes_uploaded = st.bytes_stored - stats0.bytes_stored;
-    sum.objects_written = st.objects - stats0.objects;
-    sum.chunks_new = st.chunks_new - stats0.chunks_new;
-    sum.seconds = started.elapsed().as_secs_f64();
-    Ok(sum)
+    repo.flush().await?;
+    progress.finish();
+    Ok(out)
 }
 
 /// A node version from an index row and the properties read from the share snapshot.
@@ -601,15 +748,8 @@ impl PrevReader<'_> {
 /// Nodes fetched from the share at once by default (see [`BackupInput::readers`]).
 pub const DEFAULT_READERS: usize = 8;
 
-/// One node to read: its index row, path below the share root, and previous version (if any).
-struct Job {
-    node: Node,
-    path: String,
-    prev: Option<NodeVersion>,
-}
-
 struct Fetched {
-    job: Job,
+    job: ToRead,
     outcome: Outcome,
 }
 
@@ -649,7 +789,7 @@ fn is_changed(e: &AzureError) -> bool {
 
 /// Reads one node's properties and, for files, starts on its content (see [`Content`]). Runs as its own
 /// task, so up to `readers` of these overlap while the writer stores earlier nodes.
-async fn fetch(share: ShareClient, job: Job, policy: crate::repository::bundle::BundlePolicy, has_prev_snapshot: bool) -> Fetched {
+async fn fetch(share: ShareClient, job: ToRead, policy: crate::repository::bundle::BundlePolicy, has_prev_snapshot: bool) -> Fetched {
     let is_file = job.node.kind == IndexKind::File;
     let props = if is_file { share.file(&job.path).properties().await } else { share.directory(&job.path).properties().await };
     let props = match props {

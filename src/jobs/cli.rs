@@ -96,6 +96,13 @@ pub struct DataArgs {
     /// Entries per listing page (at most 5000; the service default when absent).
     #[arg(long)]
     pub scan_page_size: Option<u32>,
+    /// Content bytes one backup part reads: a backup whose changed files exceed it (or
+    /// --backup-batch-files) splits its upload into parts of contiguous node ids, run as separate jobs.
+    #[arg(long, default_value_t = 1 << 30)]
+    pub backup_batch_bytes: u64,
+    /// Files and directories one backup part reads.
+    #[arg(long, default_value_t = 20_000)]
+    pub backup_batch_files: u64,
 }
 
 impl DataArgs {
@@ -110,7 +117,8 @@ impl DataArgs {
             max_children: self.scan_max_children.max(1),
             ..Default::default()
         };
-        Ok(Some(super::data::DataEnv::new(repo.clone(), target.master_key()?).with_budget(budget)))
+        let backup = crate::backup::parts::BatchBudget { bytes: self.backup_batch_bytes.max(1), nodes: self.backup_batch_files.max(1) };
+        Ok(Some(super::data::DataEnv::new(repo.clone(), target.master_key()?).with_budget(budget).with_backup_budget(backup)))
     }
 }
 

@@ -1,4 +1,5 @@
-//! The data handlers: `scan`, `backup`, `restore`, `verify`, and the `commit` of fanned-out scans.
+//! The data handlers: `scan`, `backup`, `restore`, `verify`, `prune`, `compact`, and the `commit` of
+//! fanned-out scans and split backups.
 //!
 //! ```no_run
 //! # async fn demo(master: afb::repository::MasterKey) -> anyhow::Result<()> {
@@ -15,16 +16,21 @@
 //! listing budget of fanned-out scans. Payloads are the shapes of [`super::payloads`].
 //!
 //! Idempotence (see [`super::handler`]):
-//! - `scan` and `backup` are runs of [`crate::scan::fanout`]: the share snapshot is taken once per run
-//!   (`run.json`), parts list deterministically and write fragments under fixed names, and the commit
-//!   recognises an index snapshot it already committed (same share snapshot).
-//! - A `backup` then backs up that index snapshot, unless a backup manifest already names it
-//!   ([`backup_of`]): a re-run after a crash commits no second backup snapshot. Content objects are
-//!   content-addressed; a crash mid-upload leaves only unreferenced objects.
+//! - `scan` and `backup` are runs of [`crate::scan::fanout`] named [`run_name`]: the share snapshot is taken
+//!   once per run (tagged with the run, recorded in `run.json`; a re-run adopts a tagged snapshot it
+//!   finds unrecorded and deletes surplus ones), parts list deterministically and write fragments under
+//!   fixed names, and the commit recognises an index snapshot it already committed (same share snapshot).
+//! - A `backup` then backs up that index snapshot under a snapshot id derived from the run
+//!   ([`run_snapshot_id`], create-only), in this job or split into `backup` parts and a `backup_parts`
+//!   commit ([`crate::backup::parts`]); any job of the run that finds the manifest stops, so a re-run or a
+//!   zombie commits no second backup snapshot. Content objects are content-addressed; a crash mid-upload
+//!   leaves only unreferenced objects; a part's result is its part record, written last.
 //! - `restore` skips files already present with the same size and QuickXorHash.
 //! - `verify` only reads.
 //! - `prune` is the repository's own two-phase prune (condemn, then sweep deletion records), safe to
 //!   repeat and serialised per share by its lock marker.
+//! - `compact` merges index objects (nothing to do the second time) under the same lock, and deletes
+//!   only node-index files no index snapshot references.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,15 +42,19 @@ use serde_json::json;
 
 use super::handler::{Handlers, JobContext, JobError, JobHandler, Outcome};
 use super::model::{JobKind, NewJob};
-use super::payloads::{BackupPayload, CommitOp, CommitPayload, PendingDir, PrunePayload, RestorePayload, RestoreTarget, ScanJob, ScanPart, ShareRef, VerifyPayload};
+use super::payloads::{
+    BackupJob, BackupPart, CommitOp, CommitPayload, CompactPayload, PendingDir, PrunePayload, RestorePayload, RestoreTarget, ScanJob, ScanPart, ShareRef,
+    VerifyPayload,
+};
 use crate::api::settings::Settings;
 use crate::azure::credential::AccountConfig;
 use crate::azure::{ClientOptions, FileServiceClient, ShareClient};
 use crate::backup::cli::RepoTarget;
 use crate::backup::restore::{RestoreOptions, Target, restore};
 use crate::backup::verify::{VerifyOptions, verify};
-use crate::backup::{BackupInput, EXTRA_INDEX_SNAPSHOT, Progress, find_previous};
-use crate::index::manifest::{Manifest, check_id};
+use crate::backup::parts::{self, BatchBudget, PartDone, PartRange, Planned, Upload};
+use crate::backup::{BackupSummary, Progress, latest_manifest};
+use crate::index::manifest::check_id;
 use crate::index::snapshot::{Repo as IndexRepo, WriteOptions};
 use crate::repository::{MasterKey, Repository, RepositoryConfig};
 use crate::scan::fanout::{self, ListBudget, ROOT_PART, RunInfo};
@@ -58,6 +68,8 @@ pub struct DataEnv {
     settings: Settings,
     /// How much one scan job lists before it fans out.
     pub budget: ListBudget,
+    /// How much one backup part reads before a backup's upload is split into parts.
+    pub backup_budget: BatchBudget,
     /// Azure client options for share sources.
     pub client_options: ClientOptions,
     /// Where sorting spills during a commit.
@@ -76,6 +88,7 @@ impl DataEnv {
             repo,
             master,
             budget: ListBudget::default(),
+            backup_budget: BatchBudget::default(),
             client_options: ClientOptions::default(),
             spill: SpillOptions::default(),
             index_location: None,
@@ -92,6 +105,12 @@ impl DataEnv {
     /// Sets the listing budget of scan jobs.
     pub fn with_budget(mut self, budget: ListBudget) -> Self {
         self.budget = budget;
+        self
+    }
+
+    /// Sets how much one backup part reads.
+    pub fn with_backup_budget(mut self, budget: BatchBudget) -> Self {
+        self.backup_budget = budget;
         self
     }
 
@@ -137,8 +156,8 @@ impl DataEnv {
     }
 }
 
-/// The handlers of a worker with a repository: `noop` plus scan, backup, restore, verify and commit, all
-/// sharing `env`. `afb worker --repo`, `afb serve` and the embedded runner use the same set.
+/// The handlers of a worker with a repository: `noop` plus scan, backup, restore, verify, prune, compact
+/// and commit, all sharing `env`. `afb worker --repo`, `afb serve` and the embedded runner use the same set.
 pub fn data_handlers(env: Arc<DataEnv>) -> Handlers {
     Handlers::builtin()
         .with(JobKind::Scan, ScanHandler { env: env.clone() })
@@ -146,7 +165,8 @@ pub fn data_handlers(env: Arc<DataEnv>) -> Handlers {
         .with(JobKind::Commit, CommitHandler { env: env.clone() })
         .with(JobKind::Restore, RestoreHandler { env: env.clone() })
         .with(JobKind::Verify, VerifyHandler { env: env.clone() })
-        .with(JobKind::Prune, PruneHandler { env })
+        .with(JobKind::Prune, PruneHandler { env: env.clone() })
+        .with(JobKind::Compact, CompactHandler { env })
 }
 
 /// Runs `f` until it finishes or the job is told to stop (cancelled, lease lost, shutdown); a stopped job's
@@ -191,7 +211,7 @@ impl JobHandler for ScanHandler {
                 if children.is_empty() {
                     return Ok(Outcome::Done);
                 }
-                let commit = CommitPayload { share: job.share.clone(), run: part.run.clone(), op: CommitOp::Join };
+                let commit = CommitPayload::new(job.share.clone(), part.run.clone(), CommitOp::Join);
                 Ok(Outcome::FanOut { children, commit: like(ctx, JobKind::Commit, serde_json::to_value(commit)?) })
             }
         }
@@ -205,10 +225,23 @@ struct BackupHandler {
 #[async_trait]
 impl JobHandler for BackupHandler {
     async fn run(&self, ctx: &JobContext, payload: &serde_json::Value) -> Result<Outcome, JobError> {
-        let p: BackupPayload = parse("backup", payload)?;
+        let p: BackupJob = parse("backup", payload)?;
         check_share(&p.share)?;
-        start(&self.env, ctx, &p.share, CommitOp::Backup).await
+        match &p.part {
+            None => start(&self.env, ctx, &p.share, CommitOp::Backup).await,
+            Some(part) => {
+                backup_part(&self.env, ctx, &p.share, part).await?;
+                Ok(Outcome::Done)
+            }
+        }
     }
+}
+
+/// The run a root `scan` or `backup` job starts: `job-{job id}-{enqueue time in µs}`, the same for every
+/// attempt of the job and never the same for two jobs, even of queues whose ids start again at 1 (the
+/// embedded queue after a restart) over one repository.
+pub fn run_name(job: &super::model::ClaimedJob) -> String {
+    format!("job-{}-{}", job.job_id, job.created_us)
 }
 
 /// The root job of a run: take (or find) the run's share snapshot, list the root part, and either finish
@@ -216,7 +249,7 @@ impl JobHandler for BackupHandler {
 async fn start(env: &DataEnv, ctx: &JobContext, share: &ShareRef, op: CommitOp) -> Result<Outcome, JobError> {
     let (svc, azure_share) = env.source(&share.tenant, &share.share)?;
     let index = env.index()?;
-    let run = format!("job-{}", ctx.job.job_id);
+    let run = run_name(&ctx.job);
     ctx.progress(json!({ "phase": "snapshot" }));
     let info = fanout::start_run(&index, &svc, &share.tenant, &share.share, &azure_share, &run).await?;
     let part = ScanPart {
@@ -228,10 +261,9 @@ async fn start(env: &DataEnv, ctx: &JobContext, share: &ShareRef, op: CommitOp) 
     };
     let children = list_and_write_with(env, ctx, share, &part, &svc).await?;
     if children.is_empty() {
-        finish(env, ctx, share, &svc, &info, op).await?;
-        return Ok(Outcome::Done);
+        return finish(env, ctx, share, &svc, &info, op).await;
     }
-    let commit = CommitPayload { share: share.clone(), run, op };
+    let commit = CommitPayload::new(share.clone(), run, op);
     Ok(Outcome::FanOut { children, commit: like(ctx, JobKind::Commit, serde_json::to_value(commit)?) })
 }
 
@@ -279,59 +311,117 @@ impl JobHandler for CommitHandler {
         let (svc, _) = self.env.source(&p.share.tenant, &p.share.share)?;
         let index = self.env.index()?;
         let info = fanout::load_run(&index, &p.share.tenant, &p.share.share, &p.run).await?;
-        finish(&self.env, ctx, &p.share, &svc, &info, p.op).await?;
-        Ok(Outcome::Done)
+        if p.op == CommitOp::BackupParts {
+            let upload = p.upload.as_ref().ok_or_else(|| JobError::permanent(anyhow::anyhow!("a backup_parts commit without its upload")))?;
+            commit_backup_parts(&self.env, ctx, &p.share, &svc, &info, upload, &p.parts).await?;
+            return Ok(Outcome::Done);
+        }
+        finish(&self.env, ctx, &p.share, &svc, &info, p.op).await
     }
 }
 
-/// Commits the run's index snapshot, then (for a backup) backs it up.
-async fn finish(env: &DataEnv, ctx: &JobContext, share: &ShareRef, svc: &FileServiceClient, info: &RunInfo, op: CommitOp) -> Result<(), JobError> {
+/// Commits the run's index snapshot, then (for a backup) backs it up: in this job, or split into parts
+/// (the outcome then fans out into them and a `backup_parts` commit).
+async fn finish(env: &DataEnv, ctx: &JobContext, share: &ShareRef, svc: &FileServiceClient, info: &RunInfo, op: CommitOp) -> Result<Outcome, JobError> {
     let index = env.index()?;
     ctx.progress(json!({ "phase": "committing index" }));
     let (m, stats) = stoppable(ctx, fanout::commit_run(&index, &share.tenant, &share.share, info, env.spill.clone(), WriteOptions::default())).await?;
     fanout::remove_parts(&index, &share.tenant, &share.share, &info.run).await?;
+    // A stray share snapshot of this run (a zombie root job's) goes now at the latest.
+    fanout::remove_strays(svc, info, &fanout::run_tag(&share.tenant, &share.share, &info.run)).await?;
     let t = m.totals;
     ctx.progress(json!({
         "phase": "indexed", "index_snapshot": m.snapshot_id, "files": t.files, "directories": t.dirs, "bytes": t.bytes,
         "parts": stats.parts, "new_node_ids": stats.new_node_ids, "already_committed": stats.already_committed,
     }));
     if op == CommitOp::Backup {
-        backup_index_snapshot(env, ctx, share, svc, info, m).await?;
+        return backup_index_snapshot(env, ctx, share, svc, info, m.snapshot_id).await;
     }
+    Ok(Outcome::Done)
+}
+
+/// The backup snapshot id of a run: the time of its share snapshot and 8 hex digits of
+/// BLAKE3(`{tenant}/{share}/{run}`), so every claim of every job of the run commits (create-only) the
+/// same id, and a claim that lost its lease cannot commit a second snapshot.
+pub fn run_snapshot_id(share: &ShareRef, info: &RunInfo) -> anyhow::Result<String> {
+    crate::repository::manifest::derived_snapshot_id(&info.share_snapshot, &fanout::run_tag(&share.tenant, &share.share, &info.run))
+}
+
+/// Plans the backup of the run's index snapshot: within the worker's backup budget it is stored and
+/// committed here; beyond it, the outcome fans out into one `backup` part per node range and a
+/// `backup_parts` commit.
+async fn backup_index_snapshot(env: &DataEnv, ctx: &JobContext, share: &ShareRef, svc: &FileServiceClient, info: &RunInfo, index_snapshot: i64) -> Result<Outcome, JobError> {
+    let index = env.index()?;
+    let mut repo = env.repository(&share.tenant, &share.share).await?;
+    let snapshot_id = run_snapshot_id(share, info).map_err(JobError::Permanent)?;
+    // The previous backup is fixed here, in the upload every part and the commit receive.
+    let previous = match crate::backup::load_manifest_opt(&repo, &snapshot_id).await? {
+        Some(m) => m.parent,
+        None => latest_manifest(&repo).await?.map(|m| m.snapshot_id),
+    };
+    let upload = Upload { snapshot_id, index_snapshot, previous };
+    let at = svc.share(&info.azure_share).at_snapshot(&info.share_snapshot);
+    let progress = JobProgress::new(ctx);
+    ctx.progress(json!({ "phase": "planning backup", "snapshot_id": upload.snapshot_id }));
+    let planned = stoppable(ctx, parts::plan_upload(&mut repo, &index, &at, &upload, &env.backup_budget, 0, &progress)).await?;
+    match planned {
+        Planned::Committed(sum) => {
+            report_backup(ctx, &sum);
+            Ok(Outcome::Done)
+        }
+        Planned::Split(ranges) => {
+            ctx.progress(json!({ "phase": "split", "snapshot_id": upload.snapshot_id, "parts": ranges.len() }));
+            let mut children = Vec::with_capacity(ranges.len());
+            for range in &ranges {
+                let part = BackupJob { share: share.clone(), part: Some(BackupPart { run: info.run.clone(), upload: upload.clone(), range: range.clone() }) };
+                children.push(like(ctx, JobKind::Backup, serde_json::to_value(part)?));
+            }
+            let commit = CommitPayload { share: share.clone(), run: info.run.clone(), op: CommitOp::BackupParts, upload: Some(upload), parts: ranges };
+            Ok(Outcome::FanOut { children, commit: like(ctx, JobKind::Commit, serde_json::to_value(commit)?) })
+        }
+    }
+}
+
+/// One part of a split backup: stores the nodes of its range and writes its part record.
+async fn backup_part(env: &DataEnv, ctx: &JobContext, share: &ShareRef, part: &BackupPart) -> Result<(), JobError> {
+    let (svc, _) = env.source(&share.tenant, &share.share)?;
+    let index = env.index()?;
+    let info = fanout::load_run(&index, &share.tenant, &share.share, &part.run).await?;
+    let mut repo = env.repository(&share.tenant, &share.share).await?;
+    let at = svc.share(&info.azure_share).at_snapshot(&info.share_snapshot);
+    let progress = JobProgress::new(ctx);
+    let r = &part.range;
+    let done = stoppable(ctx, parts::run_part(&mut repo, &index, &at, &part.run, &part.upload, r, 0, &progress)).await?;
+    let (sum, result) = match &done {
+        PartDone::Stored(s) => (Some(s), "stored"),
+        PartDone::AlreadyStored(s) => (Some(s), "already_stored"),
+        PartDone::AlreadyCommitted => (None, "already_committed"),
+    };
+    ctx.progress(json!({
+        "phase": "done", "part": r.id, "first": r.first, "last": r.last, "snapshot_id": part.upload.snapshot_id, "result": result,
+        "files_new": sum.map(|s| s.files_new), "files_changed": sum.map(|s| s.files_changed), "bytes_read": sum.map(|s| s.bytes_read),
+        "bytes_uploaded": sum.map(|s| s.bytes_uploaded), "skipped": sum.map(|s| s.skipped.len()),
+    }));
     Ok(())
 }
 
-/// The backup snapshot that backed up index snapshot `index_snapshot`, if one was committed.
-pub async fn backup_of(repo: &Repository, index_snapshot: i64) -> anyhow::Result<Option<String>> {
-    for id in repo.list_snapshots().await?.into_iter().rev() {
-        let m = repo.load_manifest(&id).await?;
-        match m.extra.get(EXTRA_INDEX_SNAPSHOT).and_then(|s| s.parse::<i64>().ok()) {
-            Some(i) if i == index_snapshot => return Ok(Some(id)),
-            Some(i) if i < index_snapshot => return Ok(None),
-            _ => {}
-        }
-    }
-    Ok(None)
-}
-
-async fn backup_index_snapshot(env: &DataEnv, ctx: &JobContext, share: &ShareRef, svc: &FileServiceClient, info: &RunInfo, current: Manifest) -> Result<(), JobError> {
+/// The commit of a split backup: the parts' results and the reused versions into one manifest.
+async fn commit_backup_parts(env: &DataEnv, ctx: &JobContext, share: &ShareRef, svc: &FileServiceClient, info: &RunInfo, upload: &Upload, ranges: &[PartRange]) -> Result<(), JobError> {
     let index = env.index()?;
     let mut repo = env.repository(&share.tenant, &share.share).await?;
-    if let Some(id) = backup_of(&repo, current.snapshot_id).await? {
-        ctx.progress(json!({ "phase": "done", "snapshot_id": id, "index_snapshot": current.snapshot_id, "already_committed": true }));
-        return Ok(());
-    }
-    let previous = find_previous(&repo, &index).await?;
-    let at = svc.share(&info.azure_share).at_snapshot(&info.share_snapshot);
-    let progress = JobProgress::new(ctx);
-    let input = BackupInput { share: at, azure_snapshot: Some(info.share_snapshot.clone()), index: &index, current, previous, progress: &progress, readers: 0 };
-    let sum = stoppable(ctx, crate::backup::run(&mut repo, input)).await?;
+    ctx.progress(json!({ "phase": "committing backup", "snapshot_id": upload.snapshot_id, "parts": ranges.len() }));
+    let sum = stoppable(ctx, parts::commit_parts(&mut repo, &index, &info.run, upload, ranges, &info.share_snapshot)).await?;
+    fanout::remove_strays(svc, info, &fanout::run_tag(&share.tenant, &share.share, &info.run)).await?;
+    report_backup(ctx, &sum);
+    Ok(())
+}
+
+fn report_backup(ctx: &JobContext, sum: &BackupSummary) {
     ctx.progress(json!({
-        "phase": "done", "snapshot_id": sum.snapshot_id, "index_snapshot": sum.index_snapshot,
+        "phase": "done", "snapshot_id": sum.snapshot_id, "index_snapshot": sum.index_snapshot, "already_committed": sum.already_committed,
         "files_new": sum.files_new, "files_changed": sum.files_changed, "files_unchanged": sum.files_unchanged,
         "bytes_read": sum.bytes_read, "bytes_uploaded": sum.bytes_uploaded, "skipped": sum.skipped.len(), "warnings": sum.warnings.len(),
     }));
-    Ok(())
 }
 
 /// Backup progress as job progress: files and bytes read so far of the totals.
@@ -483,6 +573,28 @@ impl JobHandler for PruneHandler {
         let opts = crate::repository::prune::PruneOptions { dry_run: p.dry_run, ..Default::default() };
         let r = stoppable(ctx, async { Ok(crate::repository::prune::prune(&mut repo, &opts).await?) }).await?;
         ctx.progress(json!({ "phase": "done", "dry_run": p.dry_run, "report": r }));
+        Ok(Outcome::Done)
+    }
+}
+
+struct CompactHandler {
+    env: Arc<DataEnv>,
+}
+
+#[async_trait]
+impl JobHandler for CompactHandler {
+    async fn run(&self, ctx: &JobContext, payload: &serde_json::Value) -> Result<Outcome, JobError> {
+        let p: CompactPayload = parse("compact", payload)?;
+        check_share(&p.share)?;
+        let mut repo = self.env.repository(&p.share.tenant, &p.share.share).await?;
+        let index = self.env.index()?;
+        ctx.progress(json!({ "phase": "compacting chunk index" }));
+        let stale_after = crate::repository::prune::PruneOptions::default().stale_after;
+        let stats = stoppable(ctx, async { Ok(crate::repository::prune::compact_index(&mut repo, stale_after).await?) }).await?;
+        ctx.progress(json!({ "phase": "collecting node-index garbage", "index": stats }));
+        let grace = std::time::Duration::from_secs(p.grace_secs);
+        let deleted = stoppable(ctx, index.gc(&p.share.tenant, &p.share.share, grace)).await?;
+        ctx.progress(json!({ "phase": "done", "index": stats, "node_index_files_deleted": deleted.len() }));
         Ok(Outcome::Done)
     }
 }

@@ -27,6 +27,8 @@ struct Job {
     parent_id: Option<JobId>,
     pending_children: i32,
     progress: Option<serde_json::Value>,
+    /// Enqueue time, µs since the epoch.
+    created_us: i64,
 }
 
 #[derive(Default)]
@@ -87,6 +89,7 @@ impl State {
                     parent_id: parent,
                     pending_children: pending,
                     progress: None,
+                    created_us: (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros()) as i64,
                 },
             );
             ids.push(id);
@@ -186,6 +189,7 @@ impl Queue for MemoryQueue {
                 priority: j.priority,
                 attempt: j.attempts,
                 max_attempts: j.max_attempts,
+                created_us: j.created_us,
             });
             if last_turn.is_none_or(|t| turn >= t) {
                 last_turn = Some(turn);

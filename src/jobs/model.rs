@@ -175,6 +175,9 @@ pub struct ClaimedJob {
     pub priority: i16,
     pub attempt: i32,
     pub max_attempts: i32,
+    /// When the job was enqueued, µs since the epoch. With `job_id` it names the job uniquely even across
+    /// queues whose ids start again at 1 (an embedded queue after a restart, a re-created database).
+    pub created_us: i64,
 }
 
 /// A job row as seen by an observer (CLI, API, tests).

@@ -1,4 +1,4 @@
-//! What the data jobs (scan, backup, restore, verify, prune) carry in `jobs.payload`: the contract between
+//! What the data jobs (scan, backup, restore, verify, prune, compact) carry in `jobs.payload`: the contract between
 //! whoever enqueues them (`afb jobs enqueue`, the API, `afb schedule`) and the handlers that run them.
 //!
 //! Payloads name the tenant and share by the names the repository uses (`{tenant}/{share}/...` keys). They
@@ -9,6 +9,8 @@
 //! it from the tenant's name so every enqueuer agrees without a lookup.
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::backup::parts::{PartRange, Upload};
 
 /// The tenant and share a data job works on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,7 +52,7 @@ pub struct PendingDir {
 /// One child of a fanned-out scan: the directories it lists, within the run its root job started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScanPart {
-    /// The run: `job-{root job id}`.
+    /// The run: `job-{root job id}-{enqueue time in µs}` (`crate::jobs::data::run_name`).
     pub run: String,
     /// The part's id in the run's tree: `r` is the root job, `r.3` its fourth child, `r.3.0` ...
     pub id: String,
@@ -67,6 +69,19 @@ pub struct CommitPayload {
     pub share: ShareRef,
     pub run: String,
     pub op: CommitOp,
+    /// `backup_parts`: the upload the parts stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<Upload>,
+    /// `backup_parts`: every part of the upload, in node-id order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartRange>,
+}
+
+impl CommitPayload {
+    /// A commit of `op` with no upload (`scan`, `backup`, `join`).
+    pub fn new(share: ShareRef, run: String, op: CommitOp) -> Self {
+        CommitPayload { share, run, op, upload: None, parts: Vec::new() }
+    }
 }
 
 /// What a commit job does.
@@ -79,6 +94,9 @@ pub enum CommitOp {
     Backup,
     /// Nothing: stands for a child that fanned out itself, so the outer commit waits for its children.
     Join,
+    /// Assemble the parts of a backup's upload (the `backup` children a `backup` commit fanned out
+    /// into) into one backup snapshot.
+    BackupParts,
 }
 
 /// `backup`: scan, diff against the last backup, upload what changed, commit a backup snapshot.
@@ -86,6 +104,25 @@ pub enum CommitOp {
 pub struct BackupPayload {
     #[serde(flatten)]
     pub share: ShareRef,
+}
+
+/// What a `backup` handler reads: a [`BackupPayload`] (what enqueuers send), or the same plus `part` on
+/// the parts a backup's upload is split into (only handlers create those).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupJob {
+    #[serde(flatten)]
+    pub share: ShareRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<BackupPart>,
+}
+
+/// One part of a backup's upload: store the nodes to read within `range` (see `crate::backup::parts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupPart {
+    /// The run whose index snapshot is backed up.
+    pub run: String,
+    pub upload: Upload,
+    pub range: PartRange,
 }
 
 /// Where a restore writes.
@@ -138,6 +175,21 @@ pub struct PrunePayload {
     /// Report what would be deleted; delete nothing.
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// `compact`: merge the share's chunk index objects (one per partition) and delete node-index data
+/// files no index snapshot references.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompactPayload {
+    #[serde(flatten)]
+    pub share: ShareRef,
+    /// Node-index data files younger than this are kept (a scan may still be writing them). Default 3600.
+    #[serde(default = "default_grace_secs")]
+    pub grace_secs: u64,
+}
+
+fn default_grace_secs() -> u64 {
+    3600
 }
 
 /// The queue's numeric tenant id for a tenant name: the first 8 bytes of BLAKE3(name), as a non-negative

@@ -220,7 +220,7 @@ UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1, lease_owner = $
     lease_expires_at = now() + $4 * interval '1 millisecond', started_at = coalesce(jobs.started_at, now())
 FROM picked WHERE jobs.job_id = picked.job_id
 RETURNING jobs.job_id, jobs.tenant_id, jobs.share_id, jobs.kind, jobs.payload, jobs.priority,
-    jobs.attempts, jobs.max_attempts, picked.turn
+    jobs.attempts, jobs.max_attempts, picked.turn, (extract(epoch FROM jobs.created_at) * 1000000)::bigint
 "#;
 
 /// Inserts jobs in `state`, reporting to `parent`. Returns the ids created.
@@ -337,6 +337,7 @@ impl Queue for PgQueue {
                 priority: r.get(5),
                 attempt: r.get(6),
                 max_attempts: r.get(7),
+                created_us: r.get(9),
             };
             if turn >= last_turn {
                 last_turn = turn;

@@ -205,6 +205,17 @@ struct IndexObject {
     last_used: u64,
 }
 
+/// What [`ChunkIndex::compact`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CompactStats {
+    /// Partitions that had several objects and now have one.
+    pub partitions_merged: usize,
+    /// Index objects deleted after their entries went into a merged object.
+    pub objects_deleted: usize,
+    /// Entries in the merged objects.
+    pub entries: u64,
+}
+
 /// Memory held by a [`ChunkIndex`], for tests and progress output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IndexMemory {
@@ -257,6 +268,13 @@ impl ChunkIndex {
                 r => return r,
             }
         }
+    }
+
+    /// [`ChunkIndex::get`] after listing the id's partition again, so index objects other writers wrote
+    /// since it was loaded are seen (a lookup that must not miss: reading a chunk a snapshot names).
+    pub async fn get_fresh(&mut self, id: &ChunkId) -> Result<Option<IndexEntry>> {
+        self.forget_partition(id.0[0]);
+        self.get(id).await
     }
 
     /// Drops what is held of partition `p`; the next lookup lists it again.
@@ -333,29 +351,48 @@ impl ChunkIndex {
     }
 
     /// Merges each partition that has several index objects into one. The merged object is written before
-    /// the old ones are deleted, so a concurrent reader always finds every entry in some object.
-    pub async fn compact(&mut self) -> Result<()> {
+    /// the old ones are deleted, so a concurrent reader always finds every entry in some object. Safe
+    /// beside backups (an object they write meanwhile is not listed, so not deleted) and beside another
+    /// compaction (an object that vanishes before it is read was merged by the other one, whose merged
+    /// object holds its entries: it is skipped, and only objects read here are deleted). Not safe beside
+    /// prune's index rewrite, which may remove entries a merge here would keep: run it under the prune
+    /// lock ([`super::prune::compact_index`]).
+    pub async fn compact(&mut self) -> Result<CompactStats> {
         self.flush().await?;
+        let mut stats = CompactStats::default();
         for p in 0..=255u8 {
             let paths = self.list_partition(p).await?;
             if paths.len() < 2 {
                 continue;
             }
             let mut merged = BTreeMap::new();
+            let mut read = Vec::with_capacity(paths.len());
             for path in &paths {
-                let (_, _, entries) = self.read_object(path).await?;
-                merged.extend(entries.into_iter().map(|e| (e.id, e)));
+                match self.read_object(path).await {
+                    Ok((_, _, entries)) => merged.extend(entries.into_iter().map(|e| (e.id, e))),
+                    Err(Error::Missing { .. }) => continue,
+                    Err(e) => return Err(e),
+                }
+                read.push(path.clone());
+            }
+            if read.len() < 2 {
+                continue;
             }
             let entries: Vec<_> = merged.into_values().collect();
             let (id, bytes) = encode_index_object(&self.key, p, &entries);
             let new_path = self.scope.index_object(p, &id);
             self.store.put(&new_path, PutPayload::from(bytes)).await.map_err(|e| Error::store(&new_path, e))?;
-            for path in paths.iter().filter(|p| **p != new_path) {
-                self.store.delete(path).await.map_err(|e| Error::store(path, e))?;
+            for path in read.iter().filter(|p| **p != new_path) {
+                match self.store.delete(path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => stats.objects_deleted += 1,
+                    Err(e) => return Err(Error::store(path, e)),
+                }
             }
+            stats.partitions_merged += 1;
+            stats.entries += entries.len() as u64;
             self.forget_partition(p);
         }
-        Ok(())
+        Ok(stats)
     }
 
     /// What the index holds in memory now.

@@ -11,6 +11,7 @@
 //! {tenant_id}/{share_id}/locks/backup-{id}                 in-progress backup markers (see super::prune)
 //! {tenant_id}/{share_id}/locks/prune                       the prune lock
 //! {tenant_id}/{share_id}/prune/{id}                        prune deletion records (objects awaiting deletion)
+//! {tenant_id}/{share_id}/runs/{run}/{part}                 results of a backup's parts until it commits (see super::runs)
 //! ```
 //!
 //! `{id}` is the 64-hex-digit [`ObjectId`](super::id::ObjectId) of the stored bytes; `{permission_id}` the
@@ -124,6 +125,23 @@ impl Scope {
 
     pub fn prune_record(&self, id: &str) -> Path {
         self.path(&format!("prune/{id}"))
+    }
+
+    pub fn runs_prefix(&self) -> Path {
+        self.path("runs")
+    }
+
+    /// `runs/{run}`: the part results of one run (run and part ids are checked like share ids).
+    pub fn run_prefix(&self, run: &str) -> Result<Path> {
+        check_id("run id", run)?;
+        Ok(self.path(&format!("runs/{run}")))
+    }
+
+    /// `runs/{run}/{part}`.
+    pub fn run_part(&self, run: &str, part: &str) -> Result<Path> {
+        check_id("run id", run)?;
+        check_id("part id", part)?;
+        Ok(self.path(&format!("runs/{run}/{part}")))
     }
 }
 

@@ -8,7 +8,9 @@
 //!
 //! Object: a sealed envelope (magic `AFBS`, see [`super::crypto`]) whose plaintext is the JSON of
 //! [`Manifest`], at `{tenant}/{share}/snapshots/{snapshot_id}`. Snapshot ids are
-//! `YYYYMMDDTHHMMSSZ-xxxxxxxx` (UTC creation time, 8 random hex digits), so they list in time order.
+//! `YYYYMMDDTHHMMSSZ-xxxxxxxx` (UTC creation time, 8 random hex digits), so they list in time order. A
+//! backup job derives its id instead ([`derived_snapshot_id`]: the time of the share snapshot it reads and
+//! 8 hex digits of a hash of its run), so every attempt of the job commits the same id.
 
 use std::collections::BTreeMap;
 
@@ -80,4 +82,27 @@ pub fn new_snapshot_id(created_ns: i64) -> String {
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let suffix: u32 = rand::rng().random();
     format!("{}-{suffix:08x}", t.format(&fmt).expect("formats"))
+}
+
+/// `YYYYMMDDTHHMMSSZ-xxxxxxxx` from an Azure share-snapshot timestamp (`2026-01-02T03:04:05.0000000Z`:
+/// its first 14 digits) and the first 8 hex digits of BLAKE3(`seed`). The same inputs always give the
+/// same id.
+pub fn derived_snapshot_id(timestamp: &str, seed: &str) -> anyhow::Result<String> {
+    let digits: String = timestamp.chars().filter(char::is_ascii_digit).take(14).collect();
+    anyhow::ensure!(digits.len() == 14, "share snapshot timestamp {timestamp:?} has no date and time");
+    Ok(format!("{}T{}Z-{}", &digits[..8], &digits[8..], &blake3::hash(seed.as_bytes()).to_hex()[..8]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_ids_are_stable_and_sort_like_created_ones() {
+        let a = derived_snapshot_id("2026-01-02T03:04:05.1234567Z", "t/s/job-1").unwrap();
+        assert_eq!(a, derived_snapshot_id("2026-01-02T03:04:05.1234567Z", "t/s/job-1").unwrap());
+        assert!(a.starts_with("20260102T030405Z-") && a.len() == new_snapshot_id(0).len(), "{a}");
+        assert_ne!(a, derived_snapshot_id("2026-01-02T03:04:05.1234567Z", "t/s/job-2").unwrap());
+        assert!(derived_snapshot_id("yesterday", "x").is_err());
+    }
 }

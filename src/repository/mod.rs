@@ -15,6 +15,7 @@
 //! - [`repo`]: [`Repository`], the writer's and reader's handle on one share.
 //! - [`verify`]: checks that every referenced object exists, decrypts and hashes to its id.
 //! - [`prune`]: frees what no snapshot references, safely while backups run (markers, deletion records).
+//! - [`runs`]: part records of a backup split across jobs, referenced until the backup commits.
 //! - [`store`]: repository locations (a local directory or `az://CONTAINER/PREFIX`) opened as object stores.
 
 pub mod bundle;
@@ -31,6 +32,7 @@ pub mod metadata;
 pub mod pack;
 pub mod prune;
 pub mod repo;
+pub mod runs;
 pub mod store;
 pub mod verify;
 

@@ -7,11 +7,13 @@
 //! overlap.
 //!
 //! **Phase 1, mark and condemn** (nothing is deleted):
-//! 1. list packs, bundles and metadata objects; then the markers; then the snapshot manifests (in this
-//!    order: an object in the first listing was written by a backup whose marker or manifest the later
-//!    listings see);
-//! 2. mark every chunk, bundle and metadata object a manifest reaches (any unreadable manifest or
-//!    metadata object stops prune: it cannot mark safely);
+//! 1. list packs, bundles and metadata objects; then the markers; then the part records of split
+//!    backups ([`super::runs`]); then the snapshot manifests (in this order: an object in the first
+//!    listing was written by a backup whose marker, part record or manifest the later listings see; a run
+//!    deletes its part records only after its manifest exists);
+//! 2. mark every chunk, bundle and metadata object a manifest or a part record younger than
+//!    `run_retention` reaches (any unreadable manifest, record or metadata object stops prune: it cannot
+//!    mark safely); older part records (runs that never committed) are condemned like unused objects;
 //! 3. a pack, bundle or metadata object is a candidate only if it is older than the grace period and than
 //!    the start of every live backup (so a running backup's not-yet-committed objects are never
 //!    candidates); a candidate pack with no referenced chunk is condemned whole, one whose unreferenced
@@ -194,6 +196,9 @@ pub struct PruneOptions {
     pub repack_unused: f64,
     /// Report what would be done; change nothing.
     pub dry_run: bool,
+    /// Part records of a split backup (`runs/`) older than this belong to a run that never committed:
+    /// they stop protecting what they refer to and are deleted. Default 7 days.
+    pub run_retention: Duration,
 }
 
 impl Default for PruneOptions {
@@ -204,6 +209,7 @@ impl Default for PruneOptions {
             wait: Duration::ZERO,
             repack_unused: 0.2,
             dry_run: false,
+            run_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -225,7 +231,7 @@ pub struct PruneReport {
     pub packs_repacked: usize,
     pub packs_written: usize,
     pub bytes_written: u64,
-    /// Unreferenced bundle and metadata objects condemned.
+    /// Unreferenced bundle and metadata objects (and part records past the run retention) condemned.
     pub objects_unused: usize,
     /// Bytes of everything condemned in this run.
     pub bytes_condemned: u64,
@@ -257,17 +263,56 @@ struct Record {
     objects: Vec<(String, u64)>,
 }
 
-/// What the snapshot manifests reach.
+/// What the snapshot manifests and the live part records reach.
 struct Marked {
     snapshots: usize,
     chunks: HashSet<ChunkId>,
     /// Keys of referenced metadata and bundle objects.
     objects: HashSet<String>,
+    /// Part records older than the run retention (runs that never committed), with their sizes: no
+    /// longer roots, condemned like unreferenced objects.
+    stale_parts: Vec<ObjectMeta>,
 }
 
-async fn mark(repo: &Repository) -> Result<Marked> {
-    let mut m = Marked { snapshots: 0, chunks: HashSet::new(), objects: HashSet::new() };
-    let parse = |s: &str| ObjectId::from_hex(s).ok_or_else(|| Error::Invalid(format!("a manifest names a malformed object id {s:?}")));
+impl Marked {
+    /// Marks a metadata object, every chunk and bundle its node versions refer to.
+    async fn metadata(&mut self, repo: &Repository, oid: ObjectId) -> Result<()> {
+        if !self.objects.insert(repo.scope().metadata(&oid).to_string()) {
+            return Ok(());
+        }
+        for v in repo.get_metadata(&oid).await? {
+            for raw in v.chunk_ids.as_deref().unwrap_or_default().chunks_exact(32) {
+                self.chunks.insert(ChunkId::from_slice(raw).expect("32 bytes"));
+            }
+            if let Some(bid) = v.bundle.as_ref().and_then(|b| b.bundle_id.as_deref()).and_then(ObjectId::from_slice) {
+                self.objects.insert(repo.scope().bundle(&bid).to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Marks what the part records younger than `run_retention` and then the manifests reach. Part records
+/// are listed first: a run deletes its records only after its manifest exists, so whatever a record
+/// listed too late to be seen referred to is reached through that manifest.
+async fn mark(repo: &Repository, run_retention: Duration) -> Result<Marked> {
+    let mut m = Marked { snapshots: 0, chunks: HashSet::new(), objects: HashSet::new(), stale_parts: Vec::new() };
+    let parse = |s: &str| ObjectId::from_hex(s).ok_or_else(|| Error::Invalid(format!("a manifest or part record names a malformed object id {s:?}")));
+    let oldest_live = now_ns() - run_retention.as_nanos() as i64;
+    for meta in super::runs::list_all(repo).await? {
+        if meta_ns(&meta) < oldest_live {
+            m.stale_parts.push(meta);
+            continue;
+        }
+        let record = match super::runs::read(repo, &meta.location).await {
+            Ok(r) => r,
+            Err(Error::Missing { .. }) => continue, // its run committed meanwhile
+            Err(e) => return Err(e),
+        };
+        for id in &record.metadata {
+            m.metadata(repo, parse(id)?).await?;
+        }
+    }
     for id in repo.list_snapshots().await? {
         let manifest = match repo.load_manifest(&id).await {
             Ok(x) => x,
@@ -279,18 +324,7 @@ async fn mark(repo: &Repository) -> Result<Marked> {
             m.objects.insert(repo.scope().bundle(&parse(b)?).to_string());
         }
         for meta in &manifest.metadata {
-            let oid = parse(meta)?;
-            if !m.objects.insert(repo.scope().metadata(&oid).to_string()) {
-                continue;
-            }
-            for v in repo.get_metadata(&oid).await? {
-                for raw in v.chunk_ids.as_deref().unwrap_or_default().chunks_exact(32) {
-                    m.chunks.insert(ChunkId::from_slice(raw).expect("32 bytes"));
-                }
-                if let Some(bid) = v.bundle.as_ref().and_then(|b| b.bundle_id.as_deref()).and_then(ObjectId::from_slice) {
-                    m.objects.insert(repo.scope().bundle(&bid).to_string());
-                }
-            }
+            m.metadata(repo, parse(meta)?).await?;
         }
     }
     Ok(m)
@@ -365,6 +399,16 @@ pub async fn prune(repo: &mut Repository, opts: &PruneOptions) -> Result<PruneRe
     result.map(|()| report)
 }
 
+/// Compacts the share's chunk index ([`super::index::ChunkIndex::compact`]) while holding the prune lock,
+/// so it never overlaps a prune (whose index rewrite it could otherwise undo) or another compaction.
+/// Running backups are unaffected. A lock held by a live prune is an error naming its holder.
+pub async fn compact_index(repo: &mut Repository, stale_after: Duration) -> Result<super::index::CompactStats> {
+    let lock = acquire_prune_lock(repo, stale_after).await?;
+    let result = repo.index().compact().await;
+    lock.end().await;
+    result
+}
+
 async fn acquire_prune_lock(repo: &Repository, stale_after: Duration) -> Result<Marker> {
     let path = repo.scope().lock("prune");
     for _ in 0..2 {
@@ -375,7 +419,7 @@ async fn acquire_prune_lock(repo: &Repository, stale_after: Duration) -> Result<
                 match held {
                     Ok(b) if now_ns() - b.refreshed_ns < stale_after.as_nanos() as i64 => {
                         return Err(Error::Invalid(format!(
-                            "another prune of {}/{} holds {path} (host {:?}, pid {}); try again later",
+                            "another prune or index compaction of {}/{} holds {path} (host {:?}, pid {}); try again later",
                             repo.scope().tenant(),
                             repo.scope().share(),
                             b.host,
@@ -414,7 +458,7 @@ async fn condemn(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneR
     report.stale_markers = stale.into_iter().map(|b| b.marker).collect();
     let cutoff = live.iter().map(|b| b.started_ns).chain([now - opts.grace.as_nanos() as i64]).min().unwrap();
     report.backups_running = live;
-    let marked = mark(repo).await?;
+    let marked = mark(repo, opts.run_retention).await?;
     report.snapshots = marked.snapshots;
     report.referenced_chunks = marked.chunks.len();
 
@@ -461,7 +505,7 @@ async fn condemn(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneR
         record.packs.push((id.to_hex(), m.size));
         report.bytes_condemned += m.size;
     }
-    for m in &others {
+    for m in others.iter().chain(&marked.stale_parts) {
         if meta_ns(m) < cutoff && !marked.objects.contains(m.location.as_ref()) {
             report.objects_unused += 1;
             report.bytes_condemned += m.size;
@@ -544,7 +588,7 @@ async fn sweep(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneRep
             continue;
         }
         // Mark again: backups that ran meanwhile may refer to condemned objects.
-        let marked = mark(repo).await?;
+        let marked = mark(repo, opts.run_retention).await?;
         let mut indexed: HashSet<ChunkId> = HashSet::new();
         for p in 0..=255u8 {
             indexed.extend(read_partition(store.as_ref(), &scope, &key, p).await?.entries.into_iter().map(|e| e.id));

@@ -259,16 +259,18 @@ impl Repository {
         bundle::open_bundle(&self.key, path.as_ref(), &bytes)
     }
 
-    /// A chunk's plaintext, checked against its id.
+    /// A chunk's plaintext, checked against its id. A chunk the index does not know is looked up once
+    /// more after listing its partition again: another writer may have indexed it since this handle
+    /// loaded the partition.
     pub async fn read_chunk(&mut self, id: &ChunkId) -> Result<Vec<u8>> {
         if let Some(r) = self.pack.read(&self.key, id) {
             return r;
         }
-        let entry = self
-            .index
-            .get(id)
-            .await?
-            .ok_or_else(|| Error::UnknownChunk { chunk: id.to_hex(), scope: format!("{}/{}", self.scope.tenant(), self.scope.share()) })?;
+        let entry = match self.index.get(id).await? {
+            Some(e) => Some(e),
+            None => self.index.get_fresh(id).await?,
+        };
+        let entry = entry.ok_or_else(|| Error::UnknownChunk { chunk: id.to_hex(), scope: format!("{}/{}", self.scope.tenant(), self.scope.share()) })?;
         self.read_blob(&entry).await
     }
 

@@ -1,9 +1,10 @@
 //! A share's scan split across jobs by a **listing budget**, merged into one atomic index snapshot.
 //!
-//! A *run* (one scan of one share, named `job-{root job id}`) goes like this:
-//! 1. [`start_run`]: the root job takes the share snapshot once per run and records it in
-//!    `{tenant}/{share}/index/runs/{run}/run.json` (create-if-absent: a re-run of the root job, or a
-//!    concurrent zombie, finds it and uses the same share snapshot).
+//! A *run* (one scan of one share, named after its root job: `crate::jobs::data::run_name`) goes like this:
+//! 1. [`start_run`]: the root job takes the share snapshot once per run, tagged with the run
+//!    ([`RUN_TAG`]), and records it in `{tenant}/{share}/index/runs/{run}/run.json` (create-if-absent: a
+//!    re-run of the root job, or a concurrent zombie, finds it and uses the same share snapshot; a re-run
+//!    after a crash between the two steps adopts the tagged snapshot; surplus tagged ones are deleted).
 //! 2. [`list_part`]: a job lists directories of that share snapshot, starting from the ones it was given,
 //!    until it has sent `budget.pages` `List Directories and Files` calls (or holds `budget.max_rows` rows). Whatever it has not listed yet
 //!    (directories, and directories it listed only in part, with their `NextMarker`) is its *frontier*.
@@ -113,32 +114,81 @@ async fn get_opt(store: &Arc<dyn ObjectStore>, key: &str) -> anyhow::Result<Opti
     }
 }
 
+/// Metadata name under which a run tags the share snapshots it takes (value: [`run_tag`]), so a root job
+/// killed between taking the snapshot and recording it finds it again.
+pub const RUN_TAG: &str = "afbrun";
+
+/// The [`RUN_TAG`] value of a run: `{tenant}/{share}/{run}`.
+pub fn run_tag(tenant: &str, share: &str, run: &str) -> String {
+    format!("{tenant}/{share}/{run}")
+}
+
+/// Takes a snapshot of `azure_share` tagged with `tag` ([`RUN_TAG`]); returns its timestamp.
+pub async fn take_tagged_snapshot(client: &FileServiceClient, azure_share: &str, tag: &str) -> anyhow::Result<String> {
+    let metadata = std::collections::BTreeMap::from([(RUN_TAG.to_string(), tag.to_string())]);
+    client.share(azure_share).create_snapshot_with(&metadata).await.with_context(|| format!("taking a snapshot of share {azure_share}"))
+}
+
+/// Timestamps of the snapshots of `azure_share` tagged with `tag`, oldest first.
+pub async fn tagged_snapshots(client: &FileServiceClient, azure_share: &str, tag: &str) -> anyhow::Result<Vec<String>> {
+    let snaps = client.list_share_snapshots(azure_share).await.with_context(|| format!("listing the snapshots of share {azure_share}"))?;
+    Ok(snaps.into_iter().filter(|s| s.metadata.get(RUN_TAG).is_some_and(|v| v == tag)).filter_map(|s| s.snapshot).collect())
+}
+
 /// The run's info, taking the share snapshot if this is the run's first start. Safe to call again and
-/// concurrently: one share snapshot wins (a loser's snapshot is deleted again).
+/// concurrently, and after a crash at any point:
+/// - the snapshot is tagged with the run ([`RUN_TAG`]) when it is taken, and recorded in `run.json`
+///   (create-if-absent) after;
+/// - a start that finds no record but a tagged snapshot of the run (a start killed between the two
+///   steps) adopts the oldest one instead of taking another;
+/// - once the record exists, every other snapshot tagged with the run (a concurrent loser's, or a
+///   surplus one) is deleted, so a run keeps exactly the snapshot it recorded.
 pub async fn start_run(repo: &Repo, client: &FileServiceClient, tenant: &str, share: &str, azure_share: &str, run: &str) -> anyhow::Result<RunInfo> {
     crate::index::manifest::check_id("tenant", tenant)?;
     crate::index::manifest::check_id("share", share)?;
     let key = format!("{}/run.json", run_prefix(tenant, share, run));
+    let tag = run_tag(tenant, share, run);
     if let Some(b) = get_opt(repo.store(), &key).await? {
-        return serde_json::from_slice(&b).with_context(|| format!("{key}: not a run record"));
+        let info: RunInfo = serde_json::from_slice(&b).with_context(|| format!("{key}: not a run record"))?;
+        remove_strays(client, &info, &tag).await?;
+        return Ok(info);
     }
     let base_snapshot = repo.latest(tenant, share).await?.map_or(0, |m| m.snapshot_id);
     let live = client.share(azure_share);
-    let ts = live.create_snapshot().await.with_context(|| format!("taking a snapshot of share {azure_share}"))?;
+    let ts = match tagged_snapshots(client, azure_share, &tag).await?.into_iter().next() {
+        Some(ts) => ts,
+        None => take_tagged_snapshot(client, azure_share, &tag).await?,
+    };
     let endpoint = live.account_config().endpoint.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/').to_string();
     let info = RunInfo { run: run.to_string(), azure_share: azure_share.to_string(), share_snapshot: ts.clone(), endpoint, base_snapshot };
     let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-    match repo.store().put_opts(&Path::from(key.as_str()), PutPayload::from(serde_json::to_vec_pretty(&info)?), opts).await {
-        Ok(_) => Ok(info),
+    let info = match repo.store().put_opts(&Path::from(key.as_str()), PutPayload::from(serde_json::to_vec_pretty(&info)?), opts).await {
+        Ok(_) => info,
         Err(object_store::Error::AlreadyExists { .. }) => {
-            if let Err(e) = live.at_snapshot(&ts).delete().await {
-                tracing::warn!("could not delete the share snapshot {ts} of {azure_share} another start of run {run} made redundant: {e}");
-            }
             let b = get_opt(repo.store(), &key).await?.with_context(|| format!("{key} vanished"))?;
-            serde_json::from_slice(&b).with_context(|| format!("{key}: not a run record"))
+            serde_json::from_slice(&b).with_context(|| format!("{key}: not a run record"))?
         }
-        Err(e) => Err(e).with_context(|| format!("writing {key}")),
+        Err(e) => return Err(e).with_context(|| format!("writing {key}")),
+    };
+    remove_strays(client, &info, &tag).await?;
+    Ok(info)
+}
+
+/// Deletes the snapshots tagged with the run's `tag` other than the one the run recorded. A snapshot
+/// that is gone already is fine; any other failure is only logged (the next start or commit retries).
+pub async fn remove_strays(client: &FileServiceClient, info: &RunInfo, tag: &str) -> anyhow::Result<usize> {
+    let mut removed = 0;
+    for ts in tagged_snapshots(client, &info.azure_share, tag).await? {
+        if ts == info.share_snapshot {
+            continue;
+        }
+        match client.share(&info.azure_share).at_snapshot(&ts).delete().await {
+            Ok(()) => removed += 1,
+            Err(e) if e.is_not_found() => {}
+            Err(e) => tracing::warn!("could not delete the share snapshot {ts} of {} that run {} does not use: {e}", info.azure_share, info.run),
+        }
     }
+    Ok(removed)
 }
 
 /// The record of a run that has started.

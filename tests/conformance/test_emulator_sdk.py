@@ -292,6 +292,9 @@ def test_snapshots_are_isolated(service, share):
 
     listed = [s for s in service.list_shares(name_starts_with=share.share_name, include_snapshots=True)]
     assert [(s.name, s.snapshot) for s in listed] == [(share.share_name, None), (share.share_name, snapshot_id)]
+    # A snapshot's own metadata (given when it was taken) is listed with it, not the share's.
+    listed = [s for s in service.list_shares(name_starts_with=share.share_name, include_snapshots=True, include_metadata=True)]
+    assert [(s.snapshot, dict(s.metadata or {})) for s in listed] == [(None, {}), (snapshot_id, {"why": "test"})]
 
     with pytest.raises(HttpResponseError) as e:
         share.delete_share()
