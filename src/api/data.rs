@@ -136,6 +136,8 @@ pub struct Index {
     pub repo: Repo,
     summaries: Bounded<SnapKey, Arc<Summary>>,
     listings: Bounded<(SnapKey, i64), Arc<Vec<Entry>>>,
+    /// Just the subdirectories of a directory, sorted (the first pages of a listing).
+    subdir_listings: Bounded<(SnapKey, i64), Arc<Vec<Entry>>>,
     diffs: Bounded<(String, String, i64, i64), DiffSummary>,
     growth: Bounded<(String, String, i64, i64), Arc<Vec<Growth>>>,
 }
@@ -180,7 +182,7 @@ fn index_err(e: anyhow::Error) -> ApiError {
 
 impl Index {
     pub fn new(repo: Repo) -> Self {
-        Index { repo, summaries: Bounded::new(SUMMARY_CACHE), listings: Bounded::new(256), diffs: Bounded::new(4096), growth: Bounded::new(256) }
+        Index { repo, summaries: Bounded::new(SUMMARY_CACHE), listings: Bounded::new(256), subdir_listings: Bounded::new(256), diffs: Bounded::new(4096), growth: Bounded::new(256) }
     }
 
     /// Load the summaries of the latest two snapshots of the largest shares, as many as the cache holds,
@@ -287,7 +289,15 @@ impl Index {
         };
         // Subdirectories come first and the summary has them; files are read only for a page that
         // reaches them. The summary also counts them, so the total is known without reading.
-        let subdirs = sorted_entries(&sm, sm.list_subdirs(dir));
+        let k = ((m.tenant_id.clone(), m.share_id.clone(), m.snapshot_id), dir);
+        let subdirs = match self.subdir_listings.get(&k) {
+            Some(e) => e,
+            None => {
+                let e = Arc::new(sorted_entries(&sm, sm.list_subdirs(dir)));
+                self.subdir_listings.put(k, e.clone());
+                e
+            }
+        };
         let count = subdirs.len() + dm.direct_files(dir).unwrap_or(0) as usize;
         let end = (start + limit).min(count);
         let entries = if end <= subdirs.len() {
