@@ -110,6 +110,19 @@ async fn download(share: &ShareClient, path: &str) -> Result<Vec<u8>> {
     Ok(chunks.concat())
 }
 
+/// Every file below `dir`: (path, size in bytes).
+fn walk_files(dir: &FsPath) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let md = e.metadata().unwrap();
+            if md.is_dir() { stack.push(e.path()) } else { out.push((e.path().to_string_lossy().into_owned(), md.len())) }
+        }
+    }
+    out
+}
+
 fn local(dir: &FsPath) -> Target {
     Target::Local(dir.to_path_buf())
 }
@@ -125,6 +138,12 @@ async fn first_backup_then_restore_to_local_dir_is_byte_identical() -> Result<()
     ensure!(s.skipped.is_empty() && s.warnings.is_empty(), "{s:?}");
     let m = repo.load_manifest(&s.snapshot_id).await?;
     ensure!(m.bundles.len() == 1 && m.permissions.len() == 1, "small files of docs/ are bundled, one SDDL: {m:?}");
+    // What a first backup uploads includes its bundles (and its packs' sealed blobs).
+    let objects = walk_files(&env.repo_dir);
+    let bytes_in = |dir: &str| objects.iter().filter(|(p, _)| p.contains(dir)).map(|(_, n)| n).sum::<u64>();
+    let (bundle_bytes, pack_bytes) = (bytes_in("/bundles/"), bytes_in("/packs/"));
+    // Packs hold sealed blobs plus a small header and index each, so the blobs alone stay below the packs.
+    ensure!(bundle_bytes > 0 && s.bytes_uploaded > pack_bytes && s.bytes_uploaded <= pack_bytes + bundle_bytes, "uploaded {} bytes; bundles {bundle_bytes}, packs {pack_bytes}", s.bytes_uploaded);
     let out = tempfile::tempdir()?;
     let r = restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
     ensure!(r.files_restored == files.len() as u64, "{r:?}");

@@ -58,7 +58,7 @@ pub struct WriteStats {
     pub bytes: u64,
     /// Plaintext bytes of new chunks.
     pub bytes_new: u64,
-    /// Bytes of sealed blobs written into packs (after compression and encryption).
+    /// Bytes of sealed blobs written into packs, and of sealed bundles (after compression and encryption).
     pub bytes_stored: u64,
     pub packs: u64,
     pub bundles: u64,
@@ -240,8 +240,10 @@ impl Repository {
 
     async fn put_bundle(&mut self, builder: BundleBuilder) -> Result<ObjectId> {
         let (id, bytes, _) = builder.finish(&self.key);
+        let sealed = bytes.len() as u64;
         self.put(&self.scope.bundle(&id), bytes).await?;
         self.stats.bundles += 1;
+        self.stats.bytes_stored += sealed;
         Ok(id)
     }
 
