@@ -304,15 +304,13 @@ impl Compare {
                 break;
             }
             self.keep_before().await?;
-            if self.deleted.is_some() {
+            if let Some(d) = &mut self.deleted {
                 self.deleted_buf.push(pid);
+                if self.deleted_buf.len() >= READ_BATCH_ROWS {
+                    flush_deleted(d, &mut self.deleted_buf).await?;
+                }
             }
             self.prev.advance();
-        }
-        if let Some(d) = &mut self.deleted
-            && self.deleted_buf.len() >= READ_BATCH_ROWS
-        {
-            flush_deleted(d, &mut self.deleted_buf).await?;
         }
         Ok(())
     }
