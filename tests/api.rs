@@ -665,6 +665,8 @@ async fn shares_are_registered_before_their_first_snapshot_within_their_tenant()
     let cs = format!("DefaultEndpointsProtocol=https;AccountName=acct2;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net");
     let sas = "https://acct3.file.core.windows.net/?sv=2025-11-05&ss=f&srt=sco&sp=rl&se=2099-01-01T00:00:00Z&sig=c2lnbmF0dXJl";
     let url = "/api/v1/tenants/acme/shares";
+    let private_cs = format!("DefaultEndpointsProtocol=http;AccountName=acct2;AccountKey={SECRET_KEY};FileEndpoint=http://10.0.0.5:445/acct2");
+    let loopback_cs = format!("DefaultEndpointsProtocol=http;AccountName=acct2;AccountKey={SECRET_KEY};FileEndpoint=http://127.0.0.1:10004/devstoreaccount1");
     let body = |share: &str, extra: Value| {
         let mut b = serde_json::json!({ "share": share, "connection_string": cs });
         for (k, v) in extra.as_object().into_iter().flatten() {
@@ -695,6 +697,9 @@ async fn shares_are_registered_before_their_first_snapshot_within_their_tenant()
         (url, f.beta.as_str(), body("fine", Value::Null), 404, "not_found"),
         ("/api/v1/tenants/newco/shares", f.acme.as_str(), body("fine", Value::Null), 404, "not_found"),
         ("/api/v1/tenants/bad!tenant/shares", f.operator.as_str(), body("fine", Value::Null), 422, "invalid_body"),
+        // A tenant may not point the workers at a private or loopback endpoint (only the operator may).
+        (url, f.acme.as_str(), body("fine", serde_json::json!({"connection_string": private_cs})), 403, "endpoint_not_allowed"),
+        (url, f.acme.as_str(), body("fine", serde_json::json!({"connection_string": loopback_cs})), 403, "endpoint_not_allowed"),
     ];
     for (path, token, b, status, code) in &cases {
         let (s, r) = f.post_json(path, token, b).await;
@@ -756,6 +761,9 @@ async fn shares_are_registered_before_their_first_snapshot_within_their_tenant()
     assert_eq!(names(f.ok("/api/v1/tenants", &f.operator).await), ["acme", "beta", "newco"]);
     assert_eq!(names(f.ok("/api/v1/tenants", &f.acme).await), ["acme"]);
     assert!(f.ok("/api/v1/tenants/newco", &f.operator).await["tenant"]["last_snapshot_at"].is_null());
+    // The operator may register a source on a private endpoint that a tenant may not.
+    let (s, b) = f.post_json(url, &f.operator, &body("private-one", serde_json::json!({"connection_string": private_cs}))).await;
+    assert_eq!(s, 201, "{b}");
 
     // The dashboard lists registered shares as never backed up, and their pages offer the Start buttons.
     let op = login(&f, &f.operator).await;

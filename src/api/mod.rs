@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// Do not run jobs in this process (with `--database-url`, separate `afb worker`s run them).
     #[arg(long)]
     pub no_runner: bool,
+    /// Also let tenants register share sources on this host: `*.suffix` or `host[:port]` (repeatable).
+    /// By default a tenant may name only Azure's public file endpoints; the operator may name any.
+    #[arg(long = "allow-endpoint", value_name = "HOST")]
+    pub allow_endpoint: Vec<String>,
     /// An operator API token accepted in addition to the token file.
     #[arg(long, env = "AFB_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -122,6 +126,7 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let st = state_with(&a.repo.repo, auth, jobs)?;
+    st.settings.allow_tenant_endpoints(&a.allow_endpoint);
     let listener = tokio::net::TcpListener::bind(a.addr).await.with_context(|| format!("binding {}", a.addr))?;
     let stop = crate::jobs::cli::signal_listener()?;
     eprintln!(

@@ -212,6 +212,19 @@ pub async fn register_share(st: &SharedState, scope: &Scope, t: &str, body: NewS
         return Err(exists());
     }
     let input = SettingsInput { connection_string: body.connection_string, sas_url: body.sas_url, azure_share: body.azure_share };
+    if !matches!(scope, Scope::Operator) {
+        match st.settings.check_tenant_endpoint(&input) {
+            Err(e) => return Err(unprocessable("invalid_settings", format!("{e:#}"))),
+            Ok(Err((host, allowed))) => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "endpoint_not_allowed",
+                    format!("a tenant may not register a source on {host} (allowed: {}); an operator can, or can allow it with afb serve --allow-endpoint", allowed.join(", ")),
+                ));
+            }
+            Ok(Ok(())) => {}
+        }
+    }
     match st.settings.insert_new(t, s, input) {
         Err(e) => Err(unprocessable("invalid_settings", format!("{e:#}"))),
         Ok(None) => Err(exists()),

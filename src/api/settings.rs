@@ -33,6 +33,40 @@ pub struct SettingsView {
 pub struct Settings {
     file: PathBuf,
     lock: Mutex<()>,
+    /// Host patterns a tenant may name as a source (see [`host_allowed`]); the operator may name any.
+    tenant_endpoints: Mutex<Vec<String>>,
+}
+
+/// The hosts a tenant may register a share source on unless the operator allows more (`afb serve
+/// --allow-endpoint`): Azure's public, China and US Government file endpoints. Anything else (a private
+/// address, a loopback emulator) only the operator can register, so a tenant cannot make the workers
+/// connect into the operator's network.
+pub const DEFAULT_TENANT_ENDPOINTS: [&str; 3] = ["*.file.core.windows.net", "*.file.core.chinacloudapi.cn", "*.file.core.usgovcloudapi.net"];
+
+/// The host a source connects to, with its port when one is given (`acct.file.core.windows.net`,
+/// `127.0.0.1:10004`), lower-case.
+pub fn source_host(input: &SettingsInput) -> anyhow::Result<String> {
+    let cfg = match (&input.connection_string, &input.sas_url) {
+        (Some(c), _) => crate::azure::credential::AccountConfig::from_connection_string(c).map_err(|e| anyhow::anyhow!("invalid connection string: {e}"))?,
+        (None, Some(u)) => crate::azure::credential::AccountConfig::from_sas_url(u).map_err(|e| anyhow::anyhow!("invalid SAS URL: {e}"))?.0,
+        (None, None) => anyhow::bail!("give exactly one of connection_string and sas_url"),
+    };
+    let rest = cfg.endpoint.split_once("://").map_or(cfg.endpoint.as_str(), |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    Ok(host.to_ascii_lowercase())
+}
+
+/// Does `host` (from [`source_host`]) match a pattern: `*.suffix` (any host below it, no port) or an
+/// exact `host` or `host:port`, case-insensitively.
+pub fn host_allowed(host: &str, patterns: &[String]) -> bool {
+    patterns.iter().any(|p| {
+        let p = p.to_ascii_lowercase();
+        match p.strip_prefix("*.") {
+            Some(suffix) => !host.contains(':') && host.len() > suffix.len() + 1 && host.ends_with(&format!(".{suffix}")),
+            None => host == p,
+        }
+    })
 }
 
 fn load(file: &PathBuf) -> anyhow::Result<BTreeMap<String, SettingsInput>> {
@@ -61,7 +95,19 @@ fn view(s: Option<&SettingsInput>) -> SettingsView {
 
 impl Settings {
     pub fn new(file: PathBuf) -> Self {
-        Settings { file, lock: Mutex::new(()) }
+        Settings { file, lock: Mutex::new(()), tenant_endpoints: Mutex::new(DEFAULT_TENANT_ENDPOINTS.iter().map(|s| s.to_string()).collect()) }
+    }
+
+    /// Let tenants also register sources on these host patterns (see [`host_allowed`]).
+    pub fn allow_tenant_endpoints(&self, patterns: &[String]) {
+        self.tenant_endpoints.lock().expect("settings lock").extend(patterns.iter().cloned());
+    }
+
+    /// `Ok` if a tenant may register `input` as a source; else the host and the patterns allowed.
+    pub fn check_tenant_endpoint(&self, input: &SettingsInput) -> anyhow::Result<Result<(), (String, Vec<String>)>> {
+        let host = source_host(input)?;
+        let allowed = self.tenant_endpoints.lock().expect("settings lock").clone();
+        Ok(if host_allowed(&host, &allowed) { Ok(()) } else { Err((host, allowed)) })
     }
 
     /// A share's stored source, secret included: for workers resolving where to read (never for replies).
@@ -139,3 +185,21 @@ fn validate(input: &SettingsInput) -> anyhow::Result<()> {
 
 /// Azure's share-name rule in words, for error messages.
 pub const SHARE_NAME_RULE: &str = "Azure share names are 3-63 characters of lower-case letters, digits and single hyphens, starting and ending with a letter or digit";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_match_suffix_and_exact_patterns_only() {
+        let p: Vec<String> = ["*.file.core.windows.net", "files.internal:8443"].iter().map(|s| s.to_string()).collect();
+        assert!(host_allowed("acct.file.core.windows.net", &p));
+        assert!(host_allowed("files.internal:8443", &p));
+        for h in ["file.core.windows.net", "evil.com", "acct.file.core.windows.net.evil.com", "acct.file.core.windows.net:444", "files.internal", "127.0.0.1:10004"] {
+            assert!(!host_allowed(h, &p), "{h}");
+        }
+        let cs = |e: &str| SettingsInput { connection_string: Some(format!("DefaultEndpointsProtocol=http;AccountName=a;AccountKey=AAAA;FileEndpoint={e}")), sas_url: None, azure_share: None };
+        assert_eq!(source_host(&cs("http://127.0.0.1:10004/devstoreaccount1")).unwrap(), "127.0.0.1:10004");
+        assert_eq!(source_host(&cs("https://Acct.File.Core.Windows.Net")).unwrap(), "acct.file.core.windows.net");
+    }
+}
