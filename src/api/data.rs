@@ -27,25 +27,54 @@ use crate::index::summary::{Origin, Summary};
 
 type SnapKey = (String, String, i64);
 
-/// A map that is emptied when it reaches `cap` entries.
+/// A map of at most `cap` entries; when full, the entry used least recently makes room.
 struct Bounded<K, V> {
     cap: usize,
-    map: Mutex<HashMap<K, V>>,
+    /// Value and the tick of its last use.
+    map: Mutex<(HashMap<K, (V, u64)>, u64)>,
 }
 
-impl<K: Eq + Hash, V: Clone> Bounded<K, V> {
+impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {
     fn new(cap: usize) -> Self {
-        Bounded { cap, map: Mutex::new(HashMap::new()) }
+        Bounded { cap: cap.max(1), map: Mutex::new((HashMap::new(), 0)) }
     }
     fn get(&self, k: &K) -> Option<V> {
-        self.map.lock().expect("cache lock").get(k).cloned()
+        let mut g = self.map.lock().expect("cache lock");
+        let (map, tick) = &mut *g;
+        *tick += 1;
+        map.get_mut(k).map(|(v, used)| {
+            *used = *tick;
+            v.clone()
+        })
     }
     fn put(&self, k: K, v: V) {
-        let mut m = self.map.lock().expect("cache lock");
-        if m.len() >= self.cap {
-            m.clear();
+        let mut g = self.map.lock().expect("cache lock");
+        let (map, tick) = &mut *g;
+        *tick += 1;
+        if map.len() >= self.cap
+            && !map.contains_key(&k)
+            && let Some(oldest) = map.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone())
+        {
+            map.remove(&oldest);
         }
-        m.insert(k, v);
+        map.insert(k, (v, *tick));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bounded;
+
+    #[test]
+    fn the_least_recently_used_entry_makes_room() {
+        let c = Bounded::new(2);
+        c.put("a", 1);
+        c.put("b", 2);
+        assert_eq!(c.get(&"a"), Some(1)); // "b" is now the least recently used
+        c.put("c", 3);
+        assert_eq!((c.get(&"a"), c.get(&"b"), c.get(&"c")), (Some(1), None, Some(3)));
+        c.put("c", 4); // replacing evicts nothing
+        assert_eq!((c.get(&"a"), c.get(&"c")), (Some(1), Some(4)));
     }
 }
 
