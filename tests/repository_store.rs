@@ -321,6 +321,16 @@ async fn index_rebuilt_from_packs_alone_finds_every_chunk() {
     assert_eq!(n, content.chunk_ids.len());
     let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
     assert_eq!(repo.read_file(&content.chunk_ids).await.unwrap(), data);
+
+    // A node index kept in the same root (`index/snapshots/...`) is not the chunk index's: a rebuild over
+    // existing chunk-index objects replaces those and leaves the node index alone.
+    let node_index_key = Path::from("t1/s1/index/snapshots/00000000000000000001.json");
+    repo.store().put(&node_index_key, object_store::PutPayload::from_static(b"{}")).await.unwrap();
+    let n = rebuild_from_packs(repo.store().clone(), repo.scope(), repo.key()).await.unwrap();
+    assert_eq!(n, content.chunk_ids.len());
+    assert!(repo.store().head(&node_index_key).await.is_ok(), "the rebuild deleted the node index");
+    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    assert_eq!(repo.read_file(&content.chunk_ids).await.unwrap(), data);
 }
 
 #[tokio::test]

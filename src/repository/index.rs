@@ -461,9 +461,12 @@ impl ChunkIndex {
 /// Recreates the chunk index of a share from its pack headers: writes fresh index objects, then deletes
 /// the old ones. Returns the number of entries.
 pub async fn rebuild_from_packs(store: Arc<dyn ObjectStore>, scope: &Scope, key: &TenantKey) -> Result<usize> {
+    // Only chunk-index objects (`index/{2 hex}/{id}`): a node index kept in the same root uses
+    // `index/{snapshots,data,summaries,runs}/...` and must never be touched here.
     let old: Vec<_> = store
         .list(Some(&scope.index_prefix()))
         .map_ok(|m| m.location)
+        .try_filter(|p| std::future::ready(is_chunk_index_object(p)))
         .try_collect()
         .await
         .map_err(|e| Error::store(scope.index_prefix(), e))?;
@@ -493,6 +496,13 @@ pub async fn rebuild_from_packs(store: Arc<dyn ObjectStore>, scope: &Scope, key:
         store.delete(path).await.map_err(|e| Error::store(path, e))?;
     }
     Ok(count)
+}
+
+/// Is `path` a chunk-index object, `.../index/{partition: 2 lower-case hex digits}/{object id}`?
+fn is_chunk_index_object(path: &Path) -> bool {
+    let parts: Vec<&str> = path.as_ref().rsplit('/').take(3).collect();
+    matches!(parts.as_slice(), [id, partition, "index"]
+        if partition.len() == 2 && partition.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) && object_id_of(path).is_some() && !id.is_empty())
 }
 
 /// Reads a pack's header with two ranged reads (the length, then the header).
