@@ -90,7 +90,7 @@ for n in $WORKERS; do
       'root_s', (SELECT extract(epoch FROM finished_at - started_at) FROM jobs WHERE job_id = $job),
       'listing_s', (SELECT extract(epoch FROM max(finished_at) - min(started_at)) FROM jobs WHERE kind = 'scan'),
       'commit_s', (SELECT extract(epoch FROM finished_at - started_at) FROM jobs WHERE kind = 'commit' AND parent_id IS NULL AND job_id <> $job))")
-  totals=$(python3 -c 'import json,glob,sys; m=json.load(open(sorted(glob.glob(sys.argv[1]+"/nodeindex/t/big/index/snapshots/*.json"))[-1])); print(json.dumps(m["totals"]))' "$repo")
+  totals=$(python3 -c 'import json,glob,sys; m=json.load(open(sorted(glob.glob(sys.argv[1]+"/t/big/index/snapshots/*.json"))[-1])); print(json.dumps(m["totals"]))' "$repo")
   echo "{\"workers\": $n, \"files\": $FILES, \"iops_limit\": $IOPS, \"budget_pages\": $BUDGET, \"latency_ms\": $LATENCY_MS, \"scan_concurrency\": $SCAN_CONCURRENCY, \"seconds\": $(echo "$end - $start" | bc), \"totals\": $totals, \"jobs\": $jobs, \"phases\": $phases}"
   psql "$PG/postgres" -qAtc "DROP DATABASE $db" >/dev/null
 done

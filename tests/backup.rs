@@ -57,7 +57,7 @@ impl Env {
         let share = svc.share("src");
         let repo_dir = dir.path().join("repo");
         std::fs::create_dir_all(&repo_dir)?;
-        let index = IndexRepo::open(repo_dir.join("nodeindex").to_str().unwrap())?;
+        let index = IndexRepo::open(repo_dir.to_str().unwrap())?;
         Ok(Env { _dir: dir, emulator: Some(emulator), svc, share, repo_dir, master: MasterKey::generate(), index })
     }
 

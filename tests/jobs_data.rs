@@ -109,7 +109,7 @@ fn job(kind: JobKind, payload: serde_json::Value) -> NewJob {
 }
 
 async fn rows(repo: &str, share: &str) -> (i64, Vec<Node>) {
-    let index = IndexRepo::open(&format!("{repo}/nodeindex")).unwrap();
+    let index = IndexRepo::open(&repo).unwrap();
     let m = index.latest("t", share).await.unwrap().expect("a committed index snapshot");
     let b: Vec<_> = index.read(&m, None).unwrap().try_collect().await.unwrap();
     (m.snapshot_id, b.iter().flat_map(batch_to_nodes).collect())
@@ -159,7 +159,7 @@ async fn a_scan_fanned_out_over_four_workers_commits_exactly_the_snapshot_of_one
     assert_eq!(ids, (1..=r_one.len() as i64).collect::<Vec<_>>());
     assert!(r_one.iter().all(|n| n.parent_id == 0 || n.parent_id <= r_one.len() as i64));
     // Fragments are gone after the commit.
-    let runs = Path::new(&four).join("nodeindex/t/big/index/runs");
+    let runs = Path::new(&four).join("t/big/index/runs");
     let leftover: Vec<_> = walk(&runs).into_iter().filter(|p| p.contains("/parts/")).collect();
     assert!(leftover.is_empty(), "{leftover:?}");
 
@@ -222,7 +222,7 @@ async fn backup_restore_verify_and_prune_jobs_round_trip_and_a_rerun_backup_comm
     // The backup's commit job again (as after a crash before its success was recorded): no new snapshot.
     let root = q.get(1).await.unwrap().unwrap();
     assert_eq!(root.kind, JobKind::Backup);
-    let runs: Vec<_> = std::fs::read_dir(Path::new(&repo).join("nodeindex/t/docs/index/runs")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let runs: Vec<_> = std::fs::read_dir(Path::new(&repo).join("t/docs/index/runs")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert!(runs.len() == 1 && runs[0].starts_with("job-1-"), "one run, named after its root job: {runs:?}");
     let commit_payload = json!({ "tenant": "t", "share": "docs", "run": runs[0], "op": "backup" });
     let q2 = run_jobs(denv.clone(), 1, vec![job(JobKind::Commit, commit_payload)]).await;
@@ -345,11 +345,17 @@ fn all_succeeded(k: &BTreeMap<String, (usize, usize)>) -> bool {
 }
 
 /// Index objects per chunk-index partition of a share.
+/// Chunk-index objects per partition (`t/{share}/index/{2 hex}/{id}`; the node index beside them is not
+/// counted).
 fn index_objects(repo: &str, share: &str) -> BTreeMap<String, usize> {
     let mut out: BTreeMap<String, usize> = BTreeMap::new();
-    for p in walk(&Path::new(repo).join("t").join(share).join("index")) {
-        let partition = Path::new(&p).parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
-        *out.entry(partition).or_default() += 1;
+    let root = Path::new(repo).join("t").join(share).join("index");
+    for p in walk(&root) {
+        let parent = Path::new(&p).parent().unwrap();
+        let partition = parent.file_name().unwrap().to_string_lossy().into_owned();
+        if parent.parent() == Some(root.as_path()) && partition.len() == 2 && partition.bytes().all(|b| b.is_ascii_hexdigit()) {
+            *out.entry(partition).or_default() += 1;
+        }
     }
     out
 }
@@ -473,7 +479,7 @@ async fn a_backup_split_into_parts_is_the_same_on_one_and_four_workers_and_runni
     // Compaction: one index object per partition, then nothing more to do; the backups still verify.
     let objects = index_objects(&one, "parts");
     assert!(objects.values().any(|n| *n > 1), "the parts wrote several index objects per partition");
-    let garbage = Path::new(&one).join("nodeindex/t/parts/index/data/00000000000000000999-dead/nodes.parquet");
+    let garbage = Path::new(&one).join("t/parts/index/data/00000000000000000999-dead/nodes.parquet");
     std::fs::create_dir_all(garbage.parent().unwrap()).unwrap();
     std::fs::write(&garbage, b"not referenced by any index snapshot").unwrap();
     let compact = || job(JobKind::Compact, json!({ "tenant": "t", "share": "parts", "grace_secs": 0 }));
@@ -541,9 +547,9 @@ async fn a_root_job_killed_between_taking_and_recording_its_share_snapshot_leaks
     let taken = taken.lock().unwrap().clone();
     assert_eq!(taken.len(), 2);
     let tagged = svc.list_share_snapshots("leak").await.unwrap();
-    let runs: Vec<_> = std::fs::read_dir(Path::new(&repo).join("nodeindex/t/leak/index/runs")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let runs: Vec<_> = std::fs::read_dir(Path::new(&repo).join("t/leak/index/runs")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(runs.len(), 1);
-    let index = IndexRepo::open(&format!("{repo}/nodeindex")).unwrap();
+    let index = IndexRepo::open(&repo).unwrap();
     let info = load_run(&index, "t", "leak", &runs[0]).await.unwrap();
     assert_eq!(info.share_snapshot, taken[0], "the re-run adopted the oldest snapshot of its run");
     let mine = tagged.iter().find(|s| s.snapshot.as_deref() == Some(&taken[0])).unwrap();

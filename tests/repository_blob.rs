@@ -159,9 +159,9 @@ impl Backend {
         self.location.open_with(self.conn.as_deref()).unwrap()
     }
 
-    /// The node index at `{repo}/nodeindex`, as the commands open it.
+    /// The node index at the repository root, as the commands open it.
     fn index(&self) -> IndexRepo {
-        let loc = self.location.child("nodeindex");
+        let loc = self.location.clone();
         IndexRepo::from_store(loc.open_with(self.conn.as_deref()).unwrap(), &loc.to_string())
     }
 }
@@ -395,7 +395,7 @@ async fn every_repository_command_runs_on_an_az_location() -> Result<()> {
     let svc = FileServiceClient::new(AccountConfig::from_connection_string(&emulator.connection_string())?, ClientOptions::default())?;
     let mut files = fill(&svc.share("src")).await?;
     let repo = b.location.to_string();
-    let nodeindex = b.location.child("nodeindex").to_string();
+    let repo_root = repo.clone();
     let master = "42".repeat(32);
     let conn = b.conn.clone().unwrap();
     let src_conn = emulator.connection_string();
@@ -436,13 +436,13 @@ async fn every_repository_command_runs_on_an_az_location() -> Result<()> {
     ensure!(read_tree(&out) == files, "restored tree differs");
     ok(run(cmd("verify", &["--read-data"])).await, "verify")?;
 
-    let idx = ["--repo", nodeindex.as_str(), "--tenant", "t1", "--share", "src"];
+    let idx = ["--repo", repo_root.as_str(), "--tenant", "t1", "--share", "src"];
     let snaps: Vec<serde_json::Value> = serde_json::from_str(&ok(run(strings(&[&["snapshots", "--json"], &idx[..]].concat())).await, "snapshots")?)?;
     ensure!(snaps.len() == 2, "{snaps:?}");
     let diff: serde_json::Value = serde_json::from_str(&ok(run(strings(&[&["diff", "--json"], &idx[..], &["1", "2"]].concat())).await, "diff")?)?;
     let count = |class: &str| diff["summary"][class]["count"].as_u64();
     ensure!((count("modified"), count("added"), count("deleted")) == (Some(1), Some(0), Some(0)), "{diff}");
-    let sql = ok(run(strings(&["sql", "--repo", &nodeindex, "--tenant", "t1", "--share", "src", "--csv", "SELECT count(*) AS n FROM current_nodes WHERE kind = 0"])).await, "sql")?;
+    let sql = ok(run(strings(&["sql", "--repo", &repo_root, "--tenant", "t1", "--share", "src", "--csv", "SELECT count(*) AS n FROM current_nodes WHERE kind = 0"])).await, "sql")?;
     ensure!(sql.lines().nth(1).map(str::trim) == Some(files.len().to_string().as_str()), "{sql}");
 
     // scan writes an index straight at an az:// location too.

@@ -29,7 +29,7 @@ use crate::jobs::{Handlers, JobId, JobKind, JobRecord, JobState, MemoryQueue, Ne
 /// (where the API reads it). Without a master key only `noop` runs, and a data job fails with "no handler".
 pub fn job_handlers(repo_dir: &str, master: Option<crate::repository::MasterKey>) -> Handlers {
     match master {
-        Some(m) => crate::jobs::data::data_handlers(std::sync::Arc::new(crate::jobs::data::DataEnv::new(repo_dir, m).with_index(repo_dir))),
+        Some(m) => crate::jobs::data::data_handlers(std::sync::Arc::new(crate::jobs::data::DataEnv::new(repo_dir, m))),
         None => Handlers::builtin(),
     }
 }

@@ -51,9 +51,11 @@ impl RepoTarget {
         crate::repository::store::open(&self.repo)
     }
 
-    /// The Parquet node index lives beside the content repository, in `{repo}/nodeindex`.
+    /// The Parquet node index: at the repository root, beside the content, where `afb scan`, `afb sql`
+    /// and `afb serve` find it too. Their keys never collide (`{t}/{s}/index/{snapshots,data,summaries,runs}`
+    /// against the chunk index's `{t}/{s}/index/{2 hex digits}`; see docs/repository.md).
     pub fn index(&self) -> anyhow::Result<IndexRepo> {
-        IndexRepo::open(&Location::parse(&self.repo)?.child("nodeindex").to_string())
+        IndexRepo::open(&Location::parse(&self.repo)?.to_string())
     }
 
     pub async fn open(&self) -> anyhow::Result<Repository> {

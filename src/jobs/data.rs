@@ -74,7 +74,7 @@ pub struct DataEnv {
     pub client_options: ClientOptions,
     /// Where sorting spills during a commit.
     pub spill: SpillOptions,
-    /// The Parquet node index's location; `{repo}/nodeindex` (where `afb backup` keeps it) when `None`.
+    /// The Parquet node index's location; the repository root (where every command keeps it) when `None`.
     pub index_location: Option<String>,
 }
 
@@ -95,8 +95,8 @@ impl DataEnv {
         }
     }
 
-    /// Keeps the node index at `location` instead of `{repo}/nodeindex` (e.g. the repository root that
-    /// `afb scan --repo` and `afb serve --repo` use). Scan and backup jobs of one worker use the same index.
+    /// Keeps the node index at `location` instead of the repository root. Scan and backup jobs of one
+    /// worker use the same index.
     pub fn with_index(mut self, location: impl Into<String>) -> Self {
         self.index_location = Some(location.into());
         self
@@ -118,7 +118,7 @@ impl DataEnv {
         RepoTarget { repo: self.repo.clone(), tenant: tenant.into(), share: share.into(), master_key_file: None }
     }
 
-    /// The Parquet node index (`{repo}/nodeindex` unless [`Self::with_index`] moved it).
+    /// The Parquet node index (the repository root unless [`Self::with_index`] moved it).
     pub fn index(&self) -> anyhow::Result<IndexRepo> {
         match &self.index_location {
             Some(l) => IndexRepo::open(l),

@@ -99,7 +99,7 @@ impl Location {
         }
     }
 
-    /// The location of `name` inside this one (the node index lives in `{repo}/nodeindex`).
+    /// The location of `name` inside this one.
     pub fn child(&self, name: &str) -> Location {
         match self {
             Location::Local(dir) => Location::Local(dir.join(name)),
