@@ -104,15 +104,21 @@ impl BundleCache {
     }
 }
 
+/// The bundle and member holding a small file's content; `None` for content stored in chunks.
+fn bundle_ref(v: &NodeVersion) -> anyhow::Result<Option<(ObjectId, BundleMember)>> {
+    let Some(b) = &v.bundle else { return Ok(None) };
+    let bundle = b.bundle_id.as_deref().and_then(ObjectId::from_slice).context("bundle ref without id")?;
+    let member = BundleMember {
+        id: b.member.as_deref().and_then(ChunkId::from_slice).context("bundle ref without member")?,
+        offset: b.offset,
+        length: b.length,
+    };
+    Ok(Some((bundle, member)))
+}
+
 /// A file's content from its node version, opening bundles through `cache`.
 pub async fn read_content_cached(repo: &mut Repository, v: &NodeVersion, cache: &mut BundleCache) -> anyhow::Result<Vec<u8>> {
-    if let Some(b) = &v.bundle {
-        let bundle = b.bundle_id.as_deref().and_then(ObjectId::from_slice).context("bundle ref without id")?;
-        let member = BundleMember {
-            id: b.member.as_deref().and_then(ChunkId::from_slice).context("bundle ref without member")?,
-            offset: b.offset,
-            length: b.length,
-        };
+    if let Some((bundle, member)) = bundle_ref(v)? {
         let tar = cache.tar(repo, &bundle).await?;
         let path = repo.scope().bundle(&bundle);
         return Ok(crate::repository::bundle::member_data(repo.key(), path.as_ref(), &tar, &member)?.to_vec());
@@ -122,13 +128,7 @@ pub async fn read_content_cached(repo: &mut Repository, v: &NodeVersion, cache: 
 
 /// A file's content from its node version.
 pub async fn read_content(repo: &mut Repository, v: &NodeVersion) -> anyhow::Result<Vec<u8>> {
-    if let Some(b) = &v.bundle {
-        let bundle = b.bundle_id.as_deref().and_then(ObjectId::from_slice).context("bundle ref without id")?;
-        let member = BundleMember {
-            id: b.member.as_deref().and_then(ChunkId::from_slice).context("bundle ref without member")?,
-            offset: b.offset,
-            length: b.length,
-        };
+    if let Some((bundle, member)) = bundle_ref(v)? {
         return Ok(repo.read_bundle_member(&bundle, &member).await?);
     }
     Ok(repo.read_file(&chunk_ids(v)).await?)

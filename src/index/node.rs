@@ -295,6 +295,20 @@ impl NodeBatchBuilder {
     }
 }
 
+/// The nodes of `rows`, in order, as batches of at most `batch_rows` rows (memory: one batch).
+pub fn node_batches(rows: impl Iterator<Item = Node>, batch_rows: usize) -> impl Iterator<Item = RecordBatch> {
+    let mut b = NodeBatchBuilder::new(batch_rows);
+    let mut rows = rows;
+    std::iter::from_fn(move || {
+        for n in rows.by_ref() {
+            if let Some(full) = b.push(&n) {
+                return Some(full);
+            }
+        }
+        b.finish()
+    })
+}
+
 /// All rows of a batch as owned nodes (for tests and small data).
 pub fn batch_to_nodes(b: &RecordBatch) -> Vec<Node> {
     let c = NodeColumns::new(b);

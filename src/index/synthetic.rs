@@ -17,7 +17,7 @@
 
 use arrow::array::RecordBatch;
 
-use super::node::{Node, NodeBatchBuilder, NodeColumns, NodeKind, ROOT_ID};
+use super::node::{Node, NodeBatchBuilder, NodeColumns, NodeKind, ROOT_ID, node_batches};
 
 /// SplitMix64: small, fast, good enough for synthetic data.
 #[derive(Debug, Clone)]
@@ -202,16 +202,7 @@ impl SyntheticShare {
 
     /// Rows as batches of `batch_rows`.
     pub fn batches(self, batch_rows: usize) -> impl Iterator<Item = RecordBatch> {
-        let mut b = NodeBatchBuilder::new(batch_rows);
-        let mut it = self;
-        std::iter::from_fn(move || {
-            for n in it.by_ref() {
-                if let Some(full) = b.push(&n) {
-                    return Some(full);
-                }
-            }
-            b.finish()
-        })
+        node_batches(self, batch_rows)
     }
 }
 
@@ -385,16 +376,7 @@ impl<'a> ReplicatedShare<'a> {
 
     /// Rows as batches of `batch_rows`.
     pub fn batches(self, batch_rows: usize) -> impl Iterator<Item = RecordBatch> + 'a {
-        let mut b = NodeBatchBuilder::new(batch_rows);
-        let mut it = self;
-        std::iter::from_fn(move || {
-            for n in it.by_ref() {
-                if let Some(full) = b.push(&n) {
-                    return Some(full);
-                }
-            }
-            b.finish()
-        })
+        node_batches(self, batch_rows)
     }
 }
 
