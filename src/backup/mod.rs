@@ -226,8 +226,14 @@ fn is_not_found(e: &AzureError) -> bool {
 /// (the diff: what is reused, what must be read), [`store_nodes`] (read and store some of the nodes to
 /// read) and [`Plan::commit`] (metadata buckets and the manifest).
 pub async fn run(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Result<BackupSummary> {
+    with_backup_marker(repo, async |repo| run_marked(repo, input).await).await
+}
+
+/// Runs `work` between writing an in-progress backup marker and removing it, so a concurrent prune keeps
+/// what `work` stores (see [`prune`]). The marker is removed whether `work` succeeds or not.
+pub(crate) async fn with_backup_marker<T>(repo: &mut Repository, work: impl AsyncFnOnce(&mut Repository) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let marker = prune::Marker::begin_backup(repo).await.context("writing the in-progress backup marker")?;
-    let result = run_marked(repo, input).await;
+    let result = work(repo).await;
     marker.end().await;
     result
 }

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
-use super::{BackupSummary, Plan, Progress, ToRead, load_manifest_opt, previous_of, prune, store_nodes};
+use super::{BackupSummary, Plan, Progress, ToRead, load_manifest_opt, previous_of, store_nodes, with_backup_marker};
 use crate::azure::ShareClient;
 use crate::index::node::NodeKind as IndexKind;
 use crate::index::snapshot::Repo as IndexRepo;
@@ -128,8 +128,7 @@ pub async fn plan_upload(
         return Ok(Planned::Committed(committed(m, upload)));
     }
     let azure_snapshot = share.snapshot().context("a split backup reads a share snapshot")?.to_string();
-    let marker = prune::Marker::begin_backup(repo).await.context("writing the in-progress backup marker")?;
-    let result = async {
+    with_backup_marker(repo, async |repo| {
         let started = std::time::Instant::now();
         let stats0 = repo.stats();
         let mut plan = plan_of(repo, index, upload, &azure_snapshot).await?;
@@ -144,10 +143,8 @@ pub async fn plan_upload(
         sum.add_stats(&repo.stats(), &stats0);
         sum.seconds = started.elapsed().as_secs_f64();
         Ok(Planned::Committed(sum))
-    }
-    .await;
-    marker.end().await;
-    result
+    })
+    .await
 }
 
 /// The summary of an upload whose manifest exists already.
@@ -202,8 +199,7 @@ pub async fn run_part(
         return Ok(PartDone::AlreadyStored(info.summary));
     }
     let azure_snapshot = share.snapshot().context("a split backup reads a share snapshot")?.to_string();
-    let marker = prune::Marker::begin_backup(repo).await.context("writing the in-progress backup marker")?;
-    let result = async {
+    with_backup_marker(repo, async |repo| {
         let started = std::time::Instant::now();
         let stats0 = repo.stats();
         let mut plan = plan_of(repo, index, upload, &azure_snapshot).await?;
@@ -221,10 +217,8 @@ pub async fn run_part(
         let record = PartRecord { metadata: vec![metadata.to_hex()], info: serde_json::to_value(&info)? };
         runs::put_part(repo, run, &range.id, &record).await?;
         Ok(PartDone::Stored(sum))
-    }
-    .await;
-    marker.end().await;
-    result
+    })
+    .await
 }
 
 /// Commits a split backup from its parts' records (see the module docs) and deletes the records.
@@ -234,8 +228,7 @@ pub async fn commit_parts(repo: &mut Repository, index: &IndexRepo, run: &str, u
         runs::remove_run(repo, run).await?;
         return Ok(committed(m, upload));
     }
-    let marker = prune::Marker::begin_backup(repo).await.context("writing the in-progress backup marker")?;
-    let result = async {
+    let sum = with_backup_marker(repo, async |repo| {
         let started = std::time::Instant::now();
         let stats0 = repo.stats();
         let plan = plan_of(repo, index, upload, &azure_snapshot).await?;
@@ -264,10 +257,8 @@ pub async fn commit_parts(repo: &mut Repository, index: &IndexRepo, run: &str, u
         sum.add_stats(&repo.stats(), &stats0);
         sum.seconds = started.elapsed().as_secs_f64();
         Ok(sum)
-    }
-    .await;
-    marker.end().await;
-    let sum = result?;
+    })
+    .await?;
     runs::remove_run(repo, run).await?;
     Ok(sum)
 }
