@@ -215,7 +215,7 @@ impl Index {
     }
 
     /// Load the summaries of the latest two snapshots of the largest shares, as many as the cache holds,
-    /// so the first share page and listing after a start need no decode (a 10M-node summary is ~35 MB).
+    /// so the first share page and listing after a start need no decode (a 10M-node summary is ~40 MB).
     /// Failures are only logged: a page that needs a summary loads it itself.
     pub async fn warm(&self) {
         let started = std::time::Instant::now();
