@@ -6,9 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build output lives outside the clone so fresh clones on this machine reuse compiled dependencies.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/afb/target}"
+# One build directory for both README commands (the demo's `cargo run` and this script): `target/`,
+# unless CARGO_TARGET_DIR says otherwise, so a fresh machine compiles the dependencies once.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export CARGO_TERM_COLOR=never
+
+echo "== cargo fmt --check (rustfmt.toml)"
+cargo fmt --check
 
 # PostgreSQL: the machine's service, started if it is down (tests create and drop their own databases).
 if command -v pg_ctlcluster >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
@@ -27,13 +31,13 @@ if ! cargo install --list | grep -q '^planus-cli v1.3.0:'; then
   cargo install --quiet --locked planus-cli --version 1.3.0
 fi
 
-# npm packages of package-lock.json, before cargo test: Azurite (tests/repository_blob.rs runs the
+# npm packages of package-lock.json, before cargo test: Azurite (tests/it/repository_blob.rs runs the
 # repository on it), htmx served by afb serve, playwright-core for the browser tests.
 if [ ! -d node_modules/htmx.org ] || [ ! -d node_modules/playwright-core ] || [ ! -x node_modules/.bin/azurite-blob ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-echo "== cargo test"
+echo "== cargo test (one integration binary, tests/it)"
 cargo build --quiet --bins
 cargo test --quiet 2>&1
 
@@ -50,3 +54,6 @@ command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium
 echo "== browser tests (node --test tests/web/, Chromium headless)"
 AFB_BIN="$CARGO_TARGET_DIR/debug/afb" node --test tests/web/
 # ---- end web ---------------------------------------------------------------------------------------
+
+echo "== cargo clippy --all-targets -D warnings"
+cargo clippy --quiet --all-targets -- -D warnings

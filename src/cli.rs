@@ -39,7 +39,8 @@ impl SourceArgs {
     /// The account to talk to. A SAS URL may also name a share (returned as the second value).
     pub fn account(&self) -> anyhow::Result<(AccountConfig, Option<String>)> {
         if let Some(c) = &self.connection_string {
-            let cfg = AccountConfig::from_connection_string(c).map_err(|e| anyhow::anyhow!("invalid connection string: {e}"))?;
+            let cfg = AccountConfig::from_connection_string(c)
+                .map_err(|e| anyhow::anyhow!("invalid connection string: {e}"))?;
             return Ok((cfg, None));
         }
         if let Some(u) = &self.sas_url {
@@ -47,7 +48,9 @@ impl SourceArgs {
             let share = rest.split('/').next().filter(|s| !s.is_empty()).map(str::to_string);
             return Ok((cfg, share));
         }
-        anyhow::bail!("no Azure source: pass --connection-string, set AZURE_STORAGE_CONNECTION_STRING, or pass --sas-url")
+        anyhow::bail!(
+            "no Azure source: pass --connection-string, set AZURE_STORAGE_CONNECTION_STRING, or pass --sas-url"
+        )
     }
 }
 

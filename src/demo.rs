@@ -7,14 +7,14 @@
 //! repository ([`crate::api::serve_until`], as `afb serve`), with the share's settings pointing at the
 //! emulator and a one-off operator token, until SIGTERM or Ctrl-C.
 
+use crate::api::SharedState;
+use crate::api::auth::{Auth, Scope};
+use crate::api::jobs::JobView;
 use crate::azure::{EntryKind, FileServiceClient};
 use crate::cli::ExitCode;
 use crate::emulator::{Emulator, EmulatorConfig};
 use crate::generate::fill::{FillOptions, fill};
 use crate::generate::plan::{ShareSpec, plan};
-use crate::api::SharedState;
-use crate::api::auth::{Auth, Scope};
-use crate::api::jobs::JobView;
 use crate::jobs::JobState;
 use anyhow::Context as _;
 use clap::Args;
@@ -56,7 +56,10 @@ const DEMO_ENTRIES: [&str; 4] = ["emulator", "repo", "restore", "master.key"];
 fn start_fresh(dir: &std::path::Path) -> anyhow::Result<()> {
     let marker = dir.join(DEMO_MARKER);
     if dir.exists() && !marker.exists() && std::fs::read_dir(dir)?.next().is_some() {
-        anyhow::bail!("--data {}: the directory is not empty and was not made by afb demo (no {DEMO_MARKER} in it)", dir.display());
+        anyhow::bail!(
+            "--data {}: the directory is not empty and was not made by afb demo (no {DEMO_MARKER} in it)",
+            dir.display()
+        );
     }
     for entry in DEMO_ENTRIES {
         let p = dir.join(entry);
@@ -143,7 +146,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     // 4. Scan it into a repository (under the demo's data directory).
     let repo_dir = data.join("repo");
-    let repo = crate::index::snapshot::Repo::open(repo_dir.to_str().ok_or_else(|| anyhow::anyhow!("data directory is not UTF-8"))?)?;
+    let repo = crate::index::snapshot::Repo::open(
+        repo_dir.to_str().ok_or_else(|| anyhow::anyhow!("data directory is not UTF-8"))?,
+    )?;
     let account = crate::azure::credential::AccountConfig::from_connection_string(&emulator.connection_string())?;
     let opts = crate::scan::ScanOptions::default();
     let first = crate::scan::scan(account.clone(), Default::default(), "demo", &repo, "demo", &opts).await?;
@@ -160,11 +165,27 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // 7. What changed, and some SQL.
     let (ma, mb) = (first.manifest.as_ref().expect("committed"), second.manifest.as_ref().expect("committed"));
     let d = crate::index::diff::diff_snapshots(&repo, ma, mb, |_| Ok(())).await?;
-    println!("7. afb diff --tenant demo --share demo {} {}: {} changed rows", ma.snapshot_id, mb.snapshot_id, d.changed_rows());
-    for (k, t) in [("added", d.added), ("deleted", d.deleted), ("modified", d.modified), ("renamed", d.renamed), ("moved", d.moved), ("unchanged", d.unchanged)] {
+    println!(
+        "7. afb diff --tenant demo --share demo {} {}: {} changed rows",
+        ma.snapshot_id,
+        mb.snapshot_id,
+        d.changed_rows()
+    );
+    for (k, t) in [
+        ("added", d.added),
+        ("deleted", d.deleted),
+        ("modified", d.modified),
+        ("renamed", d.renamed),
+        ("moved", d.moved),
+        ("unchanged", d.unchanged),
+    ] {
         println!("     {k:<10} {:>8} nodes {:>12} bytes", t.count, t.bytes);
     }
-    let session = crate::index::sql::SqlSession::new(repo, crate::index::sql::Focus { tenant: Some("demo".into()), share: Some("demo".into()), snapshot: None }).await?;
+    let session = crate::index::sql::SqlSession::new(
+        repo,
+        crate::index::sql::Focus { tenant: Some("demo".into()), share: Some("demo".into()), snapshot: None },
+    )
+    .await?;
     for (step, (title, q)) in [
         ("largest directories", "SELECT path(node_id) AS directory, du(node_id) AS bytes, du_files(node_id) AS files FROM current_nodes WHERE kind = 1 ORDER BY bytes DESC, directory LIMIT 5"),
         ("snapshots", "SELECT snapshot_id, layer, files, dirs, bytes, stored_bytes FROM snapshots ORDER BY snapshot_id"),
@@ -179,7 +200,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if args.data.is_some() {
-        println!("   (try: AFB_REPO={} afb sql --tenant demo --share demo @sql/bytes_by_extension.sql)", repo_dir.display());
+        println!(
+            "   (try: AFB_REPO={} afb sql --tenant demo --share demo @sql/bytes_by_extension.sql)",
+            repo_dir.display()
+        );
     } else {
         println!("   (the demo used a temporary directory; keep its repository with --data DIR)");
     }
@@ -192,8 +216,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // A one-off operator token, valid while this process serves (never written down).
     let token = crate::api::auth::new_token();
     let control = crate::repository::store::Location::parse(repo_location)?.control_root()?;
-    let st = crate::api::state_with(repo_location, Auth::new(crate::api::auth::token_file(&control), Some(&token)), jobs)?;
-    let source = crate::api::settings::SettingsInput { connection_string: Some(emulator.connection_string()), sas_url: None, azure_share: None };
+    let st =
+        crate::api::state_with(repo_location, Auth::new(crate::api::auth::token_file(&control), Some(&token)), jobs)?;
+    let source = crate::api::settings::SettingsInput {
+        connection_string: Some(emulator.connection_string()),
+        sas_url: None,
+        azure_share: None,
+    };
     st.settings.put("demo", "demo", source)?;
 
     let (backup, secs) = run_job(&st, serde_json::json!({"kind": "backup"})).await?;
@@ -215,7 +244,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
 
     // Every chunk read back, decrypted and checked against its id; metadata checked against the index.
-    let (verified, secs) = run_job(&st, serde_json::json!({"kind": "verify", "snapshot": backup_id, "read_data_percent": 100})).await?;
+    let (verified, secs) =
+        run_job(&st, serde_json::json!({"kind": "verify", "snapshot": backup_id, "read_data_percent": 100})).await?;
     let p = progress(&verified);
     println!(
         "11. verified it with job #{}: {} objects and {} chunks read and checked, metadata agrees with index snapshot {}: {} problems, in {secs:.1} s",
@@ -228,8 +258,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let restore_dir = std::path::absolute(data.join("restore"))?;
     let target = restore_dir.to_str().ok_or_else(|| anyhow::anyhow!("data directory is not UTF-8"))?;
-    let (restored, secs) =
-        run_job(&st, serde_json::json!({"kind": "restore", "snapshot": backup_id, "target": {"kind": "local", "path": target}})).await?;
+    let (restored, secs) = run_job(
+        &st,
+        serde_json::json!({"kind": "restore", "snapshot": backup_id, "target": {"kind": "local", "path": target}}),
+    )
+    .await?;
     let p = progress(&restored);
     println!(
         "12. restored it to {} with job #{}: {} files, {} directories, {} bytes in {secs:.1} s",
@@ -269,7 +302,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 /// does not exist.
 fn master_key(file: &Path) -> anyhow::Result<crate::repository::MasterKey> {
     match std::fs::read_to_string(file) {
-        Ok(hex) => crate::repository::MasterKey::from_hex(hex.trim()).with_context(|| format!("master key file {}", file.display())),
+        Ok(hex) => crate::repository::MasterKey::from_hex(hex.trim())
+            .with_context(|| format!("master key file {}", file.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = crate::repository::MasterKey::generate();
             let mut opts = std::fs::OpenOptions::new();
@@ -277,7 +311,8 @@ fn master_key(file: &Path) -> anyhow::Result<crate::repository::MasterKey> {
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
             let mut f = opts.open(file).with_context(|| format!("creating master key file {}", file.display()))?;
-            std::io::Write::write_all(&mut f, format!("{}\n", key.to_hex()).as_bytes()).with_context(|| format!("writing {}", file.display()))?;
+            std::io::Write::write_all(&mut f, format!("{}\n", key.to_hex()).as_bytes())
+                .with_context(|| format!("writing {}", file.display()))?;
             Ok(key)
         }
         Err(e) => Err(e).with_context(|| format!("reading master key file {}", file.display())),
@@ -293,10 +328,20 @@ async fn run_job(st: &SharedState, body: serde_json::Value) -> anyhow::Result<(J
         .await
         .map_err(|e| anyhow::anyhow!("starting {body}: {}", e.message))?;
     loop {
-        let v = st.jobs.get(&Scope::Operator, job.job_id).await.map_err(|e| anyhow::anyhow!("reading job {}: {}", job.job_id, e.message))?;
+        let v = st
+            .jobs
+            .get(&Scope::Operator, job.job_id)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading job {}: {}", job.job_id, e.message))?;
         if v.state.is_terminal() {
             if v.state != JobState::Succeeded {
-                anyhow::bail!("{} job #{} ended {}: {}", v.kind.as_str(), v.job_id, v.state.as_str(), v.last_error.unwrap_or_default());
+                anyhow::bail!(
+                    "{} job #{} ended {}: {}",
+                    v.kind.as_str(),
+                    v.job_id,
+                    v.state.as_str(),
+                    v.last_error.unwrap_or_default()
+                );
             }
             return Ok((v, started.elapsed().as_secs_f64()));
         }
@@ -356,7 +401,11 @@ async fn compare_with_share(share: &crate::azure::ShareClient, dir: &Path) -> an
         let from_share: Vec<u8> = share.file(path).download().try_collect::<Vec<_>>().await?.concat();
         let restored = std::fs::read(dir.join(path)).with_context(|| format!("reading restored {path}"))?;
         if from_share != restored || from_share.len() as u64 != *size {
-            anyhow::bail!("restored {path} differs from the share: {} bytes restored, {} in the share", restored.len(), from_share.len());
+            anyhow::bail!(
+                "restored {path} differs from the share: {} bytes restored, {} in the share",
+                restored.len(),
+                from_share.len()
+            );
         }
         bytes += *size;
     }
@@ -365,10 +414,16 @@ async fn compare_with_share(share: &crate::azure::ShareClient, dir: &Path) -> an
 
 /// Every directory and file below `dir`, as `/`-separated paths relative to it, files sorted.
 fn walk_local(dir: &Path, prefix: &str, dirs: &mut Vec<String>, files: &mut Vec<String>) -> anyhow::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
     entries.sort();
     for path in entries {
-        let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| anyhow::anyhow!("{}: not a UTF-8 name", path.display()))?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| anyhow::anyhow!("{}: not a UTF-8 name", path.display()))?;
         let rel = if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
         if path.is_dir() {
             dirs.push(rel.clone());
@@ -382,7 +437,10 @@ fn walk_local(dir: &Path, prefix: &str, dirs: &mut Vec<String>, files: &mut Vec<
 }
 
 /// Modify three files, delete two, add three, rename one directory. Returns a one-line description.
-async fn change_share(share: &crate::azure::ShareClient, entries: &[crate::generate::plan::PlannedEntry]) -> anyhow::Result<String> {
+async fn change_share(
+    share: &crate::azure::ShareClient,
+    entries: &[crate::generate::plan::PlannedEntry],
+) -> anyhow::Result<String> {
     use crate::generate::plan::EntryKind as Planned;
     let files: Vec<_> = entries.iter().filter(|e| e.kind == Planned::File && !e.read_only).collect();
     let props = crate::azure::NodeProps::default();
@@ -397,7 +455,10 @@ async fn change_share(share: &crate::azure::ShareClient, entries: &[crate::gener
         deleted += 1;
     }
     for i in 0..3 {
-        share.file(&format!("added-by-demo-{i}.txt")).upload(bytes::Bytes::from(vec![b'a'; 1000 * (i + 1)]), &props).await?;
+        share
+            .file(&format!("added-by-demo-{i}.txt"))
+            .upload(bytes::Bytes::from(vec![b'a'; 1000 * (i + 1)]), &props)
+            .await?;
     }
     let renamed = match entries.iter().find(|e| e.kind == Planned::Directory && !e.read_only && e.parent.is_some()) {
         Some(d) => {

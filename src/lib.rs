@@ -11,6 +11,7 @@
 //! - [`repository`]: the content repository in object storage (chunks, packs, index, bundles, metadata).
 //! - [`jobs`]: job handlers, the embedded and PostgreSQL queues, workers, schedules.
 
+pub mod api;
 pub mod azure;
 pub mod backup;
 pub mod cli;
@@ -19,8 +20,7 @@ pub mod emulator;
 pub mod generate;
 pub mod hash;
 pub mod index;
-pub mod repository;
 pub mod jobs;
+pub mod repository;
 pub mod scan;
-pub mod api;
 pub mod web;

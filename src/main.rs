@@ -122,7 +122,10 @@ fn main() -> std::process::ExitCode {
             // One line: what failed, with its causes (a cause quoting a multi-line response body, such
             // as an object store's XML error, is folded onto the line).
             let msg = format!("{e:#}");
-            eprintln!("afb: error: {}", msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" "));
+            eprintln!(
+                "afb: error: {}",
+                msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+            );
             std::process::ExitCode::from(ExitCode::Failed as u8)
         }
     }

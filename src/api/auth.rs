@@ -110,7 +110,9 @@ pub fn issue_token(file: &Path, scope: &Scope, ttl: Option<Duration>, label: Opt
     let token = new_token();
     let mut records = read_records(file)?;
     let expires_at = ttl.map(|d| {
-        (time::OffsetDateTime::now_utc() + d).format(&time::format_description::well_known::Rfc3339).expect("formattable time")
+        (time::OffsetDateTime::now_utc() + d)
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("formattable time")
     });
     records.push(TokenRecord { sha256: sha256_hex(&token), scope: scope.as_string(), expires_at, label });
     if let Some(dir) = file.parent() {
@@ -144,7 +146,12 @@ async fn pg_record(pool: &deadpool_postgres::Pool, sha256: &str) -> anyhow::Resu
 }
 
 /// Create a token, store its hash in PostgreSQL table `api_tokens`, return the token (shown once).
-pub async fn issue_token_pg(client: &tokio_postgres::Client, scope: &Scope, ttl: Option<Duration>, label: Option<String>) -> anyhow::Result<String> {
+pub async fn issue_token_pg(
+    client: &tokio_postgres::Client,
+    scope: &Scope,
+    ttl: Option<Duration>,
+    label: Option<String>,
+) -> anyhow::Result<String> {
     let token = new_token();
     let secs = ttl.map(|d| d.as_secs_f64());
     client
@@ -191,7 +198,12 @@ impl Auth {
     }
 
     fn with_store(store: TokenStore, operator_token: Option<&str>) -> Self {
-        Auth { store, operator_sha256: operator_token.map(sha256_hex), sessions: Mutex::new(HashMap::new()), session_ttl: Duration::from_secs(8 * 3600) }
+        Auth {
+            store,
+            operator_sha256: operator_token.map(sha256_hex),
+            sessions: Mutex::new(HashMap::new()),
+            session_ttl: Duration::from_secs(8 * 3600),
+        }
     }
 
     /// The scope of a bearer token: 401 `unauthorized` if unknown, 401 `token_expired` if expired.
@@ -201,7 +213,9 @@ impl Auth {
             return Ok(Scope::Operator);
         }
         let found = match &self.store {
-            TokenStore::File(file) => read_records(file).map_err(ApiError::internal)?.into_iter().find(|r| r.sha256 == h),
+            TokenStore::File(file) => {
+                read_records(file).map_err(ApiError::internal)?.into_iter().find(|r| r.sha256 == h)
+            }
             TokenStore::Postgres(pool) => pg_record(pool, &h).await.map_err(ApiError::internal)?,
         };
         let Some(r) = found else {
@@ -211,7 +225,11 @@ impl Auth {
             let t = time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
                 .map_err(|_| ApiError::internal(anyhow::anyhow!("token record has a bad expires_at {e:?}")))?;
             if t <= time::OffsetDateTime::now_utc() {
-                return Err(ApiError::new(http::StatusCode::UNAUTHORIZED, "token_expired", format!("API token expired at {e}")));
+                return Err(ApiError::new(
+                    http::StatusCode::UNAUTHORIZED,
+                    "token_expired",
+                    format!("API token expired at {e}"),
+                ));
             }
         }
         Scope::parse(&r.scope).map_err(ApiError::internal)

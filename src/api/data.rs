@@ -211,7 +211,14 @@ fn index_err(e: anyhow::Error) -> ApiError {
 
 impl Index {
     pub fn new(repo: Repo) -> Self {
-        Index { repo, summaries: Bounded::new(SUMMARY_CACHE), listings: Bounded::new(256), subdir_listings: Bounded::new(256), diffs: Bounded::new(4096), growth: Bounded::new(256) }
+        Index {
+            repo,
+            summaries: Bounded::new(SUMMARY_CACHE),
+            listings: Bounded::new(256),
+            subdir_listings: Bounded::new(256),
+            diffs: Bounded::new(4096),
+            growth: Bounded::new(256),
+        }
     }
 
     /// Load the summaries of the latest two snapshots of the largest shares, as many as the cache holds,
@@ -306,15 +313,26 @@ impl Index {
     }
 
     /// A page of the directory at `path`. `cursor` is opaque (the offset of the next entry).
-    pub async fn browse(&self, m: &Manifest, path: &str, cursor: Option<&str>, limit: usize) -> Result<Listing, ApiError> {
+    pub async fn browse(
+        &self,
+        m: &Manifest,
+        path: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Listing, ApiError> {
         let sm = self.summary(m).await?;
         let dm = &sm.dirs;
         let Some(dir) = dm.resolve(path) else {
-            return Err(ApiError::not_found(format!("no directory {path:?} in snapshot {} of {}/{}", m.snapshot_id, m.tenant_id, m.share_id)));
+            return Err(ApiError::not_found(format!(
+                "no directory {path:?} in snapshot {} of {}/{}",
+                m.snapshot_id, m.tenant_id, m.share_id
+            )));
         };
         let start = match cursor {
             None | Some("") => 0,
-            Some(c) => c.parse::<usize>().map_err(|_| ApiError::bad_request(format!("cursor {c:?} is not one this server gave out")))?,
+            Some(c) => c
+                .parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("cursor {c:?} is not one this server gave out")))?,
         };
         // Subdirectories come first and the summary has them; files are read only for a page that
         // reaches them. The summary also counts them, so the total is known without reading.
@@ -346,11 +364,17 @@ impl Index {
     }
 
     /// Nodes whose path matches `glob` (a pattern without `/` matches names), at most `limit`.
-    pub async fn search(&self, m: &Manifest, glob: &str, limit: usize) -> Result<(Vec<serde_json::Value>, bool), ApiError> {
+    pub async fn search(
+        &self,
+        m: &Manifest,
+        glob: &str,
+        limit: usize,
+    ) -> Result<(Vec<serde_json::Value>, bool), ApiError> {
         let sm = self.summary(m).await?;
         let dm = &sm.dirs;
         let names_only = !glob.contains('/');
-        let mut s = self.repo.read(m, Some(&[col::PARENT_ID, col::NAME, col::KIND, col::SIZE])).map_err(ApiError::internal)?;
+        let mut s =
+            self.repo.read(m, Some(&[col::PARENT_ID, col::NAME, col::KIND, col::SIZE])).map_err(ApiError::internal)?;
         let mut out = Vec::new();
         let mut truncated = false;
         'outer: while let Some(b) = s.next().await {
@@ -374,7 +398,8 @@ impl Index {
                     break 'outer;
                 }
                 let is_dir = kinds.value(i) == NodeKind::Dir as i8;
-                let size = if is_dir { dm.du(ids.value(i)).map_or(0, |t| t.bytes) } else { sizes.value(i).max(0) as u64 };
+                let size =
+                    if is_dir { dm.du(ids.value(i)).map_or(0, |t| t.bytes) } else { sizes.value(i).max(0) as u64 };
                 out.push(serde_json::json!({"node_id": ids.value(i), "path": path, "kind": if is_dir {"dir"} else {"file"}, "size": size}));
             }
         }
@@ -393,7 +418,9 @@ impl Index {
                 return Ok(());
             }
             let n = c.new.as_ref().or(c.old.as_ref()).expect("a change has a row");
-            let path_in = |dm: &DirMap, x: &crate::index::node::Node| dm.path_of(x.parent_id, &x.name).unwrap_or_else(|| format!("?/{}", x.name));
+            let path_in = |dm: &DirMap, x: &crate::index::node::Node| {
+                dm.path_of(x.parent_id, &x.name).unwrap_or_else(|| format!("?/{}", x.name))
+            };
             let path = match &c.new {
                 Some(x) => path_in(dm_new, x),
                 None => path_in(dm_old, c.old.as_ref().expect("deleted has old")),
@@ -451,7 +478,8 @@ impl Index {
                     let s = match self.diffs.get(&k) {
                         Some(s) => s,
                         None => {
-                            let s = diff_snapshots(&self.repo, prev, m, |_| Ok(())).await.map_err(ApiError::internal)?;
+                            let s =
+                                diff_snapshots(&self.repo, prev, m, |_| Ok(())).await.map_err(ApiError::internal)?;
                             self.diffs.put(k, s);
                             s
                         }
@@ -495,7 +523,12 @@ impl Index {
         g.sort_by_key(|x| std::cmp::Reverse(x.1));
         Ok(g.into_iter()
             .take(n)
-            .map(|(id, db, df)| Growth { path: b.path(id).unwrap_or_default(), bytes: b.du(id).unwrap_or_default().bytes, grew_bytes: db, grew_files: df })
+            .map(|(id, db, df)| Growth {
+                path: b.path(id).unwrap_or_default(),
+                bytes: b.du(id).unwrap_or_default().bytes,
+                grew_bytes: db,
+                grew_files: df,
+            })
             .collect())
     }
 }

@@ -21,7 +21,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::Scope;
 use super::error::ApiError;
-use crate::jobs::payloads::{BackupPayload, RestorePayload, RestoreTarget, ScanPayload, ShareRef, VerifyPayload, queue_tenant_id};
+use crate::jobs::payloads::{
+    BackupPayload, RestorePayload, RestoreTarget, ScanPayload, ShareRef, VerifyPayload, queue_tenant_id,
+};
 use crate::jobs::{Handlers, JobId, JobKind, JobRecord, JobState, MemoryQueue, NewJob, Queue, Worker, WorkerConfig};
 
 /// The handlers the embedded runner of `afb serve` uses: the data handlers of [`crate::jobs::data`]
@@ -118,7 +120,9 @@ impl Jobs {
     pub async fn start(&self, tenant: &str, share: &str, kind: JobKind, payload: Value) -> Result<JobId, ApiError> {
         let job = NewJob::new(queue_tenant_id(tenant), kind, payload.clone()).max_attempts(3);
         let ids = self.queue.enqueue(&[job]).await.map_err(ApiError::internal)?;
-        let Some(&id) = ids.first() else { return Err(ApiError::internal(anyhow::anyhow!("the queue created no job"))) };
+        let Some(&id) = ids.first() else {
+            return Err(ApiError::internal(anyhow::anyhow!("the queue created no job")));
+        };
         self.started.lock().expect("started lock").push(Started {
             job_id: id,
             tenant: tenant.to_string(),
@@ -149,7 +153,13 @@ impl Jobs {
     }
 
     /// Jobs `scope` sees (optionally of one tenant and share), newest first, at most `limit`.
-    pub async fn list(&self, scope: &Scope, tenant: Option<&str>, share: Option<&str>, limit: usize) -> Result<Vec<JobView>, ApiError> {
+    pub async fn list(
+        &self,
+        scope: &Scope,
+        tenant: Option<&str>,
+        share: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<JobView>, ApiError> {
         let want_tenant = match (scope, tenant) {
             (Scope::Tenant(t), _) => Some(t.as_str()),
             (Scope::Operator, t) => t,
@@ -172,7 +182,11 @@ impl Jobs {
         };
         Ok(all
             .into_iter()
-            .filter(|v| visible(scope, v) && tenant.is_none_or(|t| v.tenant.as_deref() == Some(t)) && share.is_none_or(|s| v.share.as_deref() == Some(s)))
+            .filter(|v| {
+                visible(scope, v)
+                    && tenant.is_none_or(|t| v.tenant.as_deref() == Some(t))
+                    && share.is_none_or(|s| v.share.as_deref() == Some(s))
+            })
             .take(limit)
             .collect())
     }
@@ -181,7 +195,11 @@ impl Jobs {
     pub async fn cancel(&self, scope: &Scope, id: JobId) -> Result<JobView, ApiError> {
         let v = self.get(scope, id).await?;
         if v.state.is_terminal() {
-            return Err(ApiError::new(StatusCode::CONFLICT, "job_finished", format!("job {id} already ended ({})", v.state.as_str())));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "job_finished",
+                format!("job {id} already ended ({})", v.state.as_str()),
+            ));
         }
         self.queue.cancel(id).await.map_err(ApiError::internal)?;
         self.get(scope, id).await
@@ -225,7 +243,12 @@ fn memory_view(r: JobRecord, s: Option<Started>) -> JobView {
     }
 }
 
-async fn pg_views(pool: &Pool, tenant: Option<&str>, id: Option<JobId>, limit: usize) -> Result<Vec<JobView>, ApiError> {
+async fn pg_views(
+    pool: &Pool,
+    tenant: Option<&str>,
+    id: Option<JobId>,
+    limit: usize,
+) -> Result<Vec<JobView>, ApiError> {
     let c = pool.get().await.map_err(|e| ApiError::internal(e.into()))?;
     let tid = tenant.map(queue_tenant_id);
     let rows = c
@@ -313,7 +336,9 @@ pub fn restore_path(p: Option<&str>) -> Result<Option<String>, ApiError> {
 /// Validate a start-job body for `tenant`/`share` and build the queue payload.
 pub fn payload_for(tenant: &str, share: &str, body: &Value) -> Result<(JobKind, Value), ApiError> {
     let Some(obj) = body.as_object() else { return Err(invalid("the body must be a JSON object with a \"kind\"")) };
-    let Some(kind) = obj.get("kind").and_then(Value::as_str) else { return Err(invalid("missing \"kind\" (scan, backup, restore or verify)")) };
+    let Some(kind) = obj.get("kind").and_then(Value::as_str) else {
+        return Err(invalid("missing \"kind\" (scan, backup, restore or verify)"));
+    };
     let mut rest = obj.clone();
     rest.remove("kind");
     let rest = Value::Object(rest);
@@ -332,11 +357,21 @@ pub fn payload_for(tenant: &str, share: &str, body: &Value) -> Result<(JobKind, 
             let b: RestoreBody = serde_json::from_value(rest).map_err(opts)?;
             let target = b.target.unwrap_or(RestoreTarget::Original);
             match &target {
-                RestoreTarget::Share { share } => crate::index::manifest::check_id("share", share).map_err(|e| invalid(format!("target: {e:#}")))?,
-                RestoreTarget::Local { path } if !path.starts_with('/') => return Err(invalid(format!("target path {path:?} must be absolute"))),
+                RestoreTarget::Share { share } => {
+                    crate::index::manifest::check_id("share", share).map_err(|e| invalid(format!("target: {e:#}")))?
+                }
+                RestoreTarget::Local { path } if !path.starts_with('/') => {
+                    return Err(invalid(format!("target path {path:?} must be absolute")));
+                }
                 _ => {}
             }
-            let p = RestorePayload { share: share_ref, snapshot: b.snapshot.filter(|s| !s.is_empty()), path: restore_path(b.path.as_deref())?, target, overwrite: b.overwrite };
+            let p = RestorePayload {
+                share: share_ref,
+                snapshot: b.snapshot.filter(|s| !s.is_empty()),
+                path: restore_path(b.path.as_deref())?,
+                target,
+                overwrite: b.overwrite,
+            };
             (JobKind::Restore, serde_json::to_value(p))
         }
         "verify" => {
@@ -344,7 +379,12 @@ pub fn payload_for(tenant: &str, share: &str, body: &Value) -> Result<(JobKind, 
             if !(0.0..=100.0).contains(&b.read_data_percent) {
                 return Err(invalid(format!("read_data_percent {} is out of range 0-100", b.read_data_percent)));
             }
-            let p = VerifyPayload { share: share_ref, snapshot: b.snapshot.filter(|s| !s.is_empty()), read_data_percent: b.read_data_percent, compare_live: b.compare_live };
+            let p = VerifyPayload {
+                share: share_ref,
+                snapshot: b.snapshot.filter(|s| !s.is_empty()),
+                read_data_percent: b.read_data_percent,
+                compare_live: b.compare_live,
+            };
             (JobKind::Verify, serde_json::to_value(p))
         }
         k => return Err(invalid(format!("kind {k:?}: expected scan, backup, restore or verify"))),

@@ -75,7 +75,9 @@ impl ServeArgs {
     /// The master key, if one is configured; a configured but unreadable or malformed key is an error.
     fn master_key(&self) -> anyhow::Result<Option<crate::repository::MasterKey>> {
         let hex = match &self.master_key_file {
-            Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading master key file {}", f.display()))?,
+            Some(f) => {
+                std::fs::read_to_string(f).with_context(|| format!("reading master key file {}", f.display()))?
+            }
             None => match std::env::var("AFB_MASTER_KEY") {
                 Ok(v) => v,
                 Err(_) => return Ok(None),
@@ -107,7 +109,10 @@ pub fn state_with(repo_dir: &str, auth: auth::Auth, jobs: Arc<jobs::Jobs>) -> an
 
 /// The whole application: API under `/api/v1`, `/openapi.json`, the dashboard under `/`.
 pub fn app(state: SharedState) -> axum::Router {
-    routes::router().merge(crate::web::router()).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(state)
+    routes::router()
+        .merge(crate::web::router())
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
 }
 
 /// `afb serve`.
@@ -142,7 +147,11 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// Serves [`app`] on `listener` until `stop` resolves (`afb serve` and `afb demo` pass SIGTERM or
 /// Ctrl-C), lets open requests finish, then stops the embedded runner.
-pub async fn serve_until(listener: tokio::net::TcpListener, st: SharedState, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    st: SharedState,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let jobs = st.jobs.clone();
     // Load the directory summaries the first pages need while the server already answers.
     let warm = st.clone();

@@ -57,35 +57,89 @@ const fn r(method: &'static str, path: &'static str, summary: &'static str) -> R
 pub const ROUTES: &[RouteDoc] = &[
     r("get", "/api/v1/tenants", "Tenants visible to the caller, with share counts and totals"),
     r("get", "/api/v1/tenants/{tenant}", "One tenant and its shares"),
-    r("get", "/api/v1/tenants/{tenant}/shares", "Shares of a tenant with their latest snapshot (registered shares without one too)"),
+    r(
+        "get",
+        "/api/v1/tenants/{tenant}/shares",
+        "Shares of a tenant with their latest snapshot (registered shares without one too)",
+    ),
     RouteDoc {
         status: 201,
-        body: Some(r#"{"share": "finance", "connection_string": "DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...", "azure_share": null}"#),
-        ..r("post", "/api/v1/tenants/{tenant}/shares", "Register a share and its Azure source before its first snapshot (201; secrets never returned). Tenant tokens: their own tenant; the operator: any, a new tenant too")
+        body: Some(
+            r#"{"share": "finance", "connection_string": "DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...", "azure_share": null}"#,
+        ),
+        ..r(
+            "post",
+            "/api/v1/tenants/{tenant}/shares",
+            "Register a share and its Azure source before its first snapshot (201; secrets never returned). Tenant tokens: their own tenant; the operator: any, a new tenant too",
+        )
     },
-    r("get", "/api/v1/tenants/{tenant}/shares/{share}", "One share: latest snapshot and connection settings (secrets never returned)"),
-    RouteDoc { operator_only: true, body: Some(r#"{"connection_string": "DefaultEndpointsProtocol=https;AccountName=...;AccountKey=..."}"#), ..r("put", "/api/v1/tenants/{tenant}/shares/{share}/settings", "Set a share's Azure connection settings (operator)") },
+    r(
+        "get",
+        "/api/v1/tenants/{tenant}/shares/{share}",
+        "One share: latest snapshot and connection settings (secrets never returned)",
+    ),
+    RouteDoc {
+        operator_only: true,
+        body: Some(r#"{"connection_string": "DefaultEndpointsProtocol=https;AccountName=...;AccountKey=..."}"#),
+        ..r(
+            "put",
+            "/api/v1/tenants/{tenant}/shares/{share}/settings",
+            "Set a share's Azure connection settings (operator)",
+        )
+    },
     r("get", "/api/v1/tenants/{tenant}/shares/{share}/snapshots", "Snapshots of a share"),
     r("get", "/api/v1/tenants/{tenant}/shares/{share}/snapshots/{snapshot}", "One snapshot"),
     RouteDoc {
-        query: &[("path", "directory path, `/` by default"), ("cursor", "from `next_cursor` of the previous page"), ("limit", "entries per page, 1-5000, default 500")],
-        ..r("get", "/api/v1/tenants/{tenant}/shares/{share}/snapshots/{snapshot}/browse", "Entries of a directory with sizes and subtree totals, paginated")
+        query: &[
+            ("path", "directory path, `/` by default"),
+            ("cursor", "from `next_cursor` of the previous page"),
+            ("limit", "entries per page, 1-5000, default 500"),
+        ],
+        ..r(
+            "get",
+            "/api/v1/tenants/{tenant}/shares/{share}/snapshots/{snapshot}/browse",
+            "Entries of a directory with sizes and subtree totals, paginated",
+        )
     },
     RouteDoc {
         query: &[("glob", "`*`, `?`, `**`; without `/` it matches names"), ("limit", "1-10000, default 1000")],
-        ..r("get", "/api/v1/tenants/{tenant}/shares/{share}/snapshots/{snapshot}/search", "Nodes whose path matches a glob")
+        ..r(
+            "get",
+            "/api/v1/tenants/{tenant}/shares/{share}/snapshots/{snapshot}/search",
+            "Nodes whose path matches a glob",
+        )
     },
     RouteDoc {
-        query: &[("from", "older snapshot id"), ("to", "newer snapshot id"), ("limit", "changes listed, 0-10000, default 1000")],
-        ..r("get", "/api/v1/tenants/{tenant}/shares/{share}/diff", "Changes between two snapshots: summary and changed nodes with paths")
+        query: &[
+            ("from", "older snapshot id"),
+            ("to", "newer snapshot id"),
+            ("limit", "changes listed, 0-10000, default 1000"),
+        ],
+        ..r(
+            "get",
+            "/api/v1/tenants/{tenant}/shares/{share}/diff",
+            "Changes between two snapshots: summary and changed nodes with paths",
+        )
     },
     r("get", "/api/v1/tenants/{tenant}/shares/{share}/trends", "Files, bytes and added/modified/deleted per snapshot"),
-    RouteDoc { query: &[("tenant", "only this tenant's jobs"), ("limit", "1-1000, default 100")], ..r("get", "/api/v1/jobs", "Jobs visible to the caller, newest first") },
-    RouteDoc { query: &[("limit", "1-1000, default 100")], ..r("get", "/api/v1/tenants/{tenant}/shares/{share}/jobs", "Jobs of a share, newest first") },
+    RouteDoc {
+        query: &[("tenant", "only this tenant's jobs"), ("limit", "1-1000, default 100")],
+        ..r("get", "/api/v1/jobs", "Jobs visible to the caller, newest first")
+    },
+    RouteDoc {
+        query: &[("limit", "1-1000, default 100")],
+        ..r("get", "/api/v1/tenants/{tenant}/shares/{share}/jobs", "Jobs of a share, newest first")
+    },
     RouteDoc {
         status: 202,
-        body: Some(r#"{"kind": "restore", "snapshot": null, "path": "/docs", "target": {"kind": "local", "path": "/srv/restore"}, "overwrite": false}"#),
-        ..r("post", "/api/v1/tenants/{tenant}/shares/{share}/jobs", "Start a scan, backup, restore or verify of a share (202 with the job)")
+        body: Some(
+            r#"{"kind": "restore", "snapshot": null, "path": "/docs", "target": {"kind": "local", "path": "/srv/restore"}, "overwrite": false}"#,
+        ),
+        ..r(
+            "post",
+            "/api/v1/tenants/{tenant}/shares/{share}/jobs",
+            "Start a scan, backup, restore or verify of a share (202 with the job)",
+        )
     },
     r("get", "/api/v1/jobs/{job}", "Status and progress of a job"),
     r("get", "/api/v1/jobs/{job}/progress", "Progress of a job (state, last reported progress, error)"),
@@ -152,14 +206,28 @@ pub async fn share_rows(st: &SharedState, scope: &Scope, tenant: Option<&str>) -
     shares.extend(st.settings.shares().map_err(ApiError::internal)?);
     let mut out = Vec::new();
     for (t, s) in shares {
-        if !scope.sees(&t) || tenant.is_some_and(|x| x != t) || check_id("tenant", &t).is_err() || check_id("share", &s).is_err() {
+        if !scope.sees(&t)
+            || tenant.is_some_and(|x| x != t)
+            || check_id("tenant", &t).is_err()
+            || check_id("share", &s).is_err()
+        {
             continue;
         }
         let ids = st.index.repo.snapshot_ids(&t, &s).await.map_err(ApiError::internal)?;
-        let mut row = ShareRow { tenant_id: t, share_id: s, snapshots: ids.len(), files: 0, bytes: 0, last_snapshot_id: None, last_snapshot_at: None, age_seconds: None };
+        let mut row = ShareRow {
+            tenant_id: t,
+            share_id: s,
+            snapshots: ids.len(),
+            files: 0,
+            bytes: 0,
+            last_snapshot_id: None,
+            last_snapshot_at: None,
+            age_seconds: None,
+        };
         if let Some(&last) = ids.last() {
             let m = st.index.manifest(&row.tenant_id, &row.share_id, last).await?;
-            let at = time::OffsetDateTime::parse(&m.created_at, &time::format_description::well_known::Rfc3339).unwrap_or(now);
+            let at = time::OffsetDateTime::parse(&m.created_at, &time::format_description::well_known::Rfc3339)
+                .unwrap_or(now);
             row.files = m.totals.files;
             row.bytes = m.totals.bytes;
             row.last_snapshot_id = Some(last);
@@ -173,7 +241,12 @@ pub async fn share_rows(st: &SharedState, scope: &Scope, tenant: Option<&str>) -
 
 /// The snapshots (oldest first, maybe none) and settings of a share the scope sees. 404 `not_found` for
 /// another tenant's share and for one with neither snapshots nor settings.
-pub async fn share_state(st: &SharedState, scope: &Scope, t: &str, s: &str) -> Result<(Vec<Manifest>, SettingsView), ApiError> {
+pub async fn share_state(
+    st: &SharedState,
+    scope: &Scope,
+    t: &str,
+    s: &str,
+) -> Result<(Vec<Manifest>, SettingsView), ApiError> {
     scope.check_tenant(t)?;
     let ms = st.index.manifests_or_none(t, s).await?;
     let settings = st.settings.get(t, s).map_err(ApiError::internal)?;
@@ -207,11 +280,21 @@ pub async fn register_share(st: &SharedState, scope: &Scope, t: &str, body: NewS
     if !crate::azure::is_valid_share_name(s) {
         return Err(unprocessable("invalid_body", format!("share {s:?}: {}", super::settings::SHARE_NAME_RULE)));
     }
-    let exists = || ApiError::new(StatusCode::CONFLICT, "share_exists", format!("share {t}/{s} exists already; change its source with PUT .../shares/{s}/settings (operator)"));
+    let exists = || {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "share_exists",
+            format!("share {t}/{s} exists already; change its source with PUT .../shares/{s}/settings (operator)"),
+        )
+    };
     if !st.index.repo.snapshot_ids(t, s).await.map_err(ApiError::internal)?.is_empty() {
         return Err(exists());
     }
-    let input = SettingsInput { connection_string: body.connection_string, sas_url: body.sas_url, azure_share: body.azure_share };
+    let input = SettingsInput {
+        connection_string: body.connection_string,
+        sas_url: body.sas_url,
+        azure_share: body.azure_share,
+    };
     if !matches!(scope, Scope::Operator) {
         match st.settings.check_tenant_endpoint(&input) {
             Err(e) => return Err(unprocessable("invalid_settings", format!("{e:#}"))),
@@ -219,7 +302,10 @@ pub async fn register_share(st: &SharedState, scope: &Scope, t: &str, body: NewS
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "endpoint_not_allowed",
-                    format!("a tenant may not register a source on {host} (allowed: {}); an operator can, or can allow it with afb serve --allow-endpoint", allowed.join(", ")),
+                    format!(
+                        "a tenant may not register a source on {host} (allowed: {}); an operator can, or can allow it with afb serve --allow-endpoint",
+                        allowed.join(", ")
+                    ),
                 ));
             }
             Ok(Ok(())) => {}
@@ -253,7 +339,11 @@ async fn tenants(State(st): State<SharedState>, ApiUser(scope): ApiUser) -> Resu
     Ok(Json(json!({ "tenants": tenant_summaries(&rows) })))
 }
 
-async fn tenant(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path(t): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn tenant(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    Path(t): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     scope.check_tenant(&t)?;
     let rows = share_rows(&st, &scope, Some(&t)).await?;
     let Some(summary) = tenant_summaries(&rows).pop() else {
@@ -262,7 +352,11 @@ async fn tenant(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path(t):
     Ok(Json(json!({ "tenant": summary, "shares": rows })))
 }
 
-async fn shares(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path(t): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn shares(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    Path(t): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     scope.check_tenant(&t)?;
     let rows = share_rows(&st, &scope, Some(&t)).await?;
     if rows.is_empty() {
@@ -282,9 +376,15 @@ async fn create_share(
     Ok((StatusCode::CREATED, [(http::header::LOCATION, location)], Json(v)))
 }
 
-async fn share(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path((t, s)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+async fn share(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    Path((t, s)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     let (ms, settings) = share_state(&st, &scope, &t, &s).await?;
-    Ok(Json(json!({ "tenant_id": t, "share_id": s, "snapshots": ms.len(), "latest": ms.last().map(snapshot_json), "settings": settings })))
+    Ok(Json(
+        json!({ "tenant_id": t, "share_id": s, "snapshots": ms.len(), "latest": ms.last().map(snapshot_json), "settings": settings }),
+    ))
 }
 
 async fn put_settings(
@@ -296,17 +396,27 @@ async fn put_settings(
     scope.check_tenant(&t)?;
     scope.require_operator()?;
     share_state(&st, &scope, &t, &s).await?;
-    let v = st.settings.put(&t, &s, input).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_settings", format!("{e:#}")))?;
+    let v = st
+        .settings
+        .put(&t, &s, input)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_settings", format!("{e:#}")))?;
     Ok(Json(json!({ "settings": v })))
 }
 
-async fn snapshots(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path((t, s)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+async fn snapshots(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    Path((t, s)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     let (ms, _) = share_state(&st, &scope, &t, &s).await?;
     Ok(Json(json!({ "snapshots": ms.iter().map(snapshot_json).collect::<Vec<_>>() })))
 }
 
 fn parse_id(what: &str, v: &str) -> Result<i64, ApiError> {
-    v.parse::<i64>().ok().filter(|x| *x >= 1).ok_or_else(|| ApiError::bad_request(format!("{what} {v:?} is not a positive integer")))
+    v.parse::<i64>()
+        .ok()
+        .filter(|x| *x >= 1)
+        .ok_or_else(|| ApiError::bad_request(format!("{what} {v:?} is not a positive integer")))
 }
 
 /// Resolve tenant/share/snapshot path parameters after the scope check.
@@ -316,7 +426,11 @@ pub async fn snapshot_of(st: &SharedState, scope: &Scope, t: &str, s: &str, id: 
     st.index.manifest(t, s, id).await
 }
 
-async fn snapshot(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path((t, s, id)): Path<(String, String, String)>) -> Result<Json<Value>, ApiError> {
+async fn snapshot(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    Path((t, s, id)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
     let m = snapshot_of(&st, &scope, &t, &s, &id).await?;
     Ok(Json(snapshot_json(&m)))
 }
@@ -344,7 +458,10 @@ async fn browse(
     ApiQuery(q): ApiQuery<BrowseQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let m = snapshot_of(&st, &scope, &t, &s, &id).await?;
-    let l = st.index.browse(&m, q.path.as_deref().unwrap_or("/"), q.cursor.as_deref(), limit(q.limit, 500, 5000, 1)?).await?;
+    let l = st
+        .index
+        .browse(&m, q.path.as_deref().unwrap_or("/"), q.cursor.as_deref(), limit(q.limit, 500, 5000, 1)?)
+        .await?;
     Ok(Json(serde_json::to_value(l).map_err(|e| ApiError::internal(e.into()))?))
 }
 
@@ -393,7 +510,11 @@ async fn diff(
     Ok(Json(serde_json::to_value(d).map_err(|e| ApiError::internal(e.into()))?))
 }
 
-async fn trends(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path((t, s)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+async fn trends(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    Path((t, s)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     let (ms, _) = share_state(&st, &scope, &t, &s).await?;
     Ok(Json(json!({ "tenant_id": t, "share_id": s, "points": st.index.trends(&ms).await? })))
 }
@@ -409,7 +530,11 @@ fn job_id(v: &str) -> Result<i64, ApiError> {
     parse_id("job", v)
 }
 
-async fn jobs(State(st): State<SharedState>, ApiUser(scope): ApiUser, ApiQuery(q): ApiQuery<JobsQuery>) -> Result<Json<Value>, ApiError> {
+async fn jobs(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    ApiQuery(q): ApiQuery<JobsQuery>,
+) -> Result<Json<Value>, ApiError> {
     if let Some(t) = &q.tenant {
         scope.check_tenant(t)?;
     }
@@ -432,7 +557,13 @@ async fn share_jobs(
 }
 
 /// Validate and enqueue a job for a share the scope sees. Shared by the API and the dashboard's forms.
-pub async fn start_job_for(st: &SharedState, scope: &Scope, t: &str, s: &str, body: &Value) -> Result<super::jobs::JobView, ApiError> {
+pub async fn start_job_for(
+    st: &SharedState,
+    scope: &Scope,
+    t: &str,
+    s: &str,
+    body: &Value,
+) -> Result<super::jobs::JobView, ApiError> {
     scope.check_tenant(t)?;
     crate::index::manifest::check_id("tenant", t).map_err(|e| ApiError::not_found(format!("{e:#}")))?;
     crate::index::manifest::check_id("share", s).map_err(|e| ApiError::not_found(format!("{e:#}")))?;
@@ -455,7 +586,11 @@ pub async fn start_job_for(st: &SharedState, scope: &Scope, t: &str, s: &str, bo
         ));
     }
     if matches!(kind, crate::jobs::JobKind::Restore | crate::jobs::JobKind::Verify) && !has_snapshots {
-        return Err(ApiError::new(StatusCode::CONFLICT, "no_snapshots", format!("share {t}/{s} has no snapshots to {kind}")));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_snapshots",
+            format!("share {t}/{s} has no snapshots to {kind}"),
+        ));
     }
     let id = st.jobs.start(t, s, kind, payload).await?;
     st.jobs.get(scope, id).await
@@ -468,20 +603,36 @@ async fn start_job(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, [(http::HeaderName, String); 1], Json<Value>), ApiError> {
     let v = start_job_for(&st, &scope, &t, &s, &body).await?;
-    Ok((StatusCode::ACCEPTED, [(http::header::LOCATION, format!("/api/v1/jobs/{}", v.job_id))], Json(super::jobs::job_json(&v))))
+    Ok((
+        StatusCode::ACCEPTED,
+        [(http::header::LOCATION, format!("/api/v1/jobs/{}", v.job_id))],
+        Json(super::jobs::job_json(&v)),
+    ))
 }
 
-async fn job(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn job(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let v = st.jobs.get(&scope, job_id(&id)?).await?;
     Ok(Json(super::jobs::job_json(&v)))
 }
 
-async fn job_progress(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn job_progress(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let v = st.jobs.get(&scope, job_id(&id)?).await?;
     Ok(Json(json!({ "job_id": v.job_id, "state": v.state, "progress": v.progress, "last_error": v.last_error })))
 }
 
-async fn cancel_job(State(st): State<SharedState>, ApiUser(scope): ApiUser, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn cancel_job(
+    State(st): State<SharedState>,
+    ApiUser(scope): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let v = st.jobs.cancel(&scope, job_id(&id)?).await?;
     Ok(Json(super::jobs::job_json(&v)))
 }
@@ -511,7 +662,8 @@ pub fn openapi_doc() -> Value {
             202 => "Accepted",
             _ => "OK",
         };
-        op["responses"][d.status.to_string()] = json!({"description": ok, "content": {"application/json": {"schema": {"type": "object"}}}});
+        op["responses"][d.status.to_string()] =
+            json!({"description": ok, "content": {"application/json": {"schema": {"type": "object"}}}});
         if d.operator_only {
             op["description"] = json!("Operator tokens only; tenant tokens get 403.");
         }
@@ -519,7 +671,12 @@ pub fn openapi_doc() -> Value {
             let example: Value = serde_json::from_str(b).expect("route body examples are JSON");
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}, "example": example}}});
         }
-        paths.entry(d.path.to_string()).or_insert_with(|| json!({})).as_object_mut().expect("object").insert(d.method.to_string(), op);
+        paths
+            .entry(d.path.to_string())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("object")
+            .insert(d.method.to_string(), op);
     }
     json!({
         "openapi": "3.1.0",

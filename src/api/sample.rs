@@ -58,8 +58,22 @@ pub async fn write_sample(repo: &Repo, a: &SampleArgs) -> anyhow::Result<usize> 
         }
     }
     if a.tenants > 0 {
-        let n = |id, parent, name: &str, kind, size| Node { node_id: id, parent_id: parent, name: name.into(), kind, size, mtime: 1_700_000_000_000_000_000, ctime: 1_700_000_000_000_000_000, attributes: 0x20, xorhash: id };
-        let mut nodes = vec![n(1, 0, "<script>", NodeKind::Dir, 0), n(2, 1, "<script>alert(1).txt", NodeKind::File, 10), n(3, 0, "a&b \"q\".txt", NodeKind::File, 20)];
+        let n = |id, parent, name: &str, kind, size| Node {
+            node_id: id,
+            parent_id: parent,
+            name: name.into(),
+            kind,
+            size,
+            mtime: 1_700_000_000_000_000_000,
+            ctime: 1_700_000_000_000_000_000,
+            attributes: 0x20,
+            xorhash: id,
+        };
+        let mut nodes = vec![
+            n(1, 0, "<script>", NodeKind::Dir, 0),
+            n(2, 1, "<script>alert(1).txt", NodeKind::File, 10),
+            n(3, 0, "a&b \"q\".txt", NodeKind::File, 20),
+        ];
         for round in 0..2 {
             if round == 1 {
                 nodes.push(n(4, 1, "<img src=x onerror=alert(2)>.txt", NodeKind::File, 5));

@@ -41,14 +41,20 @@ pub struct Settings {
 /// --allow-endpoint`): Azure's public, China and US Government file endpoints. Anything else (a private
 /// address, a loopback emulator) only the operator can register, so a tenant cannot make the workers
 /// connect into the operator's network.
-pub const DEFAULT_TENANT_ENDPOINTS: [&str; 3] = ["*.file.core.windows.net", "*.file.core.chinacloudapi.cn", "*.file.core.usgovcloudapi.net"];
+pub const DEFAULT_TENANT_ENDPOINTS: [&str; 3] =
+    ["*.file.core.windows.net", "*.file.core.chinacloudapi.cn", "*.file.core.usgovcloudapi.net"];
 
 /// The host a source connects to, with its port when one is given (`acct.file.core.windows.net`,
 /// `127.0.0.1:10004`), lower-case.
 pub fn source_host(input: &SettingsInput) -> anyhow::Result<String> {
     let cfg = match (&input.connection_string, &input.sas_url) {
-        (Some(c), _) => crate::azure::credential::AccountConfig::from_connection_string(c).map_err(|e| anyhow::anyhow!("invalid connection string: {e}"))?,
-        (None, Some(u)) => crate::azure::credential::AccountConfig::from_sas_url(u).map_err(|e| anyhow::anyhow!("invalid SAS URL: {e}"))?.0,
+        (Some(c), _) => crate::azure::credential::AccountConfig::from_connection_string(c)
+            .map_err(|e| anyhow::anyhow!("invalid connection string: {e}"))?,
+        (None, Some(u)) => {
+            crate::azure::credential::AccountConfig::from_sas_url(u)
+                .map_err(|e| anyhow::anyhow!("invalid SAS URL: {e}"))?
+                .0
+        }
         (None, None) => anyhow::bail!("give exactly one of connection_string and sas_url"),
     };
     let rest = cfg.endpoint.split_once("://").map_or(cfg.endpoint.as_str(), |(_, r)| r);
@@ -63,7 +69,9 @@ pub fn host_allowed(host: &str, patterns: &[String]) -> bool {
     patterns.iter().any(|p| {
         let p = p.to_ascii_lowercase();
         match p.strip_prefix("*.") {
-            Some(suffix) => !host.contains(':') && host.len() > suffix.len() + 1 && host.ends_with(&format!(".{suffix}")),
+            Some(suffix) => {
+                !host.contains(':') && host.len() > suffix.len() + 1 && host.ends_with(&format!(".{suffix}"))
+            }
             None => host == p,
         }
     })
@@ -79,23 +87,43 @@ fn load(file: &PathBuf) -> anyhow::Result<BTreeMap<String, SettingsInput>> {
 
 fn view(s: Option<&SettingsInput>) -> SettingsView {
     let Some(s) = s else {
-        return SettingsView { configured: false, account_name: None, endpoint: None, azure_share: None, credential: None };
+        return SettingsView {
+            configured: false,
+            account_name: None,
+            endpoint: None,
+            azure_share: None,
+            credential: None,
+        };
     };
     let (account, endpoint, credential) = if let Some(c) = &s.connection_string {
         let cfg = crate::azure::credential::AccountConfig::from_connection_string(c).ok();
-        (cfg.as_ref().map(|c| c.account.clone()), cfg.as_ref().map(|c| c.endpoint.to_string()), Some("connection_string"))
+        (
+            cfg.as_ref().map(|c| c.account.clone()),
+            cfg.as_ref().map(|c| c.endpoint.to_string()),
+            Some("connection_string"),
+        )
     } else if let Some(u) = &s.sas_url {
         let base = u.split('?').next().unwrap_or_default().to_string();
         (None, Some(base), Some("sas_url"))
     } else {
         (None, None, None)
     };
-    SettingsView { configured: credential.is_some(), account_name: account, endpoint, azure_share: s.azure_share.clone(), credential }
+    SettingsView {
+        configured: credential.is_some(),
+        account_name: account,
+        endpoint,
+        azure_share: s.azure_share.clone(),
+        credential,
+    }
 }
 
 impl Settings {
     pub fn new(file: PathBuf) -> Self {
-        Settings { file, lock: Mutex::new(()), tenant_endpoints: Mutex::new(DEFAULT_TENANT_ENDPOINTS.iter().map(|s| s.to_string()).collect()) }
+        Settings {
+            file,
+            lock: Mutex::new(()),
+            tenant_endpoints: Mutex::new(DEFAULT_TENANT_ENDPOINTS.iter().map(|s| s.to_string()).collect()),
+        }
     }
 
     /// Let tenants also register sources on these host patterns (see [`host_allowed`]).
@@ -124,7 +152,10 @@ impl Settings {
     /// Every (tenant, share) with stored settings, sorted: registered shares, with or without snapshots.
     pub fn shares(&self) -> anyhow::Result<Vec<(String, String)>> {
         let _g = self.lock.lock().expect("settings lock");
-        Ok(load(&self.file)?.into_keys().filter_map(|k| k.split_once('/').map(|(t, s)| (t.to_string(), s.to_string()))).collect())
+        Ok(load(&self.file)?
+            .into_keys()
+            .filter_map(|k| k.split_once('/').map(|(t, s)| (t.to_string(), s.to_string())))
+            .collect())
     }
 
     /// Validate and store; returns the redacted view.
@@ -168,10 +199,12 @@ impl Settings {
 fn validate(input: &SettingsInput) -> anyhow::Result<()> {
     match (&input.connection_string, &input.sas_url) {
         (Some(c), None) => {
-            crate::azure::credential::AccountConfig::from_connection_string(c).map_err(|e| anyhow::anyhow!("invalid connection string: {e}"))?;
+            crate::azure::credential::AccountConfig::from_connection_string(c)
+                .map_err(|e| anyhow::anyhow!("invalid connection string: {e}"))?;
         }
         (None, Some(u)) => {
-            crate::azure::credential::AccountConfig::from_sas_url(u).map_err(|e| anyhow::anyhow!("invalid SAS URL: {e}"))?;
+            crate::azure::credential::AccountConfig::from_sas_url(u)
+                .map_err(|e| anyhow::anyhow!("invalid SAS URL: {e}"))?;
         }
         _ => anyhow::bail!("give exactly one of connection_string and sas_url"),
     }
@@ -195,10 +228,23 @@ mod tests {
         let p: Vec<String> = ["*.file.core.windows.net", "files.internal:8443"].iter().map(|s| s.to_string()).collect();
         assert!(host_allowed("acct.file.core.windows.net", &p));
         assert!(host_allowed("files.internal:8443", &p));
-        for h in ["file.core.windows.net", "evil.com", "acct.file.core.windows.net.evil.com", "acct.file.core.windows.net:444", "files.internal", "127.0.0.1:10004"] {
+        for h in [
+            "file.core.windows.net",
+            "evil.com",
+            "acct.file.core.windows.net.evil.com",
+            "acct.file.core.windows.net:444",
+            "files.internal",
+            "127.0.0.1:10004",
+        ] {
             assert!(!host_allowed(h, &p), "{h}");
         }
-        let cs = |e: &str| SettingsInput { connection_string: Some(format!("DefaultEndpointsProtocol=http;AccountName=a;AccountKey=AAAA;FileEndpoint={e}")), sas_url: None, azure_share: None };
+        let cs = |e: &str| SettingsInput {
+            connection_string: Some(format!(
+                "DefaultEndpointsProtocol=http;AccountName=a;AccountKey=AAAA;FileEndpoint={e}"
+            )),
+            sas_url: None,
+            azure_share: None,
+        };
         assert_eq!(source_host(&cs("http://127.0.0.1:10004/devstoreaccount1")).unwrap(), "127.0.0.1:10004");
         assert_eq!(source_host(&cs("https://Acct.File.Core.Windows.Net")).unwrap(), "acct.file.core.windows.net");
     }

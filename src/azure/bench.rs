@@ -30,7 +30,12 @@ pub struct ListBenchReport {
 
 /// Lists every directory of `share` and reports the rate. `maxresults` caps entries per page (service
 /// default when `None`).
-pub async fn bench_list(client: &FileServiceClient, share: &str, concurrency: usize, maxresults: Option<u32>) -> anyhow::Result<ListBenchReport> {
+pub async fn bench_list(
+    client: &FileServiceClient,
+    share: &str,
+    concurrency: usize,
+    maxresults: Option<u32>,
+) -> anyhow::Result<ListBenchReport> {
     let share_client = client.share(share);
     let start = Instant::now();
     let requests_before = client.requests_sent();

@@ -73,7 +73,15 @@ struct Request {
 
 impl Request {
     fn new(operation: &'static str, target: &str, method: Method, path: String) -> Request {
-        Request { operation, target: target.to_string(), method, path, query: Vec::new(), headers: Vec::new(), body: Bytes::new() }
+        Request {
+            operation,
+            target: target.to_string(),
+            method,
+            path,
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
     }
 
     fn query(mut self, name: &'static str, value: impl Into<String>) -> Request {
@@ -139,8 +147,9 @@ impl Inner {
         for (name, value) in &req.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| req.error(ErrorKind::Invalid(format!("bad header name {name:?}"))))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| req.error(ErrorKind::Invalid(format!("header {name} has a value HTTP cannot carry: {value:?}"))))?;
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                req.error(ErrorKind::Invalid(format!("header {name} has a value HTTP cannot carry: {value:?}")))
+            })?;
             headers.insert(name, value);
         }
         headers.insert("x-ms-version", HeaderValue::from_static(API_VERSION));
@@ -154,7 +163,8 @@ impl Inner {
             let (kind, retry_after, retryable) = match self.attempt(req, &url, &headers).await {
                 Ok(resp) if resp.status.is_success() => return Ok(resp),
                 Ok(resp) => {
-                    let retry_after = resp.headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+                    let retry_after =
+                        resp.headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
                     (status_error(&resp), retry_after, is_retryable_status(resp.status.as_u16()))
                 }
                 Err(message) => (ErrorKind::Transport(message), None, true),
@@ -176,11 +186,18 @@ impl Inner {
         let date = httpdate::fmt_http_date(std::time::SystemTime::now());
         headers.insert("x-ms-date", HeaderValue::from_str(&date).expect("HTTP dates are ASCII"));
         if let Credential::SharedKey { account, key } = &self.account.credential {
-            let to_sign = shared_key_string_to_sign(req.method.as_str(), account, url.path(), url.query().unwrap_or(""), &headers);
+            let to_sign = shared_key_string_to_sign(
+                req.method.as_str(),
+                account,
+                url.path(),
+                url.query().unwrap_or(""),
+                &headers,
+            );
             let auth = shared_key_authorization(account, key, &to_sign);
             headers.insert(http::header::AUTHORIZATION, HeaderValue::from_str(&auth).map_err(|e| e.to_string())?);
         }
-        let mut builder = self.http.request(req.method.clone(), url.clone()).headers(headers).timeout(self.options.request_timeout);
+        let mut builder =
+            self.http.request(req.method.clone(), url.clone()).headers(headers).timeout(self.options.request_timeout);
         if req.method == Method::PUT || !req.body.is_empty() {
             builder = builder.body(req.body.clone());
         }
@@ -350,7 +367,17 @@ impl FileServiceClient {
             .build()
             .map_err(|e| invalid(describe(e)))?;
         let permits = Semaphore::new(options.max_concurrency.max(1));
-        Ok(FileServiceClient { inner: Arc::new(Inner { http, account: config, origin, base_path, options, permits, attempts: AtomicU64::new(0) }) })
+        Ok(FileServiceClient {
+            inner: Arc::new(Inner {
+                http,
+                account: config,
+                origin,
+                base_path,
+                options,
+                permits,
+                attempts: AtomicU64::new(0),
+            }),
+        })
     }
 
     /// A client from a connection string with default options.
@@ -376,7 +403,12 @@ impl FileServiceClient {
     }
 
     /// One page of `List Shares` (with metadata; with snapshots too when `include_snapshots`).
-    pub async fn list_shares_page(&self, marker: Option<&str>, maxresults: Option<u32>, include_snapshots: bool) -> Result<SharesPage, AzureError> {
+    pub async fn list_shares_page(
+        &self,
+        marker: Option<&str>,
+        maxresults: Option<u32>,
+        include_snapshots: bool,
+    ) -> Result<SharesPage, AzureError> {
         self.list_shares_page_with(None, marker, maxresults, include_snapshots).await
     }
 
@@ -509,7 +541,8 @@ impl ShareClient {
 
     /// A request that reads: through a snapshot view it carries `sharesnapshot`.
     fn read(&self, operation: &'static str, method: Method, path: &str) -> Request {
-        Request::new(operation, &self.target(path), method, self.encoded_path(path)).query_opt("sharesnapshot", self.snapshot.clone())
+        Request::new(operation, &self.target(path), method, self.encoded_path(path))
+            .query_opt("sharesnapshot", self.snapshot.clone())
     }
 
     /// A request that writes: refused through a snapshot view.
@@ -533,7 +566,10 @@ impl ShareClient {
 
     /// Creates the share with a quota, protocols and metadata.
     pub async fn create_with(&self, options: &ShareOptions) -> Result<(), AzureError> {
-        let mut req = self.write("create share", Method::PUT, "")?.query("restype", "share").headers(metadata_headers(&options.metadata));
+        let mut req = self
+            .write("create share", Method::PUT, "")?
+            .query("restype", "share")
+            .headers(metadata_headers(&options.metadata));
         if let Some(q) = options.quota_gib {
             req = req.header("x-ms-share-quota", q.to_string());
         }
@@ -545,7 +581,8 @@ impl ShareClient {
 
     /// Deletes the share with all its snapshots; through a snapshot view, deletes only that snapshot.
     pub async fn delete(&self) -> Result<(), AzureError> {
-        let req = Request::new("delete share", &self.name, Method::DELETE, self.encoded_path("")).query("restype", "share");
+        let req =
+            Request::new("delete share", &self.name, Method::DELETE, self.encoded_path("")).query("restype", "share");
         let req = match &self.snapshot {
             Some(ts) => req.query("sharesnapshot", ts.clone()),
             None => req.header("x-ms-delete-snapshots", "include"),
@@ -555,10 +592,14 @@ impl ShareClient {
 
     /// Get Share Properties.
     pub async fn properties(&self) -> Result<ShareProperties, AzureError> {
-        let (req, resp) = self.send(self.read("get share properties", Method::GET, "").query("restype", "share")).await?;
+        let (req, resp) =
+            self.send(self.read("get share properties", Method::GET, "").query("restype", "share")).await?;
         let h = &resp.headers;
         let quota = match header(h, "x-ms-share-quota") {
-            Some(q) => Some(q.parse().map_err(|_| req.error(ErrorKind::Protocol(format!("x-ms-share-quota is not a number: {q:?}"))))?),
+            Some(q) => Some(
+                q.parse()
+                    .map_err(|_| req.error(ErrorKind::Protocol(format!("x-ms-share-quota is not a number: {q:?}"))))?,
+            ),
             None => None,
         };
         Ok(ShareProperties {
@@ -585,7 +626,8 @@ impl ShareClient {
             .query("comp", "snapshot")
             .headers(metadata_headers(metadata));
         let (req, resp) = self.send(req).await?;
-        header_string(&resp.headers, "x-ms-snapshot").ok_or_else(|| req.error(ErrorKind::Protocol("no x-ms-snapshot header".into())))
+        header_string(&resp.headers, "x-ms-snapshot")
+            .ok_or_else(|| req.error(ErrorKind::Protocol("no x-ms-snapshot header".into())))
     }
 
     /// Stores an SDDL security descriptor at share level and returns its permission key.
@@ -610,8 +652,8 @@ impl ShareClient {
             .header("x-ms-file-permission-format", "sddl")
             .header("accept", "application/json");
         let (req, resp) = self.send(req).await?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&resp.body).map_err(|e| req.error(ErrorKind::Protocol(format!("permission body is not JSON: {e}"))))?;
+        let value: serde_json::Value = serde_json::from_slice(&resp.body)
+            .map_err(|e| req.error(ErrorKind::Protocol(format!("permission body is not JSON: {e}"))))?;
         value
             .get("permission")
             .and_then(|p| p.as_str())
@@ -649,7 +691,11 @@ impl DirectoryClient {
 
     /// Creates the directory (its parent must exist) with the given SMB/NFS properties and metadata.
     pub async fn create(&self, props: &NodeProps) -> Result<Properties, AzureError> {
-        let req = self.share.write("create directory", Method::PUT, &self.path)?.query("restype", "directory").headers(props_headers(props, true, false));
+        let req = self
+            .share
+            .write("create directory", Method::PUT, &self.path)?
+            .query("restype", "directory")
+            .headers(props_headers(props, true, false));
         let (req, resp) = self.share.send(req).await?;
         properties_from(&resp.headers).map_err(|e| req.error(ErrorKind::Protocol(e)))
     }
@@ -725,7 +771,10 @@ impl DirectoryClient {
     }
 
     /// The directory's pages, following `NextMarker` until the last.
-    pub fn list_pages(&self, maxresults: Option<u32>) -> impl Stream<Item = Result<ListPage, AzureError>> + Send + 'static {
+    pub fn list_pages(
+        &self,
+        maxresults: Option<u32>,
+    ) -> impl Stream<Item = Result<ListPage, AzureError>> + Send + 'static {
         let this = self.clone();
         // State: `Some(marker)` while there is a page to fetch (`Some(None)` is the first page).
         stream::try_unfold(Some(None::<String>), move |state| {
@@ -790,7 +839,11 @@ impl FileClient {
     /// Changes SMB/NFS properties, and resizes the file when `new_size` is given. `None` SMB/NFS fields are
     /// preserved; note the service clears content headers (content type etc.) that are not sent.
     pub async fn set_properties(&self, props: &NodeProps, new_size: Option<u64>) -> Result<Properties, AzureError> {
-        let mut req = self.share.write("set file properties", Method::PUT, &self.path)?.query("comp", "properties").headers(props_headers(props, false, true));
+        let mut req = self
+            .share
+            .write("set file properties", Method::PUT, &self.path)?
+            .query("comp", "properties")
+            .headers(props_headers(props, false, true));
         if let Some(size) = new_size {
             req = req.header("x-ms-content-length", size.to_string());
         }
@@ -800,7 +853,11 @@ impl FileClient {
 
     /// Replaces the file's metadata.
     pub async fn set_metadata(&self, metadata: &BTreeMap<String, String>) -> Result<(), AzureError> {
-        let req = self.share.write("set file metadata", Method::PUT, &self.path)?.query("comp", "metadata").headers(metadata_headers(metadata));
+        let req = self
+            .share
+            .write("set file metadata", Method::PUT, &self.path)?
+            .query("comp", "metadata")
+            .headers(metadata_headers(metadata));
         self.share.send(req).await.map(drop)
     }
 
@@ -825,7 +882,9 @@ impl FileClient {
     pub async fn put_range(&self, offset: u64, data: Bytes) -> Result<(), AzureError> {
         let req = self.share.write("put range", Method::PUT, &self.path)?;
         if data.is_empty() || data.len() as u64 > MAX_RANGE_BYTES {
-            return Err(req.error(ErrorKind::Invalid(format!("a range must be 1 byte to 4 MiB, not {} bytes", data.len()))));
+            return Err(
+                req.error(ErrorKind::Invalid(format!("a range must be 1 byte to 4 MiB, not {} bytes", data.len())))
+            );
         }
         let end = offset + data.len() as u64 - 1;
         let req = req
@@ -866,7 +925,9 @@ impl FileClient {
             let (req, resp) = self.share.send(req).await?;
             let page = xml::parse_ranges(&resp.body).map_err(|e| req.error(ErrorKind::Protocol(e.0)))?;
             if let Some(len) = header(&resp.headers, "x-ms-content-length") {
-                out.content_length = Some(len.parse().map_err(|_| req.error(ErrorKind::Protocol(format!("x-ms-content-length is not a number: {len:?}"))))?);
+                out.content_length = Some(len.parse().map_err(|_| {
+                    req.error(ErrorKind::Protocol(format!("x-ms-content-length is not a number: {len:?}")))
+                })?);
             }
             out.ranges.extend(page.ranges);
             out.clear_ranges.extend(page.clear_ranges);
@@ -903,13 +964,21 @@ impl FileClient {
                 return Err(protocol(format!("body has {got} bytes, Content-Length says {declared}")));
             }
         }
-        let content_range = header(&resp.headers, "content-range").ok_or_else(|| protocol("no Content-Range on a ranged GET".into()))?;
-        let (start, end, total) = parse_content_range(content_range).ok_or_else(|| protocol(format!("bad Content-Range {content_range:?}")))?;
+        let content_range = header(&resp.headers, "content-range")
+            .ok_or_else(|| protocol("no Content-Range on a ranged GET".into()))?;
+        let (start, end, total) = parse_content_range(content_range)
+            .ok_or_else(|| protocol(format!("bad Content-Range {content_range:?}")))?;
         if start != offset || end >= offset + len {
-            return Err(protocol(format!("asked for bytes {offset}-{}, got Content-Range {content_range}", offset + len - 1)));
+            return Err(protocol(format!(
+                "asked for bytes {offset}-{}, got Content-Range {content_range}",
+                offset + len - 1
+            )));
         }
         if got != end - start + 1 {
-            return Err(protocol(format!("body has {got} bytes, Content-Range {content_range} says {}", end - start + 1)));
+            return Err(protocol(format!(
+                "body has {got} bytes, Content-Range {content_range} says {}",
+                end - start + 1
+            )));
         }
         let etag = header_string(&resp.headers, "etag");
         Ok((resp.body, total, etag))
@@ -987,7 +1056,11 @@ mod tests {
     use super::*;
 
     fn client(endpoint: &str, credential: Credential) -> FileServiceClient {
-        FileServiceClient::new(AccountConfig { account: "acct".into(), endpoint: endpoint.into(), credential }, ClientOptions::default()).unwrap()
+        FileServiceClient::new(
+            AccountConfig { account: "acct".into(), endpoint: endpoint.into(), credential },
+            ClientOptions::default(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -997,14 +1070,20 @@ mod tests {
         assert_eq!(share.encoded_path("/dir a//fé#?%.txt/"), "/my%20share/dir%20a/f%C3%A9%23%3F%25.txt");
         assert_eq!(share.directory("/a/b/").path(), "a/b");
         assert_eq!(share.directory("a").file("b c").path(), "a/b c");
-        assert_eq!(c.inner.url("/s", &[("comp", "list".into()), ("marker", "a b/c=".into())]), "http://127.0.0.1:9/devstoreaccount1/s?comp=list&marker=a%20b%2Fc%3D");
+        assert_eq!(
+            c.inner.url("/s", &[("comp", "list".into()), ("marker", "a b/c=".into())]),
+            "http://127.0.0.1:9/devstoreaccount1/s?comp=list&marker=a%20b%2Fc%3D"
+        );
     }
 
     #[test]
     fn sas_tokens_are_appended() {
         let c = client("https://acct.file.core.windows.net/", Credential::Sas { token: "sv=1&sig=x".into() });
         assert_eq!(c.inner.url("/s/f", &[]), "https://acct.file.core.windows.net/s/f?sv=1&sig=x");
-        assert_eq!(c.inner.url("/s", &[("restype", "share".into())]), "https://acct.file.core.windows.net/s?restype=share&sv=1&sig=x");
+        assert_eq!(
+            c.inner.url("/s", &[("restype", "share".into())]),
+            "https://acct.file.core.windows.net/s?restype=share&sv=1&sig=x"
+        );
     }
 
     #[test]
@@ -1012,7 +1091,10 @@ mod tests {
         let c = client("http://127.0.0.1:9/a", Credential::Sas { token: String::new() });
         let snap = c.share("s").at_snapshot("2026-01-01T00:00:00.0000000Z");
         let e = snap.write("create file", Method::PUT, "f").unwrap_err();
-        assert_eq!(e.to_string(), "create file s/f: invalid request: share snapshot 2026-01-01T00:00:00.0000000Z is read-only");
+        assert_eq!(
+            e.to_string(),
+            "create file s/f: invalid request: share snapshot 2026-01-01T00:00:00.0000000Z is read-only"
+        );
         let read = snap.read("list directory", Method::GET, "d");
         assert_eq!(read.query, [("sharesnapshot", "2026-01-01T00:00:00.0000000Z".to_string())]);
     }
@@ -1046,7 +1128,13 @@ mod tests {
         assert_eq!(get("x-ms-mode"), Some("0644"));
         assert_eq!(get("x-ms-meta-a"), Some("b"));
         assert_eq!(get("x-ms-content-type"), Some("text/plain"));
-        assert_eq!(props_headers(&props, false, false).iter().filter(|(n, _)| n.starts_with("x-ms-meta-") || n == "x-ms-content-type").count(), 0);
+        assert_eq!(
+            props_headers(&props, false, false)
+                .iter()
+                .filter(|(n, _)| n.starts_with("x-ms-meta-") || n == "x-ms-content-type")
+                .count(),
+            0
+        );
     }
 
     #[test]
@@ -1059,8 +1147,18 @@ mod tests {
             body: Bytes::from_static(b"<?xml version=\"1.0\"?><Error><Code>ShareNotFound</Code><Message>The specified share does not exist.\nRequestId:x</Message></Error>"),
         };
         let e = AzureError::new("list directory", "devshare/a/b", status_error(&resp));
-        assert_eq!(e.to_string(), "list directory devshare/a/b: 404 ShareNotFound: The specified share does not exist.");
-        let resp = Response { status: StatusCode::FORBIDDEN, headers: HeaderMap::new(), body: Bytes::from_static(b"<Error><Code>AuthenticationFailed</Code></Error>") };
-        assert_eq!(status_error(&resp), ErrorKind::Status { status: 403, code: Some("AuthenticationFailed".into()), message: None });
+        assert_eq!(
+            e.to_string(),
+            "list directory devshare/a/b: 404 ShareNotFound: The specified share does not exist."
+        );
+        let resp = Response {
+            status: StatusCode::FORBIDDEN,
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(b"<Error><Code>AuthenticationFailed</Code></Error>"),
+        };
+        assert_eq!(
+            status_error(&resp),
+            ErrorKind::Status { status: 403, code: Some("AuthenticationFailed".into()), message: None }
+        );
     }
 }

@@ -175,7 +175,13 @@ const SIGNED_STANDARD_HEADERS: [&str; 11] = [
 ///
 /// `raw_path` is the URL path exactly as sent (still percent-encoded, including the account segment on
 /// path-style endpoints); `query` is the raw query string (percent-encoded) or empty.
-pub fn shared_key_string_to_sign(method: &str, account: &str, raw_path: &str, query: &str, headers: &HeaderMap) -> String {
+pub fn shared_key_string_to_sign(
+    method: &str,
+    account: &str,
+    raw_path: &str,
+    query: &str,
+    headers: &HeaderMap,
+) -> String {
     let mut s = String::with_capacity(256);
     s.push_str(method);
     s.push('\n');
@@ -309,7 +315,14 @@ impl SasFields {
     pub fn account_string_to_sign(&self, account: &str) -> String {
         format!(
             "{account}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n\n",
-            self.permissions, self.services, self.resource_types, self.start, self.expiry, self.ip, self.protocol, self.version
+            self.permissions,
+            self.services,
+            self.resource_types,
+            self.start,
+            self.expiry,
+            self.ip,
+            self.protocol,
+            self.version
         )
     }
 
@@ -393,7 +406,9 @@ mod tests {
 
     #[test]
     fn connection_string_without_endpoint_builds_the_public_one() {
-        let c = AccountConfig::from_connection_string("AccountName=acct;AccountKey=AAAA;EndpointSuffix=core.windows.net").unwrap();
+        let c =
+            AccountConfig::from_connection_string("AccountName=acct;AccountKey=AAAA;EndpointSuffix=core.windows.net")
+                .unwrap();
         assert_eq!(c.endpoint, "https://acct.file.core.windows.net");
     }
 
@@ -409,7 +424,9 @@ mod tests {
 
     #[test]
     fn sas_url_path_style_keeps_the_account_and_share() {
-        let (c, rest) = AccountConfig::from_sas_url("http://127.0.0.1:9/devstoreaccount1/share1/dir?sv=2025-05-05&sig=abc").unwrap();
+        let (c, rest) =
+            AccountConfig::from_sas_url("http://127.0.0.1:9/devstoreaccount1/share1/dir?sv=2025-05-05&sig=abc")
+                .unwrap();
         assert_eq!(c.account, "devstoreaccount1");
         assert_eq!(c.endpoint, "http://127.0.0.1:9/devstoreaccount1");
         assert_eq!(rest, "share1/dir");
@@ -418,9 +435,18 @@ mod tests {
 
     #[test]
     fn header_order_ignores_hyphens_first() {
-        let mut h = vec!["x-ms-version", "x-ms-file-attributes", "x-ms-date", "x-ms-file-creation-time", "x-ms-file-change-time"];
+        let mut h = vec![
+            "x-ms-version",
+            "x-ms-file-attributes",
+            "x-ms-date",
+            "x-ms-file-creation-time",
+            "x-ms-file-change-time",
+        ];
         h.sort_by(|a, b| storage_header_order(a, b));
-        assert_eq!(h, ["x-ms-date", "x-ms-file-attributes", "x-ms-file-change-time", "x-ms-file-creation-time", "x-ms-version"]);
+        assert_eq!(
+            h,
+            ["x-ms-date", "x-ms-file-attributes", "x-ms-file-change-time", "x-ms-file-creation-time", "x-ms-version"]
+        );
     }
 
     #[test]
@@ -464,16 +490,28 @@ mod tests {
             shared_key_authorization(DEV_ACCOUNT_NAME, &key, &sts),
             "SharedKey devstoreaccount1:mxdwRtOFC/7ZUCzw89bG/dc/XS7/RKQ9vvMuDUrZq60="
         );
-        let share = SasFields::parse("se=2030-01-01T00%3A00%3A00Z&sp=rl&sv=2026-10-06&sr=s&sig=lyTVe%2B5dzgx1x8fbUx4C2f9zcR8v7ePrv%2BQ50O1iEyg%3D");
+        let share = SasFields::parse(
+            "se=2030-01-01T00%3A00%3A00Z&sp=rl&sv=2026-10-06&sr=s&sig=lyTVe%2B5dzgx1x8fbUx4C2f9zcR8v7ePrv%2BQ50O1iEyg%3D",
+        );
         assert_eq!(sign(&key, &share.service_string_to_sign(DEV_ACCOUNT_NAME, "myshare")), share.signature);
-        let file = SasFields::parse("se=2030-01-01T00%3A00%3A00Z&sp=r&sv=2026-10-06&sr=f&sig=1HZYnIrVy8%2BO%2BYMLQzYZYRytSp9ochQo1jq3wEMj6/A%3D");
+        let file = SasFields::parse(
+            "se=2030-01-01T00%3A00%3A00Z&sp=r&sv=2026-10-06&sr=f&sig=1HZYnIrVy8%2BO%2BYMLQzYZYRytSp9ochQo1jq3wEMj6/A%3D",
+        );
         assert_eq!(sign(&key, &file.service_string_to_sign(DEV_ACCOUNT_NAME, "myshare/dir/a b.txt")), file.signature);
-        let account = SasFields::parse("se=2030-01-01T00%3A00%3A00Z&sp=rwlc&sv=2026-10-06&ss=f&srt=sco&sig=KJRUqru%2BNGcHHKab3b4naADhq%2BrkXE3rH%2BqSgb0E/EI%3D");
+        let account = SasFields::parse(
+            "se=2030-01-01T00%3A00%3A00Z&sp=rwlc&sv=2026-10-06&ss=f&srt=sco&sig=KJRUqru%2BNGcHHKab3b4naADhq%2BrkXE3rH%2BqSgb0E/EI%3D",
+        );
         assert!(account.is_account_sas());
         assert_eq!(sign(&key, &account.account_string_to_sign(DEV_ACCOUNT_NAME)), account.signature);
         // Round trip: a token we sign parses back to the same fields.
-        let ours = SasFields { version: "2025-05-05".into(), permissions: "r".into(), expiry: "2030-01-01T00:00:00Z".into(), resource: "s".into(), ..Default::default() }
-            .sign_service(DEV_ACCOUNT_NAME, &key, "myshare");
+        let ours = SasFields {
+            version: "2025-05-05".into(),
+            permissions: "r".into(),
+            expiry: "2030-01-01T00:00:00Z".into(),
+            resource: "s".into(),
+            ..Default::default()
+        }
+        .sign_service(DEV_ACCOUNT_NAME, &key, "myshare");
         let back = SasFields::parse(&ours);
         assert_eq!(sign(&key, &back.service_string_to_sign(DEV_ACCOUNT_NAME, "myshare")), back.signature);
     }

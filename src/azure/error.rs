@@ -112,7 +112,10 @@ mod tests {
                 message: first_line("The specified share does not exist.\nRequestId:1\nTime:2026"),
             },
         );
-        assert_eq!(e.to_string(), "list directory devshare/a/b: 404 ShareNotFound: The specified share does not exist.");
+        assert_eq!(
+            e.to_string(),
+            "list directory devshare/a/b: 404 ShareNotFound: The specified share does not exist."
+        );
         assert!(e.is_not_found());
         assert_eq!(e.code(), Some("ShareNotFound"));
         let e = AzureError::new("list shares", "", ErrorKind::Status { status: 503, code: None, message: None });

@@ -11,10 +11,10 @@
 //! - [`bench`]: a listing benchmark (entries per second, requests per entry).
 
 pub mod bench;
-pub mod ls;
 pub mod client;
 pub mod credential;
 pub mod error;
+pub mod ls;
 pub mod model;
 pub mod retry;
 pub mod xml;

@@ -323,8 +323,11 @@ pub fn request_attributes(bits: u32) -> String {
 }
 
 fn join_attributes(bits: u32, settable_only: bool, sep: &str) -> String {
-    let names: Vec<&str> =
-        SMB_ATTRIBUTES.iter().filter(|(_, b, settable)| bits & b != 0 && (*settable || !settable_only)).map(|(n, _, _)| *n).collect();
+    let names: Vec<&str> = SMB_ATTRIBUTES
+        .iter()
+        .filter(|(_, b, settable)| bits & b != 0 && (*settable || !settable_only))
+        .map(|(n, _, _)| *n)
+        .collect();
     if names.is_empty() { "None".to_string() } else { names.join(sep) }
 }
 

@@ -102,7 +102,10 @@ pub fn walk(body: &[u8], mut on: impl FnMut(Step<'_>) -> Result<(), XmlError>) -
         }
     }
     if !stack.is_empty() {
-        return Err(XmlError(format!("document ends inside <{}>", stack.last().map(|f| f.name.as_str()).unwrap_or(""))));
+        return Err(XmlError(format!(
+            "document ends inside <{}>",
+            stack.last().map(|f| f.name.as_str()).unwrap_or("")
+        )));
     }
     if !seen_root {
         return Err(XmlError("empty document".into()));
@@ -177,7 +180,9 @@ pub fn parse_list_directory(body: &[u8]) -> Result<ListPage, XmlError> {
             Step::Close(path) => {
                 let leaf = &path[path.len() - 1];
                 let text = leaf.text.trim();
-                let in_entry = path.len() >= 3 && path[1].name == "Entries" && matches!(path[2].name.as_str(), "File" | "Directory");
+                let in_entry = path.len() >= 3
+                    && path[1].name == "Entries"
+                    && matches!(path[2].name.as_str(), "File" | "Directory");
                 if in_entry {
                     let entry = current.as_mut().ok_or_else(|| XmlError("entry field outside an entry".into()))?;
                     match (path.len(), path[path.len() - 2].name.as_str(), leaf.name.as_str()) {
@@ -193,11 +198,19 @@ pub fn parse_list_directory(body: &[u8]) -> Result<ListPage, XmlError> {
                         (4, _, "Attributes") => entry.attributes = non_empty(text),
                         (4, _, "PermissionKey") => entry.permission_key = non_empty(text),
                         (5, "Properties", "Content-Length") => entry.size = parse_u64("Content-Length", text)?,
-                        (5, "Properties", "CreationTime") => entry.creation_time = parse_time("CreationTime", text, false)?,
-                        (5, "Properties", "LastAccessTime") => entry.last_access_time = parse_time("LastAccessTime", text, false)?,
-                        (5, "Properties", "LastWriteTime") => entry.last_write_time = parse_time("LastWriteTime", text, false)?,
+                        (5, "Properties", "CreationTime") => {
+                            entry.creation_time = parse_time("CreationTime", text, false)?
+                        }
+                        (5, "Properties", "LastAccessTime") => {
+                            entry.last_access_time = parse_time("LastAccessTime", text, false)?
+                        }
+                        (5, "Properties", "LastWriteTime") => {
+                            entry.last_write_time = parse_time("LastWriteTime", text, false)?
+                        }
                         (5, "Properties", "ChangeTime") => entry.change_time = parse_time("ChangeTime", text, false)?,
-                        (5, "Properties", "Last-Modified") => entry.last_modified = parse_time("Last-Modified", text, true)?,
+                        (5, "Properties", "Last-Modified") => {
+                            entry.last_modified = parse_time("Last-Modified", text, true)?
+                        }
                         (5, "Properties", "Etag") => entry.etag = non_empty(text),
                         _ => {}
                     }
@@ -253,7 +266,9 @@ pub fn parse_list_shares(body: &[u8]) -> Result<SharesPage, XmlError> {
                     (4, _, "Name") => share.name = text.to_string(),
                     (4, _, "Snapshot") => share.snapshot = non_empty(text),
                     (5, "Properties", "Etag") => share.etag = non_empty(text),
-                    (5, "Properties", "Last-Modified") => share.last_modified = parse_time("Last-Modified", text, true)?,
+                    (5, "Properties", "Last-Modified") => {
+                        share.last_modified = parse_time("Last-Modified", text, true)?
+                    }
                     (5, "Properties", "Quota") => share.quota_gib = Some(parse_u64("Quota", text)?),
                     (5, "Properties", "EnabledProtocols") => share.enabled_protocols = non_empty(text),
                     (5, "Metadata", key) => {
@@ -414,7 +429,9 @@ pub fn write_list_directory(page: &ListPage, share: &str, dir: &str) -> String {
 /// would not survive whitespace trimming.
 fn needs_encoding(name: &str) -> bool {
     name.trim() != name
-        || name.chars().any(|c| (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}') || c == '\r')
+        || name
+            .chars()
+            .any(|c| (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}') || c == '\r')
         || name.contains(['\t', '\n'])
 }
 
@@ -561,19 +578,21 @@ mod tests {
             proptest::option::of("(Archive|ReadOnly|Hidden|Directory)( \\| (Archive|System))?"),
             proptest::option::of("[0-9]{5,19}\\*[0-9]"),
         )
-            .prop_map(|(dir, name, file_id, size, (c, a, w, ch), lm, etag, attributes, permission_key)| Entry {
-                kind: if dir { EntryKind::Directory } else { EntryKind::File },
-                name,
-                file_id,
-                size: if dir { 0 } else { size },
-                creation_time: c,
-                last_access_time: a,
-                last_write_time: w,
-                change_time: ch,
-                last_modified: lm.map(|s| time::OffsetDateTime::from_unix_timestamp(s).unwrap()),
-                etag,
-                attributes,
-                permission_key,
+            .prop_map(|(dir, name, file_id, size, (c, a, w, ch), lm, etag, attributes, permission_key)| {
+                Entry {
+                    kind: if dir { EntryKind::Directory } else { EntryKind::File },
+                    name,
+                    file_id,
+                    size: if dir { 0 } else { size },
+                    creation_time: c,
+                    last_access_time: a,
+                    last_write_time: w,
+                    change_time: ch,
+                    last_modified: lm.map(|s| time::OffsetDateTime::from_unix_timestamp(s).unwrap()),
+                    etag,
+                    attributes,
+                    permission_key,
+                }
             })
     }
 

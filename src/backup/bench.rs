@@ -109,7 +109,13 @@ fn rate(x: u64, secs: f64) -> f64 {
     x as f64 / secs.max(1e-9)
 }
 
-async fn afb_backup(label: &str, target: &RepoTarget, share: &ShareClient, readers: usize, logical: u64) -> anyhow::Result<(Run, BackupSummary)> {
+async fn afb_backup(
+    label: &str,
+    target: &RepoTarget,
+    share: &ShareClient,
+    readers: usize,
+    logical: u64,
+) -> anyhow::Result<(Run, BackupSummary)> {
     let store_dir = Path::new(&target.repo).join(&target.tenant).join(&target.share);
     let (b0, n0) = du(&store_dir);
     let mut repo = target.open().await?;
@@ -133,7 +139,10 @@ async fn afb_backup(label: &str, target: &RepoTarget, share: &ShareClient, reade
         dedup_ratio: logical as f64 / (b1 - b0).max(1) as f64,
         summary: serde_json::to_value(&s)?,
     };
-    eprintln!("afb: {label}: {:.1} s, {:.1} MB/s, {:.0} files/s, stored {} bytes", run.seconds, run.mb_per_s, run.files_per_s, run.store_bytes_added);
+    eprintln!(
+        "afb: {label}: {:.1} s, {:.1} MB/s, {:.0} files/s, stored {} bytes",
+        run.seconds, run.mb_per_s, run.files_per_s, run.store_bytes_added
+    );
     Ok((run, s))
 }
 
@@ -191,7 +200,11 @@ fn restic_backup(label: &str, repo: &Path, dir: &Path, logical: u64) -> anyhow::
 
 async fn restore_local(target: &RepoTarget, dir: &Path) -> anyhow::Result<()> {
     let mut repo = target.open().await?;
-    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: Target::Local(dir.to_path_buf()), overwrite: true }).await?;
+    restore(
+        &mut repo,
+        RestoreOptions { snapshot: None, path: None, target: Target::Local(dir.to_path_buf()), overwrite: true },
+    )
+    .await?;
     Ok(())
 }
 
@@ -204,7 +217,11 @@ fn noise(len: usize, seed: u64) -> Bytes {
 }
 
 pub async fn run(args: BenchBackupArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(!args.work.exists() || std::fs::read_dir(&args.work)?.next().is_none(), "{} is not empty", args.work.display());
+    anyhow::ensure!(
+        !args.work.exists() || std::fs::read_dir(&args.work)?.next().is_none(),
+        "{} is not empty",
+        args.work.display()
+    );
     std::fs::create_dir_all(&args.work)?;
     let (account, _) = args.source.account()?;
     let svc = FileServiceClient::new(account, ClientOptions::default())?;
@@ -251,7 +268,8 @@ pub async fn run(args: BenchBackupArgs) -> anyhow::Result<ExitCode> {
         s => anyhow::bail!("unknown scenario {s:?}: mixed, small, bigfile or rename"),
     }
     let entries = plan(&spec, args.seed, 1_700_000_000);
-    let mut files: Vec<(String, u64)> = entries.iter().filter(|e| e.kind == EntryKind::File).map(|e| (e.path.clone(), e.size)).collect();
+    let mut files: Vec<(String, u64)> =
+        entries.iter().filter(|e| e.kind == EntryKind::File).map(|e| (e.path.clone(), e.size)).collect();
     if spec.files > 0 {
         fill(&share, &spec, &entries, &FillOptions { concurrency: 16, nfs_modes: true }).await?;
     } else {
@@ -261,7 +279,8 @@ pub async fn run(args: BenchBackupArgs) -> anyhow::Result<ExitCode> {
             Err(e) => return Err(e.into()),
         }
         share.directory("project").create(&NodeProps::default()).await?;
-        let new: Vec<(String, u64)> = (0..rename_files).map(|i| (format!("project/file-{i:05}.txt"), 1024 + (i * 37) % 3072)).collect();
+        let new: Vec<(String, u64)> =
+            (0..rename_files).map(|i| (format!("project/file-{i:05}.txt"), 1024 + (i * 37) % 3072)).collect();
         let uploads = futures::stream::iter(new.iter().cloned().enumerate())
             .map(|(i, (p, size))| {
                 let share = share.clone();
@@ -342,7 +361,14 @@ pub async fn run(args: BenchBackupArgs) -> anyhow::Result<ExitCode> {
         }
         runs.push(restic_backup("incremental backup", &restic_repo, &local, total_bytes)?);
     }
-    let report = Report { scenario: args.scenario.clone(), files: files.len() as u64, bytes: total_bytes, generate_seconds, change, runs };
+    let report = Report {
+        scenario: args.scenario.clone(),
+        files: files.len() as u64,
+        bytes: total_bytes,
+        generate_seconds,
+        change,
+        runs,
+    };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitCode::Ok)
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::forget::{Policy, forget};
 use super::prune::{PruneOptions, PruneReport, prune};
@@ -41,8 +41,11 @@ pub struct RepoTarget {
 impl RepoTarget {
     pub fn master_key(&self) -> anyhow::Result<MasterKey> {
         let hex = match &self.master_key_file {
-            Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading master key file {}", f.display()))?,
-            None => std::env::var("AFB_MASTER_KEY").context("no master key: pass --master-key-file or set AFB_MASTER_KEY")?,
+            Some(f) => {
+                std::fs::read_to_string(f).with_context(|| format!("reading master key file {}", f.display()))?
+            }
+            None => std::env::var("AFB_MASTER_KEY")
+                .context("no master key: pass --master-key-file or set AFB_MASTER_KEY")?,
         };
         Ok(MasterKey::from_hex(hex.trim())?)
     }
@@ -73,7 +76,12 @@ fn service(source: &SourceArgs) -> anyhow::Result<FileServiceClient> {
 
 /// Snapshot the live share, scan the snapshot into the index, and back up what changed since the last
 /// backup. The library entry point tests and the CLI share.
-pub async fn backup_share(repo: &mut Repository, index: &IndexRepo, share: &ShareClient, progress: &dyn Progress) -> anyhow::Result<BackupSummary> {
+pub async fn backup_share(
+    repo: &mut Repository,
+    index: &IndexRepo,
+    share: &ShareClient,
+    progress: &dyn Progress,
+) -> anyhow::Result<BackupSummary> {
     backup_share_with(repo, index, share, progress, 0).await
 }
 
@@ -115,8 +123,20 @@ pub async fn backup_from_snapshot_with(
     let current = match &ts {
         // The parallel, spilling scan of `crate::scan`, filed under this repository's share id.
         Some(snapshot) => {
-            let opts = crate::scan::ScanOptions { share_snapshot: Some(snapshot.clone()), index_share: Some(share_id.clone()), ..Default::default() };
-            let report = crate::scan::scan(at.account_config().clone(), at.client_options().clone(), at.name(), index, &tenant, &opts).await?;
+            let opts = crate::scan::ScanOptions {
+                share_snapshot: Some(snapshot.clone()),
+                index_share: Some(share_id.clone()),
+                ..Default::default()
+            };
+            let report = crate::scan::scan(
+                at.account_config().clone(),
+                at.client_options().clone(),
+                at.name(),
+                index,
+                &tenant,
+                &opts,
+            )
+            .await?;
             report.manifest.ok_or_else(|| anyhow::anyhow!("scan of {} committed no manifest", at.name()))?
         }
         // No share snapshot (reading a live share): the sequential scan of exactly what `at` shows.
@@ -256,7 +276,12 @@ pub async fn backup_cmd(args: BackupArgs) -> anyhow::Result<ExitCode> {
     if args.output.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
-        println!("snapshot {} (index snapshot {}, share snapshot {})", s.snapshot_id, s.index_snapshot, s.azure_snapshot.as_deref().unwrap_or("-"));
+        println!(
+            "snapshot {} (index snapshot {}, share snapshot {})",
+            s.snapshot_id,
+            s.index_snapshot,
+            s.azure_snapshot.as_deref().unwrap_or("-")
+        );
         println!(
             "files: {} new, {} changed, {} unchanged; {} directories",
             s.files_new, s.files_changed, s.files_unchanged, s.dirs
@@ -316,7 +341,11 @@ pub async fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     } else {
         anyhow::bail!("--target must be local:DIR or share:NAME, not {:?}", args.to)
     };
-    let s = restore(&mut repo, RestoreOptions { snapshot: args.snapshot, path: args.path, target, overwrite: args.overwrite }).await?;
+    let s = restore(
+        &mut repo,
+        RestoreOptions { snapshot: args.snapshot, path: args.path, target, overwrite: args.overwrite },
+    )
+    .await?;
     if args.output.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
@@ -484,7 +513,14 @@ fn print_prune(r: &PruneReport, json: bool, dry_run: bool) -> anyhow::Result<()>
     let mb = |b: u64| b as f64 / 1e6;
     println!(
         "{} snapshots reference {} chunks; {} packs ({:.2} MB): {} unused, {} to rewrite, {} too young; {} unused bundle/metadata objects",
-        r.snapshots, r.referenced_chunks, r.packs, mb(r.pack_bytes), r.packs_unused, r.packs_repacked, r.packs_too_young, r.objects_unused
+        r.snapshots,
+        r.referenced_chunks,
+        r.packs,
+        mb(r.pack_bytes),
+        r.packs_unused,
+        r.packs_repacked,
+        r.packs_too_young,
+        r.objects_unused
     );
     if dry_run {
         println!("would free up to {:.2} MB (dry run: nothing changed)", mb(r.bytes_condemned));
@@ -530,7 +566,12 @@ pub async fn forget_cmd(args: ForgetArgs) -> anyhow::Result<ExitCode> {
         None
     };
     if args.output.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "kept": o.kept, "forgotten": o.forgotten, "prune": pruned }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "kept": o.kept, "forgotten": o.forgotten, "prune": pruned })
+            )?
+        );
     } else {
         for k in &o.kept {
             println!("keep {k}");
@@ -560,15 +601,28 @@ pub struct CatObjectArgs {
 
 /// Prints a decrypted object to stdout: the plaintext of an envelope (a bundle is then a plain TAR).
 pub async fn cat_object(args: CatObjectArgs) -> anyhow::Result<ExitCode> {
-    let t = RepoTarget { repo: args.repo, tenant: args.tenant.clone(), share: "-".into(), master_key_file: args.master_key_file };
+    let t = RepoTarget {
+        repo: args.repo,
+        tenant: args.tenant.clone(),
+        share: "-".into(),
+        master_key_file: args.master_key_file,
+    };
     let store = t.store()?;
     let key = load_tenant_key(store.as_ref(), &t.master_key()?, &args.tenant).await?;
-    anyhow::ensure!(args.key.starts_with(&format!("{}/", args.tenant)), "{} is not an object of tenant {}", args.key, args.tenant);
+    anyhow::ensure!(
+        args.key.starts_with(&format!("{}/", args.tenant)),
+        "{} is not an object of tenant {}",
+        args.key,
+        args.tenant
+    );
     let path = Path::from(args.key.as_str());
     let bytes = store.get(&path).await.with_context(|| format!("reading {path}"))?.bytes().await?;
     anyhow::ensure!(bytes.len() >= 4, "{path}: too short to be an object");
     let magic: [u8; 4] = bytes[..4].try_into().unwrap();
-    anyhow::ensure!(magic.starts_with(b"AFB"), "{path}: not an envelope (packs hold sealed blobs: read them with restore)");
+    anyhow::ensure!(
+        magic.starts_with(b"AFB"),
+        "{path}: not an envelope (packs hold sealed blobs: read them with restore)"
+    );
     let plain = crypto::open_object(key.seal_key(), &magic, &bytes, path.as_ref())?;
     std::io::stdout().write_all(&plain)?;
     Ok(ExitCode::Ok)

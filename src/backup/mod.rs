@@ -193,7 +193,10 @@ pub async fn latest_manifest(repo: &Repository) -> anyhow::Result<Option<Manifes
 }
 
 /// All node versions of a backup, by node id, and the metadata object of each bucket.
-pub async fn load_versions(repo: &Repository, m: &Manifest) -> anyhow::Result<(BTreeMap<u64, NodeVersion>, HashMap<u64, String>)> {
+pub async fn load_versions(
+    repo: &Repository,
+    m: &Manifest,
+) -> anyhow::Result<(BTreeMap<u64, NodeVersion>, HashMap<u64, String>)> {
     let mut versions = BTreeMap::new();
     let mut buckets = HashMap::new();
     for id in &m.metadata {
@@ -231,7 +234,10 @@ pub async fn run(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Resul
 
 /// Runs `work` between writing an in-progress backup marker and removing it, so a concurrent prune keeps
 /// what `work` stores (see [`prune`]). The marker is removed whether `work` succeeds or not.
-pub(crate) async fn with_backup_marker<T>(repo: &mut Repository, work: impl AsyncFnOnce(&mut Repository) -> anyhow::Result<T>) -> anyhow::Result<T> {
+pub(crate) async fn with_backup_marker<T>(
+    repo: &mut Repository,
+    work: impl AsyncFnOnce(&mut Repository) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let marker = prune::Marker::begin_backup(repo).await.context("writing the in-progress backup marker")?;
     let result = work(repo).await;
     marker.end().await;
@@ -283,7 +289,13 @@ pub struct Plan {
 impl Plan {
     /// Diffs `current` against the previous backup's index snapshot and walks `current`: a node whose
     /// content did not change reuses its previous version, every other node is to be read.
-    pub async fn new(repo: &Repository, index: &IndexRepo, current: IndexManifest, azure_snapshot: Option<String>, previous: Option<Previous>) -> anyhow::Result<Plan> {
+    pub async fn new(
+        repo: &Repository,
+        index: &IndexRepo,
+        current: IndexManifest,
+        azure_snapshot: Option<String>,
+        previous: Option<Previous>,
+    ) -> anyhow::Result<Plan> {
         let (prev_versions, prev_buckets) = match &previous {
             Some(p) => load_versions(repo, &p.backup).await?,
             None => Default::default(),
@@ -335,7 +347,11 @@ impl Plan {
                         dirty.insert(id / BUCKET);
                     }
                     let path = dirmap.path_of(n.parent_id, &n.name).unwrap_or_else(|| n.name.clone());
-                    plan.to_read.push(ToRead { path: path.trim_start_matches('/').to_string(), node: n, prev: prev.cloned() });
+                    plan.to_read.push(ToRead {
+                        path: path.trim_start_matches('/').to_string(),
+                        node: n,
+                        prev: prev.cloned(),
+                    });
                 }
             }
         }
@@ -364,7 +380,13 @@ impl Plan {
     /// skipped. A bucket with no added, changed, deleted or skipped node reuses the previous backup's
     /// object. With `snapshot_id` the manifest gets that id (create-only, as always): if it exists
     /// already, nothing is written and `sum.already_committed` is set.
-    pub async fn commit(self, repo: &mut Repository, produced: BTreeMap<u64, NodeVersion>, sum: &mut BackupSummary, snapshot_id: Option<String>) -> anyhow::Result<Manifest> {
+    pub async fn commit(
+        self,
+        repo: &mut Repository,
+        produced: BTreeMap<u64, NodeVersion>,
+        sum: &mut BackupSummary,
+        snapshot_id: Option<String>,
+    ) -> anyhow::Result<Manifest> {
         let Plan { current, azure_snapshot, previous, prev_buckets, mut dirty, mut reused, .. } = self;
         for s in &sum.skipped {
             dirty.insert(s.node_id / BUCKET);
@@ -468,7 +490,8 @@ pub async fn store_nodes(
     let files: u64 = nodes.iter().filter(|t| t.node.kind == IndexKind::File).count() as u64;
     let bytes: u64 = nodes.iter().map(|t| t.node.size.max(0) as u64).sum();
     progress.start(files, bytes);
-    let mut ctx = ReadCtx { share, prev_snapshot: plan.prev_snapshot().map(str::to_string), permissions: HashMap::new() };
+    let mut ctx =
+        ReadCtx { share, prev_snapshot: plan.prev_snapshot().map(str::to_string), permissions: HashMap::new() };
     let policy = repo.config().bundles;
     let readers = if readers == 0 { DEFAULT_READERS } else { readers };
     let mut jobs = nodes;
@@ -504,7 +527,8 @@ pub async fn store_nodes(
             match ctx.permission(repo, key).await {
                 Ok(pid) => v.permission_id = Some(pid.0.to_vec()),
                 Err(e) => {
-                    sum.warnings.push(format!("{path}: permission key {key} does not resolve, stored without SDDL: {e:#}"));
+                    sum.warnings
+                        .push(format!("{path}: permission key {key} does not resolve, stored without SDDL: {e:#}"));
                     sum.sddl_missing.push(path.clone());
                 }
             }
@@ -567,8 +591,13 @@ pub async fn store_nodes(
 /// A node version from an index row and the properties read from the share snapshot.
 fn version_from(n: &Node, p: &Properties) -> NodeVersion {
     let num = |s: &Option<String>, radix| s.as_deref().and_then(|s| u32::from_str_radix(s, radix).ok()).unwrap_or(0);
-    let nfs = (p.nfs.mode.is_some() || p.nfs.owner.is_some() || p.nfs.group.is_some())
-        .then(|| Box::new(NfsAttributes { mode: num(&p.nfs.mode, 8), owner: num(&p.nfs.owner, 10), group: num(&p.nfs.group, 10) }));
+    let nfs = (p.nfs.mode.is_some() || p.nfs.owner.is_some() || p.nfs.group.is_some()).then(|| {
+        Box::new(NfsAttributes {
+            mode: num(&p.nfs.mode, 8),
+            owner: num(&p.nfs.owner, 10),
+            group: num(&p.nfs.group, 10),
+        })
+    });
     NodeVersion {
         node_id: n.node_id as u64,
         parent_id: n.parent_id as u64,
@@ -577,13 +606,18 @@ fn version_from(n: &Node, p: &Properties) -> NodeVersion {
         size: if n.kind == IndexKind::Dir { 0 } else { p.content_length },
         attributes: p.attributes.as_deref().map_or(n.attributes as u32, scan::parse_attributes),
         creation_time_ns: scan::ns(p.creation_time),
-        last_write_time_ns: scan::ns(p.last_write_time).max(if p.last_write_time.is_none() { n.mtime } else { i64::MIN }),
+        last_write_time_ns: scan::ns(p.last_write_time).max(if p.last_write_time.is_none() {
+            n.mtime
+        } else {
+            i64::MIN
+        }),
         change_time_ns: scan::ns(p.change_time).max(if p.change_time.is_none() { n.ctime } else { i64::MIN }),
         permission_key: p.permission_key.clone(),
         permission_id: None,
         nfs,
-        metadata: (!p.metadata.is_empty())
-            .then(|| p.metadata.iter().map(|(k, v)| KeyValue { key: Some(k.clone()), value: Some(v.clone()) }).collect()),
+        metadata: (!p.metadata.is_empty()).then(|| {
+            p.metadata.iter().map(|(k, v)| KeyValue { key: Some(k.clone()), value: Some(v.clone()) }).collect()
+        }),
         chunk_ids: None,
         chunk_lengths: None,
         bundle: None,
@@ -643,7 +677,10 @@ impl ReadCtx<'_> {
                 }
                 Err(e) => {
                     // The previous share snapshot may be gone: read everything (a vanished file fails below).
-                    sum.warnings.push(format!("{}: List Ranges against the previous snapshot failed ({e}); read in full", file.path()));
+                    sum.warnings.push(format!(
+                        "{}: List Ranges against the previous snapshot failed ({e}); read in full",
+                        file.path()
+                    ));
                 }
             }
         }
@@ -795,15 +832,26 @@ fn is_changed(e: &AzureError) -> bool {
 
 /// Reads one node's properties and, for files, starts on its content (see [`Content`]). Runs as its own
 /// task, so up to `readers` of these overlap while the writer stores earlier nodes.
-async fn fetch(share: ShareClient, job: ToRead, policy: crate::repository::bundle::BundlePolicy, has_prev_snapshot: bool) -> Fetched {
+async fn fetch(
+    share: ShareClient,
+    job: ToRead,
+    policy: crate::repository::bundle::BundlePolicy,
+    has_prev_snapshot: bool,
+) -> Fetched {
     let is_file = job.node.kind == IndexKind::File;
-    let props = if is_file { share.file(&job.path).properties().await } else { share.directory(&job.path).properties().await };
+    let props =
+        if is_file { share.file(&job.path).properties().await } else { share.directory(&job.path).properties().await };
     let props = match props {
         Ok(p) => p,
-        Err(e) if is_not_found(&e) => return Fetched { outcome: Outcome::Skip(format!("gone before it was read: {e}")), job },
+        Err(e) if is_not_found(&e) => {
+            return Fetched { outcome: Outcome::Skip(format!("gone before it was read: {e}")), job };
+        }
         Err(e) => {
             let path = job.path.clone();
-            return Fetched { outcome: Outcome::Fail(anyhow::Error::new(e).context(format!("properties of {path}"))), job };
+            return Fetched {
+                outcome: Outcome::Fail(anyhow::Error::new(e).context(format!("properties of {path}"))),
+                job,
+            };
         }
     };
     if !is_file {
@@ -811,7 +859,10 @@ async fn fetch(share: ShareClient, job: ToRead, policy: crate::repository::bundl
     }
     // The index row and the file disagree: it changed after the scan (only possible on a live share).
     if props.content_length != job.node.size.max(0) as u64 {
-        let reason = format!("changed after the scan ({} bytes listed, {} now); the next backup reads it", job.node.size, props.content_length);
+        let reason = format!(
+            "changed after the scan ({} bytes listed, {} now); the next backup reads it",
+            job.node.size, props.content_length
+        );
         return Fetched { outcome: Outcome::Skip(reason), job };
     }
     let file = share.file(&job.path);
@@ -833,7 +884,8 @@ async fn fetch(share: ShareClient, job: ToRead, policy: crate::repository::bundl
         };
         return Fetched { outcome, job };
     }
-    let has_chunks = job.prev.as_ref().is_some_and(|p| p.bundle.is_none() && p.chunk_ids.as_ref().is_some_and(|c| !c.is_empty()));
+    let has_chunks =
+        job.prev.as_ref().is_some_and(|p| p.bundle.is_none() && p.chunk_ids.as_ref().is_some_and(|c| !c.is_empty()));
     if has_chunks && has_prev_snapshot {
         return Fetched { outcome: Outcome::Read(props, Content::Ranges), job };
     }
@@ -871,7 +923,11 @@ async fn store_stream(
 }
 
 /// Stores one directory's small files together (a bundle when there are enough) and records them.
-async fn store_group(repo: &mut Repository, group: Vec<(Node, NodeVersion, Vec<u8>)>, out: &mut BTreeMap<u64, NodeVersion>) -> anyhow::Result<()> {
+async fn store_group(
+    repo: &mut Repository,
+    group: Vec<(Node, NodeVersion, Vec<u8>)>,
+    out: &mut BTreeMap<u64, NodeVersion>,
+) -> anyhow::Result<()> {
     let datas: Vec<&[u8]> = group.iter().map(|(_, _, d)| d.as_slice()).collect();
     let stored = repo.store_small_files(&datas).await?;
     for ((n, mut v, _), s) in group.into_iter().zip(stored) {

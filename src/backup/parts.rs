@@ -81,7 +81,13 @@ pub fn batches(to_read: &[ToRead], budget: &BatchBudget) -> Vec<PartRange> {
         {
             out.extend(cur.take());
         }
-        let c = cur.get_or_insert_with(|| PartRange { id: format!("p{}", out.len()), first: id, last: id, nodes: 0, bytes: 0 });
+        let c = cur.get_or_insert_with(|| PartRange {
+            id: format!("p{}", out.len()),
+            first: id,
+            last: id,
+            nodes: 0,
+            bytes: 0,
+        });
         c.last = id;
         c.nodes += 1;
         c.bytes += bytes;
@@ -92,13 +98,22 @@ pub fn batches(to_read: &[ToRead], budget: &BatchBudget) -> Vec<PartRange> {
 
 /// The plan an upload names (its index snapshot and previous backup), with `azure_snapshot` the share
 /// snapshot the index snapshot describes.
-pub async fn plan_of(repo: &Repository, index: &IndexRepo, upload: &Upload, azure_snapshot: &str) -> anyhow::Result<Plan> {
+pub async fn plan_of(
+    repo: &Repository,
+    index: &IndexRepo,
+    upload: &Upload,
+    azure_snapshot: &str,
+) -> anyhow::Result<Plan> {
     let (tenant, share) = (repo.scope().tenant(), repo.scope().share());
     let current = index.manifest(tenant, share, upload.index_snapshot).await?;
     let previous = match &upload.previous {
         Some(id) => {
             let m = repo.load_manifest(id).await.with_context(|| format!("the previous backup {id} of this upload"))?;
-            Some(previous_of(repo, index, m).await?.with_context(|| format!("the previous backup {id} names no index snapshot"))?)
+            Some(
+                previous_of(repo, index, m)
+                    .await?
+                    .with_context(|| format!("the previous backup {id} names no index snapshot"))?,
+            )
         }
         None => None,
     };
@@ -203,10 +218,19 @@ pub async fn run_part(
         let started = std::time::Instant::now();
         let stats0 = repo.stats();
         let mut plan = plan_of(repo, index, upload, &azure_snapshot).await?;
-        let nodes: Vec<ToRead> =
-            std::mem::take(&mut plan.to_read).into_iter().filter(|t| (range.first..=range.last).contains(&(t.node.node_id as u64))).collect();
+        let nodes: Vec<ToRead> = std::mem::take(&mut plan.to_read)
+            .into_iter()
+            .filter(|t| (range.first..=range.last).contains(&(t.node.node_id as u64)))
+            .collect();
         if nodes.len() as u64 != range.nodes {
-            bail!("part {} of run {run}: the plan has {} nodes to read in {}..={}, the planning job counted {}", range.id, nodes.len(), range.first, range.last, range.nodes);
+            bail!(
+                "part {} of run {run}: the plan has {} nodes to read in {}..={}, the planning job counted {}",
+                range.id,
+                nodes.len(),
+                range.first,
+                range.last,
+                range.nodes
+            );
         }
         let mut sum = BackupSummary::default();
         let produced = store_nodes(repo, share, &plan, nodes, readers, progress, &mut sum).await?;
@@ -223,7 +247,14 @@ pub async fn run_part(
 
 /// Commits a split backup from its parts' records (see the module docs) and deletes the records.
 /// `azure_snapshot` is the share snapshot the index snapshot describes.
-pub async fn commit_parts(repo: &mut Repository, index: &IndexRepo, run: &str, upload: &Upload, parts: &[PartRange], azure_snapshot: &str) -> anyhow::Result<BackupSummary> {
+pub async fn commit_parts(
+    repo: &mut Repository,
+    index: &IndexRepo,
+    run: &str,
+    upload: &Upload,
+    parts: &[PartRange],
+    azure_snapshot: &str,
+) -> anyhow::Result<BackupSummary> {
     if let Some(m) = load_manifest_opt(repo, &upload.snapshot_id).await? {
         runs::remove_run(repo, run).await?;
         return Ok(committed(m, upload));
@@ -238,15 +269,26 @@ pub async fn commit_parts(repo: &mut Repository, index: &IndexRepo, run: &str, u
             let Some(record) = runs::get_part(repo, run, &range.id).await? else {
                 bail!("part {} of run {run} has no record (it stored nothing); nothing was committed", range.id);
             };
-            let info: PartInfo = serde_json::from_value(record.info).with_context(|| format!("part record {} of run {run}", range.id))?;
+            let info: PartInfo = serde_json::from_value(record.info)
+                .with_context(|| format!("part record {} of run {run}", range.id))?;
             if info.upload != *upload || info.range != *range {
-                bail!("the record of part {} of run {run} is for another upload or range; nothing was committed", range.id);
+                bail!(
+                    "the record of part {} of run {run} is for another upload or range; nothing was committed",
+                    range.id
+                );
             }
             for id in &record.metadata {
-                let oid = ObjectId::from_hex(id).with_context(|| format!("part {} names a malformed metadata id {id}", range.id))?;
+                let oid = ObjectId::from_hex(id)
+                    .with_context(|| format!("part {} names a malformed metadata id {id}", range.id))?;
                 for v in repo.get_metadata(&oid).await? {
                     if !(range.first..=range.last).contains(&v.node_id) {
-                        bail!("part {} of run {run} holds node {} outside its range {}..={}", range.id, v.node_id, range.first, range.last);
+                        bail!(
+                            "part {} of run {run} holds node {} outside its range {}..={}",
+                            range.id,
+                            v.node_id,
+                            range.first,
+                            range.last
+                        );
                     }
                     produced.insert(v.node_id, v);
                 }
@@ -269,16 +311,35 @@ mod tests {
     use crate::index::node::Node;
 
     fn node(id: i64, kind: IndexKind, size: i64) -> ToRead {
-        let node = Node { node_id: id, parent_id: 1, name: format!("n{id}"), kind, size, mtime: 0, ctime: 0, attributes: 0, xorhash: 0 };
+        let node = Node {
+            node_id: id,
+            parent_id: 1,
+            name: format!("n{id}"),
+            kind,
+            size,
+            mtime: 0,
+            ctime: 0,
+            attributes: 0,
+            xorhash: 0,
+        };
         ToRead { node, path: String::new(), prev: None }
     }
 
     #[test]
     fn batches_are_contiguous_within_the_budget_and_a_large_file_stands_alone() {
         let f = IndexKind::File;
-        let nodes = vec![node(2, IndexKind::Dir, 0), node(3, f, 40), node(5, f, 50), node(9, f, 500), node(10, f, 1), node(11, f, 1), node(12, f, 1)];
+        let nodes = vec![
+            node(2, IndexKind::Dir, 0),
+            node(3, f, 40),
+            node(5, f, 50),
+            node(9, f, 500),
+            node(10, f, 1),
+            node(11, f, 1),
+            node(12, f, 1),
+        ];
         let b = batches(&nodes, &BatchBudget { bytes: 100, nodes: 3 });
-        let got: Vec<(&str, u64, u64, u64, u64)> = b.iter().map(|r| (r.id.as_str(), r.first, r.last, r.nodes, r.bytes)).collect();
+        let got: Vec<(&str, u64, u64, u64, u64)> =
+            b.iter().map(|r| (r.id.as_str(), r.first, r.last, r.nodes, r.bytes)).collect();
         assert_eq!(got, vec![("p0", 2, 5, 3, 90), ("p1", 9, 9, 1, 500), ("p2", 10, 12, 3, 3)]);
         assert_eq!(batches(&nodes, &BatchBudget::default()).len(), 1);
         assert!(batches(&[], &BatchBudget::default()).is_empty());

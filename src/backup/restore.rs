@@ -70,7 +70,11 @@ pub fn paths(versions: &BTreeMap<u64, NodeVersion>) -> HashMap<u64, String> {
         }
         let Some(n) = v.get(&id) else { return String::new() };
         let name = n.name.clone().unwrap_or_default();
-        let p = if n.parent_id == 0 || n.parent_id == id { name } else { format!("{}/{}", path_of(n.parent_id, v, memo), name) };
+        let p = if n.parent_id == 0 || n.parent_id == id {
+            name
+        } else {
+            format!("{}/{}", path_of(n.parent_id, v, memo), name)
+        };
         memo.insert(id, p.clone());
         p
     }
@@ -117,7 +121,11 @@ fn bundle_ref(v: &NodeVersion) -> anyhow::Result<Option<(ObjectId, BundleMember)
 }
 
 /// A file's content from its node version, opening bundles through `cache`.
-pub async fn read_content_cached(repo: &mut Repository, v: &NodeVersion, cache: &mut BundleCache) -> anyhow::Result<Vec<u8>> {
+pub async fn read_content_cached(
+    repo: &mut Repository,
+    v: &NodeVersion,
+    cache: &mut BundleCache,
+) -> anyhow::Result<Vec<u8>> {
     if let Some((bundle, member)) = bundle_ref(v)? {
         let tar = cache.tar(repo, &bundle).await?;
         let path = repo.scope().bundle(&bundle);
@@ -148,7 +156,9 @@ fn time_of(ns: i64) -> Option<time::OffsetDateTime> {
 pub async fn resolve_snapshot(repo: &Repository, snapshot: Option<&str>) -> anyhow::Result<String> {
     match snapshot {
         Some(s) if s != "latest" => Ok(s.to_string()),
-        _ => Ok(super::latest_manifest(repo).await?.context("the repository holds no backup of this share")?.snapshot_id),
+        _ => {
+            Ok(super::latest_manifest(repo).await?.context("the repository holds no backup of this share")?.snapshot_id)
+        }
     }
 }
 
@@ -210,7 +220,8 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
                 if let Some(parent) = dest.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                let tmp = dest.with_file_name(format!(".{}.afb-restore", dest.file_name().unwrap_or_default().to_string_lossy()));
+                let tmp = dest
+                    .with_file_name(format!(".{}.afb-restore", dest.file_name().unwrap_or_default().to_string_lossy()));
                 std::fs::write(&tmp, &data).with_context(|| format!("writing {}", tmp.display()))?;
                 if let Some(t) = time_of(v.last_write_time_ns) {
                     let f = std::fs::File::options().write(true).open(&tmp)?;

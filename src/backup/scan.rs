@@ -31,7 +31,12 @@ pub fn ns(t: Option<time::OffsetDateTime>) -> i64 {
 }
 
 /// Scans `share` (a client at a share snapshot, or the live share) into a new index snapshot.
-pub async fn scan_share(share: &ShareClient, index: &Repo, tenant: &str, share_id: &str) -> anyhow::Result<IndexManifest> {
+pub async fn scan_share(
+    share: &ShareClient,
+    index: &Repo,
+    tenant: &str,
+    share_id: &str,
+) -> anyhow::Result<IndexManifest> {
     let mut idmap = index.load_idmap(tenant, share_id).await?;
     let mut nodes: Vec<Node> = Vec::new();
     let mut queue: Vec<(String, i64)> = vec![(String::new(), ROOT_ID)];
@@ -40,7 +45,8 @@ pub async fn scan_share(share: &ShareClient, index: &Repo, tenant: &str, share_i
         let mut list = Box::pin(dir.list());
         while let Some(entry) = list.next().await {
             let e = entry.with_context(|| format!("listing {path:?} of share {}", share.name()))?;
-            let fid = e.file_id.as_deref().map(file_id_u64).with_context(|| format!("no FileId for {path}/{}", e.name))?;
+            let fid =
+                e.file_id.as_deref().map(file_id_u64).with_context(|| format!("no FileId for {path}/{}", e.name))?;
             let node_id = idmap.assign(fid);
             let child = if path.is_empty() { e.name.clone() } else { format!("{path}/{}", e.name) };
             let kind = if e.is_dir() { NodeKind::Dir } else { NodeKind::File };

@@ -10,9 +10,9 @@ use super::{EXTRA_INDEX_SNAPSHOT, EXTRA_SKIPPED, load_versions, restore};
 use crate::azure::ShareClient;
 use crate::index::node::{NodeKind as IndexKind, batch_to_nodes};
 use crate::index::snapshot::Repo as IndexRepo;
+use crate::repository::Repository;
 use crate::repository::generated::NodeKind;
 use crate::repository::verify::verify_snapshot;
-use crate::repository::Repository;
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct VerifyOutcome {
@@ -69,7 +69,10 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
     let names = restore::paths(&versions);
     for (id, v) in &versions {
         if let (Some(k), None) = (&v.permission_key, &v.permission_id) {
-            out.problems.push(format!("{}: no SDDL in the backup (node {id}; permission key {k} did not resolve when it was read)", names[id]));
+            out.problems.push(format!(
+                "{}: no SDDL in the backup (node {id}; permission key {k} did not resolve when it was read)",
+                names[id]
+            ));
         }
     }
     // The index snapshot and the backup metadata agree.
@@ -89,13 +92,21 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
                     continue;
                 }
                 match versions.get(&id) {
-                    None => out.problems.push(format!("node {id} ({}): in index snapshot {idx} but not in the backup metadata", n.name)),
+                    None => out.problems.push(format!(
+                        "node {id} ({}): in index snapshot {idx} but not in the backup metadata",
+                        n.name
+                    )),
                     Some(v) => {
                         let kind_ok = (v.kind == NodeKind::Directory) == (n.kind == IndexKind::Dir);
                         if v.name.as_deref() != Some(n.name.as_str()) || v.parent_id != n.parent_id as u64 || !kind_ok {
-                            out.problems.push(format!("node {id}: name/parent/kind differ between index snapshot {idx} and the backup"));
+                            out.problems.push(format!(
+                                "node {id}: name/parent/kind differ between index snapshot {idx} and the backup"
+                            ));
                         } else if n.kind == IndexKind::File && v.size != n.size as u64 {
-                            out.problems.push(format!("node {id} ({}): size {} in the index, {} in the backup", n.name, n.size, v.size));
+                            out.problems.push(format!(
+                                "node {id} ({}): size {} in the index, {} in the backup",
+                                n.name, n.size, v.size
+                            ));
                         }
                     }
                 }
@@ -128,7 +139,10 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
             }
             let lw = super::scan::ns(p.last_write_time);
             if lw != v.last_write_time_ns {
-                out.problems.push(format!("{path}: last-write time differs (live {lw} ns, backup {} ns)", v.last_write_time_ns));
+                out.problems.push(format!(
+                    "{path}: last-write time differs (live {lw} ns, backup {} ns)",
+                    v.last_write_time_ns
+                ));
             }
             let mut data = Vec::new();
             let mut s = Box::pin(f.download());

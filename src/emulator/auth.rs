@@ -29,19 +29,24 @@ pub fn check(key: &[u8], parts: &Parts, share: &str, path: &[String], need: Need
     if let Some(auth) = parts.headers.get("authorization") {
         let auth = auth.to_str().unwrap_or("");
         let Some((scheme, cred)) = auth.split_once(' ') else {
-            return Err(ApiError::authentication_failed(format!("The authorization header '{auth}' is not in a recognized format.")));
+            return Err(ApiError::authentication_failed(format!(
+                "The authorization header '{auth}' is not in a recognized format."
+            )));
         };
         if scheme != "SharedKey" {
             return Err(ApiError::authentication_failed(format!("Authentication scheme {scheme} is not supported.")));
         }
         let (account, given) = cred.split_once(':').unwrap_or((cred, ""));
         if account != DEV_ACCOUNT_NAME {
-            return Err(ApiError::authentication_failed(format!("The account {account} does not exist on this emulator.")));
+            return Err(ApiError::authentication_failed(format!(
+                "The account {account} does not exist on this emulator."
+            )));
         }
         if !parts.headers.contains_key("x-ms-date") && !parts.headers.contains_key("date") {
             return Err(ApiError::authentication_failed("Request date header not specified."));
         }
-        let sts = shared_key_string_to_sign(parts.method.as_str(), DEV_ACCOUNT_NAME, raw_path, raw_query, &parts.headers);
+        let sts =
+            shared_key_string_to_sign(parts.method.as_str(), DEV_ACCOUNT_NAME, raw_path, raw_query, &parts.headers);
         if sign(key, &sts) != given {
             return Err(ApiError::authentication_failed(format!(
                 "The MAC signature found in the HTTP request '{given}' is not the same as any computed signature. Server used following string to sign: '{sts}'."
@@ -65,7 +70,11 @@ fn check_sas(key: &[u8], sas: &SasFields, share: &str, path: &[String], need: Ne
         let resource = match sas.resource.as_str() {
             "s" => share.to_string(),
             "f" => format!("{share}/{}", path.join("/")),
-            other => return Err(ApiError::authentication_failed(format!("The signed resource '{other}' is not supported."))),
+            other => {
+                return Err(ApiError::authentication_failed(format!(
+                    "The signed resource '{other}' is not supported."
+                )));
+            }
         };
         (sas.service_string_to_sign(DEV_ACCOUNT_NAME, &resource), Some(resource))
     };
@@ -103,7 +112,8 @@ fn check_sas(key: &[u8], sas: &SasFields, share: &str, path: &[String], need: Ne
         if !sas.resource_types.contains(srt) {
             return Err(ApiError::resource_type_not_authorized());
         }
-    } else if need.level == Level::Service || (resource.is_some() && sas.resource == "f" && need.level != Level::Object) {
+    } else if need.level == Level::Service || (resource.is_some() && sas.resource == "f" && need.level != Level::Object)
+    {
         return Err(ApiError::resource_type_not_authorized());
     }
     if !need.perms.chars().any(|p| sas.permissions.contains(p)) {
@@ -113,5 +123,6 @@ fn check_sas(key: &[u8], sas: &SasFields, share: &str, path: &[String], need: Ne
 }
 
 fn time_field(name: &str, v: &str) -> ApiResult<i64> {
-    clock::parse_sas_time(v).ok_or_else(|| ApiError::authentication_failed(format!("The value of {name} ('{v}') is not a valid time.")))
+    clock::parse_sas_time(v)
+        .ok_or_else(|| ApiError::authentication_failed(format!("The value of {name} ('{v}') is not a valid time.")))
 }

@@ -40,7 +40,11 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "ShareAlreadyExists", "The specified share already exists.")
     }
     pub fn share_has_snapshots() -> Self {
-        Self::new(StatusCode::CONFLICT, "ShareHasSnapshots", "The share has snapshots and the operation requires no snapshots.")
+        Self::new(
+            StatusCode::CONFLICT,
+            "ShareHasSnapshots",
+            "The share has snapshots and the operation requires no snapshots.",
+        )
     }
     pub fn resource_not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "ResourceNotFound", "The specified resource does not exist.")
@@ -52,26 +56,46 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "ResourceAlreadyExists", "The specified resource already exists.")
     }
     pub fn resource_type_mismatch() -> Self {
-        Self::new(StatusCode::CONFLICT, "ResourceTypeMismatch", "The specified resource type does not match the type of the resource.")
+        Self::new(
+            StatusCode::CONFLICT,
+            "ResourceTypeMismatch",
+            "The specified resource type does not match the type of the resource.",
+        )
     }
     pub fn directory_not_empty() -> Self {
         Self::new(StatusCode::CONFLICT, "DirectoryNotEmpty", "The specified directory is not empty.")
     }
     /// Azure's message really says "specifed".
     pub fn invalid_resource_name() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "InvalidResourceName", "The specifed resource name contains invalid characters.")
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidResourceName",
+            "The specifed resource name contains invalid characters.",
+        )
     }
     pub fn invalid_header_value(header: &str, value: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format.")
-            .with("HeaderName", header)
-            .with("HeaderValue", value)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidHeaderValue",
+            "The value for one of the HTTP headers is not in the correct format.",
+        )
+        .with("HeaderName", header)
+        .with("HeaderValue", value)
     }
     pub fn missing_required_header(header: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "MissingRequiredHeader", "An HTTP header that's mandatory for this request is not specified.")
-            .with("HeaderName", header)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "MissingRequiredHeader",
+            "An HTTP header that's mandatory for this request is not specified.",
+        )
+        .with("HeaderName", header)
     }
     pub fn invalid_range() -> Self {
-        Self::new(StatusCode::RANGE_NOT_SATISFIABLE, "InvalidRange", "The range specified is invalid for the current size of the resource.")
+        Self::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "InvalidRange",
+            "The range specified is invalid for the current size of the resource.",
+        )
     }
     pub fn invalid_query_parameter(name: &str, value: &str, reason: &str) -> Self {
         Self::new(
@@ -101,19 +125,33 @@ impl ApiError {
         .with("QueryParameterName", name)
     }
     pub fn out_of_range_input(reason: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "OutOfRangeInput", "One of the request inputs is out of range.").with("Reason", reason)
+        Self::new(StatusCode::BAD_REQUEST, "OutOfRangeInput", "One of the request inputs is out of range.")
+            .with("Reason", reason)
     }
     pub fn invalid_input(reason: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "InvalidInput", "One of the request inputs is not valid.").with("Reason", reason)
+        Self::new(StatusCode::BAD_REQUEST, "InvalidInput", "One of the request inputs is not valid.")
+            .with("Reason", reason)
     }
     pub fn invalid_metadata() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "InvalidMetadata", "The metadata specified is invalid. It has characters that are not permitted.")
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidMetadata",
+            "The metadata specified is invalid. It has characters that are not permitted.",
+        )
     }
     pub fn unsupported_http_verb() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "UnsupportedHttpVerb", "The resource doesn't support specified Http Verb.")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UnsupportedHttpVerb",
+            "The resource doesn't support specified Http Verb.",
+        )
     }
     pub fn invalid_uri() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "InvalidUri", "The requested URI does not represent any resource on the server.")
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidUri",
+            "The requested URI does not represent any resource on the server.",
+        )
     }
     pub fn request_body_too_large() -> Self {
         Self::new(
@@ -146,7 +184,11 @@ impl ApiError {
         )
     }
     pub fn service_mismatch() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "AuthorizationServiceMismatch", "This request is not authorized to perform this operation using this service.")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "AuthorizationServiceMismatch",
+            "This request is not authorized to perform this operation using this service.",
+        )
     }
     pub fn resource_type_not_authorized() -> Self {
         Self::new(
@@ -156,13 +198,21 @@ impl ApiError {
         )
     }
     pub fn protocol_mismatch() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "AuthorizationProtocolMismatch", "This request is not authorized to perform this operation using this protocol.")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "AuthorizationProtocolMismatch",
+            "This request is not authorized to perform this operation using this protocol.",
+        )
     }
     /// 500 for failures of the emulator itself (storage errors); the cause goes to the log and `<Reason>`.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!("emulator internal error: {cause}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "Server encountered an internal error. Please try again after some time.")
-            .with("Reason", cause.to_string())
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "Server encountered an internal error. Please try again after some time.",
+        )
+        .with("Reason", cause.to_string())
     }
 
     /// The XML error body for this error.

@@ -55,7 +55,11 @@ pub struct FaultConfig {
     #[arg(long = "fault-reset-rate", env = "AFB_EMULATOR_FAULT_RESET_RATE", default_value_t = 0.0)]
     pub reset_rate: f64,
     /// Response bodies trickle at this many bytes per second (0: full speed).
-    #[arg(long = "fault-slow-body-bytes-per-sec", env = "AFB_EMULATOR_FAULT_SLOW_BODY_BYTES_PER_SEC", default_value_t = 0)]
+    #[arg(
+        long = "fault-slow-body-bytes-per-sec",
+        env = "AFB_EMULATOR_FAULT_SLOW_BODY_BYTES_PER_SEC",
+        default_value_t = 0
+    )]
     pub slow_body_bytes_per_sec: u64,
     /// Requests per second allowed per share (0: unlimited); over it, `503 ServerBusy`.
     #[arg(long = "share-iops-limit", env = "AFB_EMULATOR_SHARE_IOPS_LIMIT", default_value_t = 0)]
@@ -153,7 +157,12 @@ fn share_of(path: &str) -> &str {
     path.trim_start_matches('/').split('/').nth(1).unwrap_or("")
 }
 
-async fn inject(State(faults): State<Arc<Faults>>, ConnectInfo(conn): ConnectInfo<Connection>, req: Request, next: Next) -> Response {
+async fn inject(
+    State(faults): State<Arc<Faults>>,
+    ConnectInfo(conn): ConnectInfo<Connection>,
+    req: Request,
+    next: Next,
+) -> Response {
     let cfg = &faults.config;
     let draws = faults.draw();
     if !faults.admit(share_of(req.uri().path())) {
@@ -171,7 +180,12 @@ async fn inject(State(faults): State<Arc<Faults>>, ConnectInfo(conn): ConnectInf
         return server_busy(cfg, "The server is currently unable to receive requests. Please retry your request.");
     }
     if draws.error < cfg.error_rate {
-        return error_response(500, "InternalError", "The server encountered an internal error. Please retry the request.", None);
+        return error_response(
+            500,
+            "InternalError",
+            "The server encountered an internal error. Please retry the request.",
+            None,
+        );
     }
     let response = next.run(req).await;
     if cfg.slow_body_bytes_per_sec > 0 { trickle(response, cfg.slow_body_bytes_per_sec) } else { response }
@@ -213,23 +227,28 @@ fn trickle(response: Response, bytes_per_sec: u64) -> Response {
     let (mut parts, body) = response.into_parts();
     // Azure always sends Content-Length; keep it although the body is now streamed.
     // (HEAD responses carry the resource's length with an empty body: leave a length already set.)
-    if let (None, Some(len)) = (parts.headers.get(axum::http::header::CONTENT_LENGTH), axum::body::HttpBody::size_hint(&body).exact()) {
+    if let (None, Some(len)) =
+        (parts.headers.get(axum::http::header::CONTENT_LENGTH), axum::body::HttpBody::size_hint(&body).exact())
+    {
         parts.headers.insert(axum::http::header::CONTENT_LENGTH, len.into());
     }
     let pause = Duration::from_secs_f64(PIECE as f64 / bytes_per_sec as f64);
-    let stream = futures::stream::unfold((body.into_data_stream(), bytes::Bytes::new()), move |(mut inner, mut pending)| async move {
-        use futures::StreamExt as _;
-        if pending.is_empty() {
-            match inner.next().await {
-                Some(Ok(b)) => pending = b,
-                Some(Err(e)) => return Some((Err(e), (inner, pending))),
-                None => return None,
+    let stream = futures::stream::unfold(
+        (body.into_data_stream(), bytes::Bytes::new()),
+        move |(mut inner, mut pending)| async move {
+            use futures::StreamExt as _;
+            if pending.is_empty() {
+                match inner.next().await {
+                    Some(Ok(b)) => pending = b,
+                    Some(Err(e)) => return Some((Err(e), (inner, pending))),
+                    None => return None,
+                }
             }
-        }
-        tokio::time::sleep(pause).await;
-        let piece = pending.split_to(pending.len().min(PIECE));
-        Some((Ok(piece), (inner, pending)))
-    });
+            tokio::time::sleep(pause).await;
+            let piece = pending.split_to(pending.len().min(PIECE));
+            Some((Ok(piece), (inner, pending)))
+        },
+    );
     Response::from_parts(parts, Body::from_stream(stream))
 }
 

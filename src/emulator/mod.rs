@@ -52,10 +52,12 @@ impl Emulator {
     /// until [`Emulator::shutdown`].
     pub fn start(config: EmulatorConfig) -> anyhow::Result<Emulator> {
         let store = store::Store::open(&config.data)?;
-        let key = base64::engine::general_purpose::STANDARD.decode(DEV_ACCOUNT_KEY).expect("the development key is base64");
+        let key =
+            base64::engine::general_purpose::STANDARD.decode(DEV_ACCOUNT_KEY).expect("the development key is base64");
         let app = Arc::new(server::App { store, clock: clock::Clock::default(), key });
         let router = server::router(app);
-        let listener = std::net::TcpListener::bind(config.addr).with_context(|| format!("cannot listen on {}", config.addr))?;
+        let listener =
+            std::net::TcpListener::bind(config.addr).with_context(|| format!("cannot listen on {}", config.addr))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let listener = tokio::net::TcpListener::from_std(listener).context("start needs a tokio runtime")?;

@@ -10,7 +10,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 
 // The one SMB attribute table is in `crate::azure::model`; requests are parsed strictly, as Azure does.
-pub use crate::azure::model::{ATTR_ARCHIVE, ATTR_DIRECTORY, format_attributes, parse_attributes_strict as parse_attributes};
+pub use crate::azure::model::{
+    ATTR_ARCHIVE, ATTR_DIRECTORY, format_attributes, parse_attributes_strict as parse_attributes,
+};
 
 /// The SDDL a share's root directory gets, and what new items inherit when given no permission.
 pub const DEFAULT_SDDL: &str = "O:SYG:SYD:(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1301bf;;;AU)(A;OICI;0x1200a9;;;BU)";
@@ -73,7 +75,11 @@ pub fn metadata(req: &Req) -> ApiResult<Option<Metadata>> {
         out.push((key.to_string(), value.to_string()));
     }
     if total > 8 * 1024 {
-        return Err(ApiError::new(http::StatusCode::BAD_REQUEST, "MetadataTooLarge", "The size of the specified metadata exceeds the maximum size permitted."));
+        return Err(ApiError::new(
+            http::StatusCode::BAD_REQUEST,
+            "MetadataTooLarge",
+            "The size of the specified metadata exceeds the maximum size permitted.",
+        ));
     }
     Ok(if out.is_empty() { None } else { Some(out) })
 }
@@ -100,7 +106,9 @@ pub fn attributes_header(req: &Req) -> ApiResult<Option<u32>> {
     match req.header("x-ms-file-attributes") {
         None => Ok(None),
         Some(v) if v.eq_ignore_ascii_case("preserve") => Ok(None),
-        Some(v) => parse_attributes(v).map(Some).ok_or_else(|| ApiError::invalid_header_value("x-ms-file-attributes", v)),
+        Some(v) => {
+            parse_attributes(v).map(Some).ok_or_else(|| ApiError::invalid_header_value("x-ms-file-attributes", v))
+        }
     }
 }
 

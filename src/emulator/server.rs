@@ -172,8 +172,14 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let h = response.headers_mut();
     h.insert("x-ms-request-id", HeaderValue::from_str(&request_id).expect("request ids are ASCII"));
     h.insert("x-ms-version", version);
-    h.insert(http::header::DATE, HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now())).expect("dates are ASCII"));
-    h.insert(http::header::SERVER, HeaderValue::from_static("Windows-Azure-File/1.0 Microsoft-HTTPAPI/2.0 (afb emulator)"));
+    h.insert(
+        http::header::DATE,
+        HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now())).expect("dates are ASCII"),
+    );
+    h.insert(
+        http::header::SERVER,
+        HeaderValue::from_static("Windows-Azure-File/1.0 Microsoft-HTTPAPI/2.0 (afb emulator)"),
+    );
     if let Some(id) = client_request_id {
         h.insert("x-ms-client-request-id", id);
     }
@@ -237,7 +243,22 @@ fn new_request_id() -> String {
     let b: [u8; 16] = rand::random();
     format!(
         "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-4{:01x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-        b[0], b[1], b[2], b[3], b[4], b[5], b[6] & 0xf, b[7], (b[8] & 0x3f) | 0x80, b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        b[4],
+        b[5],
+        b[6] & 0xf,
+        b[7],
+        (b[8] & 0x3f) | 0x80,
+        b[9],
+        b[10],
+        b[11],
+        b[12],
+        b[13],
+        b[14],
+        b[15]
     )
 }
 
@@ -249,7 +270,10 @@ mod tests {
     fn paths_split_into_share_and_decoded_segments() {
         assert_eq!(parse_path("/devstoreaccount1/").unwrap(), (String::new(), vec![]));
         assert_eq!(parse_path("/devstoreaccount1/s1").unwrap(), ("s1".to_string(), vec![]));
-        assert_eq!(parse_path("/devstoreaccount1/s1/a%20b/c.txt").unwrap(), ("s1".to_string(), vec!["a b".to_string(), "c.txt".to_string()]));
+        assert_eq!(
+            parse_path("/devstoreaccount1/s1/a%20b/c.txt").unwrap(),
+            ("s1".to_string(), vec!["a b".to_string(), "c.txt".to_string()])
+        );
         assert!(parse_path("/other/s1").is_err());
         assert!(parse_path("/devstoreaccount1/s1//x").is_err());
         assert_eq!(parse_path("/devstoreaccount1/s1/a%2Fb").unwrap().1, vec!["a".to_string(), "b".to_string()]);

@@ -163,7 +163,8 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) `dir/emulator.sqlite`.
     pub fn open(dir: &Path) -> anyhow::Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
         let path = dir.join("emulator.sqlite");
         let conn = Connection::open(&path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -281,7 +282,13 @@ impl Db<'_> {
 
     /// Shares (and, if asked, their snapshots) whose name starts with `prefix`, ordered by name then
     /// snapshot (live share first), starting at `from` (inclusive), at most `limit` rows.
-    pub fn list_shares(&self, prefix: &str, from: (&str, &str), limit: usize, with_snapshots: bool) -> ApiResult<Vec<ShareRow>> {
+    pub fn list_shares(
+        &self,
+        prefix: &str,
+        from: (&str, &str),
+        limit: usize,
+        with_snapshots: bool,
+    ) -> ApiResult<Vec<ShareRow>> {
         let sql = format!(
             "SELECT {SHARE_COLS} FROM shares WHERE (name, snapshot) >= (?1, ?2) AND substr(name, 1, length(?3)) = ?3 \
              AND (?4 OR snapshot = '') ORDER BY name, snapshot LIMIT ?5"
@@ -292,14 +299,28 @@ impl Db<'_> {
     }
 
     /// Creates a live share with its root directory.
-    pub fn create_share(&self, name: &str, quota: i64, metadata: &Metadata, now: i64, root: &Node) -> ApiResult<ShareRow> {
+    pub fn create_share(
+        &self,
+        name: &str,
+        quota: i64,
+        metadata: &Metadata,
+        now: i64,
+        root: &Node,
+    ) -> ApiResult<ShareRow> {
         self.c.prepare_cached(
             "INSERT INTO shares(name, snapshot, quota, metadata, last_modified, next_file_id) VALUES (?1, '', ?2, ?3, ?4, ?5)",
         )?
         .execute(params![name, quota, metadata_to_json(metadata), now, to_i64(FIRST_FILE_ID)])?;
         let sid = self.c.last_insert_rowid();
         self.insert_node(sid, root)?;
-        Ok(ShareRow { sid, name: name.to_string(), snapshot: String::new(), quota, metadata: metadata.clone(), last_modified: now })
+        Ok(ShareRow {
+            sid,
+            name: name.to_string(),
+            snapshot: String::new(),
+            quota,
+            metadata: metadata.clone(),
+            last_modified: now,
+        })
     }
 
     /// Saves quota, metadata and last-modified of a share row.
@@ -357,14 +378,19 @@ impl Db<'_> {
     pub fn alloc_file_id(&self, sid: i64) -> ApiResult<u64> {
         let id: i64 = self
             .c
-            .prepare_cached("UPDATE shares SET next_file_id = next_file_id + 1 WHERE sid = ?1 RETURNING next_file_id - 1")?
+            .prepare_cached(
+                "UPDATE shares SET next_file_id = next_file_id + 1 WHERE sid = ?1 RETURNING next_file_id - 1",
+            )?
             .query_row([sid], |r| r.get(0))?;
         Ok(to_u64(id))
     }
 
     /// Bytes used by files in share version `sid` (logical sizes).
     pub fn share_usage(&self, sid: i64) -> ApiResult<i64> {
-        Ok(self.c.prepare_cached("SELECT COALESCE(SUM(size), 0) FROM nodes WHERE sid = ?1")?.query_row([sid], |r| r.get(0))?)
+        Ok(self
+            .c
+            .prepare_cached("SELECT COALESCE(SUM(size), 0) FROM nodes WHERE sid = ?1")?
+            .query_row([sid], |r| r.get(0))?)
     }
 
     // ---- nodes ----
@@ -377,7 +403,11 @@ impl Db<'_> {
     /// The child of `parent` named `name` (case-insensitively).
     pub fn child(&self, sid: i64, parent: u64, name: &str) -> ApiResult<Option<Node>> {
         let sql = format!("SELECT {NODE_COLS} FROM nodes WHERE sid = ?1 AND parent_id = ?2 AND name_key = ?3");
-        Ok(self.c.prepare_cached(&sql)?.query_row(params![sid, to_i64(parent), name_key(name)], node_from_row).optional()?)
+        Ok(self
+            .c
+            .prepare_cached(&sql)?
+            .query_row(params![sid, to_i64(parent), name_key(name)], node_from_row)
+            .optional()?)
     }
 
     pub fn insert_node(&self, sid: i64, n: &Node) -> ApiResult<()> {
@@ -450,7 +480,9 @@ impl Db<'_> {
     /// Deletes a node and its content.
     pub fn delete_node(&self, sid: i64, file_id: u64) -> ApiResult<()> {
         self.clear(sid, file_id, 0, i64::MAX)?;
-        self.c.prepare_cached("DELETE FROM nodes WHERE sid = ?1 AND file_id = ?2")?.execute(params![sid, to_i64(file_id)])?;
+        self.c
+            .prepare_cached("DELETE FROM nodes WHERE sid = ?1 AND file_id = ?2")?
+            .execute(params![sid, to_i64(file_id)])?;
         Ok(())
     }
 
@@ -469,9 +501,12 @@ impl Db<'_> {
         let start = if from_key > prefix_key { from_key } else { prefix_key };
         let mut stmt;
         let rows = if prefix_key.is_empty() {
-            let sql = format!("SELECT {NODE_COLS} FROM nodes WHERE sid = ?1 AND parent_id = ?2 AND name_key >= ?3 ORDER BY name_key LIMIT ?4");
+            let sql = format!(
+                "SELECT {NODE_COLS} FROM nodes WHERE sid = ?1 AND parent_id = ?2 AND name_key >= ?3 ORDER BY name_key LIMIT ?4"
+            );
             stmt = self.c.prepare_cached(&sql)?;
-            stmt.query_map(params![sid, to_i64(dir), start, limit as i64], node_from_row)?.collect::<Result<Vec<_>, _>>()?
+            stmt.query_map(params![sid, to_i64(dir), start, limit as i64], node_from_row)?
+                .collect::<Result<Vec<_>, _>>()?
         } else {
             // Keys with the prefix sort below prefix + U+10FFFF: an upper bound for the index range scan,
             // so a page never scans past the matching names.
@@ -510,7 +545,9 @@ impl Db<'_> {
 
     fn insert_extent(&self, sid: i64, file_id: u64, e: Extent) -> ApiResult<()> {
         self.c
-            .prepare_cached("INSERT INTO extents(sid, file_id, pos, length, blob_id, blob_offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+            .prepare_cached(
+                "INSERT INTO extents(sid, file_id, pos, length, blob_id, blob_offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
             .execute(params![sid, to_i64(file_id), e.pos, e.length, e.blob_id, e.blob_offset])?;
         Ok(())
     }
@@ -526,7 +563,11 @@ impl Db<'_> {
             }
             if e.end() > end {
                 let cut = end - e.pos;
-                self.insert_extent(sid, file_id, Extent { pos: end, length: e.length - cut, blob_id: e.blob_id, blob_offset: e.blob_offset + cut })?;
+                self.insert_extent(
+                    sid,
+                    file_id,
+                    Extent { pos: end, length: e.length - cut, blob_id: e.blob_id, blob_offset: e.blob_offset + cut },
+                )?;
             }
         }
         let blobs: Vec<i64> = hit.iter().map(|e| e.blob_id).collect();
@@ -552,7 +593,8 @@ impl Db<'_> {
         for e in self.extents(sid, file_id, start, end)? {
             let from = e.pos.max(start);
             let to = e.end().min(end);
-            let bytes: Vec<u8> = stmt.query_row(params![e.blob_id, e.blob_offset + (from - e.pos) + 1, to - from], |r| r.get(0))?;
+            let bytes: Vec<u8> =
+                stmt.query_row(params![e.blob_id, e.blob_offset + (from - e.pos) + 1, to - from], |r| r.get(0))?;
             let at = (from - start) as usize;
             out[at..at + bytes.len()].copy_from_slice(&bytes);
         }
@@ -561,9 +603,9 @@ impl Db<'_> {
 
     /// Deletes those of `blobs` that no extent references any more.
     fn collect_blobs(&self, blobs: &[i64]) -> ApiResult<()> {
-        let mut stmt = self
-            .c
-            .prepare_cached("DELETE FROM blobs WHERE blob_id = ?1 AND NOT EXISTS (SELECT 1 FROM extents WHERE blob_id = ?1)")?;
+        let mut stmt = self.c.prepare_cached(
+            "DELETE FROM blobs WHERE blob_id = ?1 AND NOT EXISTS (SELECT 1 FROM extents WHERE blob_id = ?1)",
+        )?;
         for b in blobs {
             stmt.execute([b])?;
         }

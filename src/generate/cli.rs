@@ -62,7 +62,13 @@ pub async fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!(
             "filled share {}: {} directories, {} files, {} bytes, {} permissions in {:.1} s ({} requests)",
-            summary.share, summary.directories, summary.files, summary.bytes, summary.distinct_permissions, secs, client.requests_sent()
+            summary.share,
+            summary.directories,
+            summary.files,
+            summary.bytes,
+            summary.distinct_permissions,
+            secs,
+            client.requests_sent()
         );
     }
     Ok(ExitCode::Ok)

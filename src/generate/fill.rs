@@ -38,7 +38,12 @@ impl Default for FillOptions {
 ///
 /// Entries must come parents first (as [`super::plan::plan`] returns them). The share must not already
 /// hold entries of the same paths: an existing path is an error naming it.
-pub async fn fill(share: &ShareClient, spec: &ShareSpec, entries: &[PlannedEntry], options: &FillOptions) -> Result<FillSummary, AzureError> {
+pub async fn fill(
+    share: &ShareClient,
+    spec: &ShareSpec,
+    entries: &[PlannedEntry],
+    options: &FillOptions,
+) -> Result<FillSummary, AzureError> {
     match share.create().await {
         Ok(()) => {}
         Err(e) if e.code() == Some("ShareAlreadyExists") => {}
@@ -66,7 +71,11 @@ pub async fn fill(share: &ShareClient, spec: &ShareSpec, entries: &[PlannedEntry
             last_write_time: OffsetDateTime::from_unix_timestamp(e.mtime_unix).ok(),
             change_time: OffsetDateTime::from_unix_timestamp(e.mtime_unix).ok(),
             permission: Some(Permission::Key(keys[e.sddl].clone())),
-            nfs: NfsProperties { mode: options.nfs_modes.then(|| spec.nfs_modes[e.nfs_mode].clone()), owner: None, group: None },
+            nfs: NfsProperties {
+                mode: options.nfs_modes.then(|| spec.nfs_modes[e.nfs_mode].clone()),
+                owner: None,
+                group: None,
+            },
             ..NodeProps::default()
         }
     };

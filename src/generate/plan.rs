@@ -45,14 +45,21 @@ impl ShareSpec {
 
     /// Reads a description from a JSON file.
     pub fn from_file(path: &std::path::Path) -> anyhow::Result<ShareSpec> {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read share spec {}: {e}", path.display()))?;
-        let spec: ShareSpec = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("share spec {} is invalid: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read share spec {}: {e}", path.display()))?;
+        let spec: ShareSpec = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("share spec {} is invalid: {e}", path.display()))?;
         spec.validate().map_err(|e| anyhow::anyhow!("share spec {}: {e}", path.display()))?;
         Ok(spec)
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.stems.is_empty() || self.directory_stems.is_empty() || self.extensions.is_empty() || self.sddls.is_empty() || self.nfs_modes.is_empty() {
+        if self.stems.is_empty()
+            || self.directory_stems.is_empty()
+            || self.extensions.is_empty()
+            || self.sddls.is_empty()
+            || self.nfs_modes.is_empty()
+        {
             return Err("stems, directory_stems, extensions, sddls and nfs_modes must not be empty".into());
         }
         if self.files_per_directory_mean < 1.0 {
@@ -187,8 +194,22 @@ pub fn plan(spec: &ShareSpec, seed: u64, now_unix: i64) -> Vec<PlannedEntry> {
 /// (about 2-3x with zstd), not like random bytes.
 pub fn content(seed: u64, size: u64) -> Vec<u8> {
     const WORDS: [&[u8]; 16] = [
-        b"the ", b"report ", b"of ", b"quarterly ", b"revenue ", b"and ", b"customer ", b"2024 ", b"total ", b"\n", b"data ",
-        b"value ", b"; ", b"project ", b"status ", b"12345 ",
+        b"the ",
+        b"report ",
+        b"of ",
+        b"quarterly ",
+        b"revenue ",
+        b"and ",
+        b"customer ",
+        b"2024 ",
+        b"total ",
+        b"\n",
+        b"data ",
+        b"value ",
+        b"; ",
+        b"project ",
+        b"status ",
+        b"12345 ",
     ];
     let mut out = Vec::with_capacity(size as usize);
     let mut x = seed | 1;
@@ -208,7 +229,11 @@ pub fn content(seed: u64, size: u64) -> Vec<u8> {
     out
 }
 
-fn unique_name(used: &mut std::collections::HashSet<(Option<u32>, String)>, parent: Option<u32>, mut make: impl FnMut() -> String) -> String {
+fn unique_name(
+    used: &mut std::collections::HashSet<(Option<u32>, String)>,
+    parent: Option<u32>,
+    mut make: impl FnMut() -> String,
+) -> String {
     let base = make();
     let mut name = base.clone();
     let mut n = 1;

@@ -23,9 +23,9 @@ use super::diff::{diff_snapshots, diff_snapshots_full};
 use super::dirmap::DirMap;
 use super::manifest::Manifest;
 use super::node::{NodeColumns, col};
+use super::parquet_io::{ColumnEncoding, ParquetTuning};
 use super::snapshot::{Repo, WriteOptions};
 use super::sql::{Focus, SqlSession};
-use super::parquet_io::{ColumnEncoding, ParquetTuning};
 use super::synthetic::{Mutation, Mutator, ReplicatedShare, Rng, SyntheticShare, TreeTemplate};
 use crate::cli::{ExitCode, OutputArgs};
 
@@ -75,7 +75,14 @@ fn peak_rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-async fn write_mutated(repo: &Repo, share: &str, from: &Manifest, m: Mutation, seed: u64, opts: WriteOptions) -> anyhow::Result<Manifest> {
+async fn write_mutated(
+    repo: &Repo,
+    share: &str,
+    from: &Manifest,
+    m: Mutation,
+    seed: u64,
+    opts: WriteOptions,
+) -> anyhow::Result<Manifest> {
     let mut mu = Mutator::new(seed, m, from.totals.nodes, from.totals.dirs, from.next_node_id);
     let mut w = repo.begin("bench", share, opts).await?;
     let mut s = repo.read(from, None)?;
@@ -94,7 +101,8 @@ fn column_bytes(path: &std::path::Path) -> anyhow::Result<Vec<(String, u64)>> {
     let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let r = parquet::file::reader::SerializedFileReader::new(f)?;
     let md = r.metadata();
-    let mut out: Vec<(String, u64)> = md.file_metadata().schema_descr().columns().iter().map(|c| (c.name().to_string(), 0)).collect();
+    let mut out: Vec<(String, u64)> =
+        md.file_metadata().schema_descr().columns().iter().map(|c| (c.name().to_string(), 0)).collect();
     for rg in md.row_groups() {
         for (i, c) in rg.columns().iter().enumerate() {
             out[i].1 += c.compressed_size() as u64;
@@ -228,12 +236,19 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
     let t = Instant::now();
     let root = dm.du(0).context("root")?;
     let du_lookup_s = t.elapsed().as_secs_f64();
-    anyhow::ensure!(root.files == m2.totals.files && root.bytes == m2.totals.bytes, "du of the root disagrees with the manifest");
+    anyhow::ensure!(
+        root.files == m2.totals.files && root.bytes == m2.totals.bytes,
+        "du of the root disagrees with the manifest"
+    );
 
     // The same through SQL (dirmap already built by the session on first use).
     let (mut sql_paths_s, mut sql_rows) = (f64::NAN, 0);
     if !a.skip_sql {
-        let session = SqlSession::new(repo.clone(), Focus { tenant: Some("bench".into()), share: Some("bench".into()), snapshot: Some(2) }).await?;
+        let session = SqlSession::new(
+            repo.clone(),
+            Focus { tenant: Some("bench".into()), share: Some("bench".into()), snapshot: Some(2) },
+        )
+        .await?;
         session.load_dirmap().await?;
         let list = want.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
         let t = Instant::now();
@@ -244,7 +259,11 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
     let (dm_dirs, dm_bytes) = (dm.len(), dm.memory_bytes());
     drop(dm);
 
-    let trials = if a.encoding_trials { encoding_trials(&repo, &dir, &m1, a.trial_rows).await? } else { serde_json::Value::Null };
+    let trials = if a.encoding_trials {
+        encoding_trials(&repo, &dir, &m1, a.trial_rows).await?
+    } else {
+        serde_json::Value::Null
+    };
 
     let mut sort_cmp = serde_json::Value::Null;
     if a.compare_sort {
@@ -279,20 +298,51 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("afb bench index: {n} nodes ({} files, {} dirs), source {source}", m1.totals.files, m1.totals.dirs);
-        println!("  base snapshot      {:>8.2} bytes/file   {:>10.0} rows/s written", per(m1.own_bytes()), n as f64 / write_s);
+        println!(
+            "  base snapshot      {:>8.2} bytes/file   {:>10.0} rows/s written",
+            per(m1.own_bytes()),
+            n as f64 / write_s
+        );
         for (c, b) in &cols {
             println!("    {c:<12} {:>6.2}", per(*b));
         }
-        println!("  delta snapshot     {:>8.2} bytes/file   (1% mod, 0.5% add, 0.5% del, 100 dir renames; change record included)", per(m2.own_bytes()));
-        println!("  later base         {:>8.2} bytes/file   ({:.2} of them its change record)", per(mf2.own_bytes()), per(mf2.change_record_bytes()));
+        println!(
+            "  delta snapshot     {:>8.2} bytes/file   (1% mod, 0.5% add, 0.5% del, 100 dir renames; change record included)",
+            per(m2.own_bytes())
+        );
+        println!(
+            "  later base         {:>8.2} bytes/file   ({:.2} of them its change record)",
+            per(mf2.own_bytes()),
+            per(mf2.change_record_bytes())
+        );
         println!("  unchanged snapshot {:>8.4} bytes/file", per(m3.own_bytes()));
-        println!("  diff (records)     {:>8.3} s, peak RSS {} MB, {} changed rows", diff_s, diff_rss >> 20, d12.changed_rows());
-        println!("  diff full merge    {:>8.3} s base vs base+delta, peak RSS {} MB", diff_delta_full_s, diff_delta_full_rss >> 20);
+        println!(
+            "  diff (records)     {:>8.3} s, peak RSS {} MB, {} changed rows",
+            diff_s,
+            diff_rss >> 20,
+            d12.changed_rows()
+        );
+        println!(
+            "  diff full merge    {:>8.3} s base vs base+delta, peak RSS {} MB",
+            diff_delta_full_s,
+            diff_delta_full_rss >> 20
+        );
         println!("  diff base vs base  {:>8.3} s (full merge), peak RSS {} MB", diff_full_s, diff_full_rss >> 20);
-        println!("  afb diff process   records {diff_child_records}; full merge base vs base {diff_child}; base vs base+delta {diff_child_delta}");
+        println!(
+            "  afb diff process   records {diff_child_records}; full merge base vs base {diff_child}; base vs base+delta {diff_child_delta}"
+        );
         println!("  dirmap build       {:>8.3} s, {} dirs, {} KB", dirmap_s, dm_dirs, dm_bytes >> 10);
-        println!("  paths of {} nodes {:>8.3} ms (dirmap); {:.3} s through SQL incl. scan", picked.len(), paths_s * 1e3, sql_paths_s);
-        println!("  du of the share    {:>8.6} ms lookup; {:.3} s with the dirmap build", du_lookup_s * 1e3, dirmap_s + du_lookup_s);
+        println!(
+            "  paths of {} nodes {:>8.3} ms (dirmap); {:.3} s through SQL incl. scan",
+            picked.len(),
+            paths_s * 1e3,
+            sql_paths_s
+        );
+        println!(
+            "  du of the share    {:>8.6} ms lookup; {:.3} s with the dirmap build",
+            du_lookup_s * 1e3,
+            dirmap_s + du_lookup_s
+        );
         if !trials.is_null() {
             println!("  encoding trials    {}", serde_json::to_string_pretty(&trials)?);
         }
@@ -327,7 +377,8 @@ async fn compare_sort(repo: &Repo, dir: &std::path::Path, m: &Manifest) -> anyho
     )?;
     let sorted = take_record_batch(&all, &idx)?;
     let key = "bench/sort-compare/by_parent_name.parquet";
-    let mut w = super::parquet_io::FileWriter::create(repo.store(), key, super::node::node_schema(), Default::default())?;
+    let mut w =
+        super::parquet_io::FileWriter::create(repo.store(), key, super::node::node_schema(), Default::default())?;
     for off in (0..sorted.num_rows()).step_by(65536) {
         w.write(&sorted.slice(off, 65536.min(sorted.num_rows() - off))).await?;
     }
@@ -356,7 +407,13 @@ fn build_profile() -> serde_json::Value {
 
 /// Run `afb diff --json` on two snapshots of tenant `bench` as a child process under `/usr/bin/time`;
 /// returns its wall seconds, the diff's own seconds and the process's peak RSS.
-fn diff_in_child(dir: &std::path::Path, share: &str, a: i64, b: i64, full_merge: bool) -> anyhow::Result<serde_json::Value> {
+fn diff_in_child(
+    dir: &std::path::Path,
+    share: &str,
+    a: i64,
+    b: i64,
+    full_merge: bool,
+) -> anyhow::Result<serde_json::Value> {
     let exe = std::env::current_exe().context("locating the afb executable")?;
     let t = Instant::now();
     let out = std::process::Command::new("/usr/bin/time")
@@ -371,19 +428,33 @@ fn diff_in_child(dir: &std::path::Path, share: &str, a: i64, b: i64, full_merge:
     let wall = t.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr);
     anyhow::ensure!(out.status.success(), "afb diff failed: {stderr}");
-    let kb: u64 = stderr.lines().find_map(|l| l.strip_prefix("AFB_MAXRSS_KB=")).and_then(|v| v.trim().parse().ok()).context("no peak RSS from /usr/bin/time")?;
+    let kb: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("AFB_MAXRSS_KB="))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no peak RSS from /usr/bin/time")?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("afb diff --json output")?;
-    Ok(json!({ "process_seconds": wall, "diff_seconds": v["seconds"], "method": v["method"], "peak_rss_bytes": kb * 1024, "changed_rows": v["changed_rows"] }))
+    Ok(
+        json!({ "process_seconds": wall, "diff_seconds": v["seconds"], "method": v["method"], "peak_rss_bytes": kb * 1024, "changed_rows": v["changed_rows"] }),
+    )
 }
 
 /// Rewrite the first `rows` rows of snapshot `m` with a list of Parquet settings; bytes per file per
 /// column for each.
-async fn encoding_trials(repo: &Repo, dir: &std::path::Path, m: &Manifest, rows: u64) -> anyhow::Result<serde_json::Value> {
+async fn encoding_trials(
+    repo: &Repo,
+    dir: &std::path::Path,
+    m: &Manifest,
+    rows: u64,
+) -> anyhow::Result<serde_json::Value> {
     use ColumnEncoding::*;
     let d = ParquetTuning::default();
     let trials: Vec<(&str, ParquetTuning)> = vec![
         ("default", d),
-        ("before tuning: zstd 3, size and times delta", ParquetTuning { zstd_level: 3, size: Delta, times: Delta, ..d }),
+        (
+            "before tuning: zstd 3, size and times delta",
+            ParquetTuning { zstd_level: 3, size: Delta, times: Delta, ..d },
+        ),
         ("zstd 3", ParquetTuning { zstd_level: 3, ..d }),
         ("zstd 6", ParquetTuning { zstd_level: 6, ..d }),
         ("zstd 12", ParquetTuning { zstd_level: 12, ..d }),
@@ -424,7 +495,14 @@ async fn encoding_trials(repo: &Repo, dir: &std::path::Path, m: &Manifest, rows:
         let k = written.max(1) as f64;
         // Decode speed: read the file back, all columns.
         let t = Instant::now();
-        let mut rs = super::parquet_io::open_stream(repo.store(), &key, Some(bytes), &super::node::node_schema(), super::snapshot::READ_BATCH_ROWS).await?;
+        let mut rs = super::parquet_io::open_stream(
+            repo.store(),
+            &key,
+            Some(bytes),
+            &super::node::node_schema(),
+            super::snapshot::READ_BATCH_ROWS,
+        )
+        .await?;
         while let Some(b) = rs.next().await {
             b?;
         }

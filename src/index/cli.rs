@@ -37,7 +37,8 @@ pub async fn diff(a: DiffArgs) -> anyhow::Result<ExitCode> {
     let mb = repo.manifest(&a.tenant, &a.share, a.snap_b).await?;
     let mut listed = Vec::new();
     let t0 = std::time::Instant::now();
-    let method = if !a.full_merge && change_chain(&repo, &ma, &mb).await?.is_some() { "change records" } else { "full merge" };
+    let method =
+        if !a.full_merge && change_chain(&repo, &ma, &mb).await?.is_some() { "change records" } else { "full merge" };
     let on_change = |c: &super::diff::Change| {
         if a.list {
             let n = c.new.as_ref().or(c.old.as_ref()).expect("a side");
@@ -75,8 +76,22 @@ pub async fn diff(a: DiffArgs) -> anyhow::Result<ExitCode> {
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("{}/{}: snapshot {} -> {}: {} changed rows ({secs:.3} s, {method})", a.tenant, a.share, a.snap_a, a.snap_b, s.changed_rows());
-        for (k, t) in [("added", s.added), ("deleted", s.deleted), ("modified", s.modified), ("renamed", s.renamed), ("moved", s.moved), ("unchanged", s.unchanged)] {
+        println!(
+            "{}/{}: snapshot {} -> {}: {} changed rows ({secs:.3} s, {method})",
+            a.tenant,
+            a.share,
+            a.snap_a,
+            a.snap_b,
+            s.changed_rows()
+        );
+        for (k, t) in [
+            ("added", s.added),
+            ("deleted", s.deleted),
+            ("modified", s.modified),
+            ("renamed", s.renamed),
+            ("moved", s.moved),
+            ("unchanged", s.unchanged),
+        ] {
             println!("  {k:<10} {:>12} nodes {:>18} bytes", t.count, t.bytes);
         }
         for c in listed {

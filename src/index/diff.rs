@@ -118,7 +118,8 @@ pub async fn diff_snapshots(
     new: &Manifest,
     on_change: impl FnMut(&Change) -> anyhow::Result<()>,
 ) -> anyhow::Result<DiffSummary> {
-    let what = || format!("diff of {}/{} snapshots {} and {}", new.tenant_id, new.share_id, old.snapshot_id, new.snapshot_id);
+    let what =
+        || format!("diff of {}/{} snapshots {} and {}", new.tenant_id, new.share_id, old.snapshot_id, new.snapshot_id);
     if let Some(chain) = change_chain(repo, old, new).await.with_context(what)? {
         return diff_change_records(repo, &chain, new, on_change).await.with_context(what);
     }
@@ -135,9 +136,9 @@ pub async fn diff_snapshots_full(
 ) -> anyhow::Result<DiffSummary> {
     let a = repo.read(old, None)?;
     let b = repo.read(new, None)?;
-    diff_streams(a, b, on_change)
-        .await
-        .with_context(|| format!("diff of {}/{} snapshots {} and {}", new.tenant_id, new.share_id, old.snapshot_id, new.snapshot_id))
+    diff_streams(a, b, on_change).await.with_context(|| {
+        format!("diff of {}/{} snapshots {} and {}", new.tenant_id, new.share_id, old.snapshot_id, new.snapshot_id)
+    })
 }
 
 /// Which way [`diff_snapshots`] would go: the change records from `old` to `new` in order, or `None` for
@@ -218,7 +219,12 @@ async fn diff_change_records(
         let new_row = has_new.then(|| cursors[latest].1.current_ref());
         let old_cols = old_row.map(|(b, i)| (NodeColumns::new(b), i));
         let new_cols = new_row.map(|(b, i)| (NodeColumns::new(b), i));
-        judge(&mut s, old_cols.as_ref().map(|(c, i)| (c, *i)), new_cols.as_ref().map(|(c, i)| (c, *i)), &mut on_change)?;
+        judge(
+            &mut s,
+            old_cols.as_ref().map(|(c, i)| (c, *i)),
+            new_cols.as_ref().map(|(c, i)| (c, *i)),
+            &mut on_change,
+        )?;
         for (b, a) in cursors.iter_mut() {
             for c in [b, a] {
                 if c.head().await? == Some(id) {
@@ -247,11 +253,25 @@ fn judge(
         (None, None) => Ok(()),
         (Some((ca, ai)), None) => {
             s.deleted.add(ca, ai);
-            on_change(&Change { kind: ChangeKind::Deleted, modified: false, renamed: false, moved: false, old: Some(ca.node(ai)), new: None })
+            on_change(&Change {
+                kind: ChangeKind::Deleted,
+                modified: false,
+                renamed: false,
+                moved: false,
+                old: Some(ca.node(ai)),
+                new: None,
+            })
         }
         (None, Some((cb, bi))) => {
             s.added.add(cb, bi);
-            on_change(&Change { kind: ChangeKind::Added, modified: false, renamed: false, moved: false, old: None, new: Some(cb.node(bi)) })
+            on_change(&Change {
+                kind: ChangeKind::Added,
+                modified: false,
+                renamed: false,
+                moved: false,
+                old: None,
+                new: Some(cb.node(bi)),
+            })
         }
         (Some((ca, ai)), Some((cb, bi))) => {
             let modified = ca.size.value(ai) != cb.size.value(bi)
@@ -276,7 +296,14 @@ fn judge(
             if moved {
                 s.moved.add(cb, bi);
             }
-            on_change(&Change { kind: ChangeKind::Changed, modified, renamed, moved, old: Some(ca.node(ai)), new: Some(cb.node(bi)) })
+            on_change(&Change {
+                kind: ChangeKind::Changed,
+                modified,
+                renamed,
+                moved,
+                old: Some(ca.node(ai)),
+                new: Some(cb.node(bi)),
+            })
         }
     }
 }

@@ -49,12 +49,20 @@ impl DirMap {
     /// Build from a committed snapshot.
     pub async fn load(repo: &Repo, m: &Manifest) -> anyhow::Result<Self> {
         let s = repo.read(m, Some(&[col::PARENT_ID, col::NAME, col::KIND, col::SIZE]))?;
-        Self::build(s).await.with_context(|| format!("building the directory map of {}/{} snapshot {}", m.tenant_id, m.share_id, m.snapshot_id))
+        Self::build(s).await.with_context(|| {
+            format!("building the directory map of {}/{} snapshot {}", m.tenant_id, m.share_id, m.snapshot_id)
+        })
     }
 
     /// Build from a stream with columns `node_id, parent_id, name, kind, size`, sorted by `node_id`.
     pub async fn build(mut s: BatchStream) -> anyhow::Result<Self> {
-        let mut d = DirMap { ids: vec![ROOT_ID], parent: vec![NONE], name_end: vec![0], totals: vec![SubtreeTotals::default()], ..Default::default() };
+        let mut d = DirMap {
+            ids: vec![ROOT_ID],
+            parent: vec![NONE],
+            name_end: vec![0],
+            totals: vec![SubtreeTotals::default()],
+            ..Default::default()
+        };
         let mut dir_parent_ids: Vec<i64> = vec![ROOT_ID];
         // Direct children's totals per parent id, resolved to indices at the end.
         let mut own: HashMap<i64, SubtreeTotals> = HashMap::new();
@@ -248,7 +256,12 @@ impl DirMap {
     }
 }
 
-fn add_batch(d: &mut DirMap, dir_parent_ids: &mut Vec<i64>, own: &mut HashMap<i64, SubtreeTotals>, b: &RecordBatch) -> anyhow::Result<()> {
+fn add_batch(
+    d: &mut DirMap,
+    dir_parent_ids: &mut Vec<i64>,
+    own: &mut HashMap<i64, SubtreeTotals>,
+    b: &RecordBatch,
+) -> anyhow::Result<()> {
     use arrow::array::AsArray;
     use arrow::datatypes::{Int8Type, Int64Type};
     let schema = b.schema();

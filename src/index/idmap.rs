@@ -48,11 +48,23 @@ impl IdMap {
         let mut loaded = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
         let mut next_id = 1;
         for b in batches {
-            if b.num_columns() != 2 || b.schema().field(0).name() != "node_id" || b.schema().field(1).name() != "file_id" {
-                anyhow::bail!("idmap segment has columns {:?}, expected [node_id, file_id]", b.schema().fields().iter().map(|f| f.name()).collect::<Vec<_>>());
+            if b.num_columns() != 2
+                || b.schema().field(0).name() != "node_id"
+                || b.schema().field(1).name() != "file_id"
+            {
+                anyhow::bail!(
+                    "idmap segment has columns {:?}, expected [node_id, file_id]",
+                    b.schema().fields().iter().map(|f| f.name()).collect::<Vec<_>>()
+                );
             }
-            let ids = b.column(0).as_primitive_opt::<Int64Type>().ok_or_else(|| anyhow::anyhow!("idmap node_id is not INT64"))?;
-            let fids = b.column(1).as_primitive_opt::<Int64Type>().ok_or_else(|| anyhow::anyhow!("idmap file_id is not INT64"))?;
+            let ids = b
+                .column(0)
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| anyhow::anyhow!("idmap node_id is not INT64"))?;
+            let fids = b
+                .column(1)
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| anyhow::anyhow!("idmap file_id is not INT64"))?;
             for (id, fid) in ids.values().iter().zip(fids.values()) {
                 loaded.push((*fid as u64, *id));
                 next_id = next_id.max(id + 1);

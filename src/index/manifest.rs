@@ -128,7 +128,12 @@ impl Manifest {
     /// counts once.
     pub fn own_bytes(&self) -> u64 {
         let prefix = format!("{}/", data_dir_prefix(&self.tenant_id, &self.share_id, self.snapshot_id));
-        let mut own: Vec<&FileRef> = self.layers.iter().filter(|l| l.snapshot_id == self.snapshot_id).flat_map(|l| std::iter::once(&l.nodes).chain(l.deleted.as_ref())).collect();
+        let mut own: Vec<&FileRef> = self
+            .layers
+            .iter()
+            .filter(|l| l.snapshot_id == self.snapshot_id)
+            .flat_map(|l| std::iter::once(&l.nodes).chain(l.deleted.as_ref()))
+            .collect();
         own.extend(self.idmap.iter().filter(|f| f.key.starts_with(&prefix)));
         own.extend(self.changes.iter().flat_map(|c| [&c.after, &c.before]));
         own.sort_by(|a, b| a.key.cmp(&b.key));

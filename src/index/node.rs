@@ -14,9 +14,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{
-    ArrayRef, AsArray, Int8Array, Int32Array, Int64Array, RecordBatch, StringBuilder,
-};
+use arrow::array::{ArrayRef, AsArray, Int8Array, Int32Array, Int64Array, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Int8Type, Int32Type, Int64Type, Schema, SchemaRef};
 
 /// The id of the implicit share root. It has no row of its own.
@@ -112,10 +110,18 @@ pub fn node_schema() -> SchemaRef {
 pub fn check_node_schema(schema: &Schema) -> anyhow::Result<()> {
     let want = node_schema();
     if schema.fields().len() != want.fields().len()
-        || schema.fields().iter().zip(want.fields()).any(|(a, b)| a.name() != b.name() || a.data_type() != b.data_type())
+        || schema
+            .fields()
+            .iter()
+            .zip(want.fields())
+            .any(|(a, b)| a.name() != b.name() || a.data_type() != b.data_type())
     {
         let got: Vec<String> = schema.fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect();
-        anyhow::bail!("not an afb node table: columns are [{}], expected [{}]", got.join(", "), COLUMN_NAMES.join(", "));
+        anyhow::bail!(
+            "not an afb node table: columns are [{}], expected [{}]",
+            got.join(", "),
+            COLUMN_NAMES.join(", ")
+        );
     }
     Ok(())
 }
@@ -349,7 +355,17 @@ mod tests {
     use super::*;
 
     fn n(id: i64) -> Node {
-        Node { node_id: id, parent_id: 0, name: format!("n{id}"), kind: NodeKind::File, size: id, mtime: 1, ctime: 2, attributes: 0x20, xorhash: -id }
+        Node {
+            node_id: id,
+            parent_id: 0,
+            name: format!("n{id}"),
+            kind: NodeKind::File,
+            size: id,
+            mtime: 1,
+            ctime: 2,
+            attributes: 0x20,
+            xorhash: -id,
+        }
     }
 
     #[test]

@@ -10,20 +10,20 @@ use std::sync::Arc;
 use anyhow::Context;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
-use futures::StreamExt;
-use object_store::ObjectStore;
-use object_store::path::Path;
 use bytes::Bytes;
+use futures::StreamExt;
 use futures::future::BoxFuture;
+use object_store::ObjectStore;
 use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
+use object_store::path::Path;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::arrow::{AsyncArrowWriter, ParquetRecordBatchStreamBuilder, ProjectionMask};
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::metadata::SortingColumn;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::BatchStream;
@@ -76,9 +76,16 @@ impl Default for ParquetTuning {
     }
 }
 
-fn encode(b: parquet::file::properties::WriterPropertiesBuilder, c: ColumnPath, e: ColumnEncoding, delta: Encoding) -> parquet::file::properties::WriterPropertiesBuilder {
+fn encode(
+    b: parquet::file::properties::WriterPropertiesBuilder,
+    c: ColumnPath,
+    e: ColumnEncoding,
+    delta: Encoding,
+) -> parquet::file::properties::WriterPropertiesBuilder {
     match e {
-        ColumnEncoding::Plain => b.set_column_dictionary_enabled(c.clone(), false).set_column_encoding(c, Encoding::PLAIN),
+        ColumnEncoding::Plain => {
+            b.set_column_dictionary_enabled(c.clone(), false).set_column_encoding(c, Encoding::PLAIN)
+        }
         ColumnEncoding::Dictionary => b.set_column_dictionary_enabled(c, true),
         ColumnEncoding::Delta => b.set_column_dictionary_enabled(c.clone(), false).set_column_encoding(c, delta),
     }
@@ -118,7 +125,12 @@ pub struct FileWriter {
 }
 
 impl FileWriter {
-    pub fn create(store: &Arc<dyn ObjectStore>, key: &str, schema: SchemaRef, t: ParquetTuning) -> anyhow::Result<Self> {
+    pub fn create(
+        store: &Arc<dyn ObjectStore>,
+        key: &str,
+        schema: SchemaRef,
+        t: ParquetTuning,
+    ) -> anyhow::Result<Self> {
         let props = writer_properties(&schema, t);
         let w = BufWriter::new(store.clone(), Path::from(key));
         let writer = AsyncArrowWriter::try_new(w, schema, Some(props)).with_context(|| format!("creating {key}"))?;
@@ -171,7 +183,12 @@ pub async fn open_stream(
             )
         })?;
         if got.data_type() != f.data_type() {
-            anyhow::bail!("{key}: not an afb index file: column {:?} is {}, expected {}", f.name(), got.data_type(), f.data_type());
+            anyhow::bail!(
+                "{key}: not an afb index file: column {:?} is {}, expected {}",
+                f.name(),
+                got.data_type(),
+                f.data_type()
+            );
         }
         indices.push(i);
     }
@@ -190,7 +207,8 @@ pub async fn open_stream(
         .map(move |r| {
             let b = r.with_context(|| format!("{key}: corrupt Parquet data"))?;
             // Same columns, but carry the canonical schema (drops file-level metadata).
-            RecordBatch::try_new(expected.clone(), b.columns().to_vec()).with_context(|| format!("{key}: unexpected columns"))
+            RecordBatch::try_new(expected.clone(), b.columns().to_vec())
+                .with_context(|| format!("{key}: unexpected columns"))
         })
         .boxed())
 }
@@ -204,17 +222,36 @@ struct StoreReader {
 
 impl AsyncFileReader for StoreReader {
     fn get_bytes(&mut self, range: std::ops::Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        Box::pin(async move { self.store.get_range(&self.path, range).await.map_err(|e| parquet::errors::ParquetError::External(Box::new(e))) })
+        Box::pin(async move {
+            self.store
+                .get_range(&self.path, range)
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        })
     }
 
-    fn get_byte_ranges(&mut self, ranges: Vec<std::ops::Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        Box::pin(async move { self.store.get_ranges(&self.path, &ranges).await.map_err(|e| parquet::errors::ParquetError::External(Box::new(e))) })
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        Box::pin(async move {
+            self.store
+                .get_ranges(&self.path, &ranges)
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        })
     }
 
-    fn get_metadata<'a>(&'a mut self, _options: Option<&'a ArrowReaderOptions>) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
         Box::pin(async move {
             let size = self.size;
-            let m = ParquetMetaDataReader::new().with_page_index_policy(PageIndexPolicy::Skip).load_and_finish(self, size).await?;
+            let m = ParquetMetaDataReader::new()
+                .with_page_index_policy(PageIndexPolicy::Skip)
+                .load_and_finish(self, size)
+                .await?;
             Ok(Arc::new(m))
         })
     }

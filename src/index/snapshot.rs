@@ -25,8 +25,8 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use super::BatchStream;
 use super::idmap::{IdMap, idmap_schema};
 use super::manifest::{
-    ChangeRecord, FORMAT, FileRef, Layer, LayerKind, Manifest, SnapshotSource, Totals, check_id, data_dir_prefix, manifest_key, share_prefix,
-    snapshot_id_from_key,
+    ChangeRecord, FORMAT, FileRef, Layer, LayerKind, Manifest, SnapshotSource, Totals, check_id, data_dir_prefix,
+    manifest_key, share_prefix, snapshot_id_from_key,
 };
 use super::node::{NodeColumns, NodeKind, check_ascending, check_node_schema, col, node_schema};
 use super::parquet_io::{FileWriter, ParquetTuning, open_stream};
@@ -90,7 +90,14 @@ impl Repo {
             for s in self.store.list_with_delimiter(Some(&t)).await?.common_prefixes {
                 let share = s.filename().unwrap_or_default().to_string();
                 let snaps = Path::from(format!("{}/snapshots", share_prefix(&tenant, &share)));
-                if self.store.list_with_delimiter(Some(&snaps)).await?.objects.iter().any(|o| o.location.as_ref().ends_with(".json")) {
+                if self
+                    .store
+                    .list_with_delimiter(Some(&snaps))
+                    .await?
+                    .objects
+                    .iter()
+                    .any(|o| o.location.as_ref().ends_with(".json"))
+                {
                     out.push((tenant.clone(), share));
                 }
             }
@@ -174,7 +181,8 @@ impl Repo {
     /// output has the selected columns in schema order. `None` reads every column. The merge runs in its
     /// own task, so two snapshots read side by side decode on two cores.
     pub fn read(&self, m: &Manifest, columns: Option<&[usize]>) -> anyhow::Result<BatchStream> {
-        let mut cols: Vec<usize> = columns.map(|c| c.to_vec()).unwrap_or_else(|| (0..node_schema().fields().len()).collect());
+        let mut cols: Vec<usize> =
+            columns.map(|c| c.to_vec()).unwrap_or_else(|| (0..node_schema().fields().len()).collect());
         cols.push(col::NODE_ID);
         cols.sort_unstable();
         cols.dedup();
@@ -215,10 +223,20 @@ impl Repo {
                 before_rows: super::node::NodeBatchBuilder::new(READ_BATCH_ROWS),
                 after: match as_delta {
                     true => None,
-                    false => Some(FileWriter::create(&self.store, &format!("{dir}/after.parquet"), node_schema(), opts.parquet)?),
+                    false => Some(FileWriter::create(
+                        &self.store,
+                        &format!("{dir}/after.parquet"),
+                        node_schema(),
+                        opts.parquet,
+                    )?),
                 },
                 deleted: match as_delta {
-                    true => Some(FileWriter::create(&self.store, &format!("{dir}/deleted.parquet"), deleted_schema(), opts.parquet)?),
+                    true => Some(FileWriter::create(
+                        &self.store,
+                        &format!("{dir}/deleted.parquet"),
+                        deleted_schema(),
+                        opts.parquet,
+                    )?),
                     false => None,
                 },
                 deleted_buf: Vec::new(),
@@ -449,7 +467,8 @@ impl SnapshotWriter {
         if let Some(map) = idmap.as_deref()
             && let Some(seg) = map.unsaved_segment()
         {
-            let mut w = FileWriter::create(&store, &format!("{}/idmap.parquet", self.dir), idmap_schema(), self.opts.parquet)?;
+            let mut w =
+                FileWriter::create(&store, &format!("{}/idmap.parquet", self.dir), idmap_schema(), self.opts.parquet)?;
             w.write(&seg).await?;
             let (key, rows, bytes) = w.close().await?;
             idmap_refs.push(FileRef { key, rows, bytes });
@@ -479,7 +498,12 @@ impl SnapshotWriter {
         match store.put_opts(&Path::from(key.as_str()), PutPayload::from(body), opts).await {
             Ok(_) => {}
             Err(object_store::Error::AlreadyExists { .. }) => {
-                bail!("snapshot {} of {}/{} was committed by another writer; this one was not", self.snapshot_id, self.tenant, self.share)
+                bail!(
+                    "snapshot {} of {}/{} was committed by another writer; this one was not",
+                    self.snapshot_id,
+                    self.tenant,
+                    self.share
+                )
             }
             Err(e) => return Err(e).with_context(|| format!("committing {key}")),
         }
@@ -589,9 +613,15 @@ async fn merge_layers(
     let mut rows = Vec::new();
     let mut dels = Vec::new();
     for l in layers {
-        rows.push(Cursor::new(open_stream(store, &l.nodes.key, Some(l.nodes.bytes), &schema, READ_BATCH_ROWS).await?, &l.nodes.key));
+        rows.push(Cursor::new(
+            open_stream(store, &l.nodes.key, Some(l.nodes.bytes), &schema, READ_BATCH_ROWS).await?,
+            &l.nodes.key,
+        ));
         dels.push(match &l.deleted {
-            Some(d) => Some(Cursor::new(open_stream(store, &d.key, Some(d.bytes), &deleted_schema(), READ_BATCH_ROWS).await?, &d.key)),
+            Some(d) => Some(Cursor::new(
+                open_stream(store, &d.key, Some(d.bytes), &deleted_schema(), READ_BATCH_ROWS).await?,
+                &d.key,
+            )),
             None => None,
         });
     }
@@ -720,12 +750,20 @@ impl Pending {
         Ok(())
     }
 
-    async fn flush(&mut self, schema: &SchemaRef, tx: &tokio::sync::mpsc::Sender<anyhow::Result<RecordBatch>>) -> anyhow::Result<()> {
+    async fn flush(
+        &mut self,
+        schema: &SchemaRef,
+        tx: &tokio::sync::mpsc::Sender<anyhow::Result<RecordBatch>>,
+    ) -> anyhow::Result<()> {
         self.seal_picks()?;
         if self.parts.is_empty() {
             return Ok(());
         }
-        let out = if self.parts.len() == 1 { self.parts.pop().expect("one part") } else { concat_batches(schema, &self.parts)? };
+        let out = if self.parts.len() == 1 {
+            self.parts.pop().expect("one part")
+        } else {
+            concat_batches(schema, &self.parts)?
+        };
         self.parts.clear();
         self.parts_rows = 0;
         let _ = tx.send(Ok(out)).await;

@@ -32,8 +32,8 @@ use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
 use datafusion::datasource::{MemTable, TableProvider, TableType};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TableProviderFilterPushDown,
-    Volatility,
+    ColumnarValue, Expr, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    TableProviderFilterPushDown, Volatility,
 };
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -114,7 +114,13 @@ impl SqlSession {
         for find in [false, true] {
             ctx.register_udtf(
                 if find { "find" } else { "ls" },
-                Arc::new(WalkFunction { find, repo: repo.clone(), focus: focus_m.clone(), dirmap: dirmap.clone(), focus_error: focus_error.clone() }),
+                Arc::new(WalkFunction {
+                    find,
+                    repo: repo.clone(),
+                    focus: focus_m.clone(),
+                    dirmap: dirmap.clone(),
+                    focus_error: focus_error.clone(),
+                }),
             );
         }
         Ok(SqlSession { ctx, repo, focus: focus_m, focus_error, dirmap })
@@ -151,7 +157,8 @@ fn uses_dir_functions(sql: &str) -> bool {
     let lower = sql.to_ascii_lowercase();
     ["path", "du", "du_files", "du_dirs", "dir_id", "ls", "find"].iter().any(|f| {
         lower.match_indices(f).any(|(i, _)| {
-            let before_ok = i == 0 || !lower.as_bytes()[i - 1].is_ascii_alphanumeric() && lower.as_bytes()[i - 1] != b'_';
+            let before_ok =
+                i == 0 || !lower.as_bytes()[i - 1].is_ascii_alphanumeric() && lower.as_bytes()[i - 1] != b'_';
             let rest = lower[i + f.len()..].trim_start();
             before_ok && rest.starts_with('(')
         })
@@ -169,15 +176,25 @@ async fn pick_focus(repo: &Repo, all: &[Manifest], f: &Focus) -> anyhow::Result<
         [(t, s)] => {
             let m = match f.snapshot {
                 Some(id) => repo.manifest(t, s, id).await?,
-                None => all.iter().rfind(|m| m.tenant_id == *t && m.share_id == *s).cloned().expect("share has snapshots"),
+                None => {
+                    all.iter().rfind(|m| m.tenant_id == *t && m.share_id == *s).cloned().expect("share has snapshots")
+                }
             };
             Ok((Some(m), String::new()))
         }
         [] if f.tenant.is_some() || f.share.is_some() => {
-            anyhow::bail!("no snapshots for tenant {:?} share {:?} in this repository", f.tenant.as_deref().unwrap_or("*"), f.share.as_deref().unwrap_or("*"))
+            anyhow::bail!(
+                "no snapshots for tenant {:?} share {:?} in this repository",
+                f.tenant.as_deref().unwrap_or("*"),
+                f.share.as_deref().unwrap_or("*")
+            )
         }
         [] => Ok((None, "path functions need a snapshot, and the repository has none".into())),
-        _ => Ok((None, "path functions need one snapshot in focus: pass --tenant and --share (and --snapshot for an older one)".into())),
+        _ => Ok((
+            None,
+            "path functions need one snapshot in focus: pass --tenant and --share (and --snapshot for an older one)"
+                .into(),
+        )),
     }
 }
 
@@ -257,7 +274,13 @@ fn key_arrays(n: usize, t: &str, s: &str, id: i64) -> [ArrayRef; KEY_COLUMNS] {
 }
 
 /// Pick `projection` columns out of a batch, given constant key columns for its snapshot.
-fn project(full: &SchemaRef, projection: &[usize], out: &SchemaRef, b: &RecordBatch, keys: &[ArrayRef]) -> anyhow::Result<RecordBatch> {
+fn project(
+    full: &SchemaRef,
+    projection: &[usize],
+    out: &SchemaRef,
+    b: &RecordBatch,
+    keys: &[ArrayRef],
+) -> anyhow::Result<RecordBatch> {
     let cols: Vec<ArrayRef> = projection
         .iter()
         .map(|&i| {
@@ -269,7 +292,11 @@ fn project(full: &SchemaRef, projection: &[usize], out: &SchemaRef, b: &RecordBa
             }
         })
         .collect::<anyhow::Result<_>>()?;
-    Ok(RecordBatch::try_new_with_options(out.clone(), cols, &RecordBatchOptions::new().with_row_count(Some(b.num_rows())))?)
+    Ok(RecordBatch::try_new_with_options(
+        out.clone(),
+        cols,
+        &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+    )?)
 }
 
 /// A partition produced by an async closure returning a stream of batches in `schema`.
@@ -332,14 +359,22 @@ impl TableProvider for NodesTable {
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
-    async fn scan(&self, _s: &dyn Session, projection: Option<&Vec<usize>>, filters: &[Expr], _limit: Option<usize>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    async fn scan(
+        &self,
+        _s: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let full = nodes_table_schema();
         let projection: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..full.fields().len()).collect());
         let out = Arc::new(full.project(&projection)?);
-        let node_cols: Vec<usize> = projection.iter().filter(|&&i| i >= KEY_COLUMNS).map(|&i| i - KEY_COLUMNS).collect();
+        let node_cols: Vec<usize> =
+            projection.iter().filter(|&&i| i >= KEY_COLUMNS).map(|&i| i - KEY_COLUMNS).collect();
         let mut parts: Vec<Arc<dyn PartitionStream>> = Vec::new();
         for m in prune(&self.manifests, |m| (m.tenant_id.as_str(), m.share_id.as_str(), m.snapshot_id), filters) {
-            let (repo, m, full, out2, projection, node_cols) = (self.repo.clone(), m.clone(), full.clone(), out.clone(), projection.clone(), node_cols.clone());
+            let (repo, m, full, out2, projection, node_cols) =
+                (self.repo.clone(), m.clone(), full.clone(), out.clone(), projection.clone(), node_cols.clone());
             parts.push(Arc::new(FnPartition {
                 schema: out.clone(),
                 make: Box::new(move || {
@@ -470,18 +505,28 @@ impl TableProvider for ChangesTable {
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
-    async fn scan(&self, _s: &dyn Session, projection: Option<&Vec<usize>>, filters: &[Expr], _limit: Option<usize>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    async fn scan(
+        &self,
+        _s: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let full = changes_schema();
         let projection: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..full.fields().len()).collect());
         let out = Arc::new(full.project(&projection)?);
         let mut parts: Vec<Arc<dyn PartitionStream>> = Vec::new();
-        for (old, new) in prune(&self.pairs, |p| (p.1.tenant_id.as_str(), p.1.share_id.as_str(), p.1.snapshot_id), filters) {
-            let (repo, old, new, out2, projection) = (self.repo.clone(), old.clone(), new.clone(), out.clone(), projection.clone());
+        for (old, new) in
+            prune(&self.pairs, |p| (p.1.tenant_id.as_str(), p.1.share_id.as_str(), p.1.snapshot_id), filters)
+        {
+            let (repo, old, new, out2, projection) =
+                (self.repo.clone(), old.clone(), new.clone(), out.clone(), projection.clone());
             parts.push(Arc::new(FnPartition {
                 schema: out.clone(),
                 make: Box::new(move || {
                     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<anyhow::Result<RecordBatch>>();
-                    let (repo, old, new, out, projection) = (repo.clone(), old.clone(), new.clone(), out2.clone(), projection.clone());
+                    let (repo, old, new, out, projection) =
+                        (repo.clone(), old.clone(), new.clone(), out2.clone(), projection.clone());
                     tokio::spawn(async move {
                         let mut rows = ChangeRows::default();
                         let prev = old.snapshot_id;
@@ -579,7 +624,10 @@ impl ScalarUDFImpl for DirUdf {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let d = self.dirmap.get().ok_or_else(|| DataFusionError::Execution(format!("{}(): {}", self.name(), self.focus_error)))?;
+        let d = self
+            .dirmap
+            .get()
+            .ok_or_else(|| DataFusionError::Execution(format!("{}(): {}", self.name(), self.focus_error)))?;
         let n = args.number_rows;
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let out: ArrayRef = match self.kind {
@@ -606,7 +654,9 @@ impl ScalarUDFImpl for DirUdf {
             }
             UdfKind::DirId => {
                 let p = arrays[0].as_string::<i32>();
-                Arc::new((0..n).map(|i| if p.is_null(i) { None } else { d.resolve(p.value(i)) }).collect::<Int64Array>())
+                Arc::new(
+                    (0..n).map(|i| if p.is_null(i) { None } else { d.resolve(p.value(i)) }).collect::<Int64Array>(),
+                )
             }
             k => {
                 let ids = arrays[0].as_primitive::<Int64Type>();
@@ -648,14 +698,25 @@ impl TableFunctionImpl for WalkFunction {
         let name = if self.find { "find" } else { "ls" };
         let arg = match args.exprs() {
             [Expr::Literal(ScalarValue::Utf8(Some(s)), _)] => s.clone(),
-            _ => return Err(DataFusionError::Plan(format!("{name}() takes one string literal, e.g. {name}('{}')", if self.find { "*.pdf" } else { "/docs" }))),
+            _ => {
+                return Err(DataFusionError::Plan(format!(
+                    "{name}() takes one string literal, e.g. {name}('{}')",
+                    if self.find { "*.pdf" } else { "/docs" }
+                )));
+            }
         };
         let m = self.focus.clone().ok_or_else(|| DataFusionError::Plan(format!("{name}(): {}", self.focus_error)))?;
-        let d = self.dirmap.get().cloned().ok_or_else(|| DataFusionError::Plan(format!("{name}(): directory map not loaded")))?;
+        let d = self
+            .dirmap
+            .get()
+            .cloned()
+            .ok_or_else(|| DataFusionError::Plan(format!("{name}(): directory map not loaded")))?;
         let filter = if self.find {
             WalkFilter::Glob(arg)
         } else {
-            let id = d.resolve(&arg).ok_or_else(|| DataFusionError::Plan(format!("ls(): no directory {arg:?} in snapshot {}", m.snapshot_id)))?;
+            let id = d.resolve(&arg).ok_or_else(|| {
+                DataFusionError::Plan(format!("ls(): no directory {arg:?} in snapshot {}", m.snapshot_id))
+            })?;
             WalkFilter::Parent(id)
         };
         Ok(Arc::new(WalkTable { repo: self.repo.clone(), m, d, filter }))
@@ -692,11 +753,18 @@ impl TableProvider for WalkTable {
         TableType::Temporary
     }
 
-    async fn scan(&self, _s: &dyn Session, projection: Option<&Vec<usize>>, _f: &[Expr], _l: Option<usize>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    async fn scan(
+        &self,
+        _s: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _f: &[Expr],
+        _l: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let full = walk_schema();
         let projection: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..full.fields().len()).collect());
         let out = Arc::new(full.project(&projection)?);
-        let (repo, m, d, filter, out2) = (self.repo.clone(), self.m.clone(), self.d.clone(), self.filter.clone(), out.clone());
+        let (repo, m, d, filter, out2) =
+            (self.repo.clone(), self.m.clone(), self.d.clone(), self.filter.clone(), out.clone());
         let part = FnPartition {
             schema: out.clone(),
             make: Box::new(move || {
@@ -727,8 +795,11 @@ impl TableProvider for WalkTable {
                             paths.append_value(path);
                         }
                         let idx = arrow::array::UInt32Array::from(keep);
-                        let mut cols: Vec<ArrayRef> =
-                            b.columns().iter().map(|a| arrow::compute::take(a, &idx, None)).collect::<Result<_, _>>()?;
+                        let mut cols: Vec<ArrayRef> = b
+                            .columns()
+                            .iter()
+                            .map(|a| arrow::compute::take(a, &idx, None))
+                            .collect::<Result<_, _>>()?;
                         cols.push(Arc::new(paths.finish()));
                         let all = RecordBatch::try_new(walk_schema(), cols)?;
                         Ok(RecordBatch::try_new_with_options(

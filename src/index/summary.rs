@@ -97,7 +97,10 @@ pub async fn write_for_commit(repo: &Repo, m: &Manifest) -> anyhow::Result<()> {
 
 async fn store(repo: &Repo, m: &Manifest, s: &Summary) -> anyhow::Result<()> {
     let key = summary_key(m).context("manifest has no layers")?;
-    repo.store().put(&Path::from(key.as_str()), PutPayload::from(s.encode())).await.with_context(|| format!("writing {key}"))?;
+    repo.store()
+        .put(&Path::from(key.as_str()), PutPayload::from(s.encode()))
+        .await
+        .with_context(|| format!("writing {key}"))?;
     Ok(())
 }
 
@@ -122,7 +125,12 @@ pub async fn load_or_build(repo: &Repo, m: &Manifest) -> anyhow::Result<(Summary
     }
     let s = build(repo, m).await?;
     if let Err(e) = store(repo, m, &s).await {
-        tracing::warn!("could not store the directory summary of {}/{} snapshot {}: {e:#}", m.tenant_id, m.share_id, m.snapshot_id);
+        tracing::warn!(
+            "could not store the directory summary of {}/{} snapshot {}: {e:#}",
+            m.tenant_id,
+            m.share_id,
+            m.snapshot_id
+        );
     }
     Ok((s, Origin::Built))
 }
@@ -140,7 +148,9 @@ pub async fn build(repo: &Repo, m: &Manifest) -> anyhow::Result<Summary> {
             b
         })
         .boxed();
-    let dirs = DirMap::build(s).await.with_context(|| format!("building the directory summary of {}/{} snapshot {}", m.tenant_id, m.share_id, m.snapshot_id))?;
+    let dirs = DirMap::build(s).await.with_context(|| {
+        format!("building the directory summary of {}/{} snapshot {}", m.tenant_id, m.share_id, m.snapshot_id)
+    })?;
     let mut rb = std::mem::take(&mut *runs.lock().expect("runs lock"));
     let n = dirs.ids.len();
     let mut run_start = Vec::with_capacity(n + 1);
@@ -176,7 +186,12 @@ impl Default for RunBuilder {
 impl RunBuilder {
     fn observe(&mut self, b: &RecordBatch) {
         let schema = b.schema();
-        let (Ok(ic), Ok(pc), Ok(kc), Ok(mc)) = (schema.index_of("node_id"), schema.index_of("parent_id"), schema.index_of("kind"), schema.index_of("mtime")) else {
+        let (Ok(ic), Ok(pc), Ok(kc), Ok(mc)) = (
+            schema.index_of("node_id"),
+            schema.index_of("parent_id"),
+            schema.index_of("kind"),
+            schema.index_of("mtime"),
+        ) else {
             return;
         };
         let ids = b.column(ic).as_primitive::<Int64Type>();
@@ -235,13 +250,24 @@ impl<'a> Reader<'a> {
     }
     fn count(&mut self, limit: usize) -> anyhow::Result<usize> {
         let v = self.u64()?;
-        usize::try_from(v).ok().filter(|&c| c <= limit).ok_or_else(|| anyhow::anyhow!("count {v} is larger than the file"))
+        usize::try_from(v)
+            .ok()
+            .filter(|&c| c <= limit)
+            .ok_or_else(|| anyhow::anyhow!("count {v} is larger than the file"))
     }
     fn u32s(&mut self, n: usize) -> anyhow::Result<Vec<u32>> {
-        Ok(self.take(n.checked_mul(4).context("overflow")?)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4"))).collect())
+        Ok(self
+            .take(n.checked_mul(4).context("overflow")?)?
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4")))
+            .collect())
     }
     fn u64s(&mut self, n: usize) -> anyhow::Result<Vec<u64>> {
-        Ok(self.take(n.checked_mul(8).context("overflow")?)?.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect())
+        Ok(self
+            .take(n.checked_mul(8).context("overflow")?)?
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
+            .collect())
     }
     fn i64s(&mut self, n: usize) -> anyhow::Result<Vec<i64>> {
         Ok(self.u64s(n)?.into_iter().map(|x| x as i64).collect())
@@ -255,7 +281,10 @@ impl Summary {
         let n = d.ids.len();
         let mut out = Vec::with_capacity(64 + n * 60 + d.names.len() + self.run_lo.len() * 16);
         out.extend_from_slice(MAGIC);
-        put_u64s(&mut out, [n as u64, d.names.len() as u64, d.child.len() as u64, self.run_lo.len() as u64].into_iter());
+        put_u64s(
+            &mut out,
+            [n as u64, d.names.len() as u64, d.child.len() as u64, self.run_lo.len() as u64].into_iter(),
+        );
         put_u64s(&mut out, d.ids.iter().map(|&x| x as u64));
         put_u32s(&mut out, &d.parent);
         put_u32s(&mut out, &d.name_end);
@@ -317,7 +346,13 @@ impl Summary {
             bail!("inconsistent contents");
         }
         let totals = (0..n).map(|i| SubtreeTotals { bytes: bytes[i], files: files[i], dirs: dirs[i] }).collect();
-        Ok(Summary { dirs: DirMap { ids, parent, name_end, names, totals, child_start, child }, dir_mtime, run_start, run_lo, run_hi })
+        Ok(Summary {
+            dirs: DirMap { ids, parent, name_end, names, totals, child_start, child },
+            dir_mtime,
+            run_start,
+            run_lo,
+            run_hi,
+        })
     }
 
     /// Node-id runs (inclusive) that hold every file of directory `dir`; empty for an unknown directory.
@@ -331,13 +366,22 @@ impl Summary {
     pub fn list_subdirs(&self, dir: i64) -> Vec<DirEntryRow> {
         self.dirs
             .subdirs(dir)
-            .map(|(i, id, name)| DirEntryRow { node_id: id, name: name.to_string(), kind: NodeKind::Dir, size: 0, mtime: self.dir_mtime[i] })
+            .map(|(i, id, name)| DirEntryRow {
+                node_id: id,
+                name: name.to_string(),
+                kind: NodeKind::Dir,
+                size: 0,
+                mtime: self.dir_mtime[i],
+            })
             .collect()
     }
 
     /// Approximate memory held, in bytes.
     pub fn memory_bytes(&self) -> usize {
-        self.dirs.memory_bytes() + self.dir_mtime.capacity() * 8 + self.run_start.capacity() * 4 + (self.run_lo.capacity() + self.run_hi.capacity()) * 8
+        self.dirs.memory_bytes()
+            + self.dir_mtime.capacity() * 8
+            + self.run_start.capacity() * 4
+            + (self.run_lo.capacity() + self.run_hi.capacity()) * 8
     }
 
     /// The entries of directory `dir` of snapshot `m` (unsorted). Subdirectories come from the summary;
@@ -362,7 +406,11 @@ impl Summary {
                 for i in 0..b.num_rows() {
                     let id = ids.value(i);
                     // Directories were listed from the summary; a row decides its id even then.
-                    if !in_runs(&runs, id) || !decided.insert(id) || parents.value(i) != dir || kinds.value(i) == NodeKind::Dir as i8 {
+                    if !in_runs(&runs, id)
+                        || !decided.insert(id)
+                        || parents.value(i) != dir
+                        || kinds.value(i) == NodeKind::Dir as i8
+                    {
                         continue;
                     }
                     out.push(DirEntryRow {
@@ -397,16 +445,27 @@ fn overlaps(runs: &[(i64, i64)], lo: i64, hi: i64) -> bool {
 
 /// Rows of one file (sorted by `node_id`, first column) in pages that may hold ids of `runs`, with
 /// `columns` (indices in file order). Uses the page index when the file has one, else row-group stats.
-async fn read_runs(store: &Arc<dyn ObjectStore>, f: &FileRef, runs: &[(i64, i64)], columns: &[usize]) -> anyhow::Result<Vec<RecordBatch>> {
+async fn read_runs(
+    store: &Arc<dyn ObjectStore>,
+    f: &FileRef,
+    runs: &[(i64, i64)],
+    columns: &[usize],
+) -> anyhow::Result<Vec<RecordBatch>> {
     let reader = PagedReader { store: store.clone(), path: Path::from(f.key.as_str()), size: f.bytes };
     let opts = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, opts).await.with_context(|| format!("{}: not a readable Parquet file", f.key))?;
+    let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, opts)
+        .await
+        .with_context(|| format!("{}: not a readable Parquet file", f.key))?;
     let md = builder.metadata().clone();
     let mut groups = Vec::new();
     let mut sel: Vec<RowSelector> = Vec::new();
     for rg in 0..md.num_row_groups() {
         let rows = md.row_group(rg).num_rows() as usize;
-        let pages = md.column_index().and_then(|ci| ci.get(rg)).and_then(|c| c.first()).zip(md.offset_index().and_then(|oi| oi.get(rg)).and_then(|c| c.first()));
+        let pages = md
+            .column_index()
+            .and_then(|ci| ci.get(rg))
+            .and_then(|c| c.first())
+            .zip(md.offset_index().and_then(|oi| oi.get(rg)).and_then(|c| c.first()));
         let mut rg_sel: Vec<RowSelector> = Vec::new();
         match pages {
             Some((ColumnIndexMetaData::INT64(ci), oi)) => {
@@ -463,18 +522,40 @@ struct PagedReader {
 }
 
 impl AsyncFileReader for PagedReader {
-    fn get_bytes(&mut self, range: std::ops::Range<u64>) -> futures::future::BoxFuture<'_, parquet::errors::Result<bytes::Bytes>> {
-        Box::pin(async move { self.store.get_range(&self.path, range).await.map_err(|e| parquet::errors::ParquetError::External(Box::new(e))) })
+    fn get_bytes(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<bytes::Bytes>> {
+        Box::pin(async move {
+            self.store
+                .get_range(&self.path, range)
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        })
     }
 
-    fn get_byte_ranges(&mut self, ranges: Vec<std::ops::Range<u64>>) -> futures::future::BoxFuture<'_, parquet::errors::Result<Vec<bytes::Bytes>>> {
-        Box::pin(async move { self.store.get_ranges(&self.path, &ranges).await.map_err(|e| parquet::errors::ParquetError::External(Box::new(e))) })
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<Vec<bytes::Bytes>>> {
+        Box::pin(async move {
+            self.store
+                .get_ranges(&self.path, &ranges)
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        })
     }
 
-    fn get_metadata<'a>(&'a mut self, _options: Option<&'a ArrowReaderOptions>) -> futures::future::BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a ArrowReaderOptions>,
+    ) -> futures::future::BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
         Box::pin(async move {
             let size = self.size;
-            let m = ParquetMetaDataReader::new().with_page_index_policy(PageIndexPolicy::Optional).load_and_finish(self, size).await?;
+            let m = ParquetMetaDataReader::new()
+                .with_page_index_policy(PageIndexPolicy::Optional)
+                .load_and_finish(self, size)
+                .await?;
             Ok(Arc::new(m))
         })
     }
@@ -499,6 +580,11 @@ mod tests {
         let runs = [(5, 9), (100, 100), (2000, 3000)];
         assert!(in_runs(&runs, 5) && in_runs(&runs, 9) && in_runs(&runs, 100) && in_runs(&runs, 2500));
         assert!(!in_runs(&runs, 4) && !in_runs(&runs, 10) && !in_runs(&runs, 3001));
-        assert!(overlaps(&runs, 0, 5) && overlaps(&runs, 10, 100) && !overlaps(&runs, 10, 99) && !overlaps(&runs, 3001, 9999));
+        assert!(
+            overlaps(&runs, 0, 5)
+                && overlaps(&runs, 10, 100)
+                && !overlaps(&runs, 10, 99)
+                && !overlaps(&runs, 3001, 9999)
+        );
     }
 }

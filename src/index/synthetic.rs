@@ -67,10 +67,54 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "report", "invoice", "budget", "scan", "IMG", "DSC", "meeting", "notes", "draft", "final", "contract", "offer",
-    "summary", "backup", "export", "data", "Protokoll", "Angebot", "Rechnung", "übersicht", "Präsentation", "données",
-    "résumé", "café", "projet", "año", "informe", "写真", "資料", "отчёт", "план", "customer", "Q3", "v2", "old", "copy",
-    "template", "agenda", "minutes", "photo", "design", "spec", "README", "log", "install", "setup", "sales", "HR",
+    "report",
+    "invoice",
+    "budget",
+    "scan",
+    "IMG",
+    "DSC",
+    "meeting",
+    "notes",
+    "draft",
+    "final",
+    "contract",
+    "offer",
+    "summary",
+    "backup",
+    "export",
+    "data",
+    "Protokoll",
+    "Angebot",
+    "Rechnung",
+    "übersicht",
+    "Präsentation",
+    "données",
+    "résumé",
+    "café",
+    "projet",
+    "año",
+    "informe",
+    "写真",
+    "資料",
+    "отчёт",
+    "план",
+    "customer",
+    "Q3",
+    "v2",
+    "old",
+    "copy",
+    "template",
+    "agenda",
+    "minutes",
+    "photo",
+    "design",
+    "spec",
+    "README",
+    "log",
+    "install",
+    "setup",
+    "sales",
+    "HR",
 ];
 const EXTS: &[&str] = &[
     ".pdf", ".docx", ".xlsx", ".jpg", ".jpg", ".png", ".txt", ".log", ".csv", ".zip", ".msg", ".pptx", ".dat", ".xml",
@@ -118,7 +162,17 @@ fn make_file(r: &mut Rng, id: i64, parent: i64, burst_s: i64) -> Node {
     let ctime = if r.chance(0.8) { mtime } else { mtime + r.below(1 << 40) as i64 * 100 };
     let size = r.lognormal(10.3, 2.5).min(5e11) as i64;
     let attributes = if r.chance(0.9) { 0x20 } else { *r.pick(&[0x21, 0x22, 0x80, 0x2020]) };
-    Node { node_id: id, parent_id: parent, name: file_name(r), kind: NodeKind::File, size, mtime, ctime, attributes, xorhash: r.next_u64() as i64 }
+    Node {
+        node_id: id,
+        parent_id: parent,
+        name: file_name(r),
+        kind: NodeKind::File,
+        size,
+        mtime,
+        ctime,
+        attributes,
+        xorhash: r.next_u64() as i64,
+    }
 }
 
 /// A seeded stream of node rows in `node_id` order, `1..=nodes`.
@@ -138,7 +192,15 @@ pub struct SyntheticShare {
 
 impl SyntheticShare {
     pub fn new(seed: u64, nodes: u64) -> Self {
-        SyntheticShare { rng: Rng::new(seed), target: nodes, next_id: 1, stack: Vec::new(), pending: Default::default(), seen: Vec::new(), root_names: Default::default() }
+        SyntheticShare {
+            rng: Rng::new(seed),
+            target: nodes,
+            next_id: 1,
+            stack: Vec::new(),
+            pending: Default::default(),
+            seen: Vec::new(),
+            root_names: Default::default(),
+        }
     }
 
     /// List one directory: its files then its subdirectories, consecutive ids.
@@ -176,7 +238,17 @@ impl SyntheticShare {
             let id = self.alloc();
             let r = &mut self.rng;
             let t = (burst + r.below(86_400) as i64) * NS;
-            self.pending.push_back(Node { node_id: id, parent_id: dir, name: dir_name(r), kind: NodeKind::Dir, size: 0, mtime: t, ctime: t, attributes: 0x10, xorhash: 0 });
+            self.pending.push_back(Node {
+                node_id: id,
+                parent_id: dir,
+                name: dir_name(r),
+                kind: NodeKind::Dir,
+                size: 0,
+                mtime: t,
+                ctime: t,
+                attributes: 0x10,
+                xorhash: 0,
+            });
             subdirs.push((id, depth + 1));
         }
         // Names are unique within a directory, as on a real share.
@@ -531,7 +603,8 @@ mod tests {
         assert_eq!(a.len(), 5000);
         assert!(a.iter().enumerate().all(|(i, n)| n.node_id == i as i64 + 1));
         // Every parent is the root or a directory listed earlier.
-        let dirs: std::collections::HashSet<i64> = a.iter().filter(|n| n.kind == NodeKind::Dir).map(|n| n.node_id).collect();
+        let dirs: std::collections::HashSet<i64> =
+            a.iter().filter(|n| n.kind == NodeKind::Dir).map(|n| n.node_id).collect();
         assert!(a.iter().all(|n| n.parent_id == ROOT_ID || (dirs.contains(&n.parent_id) && n.parent_id < n.node_id)));
         let avg = a.iter().map(|n| n.name.len()).sum::<usize>() as f64 / a.len() as f64;
         assert!((15.0..28.0).contains(&avg), "average name length {avg}");

@@ -184,7 +184,10 @@ impl Scratch {
             .await
             .with_context(|| format!("connecting to {}", super::migrate::redact(database_url)))?;
         let driver = tokio::spawn(conn);
-        client.batch_execute(&format!("CREATE DATABASE {name}")).await.with_context(|| format!("creating database {name}"))?;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .with_context(|| format!("creating database {name}"))?;
         drop(client);
         let _ = driver.await;
         u.set_path(&format!("/{name}"));

@@ -109,7 +109,12 @@ impl DataArgs {
     /// The data environment, or `None` without `--repo`. A missing or malformed master key is an error.
     pub fn env(&self) -> anyhow::Result<Option<super::data::DataEnv>> {
         let Some(repo) = &self.repo else { return Ok(None) };
-        let target = crate::backup::cli::RepoTarget { repo: repo.clone(), tenant: "-".into(), share: "-".into(), master_key_file: self.master_key_file.clone() };
+        let target = crate::backup::cli::RepoTarget {
+            repo: repo.clone(),
+            tenant: "-".into(),
+            share: "-".into(),
+            master_key_file: self.master_key_file.clone(),
+        };
         let budget = crate::scan::fanout::ListBudget {
             pages: self.scan_budget_pages.max(1),
             concurrency: self.scan_concurrency.max(1),
@@ -117,8 +122,15 @@ impl DataArgs {
             max_children: self.scan_max_children.max(1),
             ..Default::default()
         };
-        let backup = crate::backup::parts::BatchBudget { bytes: self.backup_batch_bytes.max(1), nodes: self.backup_batch_files.max(1) };
-        Ok(Some(super::data::DataEnv::new(repo.clone(), target.master_key()?).with_budget(budget).with_backup_budget(backup)))
+        let backup = crate::backup::parts::BatchBudget {
+            bytes: self.backup_batch_bytes.max(1),
+            nodes: self.backup_batch_files.max(1),
+        };
+        Ok(Some(
+            super::data::DataEnv::new(repo.clone(), target.master_key()?)
+                .with_budget(budget)
+                .with_backup_budget(backup),
+        ))
     }
 }
 
@@ -161,7 +173,9 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         let q = queue.clone();
         let depth: metrics::DepthFn = Arc::new(move || {
             let q = q.clone();
-            Box::pin(async move { tokio::time::timeout(Duration::from_secs(2), q.counts()).await.ok().and_then(|r| r.ok()) })
+            Box::pin(
+                async move { tokio::time::timeout(Duration::from_secs(2), q.counts()).await.ok().and_then(|r| r.ok()) },
+            )
         });
         let (m, s) = (worker.metrics(), shutdown.clone());
         tokio::spawn(async move {
@@ -250,7 +264,8 @@ pub async fn schedule(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         ScheduleCommand::Add { db, tenant, share, kind, cron, payload } => {
             super::migrate::migrate_url(&db.database_url).await?;
-            let payload: serde_json::Value = serde_json::from_str(&payload).map_err(|e| anyhow::anyhow!("--payload is not JSON: {e}"))?;
+            let payload: serde_json::Value =
+                serde_json::from_str(&payload).map_err(|e| anyhow::anyhow!("--payload is not JSON: {e}"))?;
             let client = connect(&db.database_url).await?;
             let id = super::schedule::add(&client, tenant, share, kind, &cron, &payload).await?;
             println!("{id}");
@@ -334,9 +349,10 @@ pub enum JobsCommand {
 /// `afb jobs`.
 pub async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
     let url = match &args.command {
-        JobsCommand::Enqueue { db, .. } | JobsCommand::Show { db, .. } | JobsCommand::Cancel { db, .. } | JobsCommand::Status { db, .. } => {
-            db.database_url.clone()
-        }
+        JobsCommand::Enqueue { db, .. }
+        | JobsCommand::Show { db, .. }
+        | JobsCommand::Cancel { db, .. }
+        | JobsCommand::Status { db, .. } => db.database_url.clone(),
     };
     super::migrate::migrate_url(&url).await?;
     let queue = PgQueue::without_listener(pool(&url, 1)?);
@@ -389,6 +405,8 @@ pub async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
 pub async fn bench_queue(a: bench::QueueBenchArgs) -> anyhow::Result<ExitCode> {
     let results = bench::run(&a).await?;
     bench::print(&results, a.output.json);
-    let clean = results.iter().all(|r| r.duplicate_claims == 0 && r.reclaimed_in_db == 0 && r.succeeded_in_db as usize == r.jobs);
+    let clean = results
+        .iter()
+        .all(|r| r.duplicate_claims == 0 && r.reclaimed_in_db == 0 && r.succeeded_in_db as usize == r.jobs);
     Ok(if clean { ExitCode::Ok } else { ExitCode::Problems })
 }

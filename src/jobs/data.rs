@@ -43,16 +43,16 @@ use serde_json::json;
 use super::handler::{Handlers, JobContext, JobError, JobHandler, Outcome};
 use super::model::{JobKind, NewJob};
 use super::payloads::{
-    BackupJob, BackupPart, CommitOp, CommitPayload, CompactPayload, PendingDir, PrunePayload, RestorePayload, RestoreTarget, ScanJob, ScanPart, ShareRef,
-    VerifyPayload,
+    BackupJob, BackupPart, CommitOp, CommitPayload, CompactPayload, PendingDir, PrunePayload, RestorePayload,
+    RestoreTarget, ScanJob, ScanPart, ShareRef, VerifyPayload,
 };
 use crate::api::settings::Settings;
 use crate::azure::credential::AccountConfig;
 use crate::azure::{ClientOptions, FileServiceClient, ShareClient};
 use crate::backup::cli::RepoTarget;
+use crate::backup::parts::{self, BatchBudget, PartDone, PartRange, Planned, Upload};
 use crate::backup::restore::{RestoreOptions, Target, restore};
 use crate::backup::verify::{VerifyOptions, verify};
-use crate::backup::parts::{self, BatchBudget, PartDone, PartRange, Planned, Upload};
 use crate::backup::{BackupSummary, Progress, latest_manifest};
 use crate::index::manifest::check_id;
 use crate::index::snapshot::{Repo as IndexRepo, WriteOptions};
@@ -143,15 +143,27 @@ impl DataEnv {
             )));
         };
         let (cfg, sas_share) = match (&s.connection_string, &s.sas_url) {
-            (Some(c), _) => (AccountConfig::from_connection_string(c).map_err(|e| JobError::permanent(anyhow::anyhow!("share {tenant}/{share}: invalid connection string: {e}")))?, None),
+            (Some(c), _) => (
+                AccountConfig::from_connection_string(c).map_err(|e| {
+                    JobError::permanent(anyhow::anyhow!("share {tenant}/{share}: invalid connection string: {e}"))
+                })?,
+                None,
+            ),
             (None, Some(u)) => {
-                let (cfg, rest) = AccountConfig::from_sas_url(u).map_err(|e| JobError::permanent(anyhow::anyhow!("share {tenant}/{share}: invalid SAS URL: {e}")))?;
+                let (cfg, rest) = AccountConfig::from_sas_url(u).map_err(|e| {
+                    JobError::permanent(anyhow::anyhow!("share {tenant}/{share}: invalid SAS URL: {e}"))
+                })?;
                 (cfg, rest.split('/').next().filter(|s| !s.is_empty()).map(str::to_string))
             }
-            (None, None) => return Err(JobError::permanent(anyhow::anyhow!("share {tenant}/{share}: settings hold no credential"))),
+            (None, None) => {
+                return Err(JobError::permanent(anyhow::anyhow!(
+                    "share {tenant}/{share}: settings hold no credential"
+                )));
+            }
         };
         let name = s.azure_share.clone().or(sas_share).unwrap_or_else(|| share.to_string());
-        let svc = FileServiceClient::new(cfg, self.client_options.clone()).map_err(|e| JobError::permanent(anyhow::anyhow!("share {tenant}/{share}: {e}")))?;
+        let svc = FileServiceClient::new(cfg, self.client_options.clone())
+            .map_err(|e| JobError::permanent(anyhow::anyhow!("share {tenant}/{share}: {e}")))?;
         Ok((svc, name))
     }
 }
@@ -179,7 +191,8 @@ async fn stoppable<T>(ctx: &JobContext, f: impl Future<Output = anyhow::Result<T
 }
 
 fn parse<T: serde::de::DeserializeOwned>(kind: &str, payload: &serde_json::Value) -> Result<T, JobError> {
-    serde_json::from_value(payload.clone()).map_err(|e| JobError::permanent(anyhow::anyhow!("malformed {kind} payload: {e}")))
+    serde_json::from_value(payload.clone())
+        .map_err(|e| JobError::permanent(anyhow::anyhow!("malformed {kind} payload: {e}")))
 }
 
 fn check_share(s: &ShareRef) -> Result<(), JobError> {
@@ -267,13 +280,24 @@ async fn start(env: &DataEnv, ctx: &JobContext, share: &ShareRef, op: CommitOp) 
     Ok(Outcome::FanOut { children, commit: like(ctx, JobKind::Commit, serde_json::to_value(commit)?) })
 }
 
-async fn list_and_write(env: &DataEnv, ctx: &JobContext, share: &ShareRef, part: &ScanPart) -> Result<Vec<NewJob>, JobError> {
+async fn list_and_write(
+    env: &DataEnv,
+    ctx: &JobContext,
+    share: &ShareRef,
+    part: &ScanPart,
+) -> Result<Vec<NewJob>, JobError> {
     let (svc, _) = env.source(&share.tenant, &share.share)?;
     list_and_write_with(env, ctx, share, part, &svc).await
 }
 
 /// Lists one part within the budget, writes its fragment, and returns the children for its frontier.
-async fn list_and_write_with(env: &DataEnv, ctx: &JobContext, share: &ShareRef, part: &ScanPart, svc: &FileServiceClient) -> Result<Vec<NewJob>, JobError> {
+async fn list_and_write_with(
+    env: &DataEnv,
+    ctx: &JobContext,
+    share: &ShareRef,
+    part: &ScanPart,
+    svc: &FileServiceClient,
+) -> Result<Vec<NewJob>, JobError> {
     let index = env.index()?;
     let snap: ShareClient = svc.share(&part.azure_share).at_snapshot(&part.share_snapshot);
     let listing = fanout::list_part(&snap, part.dirs.clone(), &env.budget, ctx.cancelled(), |st| {
@@ -282,14 +306,30 @@ async fn list_and_write_with(env: &DataEnv, ctx: &JobContext, share: &ShareRef, 
     .await?;
     let groups = fanout::split(listing.frontier, env.budget.max_children);
     let ids = fanout::child_ids(&part.id, groups.len());
-    fanout::write_part(&index, &share.tenant, &share.share, &part.run, &part.id, &listing.rows, &listing.stats, ids.clone()).await?;
+    fanout::write_part(
+        &index,
+        &share.tenant,
+        &share.share,
+        &part.run,
+        &part.id,
+        &listing.rows,
+        &listing.stats,
+        ids.clone(),
+    )
+    .await?;
     let st = listing.stats;
     ctx.progress(json!({ "phase": "listed", "part": part.id, "pages": st.pages, "directories": st.directories, "files": st.files, "bytes": st.bytes, "children": ids.len() }));
     let mut children = Vec::with_capacity(groups.len());
     for (id, dirs) in ids.into_iter().zip(groups) {
         let child = ScanJob {
             share: share.clone(),
-            part: Some(ScanPart { run: part.run.clone(), id, azure_share: part.azure_share.clone(), share_snapshot: part.share_snapshot.clone(), dirs }),
+            part: Some(ScanPart {
+                run: part.run.clone(),
+                id,
+                azure_share: part.azure_share.clone(),
+                share_snapshot: part.share_snapshot.clone(),
+                dirs,
+            }),
         };
         children.push(like(ctx, JobKind::Scan, serde_json::to_value(child)?));
     }
@@ -312,7 +352,10 @@ impl JobHandler for CommitHandler {
         let index = self.env.index()?;
         let info = fanout::load_run(&index, &p.share.tenant, &p.share.share, &p.run).await?;
         if p.op == CommitOp::BackupParts {
-            let upload = p.upload.as_ref().ok_or_else(|| JobError::permanent(anyhow::anyhow!("a backup_parts commit without its upload")))?;
+            let upload = p
+                .upload
+                .as_ref()
+                .ok_or_else(|| JobError::permanent(anyhow::anyhow!("a backup_parts commit without its upload")))?;
             commit_backup_parts(&self.env, ctx, &p.share, &svc, &info, upload, &p.parts).await?;
             return Ok(Outcome::Done);
         }
@@ -322,10 +365,21 @@ impl JobHandler for CommitHandler {
 
 /// Commits the run's index snapshot, then (for a backup) backs it up: in this job, or split into parts
 /// (the outcome then fans out into them and a `backup_parts` commit).
-async fn finish(env: &DataEnv, ctx: &JobContext, share: &ShareRef, svc: &FileServiceClient, info: &RunInfo, op: CommitOp) -> Result<Outcome, JobError> {
+async fn finish(
+    env: &DataEnv,
+    ctx: &JobContext,
+    share: &ShareRef,
+    svc: &FileServiceClient,
+    info: &RunInfo,
+    op: CommitOp,
+) -> Result<Outcome, JobError> {
     let index = env.index()?;
     ctx.progress(json!({ "phase": "committing index" }));
-    let (m, stats) = stoppable(ctx, fanout::commit_run(&index, &share.tenant, &share.share, info, env.spill.clone(), WriteOptions::default())).await?;
+    let (m, stats) = stoppable(
+        ctx,
+        fanout::commit_run(&index, &share.tenant, &share.share, info, env.spill.clone(), WriteOptions::default()),
+    )
+    .await?;
     fanout::remove_parts(&index, &share.tenant, &share.share, &info.run).await?;
     // A stray share snapshot of this run (a zombie root job's) goes now at the latest.
     fanout::remove_strays(svc, info, &fanout::run_tag(&share.tenant, &share.share, &info.run)).await?;
@@ -344,13 +398,23 @@ async fn finish(env: &DataEnv, ctx: &JobContext, share: &ShareRef, svc: &FileSer
 /// BLAKE3(`{tenant}/{share}/{run}`), so every claim of every job of the run commits (create-only) the
 /// same id, and a claim that lost its lease cannot commit a second snapshot.
 pub fn run_snapshot_id(share: &ShareRef, info: &RunInfo) -> anyhow::Result<String> {
-    crate::repository::manifest::derived_snapshot_id(&info.share_snapshot, &fanout::run_tag(&share.tenant, &share.share, &info.run))
+    crate::repository::manifest::derived_snapshot_id(
+        &info.share_snapshot,
+        &fanout::run_tag(&share.tenant, &share.share, &info.run),
+    )
 }
 
 /// Plans the backup of the run's index snapshot: within the worker's backup budget it is stored and
 /// committed here; beyond it, the outcome fans out into one `backup` part per node range and a
 /// `backup_parts` commit.
-async fn backup_index_snapshot(env: &DataEnv, ctx: &JobContext, share: &ShareRef, svc: &FileServiceClient, info: &RunInfo, index_snapshot: i64) -> Result<Outcome, JobError> {
+async fn backup_index_snapshot(
+    env: &DataEnv,
+    ctx: &JobContext,
+    share: &ShareRef,
+    svc: &FileServiceClient,
+    info: &RunInfo,
+    index_snapshot: i64,
+) -> Result<Outcome, JobError> {
     let index = env.index()?;
     let mut repo = env.repository(&share.tenant, &share.share).await?;
     let snapshot_id = run_snapshot_id(share, info).map_err(JobError::Permanent)?;
@@ -363,7 +427,8 @@ async fn backup_index_snapshot(env: &DataEnv, ctx: &JobContext, share: &ShareRef
     let at = svc.share(&info.azure_share).at_snapshot(&info.share_snapshot);
     let progress = JobProgress::new(ctx);
     ctx.progress(json!({ "phase": "planning backup", "snapshot_id": upload.snapshot_id }));
-    let planned = stoppable(ctx, parts::plan_upload(&mut repo, &index, &at, &upload, &env.backup_budget, 0, &progress)).await?;
+    let planned =
+        stoppable(ctx, parts::plan_upload(&mut repo, &index, &at, &upload, &env.backup_budget, 0, &progress)).await?;
     match planned {
         Planned::Committed(sum) => {
             report_backup(ctx, &sum);
@@ -373,10 +438,19 @@ async fn backup_index_snapshot(env: &DataEnv, ctx: &JobContext, share: &ShareRef
             ctx.progress(json!({ "phase": "split", "snapshot_id": upload.snapshot_id, "parts": ranges.len() }));
             let mut children = Vec::with_capacity(ranges.len());
             for range in &ranges {
-                let part = BackupJob { share: share.clone(), part: Some(BackupPart { run: info.run.clone(), upload: upload.clone(), range: range.clone() }) };
+                let part = BackupJob {
+                    share: share.clone(),
+                    part: Some(BackupPart { run: info.run.clone(), upload: upload.clone(), range: range.clone() }),
+                };
                 children.push(like(ctx, JobKind::Backup, serde_json::to_value(part)?));
             }
-            let commit = CommitPayload { share: share.clone(), run: info.run.clone(), op: CommitOp::BackupParts, upload: Some(upload), parts: ranges };
+            let commit = CommitPayload {
+                share: share.clone(),
+                run: info.run.clone(),
+                op: CommitOp::BackupParts,
+                upload: Some(upload),
+                parts: ranges,
+            };
             Ok(Outcome::FanOut { children, commit: like(ctx, JobKind::Commit, serde_json::to_value(commit)?) })
         }
     }
@@ -391,7 +465,8 @@ async fn backup_part(env: &DataEnv, ctx: &JobContext, share: &ShareRef, part: &B
     let at = svc.share(&info.azure_share).at_snapshot(&info.share_snapshot);
     let progress = JobProgress::new(ctx);
     let r = &part.range;
-    let done = stoppable(ctx, parts::run_part(&mut repo, &index, &at, &part.run, &part.upload, r, 0, &progress)).await?;
+    let done =
+        stoppable(ctx, parts::run_part(&mut repo, &index, &at, &part.run, &part.upload, r, 0, &progress)).await?;
     let (sum, result) = match &done {
         PartDone::Stored(s) => (Some(s), "stored"),
         PartDone::AlreadyStored(s) => (Some(s), "already_stored"),
@@ -406,11 +481,20 @@ async fn backup_part(env: &DataEnv, ctx: &JobContext, share: &ShareRef, part: &B
 }
 
 /// The commit of a split backup: the parts' results and the reused versions into one manifest.
-async fn commit_backup_parts(env: &DataEnv, ctx: &JobContext, share: &ShareRef, svc: &FileServiceClient, info: &RunInfo, upload: &Upload, ranges: &[PartRange]) -> Result<(), JobError> {
+async fn commit_backup_parts(
+    env: &DataEnv,
+    ctx: &JobContext,
+    share: &ShareRef,
+    svc: &FileServiceClient,
+    info: &RunInfo,
+    upload: &Upload,
+    ranges: &[PartRange],
+) -> Result<(), JobError> {
     let index = env.index()?;
     let mut repo = env.repository(&share.tenant, &share.share).await?;
     ctx.progress(json!({ "phase": "committing backup", "snapshot_id": upload.snapshot_id, "parts": ranges.len() }));
-    let sum = stoppable(ctx, parts::commit_parts(&mut repo, &index, &info.run, upload, ranges, &info.share_snapshot)).await?;
+    let sum =
+        stoppable(ctx, parts::commit_parts(&mut repo, &index, &info.run, upload, ranges, &info.share_snapshot)).await?;
     fanout::remove_strays(svc, info, &fanout::run_tag(&share.tenant, &share.share, &info.run)).await?;
     report_backup(ctx, &sum);
     Ok(())
@@ -435,7 +519,13 @@ struct JobProgress<'a> {
 
 impl<'a> JobProgress<'a> {
     fn new(ctx: &'a JobContext) -> Self {
-        JobProgress { ctx, files_total: AtomicU64::new(0), bytes_total: AtomicU64::new(0), files: AtomicU64::new(0), bytes: AtomicU64::new(0) }
+        JobProgress {
+            ctx,
+            files_total: AtomicU64::new(0),
+            bytes_total: AtomicU64::new(0),
+            files: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }
     }
 
     fn report(&self) {
@@ -500,7 +590,14 @@ impl JobHandler for RestoreHandler {
         };
         let mut repo = self.env.repository(&p.share.tenant, &p.share.share).await?;
         ctx.progress(json!({ "phase": "restoring" }));
-        let s = stoppable(ctx, restore(&mut repo, RestoreOptions { snapshot: p.snapshot.clone(), path: p.path.clone(), target, overwrite: p.overwrite })).await?;
+        let s = stoppable(
+            ctx,
+            restore(
+                &mut repo,
+                RestoreOptions { snapshot: p.snapshot.clone(), path: p.path.clone(), target, overwrite: p.overwrite },
+            ),
+        )
+        .await?;
         ctx.progress(json!({
             "phase": "done", "snapshot_id": s.snapshot_id, "files": s.files_restored, "directories": s.dirs, "bytes": s.bytes_written,
             "files_already_present": s.files_already_present, "conflicts": s.conflicts.len(),
@@ -526,7 +623,10 @@ impl JobHandler for VerifyHandler {
         let p: VerifyPayload = parse("verify", payload)?;
         check_share(&p.share)?;
         if !(0.0..=100.0).contains(&p.read_data_percent) {
-            return Err(JobError::permanent(anyhow::anyhow!("read_data_percent must be within 0..=100, not {}", p.read_data_percent)));
+            return Err(JobError::permanent(anyhow::anyhow!(
+                "read_data_percent must be within 0..=100, not {}",
+                p.read_data_percent
+            )));
         }
         let live = if p.compare_live {
             let (svc, name) = self.env.source(&p.share.tenant, &p.share.share)?;
@@ -537,23 +637,31 @@ impl JobHandler for VerifyHandler {
         let index = self.env.index()?;
         let mut repo = self.env.repository(&p.share.tenant, &p.share.share).await?;
         ctx.progress(json!({ "phase": "verifying" }));
-        let o = stoppable(ctx, verify(
-            &mut repo,
-            VerifyOptions {
-                snapshot: p.snapshot.clone(),
-                read_data: p.read_data_percent >= 100.0,
-                read_data_subset: if p.read_data_percent >= 100.0 { 0.0 } else { p.read_data_percent },
-                index: Some(&index),
-                compare_live: live,
-            },
-        ))
+        let o = stoppable(
+            ctx,
+            verify(
+                &mut repo,
+                VerifyOptions {
+                    snapshot: p.snapshot.clone(),
+                    read_data: p.read_data_percent >= 100.0,
+                    read_data_subset: if p.read_data_percent >= 100.0 { 0.0 } else { p.read_data_percent },
+                    index: Some(&index),
+                    compare_live: live,
+                },
+            ),
+        )
         .await?;
         ctx.progress(json!({
             "phase": "done", "snapshot_id": o.snapshot_id, "objects_checked": o.objects_checked, "chunks_checked": o.chunks_checked,
             "packs_read": o.packs_read, "nodes_compared": o.nodes_compared, "problems": o.problems.len(),
         }));
         if !o.problems.is_empty() {
-            return Err(JobError::permanent(anyhow::anyhow!("verify of {} found {} problems, first: {}", o.snapshot_id, o.problems.len(), o.problems[0])));
+            return Err(JobError::permanent(anyhow::anyhow!(
+                "verify of {} found {} problems, first: {}",
+                o.snapshot_id,
+                o.problems.len(),
+                o.problems[0]
+            )));
         }
         Ok(Outcome::Done)
     }
@@ -590,7 +698,9 @@ impl JobHandler for CompactHandler {
         let index = self.env.index()?;
         ctx.progress(json!({ "phase": "compacting chunk index" }));
         let stale_after = crate::repository::prune::PruneOptions::default().stale_after;
-        let stats = stoppable(ctx, async { Ok(crate::repository::prune::compact_index(&mut repo, stale_after).await?) }).await?;
+        let stats =
+            stoppable(ctx, async { Ok(crate::repository::prune::compact_index(&mut repo, stale_after).await?) })
+                .await?;
         ctx.progress(json!({ "phase": "collecting node-index garbage", "index": stats }));
         let grace = std::time::Duration::from_secs(p.grace_secs);
         let deleted = stoppable(ctx, index.gc(&p.share.tenant, &p.share.share, grace)).await?;

@@ -89,7 +89,10 @@ impl State {
                     parent_id: parent,
                     pending_children: pending,
                     progress: None,
-                    created_us: (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros()) as i64,
+                    created_us: (std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_micros()) as i64,
                 },
             );
             ids.push(id);

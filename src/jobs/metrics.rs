@@ -81,13 +81,38 @@ impl Metrics {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"));
         };
         counter("afb_jobs_claimed_total", "Jobs claimed by this worker.", "counter", self.claimed.get());
-        counter("afb_jobs_succeeded_total", "Jobs this worker completed successfully.", "counter", self.succeeded.get());
-        counter("afb_jobs_failed_total", "Job attempts that failed (retried or dead-lettered).", "counter", self.failed.get());
+        counter(
+            "afb_jobs_succeeded_total",
+            "Jobs this worker completed successfully.",
+            "counter",
+            self.succeeded.get(),
+        );
+        counter(
+            "afb_jobs_failed_total",
+            "Job attempts that failed (retried or dead-lettered).",
+            "counter",
+            self.failed.get(),
+        );
         counter("afb_jobs_cancelled_total", "Jobs stopped on a cancellation request.", "counter", self.cancelled.get());
         counter("afb_jobs_released_total", "Jobs handed back unfinished at shutdown.", "counter", self.released.get());
-        counter("afb_jobs_lease_lost_total", "Jobs whose lease was lost while running.", "counter", self.lease_lost.get());
-        counter("afb_jobs_reaped_total", "Expired leases this worker queued again or dead-lettered.", "counter", self.reaped.get());
-        counter("afb_jobs_claim_errors_total", "Claims that failed (database unreachable...).", "counter", self.claim_errors.get());
+        counter(
+            "afb_jobs_lease_lost_total",
+            "Jobs whose lease was lost while running.",
+            "counter",
+            self.lease_lost.get(),
+        );
+        counter(
+            "afb_jobs_reaped_total",
+            "Expired leases this worker queued again or dead-lettered.",
+            "counter",
+            self.reaped.get(),
+        );
+        counter(
+            "afb_jobs_claim_errors_total",
+            "Claims that failed (database unreachable...).",
+            "counter",
+            self.claim_errors.get(),
+        );
         counter("afb_jobs_complete_errors_total", "Outcome writes that failed.", "counter", self.complete_errors.get());
         counter("afb_jobs_running", "Jobs running in this worker now.", "gauge", self.running.get());
         counter("afb_jobs_claim_calls_total", "Claim statements issued.", "counter", self.claim_calls.get());
@@ -152,7 +177,9 @@ pub async fn serve(
                 }
             }),
         );
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("binding metrics address {addr}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding metrics address {addr}: {e}"))?;
     axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await?;
     Ok(())
 }

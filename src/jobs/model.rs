@@ -68,10 +68,11 @@ impl fmt::Display for JobKind {
 impl FromStr for JobKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        JobKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown job kind {s:?} (expected one of scan, backup, restore, verify, prune, compact, commit, noop)"))
+        JobKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            format!(
+                "unknown job kind {s:?} (expected one of scan, backup, restore, verify, prune, compact, commit, noop)"
+            )
+        })
     }
 }
 

@@ -35,7 +35,8 @@ pub fn pool(database_url: &str, size: usize) -> anyhow::Result<Pool> {
 /// (a lost claim or completion leaves the job queued or leased, and the lease expires). A worker crash
 /// loses nothing either way. It saves one WAL flush wait per claim and per completion.
 pub fn pool_with(database_url: &str, size: usize, durable: bool) -> anyhow::Result<Pool> {
-    let mut config: tokio_postgres::Config = database_url.parse().with_context(|| format!("invalid database URL {database_url:?}"))?;
+    let mut config: tokio_postgres::Config =
+        database_url.parse().with_context(|| format!("invalid database URL {database_url:?}"))?;
     if !durable {
         let options = format!("{} -c synchronous_commit=off", config.get_options().unwrap_or(""));
         config.options(options.trim());
@@ -104,9 +105,15 @@ fn wake(n: &Notify) {
     n.notify_one();
 }
 
-type Conn = (tokio_postgres::Client, tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>);
+type Conn =
+    (tokio_postgres::Client, tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>);
 
-async fn listen_forever(url: String, mut first: Option<Conn>, work: Arc<Notify>, cancels: Arc<(Mutex<Vec<JobId>>, Notify)>) {
+async fn listen_forever(
+    url: String,
+    mut first: Option<Conn>,
+    work: Arc<Notify>,
+    cancels: Arc<(Mutex<Vec<JobId>>, Notify)>,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let conn = match first.take() {
@@ -158,7 +165,8 @@ async fn listen_forever(url: String, mut first: Option<Conn>, work: Arc<Notify>,
 /// True for errors after which the same transaction may simply be run again (deadlock, serialization).
 fn retryable(e: &tokio_postgres::Error) -> bool {
     e.code().is_some_and(|c| {
-        *c == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED || *c == tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+        *c == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+            || *c == tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
     })
 }
 
@@ -251,7 +259,18 @@ pub(crate) async fn insert_jobs(
              ORDER BY n
              ON CONFLICT (dedupe_key) DO NOTHING
              RETURNING job_id",
-            &[&tenants, &shares, &kinds, &payloads, &priorities, &max_attempts, &keys, &state.as_str(), &parent, &pending_children],
+            &[
+                &tenants,
+                &shares,
+                &kinds,
+                &payloads,
+                &priorities,
+                &max_attempts,
+                &keys,
+                &state.as_str(),
+                &parent,
+                &pending_children,
+            ],
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
@@ -498,7 +517,11 @@ impl Queue for PgQueue {
 
 /// The common case, plain successes, in one autocommit statement: the jobs, their commit jobs' countdown
 /// and the wake-up if a commit job became claimable. Returns true if one did.
-async fn complete_plain(client: &deadpool_postgres::Object, worker: &str, outcomes: &[Completion]) -> Result<bool, tokio_postgres::Error> {
+async fn complete_plain(
+    client: &deadpool_postgres::Object,
+    worker: &str,
+    outcomes: &[Completion],
+) -> Result<bool, tokio_postgres::Error> {
     let ids: Vec<JobId> = outcomes.iter().map(|o| o.claim().job_id).collect();
     let attempts: Vec<i32> = outcomes.iter().map(|o| o.claim().attempt).collect();
     let stmt = client
@@ -527,7 +550,11 @@ async fn complete_plain(client: &deadpool_postgres::Object, worker: &str, outcom
 }
 
 /// One transaction recording `outcomes`. Returns true if some job became claimable now.
-async fn complete_tx(client: &mut deadpool_postgres::Object, worker: &str, outcomes: &[Completion]) -> Result<bool, tokio_postgres::Error> {
+async fn complete_tx(
+    client: &mut deadpool_postgres::Object,
+    worker: &str,
+    outcomes: &[Completion],
+) -> Result<bool, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     let mut parents_done: Vec<JobId> = Vec::new();
     let mut parents_failed: Vec<(JobId, JobId, JobState, Option<String>)> = Vec::new();

@@ -6,8 +6,8 @@
 //! dedupe key (`schedule:<id>:<due time in Unix seconds>`) makes a second enqueue of the same occurrence a
 //! no-op.
 
-use super::model::{JobKind, NewJob, ShareId, TenantId};
 use super::model::JobState;
+use super::model::{JobKind, NewJob, ShareId, TenantId};
 use super::postgres::{WORK_CHANNEL, insert_jobs};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -61,7 +61,8 @@ pub async fn run_due(client: &mut tokio_postgres::Client, now: DateTime<Utc>) ->
         let id: i64 = r.get(0);
         let expr: &str = r.get(4);
         let due: DateTime<Utc> = r.get(7);
-        let kind: JobKind = r.get::<_, &str>(3).parse().map_err(anyhow::Error::msg).with_context(|| format!("schedule {id}"))?;
+        let kind: JobKind =
+            r.get::<_, &str>(3).parse().map_err(anyhow::Error::msg).with_context(|| format!("schedule {id}"))?;
         // A schedule whose expression no longer parses is disabled rather than retried every tick.
         let next = match parse_cron(expr).and_then(|c| next_after(&c, now)) {
             Ok(n) => Some(n),
@@ -81,8 +82,11 @@ pub async fn run_due(client: &mut tokio_postgres::Client, now: DateTime<Utc>) ->
                 dedupe_key: Some(format!("schedule:{id}:{}", due.timestamp())),
             };
             enqueued += insert_jobs(&tx, &[job], JobState::Queued, None, 0).await?.len();
-            tx.execute("UPDATE schedules SET next_run_at = $2, last_enqueued_at = $3 WHERE schedule_id = $1", &[&id, &next, &now])
-                .await?;
+            tx.execute(
+                "UPDATE schedules SET next_run_at = $2, last_enqueued_at = $3 WHERE schedule_id = $1",
+                &[&id, &next, &now],
+            )
+            .await?;
         } else {
             tx.execute("UPDATE schedules SET enabled = false WHERE schedule_id = $1", &[&id]).await?;
         }

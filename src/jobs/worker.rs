@@ -122,7 +122,13 @@ impl<Q: Queue + ?Sized> Worker<Q> {
         let background = CancellationToken::new();
 
         let completer = tokio::spawn(complete_loop(self.queue.clone(), cfg.clone(), self.metrics.clone(), done_rx));
-        let heartbeat = tokio::spawn(heartbeat_loop(self.queue.clone(), cfg.clone(), held.clone(), self.metrics.clone(), background.clone()));
+        let heartbeat = tokio::spawn(heartbeat_loop(
+            self.queue.clone(),
+            cfg.clone(),
+            held.clone(),
+            self.metrics.clone(),
+            background.clone(),
+        ));
         let canceller = tokio::spawn(cancel_loop(self.queue.clone(), held.clone(), background.clone()));
         let reaper = tokio::spawn(reap_loop(self.queue.clone(), cfg.clone(), self.metrics.clone(), background.clone()));
 
@@ -160,7 +166,15 @@ impl<Q: Queue + ?Sized> Worker<Q> {
             for job in jobs {
                 let permit = permits.pop().expect("one permit per claimed job");
                 let ctx = self.register(&held, job);
-                let run = run_job(ctx, self.handlers.clone(), held.clone(), cfg.clone(), self.queue.clone(), done_tx.clone(), self.metrics.clone());
+                let run = run_job(
+                    ctx,
+                    self.handlers.clone(),
+                    held.clone(),
+                    cfg.clone(),
+                    self.queue.clone(),
+                    done_tx.clone(),
+                    self.metrics.clone(),
+                );
                 running.spawn(async move {
                     run.await;
                     drop(permit);
@@ -243,7 +257,8 @@ async fn run_job<Q: Queue + ?Sized>(
     metrics.running.add(-1);
     let (why, last_progress) = match held.lock().unwrap().remove(&job.job_id) {
         Some(mut h) => {
-            let p = if h.progress.has_changed().unwrap_or(false) { h.progress.borrow_and_update().clone() } else { None };
+            let p =
+                if h.progress.has_changed().unwrap_or(false) { h.progress.borrow_and_update().clone() } else { None };
             (h.stop, p)
         }
         None => (None, None),
@@ -263,7 +278,9 @@ async fn run_job<Q: Queue + ?Sized>(
             return;
         }
         (_, Ok(Outcome::Done)) => Completion::Succeeded { claim, fan_out: None },
-        (_, Ok(Outcome::FanOut { children, commit })) => Completion::Succeeded { claim, fan_out: Some((children, commit)) },
+        (_, Ok(Outcome::FanOut { children, commit })) => {
+            Completion::Succeeded { claim, fan_out: Some((children, commit)) }
+        }
         (Some(Stop::Cancelled), Err(_)) => Completion::Cancelled { claim },
         (Some(Stop::Shutdown), Err(_)) => Completion::Released { claim },
         (None, Err(e)) => {
@@ -305,7 +322,13 @@ async fn complete_loop<Q: Queue + ?Sized>(
     }
 }
 
-async fn heartbeat_loop<Q: Queue + ?Sized>(queue: Arc<Q>, cfg: Arc<WorkerConfig>, held: HeldMap, metrics: Arc<Metrics>, stop_all: CancellationToken) {
+async fn heartbeat_loop<Q: Queue + ?Sized>(
+    queue: Arc<Q>,
+    cfg: Arc<WorkerConfig>,
+    held: HeldMap,
+    metrics: Arc<Metrics>,
+    stop_all: CancellationToken,
+) {
     let mut tick = tokio::time::interval(cfg.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -315,7 +338,11 @@ async fn heartbeat_loop<Q: Queue + ?Sized>(queue: Arc<Q>, cfg: Arc<WorkerConfig>
             .unwrap()
             .values_mut()
             .map(|h| {
-                let p = if h.progress.has_changed().unwrap_or(false) { h.progress.borrow_and_update().clone() } else { None };
+                let p = if h.progress.has_changed().unwrap_or(false) {
+                    h.progress.borrow_and_update().clone()
+                } else {
+                    None
+                };
                 (h.claim, p)
             })
             .collect();
@@ -347,7 +374,12 @@ async fn cancel_loop<Q: Queue + ?Sized>(queue: Arc<Q>, held: HeldMap, stop_all: 
     }
 }
 
-async fn reap_loop<Q: Queue + ?Sized>(queue: Arc<Q>, cfg: Arc<WorkerConfig>, metrics: Arc<Metrics>, stop_all: CancellationToken) {
+async fn reap_loop<Q: Queue + ?Sized>(
+    queue: Arc<Q>,
+    cfg: Arc<WorkerConfig>,
+    metrics: Arc<Metrics>,
+    stop_all: CancellationToken,
+) {
     let mut tick = tokio::time::interval(cfg.reap_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

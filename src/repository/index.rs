@@ -409,8 +409,7 @@ impl ChunkIndex {
 
     async fn list_partition(&self, p: u8) -> Result<Vec<Path>> {
         let prefix = self.scope.index_partition_prefix(p);
-        let metas: Vec<_> =
-            self.store.list(Some(&prefix)).try_collect().await.map_err(|e| Error::store(&prefix, e))?;
+        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await.map_err(|e| Error::store(&prefix, e))?;
         let mut paths: Vec<Path> = metas.into_iter().map(|m| m.location).collect();
         paths.sort();
         Ok(paths)
@@ -446,12 +445,8 @@ impl ChunkIndex {
     /// Drops the least recently used cached entries until the cache is within budget.
     fn evict(&mut self) {
         while self.cached_entries > self.config.cache_entries {
-            let victim = self
-                .partitions
-                .values_mut()
-                .flatten()
-                .filter(|o| o.entries.is_some())
-                .min_by_key(|o| o.last_used);
+            let victim =
+                self.partitions.values_mut().flatten().filter(|o| o.entries.is_some()).min_by_key(|o| o.last_used);
             let Some(victim) = victim else { break };
             self.cached_entries -= victim.entries.take().map_or(0, |e| e.len());
         }
@@ -470,8 +465,11 @@ pub async fn rebuild_from_packs(store: Arc<dyn ObjectStore>, scope: &Scope, key:
         .try_collect()
         .await
         .map_err(|e| Error::store(scope.index_prefix(), e))?;
-    let packs: Vec<_> =
-        store.list(Some(&scope.packs_prefix())).try_collect().await.map_err(|e| Error::store(scope.packs_prefix(), e))?;
+    let packs: Vec<_> = store
+        .list(Some(&scope.packs_prefix()))
+        .try_collect()
+        .await
+        .map_err(|e| Error::store(scope.packs_prefix(), e))?;
     let mut index = ChunkIndex::new(store.clone(), scope.clone(), key.clone(), IndexConfig::default());
     let mut count = 0;
     for meta in packs {
@@ -506,7 +504,12 @@ fn is_chunk_index_object(path: &Path) -> bool {
 }
 
 /// Reads a pack's header with two ranged reads (the length, then the header).
-pub async fn read_pack_header(store: &dyn ObjectStore, key: &TenantKey, path: &Path, size: u64) -> Result<Vec<BlobEntry>> {
+pub async fn read_pack_header(
+    store: &dyn ObjectStore,
+    key: &TenantKey,
+    path: &Path,
+    size: u64,
+) -> Result<Vec<BlobEntry>> {
     if size < 4 {
         return Err(Error::corrupt(path, "too short for a pack"));
     }

@@ -49,9 +49,9 @@ impl MasterKey {
 
     /// Parses 64 hex characters (surrounding whitespace ignored).
     pub fn from_hex(s: &str) -> Result<Self> {
-        let bytes = unhex(s.trim()).filter(|b| b.len() == 32).ok_or_else(|| {
-            Error::Invalid("a master key is 64 hex characters (32 bytes)".into())
-        })?;
+        let bytes = unhex(s.trim())
+            .filter(|b| b.len() == 32)
+            .ok_or_else(|| Error::Invalid("a master key is 64 hex characters (32 bytes)".into()))?;
         Ok(Self(bytes.try_into().unwrap()))
     }
 
@@ -154,7 +154,9 @@ pub fn unwrap_tenant_secret(master: &MasterKey, tenant: &str, bytes: &[u8], obje
         });
     }
     let secret = crypto::open(&SealKey::new(&master.0), &aad(&bytes[..HEADER_LEN], tenant), &bytes[HEADER_LEN..])
-        .ok_or_else(|| Error::corrupt(object, "tenant key does not decrypt with the master key its fingerprint names"))?;
+        .ok_or_else(|| {
+            Error::corrupt(object, "tenant key does not decrypt with the master key its fingerprint names")
+        })?;
     Ok(secret.try_into().unwrap())
 }
 

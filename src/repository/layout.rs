@@ -36,7 +36,11 @@ pub fn check_id(what: &str, id: &str) -> Result<()> {
         && id.len() <= 128
         && !id.starts_with('.')
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
-    if ok { Ok(()) } else { Err(Error::Invalid(format!("invalid {what} {id:?}: use 1-128 of [A-Za-z0-9._-], not starting with '.'"))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("invalid {what} {id:?}: use 1-128 of [A-Za-z0-9._-], not starting with '.'")))
+    }
 }
 
 impl Scope {

@@ -68,7 +68,8 @@ impl Manifest {
     }
 
     pub(crate) fn from_json(object: &str, bytes: &[u8]) -> Result<Self> {
-        let m: Self = serde_json::from_slice(bytes).map_err(|e| Error::corrupt(object, format!("manifest JSON: {e}")))?;
+        let m: Self =
+            serde_json::from_slice(bytes).map_err(|e| Error::corrupt(object, format!("manifest JSON: {e}")))?;
         if m.format != MANIFEST_FORMAT {
             return Err(Error::corrupt(object, format!("unknown manifest format {}", m.format)));
         }
@@ -78,7 +79,8 @@ impl Manifest {
 
 /// `YYYYMMDDTHHMMSSZ-xxxxxxxx` for a creation time in ns since the epoch (UTC).
 pub fn new_snapshot_id(created_ns: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(created_ns as i128).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t =
+        time::OffsetDateTime::from_unix_timestamp_nanos(created_ns as i128).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let suffix: u32 = rand::rng().random();
     format!("{}-{suffix:08x}", t.format(&fmt).expect("formats"))

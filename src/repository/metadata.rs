@@ -32,7 +32,8 @@ pub fn encode_batch(versions: Vec<NodeVersion>) -> Vec<u8> {
 
 /// Decodes FlatBuffers bytes of a batch; `object` names them in errors.
 pub fn decode_batch(object: &str, bytes: &[u8]) -> Result<Vec<NodeVersion>> {
-    let root = MetadataBatchRef::read_as_root(bytes).map_err(|e| Error::corrupt(object, format!("flatbuffers: {e}")))?;
+    let root =
+        MetadataBatchRef::read_as_root(bytes).map_err(|e| Error::corrupt(object, format!("flatbuffers: {e}")))?;
     let batch = MetadataBatch::try_from(root).map_err(|e| Error::corrupt(object, format!("flatbuffers: {e}")))?;
     if batch.format_version != METADATA_FORMAT_VERSION {
         return Err(Error::corrupt(object, format!("unknown metadata format version {}", batch.format_version)));

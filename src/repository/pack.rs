@@ -73,7 +73,8 @@ pub fn seal_blob(key: &TenantKey, id: &ChunkId, plaintext: &[u8]) -> (Vec<u8>, C
 /// Opens a blob read from `pack` at `entry`: decrypts, decompresses, and checks the plaintext hashes to
 /// the chunk id. `pack` names the object in errors.
 pub fn open_blob(key: &TenantKey, pack: &str, entry: &BlobEntry, blob: &[u8]) -> Result<Vec<u8>> {
-    let what = |reason: &str| Error::corrupt(pack, format!("blob of chunk {} at offset {}: {reason}", entry.id, entry.offset));
+    let what =
+        |reason: &str| Error::corrupt(pack, format!("blob of chunk {} at offset {}: {reason}", entry.id, entry.offset));
     let body = crypto::open(key.seal_key(), &entry.id.0, blob).ok_or_else(|| what("does not decrypt"))?;
     let plain = crypto::decompress(entry.compression, body, entry.raw_length as usize)
         .ok_or_else(|| what("does not decompress"))?;

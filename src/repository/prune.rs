@@ -137,14 +137,29 @@ impl Drop for Marker {
     }
 }
 
-async fn put_sealed<T: Serialize>(store: &dyn ObjectStore, key: &TenantKey, magic: &[u8; 4], path: &Path, body: &T, mode: PutMode) -> Result<()> {
+async fn put_sealed<T: Serialize>(
+    store: &dyn ObjectStore,
+    key: &TenantKey,
+    magic: &[u8; 4],
+    path: &Path,
+    body: &T,
+    mode: PutMode,
+) -> Result<()> {
     let json = serde_json::to_vec(body).expect("serialises");
     let bytes = crypto::seal_object(key.seal_key(), magic, &json);
-    store.put_opts(path, PutPayload::from(bytes), PutOptions { mode, ..Default::default() }).await.map_err(|e| Error::store(path, e))?;
+    store
+        .put_opts(path, PutPayload::from(bytes), PutOptions { mode, ..Default::default() })
+        .await
+        .map_err(|e| Error::store(path, e))?;
     Ok(())
 }
 
-async fn get_sealed<T: for<'de> Deserialize<'de>>(store: &dyn ObjectStore, key: &TenantKey, magic: &[u8; 4], path: &Path) -> Result<T> {
+async fn get_sealed<T: for<'de> Deserialize<'de>>(
+    store: &dyn ObjectStore,
+    key: &TenantKey,
+    magic: &[u8; 4],
+    path: &Path,
+) -> Result<T> {
     let bytes = get_bytes(store, path).await?;
     let json = crypto::open_object(key.seal_key(), magic, &bytes, path.as_ref())?;
     serde_json::from_slice(&json).map_err(|e| Error::corrupt(path, format!("JSON: {e}")))
@@ -170,9 +185,21 @@ pub async fn list_backups(repo: &Repository) -> Result<Vec<BackupInProgress>> {
             continue;
         }
         match get_sealed::<MarkerBody>(repo.store().as_ref(), repo.key(), MARKER_MAGIC, &m.location).await {
-            Ok(b) => out.push(BackupInProgress { marker: name, started_ns: b.started_ns, refreshed_ns: b.refreshed_ns, host: b.host, pid: b.pid }),
+            Ok(b) => out.push(BackupInProgress {
+                marker: name,
+                started_ns: b.started_ns,
+                refreshed_ns: b.refreshed_ns,
+                host: b.host,
+                pid: b.pid,
+            }),
             Err(Error::Missing { .. }) => {} // ended meanwhile
-            Err(_) => out.push(BackupInProgress { marker: name, started_ns: 0, refreshed_ns: meta_ns(&m), host: String::new(), pid: 0 }),
+            Err(_) => out.push(BackupInProgress {
+                marker: name,
+                started_ns: 0,
+                refreshed_ns: meta_ns(&m),
+                host: String::new(),
+                pid: 0,
+            }),
         }
     }
     Ok(out)
@@ -297,7 +324,10 @@ impl Marked {
 /// listed too late to be seen referred to is reached through that manifest.
 async fn mark(repo: &Repository, run_retention: Duration) -> Result<Marked> {
     let mut m = Marked { snapshots: 0, chunks: HashSet::new(), objects: HashSet::new(), stale_parts: Vec::new() };
-    let parse = |s: &str| ObjectId::from_hex(s).ok_or_else(|| Error::Invalid(format!("a manifest or part record names a malformed object id {s:?}")));
+    let parse = |s: &str| {
+        ObjectId::from_hex(s)
+            .ok_or_else(|| Error::Invalid(format!("a manifest or part record names a malformed object id {s:?}")))
+    };
     let oldest_live = now_ns() - run_retention.as_nanos() as i64;
     for meta in super::runs::list_all(repo).await? {
         if meta_ns(&meta) < oldest_live {
@@ -363,7 +393,14 @@ async fn read_partition(store: &dyn ObjectStore, scope: &Scope, key: &TenantKey,
 
 /// Replaces partition `p`'s objects by one holding `entries` (sorted and deduplicated here): the new
 /// object first, then the old ones are deleted. Returns (objects written, objects deleted).
-async fn rewrite_partition(store: &dyn ObjectStore, scope: &Scope, key: &TenantKey, p: u8, old: &[Path], entries: Vec<IndexEntry>) -> Result<(usize, usize)> {
+async fn rewrite_partition(
+    store: &dyn ObjectStore,
+    scope: &Scope,
+    key: &TenantKey,
+    p: u8,
+    old: &[Path],
+    entries: Vec<IndexEntry>,
+) -> Result<(usize, usize)> {
     let merged: BTreeMap<ChunkId, IndexEntry> = entries.into_iter().map(|e| (e.id, e)).collect();
     let entries: Vec<IndexEntry> = merged.into_values().collect();
     let mut written = 0;
@@ -454,7 +491,8 @@ async fn condemn(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneR
     let mut others = list(store.as_ref(), &scope.bundles_prefix()).await?;
     others.extend(list(store.as_ref(), &scope.metadata_prefix()).await?);
     let stale_ns = opts.stale_after.as_nanos() as i64;
-    let (live, stale): (Vec<_>, Vec<_>) = list_backups(repo).await?.into_iter().partition(|b| now - b.refreshed_ns < stale_ns);
+    let (live, stale): (Vec<_>, Vec<_>) =
+        list_backups(repo).await?.into_iter().partition(|b| now - b.refreshed_ns < stale_ns);
     report.stale_markers = stale.into_iter().map(|b| b.marker).collect();
     let cutoff = live.iter().map(|b| b.started_ns).chain([now - opts.grace.as_nanos() as i64]).min().unwrap();
     report.backups_running = live;
@@ -489,9 +527,14 @@ async fn condemn(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneR
         let entries = match by_pack.remove(&id) {
             Some(e) => e,
             // Not in the index (a crashed writer's, or index damage): its header says what it holds.
-            None => read_pack_header(store.as_ref(), &key, &m.location, m.size).await?.iter().map(|b| IndexEntry::new(id, b)).collect(),
+            None => read_pack_header(store.as_ref(), &key, &m.location, m.size)
+                .await?
+                .iter()
+                .map(|b| IndexEntry::new(id, b))
+                .collect(),
         };
-        let (used, unused): (Vec<IndexEntry>, Vec<IndexEntry>) = entries.into_iter().partition(|e| marked.chunks.contains(&e.id));
+        let (used, unused): (Vec<IndexEntry>, Vec<IndexEntry>) =
+            entries.into_iter().partition(|e| marked.chunks.contains(&e.id));
         let unused_bytes: u64 = unused.iter().map(|e| e.length as u64).sum();
         if used.is_empty() {
             report.packs_unused += 1;
@@ -577,8 +620,10 @@ async fn sweep(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneRep
         }
         let now = now_ns();
         let stale_ns = opts.stale_after.as_nanos() as i64;
-        let live: Vec<BackupInProgress> = list_backups(repo).await?.into_iter().filter(|b| now - b.refreshed_ns < stale_ns).collect();
-        let (ready, waiting): (Vec<_>, Vec<_>) = records.into_iter().partition(|(_, r)| live.iter().all(|b| b.started_ns >= r.created_ns));
+        let live: Vec<BackupInProgress> =
+            list_backups(repo).await?.into_iter().filter(|b| now - b.refreshed_ns < stale_ns).collect();
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            records.into_iter().partition(|(_, r)| live.iter().all(|b| b.started_ns >= r.created_ns));
         if ready.is_empty() {
             if started.elapsed() >= opts.wait {
                 report.records_pending = waiting.len();

@@ -148,7 +148,15 @@ impl Repository {
         let scope = Scope::new(tenant, share)?;
         let key = load_or_create_tenant_key(store.as_ref(), master, tenant).await?;
         let index = ChunkIndex::new(store.clone(), scope.clone(), key.clone(), config.index);
-        Ok(Self { store, scope, key, config, index, pack: PackWriter::new(config.pack_target_size), stats: WriteStats::default() })
+        Ok(Self {
+            store,
+            scope,
+            key,
+            config,
+            index,
+            pack: PackWriter::new(config.pack_target_size),
+            stats: WriteStats::default(),
+        })
     }
 
     pub fn scope(&self) -> &Scope {
@@ -195,12 +203,11 @@ impl Repository {
 
     /// A writer that streams one file's content into chunks.
     pub fn file_writer(&self) -> FileWriter {
-        FileWriter { chunker: Chunker::new(self.config.chunking), xor: QuickXorHash::new(), content: FileContent {
-            size: 0,
-            chunk_ids: Vec::new(),
-            chunk_lengths: Vec::new(),
-            xorhash: [0; 20],
-        } }
+        FileWriter {
+            chunker: Chunker::new(self.config.chunking),
+            xor: QuickXorHash::new(),
+            content: FileContent { size: 0, chunk_ids: Vec::new(), chunk_lengths: Vec::new(), xorhash: [0; 20] },
+        }
     }
 
     /// Stores a whole file held in memory.
@@ -272,7 +279,10 @@ impl Repository {
             Some(e) => Some(e),
             None => self.index.get_fresh(id).await?,
         };
-        let entry = entry.ok_or_else(|| Error::UnknownChunk { chunk: id.to_hex(), scope: format!("{}/{}", self.scope.tenant(), self.scope.share()) })?;
+        let entry = entry.ok_or_else(|| Error::UnknownChunk {
+            chunk: id.to_hex(),
+            scope: format!("{}/{}", self.scope.tenant(), self.scope.share()),
+        })?;
         self.read_blob(&entry).await
     }
 

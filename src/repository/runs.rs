@@ -67,7 +67,8 @@ pub async fn list_all(repo: &Repository) -> Result<Vec<ObjectMeta>> {
 /// Deletes the records of run `run` (after its commit). Records already gone are fine.
 pub async fn remove_run(repo: &Repository, run: &str) -> Result<usize> {
     let prefix = repo.scope().run_prefix(run)?;
-    let objects: Vec<ObjectMeta> = repo.store().list(Some(&prefix)).try_collect().await.map_err(|e| Error::store(&prefix, e))?;
+    let objects: Vec<ObjectMeta> =
+        repo.store().list(Some(&prefix)).try_collect().await.map_err(|e| Error::store(&prefix, e))?;
     for o in &objects {
         match repo.store().delete(&o.location).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}

@@ -16,7 +16,7 @@
 //!
 //! Commits stay atomic on Blob: manifests are created with `PutMode::Create`, which object_store sends
 //! as `Put Blob` with `If-None-Match: *`, so of two writers of one key exactly one succeeds (the other
-//! gets 409 `BlobAlreadyExists`, `object_store::Error::AlreadyExists`). `tests/repository_blob.rs` checks
+//! gets 409 `BlobAlreadyExists`, `object_store::Error::AlreadyExists`). `tests/it/repository_blob.rs` checks
 //! this against Azurite.
 
 use std::fmt;
@@ -30,15 +30,15 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
-use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload,
-    PutResult, RenameOptions,
-};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ClientOptions, RetryConfig};
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
+    PutOptions, PutPayload, PutResult, RenameOptions,
+};
 
 use crate::azure::credential::DEV_ACCOUNT_NAME;
 
@@ -91,11 +91,15 @@ impl Location {
                 check_container(container).map_err(|why| bad(&why))?;
                 let prefix = prefix.trim_end_matches('/');
                 if !prefix.is_empty() {
-                    Path::parse(prefix).map_err(|_| bad("the prefix after the container must be /-separated names without empty, . or .. parts"))?;
+                    Path::parse(prefix).map_err(|_| {
+                        bad("the prefix after the container must be /-separated names without empty, . or .. parts")
+                    })?;
                 }
                 Ok(Location::AzureBlob { container: container.to_string(), prefix: prefix.to_string() })
             }
-            other => Err(bad(&format!("unsupported scheme {other}:// (use a directory, file:///DIR or az://CONTAINER/PREFIX)"))),
+            other => Err(bad(&format!(
+                "unsupported scheme {other}:// (use a directory, file:///DIR or az://CONTAINER/PREFIX)"
+            ))),
         }
     }
 
@@ -126,7 +130,9 @@ impl Location {
             Location::Local(dir) => Ok(dir.clone()),
             Location::AzureBlob { .. } => match std::env::var_os(CONTROL_DIR_VAR) {
                 Some(d) if !d.is_empty() => Ok(PathBuf::from(d)),
-                _ => bail!("repository {self}: set {CONTROL_DIR_VAR} to a local directory for the control area (API tokens, share settings)"),
+                _ => bail!(
+                    "repository {self}: set {CONTROL_DIR_VAR} to a local directory for the control area (API tokens, share settings)"
+                ),
             },
         }
     }
@@ -142,15 +148,24 @@ impl Location {
     pub fn open_with(&self, connection_string: Option<&str>) -> anyhow::Result<Arc<dyn ObjectStore>> {
         match self {
             Location::Local(dir) => {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating repository directory {}", dir.display()))?;
-                let fs = LocalFileSystem::new_with_prefix(dir).with_context(|| format!("opening repository {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating repository directory {}", dir.display()))?;
+                let fs = LocalFileSystem::new_with_prefix(dir)
+                    .with_context(|| format!("opening repository {}", dir.display()))?;
                 Ok(Arc::new(fs))
             }
             Location::AzureBlob { container, prefix } => {
                 let account = BlobAccount::select(connection_string).with_context(|| format!("repository {self}"))?;
-                let store = account.builder().with_container_name(container).build().with_context(|| format!("repository {self}"))?;
-                let inner: Arc<dyn ObjectStore> =
-                    if prefix.is_empty() { Arc::new(store) } else { Arc::new(PrefixStore::new(store, prefix.as_str())) };
+                let store = account
+                    .builder()
+                    .with_container_name(container)
+                    .build()
+                    .with_context(|| format!("repository {self}"))?;
+                let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
+                    Arc::new(store)
+                } else {
+                    Arc::new(PrefixStore::new(store, prefix.as_str()))
+                };
                 Ok(Arc::new(BlobRepository { inner, location: self.to_string(), container: container.clone() }))
             }
         }
@@ -162,7 +177,10 @@ impl Location {
     pub async fn create_container(&self, connection_string: Option<&str>) -> anyhow::Result<bool> {
         let Location::AzureBlob { container, .. } = self else { return Ok(false) };
         let account = BlobAccount::select(connection_string).with_context(|| format!("repository {self}"))?;
-        account.create_container(container).await.with_context(|| format!("creating container {container} of repository {self}"))
+        account
+            .create_container(container)
+            .await
+            .with_context(|| format!("creating container {container} of repository {self}"))
     }
 }
 
@@ -195,7 +213,9 @@ impl fmt::Display for BlobRepository {
 
 fn container_error(location: &str, container: &str, e: object_store::Error) -> object_store::Error {
     if e.to_string().contains("ContainerNotFound") {
-        let msg = format!("repository {location}: Blob container {container} does not exist (ContainerNotFound); create it first");
+        let msg = format!(
+            "repository {location}: Blob container {container} does not exist (ContainerNotFound); create it first"
+        );
         object_store::Error::Generic { store: "MicrosoftAzure", source: msg.into() }
     } else {
         e
@@ -211,11 +231,20 @@ impl BlobRepository {
 
 #[async_trait::async_trait]
 impl ObjectStore for BlobRepository {
-    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
         self.inner.put_opts(location, payload, opts).await.map_err(self.map())
     }
 
-    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> object_store::Result<Box<dyn MultipartUpload>> {
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
         self.inner.put_multipart_opts(location, opts).await.map_err(self.map())
     }
 
@@ -227,7 +256,10 @@ impl ObjectStore for BlobRepository {
         self.inner.get_ranges(location, ranges).await.map_err(self.map())
     }
 
-    fn delete_stream(&self, locations: BoxStream<'static, object_store::Result<Path>>) -> BoxStream<'static, object_store::Result<Path>> {
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
         self.inner.delete_stream(locations).map_err(self.map()).boxed()
     }
 
@@ -235,7 +267,11 @@ impl ObjectStore for BlobRepository {
         self.inner.list(prefix).map_err(self.map()).boxed()
     }
 
-    fn list_with_offset(&self, prefix: Option<&Path>, offset: &Path) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
         self.inner.list_with_offset(prefix, offset).map_err(self.map()).boxed()
     }
 
@@ -326,7 +362,9 @@ impl BlobAccount {
             (Some(e), _) => e.trim_end_matches('/').to_string(),
             (None, true) => DEV_BLOB_ENDPOINT.to_string(),
             (None, false) if get.contains_key("fileendpoint") => {
-                bail!("it names a FileEndpoint but no BlobEndpoint (set {CONNECTION_STRING_VAR} for the repository's account)")
+                bail!(
+                    "it names a FileEndpoint but no BlobEndpoint (set {CONNECTION_STRING_VAR} for the repository's account)"
+                )
             }
             (None, false) => {
                 let protocol = get.get("defaultendpointsprotocol").map(String::as_str).unwrap_or("https");
@@ -334,7 +372,8 @@ impl BlobAccount {
                 format!("{protocol}://{account}.blob.{suffix}")
             }
         };
-        let url = url::Url::parse(&endpoint).map_err(|e| anyhow::anyhow!("BlobEndpoint {endpoint:?} is not a URL: {e}"))?;
+        let url =
+            url::Url::parse(&endpoint).map_err(|e| anyhow::anyhow!("BlobEndpoint {endpoint:?} is not a URL: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             bail!("BlobEndpoint {endpoint:?} is not an http(s) URL");
         }
@@ -354,7 +393,9 @@ impl BlobAccount {
         let options = ClientOptions::new().with_timeout(REQUEST_TIMEOUT);
         let retry = RetryConfig::default();
         match self {
-            BlobAccount::Environment => MicrosoftAzureBuilder::from_env().with_client_options(options).with_retry(retry),
+            BlobAccount::Environment => {
+                MicrosoftAzureBuilder::from_env().with_client_options(options).with_retry(retry)
+            }
             BlobAccount::Explicit { account, endpoint, auth } => {
                 let b = MicrosoftAzureBuilder::new()
                     .with_client_options(options)
@@ -364,7 +405,9 @@ impl BlobAccount {
                     .with_allow_http(endpoint.starts_with("http:"));
                 match auth {
                     BlobAuth::Key(k) => b.with_access_key(k),
-                    BlobAuth::Sas(s) => b.with_sas_authorization(crate::azure::credential::query_pairs(s).collect::<Vec<_>>()),
+                    BlobAuth::Sas(s) => {
+                        b.with_sas_authorization(crate::azure::credential::query_pairs(s).collect::<Vec<_>>())
+                    }
                 }
             }
         }
@@ -381,13 +424,18 @@ impl BlobAccount {
         url.set_query(Some("restype=container"));
         let mut headers = http::HeaderMap::new();
         headers.insert("x-ms-version", http::HeaderValue::from_static("2021-08-06"));
-        headers.insert("x-ms-date", http::HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))?);
+        headers
+            .insert("x-ms-date", http::HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))?);
         headers.insert("content-length", http::HeaderValue::from_static("0"));
         match auth {
             BlobAuth::Key(k) => {
-                let key = base64::engine::general_purpose::STANDARD.decode(k.trim()).context("AccountKey is not base64")?;
+                let key =
+                    base64::engine::general_purpose::STANDARD.decode(k.trim()).context("AccountKey is not base64")?;
                 let sts = shared_key_string_to_sign("PUT", account, url.path(), url.query().unwrap_or(""), &headers);
-                headers.insert("authorization", http::HeaderValue::from_str(&shared_key_authorization(account, &key, &sts))?);
+                headers.insert(
+                    "authorization",
+                    http::HeaderValue::from_str(&shared_key_authorization(account, &key, &sts))?,
+                );
             }
             BlobAuth::Sas(s) => url.set_query(Some(&format!("restype=container&{s}"))),
         }
@@ -418,7 +466,10 @@ mod tests {
         assert_eq!(az.to_string(), "az://backups/prod/eu");
         assert_eq!(az.child("nodeindex").to_string(), "az://backups/prod/eu/nodeindex");
         assert_eq!(Location::parse("az://backups").unwrap().child("nodeindex").to_string(), "az://backups/nodeindex");
-        assert_eq!(Location::parse("/srv/afb").unwrap().child("nodeindex"), Location::Local("/srv/afb/nodeindex".into()));
+        assert_eq!(
+            Location::parse("/srv/afb").unwrap().child("nodeindex"),
+            Location::Local("/srv/afb/nodeindex".into())
+        );
     }
 
     #[test]
@@ -450,7 +501,9 @@ mod tests {
             ("acct".into(), "https://acct.blob.core.windows.net".into())
         );
         assert_eq!(
-            endpoint("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:41234/devstoreaccount1/;"),
+            endpoint(
+                "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:41234/devstoreaccount1/;"
+            ),
             ("devstoreaccount1".into(), "http://127.0.0.1:41234/devstoreaccount1".into())
         );
         let err = |c: &str| BlobAccount::from_connection_string(c).err().map(|e| e.to_string()).unwrap_or_default();

@@ -94,7 +94,9 @@ pub async fn verify_snapshot(repo: &mut Repository, snapshot_id: &str, read_data
             if let Some(pid) = v.permission_id.as_deref() {
                 match ObjectId::from_slice(pid) {
                     Some(pid) => check_permission(repo, &pid, &mut permissions_ok, &mut report).await,
-                    None => report.problems.push(Problem { object: node.clone(), message: "permission id is not 32 bytes".into() }),
+                    None => report
+                        .problems
+                        .push(Problem { object: node.clone(), message: "permission id is not 32 bytes".into() }),
                 }
             }
             if let Some(b) = &v.bundle {
@@ -102,7 +104,9 @@ pub async fn verify_snapshot(repo: &mut Repository, snapshot_id: &str, read_data
                     b.bundle_id.as_deref().and_then(ObjectId::from_slice),
                     b.member.as_deref().and_then(ChunkId::from_slice),
                 ) else {
-                    report.problems.push(Problem { object: node.clone(), message: "malformed bundle reference".into() });
+                    report
+                        .problems
+                        .push(Problem { object: node.clone(), message: "malformed bundle reference".into() });
                     continue;
                 };
                 let member = BundleMember { id: member, offset: b.offset, length: b.length };
@@ -117,11 +121,16 @@ pub async fn verify_snapshot(repo: &mut Repository, snapshot_id: &str, read_data
             let ids = v.chunk_ids.as_deref().unwrap_or_default();
             let lengths = v.chunk_lengths.as_deref().unwrap_or_default();
             if ids.len() % 32 != 0 || ids.len() / 32 != lengths.len() {
-                report.problems.push(Problem { object: node.clone(), message: "chunk ids and lengths disagree".into() });
+                report
+                    .problems
+                    .push(Problem { object: node.clone(), message: "chunk ids and lengths disagree".into() });
                 continue;
             }
             if v.bundle.is_none() && lengths.iter().map(|l| *l as u64).sum::<u64>() != v.size {
-                report.problems.push(Problem { object: node.clone(), message: "size differs from the sum of its chunk lengths".into() });
+                report.problems.push(Problem {
+                    object: node.clone(),
+                    message: "size differs from the sum of its chunk lengths".into(),
+                });
             }
             for raw in ids.chunks_exact(32) {
                 let id = ChunkId::from_slice(raw).unwrap();
@@ -136,7 +145,12 @@ pub async fn verify_snapshot(repo: &mut Repository, snapshot_id: &str, read_data
     Ok(report)
 }
 
-async fn check_permission(repo: &Repository, id: &ObjectId, seen: &mut HashMap<ObjectId, bool>, report: &mut VerifyReport) {
+async fn check_permission(
+    repo: &Repository,
+    id: &ObjectId,
+    seen: &mut HashMap<ObjectId, bool>,
+    report: &mut VerifyReport,
+) {
     if seen.contains_key(id) {
         return;
     }
@@ -151,7 +165,12 @@ async fn check_permission(repo: &Repository, id: &ObjectId, seen: &mut HashMap<O
     seen.insert(*id, ok);
 }
 
-async fn load_bundle(repo: &Repository, id: &ObjectId, seen: &mut HashMap<ObjectId, Option<Vec<u8>>>, report: &mut VerifyReport) {
+async fn load_bundle(
+    repo: &Repository,
+    id: &ObjectId,
+    seen: &mut HashMap<ObjectId, Option<Vec<u8>>>,
+    report: &mut VerifyReport,
+) {
     if seen.contains_key(id) {
         return;
     }
@@ -177,7 +196,10 @@ async fn check_chunk(
     let entry = match repo.index().get(id).await {
         Ok(Some(e)) => e,
         Ok(None) => {
-            let e = Error::UnknownChunk { chunk: id.to_hex(), scope: format!("{}/{}", repo.scope().tenant(), repo.scope().share()) };
+            let e = Error::UnknownChunk {
+                chunk: id.to_hex(),
+                scope: format!("{}/{}", repo.scope().tenant(), repo.scope().share()),
+            };
             report.problems.push(Problem::from_error(&e, node));
             return Ok(());
         }
@@ -202,7 +224,10 @@ async fn check_chunk(
             ok
         }
     };
-    if exists && read_data && let Err(e) = repo.read_blob(&entry).await {
+    if exists
+        && read_data
+        && let Err(e) = repo.read_blob(&entry).await
+    {
         report.problems.push(Problem::from_error(&e, node));
     }
     Ok(())

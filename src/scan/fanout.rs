@@ -126,13 +126,24 @@ pub fn run_tag(tenant: &str, share: &str, run: &str) -> String {
 /// Takes a snapshot of `azure_share` tagged with `tag` ([`RUN_TAG`]); returns its timestamp.
 pub async fn take_tagged_snapshot(client: &FileServiceClient, azure_share: &str, tag: &str) -> anyhow::Result<String> {
     let metadata = std::collections::BTreeMap::from([(RUN_TAG.to_string(), tag.to_string())]);
-    client.share(azure_share).create_snapshot_with(&metadata).await.with_context(|| format!("taking a snapshot of share {azure_share}"))
+    client
+        .share(azure_share)
+        .create_snapshot_with(&metadata)
+        .await
+        .with_context(|| format!("taking a snapshot of share {azure_share}"))
 }
 
 /// Timestamps of the snapshots of `azure_share` tagged with `tag`, oldest first.
 pub async fn tagged_snapshots(client: &FileServiceClient, azure_share: &str, tag: &str) -> anyhow::Result<Vec<String>> {
-    let snaps = client.list_share_snapshots(azure_share).await.with_context(|| format!("listing the snapshots of share {azure_share}"))?;
-    Ok(snaps.into_iter().filter(|s| s.metadata.get(RUN_TAG).is_some_and(|v| v == tag)).filter_map(|s| s.snapshot).collect())
+    let snaps = client
+        .list_share_snapshots(azure_share)
+        .await
+        .with_context(|| format!("listing the snapshots of share {azure_share}"))?;
+    Ok(snaps
+        .into_iter()
+        .filter(|s| s.metadata.get(RUN_TAG).is_some_and(|v| v == tag))
+        .filter_map(|s| s.snapshot)
+        .collect())
 }
 
 /// The run's info, taking the share snapshot if this is the run's first start. Safe to call again and
@@ -143,7 +154,14 @@ pub async fn tagged_snapshots(client: &FileServiceClient, azure_share: &str, tag
 ///   steps) adopts the oldest one instead of taking another;
 /// - once the record exists, every other snapshot tagged with the run (a concurrent loser's, or a
 ///   surplus one) is deleted, so a run keeps exactly the snapshot it recorded.
-pub async fn start_run(repo: &Repo, client: &FileServiceClient, tenant: &str, share: &str, azure_share: &str, run: &str) -> anyhow::Result<RunInfo> {
+pub async fn start_run(
+    repo: &Repo,
+    client: &FileServiceClient,
+    tenant: &str,
+    share: &str,
+    azure_share: &str,
+    run: &str,
+) -> anyhow::Result<RunInfo> {
     crate::index::manifest::check_id("tenant", tenant)?;
     crate::index::manifest::check_id("share", share)?;
     let key = format!("{}/run.json", run_prefix(tenant, share, run));
@@ -159,10 +177,21 @@ pub async fn start_run(repo: &Repo, client: &FileServiceClient, tenant: &str, sh
         Some(ts) => ts,
         None => take_tagged_snapshot(client, azure_share, &tag).await?,
     };
-    let endpoint = live.account_config().endpoint.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/').to_string();
-    let info = RunInfo { run: run.to_string(), azure_share: azure_share.to_string(), share_snapshot: ts.clone(), endpoint, base_snapshot };
+    let endpoint =
+        live.account_config().endpoint.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/').to_string();
+    let info = RunInfo {
+        run: run.to_string(),
+        azure_share: azure_share.to_string(),
+        share_snapshot: ts.clone(),
+        endpoint,
+        base_snapshot,
+    };
     let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-    let info = match repo.store().put_opts(&Path::from(key.as_str()), PutPayload::from(serde_json::to_vec_pretty(&info)?), opts).await {
+    let info = match repo
+        .store()
+        .put_opts(&Path::from(key.as_str()), PutPayload::from(serde_json::to_vec_pretty(&info)?), opts)
+        .await
+    {
         Ok(_) => info,
         Err(object_store::Error::AlreadyExists { .. }) => {
             let b = get_opt(repo.store(), &key).await?.with_context(|| format!("{key} vanished"))?;
@@ -185,7 +214,11 @@ pub async fn remove_strays(client: &FileServiceClient, info: &RunInfo, tag: &str
         match client.share(&info.azure_share).at_snapshot(&ts).delete().await {
             Ok(()) => removed += 1,
             Err(e) if e.is_not_found() => {}
-            Err(e) => tracing::warn!("could not delete the share snapshot {ts} of {} that run {} does not use: {e}", info.azure_share, info.run),
+            Err(e) => tracing::warn!(
+                "could not delete the share snapshot {ts} of {} that run {} does not use: {e}",
+                info.azure_share,
+                info.run
+            ),
         }
     }
     Ok(removed)
@@ -194,7 +227,9 @@ pub async fn remove_strays(client: &FileServiceClient, info: &RunInfo, tag: &str
 /// The record of a run that has started.
 pub async fn load_run(repo: &Repo, tenant: &str, share: &str, run: &str) -> anyhow::Result<RunInfo> {
     let key = format!("{}/run.json", run_prefix(tenant, share, run));
-    let b = get_opt(repo.store(), &key).await?.with_context(|| format!("run {run} of {tenant}/{share} has no record ({key})"))?;
+    let b = get_opt(repo.store(), &key)
+        .await?
+        .with_context(|| format!("run {run} of {tenant}/{share} has no record ({key})"))?;
     serde_json::from_slice(&b).with_context(|| format!("{key}: not a run record"))
 }
 
@@ -218,7 +253,10 @@ pub async fn list_part(
     let mut st = ListStats::default();
     let page_size = budget.page_size;
     loop {
-        while in_flight.len() < budget.concurrency.max(1) && sent < budget.pages.max(1) && (sent == 0 || rows.len() < budget.max_rows) {
+        while in_flight.len() < budget.concurrency.max(1)
+            && sent < budget.pages.max(1)
+            && (sent == 0 || rows.len() < budget.max_rows)
+        {
             let Some(w) = stack.pop() else { break };
             sent += 1;
             let dir = snap.directory(&w.path);
@@ -232,15 +270,26 @@ pub async fn list_part(
             _ = cancel.cancelled() => bail!("stopped"),
         };
         let Some((w, result)) = next else { break };
-        let page = result
-            .map_err(anyhow::Error::new)
-            .with_context(|| format!("listing directory /{} of share {} (snapshot {})", w.path, snap.name(), snap.snapshot().unwrap_or("-")))?;
+        let page = result.map_err(anyhow::Error::new).with_context(|| {
+            format!(
+                "listing directory /{} of share {} (snapshot {})",
+                w.path,
+                snap.name(),
+                snap.snapshot().unwrap_or("-")
+            )
+        })?;
         st.pages += 1;
         for e in &page.entries {
             let Some(fid) = e.file_id.as_deref() else {
-                bail!("entry {:?} in /{} has no FileId (the listing must send x-ms-file-extended-info)", e.name, w.path);
+                bail!(
+                    "entry {:?} in /{} has no FileId (the listing must send x-ms-file-extended-info)",
+                    e.name,
+                    w.path
+                );
             };
-            let fid: u64 = fid.trim().parse().with_context(|| format!("entry {:?} in /{}: FileId {fid:?} is not a decimal 64-bit number", e.name, w.path))?;
+            let fid: u64 = fid.trim().parse().with_context(|| {
+                format!("entry {:?} in /{}: FileId {fid:?} is not a decimal 64-bit number", e.name, w.path)
+            })?;
             let (attributes, _) = parse_attributes(e.attributes.as_deref().unwrap_or(""));
             let is_dir = e.is_dir();
             rows.push(Node {
@@ -304,22 +353,40 @@ pub struct PartMeta {
 
 /// Writes a part's fragment, then its record. Idempotent: a re-run writes the same rows under the same keys.
 #[allow(clippy::too_many_arguments)]
-pub async fn write_part(repo: &Repo, tenant: &str, share: &str, run: &str, part: &str, rows: &[Node], stats: &ListStats, children: Vec<String>) -> anyhow::Result<PartMeta> {
+pub async fn write_part(
+    repo: &Repo,
+    tenant: &str,
+    share: &str,
+    run: &str,
+    part: &str,
+    rows: &[Node],
+    stats: &ListStats,
+    children: Vec<String>,
+) -> anyhow::Result<PartMeta> {
     let prefix = format!("{}/parts", run_prefix(tenant, share, run));
-    let mut w = FileWriter::create(repo.store(), &format!("{prefix}/{part}.parquet"), node_schema(), ParquetTuning::default())?;
+    let mut w =
+        FileWriter::create(repo.store(), &format!("{prefix}/{part}.parquet"), node_schema(), ParquetTuning::default())?;
     for chunk in rows.chunks(8192) {
         w.write(&nodes_to_batch(chunk)).await?;
     }
     let (_, n, bytes) = w.close().await?;
     let meta = PartMeta { id: part.to_string(), rows: n, fragment_bytes: bytes, stats_pages: stats.pages, children };
     let key = format!("{prefix}/{part}.json");
-    repo.store().put(&Path::from(key.as_str()), PutPayload::from(serde_json::to_vec(&meta)?)).await.with_context(|| format!("writing {key}"))?;
+    repo.store()
+        .put(&Path::from(key.as_str()), PutPayload::from(serde_json::to_vec(&meta)?))
+        .await
+        .with_context(|| format!("writing {key}"))?;
     Ok(meta)
 }
 
 /// The index snapshot this run committed, if it did: a snapshot newer than the run's base whose source is
 /// the run's share snapshot.
-pub async fn find_committed(repo: &Repo, tenant: &str, share: &str, info: &RunInfo) -> anyhow::Result<Option<Manifest>> {
+pub async fn find_committed(
+    repo: &Repo,
+    tenant: &str,
+    share: &str,
+    info: &RunInfo,
+) -> anyhow::Result<Option<Manifest>> {
     for id in repo.snapshot_ids(tenant, share).await?.into_iter().rev() {
         if id <= info.base_snapshot {
             break;
@@ -344,26 +411,44 @@ pub struct CommitStats {
 }
 
 /// Merges the run's fragments into one index snapshot (see the module documentation).
-pub async fn commit_run(repo: &Repo, tenant: &str, share: &str, info: &RunInfo, spill: SpillOptions, write: WriteOptions) -> anyhow::Result<(Manifest, CommitStats)> {
+pub async fn commit_run(
+    repo: &Repo,
+    tenant: &str,
+    share: &str,
+    info: &RunInfo,
+    spill: SpillOptions,
+    write: WriteOptions,
+) -> anyhow::Result<(Manifest, CommitStats)> {
     if let Some(m) = find_committed(repo, tenant, share, info).await? {
         return Ok((m, CommitStats { already_committed: true, ..Default::default() }));
     }
     let prefix = format!("{}/parts", run_prefix(tenant, share, &info.run));
     // The parts: the tree from the root, every member present.
     let mut metas: BTreeMap<String, PartMeta> = BTreeMap::new();
-    let listed: Vec<_> = repo.store().list(Some(&Path::from(prefix.as_str()))).try_collect().await.with_context(|| format!("listing {prefix}"))?;
+    let listed: Vec<_> = repo
+        .store()
+        .list(Some(&Path::from(prefix.as_str())))
+        .try_collect()
+        .await
+        .with_context(|| format!("listing {prefix}"))?;
     for o in listed {
         let key = o.location.to_string();
         if let Some(id) = key.strip_prefix(&format!("{prefix}/")).and_then(|f| f.strip_suffix(".json")) {
             let b = get_opt(repo.store(), &key).await?.with_context(|| format!("{key} vanished"))?;
-            metas.insert(id.to_string(), serde_json::from_slice(&b).with_context(|| format!("{key}: not a part record"))?);
+            metas.insert(
+                id.to_string(),
+                serde_json::from_slice(&b).with_context(|| format!("{key}: not a part record"))?,
+            );
         }
     }
     let mut parts = Vec::new();
     let mut todo = vec![ROOT_PART.to_string()];
     while let Some(id) = todo.pop() {
         let Some(m) = metas.get(&id) else {
-            bail!("run {} of {tenant}/{share} is incomplete: part {id} has not written its fragment; nothing was committed", info.run);
+            bail!(
+                "run {} of {tenant}/{share} is incomplete: part {id} has not written its fragment; nothing was committed",
+                info.run
+            );
         };
         todo.extend(m.children.iter().cloned());
         parts.push(id);
@@ -382,7 +467,9 @@ pub async fn commit_run(repo: &Repo, tenant: &str, share: &str, info: &RunInfo, 
         while let Some(b) = s.next().await {
             let b = b?;
             rows += b.num_rows() as u64;
-            for fid in b.column(col::NODE_ID).as_any().downcast_ref::<Int64Array>().context("fragment node_id")?.values() {
+            for fid in
+                b.column(col::NODE_ID).as_any().downcast_ref::<Int64Array>().context("fragment node_id")?.values()
+            {
                 if idmap.get(*fid as u64).is_none() {
                     fresh.insert(*fid as u64);
                 }
@@ -408,7 +495,9 @@ pub async fn commit_run(repo: &Repo, tenant: &str, share: &str, info: &RunInfo, 
                 parents.push(if pf == 0 {
                     crate::index::node::ROOT_ID
                 } else {
-                    idmap.get(pf).with_context(|| format!("part {p}: parent FileId {pf} of {:?} was never listed", c.name.value(i)))?
+                    idmap.get(pf).with_context(|| {
+                        format!("part {p}: parent FileId {pf} of {:?} was never listed", c.name.value(i))
+                    })?
                 });
             }
             let mut cols = b.columns().to_vec();
@@ -420,7 +509,10 @@ pub async fn commit_run(repo: &Repo, tenant: &str, share: &str, info: &RunInfo, 
     let runs = sorter.finish().await?;
     let mut writer = repo.begin(tenant, share, write).await?;
     if writer.snapshot_id() != expected {
-        bail!("another writer committed snapshot {} of {tenant}/{share} during this commit; nothing was committed", writer.snapshot_id() - 1);
+        bail!(
+            "another writer committed snapshot {} of {tenant}/{share} during this commit; nothing was committed",
+            writer.snapshot_id() - 1
+        );
     }
     writer.set_source(SnapshotSource {
         kind: "azure-files".into(),
@@ -434,7 +526,16 @@ pub async fn commit_run(repo: &Repo, tenant: &str, share: &str, info: &RunInfo, 
     }
     let ms = merge.finish().await?;
     let m = writer.commit(Some(&mut idmap)).await?;
-    Ok((m, CommitStats { parts: parts.len(), rows, new_node_ids, already_committed: false, duplicate_file_ids: ms.duplicates }))
+    Ok((
+        m,
+        CommitStats {
+            parts: parts.len(),
+            rows,
+            new_node_ids,
+            already_committed: false,
+            duplicate_file_ids: ms.duplicates,
+        },
+    ))
 }
 
 /// Deletes a run's fragments and part records (after its commit). `run.json` stays.

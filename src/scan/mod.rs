@@ -56,7 +56,14 @@ pub struct ScanOptions {
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions { concurrency: 16, page_size: None, share_snapshot: None, index_share: None, spill: SpillOptions::default(), write: WriteOptions::default() }
+        ScanOptions {
+            concurrency: 16,
+            page_size: None,
+            share_snapshot: None,
+            index_share: None,
+            spill: SpillOptions::default(),
+            write: WriteOptions::default(),
+        }
     }
 }
 
@@ -109,7 +116,9 @@ pub fn parse_attributes(s: &str) -> (i32, Vec<String>) {
 }
 
 pub(crate) fn nanos(t: Option<time::OffsetDateTime>) -> i64 {
-    t.map_or(0, |t| i64::try_from(t.unix_timestamp_nanos()).unwrap_or(if t.unix_timestamp() < 0 { i64::MIN } else { i64::MAX }))
+    t.map_or(0, |t| {
+        i64::try_from(t.unix_timestamp_nanos()).unwrap_or(if t.unix_timestamp() < 0 { i64::MIN } else { i64::MAX })
+    })
 }
 
 /// A page still to list: directory path within the share, its node id, its depth, the page marker.
@@ -137,10 +146,18 @@ struct WalkStats {
 }
 
 /// Scan share `share` of the account `account` into `repo` as the next snapshot of `tenant`/`share`.
-pub async fn scan(account: AccountConfig, client_options: ClientOptions, share: &str, repo: &Repo, tenant: &str, opts: &ScanOptions) -> anyhow::Result<ScanReport> {
+pub async fn scan(
+    account: AccountConfig,
+    client_options: ClientOptions,
+    share: &str,
+    repo: &Repo,
+    tenant: &str,
+    opts: &ScanOptions,
+) -> anyhow::Result<ScanReport> {
     let started = Instant::now();
     let concurrency = opts.concurrency.max(1);
-    let client_options = ClientOptions { max_concurrency: client_options.max_concurrency.max(concurrency), ..client_options };
+    let client_options =
+        ClientOptions { max_concurrency: client_options.max_concurrency.max(concurrency), ..client_options };
     let endpoint = account.endpoint.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/').to_string();
     let client = FileServiceClient::new(account, client_options)?;
     crate::index::manifest::check_id("tenant", tenant)?;
@@ -158,12 +175,15 @@ pub async fn scan(account: AccountConfig, client_options: ClientOptions, share: 
         None => (live.create_snapshot().await.with_context(|| format!("taking a snapshot of share {share}"))?, true),
     };
     let target = IndexTarget { repo, tenant, share: index_share };
-    let result = scan_snapshot(&client, share, &share_snapshot, &target, opts, &mut idmap, expected_id, &endpoint).await;
+    let result =
+        scan_snapshot(&client, share, &share_snapshot, &target, opts, &mut idmap, expected_id, &endpoint).await;
     let (mut report, manifest) = match result {
         Ok(r) => r,
         Err(e) => {
             if created && let Err(d) = live.at_snapshot(&share_snapshot).delete().await {
-                tracing::warn!("could not delete share snapshot {share_snapshot} of {share} after the failed scan: {d}");
+                tracing::warn!(
+                    "could not delete share snapshot {share_snapshot} of {share} after the failed scan: {d}"
+                );
             }
             return Err(e);
         }
@@ -215,7 +235,10 @@ async fn scan_snapshot(
         }
         let Some((w, result)) = in_flight.next().await else { break };
         let page: ListPage = result.map_err(anyhow::Error::new).with_context(|| {
-            format!("scan of share {share} (snapshot {share_snapshot}) failed listing directory {}; nothing was committed", display_path(&w.path))
+            format!(
+                "scan of share {share} (snapshot {share_snapshot}) failed listing directory {}; nothing was committed",
+                display_path(&w.path)
+            )
         })?;
         st.pages += 1;
         for e in &page.entries {
@@ -317,9 +340,15 @@ async fn scan_snapshot(
 /// The node id of a listed entry (assigning one if its FileId is new), and whether it is new.
 fn node_id_of(idmap: &mut IdMap, e: &Entry, dir: &str) -> anyhow::Result<(i64, bool)> {
     let Some(fid) = e.file_id.as_deref() else {
-        bail!("entry {:?} in {} has no FileId (the listing must send x-ms-file-extended-info)", e.name, display_path(dir));
+        bail!(
+            "entry {:?} in {} has no FileId (the listing must send x-ms-file-extended-info)",
+            e.name,
+            display_path(dir)
+        );
     };
-    let fid: u64 = fid.trim().parse().with_context(|| format!("entry {:?} in {}: FileId {fid:?} is not a decimal 64-bit number", e.name, display_path(dir)))?;
+    let fid: u64 = fid.trim().parse().with_context(|| {
+        format!("entry {:?} in {}: FileId {fid:?} is not a decimal 64-bit number", e.name, display_path(dir))
+    })?;
     let before = idmap.next_id();
     let id = idmap.assign(fid);
     Ok((id, idmap.next_id() != before))

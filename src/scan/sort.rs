@@ -62,7 +62,16 @@ pub struct RunSorter {
 
 impl RunSorter {
     pub fn new(opts: SpillOptions) -> Self {
-        RunSorter { opts, buffered: Vec::new(), buffered_rows: 0, buffered_bytes: 0, tmp: None, runs: Vec::new(), writing: None, rows: 0 }
+        RunSorter {
+            opts,
+            buffered: Vec::new(),
+            buffered_rows: 0,
+            buffered_bytes: 0,
+            tmp: None,
+            runs: Vec::new(),
+            writing: None,
+            rows: 0,
+        }
     }
 
     /// Rows pushed so far.
@@ -106,7 +115,8 @@ impl RunSorter {
             .context("creating a temporary directory for sorted runs")?;
             self.tmp = Some(t);
         }
-        let path = self.tmp.as_ref().expect("created above").path().join(format!("run-{:05}.arrow", self.spilled_runs()));
+        let path =
+            self.tmp.as_ref().expect("created above").path().join(format!("run-{:05}.arrow", self.spilled_runs()));
         let batches = std::mem::take(&mut self.buffered);
         self.buffered_rows = 0;
         self.buffered_bytes = 0;
@@ -125,7 +135,8 @@ impl RunSorter {
             self.runs.push(prev.await.context("spill task panicked")??);
         }
         let batches = std::mem::take(&mut self.buffered);
-        let memory = tokio::task::spawn_blocking(move || sort_batches(&batches)).await.context("sort task panicked")??;
+        let memory =
+            tokio::task::spawn_blocking(move || sort_batches(&batches)).await.context("sort task panicked")??;
         Ok(SortedRuns { memory, runs: self.runs, _tmp: self.tmp })
     }
 }
@@ -163,10 +174,14 @@ impl SortedRuns {
             }
             if let Some(b) = self.memory {
                 let n = b.num_rows();
-                sources.push(Box::new((0..n).step_by(RUN_BATCH_ROWS).map(move |o| Ok(b.slice(o, RUN_BATCH_ROWS.min(n - o))))));
+                sources.push(Box::new(
+                    (0..n).step_by(RUN_BATCH_ROWS).map(move |o| Ok(b.slice(o, RUN_BATCH_ROWS.min(n - o)))),
+                ));
             }
             let mut stats = MergeStats::default();
-            merge_sources(sources, &mut stats, |b| tx.blocking_send(b).map_err(|_| anyhow::anyhow!("merge output was dropped")))?;
+            merge_sources(sources, &mut stats, |b| {
+                tx.blocking_send(b).map_err(|_| anyhow::anyhow!("merge output was dropped"))
+            })?;
             drop(self._tmp);
             Ok(stats)
         });
@@ -308,7 +323,17 @@ mod tests {
     use crate::index::node::{Node, NodeKind, batch_to_nodes, nodes_to_batch};
 
     fn n(id: i64) -> Node {
-        Node { node_id: id, parent_id: 0, name: format!("n{id}"), kind: NodeKind::File, size: id, mtime: 1, ctime: 2, attributes: 0x20, xorhash: 0 }
+        Node {
+            node_id: id,
+            parent_id: 0,
+            name: format!("n{id}"),
+            kind: NodeKind::File,
+            size: id,
+            mtime: 1,
+            ctime: 2,
+            attributes: 0x20,
+            xorhash: 0,
+        }
     }
 
     async fn sorted_ids(spill_rows: usize, ids: &[i64]) -> (Vec<i64>, MergeStats, usize) {

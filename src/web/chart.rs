@@ -13,7 +13,13 @@ fn axis(out: &mut String, max: f64, fmt: &dyn Fn(f64) -> String) {
     for k in 0..=4 {
         let v = max * k as f64 / 4.0;
         let y = H - PAD_B - (H - PAD_B - PAD_T) * k as f64 / 4.0;
-        let _ = write!(out, r##"<line x1="{PAD_L}" y1="{y:.1}" x2="{W}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{}</text>"##, PAD_L - 4.0, y + 3.0, fmt(v));
+        let _ = write!(
+            out,
+            r##"<line x1="{PAD_L}" y1="{y:.1}" x2="{W}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{}</text>"##,
+            PAD_L - 4.0,
+            y + 3.0,
+            fmt(v)
+        );
     }
 }
 
@@ -23,12 +29,21 @@ pub fn line(title: &str, labels: &[i64], values: &[f64], fmt: &dyn Fn(f64) -> St
     let n = values.len().max(1);
     let x = |i: usize| PAD_L + (W - PAD_L - 10.0) * if n == 1 { 0.5 } else { i as f64 / (n - 1) as f64 };
     let y = |v: f64| H - PAD_B - (H - PAD_B - PAD_T) * v / max;
-    let mut s = format!(r#"<svg class="chart" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{title}" xmlns="http://www.w3.org/2000/svg">"#);
+    let mut s = format!(
+        r#"<svg class="chart" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{title}" xmlns="http://www.w3.org/2000/svg">"#
+    );
     axis(&mut s, max, fmt);
     let pts: Vec<String> = values.iter().enumerate().map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v))).collect();
     let _ = write!(s, r##"<polyline fill="none" stroke="#2563eb" stroke-width="2" points="{}"/>"##, pts.join(" "));
     for (i, v) in values.iter().enumerate() {
-        let _ = write!(s, r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="#2563eb"><title>snapshot {}: {}</title></circle>"##, x(i), y(*v), labels.get(i).copied().unwrap_or(0), fmt(*v));
+        let _ = write!(
+            s,
+            r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="#2563eb"><title>snapshot {}: {}</title></circle>"##,
+            x(i),
+            y(*v),
+            labels.get(i).copied().unwrap_or(0),
+            fmt(*v)
+        );
     }
     let step = (n / 10).max(1);
     for (i, l) in labels.iter().enumerate().step_by(step) {
@@ -45,7 +60,9 @@ pub fn changes(title: &str, labels: &[i64], values: &[(u64, u64, u64)]) -> Strin
     let slot = (W - PAD_L - 10.0) / n as f64;
     let bw = (slot * 0.7).max(1.0);
     let scale = |v: u64| (H - PAD_B - PAD_T) * v as f64 / max;
-    let mut s = format!(r#"<svg class="chart" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{title}" xmlns="http://www.w3.org/2000/svg">"#);
+    let mut s = format!(
+        r#"<svg class="chart" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{title}" xmlns="http://www.w3.org/2000/svg">"#
+    );
     axis(&mut s, max, &|v| format!("{v:.0}"));
     for (i, (a, m, d)) in values.iter().enumerate() {
         let x = PAD_L + slot * i as f64 + (slot - bw) / 2.0;
@@ -53,12 +70,21 @@ pub fn changes(title: &str, labels: &[i64], values: &[(u64, u64, u64)]) -> Strin
         for (v, color, what) in [(*a, "#16a34a", "added"), (*m, "#f59e0b", "modified"), (*d, "#dc2626", "deleted")] {
             let h = scale(v);
             base -= h;
-            let _ = write!(s, r#"<rect x="{x:.1}" y="{base:.1}" width="{bw:.1}" height="{h:.1}" fill="{color}"><title>snapshot {}: {v} {what}</title></rect>"#, labels.get(i).copied().unwrap_or(0));
+            let _ = write!(
+                s,
+                r#"<rect x="{x:.1}" y="{base:.1}" width="{bw:.1}" height="{h:.1}" fill="{color}"><title>snapshot {}: {v} {what}</title></rect>"#,
+                labels.get(i).copied().unwrap_or(0)
+            );
         }
     }
     let step = (n / 10).max(1);
     for (i, l) in labels.iter().enumerate().step_by(step) {
-        let _ = write!(s, r#"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle">#{l}</text>"#, PAD_L + slot * (i as f64 + 0.5), H - 8.0);
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle">#{l}</text>"#,
+            PAD_L + slot * (i as f64 + 0.5),
+            H - 8.0
+        );
     }
     s.push_str(r##"<g font-size="10"><rect x="80" y="2" width="8" height="8" fill="#16a34a"/><text x="92" y="10">added</text><rect x="140" y="2" width="8" height="8" fill="#f59e0b"/><text x="152" y="10">modified</text><rect x="210" y="2" width="8" height="8" fill="#dc2626"/><text x="222" y="10">deleted</text></g></svg>"##);
     s

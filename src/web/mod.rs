@@ -8,11 +8,11 @@
 pub mod chart;
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Form, FromRequestParts, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 
 use crate::api::SharedState;
@@ -80,7 +80,13 @@ struct ErrorPage<'a> {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        let p = ErrorPage { user: None, csrf: "", status: self.0.status.as_u16(), code: self.0.code, message: &self.0.message };
+        let p = ErrorPage {
+            user: None,
+            csrf: "",
+            status: self.0.status.as_u16(),
+            code: self.0.code,
+            message: &self.0.message,
+        };
         (self.0.status, render(&p)).into_response()
     }
 }
@@ -117,7 +123,8 @@ async fn login(State(st): State<SharedState>, Form(f): Form<LoginForm>) -> Respo
             let c = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=28800");
             (StatusCode::SEE_OTHER, [(header::SET_COOKIE, c), (header::LOCATION, "/".to_string())]).into_response()
         }
-        Err(e) => (StatusCode::UNAUTHORIZED, render(&LoginPage { user: None, csrf: "", error: Some(&e.message) })).into_response(),
+        Err(e) => (StatusCode::UNAUTHORIZED, render(&LoginPage { user: None, csrf: "", error: Some(&e.message) }))
+            .into_response(),
     }
 }
 
@@ -128,12 +135,19 @@ struct CsrfForm {
 
 fn check_csrf(s: &Session, given: &str) -> Result<(), WebError> {
     if given != s.csrf {
-        return Err(WebError(ApiError::forbidden("the form's CSRF token does not match this session; reload the page")));
+        return Err(WebError(ApiError::forbidden(
+            "the form's CSRF token does not match this session; reload the page",
+        )));
     }
     Ok(())
 }
 
-async fn logout(State(st): State<SharedState>, headers: HeaderMap, u: WebUser, Form(f): Form<CsrfForm>) -> Result<Response, WebError> {
+async fn logout(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    u: WebUser,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
     check_csrf(&u.session, &f.csrf)?;
     if let Some(id) = cookie(&headers, COOKIE) {
         st.auth.logout(id);
@@ -144,7 +158,9 @@ async fn logout(State(st): State<SharedState>, headers: HeaderMap, u: WebUser, F
 
 async fn htmx(State(st): State<SharedState>) -> Response {
     match tokio::fs::read(st.static_dir.join("htmx.min.js")).await {
-        Ok(b) => ([(header::CONTENT_TYPE, "text/javascript"), (header::CACHE_CONTROL, "max-age=3600")], b).into_response(),
+        Ok(b) => {
+            ([(header::CONTENT_TYPE, "text/javascript"), (header::CACHE_CONTROL, "max-age=3600")], b).into_response()
+        }
         Err(_) => (StatusCode::NOT_FOUND, "htmx is not installed: run npm ci").into_response(),
     }
 }
@@ -203,7 +219,8 @@ async fn overview(State(st): State<SharedState>, u: WebUser) -> Result<Html<Stri
     let jobs = st.jobs.list(&u.session.scope, None, None, 1000).await?;
     let mut views: Vec<ShareView> = rows.iter().map(share_view).collect();
     for v in &mut views {
-        let mine = jobs.iter().filter(|j| j.tenant.as_deref() == Some(&v.tenant) && j.share.as_deref() == Some(&v.share));
+        let mine =
+            jobs.iter().filter(|j| j.tenant.as_deref() == Some(&v.tenant) && j.share.as_deref() == Some(&v.share));
         for j in mine {
             match j.state {
                 JobState::Running | JobState::Queued | JobState::Waiting => v.running += 1,
@@ -238,7 +255,11 @@ struct TenantPage<'a> {
     charts: Vec<(String, String)>,
 }
 
-async fn tenant_page(State(st): State<SharedState>, u: WebUser, Path(t): Path<String>) -> Result<Html<String>, WebError> {
+async fn tenant_page(
+    State(st): State<SharedState>,
+    u: WebUser,
+    Path(t): Path<String>,
+) -> Result<Html<String>, WebError> {
     u.session.scope.check_tenant(&t)?;
     let rows = share_rows(&st, &u.session.scope, Some(&t)).await?;
     if rows.is_empty() {
@@ -252,7 +273,13 @@ async fn tenant_page(State(st): State<SharedState>, u: WebUser, Path(t): Path<St
         charts.push((r.share_id.clone(), chart::line("bytes per snapshot", &labels, &values, &chart::bytes)));
     }
     let w = who(&u.session);
-    Ok(render(&TenantPage { user: Some(&w), csrf: &u.session.csrf, tenant: &t, rows: rows.iter().map(share_view).collect(), charts }))
+    Ok(render(&TenantPage {
+        user: Some(&w),
+        csrf: &u.session.csrf,
+        tenant: &t,
+        rows: rows.iter().map(share_view).collect(),
+        charts,
+    }))
 }
 
 struct SnapView {
@@ -308,19 +335,40 @@ struct ShareJobs<'a> {
 }
 
 /// The recent jobs of a share (newest first) and whether one of them is queued or running.
-async fn recent_jobs(st: &SharedState, scope: &crate::api::auth::Scope, t: &str, s: &str) -> Result<(Vec<JobRow>, bool), ApiError> {
+async fn recent_jobs(
+    st: &SharedState,
+    scope: &crate::api::auth::Scope,
+    t: &str,
+    s: &str,
+) -> Result<(Vec<JobRow>, bool), ApiError> {
     let jobs = st.jobs.list(scope, Some(t), Some(s), 10).await?;
     let busy = jobs.iter().any(|j| !j.state.is_terminal());
     Ok((jobs.iter().map(job_row).collect(), busy))
 }
 
-async fn share_jobs(State(st): State<SharedState>, u: WebUser, Path((t, s)): Path<(String, String)>) -> Result<Html<String>, WebError> {
+async fn share_jobs(
+    State(st): State<SharedState>,
+    u: WebUser,
+    Path((t, s)): Path<(String, String)>,
+) -> Result<Html<String>, WebError> {
     let (ms, settings) = share_state(&st, &u.session.scope, &t, &s).await?;
     let (jobs, busy) = recent_jobs(&st, &u.session.scope, &t, &s).await?;
-    Ok(render(&ShareJobs { csrf: &u.session.csrf, tenant: &t, share: &s, configured: settings.configured, jobs, busy, has_snapshots: !ms.is_empty() }))
+    Ok(render(&ShareJobs {
+        csrf: &u.session.csrf,
+        tenant: &t,
+        share: &s,
+        configured: settings.configured,
+        jobs,
+        busy,
+        has_snapshots: !ms.is_empty(),
+    }))
 }
 
-async fn share_page(State(st): State<SharedState>, u: WebUser, Path((t, s)): Path<(String, String)>) -> Result<Html<String>, WebError> {
+async fn share_page(
+    State(st): State<SharedState>,
+    u: WebUser,
+    Path((t, s)): Path<(String, String)>,
+) -> Result<Html<String>, WebError> {
     let (ms, settings) = share_state(&st, &u.session.scope, &t, &s).await?;
     let (jobs, busy) = recent_jobs(&st, &u.session.scope, &t, &s).await?;
     if ms.is_empty() {
@@ -345,23 +393,50 @@ async fn share_page(State(st): State<SharedState>, u: WebUser, Path((t, s)): Pat
     }
     let pts = st.index.trends(&ms).await?;
     let labels: Vec<i64> = pts.iter().map(|p| p.snapshot_id).collect();
-    let growth_chart = chart::line("bytes per snapshot", &labels, &pts.iter().map(|p| p.bytes as f64).collect::<Vec<_>>(), &chart::bytes);
-    let files_chart = chart::line("files per snapshot", &labels, &pts.iter().map(|p| p.files as f64).collect::<Vec<_>>(), &|v| format!("{v:.0}"));
+    let growth_chart = chart::line(
+        "bytes per snapshot",
+        &labels,
+        &pts.iter().map(|p| p.bytes as f64).collect::<Vec<_>>(),
+        &chart::bytes,
+    );
+    let files_chart =
+        chart::line("files per snapshot", &labels, &pts.iter().map(|p| p.files as f64).collect::<Vec<_>>(), &|v| {
+            format!("{v:.0}")
+        });
     let change_chart = chart::changes(
         "changes per snapshot",
         &labels,
-        &pts.iter().map(|p| (p.added.unwrap_or(0), p.modified.unwrap_or(0), p.deleted.unwrap_or(0))).collect::<Vec<_>>(),
+        &pts.iter()
+            .map(|p| (p.added.unwrap_or(0), p.modified.unwrap_or(0), p.deleted.unwrap_or(0)))
+            .collect::<Vec<_>>(),
     );
     let opt = |v: Option<u64>| v.map_or("–".to_string(), |x| x.to_string());
     let snaps = pts
         .iter()
         .rev()
-        .map(|p| SnapView { id: p.snapshot_id, created_at: p.created_at.clone(), files: p.files, bytes: chart::bytes(p.bytes as f64), added: opt(p.added), modified: opt(p.modified), deleted: opt(p.deleted) })
+        .map(|p| SnapView {
+            id: p.snapshot_id,
+            created_at: p.created_at.clone(),
+            files: p.files,
+            bytes: chart::bytes(p.bytes as f64),
+            added: opt(p.added),
+            modified: opt(p.modified),
+            deleted: opt(p.deleted),
+        })
         .collect();
     let latest = ms.last().expect("non-empty");
     let previous = if ms.len() >= 2 { &ms[ms.len() - 2] } else { latest };
-    let growth: Vec<Growth> = if ms.len() >= 2 { st.index.fastest_growing(previous, latest, 10).await? } else { Vec::new() };
-    let growth = growth.iter().map(|g| GrowthView { path: g.path.clone(), bytes: chart::bytes(g.bytes as f64), grew: chart::bytes(g.grew_bytes as f64), files: g.grew_files }).collect();
+    let growth: Vec<Growth> =
+        if ms.len() >= 2 { st.index.fastest_growing(previous, latest, 10).await? } else { Vec::new() };
+    let growth = growth
+        .iter()
+        .map(|g| GrowthView {
+            path: g.path.clone(),
+            bytes: chart::bytes(g.bytes as f64),
+            grew: chart::bytes(g.grew_bytes as f64),
+            files: g.grew_files,
+        })
+        .collect();
     let w = who(&u.session);
     Ok(render(&SharePage {
         user: Some(&w),
@@ -424,7 +499,8 @@ struct BrowseRows {
 /// Percent-encodes everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`), for path
 /// segments and query values alike.
 fn enc(s: &str) -> String {
-    const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    const UNRESERVED: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
     percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
@@ -503,7 +579,12 @@ struct DiffPage<'a> {
     truncated: bool,
 }
 
-async fn diff_page(State(st): State<SharedState>, u: WebUser, Path((t, s)): Path<(String, String)>, Query(q): Query<DiffParams>) -> Result<Html<String>, WebError> {
+async fn diff_page(
+    State(st): State<SharedState>,
+    u: WebUser,
+    Path((t, s)): Path<(String, String)>,
+    Query(q): Query<DiffParams>,
+) -> Result<Html<String>, WebError> {
     let (Some(from), Some(to)) = (q.from.as_deref(), q.to.as_deref()) else {
         return Err(ApiError::bad_request("choose two snapshots (from and to)").into());
     };
@@ -520,7 +601,17 @@ async fn diff_page(State(st): State<SharedState>, u: WebUser, Path((t, s)): Path
         ("unchanged", sm.unchanged.count, chart::bytes(sm.unchanged.bytes as f64)),
     ];
     let w = who(&u.session);
-    Ok(render(&DiffPage { user: Some(&w), csrf: &u.session.csrf, tenant: &t, share: &s, from: d.from, to: d.to, summary, changes: d.changes, truncated: d.truncated }))
+    Ok(render(&DiffPage {
+        user: Some(&w),
+        csrf: &u.session.csrf,
+        tenant: &t,
+        share: &s,
+        from: d.from,
+        to: d.to,
+        summary,
+        changes: d.changes,
+        truncated: d.truncated,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -535,12 +626,24 @@ struct RestoreForm {
 }
 
 /// The restore form: a CSRF-checked POST that starts a restore job and shows it in the job monitor.
-async fn restore(State(st): State<SharedState>, u: WebUser, Path((t, s)): Path<(String, String)>, Form(f): Form<RestoreForm>) -> Result<Response, WebError> {
+async fn restore(
+    State(st): State<SharedState>,
+    u: WebUser,
+    Path((t, s)): Path<(String, String)>,
+    Form(f): Form<RestoreForm>,
+) -> Result<Response, WebError> {
     check_csrf(&u.session, &f.csrf)?;
     let target = match f.target.as_deref().unwrap_or("original") {
         "original" => serde_json::json!({"kind": "original"}),
         "local" => serde_json::json!({"kind": "local", "path": f.target_path.clone().unwrap_or_default()}),
-        other => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", format!("target {other:?}: expected original or local")).into()),
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!("target {other:?}: expected original or local"),
+            )
+            .into());
+        }
     };
     let body = serde_json::json!({
         "kind": "restore",
@@ -560,7 +663,12 @@ struct StartForm {
 }
 
 /// Start a scan, backup or verify from the share page (CSRF-checked), then show it in the job monitor.
-async fn start_job(State(st): State<SharedState>, u: WebUser, Path((t, s)): Path<(String, String)>, Form(f): Form<StartForm>) -> Result<Response, WebError> {
+async fn start_job(
+    State(st): State<SharedState>,
+    u: WebUser,
+    Path((t, s)): Path<(String, String)>,
+    Form(f): Form<StartForm>,
+) -> Result<Response, WebError> {
     check_csrf(&u.session, &f.csrf)?;
     if f.kind == "restore" {
         return Err(ApiError::bad_request("restores start from the restore form").into());
@@ -581,12 +689,21 @@ struct AddShareForm {
 
 /// "Add share" (tenant page, and the operator's overview): a CSRF-checked POST that registers a share
 /// exactly as `POST /api/v1/tenants/{tenant}/shares` does, then shows the share's page.
-async fn add_share(State(st): State<SharedState>, u: WebUser, Form(f): Form<AddShareForm>) -> Result<Response, WebError> {
+async fn add_share(
+    State(st): State<SharedState>,
+    u: WebUser,
+    Form(f): Form<AddShareForm>,
+) -> Result<Response, WebError> {
     check_csrf(&u.session, &f.csrf)?;
     // Empty fields of the form are absent values.
     let given = |v: Option<String>| v.map(|x| x.trim().to_string()).filter(|x| !x.is_empty());
     let tenant = f.tenant.trim().to_string();
-    let body = NewShare { share: f.share.trim().to_string(), connection_string: given(f.connection_string), sas_url: given(f.sas_url), azure_share: given(f.azure_share) };
+    let body = NewShare {
+        share: f.share.trim().to_string(),
+        connection_string: given(f.connection_string),
+        sas_url: given(f.sas_url),
+        azure_share: given(f.azure_share),
+    };
     register_share(&st, &u.session.scope, &tenant, body).await?;
     Ok(Redirect::to(&format!("/t/{}/s/{}", enc(&tenant), enc(f.share.trim()))).into_response())
 }
@@ -689,13 +806,22 @@ async fn job_page(State(st): State<SharedState>, u: WebUser, Path(id): Path<Stri
 }
 
 /// The live part of the job monitor; htmx polls it every second while the job is unfinished.
-async fn job_status(State(st): State<SharedState>, u: WebUser, Path(id): Path<String>) -> Result<Html<String>, WebError> {
+async fn job_status(
+    State(st): State<SharedState>,
+    u: WebUser,
+    Path(id): Path<String>,
+) -> Result<Html<String>, WebError> {
     let v = st.jobs.get(&u.session.scope, parse_job(&id)?).await?;
     let has_snapshots = has_snapshots(&st, &v).await?;
     Ok(render(&JobStatus { csrf: &u.session.csrf, j: job_row(&v), has_snapshots }))
 }
 
-async fn cancel_job(State(st): State<SharedState>, u: WebUser, Path(id): Path<String>, Form(f): Form<CsrfForm>) -> Result<Response, WebError> {
+async fn cancel_job(
+    State(st): State<SharedState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
     check_csrf(&u.session, &f.csrf)?;
     let id = parse_job(&id)?;
     st.jobs.cancel(&u.session.scope, id).await?;

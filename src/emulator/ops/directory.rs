@@ -131,10 +131,12 @@ pub fn list(db: &Db, req: &Req) -> ApiResult<Reply> {
     let prefix = req.query("prefix").unwrap_or("");
     let from = match req.query("marker") {
         None | Some("") => String::new(),
-        Some(m) => decode_marker(m).ok_or_else(|| ApiError::invalid_query_parameter("marker", m, "Not a marker this service returned."))?,
+        Some(m) => decode_marker(m)
+            .ok_or_else(|| ApiError::invalid_query_parameter("marker", m, "Not a marker this service returned."))?,
     };
     let mut children = db.children(share.sid, dir.file_id, &name_key(prefix), &from, limit + 1)?;
-    let next_marker = if children.len() > limit { children.pop().map(|n| encode_marker(&name_key(&n.name))) } else { None };
+    let next_marker =
+        if children.len() > limit { children.pop().map(|n| encode_marker(&name_key(&n.name))) } else { None };
 
     let mut out = String::with_capacity(512 + children.len() * 200);
     let _ = write!(

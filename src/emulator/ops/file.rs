@@ -68,7 +68,8 @@ pub fn create(db: &Db, req: &Req) -> ApiResult<Reply> {
         Found::Missing { parent } => (parent, None),
         Found::Node(n) if n.is_dir => return Err(ApiError::resource_type_mismatch()),
         Found::Node(n) => {
-            let parent = db.node(share.sid, n.parent_id)?.ok_or_else(|| ApiError::internal("parent of a node is missing"))?;
+            let parent =
+                db.node(share.sid, n.parent_id)?.ok_or_else(|| ApiError::internal("parent of a node is missing"))?;
             (parent, Some(n))
         }
     };
@@ -128,7 +129,10 @@ pub fn get(db: &Db, req: &Req) -> ApiResult<Reply> {
         Some((_, (start, end))) => {
             if start >= node.size {
                 let mut e = ApiError::invalid_range();
-                e.details.push(("RangeRequested", format!("bytes={start}-{}", end.map(|e| e.to_string()).unwrap_or_default())));
+                e.details.push((
+                    "RangeRequested",
+                    format!("bytes={start}-{}", end.map(|e| e.to_string()).unwrap_or_default()),
+                ));
                 return Err(e);
             }
             let last = end.unwrap_or(i64::MAX).min(node.size - 1);
@@ -259,7 +263,12 @@ pub fn list_ranges(db: &Db, req: &Req) -> ApiResult<Reply> {
             .filter_map(|e| {
                 let a = e.pos.max(start);
                 let b = e.end().min(end);
-                (a < b).then(|| Extent { pos: a, length: b - a, blob_id: e.blob_id, blob_offset: e.blob_offset + (a - e.pos) })
+                (a < b).then(|| Extent {
+                    pos: a,
+                    length: b - a,
+                    blob_id: e.blob_id,
+                    blob_offset: e.blob_offset + (a - e.pos),
+                })
             })
             .collect()
     };
@@ -275,11 +284,13 @@ pub fn list_ranges(db: &Db, req: &Req) -> ApiResult<Reply> {
             let prev_share = db.share_at(&req.share, Some(&prev_id))?;
             let previous = match resolve(db, &prev_share, &path)? {
                 Found::Node(p) if !p.is_dir => clip(db.extents(prev_share.sid, p.file_id, start, end)?),
-                _ => return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "PreviousSnapshotNotFound",
-                    "The previous snapshot is not found.",
-                )),
+                _ => {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "PreviousSnapshotNotFound",
+                        "The previous snapshot is not found.",
+                    ));
+                }
             };
             for (a, b, changed) in diff(&current, &previous) {
                 let tag = if changed { "Range" } else { "ClearRange" };

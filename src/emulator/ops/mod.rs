@@ -48,7 +48,8 @@ impl Op {
         let q = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let restype = q("restype");
         let comp = q("comp");
-        let bad_comp = |c: &str| ApiError::invalid_query_parameter("comp", c, "This operation is not supported by the emulator.");
+        let bad_comp =
+            |c: &str| ApiError::invalid_query_parameter("comp", c, "This operation is not supported by the emulator.");
         let m = method;
         use Op::*;
         if share.is_empty() {
@@ -123,7 +124,12 @@ impl Op {
             CreateDirectory | CreateFile => ("cw", Object),
             GetDirectoryProperties | GetFile | GetFileProperties | ListRanges => ("r", Object),
             DeleteDirectory | DeleteFile => ("d", Object),
-            SetDirectoryProperties | SetDirectoryMetadata | SetFileProperties | SetFileMetadata | PutRange | RenameDirectory
+            SetDirectoryProperties
+            | SetDirectoryMetadata
+            | SetFileProperties
+            | SetFileMetadata
+            | PutRange
+            | RenameDirectory
             | RenameFile => ("w", Object),
             ListDirectory => ("l", Object),
         };
@@ -135,8 +141,15 @@ impl Op {
         use Op::*;
         !matches!(
             self,
-            ListShares | GetShareProperties | GetShareStats | GetPermission | GetDirectoryProperties | ListDirectory | GetFile
-                | GetFileProperties | ListRanges
+            ListShares
+                | GetShareProperties
+                | GetShareStats
+                | GetPermission
+                | GetDirectoryProperties
+                | ListDirectory
+                | GetFile
+                | GetFileProperties
+                | ListRanges
         )
     }
 

@@ -51,13 +51,19 @@ pub fn list(db: &Db, req: &Req) -> ApiResult<Reply> {
     let with_metadata = include.split(',').any(|s| s.trim().eq_ignore_ascii_case("metadata"));
     let from = match req.query("marker") {
         None | Some("") => (String::new(), String::new()),
-        Some(m) => decode_share_marker(m).ok_or_else(|| ApiError::invalid_query_parameter("marker", m, "Not a marker this service returned."))?,
+        Some(m) => decode_share_marker(m)
+            .ok_or_else(|| ApiError::invalid_query_parameter("marker", m, "Not a marker this service returned."))?,
     };
     let mut rows = db.list_shares(prefix, (&from.0, &from.1), limit + 1, with_snapshots)?;
     // The marker names the first share version of the next page.
-    let next_marker = if rows.len() > limit { rows.pop().map(|s| encode_share_marker(&s.name, &s.snapshot)) } else { None };
+    let next_marker =
+        if rows.len() > limit { rows.pop().map(|s| encode_share_marker(&s.name, &s.snapshot)) } else { None };
     let mut out = String::with_capacity(256 + rows.len() * 256);
-    let _ = write!(out, "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ServiceEndpoint=\"{}/\">", xml::escape(&req.endpoint));
+    let _ = write!(
+        out,
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ServiceEndpoint=\"{}/\">",
+        xml::escape(&req.endpoint)
+    );
     if let Some(p) = req.query("prefix") {
         xml::push_element(&mut out, "Prefix", p);
     }
@@ -224,7 +230,8 @@ pub fn snapshot(db: &Db, req: &Req) -> ApiResult<Reply> {
 pub fn create_permission(db: &Db, req: &Req) -> ApiResult<Reply> {
     req.require_live()?;
     db.live_share(&req.share)?;
-    let body: serde_json::Value = serde_json::from_slice(&req.body).map_err(|e| ApiError::invalid_input(&format!("The body is not JSON: {e}")))?;
+    let body: serde_json::Value = serde_json::from_slice(&req.body)
+        .map_err(|e| ApiError::invalid_input(&format!("The body is not JSON: {e}")))?;
     let sddl = body
         .get("permission")
         .and_then(|v| v.as_str())
@@ -245,8 +252,12 @@ pub fn create_permission(db: &Db, req: &Req) -> ApiResult<Reply> {
 /// Get Permission: the SDDL for `x-ms-file-permission-key`, as JSON.
 pub fn get_permission(db: &Db, req: &Req) -> ApiResult<Reply> {
     let share = db.share_at(&req.share, req.snapshot()?.as_deref())?;
-    let key = req.header("x-ms-file-permission-key").ok_or_else(|| ApiError::missing_required_header("x-ms-file-permission-key"))?;
-    let sddl = db.permission(&share.name, key)?.ok_or_else(|| ApiError::invalid_header_value("x-ms-file-permission-key", key))?;
+    let key = req
+        .header("x-ms-file-permission-key")
+        .ok_or_else(|| ApiError::missing_required_header("x-ms-file-permission-key"))?;
+    let sddl = db
+        .permission(&share.name, key)?
+        .ok_or_else(|| ApiError::invalid_header_value("x-ms-file-permission-key", key))?;
     let mut r = Reply::new(StatusCode::OK);
     r.header("Content-Type", "application/json; charset=utf-8");
     r.body = serde_json::json!({ "permission": sddl }).to_string().into();

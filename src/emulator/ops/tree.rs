@@ -1,10 +1,10 @@
 //! Names, path resolution, the SMB properties shared by files and directories, and Rename.
 
+use crate::azure::credential::DEV_ACCOUNT_NAME;
 use crate::emulator::error::{ApiError, ApiResult};
 use crate::emulator::props::{self, PermissionChoice, TimeValue};
 use crate::emulator::server::{Reply, Req};
 use crate::emulator::store::{Db, Node, ROOT_FILE_ID, ShareRow};
-use crate::azure::credential::DEV_ACCOUNT_NAME;
 use http::StatusCode;
 
 /// Longest path below the share, in UTF-16 units.
@@ -22,7 +22,9 @@ pub fn validate_name(name: &str) -> ApiResult<()> {
         && name.encode_utf16().count() <= 255
         && name != "."
         && name != ".."
-        && !name.chars().any(|c| matches!(c, '"' | '\\' | '/' | ':' | '|' | '<' | '>' | '*' | '?') || (c as u32) < 0x20);
+        && !name
+            .chars()
+            .any(|c| matches!(c, '"' | '\\' | '/' | ':' | '|' | '<' | '>' | '*' | '?') || (c as u32) < 0x20);
     if ok { Ok(()) } else { Err(ApiError::invalid_resource_name()) }
 }
 
@@ -97,7 +99,14 @@ pub fn existing(db: &Db, share: &ShareRow, path: &[String], want_dir: bool, mism
 /// Applies the SMB and NFS headers of a create/set/rename request to `node`.
 /// `creating`: absent headers mean defaults (attributes `Archive`/`Directory`, times `now`, the parent's
 /// permission); otherwise absent means preserve (the change time defaults to now).
-pub fn apply_smb(db: &Db, req: &Req, share: &str, node: &mut Node, parent_permission: &str, creating: bool) -> ApiResult<()> {
+pub fn apply_smb(
+    db: &Db,
+    req: &Req,
+    share: &str,
+    node: &mut Node,
+    parent_permission: &str,
+    creating: bool,
+) -> ApiResult<()> {
     let now = req.now;
     match props::attributes_header(req)? {
         Some(bits) => node.attributes = bits,
@@ -130,7 +139,9 @@ pub fn rename(db: &Db, req: &Req, is_dir: bool) -> ApiResult<Reply> {
     if dest.is_empty() {
         return Err(ApiError::invalid_uri());
     }
-    let source_url = req.header("x-ms-file-rename-source").ok_or_else(|| ApiError::missing_required_header("x-ms-file-rename-source"))?;
+    let source_url = req
+        .header("x-ms-file-rename-source")
+        .ok_or_else(|| ApiError::missing_required_header("x-ms-file-rename-source"))?;
     let source = source_path(source_url, &req.share, req.bool_header("x-ms-source-allow-trailing-dot")?)?;
     if source.is_empty() {
         return Err(ApiError::invalid_header_value("x-ms-file-rename-source", source_url));
@@ -147,7 +158,11 @@ pub fn rename(db: &Db, req: &Req, is_dir: bool) -> ApiResult<Reply> {
                 return Err(ApiError::resource_already_exists());
             }
             if other.attributes & 0x1 != 0 && !req.bool_header("x-ms-file-rename-ignore-readonly")? {
-                return Err(ApiError::new(StatusCode::CONFLICT, "ReadOnlyAttribute", "The specified resource is read-only and cannot be modified at this time."));
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "ReadOnlyAttribute",
+                    "The specified resource is read-only and cannot be modified at this time.",
+                ));
             }
             db.delete_node(share.sid, other.file_id)?;
             db.node(share.sid, other.parent_id)?.ok_or_else(|| ApiError::internal("parent of a node is missing"))?

@@ -1,13 +1,11 @@
 //! The queue's contract, run against both backends (embedded memory queue and PostgreSQL).
 
-mod jobs_support;
-
+use crate::support::jobs::{Backend, eventually, queue};
 use afb::jobs::{
-    ClaimRef, Completion, Handlers, JobContext, JobError, JobHandler, JobKind, JobState, NewJob, Outcome, Queue, Worker,
-    WorkerConfig,
+    ClaimRef, Completion, Handlers, JobContext, JobError, JobHandler, JobKind, JobState, NewJob, Outcome, Queue,
+    Worker, WorkerConfig,
 };
 use async_trait::async_trait;
-use jobs_support::{Backend, eventually, queue};
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -85,7 +83,8 @@ async fn two_workers_never_hold_the_same_job(b: Backend) {
                     continue;
                 }
                 empty = 0;
-                let done: Vec<Completion> = got.iter().map(|j| Completion::Succeeded { claim: j.into(), fan_out: None }).collect();
+                let done: Vec<Completion> =
+                    got.iter().map(|j| Completion::Succeeded { claim: j.into(), fan_out: None }).collect();
                 q.complete(&me, &done).await.unwrap();
                 mine.extend(got.iter().map(|j| j.job_id));
             }
@@ -116,9 +115,17 @@ async fn an_expired_lease_is_taken_over_and_the_old_holder_can_no_longer_complet
     // The old holder learns it lost the lease, and its late outcome is ignored.
     let hb = q.heartbeat("a", &[(ClaimRef::from(&a[0]), None)], Duration::from_secs(30)).await.unwrap();
     assert!(!hb[0].held);
-    q.complete("a", &[Completion::Failed { claim: (&a[0]).into(), error: "late".into(), permanent: true, retry_after: Duration::ZERO }])
-        .await
-        .unwrap();
+    q.complete(
+        "a",
+        &[Completion::Failed {
+            claim: (&a[0]).into(),
+            error: "late".into(),
+            permanent: true,
+            retry_after: Duration::ZERO,
+        }],
+    )
+    .await
+    .unwrap();
     assert_eq!(state(&q, id).await, JobState::Running);
     q.complete("b", &[Completion::Succeeded { claim: (&b_claim[0]).into(), fan_out: None }]).await.unwrap();
     assert_eq!(state(&q, id).await, JobState::Succeeded);
@@ -196,7 +203,8 @@ async fn one_huge_tenant_does_not_starve_the_others(b: Backend) {
     let mut order = Vec::new();
     while order.len() < 60 {
         let got = q.claim("w", 4, Duration::from_secs(30)).await.unwrap();
-        let done: Vec<Completion> = got.iter().map(|j| Completion::Succeeded { claim: j.into(), fan_out: None }).collect();
+        let done: Vec<Completion> =
+            got.iter().map(|j| Completion::Succeeded { claim: j.into(), fan_out: None }).collect();
         q.complete("w", &done).await.unwrap();
         order.extend(got.iter().map(|j| j.tenant_id));
     }

@@ -8,15 +8,41 @@ use afb::index::snapshot::{Repo, WriteOptions};
 use futures::TryStreamExt;
 
 fn file(id: i64, parent: i64, name: &str, size: i64) -> Node {
-    Node { node_id: id, parent_id: parent, name: name.into(), kind: NodeKind::File, size, mtime: 1_700_000_000_000_000_000 + id, ctime: 1_700_000_000_000_000_000, attributes: 0x20, xorhash: id * 7919 }
+    Node {
+        node_id: id,
+        parent_id: parent,
+        name: name.into(),
+        kind: NodeKind::File,
+        size,
+        mtime: 1_700_000_000_000_000_000 + id,
+        ctime: 1_700_000_000_000_000_000,
+        attributes: 0x20,
+        xorhash: id * 7919,
+    }
 }
 
 fn dir(id: i64, parent: i64, name: &str) -> Node {
-    Node { node_id: id, parent_id: parent, name: name.into(), kind: NodeKind::Dir, size: 0, mtime: 0, ctime: 0, attributes: 0x10, xorhash: 0 }
+    Node {
+        node_id: id,
+        parent_id: parent,
+        name: name.into(),
+        kind: NodeKind::Dir,
+        size: 0,
+        mtime: 0,
+        ctime: 0,
+        attributes: 0x10,
+        xorhash: 0,
+    }
 }
 
 fn tree() -> Vec<Node> {
-    vec![dir(1, 0, "docs"), file(2, 1, "a.txt", 10), file(3, 1, "b.txt", 20), dir(4, 0, "Fotos ü"), file(5, 4, "снимок.jpg", 3000)]
+    vec![
+        dir(1, 0, "docs"),
+        file(2, 1, "a.txt", 10),
+        file(3, 1, "b.txt", 20),
+        dir(4, 0, "Fotos ü"),
+        file(5, 4, "снимок.jpg", 3000),
+    ]
 }
 
 async fn commit(repo: &Repo, nodes: &[Node], opts: WriteOptions) -> afb::index::manifest::Manifest {
@@ -111,7 +137,13 @@ async fn crash_before_manifest_leaves_no_visible_snapshot_and_gc_removes_the_gar
     commit(&repo, &tree(), WriteOptions::default()).await;
     // A writer that crashed after its data file was complete, before the manifest.
     let orphan = "t1/s1/index/data/00000000000000000002-00000000deadbeef/nodes.parquet";
-    let mut f = afb::index::parquet_io::FileWriter::create(repo.store(), orphan, afb::index::node::node_schema(), Default::default()).unwrap();
+    let mut f = afb::index::parquet_io::FileWriter::create(
+        repo.store(),
+        orphan,
+        afb::index::node::node_schema(),
+        Default::default(),
+    )
+    .unwrap();
     f.write(&nodes_to_batch(&tree())).await.unwrap();
     f.close().await.unwrap();
     assert!(dir.path().join(orphan).exists());
@@ -175,7 +207,11 @@ async fn corrupt_or_foreign_parquet_file_is_a_clear_error_naming_it() {
     let path = dir.path().join(&key);
 
     // Foreign: a valid Parquet file with other columns, same size so the manifest's length matches or not.
-    let foreign = arrow::array::RecordBatch::try_from_iter([("x", std::sync::Arc::new(arrow::array::Int32Array::from(vec![1, 2])) as _)]).unwrap();
+    let foreign = arrow::array::RecordBatch::try_from_iter([(
+        "x",
+        std::sync::Arc::new(arrow::array::Int32Array::from(vec![1, 2])) as _,
+    )])
+    .unwrap();
     let mut buf = Vec::new();
     let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, foreign.schema(), None).unwrap();
     w.write(&foreign).unwrap();
@@ -308,7 +344,8 @@ async fn names_with_control_characters_and_255_utf16_units_round_trip() {
     let repo = Repo::open(d.path().to_str().unwrap()).unwrap();
     let astral = format!("{}b", "😀".repeat(127));
     assert_eq!(astral.encode_utf16().count(), 255);
-    let names = ["a\u{0}nul", "new\nline", "tab\there", "\u{1}\u{1f}\u{7f}\u{85}", &"x".repeat(255), &astral, "back\\slash"];
+    let names =
+        ["a\u{0}nul", "new\nline", "tab\there", "\u{1}\u{1f}\u{7f}\u{85}", &"x".repeat(255), &astral, "back\\slash"];
     let mut nodes = vec![dir(1, 0, "top")];
     for (i, n) in names.iter().enumerate() {
         nodes.push(file(2 + i as i64, 1, n, i as i64));
@@ -346,7 +383,13 @@ async fn summary_listings_equal_full_reads_in_every_directory_of_every_snapshot(
     let d = tempfile::tempdir().unwrap();
     let repo = Repo::open(d.path().to_str().unwrap()).unwrap();
     // v1: /only-dirs/{x,y}/..., /mixed with files and a subdirectory, files at the root.
-    let mut v1 = vec![dir_at(1, 0, "only-dirs", 11), dir_at(2, 1, "x", 12), dir_at(3, 1, "y", 13), dir_at(4, 0, "mixed", 14), dir_at(5, 4, "sub", 15)];
+    let mut v1 = vec![
+        dir_at(1, 0, "only-dirs", 11),
+        dir_at(2, 1, "x", 12),
+        dir_at(3, 1, "y", 13),
+        dir_at(4, 0, "mixed", 14),
+        dir_at(5, 4, "sub", 15),
+    ];
     for i in 0..300 {
         v1.push(file(10 + i, [2, 3, 4, 5, 0][i as usize % 5], &format!("f{i}"), i));
     }
@@ -370,8 +413,17 @@ async fn summary_listings_equal_full_reads_in_every_directory_of_every_snapshot(
     for v in [&v1, &v2, &v3] {
         let m = commit(&repo, v, opts).await;
         let s = load(&repo, &m).await.unwrap().expect("a summary is stored at commit");
-        let rows: Vec<Node> = repo.read(&m, None).unwrap().try_collect::<Vec<_>>().await.unwrap().iter().flat_map(batch_to_nodes).collect();
-        let dirs: Vec<i64> = std::iter::once(0).chain(rows.iter().filter(|n| n.kind == NodeKind::Dir).map(|n| n.node_id)).collect();
+        let rows: Vec<Node> = repo
+            .read(&m, None)
+            .unwrap()
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .iter()
+            .flat_map(batch_to_nodes)
+            .collect();
+        let dirs: Vec<i64> =
+            std::iter::once(0).chain(rows.iter().filter(|n| n.kind == NodeKind::Dir).map(|n| n.node_id)).collect();
         for dir_id in dirs {
             let key = |e: &DirEntryRow| e.node_id;
             let mut got = s.list(&repo, &m, dir_id).await.unwrap();
@@ -379,7 +431,13 @@ async fn summary_listings_equal_full_reads_in_every_directory_of_every_snapshot(
             let want: Vec<DirEntryRow> = rows
                 .iter()
                 .filter(|n| n.parent_id == dir_id)
-                .map(|n| DirEntryRow { node_id: n.node_id, name: n.name.clone(), kind: n.kind, size: n.size, mtime: n.mtime })
+                .map(|n| DirEntryRow {
+                    node_id: n.node_id,
+                    name: n.name.clone(),
+                    kind: n.kind,
+                    size: n.size,
+                    mtime: n.mtime,
+                })
                 .collect();
             assert_eq!(got, want, "snapshot {} directory {dir_id}", m.snapshot_id);
         }

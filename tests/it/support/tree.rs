@@ -14,7 +14,10 @@ pub fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
             if p.is_dir() {
                 walk(root, &p, out);
             } else {
-                out.insert(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"), std::fs::read(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"),
+                    std::fs::read(&p).unwrap(),
+                );
             }
         }
     }

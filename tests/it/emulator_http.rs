@@ -54,8 +54,18 @@ impl Client {
             h.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
         }
         let sts = shared_key_string_to_sign(method.as_str(), DEV_ACCOUNT_NAME, path, query, &h);
-        h.insert("authorization", HeaderValue::from_str(&shared_key_authorization(DEV_ACCOUNT_NAME, &self.key, &sts)).unwrap());
-        let r = self.http.request(method, format!("http://{}{full}", self.addr)).headers(h).body(body).send().await.unwrap();
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&shared_key_authorization(DEV_ACCOUNT_NAME, &self.key, &sts)).unwrap(),
+        );
+        let r = self
+            .http
+            .request(method, format!("http://{}{full}", self.addr))
+            .headers(h)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let body = r.bytes().await.unwrap().to_vec();
@@ -73,7 +83,13 @@ impl Client {
         self.ok(Method::PUT, path, &[("x-ms-type", "file"), ("x-ms-content-length", &len)], vec![]).await;
         if !content.is_empty() {
             let range = format!("bytes=0-{}", content.len() - 1);
-            self.ok(Method::PUT, &format!("{path}?comp=range"), &[("x-ms-range", &range), ("x-ms-write", "update")], content.to_vec()).await;
+            self.ok(
+                Method::PUT,
+                &format!("{path}?comp=range"),
+                &[("x-ms-range", &range), ("x-ms-write", "update")],
+                content.to_vec(),
+            )
+            .await;
         }
     }
 }
@@ -94,7 +110,8 @@ async fn restart_keeps_shares_files_and_snapshots() {
     c.ok(Method::PUT, "keep/dir?restype=directory", &[], vec![]).await;
     c.create_file("keep/dir/f.txt", b"before").await;
     let id = c.ok(Method::HEAD, "keep/dir/f.txt", &[], vec![]).await.header("x-ms-file-id").to_string();
-    let snap = c.ok(Method::PUT, "keep?restype=share&comp=snapshot", &[], vec![]).await.header("x-ms-snapshot").to_string();
+    let snap =
+        c.ok(Method::PUT, "keep?restype=share&comp=snapshot", &[], vec![]).await.header("x-ms-snapshot").to_string();
     c.create_file("keep/dir/f.txt", b"after!").await;
     emu.shutdown().await;
 
@@ -117,23 +134,36 @@ async fn snapshots_never_change() {
     let c = Client::new(emu.addr());
     c.ok(Method::PUT, "snaps?restype=share", &[], vec![]).await;
     c.create_file("snaps/a.bin", &[1u8; 4096]).await;
-    let snap = c.ok(Method::PUT, "snaps?restype=share&comp=snapshot", &[], vec![]).await.header("x-ms-snapshot").to_string();
-    c.ok(Method::PUT, "snaps/a.bin?comp=range", &[("x-ms-range", "bytes=0-511"), ("x-ms-write", "clear")], vec![]).await;
+    let snap =
+        c.ok(Method::PUT, "snaps?restype=share&comp=snapshot", &[], vec![]).await.header("x-ms-snapshot").to_string();
+    c.ok(Method::PUT, "snaps/a.bin?comp=range", &[("x-ms-range", "bytes=0-511"), ("x-ms-write", "clear")], vec![])
+        .await;
     c.ok(Method::PUT, "snaps/a.bin?comp=properties", &[("x-ms-content-length", "1024")], vec![]).await;
     c.create_file("snaps/b.bin", b"new").await;
     // Writing through the snapshot is refused.
-    let w = c.send(Method::PUT, &format!("snaps/a.bin?comp=range&sharesnapshot={snap}"), &[("x-ms-range", "bytes=0-0"), ("x-ms-write", "update")], vec![9]).await;
+    let w = c
+        .send(
+            Method::PUT,
+            &format!("snaps/a.bin?comp=range&sharesnapshot={snap}"),
+            &[("x-ms-range", "bytes=0-0"), ("x-ms-write", "update")],
+            vec![9],
+        )
+        .await;
     assert_eq!(w.status, 400);
 
     let old = c.ok(Method::GET, &format!("snaps/a.bin?sharesnapshot={snap}"), &[], vec![]).await;
     assert_eq!(old.body, vec![1u8; 4096]);
-    let listing = c.ok(Method::GET, &format!("snaps?restype=directory&comp=list&sharesnapshot={snap}"), &[], vec![]).await;
+    let listing =
+        c.ok(Method::GET, &format!("snaps?restype=directory&comp=list&sharesnapshot={snap}"), &[], vec![]).await;
     assert_eq!(names_and_marker(&listing.text()).0, vec!["a.bin"]);
     let live = c.ok(Method::GET, "snaps/a.bin", &[], vec![]).await;
     assert_eq!(live.body.len(), 1024);
     assert_eq!(&live.body[..512], &[0u8; 512][..]);
     let diff = c.ok(Method::GET, &format!("snaps/a.bin?comp=rangelist&prevsharesnapshot={snap}"), &[], vec![]).await;
-    assert_eq!(diff.text(), "<?xml version=\"1.0\" encoding=\"utf-8\"?><Ranges><ClearRange><Start>0</Start><End>511</End></ClearRange></Ranges>");
+    assert_eq!(
+        diff.text(),
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Ranges><ClearRange><Start>0</Start><End>511</End></ClearRange></Ranges>"
+    );
     assert_eq!(diff.header("x-ms-content-length"), "1024");
     emu.shutdown().await;
 }
@@ -187,7 +217,13 @@ async fn lists_100k_entries_in_pages() {
         let c = c.clone();
         tasks.push(tokio::spawn(async move {
             for i in (w..N).step_by(16) {
-                c.ok(Method::PUT, &format!("big/d/n{i:06}"), &[("x-ms-type", "file"), ("x-ms-content-length", "0")], vec![]).await;
+                c.ok(
+                    Method::PUT,
+                    &format!("big/d/n{i:06}"),
+                    &[("x-ms-type", "file"), ("x-ms-content-length", "0")],
+                    vec![],
+                )
+                .await;
             }
         }));
     }

@@ -10,7 +10,8 @@
 
 use afb::azure::credential::{AccountConfig, Credential, SasFields};
 use afb::azure::{
-    ClientOptions, EntryKind, FileServiceClient, NfsProperties, NodeProps, Permission, RetryPolicy, ShareOptions, parse_file_time,
+    ClientOptions, EntryKind, FileServiceClient, NfsProperties, NodeProps, Permission, RetryPolicy, ShareOptions,
+    parse_file_time,
 };
 use afb::emulator::{Emulator, EmulatorConfig, faults::FaultConfig};
 use anyhow::{Context as _, Result, ensure};
@@ -47,8 +48,12 @@ async fn names(dir: &afb::azure::DirectoryClient) -> Result<BTreeSet<String>> {
 
 async fn shares(svc: &FileServiceClient, share: &str) -> Result<()> {
     let s = svc.share(share);
-    s.create_with(&ShareOptions { quota_gib: Some(7), metadata: [("purpose".to_string(), "test".to_string())].into(), ..Default::default() })
-        .await?;
+    s.create_with(&ShareOptions {
+        quota_gib: Some(7),
+        metadata: [("purpose".to_string(), "test".to_string())].into(),
+        ..Default::default()
+    })
+    .await?;
     let again = s.create().await.expect_err("creating an existing share fails");
     ensure!(again.status() == Some(409) && again.code() == Some("ShareAlreadyExists"), "{again}");
     let listed = svc.list_shares().await?;
@@ -83,7 +88,11 @@ async fn snapshot_isolation(svc: &FileServiceClient, share: &str) -> Result<()> 
     ensure!(names(&snap.directory("d")).await? == BTreeSet::from(["a.txt".to_string(), "gone.txt".to_string()]));
     ensure!(names(&s.directory("d")).await? == BTreeSet::from(["a.txt".to_string(), "new.txt".to_string()]));
     ensure!(snap.file("d/a.txt").properties().await?.content_length == 11);
-    let e = snap.file("d/x").upload(Bytes::from_static(b"x"), &NodeProps::default()).await.expect_err("snapshots are read-only");
+    let e = snap
+        .file("d/x")
+        .upload(Bytes::from_static(b"x"), &NodeProps::default())
+        .await
+        .expect_err("snapshots are read-only");
     ensure!(e.to_string().contains("read-only"), "{e}");
     s.delete().await?;
     Ok(())
@@ -133,7 +142,10 @@ async fn smb_properties(svc: &FileServiceClient, share: &str) -> Result<()> {
     let e = &entries[0];
     ensure!(e.kind == EntryKind::File && e.name == "plan.txt" && e.size == 1234, "{e:?}");
     ensure!(e.file_id == fp.file_id && e.permission_key == fp.permission_key && e.etag.is_some(), "{e:?}");
-    ensure!(e.creation_time == fp.creation_time && e.last_write_time == fp.last_write_time && e.change_time.is_some(), "{e:?}");
+    ensure!(
+        e.creation_time == fp.creation_time && e.last_write_time == fp.last_write_time && e.change_time.is_some(),
+        "{e:?}"
+    );
     ensure!(e.last_access_time.is_some() && e.attributes.is_some(), "{e:?}");
 
     // Set properties: resize, new attributes; times not sent are preserved.
@@ -168,8 +180,11 @@ async fn nfs_properties(svc: &FileServiceClient, share: &str) -> Result<()> {
     let fnfs = NfsProperties { mode: Some("0755".into()), owner: Some("1000".into()), group: Some("1000".into()) };
     file.create(10, &NodeProps { nfs: fnfs.clone(), ..Default::default() }).await?;
     ensure!(file.properties().await?.nfs == fnfs);
-    file.set_properties(&NodeProps { nfs: NfsProperties { mode: Some("0644".into()), ..Default::default() }, ..Default::default() }, None)
-        .await?;
+    file.set_properties(
+        &NodeProps { nfs: NfsProperties { mode: Some("0644".into()), ..Default::default() }, ..Default::default() },
+        None,
+    )
+    .await?;
     let after = file.properties().await?.nfs;
     ensure!(after.mode.as_deref() == Some("0644") && after.owner.as_deref() == Some("1000"), "{after:?}");
     s.delete().await?;
@@ -214,14 +229,19 @@ async fn ranges_up_and_down(svc: &FileServiceClient, share: &str) -> Result<()> 
     f.clear_range(1024 * 1024, 512).await?;
     let after = download_all(&f).await?;
     ensure!(after[1024 * 1024..1024 * 1024 + 512].iter().all(|b| *b == 0));
-    ensure!(after[..1024 * 1024] == content[..1024 * 1024] && after[1024 * 1024 + 512..] == content[1024 * 1024 + 512..]);
+    ensure!(
+        after[..1024 * 1024] == content[..1024 * 1024] && after[1024 * 1024 + 512..] == content[1024 * 1024 + 512..]
+    );
 
     // A sparse file: only written ranges are listed.
     let sparse = s.file("sparse.bin");
     sparse.create(8 * 1024 * 1024, &NodeProps::default()).await?;
     sparse.put_range(4 * 1024 * 1024, data(512, 3)).await?;
     let r = sparse.list_ranges(None).await?;
-    ensure!(r.ranges.len() == 1 && r.ranges[0].start == 4 * 1024 * 1024 && r.ranges[0].end == 4 * 1024 * 1024 + 511, "{r:?}");
+    ensure!(
+        r.ranges.len() == 1 && r.ranges[0].start == 4 * 1024 * 1024 && r.ranges[0].end == 4 * 1024 * 1024 + 511,
+        "{r:?}"
+    );
     let e = sparse.put_range(0, data(4 * 1024 * 1024 + 1, 1)).await.expect_err("ranges are at most 4 MiB");
     ensure!(e.to_string().contains("4 MiB"), "{e}");
 
@@ -328,12 +348,24 @@ async fn unicode_names(svc: &FileServiceClient, share: &str) -> Result<()> {
     // Everything Azure allows in a name except `" \ / : | < > * ?`.
     let dir_name = "café ñ 日本語 #%&+;=@[]{}";
     s.directory(dir_name).create(&NodeProps::default()).await?;
-    let names_in: BTreeSet<String> = ["a b.txt", "ünïcödé.txt", "emoji 😀.bin", "100% & more.txt", "plus+equals=.txt", "quote'&amp;.txt", " lead.txt"]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let names_in: BTreeSet<String> = [
+        "a b.txt",
+        "ünïcödé.txt",
+        "emoji 😀.bin",
+        "100% & more.txt",
+        "plus+equals=.txt",
+        "quote'&amp;.txt",
+        " lead.txt",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     for (i, n) in names_in.iter().enumerate() {
-        s.directory(dir_name).file(n).upload(Bytes::from(n.clone().into_bytes()), &NodeProps::default()).await.with_context(|| format!("upload {n:?} ({i})"))?;
+        s.directory(dir_name)
+            .file(n)
+            .upload(Bytes::from(n.clone().into_bytes()), &NodeProps::default())
+            .await
+            .with_context(|| format!("upload {n:?} ({i})"))?;
     }
     ensure!(names(&s.directory(dir_name)).await? == names_in);
     ensure!(names(&s.root()).await? == BTreeSet::from([dir_name.to_string()]));
@@ -363,7 +395,10 @@ async fn errors(svc: &FileServiceClient, share: &str, config: &AccountConfig) ->
 
     // Wrong key.
     let wrong = AccountConfig {
-        credential: Credential::shared_key(&config.account, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==")?,
+        credential: Credential::shared_key(
+            &config.account,
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==",
+        )?,
         ..config.clone()
     };
     let bad = FileServiceClient::new(wrong, ClientOptions::default())?;
@@ -382,14 +417,20 @@ async fn errors(svc: &FileServiceClient, share: &str, config: &AccountConfig) ->
             ..Default::default()
         };
         let token = fields.clone().sign_account(account, key);
-        let expired = FileServiceClient::new(AccountConfig { credential: Credential::Sas { token }, ..config.clone() }, ClientOptions::default())?;
+        let expired = FileServiceClient::new(
+            AccountConfig { credential: Credential::Sas { token }, ..config.clone() },
+            ClientOptions::default(),
+        )?;
         let e = expired.share(share).root().list_page(None, None).await.expect_err("expired SAS");
         ensure!(e.status() == Some(403) && e.code() == Some("AuthenticationFailed"), "{e}");
 
         // And a valid SAS works.
         let valid = SasFields { start: String::new(), expiry: "2099-01-01T00:00:00Z".into(), ..fields };
         let token = valid.sign_account(account, key);
-        let ok = FileServiceClient::new(AccountConfig { credential: Credential::Sas { token }, ..config.clone() }, ClientOptions::default())?;
+        let ok = FileServiceClient::new(
+            AccountConfig { credential: Credential::Sas { token }, ..config.clone() },
+            ClientOptions::default(),
+        )?;
         ok.share(share).root().list_page(None, None).await?;
     }
     s.delete().await?;
@@ -488,7 +529,12 @@ async fn faults_are_retried_to_correct_results() -> Result<()> {
         let emulator = start_emulator(&dir, faults)?;
         let config = AccountConfig::from_connection_string(&emulator.connection_string())?;
         let options = ClientOptions {
-            retry: RetryPolicy { max_attempts: 12, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(100), ..Default::default() },
+            retry: RetryPolicy {
+                max_attempts: 12,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(100),
+                ..Default::default()
+            },
             download_chunk_size: 256 * 1024,
             ..Default::default()
         };
@@ -502,7 +548,11 @@ async fn faults_are_retried_to_correct_results() -> Result<()> {
             ensure!(got == content[..], "download under faults");
             // 6 list pages + 1 HEAD + 13 chunks without faults; with them, retries add requests.
             let logical = pages.len() as u64 + 1 + content.len().div_ceil(256 * 1024) as u64;
-            ensure!(svc.requests_sent() > logical, "no retries happened ({} requests): are faults applied?", svc.requests_sent());
+            ensure!(
+                svc.requests_sent() > logical,
+                "no retries happened ({} requests): are faults applied?",
+                svc.requests_sent()
+            );
             Ok(())
         }
         .await;
@@ -532,7 +582,10 @@ async fn bench_lists_the_whole_tree() -> Result<()> {
         }
         let report = afb::azure::bench::bench_list(&svc, "bench", 3, Some(4)).await?;
         ensure!(report.directories == 4 && report.files == 35 && report.entries == 39, "{report:?}");
-        ensure!(report.bytes == (0..5u64).map(|i| (0..7u64).map(|j| i * 10 + j).sum::<u64>()).sum::<u64>(), "{report:?}");
+        ensure!(
+            report.bytes == (0..5u64).map(|i| (0..7u64).map(|j| i * 10 + j).sum::<u64>()).sum::<u64>(),
+            "{report:?}"
+        );
         // 5 directories listed 4 entries a page: root 9 entries (3 pages), a 8 (2), a/b 8 (2), a/b/c 7 (2), x 7 (2).
         ensure!(report.requests == 11, "{report:?}");
         ensure!((report.requests_per_entry - 11.0 / 39.0).abs() < 1e-9 && report.entries_per_sec > 0.0, "{report:?}");

@@ -26,7 +26,12 @@ struct Env {
 
 async fn env() -> Env {
     let data = tempfile::tempdir().unwrap();
-    let emu = Emulator::start(EmulatorConfig { addr: "127.0.0.1:0".parse().unwrap(), data: data.path().join("emu"), faults: Default::default() }).unwrap();
+    let emu = Emulator::start(EmulatorConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data: data.path().join("emu"),
+        faults: Default::default(),
+    })
+    .unwrap();
     let client = FileServiceClient::from_connection_string(&emu.connection_string()).unwrap();
     let repo_dir = tempfile::tempdir().unwrap();
     let repo = Repo::open(repo_dir.path().to_str().unwrap()).unwrap();
@@ -96,13 +101,21 @@ async fn scan_commits_every_entry_with_ids_parents_times_and_attributes() {
     mkdir(&s, "docs").await;
     mkdir(&s, "docs/sub").await;
     let t = time::macros::datetime!(2024-03-04 05:06:07.1234567 UTC);
-    let props = NodeProps { attributes: Some("ReadOnly|Archive".into()), last_write_time: Some(t), change_time: Some(t), ..Default::default() };
+    let props = NodeProps {
+        attributes: Some("ReadOnly|Archive".into()),
+        last_write_time: Some(t),
+        change_time: Some(t),
+        ..Default::default()
+    };
     s.file("docs/a.txt").upload(Bytes::from_static(b"hello"), &props).await.unwrap();
     // Writing content moves the last-write time; set the times again afterwards.
     s.file("docs/a.txt").set_properties(&props, None).await.unwrap();
     put(&s, "docs/sub/b.bin", &[7u8; 1000]).await;
     put(&s, "top.txt", b"x").await;
-    s.directory("hidden").create(&NodeProps { attributes: Some("Directory|Hidden".into()), ..Default::default() }).await.unwrap();
+    s.directory("hidden")
+        .create(&NodeProps { attributes: Some("Directory|Hidden".into()), ..Default::default() })
+        .await
+        .unwrap();
 
     let r = e.scan("basic").await;
     assert_eq!((r.directories, r.files, r.bytes, r.entries, r.max_depth), (3, 3, 1006, 6, 3));
@@ -111,11 +124,15 @@ async fn scan_commits_every_entry_with_ids_parents_times_and_attributes() {
     assert_eq!(r.list_requests, 4, "one page per directory including the root");
     let m = manifest(&r);
     let src = m.source.as_ref().expect("scan records its source");
-    assert_eq!((src.kind.as_str(), src.share.as_str(), src.share_snapshot.as_str()), ("azure-files", "basic", r.share_snapshot.as_str()));
+    assert_eq!(
+        (src.kind.as_str(), src.share.as_str(), src.share_snapshot.as_str()),
+        ("azure-files", "basic", r.share_snapshot.as_str())
+    );
     assert_eq!(src.endpoint, e.emu.endpoint());
     assert_eq!((m.totals.nodes, m.totals.files, m.totals.dirs, m.totals.bytes), (6, 3, 3, 1006));
     // The manifest on disk carries it too, and no secret.
-    let json = std::fs::read_to_string(e.repo_dir.path().join("t/basic/index/snapshots/00000000000000000001.json")).unwrap();
+    let json =
+        std::fs::read_to_string(e.repo_dir.path().join("t/basic/index/snapshots/00000000000000000001.json")).unwrap();
     assert!(json.contains("\"share_snapshot\"") && !json.contains("AccountKey") && !json.contains("Eby8vdM02"));
 
     let nodes = rows(&e.repo, m).await;
@@ -227,7 +244,11 @@ async fn failing_proxy(target: std::net::SocketAddr, broken: &'static str) -> st
             let uri = req.uri().clone();
             let q = uri.query().unwrap_or("");
             if uri.path().ends_with(broken) && q.contains("comp=list") {
-                return Response::builder().status(500).header("x-ms-error-code", "InternalError").body(Body::empty()).unwrap();
+                return Response::builder()
+                    .status(500)
+                    .header("x-ms-error-code", "InternalError")
+                    .body(Body::empty())
+                    .unwrap();
             }
             let url = format!("http://{target}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
             let mut rb = http.request(req.method().clone(), url);
@@ -264,7 +285,9 @@ async fn failed_listing_commits_nothing() {
     let account = AccountConfig::from_connection_string(&conn).unwrap();
     let fast = RetryPolicy { max_attempts: 3, base_delay: std::time::Duration::from_millis(5), ..Default::default() };
     let opts = ClientOptions { retry: fast, ..Default::default() };
-    let err = scan(account, opts, "broken", &e.repo, "t", &ScanOptions { concurrency: 4, ..Default::default() }).await.unwrap_err();
+    let err = scan(account, opts, "broken", &e.repo, "t", &ScanOptions { concurrency: 4, ..Default::default() })
+        .await
+        .unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.contains("failed listing directory /d7") && msg.contains("nothing was committed"), "{msg}");
     assert!(msg.contains("500"), "{msg}");
@@ -410,7 +433,10 @@ async fn afb_scan_cli_prints_a_json_report() {
     .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((v["files"].as_u64(), v["directories"].as_u64(), v["bytes"].as_u64(), v["snapshot_id"].as_i64()), (Some(1), Some(1), Some(2), Some(1)));
+    assert_eq!(
+        (v["files"].as_u64(), v["directories"].as_u64(), v["bytes"].as_u64(), v["snapshot_id"].as_i64()),
+        (Some(1), Some(1), Some(2), Some(1))
+    );
     assert!(v["share_snapshot"].as_str().unwrap().ends_with('Z'));
     let _ = Arc::new(());
 }

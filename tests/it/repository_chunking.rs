@@ -156,8 +156,14 @@ fn mixed_versions() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
 fn measure_chunking_strategies() {
     let (v1, v2) = mixed_versions();
     let total: usize = v1.iter().map(Vec::len).sum();
-    println!("\n(a) mixed generated files: {} files, {:.1} MiB; v2 edits 10% of files larger than 8 KiB", v1.len(), total as f64 / 1048576.0);
-    println!("| chunking | chunks v1 | unique bytes v1 | zstd-3 of unique chunks | new bytes for v2 | new chunks for v2 |");
+    println!(
+        "\n(a) mixed generated files: {} files, {:.1} MiB; v2 edits 10% of files larger than 8 KiB",
+        v1.len(),
+        total as f64 / 1048576.0
+    );
+    println!(
+        "| chunking | chunks v1 | unique bytes v1 | zstd-3 of unique chunks | new bytes for v2 | new chunks for v2 |"
+    );
     println!("| --- | --- | --- | --- | --- | --- |");
     for (name, c) in configs() {
         let mut seen = HashSet::new();
@@ -200,7 +206,11 @@ fn measure_chunking_strategies() {
     }
     let mut inserted = old.clone();
     inserted.splice(size / 3..size / 3, noise(100, 1));
-    println!("\n(b) one {} MiB file: 1% of its 4 KiB blocks rewritten in place ({} blocks), or 100 bytes inserted at 1/3", size >> 20, blocks / 100);
+    println!(
+        "\n(b) one {} MiB file: 1% of its 4 KiB blocks rewritten in place ({} blocks), or 100 bytes inserted at 1/3",
+        size >> 20,
+        blocks / 100
+    );
     println!("| chunking | chunks | new bytes, 1% rewritten | new bytes, insertion |");
     println!("| --- | --- | --- | --- |");
     for (name, c) in configs() {
@@ -228,7 +238,9 @@ fn measure_bundle_threshold() {
     let files: Vec<_> = entries.iter().filter(|e| e.kind == EntryKind::File).collect();
     let total_bytes: u64 = files.iter().map(|e| e.size).sum();
     println!("\nbundle threshold, sample spec with {} files, {:.0} MiB", files.len(), total_bytes as f64 / 1048576.0);
-    println!("| threshold | files bundled | bytes bundled | index entries avoided | bundles of 4 MiB | mean bundle / mean member |");
+    println!(
+        "| threshold | files bundled | bytes bundled | index entries avoided | bundles of 4 MiB | mean bundle / mean member |"
+    );
     println!("| --- | --- | --- | --- | --- | --- |");
     for t in [16u64 << 10, 64 << 10, 256 << 10, 1 << 20] {
         let small: Vec<_> = files.iter().filter(|e| e.size <= t).collect();
@@ -248,7 +260,8 @@ fn measure_bundle_threshold() {
     }
     // Stored overhead of the two small-file paths for the same 1,000 files of at most 64 KiB.
     let key = TenantKey::from_secret("t", &[7; 32]);
-    let sample: Vec<Vec<u8>> = files.iter().filter(|e| e.size <= 64 << 10).take(1000).map(|e| content(e.content_seed, e.size)).collect();
+    let sample: Vec<Vec<u8>> =
+        files.iter().filter(|e| e.size <= 64 << 10).take(1000).map(|e| content(e.content_seed, e.size)).collect();
     let raw: usize = sample.iter().map(Vec::len).sum();
     let mut b = BundleBuilder::new();
     sample.iter().for_each(|f| {

@@ -33,7 +33,17 @@ async fn write_nodes(repo: &Repo, t: &str, s: &str, nodes: &[Node]) {
 }
 
 fn node(id: i64, parent: i64, name: &str, kind: NodeKind, size: i64) -> Node {
-    Node { node_id: id, parent_id: parent, name: name.into(), kind, size, mtime: 1_700_000_000_000_000_000, ctime: 1_700_000_000_000_000_000, attributes: 0x20, xorhash: id }
+    Node {
+        node_id: id,
+        parent_id: parent,
+        name: name.into(),
+        kind,
+        size,
+        mtime: 1_700_000_000_000_000_000,
+        ctime: 1_700_000_000_000_000_000,
+        attributes: 0x20,
+        xorhash: id,
+    }
 }
 
 async fn fixture() -> Fixture {
@@ -59,7 +69,13 @@ async fn fixture_with(pg: Option<afb::jobs::bench::Scratch>) -> Fixture {
     let mut m = w.commit(None).await.unwrap();
     for seed in [2, 3] {
         let old: Vec<RecordBatch> = repo.read(&m, None).unwrap().try_collect().await.unwrap();
-        let mut mu = Mutator::new(seed, Mutation { dir_renames: 3, added: 0.05, ..Default::default() }, m.totals.nodes, m.totals.dirs, m.next_node_id);
+        let mut mu = Mutator::new(
+            seed,
+            Mutation { dir_renames: 3, added: 0.05, ..Default::default() },
+            m.totals.nodes,
+            m.totals.dirs,
+            m.next_node_id,
+        );
         let mut w = repo.begin("acme", "files", WriteOptions::default()).await.unwrap();
         for b in &old {
             w.write(&mu.apply(b)).await.unwrap();
@@ -93,7 +109,8 @@ async fn fixture_with(pg: Option<afb::jobs::bench::Scratch>) -> Fixture {
             afb::jobs::migrate::migrate_url(&db.url).await.unwrap();
             let (c, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
             tokio::spawn(conn);
-            let acme = issue_token_pg(&c, &Scope::Tenant("acme".into()), Some(Duration::from_secs(3600)), None).await.unwrap();
+            let acme =
+                issue_token_pg(&c, &Scope::Tenant("acme".into()), Some(Duration::from_secs(3600)), None).await.unwrap();
             let beta = issue_token_pg(&c, &Scope::Tenant("beta".into()), None, Some("beta".into())).await.unwrap();
             let expired = issue_token_pg(&c, &Scope::Tenant("acme".into()), Some(Duration::ZERO), None).await.unwrap();
             let auth = Auth::postgres(afb::jobs::postgres::pool(&db.url, 2).unwrap(), Some(&operator));
@@ -196,23 +213,34 @@ async fn browse_paginates_with_a_cursor_and_totals_add_up() {
     let n = root["entry_count"].as_u64().unwrap() as usize;
     assert!(n >= 3, "{root}");
     let sum: u64 = root["entries"].as_array().unwrap().iter().map(|e| e["size"].as_u64().unwrap()).sum();
-    assert_eq!(sum, root["totals"]["bytes"].as_u64().unwrap(), "subtree totals of the root's entries add up to the share");
+    assert_eq!(
+        sum,
+        root["totals"]["bytes"].as_u64().unwrap(),
+        "subtree totals of the root's entries add up to the share"
+    );
     // Walk in pages of 2.
     let mut seen = Vec::new();
     let mut cursor = String::new();
     loop {
-        let v = f.ok(&format!("/api/v1/tenants/acme/shares/files/snapshots/1/browse?path=/&limit=2&cursor={cursor}"), &f.acme).await;
+        let v = f
+            .ok(
+                &format!("/api/v1/tenants/acme/shares/files/snapshots/1/browse?path=/&limit=2&cursor={cursor}"),
+                &f.acme,
+            )
+            .await;
         seen.extend(v["entries"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()));
         match v["next_cursor"].as_str() {
             Some(c) => cursor = c.to_string(),
             None => break,
         }
     }
-    let all: Vec<String> = root["entries"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect();
+    let all: Vec<String> =
+        root["entries"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(seen, all);
     // The count (taken from the directory summary) is what the pages hold, across subdirectories and files.
     assert_eq!(all.len(), n, "{root}");
-    let kinds: std::collections::HashSet<&str> = root["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let kinds: std::collections::HashSet<&str> =
+        root["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds.len(), 2, "the root holds directories and files: {root}");
     // Into a subdirectory.
     let dir = root["entries"].as_array().unwrap().iter().find(|e| e["kind"] == "dir").expect("a directory at the root");
@@ -275,19 +303,30 @@ async fn bad_input_gets_clear_json_errors() {
     assert_eq!((s, error_code(&b).as_str()), (413, "payload_too_large"), "{b}");
     let (s, b) = f.req("PUT", url, Some(&f.operator), Some(("application/json", br#"{"nope": 1}"#.to_vec()))).await;
     assert_eq!((s, error_code(&b).as_str()), (422, "invalid_body"), "{b}");
-    let (s, b) = f.req("PUT", url, Some(&f.operator), Some(("application/json", br#"{"connection_string": "garbage"}"#.to_vec()))).await;
+    let (s, b) = f
+        .req("PUT", url, Some(&f.operator), Some(("application/json", br#"{"connection_string": "garbage"}"#.to_vec())))
+        .await;
     assert_eq!((s, error_code(&b).as_str()), (422, "invalid_settings"), "{b}");
     // Nothing changed.
     let v = f.ok("/api/v1/tenants/acme/shares/files", &f.operator).await;
     assert_eq!(v["settings"]["configured"], false);
-    let (s, b) = f.req("POST", "/api/v1/tenants/acme/shares/files/jobs", Some(&f.acme), Some(("application/json", br#"{"kind": "dance"}"#.to_vec()))).await;
+    let (s, b) = f
+        .req(
+            "POST",
+            "/api/v1/tenants/acme/shares/files/jobs",
+            Some(&f.acme),
+            Some(("application/json", br#"{"kind": "dance"}"#.to_vec())),
+        )
+        .await;
     assert_eq!((s, error_code(&b).as_str()), (422, "invalid_body"), "{b}");
 }
 
 #[tokio::test]
 async fn settings_store_secrets_and_never_echo_them() {
     let f = fixture().await;
-    let cs = format!("DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net");
+    let cs = format!(
+        "DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net"
+    );
     let body = serde_json::to_vec(&serde_json::json!({ "connection_string": cs })).unwrap();
     let url = "/api/v1/tenants/acme/shares/files/settings";
     let (s, b) = f.req("PUT", url, Some(&f.acme), Some(("application/json", body.clone()))).await;
@@ -323,12 +362,23 @@ async fn another_tenants_token_gets_no_data_on_any_route() {
     let f = fixture().await;
     let doc = f.ok("/openapi.json", "unused").await;
     // A job of acme's, so the job routes have something to hide.
-    let (s, b) = f.post_json("/api/v1/tenants/acme/shares/files/jobs", &f.acme, r#"{"kind": "restore", "target": {"kind": "local", "path": "/tmp/r"}}"#).await;
+    let (s, b) = f
+        .post_json(
+            "/api/v1/tenants/acme/shares/files/jobs",
+            &f.acme,
+            r#"{"kind": "restore", "target": {"kind": "local", "path": "/tmp/r"}}"#,
+        )
+        .await;
     assert_eq!(s, 202, "{b}");
     let job = serde_json::from_str::<Value>(&b).unwrap()["job_id"].as_i64().unwrap().to_string();
     for d in ROUTES {
         assert!(doc["paths"][d.path][d.method].is_object(), "{} {} missing from /openapi.json", d.method, d.path);
-        let path = d.path.replace("{tenant}", "acme").replace("{share}", "files").replace("{snapshot}", "1").replace("{job}", &job);
+        let path = d
+            .path
+            .replace("{tenant}", "acme")
+            .replace("{share}", "files")
+            .replace("{snapshot}", "1")
+            .replace("{job}", &job);
         let path = match path.as_str() {
             p if p.ends_with("/diff") => format!("{p}?from=1&to=2"),
             p if p.ends_with("/search") => format!("{p}?glob=*"),
@@ -377,8 +427,17 @@ async fn jobs_scenario(f: &Fixture) {
     // Backups need the share's Azure settings.
     let (s, b) = f.post_json(start, &f.acme, r#"{"kind": "backup"}"#).await;
     assert_eq!((s, error_code(&b).as_str()), (409, "share_not_configured"), "{b}");
-    let cs = format!("DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net");
-    let (s, b) = f.req("PUT", "/api/v1/tenants/acme/shares/files/settings", Some(&f.operator), Some(("application/json", serde_json::to_vec(&serde_json::json!({"connection_string": cs})).unwrap()))).await;
+    let cs = format!(
+        "DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net"
+    );
+    let (s, b) = f
+        .req(
+            "PUT",
+            "/api/v1/tenants/acme/shares/files/settings",
+            Some(&f.operator),
+            Some(("application/json", serde_json::to_vec(&serde_json::json!({"connection_string": cs})).unwrap())),
+        )
+        .await;
     assert_eq!(s, 200, "{b}");
     let (s, b) = f.post_json(start, &f.acme, r#"{"kind": "backup"}"#).await;
     assert_eq!(s, 202, "{b}");
@@ -405,7 +464,10 @@ async fn jobs_scenario(f: &Fixture) {
     // Status and progress: the owner and the operator see it; another tenant gets 404 like a missing job.
     for t in [&f.acme, &f.operator] {
         let v = f.ok(&format!("/api/v1/jobs/{rid}"), t).await;
-        assert_eq!((v["job_id"].as_i64(), v["tenant"].as_str(), v["share"].as_str()), (Some(rid), Some("acme"), Some("files")));
+        assert_eq!(
+            (v["job_id"].as_i64(), v["tenant"].as_str(), v["share"].as_str()),
+            (Some(rid), Some("acme"), Some("files"))
+        );
         let v = f.ok(&format!("/api/v1/jobs/{rid}/progress"), t).await;
         assert_eq!(v["state"], "queued");
     }
@@ -414,7 +476,8 @@ async fn jobs_scenario(f: &Fixture) {
         assert_eq!((s, error_code(&b).as_str()), (404, "not_found"), "{p}: {b}");
     }
     // Lists.
-    let ids = |v: &Value| v["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].as_i64().unwrap()).collect::<Vec<_>>();
+    let ids =
+        |v: &Value| v["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].as_i64().unwrap()).collect::<Vec<_>>();
     let acme_jobs = ids(&f.ok("/api/v1/jobs", &f.acme).await);
     assert_eq!(acme_jobs.len(), 3, "{acme_jobs:?}");
     assert!(acme_jobs.contains(&rid) && acme_jobs.contains(&bid));
@@ -443,7 +506,13 @@ async fn jobs_scenario(f: &Fixture) {
         (start, "application/json", br#"[1, 2]"#, 422, "invalid_body"),
         (start, "application/json", br#"{"kind": "backup", "extra": 1}"#, 422, "invalid_body"),
         (start, "application/json", br#"{"kind": "restore", "path": "/a/../../etc"}"#, 422, "invalid_body"),
-        (start, "application/json", br#"{"kind": "restore", "target": {"kind": "local", "path": "relative"}}"#, 422, "invalid_body"),
+        (
+            start,
+            "application/json",
+            br#"{"kind": "restore", "target": {"kind": "local", "path": "relative"}}"#,
+            422,
+            "invalid_body",
+        ),
         (start, "application/json", br#"{"kind": "restore", "target": {"kind": "moon"}}"#, 422, "invalid_body"),
         (start, "application/json", br#"{"kind": "verify", "read_data_percent": 150}"#, 422, "invalid_body"),
         ("/api/v1/tenants/acme/shares/nope/jobs", "application/json", br#"{"kind": "verify"}"#, 404, "not_found"),
@@ -453,12 +522,22 @@ async fn jobs_scenario(f: &Fixture) {
     ];
     for (path, ct, body, status, code) in cases {
         let (s, b) = f.req("POST", path, Some(&f.acme), Some((ct, body.to_vec()))).await;
-        assert_eq!((s, error_code(&b).as_str()), (*status, *code), "POST {path} {}: {b}", String::from_utf8_lossy(body));
+        assert_eq!(
+            (s, error_code(&b).as_str()),
+            (*status, *code),
+            "POST {path} {}: {b}",
+            String::from_utf8_lossy(body)
+        );
     }
     let big = format!("{{\"kind\": \"restore\", \"path\": \"{}\"}}", "x".repeat(100_000));
     let (s, b) = f.post_json(start, &f.acme, &big).await;
     assert_eq!((s, error_code(&b).as_str()), (413, "payload_too_large"), "{b}");
-    for (p, status, code) in [("/api/v1/jobs/abc", 400, "bad_request"), ("/api/v1/jobs/987654", 404, "not_found"), ("/api/v1/jobs/0/progress", 400, "bad_request"), ("/api/v1/jobs?limit=0", 400, "bad_request")] {
+    for (p, status, code) in [
+        ("/api/v1/jobs/abc", 400, "bad_request"),
+        ("/api/v1/jobs/987654", 404, "not_found"),
+        ("/api/v1/jobs/0/progress", 400, "bad_request"),
+        ("/api/v1/jobs?limit=0", 400, "bad_request"),
+    ] {
         let (s, b) = f.req("GET", p, Some(&f.acme), None).await;
         assert_eq!((s, error_code(&b).as_str()), (status, code), "{p}: {b}");
     }
@@ -475,7 +554,9 @@ async fn jobs_start_report_and_cancel_within_their_tenant() {
 
 #[tokio::test]
 async fn postgres_control_plane_keeps_hashed_tokens_and_jobs() {
-    let db = afb::jobs::bench::Scratch::create(&pg_server_url()).await.expect("create a test database (is PostgreSQL running?)");
+    let db = afb::jobs::bench::Scratch::create(&pg_server_url())
+        .await
+        .expect("create a test database (is PostgreSQL running?)");
     let url = db.url.clone();
     let f = fixture_with(Some(db)).await;
     // Tokens: valid, unknown, expired; the table holds hashes only.
@@ -487,13 +568,19 @@ async fn postgres_control_plane_keeps_hashed_tokens_and_jobs() {
     assert_eq!((s, error_code(&b).as_str()), (401, "token_expired"), "{b}");
     let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
-    let rows = c.query("SELECT token_sha256, scope, expires_at IS NOT NULL FROM api_tokens ORDER BY scope", &[]).await.unwrap();
+    let rows = c
+        .query("SELECT token_sha256, scope, expires_at IS NOT NULL FROM api_tokens ORDER BY scope", &[])
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 3);
     for r in &rows {
         let h: &str = r.get(0);
         assert!(h != f.acme && h != f.beta && !f.acme.contains(h) && h.len() == 64);
     }
-    assert_eq!(rows.iter().map(|r| r.get::<_, &str>(1)).collect::<Vec<_>>(), ["tenant:acme", "tenant:acme", "tenant:beta"]);
+    assert_eq!(
+        rows.iter().map(|r| r.get::<_, &str>(1)).collect::<Vec<_>>(),
+        ["tenant:acme", "tenant:acme", "tenant:beta"]
+    );
     // Jobs in the PostgreSQL queue, listed from the jobs table.
     jobs_scenario(&f).await;
     let n: i64 = c.query_one("SELECT count(*) FROM jobs WHERE payload->>'tenant' = 'acme'", &[]).await.unwrap().get(0);
@@ -507,20 +594,35 @@ async fn the_embedded_runner_runs_jobs_started_from_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
     write_nodes(&repo, "acme", "files", &[node(1, 0, "a.txt", NodeKind::File, 3)]).await;
-    let jobs = afb::api::jobs::Jobs::memory(Some(afb::api::jobs::job_handlers(dir.path().to_str().unwrap(), Some(afb::repository::MasterKey::from_hex(&"11".repeat(32)).unwrap()))));
+    let jobs = afb::api::jobs::Jobs::memory(Some(afb::api::jobs::job_handlers(
+        dir.path().to_str().unwrap(),
+        Some(afb::repository::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
+    )));
     let op = "op-token-for-tests-0123456789abcdef";
-    let st = afb::api::state_with(dir.path().to_str().unwrap(), Auth::new(token_file(dir.path()), Some(op)), jobs.clone()).unwrap();
+    let st =
+        afb::api::state_with(dir.path().to_str().unwrap(), Auth::new(token_file(dir.path()), Some(op)), jobs.clone())
+            .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, afb::api::app(st)).await.unwrap() });
     let c = reqwest::Client::new();
-    let r = c.post(format!("{base}/api/v1/tenants/acme/shares/files/jobs")).bearer_auth(op).header("content-type", "application/json").body(r#"{"kind": "verify"}"#).send().await.unwrap();
+    let r = c
+        .post(format!("{base}/api/v1/tenants/acme/shares/files/jobs"))
+        .bearer_auth(op)
+        .header("content-type", "application/json")
+        .body(r#"{"kind": "verify"}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 202);
     let id = serde_json::from_str::<Value>(&r.text().await.unwrap()).unwrap()["job_id"].as_i64().unwrap();
     // The runner claims it and it ends; its state and error come back through the API.
     let mut last = Value::Null;
     for _ in 0..200 {
-        last = serde_json::from_str(&c.get(format!("{base}/api/v1/jobs/{id}")).bearer_auth(op).send().await.unwrap().text().await.unwrap()).unwrap();
+        last = serde_json::from_str(
+            &c.get(format!("{base}/api/v1/jobs/{id}")).bearer_auth(op).send().await.unwrap().text().await.unwrap(),
+        )
+        .unwrap();
         if ["succeeded", "dead", "cancelled"].contains(&last["state"].as_str().unwrap()) {
             break;
         }
@@ -556,7 +658,14 @@ async fn dashboard_escapes_names_and_keeps_tenants_apart() {
     let f = fixture().await;
     let r = f.client.get(format!("{}/", f.base)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 303, "no session: redirect to the login page");
-    let bad = f.client.post(format!("{}/login", f.base)).header("content-type", "application/x-www-form-urlencoded").body("token=nope").send().await.unwrap();
+    let bad = f
+        .client
+        .post(format!("{}/login", f.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=nope")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status().as_u16(), 401);
 
     let beta = login(&f, &f.beta).await;
@@ -575,7 +684,15 @@ async fn dashboard_escapes_names_and_keeps_tenants_apart() {
         assert_eq!(s, 404, "{p}: {b}");
     }
     // Forms need the session's CSRF token.
-    let r = f.client.post(format!("{}/logout", f.base)).header("cookie", &beta).header("content-type", "application/x-www-form-urlencoded").body("csrf=wrong").send().await.unwrap();
+    let r = f
+        .client
+        .post(format!("{}/logout", f.base))
+        .header("cookie", &beta)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 403);
 
     let op = login(&f, &f.operator).await;
@@ -593,7 +710,15 @@ fn csrf_of(html: &str) -> String {
 }
 
 async fn post_form(f: &Fixture, cookie: &str, path: &str, body: &str) -> (u16, String, String) {
-    let r = f.client.post(format!("{}{path}", f.base)).header("cookie", cookie).header("content-type", "application/x-www-form-urlencoded").body(body.to_string()).send().await.unwrap();
+    let r = f
+        .client
+        .post(format!("{}{path}", f.base))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
     let loc = r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     (r.status().as_u16(), loc, r.text().await.unwrap())
 }
@@ -607,14 +732,24 @@ async fn restore_form_starts_a_job_shown_in_the_job_monitor() {
     assert!(html.contains("id=\"restore-form\"") && html.contains("id=\"start-backup\""), "{html}");
     let csrf = csrf_of(&html);
     // Without the session's CSRF token nothing starts.
-    let (s, _, _) = post_form(&f, &acme, "/t/acme/s/files/restore", "csrf=wrong&path=%2F&target=local&target_path=%2Ftmp%2Fr").await;
+    let (s, _, _) =
+        post_form(&f, &acme, "/t/acme/s/files/restore", "csrf=wrong&path=%2F&target=local&target_path=%2Ftmp%2Fr")
+            .await;
     assert_eq!(s, 403);
     assert!(f.ok("/api/v1/jobs", &f.acme).await["jobs"].as_array().unwrap().is_empty());
     // Bad target path: an error page, no job.
-    let (s, _, b) = post_form(&f, &acme, "/t/acme/s/files/restore", &format!("csrf={csrf}&path=%2F&target=local&target_path=rel")).await;
+    let (s, _, b) =
+        post_form(&f, &acme, "/t/acme/s/files/restore", &format!("csrf={csrf}&path=%2F&target=local&target_path=rel"))
+            .await;
     assert_eq!(s, 422, "{b}");
     assert!(f.ok("/api/v1/jobs", &f.acme).await["jobs"].as_array().unwrap().is_empty());
-    let (s, loc, b) = post_form(&f, &acme, "/t/acme/s/files/restore", &format!("csrf={csrf}&snapshot=&path=%2Fdocs&target=local&target_path=%2Ftmp%2Fr&overwrite=1")).await;
+    let (s, loc, b) = post_form(
+        &f,
+        &acme,
+        "/t/acme/s/files/restore",
+        &format!("csrf={csrf}&snapshot=&path=%2Fdocs&target=local&target_path=%2Ftmp%2Fr&overwrite=1"),
+    )
+    .await;
     assert_eq!(s, 303, "{b}");
     let id: i64 = loc.strip_prefix("/jobs/").expect("redirect to the job monitor").parse().unwrap();
     let v = f.ok(&format!("/api/v1/jobs/{id}"), &f.acme).await;
@@ -647,7 +782,10 @@ async fn restore_form_starts_a_job_shown_in_the_job_monitor() {
     let (_, b) = page(&f, &acme, &format!("{loc}/status")).await;
     assert!(b.contains("cancelled") && !b.contains("hx-trigger"), "{b}");
     // Once it has ended: no Cancel, and the Start buttons are usable again, here and on the share page.
-    assert!(!b.contains("id=\"cancel\"") && b.contains("id=\"start-backup\">") && b.contains("id=\"start-scan\">"), "{b}");
+    assert!(
+        !b.contains("id=\"cancel\"") && b.contains("id=\"start-backup\">") && b.contains("id=\"start-scan\">"),
+        "{b}"
+    );
     let (_, b) = page(&f, &acme, &loc).await;
     assert!(!b.contains("id=\"cancel\"") && b.contains("id=\"start-backup\">"), "{b}");
     let (s, b) = page(&f, &acme, "/t/acme/s/files/jobs").await;
@@ -662,11 +800,17 @@ async fn restore_form_starts_a_job_shown_in_the_job_monitor() {
 #[tokio::test]
 async fn shares_are_registered_before_their_first_snapshot_within_their_tenant() {
     let f = fixture().await;
-    let cs = format!("DefaultEndpointsProtocol=https;AccountName=acct2;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net");
+    let cs = format!(
+        "DefaultEndpointsProtocol=https;AccountName=acct2;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net"
+    );
     let sas = "https://acct3.file.core.windows.net/?sv=2025-11-05&ss=f&srt=sco&sp=rl&se=2099-01-01T00:00:00Z&sig=c2lnbmF0dXJl";
     let url = "/api/v1/tenants/acme/shares";
-    let private_cs = format!("DefaultEndpointsProtocol=http;AccountName=acct2;AccountKey={SECRET_KEY};FileEndpoint=http://10.0.0.5:445/acct2");
-    let loopback_cs = format!("DefaultEndpointsProtocol=http;AccountName=acct2;AccountKey={SECRET_KEY};FileEndpoint=http://127.0.0.1:10004/devstoreaccount1");
+    let private_cs = format!(
+        "DefaultEndpointsProtocol=http;AccountName=acct2;AccountKey={SECRET_KEY};FileEndpoint=http://10.0.0.5:445/acct2"
+    );
+    let loopback_cs = format!(
+        "DefaultEndpointsProtocol=http;AccountName=acct2;AccountKey={SECRET_KEY};FileEndpoint=http://127.0.0.1:10004/devstoreaccount1"
+    );
     let body = |share: &str, extra: Value| {
         let mut b = serde_json::json!({ "share": share, "connection_string": cs });
         for (k, v) in extra.as_object().into_iter().flatten() {
@@ -688,7 +832,13 @@ async fn shares_are_registered_before_their_first_snapshot_within_their_tenant()
         (url, f.acme.as_str(), body("-abc", Value::Null), 422, "invalid_body"),
         (url, f.acme.as_str(), body("abc-", Value::Null), 422, "invalid_body"),
         (url, f.acme.as_str(), body(&long, Value::Null), 422, "invalid_body"),
-        (url, f.acme.as_str(), body("fine", serde_json::json!({"connection_string": "garbage"})), 422, "invalid_settings"),
+        (
+            url,
+            f.acme.as_str(),
+            body("fine", serde_json::json!({"connection_string": "garbage"})),
+            422,
+            "invalid_settings",
+        ),
         (url, f.acme.as_str(), body("fine", serde_json::json!({"sas_url": sas})), 422, "invalid_settings"),
         (url, f.acme.as_str(), body("fine", serde_json::json!({"connection_string": null})), 422, "invalid_settings"),
         (url, f.acme.as_str(), body("fine", serde_json::json!({"azure_share": "Not_Azure"})), 422, "invalid_settings"),
@@ -698,8 +848,20 @@ async fn shares_are_registered_before_their_first_snapshot_within_their_tenant()
         ("/api/v1/tenants/newco/shares", f.acme.as_str(), body("fine", Value::Null), 404, "not_found"),
         ("/api/v1/tenants/bad!tenant/shares", f.operator.as_str(), body("fine", Value::Null), 422, "invalid_body"),
         // A tenant may not point the workers at a private or loopback endpoint (only the operator may).
-        (url, f.acme.as_str(), body("fine", serde_json::json!({"connection_string": private_cs})), 403, "endpoint_not_allowed"),
-        (url, f.acme.as_str(), body("fine", serde_json::json!({"connection_string": loopback_cs})), 403, "endpoint_not_allowed"),
+        (
+            url,
+            f.acme.as_str(),
+            body("fine", serde_json::json!({"connection_string": private_cs})),
+            403,
+            "endpoint_not_allowed",
+        ),
+        (
+            url,
+            f.acme.as_str(),
+            body("fine", serde_json::json!({"connection_string": loopback_cs})),
+            403,
+            "endpoint_not_allowed",
+        ),
     ];
     for (path, token, b, status, code) in &cases {
         let (s, r) = f.post_json(path, token, b).await;
@@ -723,7 +885,11 @@ async fn shares_are_registered_before_their_first_snapshot_within_their_tenant()
     let b = resp.text().await.unwrap();
     assert!(!b.contains(SECRET_KEY), "secret echoed: {b}");
     let v: Value = serde_json::from_str(&b).unwrap();
-    assert_eq!((v["snapshots"].as_u64(), v["latest"].is_null(), v["settings"]["configured"].as_bool()), (Some(0), true, Some(true)), "{v}");
+    assert_eq!(
+        (v["snapshots"].as_u64(), v["latest"].is_null(), v["settings"]["configured"].as_bool()),
+        (Some(0), true, Some(true)),
+        "{v}"
+    );
     assert_eq!(v["settings"]["account_name"], "acct2");
     let (s, r) = f.post_json(url, &f.acme, &body("new-share", Value::Null)).await;
     assert_eq!((s, error_code(&r).as_str()), (409, "share_exists"), "{r}");
@@ -732,12 +898,19 @@ async fn shares_are_registered_before_their_first_snapshot_within_their_tenant()
     let v = f.ok(url, &f.acme).await;
     let rows = v["shares"].as_array().unwrap();
     assert_eq!(rows.iter().map(|r| r["share_id"].as_str().unwrap()).collect::<Vec<_>>(), ["files", "new-share"]);
-    assert_eq!((rows[1]["snapshots"].as_u64(), rows[1]["last_snapshot_id"].is_null(), rows[1]["age_seconds"].is_null()), (Some(0), true, true), "{v}");
+    assert_eq!(
+        (rows[1]["snapshots"].as_u64(), rows[1]["last_snapshot_id"].is_null(), rows[1]["age_seconds"].is_null()),
+        (Some(0), true, true),
+        "{v}"
+    );
     assert_eq!(f.ok("/api/v1/tenants/acme", &f.operator).await["tenant"]["shares"], 2);
     let (s, b) = f.req("GET", "/api/v1/tenants/acme/shares/new-share", Some(&f.acme), None).await;
     assert_eq!(s, 200, "{b}");
     assert!(!b.contains(SECRET_KEY));
-    assert_eq!(f.ok("/api/v1/tenants/acme/shares/new-share/snapshots", &f.acme).await["snapshots"], serde_json::json!([]));
+    assert_eq!(
+        f.ok("/api/v1/tenants/acme/shares/new-share/snapshots", &f.acme).await["snapshots"],
+        serde_json::json!([])
+    );
     assert_eq!(f.ok("/api/v1/tenants/acme/shares/new-share/trends", &f.acme).await["points"], serde_json::json!([]));
     for p in ["/api/v1/tenants/acme/shares/new-share", "/api/v1/tenants/acme/shares/new-share/snapshots"] {
         let (s, b) = f.req("GET", p, Some(&f.beta), None).await;
@@ -754,15 +927,29 @@ async fn shares_are_registered_before_their_first_snapshot_within_their_tenant()
     assert_eq!((s, error_code(&b).as_str()), (409, "no_snapshots"), "{b}");
 
     // The operator registers a share of a new tenant (with a SAS URL); tenants see only their own.
-    let (s, b) = f.post_json("/api/v1/tenants/newco/shares", &f.operator, &body("first", serde_json::json!({"connection_string": null, "sas_url": sas}))).await;
+    let (s, b) = f
+        .post_json(
+            "/api/v1/tenants/newco/shares",
+            &f.operator,
+            &body("first", serde_json::json!({"connection_string": null, "sas_url": sas})),
+        )
+        .await;
     assert_eq!(s, 201, "{b}");
     assert!(!b.contains("sig=") && !b.contains("c2lnbmF0dXJl"), "SAS signature echoed: {b}");
-    let names = |v: Value| v["tenants"].as_array().unwrap().iter().map(|t| t["tenant_id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let names = |v: Value| {
+        v["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["tenant_id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(names(f.ok("/api/v1/tenants", &f.operator).await), ["acme", "beta", "newco"]);
     assert_eq!(names(f.ok("/api/v1/tenants", &f.acme).await), ["acme"]);
     assert!(f.ok("/api/v1/tenants/newco", &f.operator).await["tenant"]["last_snapshot_at"].is_null());
     // The operator may register a source on a private endpoint that a tenant may not.
-    let (s, b) = f.post_json(url, &f.operator, &body("private-one", serde_json::json!({"connection_string": private_cs}))).await;
+    let (s, b) =
+        f.post_json(url, &f.operator, &body("private-one", serde_json::json!({"connection_string": private_cs}))).await;
     assert_eq!(s, 201, "{b}");
 
     // The dashboard lists registered shares as never backed up, and their pages offer the Start buttons.
@@ -776,20 +963,30 @@ async fn shares_are_registered_before_their_first_snapshot_within_their_tenant()
     let (s, b) = page(&f, &op, "/t/acme/s/new-share").await;
     assert_eq!(s, 200, "{b}");
     // The backup and scan started above are still queued (no runner here): the buttons wait for them.
-    assert!(b.contains("id=\"never-backed-up\"") && b.contains("id=\"start-backup\" disabled") && !b.contains("id=\"restore-form\""), "{b}");
+    assert!(
+        b.contains("id=\"never-backed-up\"")
+            && b.contains("id=\"start-backup\" disabled")
+            && !b.contains("id=\"restore-form\""),
+        "{b}"
+    );
     assert!(!b.contains(SECRET_KEY), "{b}");
 
     // "Add share" on the tenant page: CSRF-checked, the API's rules, another tenant is 404.
     let acme = login(&f, &f.acme).await;
     let (_, html) = page(&f, &acme, "/").await;
-    assert!(html.contains("<input type=\"hidden\" name=\"tenant\" value=\"acme\">"), "a tenant's overview adds to its own tenant: {html}");
+    assert!(
+        html.contains("<input type=\"hidden\" name=\"tenant\" value=\"acme\">"),
+        "a tenant's overview adds to its own tenant: {html}"
+    );
     let (_, html) = page(&f, &op, "/").await;
     assert!(html.contains("<input name=\"tenant\" required"), "the operator's overview asks for the tenant: {html}");
     let (_, html) = page(&f, &acme, "/t/acme").await;
     assert!(html.contains("id=\"add-share-form\""), "{html}");
     let csrf = csrf_of(&html);
     let enc = |v: &str| percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string();
-    let form = |csrf: &str, tenant: &str, share: &str, conn: &str| format!("csrf={csrf}&tenant={tenant}&share={share}&connection_string={}&sas_url=&azure_share=", enc(conn));
+    let form = |csrf: &str, tenant: &str, share: &str, conn: &str| {
+        format!("csrf={csrf}&tenant={tenant}&share={share}&connection_string={}&sas_url=&azure_share=", enc(conn))
+    };
     let before = fingerprint(&f).await;
     let (s, _, _) = post_form(&f, &acme, "/shares", &form("wrong", "acme", "web-share", &cs)).await;
     assert_eq!(s, 403);
@@ -804,7 +1001,11 @@ async fn shares_are_registered_before_their_first_snapshot_within_their_tenant()
     let (s, loc, b) = post_form(&f, &acme, "/shares", &form(&csrf, "acme", "web-share", &cs)).await;
     assert_eq!((s, loc.as_str()), (303, "/t/acme/s/web-share"), "{b}");
     let v = f.ok("/api/v1/tenants/acme/shares/web-share", &f.acme).await;
-    assert_eq!((v["settings"]["configured"].as_bool(), v["settings"]["account_name"].as_str()), (Some(true), Some("acct2")), "{v}");
+    assert_eq!(
+        (v["settings"]["configured"].as_bool(), v["settings"]["account_name"].as_str()),
+        (Some(true), Some("acct2")),
+        "{v}"
+    );
     let (s, b) = page(&f, &acme, &loc).await;
     assert_eq!(s, 200, "{b}");
     assert!(b.contains("id=\"start-backup\">") && !b.contains(SECRET_KEY), "{b}");

@@ -3,8 +3,7 @@
 //! Without Azurite the Azurite tests fail, naming what is missing. Test names read as specifications:
 //! `SUITE::local` and `SUITE::azurite`.
 
-mod tree_support;
-use tree_support::read_tree;
+use crate::support::tree::read_tree;
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;
@@ -115,7 +114,9 @@ impl Azurite {
 
 /// The development account at an Azurite's path-style endpoint.
 fn dev_connection_string(url: &str) -> String {
-    format!("DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT_NAME};AccountKey={AZURITE_ACCOUNT_KEY};BlobEndpoint={url}/{DEV_ACCOUNT_NAME};")
+    format!(
+        "DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT_NAME};AccountKey={AZURITE_ACCOUNT_KEY};BlobEndpoint={url}/{DEV_ACCOUNT_NAME};"
+    )
 }
 
 /// The shared Azurite's connection string.
@@ -193,11 +194,31 @@ on_both_backends!(
 // ---- the suites -------------------------------------------------------------------------------------
 
 fn file(id: i64, parent: i64, name: &str, size: i64) -> Node {
-    Node { node_id: id, parent_id: parent, name: name.into(), kind: NodeKind::File, size, mtime: 1_700_000_000_000_000_000 + id, ctime: 1_700_000_000_000_000_000, attributes: 0x20, xorhash: id * 7919 }
+    Node {
+        node_id: id,
+        parent_id: parent,
+        name: name.into(),
+        kind: NodeKind::File,
+        size,
+        mtime: 1_700_000_000_000_000_000 + id,
+        ctime: 1_700_000_000_000_000_000,
+        attributes: 0x20,
+        xorhash: id * 7919,
+    }
 }
 
 fn dir(id: i64, parent: i64, name: &str) -> Node {
-    Node { node_id: id, parent_id: parent, name: name.into(), kind: NodeKind::Dir, size: 0, mtime: 0, ctime: 0, attributes: 0x10, xorhash: 0 }
+    Node {
+        node_id: id,
+        parent_id: parent,
+        name: name.into(),
+        kind: NodeKind::Dir,
+        size: 0,
+        mtime: 0,
+        ctime: 0,
+        attributes: 0x10,
+        xorhash: 0,
+    }
 }
 
 fn tree(files: i64) -> Vec<Node> {
@@ -264,7 +285,10 @@ async fn concurrent_creates_of_one_key_have_exactly_one_winner(b: Backend) -> Re
             }
         }
         let stored = store.get(&key).await?.bytes().await?;
-        ensure!(stored.as_ref() == vec![winners[0]; 1000].as_slice(), "round {round}: the stored object is the winner's");
+        ensure!(
+            stored.as_ref() == vec![winners[0]; 1000].as_slice(),
+            "round {round}: the stored object is the winner's"
+        );
     }
     Ok(())
 }
@@ -282,7 +306,11 @@ async fn concurrent_index_commits_of_one_snapshot_id_have_one_winner(b: Backend)
     let (winner, loser) = match (ra, rb) {
         (Ok(_), Err(e)) => (one, e),
         (Err(e), Ok(_)) => (two, e),
-        (a, b) => anyhow::bail!("exactly one commit must win: {:?} / {:?}", a.map(|m| m.snapshot_id), b.map(|m| m.snapshot_id)),
+        (a, b) => anyhow::bail!(
+            "exactly one commit must win: {:?} / {:?}",
+            a.map(|m| m.snapshot_id),
+            b.map(|m| m.snapshot_id)
+        ),
     };
     ensure!(loser.to_string().contains("committed by another writer"), "{loser:#}");
     ensure!(repo.snapshot_ids("t1", "s1").await? == vec![1]);
@@ -336,15 +364,21 @@ async fn fill(share: &ShareClient) -> Result<BTreeMap<String, Vec<u8>>> {
     Ok(files)
 }
 
-
 fn start_emulator(dir: &FsPath) -> Result<Emulator> {
-    Ok(Emulator::start(EmulatorConfig { addr: "127.0.0.1:0".parse()?, data: dir.to_path_buf(), faults: Default::default() })?)
+    Ok(Emulator::start(EmulatorConfig {
+        addr: "127.0.0.1:0".parse()?,
+        data: dir.to_path_buf(),
+        faults: Default::default(),
+    })?)
 }
 
 async fn backup_restore_verify_round_trip(b: Backend) -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let emulator = start_emulator(tmp.path())?;
-    let svc = FileServiceClient::new(AccountConfig::from_connection_string(&emulator.connection_string())?, ClientOptions::default())?;
+    let svc = FileServiceClient::new(
+        AccountConfig::from_connection_string(&emulator.connection_string())?,
+        ClientOptions::default(),
+    )?;
     let share = svc.share("src");
     let files = fill(&share).await?;
     let master = MasterKey::generate();
@@ -355,10 +389,24 @@ async fn backup_restore_verify_round_trip(b: Backend) -> Result<()> {
     // Restore through a fresh handle, as another process would.
     let mut reader = Repository::open(b.store(), &master, "t1", "s1", RepositoryConfig::default()).await?;
     let out = tmp.path().join("restored");
-    let r = restore(&mut reader, RestoreOptions { snapshot: None, path: None, target: Target::Local(out.clone()), overwrite: false }).await?;
+    let r = restore(
+        &mut reader,
+        RestoreOptions { snapshot: None, path: None, target: Target::Local(out.clone()), overwrite: false },
+    )
+    .await?;
     ensure!(r.files_restored == files.len() as u64, "{r:?}");
     ensure!(read_tree(&out) == files, "restored tree differs");
-    let v = verify(&mut reader, VerifyOptions { snapshot: None, read_data: true, read_data_subset: 0.0, index: Some(&index), compare_live: Some(share.clone()) }).await?;
+    let v = verify(
+        &mut reader,
+        VerifyOptions {
+            snapshot: None,
+            read_data: true,
+            read_data_subset: 0.0,
+            index: Some(&index),
+            compare_live: Some(share.clone()),
+        },
+    )
+    .await?;
     ensure!(v.problems.is_empty(), "{:?}", v.problems);
     // Nothing changed: the second backup reads nothing and adds one more snapshot.
     let s2 = backup_share(&mut repo, &index, &share, &NoProgress).await?;
@@ -392,7 +440,10 @@ async fn every_repository_command_runs_on_an_az_location() -> Result<()> {
     let b = Backend::azurite().await?;
     let tmp = tempfile::tempdir()?;
     let emulator = start_emulator(tmp.path())?;
-    let svc = FileServiceClient::new(AccountConfig::from_connection_string(&emulator.connection_string())?, ClientOptions::default())?;
+    let svc = FileServiceClient::new(
+        AccountConfig::from_connection_string(&emulator.connection_string())?,
+        ClientOptions::default(),
+    )?;
     let mut files = fill(&svc.share("src")).await?;
     let repo = b.location.to_string();
     let repo_root = repo.clone();
@@ -420,7 +471,9 @@ async fn every_repository_command_runs_on_an_az_location() -> Result<()> {
         }
     };
     let strings = |a: &[&str]| -> Vec<String> { a.iter().map(|s| s.to_string()).collect() };
-    let cmd = |first: &str, rest: &[&str]| -> Vec<String> { [&[first][..], &target[..], rest].concat().into_iter().map(String::from).collect() };
+    let cmd = |first: &str, rest: &[&str]| -> Vec<String> {
+        [&[first][..], &target[..], rest].concat().into_iter().map(String::from).collect()
+    };
 
     let first: serde_json::Value = serde_json::from_str(&ok(run(cmd("backup", &["--json"])).await, "backup")?)?;
     ensure!(first["files_new"] == files.len() as u64, "{first}");
@@ -437,19 +490,37 @@ async fn every_repository_command_runs_on_an_az_location() -> Result<()> {
     ok(run(cmd("verify", &["--read-data"])).await, "verify")?;
 
     let idx = ["--repo", repo_root.as_str(), "--tenant", "t1", "--share", "src"];
-    let snaps: Vec<serde_json::Value> = serde_json::from_str(&ok(run(strings(&[&["snapshots", "--json"], &idx[..]].concat())).await, "snapshots")?)?;
+    let snaps: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(run(strings(&[&["snapshots", "--json"], &idx[..]].concat())).await, "snapshots")?)?;
     ensure!(snaps.len() == 2, "{snaps:?}");
-    let diff: serde_json::Value = serde_json::from_str(&ok(run(strings(&[&["diff", "--json"], &idx[..], &["1", "2"]].concat())).await, "diff")?)?;
+    let diff: serde_json::Value =
+        serde_json::from_str(&ok(run(strings(&[&["diff", "--json"], &idx[..], &["1", "2"]].concat())).await, "diff")?)?;
     let count = |class: &str| diff["summary"][class]["count"].as_u64();
     ensure!((count("modified"), count("added"), count("deleted")) == (Some(1), Some(0), Some(0)), "{diff}");
-    let sql = ok(run(strings(&["sql", "--repo", &repo_root, "--tenant", "t1", "--share", "src", "--csv", "SELECT count(*) AS n FROM current_nodes WHERE kind = 0"])).await, "sql")?;
+    let sql = ok(
+        run(strings(&[
+            "sql",
+            "--repo",
+            &repo_root,
+            "--tenant",
+            "t1",
+            "--share",
+            "src",
+            "--csv",
+            "SELECT count(*) AS n FROM current_nodes WHERE kind = 0",
+        ]))
+        .await,
+        "sql",
+    )?;
     ensure!(sql.lines().nth(1).map(str::trim) == Some(files.len().to_string().as_str()), "{sql}");
 
     // scan writes an index straight at an az:// location too.
     let scanned = b.location.child("scans").to_string();
     ok(run(strings(&["scan", "--repo", &scanned, "--tenant", "t1", "--share", "src"])).await, "scan")?;
-    let snaps: Vec<serde_json::Value> =
-        serde_json::from_str(&ok(run(strings(&["snapshots", "--json", "--repo", &scanned, "--tenant", "t1", "--share", "src"])).await, "snapshots of the scan")?)?;
+    let snaps: Vec<serde_json::Value> = serde_json::from_str(&ok(
+        run(strings(&["snapshots", "--json", "--repo", &scanned, "--tenant", "t1", "--share", "src"])).await,
+        "snapshots of the scan",
+    )?)?;
     ensure!(snaps.len() == 1, "{snaps:?}");
 
     ok(run(cmd("forget", &["--keep-last", "1"])).await, "forget")?;
@@ -465,12 +536,27 @@ async fn bad_locations_give_one_clear_error_line() -> Result<()> {
     let conn = azurite_connection_string();
     let missing_container = format!("az://{}/x", unique_container());
     let cases: Vec<(Vec<String>, Vec<(&str, String)>, Vec<&str>)> = vec![
-        (vec!["snapshots".into(), "--repo".into(), "s3://bucket/x".into()], vec![], vec!["s3://bucket/x", "unsupported scheme"]),
-        (vec!["snapshots".into(), "--repo".into(), "az://Bad_Name/x".into()], vec![], vec!["az://Bad_Name/x", "container name"]),
-        (vec!["snapshots".into(), "--repo".into(), "az://backups/x".into()], vec![], vec!["az://backups/x", "AFB_REPO_CONNECTION_STRING"]),
+        (
+            vec!["snapshots".into(), "--repo".into(), "s3://bucket/x".into()],
+            vec![],
+            vec!["s3://bucket/x", "unsupported scheme"],
+        ),
+        (
+            vec!["snapshots".into(), "--repo".into(), "az://Bad_Name/x".into()],
+            vec![],
+            vec!["az://Bad_Name/x", "container name"],
+        ),
         (
             vec!["snapshots".into(), "--repo".into(), "az://backups/x".into()],
-            vec![("AFB_REPO_CONNECTION_STRING", "AccountName=a;FileEndpoint=http://127.0.0.1:1/a;AccountKey=a2V5".into())],
+            vec![],
+            vec!["az://backups/x", "AFB_REPO_CONNECTION_STRING"],
+        ),
+        (
+            vec!["snapshots".into(), "--repo".into(), "az://backups/x".into()],
+            vec![(
+                "AFB_REPO_CONNECTION_STRING",
+                "AccountName=a;FileEndpoint=http://127.0.0.1:1/a;AccountKey=a2V5".into(),
+            )],
             vec!["az://backups/x", "no BlobEndpoint"],
         ),
         (
@@ -478,7 +564,11 @@ async fn bad_locations_give_one_clear_error_line() -> Result<()> {
             vec![("AFB_REPO_CONNECTION_STRING", conn.clone())],
             vec![&missing_container, "does not exist (ContainerNotFound)"],
         ),
-        (vec!["serve".into(), "--repo".into(), "az://backups/x".into()], vec![("AFB_REPO_CONNECTION_STRING", conn.clone())], vec!["AFB_CONTROL_DIR"]),
+        (
+            vec!["serve".into(), "--repo".into(), "az://backups/x".into()],
+            vec![("AFB_REPO_CONNECTION_STRING", conn.clone())],
+            vec!["AFB_CONTROL_DIR"],
+        ),
     ];
     for (args, env, needles) in cases {
         let mut args: Vec<String> = args;
@@ -535,28 +625,40 @@ async fn bench_backup_to_local_and_to_azurite() -> Result<()> {
             Ok((String::from_utf8_lossy(&out.stdout).into_owned(), secs))
         })
     };
-    let (_, gen_secs) = exec(["gen", "--share", "bench", "--files", &n.to_string(), "--seed", "1"].map(String::from).to_vec()).await??;
+    let (_, gen_secs) =
+        exec(["gen", "--share", "bench", "--files", &n.to_string(), "--seed", "1"].map(String::from).to_vec())
+            .await??;
     eprintln!("generated {n} files in {gen_secs:.1} s");
     let az = Location::parse("az://bench/repo")?;
     az.create_container(Some(blob.as_str())).await?;
     let local = tmp.path().join("local-repo");
     let mut rows = Vec::new();
     for (name, repo) in [("local directory", local.to_str().unwrap().to_string()), ("Azurite", az.to_string())] {
-        let target = |cmd: &str| -> Vec<String> { [cmd, "--repo", &repo, "--tenant", "t1", "--share", "bench", "--json"].map(String::from).to_vec() };
+        let target = |cmd: &str| -> Vec<String> {
+            [cmd, "--repo", &repo, "--tenant", "t1", "--share", "bench", "--json"].map(String::from).to_vec()
+        };
         let before = azurite.requests();
         let (first, first_secs) = exec(target("backup")).await??;
         let after_first = azurite.requests();
         let (_, second_secs) = exec(target("backup")).await??;
         let after_second = azurite.requests();
         let mut restore = target("restore");
-        restore.extend(["--target".to_string(), format!("local:{}", tmp.path().join(format!("out-{}", rows.len())).display())]);
+        restore.extend([
+            "--target".to_string(),
+            format!("local:{}", tmp.path().join(format!("out-{}", rows.len())).display()),
+        ]);
         let (_, restore_secs) = exec(restore).await??;
         let after_restore = azurite.requests();
         let s: serde_json::Value = serde_json::from_str(&first)?;
         let store = Location::parse(&repo)?.open_with(Some(blob.as_str()))?;
         let metas: Vec<_> = store.list(None).try_collect().await?;
         let delta = |a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>| -> String {
-            let d: Vec<String> = b.iter().map(|(k, v)| (k, v - a.get(k).copied().unwrap_or(0))).filter(|(_, v)| *v > 0).map(|(k, v)| format!("{v} {k}")).collect();
+            let d: Vec<String> = b
+                .iter()
+                .map(|(k, v)| (k, v - a.get(k).copied().unwrap_or(0)))
+                .filter(|(_, v)| *v > 0)
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect();
             if d.is_empty() { "-".into() } else { d.join(", ") }
         };
         rows.push(format!(
@@ -572,7 +674,9 @@ async fn bench_backup_to_local_and_to_azurite() -> Result<()> {
         ));
         eprintln!("{}", rows.last().unwrap());
     }
-    println!("| store | first backup | read rate | content objects written | uploaded | repository after 2 backups | Blob requests, first backup | second backup (requests) | restore (requests) |");
+    println!(
+        "| store | first backup | read rate | content objects written | uploaded | repository after 2 backups | Blob requests, first backup | second backup (requests) | restore (requests) |"
+    );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in rows {
         println!("{r}");

@@ -6,11 +6,31 @@ use afb::index::snapshot::{Repo, WriteOptions};
 use futures::StreamExt;
 
 fn file(id: i64, parent: i64, name: &str, size: i64) -> Node {
-    Node { node_id: id, parent_id: parent, name: name.into(), kind: NodeKind::File, size, mtime: 100, ctime: 100, attributes: 0x20, xorhash: id }
+    Node {
+        node_id: id,
+        parent_id: parent,
+        name: name.into(),
+        kind: NodeKind::File,
+        size,
+        mtime: 100,
+        ctime: 100,
+        attributes: 0x20,
+        xorhash: id,
+    }
 }
 
 fn dir(id: i64, parent: i64, name: &str) -> Node {
-    Node { node_id: id, parent_id: parent, name: name.into(), kind: NodeKind::Dir, size: 0, mtime: 0, ctime: 0, attributes: 0x10, xorhash: 0 }
+    Node {
+        node_id: id,
+        parent_id: parent,
+        name: name.into(),
+        kind: NodeKind::Dir,
+        size: 0,
+        mtime: 0,
+        ctime: 0,
+        attributes: 0x10,
+        xorhash: 0,
+    }
 }
 
 /// A directory `big` with `n` files below it, plus a few others.
@@ -72,7 +92,8 @@ async fn every_kind_of_change_is_classified_with_counts_and_bytes() {
     new.push(file(100, 1, "new.bin", 123)); // added
     let (s, changes) = diff(&old, &new).await;
 
-    let kinds: Vec<(i64, ChangeKind, bool, bool, bool)> = changes.iter().map(|c| (c.node_id(), c.kind, c.modified, c.renamed, c.moved)).collect();
+    let kinds: Vec<(i64, ChangeKind, bool, bool, bool)> =
+        changes.iter().map(|c| (c.node_id(), c.kind, c.modified, c.renamed, c.moved)).collect();
     assert_eq!(
         kinds,
         vec![
@@ -255,10 +276,21 @@ async fn change_records_give_exactly_the_full_merge_for_every_pair_of_snapshots(
                 assert_eq!(fast, full, "seed {seed}: changes of snapshots {} → {}", i + 1, j + 1);
                 assert_eq!(s_fast, s_full, "seed {seed}: summary of snapshots {} → {}", i + 1, j + 1);
                 // Records are used unless they hold more rows than half of the two snapshots.
-                let record_rows: u64 = ms.get(i + 1..=j).unwrap_or_default().iter().map(|m| m.changes.as_ref().map_or(0, |c| c.before.rows + c.after.rows)).sum();
+                let record_rows: u64 = ms
+                    .get(i + 1..=j)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|m| m.changes.as_ref().map_or(0, |c| c.before.rows + c.after.rows))
+                    .sum();
                 let cheaper = record_rows <= (ms[i].totals.nodes + ms[j].totals.nodes) / 2;
                 let chain = change_chain(&repo, &ms[i], &ms[j]).await.unwrap();
-                assert_eq!(chain.map(|c| c.len()), (i <= j && cheaper).then(|| j - i), "seed {seed}: records used for {} → {}", i + 1, j + 1);
+                assert_eq!(
+                    chain.map(|c| c.len()),
+                    (i <= j && cheaper).then(|| j - i),
+                    "seed {seed}: records used for {} → {}",
+                    i + 1,
+                    j + 1
+                );
                 used_records += usize::from(i < j && cheaper);
             }
         }

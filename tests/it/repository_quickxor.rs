@@ -1,5 +1,5 @@
 //! QuickXorHash: pinned vectors derived from the independent Python reference in
-//! `tests/repository_support/quickxorhash.py` (run it to print them again), and streaming equals one-shot.
+//! `tests/it/support/quickxorhash.py` (run it to print them again), and streaming equals one-shot.
 
 use afb::hash::quickxor::{QuickXorHash, fold64, quickxor};
 
@@ -74,7 +74,7 @@ fn fold64_xors_the_three_little_endian_words() {
 
 #[test]
 fn python_reference_agrees_on_a_random_file_when_python_is_available() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/repository_support/quickxorhash.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/support/quickxorhash.py");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f.bin");
     let data = pattern(300_001, 251, 7);

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use afb::repository::bundle::BundlePolicy;
+use afb::repository::chunker::Chunking;
 use afb::repository::generated::{BundleRef, KeyValue, NfsAttributes, NodeKind, NodeVersion};
 use afb::repository::index::{ChunkIndex, IndexConfig, rebuild_from_packs};
 use afb::repository::verify::{verify_packs, verify_snapshot};
 use afb::repository::{Error, Manifest, MasterKey, Repository, RepositoryConfig, SmallFile};
-use afb::repository::chunker::Chunking;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -43,8 +43,7 @@ fn noise(n: usize, seed: u64) -> Vec<u8> {
 async fn object_keys(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<String> {
     use futures::TryStreamExt;
     let p = Path::from(prefix);
-    let mut keys: Vec<String> =
-        store.list(Some(&p)).map_ok(|m| m.location.to_string()).try_collect().await.unwrap();
+    let mut keys: Vec<String> = store.list(Some(&p)).map_ok(|m| m.location.to_string()).try_collect().await.unwrap();
     keys.sort();
     keys
 }
@@ -227,7 +226,8 @@ async fn snapshot_commits_and_restores_content_metadata_and_permissions() {
     assert_eq!(file.name.as_deref(), Some("big.bin"));
     assert_eq!(file.nfs.as_ref().unwrap().mode, 0o644);
     assert_eq!(file.xorhash.as_deref(), Some(&afb::hash::quickxor(&big)[..]));
-    let ids: Vec<_> = file.chunk_ids.as_ref().unwrap().chunks(32).map(|c| afb::repository::ChunkId::from_slice(c).unwrap()).collect();
+    let ids: Vec<_> =
+        file.chunk_ids.as_ref().unwrap().chunks(32).map(|c| afb::repository::ChunkId::from_slice(c).unwrap()).collect();
     assert_eq!(repo.read_file(&ids).await.unwrap(), big);
     let perm = afb::repository::ObjectId::from_slice(file.permission_id.as_ref().unwrap()).unwrap();
     assert_eq!(repo.get_permission(&perm).await.unwrap(), "O:BAG:BAD:(A;;FA;;;BA)");
@@ -301,9 +301,20 @@ async fn corrupted_pack_is_reported_by_name_and_reads_fail_clearly() {
     let err = repo.read_file(&content.chunk_ids).await.err().unwrap();
     assert!(err.to_string().starts_with("corrupt object t1/s1/packs/"), "{err}");
     let report = verify_snapshot(&mut repo, &manifest.snapshot_id, true).await.unwrap();
-    assert!(report.problems.iter().any(|p| p.object == pack.as_ref() && p.message.contains("does not decrypt")), "{:?}", report.problems);
+    assert!(
+        report.problems.iter().any(|p| p.object == pack.as_ref() && p.message.contains("does not decrypt")),
+        "{:?}",
+        report.problems
+    );
     let packs = verify_packs(&repo).await.unwrap();
-    assert!(packs.problems.iter().any(|p| p.object == pack.as_ref() && p.message.contains("do not hash to the object's name")), "{:?}", packs.problems);
+    assert!(
+        packs
+            .problems
+            .iter()
+            .any(|p| p.object == pack.as_ref() && p.message.contains("do not hash to the object's name")),
+        "{:?}",
+        packs.problems
+    );
 }
 
 #[tokio::test]
@@ -468,7 +479,11 @@ async fn prune_rescues_a_condemned_pack_that_a_running_backup_deduplicated_again
     let mut pruner = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
     let p1 = prune(&mut pruner, &opts).await.unwrap();
     assert!(p1.packs_unused + p1.packs_repacked >= 1, "{p1:?}");
-    assert_eq!((p1.packs_deleted, p1.records_pending, p1.backups_running.len()), (0, 1, 1), "nothing deleted while the backup runs: {p1:?}");
+    assert_eq!(
+        (p1.packs_deleted, p1.records_pending, p1.backups_running.len()),
+        (0, 1, 1),
+        "nothing deleted while the backup runs: {p1:?}"
+    );
 
     // The backup deduplicates against its (stale) view of the index and commits.
     let before = backup.stats();
@@ -505,7 +520,8 @@ async fn prune_deletes_unused_packs_and_rewrites_partly_used_ones() {
     let ma = commit_file(&mut repo, &a).await;
     let mb = commit_file(&mut repo, &b).await;
     repo.store().delete(&repo.scope().snapshot(&ma.snapshot_id)).await.unwrap();
-    let dry = prune(&mut repo, &PruneOptions { grace: Duration::ZERO, dry_run: true, ..Default::default() }).await.unwrap();
+    let dry =
+        prune(&mut repo, &PruneOptions { grace: Duration::ZERO, dry_run: true, ..Default::default() }).await.unwrap();
     let content_bytes = |dir: &std::path::Path| -> u64 {
         ["packs", "metadata", "bundles"].iter().map(|k| walk_bytes(&dir.join("t1/s1").join(k))).sum()
     };
@@ -526,7 +542,9 @@ async fn prune_deletes_unused_packs_and_rewrites_partly_used_ones() {
 
 fn walk_bytes(dir: &std::path::Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
-    rd.flatten().map(|e| if e.path().is_dir() { walk_bytes(&e.path()) } else { e.metadata().map_or(0, |m| m.len()) }).sum()
+    rd.flatten()
+        .map(|e| if e.path().is_dir() { walk_bytes(&e.path()) } else { e.metadata().map_or(0, |m| m.len()) })
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,7 @@
 //! Backup, restore, verify and forget end to end against the in-process emulator and a tempdir
 //! repository. Test names read as specifications.
 
-mod tree_support;
-use tree_support::read_tree;
+use crate::support::tree::read_tree;
 use std::collections::BTreeMap;
 use std::path::Path as FsPath;
 use std::sync::Arc;
@@ -20,8 +19,8 @@ use afb::repository::{MasterKey, Repository, RepositoryConfig};
 use anyhow::{Result, ensure};
 use bytes::Bytes;
 use futures::TryStreamExt;
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::local::LocalFileSystem;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 const SDDL: &str = "O:BAG:SYD:(A;;FA;;;SY)(A;;FA;;;BA)(A;;0x1200a9;;;BU)";
 
@@ -51,7 +50,8 @@ impl Env {
     async fn new(faults: FaultConfig) -> Result<Env> {
         let dir = tempfile::tempdir()?;
         std::fs::create_dir_all(dir.path().join("emu"))?;
-        let emulator = Emulator::start(EmulatorConfig { addr: "127.0.0.1:0".parse()?, data: dir.path().join("emu"), faults })?;
+        let emulator =
+            Emulator::start(EmulatorConfig { addr: "127.0.0.1:0".parse()?, data: dir.path().join("emu"), faults })?;
         let cfg = AccountConfig::from_connection_string(&emulator.connection_string())?;
         let svc = FileServiceClient::new(cfg, ClientOptions::default())?;
         let share = svc.share("src");
@@ -82,7 +82,10 @@ async fn fill(share: &ShareClient) -> Result<BTreeMap<String, Vec<u8>>> {
     let key = share.create_permission(SDDL).await?;
     let mut files = BTreeMap::new();
     for d in ["docs", "docs/sub", "big", "empty"] {
-        share.directory(d).create(&NodeProps { permission: Some(Permission::Key(key.clone())), ..Default::default() }).await?;
+        share
+            .directory(d)
+            .create(&NodeProps { permission: Some(Permission::Key(key.clone())), ..Default::default() })
+            .await?;
     }
     for i in 0..6u64 {
         files.insert(format!("docs/note{i}.txt"), data(1000 + 5000 * i as usize, i));
@@ -104,7 +107,6 @@ async fn fill(share: &ShareClient) -> Result<BTreeMap<String, Vec<u8>>> {
     Ok(files)
 }
 
-
 async fn download(share: &ShareClient, path: &str) -> Result<Vec<u8>> {
     let chunks: Vec<Bytes> = share.file(path).download().try_collect().await?;
     Ok(chunks.concat())
@@ -117,7 +119,11 @@ fn walk_files(dir: &FsPath) -> Vec<(String, u64)> {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let md = e.metadata().unwrap();
-            if md.is_dir() { stack.push(e.path()) } else { out.push((e.path().to_string_lossy().into_owned(), md.len())) }
+            if md.is_dir() {
+                stack.push(e.path())
+            } else {
+                out.push((e.path().to_string_lossy().into_owned(), md.len()))
+            }
         }
     }
     out
@@ -143,13 +149,29 @@ async fn first_backup_then_restore_to_local_dir_is_byte_identical() -> Result<()
     let bytes_in = |dir: &str| objects.iter().filter(|(p, _)| p.contains(dir)).map(|(_, n)| n).sum::<u64>();
     let (bundle_bytes, pack_bytes) = (bytes_in("/bundles/"), bytes_in("/packs/"));
     // Packs hold sealed blobs plus a small header and index each, so the blobs alone stay below the packs.
-    ensure!(bundle_bytes > 0 && s.bytes_uploaded > pack_bytes && s.bytes_uploaded <= pack_bytes + bundle_bytes, "uploaded {} bytes; bundles {bundle_bytes}, packs {pack_bytes}", s.bytes_uploaded);
+    ensure!(
+        bundle_bytes > 0 && s.bytes_uploaded > pack_bytes && s.bytes_uploaded <= pack_bytes + bundle_bytes,
+        "uploaded {} bytes; bundles {bundle_bytes}, packs {pack_bytes}",
+        s.bytes_uploaded
+    );
     let out = tempfile::tempdir()?;
-    let r = restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
+    let r =
+        restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
+            .await?;
     ensure!(r.files_restored == files.len() as u64, "{r:?}");
     ensure!(read_tree(out.path()) == files, "restored tree differs");
     ensure!(out.path().join("empty").is_dir());
-    let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: true, read_data_subset: 0.0, index: Some(&env.index), compare_live: Some(env.share.clone()) }).await?;
+    let v = verify(
+        &mut repo,
+        VerifyOptions {
+            snapshot: None,
+            read_data: true,
+            read_data_subset: 0.0,
+            index: Some(&env.index),
+            compare_live: Some(env.share.clone()),
+        },
+    )
+    .await?;
     ensure!(v.problems.is_empty(), "{:?}", v.problems);
     env.shutdown().await;
     Ok(())
@@ -178,7 +200,8 @@ async fn incremental_backup_reads_only_changed_files() -> Result<()> {
     ensure!(s.files_new == 1 && s.files_changed == 1, "{s:?}");
     ensure!(s.bytes_read == 7777 + 1234, "only the two changed files are read: {s:?}");
     let out = tempfile::tempdir()?;
-    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
+    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
+        .await?;
     ensure!(read_tree(out.path()) == files, "restored tree differs");
     env.shutdown().await;
     Ok(())
@@ -195,9 +218,12 @@ async fn directory_rename_uploads_no_content() -> Result<()> {
     ensure!(s.bytes_read == 0 && s.chunks_new == 0 && s.bytes_uploaded == 0, "{s:?}");
     ensure!(s.files_new == 0 && s.files_changed == 0, "{s:?}");
     let out = tempfile::tempdir()?;
-    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
-    let expected: BTreeMap<String, Vec<u8>> =
-        files.into_iter().map(|(p, d)| (p.strip_prefix("docs/").map_or(p.clone(), |r| format!("papers/{r}")), d)).collect();
+    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
+        .await?;
+    let expected: BTreeMap<String, Vec<u8>> = files
+        .into_iter()
+        .map(|(p, d)| (p.strip_prefix("docs/").map_or(p.clone(), |r| format!("papers/{r}")), d))
+        .collect();
     ensure!(read_tree(out.path()) == expected, "restored tree differs");
     env.shutdown().await;
     Ok(())
@@ -222,7 +248,16 @@ async fn large_file_with_a_few_ranges_rewritten_rereads_only_those_ranges() -> R
     ensure!(s.bytes_reused == (3 << 20) - 3 * 4096, "{s:?}");
     ensure!(s.chunks_new <= 9, "only chunks around the edits are new: {s:?}");
     let out = tempfile::tempdir()?;
-    restore(&mut repo, RestoreOptions { snapshot: None, path: Some("big/disk.img".into()), target: local(out.path()), overwrite: false }).await?;
+    restore(
+        &mut repo,
+        RestoreOptions {
+            snapshot: None,
+            path: Some("big/disk.img".into()),
+            target: local(out.path()),
+            overwrite: false,
+        },
+    )
+    .await?;
     ensure!(std::fs::read(out.path().join("big/disk.img"))? == files["big/disk.img"], "restored file differs");
     env.shutdown().await;
     Ok(())
@@ -235,11 +270,25 @@ async fn restore_of_a_subtree_and_of_one_file() -> Result<()> {
     let mut repo = env.repo().await?;
     backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
     let out = tempfile::tempdir()?;
-    restore(&mut repo, RestoreOptions { snapshot: None, path: Some("docs/sub".into()), target: local(out.path()), overwrite: false }).await?;
-    let want: BTreeMap<String, Vec<u8>> = files.iter().filter(|(p, _)| p.starts_with("docs/sub/")).map(|(p, d)| (p.clone(), d.clone())).collect();
+    restore(
+        &mut repo,
+        RestoreOptions { snapshot: None, path: Some("docs/sub".into()), target: local(out.path()), overwrite: false },
+    )
+    .await?;
+    let want: BTreeMap<String, Vec<u8>> =
+        files.iter().filter(|(p, _)| p.starts_with("docs/sub/")).map(|(p, d)| (p.clone(), d.clone())).collect();
     ensure!(read_tree(out.path()) == want, "subtree restore");
     let one = tempfile::tempdir()?;
-    restore(&mut repo, RestoreOptions { snapshot: None, path: Some("docs/note3.txt".into()), target: local(one.path()), overwrite: false }).await?;
+    restore(
+        &mut repo,
+        RestoreOptions {
+            snapshot: None,
+            path: Some("docs/note3.txt".into()),
+            target: local(one.path()),
+            overwrite: false,
+        },
+    )
+    .await?;
     let tree = read_tree(one.path());
     ensure!(tree.len() == 1 && tree["docs/note3.txt"] == files["docs/note3.txt"], "one-file restore");
     env.shutdown().await;
@@ -254,14 +303,21 @@ async fn restore_to_another_share_keeps_sddl_attributes_times_and_metadata() -> 
     backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
     let dest = env.svc.share("dest");
     dest.create().await?;
-    let r = restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: Target::Share(dest.clone()), overwrite: false }).await?;
+    let r = restore(
+        &mut repo,
+        RestoreOptions { snapshot: None, path: None, target: Target::Share(dest.clone()), overwrite: false },
+    )
+    .await?;
     ensure!(r.files_restored == files.len() as u64, "{r:?}");
     for (p, d) in &files {
         ensure!(&download(&dest, p).await? == d, "{p} differs");
         let a = env.share.file(p).properties().await?;
         let b = dest.file(p).properties().await?;
         ensure!(a.attributes == b.attributes, "{p}: attributes {:?} vs {:?}", a.attributes, b.attributes);
-        ensure!(a.last_write_time == b.last_write_time && a.creation_time == b.creation_time, "{p}: times {a:?} vs {b:?}");
+        ensure!(
+            a.last_write_time == b.last_write_time && a.creation_time == b.creation_time,
+            "{p}: times {a:?} vs {b:?}"
+        );
         ensure!(b.metadata.get("owner").map(String::as_str) == Some("alice"), "{p}: metadata {:?}", b.metadata);
         let sddl = dest.get_permission(b.permission_key.as_deref().unwrap()).await?;
         ensure!(sddl == SDDL, "{p}: SDDL {sddl}");
@@ -284,10 +340,14 @@ async fn never_overwrites_without_overwrite_and_resumes() -> Result<()> {
     std::fs::create_dir_all(out.path().join("docs"))?;
     std::fs::write(out.path().join("docs/note0.txt"), &files["docs/note0.txt"])?;
     std::fs::write(out.path().join("top.txt"), b"local edit")?;
-    let r = restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
+    let r =
+        restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
+            .await?;
     ensure!(r.files_already_present == 1 && r.conflicts.len() == 1, "{r:?}");
     ensure!(std::fs::read(out.path().join("top.txt"))? == b"local edit", "not overwritten");
-    let r = restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: true }).await?;
+    let r =
+        restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: true })
+            .await?;
     ensure!(r.files_restored == 1 && r.conflicts.is_empty(), "{r:?}");
     ensure!(read_tree(out.path()) == files);
     env.shutdown().await;
@@ -302,16 +362,28 @@ async fn backup_under_fault_injection_completes_and_restores_byte_identical() ->
     let dir = clean._dir.path().join("emu");
     let Env { _dir, emulator, master, repo_dir, index, .. } = clean;
     emulator.unwrap().shutdown().await;
-    let faults = FaultConfig { seed: 7, busy_rate: 0.05, error_rate: 0.05, reset_rate: 0.03, latency_ms: 1, retry_after_secs: 0, ..Default::default() };
+    let faults = FaultConfig {
+        seed: 7,
+        busy_rate: 0.05,
+        error_rate: 0.05,
+        reset_rate: 0.03,
+        latency_ms: 1,
+        retry_after_secs: 0,
+        ..Default::default()
+    };
     let emu = Emulator::start(EmulatorConfig { addr: "127.0.0.1:0".parse()?, data: dir, faults })?;
-    let svc = FileServiceClient::new(AccountConfig::from_connection_string(&emu.connection_string())?, ClientOptions::default())?;
+    let svc = FileServiceClient::new(
+        AccountConfig::from_connection_string(&emu.connection_string())?,
+        ClientOptions::default(),
+    )?;
     let share = svc.share("src");
     let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&repo_dir)?);
     let mut repo = Repository::open(store, &master, "t1", "s1", RepositoryConfig::default()).await?;
     let s = backup_share(&mut repo, &index, &share, &NoProgress).await?;
     ensure!(s.files_new == files.len() as u64 && s.skipped.is_empty(), "{s:?}");
     let out = tempfile::tempdir()?;
-    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
+    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
+        .await?;
     ensure!(read_tree(out.path()) == files, "restored tree differs");
     emu.shutdown().await;
     Ok(())
@@ -328,9 +400,23 @@ async fn a_deleted_pack_makes_verify_report_exactly_that_pack() -> Result<()> {
     let victim = packs[0].0.clone();
     env.store().delete(&victim).await?;
     let mut repo = env.repo().await?;
-    let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: false, read_data_subset: 0.0, index: Some(&env.index), compare_live: None }).await?;
+    let v = verify(
+        &mut repo,
+        VerifyOptions {
+            snapshot: None,
+            read_data: false,
+            read_data_subset: 0.0,
+            index: Some(&env.index),
+            compare_live: None,
+        },
+    )
+    .await?;
     ensure!(!v.problems.is_empty(), "verify found nothing");
-    ensure!(v.problems.iter().all(|p| p.contains(victim.as_ref())), "every problem names the pack {victim}: {:?}", v.problems);
+    ensure!(
+        v.problems.iter().all(|p| p.contains(victim.as_ref())),
+        "every problem names the pack {victim}: {:?}",
+        v.problems
+    );
     ensure!(v.problems.len() == 1, "one line for the pack: {:?}", v.problems);
     env.shutdown().await;
     Ok(())
@@ -342,7 +428,8 @@ async fn wrong_master_key_gives_one_clear_error() -> Result<()> {
     fill(&env.share).await?;
     let mut repo = env.repo().await?;
     backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
-    let err = match Repository::open(env.store(), &MasterKey::generate(), "t1", "s1", RepositoryConfig::default()).await {
+    let err = match Repository::open(env.store(), &MasterKey::generate(), "t1", "s1", RepositoryConfig::default()).await
+    {
         Ok(_) => anyhow::bail!("a wrong master key opened the repository"),
         Err(e) => e.to_string(),
     };
@@ -362,12 +449,35 @@ async fn a_file_deleted_between_scan_and_read_is_reported_and_the_backup_ends_co
     env.share.file("docs/note2.txt").delete().await?;
     files.remove("docs/note2.txt");
     let previous = find_previous(&repo, &env.index).await?;
-    let s = run(&mut repo, BackupInput { share: env.share.clone(), azure_snapshot: None, index: &env.index, current, previous, progress: &NoProgress, readers: 0 }).await?;
+    let s = run(
+        &mut repo,
+        BackupInput {
+            share: env.share.clone(),
+            azure_snapshot: None,
+            index: &env.index,
+            current,
+            previous,
+            progress: &NoProgress,
+            readers: 0,
+        },
+    )
+    .await?;
     ensure!(s.skipped.len() == 1 && s.skipped[0].path == "docs/note2.txt", "{s:?}");
-    let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: true, read_data_subset: 0.0, index: Some(&env.index), compare_live: None }).await?;
+    let v = verify(
+        &mut repo,
+        VerifyOptions {
+            snapshot: None,
+            read_data: true,
+            read_data_subset: 0.0,
+            index: Some(&env.index),
+            compare_live: None,
+        },
+    )
+    .await?;
     ensure!(v.problems.is_empty(), "{:?}", v.problems);
     let out = tempfile::tempdir()?;
-    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
+    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
+        .await?;
     ensure!(read_tree(out.path()) == files, "restored tree differs");
     // The next backup (from a share snapshot) is clean.
     let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
@@ -396,7 +506,11 @@ fn afb_cli(args: &[&str], conn: &str, key: &str) -> (i32, String, String) {
         .env("AFB_MASTER_KEY", key)
         .output()
         .expect("afb runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The command line end to end: backup --json, cat-object of a bundle is a plain TAR, verify exits 3 with
@@ -425,7 +539,10 @@ async fn cli_backup_cat_object_tar_and_verify_exit_codes() -> Result<()> {
     ensure!(tar.entries()?.count() >= 3, "a bundle lists as a TAR of its members");
     let (code, out, _) = afb_cli(&[&["verify"][..], &base].concat(), &conn, &key);
     ensure!(code == 0 && out.is_empty(), "{out}");
-    let pack = std::fs::read_dir(std::fs::read_dir(env.repo_dir.join("t1/src/packs"))?.next().unwrap()?.path())?.next().unwrap()?.path();
+    let pack = std::fs::read_dir(std::fs::read_dir(env.repo_dir.join("t1/src/packs"))?.next().unwrap()?.path())?
+        .next()
+        .unwrap()?
+        .path();
     std::fs::remove_file(&pack)?;
     let (code, out, _) = afb_cli(&[&["verify"][..], &base].concat(), &conn, &key);
     let name = pack.file_name().unwrap().to_str().unwrap();
@@ -454,7 +571,10 @@ async fn prune_while_a_backup_runs_frees_bytes_and_every_snapshot_restores() -> 
     let files = fill(&env.share).await?;
     env.share.directory("old").create(&NodeProps::default()).await?;
     for i in 0..4u64 {
-        env.share.file(&format!("old/f{i}.bin")).upload(Bytes::from(data(400_000, 700 + 2 * i)), &NodeProps::default()).await?;
+        env.share
+            .file(&format!("old/f{i}.bin"))
+            .upload(Bytes::from(data(400_000, 700 + 2 * i)), &NodeProps::default())
+            .await?;
     }
     let mut repo = env.repo().await?;
     backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
@@ -477,7 +597,8 @@ async fn prune_while_a_backup_runs_frees_bytes_and_every_snapshot_restores() -> 
         files3.insert(format!("new/g{i}.bin"), d);
     }
 
-    let (store, master, index, share) = (env.store(), MasterKey::from_hex(&env.master.to_hex())?, env.index.clone(), env.share.clone());
+    let (store, master, index, share) =
+        (env.store(), MasterKey::from_hex(&env.master.to_hex())?, env.index.clone(), env.share.clone());
     let backup = tokio::spawn(async move {
         let mut r = Repository::open(store, &master, "t1", "s1", RepositoryConfig::default()).await?;
         backup_share(&mut r, &index, &share, &NoProgress).await
@@ -502,10 +623,24 @@ async fn prune_while_a_backup_runs_frees_bytes_and_every_snapshot_restores() -> 
 
     for (snap, want) in [(&s2.snapshot_id, &files), (&s3.snapshot_id, &files3)] {
         let mut r = env.repo().await?;
-        let v = verify(&mut r, VerifyOptions { snapshot: Some(snap.clone()), read_data: true, read_data_subset: 0.0, index: Some(&env.index), compare_live: None }).await?;
+        let v = verify(
+            &mut r,
+            VerifyOptions {
+                snapshot: Some(snap.clone()),
+                read_data: true,
+                read_data_subset: 0.0,
+                index: Some(&env.index),
+                compare_live: None,
+            },
+        )
+        .await?;
         ensure!(v.problems.is_empty(), "{snap}: {:?}", v.problems);
         let out = tempfile::tempdir()?;
-        restore(&mut r, RestoreOptions { snapshot: Some(snap.clone()), path: None, target: local(out.path()), overwrite: false }).await?;
+        restore(
+            &mut r,
+            RestoreOptions { snapshot: Some(snap.clone()), path: None, target: local(out.path()), overwrite: false },
+        )
+        .await?;
         ensure!(&read_tree(out.path()) == want, "{snap}: restored tree differs");
     }
     // Nothing is left to free once no snapshot was forgotten.
@@ -538,16 +673,39 @@ async fn a_file_changing_while_read_is_skipped_with_a_clear_reason() -> Result<(
         })
     };
     let previous = find_previous(&repo, &env.index).await?;
-    let s = run(&mut repo, BackupInput { share: env.share.clone(), azure_snapshot: None, index: &env.index, current, previous, progress: &NoProgress, readers: 0 }).await?;
+    let s = run(
+        &mut repo,
+        BackupInput {
+            share: env.share.clone(),
+            azure_snapshot: None,
+            index: &env.index,
+            current,
+            previous,
+            progress: &NoProgress,
+            readers: 0,
+        },
+    )
+    .await?;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.await?;
     ensure!(s.skipped.len() == 1 && s.skipped[0].path == "big/busy.img", "{s:?}");
     ensure!(s.skipped[0].reason.contains("changed while it was read"), "{}", s.skipped[0].reason);
     ensure!(s.files_new == files.len() as u64, "every other file is backed up: {s:?}");
-    let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: true, read_data_subset: 0.0, index: Some(&env.index), compare_live: None }).await?;
+    let v = verify(
+        &mut repo,
+        VerifyOptions {
+            snapshot: None,
+            read_data: true,
+            read_data_subset: 0.0,
+            index: Some(&env.index),
+            compare_live: None,
+        },
+    )
+    .await?;
     ensure!(v.problems.is_empty(), "{:?}", v.problems);
     let out = tempfile::tempdir()?;
-    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
+    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
+        .await?;
     files.remove("big/busy.img");
     ensure!(read_tree(out.path()) == files, "restored tree differs");
     env.shutdown().await;
@@ -564,7 +722,10 @@ async fn a_permission_key_that_no_longer_resolves_is_named_by_backup_and_verify(
     let key = env.share.create_permission(other).await?;
     env.share
         .file("lonely.txt")
-        .upload(Bytes::from_static(b"only file with this SDDL"), &NodeProps { permission: Some(Permission::Key(key.clone())), ..Default::default() })
+        .upload(
+            Bytes::from_static(b"only file with this SDDL"),
+            &NodeProps { permission: Some(Permission::Key(key.clone())), ..Default::default() },
+        )
         .await?;
     let mut repo = env.repo().await?;
     let current = scan::scan_share(&env.share, &env.index, "t1", "s1").await?;
@@ -573,14 +734,40 @@ async fn a_permission_key_that_no_longer_resolves_is_named_by_backup_and_verify(
     ensure!(db.execute("DELETE FROM permissions WHERE key = ?1", [&key])? == 1, "the SDDL was stored under its key");
     ensure!(env.share.get_permission(&key).await.is_err(), "the key no longer resolves");
     let previous = find_previous(&repo, &env.index).await?;
-    let s = run(&mut repo, BackupInput { share: env.share.clone(), azure_snapshot: None, index: &env.index, current, previous, progress: &NoProgress, readers: 0 }).await?;
+    let s = run(
+        &mut repo,
+        BackupInput {
+            share: env.share.clone(),
+            azure_snapshot: None,
+            index: &env.index,
+            current,
+            previous,
+            progress: &NoProgress,
+            readers: 0,
+        },
+    )
+    .await?;
     ensure!(s.sddl_missing == vec!["lonely.txt".to_string()], "{s:?}");
     ensure!(s.warnings.iter().any(|w| w.contains(&key) && w.contains("lonely.txt")), "{:?}", s.warnings);
     ensure!(s.files_new == files.len() as u64 + 1 && s.skipped.is_empty(), "the file itself is backed up: {s:?}");
-    let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: true, read_data_subset: 0.0, index: Some(&env.index), compare_live: None }).await?;
+    let v = verify(
+        &mut repo,
+        VerifyOptions {
+            snapshot: None,
+            read_data: true,
+            read_data_subset: 0.0,
+            index: Some(&env.index),
+            compare_live: None,
+        },
+    )
+    .await?;
     ensure!(v.problems.len() == 1 && v.problems[0].starts_with("lonely.txt: no SDDL"), "{:?}", v.problems);
     let out = tempfile::tempdir()?;
-    restore(&mut repo, RestoreOptions { snapshot: None, path: Some("lonely.txt".into()), target: local(out.path()), overwrite: false }).await?;
+    restore(
+        &mut repo,
+        RestoreOptions { snapshot: None, path: Some("lonely.txt".into()), target: local(out.path()), overwrite: false },
+    )
+    .await?;
     ensure!(std::fs::read(out.path().join("lonely.txt"))? == b"only file with this SDDL");
     env.shutdown().await;
     Ok(())
@@ -601,20 +788,53 @@ async fn a_corrupted_pack_is_named_by_verify_and_restore_skips_only_its_files() 
     bytes[1000] ^= 0x40;
     std::fs::write(&victim, &bytes)?;
     let mut repo = env.repo().await?;
-    let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: false, read_data_subset: 0.0, index: Some(&env.index), compare_live: None }).await?;
+    let v = verify(
+        &mut repo,
+        VerifyOptions {
+            snapshot: None,
+            read_data: false,
+            read_data_subset: 0.0,
+            index: Some(&env.index),
+            compare_live: None,
+        },
+    )
+    .await?;
     ensure!(v.problems.is_empty(), "without reading data the pack looks fine: {:?}", v.problems);
-    let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: true, read_data_subset: 0.0, index: Some(&env.index), compare_live: None }).await?;
+    let v = verify(
+        &mut repo,
+        VerifyOptions {
+            snapshot: None,
+            read_data: true,
+            read_data_subset: 0.0,
+            index: Some(&env.index),
+            compare_live: None,
+        },
+    )
+    .await?;
     ensure!(v.problems.len() == 1 && v.problems[0].contains(packs[0].0.as_ref()), "{:?}", v.problems);
     ensure!(v.problems[0].contains("does not decrypt"), "{:?}", v.problems);
-    let v = verify(&mut repo, VerifyOptions { snapshot: None, read_data: false, read_data_subset: 100.0, index: None, compare_live: None }).await?;
-    ensure!(v.problems.len() == 1 && v.problems[0].contains(packs[0].0.as_ref()), "a pack read in full fails its hash: {:?}", v.problems);
+    let v = verify(
+        &mut repo,
+        VerifyOptions { snapshot: None, read_data: false, read_data_subset: 100.0, index: None, compare_live: None },
+    )
+    .await?;
+    ensure!(
+        v.problems.len() == 1 && v.problems[0].contains(packs[0].0.as_ref()),
+        "a pack read in full fails its hash: {:?}",
+        v.problems
+    );
     let out = tempfile::tempdir()?;
-    let r = restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false }).await?;
+    let r =
+        restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
+            .await?;
     ensure!(r.damaged.len() == 1 && r.damaged[0].contains(packs[0].0.as_ref()), "{r:?}");
     let tree = read_tree(out.path());
     ensure!(tree.len() == files.len() - 1, "every other file is restored: {r:?}");
     ensure!(tree.iter().all(|(p, d)| files.get(p) == Some(d)), "restored files are byte-identical");
-    ensure!(!std::fs::read_dir(out.path())?.any(|e| e.unwrap().file_name().to_string_lossy().contains("afb-restore")), "no half-written file");
+    ensure!(
+        !std::fs::read_dir(out.path())?.any(|e| e.unwrap().file_name().to_string_lossy().contains("afb-restore")),
+        "no half-written file"
+    );
     env.shutdown().await;
     Ok(())
 }

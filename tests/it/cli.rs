@@ -37,8 +37,12 @@ fn assert_one_error_line(run: &Run, needles: &[&str]) {
 }
 
 fn start(dir: &tempfile::TempDir) -> Emulator {
-    Emulator::start(EmulatorConfig { addr: "127.0.0.1:0".parse().unwrap(), data: dir.path().to_path_buf(), faults: Default::default() })
-        .expect("emulator starts")
+    Emulator::start(EmulatorConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data: dir.path().to_path_buf(),
+        faults: Default::default(),
+    })
+    .expect("emulator starts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,31 +52,36 @@ async fn bad_input_gives_one_clear_error_line() {
     let conn = emulator.connection_string();
     let addr = emulator.addr().to_string();
 
-    let (run_missing, run_wrong_key, run_bad_name, run_expired, run_no_source, run_bad_conn, run_ok) = tokio::task::spawn_blocking(move || {
-        let missing = afb(&["ls", "--share", "nosuchshare"], &[("AZURE_STORAGE_CONNECTION_STRING", &conn)]);
-        let other_key = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
-        let wrong = conn.replace(DEV_ACCOUNT_KEY, &other_key);
-        let wrong_key = afb(&["ls", "--share", "anything", "--connection-string", &wrong], &[]);
-        let bad_name = afb(&["gen", "--share", "Bad_Name", "--files", "1"], &[("AZURE_STORAGE_CONNECTION_STRING", &conn)]);
-        let key = base64::engine::general_purpose::STANDARD.decode(DEV_ACCOUNT_KEY).unwrap();
-        let expired = SasFields {
-            version: "2025-11-05".into(),
-            permissions: "rl".into(),
-            services: "f".into(),
-            resource_types: "sco".into(),
-            expiry: "2020-01-01T00:00:00Z".into(),
-            ..Default::default()
-        }
-        .sign_account(DEV_ACCOUNT_NAME, &key);
-        let sas_url = format!("http://{addr}/{DEV_ACCOUNT_NAME}/demo?{expired}");
-        let expired = afb(&["ls", "--sas-url", &sas_url], &[]);
-        let no_source = afb(&["ls", "--share", "x"], &[]);
-        let bad_conn = afb(&["ls", "--share", "x", "--connection-string", "AccountName=a;AccountKey=%%%"], &[]);
-        let ok = afb(&["gen", "--share", "fine", "--files", "3", "--now", "1790000000", "--json"], &[("AZURE_STORAGE_CONNECTION_STRING", &conn)]);
-        (missing, wrong_key, bad_name, expired, no_source, bad_conn, ok)
-    })
-    .await
-    .unwrap();
+    let (run_missing, run_wrong_key, run_bad_name, run_expired, run_no_source, run_bad_conn, run_ok) =
+        tokio::task::spawn_blocking(move || {
+            let missing = afb(&["ls", "--share", "nosuchshare"], &[("AZURE_STORAGE_CONNECTION_STRING", &conn)]);
+            let other_key = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
+            let wrong = conn.replace(DEV_ACCOUNT_KEY, &other_key);
+            let wrong_key = afb(&["ls", "--share", "anything", "--connection-string", &wrong], &[]);
+            let bad_name =
+                afb(&["gen", "--share", "Bad_Name", "--files", "1"], &[("AZURE_STORAGE_CONNECTION_STRING", &conn)]);
+            let key = base64::engine::general_purpose::STANDARD.decode(DEV_ACCOUNT_KEY).unwrap();
+            let expired = SasFields {
+                version: "2025-11-05".into(),
+                permissions: "rl".into(),
+                services: "f".into(),
+                resource_types: "sco".into(),
+                expiry: "2020-01-01T00:00:00Z".into(),
+                ..Default::default()
+            }
+            .sign_account(DEV_ACCOUNT_NAME, &key);
+            let sas_url = format!("http://{addr}/{DEV_ACCOUNT_NAME}/demo?{expired}");
+            let expired = afb(&["ls", "--sas-url", &sas_url], &[]);
+            let no_source = afb(&["ls", "--share", "x"], &[]);
+            let bad_conn = afb(&["ls", "--share", "x", "--connection-string", "AccountName=a;AccountKey=%%%"], &[]);
+            let ok = afb(
+                &["gen", "--share", "fine", "--files", "3", "--now", "1790000000", "--json"],
+                &[("AZURE_STORAGE_CONNECTION_STRING", &conn)],
+            );
+            (missing, wrong_key, bad_name, expired, no_source, bad_conn, ok)
+        })
+        .await
+        .unwrap();
 
     assert_one_error_line(&run_missing, &["nosuchshare", "ShareNotFound"]);
     assert_one_error_line(&run_wrong_key, &["anything", "AuthenticationFailed"]);
@@ -88,7 +97,8 @@ async fn bad_input_gives_one_clear_error_line() {
     let mut spec = afb::generate::plan::ShareSpec::sample();
     spec.files = 3;
     let planned = afb::generate::plan::plan(&spec, 1, 1_790_000_000);
-    let share = afb::azure::FileServiceClient::from_connection_string(&emulator.connection_string()).unwrap().share("fine");
+    let share =
+        afb::azure::FileServiceClient::from_connection_string(&emulator.connection_string()).unwrap().share("fine");
     for e in planned.iter().filter(|e| e.kind == afb::generate::plan::EntryKind::File) {
         let props = share.file(&e.path).properties().await.unwrap();
         assert_eq!(props.last_write_time.map(|t| t.unix_timestamp()), Some(e.mtime_unix), "{}", e.path);
@@ -100,13 +110,19 @@ async fn bad_input_gives_one_clear_error_line() {
 /// The first number after `prefix` in `text`.
 fn number_after(text: &str, prefix: &str) -> u64 {
     let i = text.find(prefix).unwrap_or_else(|| panic!("{prefix:?} not in:\n{text}")) + prefix.len();
-    text[i..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().unwrap_or_else(|_| panic!("no number after {prefix:?} in:\n{text}"))
+    text[i..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {prefix:?} in:\n{text}"))
 }
 
 /// The number just before `suffix` in `text`.
 fn number_before(text: &str, suffix: &str) -> u64 {
     let i = text.find(suffix).unwrap_or_else(|| panic!("{suffix:?} not in:\n{text}"));
-    let digits: String = text[..i].chars().rev().take_while(|c| c.is_ascii_digit()).collect::<Vec<_>>().into_iter().rev().collect();
+    let digits: String =
+        text[..i].chars().rev().take_while(|c| c.is_ascii_digit()).collect::<Vec<_>>().into_iter().rev().collect();
     digits.parse().unwrap_or_else(|_| panic!("no number before {suffix:?} in:\n{text}"))
 }
 
@@ -129,7 +145,10 @@ async fn demo_backs_up_verifies_and_restores_identically_then_ends() {
     assert!(!backup_id.is_empty());
     let backed_up = number_before(out, " files backed up (");
     assert!(out.contains(": 0 problems, in "), "a clean verify:\n{out}");
-    assert!(number_after(out, "verified it with job #2: ") > 0 && number_after(out, "objects and ") > 0, "the verify read the data back:\n{out}");
+    assert!(
+        number_after(out, "verified it with job #2: ") > 0 && number_after(out, "objects and ") > 0,
+        "the verify read the data back:\n{out}"
+    );
     let restored = number_after(out, "identical to the share: ");
     assert_eq!(restored, backed_up, "every file backed up is restored and compared:\n{out}");
     assert_eq!(number_after(out, "with job #3: "), restored, "the restore job wrote every file:\n{out}");
@@ -156,7 +175,11 @@ async fn demo_backs_up_verifies_and_restores_identically_then_ends() {
 
     // A second demo in the same directory starts over; a directory of someone else's files is refused.
     let again = afb(&["demo", "--no-serve", "--data", data.to_str().unwrap(), "--files", "120"], &[]);
-    assert_eq!(again.code, 0, "a second demo with the same --data:\nstdout:\n{}\nstderr:\n{}", again.stdout, again.stderr);
+    assert_eq!(
+        again.code, 0,
+        "a second demo with the same --data:\nstdout:\n{}\nstderr:\n{}",
+        again.stdout, again.stderr
+    );
     let foreign = dir.path().join("mine");
     std::fs::create_dir_all(&foreign).unwrap();
     std::fs::write(foreign.join("thesis.txt"), "keep me").unwrap();
@@ -200,7 +223,11 @@ async fn demo_serves_the_dashboard_until_sigterm() {
             }
         }
     };
-    assert!(lines.iter().any(|l| l.contains(&format!("port {port} is in use"))), "the fallback is reported:\n{}", lines.join("\n"));
+    assert!(
+        lines.iter().any(|l| l.contains(&format!("port {port} is in use"))),
+        "the fallback is reported:\n{}",
+        lines.join("\n")
+    );
     // `13. dashboard at http://127.0.0.1:PORT/ — log in with token afb_...; Ctrl-C stops`
     let url = dashboard.split("dashboard at ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
     let token = dashboard.split("log in with token ").nth(1).unwrap().trim_end_matches("; Ctrl-C stops").to_string();
@@ -213,7 +240,13 @@ async fn demo_serves_the_dashboard_until_sigterm() {
     let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     assert_eq!(v["shares"][0]["share_id"], "demo", "{v}");
     assert_eq!(v["shares"][0]["snapshots"], 3, "two scans and the backup's: {v}");
-    let r = c.post(format!("{url}login")).header("content-type", "application/x-www-form-urlencoded").body(format!("token={token}")).send().await.unwrap();
+    let r = c
+        .post(format!("{url}login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 303);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
     let r = c.get(&url).header("cookie", &cookie).send().await.unwrap();

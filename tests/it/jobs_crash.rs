@@ -1,12 +1,9 @@
 //! Worker processes killed with SIGKILL at random moments, restarted, and every job still takes effect
 //! exactly once.
 
-mod jobs_support;
-mod tree_support;
-
-use tree_support::{read_tree, share_files};
+use crate::support::jobs::{TestDb, eventually};
+use crate::support::tree::{read_tree, share_files};
 use afb::jobs::{JobKind, NewJob, Queue};
-use jobs_support::{TestDb, eventually};
 use rand::{RngExt, SeedableRng};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -94,19 +91,45 @@ fn spawn_worker_with(bin: &WorkerBin, url: &str, effects: &Path, n: usize, data:
     let mut cmd = match bin {
         WorkerBin::Afb(path) => {
             let mut c = Command::new(path);
-            c.args(["worker", "--database-url", url, "--concurrency", "4", "--lease-secs", "1", "--retry-base-secs", "0.05"]);
+            c.args([
+                "worker",
+                "--database-url",
+                url,
+                "--concurrency",
+                "4",
+                "--lease-secs",
+                "1",
+                "--retry-base-secs",
+                "0.05",
+            ]);
             if let Some((repo, key)) = data {
                 let d = data_args(repo, key);
                 c.args(["--repo", repo, "--master-key-file", key.to_str().unwrap()]);
-                c.args(["--scan-budget-pages", &d.scan_budget_pages.to_string(), "--scan-max-children", &d.scan_max_children.to_string()]);
-                c.args(["--scan-concurrency", &d.scan_concurrency.to_string(), "--scan-page-size", &d.scan_page_size.unwrap().to_string()]);
-                c.args(["--backup-batch-bytes", &d.backup_batch_bytes.to_string(), "--backup-batch-files", &d.backup_batch_files.to_string()]);
+                c.args([
+                    "--scan-budget-pages",
+                    &d.scan_budget_pages.to_string(),
+                    "--scan-max-children",
+                    &d.scan_max_children.to_string(),
+                ]);
+                c.args([
+                    "--scan-concurrency",
+                    &d.scan_concurrency.to_string(),
+                    "--scan-page-size",
+                    &d.scan_page_size.unwrap().to_string(),
+                ]);
+                c.args([
+                    "--backup-batch-bytes",
+                    &d.backup_batch_bytes.to_string(),
+                    "--backup-batch-files",
+                    &d.backup_batch_files.to_string(),
+                ]);
             }
             c
         }
         WorkerBin::SelfExec(path) => {
             let mut c = Command::new(path);
-            c.args(["child_worker_process", "--exact", "--nocapture", "--test-threads=1"]).env(CHILD_URL_VAR, url);
+            c.args(["jobs_crash::child_worker_process", "--exact", "--nocapture", "--test-threads=1"])
+                .env(CHILD_URL_VAR, url);
             if let Some((repo, key)) = data {
                 c.env(CHILD_REPO_VAR, repo).env(CHILD_KEY_VAR, key);
             }
@@ -132,7 +155,9 @@ async fn killing_workers_at_random_moments_still_completes_every_job_exactly_onc
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(6);
     let jobs: Vec<NewJob> = (0..400)
-        .map(|i| NewJob::new(1 + i % 4, JobKind::Noop, json!({ "sleep_ms": rng.random_range(20..120) })).max_attempts(50))
+        .map(|i| {
+            NewJob::new(1 + i % 4, JobKind::Noop, json!({ "sleep_ms": rng.random_range(20..120) })).max_attempts(50)
+        })
         .collect();
     let ids = q.enqueue(&jobs).await.unwrap();
 
@@ -219,8 +244,6 @@ impl Drop for EmulatorProcess {
     }
 }
 
-
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_complete_and_restorable() {
     use afb::api::settings::{Settings, SettingsInput};
@@ -248,7 +271,8 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
         spec.max_file_size_bytes = 300_000;
         let entries = plan(&spec, 10 + i as u64, 1_700_000_000);
         fill(&svc.share(name), &spec, &entries, &FillOptions { concurrency: 16, nfs_modes: false }).await.unwrap();
-        let input = SettingsInput { connection_string: Some(emu.connection_string.clone()), sas_url: None, azure_share: None };
+        let input =
+            SettingsInput { connection_string: Some(emu.connection_string.clone()), sas_url: None, azure_share: None };
         settings.put("t", name, input).unwrap();
     }
     let master = afb::repository::MasterKey::generate();
@@ -259,7 +283,9 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
     let q = db.queue().await;
     let jobs: Vec<NewJob> = shares
         .iter()
-        .map(|s| NewJob::new(queue_tenant_id("t"), JobKind::Backup, json!({ "tenant": "t", "share": s })).max_attempts(50))
+        .map(|s| {
+            NewJob::new(queue_tenant_id("t"), JobKind::Backup, json!({ "tenant": "t", "share": s })).max_attempts(50)
+        })
         .collect();
     q.enqueue(&jobs).await.unwrap();
 
@@ -293,13 +319,22 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
 
     // Control plane: every job (roots, scan parts, commits) succeeded; none dead.
     let client = db.client().await;
-    let rows = client.query("SELECT kind, state, count(*), sum(attempts) FROM jobs GROUP BY 1, 2 ORDER BY 1, 2", &[]).await.unwrap();
-    let summary: Vec<(String, String, i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
-    eprintln!("{kills} kills in {:.1} s; jobs (kind, state, count, attempts): {summary:?}", started.elapsed().as_secs_f64());
+    let rows = client
+        .query("SELECT kind, state, count(*), sum(attempts) FROM jobs GROUP BY 1, 2 ORDER BY 1, 2", &[])
+        .await
+        .unwrap();
+    let summary: Vec<(String, String, i64, i64)> =
+        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
+    eprintln!(
+        "{kills} kills in {:.1} s; jobs (kind, state, count, attempts): {summary:?}",
+        started.elapsed().as_secs_f64()
+    );
     assert!(summary.iter().all(|(_, state, _, _)| state == JobState::Succeeded.as_str()), "{summary:?}");
     let count = |k: &str| summary.iter().filter(|s| s.0 == k).map(|s| s.2).sum::<i64>();
     assert!(count("scan") >= 6 && count("commit") >= 6, "the backups fanned out: {summary:?}");
-    let parts = client.query("SELECT count(*) FROM jobs WHERE kind = 'backup' AND payload ? 'part'", &[]).await.unwrap()[0].get::<_, i64>(0);
+    let parts =
+        client.query("SELECT count(*) FROM jobs WHERE kind = 'backup' AND payload ? 'part'", &[]).await.unwrap()[0]
+            .get::<_, i64>(0);
     assert_eq!(count("backup") - parts, 3, "three root backup jobs");
     assert!(parts >= 9, "every upload split into parts: {parts} part jobs");
     let reruns: i64 = summary.iter().map(|s| s.3 - s.2).sum();
@@ -314,19 +349,30 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
     let index = afb::index::snapshot::Repo::open(&repo_s).unwrap();
     for name in shares {
         assert_eq!(index.snapshot_ids("t", name).await.unwrap(), vec![1], "{name}: one index snapshot");
-        let store: std::sync::Arc<dyn object_store::ObjectStore> = std::sync::Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&repo).unwrap());
+        let store: std::sync::Arc<dyn object_store::ObjectStore> =
+            std::sync::Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&repo).unwrap());
         let mut r = afb::repository::Repository::open(store, &master, "t", name, Default::default()).await.unwrap();
         let snaps = r.list_snapshots().await.unwrap();
         assert_eq!(snaps.len(), 1, "{name}: one backup snapshot, not {snaps:?}");
-        assert!(walk_files(&repo.join("t").join(name).join("runs")).is_empty(), "{name}: part records deleted after the commit");
+        assert!(
+            walk_files(&repo.join("t").join(name).join("runs")).is_empty(),
+            "{name}: part records deleted after the commit"
+        );
         // Share snapshots taken by killed root jobs were adopted or deleted: the run's one is left.
-        let azure: Vec<_> = svc.list_share_snapshots(name).await.unwrap().into_iter().filter_map(|s| s.snapshot).collect();
+        let azure: Vec<_> =
+            svc.list_share_snapshots(name).await.unwrap().into_iter().filter_map(|s| s.snapshot).collect();
         assert_eq!(azure.len(), 1, "{name}: one share snapshot, not {azure:?}");
         let m = index.latest("t", name).await.unwrap().unwrap();
         let live = share_files(&svc.share(name), "").await;
         assert_eq!(m.totals.files as usize, live.len(), "{name}: the index snapshot has every file");
 
-        let opts = afb::backup::verify::VerifyOptions { snapshot: None, read_data: true, read_data_subset: 0.0, index: Some(&index), compare_live: None };
+        let opts = afb::backup::verify::VerifyOptions {
+            snapshot: None,
+            read_data: true,
+            read_data_subset: 0.0,
+            index: Some(&index),
+            compare_live: None,
+        };
         let v = afb::backup::verify::verify(&mut r, opts).await.unwrap();
         assert!(v.problems.is_empty(), "{name}: verify found {:?}", v.problems);
 

@@ -99,7 +99,12 @@ fn client(addr: SocketAddr, options: ClientOptions) -> FileServiceClient {
 
 fn fast_retries(max_attempts: u32) -> ClientOptions {
     ClientOptions {
-        retry: RetryPolicy { max_attempts, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(5), ..Default::default() },
+        retry: RetryPolicy {
+            max_attempts,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
@@ -131,14 +136,20 @@ async fn busy_reset_and_truncated_answers_are_retried() {
     assert_eq!(heads.len(), 5);
     let head = heads[0].to_ascii_lowercase();
     assert!(head.starts_with("get /devstoreaccount1/s/d?restype=directory&comp=list&include=timestamps%2cetag%2cattributes%2cpermissionkey "), "{head}");
-    for needed in ["x-ms-version: 2025-11-05", "x-ms-date: ", "authorization: sharedkey devstoreaccount1:", "x-ms-file-extended-info: true"] {
+    for needed in [
+        "x-ms-version: 2025-11-05",
+        "x-ms-date: ",
+        "authorization: sharedkey devstoreaccount1:",
+        "x-ms-file-extended-info: true",
+    ] {
         assert!(head.contains(needed), "missing {needed:?} in {head}");
     }
 }
 
 #[tokio::test]
 async fn gives_up_after_max_attempts_and_never_retries_client_errors() {
-    let srv = server(|_| Answer::Raw(reply("500 Internal Server Error", &[("x-ms-error-code", "InternalError")], b""))).await;
+    let srv =
+        server(|_| Answer::Raw(reply("500 Internal Server Error", &[("x-ms-error-code", "InternalError")], b""))).await;
     let c = client(srv.addr, fast_retries(3));
     let e = c.share("s").properties().await.unwrap_err();
     assert_eq!(e.status(), Some(500));
@@ -146,7 +157,10 @@ async fn gives_up_after_max_attempts_and_never_retries_client_errors() {
     assert_eq!(srv.heads.lock().unwrap().len(), 3);
 
     let body = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>ShareNotFound</Code><Message>The specified share does not exist.\nRequestId:1\nTime:x</Message></Error>";
-    let srv = server(move |_| Answer::Raw(reply("404 The specified share does not exist.", &[("x-ms-error-code", "ShareNotFound")], body))).await;
+    let srv = server(move |_| {
+        Answer::Raw(reply("404 The specified share does not exist.", &[("x-ms-error-code", "ShareNotFound")], body))
+    })
+    .await;
     let c = client(srv.addr, fast_retries(3));
     let e = c.share("devshare").directory("a/b").list_page(None, None).await.unwrap_err();
     assert_eq!(e.to_string(), "list directory devshare/a/b: 404 ShareNotFound: The specified share does not exist.");
@@ -196,19 +210,22 @@ async fn concurrency_is_limited_across_the_client() {
 #[tokio::test]
 async fn short_or_misplaced_download_bodies_are_errors() {
     // Content-Range claims 20 bytes, the body (and Content-Length) has 10.
-    let srv = server(|_| Answer::Raw(reply("206 Partial Content", &[("Content-Range", "bytes 0-19/20")], &[1u8; 10]))).await;
+    let srv =
+        server(|_| Answer::Raw(reply("206 Partial Content", &[("Content-Range", "bytes 0-19/20")], &[1u8; 10]))).await;
     let c = client(srv.addr, fast_retries(1));
     let e = c.share("s").file("f").download_range(0, 20).await.unwrap_err();
     assert!(matches!(e.kind, ErrorKind::Protocol(_)), "{e}");
     assert!(e.to_string().starts_with("download s/f: bad response:"), "{e}");
 
     // A range starting elsewhere than asked.
-    let srv = server(|_| Answer::Raw(reply("206 Partial Content", &[("Content-Range", "bytes 5-14/20")], &[1u8; 10]))).await;
+    let srv =
+        server(|_| Answer::Raw(reply("206 Partial Content", &[("Content-Range", "bytes 5-14/20")], &[1u8; 10]))).await;
     let c = client(srv.addr, fast_retries(1));
     assert!(c.share("s").file("f").download_range(0, 10).await.is_err());
 
     // A well-formed answer, and the request used x-ms-range.
-    let srv = server(|_| Answer::Raw(reply("206 Partial Content", &[("Content-Range", "bytes 10-19/20")], &[7u8; 10]))).await;
+    let srv =
+        server(|_| Answer::Raw(reply("206 Partial Content", &[("Content-Range", "bytes 10-19/20")], &[7u8; 10]))).await;
     let c = client(srv.addr, fast_retries(1));
     let (data, total) = c.share("s").file("f").download_range(10, 10).await.unwrap();
     assert_eq!((data.len(), total), (10, 20));

@@ -3,12 +3,10 @@
 //! itself on 1 and 4 workers, every job run twice commits nothing twice, a root job killed after taking
 //! its share snapshot leaks none, restore, verify, prune and compact jobs.
 
-mod jobs_support;
-
-mod tree_support;
-use tree_support::{read_tree, share_files};
+use crate::support::tree::{read_tree, share_files};
 use afb::api::settings::{Settings, SettingsInput};
 use afb::azure::FileServiceClient;
+use afb::backup::parts::BatchBudget;
 use afb::emulator::{Emulator, EmulatorConfig};
 use afb::generate::fill::{FillOptions, fill};
 use afb::generate::plan::{ShareSpec, plan};
@@ -16,11 +14,13 @@ use afb::index::node::{Node, batch_to_nodes};
 use afb::index::snapshot::Repo as IndexRepo;
 use afb::jobs::data::{DataEnv, data_handlers};
 use afb::jobs::payloads::queue_tenant_id;
-use afb::backup::parts::BatchBudget;
-use afb::jobs::{Handlers, JobContext, JobError, JobHandler, JobKind, JobState, MemoryQueue, NewJob, Outcome, Queue, Worker, WorkerConfig};
+use afb::jobs::{
+    Handlers, JobContext, JobError, JobHandler, JobKind, JobState, MemoryQueue, NewJob, Outcome, Queue, Worker,
+    WorkerConfig,
+};
+use afb::repository::MasterKey;
 use afb::repository::generated::NodeVersion;
 use afb::repository::{ChunkId, Repository};
-use afb::repository::MasterKey;
 use afb::scan::fanout::ListBudget;
 use futures::TryStreamExt;
 use serde_json::json;
@@ -39,7 +39,12 @@ struct Env {
 
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let emu = Emulator::start(EmulatorConfig { addr: "127.0.0.1:0".parse().unwrap(), data: dir.path().join("emu"), faults: Default::default() }).unwrap();
+    let emu = Emulator::start(EmulatorConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data: dir.path().join("emu"),
+        faults: Default::default(),
+    })
+    .unwrap();
     Env { dir: dir.path().to_path_buf(), _dir: dir, emu, master: MasterKey::generate() }
 }
 
@@ -55,7 +60,9 @@ impl Env {
         spec.files = files;
         spec.max_file_size_bytes = max_size;
         let entries = plan(&spec, seed, 1_700_000_000);
-        fill(&self.svc().share(name), &spec, &entries, &FillOptions { concurrency: 16, nfs_modes: false }).await.unwrap();
+        fill(&self.svc().share(name), &spec, &entries, &FillOptions { concurrency: 16, nfs_modes: false })
+            .await
+            .unwrap();
     }
 
     fn svc(&self) -> FileServiceClient {
@@ -66,13 +73,27 @@ impl Env {
     fn repo(&self, name: &str, share: &str) -> String {
         let repo = self.dir.join(name);
         Settings::new(repo.join(".afb").join("shares.json"))
-            .put("t", share, SettingsInput { connection_string: Some(self.emu.connection_string()), sas_url: None, azure_share: None })
+            .put(
+                "t",
+                share,
+                SettingsInput {
+                    connection_string: Some(self.emu.connection_string()),
+                    sas_url: None,
+                    azure_share: None,
+                },
+            )
             .unwrap();
         repo.to_str().unwrap().to_string()
     }
 
     fn data_env(&self, repo: &str, pages: u64) -> Arc<DataEnv> {
-        Arc::new(DataEnv::new(repo, self.master.clone()).with_budget(ListBudget { pages, concurrency: 4, page_size: Some(50), max_children: 3, max_rows: 1_000_000 }))
+        Arc::new(DataEnv::new(repo, self.master.clone()).with_budget(ListBudget {
+            pages,
+            concurrency: 4,
+            page_size: Some(50),
+            max_children: 3,
+            max_rows: 1_000_000,
+        }))
     }
 }
 
@@ -95,7 +116,10 @@ async fn run_with(handlers: Handlers, workers: usize, concurrency: usize, jobs: 
             tokio::spawn(Worker::new(q.clone(), handlers.clone(), cfg).run(stop.clone()))
         })
         .collect();
-    let done = jobs_support::eventually(Duration::from_secs(120), || async { q.counts().await.unwrap().unfinished() == 0 }).await;
+    let done = crate::support::jobs::eventually(Duration::from_secs(120), || async {
+        q.counts().await.unwrap().unfinished() == 0
+    })
+    .await;
     stop.cancel();
     for h in handles {
         h.await.unwrap().unwrap();
@@ -166,7 +190,9 @@ async fn a_scan_fanned_out_over_four_workers_commits_exactly_the_snapshot_of_one
     // The same fanned-out scan against the plain `afb scan` of the share: the same rows by path.
     let plain = IndexRepo::open(e.dir.join("plain").to_str().unwrap()).unwrap();
     let acct = afb::azure::credential::AccountConfig::from_connection_string(&e.emu.connection_string()).unwrap();
-    let r = afb::scan::scan(acct, Default::default(), "big", &plain, "t", &afb::scan::ScanOptions::default()).await.unwrap();
+    let r = afb::scan::scan(acct, Default::default(), "big", &plain, "t", &afb::scan::ScanOptions::default())
+        .await
+        .unwrap();
     let b: Vec<_> = plain.read(r.manifest.as_ref().unwrap(), None).unwrap().try_collect().await.unwrap();
     let plain_rows: Vec<Node> = b.iter().flat_map(batch_to_nodes).collect();
     assert_eq!(by_path(&plain_rows), by_path(&r_one));
@@ -205,7 +231,6 @@ fn walk(dir: &Path) -> Vec<String> {
     out
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_restore_verify_and_prune_jobs_round_trip_and_a_rerun_backup_commits_nothing_new() {
     let e = env().await;
@@ -222,7 +247,10 @@ async fn backup_restore_verify_and_prune_jobs_round_trip_and_a_rerun_backup_comm
     // The backup's commit job again (as after a crash before its success was recorded): no new snapshot.
     let root = q.get(1).await.unwrap().unwrap();
     assert_eq!(root.kind, JobKind::Backup);
-    let runs: Vec<_> = std::fs::read_dir(Path::new(&repo).join("t/docs/index/runs")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let runs: Vec<_> = std::fs::read_dir(Path::new(&repo).join("t/docs/index/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     assert!(runs.len() == 1 && runs[0].starts_with("job-1-"), "one run, named after its root job: {runs:?}");
     let commit_payload = json!({ "tenant": "t", "share": "docs", "run": runs[0], "op": "backup" });
     let q2 = run_jobs(denv.clone(), 1, vec![job(JobKind::Commit, commit_payload)]).await;
@@ -234,8 +262,14 @@ async fn backup_restore_verify_and_prune_jobs_round_trip_and_a_rerun_backup_comm
     // Restore into a directory: byte-identical to the share; verify with all data read: clean.
     let out = e.dir.join("restored");
     let jobs = vec![
-        job(JobKind::Restore, json!({ "tenant": "t", "share": "docs", "target": { "kind": "local", "path": out.to_str().unwrap() } })),
-        job(JobKind::Verify, json!({ "tenant": "t", "share": "docs", "read_data_percent": 100.0, "compare_live": true })),
+        job(
+            JobKind::Restore,
+            json!({ "tenant": "t", "share": "docs", "target": { "kind": "local", "path": out.to_str().unwrap() } }),
+        ),
+        job(
+            JobKind::Verify,
+            json!({ "tenant": "t", "share": "docs", "read_data_percent": 100.0, "compare_live": true }),
+        ),
         job(JobKind::Prune, json!({ "tenant": "t", "share": "docs", "dry_run": true })),
     ];
     let q3 = run_jobs(denv.clone(), 1, jobs).await;
@@ -255,7 +289,6 @@ async fn backup_restore_verify_and_prune_jobs_round_trip_and_a_rerun_backup_comm
     assert!(j.last_error.unwrap().contains("t/nosuch has no Azure source"));
 }
 
-
 type Log = Arc<Mutex<Vec<(JobKind, serde_json::Value)>>>;
 
 /// Wraps a handler: logs every run's kind and payload; with `fail_first`, the first attempt of every job
@@ -272,7 +305,9 @@ impl JobHandler for Wrapped {
         self.log.lock().unwrap().push((ctx.job.kind, payload.clone()));
         let r = self.inner.run(ctx, payload).await;
         if self.fail_first && ctx.job.attempt == 1 && r.is_ok() {
-            return Err(JobError::Transient(anyhow::anyhow!("simulated crash after the work, before the outcome was recorded")));
+            return Err(JobError::Transient(anyhow::anyhow!(
+                "simulated crash after the work, before the outcome was recorded"
+            )));
         }
         r
     }
@@ -336,8 +371,12 @@ async fn restore_latest(r: &mut Repository, out: &Path) -> u64 {
 fn assert_same_tree(got: &BTreeMap<String, Vec<u8>>, want: &BTreeMap<String, Vec<u8>>, what: &str) {
     let only_got: Vec<&String> = got.keys().filter(|k| !want.contains_key(*k)).collect();
     let only_want: Vec<&String> = want.keys().filter(|k| !got.contains_key(*k)).collect();
-    let differ: Vec<(&String, usize, usize)> = got.iter().filter_map(|(k, v)| want.get(k).filter(|w| *w != v).map(|w| (k, v.len(), w.len()))).collect();
-    assert!(only_got.is_empty() && only_want.is_empty() && differ.is_empty(), "{what}: extra {only_got:?}, missing {only_want:?}, differing (path, got bytes, wanted bytes) {differ:?}");
+    let differ: Vec<(&String, usize, usize)> =
+        got.iter().filter_map(|(k, v)| want.get(k).filter(|w| *w != v).map(|w| (k, v.len(), w.len()))).collect();
+    assert!(
+        only_got.is_empty() && only_want.is_empty() && differ.is_empty(),
+        "{what}: extra {only_got:?}, missing {only_want:?}, differing (path, got bytes, wanted bytes) {differ:?}"
+    );
 }
 
 fn all_succeeded(k: &BTreeMap<String, (usize, usize)>) -> bool {
@@ -353,7 +392,10 @@ fn index_objects(repo: &str, share: &str) -> BTreeMap<String, usize> {
     for p in walk(&root) {
         let parent = Path::new(&p).parent().unwrap();
         let partition = parent.file_name().unwrap().to_string_lossy().into_owned();
-        if parent.parent() == Some(root.as_path()) && partition.len() == 2 && partition.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if parent.parent() == Some(root.as_path())
+            && partition.len() == 2
+            && partition.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             *out.entry(partition).or_default() += 1;
         }
     }
@@ -361,7 +403,8 @@ fn index_objects(repo: &str, share: &str) -> BTreeMap<String, usize> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backup_split_into_parts_is_the_same_on_one_and_four_workers_and_running_every_job_twice_commits_nothing_twice() {
+async fn a_backup_split_into_parts_is_the_same_on_one_and_four_workers_and_running_every_job_twice_commits_nothing_twice()
+ {
     let e = env().await;
     e.share_sized("parts", 240, 150_000, 11).await;
     let live = e.svc().share("parts");
@@ -375,7 +418,13 @@ async fn a_backup_split_into_parts_is_the_same_on_one_and_four_workers_and_runni
     let q1 = run_with(wrapped(env1.clone(), &log1, false), 1, 1, backup()).await;
     let k1 = kinds(&q1, 10_000).await;
     assert!(all_succeeded(&k1), "{k1:?}");
-    let parts: Vec<serde_json::Value> = log1.lock().unwrap().iter().filter(|(k, p)| *k == JobKind::Backup && p.get("part").is_some()).map(|(_, p)| p.clone()).collect();
+    let parts: Vec<serde_json::Value> = log1
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(k, p)| *k == JobKind::Backup && p.get("part").is_some())
+        .map(|(_, p)| p.clone())
+        .collect();
     assert!(parts.len() >= 4, "the upload split into parts: {k1:?}");
     let four = e.repo("four", "parts");
     // The same tenant key in both repositories, so chunk ids (keyed per tenant) compare.
@@ -390,12 +439,21 @@ async fn a_backup_split_into_parts_is_the_same_on_one_and_four_workers_and_runni
     let (s1, s4) = (r1.list_snapshots().await.unwrap(), r4.list_snapshots().await.unwrap());
     assert_eq!((s1.len(), s4.len()), (1, 1), "one backup snapshot each: {s1:?} {s4:?}");
     // The id is derived from the run and the time of its share snapshot.
-    let run1 = log1.lock().unwrap().iter().find_map(|(_, p)| p.get("run").and_then(|r| r.as_str()).map(str::to_string)).unwrap();
+    let run1 = log1
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|(_, p)| p.get("run").and_then(|r| r.as_str()).map(str::to_string))
+        .unwrap();
     assert!(s1[0].ends_with(&blake3::hash(format!("t/parts/{run1}").as_bytes()).to_hex()[..8]), "{s1:?} of {run1}");
     let (v1, v4) = (versions(&r1, &s1[0]).await, versions(&r4, &s4[0]).await);
     assert_eq!(v1, v4, "the same node versions on 1 and 4 workers");
     let (_, index_rows) = rows(&one, "parts").await;
-    assert_eq!(v1.keys().map(|id| *id as i64).collect::<Vec<_>>(), index_rows.iter().map(|n| n.node_id).collect::<Vec<_>>(), "a version for every node");
+    assert_eq!(
+        v1.keys().map(|id| *id as i64).collect::<Vec<_>>(),
+        index_rows.iter().map(|n| n.node_id).collect::<Vec<_>>(),
+        "a version for every node"
+    );
     // One worker ran the parts one after the other: no chunk was stored twice. Four workers stored the
     // same chunks (a chunk two parts stored at the same moment may be in two packs).
     let (blobs1, chunks1) = pack_chunks(&r1).await;
@@ -418,7 +476,9 @@ async fn a_backup_split_into_parts_is_the_same_on_one_and_four_workers_and_runni
         .lock()
         .unwrap()
         .iter()
-        .filter(|(k, p)| (*k == JobKind::Backup && p.get("part").is_some()) || (*k == JobKind::Commit && p["op"] == "backup_parts"))
+        .filter(|(k, p)| {
+            (*k == JobKind::Backup && p.get("part").is_some()) || (*k == JobKind::Commit && p["op"] == "backup_parts")
+        })
         .map(|(k, p)| job(*k, p.clone()))
         .collect();
     assert_eq!(again.len(), parts.len() + 1);
@@ -426,7 +486,10 @@ async fn a_backup_split_into_parts_is_the_same_on_one_and_four_workers_and_runni
     assert_eq!(q.counts().await.unwrap().succeeded as usize, parts.len() + 1);
     for id in 1..=parts.len() as i64 + 1 {
         let p = q.get(id).await.unwrap().unwrap().progress.unwrap();
-        assert!(p["result"] == "already_committed" || p["already_committed"] == true, "job {id} found the snapshot committed: {p}");
+        assert!(
+            p["result"] == "already_committed" || p["already_committed"] == true,
+            "job {id} found the snapshot committed: {p}"
+        );
     }
     assert_eq!(digest_tree(Path::new(&one)), before, "re-running the parts and the commit wrote nothing");
 
@@ -436,10 +499,17 @@ async fn a_backup_split_into_parts_is_the_same_on_one_and_four_workers_and_runni
     live.file(&big).put_range(8192, bytes::Bytes::from(vec![0xab; 4096])).await.unwrap();
     live.directory("added").create(&Default::default()).await.unwrap();
     for i in 0..5u8 {
-        live.file(&format!("added/new-{i}.bin")).upload(bytes::Bytes::from(vec![i; 3000 + 100 * i as usize]), &Default::default()).await.unwrap();
+        live.file(&format!("added/new-{i}.bin"))
+            .upload(bytes::Bytes::from(vec![i; 3000 + 100 * i as usize]), &Default::default())
+            .await
+            .unwrap();
     }
     // A top-level directory that does not hold the rewritten file (List Ranges follows a path).
-    let dir = share_tree.keys().filter_map(|p| p.split_once('/').map(|(d, _)| d.to_string())).find(|d| !big.starts_with(&format!("{d}/"))).unwrap();
+    let dir = share_tree
+        .keys()
+        .filter_map(|p| p.split_once('/').map(|(d, _)| d.to_string()))
+        .find(|d| !big.starts_with(&format!("{d}/")))
+        .unwrap();
     live.directory(&dir).rename("renamed-dir").await.unwrap();
     let gone = share_tree.keys().find(|p| !p.starts_with(&format!("{dir}/")) && **p != big).unwrap().clone();
     live.file(&gone).delete().await.unwrap();
@@ -465,7 +535,11 @@ async fn a_backup_split_into_parts_is_the_same_on_one_and_four_workers_and_runni
         }
     }
     let new_bytes: u64 = (0..5).map(|i| 3000 + 100 * i).sum();
-    assert!(read >= new_bytes + 4096 && read < new_bytes + 64 * 1024, "read {read} bytes, not the whole {} of {big}", share_tree[&big].len());
+    assert!(
+        read >= new_bytes + 4096 && read < new_bytes + 64 * 1024,
+        "read {read} bytes, not the whole {} of {big}",
+        share_tree[&big].len()
+    );
     let s1 = r1.list_snapshots().await.unwrap();
     assert_eq!(s1.len(), 2, "one more backup snapshot, not {s1:?}");
     let (blobs1, chunks1) = pack_chunks(&r1).await;
@@ -483,7 +557,12 @@ async fn a_backup_split_into_parts_is_the_same_on_one_and_four_workers_and_runni
     std::fs::create_dir_all(garbage.parent().unwrap()).unwrap();
     std::fs::write(&garbage, b"not referenced by any index snapshot").unwrap();
     let compact = || job(JobKind::Compact, json!({ "tenant": "t", "share": "parts", "grace_secs": 0 }));
-    let verify = || job(JobKind::Verify, json!({ "tenant": "t", "share": "parts", "read_data_percent": 100.0, "compare_live": true }));
+    let verify = || {
+        job(
+            JobKind::Verify,
+            json!({ "tenant": "t", "share": "parts", "read_data_percent": 100.0, "compare_live": true }),
+        )
+    };
     let q3 = run_jobs(env1.clone(), 1, vec![compact()]).await;
     assert_eq!(q3.get(1).await.unwrap().unwrap().state, JobState::Succeeded);
     let after = index_objects(&one, "parts");
@@ -518,7 +597,9 @@ impl JobHandler for KilledAfterSnapshot {
             let tag = afb::scan::fanout::run_tag("t", "leak", &afb::jobs::data::run_name(&ctx.job));
             let ts = afb::scan::fanout::take_tagged_snapshot(&self.svc, "leak", &tag).await?;
             self.taken.lock().unwrap().push(ts);
-            return Err(JobError::Transient(anyhow::anyhow!("killed between taking the share snapshot and recording it")));
+            return Err(JobError::Transient(anyhow::anyhow!(
+                "killed between taking the share snapshot and recording it"
+            )));
         }
         self.inner.run(ctx, payload).await
     }
@@ -540,22 +621,35 @@ async fn a_root_job_killed_between_taking_and_recording_its_share_snapshot_leaks
     let taken = Arc::new(Mutex::new(Vec::new()));
     let handlers = data_handlers(denv.clone());
     let inner = handlers.get(JobKind::Backup).unwrap();
-    let handlers = handlers.with(JobKind::Backup, KilledAfterSnapshot { inner, svc: svc.clone(), kills: 2, taken: taken.clone() });
+    let handlers =
+        handlers.with(JobKind::Backup, KilledAfterSnapshot { inner, svc: svc.clone(), kills: 2, taken: taken.clone() });
     let q = run_with(handlers, 1, 2, vec![job(JobKind::Backup, json!({ "tenant": "t", "share": "leak" }))]).await;
     assert!(all_succeeded(&kinds(&q, 1000).await));
     assert_eq!(q.get(1).await.unwrap().unwrap().attempts, 3);
     let taken = taken.lock().unwrap().clone();
     assert_eq!(taken.len(), 2);
     let tagged = svc.list_share_snapshots("leak").await.unwrap();
-    let runs: Vec<_> = std::fs::read_dir(Path::new(&repo).join("t/leak/index/runs")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let runs: Vec<_> = std::fs::read_dir(Path::new(&repo).join("t/leak/index/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     assert_eq!(runs.len(), 1);
     let index = IndexRepo::open(&repo).unwrap();
     let info = load_run(&index, "t", "leak", &runs[0]).await.unwrap();
     assert_eq!(info.share_snapshot, taken[0], "the re-run adopted the oldest snapshot of its run");
     let mine = tagged.iter().find(|s| s.snapshot.as_deref() == Some(&taken[0])).unwrap();
-    assert_eq!(mine.metadata.get(RUN_TAG), Some(&run_tag("t", "leak", &runs[0])), "tagged with its run, in the snapshot's own metadata");
+    assert_eq!(
+        mine.metadata.get(RUN_TAG),
+        Some(&run_tag("t", "leak", &runs[0])),
+        "tagged with its run, in the snapshot's own metadata"
+    );
     let left: BTreeSet<String> = tagged.into_iter().filter_map(|s| s.snapshot).collect();
-    assert_eq!(left, BTreeSet::from([taken[0].clone(), other, user]), "the surplus snapshot of the run ({}) is deleted, nothing else", taken[1]);
+    assert_eq!(
+        left,
+        BTreeSet::from([taken[0].clone(), other, user]),
+        "the surplus snapshot of the run ({}) is deleted, nothing else",
+        taken[1]
+    );
     let r = denv.repository("t", "leak").await.unwrap();
     assert_eq!(r.list_snapshots().await.unwrap().len(), 1);
 }

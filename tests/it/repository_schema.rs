@@ -6,13 +6,16 @@ use afb::repository::metadata::{decode_batch, encode_batch};
 #[test]
 fn generated_code_matches_the_schema() {
     let root = env!("CARGO_MANIFEST_DIR");
+    // planus formats its output with rustfmt, which reads the rustfmt.toml of its working directory's
+    // ancestors: run it on a copy of the schema in a directory of its own, with rustfmt's defaults.
     let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(format!("{root}/schema/node_version.fbs"), dir.path().join("node_version.fbs")).unwrap();
     let out = dir.path().join("node_version.rs");
     let status = std::process::Command::new("planus")
-        .current_dir(root)
+        .current_dir(dir.path())
         .args(["rust", "-o"])
         .arg(&out)
-        .arg("schema/node_version.fbs")
+        .arg("node_version.fbs")
         .status();
     match status {
         Ok(s) if s.success() => {}

@@ -1,12 +1,10 @@
 //! Migrations and schedules against the real PostgreSQL.
 
-mod jobs_support;
-
+use crate::support::jobs::TestDb;
 use afb::jobs::migrate::{MIGRATIONS, migrate_url};
 use afb::jobs::schedule;
 use afb::jobs::{JobKind, Queue};
 use chrono::{Duration as ChronoDuration, Utc};
-use jobs_support::TestDb;
 use serde_json::json;
 
 #[tokio::test]
@@ -23,7 +21,7 @@ async fn migrating_twice_applies_nothing_the_second_time() {
 
 #[tokio::test]
 async fn concurrent_migrators_do_not_collide() {
-    let scratch = afb::jobs::bench::Scratch::create(&jobs_support::server_url()).await.unwrap();
+    let scratch = afb::jobs::bench::Scratch::create(&crate::support::jobs::server_url()).await.unwrap();
     let runs = futures::future::join_all((0..4).map(|_| migrate_url(&scratch.url))).await;
     let applied: usize = runs.into_iter().map(|r| r.unwrap().len()).sum();
     scratch.drop_db().await.unwrap();
@@ -34,14 +32,19 @@ async fn concurrent_migrators_do_not_collide() {
 async fn a_due_schedule_enqueues_one_job_and_moves_to_its_next_occurrence() {
     let db = TestDb::new().await;
     let mut c = db.client().await;
-    let tenant: i64 = c.query_one("INSERT INTO tenants (name) VALUES ('contoso') RETURNING tenant_id", &[]).await.unwrap().get(0);
+    let tenant: i64 =
+        c.query_one("INSERT INTO tenants (name) VALUES ('contoso') RETURNING tenant_id", &[]).await.unwrap().get(0);
     let share: i64 = c
-        .query_one("INSERT INTO shares (tenant_id, account, share_name) VALUES ($1, 'acct', 'finance') RETURNING share_id", &[&tenant])
+        .query_one(
+            "INSERT INTO shares (tenant_id, account, share_name) VALUES ($1, 'acct', 'finance') RETURNING share_id",
+            &[&tenant],
+        )
         .await
         .unwrap()
         .get(0);
     let id = schedule::add(&c, tenant, share, JobKind::Backup, "0 2 * * *", &json!({"full": false})).await.unwrap();
-    let next: chrono::DateTime<Utc> = c.query_one("SELECT next_run_at FROM schedules WHERE schedule_id = $1", &[&id]).await.unwrap().get(0);
+    let next: chrono::DateTime<Utc> =
+        c.query_one("SELECT next_run_at FROM schedules WHERE schedule_id = $1", &[&id]).await.unwrap().get(0);
     assert_eq!(next.format("%H:%M").to_string(), "02:00");
 
     assert_eq!(schedule::run_due(&mut c, next - ChronoDuration::seconds(1)).await.unwrap(), 0, "not due yet");
@@ -49,7 +52,8 @@ async fn a_due_schedule_enqueues_one_job_and_moves_to_its_next_occurrence() {
     let late = next + ChronoDuration::days(3);
     assert_eq!(schedule::run_due(&mut c, late).await.unwrap(), 1);
     assert_eq!(schedule::run_due(&mut c, late).await.unwrap(), 0);
-    let after: chrono::DateTime<Utc> = c.query_one("SELECT next_run_at FROM schedules WHERE schedule_id = $1", &[&id]).await.unwrap().get(0);
+    let after: chrono::DateTime<Utc> =
+        c.query_one("SELECT next_run_at FROM schedules WHERE schedule_id = $1", &[&id]).await.unwrap().get(0);
     assert!(after > late && after - late <= ChronoDuration::days(1));
 
     let q = db.queue().await;

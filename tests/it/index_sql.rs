@@ -23,7 +23,13 @@ async fn repo_with_history(dir: &std::path::Path) -> Repo {
     let mut m = w.commit(None).await.unwrap();
     for seed in [2, 3] {
         let old: Vec<RecordBatch> = repo.read(&m, None).unwrap().try_collect().await.unwrap();
-        let mut mu = Mutator::new(seed, Mutation { dir_renames: 3, ..Default::default() }, m.totals.nodes, m.totals.dirs, m.next_node_id);
+        let mut mu = Mutator::new(
+            seed,
+            Mutation { dir_renames: 3, ..Default::default() },
+            m.totals.nodes,
+            m.totals.dirs,
+            m.next_node_id,
+        );
         let mut w = repo.begin("acme", "files", WriteOptions::default()).await.unwrap();
         for b in &old {
             w.write(&mu.apply(b)).await.unwrap();
@@ -103,12 +109,21 @@ async fn sql_tables_agree_with_the_manifests() {
     let ms = repo.manifests("acme", "files").await.unwrap();
     let s = SqlSession::new(repo, Focus::default()).await.unwrap();
     assert_eq!(one_i64(&s.query("SELECT count(*) FROM snapshots").await.unwrap()), 3);
-    assert_eq!(one_i64(&s.query("SELECT count(*) FROM nodes WHERE snapshot_id = 2").await.unwrap()), ms[1].totals.nodes as i64);
+    assert_eq!(
+        one_i64(&s.query("SELECT count(*) FROM nodes WHERE snapshot_id = 2").await.unwrap()),
+        ms[1].totals.nodes as i64
+    );
     assert_eq!(one_i64(&s.query("SELECT count(*) FROM current_nodes").await.unwrap()), ms[2].totals.nodes as i64);
-    assert_eq!(one_i64(&s.query("SELECT sum(size) FROM current_nodes WHERE kind = 0").await.unwrap()), ms[2].totals.bytes as i64);
+    assert_eq!(
+        one_i64(&s.query("SELECT sum(size) FROM current_nodes WHERE kind = 0").await.unwrap()),
+        ms[2].totals.bytes as i64
+    );
     assert_eq!(one_i64(&s.query("SELECT du(0)").await.unwrap()), ms[2].totals.bytes as i64);
     // Every directory rename is one row of `changes`.
-    let renamed = s.query("SELECT snapshot_id, count(*) FROM changes WHERE renamed GROUP BY snapshot_id ORDER BY snapshot_id").await.unwrap();
+    let renamed = s
+        .query("SELECT snapshot_id, count(*) FROM changes WHERE renamed GROUP BY snapshot_id ORDER BY snapshot_id")
+        .await
+        .unwrap();
     assert_eq!(renamed[0].num_rows(), 2);
 }
 
@@ -117,22 +132,89 @@ async fn path_functions_resolve_through_the_directory_map() {
     let dir = tempfile::tempdir().unwrap();
     let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
     let nodes = vec![
-        Node { node_id: 1, parent_id: 0, name: "docs".into(), kind: NodeKind::Dir, size: 0, mtime: 0, ctime: 0, attributes: 0x10, xorhash: 0 },
-        Node { node_id: 2, parent_id: 1, name: "a.pdf".into(), kind: NodeKind::File, size: 10, mtime: 0, ctime: 0, attributes: 0x20, xorhash: 5 },
-        Node { node_id: 3, parent_id: 1, name: "sub ü".into(), kind: NodeKind::Dir, size: 0, mtime: 0, ctime: 0, attributes: 0x10, xorhash: 0 },
-        Node { node_id: 4, parent_id: 3, name: "b.pdf".into(), kind: NodeKind::File, size: 32, mtime: 0, ctime: 0, attributes: 0x20, xorhash: 5 },
-        Node { node_id: 5, parent_id: 0, name: "c.txt".into(), kind: NodeKind::File, size: 1, mtime: 0, ctime: 0, attributes: 0x20, xorhash: 6 },
+        Node {
+            node_id: 1,
+            parent_id: 0,
+            name: "docs".into(),
+            kind: NodeKind::Dir,
+            size: 0,
+            mtime: 0,
+            ctime: 0,
+            attributes: 0x10,
+            xorhash: 0,
+        },
+        Node {
+            node_id: 2,
+            parent_id: 1,
+            name: "a.pdf".into(),
+            kind: NodeKind::File,
+            size: 10,
+            mtime: 0,
+            ctime: 0,
+            attributes: 0x20,
+            xorhash: 5,
+        },
+        Node {
+            node_id: 3,
+            parent_id: 1,
+            name: "sub ü".into(),
+            kind: NodeKind::Dir,
+            size: 0,
+            mtime: 0,
+            ctime: 0,
+            attributes: 0x10,
+            xorhash: 0,
+        },
+        Node {
+            node_id: 4,
+            parent_id: 3,
+            name: "b.pdf".into(),
+            kind: NodeKind::File,
+            size: 32,
+            mtime: 0,
+            ctime: 0,
+            attributes: 0x20,
+            xorhash: 5,
+        },
+        Node {
+            node_id: 5,
+            parent_id: 0,
+            name: "c.txt".into(),
+            kind: NodeKind::File,
+            size: 1,
+            mtime: 0,
+            ctime: 0,
+            attributes: 0x20,
+            xorhash: 6,
+        },
     ];
     let mut w = repo.begin("t", "s", WriteOptions::default()).await.unwrap();
     w.write(&nodes_to_batch(&nodes)).await.unwrap();
     w.commit(None).await.unwrap();
     let s = SqlSession::new(repo, Focus::default()).await.unwrap();
     let text = |b: Vec<RecordBatch>| afb::index::sql::render(&b, afb::index::sql::OutputFormat::Csv).unwrap();
-    assert_eq!(text(s.query("SELECT path(node_id) AS p FROM nodes WHERE kind = 1 ORDER BY p").await.unwrap()), "p\n/docs\n/docs/sub ü\n");
-    assert_eq!(text(s.query("SELECT path(parent_id, name) AS p FROM nodes ORDER BY p").await.unwrap()), "p\n/c.txt\n/docs\n/docs/a.pdf\n/docs/sub ü\n/docs/sub ü/b.pdf\n");
-    assert_eq!(text(s.query("SELECT du(1) AS b, du_files(1) AS f, du_dirs(1) AS d, dir_id('/docs/sub ü') AS id").await.unwrap()), "b,f,d,id\n42,2,1,3\n");
-    assert_eq!(text(s.query("SELECT path FROM ls('/docs') ORDER BY path").await.unwrap()), "path\n/docs/a.pdf\n/docs/sub ü\n");
-    assert_eq!(text(s.query("SELECT path FROM find('/docs/**.pdf') ORDER BY path").await.unwrap()), "path\n/docs/a.pdf\n/docs/sub ü/b.pdf\n");
+    assert_eq!(
+        text(s.query("SELECT path(node_id) AS p FROM nodes WHERE kind = 1 ORDER BY p").await.unwrap()),
+        "p\n/docs\n/docs/sub ü\n"
+    );
+    assert_eq!(
+        text(s.query("SELECT path(parent_id, name) AS p FROM nodes ORDER BY p").await.unwrap()),
+        "p\n/c.txt\n/docs\n/docs/a.pdf\n/docs/sub ü\n/docs/sub ü/b.pdf\n"
+    );
+    assert_eq!(
+        text(
+            s.query("SELECT du(1) AS b, du_files(1) AS f, du_dirs(1) AS d, dir_id('/docs/sub ü') AS id").await.unwrap()
+        ),
+        "b,f,d,id\n42,2,1,3\n"
+    );
+    assert_eq!(
+        text(s.query("SELECT path FROM ls('/docs') ORDER BY path").await.unwrap()),
+        "path\n/docs/a.pdf\n/docs/sub ü\n"
+    );
+    assert_eq!(
+        text(s.query("SELECT path FROM find('/docs/**.pdf') ORDER BY path").await.unwrap()),
+        "path\n/docs/a.pdf\n/docs/sub ü/b.pdf\n"
+    );
     let err = s.query("SELECT * FROM ls('/nope')").await.unwrap_err().to_string();
     assert!(err.contains("no directory \"/nope\""), "{err}");
 }

@@ -1,0 +1,23 @@
+//! The integration tests: one binary (so datafusion is linked once), one module per area of the data flow.
+
+mod support;
+
+mod api;
+mod backup;
+mod cli;
+mod client_scenarios;
+mod client_transport;
+mod emulator_http;
+mod index_diff;
+mod index_snapshot;
+mod index_sql;
+mod jobs_control_plane;
+mod jobs_crash;
+mod jobs_data;
+mod jobs_queue;
+mod repository_blob;
+mod repository_chunking;
+mod repository_quickxor;
+mod repository_schema;
+mod repository_store;
+mod scan;
