@@ -8,8 +8,10 @@
 //! - [`xml`]: streaming parsers for the service's XML bodies.
 //! - [`error`]: [`AzureError`], naming the operation, the share and path, the status and Azure's code.
 //! - [`model`]: the types the client takes and returns.
+//! - [`address`]: [`AddressPolicy`], which network addresses a client may connect to.
 //! - [`bench`]: a listing benchmark (entries per second, requests per entry).
 
+pub mod address;
 pub mod bench;
 pub mod client;
 pub mod credential;
@@ -19,6 +21,7 @@ pub mod model;
 pub mod retry;
 pub mod xml;
 
+pub use address::AddressPolicy;
 pub use client::{API_VERSION, DirectoryClient, FileClient, FileServiceClient, MAX_RANGE_BYTES, ShareClient};
 pub use error::{AzureError, ErrorKind};
 pub use model::*;

@@ -31,6 +31,8 @@ pub struct ClientOptions {
     pub download_chunk_size: u64,
     /// Chunks of one download fetched concurrently (at least 1); chunks are yielded in order.
     pub download_parallelism: usize,
+    /// Which addresses connections may go to (see [`super::AddressPolicy`]); `Any` by default.
+    pub address_policy: super::AddressPolicy,
 }
 
 impl Default for ClientOptions {
@@ -41,6 +43,7 @@ impl Default for ClientOptions {
             max_concurrency: 64,
             download_chunk_size: 4 * 1024 * 1024,
             download_parallelism: 2,
+            address_policy: super::AddressPolicy::Any,
         }
     }
 }
