@@ -32,7 +32,7 @@ use crate::jobs::{Handlers, JobId, JobKind, JobRecord, JobState, MemoryQueue, Ne
 pub fn job_handlers(repo_dir: &str, master: Option<crate::repository::MasterKey>) -> Handlers {
     match master {
         Some(m) => crate::jobs::data::data_handlers(std::sync::Arc::new(crate::jobs::data::DataEnv::new(repo_dir, m))),
-        None => Handlers::builtin(),
+        None => crate::jobs::noop::builtin_handlers(),
     }
 }
 

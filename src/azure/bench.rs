@@ -4,9 +4,10 @@
 //! pages in order), using the same listing call a backup scan uses. Reports entries per second and HTTP
 //! requests per listed entry (retries included), as text or JSON.
 
+use super::SourceArgs;
 use super::client::FileServiceClient;
 use super::model::ClientOptions;
-use crate::cli::{ExitCode, OutputArgs, SourceArgs};
+use crate::cli::{ExitCode, OutputArgs};
 use futures::stream::{FuturesUnordered, StreamExt as _, TryStreamExt as _};
 use std::time::Instant;
 

@@ -1,8 +1,9 @@
 //! `afb ls`: lists one directory of a share (or of one of its snapshots) through the REST client.
 
+use super::SourceArgs;
 use super::client::FileServiceClient;
 use super::model::{ClientOptions, EntryKind};
-use crate::cli::{ExitCode, OutputArgs, SourceArgs};
+use crate::cli::{ExitCode, OutputArgs};
 use futures::TryStreamExt as _;
 
 /// Arguments of `afb ls`.

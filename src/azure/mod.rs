@@ -4,6 +4,7 @@
 //!   (the same code verifies signatures in the emulator).
 //! - [`client`]: the REST calls, on [`FileServiceClient`] → [`ShareClient`] → [`DirectoryClient`] /
 //!   [`FileClient`], pinned to API version [`API_VERSION`].
+//! - [`source_args`]: [`SourceArgs`], the command-line options naming a source.
 //! - [`retry`]: which failures are retried and the backoff between attempts.
 //! - [`xml`]: streaming parsers for the service's XML bodies.
 //! - [`error`]: [`AzureError`], naming the operation, the share and path, the status and Azure's code.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod ls;
 pub mod model;
 pub mod retry;
+pub mod source_args;
 pub mod xml;
 
 pub use address::AddressPolicy;
@@ -26,3 +28,4 @@ pub use client::{API_VERSION, DirectoryClient, FileClient, FileServiceClient, MA
 pub use error::{AzureError, ErrorKind};
 pub use model::*;
 pub use retry::RetryPolicy;
+pub use source_args::SourceArgs;

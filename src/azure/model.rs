@@ -290,7 +290,7 @@ pub const ATTR_ARCHIVE: u32 = 0x20;
 
 /// Parses an attribute list as a request carries it (`ReadOnly|Hidden`, `None`; case-insensitive,
 /// spaces around names allowed) the way Azure Files does: `None` if any part is not a settable name.
-pub fn parse_attributes_strict(s: &str) -> Option<u32> {
+pub fn parse_request_attributes(s: &str) -> Option<u32> {
     let mut bits = 0;
     for part in s.split('|').map(str::trim) {
         if !part.eq_ignore_ascii_case("None") {
@@ -340,12 +340,12 @@ mod tests {
 
     #[test]
     fn attributes_parse_strictly_for_requests_and_leniently_for_listings() {
-        assert_eq!(parse_attributes_strict("ReadOnly|Archive"), Some(0x21));
-        assert_eq!(parse_attributes_strict("readonly | hidden"), Some(0x3));
-        assert_eq!(parse_attributes_strict("None"), Some(0));
-        assert_eq!(parse_attributes_strict("Bogus"), None);
-        assert_eq!(parse_attributes_strict("Normal"), None, "Azure Files does not accept Normal in a request");
-        assert_eq!(parse_attributes_strict(""), None);
+        assert_eq!(parse_request_attributes("ReadOnly|Archive"), Some(0x21));
+        assert_eq!(parse_request_attributes("readonly | hidden"), Some(0x3));
+        assert_eq!(parse_request_attributes("None"), Some(0));
+        assert_eq!(parse_request_attributes("Bogus"), None);
+        assert_eq!(parse_request_attributes("Normal"), None, "Azure Files does not accept Normal in a request");
+        assert_eq!(parse_request_attributes(""), None);
         assert_eq!(parse_attributes("Archive | ReadOnly"), (0x21, vec![]));
         assert_eq!(parse_attributes("Directory|Hidden|System"), (0x16, vec![]));
         assert_eq!(parse_attributes("None"), (0, vec![]));

@@ -15,10 +15,11 @@ use super::forget::{Policy, forget};
 use super::prune::{PruneOptions, PruneReport, prune};
 use super::restore::{RestoreOptions, Target, restore};
 use super::verify::{VerifyOptions, verify};
-use super::{BackupInput, BackupSummary, Progress, find_previous, run, scan};
+use super::{BackupInput, BackupSummary, Progress, find_previous, run};
+use crate::azure::SourceArgs;
 use crate::azure::{ClientOptions, FileServiceClient, ShareClient};
-use crate::cli::{ExitCode, OutputArgs, SourceArgs};
-use crate::index::snapshot::Repo as IndexRepo;
+use crate::cli::{ExitCode, OutputArgs};
+use crate::index::NodeIndex;
 use crate::repository::keys::load_tenant_key;
 use crate::repository::store::Location;
 use crate::repository::{MasterKey, Repository, RepositoryConfig, crypto};
@@ -57,8 +58,8 @@ impl RepoTarget {
     /// The Parquet node index: at the repository root, beside the content, where `afb scan`, `afb sql`
     /// and `afb serve` find it too. Their keys never collide (`{t}/{s}/index/{snapshots,data,summaries,runs}`
     /// against the chunk index's `{t}/{s}/index/{2 hex digits}`; see docs/repository.md).
-    pub fn index(&self) -> anyhow::Result<IndexRepo> {
-        IndexRepo::open(&Location::parse(&self.repo)?.to_string())
+    pub fn index(&self) -> anyhow::Result<NodeIndex> {
+        NodeIndex::open(&Location::parse(&self.repo)?.to_string())
     }
 
     pub async fn open(&self) -> anyhow::Result<Repository> {
@@ -78,7 +79,7 @@ fn service(source: &SourceArgs) -> anyhow::Result<FileServiceClient> {
 /// backup. The library entry point tests and the CLI share.
 pub async fn backup_share(
     repo: &mut Repository,
-    index: &IndexRepo,
+    index: &NodeIndex,
     share: &ShareClient,
     progress: &dyn Progress,
 ) -> anyhow::Result<BackupSummary> {
@@ -88,7 +89,7 @@ pub async fn backup_share(
 /// [`backup_share`] reading `readers` files at once (0: [`super::DEFAULT_READERS`]).
 pub async fn backup_share_with(
     repo: &mut Repository,
-    index: &IndexRepo,
+    index: &NodeIndex,
     share: &ShareClient,
     progress: &dyn Progress,
     readers: usize,
@@ -101,7 +102,7 @@ pub async fn backup_share_with(
 /// Scan `at` (normally a share snapshot, whose timestamp is `ts`) and back it up.
 pub async fn backup_from_snapshot(
     repo: &mut Repository,
-    index: &IndexRepo,
+    index: &NodeIndex,
     at: &ShareClient,
     ts: Option<String>,
     progress: &dyn Progress,
@@ -112,7 +113,7 @@ pub async fn backup_from_snapshot(
 /// [`backup_from_snapshot`] reading `readers` files at once (0: the default).
 pub async fn backup_from_snapshot_with(
     repo: &mut Repository,
-    index: &IndexRepo,
+    index: &NodeIndex,
     at: &ShareClient,
     ts: Option<String>,
     progress: &dyn Progress,
@@ -120,30 +121,20 @@ pub async fn backup_from_snapshot_with(
 ) -> anyhow::Result<BackupSummary> {
     let tenant = repo.scope().tenant().to_string();
     let share_id = repo.scope().share().to_string();
-    let current = match &ts {
-        // The parallel, spilling scan of `crate::scan`, filed under this repository's share id.
-        Some(snapshot) => {
-            let opts = crate::scan::ScanOptions {
-                share_snapshot: Some(snapshot.clone()),
-                index_share: Some(share_id.clone()),
-                ..Default::default()
-            };
-            let report = crate::scan::scan(
-                at.account_config().clone(),
-                at.client_options().clone(),
-                at.name(),
-                index,
-                &tenant,
-                &opts,
-            )
-            .await?;
-            report.manifest.ok_or_else(|| anyhow::anyhow!("scan of {} committed no manifest", at.name()))?
-        }
-        // No share snapshot (reading a live share): the sequential scan of exactly what `at` shows.
-        None => scan::scan_share(at, index, &tenant, &share_id).await?,
+    // The parallel, spilling scan of `crate::scan`, filed under this repository's share id: of the share
+    // snapshot `ts`, or of exactly what `at` shows when there is none (a live share).
+    let opts = crate::scan::ScanOptions {
+        share_snapshot: ts.clone(),
+        live: ts.is_none(),
+        index_share: Some(share_id.clone()),
+        ..Default::default()
     };
+    let report =
+        crate::scan::scan(at.account_config().clone(), at.client_options().clone(), at.name(), index, &tenant, &opts)
+            .await?;
+    let current = report.manifest.ok_or_else(|| anyhow::anyhow!("scan of {} committed no manifest", at.name()))?;
     let previous = find_previous(repo, index).await?;
-    run(repo, BackupInput { share: at.clone(), azure_snapshot: ts, index, current, previous, progress, readers }).await
+    run(repo, BackupInput { share: at.clone(), share_snapshot: ts, index, current, previous, progress, readers }).await
 }
 
 /// Progress of the reads: on a terminal an indicatif bar (bytes, MB/s, files, files/s, ETA); otherwise a
@@ -280,7 +271,7 @@ pub async fn backup_cmd(args: BackupArgs) -> anyhow::Result<ExitCode> {
             "snapshot {} (index snapshot {}, share snapshot {})",
             s.snapshot_id,
             s.index_snapshot,
-            s.azure_snapshot.as_deref().unwrap_or("-")
+            s.share_snapshot.as_deref().unwrap_or("-")
         );
         println!(
             "files: {} new, {} changed, {} unchanged; {} directories",

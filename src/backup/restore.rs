@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::{chunk_ids, load_versions, scan};
+use super::{chunk_ids, load_versions};
 use crate::azure::{NfsProperties, NodeProps, Permission, ShareClient};
 use crate::hash::QuickXorHash;
 use crate::repository::bundle::BundleMember;
@@ -233,7 +233,7 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
             }
             Target::Share(share) => {
                 let mut props = NodeProps {
-                    attributes: Some(scan::format_attributes(v.attributes)),
+                    attributes: Some(crate::azure::model::request_attributes(v.attributes)),
                     creation_time: time_of(v.creation_time_ns),
                     last_write_time: time_of(v.last_write_time_ns),
                     change_time: time_of(v.change_time_ns),

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::{EXTRA_INDEX_SNAPSHOT, EXTRA_SKIPPED, load_versions, restore};
 use crate::azure::ShareClient;
+use crate::index::NodeIndex;
 use crate::index::node::{NodeKind as IndexKind, batch_to_nodes};
-use crate::index::snapshot::Repo as IndexRepo;
 use crate::repository::Repository;
 use crate::repository::generated::NodeKind;
 use crate::repository::verify::verify_snapshot;
@@ -30,7 +30,7 @@ pub struct VerifyOptions<'a> {
     pub read_data: bool,
     /// Percentage of packs to read in full and hash (0 = none).
     pub read_data_subset: f64,
-    pub index: Option<&'a IndexRepo>,
+    pub index: Option<&'a NodeIndex>,
     pub compare_live: Option<ShareClient>,
 }
 
@@ -137,7 +137,7 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
                 out.problems.push(format!("{path}: size {} live, {} in the backup", p.content_length, v.size));
                 continue;
             }
-            let lw = super::scan::ns(p.last_write_time);
+            let lw = crate::scan::nanos(p.last_write_time);
             if lw != v.last_write_time_ns {
                 out.problems.push(format!(
                     "{path}: last-write time differs (live {lw} ns, backup {} ns)",

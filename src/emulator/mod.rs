@@ -3,7 +3,8 @@
 //!
 //! Behaviour and on-disk layout: `docs/emulator.md`.
 //!
-//! - [`server`]: HTTP parsing, routing, common response headers; [`auth`]: Shared Key and SAS checks.
+//! - [`server`]: HTTP parsing, routing, common response headers; [`auth`]: Shared Key and SAS checks;
+//!   [`request`]: the parsed request and the reply an operation builds.
 //! - [`ops`]: the operations; [`props`]: property headers; [`error`]: Azure error codes.
 //! - [`store`]: SQLite state (node tree per share version, extent maps over immutable blobs).
 //! - [`faults`]: fault injection (latency, 503 ServerBusy, 500, connection resets, slow bodies, IOPS caps),
@@ -15,6 +16,7 @@ pub mod error;
 pub mod faults;
 mod ops;
 mod props;
+mod request;
 mod server;
 pub mod store;
 mod xml;

@@ -2,7 +2,8 @@
 
 use super::fill::{FillOptions, fill};
 use super::plan::{ShareSpec, plan};
-use crate::cli::{ExitCode, OutputArgs, SourceArgs};
+use crate::azure::SourceArgs;
+use crate::cli::{ExitCode, OutputArgs};
 use clap::Args;
 
 #[derive(Debug, Clone, Args)]

@@ -5,7 +5,8 @@
 //! - [`idmap`]: Azure FileId → dense node id.
 //! - [`manifest`]: object keys and the snapshot manifest (the commit record).
 //! - [`parquet_io`]: the one place that writes and opens Parquet.
-//! - [`snapshot`]: the repository: atomic commit, base + delta history, merged reads, gc.
+//! - [`node_index`]: [`NodeIndex`], the object store of every share's index snapshots, and merged reads.
+//! - [`snapshot`]: writing a snapshot: atomic commit, base + delta history; gc.
 //! - [`dirmap`]: in-memory directory map: paths in microseconds, subtree totals.
 //! - [`summary`]: per-snapshot directory summary written at commit; directory listings that read only
 //!   the pages they need.
@@ -22,11 +23,14 @@ pub mod dirmap;
 pub mod idmap;
 pub mod manifest;
 pub mod node;
+pub mod node_index;
 pub mod parquet_io;
 pub mod snapshot;
 pub mod sql;
 pub mod summary;
 pub mod synthetic;
+
+pub use node_index::NodeIndex;
 
 use std::pin::Pin;
 

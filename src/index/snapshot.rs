@@ -3,7 +3,7 @@
 //!
 //! A snapshot is committed in two steps: its data files are written first, then its manifest is created
 //! with create-if-absent (see [`crate::index::manifest`]). Readers only ever start from a manifest, so
-//! they never see a half-written snapshot; a crash leaves unreferenced data files that [`Repo::gc`]
+//! they never see a half-written snapshot; a crash leaves unreferenced data files that [`NodeIndex::gc`]
 //! removes.
 //!
 //! History: every `max_deltas + 1`-th snapshot is a *base* (all rows); the others are *deltas* holding
@@ -15,24 +15,19 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use arrow::array::{AsArray, Int64Array, RecordBatch};
-use arrow::compute::{concat_batches, interleave_record_batch};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
-use futures::{StreamExt, TryStreamExt};
+use arrow::array::{Int64Array, RecordBatch};
+use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
-use super::BatchStream;
 use super::idmap::{IdMap, idmap_schema};
 use super::manifest::{
-    ChangeRecord, FORMAT, FileRef, Layer, LayerKind, Manifest, SnapshotSource, Totals, check_id, data_dir_prefix,
-    manifest_key, share_prefix, snapshot_id_from_key,
+    ChangeRecord, FORMAT, FileRef, IndexManifest, Layer, LayerKind, SnapshotSource, Totals, check_id, data_dir_prefix,
+    manifest_key, share_prefix,
 };
-use super::node::{NodeColumns, NodeKind, check_ascending, check_node_schema, col, node_schema};
-use super::parquet_io::{FileWriter, ParquetTuning, open_stream};
-
-/// Rows per batch produced by readers.
-pub const READ_BATCH_ROWS: usize = 8192;
+use super::node::{NodeColumns, NodeKind, check_ascending, check_node_schema, node_schema};
+use super::node_index::{Cursor, NodeIndex, READ_BATCH_ROWS, deleted_schema};
+use super::parquet_io::{FileWriter, ParquetTuning};
 
 /// How snapshots are written.
 #[derive(Debug, Clone, Copy)]
@@ -49,159 +44,7 @@ impl Default for WriteOptions {
     }
 }
 
-/// A repository: an object store holding the indexes of many tenants' shares.
-#[derive(Debug, Clone)]
-pub struct Repo {
-    store: Arc<dyn ObjectStore>,
-    location: String,
-}
-
-/// The schema of a delta's `deleted` file.
-pub fn deleted_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![Field::new("node_id", DataType::Int64, false)]))
-}
-
-impl Repo {
-    /// Open a repository at a location (a local directory, created if missing, a `file://` URL, or
-    /// `az://CONTAINER/PREFIX`; see [`crate::repository::store`]).
-    pub fn open(location: &str) -> anyhow::Result<Self> {
-        let store = crate::repository::store::open(location)?;
-        Ok(Repo { store, location: location.to_string() })
-    }
-
-    /// A repository over any object store (tests use `InMemory`).
-    pub fn from_store(store: Arc<dyn ObjectStore>, location: &str) -> Self {
-        Repo { store, location: location.to_string() }
-    }
-
-    pub fn store(&self) -> &Arc<dyn ObjectStore> {
-        &self.store
-    }
-
-    pub fn location(&self) -> &str {
-        &self.location
-    }
-
-    /// Every (tenant, share) that has at least one committed snapshot, sorted.
-    pub async fn shares(&self) -> anyhow::Result<Vec<(String, String)>> {
-        let mut out = Vec::new();
-        for t in self.store.list_with_delimiter(None).await?.common_prefixes {
-            let tenant = t.filename().unwrap_or_default().to_string();
-            for s in self.store.list_with_delimiter(Some(&t)).await?.common_prefixes {
-                let share = s.filename().unwrap_or_default().to_string();
-                let snaps = Path::from(format!("{}/snapshots", share_prefix(&tenant, &share)));
-                if self
-                    .store
-                    .list_with_delimiter(Some(&snaps))
-                    .await?
-                    .objects
-                    .iter()
-                    .any(|o| o.location.as_ref().ends_with(".json"))
-                {
-                    out.push((tenant.clone(), share));
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-
-    /// Ids of the committed snapshots of a share, ascending.
-    pub async fn snapshot_ids(&self, tenant: &str, share: &str) -> anyhow::Result<Vec<i64>> {
-        check_id("tenant", tenant)?;
-        check_id("share", share)?;
-        let prefix = Path::from(format!("{}/snapshots", share_prefix(tenant, share)));
-        let list = self.store.list_with_delimiter(Some(&prefix)).await.with_context(|| format!("listing {prefix}"))?;
-        let mut ids: Vec<i64> = list.objects.iter().filter_map(|o| snapshot_id_from_key(o.location.as_ref())).collect();
-        ids.sort_unstable();
-        Ok(ids)
-    }
-
-    /// The manifest of one snapshot. An unknown id is an error that names the share and the ids that exist.
-    pub async fn manifest(&self, tenant: &str, share: &str, snapshot_id: i64) -> anyhow::Result<Manifest> {
-        check_id("tenant", tenant)?;
-        check_id("share", share)?;
-        let key = manifest_key(tenant, share, snapshot_id);
-        let bytes = match self.store.get(&Path::from(key.as_str())).await {
-            Ok(r) => r.bytes().await.with_context(|| format!("reading {key}"))?,
-            Err(object_store::Error::NotFound { .. }) => {
-                let ids = self.snapshot_ids(tenant, share).await?;
-                let have = match (ids.first(), ids.last()) {
-                    (Some(a), Some(b)) => format!("snapshots {a}..={b} exist"),
-                    _ => "it has no snapshots".to_string(),
-                };
-                bail!("snapshot {snapshot_id} of {tenant}/{share} does not exist ({have})");
-            }
-            Err(e) => return Err(e).with_context(|| format!("reading {key}")),
-        };
-        let m: Manifest = serde_json::from_slice(&bytes).with_context(|| format!("{key}: not a valid manifest"))?;
-        if m.format != FORMAT {
-            bail!("{key}: unsupported format {:?} (this afb reads {FORMAT:?})", m.format);
-        }
-        if m.snapshot_id != snapshot_id || m.tenant_id != tenant || m.share_id != share {
-            bail!("{key}: manifest names {}/{} snapshot {}, not its own key", m.tenant_id, m.share_id, m.snapshot_id);
-        }
-        if m.layers.first().map(|l| l.kind) != Some(LayerKind::Base) {
-            bail!("{key}: manifest does not start with a base layer");
-        }
-        Ok(m)
-    }
-
-    /// The latest committed snapshot of a share, if any.
-    pub async fn latest(&self, tenant: &str, share: &str) -> anyhow::Result<Option<Manifest>> {
-        match self.snapshot_ids(tenant, share).await?.last() {
-            Some(id) => Ok(Some(self.manifest(tenant, share, *id).await?)),
-            None => Ok(None),
-        }
-    }
-
-    /// All manifests of a share, ascending by id.
-    pub async fn manifests(&self, tenant: &str, share: &str) -> anyhow::Result<Vec<Manifest>> {
-        let mut out = Vec::new();
-        for id in self.snapshot_ids(tenant, share).await? {
-            out.push(self.manifest(tenant, share, id).await?);
-        }
-        Ok(out)
-    }
-
-    /// The share's FileId → node id map as of its latest snapshot (empty if there is none).
-    pub async fn load_idmap(&self, tenant: &str, share: &str) -> anyhow::Result<IdMap> {
-        let Some(m) = self.latest(tenant, share).await? else { return Ok(IdMap::new()) };
-        let mut batches = Vec::new();
-        for f in &m.idmap {
-            let s = open_stream(&self.store, &f.key, Some(f.bytes), &idmap_schema(), 65536).await?;
-            batches.extend(s.try_collect::<Vec<_>>().await?);
-        }
-        IdMap::from_segments(&batches)
-    }
-
-    /// Read a snapshot as one stream of batches sorted by `node_id`.
-    ///
-    /// `columns` are indices into [`node_schema`] (see [`col`]); `node_id` is always included, and the
-    /// output has the selected columns in schema order. `None` reads every column. The merge runs in its
-    /// own task, so two snapshots read side by side decode on two cores.
-    pub fn read(&self, m: &Manifest, columns: Option<&[usize]>) -> anyhow::Result<BatchStream> {
-        let mut cols: Vec<usize> =
-            columns.map(|c| c.to_vec()).unwrap_or_else(|| (0..node_schema().fields().len()).collect());
-        cols.push(col::NODE_ID);
-        cols.sort_unstable();
-        cols.dedup();
-        if cols.last().is_some_and(|&c| c >= node_schema().fields().len()) {
-            bail!("column index out of range");
-        }
-        let schema = Arc::new(node_schema().project(&cols)?);
-        let (tx, rx) = tokio::sync::mpsc::channel::<anyhow::Result<RecordBatch>>(4);
-        let store = self.store.clone();
-        let layers = m.layers.clone();
-        tokio::spawn(async move {
-            let result = merge_layers(&store, &layers, schema, &tx).await;
-            if let Err(e) = result {
-                let _ = tx.send(Err(e)).await;
-            }
-        });
-        Ok(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed())
-    }
-
+impl NodeIndex {
     /// Start writing the next snapshot of a share. Rows go in with [`SnapshotWriter::write`], strictly
     /// ascending by `node_id`; nothing is visible until [`SnapshotWriter::commit`].
     pub async fn begin(&self, tenant: &str, share: &str, opts: WriteOptions) -> anyhow::Result<SnapshotWriter> {
@@ -213,18 +56,23 @@ impl Repo {
         let dir = format!("{}-{nonce}", data_dir_prefix(tenant, share, snapshot_id));
         let as_delta = prev.as_ref().is_some_and(|m| m.layers.len() <= opts.max_deltas);
         let nodes_key = format!("{dir}/{}.parquet", if as_delta { "changed" } else { "nodes" });
-        let nodes = FileWriter::create(&self.store, &nodes_key, node_schema(), opts.parquet)?;
+        let nodes = FileWriter::create(self.store(), &nodes_key, node_schema(), opts.parquet)?;
         // Every snapshot after the first is compared row by row with its predecessor, to record its
         // change (and, for a delta, to write only what changed).
         let compare = match &prev {
             Some(m) => Some(Compare {
                 prev: Box::new(Cursor::new(self.read(m, None)?, "previous snapshot")),
-                before: FileWriter::create(&self.store, &format!("{dir}/before.parquet"), node_schema(), opts.parquet)?,
+                before: FileWriter::create(
+                    self.store(),
+                    &format!("{dir}/before.parquet"),
+                    node_schema(),
+                    opts.parquet,
+                )?,
                 before_rows: super::node::NodeBatchBuilder::new(READ_BATCH_ROWS),
                 after: match as_delta {
                     true => None,
                     false => Some(FileWriter::create(
-                        &self.store,
+                        self.store(),
                         &format!("{dir}/after.parquet"),
                         node_schema(),
                         opts.parquet,
@@ -232,7 +80,7 @@ impl Repo {
                 },
                 deleted: match as_delta {
                     true => Some(FileWriter::create(
-                        &self.store,
+                        self.store(),
                         &format!("{dir}/deleted.parquet"),
                         deleted_schema(),
                         opts.parquet,
@@ -270,12 +118,12 @@ impl Repo {
         }
         let cutoff = chrono_now() - chrono_duration(grace);
         let prefix = Path::from(format!("{}/data", share_prefix(tenant, share)));
-        let objects: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        let objects: Vec<_> = self.store().list(Some(&prefix)).try_collect().await?;
         let mut deleted = Vec::new();
         for o in objects {
             let key = o.location.to_string();
             if !referenced.contains(&key) && o.last_modified <= cutoff {
-                self.store.delete(&o.location).await.with_context(|| format!("deleting {key}"))?;
+                self.store().delete(&o.location).await.with_context(|| format!("deleting {key}"))?;
                 deleted.push(key);
             }
         }
@@ -336,12 +184,12 @@ impl Compare {
 
 /// Writes one snapshot. Dropping it without [`commit`](Self::commit) leaves only garbage for `gc`.
 pub struct SnapshotWriter {
-    repo: Repo,
+    repo: NodeIndex,
     tenant: String,
     share: String,
     snapshot_id: i64,
     dir: String,
-    prev: Option<Manifest>,
+    prev: Option<IndexManifest>,
     /// `nodes` holds only the rows that changed (a delta layer), not every row (a base).
     as_delta: bool,
     /// Present when there is a previous snapshot.
@@ -411,8 +259,8 @@ impl SnapshotWriter {
 
     /// Write the idmap segment (if `idmap` has unsaved pairs), then the manifest: the snapshot becomes
     /// visible atomically. Fails without committing if another writer committed the same id first.
-    pub async fn commit(mut self, idmap: Option<&mut IdMap>) -> anyhow::Result<Manifest> {
-        let store = self.repo.store.clone();
+    pub async fn commit(mut self, idmap: Option<&mut IdMap>) -> anyhow::Result<IndexManifest> {
+        let store = self.repo.store().clone();
         // Finish the comparison: what is left of the previous snapshot was deleted.
         let mut change_files = None;
         let mut deleted_ref = None;
@@ -477,7 +325,7 @@ impl SnapshotWriter {
         if let Some(map) = idmap.as_deref() {
             next_node_id = next_node_id.max(map.next_id());
         }
-        let m = Manifest {
+        let m = IndexManifest {
             format: FORMAT.to_string(),
             tenant_id: self.tenant.clone(),
             share_id: self.share.clone(),
@@ -537,236 +385,4 @@ pub fn rows_equal(a: &NodeColumns<'_>, i: usize, b: &NodeColumns<'_>, j: usize) 
         && a.xorhash.value(i) == b.xorhash.value(j)
         && a.kind.value(i) == b.kind.value(j)
         && a.name.value(i) == b.name.value(j)
-}
-
-/// A position in a stream of batches sorted by their first column (`node_id`).
-pub struct Cursor {
-    stream: BatchStream,
-    what: String,
-    batch: Option<RecordBatch>,
-    ids: Option<Int64Array>,
-    pos: usize,
-    done: bool,
-}
-
-impl Cursor {
-    pub fn new(stream: BatchStream, what: &str) -> Self {
-        Cursor { stream, what: what.to_string(), batch: None, ids: None, pos: 0, done: false }
-    }
-
-    /// The id at the cursor, loading the next batch if needed; `None` at the end.
-    pub async fn head(&mut self) -> anyhow::Result<Option<i64>> {
-        loop {
-            if let Some(ids) = &self.ids
-                && self.pos < ids.len()
-            {
-                return Ok(Some(ids.value(self.pos)));
-            }
-            if self.done {
-                return Ok(None);
-            }
-            match self.stream.next().await {
-                Some(b) => {
-                    let b = b.with_context(|| format!("reading {}", self.what))?;
-                    self.ids = Some(b.column(0).as_primitive::<Int64Type>().clone());
-                    self.batch = Some(b);
-                    self.pos = 0;
-                }
-                None => {
-                    self.done = true;
-                    self.batch = None;
-                    self.ids = None;
-                }
-            }
-        }
-    }
-
-    /// The current batch and row (only after [`head`](Self::head) returned `Some`).
-    pub fn current(&self) -> (RecordBatch, usize) {
-        (self.batch.clone().expect("head() first"), self.pos)
-    }
-
-    /// Like [`current`](Self::current), borrowed.
-    pub fn current_ref(&self) -> (&RecordBatch, usize) {
-        (self.batch.as_ref().expect("head() first"), self.pos)
-    }
-
-    pub fn advance(&mut self) {
-        self.pos += 1;
-    }
-
-    /// Number of rows from the cursor on, within the current batch, whose id is below `bound`.
-    fn run_below(&self, bound: i64) -> usize {
-        let ids = &self.ids.as_ref().expect("head() first").values()[self.pos..];
-        ids.partition_point(|&id| id < bound)
-    }
-}
-
-/// Merge the layers of one snapshot into `tx`, sorted by node_id, with the given projected schema.
-async fn merge_layers(
-    store: &Arc<dyn ObjectStore>,
-    layers: &[Layer],
-    schema: SchemaRef,
-    tx: &tokio::sync::mpsc::Sender<anyhow::Result<RecordBatch>>,
-) -> anyhow::Result<()> {
-    // rows[l] / dels[l] for layer l; dels[0] is always None (a base deletes nothing).
-    let mut rows = Vec::new();
-    let mut dels = Vec::new();
-    for l in layers {
-        rows.push(Cursor::new(
-            open_stream(store, &l.nodes.key, Some(l.nodes.bytes), &schema, READ_BATCH_ROWS).await?,
-            &l.nodes.key,
-        ));
-        dels.push(match &l.deleted {
-            Some(d) => Some(Cursor::new(
-                open_stream(store, &d.key, Some(d.bytes), &deleted_schema(), READ_BATCH_ROWS).await?,
-                &d.key,
-            )),
-            None => None,
-        });
-    }
-    // Fast path: a base alone is already the snapshot.
-    if rows.len() == 1 {
-        let mut only = rows.pop().expect("one layer");
-        while let Some(b) = only.stream.next().await {
-            if tx.send(b).await.is_err() {
-                return Ok(());
-            }
-        }
-        return Ok(());
-    }
-    let mut pending = Pending::default();
-    loop {
-        // Smallest head over all cursors, and the top layer mentioning it.
-        let mut min: Option<i64> = None;
-        for c in rows.iter_mut().chain(dels.iter_mut().flatten()) {
-            if let Some(h) = c.head().await? {
-                min = Some(min.map_or(h, |m: i64| m.min(h)));
-            }
-        }
-        let Some(id) = min else { break };
-        let mut winner: Option<(usize, bool)> = None; // (layer, is_delete)
-        let mut holders = 0;
-        for l in 0..rows.len() {
-            if rows[l].head().await? == Some(id) {
-                winner = Some((l, false));
-                holders += 1;
-            }
-            if let Some(d) = dels[l].as_mut()
-                && d.head().await? == Some(id)
-            {
-                winner = Some((l, true));
-                holders += 1;
-            }
-        }
-        let (layer, is_delete) = winner.expect("some cursor holds the minimum");
-        if holders == 1 && layer == 0 {
-            // A run of base rows untouched by any delta: pass it through as a slice.
-            let mut bound = i64::MAX;
-            for c in rows[1..].iter_mut().chain(dels.iter_mut().flatten()) {
-                if let Some(h) = c.head().await? {
-                    bound = bound.min(h);
-                }
-            }
-            let n = rows[0].run_below(bound);
-            if n >= 8 {
-                let (b, pos) = rows[0].current_ref();
-                pending.push_slice(b.slice(pos, n))?;
-                rows[0].pos += n;
-                if pending.len() >= READ_BATCH_ROWS {
-                    pending.flush(&schema, tx).await?;
-                }
-                continue;
-            }
-        }
-        if !is_delete {
-            let (b, pos) = rows[layer].current();
-            pending.push(layer, b, pos);
-        }
-        for c in rows.iter_mut().chain(dels.iter_mut().flatten()) {
-            if c.head().await? == Some(id) {
-                c.advance();
-            }
-        }
-        if pending.len() >= READ_BATCH_ROWS {
-            pending.flush(&schema, tx).await?;
-        }
-    }
-    pending.flush(&schema, tx).await?;
-    Ok(())
-}
-
-/// Output being assembled: zero-copy slices of base runs and single rows picked from any layer, kept in
-/// order and concatenated into one batch of about [`READ_BATCH_ROWS`] rows.
-#[derive(Default)]
-struct Pending {
-    /// Finished pieces, in order.
-    parts: Vec<RecordBatch>,
-    parts_rows: usize,
-    /// Batches referenced by `picks`.
-    batches: Vec<RecordBatch>,
-    /// (layer, address of the batch's first buffer, index into `batches`): the last batch seen per layer.
-    slot: Vec<(usize, usize, usize)>,
-    picks: Vec<(usize, usize)>,
-}
-
-impl Pending {
-    fn len(&self) -> usize {
-        self.parts_rows + self.picks.len()
-    }
-
-    fn push(&mut self, layer: usize, b: RecordBatch, row: usize) {
-        let addr = b.column(0).to_data().buffers()[0].as_ptr() as usize;
-        let idx = match self.slot.iter().find(|s| s.0 == layer && s.1 == addr) {
-            Some(s) => s.2,
-            None => {
-                self.batches.push(b);
-                let i = self.batches.len() - 1;
-                self.slot.retain(|s| s.0 != layer);
-                self.slot.push((layer, addr, i));
-                i
-            }
-        };
-        self.picks.push((idx, row));
-    }
-
-    fn push_slice(&mut self, b: RecordBatch) -> anyhow::Result<()> {
-        self.seal_picks()?;
-        self.parts_rows += b.num_rows();
-        self.parts.push(b);
-        Ok(())
-    }
-
-    fn seal_picks(&mut self) -> anyhow::Result<()> {
-        if !self.picks.is_empty() {
-            let refs: Vec<&RecordBatch> = self.batches.iter().collect();
-            let b = interleave_record_batch(&refs, &self.picks)?;
-            self.parts_rows += b.num_rows();
-            self.parts.push(b);
-            self.picks.clear();
-        }
-        self.batches.clear();
-        self.slot.clear();
-        Ok(())
-    }
-
-    async fn flush(
-        &mut self,
-        schema: &SchemaRef,
-        tx: &tokio::sync::mpsc::Sender<anyhow::Result<RecordBatch>>,
-    ) -> anyhow::Result<()> {
-        self.seal_picks()?;
-        if self.parts.is_empty() {
-            return Ok(());
-        }
-        let out = if self.parts.len() == 1 {
-            self.parts.pop().expect("one part")
-        } else {
-            concat_batches(schema, &self.parts)?
-        };
-        self.parts.clear();
-        self.parts_rows = 0;
-        let _ = tx.send(Ok(out)).await;
-        Ok(())
-    }
 }

@@ -67,9 +67,9 @@ pub struct WorkerArgs {
     /// jobs run again (delivery is at least once anyway).
     #[arg(long)]
     pub async_commit: bool,
-    /// Test aid: `noop` jobs leave an idempotent effect file here (see jobs::toy).
-    #[arg(long, env = "AFB_TOY_EFFECTS_DIR", hide = true)]
-    pub toy_effects_dir: Option<PathBuf>,
+    /// Test aid: `noop` jobs leave an idempotent effect file here (see jobs::noop).
+    #[arg(long, env = "AFB_NOOP_EFFECTS_DIR", hide = true)]
+    pub noop_effects_dir: Option<PathBuf>,
     #[command(flatten)]
     pub data: DataArgs,
 }
@@ -135,13 +135,13 @@ impl DataArgs {
 }
 
 /// The handlers a worker process runs: `noop`, and with a repository the data handlers.
-pub fn worker_handlers(toy_effects_dir: Option<PathBuf>, data: Option<super::data::DataEnv>) -> Handlers {
+pub fn worker_handlers(noop_effects_dir: Option<PathBuf>, data: Option<super::data::DataEnv>) -> Handlers {
     let h = match data {
         Some(env) => super::data::data_handlers(Arc::new(env)),
-        None => Handlers::builtin(),
+        None => super::noop::builtin_handlers(),
     };
-    match toy_effects_dir {
-        Some(dir) => h.with(JobKind::Noop, super::toy::EffectFileHandler { dir }),
+    match noop_effects_dir {
+        Some(dir) => h.with(JobKind::Noop, super::noop::EffectFileHandler { dir }),
         None => h,
     }
 }
@@ -168,7 +168,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     cfg.shutdown_grace = Duration::from_secs_f64(args.shutdown_grace_secs);
     cfg.retry.base = Duration::from_secs_f64(args.retry_base_secs);
     cfg.reap_every = cfg.heartbeat.min(Duration::from_secs(5));
-    let worker = Worker::new(queue.clone(), worker_handlers(args.toy_effects_dir.clone(), data), cfg.clone());
+    let worker = Worker::new(queue.clone(), worker_handlers(args.noop_effects_dir.clone(), data), cfg.clone());
     if let Some(addr) = args.metrics_addr {
         let q = queue.clone();
         let depth: metrics::DepthFn = Arc::new(move || {

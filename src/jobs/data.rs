@@ -54,8 +54,9 @@ use crate::backup::parts::{self, BatchBudget, PartDone, PartRange, Planned, Uplo
 use crate::backup::restore::{RestoreOptions, Target, restore};
 use crate::backup::verify::{VerifyOptions, verify};
 use crate::backup::{BackupSummary, Progress, latest_manifest};
+use crate::index::NodeIndex;
 use crate::index::manifest::check_id;
-use crate::index::snapshot::{Repo as IndexRepo, WriteOptions};
+use crate::index::snapshot::WriteOptions;
 use crate::repository::{MasterKey, Repository, RepositoryConfig};
 use crate::scan::fanout::{self, ListBudget, ROOT_PART, RunInfo};
 use crate::scan::sort::SpillOptions;
@@ -119,9 +120,9 @@ impl DataEnv {
     }
 
     /// The Parquet node index (the repository root unless [`Self::with_index`] moved it).
-    pub fn index(&self) -> anyhow::Result<IndexRepo> {
+    pub fn index(&self) -> anyhow::Result<NodeIndex> {
         match &self.index_location {
-            Some(l) => IndexRepo::open(l),
+            Some(l) => NodeIndex::open(l),
             None => self.target("-", "-").index(),
         }
     }
@@ -171,7 +172,7 @@ impl DataEnv {
 /// The handlers of a worker with a repository: `noop` plus scan, backup, restore, verify, prune, compact
 /// and commit, all sharing `env`. `afb worker --repo`, `afb serve` and the embedded runner use the same set.
 pub fn data_handlers(env: Arc<DataEnv>) -> Handlers {
-    Handlers::builtin()
+    super::noop::builtin_handlers()
         .with(JobKind::Scan, ScanHandler { env: env.clone() })
         .with(JobKind::Backup, BackupHandler { env: env.clone() })
         .with(JobKind::Commit, CommitHandler { env: env.clone() })

@@ -111,11 +111,6 @@ impl Handlers {
         Handlers::default()
     }
 
-    /// The handlers every worker has: `noop`.
-    pub fn builtin() -> Self {
-        Handlers::new().with(JobKind::Noop, super::toy::NoopHandler)
-    }
-
     pub fn with(mut self, kind: JobKind, handler: impl JobHandler) -> Self {
         self.map.insert(kind, Arc::new(handler));
         self

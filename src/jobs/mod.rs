@@ -14,6 +14,7 @@
 //! - [`worker`]: the runner (claim loop, heartbeats, reaper, graceful shutdown).
 //! - [`metrics`]: Prometheus text and health endpoint.
 //! - [`schedule`]: cron-like schedules per share that enqueue due jobs.
+//! - [`noop`]: the `noop` handler every worker has (benchmarks, smoke and crash tests).
 //! - [`bench`]: `afb bench queue`.
 //! - [`cli`]: `afb migrate`, `afb worker`, `afb schedule`, `afb jobs`, `afb bench queue`.
 //!
@@ -28,11 +29,11 @@ pub mod memory;
 pub mod metrics;
 pub mod migrate;
 pub mod model;
+pub mod noop;
 pub mod payloads;
 pub mod postgres;
 pub mod queue;
 pub mod schedule;
-pub mod toy;
 pub mod worker;
 
 pub use handler::{Handlers, JobContext, JobError, JobHandler, Outcome};

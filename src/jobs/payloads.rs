@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::scan::fanout::PendingDir;
+
 pub use crate::backup::parts::{PartRange, Upload};
 
 /// The tenant and share a data job works on.
@@ -35,18 +37,6 @@ pub struct ScanJob {
     pub share: ShareRef,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part: Option<ScanPart>,
-}
-
-/// A directory still to list (or to go on listing) in a fanned-out scan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingDir {
-    /// Path below the share root, `/`-separated, no leading slash ("" is the root).
-    pub path: String,
-    /// The directory's Azure FileId (0 for the share root).
-    pub file_id: u64,
-    /// Where to go on listing it (`NextMarker` of the page listed last), if it was listed in part.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub marker: Option<String>,
 }
 
 /// One child of a fanned-out scan: the directories it lists, within the run its root job started.

@@ -38,13 +38,13 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::sort::{RunSorter, SpillOptions};
-use super::{nanos, parse_attributes};
+use super::{entry_file_id, entry_node};
 use crate::azure::{FileServiceClient, ShareClient};
-use crate::index::manifest::{Manifest, SnapshotSource, share_prefix};
-use crate::index::node::{Node, NodeColumns, NodeKind, col, node_schema, nodes_to_batch};
+use crate::index::NodeIndex;
+use crate::index::manifest::{IndexManifest, SnapshotSource, share_prefix};
+use crate::index::node::{Node, NodeColumns, col, node_schema, nodes_to_batch};
 use crate::index::parquet_io::{FileWriter, ParquetTuning, open_stream};
-use crate::index::snapshot::{Repo, WriteOptions};
-use crate::jobs::payloads::PendingDir;
+use crate::index::snapshot::WriteOptions;
 
 /// The root part's id.
 pub const ROOT_PART: &str = "r";
@@ -81,6 +81,18 @@ impl Default for ListBudget {
     fn default() -> Self {
         ListBudget { pages: 2000, concurrency: 16, page_size: None, max_children: 16, max_rows: 1_000_000 }
     }
+}
+
+/// A directory still to list (or to go on listing) in a fanned-out scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingDir {
+    /// Path below the share root, `/`-separated, no leading slash ("" is the root).
+    pub path: String,
+    /// The directory's Azure FileId (0 for the share root).
+    pub file_id: u64,
+    /// Where to go on listing it (`NextMarker` of the page listed last), if it was listed in part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
 }
 
 /// Counters of a listing (also what progress reports).
@@ -155,7 +167,7 @@ pub async fn tagged_snapshots(client: &FileServiceClient, azure_share: &str, tag
 /// - once the record exists, every other snapshot tagged with the run (a concurrent loser's, or a
 ///   surplus one) is deleted, so a run keeps exactly the snapshot it recorded.
 pub async fn start_run(
-    repo: &Repo,
+    repo: &NodeIndex,
     client: &FileServiceClient,
     tenant: &str,
     share: &str,
@@ -225,7 +237,7 @@ pub async fn remove_strays(client: &FileServiceClient, info: &RunInfo, tag: &str
 }
 
 /// The record of a run that has started.
-pub async fn load_run(repo: &Repo, tenant: &str, share: &str, run: &str) -> anyhow::Result<RunInfo> {
+pub async fn load_run(repo: &NodeIndex, tenant: &str, share: &str, run: &str) -> anyhow::Result<RunInfo> {
     let key = format!("{}/run.json", run_prefix(tenant, share, run));
     let b = get_opt(repo.store(), &key)
         .await?
@@ -251,6 +263,8 @@ pub async fn list_part(
     let mut sent = 0u64;
     let mut rows = Vec::new();
     let mut st = ListStats::default();
+    // Attribute names this version does not know: ignored, each reported once per part.
+    let mut unknown_attributes = BTreeSet::new();
     let page_size = budget.page_size;
     loop {
         while in_flight.len() < budget.concurrency.max(1)
@@ -280,29 +294,15 @@ pub async fn list_part(
         })?;
         st.pages += 1;
         for e in &page.entries {
-            let Some(fid) = e.file_id.as_deref() else {
-                bail!(
-                    "entry {:?} in /{} has no FileId (the listing must send x-ms-file-extended-info)",
-                    e.name,
-                    w.path
-                );
-            };
-            let fid: u64 = fid.trim().parse().with_context(|| {
-                format!("entry {:?} in /{}: FileId {fid:?} is not a decimal 64-bit number", e.name, w.path)
-            })?;
-            let (attributes, _) = parse_attributes(e.attributes.as_deref().unwrap_or(""));
+            let fid = entry_file_id(e, &w.path)?;
+            let (node, unknown) = entry_node(e, fid as i64, w.file_id as i64);
+            for u in unknown {
+                if unknown_attributes.insert(u.clone()) {
+                    tracing::warn!("unknown file attribute {u:?} ignored");
+                }
+            }
+            rows.push(node);
             let is_dir = e.is_dir();
-            rows.push(Node {
-                node_id: fid as i64,
-                parent_id: w.file_id as i64,
-                name: e.name.clone(),
-                kind: if is_dir { NodeKind::Dir } else { NodeKind::File },
-                size: if is_dir { 0 } else { i64::try_from(e.size).unwrap_or(i64::MAX) },
-                mtime: nanos(e.last_write_time.or(e.last_modified)),
-                ctime: nanos(e.change_time.or(e.last_write_time).or(e.last_modified)),
-                attributes,
-                xorhash: 0,
-            });
             if is_dir {
                 st.directories += 1;
                 stack.push(PendingDir { path: join(&w.path, &e.name), file_id: fid, marker: None });
@@ -354,7 +354,7 @@ pub struct PartMeta {
 /// Writes a part's fragment, then its record. Idempotent: a re-run writes the same rows under the same keys.
 #[allow(clippy::too_many_arguments)]
 pub async fn write_part(
-    repo: &Repo,
+    repo: &NodeIndex,
     tenant: &str,
     share: &str,
     run: &str,
@@ -382,11 +382,11 @@ pub async fn write_part(
 /// The index snapshot this run committed, if it did: a snapshot newer than the run's base whose source is
 /// the run's share snapshot.
 pub async fn find_committed(
-    repo: &Repo,
+    repo: &NodeIndex,
     tenant: &str,
     share: &str,
     info: &RunInfo,
-) -> anyhow::Result<Option<Manifest>> {
+) -> anyhow::Result<Option<IndexManifest>> {
     for id in repo.snapshot_ids(tenant, share).await?.into_iter().rev() {
         if id <= info.base_snapshot {
             break;
@@ -412,13 +412,13 @@ pub struct CommitStats {
 
 /// Merges the run's fragments into one index snapshot (see the module documentation).
 pub async fn commit_run(
-    repo: &Repo,
+    repo: &NodeIndex,
     tenant: &str,
     share: &str,
     info: &RunInfo,
     spill: SpillOptions,
     write: WriteOptions,
-) -> anyhow::Result<(Manifest, CommitStats)> {
+) -> anyhow::Result<(IndexManifest, CommitStats)> {
     if let Some(m) = find_committed(repo, tenant, share, info).await? {
         return Ok((m, CommitStats { already_committed: true, ..Default::default() }));
     }
@@ -539,7 +539,7 @@ pub async fn commit_run(
 }
 
 /// Deletes a run's fragments and part records (after its commit). `run.json` stays.
-pub async fn remove_parts(repo: &Repo, tenant: &str, share: &str, run: &str) -> anyhow::Result<()> {
+pub async fn remove_parts(repo: &NodeIndex, tenant: &str, share: &str, run: &str) -> anyhow::Result<()> {
     let prefix = Path::from(format!("{}/parts", run_prefix(tenant, share, run)));
     let objects: Vec<_> = repo.store().list(Some(&prefix)).try_collect().await?;
     for o in objects {

@@ -8,7 +8,8 @@
 //!    attributes: no per-entry call.
 //! 3. Turn every entry into a node row ([`crate::index::node`]): `node_id` from the share's idmap (Azure
 //!    FileId → dense id, stable across rename and move), `parent_id` the containing directory's node id
-//!    (0 for the root), times in ns, attributes as SMB bits, `xorhash` 0 (the backup fills it).
+//!    (0 for the root), times in ns, attributes as SMB bits, `xorhash` 0 (a listing has no content hash);
+//!    one conversion for every scanner, [`entry_node`].
 //! 4. Sort the rows by `node_id` with [`sort::RunSorter`] (in memory for small shares, spilled sorted runs
 //!    and a k-way merge for large ones) and stream them into [`crate::index::snapshot::SnapshotWriter`],
 //!    which commits data files, the new idmap segment and the manifest (with the share snapshot and the
@@ -31,10 +32,11 @@ use serde::Serialize;
 
 use crate::azure::credential::AccountConfig;
 use crate::azure::{ClientOptions, Entry, FileServiceClient, ListPage};
+use crate::index::NodeIndex;
 use crate::index::idmap::IdMap;
-use crate::index::manifest::{Manifest, SnapshotSource};
+use crate::index::manifest::{IndexManifest, SnapshotSource};
 use crate::index::node::{NodeBatchBuilder, NodeKind, ROOT_ID};
-use crate::index::snapshot::{Repo, WriteOptions};
+use crate::index::snapshot::WriteOptions;
 use sort::{RunSorter, SpillOptions};
 
 /// How a scan runs.
@@ -46,6 +48,9 @@ pub struct ScanOptions {
     pub page_size: Option<u32>,
     /// Scan this existing share snapshot instead of creating one.
     pub share_snapshot: Option<String>,
+    /// With no `share_snapshot`: list the live share as it is instead of taking a share snapshot (for
+    /// shares or credentials that cannot snapshot; the listing is then not one point in time).
+    pub live: bool,
     /// The share id the index snapshot is filed under; the Azure share name when `None`.
     pub index_share: Option<String>,
     /// When sorting spills to disk.
@@ -60,6 +65,7 @@ impl Default for ScanOptions {
             concurrency: 16,
             page_size: None,
             share_snapshot: None,
+            live: false,
             index_share: None,
             spill: SpillOptions::default(),
             write: WriteOptions::default(),
@@ -74,7 +80,7 @@ pub struct ScanReport {
     pub share_id: String,
     /// The committed index snapshot.
     pub snapshot_id: i64,
-    /// The Azure share snapshot that was listed.
+    /// The Azure share snapshot that was listed (empty: the live share, [`ScanOptions::live`]).
     pub share_snapshot: String,
     /// The file service endpoint (no secrets).
     pub endpoint: String,
@@ -105,17 +111,48 @@ pub struct ScanReport {
     pub entries_per_sec: f64,
     /// The committed manifest.
     #[serde(skip)]
-    pub manifest: Option<Manifest>,
+    pub manifest: Option<IndexManifest>,
 }
 
-/// Parse Azure's attribute list (`Archive | ReadOnly`, `ReadOnly|Archive`, case-insensitive) into SMB
-/// bits (the table is `crate::azure::model::SMB_ATTRIBUTES`). Unknown names are returned, not fatal.
-pub fn parse_attributes(s: &str) -> (i32, Vec<String>) {
-    let (bits, unknown) = crate::azure::model::parse_attributes(s);
-    (bits as i32, unknown)
+/// The one conversion from a listed entry to a node row, shared by every scanner (this module's and
+/// [`fanout`]'s): directories have size 0; times fall back from `LastWriteTime` to `Last-Modified`
+/// (mtime) and from `ChangeTime` to the mtime (ctime), saturating at the `i64` range of nanoseconds;
+/// attributes become SMB bits, and the names this version does not know are returned for the caller to
+/// report (never fatal). `xorhash` is 0: listings carry no content hash.
+pub fn entry_node(e: &Entry, node_id: i64, parent_id: i64) -> (crate::index::node::Node, Vec<String>) {
+    let (attributes, unknown) = crate::azure::model::parse_attributes(e.attributes.as_deref().unwrap_or(""));
+    let node = crate::index::node::Node {
+        node_id,
+        parent_id,
+        name: e.name.clone(),
+        kind: if e.is_dir() { NodeKind::Dir } else { NodeKind::File },
+        size: if e.is_dir() { 0 } else { i64::try_from(e.size).unwrap_or(i64::MAX) },
+        mtime: nanos(e.last_write_time.or(e.last_modified)),
+        ctime: nanos(e.change_time.or(e.last_write_time).or(e.last_modified)),
+        attributes: attributes as i32,
+        xorhash: 0,
+    };
+    (node, unknown)
 }
 
-pub(crate) fn nanos(t: Option<time::OffsetDateTime>) -> i64 {
+/// A listed entry's Azure FileId. An entry without one (the listing must ask for extended info) or with
+/// one that is not a decimal 64-bit number is an error naming the entry and its directory (`dir`, the
+/// path below the share root).
+pub fn entry_file_id(e: &Entry, dir: &str) -> anyhow::Result<u64> {
+    let Some(fid) = e.file_id.as_deref() else {
+        bail!(
+            "entry {:?} in {} has no FileId (the listing must send x-ms-file-extended-info)",
+            e.name,
+            display_path(dir)
+        );
+    };
+    fid.trim().parse().with_context(|| {
+        format!("entry {:?} in {}: FileId {fid:?} is not a decimal 64-bit number", e.name, display_path(dir))
+    })
+}
+
+/// Nanoseconds since the Unix epoch, saturating at the `i64` range; 0 for no time.
+pub fn nanos(t: Option<time::OffsetDateTime>) -> i64 {
     t.map_or(0, |t| {
         i64::try_from(t.unix_timestamp_nanos()).unwrap_or(if t.unix_timestamp() < 0 { i64::MIN } else { i64::MAX })
     })
@@ -150,7 +187,7 @@ pub async fn scan(
     account: AccountConfig,
     client_options: ClientOptions,
     share: &str,
-    repo: &Repo,
+    repo: &NodeIndex,
     tenant: &str,
     opts: &ScanOptions,
 ) -> anyhow::Result<ScanReport> {
@@ -170,20 +207,26 @@ pub async fn scan(
     let expected_id = prev.as_ref().map_or(1, |m| m.snapshot_id + 1);
 
     let live = client.share(share);
-    let (share_snapshot, created) = match &opts.share_snapshot {
-        Some(ts) => (ts.clone(), false),
-        None => (live.create_snapshot().await.with_context(|| format!("taking a snapshot of share {share}"))?, true),
+    let (share_snapshot, created) = match (&opts.share_snapshot, opts.live) {
+        (Some(ts), _) => (Some(ts.clone()), false),
+        (None, true) => (None, false),
+        (None, false) => {
+            let ts = live.create_snapshot().await.with_context(|| format!("taking a snapshot of share {share}"))?;
+            (Some(ts), true)
+        }
     };
     let target = IndexTarget { repo, tenant, share: index_share };
     let result =
-        scan_snapshot(&client, share, &share_snapshot, &target, opts, &mut idmap, expected_id, &endpoint).await;
+        scan_snapshot(&client, share, share_snapshot.as_deref(), &target, opts, &mut idmap, expected_id, &endpoint)
+            .await;
     let (mut report, manifest) = match result {
         Ok(r) => r,
         Err(e) => {
-            if created && let Err(d) = live.at_snapshot(&share_snapshot).delete().await {
-                tracing::warn!(
-                    "could not delete share snapshot {share_snapshot} of {share} after the failed scan: {d}"
-                );
+            if created
+                && let Some(ts) = &share_snapshot
+                && let Err(d) = live.at_snapshot(ts).delete().await
+            {
+                tracing::warn!("could not delete share snapshot {ts} of {share} after the failed scan: {d}");
             }
             return Err(e);
         }
@@ -198,7 +241,7 @@ pub async fn scan(
 
 /// Where the index snapshot goes: repository, tenant and the share id it is filed under.
 struct IndexTarget<'a> {
-    repo: &'a Repo,
+    repo: &'a NodeIndex,
     tenant: &'a str,
     share: &'a str,
 }
@@ -207,15 +250,19 @@ struct IndexTarget<'a> {
 async fn scan_snapshot(
     client: &FileServiceClient,
     share: &str,
-    share_snapshot: &str,
+    share_snapshot: Option<&str>,
     target: &IndexTarget<'_>,
     opts: &ScanOptions,
     idmap: &mut IdMap,
     expected_id: i64,
     endpoint: &str,
-) -> anyhow::Result<(ScanReport, Manifest)> {
+) -> anyhow::Result<(ScanReport, IndexManifest)> {
     let list_started = Instant::now();
-    let snap = client.share(share).at_snapshot(share_snapshot);
+    let snap = match share_snapshot {
+        Some(ts) => client.share(share).at_snapshot(ts),
+        None => client.share(share),
+    };
+    let listed = share_snapshot.map_or_else(|| "the live share".to_string(), |ts| format!("snapshot {ts}"));
     let mut sorter = RunSorter::new(opts.spill.clone());
     let mut rows = NodeBatchBuilder::new(opts.spill.spill_rows.clamp(1, sort::OUT_BATCH_ROWS));
     let mut st = WalkStats::default();
@@ -236,7 +283,7 @@ async fn scan_snapshot(
         let Some((w, result)) = in_flight.next().await else { break };
         let page: ListPage = result.map_err(anyhow::Error::new).with_context(|| {
             format!(
-                "scan of share {share} (snapshot {share_snapshot}) failed listing directory {}; nothing was committed",
+                "scan of share {share} ({listed}) failed listing directory {}; nothing was committed",
                 display_path(&w.path)
             )
         })?;
@@ -246,26 +293,13 @@ async fn scan_snapshot(
             st.new_ids += u64::from(is_new);
             let depth = w.depth + 1;
             st.max_depth = st.max_depth.max(depth);
-            let (attributes, unknown) = parse_attributes(e.attributes.as_deref().unwrap_or(""));
+            let (node, unknown) = entry_node(e, id, w.dir_id);
             for u in unknown {
                 if !st.unknown_attributes.contains(&u) {
                     tracing::warn!("unknown file attribute {u:?} ignored");
                     st.unknown_attributes.push(u);
                 }
             }
-            let kind = if e.is_dir() { NodeKind::Dir } else { NodeKind::File };
-            let size = if e.is_dir() { 0 } else { i64::try_from(e.size).unwrap_or(i64::MAX) };
-            let node = crate::index::node::Node {
-                node_id: id,
-                parent_id: w.dir_id,
-                name: e.name.clone(),
-                kind,
-                size,
-                mtime: nanos(e.last_write_time.or(e.last_modified)),
-                ctime: nanos(e.change_time.or(e.last_write_time).or(e.last_modified)),
-                attributes,
-                xorhash: 0,
-            };
             if let Some(b) = rows.push(&node) {
                 sorter.push(b).await?;
             }
@@ -302,7 +336,7 @@ async fn scan_snapshot(
         kind: "azure-files".into(),
         endpoint: endpoint.to_string(),
         share: share.to_string(),
-        share_snapshot: share_snapshot.to_string(),
+        share_snapshot: share_snapshot.unwrap_or_default().to_string(),
     });
     let mut merge = runs.merge();
     while let Some(b) = merge.next().await {
@@ -315,7 +349,7 @@ async fn scan_snapshot(
         tenant_id: tenant.to_string(),
         share_id: index_share.to_string(),
         snapshot_id: manifest.snapshot_id,
-        share_snapshot: share_snapshot.to_string(),
+        share_snapshot: share_snapshot.unwrap_or_default().to_string(),
         endpoint: endpoint.to_string(),
         directories: st.directories,
         files: st.files,
@@ -339,16 +373,7 @@ async fn scan_snapshot(
 
 /// The node id of a listed entry (assigning one if its FileId is new), and whether it is new.
 fn node_id_of(idmap: &mut IdMap, e: &Entry, dir: &str) -> anyhow::Result<(i64, bool)> {
-    let Some(fid) = e.file_id.as_deref() else {
-        bail!(
-            "entry {:?} in {} has no FileId (the listing must send x-ms-file-extended-info)",
-            e.name,
-            display_path(dir)
-        );
-    };
-    let fid: u64 = fid.trim().parse().with_context(|| {
-        format!("entry {:?} in {}: FileId {fid:?} is not a decimal 64-bit number", e.name, display_path(dir))
-    })?;
+    let fid = entry_file_id(e, dir)?;
     let before = idmap.next_id();
     let id = idmap.assign(fid);
     Ok((id, idmap.next_id() != before))

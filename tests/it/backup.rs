@@ -12,9 +12,9 @@ use afb::backup::cli::{backup_from_snapshot, backup_share};
 use afb::backup::forget::{Policy, select};
 use afb::backup::restore::{RestoreOptions, Target, restore};
 use afb::backup::verify::{VerifyOptions, verify};
-use afb::backup::{BackupInput, NoProgress, find_previous, run, scan};
-use afb::emulator::{Emulator, EmulatorConfig, faults::FaultConfig};
-use afb::index::snapshot::Repo as IndexRepo;
+use afb::backup::{BackupInput, NoProgress, find_previous, run};
+use afb::emulator::{Emulator, faults::FaultConfig};
+use afb::index::NodeIndex;
 use afb::repository::{MasterKey, Repository, RepositoryConfig};
 use anyhow::{Result, ensure};
 use bytes::Bytes;
@@ -43,21 +43,20 @@ struct Env {
     share: ShareClient,
     repo_dir: std::path::PathBuf,
     master: MasterKey,
-    index: IndexRepo,
+    index: NodeIndex,
 }
 
 impl Env {
     async fn new(faults: FaultConfig) -> Result<Env> {
         let dir = tempfile::tempdir()?;
         std::fs::create_dir_all(dir.path().join("emu"))?;
-        let emulator =
-            Emulator::start(EmulatorConfig { addr: "127.0.0.1:0".parse()?, data: dir.path().join("emu"), faults })?;
+        let emulator = crate::support::emulator(&dir.path().join("emu"), faults);
         let cfg = AccountConfig::from_connection_string(&emulator.connection_string())?;
         let svc = FileServiceClient::new(cfg, ClientOptions::default())?;
         let share = svc.share("src");
         let repo_dir = dir.path().join("repo");
         std::fs::create_dir_all(&repo_dir)?;
-        let index = IndexRepo::open(repo_dir.to_str().unwrap())?;
+        let index = NodeIndex::open(repo_dir.to_str().unwrap())?;
         Ok(Env { _dir: dir, emulator: Some(emulator), svc, share, repo_dir, master: MasterKey::generate(), index })
     }
 
@@ -74,6 +73,23 @@ impl Env {
             e.shutdown().await;
         }
     }
+}
+
+/// Scans the live share (no share snapshot) into index snapshots of t1/s1, as a backup of a share that
+/// cannot snapshot does.
+async fn scan_live(env: &Env) -> Result<afb::index::manifest::IndexManifest> {
+    let opts = afb::scan::ScanOptions { live: true, index_share: Some("s1".into()), ..Default::default() };
+    let share = &env.share;
+    let report = afb::scan::scan(
+        share.account_config().clone(),
+        share.client_options().clone(),
+        share.name(),
+        &env.index,
+        "t1",
+        &opts,
+    )
+    .await?;
+    Ok(report.manifest.expect("a committed scan has a manifest"))
 }
 
 /// A small share: a bundle-sized directory, a nested one, a 3 MB file, a top-level file.
@@ -371,7 +387,7 @@ async fn backup_under_fault_injection_completes_and_restores_byte_identical() ->
         retry_after_secs: 0,
         ..Default::default()
     };
-    let emu = Emulator::start(EmulatorConfig { addr: "127.0.0.1:0".parse()?, data: dir, faults })?;
+    let emu = crate::support::emulator(&dir, faults);
     let svc = FileServiceClient::new(
         AccountConfig::from_connection_string(&emu.connection_string())?,
         ClientOptions::default(),
@@ -445,7 +461,7 @@ async fn a_file_deleted_between_scan_and_read_is_reported_and_the_backup_ends_co
     let mut files = fill(&env.share).await?;
     let mut repo = env.repo().await?;
     // Scan the live share (no snapshot), then delete a file before the backup reads it.
-    let current = scan::scan_share(&env.share, &env.index, "t1", "s1").await?;
+    let current = scan_live(&env).await?;
     env.share.file("docs/note2.txt").delete().await?;
     files.remove("docs/note2.txt");
     let previous = find_previous(&repo, &env.index).await?;
@@ -453,7 +469,7 @@ async fn a_file_deleted_between_scan_and_read_is_reported_and_the_backup_ends_co
         &mut repo,
         BackupInput {
             share: env.share.clone(),
-            azure_snapshot: None,
+            share_snapshot: None,
             index: &env.index,
             current,
             previous,
@@ -660,7 +676,7 @@ async fn a_file_changing_while_read_is_skipped_with_a_clear_reason() -> Result<(
     let busy = data(12 << 20, 4242);
     env.share.file("big/busy.img").upload(Bytes::from(busy), &NodeProps::default()).await?;
     let mut repo = env.repo().await?;
-    let current = scan::scan_share(&env.share, &env.index, "t1", "s1").await?;
+    let current = scan_live(&env).await?;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let (f, stop) = (env.share.file("big/busy.img"), stop.clone());
@@ -677,7 +693,7 @@ async fn a_file_changing_while_read_is_skipped_with_a_clear_reason() -> Result<(
         &mut repo,
         BackupInput {
             share: env.share.clone(),
-            azure_snapshot: None,
+            share_snapshot: None,
             index: &env.index,
             current,
             previous,
@@ -728,7 +744,7 @@ async fn a_permission_key_that_no_longer_resolves_is_named_by_backup_and_verify(
         )
         .await?;
     let mut repo = env.repo().await?;
-    let current = scan::scan_share(&env.share, &env.index, "t1", "s1").await?;
+    let current = scan_live(&env).await?;
     let db = rusqlite::Connection::open(env._dir.path().join("emu/emulator.sqlite"))?;
     db.busy_timeout(std::time::Duration::from_secs(10))?;
     ensure!(db.execute("DELETE FROM permissions WHERE key = ?1", [&key])? == 1, "the SDDL was stored under its key");
@@ -738,7 +754,7 @@ async fn a_permission_key_that_no_longer_resolves_is_named_by_backup_and_verify(
         &mut repo,
         BackupInput {
             share: env.share.clone(),
-            azure_snapshot: None,
+            share_snapshot: None,
             index: &env.index,
             current,
             previous,

@@ -1,7 +1,7 @@
 //! The command line's contract on bad input: one error line on stderr naming what failed, exit code 1.
 
 use afb::azure::credential::{DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME, SasFields};
-use afb::emulator::{Emulator, EmulatorConfig};
+use afb::emulator::Emulator;
 use base64::Engine as _;
 use std::process::Command;
 
@@ -37,12 +37,7 @@ fn assert_one_error_line(run: &Run, needles: &[&str]) {
 }
 
 fn start(dir: &tempfile::TempDir) -> Emulator {
-    Emulator::start(EmulatorConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        data: dir.path().to_path_buf(),
-        faults: Default::default(),
-    })
-    .expect("emulator starts")
+    crate::support::emulator(dir.path(), Default::default())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@ use afb::azure::{
     ClientOptions, EntryKind, FileServiceClient, NfsProperties, NodeProps, Permission, RetryPolicy, ShareOptions,
     parse_file_time,
 };
-use afb::emulator::{Emulator, EmulatorConfig, faults::FaultConfig};
+use afb::emulator::{Emulator, faults::FaultConfig};
 use anyhow::{Context as _, Result, ensure};
 use bytes::Bytes;
 use futures::TryStreamExt as _;
@@ -458,7 +458,7 @@ async fn run_all(config: &AccountConfig, prefix: &str, nfs: bool) -> Result<()> 
 }
 
 fn start_emulator(dir: &tempfile::TempDir, faults: FaultConfig) -> Result<Emulator> {
-    Emulator::start(EmulatorConfig { addr: "127.0.0.1:0".parse()?, data: dir.path().to_path_buf(), faults })
+    Ok(crate::support::emulator(dir.path(), faults))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

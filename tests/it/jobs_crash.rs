@@ -70,7 +70,7 @@ fn child_worker_process() {
         metrics_addr: None,
         async_commit: false,
         worker_id: None,
-        toy_effects_dir: std::env::var_os("AFB_TOY_EFFECTS_DIR").map(PathBuf::from),
+        noop_effects_dir: std::env::var_os("AFB_NOOP_EFFECTS_DIR").map(PathBuf::from),
         data: match std::env::var(CHILD_REPO_VAR) {
             Ok(repo) => data_args(&repo, &PathBuf::from(std::env::var(CHILD_KEY_VAR).unwrap())),
             Err(_) => Default::default(),
@@ -136,7 +136,7 @@ fn spawn_worker_with(bin: &WorkerBin, url: &str, effects: &Path, n: usize, data:
             c
         }
     };
-    cmd.env("AFB_TOY_EFFECTS_DIR", effects)
+    cmd.env("AFB_NOOP_EFFECTS_DIR", effects)
         .env("AFB_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(log)
@@ -346,7 +346,7 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
     assert!(kills >= 5);
 
     // Effects: per share one index snapshot and one backup snapshot, complete, verified, restorable.
-    let index = afb::index::snapshot::Repo::open(&repo_s).unwrap();
+    let index = afb::index::NodeIndex::open(&repo_s).unwrap();
     for name in shares {
         assert_eq!(index.snapshot_ids("t", name).await.unwrap(), vec![1], "{name}: one index snapshot");
         let store: std::sync::Arc<dyn object_store::ObjectStore> =

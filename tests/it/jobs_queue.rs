@@ -186,7 +186,7 @@ async fn cancelling_a_running_job_stops_its_handler_promptly(b: Backend) {
     let (q, _db) = queue(b).await;
     // Heartbeats every 10 s: a prompt stop proves the cancel announcement, not the heartbeat, did it.
     let id = q.enqueue(&[NewJob::new(1, JobKind::Noop, json!({"sleep_ms": 60_000}))]).await.unwrap()[0];
-    let (stop, h) = start(Worker::new(q.clone(), Handlers::builtin(), fast_worker("w")));
+    let (stop, h) = start(Worker::new(q.clone(), afb::jobs::noop::builtin_handlers(), fast_worker("w")));
     assert!(eventually(Duration::from_secs(5), || async { state(&q, id).await == JobState::Running }).await);
     let t = Instant::now();
     assert!(q.cancel(id).await.unwrap());
@@ -225,7 +225,7 @@ async fn an_enqueue_wakes_an_idle_worker_at_once(b: Backend) {
     let (q, _db) = queue(b).await;
     let mut cfg = fast_worker("w");
     cfg.poll = Duration::from_secs(60);
-    let (stop, h) = start(Worker::new(q.clone(), Handlers::builtin(), cfg));
+    let (stop, h) = start(Worker::new(q.clone(), afb::jobs::noop::builtin_handlers(), cfg));
     tokio::time::sleep(Duration::from_millis(300)).await; // the worker found nothing and sleeps
     let t = Instant::now();
     let id = q.enqueue(&[noop(1)]).await.unwrap()[0];
@@ -236,13 +236,13 @@ async fn an_enqueue_wakes_an_idle_worker_at_once(b: Backend) {
 }
 
 /// Fans out into `payload.children` backup jobs; the commit job records how many children had run.
-struct Toy {
+struct CountingHandler {
     ran: Arc<Mutex<HashSet<u64>>>,
     committed_after: Arc<Mutex<Vec<usize>>>,
 }
 
 #[async_trait]
-impl JobHandler for Toy {
+impl JobHandler for CountingHandler {
     async fn run(&self, ctx: &JobContext, payload: &serde_json::Value) -> Result<Outcome, JobError> {
         match ctx.job.kind {
             JobKind::Scan => {
@@ -273,8 +273,8 @@ impl JobHandler for Toy {
     }
 }
 
-fn toy_handlers(ran: &Arc<Mutex<HashSet<u64>>>, committed: &Arc<Mutex<Vec<usize>>>) -> Handlers {
-    let t = || Toy { ran: ran.clone(), committed_after: committed.clone() };
+fn counting_handlers(ran: &Arc<Mutex<HashSet<u64>>>, committed: &Arc<Mutex<Vec<usize>>>) -> Handlers {
+    let t = || CountingHandler { ran: ran.clone(), committed_after: committed.clone() };
     Handlers::new().with(JobKind::Scan, t()).with(JobKind::Backup, t()).with(JobKind::Commit, t())
 }
 
@@ -282,8 +282,8 @@ async fn a_commit_job_runs_once_after_all_children_succeeded(b: Backend) {
     let (q, _db) = queue(b).await;
     let (ran, committed) = (Arc::default(), Arc::default());
     let scan = q.enqueue(&[NewJob::new(1, JobKind::Scan, json!({"children": 20, "poison": -1}))]).await.unwrap()[0];
-    let (stop1, h1) = start(Worker::new(q.clone(), toy_handlers(&ran, &committed), fast_worker("w1")));
-    let (stop2, h2) = start(Worker::new(q.clone(), toy_handlers(&ran, &committed), fast_worker("w2")));
+    let (stop1, h1) = start(Worker::new(q.clone(), counting_handlers(&ran, &committed), fast_worker("w1")));
+    let (stop2, h2) = start(Worker::new(q.clone(), counting_handlers(&ran, &committed), fast_worker("w2")));
     assert!(eventually(Duration::from_secs(10), || async { committed.lock().unwrap().len() == 1 }).await);
     assert_eq!(*committed.lock().unwrap(), vec![20], "the commit ran after all 20 children, once");
     assert_eq!(state(&q, scan).await, JobState::Succeeded);
@@ -304,7 +304,7 @@ async fn a_dead_child_makes_its_commit_job_dead(b: Backend) {
     let (q, _db) = queue(b).await;
     let (ran, committed) = (Arc::default(), Arc::default());
     q.enqueue(&[NewJob::new(1, JobKind::Scan, json!({"children": 3, "poison": 1}))]).await.unwrap();
-    let (stop, h) = start(Worker::new(q.clone(), toy_handlers(&ran, &committed), fast_worker("w")));
+    let (stop, h) = start(Worker::new(q.clone(), counting_handlers(&ran, &committed), fast_worker("w")));
     assert!(eventually(Duration::from_secs(10), || async { q.counts().await.unwrap().dead == 2 }).await);
     // Find the commit job: the dead job that is not a backup child.
     let mut commit = None;
@@ -326,7 +326,7 @@ async fn a_dead_child_makes_its_commit_job_dead(b: Backend) {
 async fn graceful_shutdown_releases_unfinished_jobs_without_using_an_attempt(b: Backend) {
     let (q, _db) = queue(b).await;
     let id = q.enqueue(&[NewJob::new(1, JobKind::Noop, json!({"sleep_ms": 60_000}))]).await.unwrap()[0];
-    let (stop, h) = start(Worker::new(q.clone(), Handlers::builtin(), fast_worker("w")));
+    let (stop, h) = start(Worker::new(q.clone(), afb::jobs::noop::builtin_handlers(), fast_worker("w")));
     assert!(eventually(Duration::from_secs(5), || async { state(&q, id).await == JobState::Running }).await);
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(5), h).await.expect("stops within grace + 2 s").unwrap().unwrap();
@@ -346,7 +346,7 @@ async fn a_dedupe_key_enqueues_once(b: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_runner_runs_a_fan_out_to_completion_without_a_database() {
     let (ran, committed) = (Arc::default(), Arc::default());
-    let runner = afb::jobs::embedded::EmbeddedRunner::start(toy_handlers(&ran, &committed), 4);
+    let runner = afb::jobs::embedded::EmbeddedRunner::start(counting_handlers(&ran, &committed), 4);
     runner.queue().enqueue(&[NewJob::new(1, JobKind::Scan, json!({"children": 8, "poison": -1}))]).await.unwrap();
     let counts = tokio::time::timeout(Duration::from_secs(10), runner.wait_idle()).await.unwrap().unwrap();
     assert_eq!((counts.succeeded, counts.dead), (10, 0));

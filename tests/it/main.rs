@@ -8,6 +8,7 @@ mod cli;
 mod client_scenarios;
 mod client_transport;
 mod emulator_http;
+mod fixtures;
 mod index_diff;
 mod index_snapshot;
 mod index_sql;

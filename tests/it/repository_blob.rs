@@ -13,18 +13,20 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::support::nodes::{dir, file};
 use afb::azure::credential::{AccountConfig, DEV_ACCOUNT_NAME};
 use afb::azure::{ClientOptions, FileServiceClient, NodeProps, ShareClient};
 use afb::backup::NoProgress;
 use afb::backup::cli::backup_share;
 use afb::backup::restore::{RestoreOptions, Target, restore};
 use afb::backup::verify::{VerifyOptions, verify};
-use afb::emulator::{Emulator, EmulatorConfig};
+use afb::emulator::Emulator;
+use afb::index::NodeIndex;
 use afb::index::diff::diff_snapshots;
-use afb::index::node::{Node, NodeKind, batch_to_nodes, nodes_to_batch};
-use afb::index::snapshot::{Repo as IndexRepo, WriteOptions};
+use afb::index::node::{Node, batch_to_nodes, nodes_to_batch};
+use afb::index::snapshot::WriteOptions;
 use afb::repository::store::{AZURITE_ACCOUNT_KEY, Location};
-use afb::repository::{Manifest, MasterKey, Repository, RepositoryConfig};
+use afb::repository::{BackupManifest, MasterKey, Repository, RepositoryConfig};
 use anyhow::{Context, Result, ensure};
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -161,9 +163,9 @@ impl Backend {
     }
 
     /// The node index at the repository root, as the commands open it.
-    fn index(&self) -> IndexRepo {
+    fn index(&self) -> NodeIndex {
         let loc = self.location.clone();
-        IndexRepo::from_store(loc.open_with(self.conn.as_deref()).unwrap(), &loc.to_string())
+        NodeIndex::from_store(loc.open_with(self.conn.as_deref()).unwrap(), &loc.to_string())
     }
 }
 
@@ -193,41 +195,13 @@ on_both_backends!(
 
 // ---- the suites -------------------------------------------------------------------------------------
 
-fn file(id: i64, parent: i64, name: &str, size: i64) -> Node {
-    Node {
-        node_id: id,
-        parent_id: parent,
-        name: name.into(),
-        kind: NodeKind::File,
-        size,
-        mtime: 1_700_000_000_000_000_000 + id,
-        ctime: 1_700_000_000_000_000_000,
-        attributes: 0x20,
-        xorhash: id * 7919,
-    }
-}
-
-fn dir(id: i64, parent: i64, name: &str) -> Node {
-    Node {
-        node_id: id,
-        parent_id: parent,
-        name: name.into(),
-        kind: NodeKind::Dir,
-        size: 0,
-        mtime: 0,
-        ctime: 0,
-        attributes: 0x10,
-        xorhash: 0,
-    }
-}
-
 fn tree(files: i64) -> Vec<Node> {
     let mut v = vec![dir(1, 0, "docs"), dir(2, 1, "Fotos ü")];
     v.extend((0..files).map(|i| file(10 + i, 1 + i % 2, &format!("f{i}.txt"), 100 + i)));
     v
 }
 
-async fn read_all(repo: &IndexRepo, m: &afb::index::manifest::Manifest) -> Result<Vec<Node>> {
+async fn read_all(repo: &NodeIndex, m: &afb::index::manifest::IndexManifest) -> Result<Vec<Node>> {
     let batches: Vec<_> = repo.read(m, None)?.try_collect().await?;
     Ok(batches.iter().flat_map(batch_to_nodes).collect())
 }
@@ -323,7 +297,7 @@ async fn concurrent_content_commits_of_one_snapshot_id_have_one_winner(b: Backen
     let master = MasterKey::generate();
     let mut ra = Repository::open(b.store(), &master, "t1", "s1", RepositoryConfig::default()).await?;
     let mut rb = Repository::open(b.store(), &master, "t1", "s1", RepositoryConfig::default()).await?;
-    let mut ma = Manifest::new("t1", "s1");
+    let mut ma = BackupManifest::new("t1", "s1");
     let mut mb = ma.clone();
     ma.parent = Some("from-a".into());
     mb.parent = Some("from-b".into());
@@ -365,11 +339,7 @@ async fn fill(share: &ShareClient) -> Result<BTreeMap<String, Vec<u8>>> {
 }
 
 fn start_emulator(dir: &FsPath) -> Result<Emulator> {
-    Ok(Emulator::start(EmulatorConfig {
-        addr: "127.0.0.1:0".parse()?,
-        data: dir.to_path_buf(),
-        faults: Default::default(),
-    })?)
+    Ok(crate::support::emulator(dir, Default::default()))
 }
 
 async fn backup_restore_verify_round_trip(b: Backend) -> Result<()> {

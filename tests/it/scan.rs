@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use afb::azure::credential::AccountConfig;
 use afb::azure::{ClientOptions, FileServiceClient, NodeProps, RetryPolicy, ShareClient};
-use afb::emulator::{Emulator, EmulatorConfig};
+use afb::emulator::Emulator;
+use afb::index::NodeIndex;
 use afb::index::diff::diff_snapshots;
-use afb::index::manifest::Manifest;
+use afb::index::manifest::IndexManifest;
 use afb::index::node::{Node, NodeKind, batch_to_nodes};
-use afb::index::snapshot::Repo;
 use afb::scan::sort::SpillOptions;
 use afb::scan::{ScanOptions, ScanReport, scan};
 use bytes::Bytes;
@@ -20,21 +20,16 @@ struct Env {
     emu: Emulator,
     _data: tempfile::TempDir,
     repo_dir: tempfile::TempDir,
-    repo: Repo,
+    repo: NodeIndex,
     client: FileServiceClient,
 }
 
 async fn env() -> Env {
     let data = tempfile::tempdir().unwrap();
-    let emu = Emulator::start(EmulatorConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        data: data.path().join("emu"),
-        faults: Default::default(),
-    })
-    .unwrap();
+    let emu = crate::support::emulator(&data.path().join("emu"), Default::default());
     let client = FileServiceClient::from_connection_string(&emu.connection_string()).unwrap();
     let repo_dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(repo_dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(repo_dir.path().to_str().unwrap()).unwrap();
     Env { emu, _data: data, repo_dir, repo, client }
 }
 
@@ -66,31 +61,18 @@ async fn put(s: &ShareClient, p: &str, data: &[u8]) {
     s.file(p).upload(Bytes::copy_from_slice(data), &NodeProps::default()).await.unwrap();
 }
 
-async fn rows(repo: &Repo, m: &Manifest) -> Vec<Node> {
+async fn rows(repo: &NodeIndex, m: &IndexManifest) -> Vec<Node> {
     let b: Vec<_> = repo.read(m, None).unwrap().try_collect().await.unwrap();
     b.iter().flat_map(batch_to_nodes).collect()
 }
 
 /// path → row.
 fn by_path(nodes: &[Node]) -> HashMap<String, Node> {
-    let idx: HashMap<i64, &Node> = nodes.iter().map(|n| (n.node_id, n)).collect();
-    nodes
-        .iter()
-        .map(|n| {
-            let mut parts = vec![n.name.clone()];
-            let mut p = n.parent_id;
-            while p != 0 {
-                let d = idx[&p];
-                parts.push(d.name.clone());
-                p = d.parent_id;
-            }
-            parts.reverse();
-            (format!("/{}", parts.join("/")), n.clone())
-        })
-        .collect()
+    let paths = crate::support::nodes::naive_paths(nodes);
+    nodes.iter().map(|n| (paths[&n.node_id].clone(), n.clone())).collect()
 }
 
-fn manifest(r: &ScanReport) -> &Manifest {
+fn manifest(r: &ScanReport) -> &IndexManifest {
     r.manifest.as_ref().unwrap()
 }
 
@@ -345,7 +327,7 @@ async fn spilled_sort_gives_the_same_snapshot_as_in_memory() {
     let mem_opts = ScanOptions { concurrency: 1, share_snapshot: Some(ts.clone()), ..Default::default() };
     let spill_opts = ScanOptions { spill: SpillOptions { spill_rows: 37, ..Default::default() }, ..mem_opts.clone() };
     let other_dir = tempfile::tempdir().unwrap();
-    let other = Repo::open(other_dir.path().to_str().unwrap()).unwrap();
+    let other = NodeIndex::open(other_dir.path().to_str().unwrap()).unwrap();
     let a = e.scan_with("gen", &mem_opts).await.unwrap();
     let b = scan(e.account(), ClientOptions::default(), "gen", &other, "t", &spill_opts).await.unwrap();
     assert_eq!(a.spilled_runs, 0);

@@ -1,5 +1,16 @@
 //! Helpers shared by the integration tests: scratch PostgreSQL databases and both queue backends
-//! (`jobs`), whole-tree reads for byte-identical comparisons (`tree`).
+//! (`jobs`), the emulator ([`emulator`]), node rows for index tests (`nodes`), whole-tree reads for byte-identical comparisons (`tree`).
 
 pub mod jobs;
+pub mod nodes;
 pub mod tree;
+
+/// The Azure Files emulator on a free local port, keeping its state in `data`, with `faults` injected.
+pub fn emulator(data: &std::path::Path, faults: afb::emulator::faults::FaultConfig) -> afb::emulator::Emulator {
+    afb::emulator::Emulator::start(afb::emulator::EmulatorConfig {
+        addr: "127.0.0.1:0".parse().expect("a socket address"),
+        data: data.to_path_buf(),
+        faults,
+    })
+    .expect("start the emulator")
+}

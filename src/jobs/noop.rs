@@ -3,16 +3,22 @@
 //! Payload (all optional): `sleep_ms` (milliseconds to sleep, stopping early on cancellation) and `fail`
 //! (a message: the job fails transiently with it every time, to exercise retries and dead-lettering).
 //!
-//! With an effects directory (`afb worker --toy-effects-dir`, or `AFB_TOY_EFFECTS_DIR`), each run also
+//! With an effects directory (`afb worker --noop-effects-dir`, or `AFB_NOOP_EFFECTS_DIR`), each run also
 //! appends `job_id attempt` to `runs.log` when it starts, and finishes by writing the file `done/<job_id>`
 //! through a temporary file and a rename: an idempotent effect, so crash tests can check that every job
 //! took effect exactly once however often it ran.
 
-use super::handler::{JobContext, JobError, JobHandler, Outcome};
+use super::handler::{Handlers, JobContext, JobError, JobHandler, Outcome};
+use super::model::JobKind;
 use async_trait::async_trait;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The handlers every worker has: `noop`.
+pub fn builtin_handlers() -> Handlers {
+    Handlers::new().with(JobKind::Noop, NoopHandler)
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct NoopHandler;

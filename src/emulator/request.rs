@@ -1,0 +1,117 @@
+//! What an operation receives and returns: [`Req`], a parsed request, and [`Reply`], a successful
+//! response under construction. The server ([`super::server`]) builds one and sends the other; the
+//! operations ([`super::ops`], [`super::props`]) work between them.
+
+use super::clock;
+use super::error::{StorageError, StorageResult};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+
+/// A parsed request, handed to the operation.
+pub struct Req {
+    /// Decoded share name; empty for service-level requests.
+    pub share: String,
+    /// Decoded path segments below the share, as sent (trailing-dot handling is the operation's).
+    pub path: Vec<String>,
+    /// Decoded query parameters, names lower-cased.
+    pub query: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// `http://{host}/devstoreaccount1`, for `ServiceEndpoint` attributes.
+    pub endpoint: String,
+    /// The time of this request, in ticks (unique per request, see [`Clock`]).
+    pub now: i64,
+}
+
+impl Req {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// A boolean header (`true`/`false`), false when absent.
+    pub fn bool_header(&self, name: &str) -> StorageResult<bool> {
+        match self.header(name) {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) => Err(StorageError::invalid_header_value(name, v)),
+        }
+    }
+
+    /// The `sharesnapshot` query parameter, checked to be a snapshot id.
+    pub fn snapshot(&self) -> StorageResult<Option<String>> {
+        snapshot_param(self, "sharesnapshot")
+    }
+
+    /// Fails if the request names a share snapshot: snapshots are read-only.
+    pub fn require_live(&self) -> StorageResult<()> {
+        match self.query("sharesnapshot") {
+            Some(v) => Err(StorageError::invalid_query_parameter("sharesnapshot", v, "Share snapshots are read-only.")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A snapshot-id query parameter (`sharesnapshot`, `prevsharesnapshot`), normalized to 7 digits.
+pub fn snapshot_param(req: &Req, name: &str) -> StorageResult<Option<String>> {
+    match req.query(name) {
+        None => Ok(None),
+        Some(v) => match clock::parse_iso(v) {
+            Some(t) => Ok(Some(clock::iso7(t))),
+            None => Err(StorageError::invalid_query_parameter(name, v, "Not a valid share snapshot time.")),
+        },
+    }
+}
+
+/// A successful response under construction.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn new(status: StatusCode) -> Self {
+        Reply { status, headers: Vec::new(), body: Bytes::new() }
+    }
+
+    /// Adds a header; values that are not valid header bytes are dropped with a warning.
+    pub fn header(&mut self, name: &'static str, value: impl Into<String>) {
+        self.push(HeaderName::from_static_lower(name), value.into());
+    }
+
+    pub fn header_owned(&mut self, name: String, value: String) {
+        match HeaderName::from_bytes(name.as_bytes()) {
+            Ok(n) => self.push(n, value),
+            Err(_) => tracing::warn!("dropping response header with invalid name {name:?}"),
+        }
+    }
+
+    fn push(&mut self, name: HeaderName, value: String) {
+        match HeaderValue::from_bytes(value.as_bytes()) {
+            Ok(v) => self.headers.push((name, v)),
+            Err(_) => tracing::warn!("dropping response header {name} with invalid value"),
+        }
+    }
+
+    /// Sets an XML body.
+    pub fn xml(mut self, body: String) -> Self {
+        self.header("Content-Type", "application/xml");
+        self.body = Bytes::from(body);
+        self
+    }
+}
+
+/// `HeaderName::from_static` wants lower case; Azure header names are written in their usual case here.
+trait FromStaticLower {
+    fn from_static_lower(name: &'static str) -> HeaderName;
+}
+impl FromStaticLower for HeaderName {
+    fn from_static_lower(name: &'static str) -> HeaderName {
+        HeaderName::from_bytes(name.as_bytes()).expect("static header names are valid")
+    }
+}
