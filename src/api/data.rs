@@ -27,11 +27,13 @@ use crate::index::summary::{Origin, Summary};
 
 type SnapKey = (String, String, i64);
 
+/// Each entry's value and the tick of its last use, and the tick now.
+type Ticked<K, V> = (HashMap<K, (V, u64)>, u64);
+
 /// A map of at most `cap` entries; when full, the entry used least recently makes room.
 struct Bounded<K, V> {
     cap: usize,
-    /// Value and the tick of its last use.
-    map: Mutex<(HashMap<K, (V, u64)>, u64)>,
+    map: Mutex<Ticked<K, V>>,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> Bounded<K, V> {

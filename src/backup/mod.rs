@@ -801,6 +801,7 @@ struct Fetched {
     outcome: Outcome,
 }
 
+#[allow(clippy::large_enum_variant, reason = "one per file read in flight, a bounded number")]
 enum Outcome {
     Read(Properties, Content),
     /// Left out of this backup, with the reason (gone, changed while read).

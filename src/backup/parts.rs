@@ -121,6 +121,7 @@ pub async fn plan_of(
 }
 
 /// What the planning job found.
+#[allow(clippy::large_enum_variant, reason = "one value per backup plan, returned once, never stored in bulk")]
 pub enum Planned {
     /// The upload fit one part (or there was nothing to read): stored and committed (or found committed).
     Committed(BackupSummary),
@@ -193,6 +194,7 @@ pub enum PartDone {
 }
 
 /// Runs part `range` of run `run` (see the module docs); `share` is a client at the share snapshot.
+#[allow(clippy::too_many_arguments, reason = "each is a distinct input of a part job; a struct would only rename them")]
 pub async fn run_part(
     repo: &mut Repository,
     index: &NodeIndex,
@@ -262,7 +264,7 @@ pub async fn commit_parts(
     let sum = with_backup_marker(repo, async |repo| {
         let started = std::time::Instant::now();
         let stats0 = repo.stats();
-        let plan = plan_of(repo, index, upload, &share_snapshot).await?;
+        let plan = plan_of(repo, index, upload, share_snapshot).await?;
         let mut sum = plan.summary();
         let mut produced: BTreeMap<u64, NodeVersion> = BTreeMap::new();
         for range in parts {

@@ -566,7 +566,7 @@ fn push_sel(sel: &mut Vec<RowSelector>, n: usize, take: bool) {
         return;
     }
     match sel.last_mut() {
-        Some(l) if l.skip == !take => l.row_count += n,
+        Some(l) if l.skip != take => l.row_count += n,
         _ => sel.push(if take { RowSelector::select(n) } else { RowSelector::skip(n) }),
     }
 }

@@ -671,7 +671,7 @@ async fn sweep(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneRep
                     by_p.entry(e.id.0[0]).or_default().push(e);
                 }
                 for (p, mut entries) in by_p {
-                    entries.sort_by(|a, b| a.id.cmp(&b.id));
+                    entries.sort_by_key(|a| a.id);
                     entries.dedup_by(|a, b| a.id == b.id);
                     let (id, bytes) = encode_index_object(&key, p, &entries);
                     let path = scope.index_object(p, &id);

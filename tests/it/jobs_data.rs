@@ -128,7 +128,7 @@ fn job(kind: JobKind, payload: serde_json::Value) -> NewJob {
 }
 
 async fn rows(repo: &str, share: &str) -> (i64, Vec<Node>) {
-    let index = NodeIndex::open(&repo).unwrap();
+    let index = NodeIndex::open(repo).unwrap();
     let m = index.latest("t", share).await.unwrap().expect("a committed index snapshot");
     let b: Vec<_> = index.read(&m, None).unwrap().try_collect().await.unwrap();
     (m.snapshot_id, b.iter().flat_map(batch_to_nodes).collect())

@@ -505,7 +505,9 @@ async fn every_repository_command_runs_on_an_az_location() -> Result<()> {
 async fn bad_locations_give_one_clear_error_line() -> Result<()> {
     let conn = azurite_connection_string();
     let missing_container = format!("az://{}/x", unique_container());
-    let cases: Vec<(Vec<String>, Vec<(&str, String)>, Vec<&str>)> = vec![
+    // (arguments, environment, words the one error line must contain)
+    type Case<'w> = (Vec<String>, Vec<(&'static str, String)>, Vec<&'w str>);
+    let cases: Vec<Case<'_>> = vec![
         (
             vec!["snapshots".into(), "--repo".into(), "s3://bucket/x".into()],
             vec![],

@@ -293,7 +293,7 @@ async fn large_directory_is_scanned_in_pages() {
     futures::stream::iter(0..n)
         .map(|i| {
             let f = s.file(&format!("many/file-{i:05}.txt"));
-            async move { f.create(i as u64 % 100, &NodeProps::default()).await.map(drop) }
+            async move { f.create(i % 100, &NodeProps::default()).await.map(drop) }
         })
         .buffer_unordered(32)
         .try_collect::<Vec<()>>()
