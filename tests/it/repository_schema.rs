@@ -8,14 +8,16 @@ fn generated_code_matches_the_schema() {
     let root = env!("CARGO_MANIFEST_DIR");
     // planus formats its output with rustfmt, which reads the rustfmt.toml of its working directory's
     // ancestors: run it on a copy of the schema in a directory of its own, with rustfmt's defaults.
+    // The schema's relative path (`schema/node_version.fbs`) is written into the generated comments.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(format!("{root}/schema/node_version.fbs"), dir.path().join("node_version.fbs")).unwrap();
+    std::fs::create_dir(dir.path().join("schema")).unwrap();
+    std::fs::copy(format!("{root}/schema/node_version.fbs"), dir.path().join("schema/node_version.fbs")).unwrap();
     let out = dir.path().join("node_version.rs");
     let status = std::process::Command::new("planus")
         .current_dir(dir.path())
         .args(["rust", "-o"])
         .arg(&out)
-        .arg("node_version.fbs")
+        .arg("schema/node_version.fbs")
         .status();
     match status {
         Ok(s) if s.success() => {}
