@@ -90,6 +90,8 @@ pub struct ListStats {
     pub directories: u64,
     pub files: u64,
     pub bytes: u64,
+    /// Entries dropped because their name is one Azure forbids ([`crate::azure::check_entry_name`]).
+    pub rejected_names: u64,
 }
 
 /// What one part listed.
@@ -279,6 +281,10 @@ pub async fn list_part(
             )
         })?;
         st.pages += 1;
+        for r in &page.rejected {
+            tracing::warn!("entry {r} in /{} rejected: not listed", w.path);
+            st.rejected_names += 1;
+        }
         for e in &page.entries {
             let Some(fid) = e.file_id.as_deref() else {
                 bail!(
