@@ -40,13 +40,11 @@ pub struct RepoTarget {
 
 impl RepoTarget {
     pub fn master_key(&self) -> anyhow::Result<MasterKey> {
-        let hex = match &self.master_key_file {
-            Some(f) => {
-                std::fs::read_to_string(f).with_context(|| format!("reading master key file {}", f.display()))?
-            }
-            None => std::env::var("AFB_MASTER_KEY")
-                .context("no master key: pass --master-key-file or set AFB_MASTER_KEY")?,
-        };
+        if let Some(f) = &self.master_key_file {
+            return Ok(MasterKey::from_file(f)?);
+        }
+        let hex =
+            std::env::var("AFB_MASTER_KEY").context("no master key: pass --master-key-file or set AFB_MASTER_KEY")?;
         Ok(MasterKey::from_hex(hex.trim())?)
     }
 

@@ -838,3 +838,25 @@ async fn a_corrupted_pack_is_named_by_verify_and_restore_skips_only_its_files() 
     env.shutdown().await;
     Ok(())
 }
+
+/// A manifest is bound to the tenant, share and snapshot id it is stored under: a copy placed under
+/// another share (same tenant key) or another snapshot id is refused with both names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_copied_to_another_share_or_id_is_refused() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let original = env.repo_dir.join(format!("t1/s1/snapshots/{}", s.snapshot_id));
+    std::fs::create_dir_all(env.repo_dir.join("t1/s2/snapshots"))?;
+    std::fs::copy(&original, env.repo_dir.join(format!("t1/s2/snapshots/{}", s.snapshot_id)))?;
+    let other = Repository::open(env.store(), &env.master, "t1", "s2", RepositoryConfig::default()).await?;
+    let err = other.load_manifest(&s.snapshot_id).await.err().map(|e| e.to_string()).unwrap_or_default();
+    ensure!(err.contains("t1/s1") && err.contains("t1/s2"), "{err}");
+    let moved_id = "20000101T000000Z-00000000";
+    std::fs::copy(&original, env.repo_dir.join(format!("t1/s1/snapshots/{moved_id}")))?;
+    let err = repo.load_manifest(moved_id).await.err().map(|e| e.to_string()).unwrap_or_default();
+    ensure!(err.contains(&s.snapshot_id) && err.contains(moved_id), "{err}");
+    env.shutdown().await;
+    Ok(())
+}
