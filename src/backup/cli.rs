@@ -361,8 +361,12 @@ pub async fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         for d in &s.damaged {
             println!("damaged, not restored: {d}");
         }
+        for r in &s.refused {
+            println!("refused, not restored: {r}");
+        }
     }
-    Ok(if s.conflicts.is_empty() && s.damaged.is_empty() { ExitCode::Ok } else { ExitCode::Problems })
+    let clean = s.conflicts.is_empty() && s.damaged.is_empty() && s.refused.is_empty();
+    Ok(if clean { ExitCode::Ok } else { ExitCode::Problems })
 }
 
 #[derive(Debug, Clone, Args)]

@@ -22,6 +22,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod confined;
 pub mod forget;
 pub mod parts;
 /// Prune lives with the repository format; re-exported here beside `forget`.
