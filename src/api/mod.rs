@@ -24,7 +24,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::cli::{ExitCode, RepoArgs};
-use crate::index::snapshot::Repo;
+use crate::index::snapshot::NodeIndex;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -94,7 +94,7 @@ pub fn state(repo_dir: &str, operator_token: Option<&str>) -> anyhow::Result<Sha
 
 /// Build the state with a given token store and job queue.
 pub fn state_with(repo_dir: &str, auth: auth::Auth, jobs: Arc<jobs::Jobs>) -> anyhow::Result<SharedState> {
-    let repo = Repo::open(repo_dir)?;
+    let repo = NodeIndex::open(repo_dir)?;
     let dir = crate::repository::store::Location::parse(repo_dir)?.control_root()?;
     Ok(Arc::new(AppState {
         index: data::Index::new(repo),
