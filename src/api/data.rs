@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::error::ApiError;
 use crate::index::diff::{ChangeKind, DiffSummary, diff_snapshots};
 use crate::index::dirmap::{DirMap, SubtreeTotals, glob_match};
-use crate::index::manifest::{LayerKind, IndexManifest};
+use crate::index::manifest::{IndexManifest, LayerKind};
 use crate::index::node::{NodeKind, col};
 use crate::index::snapshot::NodeIndex;
 use crate::index::summary::{Origin, Summary};
@@ -496,7 +496,12 @@ impl Index {
 
     /// Directories of `new` whose subtree grew most in bytes since `old` (matched by node id, so renamed
     /// directories still match).
-    pub async fn fastest_growing(&self, old: &IndexManifest, new: &IndexManifest, n: usize) -> Result<Vec<Growth>, ApiError> {
+    pub async fn fastest_growing(
+        &self,
+        old: &IndexManifest,
+        new: &IndexManifest,
+        n: usize,
+    ) -> Result<Vec<Growth>, ApiError> {
         let k = (new.tenant_id.clone(), new.share_id.clone(), old.snapshot_id, new.snapshot_id);
         if let Some(g) = self.growth.get(&k) {
             return Ok(g.iter().take(n).cloned().collect());
@@ -506,7 +511,12 @@ impl Index {
         Ok(g.iter().take(n).cloned().collect())
     }
 
-    async fn compute_growth(&self, old: &IndexManifest, new: &IndexManifest, n: usize) -> Result<Vec<Growth>, ApiError> {
+    async fn compute_growth(
+        &self,
+        old: &IndexManifest,
+        new: &IndexManifest,
+        n: usize,
+    ) -> Result<Vec<Growth>, ApiError> {
         let (sa, sb) = (self.summary(old).await?, self.summary(new).await?);
         let (a, b) = (&sa.dirs, &sb.dirs);
         let mut g: Vec<(i64, i64, i64)> = b

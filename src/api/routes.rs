@@ -15,7 +15,7 @@ use super::SharedState;
 use super::auth::Scope;
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::settings::{SettingsInput, SettingsView};
-use crate::index::manifest::{LayerKind, IndexManifest, check_id};
+use crate::index::manifest::{IndexManifest, LayerKind, check_id};
 
 /// The caller of an API route, from its bearer token.
 pub struct ApiUser(pub Scope);
@@ -420,7 +420,13 @@ fn parse_id(what: &str, v: &str) -> Result<i64, ApiError> {
 }
 
 /// Resolve tenant/share/snapshot path parameters after the scope check.
-pub async fn snapshot_of(st: &SharedState, scope: &Scope, t: &str, s: &str, id: &str) -> Result<IndexManifest, ApiError> {
+pub async fn snapshot_of(
+    st: &SharedState,
+    scope: &Scope,
+    t: &str,
+    s: &str,
+    id: &str,
+) -> Result<IndexManifest, ApiError> {
     scope.check_tenant(t)?;
     let id = parse_id("snapshot", id)?;
     st.index.manifest(t, s, id).await

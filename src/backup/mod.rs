@@ -46,7 +46,7 @@ use crate::index::manifest::IndexManifest;
 use crate::index::node::{Node, NodeKind as IndexKind, batch_to_nodes};
 use crate::index::snapshot::NodeIndex;
 use crate::repository::generated::{BundleRef, KeyValue, NfsAttributes, NodeKind, NodeVersion};
-use crate::repository::{ChunkId, Manifest, ObjectId, Repository, SmallFile};
+use crate::repository::{BackupManifest, ChunkId, ObjectId, Repository, SmallFile};
 
 /// Node ids per metadata object (bucket = node_id / BUCKET).
 pub const BUCKET: u64 = 4096;
@@ -60,7 +60,7 @@ pub struct Previous {
     pub index: IndexManifest,
     /// Azure share-snapshot timestamp the previous backup read from.
     pub share_snapshot: Option<String>,
-    pub backup: Manifest,
+    pub backup: BackupManifest,
 }
 
 /// What one backup works on.
@@ -165,7 +165,11 @@ pub async fn find_previous(repo: &Repository, index: &NodeIndex) -> anyhow::Resu
 }
 
 /// Backup `backup` as the previous backup of a new one: `None` if it names no index snapshot.
-pub async fn previous_of(repo: &Repository, index: &NodeIndex, backup: Manifest) -> anyhow::Result<Option<Previous>> {
+pub async fn previous_of(
+    repo: &Repository,
+    index: &NodeIndex,
+    backup: BackupManifest,
+) -> anyhow::Result<Option<Previous>> {
     let last = &backup.snapshot_id;
     let Some(idx) = backup.extra.get(EXTRA_INDEX_SNAPSHOT).and_then(|s| s.parse::<i64>().ok()) else {
         return Ok(None);
@@ -179,11 +183,11 @@ pub async fn previous_of(repo: &Repository, index: &NodeIndex, backup: Manifest)
 }
 
 /// The newest backup manifest. Snapshot ids sort by second; within one second, by `created_ns`.
-pub async fn latest_manifest(repo: &Repository) -> anyhow::Result<Option<Manifest>> {
+pub async fn latest_manifest(repo: &Repository) -> anyhow::Result<Option<BackupManifest>> {
     let ids = repo.list_snapshots().await?;
     let Some(last) = ids.last() else { return Ok(None) };
     let second = last.split('-').next().unwrap_or(last).to_string();
-    let mut best: Option<Manifest> = None;
+    let mut best: Option<BackupManifest> = None;
     for id in ids.iter().rev().take_while(|id| id.starts_with(&second)) {
         let m = repo.load_manifest(id).await?;
         if best.as_ref().is_none_or(|b| m.created_ns > b.created_ns) {
@@ -196,7 +200,7 @@ pub async fn latest_manifest(repo: &Repository) -> anyhow::Result<Option<Manifes
 /// All node versions of a backup, by node id, and the metadata object of each bucket.
 pub async fn load_versions(
     repo: &Repository,
-    m: &Manifest,
+    m: &BackupManifest,
 ) -> anyhow::Result<(BTreeMap<u64, NodeVersion>, HashMap<u64, String>)> {
     let mut versions = BTreeMap::new();
     let mut buckets = HashMap::new();
@@ -387,12 +391,12 @@ impl Plan {
         produced: BTreeMap<u64, NodeVersion>,
         sum: &mut BackupSummary,
         snapshot_id: Option<String>,
-    ) -> anyhow::Result<Manifest> {
+    ) -> anyhow::Result<BackupManifest> {
         let Plan { current, share_snapshot, previous, prev_buckets, mut dirty, mut reused, .. } = self;
         for s in &sum.skipped {
             dirty.insert(s.node_id / BUCKET);
         }
-        let mut manifest = Manifest::new(repo.scope().tenant(), repo.scope().share());
+        let mut manifest = BackupManifest::new(repo.scope().tenant(), repo.scope().share());
         if let Some(id) = snapshot_id {
             if let Some(existing) = load_manifest_opt(repo, &id).await? {
                 sum.snapshot_id = existing.snapshot_id.clone();
@@ -461,7 +465,7 @@ impl Plan {
 }
 
 /// The manifest of snapshot `id`, if it exists.
-pub async fn load_manifest_opt(repo: &Repository, id: &str) -> anyhow::Result<Option<Manifest>> {
+pub async fn load_manifest_opt(repo: &Repository, id: &str) -> anyhow::Result<Option<BackupManifest>> {
     match repo.load_manifest(id).await {
         Ok(m) => Ok(Some(m)),
         Err(crate::repository::Error::Missing { .. }) => Ok(None),

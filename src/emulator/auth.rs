@@ -34,7 +34,9 @@ pub fn check(key: &[u8], parts: &Parts, share: &str, path: &[String], need: Need
             )));
         };
         if scheme != "SharedKey" {
-            return Err(StorageError::authentication_failed(format!("Authentication scheme {scheme} is not supported.")));
+            return Err(StorageError::authentication_failed(format!(
+                "Authentication scheme {scheme} is not supported."
+            )));
         }
         let (account, given) = cred.split_once(':').unwrap_or((cred, ""));
         if account != DEV_ACCOUNT_NAME {
@@ -62,7 +64,9 @@ pub fn check(key: &[u8], parts: &Parts, share: &str, path: &[String], need: Need
 
 fn check_sas(key: &[u8], sas: &SasFields, share: &str, path: &[String], need: Need, now: i64) -> StorageResult<()> {
     if !sas.identifier.is_empty() {
-        return Err(StorageError::authentication_failed("Stored access policies (si) are not supported by the emulator."));
+        return Err(StorageError::authentication_failed(
+            "Stored access policies (si) are not supported by the emulator.",
+        ));
     }
     let (sts, resource) = if sas.is_account_sas() {
         (sas.account_string_to_sign(DEV_ACCOUNT_NAME), None)

@@ -497,7 +497,14 @@ impl Db<'_> {
 
     /// Children of `dir` whose name key starts with `prefix_key` and is at least `from_key`, in name-key
     /// order, at most `limit`. One range scan of `nodes_by_name`.
-    pub fn children(&self, sid: i64, dir: u64, prefix_key: &str, from_key: &str, limit: usize) -> StorageResult<Vec<Node>> {
+    pub fn children(
+        &self,
+        sid: i64,
+        dir: u64,
+        prefix_key: &str,
+        from_key: &str,
+        limit: usize,
+    ) -> StorageResult<Vec<Node>> {
         let start = if from_key > prefix_key { from_key } else { prefix_key };
         let mut stmt;
         let rows = if prefix_key.is_empty() {

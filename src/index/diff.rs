@@ -26,7 +26,7 @@ use super::BatchStream;
 use super::manifest::{ChangeRecord, IndexManifest};
 use super::node::{Node, NodeColumns, NodeKind, check_node_schema, node_schema};
 use super::parquet_io::open_stream;
-use super::snapshot::{Cursor, READ_BATCH_ROWS, NodeIndex};
+use super::snapshot::{Cursor, NodeIndex, READ_BATCH_ROWS};
 
 /// At most this many change records are merged; a longer history is diffed by a full merge.
 const MAX_CHANGE_RECORDS: usize = 64;
@@ -143,7 +143,11 @@ pub async fn diff_snapshots_full(
 
 /// Which way [`diff_snapshots`] would go: the change records from `old` to `new` in order, or `None` for
 /// a full merge.
-pub async fn change_chain(repo: &NodeIndex, old: &IndexManifest, new: &IndexManifest) -> anyhow::Result<Option<Vec<ChangeRecord>>> {
+pub async fn change_chain(
+    repo: &NodeIndex,
+    old: &IndexManifest,
+    new: &IndexManifest,
+) -> anyhow::Result<Option<Vec<ChangeRecord>>> {
     if old.tenant_id != new.tenant_id || old.share_id != new.share_id || old.snapshot_id > new.snapshot_id {
         return Ok(None);
     }

@@ -25,7 +25,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use super::BatchStream;
 use super::idmap::{IdMap, idmap_schema};
 use super::manifest::{
-    ChangeRecord, FORMAT, FileRef, Layer, LayerKind, IndexManifest, SnapshotSource, Totals, check_id, data_dir_prefix,
+    ChangeRecord, FORMAT, FileRef, IndexManifest, Layer, LayerKind, SnapshotSource, Totals, check_id, data_dir_prefix,
     manifest_key, share_prefix, snapshot_id_from_key,
 };
 use super::node::{NodeColumns, NodeKind, check_ascending, check_node_schema, col, node_schema};
@@ -134,7 +134,8 @@ impl NodeIndex {
             }
             Err(e) => return Err(e).with_context(|| format!("reading {key}")),
         };
-        let m: IndexManifest = serde_json::from_slice(&bytes).with_context(|| format!("{key}: not a valid manifest"))?;
+        let m: IndexManifest =
+            serde_json::from_slice(&bytes).with_context(|| format!("{key}: not a valid manifest"))?;
         if m.format != FORMAT {
             bail!("{key}: unsupported format {:?} (this afb reads {FORMAT:?})", m.format);
         }

@@ -44,7 +44,7 @@ use futures::StreamExt;
 use super::BatchStream;
 use super::diff::{Change, diff_snapshots};
 use super::dirmap::{DirMap, glob_match};
-use super::manifest::{LayerKind, IndexManifest};
+use super::manifest::{IndexManifest, LayerKind};
 use super::node::{NodeColumns, node_schema};
 use super::snapshot::NodeIndex;
 
@@ -165,7 +165,11 @@ fn uses_dir_functions(sql: &str) -> bool {
     })
 }
 
-async fn pick_focus(repo: &NodeIndex, all: &[IndexManifest], f: &Focus) -> anyhow::Result<(Option<IndexManifest>, String)> {
+async fn pick_focus(
+    repo: &NodeIndex,
+    all: &[IndexManifest],
+    f: &Focus,
+) -> anyhow::Result<(Option<IndexManifest>, String)> {
     let mut shares: Vec<(&str, &str)> = all.iter().map(|m| (m.tenant_id.as_str(), m.share_id.as_str())).collect();
     shares.dedup();
     let chosen: Vec<(&str, &str)> = shares
@@ -219,7 +223,8 @@ fn snapshots_table(all: &[IndexManifest]) -> anyhow::Result<MemTable> {
                 .with_context(|| format!("manifest of snapshot {}: bad created_at", m.snapshot_id))
         })
         .collect::<anyhow::Result<_>>()?;
-    let i64s = |f: &dyn Fn(&IndexManifest) -> i64| -> ArrayRef { Arc::new(Int64Array::from_iter_values(all.iter().map(f))) };
+    let i64s =
+        |f: &dyn Fn(&IndexManifest) -> i64| -> ArrayRef { Arc::new(Int64Array::from_iter_values(all.iter().map(f))) };
     let cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(all.iter().map(|m| m.tenant_id.as_str()))),
         Arc::new(StringArray::from_iter_values(all.iter().map(|m| m.share_id.as_str()))),

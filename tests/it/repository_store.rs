@@ -8,7 +8,7 @@ use afb::repository::chunker::Chunking;
 use afb::repository::generated::{BundleRef, KeyValue, NfsAttributes, NodeKind, NodeVersion};
 use afb::repository::index::{ChunkIndex, IndexConfig, rebuild_from_packs};
 use afb::repository::verify::{verify_packs, verify_snapshot};
-use afb::repository::{Error, BackupManifest, MasterKey, Repository, RepositoryConfig, SmallFile};
+use afb::repository::{BackupManifest, Error, MasterKey, Repository, RepositoryConfig, SmallFile};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};

@@ -58,7 +58,8 @@ pub fn create(db: &Db, req: &Req) -> StorageResult<Reply> {
         Some(t) if t.eq_ignore_ascii_case("file") => {}
         Some(t) => return Err(StorageError::invalid_header_value("x-ms-type", t)),
     }
-    let size = content_length_header(req)?.ok_or_else(|| StorageError::missing_required_header("x-ms-content-length"))?;
+    let size =
+        content_length_header(req)?.ok_or_else(|| StorageError::missing_required_header("x-ms-content-length"))?;
     let share = db.live_share(&req.share)?;
     let path = request_path(req)?;
     if path.is_empty() {
@@ -68,8 +69,9 @@ pub fn create(db: &Db, req: &Req) -> StorageResult<Reply> {
         Found::Missing { parent } => (parent, None),
         Found::Node(n) if n.is_dir => return Err(StorageError::resource_type_mismatch()),
         Found::Node(n) => {
-            let parent =
-                db.node(share.sid, n.parent_id)?.ok_or_else(|| StorageError::internal("parent of a node is missing"))?;
+            let parent = db
+                .node(share.sid, n.parent_id)?
+                .ok_or_else(|| StorageError::internal("parent of a node is missing"))?;
             (parent, Some(n))
         }
     };
@@ -204,7 +206,8 @@ pub fn set_metadata(db: &Db, req: &Req) -> StorageResult<Reply> {
 /// `clear` makes the range read as zeros. The range must lie within the file.
 pub fn put_range(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
-    let (header, (start, end)) = range_header(req)?.ok_or_else(|| StorageError::missing_required_header("x-ms-range"))?;
+    let (header, (start, end)) =
+        range_header(req)?.ok_or_else(|| StorageError::missing_required_header("x-ms-range"))?;
     let end = end.ok_or_else(|| StorageError::invalid_header_value(header, req.header(header).unwrap_or("")))?;
     let len = end - start + 1;
     let write = req.header("x-ms-write").ok_or_else(|| StorageError::missing_required_header("x-ms-write"))?;

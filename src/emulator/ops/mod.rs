@@ -48,8 +48,9 @@ impl Op {
         let q = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let restype = q("restype");
         let comp = q("comp");
-        let bad_comp =
-            |c: &str| StorageError::invalid_query_parameter("comp", c, "This operation is not supported by the emulator.");
+        let bad_comp = |c: &str| {
+            StorageError::invalid_query_parameter("comp", c, "This operation is not supported by the emulator.")
+        };
         let m = method;
         use Op::*;
         if share.is_empty() {

@@ -61,7 +61,8 @@ pub enum Found {
 /// Walks `path` from the root. Fails with `ParentNotFound` if a directory on the way is missing or is
 /// a file.
 pub fn resolve(db: &Db, share: &ShareRow, path: &[String]) -> StorageResult<Found> {
-    let mut cur = db.node(share.sid, ROOT_FILE_ID)?.ok_or_else(|| StorageError::internal("share has no root directory"))?;
+    let mut cur =
+        db.node(share.sid, ROOT_FILE_ID)?.ok_or_else(|| StorageError::internal("share has no root directory"))?;
     for (i, name) in path.iter().enumerate() {
         if !cur.is_dir {
             return Err(StorageError::parent_not_found());
@@ -85,7 +86,13 @@ pub enum OnMismatch {
 }
 
 /// The existing node at `path`, which must be a directory (`want_dir`) or a file.
-pub fn existing(db: &Db, share: &ShareRow, path: &[String], want_dir: bool, mismatch: OnMismatch) -> StorageResult<Node> {
+pub fn existing(
+    db: &Db,
+    share: &ShareRow,
+    path: &[String],
+    want_dir: bool,
+    mismatch: OnMismatch,
+) -> StorageResult<Node> {
     match resolve(db, share, path)? {
         Found::Node(n) if n.is_dir == want_dir => Ok(n),
         Found::Node(_) => Err(match mismatch {
@@ -178,7 +185,9 @@ pub fn rename(db: &Db, req: &Req, is_dir: bool) -> StorageResult<Reply> {
             if at.file_id == ROOT_FILE_ID {
                 break;
             }
-            at = db.node(share.sid, at.parent_id)?.ok_or_else(|| StorageError::internal("parent of a node is missing"))?;
+            at = db
+                .node(share.sid, at.parent_id)?
+                .ok_or_else(|| StorageError::internal("parent of a node is missing"))?;
         }
     }
     node.parent_id = parent.file_id;
