@@ -301,20 +301,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 /// The master key in `file` (64 hex digits); a new random one is written there (mode 0600) if the file
 /// does not exist.
 fn master_key(file: &Path) -> anyhow::Result<crate::repository::MasterKey> {
-    match std::fs::read_to_string(file) {
-        Ok(hex) => crate::repository::MasterKey::from_hex(hex.trim())
-            .with_context(|| format!("master key file {}", file.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = crate::repository::MasterKey::generate();
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts.open(file).with_context(|| format!("creating master key file {}", file.display()))?;
-            std::io::Write::write_all(&mut f, format!("{}\n", key.to_hex()).as_bytes())
-                .with_context(|| format!("writing {}", file.display()))?;
-            Ok(key)
-        }
+    match std::fs::symlink_metadata(file) {
+        Ok(_) => Ok(crate::repository::MasterKey::from_file(file)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(crate::repository::MasterKey::create_file(file)?),
         Err(e) => Err(e).with_context(|| format!("reading master key file {}", file.display())),
     }
 }

@@ -75,9 +75,7 @@ impl ServeArgs {
     /// The master key, if one is configured; a configured but unreadable or malformed key is an error.
     fn master_key(&self) -> anyhow::Result<Option<crate::repository::MasterKey>> {
         let hex = match &self.master_key_file {
-            Some(f) => {
-                std::fs::read_to_string(f).with_context(|| format!("reading master key file {}", f.display()))?
-            }
+            Some(f) => return Ok(Some(crate::repository::MasterKey::from_file(f)?)),
             None => match std::env::var("AFB_MASTER_KEY") {
                 Ok(v) => v,
                 Err(_) => return Ok(None),

@@ -7,7 +7,7 @@
 //! before the request, names through the HTTP client's DNS resolver (so a name that resolves to a
 //! refused address after registration, DNS rebinding included, is still refused).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,46 @@ impl AddressPolicy {
             AddressPolicy::Any => true,
             AddressPolicy::PublicOnly => is_public(ip),
         }
+    }
+}
+
+/// A connection the policy refused: the host and the address it is or resolved to. Nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressRefused {
+    pub host: String,
+    pub address: IpAddr,
+}
+
+impl std::fmt::Display for AddressRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "host {} is at {}, which the address policy refuses (public addresses only)", self.host, self.address)
+    }
+}
+
+impl std::error::Error for AddressRefused {}
+
+/// The DNS resolver of a client whose policy is not `Any`: resolves with the system resolver, keeps only
+/// the addresses the policy allows, and fails with [`AddressRefused`] when none is left. It runs for every
+/// new connection, so a name that resolves elsewhere later (DNS rebinding) is checked again.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyResolver {
+    pub policy: AddressPolicy,
+}
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy;
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            // Port 0: the connector sets the URL's port on every address returned.
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) =
+                resolved.into_iter().partition(|a| policy.allows(a.ip()));
+            match (allowed.is_empty(), refused.first()) {
+                (true, Some(r)) => Err(Box::new(AddressRefused { host, address: r.ip() }) as _),
+                _ => Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs),
+            }
+        })
     }
 }
 

@@ -8,7 +8,12 @@
 //! Shared Key or carries the SAS token. Paths are percent-encoded once, per segment, and the Shared Key
 //! signature is computed over the path and query exactly as sent. Failed attempts are retried as
 //! [`super::retry`] describes; every attempt holds one concurrency permit only while it is in flight
-//! (not while it waits to retry), and reads its whole body before releasing it.
+//! (not while it waits to retry), and reads its whole body before releasing it: at most
+//! [`MAX_RESPONSE_BODY_BYTES`] (a ranged download: the range asked for), counted as it arrives.
+//!
+//! Redirects are never followed. [`ClientOptions::address_policy`] is enforced on every connection: a
+//! literal IP host when the client is made, names through the DNS resolver
+//! ([`super::address::PolicyResolver`]); a refusal is [`ErrorKind::Refused`], never retried.
 
 use super::credential::{AccountConfig, Credential, shared_key_authorization, shared_key_string_to_sign};
 use super::error::{AzureError, ErrorKind, first_line};
@@ -30,6 +35,12 @@ pub const API_VERSION: &str = "2025-11-05";
 
 /// The largest range one Put Range may write: 4 MiB.
 pub const MAX_RANGE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The largest response body read for anything but file content (listings, XML, JSON, error bodies):
+/// 16 MiB. A listing page of 5000 entries is about 3.5 MB at 700 bytes an entry; the rest is room for
+/// long, percent-encoded names. A larger body is a protocol error, not retried. Ranged downloads are
+/// capped at the range asked for instead.
+pub const MAX_RESPONSE_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Characters left as they are in a path segment or query value: the unreserved set `A-Za-z0-9-._~`.
 const ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
@@ -69,6 +80,8 @@ struct Request {
     query: Vec<(&'static str, String)>,
     headers: Vec<(String, String)>,
     body: Bytes,
+    /// The longest successful response body accepted, in bytes ([`MAX_RESPONSE_BODY_BYTES`] unless set).
+    max_response_body: usize,
 }
 
 impl Request {
@@ -81,6 +94,7 @@ impl Request {
             query: Vec::new(),
             headers: Vec::new(),
             body: Bytes::new(),
+            max_response_body: MAX_RESPONSE_BODY_BYTES,
         }
     }
 
@@ -167,7 +181,8 @@ impl Inner {
                         resp.headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
                     (status_error(&resp), retry_after, is_retryable_status(resp.status.as_u16()))
                 }
-                Err(message) => (ErrorKind::Transport(message), None, true),
+                Err(AttemptError::Transport(message)) => (ErrorKind::Transport(message), None, true),
+                Err(AttemptError::Permanent(kind)) => (kind, None, false),
             };
             if !retryable || attempt >= policy.max_attempts.max(1) {
                 return Err(req.error(kind));
@@ -178,9 +193,11 @@ impl Inner {
         }
     }
 
-    /// One attempt: sign, send, read the whole body. A transport failure is returned as its message.
-    async fn attempt(&self, req: &Request, url: &url::Url, headers: &HeaderMap) -> Result<Response, String> {
-        let _permit = self.permits.acquire().await.map_err(|_| "client is shut down".to_string())?;
+    /// One attempt: sign, send, read the whole body (at most `req.max_response_body` bytes on success,
+    /// [`MAX_RESPONSE_BODY_BYTES`] otherwise).
+    async fn attempt(&self, req: &Request, url: &url::Url, headers: &HeaderMap) -> Result<Response, AttemptError> {
+        let _permit =
+            self.permits.acquire().await.map_err(|_| AttemptError::Transport("client is shut down".to_string()))?;
         self.attempts.fetch_add(1, Ordering::Relaxed);
         let mut headers = headers.clone();
         let date = httpdate::fmt_http_date(std::time::SystemTime::now());
@@ -194,19 +211,64 @@ impl Inner {
                 &headers,
             );
             let auth = shared_key_authorization(account, key, &to_sign);
-            headers.insert(http::header::AUTHORIZATION, HeaderValue::from_str(&auth).map_err(|e| e.to_string())?);
+            headers.insert(
+                http::header::AUTHORIZATION,
+                HeaderValue::from_str(&auth).map_err(|e| AttemptError::Transport(e.to_string()))?,
+            );
         }
         let mut builder =
             self.http.request(req.method.clone(), url.clone()).headers(headers).timeout(self.options.request_timeout);
         if req.method == Method::PUT || !req.body.is_empty() {
             builder = builder.body(req.body.clone());
         }
-        let resp = builder.send().await.map_err(describe)?;
+        let mut resp = builder.send().await.map_err(|e| match refused_by_policy(&e) {
+            Some(r) => AttemptError::Permanent(ErrorKind::Refused(r.to_string())),
+            None => AttemptError::Transport(describe(e)),
+        })?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(describe)?;
-        Ok(Response { status, headers, body })
+        // Read chunk by chunk against the cap: Content-Length is not trusted.
+        let max = if status.is_success() { req.max_response_body } else { MAX_RESPONSE_BODY_BYTES };
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| AttemptError::Transport(describe(e)))? {
+            if body.len() + chunk.len() > max {
+                return Err(AttemptError::Permanent(ErrorKind::Protocol(format!(
+                    "response body is larger than {max} bytes (status {})",
+                    status.as_u16()
+                ))));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response { status, headers, body: body.freeze() })
     }
+}
+
+/// Why one attempt failed.
+enum AttemptError {
+    /// The request could not be completed (connection refused or reset, timeout): retried.
+    Transport(String),
+    /// Retrying cannot help (an address the policy refuses, a body over its cap).
+    Permanent(ErrorKind),
+}
+
+/// The policy refusal behind a transport error, when the DNS resolver refused the host's addresses.
+fn refused_by_policy(e: &reqwest::Error) -> Option<&super::AddressRefused> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(cause) = source {
+        if let Some(r) = cause.downcast_ref::<super::AddressRefused>() {
+            return Some(r);
+        }
+        // An io::Error's source() skips the error it wraps; look at that one too.
+        if let Some(r) = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<super::AddressRefused>())
+        {
+            return Some(r);
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// A transport error as one line with its causes, without the URL (which may hold a SAS token).
@@ -361,11 +423,35 @@ impl FileServiceClient {
         let endpoint = url::Url::parse(&config.endpoint).map_err(|e| invalid(format!("endpoint is not a URL: {e}")))?;
         let origin = endpoint[..url::Position::BeforePath].to_string();
         let base_path = endpoint.path().trim_end_matches('/').to_string();
-        let http = reqwest::Client::builder()
+        let policy = options.address_policy;
+        // A literal IP host never reaches the DNS resolver: it is checked here, before any request.
+        let literal_ip = match endpoint.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal_ip
+            && !policy.allows(ip)
+        {
+            let refused =
+                super::AddressRefused { host: endpoint.host_str().unwrap_or_default().to_string(), address: ip };
+            return Err(AzureError::new(
+                "create client",
+                config.endpoint.clone(),
+                ErrorKind::Refused(refused.to_string()),
+            ));
+        }
+        // Never follow redirects: a redirect could lead to any host, past the address policy.
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(options.max_concurrency.max(1))
-            .connect_timeout(options.request_timeout.min(std::time::Duration::from_secs(30)))
-            .build()
-            .map_err(|e| invalid(describe(e)))?;
+            .connect_timeout(options.request_timeout.min(std::time::Duration::from_secs(30)));
+        if policy != super::AddressPolicy::Any {
+            // Names are resolved, and their addresses checked, for every connection; a proxy would
+            // resolve them out of reach of the check, so none is used.
+            builder = builder.dns_resolver(super::address::PolicyResolver { policy }).no_proxy();
+        }
+        let http = builder.build().map_err(|e| invalid(describe(e)))?;
         let permits = Semaphore::new(options.max_concurrency.max(1));
         Ok(FileServiceClient {
             inner: Arc::new(Inner {
@@ -952,7 +1038,8 @@ impl FileClient {
         if len == 0 {
             return Err(req.error(ErrorKind::Invalid("cannot download an empty range".into())));
         }
-        let req = req.header("x-ms-range", format!("bytes={offset}-{}", offset + len - 1));
+        let mut req = req.header("x-ms-range", format!("bytes={offset}-{}", offset + len - 1));
+        req.max_response_body = usize::try_from(len).unwrap_or(usize::MAX);
         let (req, resp) = self.share.send(req).await?;
         let protocol = |m: String| req.error(ErrorKind::Protocol(m));
         let got = resp.body.len() as u64;

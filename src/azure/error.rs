@@ -23,6 +23,9 @@ pub enum ErrorKind {
     /// The response body was not what the protocol promises: malformed XML or JSON, a body shorter than
     /// its Content-Length or Content-Range, a missing header.
     Protocol(String),
+    /// The client's address policy refused the host's address ([`super::AddressPolicy`]); nothing was
+    /// sent. Never retried.
+    Refused(String),
     /// The call itself was invalid (for example a write through a read-only snapshot view, or a range
     /// larger than 4 MiB); nothing was sent.
     Invalid(String),
@@ -86,6 +89,7 @@ impl fmt::Display for AzureError {
             ErrorKind::Transport(m) => write!(f, "transport error: {m}"),
             ErrorKind::Protocol(m) => write!(f, "bad response: {m}"),
             ErrorKind::Invalid(m) => write!(f, "invalid request: {m}"),
+            ErrorKind::Refused(m) => write!(f, "connection refused by policy: {m}"),
         }
     }
 }

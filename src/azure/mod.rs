@@ -23,7 +23,7 @@ pub mod retry;
 pub mod source_args;
 pub mod xml;
 
-pub use address::AddressPolicy;
+pub use address::{AddressPolicy, AddressRefused};
 pub use client::{API_VERSION, DirectoryClient, FileClient, FileServiceClient, MAX_RANGE_BYTES, ShareClient};
 pub use error::{AzureError, ErrorKind};
 pub use model::*;

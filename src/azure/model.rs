@@ -18,6 +18,35 @@ pub fn is_valid_share_name(name: &str) -> bool {
         && !name.contains("--")
 }
 
+/// The longest directory or file name Azure Files allows, in UTF-16 code units.
+pub const MAX_ENTRY_NAME_UTF16: usize = 255;
+
+/// Checks one directory or file name (decoded) as a listing or a repository hands it over: the one name
+/// check at the client boundary, used again by restore on every path component before writing.
+///
+/// Refuses what Azure Files forbids in a name and what would not be one safe path component: empty,
+/// `.`, `..`, `/`, `\`, control characters U+0000-U+001F, and names over [`MAX_ENTRY_NAME_UTF16`]
+/// UTF-16 units. (Azure also forbids `"` `:` `|` `<` `>` `*` `?` on SMB; NFS shares may hold them and
+/// they are harmless in one component, so they are kept.) Returns why a name is refused.
+pub fn check_entry_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("empty name");
+    }
+    if name == "." || name == ".." {
+        return Err("name is . or ..");
+    }
+    if name.contains(['/', '\\']) {
+        return Err("name holds a path separator (/ or \\)");
+    }
+    if name.chars().any(|c| (c as u32) < 0x20) {
+        return Err("name holds a control character (U+0000-U+001F)");
+    }
+    if name.encode_utf16().count() > MAX_ENTRY_NAME_UTF16 {
+        return Err("name is longer than 255 UTF-16 units");
+    }
+    Ok(())
+}
+
 /// Options shared by every request a [`super::FileServiceClient`] (and the clients made from it) sends.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -213,6 +242,23 @@ pub struct ListPage {
     pub next_marker: Option<String>,
     /// FileId of the listed directory, when the service returns it.
     pub directory_id: Option<String>,
+    /// Entries dropped because [`check_entry_name`] refused their name; the rest of the page is kept.
+    pub rejected: Vec<RejectedEntry>,
+}
+
+/// A listed entry whose name was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedEntry {
+    /// The name as listed (decoded), escaped for logs: control characters as `\u{..}`.
+    pub name: String,
+    /// Why [`check_entry_name`] refused it.
+    pub reason: &'static str,
+}
+
+impl std::fmt::Display for RejectedEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{}\": {}", self.name, self.reason)
+    }
 }
 
 /// An inclusive byte range `start..=end`, as List Ranges reports it.

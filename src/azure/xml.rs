@@ -5,7 +5,10 @@
 //! each element's text to the parser when it closes. Unknown elements are ignored, so newer service
 //! versions that add fields still parse. Any malformed input is an [`XmlError`], never a panic.
 
-use super::model::{ByteRange, Entry, EntryKind, ListPage, ShareItem, SharesPage, parse_file_time, parse_http_time};
+use super::model::{
+    ByteRange, Entry, EntryKind, ListPage, RejectedEntry, ShareItem, SharesPage, check_entry_name, parse_file_time,
+    parse_http_time,
+};
 use quick_xml::events::Event;
 
 /// Why a body could not be parsed.
@@ -146,22 +149,26 @@ fn non_empty(s: &str) -> Option<String> {
 }
 
 /// The text of a `<Name>`: percent-decoded when the element says `Encoded="true"` (Azure does that for
-/// names holding characters XML cannot carry).
-fn decoded_name(frame: &Frame) -> Result<String, XmlError> {
+/// names holding characters XML cannot carry). An encoded name that is not UTF-8 once decoded is `Err`
+/// with the encoded text.
+fn decoded_name(frame: &Frame) -> Result<String, String> {
     if frame.attr("Encoded").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
         percent_encoding::percent_decode_str(&frame.text)
             .decode_utf8()
             .map(|s| s.into_owned())
-            .map_err(|_| XmlError(format!("encoded name {:?} is not UTF-8", frame.text)))
+            .map_err(|_| frame.text.clone())
     } else {
         Ok(frame.text.clone())
     }
 }
 
-/// Parses a `List Directories and Files` response (`<EnumerationResults>`).
+/// Parses a `List Directories and Files` response (`<EnumerationResults>`). Entries whose name
+/// [`check_entry_name`] refuses are not in `entries` but in `rejected`.
 pub fn parse_list_directory(body: &[u8]) -> Result<ListPage, XmlError> {
     let mut page = ListPage::default();
     let mut current: Option<Entry> = None;
+    // The encoded text of the current entry's name when it does not decode to UTF-8.
+    let mut name_not_utf8: Option<String> = None;
     let mut root_ok = false;
     walk(body, |step| {
         match step {
@@ -173,6 +180,7 @@ pub fn parse_list_directory(body: &[u8]) -> Result<ListPage, XmlError> {
                     (Some("EnumerationResults"), Some("Entries"), Some(kind @ ("File" | "Directory")), None) => {
                         let kind = if kind == "File" { EntryKind::File } else { EntryKind::Directory };
                         current = Some(Entry::new(kind, ""));
+                        name_not_utf8 = None;
                     }
                     _ => {}
                 }
@@ -188,12 +196,22 @@ pub fn parse_list_directory(body: &[u8]) -> Result<ListPage, XmlError> {
                     match (path.len(), path[path.len() - 2].name.as_str(), leaf.name.as_str()) {
                         (3, _, _) => {
                             let done = current.take().expect("checked above");
-                            if done.name.is_empty() {
-                                return Err(XmlError("listed entry without a name".into()));
+                            // A refused name drops this entry only; the rest of the page is kept.
+                            let check = match name_not_utf8.take() {
+                                Some(encoded) => Err((encoded, "encoded name is not UTF-8")),
+                                None => check_entry_name(&done.name).map_err(|reason| (done.name.clone(), reason)),
+                            };
+                            match check {
+                                Ok(()) => page.entries.push(done),
+                                Err((name, reason)) => {
+                                    page.rejected.push(RejectedEntry { name: name.escape_debug().to_string(), reason })
+                                }
                             }
-                            page.entries.push(done);
                         }
-                        (4, _, "Name") => entry.name = decoded_name(leaf)?,
+                        (4, _, "Name") => match decoded_name(leaf) {
+                            Ok(name) => entry.name = name,
+                            Err(encoded) => name_not_utf8 = Some(encoded),
+                        },
                         (4, _, "FileId") => entry.file_id = non_empty(text),
                         (4, _, "Attributes") => entry.attributes = non_empty(text),
                         (4, _, "PermissionKey") => entry.permission_key = non_empty(text),
@@ -480,7 +498,7 @@ mod tests {
         let page = parse_list_directory(LISTING.as_bytes()).unwrap();
         assert_eq!(page.next_marker.as_deref(), Some("2!100!MDAwMDA"));
         assert_eq!(page.directory_id.as_deref(), Some("13835128424026341376"));
-        assert_eq!(page.entries.len(), 2);
+        assert_eq!(page.entries.len(), 1);
         let f = &page.entries[0];
         assert_eq!(f.kind, EntryKind::File);
         assert_eq!(f.name, "report & notes.txt");
@@ -492,10 +510,32 @@ mod tests {
         assert_eq!(f.etag.as_deref(), Some("\"0x8DB1234\""));
         assert_eq!(f.attributes.as_deref(), Some("Archive | ReadOnly"));
         assert_eq!(f.permission_key.as_deref(), Some("4066528134148476695*1"));
-        let d = &page.entries[1];
-        assert_eq!(d.kind, EntryKind::Directory);
-        assert_eq!(d.name, "café\u{1}");
-        assert_eq!(d.size, 0);
+        // A control character is a name Azure forbids: the entry is dropped and reported, not listed.
+        assert_eq!(page.rejected.len(), 1);
+        assert_eq!(page.rejected[0].name, "café\\u{1}");
+        assert_eq!(page.rejected[0].to_string(), "\"café\\u{1}\": name holds a control character (U+0000-U+001F)");
+    }
+
+    #[test]
+    fn names_that_escape_a_directory_are_rejected_and_the_page_goes_on() {
+        let body = br#"<EnumerationResults><Entries>
+            <File><FileId>1</FileId><Name>ok.txt</Name><Properties><Content-Length>1</Content-Length></Properties></File>
+            <File><FileId>2</FileId><Name Encoded="true">%2Fetc%2Fcron.d%2Fx</Name><Properties><Content-Length>1</Content-Length></Properties></File>
+            <Directory><FileId>3</FileId><Name Encoded="true">..</Name><Properties/></Directory>
+            <Directory><FileId>4</FileId><Name>.</Name><Properties/></Directory>
+            <File><FileId>5</FileId><Name Encoded="true">a%5Cb</Name><Properties/></File>
+            <File><FileId>6</FileId><Name Encoded="true">nul%00x</Name><Properties/></File>
+            <File><FileId>7</FileId><Name></Name><Properties/></File>
+            <File><FileId>9</FileId><Name Encoded="true">%FF%FE</Name><Properties/></File>
+            <File><FileId>8</FileId><Name>after</Name><Properties/></File>
+        </Entries></EnumerationResults>"#;
+        let page = parse_list_directory(body).unwrap();
+        let names: Vec<&str> = page.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["ok.txt", "after"]);
+        let rejected: Vec<&str> = page.rejected.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(rejected, ["/etc/cron.d/x", "..", ".", "a\\\\b", "nul\\0x", "", "%FF%FE"]);
+        assert!(check_entry_name(&"é".repeat(255)).is_ok());
+        assert!(check_entry_name(&"😀".repeat(128)).is_err(), "256 UTF-16 units");
     }
 
     #[test]
@@ -512,7 +552,6 @@ mod tests {
             b"<EnumerationResults></Entries>",
             b"<Other/>",
             b"<EnumerationResults><Entries><File><Properties><Content-Length>x</Content-Length></Properties><Name>a</Name></File></Entries></EnumerationResults>",
-            b"<EnumerationResults><Entries><File></File></Entries></EnumerationResults>",
             b"<EnumerationResults/><EnumerationResults/>",
             b"\xff\xfe<EnumerationResults/>",
             b"<EnumerationResults>&bogus;</EnumerationResults>",
@@ -620,10 +659,38 @@ mod tests {
             next_marker in proptest::option::of("[!-~]{1,30}"),
             directory_id in proptest::option::of("[0-9]{1,20}"),
         ) {
-            let page = ListPage { entries, next_marker, directory_id };
+            let page = ListPage { entries, next_marker, directory_id, rejected: Vec::new() };
             let xml = write_list_directory(&page, "share & co", "a/<b>");
             let back = parse_list_directory(xml.as_bytes()).map_err(|e| TestCaseError::fail(format!("{e}: {xml}")))?;
-            prop_assert_eq!(back, page);
+            // Every entry comes back: kept when its name passes the check, otherwise reported as rejected.
+            let (kept, refused): (Vec<Entry>, Vec<Entry>) =
+                page.entries.iter().cloned().partition(|e| check_entry_name(&e.name).is_ok());
+            prop_assert_eq!(&back.entries, &kept);
+            let refused: Vec<String> = refused.iter().map(|e| e.name.escape_debug().to_string()).collect();
+            let back_refused: Vec<String> = back.rejected.iter().map(|r| r.name.clone()).collect();
+            prop_assert_eq!(back_refused, refused);
+            prop_assert_eq!(back.next_marker, page.next_marker);
+            prop_assert_eq!(back.directory_id, page.directory_id);
+        }
+
+        #[test]
+        fn accepted_names_are_one_safe_component(name in "\\PC{0,20}|[./\\\\\\x00-\\x1f a-z]{0,6}", raw in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let encoded = percent_encoding::percent_encode(&raw, percent_encoding::NON_ALPHANUMERIC).to_string();
+            for name in [name, String::from_utf8_lossy(&raw).into_owned()] {
+                if check_entry_name(&name).is_ok() {
+                    let p = std::path::Path::new(&name);
+                    let parts: Vec<_> = p.components().collect();
+                    prop_assert!(matches!(parts.as_slice(), [std::path::Component::Normal(c)] if *c == name.as_str()), "{:?}", name);
+                    prop_assert!(!name.contains('\\') && !name.contains('\0'));
+                }
+            }
+            // Any encoded name in a listing: no panic, and whatever is kept passes the check.
+            let body = format!("<EnumerationResults><Entries><File><Name Encoded=\"true\">{encoded}</Name></File></Entries></EnumerationResults>");
+            let page = parse_list_directory(body.as_bytes()).map_err(|e| TestCaseError::fail(format!("{e}: {body}")))?;
+            for e in &page.entries {
+                prop_assert!(check_entry_name(&e.name).is_ok());
+            }
+            prop_assert_eq!(page.entries.len() + page.rejected.len(), 1);
         }
     }
 }

@@ -235,7 +235,7 @@ pub async fn run(args: BenchBackupArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e).context("deleting the share of an earlier run"),
     }
     let master = args.work.join("master.key");
-    std::fs::write(&master, MasterKey::generate().to_hex())?;
+    MasterKey::create_file(&master)?;
     let target = |repo: &str| RepoTarget {
         repo: args.work.join(repo).to_string_lossy().into_owned(),
         tenant: "bench".into(),

@@ -41,13 +41,11 @@ pub struct RepoTarget {
 
 impl RepoTarget {
     pub fn master_key(&self) -> anyhow::Result<MasterKey> {
-        let hex = match &self.master_key_file {
-            Some(f) => {
-                std::fs::read_to_string(f).with_context(|| format!("reading master key file {}", f.display()))?
-            }
-            None => std::env::var("AFB_MASTER_KEY")
-                .context("no master key: pass --master-key-file or set AFB_MASTER_KEY")?,
-        };
+        if let Some(f) = &self.master_key_file {
+            return Ok(MasterKey::from_file(f)?);
+        }
+        let hex =
+            std::env::var("AFB_MASTER_KEY").context("no master key: pass --master-key-file or set AFB_MASTER_KEY")?;
         Ok(MasterKey::from_hex(hex.trim())?)
     }
 
@@ -354,8 +352,12 @@ pub async fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         for d in &s.damaged {
             println!("damaged, not restored: {d}");
         }
+        for r in &s.refused {
+            println!("refused, not restored: {r}");
+        }
     }
-    Ok(if s.conflicts.is_empty() && s.damaged.is_empty() { ExitCode::Ok } else { ExitCode::Problems })
+    let clean = s.conflicts.is_empty() && s.damaged.is_empty() && s.refused.is_empty();
+    Ok(if clean { ExitCode::Ok } else { ExitCode::Problems })
 }
 
 #[derive(Debug, Clone, Args)]

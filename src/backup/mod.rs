@@ -22,6 +22,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod confined;
 pub mod forget;
 pub mod parts;
 /// Prune lives with the repository format; re-exported here beside `forget`.
@@ -101,7 +102,7 @@ pub struct BackupSummary {
     pub snapshot_id: String,
     pub parent: Option<String>,
     pub index_snapshot: i64,
-    /// The Azure share snapshot read (printed as `share_snapshot`, the name the JSON output has always had).
+    /// The Azure share snapshot read (its JSON key is the one the output has always had).
     #[serde(rename = "azure_snapshot")]
     pub share_snapshot: Option<String>,
     pub files_new: u64,

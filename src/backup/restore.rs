@@ -3,8 +3,14 @@
 //! Never overwrites an existing file unless asked; an existing file of the same size and QuickXorHash is
 //! skipped as already restored, so an interrupted restore is resumed by running it again. Local files are
 //! written to a temporary name and renamed into place, so a file is either complete or absent.
+//!
+//! Local writes are confined below the target root ([`super::confined`]): every path component is
+//! checked with [`crate::azure::check_entry_name`] and opened relative to its parent without following
+//! symlinks; an existing entry that is not a regular file is a conflict and is never read. Content is
+//! streamed one piece at a time ([`ContentPieces`]: a chunk, or one bundled small file), to the temporary
+//! file or as Put Range calls of at most 4 MiB, so memory does not grow with a file's size.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -12,8 +18,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::Serialize;
 
+use super::confined::{self, ConfinedRoot, Existing};
 use super::{chunk_ids, load_versions};
-use crate::azure::{NfsProperties, NodeProps, Permission, ShareClient};
+use crate::azure::{NfsProperties, NodeProps, Permission, ShareClient, check_entry_name};
 use crate::hash::QuickXorHash;
 use crate::repository::bundle::BundleMember;
 use crate::repository::generated::{NodeKind, NodeVersion};
@@ -21,6 +28,8 @@ use crate::repository::{ChunkId, ObjectId, Repository};
 
 /// Where to restore to.
 pub enum Target {
+    /// A root directory (created if missing): everything is written below it and nowhere else; symlinks
+    /// below it are never followed ([`super::confined`]).
     Local(PathBuf),
     Share(ShareClient),
 }
@@ -47,6 +56,20 @@ pub struct RestoreSummary {
     /// Files not restored because their content is damaged in the repository: `path: what is damaged`
     /// (a missing or corrupt pack or bundle). Everything else is restored.
     pub damaged: Vec<String>,
+    /// Entries not restored because writing them would leave the target: a name that is not one safe
+    /// path component (`..`, `/`, control characters: a damaged or hostile repository), or a symlink or
+    /// non-directory in the way below a local root. One line each, naming the path.
+    pub refused: Vec<String>,
+}
+
+/// Records an entry refused by the confinement checks ([`confined::Refused`]); any other error is returned.
+fn refused(sum: &mut RestoreSummary, e: anyhow::Error) -> anyhow::Result<()> {
+    if e.downcast_ref::<confined::Refused>().is_some() {
+        sum.refused.push(e.to_string());
+        Ok(())
+    } else {
+        Err(e)
+    }
 }
 
 /// Records a file whose content could not be read from the repository because an object is missing or
@@ -62,27 +85,61 @@ fn damaged(sum: &mut RestoreSummary, path: &str, e: anyhow::Error) -> anyhow::Re
     }
 }
 
-/// Paths (below the share root, `/`-separated) of every node of a backup.
-pub fn paths(versions: &BTreeMap<u64, NodeVersion>) -> HashMap<u64, String> {
-    fn path_of(id: u64, v: &BTreeMap<u64, NodeVersion>, memo: &mut HashMap<u64, String>) -> String {
-        if let Some(p) = memo.get(&id) {
-            return p.clone();
+/// Paths (below the share root, `/`-separated) of every node of a backup. Iterative (any depth); a node
+/// that is its own ancestor (a parent cycle, only in a damaged or hostile backup) is an error naming it.
+/// A node whose parent is not in the backup is placed below the root.
+pub fn paths(versions: &BTreeMap<u64, NodeVersion>) -> anyhow::Result<HashMap<u64, String>> {
+    let mut out: HashMap<u64, String> = HashMap::with_capacity(versions.len());
+    for &start in versions.keys() {
+        // Walk up until a node whose path is known, the root, or a parent not in the backup; then build
+        // the paths of the nodes walked, top down.
+        let mut chain: Vec<u64> = Vec::new();
+        let mut on_chain: HashSet<u64> = HashSet::new();
+        let mut prefix = String::new();
+        let mut id = start;
+        loop {
+            if let Some(p) = out.get(&id) {
+                prefix = p.clone();
+                break;
+            }
+            let Some(n) = versions.get(&id) else { break };
+            anyhow::ensure!(
+                on_chain.insert(id),
+                "node {id} ({:?}) is its own ancestor: the backup's parent links form a cycle",
+                n.name.as_deref().unwrap_or_default()
+            );
+            chain.push(id);
+            if n.parent_id == 0 || n.parent_id == id {
+                break;
+            }
+            id = n.parent_id;
         }
-        let Some(n) = v.get(&id) else { return String::new() };
-        let name = n.name.clone().unwrap_or_default();
-        let p = if n.parent_id == 0 || n.parent_id == id {
-            name
-        } else {
-            format!("{}/{}", path_of(n.parent_id, v, memo), name)
-        };
-        memo.insert(id, p.clone());
-        p
+        for id in chain.into_iter().rev() {
+            let name = versions[&id].name.as_deref().unwrap_or_default();
+            prefix = if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
+            out.insert(id, prefix.clone());
+        }
     }
-    let mut memo = HashMap::new();
-    for id in versions.keys() {
-        path_of(*id, versions, &mut memo);
+    Ok(out)
+}
+
+/// Why the name of node `id`, or of a directory above it, is not one safe path component
+/// ([`check_entry_name`]); `None` when every name is fine. A name holding `/` is caught here, where
+/// splitting the joined path could not see it.
+fn bad_name(id: u64, versions: &BTreeMap<u64, NodeVersion>) -> Option<String> {
+    let mut id = id;
+    // Ends: `paths` has refused parent cycles already.
+    while let Some(n) = versions.get(&id) {
+        let name = n.name.as_deref().unwrap_or_default();
+        if let Err(why) = check_entry_name(name) {
+            return Some(format!("name \"{}\": {why}", name.escape_debug()));
+        }
+        if n.parent_id == 0 || n.parent_id == id {
+            break;
+        }
+        id = n.parent_id;
     }
-    memo
+    None
 }
 
 /// Recently opened bundles (decrypted TARs), so restoring a directory of small files opens each bundle
@@ -120,21 +177,40 @@ fn bundle_ref(v: &NodeVersion) -> anyhow::Result<Option<(ObjectId, BundleMember)
     Ok(Some((bundle, member)))
 }
 
-/// A file's content from its node version, opening bundles through `cache`.
-pub async fn read_content_cached(
-    repo: &mut Repository,
-    v: &NodeVersion,
-    cache: &mut BundleCache,
-) -> anyhow::Result<Vec<u8>> {
-    if let Some((bundle, member)) = bundle_ref(v)? {
-        let tar = cache.tar(repo, &bundle).await?;
-        let path = repo.scope().bundle(&bundle);
-        return Ok(crate::repository::bundle::member_data(repo.key(), path.as_ref(), &tar, &member)?.to_vec());
-    }
-    Ok(repo.read_file(&chunk_ids(v)).await?)
+/// A file's content, read one piece at a time so memory stays bounded whatever the file's size: a
+/// bundled small file is one piece (at most the bundle size), a chunked file one chunk per piece (at most
+/// the chunker's maximum, 256 KiB by default).
+pub struct ContentPieces {
+    bundled: Option<Vec<u8>>,
+    chunks: std::vec::IntoIter<ChunkId>,
 }
 
-/// A file's content from its node version.
+impl ContentPieces {
+    /// Opens a file's content from its node version, opening bundles through `cache`.
+    pub async fn open(repo: &Repository, v: &NodeVersion, cache: &mut BundleCache) -> anyhow::Result<ContentPieces> {
+        if let Some((bundle, member)) = bundle_ref(v)? {
+            let tar = cache.tar(repo, &bundle).await?;
+            let path = repo.scope().bundle(&bundle);
+            let data = crate::repository::bundle::member_data(repo.key(), path.as_ref(), &tar, &member)?.to_vec();
+            return Ok(ContentPieces { bundled: Some(data), chunks: Vec::new().into_iter() });
+        }
+        Ok(ContentPieces { bundled: None, chunks: chunk_ids(v).into_iter() })
+    }
+
+    /// The next piece; `None` after the last.
+    pub async fn next(&mut self, repo: &mut Repository) -> anyhow::Result<Option<Vec<u8>>> {
+        if let Some(data) = self.bundled.take() {
+            return Ok(Some(data));
+        }
+        match self.chunks.next() {
+            Some(id) => Ok(Some(repo.read_chunk(&id).await?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A file's content from its node version, whole in memory (small files and tests; restore streams
+/// with [`ContentPieces`]).
 pub async fn read_content(repo: &mut Repository, v: &NodeVersion) -> anyhow::Result<Vec<u8>> {
     if let Some((bundle, member)) = bundle_ref(v)? {
         return Ok(repo.read_bundle_member(&bundle, &member).await?);
@@ -166,7 +242,7 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
     let snapshot_id = resolve_snapshot(repo, opts.snapshot.as_deref()).await?;
     let manifest = repo.load_manifest(&snapshot_id).await?;
     let (versions, _) = load_versions(repo, &manifest).await?;
-    let paths = paths(&versions);
+    let paths = paths(&versions)?;
     let want = opts.path.as_deref().map(|p| p.trim_matches('/').to_string()).filter(|p| !p.is_empty());
     let mut selected: Vec<(&String, &NodeVersion)> = versions
         .iter()
@@ -191,45 +267,80 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
     let mut perm_keys: HashMap<Vec<u8>, String> = HashMap::new();
     let mut dir_times: Vec<(String, NodeVersion)> = Vec::new();
     let mut bundles = BundleCache::default();
+    let local_root = match &opts.target {
+        Target::Local(root) => Some(ConfinedRoot::open(root)?),
+        Target::Share(_) => None,
+    };
     for (path, v) in selected {
+        // Every name on the way is checked again here: a repository may hold names from older
+        // versions, or be hostile.
+        if let Some(why) = bad_name(v.node_id, &versions) {
+            sum.refused.push(format!("refusing path \"{}\": {why}", path.escape_debug()));
+            continue;
+        }
         match &opts.target {
-            Target::Local(root) => {
-                let dest = root.join(path);
+            Target::Local(_) => {
+                let root = local_root.as_ref().expect("opened for local targets");
+                let (dir_path, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
                 if v.kind == NodeKind::Directory {
-                    std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
-                    sum.dirs += 1;
+                    match root.dir(path, true) {
+                        Ok(_) => sum.dirs += 1,
+                        Err(e) => refused(&mut sum, e)?,
+                    }
                     continue;
                 }
-                if let Ok(existing) = std::fs::read(&dest) {
-                    if existing.len() as u64 == v.size && Some(xorhash(&existing).as_slice()) == v.xorhash.as_deref() {
-                        sum.files_already_present += 1;
-                        continue;
-                    }
-                    if !opts.overwrite {
-                        sum.conflicts.push(dest.display().to_string());
-                        continue;
-                    }
-                }
-                let data = match read_content_cached(repo, v, &mut bundles).await {
+                let dir = match root.dir(dir_path, true) {
                     Ok(d) => d,
                     Err(e) => {
-                        damaged(&mut sum, path, e)?;
+                        refused(&mut sum, e)?;
                         continue;
                     }
                 };
-                if let Some(parent) = dest.parent() {
-                    std::fs::create_dir_all(parent)?;
+                match dir.existing(name)? {
+                    Existing::Nothing => {}
+                    Existing::Other(what) => {
+                        sum.conflicts
+                            .push(format!("{} (exists and is {what}, not a regular file)", root.display(path)));
+                        continue;
+                    }
+                    Existing::File(size) => {
+                        if size == v.size && Some(dir.hash_file(name)?.0.as_slice()) == v.xorhash.as_deref() {
+                            sum.files_already_present += 1;
+                            continue;
+                        }
+                        if !opts.overwrite {
+                            sum.conflicts.push(root.display(path));
+                            continue;
+                        }
+                    }
                 }
-                let tmp = dest
-                    .with_file_name(format!(".{}.afb-restore", dest.file_name().unwrap_or_default().to_string_lossy()));
-                std::fs::write(&tmp, &data).with_context(|| format!("writing {}", tmp.display()))?;
-                if let Some(t) = time_of(v.last_write_time_ns) {
-                    let f = std::fs::File::options().write(true).open(&tmp)?;
-                    f.set_modified(t.into())?;
+                let mut pending = dir.create_pending(name)?;
+                let mut written = 0u64;
+                let mut failed = None;
+                match ContentPieces::open(repo, v, &mut bundles).await {
+                    Ok(mut pieces) => loop {
+                        match pieces.next(repo).await {
+                            Ok(Some(piece)) => {
+                                dir.write(&mut pending, &piece)?;
+                                written += piece.len() as u64;
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    },
+                    Err(e) => failed = Some(e),
                 }
-                std::fs::rename(&tmp, &dest)?;
+                if let Some(e) = failed {
+                    dir.abandon(pending);
+                    damaged(&mut sum, path, e)?;
+                    continue;
+                }
+                dir.commit(pending, time_of(v.last_write_time_ns).map(Into::into))?;
                 sum.files_restored += 1;
-                sum.bytes_written += data.len() as u64;
+                sum.bytes_written += written;
             }
             Target::Share(share) => {
                 let mut props = NodeProps {
@@ -274,12 +385,13 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
                 let f = share.file(path);
                 if let Ok(p) = f.properties().await {
                     if p.content_length == v.size {
-                        let mut existing = Vec::new();
+                        // Hashed piece by piece as it downloads, never held whole.
+                        let mut hasher = QuickXorHash::new();
                         let mut s = Box::pin(f.download());
                         while let Some(b) = s.next().await {
-                            existing.extend_from_slice(&b?);
+                            hasher.update(&b?);
                         }
-                        if Some(xorhash(&existing).as_slice()) == v.xorhash.as_deref() {
+                        if Some(hasher.digest().as_slice()) == v.xorhash.as_deref() {
                             sum.files_already_present += 1;
                             continue;
                         }
@@ -289,24 +401,55 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
                         continue;
                     }
                 }
-                let data = match read_content_cached(repo, v, &mut bundles).await {
-                    Ok(d) => d,
-                    Err(e) => {
-                        damaged(&mut sum, path, e)?;
-                        continue;
-                    }
-                };
                 f.create(v.size, &props).await.with_context(|| format!("creating {path}"))?;
-                let mut off = 0usize;
-                while off < data.len() {
-                    let end = (off + crate::azure::MAX_RANGE_BYTES as usize).min(data.len());
-                    f.put_range(off as u64, Bytes::copy_from_slice(&data[off..end])).await?;
-                    off = end;
+                // Pieces are gathered into ranges of at most MAX_RANGE_BYTES, each written as it fills.
+                let range_bytes = crate::azure::MAX_RANGE_BYTES as usize;
+                let mut range: Vec<u8> = Vec::new();
+                let mut offset = 0u64;
+                let mut failed = None;
+                match ContentPieces::open(repo, v, &mut bundles).await {
+                    Ok(mut pieces) => loop {
+                        let piece = match pieces.next(repo).await {
+                            Ok(p) => p,
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        };
+                        let last = piece.is_none();
+                        let mut piece: &[u8] = piece.as_deref().unwrap_or_default();
+                        while !piece.is_empty() {
+                            let take = (range_bytes - range.len()).min(piece.len());
+                            range.extend_from_slice(&piece[..take]);
+                            piece = &piece[take..];
+                            if range.len() == range_bytes {
+                                f.put_range(offset, Bytes::from(std::mem::take(&mut range))).await?;
+                                offset += range_bytes as u64;
+                            }
+                        }
+                        if last {
+                            if !range.is_empty() {
+                                let n = range.len() as u64;
+                                f.put_range(offset, Bytes::from(std::mem::take(&mut range))).await?;
+                                offset += n;
+                            }
+                            break;
+                        }
+                    },
+                    Err(e) => failed = Some(e),
+                }
+                if let Some(e) = failed {
+                    // A partial file is not left behind.
+                    if let Err(d) = f.delete().await {
+                        tracing::warn!("could not delete the partly restored {path}: {d}");
+                    }
+                    damaged(&mut sum, path, e)?;
+                    continue;
                 }
                 // Writing content moves the times: set them (and attributes, permission) again.
                 f.set_properties(&NodeProps { metadata: Default::default(), ..props }, None).await?;
                 sum.files_restored += 1;
-                sum.bytes_written += data.len() as u64;
+                sum.bytes_written += offset;
             }
         }
     }
@@ -323,4 +466,37 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
         }
     }
     Ok(sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: u64, parent: u64, name: &str) -> (u64, NodeVersion) {
+        (id, NodeVersion { node_id: id, parent_id: parent, name: Some(name.into()), ..Default::default() })
+    }
+
+    #[test]
+    fn paths_are_built_iteratively_at_any_depth() {
+        // A chain 5,000 directories deep (no recursion, so no stack to run out of).
+        let depth = 5_000u64;
+        let versions: BTreeMap<u64, NodeVersion> = (1..=depth).map(|id| node(id, id - 1, "d")).collect();
+        let p = paths(&versions).unwrap();
+        assert_eq!(p[&1], "d");
+        assert_eq!(p[&3], "d/d/d");
+        assert_eq!(p[&depth].len() as u64, 2 * depth - 1);
+    }
+
+    #[test]
+    fn a_parent_cycle_is_an_error_naming_the_node() {
+        let versions: BTreeMap<u64, NodeVersion> =
+            [node(1, 0, "top"), node(5, 7, "a"), node(7, 6, "b"), node(6, 5, "c")].into_iter().collect();
+        let err = paths(&versions).unwrap_err().to_string();
+        assert!(err.contains("node 5") && err.contains("cycle"), "{err}");
+        // Without the cycle, everything has a path; a parent missing from the backup starts at the root.
+        let versions: BTreeMap<u64, NodeVersion> =
+            [node(1, 0, "top"), node(2, 1, "a"), node(3, 99, "orphan")].into_iter().collect();
+        let p = paths(&versions).unwrap();
+        assert_eq!((p[&2].as_str(), p[&3].as_str()), ("top/a", "orphan"));
+    }
 }

@@ -66,7 +66,13 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
     let Ok(manifest) = repo.load_manifest(&snapshot_id).await else { return Ok(out) };
     let Ok((versions, _)) = load_versions(repo, &manifest).await else { return Ok(out) };
     // Nodes stored without their SDDL (the permission key did not resolve when they were backed up).
-    let names = restore::paths(&versions);
+    let names = match restore::paths(&versions) {
+        Ok(n) => n,
+        Err(e) => {
+            out.problems.push(e.to_string());
+            return Ok(out);
+        }
+    };
     for (id, v) in &versions {
         if let (Some(k), None) = (&v.permission_key, &v.permission_id) {
             out.problems.push(format!(
@@ -144,12 +150,13 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
                     v.last_write_time_ns
                 ));
             }
-            let mut data = Vec::new();
+            // Hashed piece by piece as it downloads, never held whole.
+            let mut hasher = crate::hash::QuickXorHash::new();
             let mut s = Box::pin(f.download());
             while let Some(b) = s.next().await {
-                data.extend_from_slice(&b?);
+                hasher.update(&b?);
             }
-            if Some(restore::xorhash(&data).as_slice()) != v.xorhash.as_deref() {
+            if Some(hasher.digest().as_slice()) != v.xorhash.as_deref() {
                 out.problems.push(format!("{path}: content (xorhash) differs from the backup"));
             }
         }

@@ -43,6 +43,41 @@ pub const KEY_OBJECT_LEN: usize = HEADER_LEN + crypto::SEAL_OVERHEAD + 32;
 pub struct MasterKey([u8; 32]);
 
 impl MasterKey {
+    /// Writes a new random master key to `path` (64 hex digits and a newline) in a file created with
+    /// mode 0600; an existing file is an error, never overwritten.
+    pub fn create_file(path: &std::path::Path) -> Result<Self> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let key = Self::generate();
+        let io = |e: std::io::Error| Error::Invalid(format!("creating master key file {}: {e}", path.display()));
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
+        f.write_all(format!("{}\n", key.to_hex()).as_bytes()).map_err(io)?;
+        Ok(key)
+    }
+
+    /// Reads a master key file (64 hex digits). Like ssh with private keys, a file that group or others
+    /// may read (any of mode bits 0o077) is refused, with one error line naming the path, the mode and
+    /// the fix. Write key files with mode 0600.
+    pub fn from_file(path: &std::path::Path) -> Result<Self> {
+        use std::io::Read as _;
+        use std::os::unix::fs::MetadataExt as _;
+        let io =
+            |what: &str, e: std::io::Error| Error::Invalid(format!("{what} master key file {}: {e}", path.display()));
+        let mut file = std::fs::File::open(path).map_err(|e| io("opening", e))?;
+        // The mode of the file opened (fstat), not of whatever the path names a moment later.
+        let mode = file.metadata().map_err(|e| io("inspecting", e))?.mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::Invalid(format!(
+                "master key file {} has mode {mode:04o} and is readable by group or others; run chmod 600 {}",
+                path.display(),
+                path.display()
+            )));
+        }
+        let mut hex = String::new();
+        file.read_to_string(&mut hex).map_err(|e| io("reading", e))?;
+        Self::from_hex(hex.trim()).map_err(|e| Error::Invalid(format!("master key file {}: {e}", path.display())))
+    }
+
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }

@@ -404,7 +404,20 @@ impl Repository {
         let path = self.scope.snapshot(snapshot_id);
         let bytes = get_bytes(self.store.as_ref(), &path).await?;
         let json = crypto::open_object(self.key.seal_key(), manifest::MAGIC, &bytes, path.as_ref())?;
-        BackupManifest::from_json(path.as_ref(), &json)
+        let m = BackupManifest::from_json(path.as_ref(), &json)?;
+        // A manifest is bound to where it is stored: one copied to another share's (or, with the same
+        // key, tenant's) path, or under another snapshot id, is refused.
+        let (tenant, share) = (self.scope.tenant(), self.scope.share());
+        if m.tenant_id != tenant || m.share_id != share || m.snapshot_id != snapshot_id {
+            return Err(Error::corrupt(
+                &path,
+                format!(
+                    "manifest is of {}/{} snapshot {}, but is stored as {tenant}/{share} snapshot {snapshot_id}",
+                    m.tenant_id, m.share_id, m.snapshot_id
+                ),
+            ));
+        }
+        Ok(m)
     }
 
     /// Snapshot ids of the share, oldest first.

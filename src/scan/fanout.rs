@@ -102,6 +102,8 @@ pub struct ListStats {
     pub directories: u64,
     pub files: u64,
     pub bytes: u64,
+    /// Entries dropped because their name is one Azure forbids ([`crate::azure::check_entry_name`]).
+    pub rejected_names: u64,
 }
 
 /// What one part listed.
@@ -293,6 +295,10 @@ pub async fn list_part(
             )
         })?;
         st.pages += 1;
+        for r in &page.rejected {
+            tracing::warn!("entry {r} in /{} rejected: not listed", w.path);
+            st.rejected_names += 1;
+        }
         for e in &page.entries {
             let fid = entry_file_id(e, &w.path)?;
             let (node, unknown) = entry_node(e, fid as i64, w.file_id as i64);

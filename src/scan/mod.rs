@@ -105,6 +105,11 @@ pub struct ScanReport {
     pub duplicate_file_ids: u64,
     /// Attribute names this version does not know (ignored).
     pub unknown_attributes: Vec<String>,
+    /// Listed entries dropped because their name is one Azure forbids
+    /// ([`crate::azure::check_entry_name`]): not in the snapshot, the scan went on.
+    pub rejected_names: u64,
+    /// The first [`MAX_REJECTED_REPORTED`] of them: `directory: "name": why`.
+    pub rejected: Vec<String>,
     pub list_seconds: f64,
     pub seconds: f64,
     /// Entries per second of the whole scan (listing, sorting, writing).
@@ -113,6 +118,9 @@ pub struct ScanReport {
     #[serde(skip)]
     pub manifest: Option<IndexManifest>,
 }
+
+/// How many rejected names a [`ScanReport`] lists one by one (all are counted).
+pub const MAX_REJECTED_REPORTED: usize = 100;
 
 /// The one conversion from a listed entry to a node row, shared by every scanner (this module's and
 /// [`fanout`]'s): directories have size 0; times fall back from `LastWriteTime` to `Last-Modified`
@@ -180,6 +188,8 @@ struct WalkStats {
     pages: u64,
     new_ids: u64,
     unknown_attributes: Vec<String>,
+    rejected_names: u64,
+    rejected: Vec<String>,
 }
 
 /// Scan share `share` of the account `account` into `repo` as the next snapshot of `tenant`/`share`.
@@ -288,6 +298,13 @@ async fn scan_snapshot(
             )
         })?;
         st.pages += 1;
+        for r in &page.rejected {
+            tracing::warn!("entry {r} in {} rejected: not scanned", display_path(&w.path));
+            st.rejected_names += 1;
+            if st.rejected.len() < MAX_REJECTED_REPORTED {
+                st.rejected.push(format!("{}: {r}", display_path(&w.path)));
+            }
+        }
         for e in &page.entries {
             let (id, is_new) = node_id_of(idmap, e, &w.path)?;
             st.new_ids += u64::from(is_new);
@@ -363,6 +380,8 @@ async fn scan_snapshot(
         spilled_runs,
         duplicate_file_ids: stats.duplicates,
         unknown_attributes: st.unknown_attributes,
+        rejected_names: st.rejected_names,
+        rejected: st.rejected,
         list_seconds,
         seconds: 0.0,
         entries_per_sec: 0.0,

@@ -854,3 +854,170 @@ async fn a_corrupted_pack_is_named_by_verify_and_restore_skips_only_its_files() 
     env.shutdown().await;
     Ok(())
 }
+
+/// A copy of backup `id` whose node names are changed by `rename` (node name → new name): what a
+/// damaged or hostile repository could hold. Returns the new snapshot's id.
+async fn snapshot_with_names(repo: &mut Repository, id: &str, rename: &[(&str, &str)]) -> Result<String> {
+    let m = repo.load_manifest(id).await?;
+    let (versions, _) = afb::backup::load_versions(repo, &m).await?;
+    let versions: Vec<_> = versions
+        .into_values()
+        .map(|mut v| {
+            if let Some((_, to)) = rename.iter().find(|(from, _)| v.name.as_deref() == Some(*from)) {
+                v.name = Some(to.to_string());
+            }
+            v
+        })
+        .collect();
+    let meta = repo.put_metadata(versions).await?;
+    let mut hostile = afb::repository::BackupManifest::new("t1", "s1");
+    hostile.metadata = vec![meta.to_hex()];
+    hostile.bundles = m.bundles.clone();
+    hostile.permissions = m.permissions.clone();
+    repo.commit(&hostile).await?;
+    Ok(hostile.snapshot_id)
+}
+
+/// Names in a repository that would leave the target (`../x`, `..`, a control character) are refused
+/// one by one, named in the summary; nothing is written outside the root and the rest is restored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_refuses_names_that_would_leave_the_root() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let files = fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let hostile = snapshot_with_names(
+        &mut repo,
+        &s.snapshot_id,
+        &[("top.txt", "../escaped.txt"), ("zero.txt", ".."), ("a.txt", "bell\u{7}"), ("b.bin", "sub2/b.bin")],
+    )
+    .await?;
+    let out = tempfile::tempdir()?;
+    let root = out.path().join("root");
+    let r = restore(
+        &mut repo,
+        RestoreOptions { snapshot: Some(hostile), path: None, target: local(&root), overwrite: false },
+    )
+    .await?;
+    ensure!(!out.path().join("escaped.txt").exists(), "a file was written outside the root");
+    ensure!(r.refused.len() == 4, "{r:?}");
+    ensure!(r.refused.iter().any(|l| l.contains("../escaped.txt") && l.contains("separator")), "{r:?}");
+    ensure!(r.refused.iter().any(|l| l.contains("\"..\"")), "{r:?}");
+    ensure!(r.refused.iter().any(|l| l.contains("docs/sub/bell\\u{7}") && l.contains("control")), "{r:?}");
+    ensure!(r.refused.iter().any(|l| l.contains("\"sub2/b.bin\"")), "a name holding / is one bad name: {r:?}");
+    ensure!(!root.join("docs/sub/sub2").exists(), "a name holding / was split into directories");
+    ensure!(r.files_restored == files.len() as u64 - 4, "{r:?}");
+    ensure!(std::fs::read(root.join("big/disk.img"))? == files["big/disk.img"]);
+    env.shutdown().await;
+    Ok(())
+}
+
+/// A symlink below the root is never followed (a directory link is refused with its path, a file link
+/// is a conflict even with overwrite), and a fifo in the way is a conflict, never opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_refuses_symlinks_and_special_files_below_the_root() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let files = fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let out = tempfile::tempdir()?;
+    let root = out.path().join("root");
+    let elsewhere = out.path().join("elsewhere");
+    std::fs::create_dir_all(&root)?;
+    std::fs::create_dir_all(&elsewhere)?;
+    let secret = out.path().join("secret.txt");
+    std::fs::write(&secret, b"not yours")?;
+    std::os::unix::fs::symlink(&elsewhere, root.join("docs"))?;
+    std::os::unix::fs::symlink(&secret, root.join("top.txt"))?;
+    let fifo = std::ffi::CString::new(root.join("zero.txt").to_str().unwrap())?;
+    ensure!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) } == 0, "mkfifo");
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(&root), overwrite: true }),
+    )
+    .await??;
+    ensure!(std::fs::read_dir(&elsewhere)?.next().is_none(), "written through the docs symlink");
+    ensure!(std::fs::read(&secret)? == b"not yours", "written through the top.txt symlink");
+    ensure!(std::fs::symlink_metadata(root.join("top.txt"))?.file_type().is_symlink());
+    let docs_files = files.keys().filter(|p| p.starts_with("docs/")).count();
+    // docs itself and docs/sub (a directory below it) are refused, and so is every file below docs.
+    ensure!(r.refused.len() == docs_files + 2, "{r:?}");
+    ensure!(r.refused.iter().all(|l| l.contains("docs") && l.contains("symbolic link")), "{r:?}");
+    ensure!(r.conflicts.len() == 2, "{r:?}");
+    ensure!(r.conflicts.iter().any(|c| c.contains("top.txt") && c.contains("symbolic link")), "{r:?}");
+    ensure!(r.conflicts.iter().any(|c| c.contains("zero.txt") && c.contains("fifo")), "{r:?}");
+    ensure!(std::fs::read(root.join("big/disk.img"))? == files["big/disk.img"]);
+    env.shutdown().await;
+    Ok(())
+}
+
+/// Operator restores to any path keep working: a root that does not exist yet is created, with
+/// symlinks in the root's own path followed (the root is trusted, only what is below it is confined).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_root_may_be_reached_through_a_symlink_and_is_created() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let files = fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let out = tempfile::tempdir()?;
+    std::fs::create_dir_all(out.path().join("real"))?;
+    std::os::unix::fs::symlink(out.path().join("real"), out.path().join("link"))?;
+    let root = out.path().join("link/new/root");
+    let r = restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(&root), overwrite: false })
+        .await?;
+    ensure!(r.refused.is_empty() && r.conflicts.is_empty(), "{r:?}");
+    ensure!(read_tree(&out.path().join("real/new/root")) == files, "restored tree differs");
+    env.shutdown().await;
+    Ok(())
+}
+
+/// A manifest is bound to the tenant, share and snapshot id it is stored under: a copy placed under
+/// another share (same tenant key) or another snapshot id is refused with both names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_copied_to_another_share_or_id_is_refused() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let original = env.repo_dir.join(format!("t1/s1/snapshots/{}", s.snapshot_id));
+    std::fs::create_dir_all(env.repo_dir.join("t1/s2/snapshots"))?;
+    std::fs::copy(&original, env.repo_dir.join(format!("t1/s2/snapshots/{}", s.snapshot_id)))?;
+    let other = Repository::open(env.store(), &env.master, "t1", "s2", RepositoryConfig::default()).await?;
+    let err = other.load_manifest(&s.snapshot_id).await.err().map(|e| e.to_string()).unwrap_or_default();
+    ensure!(err.contains("t1/s1") && err.contains("t1/s2"), "{err}");
+    let moved_id = "20000101T000000Z-00000000";
+    std::fs::copy(&original, env.repo_dir.join(format!("t1/s1/snapshots/{moved_id}")))?;
+    let err = repo.load_manifest(moved_id).await.err().map(|e| e.to_string()).unwrap_or_default();
+    ensure!(err.contains(&s.snapshot_id) && err.contains(moved_id), "{err}");
+    env.shutdown().await;
+    Ok(())
+}
+
+/// Content is streamed: a 64 MiB file (far over one chunk or one 4 MiB range) restores byte-identical
+/// to a local directory and to a share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_64_mib_file_restores_byte_identical_to_a_directory_and_a_share() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    env.share.create().await?;
+    let big = data(64 << 20, 7);
+    env.share.file("big.bin").upload(Bytes::from(big.clone()), &NodeProps::default()).await?;
+    let mut repo = env.repo().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let out = tempfile::tempdir()?;
+    let r =
+        restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
+            .await?;
+    ensure!(r.files_restored == 1 && r.bytes_written == big.len() as u64, "{r:?}");
+    ensure!(std::fs::read(out.path().join("big.bin"))? == big, "local copy differs");
+    let copy = env.svc.share("copy");
+    copy.create().await?;
+    let r = restore(
+        &mut repo,
+        RestoreOptions { snapshot: None, path: None, target: Target::Share(copy.clone()), overwrite: false },
+    )
+    .await?;
+    ensure!(r.files_restored == 1 && r.bytes_written == big.len() as u64, "{r:?}");
+    ensure!(download(&copy, "big.bin").await? == big, "share copy differs");
+    env.shutdown().await;
+    Ok(())
+}

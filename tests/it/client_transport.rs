@@ -4,7 +4,7 @@
 //! closed.
 
 use afb::azure::credential::{AccountConfig, Credential, DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME};
-use afb::azure::{ClientOptions, ErrorKind, FileServiceClient, RetryPolicy};
+use afb::azure::{AddressPolicy, ClientOptions, ErrorKind, FileServiceClient, RetryPolicy};
 use futures::TryStreamExt as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -253,4 +253,104 @@ async fn malformed_xml_is_an_error_naming_the_operation() {
     let c = client(srv.addr, fast_retries(1));
     let e = c.list_shares().await.unwrap_err();
     assert!(e.to_string().starts_with("list shares: bad response:"), "{e}");
+}
+
+/// A client of `endpoint` (`http://host:port`) with the address policy `policy`.
+fn client_at(endpoint: &str, policy: AddressPolicy) -> Result<FileServiceClient, afb::azure::AzureError> {
+    let config = AccountConfig {
+        account: DEV_ACCOUNT_NAME.into(),
+        endpoint: format!("{endpoint}/{DEV_ACCOUNT_NAME}"),
+        credential: Credential::shared_key(DEV_ACCOUNT_NAME, DEV_ACCOUNT_KEY).unwrap(),
+    };
+    FileServiceClient::new(config, ClientOptions { address_policy: policy, ..fast_retries(3) })
+}
+
+fn listing_response() -> String {
+    crate::support::net::response(
+        "200 OK",
+        &[("content-type", "application/xml")],
+        std::str::from_utf8(LISTING).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn public_only_refuses_a_loopback_ip_before_connecting() {
+    let srv = crate::support::net::fixed_server(listing_response()).await;
+    let endpoint = format!("http://{}", srv.addr);
+    let err = client_at(&endpoint, AddressPolicy::PublicOnly).err().expect("a loopback literal is refused");
+    assert!(matches!(err.kind, ErrorKind::Refused(_)), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("127.0.0.1") && msg.contains("address policy"), "{msg}");
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+    assert_eq!(srv.connections(), 0);
+
+    // The same server with the default policy is reached.
+    let c = client_at(&endpoint, AddressPolicy::Any).unwrap();
+    let page = c.share("s").directory("d").list_page(None, None).await.unwrap();
+    assert_eq!(page.entries.len(), 1);
+    assert!(srv.connections() >= 1);
+}
+
+#[tokio::test]
+async fn public_only_refuses_a_name_resolving_to_loopback_without_retrying() {
+    let srv = crate::support::net::fixed_server(listing_response()).await;
+    let endpoint = format!("http://localhost:{}", srv.addr.port());
+    let c = client_at(&endpoint, AddressPolicy::PublicOnly).unwrap();
+    let err = c.share("s").directory("d").list_page(None, None).await.unwrap_err();
+    assert!(matches!(err.kind, ErrorKind::Refused(_)), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("localhost") && msg.contains("address policy"), "{msg}");
+    assert!(msg.contains("127.0.0.1") || msg.contains("::1"), "{msg}");
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+    assert_eq!(c.requests_sent(), 1, "a refusal is permanent: not retried");
+    assert_eq!(srv.connections(), 0);
+
+    let c = client_at(&endpoint, AddressPolicy::Any).unwrap();
+    let page = c.share("s").directory("d").list_page(None, None).await.unwrap();
+    assert_eq!(page.entries.len(), 1);
+    assert!(srv.connections() >= 1);
+}
+
+#[tokio::test]
+async fn redirects_are_never_followed() {
+    let target = crate::support::net::fixed_server(listing_response()).await;
+    let location = format!("http://{}/devstoreaccount1/s/d?restype=directory&comp=list", target.addr);
+    let redirector =
+        crate::support::net::fixed_server(crate::support::net::response("302 Found", &[("location", &location)], ""))
+            .await;
+    let c = client_at(&format!("http://{}", redirector.addr), AddressPolicy::Any).unwrap();
+    let err = c.share("s").directory("d").list_page(None, None).await.unwrap_err();
+    assert_eq!(err.status(), Some(302), "{err}");
+    assert!(redirector.connections() >= 1);
+    assert_eq!(target.connections(), 0, "the redirect was followed");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_without_retrying() {
+    // A listing one byte over the cap, sent without Content-Length (chunked), so only counting stops it.
+    let filler = "x".repeat(afb::azure::client::MAX_RESPONSE_BODY_BYTES);
+    let body = format!("<EnumerationResults><Entries/><!--{filler}--></EnumerationResults>");
+    let chunked = format!(
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    let srv = crate::support::net::fixed_server(chunked).await;
+    let c = client_at(&format!("http://{}", srv.addr), AddressPolicy::Any).unwrap();
+    let err = c.share("s").directory("d").list_page(None, None).await.unwrap_err();
+    assert!(matches!(&err.kind, ErrorKind::Protocol(m) if m.contains("larger than")), "{err}");
+    assert_eq!(c.requests_sent(), 1, "an oversized body is not retried");
+}
+
+#[tokio::test]
+async fn listed_names_that_escape_are_rejected_and_the_rest_kept() {
+    let body = r#"<EnumerationResults><Entries>
+        <File><FileId>1</FileId><Name>ok.txt</Name><Properties><Content-Length>1</Content-Length></Properties></File>
+        <File><FileId>2</FileId><Name Encoded="true">%2Fetc%2Fcron.d%2Fx</Name><Properties><Content-Length>1</Content-Length></Properties></File>
+        <Directory><FileId>3</FileId><Name Encoded="true">..</Name><Properties/></Directory>
+        </Entries><NextMarker /></EnumerationResults>"#;
+    let srv = crate::support::net::fixed_server(crate::support::net::response("200 OK", &[], body)).await;
+    let c = client_at(&format!("http://{}", srv.addr), AddressPolicy::Any).unwrap();
+    let page = c.share("s").directory("d").list_page(None, None).await.unwrap();
+    assert_eq!(page.entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["ok.txt"]);
+    assert_eq!(page.rejected.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["/etc/cron.d/x", ".."]);
 }

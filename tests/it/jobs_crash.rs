@@ -277,7 +277,7 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
     }
     let master = afb::repository::MasterKey::generate();
     let key_file = tmp.path().join("master.key");
-    std::fs::write(&key_file, master.to_hex()).unwrap();
+    crate::support::write_key_file(&key_file, &master.to_hex());
     let repo_s = repo.to_str().unwrap().to_string();
 
     let q = db.queue().await;

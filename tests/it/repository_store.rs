@@ -130,6 +130,26 @@ async fn wrong_master_key_gives_one_clear_error() {
     assert!(msg.starts_with("wrong master key for tenant t1: t1/keys/tenant.key"), "{msg}");
 }
 
+/// Like ssh with private keys: a master key file group or others may read is refused, in one line
+/// naming the path, the mode and the fix; at 0600 it reads.
+#[test]
+fn a_master_key_file_readable_by_group_or_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("master.key");
+    let master = MasterKey::generate();
+    crate::support::write_key_file(&path, &format!("{}\n", master.to_hex()));
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(MasterKey::from_file(&path).unwrap().fingerprint(), master.fingerprint());
+    for mode in [0o644, 0o640, 0o604] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let msg = MasterKey::from_file(&path).err().unwrap().to_string();
+        assert!(msg.contains(path.to_str().unwrap()) && msg.contains(&format!("{mode:04o}")), "{msg}");
+        assert!(msg.contains("chmod 600"), "{msg}");
+        assert_eq!(msg.lines().count(), 1, "{msg}");
+    }
+}
+
 #[tokio::test]
 async fn master_key_parses_from_hex_and_reopens_the_tenant() {
     let dir = tempfile::tempdir().unwrap();

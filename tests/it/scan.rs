@@ -422,3 +422,25 @@ async fn afb_scan_cli_prints_a_json_report() {
     assert!(v["share_snapshot"].as_str().unwrap().ends_with('Z'));
     let _ = Arc::new(());
 }
+
+/// A listing holding names Azure forbids (from a hostile or broken endpoint): the scan drops those
+/// entries, counts and names them in its report, and commits the rest.
+#[tokio::test]
+async fn rejected_names_are_counted_and_the_scan_goes_on() {
+    let body = r#"<EnumerationResults><Entries>
+        <File><FileId>11</FileId><Name>ok.txt</Name><Properties><Content-Length>5</Content-Length></Properties></File>
+        <File><FileId>12</FileId><Name Encoded="true">%2Fetc%2Fcron.d%2Fx</Name><Properties><Content-Length>1</Content-Length></Properties></File>
+        <Directory><FileId>13</FileId><Name Encoded="true">..</Name><Properties/></Directory>
+        </Entries><NextMarker /></EnumerationResults>"#;
+    let srv = crate::support::net::fixed_server(crate::support::net::response("200 OK", &[], body)).await;
+    let account = AccountConfig::from_connection_string(&afb::emulator::connection_string_for(srv.addr)).unwrap();
+    let repo_dir = tempfile::tempdir().unwrap();
+    let repo = NodeIndex::open(repo_dir.path().to_str().unwrap()).unwrap();
+    let opts = ScanOptions { share_snapshot: Some("2026-01-01T00:00:00.0000000Z".into()), ..Default::default() };
+    let report = scan(account, ClientOptions::default(), "s", &repo, "t", &opts).await.unwrap();
+    assert_eq!((report.files, report.directories), (1, 0), "{report:?}");
+    assert_eq!(report.rejected_names, 2, "{report:?}");
+    assert_eq!(report.rejected.len(), 2);
+    assert!(report.rejected[0].starts_with("/: \"/etc/cron.d/x\": "), "{:?}", report.rejected);
+    assert!(report.rejected[1].starts_with("/: \"..\": "), "{:?}", report.rejected);
+}

@@ -1,7 +1,10 @@
 //! Helpers shared by the integration tests: scratch PostgreSQL databases and both queue backends
-//! (`jobs`), the emulator ([`emulator`]), node rows for index tests (`nodes`), whole-tree reads for byte-identical comparisons (`tree`).
+//! (`jobs`), the emulator ([`emulator`]), node rows for index tests (`nodes`), plain TCP servers answering
+//! fixed HTTP responses and counting connections (`net`), whole-tree reads for byte-identical comparisons
+//! (`tree`).
 
 pub mod jobs;
+pub mod net;
 pub mod nodes;
 pub mod tree;
 
@@ -13,4 +16,12 @@ pub fn emulator(data: &std::path::Path, faults: afb::emulator::faults::FaultConf
         faults,
     })
     .expect("start the emulator")
+}
+
+/// Writes a master key file as every key file must be written: mode 0600, from creation on.
+pub fn write_key_file(path: &std::path::Path, hex: &str) {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).unwrap();
+    f.write_all(hex.as_bytes()).unwrap();
 }
