@@ -277,7 +277,7 @@ fn listing_response() -> String {
 async fn public_only_refuses_a_loopback_ip_before_connecting() {
     let srv = crate::support::net::fixed_server(listing_response()).await;
     let endpoint = format!("http://{}", srv.addr);
-    let err = client_at(&endpoint, AddressPolicy::PublicOnly).err().expect("a loopback literal is refused");
+    let err = client_at(&endpoint, AddressPolicy::PublicOnly).expect_err("a loopback literal is refused");
     assert!(matches!(err.kind, ErrorKind::Refused(_)), "{err}");
     let msg = err.to_string();
     assert!(msg.contains("127.0.0.1") && msg.contains("address policy"), "{msg}");
