@@ -602,13 +602,16 @@ impl JobHandler for RestoreHandler {
         ctx.progress(json!({
             "phase": "done", "snapshot_id": s.snapshot_id, "files": s.files_restored, "directories": s.dirs, "bytes": s.bytes_written,
             "files_already_present": s.files_already_present, "conflicts": s.conflicts.len(),
+            "damaged": s.damaged.len(), "refused": s.refused.len(),
         }));
-        if !s.conflicts.is_empty() {
-            return Err(JobError::permanent(anyhow::anyhow!(
-                "{} existing files differ and were not overwritten (set overwrite), e.g. {}",
-                s.conflicts.len(),
-                s.conflicts[0]
-            )));
+        // Everything else was restored; the job fails naming what was not, so no one mistakes it for complete.
+        let left_out = [
+            (&s.conflicts, "existing files differ and were not overwritten (set overwrite)"),
+            (&s.damaged, "files are damaged in the repository and were not restored"),
+            (&s.refused, "entries were refused: writing them would leave the restore target"),
+        ];
+        if let Some((list, what)) = left_out.into_iter().find(|(list, _)| !list.is_empty()) {
+            return Err(JobError::permanent(anyhow::anyhow!("{} {what}, e.g. {}", list.len(), list[0])));
         }
         Ok(Outcome::Done)
     }

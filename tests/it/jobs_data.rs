@@ -277,6 +277,23 @@ async fn backup_restore_verify_and_prune_jobs_round_trip_and_a_rerun_backup_comm
     assert!(share_tree.len() >= 300);
     assert_eq!(read_tree(&out), share_tree);
 
+    // A bundle lost from the repository: the restore job restores the rest and fails, naming the damage.
+    let bundles = Path::new(&repo).join("t/docs/bundles");
+    let bundle =
+        std::fs::read_dir(&bundles).unwrap().flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap()).next();
+    std::fs::remove_file(bundle.expect("a bundle").unwrap().path()).unwrap();
+    let out = e.dir.join("restored-damaged");
+    let target = json!({ "kind": "local", "path": out.to_str().unwrap() });
+    let q5 = run_jobs(
+        denv.clone(),
+        1,
+        vec![job(JobKind::Restore, json!({ "tenant": "t", "share": "docs", "target": target }))],
+    )
+    .await;
+    let j = q5.get(1).await.unwrap().unwrap();
+    assert_eq!(j.state, JobState::Dead, "{j:?}");
+    assert!(j.last_error.as_deref().unwrap_or("").contains("damaged in the repository"), "{j:?}");
+
     // A share without settings: dead at once, naming what is missing.
     let q4 = run_jobs(denv, 1, vec![job(JobKind::Scan, json!({ "tenant": "t", "share": "nosuch" }))]).await;
     let j = q4.get(1).await.unwrap().unwrap();
