@@ -1,18 +1,19 @@
 //! `afb verify`: the repository check of a backup plus agreement with its index snapshot, a sampled
 //! `--read-data-subset`, and an optional compare against the live share.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use anyhow::Context as _;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::{EXTRA_INDEX_SNAPSHOT, EXTRA_SKIPPED, load_versions, restore};
+use super::{EXTRA_INDEX_SNAPSHOT, EXTRA_SKIPPED, restore};
 use crate::azure::ShareClient;
-use crate::index::NodeIndex;
-use crate::index::node::{NodeKind as IndexKind, batch_to_nodes};
-use crate::repository::Repository;
-use crate::repository::generated::NodeKind;
+use crate::index::node::{Node, NodeKind as IndexKind, batch_to_nodes};
+use crate::index::{BatchStream, NodeIndex};
+use crate::repository::generated::{NodeKind, NodeVersion};
 use crate::repository::verify::verify_snapshot;
+use crate::repository::{BackupManifest, ObjectId, Repository};
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct VerifyOutcome {
@@ -64,45 +65,60 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
         }
     }
     let Ok(manifest) = repo.load_manifest(&snapshot_id).await else { return Ok(out) };
-    let Ok((versions, _)) = load_versions(repo, &manifest).await else { return Ok(out) };
-    // Nodes stored without their SDDL (the permission key did not resolve when they were backed up).
-    let names = match restore::paths(&versions) {
-        Ok(n) => n,
+    // Memory: the directories' paths (one entry per directory, never per file) and one metadata bucket
+    // at a time; the index snapshot is merge-joined with the buckets in node-id order.
+    let dir_paths = match directory_paths(repo, &manifest).await {
+        Ok(p) => p,
         Err(e) => {
-            out.problems.push(e.to_string());
+            out.problems.push(format!("{e:#}"));
             return Ok(out);
         }
     };
-    for (id, v) in &versions {
-        if let (Some(k), None) = (&v.permission_key, &v.permission_id) {
-            out.problems.push(format!(
-                "{}: no SDDL in the backup (node {id}; permission key {k} did not resolve when it was read)",
-                names[id]
-            ));
+    let path_of = |v: &NodeVersion| {
+        let name = v.name.as_deref().unwrap_or_default();
+        match dir_paths.get(&v.parent_id) {
+            Some(dir) if !dir.is_empty() => format!("{dir}/{name}"),
+            _ => name.to_string(),
         }
-    }
-    // The index snapshot and the backup metadata agree.
-    if let Some(index) = opts.index
-        && let Some(idx) = manifest.extra.get(EXTRA_INDEX_SNAPSHOT).and_then(|s| s.parse::<i64>().ok())
-    {
-        let skipped: BTreeSet<u64> =
-            manifest.extra.get(EXTRA_SKIPPED).and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
-        let im = index.manifest(&manifest.tenant_id, &manifest.share_id, idx).await?;
-        let mut in_index = BTreeSet::new();
-        let mut s = index.read(&im, None)?;
-        while let Some(b) = s.next().await {
-            for n in batch_to_nodes(&b?) {
-                let id = n.node_id as u64;
-                in_index.insert(id);
-                if skipped.contains(&id) {
-                    continue;
+    };
+    let skipped: BTreeSet<u64> =
+        manifest.extra.get(EXTRA_SKIPPED).and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+    // The index snapshot the backup names, read in node-id order beside the buckets.
+    let mut index_rows = match (opts.index, manifest.extra.get(EXTRA_INDEX_SNAPSHOT).and_then(|s| s.parse().ok())) {
+        (Some(index), Some(idx)) => {
+            let im = index.manifest(&manifest.tenant_id, &manifest.share_id, idx).await?;
+            Some((idx, IndexRows { stream: index.read(&im, None)?, batch: Vec::new().into_iter(), peeked: None }))
+        }
+        _ => None,
+    };
+    for bucket in &manifest.metadata {
+        let Some(oid) = ObjectId::from_hex(bucket) else { return Ok(out) };
+        let Ok(versions) = repo.get_metadata(&oid).await else { return Ok(out) };
+        for v in &versions {
+            let id = v.node_id;
+            // Nodes stored without their SDDL (the permission key did not resolve when they were backed up).
+            if let (Some(k), None) = (&v.permission_key, &v.permission_id) {
+                out.problems.push(format!(
+                    "{}: no SDDL in the backup (node {id}; permission key {k} did not resolve when it was read)",
+                    path_of(v)
+                ));
+            }
+            // The index snapshot and the backup metadata agree.
+            if let Some((idx, rows)) = &mut index_rows {
+                while let Some(n) = rows.next_below(id).await? {
+                    if !skipped.contains(&(n.node_id as u64)) {
+                        out.problems.push(format!(
+                            "node {} ({}): in index snapshot {idx} but not in the backup metadata",
+                            n.node_id, n.name
+                        ));
+                    }
                 }
-                match versions.get(&id) {
-                    None => out.problems.push(format!(
-                        "node {id} ({}): in index snapshot {idx} but not in the backup metadata",
-                        n.name
-                    )),
-                    Some(v) => {
+                match rows.take_if(id).await? {
+                    None => {
+                        out.problems.push(format!("node {id}: in the backup metadata but not in index snapshot {idx}"))
+                    }
+                    Some(_) if skipped.contains(&id) => {}
+                    Some(n) => {
                         let kind_ok = (v.kind == NodeKind::Directory) == (n.kind == IndexKind::Dir);
                         if v.name.as_deref() != Some(n.name.as_str()) || v.parent_id != n.parent_id as u64 || !kind_ok {
                             out.problems.push(format!(
@@ -117,49 +133,114 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
                     }
                 }
             }
-        }
-        for id in versions.keys().filter(|id| !in_index.contains(id)) {
-            out.problems.push(format!("node {id}: in the backup metadata but not in index snapshot {idx}"));
+            if let Some(live) = &opts.compare_live
+                && v.kind == NodeKind::File
+            {
+                compare_with_live(live, &path_of(v), v, &mut out).await?;
+            }
         }
     }
-    if let Some(live) = &opts.compare_live {
-        let paths = names;
-        let by_path: BTreeMap<&String, u64> = paths.iter().map(|(id, p)| (p, *id)).collect();
-        for (path, id) in by_path {
-            let v = &versions[&id];
-            if v.kind != NodeKind::File {
-                continue;
-            }
-            out.nodes_compared += 1;
-            let f = live.file(path);
-            let p = match f.properties().await {
-                Ok(p) => p,
-                Err(e) => {
-                    out.problems.push(format!("{path}: not on the live share ({e})"));
-                    continue;
-                }
-            };
-            if p.content_length != v.size {
-                out.problems.push(format!("{path}: size {} live, {} in the backup", p.content_length, v.size));
-                continue;
-            }
-            let lw = crate::scan::nanos(p.last_write_time);
-            if lw != v.last_write_time_ns {
+    if let Some((idx, rows)) = &mut index_rows {
+        while let Some(n) = rows.next_below(u64::MAX).await? {
+            if !skipped.contains(&(n.node_id as u64)) {
                 out.problems.push(format!(
-                    "{path}: last-write time differs (live {lw} ns, backup {} ns)",
-                    v.last_write_time_ns
+                    "node {} ({}): in index snapshot {idx} but not in the backup metadata",
+                    n.node_id, n.name
                 ));
-            }
-            // Hashed piece by piece as it downloads, never held whole.
-            let mut hasher = crate::hash::QuickXorHash::new();
-            let mut s = Box::pin(f.download());
-            while let Some(b) = s.next().await {
-                hasher.update(&b?);
-            }
-            if Some(hasher.digest().as_slice()) != v.xorhash.as_deref() {
-                out.problems.push(format!("{path}: content (xorhash) differs from the backup"));
             }
         }
     }
     Ok(out)
+}
+
+/// The path (below the share root) of every directory of backup `m`, from one pass over its metadata
+/// buckets that keeps directories only. Fails on a parent cycle, naming the node.
+async fn directory_paths(repo: &Repository, m: &BackupManifest) -> anyhow::Result<HashMap<u64, String>> {
+    let mut dirs = BTreeMap::new();
+    for bucket in &m.metadata {
+        let oid = ObjectId::from_hex(bucket).with_context(|| format!("malformed metadata id {bucket}"))?;
+        for v in repo.get_metadata(&oid).await? {
+            if v.kind == NodeKind::Directory {
+                dirs.insert(v.node_id, v);
+            }
+        }
+    }
+    restore::paths(&dirs)
+}
+
+/// The rows of an index snapshot in node-id order, taken as the metadata buckets (also in node-id order)
+/// walk past them: one batch in memory.
+struct IndexRows {
+    stream: BatchStream,
+    batch: std::vec::IntoIter<Node>,
+    peeked: Option<Node>,
+}
+
+impl IndexRows {
+    async fn peek(&mut self) -> anyhow::Result<Option<&Node>> {
+        while self.peeked.is_none() {
+            if let Some(n) = self.batch.next() {
+                self.peeked = Some(n);
+            } else {
+                match self.stream.next().await {
+                    Some(b) => self.batch = batch_to_nodes(&b?).into_iter(),
+                    None => return Ok(None),
+                }
+            }
+        }
+        Ok(self.peeked.as_ref())
+    }
+
+    /// The next row if its node id is below `id`.
+    async fn next_below(&mut self, id: u64) -> anyhow::Result<Option<Node>> {
+        Ok(match self.peek().await? {
+            Some(n) if (n.node_id as u64) < id => self.peeked.take(),
+            _ => None,
+        })
+    }
+
+    /// The next row if it is node `id`.
+    async fn take_if(&mut self, id: u64) -> anyhow::Result<Option<Node>> {
+        Ok(match self.peek().await? {
+            Some(n) if n.node_id as u64 == id => self.peeked.take(),
+            _ => None,
+        })
+    }
+}
+
+/// Compares file `v` (at `path`) with the live share: present, same size, same last-write time, same
+/// content (hashed piece by piece as it downloads, never held whole).
+async fn compare_with_live(
+    live: &ShareClient,
+    path: &str,
+    v: &NodeVersion,
+    out: &mut VerifyOutcome,
+) -> anyhow::Result<()> {
+    out.nodes_compared += 1;
+    let f = live.file(path);
+    let p = match f.properties().await {
+        Ok(p) => p,
+        Err(e) => {
+            out.problems.push(format!("{path}: not on the live share ({e})"));
+            return Ok(());
+        }
+    };
+    if p.content_length != v.size {
+        out.problems.push(format!("{path}: size {} live, {} in the backup", p.content_length, v.size));
+        return Ok(());
+    }
+    let lw = crate::scan::nanos(p.last_write_time);
+    if lw != v.last_write_time_ns {
+        out.problems
+            .push(format!("{path}: last-write time differs (live {lw} ns, backup {} ns)", v.last_write_time_ns));
+    }
+    let mut hasher = crate::hash::QuickXorHash::new();
+    let mut s = Box::pin(f.download());
+    while let Some(b) = s.next().await {
+        hasher.update(&b?);
+    }
+    if Some(hasher.digest().as_slice()) != v.xorhash.as_deref() {
+        out.problems.push(format!("{path}: content (xorhash) differs from the backup"));
+    }
+    Ok(())
 }

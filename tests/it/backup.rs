@@ -406,6 +406,39 @@ async fn backup_under_fault_injection_completes_and_restores_byte_identical() ->
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_against_the_live_share_names_each_file_that_changed_by_its_path() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    env.share.file("top.txt").delete().await?;
+    env.share.file("docs/sub/a.txt").upload(Bytes::from(data(20_000, 999)), &NodeProps::default()).await?;
+    let v = verify(
+        &mut repo,
+        VerifyOptions {
+            snapshot: None,
+            read_data: false,
+            read_data_subset: 0.0,
+            index: Some(&env.index),
+            compare_live: Some(env.share.clone()),
+        },
+    )
+    .await?;
+    ensure!(v.nodes_compared == 11, "every file compared: {v:?}");
+    let mut named: Vec<&str> = v.problems.iter().map(|p| p.split(':').next().unwrap_or_default()).collect();
+    named.dedup();
+    ensure!(named == ["top.txt", "docs/sub/a.txt"] || named == ["docs/sub/a.txt", "top.txt"], "{:?}", v.problems);
+    ensure!(v.problems.iter().any(|p| p.starts_with("top.txt: not on the live share")), "{:?}", v.problems);
+    ensure!(
+        v.problems.iter().any(|p| p == "docs/sub/a.txt: content (xorhash) differs from the backup"),
+        "{:?}",
+        v.problems
+    );
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_pack_makes_verify_report_exactly_that_pack() -> Result<()> {
     let env = Env::new(FaultConfig::default()).await?;
     fill(&env.share).await?;
