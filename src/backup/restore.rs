@@ -18,13 +18,13 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::Serialize;
 
+use super::chunk_ids;
 use super::confined::{self, ConfinedRoot, Existing};
-use super::{chunk_ids, load_versions};
 use crate::azure::{NfsProperties, NodeProps, Permission, ShareClient, check_entry_name};
 use crate::hash::QuickXorHash;
 use crate::repository::bundle::BundleMember;
 use crate::repository::generated::{NodeKind, NodeVersion};
-use crate::repository::{ChunkId, ObjectId, Repository};
+use crate::repository::{BackupManifest, ChunkId, ObjectId, Repository};
 
 /// Where to restore to.
 pub enum Target {
@@ -123,23 +123,53 @@ pub fn paths(versions: &BTreeMap<u64, NodeVersion>) -> anyhow::Result<HashMap<u6
     Ok(out)
 }
 
-/// Why the name of node `id`, or of a directory above it, is not one safe path component
+/// Why the name of node `v`, or of a directory above it (in `dirs`), is not one safe path component
 /// ([`check_entry_name`]); `None` when every name is fine. A name holding `/` is caught here, where
 /// splitting the joined path could not see it.
-fn bad_name(id: u64, versions: &BTreeMap<u64, NodeVersion>) -> Option<String> {
-    let mut id = id;
-    // Ends: `paths` has refused parent cycles already.
-    while let Some(n) = versions.get(&id) {
+fn bad_name(v: &NodeVersion, dirs: &BTreeMap<u64, NodeVersion>) -> Option<String> {
+    let mut n = v;
+    // Ends: `paths` has refused parent cycles among the directories already.
+    loop {
         let name = n.name.as_deref().unwrap_or_default();
         if let Err(why) = check_entry_name(name) {
             return Some(format!("name \"{}\": {why}", name.escape_debug()));
         }
-        if n.parent_id == 0 || n.parent_id == id {
-            break;
+        if n.parent_id == 0 || n.parent_id == n.node_id {
+            return None;
         }
-        id = n.parent_id;
+        n = dirs.get(&n.parent_id)?;
     }
-    None
+}
+
+/// Every directory of backup `m`, by node id, from one pass over its metadata buckets.
+async fn directories(repo: &Repository, m: &BackupManifest) -> anyhow::Result<BTreeMap<u64, NodeVersion>> {
+    let mut dirs = BTreeMap::new();
+    for id in &m.metadata {
+        let oid = ObjectId::from_hex(id).with_context(|| format!("malformed metadata id {id}"))?;
+        dirs.extend(
+            repo.get_metadata(&oid)
+                .await?
+                .into_iter()
+                .filter(|v| v.kind == NodeKind::Directory)
+                .map(|v| (v.node_id, v)),
+        );
+    }
+    Ok(dirs)
+}
+
+/// Whether backup `m` holds a file for which `matches` is true (one bucket in memory at a time).
+async fn file_exists(
+    repo: &Repository,
+    m: &BackupManifest,
+    matches: impl Fn(&NodeVersion) -> bool,
+) -> anyhow::Result<bool> {
+    for id in &m.metadata {
+        let oid = ObjectId::from_hex(id).with_context(|| format!("malformed metadata id {id}"))?;
+        if repo.get_metadata(&oid).await?.iter().any(|v| v.kind != NodeKind::Directory && matches(v)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Recently opened bundles (decrypted TARs), so restoring a directory of small files opens each bundle
@@ -241,28 +271,43 @@ pub async fn resolve_snapshot(repo: &Repository, snapshot: Option<&str>) -> anyh
 pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Result<RestoreSummary> {
     let snapshot_id = resolve_snapshot(repo, opts.snapshot.as_deref()).await?;
     let manifest = repo.load_manifest(&snapshot_id).await?;
-    let (versions, _) = load_versions(repo, &manifest).await?;
-    let paths = paths(&versions)?;
+    // Memory: the directories (one entry each, with their paths) and one metadata bucket at a time; files
+    // stream from the buckets in node-id order, never all at once.
+    let dirs = directories(repo, &manifest).await?;
+    let dir_paths = paths(&dirs)?;
+    let file_path = |v: &NodeVersion| {
+        let name = v.name.as_deref().unwrap_or_default();
+        match dir_paths.get(&v.parent_id) {
+            Some(dir) if v.parent_id != v.node_id && !dir.is_empty() => format!("{dir}/{name}"),
+            _ => name.to_string(),
+        }
+    };
     let want = opts.path.as_deref().map(|p| p.trim_matches('/').to_string()).filter(|p| !p.is_empty());
-    let mut selected: Vec<(&String, &NodeVersion)> = versions
-        .iter()
-        .map(|(id, v)| (&paths[id], v))
-        .filter(|(p, _)| want.as_ref().is_none_or(|w| *p == w || p.starts_with(&format!("{w}/"))))
+    let wanted = |p: &str| want.as_ref().is_none_or(|w| p == w || p.starts_with(&format!("{w}/")));
+    let mut selected_dirs: Vec<(String, NodeVersion)> = dirs
+        .values()
+        .filter(|v| wanted(&dir_paths[&v.node_id]))
+        .map(|v| (dir_paths[&v.node_id].clone(), v.clone()))
         .collect();
     if let Some(w) = &want {
-        anyhow::ensure!(!selected.is_empty(), "{w:?} is not in backup {snapshot_id}");
+        if selected_dirs.is_empty() && !file_exists(repo, &manifest, |v| file_path(v) == *w).await? {
+            anyhow::bail!("{w:?} is not in backup {snapshot_id}");
+        }
         // Restore the directories leading to the subtree too.
         let mut acc = String::new();
         let parts: Vec<&str> = w.split('/').collect();
         for part in &parts[..parts.len() - 1] {
             acc = if acc.is_empty() { part.to_string() } else { format!("{acc}/{part}") };
-            if let Some((id, _)) = paths.iter().find(|(_, p)| **p == acc) {
-                selected.push((&paths[id], &versions[id]));
+            if let Some((id, _)) = dir_paths.iter().find(|(_, p)| **p == acc) {
+                selected_dirs.push((acc.clone(), dirs[id].clone()));
             }
         }
     }
-    // Directories first, parents before children; then files.
-    selected.sort_by_key(|(p, v)| (v.kind != NodeKind::Directory, p.matches('/').count(), (*p).clone()));
+    // Directories first, parents before children; then the files, bucket by bucket.
+    selected_dirs.sort_by_key(|(p, _)| (p.matches('/').count(), p.clone()));
+    let mut selected_dirs = selected_dirs.into_iter();
+    let mut buckets = manifest.metadata.iter();
+    let mut bucket: std::vec::IntoIter<NodeVersion> = Vec::new().into_iter();
     let mut sum = RestoreSummary { snapshot_id: snapshot_id.clone(), ..Default::default() };
     let mut perm_keys: HashMap<Vec<u8>, String> = HashMap::new();
     let mut dir_times: Vec<(String, NodeVersion)> = Vec::new();
@@ -271,10 +316,35 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
         Target::Local(root) => Some(ConfinedRoot::open(root)?),
         Target::Share(_) => None,
     };
-    for (path, v) in selected {
+    loop {
+        let (path, v) = match selected_dirs.next() {
+            Some(d) => d,
+            None => {
+                let next = loop {
+                    if let Some(v) = bucket.next() {
+                        if v.kind == NodeKind::Directory {
+                            continue;
+                        }
+                        let p = file_path(&v);
+                        if wanted(&p) {
+                            break Some((p, v));
+                        }
+                        continue;
+                    }
+                    let Some(id) = buckets.next() else { break None };
+                    let oid = ObjectId::from_hex(id).with_context(|| format!("malformed metadata id {id}"))?;
+                    bucket = repo.get_metadata(&oid).await?.into_iter();
+                };
+                match next {
+                    Some(f) => f,
+                    None => break,
+                }
+            }
+        };
+        let (path, v) = (&path, &v);
         // Every name on the way is checked again here: a repository may hold names from older
         // versions, or be hostile.
-        if let Some(why) = bad_name(v.node_id, &versions) {
+        if let Some(why) = bad_name(v, &dirs) {
             sum.refused.push(format!("refusing path \"{}\": {why}", path.escape_debug()));
             continue;
         }

@@ -307,6 +307,15 @@ async fn restore_of_a_subtree_and_of_one_file() -> Result<()> {
     .await?;
     let tree = read_tree(one.path());
     ensure!(tree.len() == 1 && tree["docs/note3.txt"] == files["docs/note3.txt"], "one-file restore");
+    // A path the backup does not hold: one error naming it, nothing written.
+    let none = tempfile::tempdir()?;
+    for missing in ["docs/nope.txt", "nope/note3.txt", "docs/sub/a.txt/x"] {
+        let opts =
+            RestoreOptions { snapshot: None, path: Some(missing.into()), target: local(none.path()), overwrite: false };
+        let err = restore(&mut repo, opts).await.expect_err(missing).to_string();
+        ensure!(err.contains(&format!("{missing:?} is not in backup")), "{err}");
+    }
+    ensure!(read_tree(none.path()).is_empty() && std::fs::read_dir(none.path())?.next().is_none(), "nothing written");
     env.shutdown().await;
     Ok(())
 }
