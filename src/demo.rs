@@ -212,12 +212,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let repo_location = repo_dir.to_str().ok_or_else(|| anyhow::anyhow!("data directory is not UTF-8"))?;
     let key_file = data.join("master.key");
     let master = master_key(&key_file)?;
-    let jobs = crate::api::jobs::Jobs::memory(Some(crate::api::jobs::job_handlers(repo_location, Some(master))));
+    let jobs =
+        crate::api::jobs::Jobs::memory(Some(crate::api::jobs::job_handlers(repo_location, Some(master.clone()))));
     // A one-off operator token, valid while this process serves (never written down).
     let token = crate::api::auth::new_token();
     let control = crate::repository::store::Location::parse(repo_location)?.control_root()?;
-    let st =
-        crate::api::state_with(repo_location, Auth::new(crate::api::auth::token_file(&control), Some(&token)), jobs)?;
+    let opts = crate::api::ServeOptions { master_key: Some(master.clone()), ..Default::default() };
+    let st = crate::api::state_with(
+        repo_location,
+        Auth::new(crate::api::auth::token_file(&control), Some(&token)),
+        jobs,
+        opts,
+    )?;
     let source = crate::api::settings::SettingsInput {
         connection_string: Some(emulator.connection_string()),
         sas_url: None,

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod data;
 pub mod error;
 pub mod jobs;
+pub mod limit;
 pub mod routes;
 pub mod sample;
 pub mod settings;
@@ -38,6 +39,25 @@ pub struct AppState {
     pub jobs: Arc<jobs::Jobs>,
     /// Where `htmx.min.js` is served from (`node_modules/htmx.org/dist/` of the source tree by default).
     pub static_dir: PathBuf,
+    /// `--restore-root`: tenants restore to local directories only below `{root}/{tenant}`.
+    pub restore_root: Option<PathBuf>,
+    /// Session cookies get `Secure` (served over TLS, or behind `--public-url https://...`).
+    pub secure_cookies: bool,
+    /// Failed token checks per client address and per token prefix.
+    pub limiter: limit::Limiter,
+}
+
+/// What `afb serve` configures beyond the repository, the token store and the job queue.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Seals share secrets in `.afb/shares.json`; without it no secret can be stored.
+    pub master_key: Option<crate::repository::MasterKey>,
+    /// `--restore-root`: created if missing; tenants' local restores go below `{root}/{tenant}`.
+    pub restore_root: Option<PathBuf>,
+    /// `--allow-endpoint` host patterns tenants may also register sources on.
+    pub allow_endpoints: Vec<String>,
+    /// Mark session cookies `Secure`.
+    pub secure_cookies: bool,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -66,9 +86,18 @@ pub struct ServeArgs {
     #[arg(long, env = "AFB_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// File holding the master key (64 hex digits), or set AFB_MASTER_KEY: the embedded runner needs it to
-    /// run scan, backup, restore and verify jobs. Without it only `noop` jobs run.
+    /// run scan, backup, restore and verify jobs, and share secrets are stored sealed with it. Without it
+    /// only `noop` jobs run and no share source can be stored.
     #[arg(long)]
     pub master_key_file: Option<PathBuf>,
+    /// Let tenants restore to local directories, only below DIR/<tenant> (created 0700). Without it tenants
+    /// restore to their shares only; the operator may restore to any absolute path either way.
+    #[arg(long, value_name = "DIR")]
+    pub restore_root: Option<PathBuf>,
+    /// The URL users reach this server at, when a proxy in front of it terminates TLS: an `https://` URL
+    /// marks the session cookie `Secure`.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -91,19 +120,41 @@ impl ServeArgs {
 /// `Location::control_root`), an in-process job queue with no runner (jobs stay queued).
 pub fn state(repo_dir: &str, operator_token: Option<&str>) -> anyhow::Result<SharedState> {
     let dir = crate::repository::store::Location::parse(repo_dir)?.control_root()?;
-    state_with(repo_dir, auth::Auth::new(auth::token_file(&dir), operator_token), jobs::Jobs::memory(None))
+    state_with(
+        repo_dir,
+        auth::Auth::new(auth::token_file(&dir), operator_token),
+        jobs::Jobs::memory(None),
+        ServeOptions::default(),
+    )
 }
 
-/// Build the state with a given token store and job queue.
-pub fn state_with(repo_dir: &str, auth: auth::Auth, jobs: Arc<jobs::Jobs>) -> anyhow::Result<SharedState> {
+/// Build the state with a given token store, job queue and options.
+pub fn state_with(
+    repo_dir: &str,
+    auth: auth::Auth,
+    jobs: Arc<jobs::Jobs>,
+    opts: ServeOptions,
+) -> anyhow::Result<SharedState> {
     let repo = Repo::open(repo_dir)?;
     let dir = crate::repository::store::Location::parse(repo_dir)?.control_root()?;
+    let restore_root = match &opts.restore_root {
+        Some(r) => {
+            std::fs::create_dir_all(r).with_context(|| format!("creating --restore-root {}", r.display()))?;
+            Some(r.canonicalize().with_context(|| format!("--restore-root {}", r.display()))?)
+        }
+        None => None,
+    };
+    let settings = settings::Settings::new(dir.join(".afb").join("shares.json"), opts.master_key.clone());
+    settings.allow_tenant_endpoints(&opts.allow_endpoints);
     Ok(Arc::new(AppState {
         index: data::Index::new(repo),
         auth,
-        settings: settings::Settings::new(dir.join(".afb").join("shares.json")),
+        settings,
         jobs,
         static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/node_modules/htmx.org/dist")),
+        restore_root,
+        secure_cookies: opts.secure_cookies,
+        limiter: limit::Limiter::new(limit::FAILURES_PER_WINDOW, limit::WINDOW, limit::MAX_KEYS),
     }))
 }
 
@@ -117,7 +168,16 @@ pub fn app(state: SharedState) -> axum::Router {
 
 /// `afb serve`.
 pub async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
-    let handlers = if a.no_runner { None } else { Some(jobs::job_handlers(&a.repo.repo, a.master_key()?)) };
+    let master = a.master_key()?;
+    let handlers = if a.no_runner { None } else { Some(jobs::job_handlers(&a.repo.repo, master.clone())) };
+    let secure_cookies = match &a.public_url {
+        Some(u) => {
+            let u = url::Url::parse(u).with_context(|| format!("--public-url {u:?}"))?;
+            anyhow::ensure!(matches!(u.scheme(), "http" | "https"), "--public-url must be an http(s) URL");
+            u.scheme() == "https"
+        }
+        None => false,
+    };
     let (auth, jobs) = match &a.database_url {
         Some(url) => {
             let jobs = jobs::Jobs::postgres(url, handlers)
@@ -130,8 +190,13 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             (auth::Auth::new(auth::token_file(&dir), a.token.as_deref()), jobs::Jobs::memory(handlers))
         }
     };
-    let st = state_with(&a.repo.repo, auth, jobs)?;
-    st.settings.allow_tenant_endpoints(&a.allow_endpoint);
+    let opts = ServeOptions {
+        master_key: master,
+        restore_root: a.restore_root.clone(),
+        allow_endpoints: a.allow_endpoint.clone(),
+        secure_cookies,
+    };
+    let st = state_with(&a.repo.repo, auth, jobs, opts)?;
     let listener = tokio::net::TcpListener::bind(a.addr).await.with_context(|| format!("binding {}", a.addr))?;
     let stop = crate::jobs::cli::signal_listener()?;
     eprintln!(
@@ -156,7 +221,9 @@ pub async fn serve_until(
     // Load the directory summaries the first pages need while the server already answers.
     let warm = st.clone();
     tokio::spawn(async move { warm.index.warm().await });
-    axum::serve(listener, app(st)).with_graceful_shutdown(stop).await?;
+    axum::serve(listener, app(st).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(stop)
+        .await?;
     jobs.shutdown().await;
     Ok(())
 }

@@ -84,7 +84,7 @@ impl DataEnv {
         let repo = repo.into();
         let dir = PathBuf::from(repo.strip_prefix("file://").unwrap_or(&repo));
         DataEnv {
-            settings: Settings::new(dir.join(".afb").join("shares.json")),
+            settings: Settings::new(dir.join(".afb").join("shares.json"), Some(master.clone())),
             repo,
             master,
             budget: ListBudget::default(),
@@ -134,14 +134,15 @@ impl DataEnv {
             .with_context(|| format!("opening repository {} for {tenant}/{share}", self.repo))
     }
 
-    /// The Azure file service and share name of a share, from the settings store. Not configured is a
-    /// permanent error.
+    /// The Azure file service and share name of a share, from the settings store, its client held to
+    /// the address policy stored with the source. Not configured is a permanent error.
     pub fn source(&self, tenant: &str, share: &str) -> Result<(FileServiceClient, String), JobError> {
-        let Some(s) = self.settings.source(tenant, share)? else {
+        let Some(src) = self.settings.source(tenant, share)? else {
             return Err(JobError::permanent(anyhow::anyhow!(
                 "share {tenant}/{share} has no Azure source configured (PUT /api/v1/tenants/{tenant}/shares/{share}/settings)"
             )));
         };
+        let s = &src.input;
         let (cfg, sas_share) = match (&s.connection_string, &s.sas_url) {
             (Some(c), _) => (
                 AccountConfig::from_connection_string(c).map_err(|e| {
@@ -162,7 +163,8 @@ impl DataEnv {
             }
         };
         let name = s.azure_share.clone().or(sas_share).unwrap_or_else(|| share.to_string());
-        let svc = FileServiceClient::new(cfg, self.client_options.clone())
+        let options = ClientOptions { address_policy: src.address_policy, ..self.client_options.clone() };
+        let svc = FileServiceClient::new(cfg, options)
             .map_err(|e| JobError::permanent(anyhow::anyhow!("share {tenant}/{share}: {e}")))?;
         Ok((svc, name))
     }
@@ -586,7 +588,7 @@ impl JobHandler for RestoreHandler {
                 let (svc, name) = self.env.source(&p.share.tenant, share)?;
                 Target::Share(ensure_share(&svc, &name).await?)
             }
-            RestoreTarget::Local { path } => Target::Local(PathBuf::from(path)),
+            RestoreTarget::Local { path } => Target::Local(local_root(path)?),
         };
         let mut repo = self.env.repository(&p.share.tenant, &p.share.share).await?;
         ctx.progress(json!({ "phase": "restoring" }));
@@ -611,6 +613,20 @@ impl JobHandler for RestoreHandler {
         }
         Ok(Outcome::Done)
     }
+}
+
+/// The directory a local restore writes below: the API put an absolute path of normal components in the
+/// payload (a tenant's below its `--restore-root` directory); anything else is refused, whoever enqueued it.
+fn local_root(path: &str) -> Result<PathBuf, JobError> {
+    use std::path::Component;
+    let p = PathBuf::from(path);
+    let normal = p.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    if !p.is_absolute() || !normal || path.contains('\0') {
+        return Err(JobError::permanent(anyhow::anyhow!(
+            "restore target {path:?}: a local target must be an absolute path without '.' or '..'"
+        )));
+    }
+    Ok(p)
 }
 
 struct VerifyHandler {

@@ -72,7 +72,7 @@ impl Env {
     /// A repository directory whose settings name share `share` of tenant `t` in the emulator.
     fn repo(&self, name: &str, share: &str) -> String {
         let repo = self.dir.join(name);
-        Settings::new(repo.join(".afb").join("shares.json"))
+        Settings::new(repo.join(".afb").join("shares.json"), Some(self.master.clone()))
             .put(
                 "t",
                 share,
