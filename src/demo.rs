@@ -146,7 +146,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     // 4. Scan it into a repository (under the demo's data directory).
     let repo_dir = data.join("repo");
-    let repo = crate::index::snapshot::Repo::open(
+    let repo = crate::index::snapshot::NodeIndex::open(
         repo_dir.to_str().ok_or_else(|| anyhow::anyhow!("data directory is not UTF-8"))?,
     )?;
     let account = crate::azure::credential::AccountConfig::from_connection_string(&emulator.connection_string())?;

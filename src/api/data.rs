@@ -20,9 +20,9 @@ use serde::Serialize;
 use super::error::ApiError;
 use crate::index::diff::{ChangeKind, DiffSummary, diff_snapshots};
 use crate::index::dirmap::{DirMap, SubtreeTotals, glob_match};
-use crate::index::manifest::{LayerKind, Manifest};
+use crate::index::manifest::{IndexManifest, LayerKind};
 use crate::index::node::{NodeKind, col};
-use crate::index::snapshot::Repo;
+use crate::index::snapshot::NodeIndex;
 use crate::index::summary::{Origin, Summary};
 
 type SnapKey = (String, String, i64);
@@ -162,7 +162,7 @@ const SUMMARY_CACHE: usize = 16;
 
 /// Index reads with caches.
 pub struct Index {
-    pub repo: Repo,
+    pub repo: NodeIndex,
     summaries: Bounded<SnapKey, Arc<Summary>>,
     listings: Bounded<(SnapKey, i64), Arc<Vec<Entry>>>,
     /// Just the subdirectories of a directory, sorted (the first pages of a listing).
@@ -210,7 +210,7 @@ fn index_err(e: anyhow::Error) -> ApiError {
 }
 
 impl Index {
-    pub fn new(repo: Repo) -> Self {
+    pub fn new(repo: NodeIndex) -> Self {
         Index {
             repo,
             summaries: Bounded::new(SUMMARY_CACHE),
@@ -260,7 +260,7 @@ impl Index {
     }
 
     /// The snapshots of a share; 404 if it has none (or does not exist).
-    pub async fn manifests(&self, tenant: &str, share: &str) -> Result<Vec<Manifest>, ApiError> {
+    pub async fn manifests(&self, tenant: &str, share: &str) -> Result<Vec<IndexManifest>, ApiError> {
         let ms = self.repo.manifests(tenant, share).await.map_err(index_err)?;
         if ms.is_empty() {
             return Err(ApiError::not_found(format!("share {tenant}/{share} not found")));
@@ -269,16 +269,16 @@ impl Index {
     }
 
     /// The snapshots of a share, oldest first; empty if it has none (404 only for an invalid id).
-    pub async fn manifests_or_none(&self, tenant: &str, share: &str) -> Result<Vec<Manifest>, ApiError> {
+    pub async fn manifests_or_none(&self, tenant: &str, share: &str) -> Result<Vec<IndexManifest>, ApiError> {
         self.repo.manifests(tenant, share).await.map_err(index_err)
     }
 
-    pub async fn manifest(&self, tenant: &str, share: &str, id: i64) -> Result<Manifest, ApiError> {
+    pub async fn manifest(&self, tenant: &str, share: &str, id: i64) -> Result<IndexManifest, ApiError> {
         self.repo.manifest(tenant, share, id).await.map_err(index_err)
     }
 
     /// The directory summary of a snapshot: stored at commit (fast), else built once by a full read.
-    pub async fn summary(&self, m: &Manifest) -> Result<Arc<Summary>, ApiError> {
+    pub async fn summary(&self, m: &IndexManifest) -> Result<Arc<Summary>, ApiError> {
         let k = (m.tenant_id.clone(), m.share_id.clone(), m.snapshot_id);
         if let Some(d) = self.summaries.get(&k) {
             return Ok(d);
@@ -301,7 +301,7 @@ impl Index {
 
     /// Entries of one directory, directories first, then by name. Reads only the pages of the snapshot
     /// that hold the directory's entries (see [`crate::index::summary`]).
-    async fn entries(&self, m: &Manifest, sm: &Summary, dir: i64) -> Result<Arc<Vec<Entry>>, ApiError> {
+    async fn entries(&self, m: &IndexManifest, sm: &Summary, dir: i64) -> Result<Arc<Vec<Entry>>, ApiError> {
         let k = ((m.tenant_id.clone(), m.share_id.clone(), m.snapshot_id), dir);
         if let Some(e) = self.listings.get(&k) {
             return Ok(e);
@@ -315,7 +315,7 @@ impl Index {
     /// A page of the directory at `path`. `cursor` is opaque (the offset of the next entry).
     pub async fn browse(
         &self,
-        m: &Manifest,
+        m: &IndexManifest,
         path: &str,
         cursor: Option<&str>,
         limit: usize,
@@ -366,7 +366,7 @@ impl Index {
     /// Nodes whose path matches `glob` (a pattern without `/` matches names), at most `limit`.
     pub async fn search(
         &self,
-        m: &Manifest,
+        m: &IndexManifest,
         glob: &str,
         limit: usize,
     ) -> Result<(Vec<serde_json::Value>, bool), ApiError> {
@@ -407,7 +407,7 @@ impl Index {
     }
 
     /// Changes between two snapshots of a share, the first `limit` with paths.
-    pub async fn diff(&self, old: &Manifest, new: &Manifest, limit: usize) -> Result<DiffResult, ApiError> {
+    pub async fn diff(&self, old: &IndexManifest, new: &IndexManifest, limit: usize) -> Result<DiffResult, ApiError> {
         let (sm_old, sm_new) = (self.summary(old).await?, self.summary(new).await?);
         let (dm_old, dm_new) = (&sm_old.dirs, &sm_new.dirs);
         let mut changes = Vec::new();
@@ -452,7 +452,7 @@ impl Index {
     /// Files, bytes and changes per snapshot. A delta snapshot's changes come from its manifest (new ids
     /// are added nodes; the delta's deleted rows; its changed rows minus the added ones are modified);
     /// after a base, a streaming diff (cached).
-    pub async fn trends(&self, ms: &[Manifest]) -> Result<Vec<TrendPoint>, ApiError> {
+    pub async fn trends(&self, ms: &[IndexManifest]) -> Result<Vec<TrendPoint>, ApiError> {
         let mut out = Vec::with_capacity(ms.len());
         for (i, m) in ms.iter().enumerate() {
             let mut p = TrendPoint {
@@ -496,7 +496,12 @@ impl Index {
 
     /// Directories of `new` whose subtree grew most in bytes since `old` (matched by node id, so renamed
     /// directories still match).
-    pub async fn fastest_growing(&self, old: &Manifest, new: &Manifest, n: usize) -> Result<Vec<Growth>, ApiError> {
+    pub async fn fastest_growing(
+        &self,
+        old: &IndexManifest,
+        new: &IndexManifest,
+        n: usize,
+    ) -> Result<Vec<Growth>, ApiError> {
         let k = (new.tenant_id.clone(), new.share_id.clone(), old.snapshot_id, new.snapshot_id);
         if let Some(g) = self.growth.get(&k) {
             return Ok(g.iter().take(n).cloned().collect());
@@ -506,7 +511,12 @@ impl Index {
         Ok(g.iter().take(n).cloned().collect())
     }
 
-    async fn compute_growth(&self, old: &Manifest, new: &Manifest, n: usize) -> Result<Vec<Growth>, ApiError> {
+    async fn compute_growth(
+        &self,
+        old: &IndexManifest,
+        new: &IndexManifest,
+        n: usize,
+    ) -> Result<Vec<Growth>, ApiError> {
         let (sa, sb) = (self.summary(old).await?, self.summary(new).await?);
         let (a, b) = (&sa.dirs, &sb.dirs);
         let mut g: Vec<(i64, i64, i64)> = b

@@ -25,7 +25,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::cli::{ExitCode, RepoArgs};
-use crate::index::snapshot::Repo;
+use crate::index::snapshot::NodeIndex;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -135,7 +135,7 @@ pub fn state_with(
     jobs: Arc<jobs::Jobs>,
     opts: ServeOptions,
 ) -> anyhow::Result<SharedState> {
-    let repo = Repo::open(repo_dir)?;
+    let repo = NodeIndex::open(repo_dir)?;
     let dir = crate::repository::store::Location::parse(repo_dir)?.control_root()?;
     let restore_root = match &opts.restore_root {
         Some(r) => {

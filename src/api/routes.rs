@@ -15,7 +15,7 @@ use super::SharedState;
 use super::auth::Scope;
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::settings::{SettingsInput, SettingsView};
-use crate::index::manifest::{LayerKind, Manifest, check_id};
+use crate::index::manifest::{IndexManifest, LayerKind, check_id};
 
 /// The caller of an API route, from its bearer token.
 pub struct ApiUser(pub Scope);
@@ -204,7 +204,7 @@ async fn not_found(uri: http::Uri) -> ApiError {
 }
 
 /// A snapshot's summary as the API returns it.
-pub fn snapshot_json(m: &Manifest) -> Value {
+pub fn snapshot_json(m: &IndexManifest) -> Value {
     json!({
         "snapshot_id": m.snapshot_id,
         "created_at": m.created_at,
@@ -277,7 +277,7 @@ pub async fn share_state(
     scope: &Scope,
     t: &str,
     s: &str,
-) -> Result<(Vec<Manifest>, SettingsView), ApiError> {
+) -> Result<(Vec<IndexManifest>, SettingsView), ApiError> {
     scope.check_tenant(t)?;
     let ms = st.index.manifests_or_none(t, s).await?;
     let settings = st.settings.get(t, s).map_err(ApiError::internal)?;
@@ -463,7 +463,13 @@ fn parse_id(what: &str, v: &str) -> Result<i64, ApiError> {
 }
 
 /// Resolve tenant/share/snapshot path parameters after the scope check.
-pub async fn snapshot_of(st: &SharedState, scope: &Scope, t: &str, s: &str, id: &str) -> Result<Manifest, ApiError> {
+pub async fn snapshot_of(
+    st: &SharedState,
+    scope: &Scope,
+    t: &str,
+    s: &str,
+    id: &str,
+) -> Result<IndexManifest, ApiError> {
     scope.check_tenant(t)?;
     let id = parse_id("snapshot", id)?;
     st.index.manifest(t, s, id).await

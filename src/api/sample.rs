@@ -8,7 +8,7 @@ use futures::TryStreamExt;
 
 use crate::cli::{ExitCode, RepoArgs};
 use crate::index::node::{Node, NodeKind, nodes_to_batch};
-use crate::index::snapshot::{Repo, WriteOptions};
+use crate::index::snapshot::{NodeIndex, WriteOptions};
 use crate::index::synthetic::{Mutation, Mutator, SyntheticShare};
 
 #[derive(Debug, Clone, Args)]
@@ -27,7 +27,7 @@ pub struct SampleArgs {
 }
 
 /// Write the sample; returns the number of snapshots written.
-pub async fn write_sample(repo: &Repo, a: &SampleArgs) -> anyhow::Result<usize> {
+pub async fn write_sample(repo: &NodeIndex, a: &SampleArgs) -> anyhow::Result<usize> {
     let mut written = 0;
     for t in 0..a.tenants {
         let tenant = format!("tenant-{t:03}");
@@ -89,7 +89,7 @@ pub async fn write_sample(repo: &Repo, a: &SampleArgs) -> anyhow::Result<usize> 
 
 /// `afb api-sample`.
 pub async fn run(a: SampleArgs) -> anyhow::Result<ExitCode> {
-    let repo = Repo::open(&a.repo.repo)?;
+    let repo = NodeIndex::open(&a.repo.repo)?;
     let t0 = std::time::Instant::now();
     let n = write_sample(&repo, &a).await?;
     eprintln!("wrote {n} snapshots for {} tenants in {:.1} s", a.tenants, t0.elapsed().as_secs_f64());

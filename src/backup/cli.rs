@@ -18,7 +18,7 @@ use super::verify::{VerifyOptions, verify};
 use super::{BackupInput, BackupSummary, Progress, find_previous, run, scan};
 use crate::azure::{ClientOptions, FileServiceClient, ShareClient};
 use crate::cli::{ExitCode, OutputArgs, SourceArgs};
-use crate::index::snapshot::Repo as IndexRepo;
+use crate::index::snapshot::NodeIndex;
 use crate::repository::keys::load_tenant_key;
 use crate::repository::store::Location;
 use crate::repository::{MasterKey, Repository, RepositoryConfig, crypto};
@@ -57,8 +57,8 @@ impl RepoTarget {
     /// The Parquet node index: at the repository root, beside the content, where `afb scan`, `afb sql`
     /// and `afb serve` find it too. Their keys never collide (`{t}/{s}/index/{snapshots,data,summaries,runs}`
     /// against the chunk index's `{t}/{s}/index/{2 hex digits}`; see docs/repository.md).
-    pub fn index(&self) -> anyhow::Result<IndexRepo> {
-        IndexRepo::open(&Location::parse(&self.repo)?.to_string())
+    pub fn index(&self) -> anyhow::Result<NodeIndex> {
+        NodeIndex::open(&Location::parse(&self.repo)?.to_string())
     }
 
     pub async fn open(&self) -> anyhow::Result<Repository> {
@@ -78,7 +78,7 @@ fn service(source: &SourceArgs) -> anyhow::Result<FileServiceClient> {
 /// backup. The library entry point tests and the CLI share.
 pub async fn backup_share(
     repo: &mut Repository,
-    index: &IndexRepo,
+    index: &NodeIndex,
     share: &ShareClient,
     progress: &dyn Progress,
 ) -> anyhow::Result<BackupSummary> {
@@ -88,7 +88,7 @@ pub async fn backup_share(
 /// [`backup_share`] reading `readers` files at once (0: [`super::DEFAULT_READERS`]).
 pub async fn backup_share_with(
     repo: &mut Repository,
-    index: &IndexRepo,
+    index: &NodeIndex,
     share: &ShareClient,
     progress: &dyn Progress,
     readers: usize,
@@ -101,7 +101,7 @@ pub async fn backup_share_with(
 /// Scan `at` (normally a share snapshot, whose timestamp is `ts`) and back it up.
 pub async fn backup_from_snapshot(
     repo: &mut Repository,
-    index: &IndexRepo,
+    index: &NodeIndex,
     at: &ShareClient,
     ts: Option<String>,
     progress: &dyn Progress,
@@ -112,7 +112,7 @@ pub async fn backup_from_snapshot(
 /// [`backup_from_snapshot`] reading `readers` files at once (0: the default).
 pub async fn backup_from_snapshot_with(
     repo: &mut Repository,
-    index: &IndexRepo,
+    index: &NodeIndex,
     at: &ShareClient,
     ts: Option<String>,
     progress: &dyn Progress,
@@ -143,7 +143,7 @@ pub async fn backup_from_snapshot_with(
         None => scan::scan_share(at, index, &tenant, &share_id).await?,
     };
     let previous = find_previous(repo, index).await?;
-    run(repo, BackupInput { share: at.clone(), azure_snapshot: ts, index, current, previous, progress, readers }).await
+    run(repo, BackupInput { share: at.clone(), share_snapshot: ts, index, current, previous, progress, readers }).await
 }
 
 /// Progress of the reads: on a terminal an indicatif bar (bytes, MB/s, files, files/s, ETA); otherwise a
@@ -280,7 +280,7 @@ pub async fn backup_cmd(args: BackupArgs) -> anyhow::Result<ExitCode> {
             "snapshot {} (index snapshot {}, share snapshot {})",
             s.snapshot_id,
             s.index_snapshot,
-            s.azure_snapshot.as_deref().unwrap_or("-")
+            s.share_snapshot.as_deref().unwrap_or("-")
         );
         println!(
             "files: {} new, {} changed, {} unchanged; {} directories",

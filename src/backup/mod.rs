@@ -41,33 +41,33 @@ use serde::{Deserialize, Serialize};
 use crate::azure::{AzureError, ByteRange, FileClient, Properties, ShareClient};
 use crate::index::diff::{Change, ChangeKind, diff_snapshots};
 use crate::index::dirmap::DirMap;
-use crate::index::manifest::Manifest as IndexManifest;
+use crate::index::manifest::IndexManifest;
 use crate::index::node::{Node, NodeKind as IndexKind, batch_to_nodes};
-use crate::index::snapshot::Repo as IndexRepo;
+use crate::index::snapshot::NodeIndex;
 use crate::repository::generated::{BundleRef, KeyValue, NfsAttributes, NodeKind, NodeVersion};
-use crate::repository::{ChunkId, Manifest, ObjectId, Repository, SmallFile};
+use crate::repository::{BackupManifest, ChunkId, ObjectId, Repository, SmallFile};
 
 /// Node ids per metadata object (bucket = node_id / BUCKET).
 pub const BUCKET: u64 = 4096;
 /// `extra` keys of a backup manifest.
 pub const EXTRA_INDEX_SNAPSHOT: &str = "index_snapshot";
-pub const EXTRA_AZURE_SNAPSHOT: &str = "azure_snapshot";
+pub const EXTRA_SHARE_SNAPSHOT: &str = "azure_snapshot";
 pub const EXTRA_SKIPPED: &str = "skipped_nodes";
 
 /// The previous backup a new one is diffed against.
 pub struct Previous {
     pub index: IndexManifest,
     /// Azure share-snapshot timestamp the previous backup read from.
-    pub azure_snapshot: Option<String>,
-    pub backup: Manifest,
+    pub share_snapshot: Option<String>,
+    pub backup: BackupManifest,
 }
 
 /// What one backup works on.
 pub struct BackupInput<'a> {
     /// The share, as a client at the Azure share snapshot the current index snapshot describes.
     pub share: ShareClient,
-    pub azure_snapshot: Option<String>,
-    pub index: &'a IndexRepo,
+    pub share_snapshot: Option<String>,
+    pub index: &'a NodeIndex,
     pub current: IndexManifest,
     pub previous: Option<Previous>,
     pub progress: &'a dyn Progress,
@@ -102,7 +102,7 @@ pub struct BackupSummary {
     pub snapshot_id: String,
     pub parent: Option<String>,
     pub index_snapshot: i64,
-    pub azure_snapshot: Option<String>,
+    pub share_snapshot: Option<String>,
     pub files_new: u64,
     pub files_changed: u64,
     pub files_unchanged: u64,
@@ -156,7 +156,7 @@ impl BackupSummary {
 }
 
 /// The latest backup of the repository's share and the index snapshot and share snapshot it recorded.
-pub async fn find_previous(repo: &Repository, index: &IndexRepo) -> anyhow::Result<Option<Previous>> {
+pub async fn find_previous(repo: &Repository, index: &NodeIndex) -> anyhow::Result<Option<Previous>> {
     match latest_manifest(repo).await? {
         Some(backup) => previous_of(repo, index, backup).await,
         None => Ok(None),
@@ -164,7 +164,11 @@ pub async fn find_previous(repo: &Repository, index: &IndexRepo) -> anyhow::Resu
 }
 
 /// Backup `backup` as the previous backup of a new one: `None` if it names no index snapshot.
-pub async fn previous_of(repo: &Repository, index: &IndexRepo, backup: Manifest) -> anyhow::Result<Option<Previous>> {
+pub async fn previous_of(
+    repo: &Repository,
+    index: &NodeIndex,
+    backup: BackupManifest,
+) -> anyhow::Result<Option<Previous>> {
     let last = &backup.snapshot_id;
     let Some(idx) = backup.extra.get(EXTRA_INDEX_SNAPSHOT).and_then(|s| s.parse::<i64>().ok()) else {
         return Ok(None);
@@ -173,16 +177,16 @@ pub async fn previous_of(repo: &Repository, index: &IndexRepo, backup: Manifest)
         .manifest(repo.scope().tenant(), repo.scope().share(), idx)
         .await
         .with_context(|| format!("index snapshot {idx} of backup {last}"))?;
-    let azure_snapshot = backup.extra.get(EXTRA_AZURE_SNAPSHOT).cloned();
-    Ok(Some(Previous { index, azure_snapshot, backup }))
+    let share_snapshot = backup.extra.get(EXTRA_SHARE_SNAPSHOT).cloned();
+    Ok(Some(Previous { index, share_snapshot, backup }))
 }
 
 /// The newest backup manifest. Snapshot ids sort by second; within one second, by `created_ns`.
-pub async fn latest_manifest(repo: &Repository) -> anyhow::Result<Option<Manifest>> {
+pub async fn latest_manifest(repo: &Repository) -> anyhow::Result<Option<BackupManifest>> {
     let ids = repo.list_snapshots().await?;
     let Some(last) = ids.last() else { return Ok(None) };
     let second = last.split('-').next().unwrap_or(last).to_string();
-    let mut best: Option<Manifest> = None;
+    let mut best: Option<BackupManifest> = None;
     for id in ids.iter().rev().take_while(|id| id.starts_with(&second)) {
         let m = repo.load_manifest(id).await?;
         if best.as_ref().is_none_or(|b| m.created_ns > b.created_ns) {
@@ -195,7 +199,7 @@ pub async fn latest_manifest(repo: &Repository) -> anyhow::Result<Option<Manifes
 /// All node versions of a backup, by node id, and the metadata object of each bucket.
 pub async fn load_versions(
     repo: &Repository,
-    m: &Manifest,
+    m: &BackupManifest,
 ) -> anyhow::Result<(BTreeMap<u64, NodeVersion>, HashMap<u64, String>)> {
     let mut versions = BTreeMap::new();
     let mut buckets = HashMap::new();
@@ -247,7 +251,7 @@ pub(crate) async fn with_backup_marker<T>(
 async fn run_marked(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Result<BackupSummary> {
     let started = Instant::now();
     let stats0 = repo.stats();
-    let mut plan = Plan::new(repo, input.index, input.current, input.azure_snapshot, input.previous).await?;
+    let mut plan = Plan::new(repo, input.index, input.current, input.share_snapshot, input.previous).await?;
     let mut sum = plan.summary();
     let nodes = std::mem::take(&mut plan.to_read);
     let produced = store_nodes(repo, &input.share, &plan, nodes, input.readers, input.progress, &mut sum).await?;
@@ -271,7 +275,7 @@ pub struct ToRead {
 pub struct Plan {
     pub current: IndexManifest,
     /// The Azure share-snapshot timestamp the current index snapshot describes.
-    pub azure_snapshot: Option<String>,
+    pub share_snapshot: Option<String>,
     pub previous: Option<Previous>,
     prev_buckets: HashMap<u64, String>,
     /// Buckets whose metadata object must be written: a node in them was added, deleted, changed, or has
@@ -291,9 +295,9 @@ impl Plan {
     /// content did not change reuses its previous version, every other node is to be read.
     pub async fn new(
         repo: &Repository,
-        index: &IndexRepo,
+        index: &NodeIndex,
         current: IndexManifest,
-        azure_snapshot: Option<String>,
+        share_snapshot: Option<String>,
         previous: Option<Previous>,
     ) -> anyhow::Result<Plan> {
         let (prev_versions, prev_buckets) = match &previous {
@@ -312,7 +316,7 @@ impl Plan {
         let dirmap = DirMap::load(index, &current).await?;
         let mut plan = Plan {
             current,
-            azure_snapshot,
+            share_snapshot,
             previous,
             prev_buckets,
             dirty: BTreeSet::new(),
@@ -363,7 +367,7 @@ impl Plan {
     pub fn summary(&self) -> BackupSummary {
         BackupSummary {
             index_snapshot: self.current.snapshot_id,
-            azure_snapshot: self.azure_snapshot.clone(),
+            share_snapshot: self.share_snapshot.clone(),
             files_unchanged: self.files_unchanged,
             dirs: self.dirs_unchanged,
             ..Default::default()
@@ -372,7 +376,7 @@ impl Plan {
 
     /// The Azure share snapshot of the previous backup (List Ranges compares against it).
     pub fn prev_snapshot(&self) -> Option<&str> {
-        self.previous.as_ref().and_then(|p| p.azure_snapshot.as_deref())
+        self.previous.as_ref().and_then(|p| p.share_snapshot.as_deref())
     }
 
     /// Writes the metadata buckets and commits the manifest: the reused versions plus `produced` (what
@@ -386,12 +390,12 @@ impl Plan {
         produced: BTreeMap<u64, NodeVersion>,
         sum: &mut BackupSummary,
         snapshot_id: Option<String>,
-    ) -> anyhow::Result<Manifest> {
-        let Plan { current, azure_snapshot, previous, prev_buckets, mut dirty, mut reused, .. } = self;
+    ) -> anyhow::Result<BackupManifest> {
+        let Plan { current, share_snapshot, previous, prev_buckets, mut dirty, mut reused, .. } = self;
         for s in &sum.skipped {
             dirty.insert(s.node_id / BUCKET);
         }
-        let mut manifest = Manifest::new(repo.scope().tenant(), repo.scope().share());
+        let mut manifest = BackupManifest::new(repo.scope().tenant(), repo.scope().share());
         if let Some(id) = snapshot_id {
             if let Some(existing) = load_manifest_opt(repo, &id).await? {
                 sum.snapshot_id = existing.snapshot_id.clone();
@@ -433,8 +437,8 @@ impl Plan {
         manifest.permissions = permissions.into_iter().collect();
         manifest.bundles = bundles.into_iter().collect();
         manifest.extra.insert(EXTRA_INDEX_SNAPSHOT.into(), current.snapshot_id.to_string());
-        if let Some(ts) = &azure_snapshot {
-            manifest.extra.insert(EXTRA_AZURE_SNAPSHOT.into(), ts.clone());
+        if let Some(ts) = &share_snapshot {
+            manifest.extra.insert(EXTRA_SHARE_SNAPSHOT.into(), ts.clone());
         }
         if !sum.skipped.is_empty() {
             let mut ids: Vec<u64> = sum.skipped.iter().map(|s| s.node_id).collect();
@@ -460,7 +464,7 @@ impl Plan {
 }
 
 /// The manifest of snapshot `id`, if it exists.
-pub async fn load_manifest_opt(repo: &Repository, id: &str) -> anyhow::Result<Option<Manifest>> {
+pub async fn load_manifest_opt(repo: &Repository, id: &str) -> anyhow::Result<Option<BackupManifest>> {
     match repo.load_manifest(id).await {
         Ok(m) => Ok(Some(m)),
         Err(crate::repository::Error::Missing { .. }) => Ok(None),

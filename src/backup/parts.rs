@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::{BackupSummary, Plan, Progress, ToRead, load_manifest_opt, previous_of, store_nodes, with_backup_marker};
 use crate::azure::ShareClient;
 use crate::index::node::NodeKind as IndexKind;
-use crate::index::snapshot::Repo as IndexRepo;
+use crate::index::snapshot::NodeIndex;
 use crate::repository::generated::NodeVersion;
 use crate::repository::runs::{self, PartRecord};
 use crate::repository::{ObjectId, Repository};
@@ -96,13 +96,13 @@ pub fn batches(to_read: &[ToRead], budget: &BatchBudget) -> Vec<PartRange> {
     out
 }
 
-/// The plan an upload names (its index snapshot and previous backup), with `azure_snapshot` the share
+/// The plan an upload names (its index snapshot and previous backup), with `share_snapshot` the share
 /// snapshot the index snapshot describes.
 pub async fn plan_of(
     repo: &Repository,
-    index: &IndexRepo,
+    index: &NodeIndex,
     upload: &Upload,
-    azure_snapshot: &str,
+    share_snapshot: &str,
 ) -> anyhow::Result<Plan> {
     let (tenant, share) = (repo.scope().tenant(), repo.scope().share());
     let current = index.manifest(tenant, share, upload.index_snapshot).await?;
@@ -117,7 +117,7 @@ pub async fn plan_of(
         }
         None => None,
     };
-    Plan::new(repo, index, current, Some(azure_snapshot.to_string()), previous).await
+    Plan::new(repo, index, current, Some(share_snapshot.to_string()), previous).await
 }
 
 /// What the planning job found.
@@ -132,7 +132,7 @@ pub enum Planned {
 /// (`share` is a client at the index snapshot's share snapshot), otherwise the ranges are returned.
 pub async fn plan_upload(
     repo: &mut Repository,
-    index: &IndexRepo,
+    index: &NodeIndex,
     share: &ShareClient,
     upload: &Upload,
     budget: &BatchBudget,
@@ -142,11 +142,11 @@ pub async fn plan_upload(
     if let Some(m) = load_manifest_opt(repo, &upload.snapshot_id).await? {
         return Ok(Planned::Committed(committed(m, upload)));
     }
-    let azure_snapshot = share.snapshot().context("a split backup reads a share snapshot")?.to_string();
+    let share_snapshot = share.snapshot().context("a split backup reads a share snapshot")?.to_string();
     with_backup_marker(repo, async |repo| {
         let started = std::time::Instant::now();
         let stats0 = repo.stats();
-        let mut plan = plan_of(repo, index, upload, &azure_snapshot).await?;
+        let mut plan = plan_of(repo, index, upload, &share_snapshot).await?;
         let ranges = batches(&plan.to_read, budget);
         if ranges.len() > 1 {
             return Ok(Planned::Split(ranges));
@@ -163,12 +163,12 @@ pub async fn plan_upload(
 }
 
 /// The summary of an upload whose manifest exists already.
-fn committed(m: crate::repository::Manifest, upload: &Upload) -> BackupSummary {
+fn committed(m: crate::repository::BackupManifest, upload: &Upload) -> BackupSummary {
     BackupSummary {
         snapshot_id: m.snapshot_id,
         parent: m.parent,
         index_snapshot: upload.index_snapshot,
-        azure_snapshot: m.extra.get(super::EXTRA_AZURE_SNAPSHOT).cloned(),
+        share_snapshot: m.extra.get(super::EXTRA_SHARE_SNAPSHOT).cloned(),
         already_committed: true,
         ..Default::default()
     }
@@ -195,7 +195,7 @@ pub enum PartDone {
 /// Runs part `range` of run `run` (see the module docs); `share` is a client at the share snapshot.
 pub async fn run_part(
     repo: &mut Repository,
-    index: &IndexRepo,
+    index: &NodeIndex,
     share: &ShareClient,
     run: &str,
     upload: &Upload,
@@ -213,11 +213,11 @@ pub async fn run_part(
     {
         return Ok(PartDone::AlreadyStored(info.summary));
     }
-    let azure_snapshot = share.snapshot().context("a split backup reads a share snapshot")?.to_string();
+    let share_snapshot = share.snapshot().context("a split backup reads a share snapshot")?.to_string();
     with_backup_marker(repo, async |repo| {
         let started = std::time::Instant::now();
         let stats0 = repo.stats();
-        let mut plan = plan_of(repo, index, upload, &azure_snapshot).await?;
+        let mut plan = plan_of(repo, index, upload, &share_snapshot).await?;
         let nodes: Vec<ToRead> = std::mem::take(&mut plan.to_read)
             .into_iter()
             .filter(|t| (range.first..=range.last).contains(&(t.node.node_id as u64)))
@@ -246,14 +246,14 @@ pub async fn run_part(
 }
 
 /// Commits a split backup from its parts' records (see the module docs) and deletes the records.
-/// `azure_snapshot` is the share snapshot the index snapshot describes.
+/// `share_snapshot` is the share snapshot the index snapshot describes.
 pub async fn commit_parts(
     repo: &mut Repository,
-    index: &IndexRepo,
+    index: &NodeIndex,
     run: &str,
     upload: &Upload,
     parts: &[PartRange],
-    azure_snapshot: &str,
+    share_snapshot: &str,
 ) -> anyhow::Result<BackupSummary> {
     if let Some(m) = load_manifest_opt(repo, &upload.snapshot_id).await? {
         runs::remove_run(repo, run).await?;
@@ -262,7 +262,7 @@ pub async fn commit_parts(
     let sum = with_backup_marker(repo, async |repo| {
         let started = std::time::Instant::now();
         let stats0 = repo.stats();
-        let plan = plan_of(repo, index, upload, &azure_snapshot).await?;
+        let plan = plan_of(repo, index, upload, &share_snapshot).await?;
         let mut sum = plan.summary();
         let mut produced: BTreeMap<u64, NodeVersion> = BTreeMap::new();
         for range in parts {

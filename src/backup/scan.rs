@@ -7,9 +7,9 @@ use anyhow::Context;
 use futures::StreamExt;
 
 use crate::azure::ShareClient;
-use crate::index::manifest::Manifest as IndexManifest;
+use crate::index::manifest::IndexManifest;
 use crate::index::node::{Node, NodeKind, ROOT_ID, nodes_to_batch};
-use crate::index::snapshot::{Repo, WriteOptions};
+use crate::index::snapshot::{NodeIndex, WriteOptions};
 
 /// `ReadOnly | Archive` → bits (unknown names are ignored; table: `crate::azure::model::SMB_ATTRIBUTES`).
 pub fn parse_attributes(s: &str) -> u32 {
@@ -33,7 +33,7 @@ pub fn ns(t: Option<time::OffsetDateTime>) -> i64 {
 /// Scans `share` (a client at a share snapshot, or the live share) into a new index snapshot.
 pub async fn scan_share(
     share: &ShareClient,
-    index: &Repo,
+    index: &NodeIndex,
     tenant: &str,
     share_id: &str,
 ) -> anyhow::Result<IndexManifest> {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{EXTRA_INDEX_SNAPSHOT, EXTRA_SKIPPED, load_versions, restore};
 use crate::azure::ShareClient;
 use crate::index::node::{NodeKind as IndexKind, batch_to_nodes};
-use crate::index::snapshot::Repo as IndexRepo;
+use crate::index::snapshot::NodeIndex;
 use crate::repository::Repository;
 use crate::repository::generated::NodeKind;
 use crate::repository::verify::verify_snapshot;
@@ -30,7 +30,7 @@ pub struct VerifyOptions<'a> {
     pub read_data: bool,
     /// Percentage of packs to read in full and hash (0 = none).
     pub read_data_subset: f64,
-    pub index: Option<&'a IndexRepo>,
+    pub index: Option<&'a NodeIndex>,
     pub compare_live: Option<ShareClient>,
 }
 

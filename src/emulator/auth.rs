@@ -2,7 +2,7 @@
 //! with the same signing code the client uses (`azure::credential`).
 
 use super::clock;
-use super::error::{ApiError, ApiResult};
+use super::error::{StorageError, StorageResult};
 use crate::azure::credential::{DEV_ACCOUNT_NAME, SasFields, shared_key_string_to_sign, sign};
 use http::request::Parts;
 
@@ -23,32 +23,34 @@ pub struct Need {
 
 /// Checks that the request is signed with the account key (Shared Key or SAS) and, for a SAS, that it
 /// is valid now and grants `need`. `share` and `path` are the decoded share name and path below it.
-pub fn check(key: &[u8], parts: &Parts, share: &str, path: &[String], need: Need, now: i64) -> ApiResult<()> {
+pub fn check(key: &[u8], parts: &Parts, share: &str, path: &[String], need: Need, now: i64) -> StorageResult<()> {
     let raw_path = parts.uri.path();
     let raw_query = parts.uri.query().unwrap_or("");
     if let Some(auth) = parts.headers.get("authorization") {
         let auth = auth.to_str().unwrap_or("");
         let Some((scheme, cred)) = auth.split_once(' ') else {
-            return Err(ApiError::authentication_failed(format!(
+            return Err(StorageError::authentication_failed(format!(
                 "The authorization header '{auth}' is not in a recognized format."
             )));
         };
         if scheme != "SharedKey" {
-            return Err(ApiError::authentication_failed(format!("Authentication scheme {scheme} is not supported.")));
+            return Err(StorageError::authentication_failed(format!(
+                "Authentication scheme {scheme} is not supported."
+            )));
         }
         let (account, given) = cred.split_once(':').unwrap_or((cred, ""));
         if account != DEV_ACCOUNT_NAME {
-            return Err(ApiError::authentication_failed(format!(
+            return Err(StorageError::authentication_failed(format!(
                 "The account {account} does not exist on this emulator."
             )));
         }
         if !parts.headers.contains_key("x-ms-date") && !parts.headers.contains_key("date") {
-            return Err(ApiError::authentication_failed("Request date header not specified."));
+            return Err(StorageError::authentication_failed("Request date header not specified."));
         }
         let sts =
             shared_key_string_to_sign(parts.method.as_str(), DEV_ACCOUNT_NAME, raw_path, raw_query, &parts.headers);
         if !crate::api::auth::same_secret(&sign(key, &sts), given) {
-            return Err(ApiError::authentication_failed(format!(
+            return Err(StorageError::authentication_failed(format!(
                 "The MAC signature found in the HTTP request '{given}' is not the same as any computed signature. Server used following string to sign: '{sts}'."
             )));
         }
@@ -57,12 +59,14 @@ pub fn check(key: &[u8], parts: &Parts, share: &str, path: &[String], need: Need
     if raw_query.split('&').any(|p| p.starts_with("sig=")) {
         return check_sas(key, &SasFields::parse(raw_query), share, path, need, now);
     }
-    Err(ApiError::no_authentication_information())
+    Err(StorageError::no_authentication_information())
 }
 
-fn check_sas(key: &[u8], sas: &SasFields, share: &str, path: &[String], need: Need, now: i64) -> ApiResult<()> {
+fn check_sas(key: &[u8], sas: &SasFields, share: &str, path: &[String], need: Need, now: i64) -> StorageResult<()> {
     if !sas.identifier.is_empty() {
-        return Err(ApiError::authentication_failed("Stored access policies (si) are not supported by the emulator."));
+        return Err(StorageError::authentication_failed(
+            "Stored access policies (si) are not supported by the emulator.",
+        ));
     }
     let (sts, resource) = if sas.is_account_sas() {
         (sas.account_string_to_sign(DEV_ACCOUNT_NAME), None)
@@ -71,7 +75,7 @@ fn check_sas(key: &[u8], sas: &SasFields, share: &str, path: &[String], need: Ne
             "s" => share.to_string(),
             "f" => format!("{share}/{}", path.join("/")),
             other => {
-                return Err(ApiError::authentication_failed(format!(
+                return Err(StorageError::authentication_failed(format!(
                     "The signed resource '{other}' is not supported."
                 )));
             }
@@ -79,18 +83,18 @@ fn check_sas(key: &[u8], sas: &SasFields, share: &str, path: &[String], need: Ne
         (sas.service_string_to_sign(DEV_ACCOUNT_NAME, &resource), Some(resource))
     };
     if !crate::api::auth::same_secret(&sign(key, &sts), &sas.signature) {
-        return Err(ApiError::authentication_failed(format!(
+        return Err(StorageError::authentication_failed(format!(
             "Signature did not match. String to sign used was {}",
             sts.replace('\n', "\\n")
         )));
     }
     let start = if sas.start.is_empty() { None } else { Some(time_field("st", &sas.start)?) };
     if sas.expiry.is_empty() {
-        return Err(ApiError::authentication_failed("Signed expiry time (se) is required."));
+        return Err(StorageError::authentication_failed("Signed expiry time (se) is required."));
     }
     let expiry = time_field("se", &sas.expiry)?;
     if now > expiry || start.is_some_and(|s| now < s) {
-        return Err(ApiError::authentication_failed(format!(
+        return Err(StorageError::authentication_failed(format!(
             "Signature not valid in the specified time frame: Start [{}] - Expiry [{}] - Current [{}]",
             start.map(clock::rfc1123).unwrap_or_default(),
             clock::rfc1123(expiry),
@@ -98,11 +102,11 @@ fn check_sas(key: &[u8], sas: &SasFields, share: &str, path: &[String], need: Ne
         )));
     }
     if sas.protocol == "https" {
-        return Err(ApiError::protocol_mismatch());
+        return Err(StorageError::protocol_mismatch());
     }
     if sas.is_account_sas() {
         if !sas.services.contains('f') {
-            return Err(ApiError::service_mismatch());
+            return Err(StorageError::service_mismatch());
         }
         let srt = match need.level {
             Level::Service => 's',
@@ -110,19 +114,19 @@ fn check_sas(key: &[u8], sas: &SasFields, share: &str, path: &[String], need: Ne
             Level::Object => 'o',
         };
         if !sas.resource_types.contains(srt) {
-            return Err(ApiError::resource_type_not_authorized());
+            return Err(StorageError::resource_type_not_authorized());
         }
     } else if need.level == Level::Service || (resource.is_some() && sas.resource == "f" && need.level != Level::Object)
     {
-        return Err(ApiError::resource_type_not_authorized());
+        return Err(StorageError::resource_type_not_authorized());
     }
     if !need.perms.chars().any(|p| sas.permissions.contains(p)) {
-        return Err(ApiError::permission_mismatch());
+        return Err(StorageError::permission_mismatch());
     }
     Ok(())
 }
 
-fn time_field(name: &str, v: &str) -> ApiResult<i64> {
+fn time_field(name: &str, v: &str) -> StorageResult<i64> {
     clock::parse_sas_time(v)
-        .ok_or_else(|| ApiError::authentication_failed(format!("The value of {name} ('{v}') is not a valid time.")))
+        .ok_or_else(|| StorageError::authentication_failed(format!("The value of {name} ('{v}') is not a valid time.")))
 }

@@ -7,7 +7,7 @@ use http::StatusCode;
 
 /// One failed request: the Azure error code, its status, and details for the body.
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub struct StorageError {
     pub status: StatusCode,
     /// Azure's error code, e.g. `ShareNotFound`; also sent as `x-ms-error-code`.
     pub code: &'static str,
@@ -17,11 +17,11 @@ pub struct ApiError {
     pub details: Vec<(&'static str, String)>,
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
+pub type StorageResult<T> = Result<T, StorageError>;
 
-impl ApiError {
+impl StorageError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), details: Vec::new() }
+        StorageError { status, code, message: message.into(), details: Vec::new() }
     }
 
     /// Adds an element after `<Message>` in the XML body.
@@ -237,8 +237,8 @@ impl ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
+impl From<rusqlite::Error> for StorageError {
     fn from(e: rusqlite::Error) -> Self {
-        ApiError::internal(format!("sqlite: {e}"))
+        StorageError::internal(format!("sqlite: {e}"))
     }
 }

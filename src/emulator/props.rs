@@ -2,7 +2,7 @@
 //! does, and the response headers that report them.
 
 use super::clock;
-use super::error::{ApiError, ApiResult};
+use super::error::{StorageError, StorageResult};
 use super::server::{Reply, Req};
 use super::store::{ContentHeaders, Metadata, Node};
 use base64::Engine as _;
@@ -37,7 +37,7 @@ pub enum TimeValue {
 }
 
 /// Parses an SMB time header (`x-ms-file-creation-time` etc.): ISO 8601 UTC, `now`, or `preserve`.
-pub fn time_header(req: &Req, name: &str) -> ApiResult<Option<TimeValue>> {
+pub fn time_header(req: &Req, name: &str) -> StorageResult<Option<TimeValue>> {
     let Some(v) = req.header(name) else { return Ok(None) };
     if v.eq_ignore_ascii_case("now") {
         return Ok(Some(TimeValue::Now));
@@ -45,11 +45,11 @@ pub fn time_header(req: &Req, name: &str) -> ApiResult<Option<TimeValue>> {
     if v.eq_ignore_ascii_case("preserve") {
         return Ok(Some(TimeValue::Preserve));
     }
-    clock::parse_iso(v).map(|t| Some(TimeValue::At(t))).ok_or_else(|| ApiError::invalid_header_value(name, v))
+    clock::parse_iso(v).map(|t| Some(TimeValue::At(t))).ok_or_else(|| StorageError::invalid_header_value(name, v))
 }
 
 /// Applies an SMB time header to `slot`: absent means `default` (`Now` or `Preserve`).
-pub fn apply_time(req: &Req, name: &str, slot: &mut i64, now: i64, default: TimeValue) -> ApiResult<()> {
+pub fn apply_time(req: &Req, name: &str, slot: &mut i64, now: i64, default: TimeValue) -> StorageResult<()> {
     match time_header(req, name)?.unwrap_or(default) {
         TimeValue::Now => *slot = now,
         TimeValue::Preserve => {}
@@ -60,22 +60,22 @@ pub fn apply_time(req: &Req, name: &str, slot: &mut i64, now: i64, default: Time
 
 /// `x-ms-meta-*` headers as metadata, or `None` if the request has none. Names must be C# identifiers
 /// and the total at most 8 KiB.
-pub fn metadata(req: &Req) -> ApiResult<Option<Metadata>> {
+pub fn metadata(req: &Req) -> StorageResult<Option<Metadata>> {
     let mut out = Vec::new();
     let mut total = 0;
     for (name, value) in req.headers.iter() {
         let Some(key) = name.as_str().strip_prefix("x-ms-meta-") else { continue };
         let valid_name = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        let value = value.to_str().map_err(|_| ApiError::invalid_metadata())?;
+        let value = value.to_str().map_err(|_| StorageError::invalid_metadata())?;
         if !valid_name {
-            return Err(ApiError::invalid_metadata());
+            return Err(StorageError::invalid_metadata());
         }
         total += key.len() + value.len();
         out.push((key.to_string(), value.to_string()));
     }
     if total > 8 * 1024 {
-        return Err(ApiError::new(
+        return Err(StorageError::new(
             http::StatusCode::BAD_REQUEST,
             "MetadataTooLarge",
             "The size of the specified metadata exceeds the maximum size permitted.",
@@ -85,11 +85,11 @@ pub fn metadata(req: &Req) -> ApiResult<Option<Metadata>> {
 }
 
 /// The `x-ms-content-*`/`x-ms-cache-control` headers of Create File and Set File Properties.
-pub fn content_headers(req: &Req) -> ApiResult<ContentHeaders> {
+pub fn content_headers(req: &Req) -> StorageResult<ContentHeaders> {
     let get = |n: &str| req.header(n).map(str::to_string);
     let content_md5 = match req.header("x-ms-content-md5") {
         None => None,
-        Some(v) => Some(BASE64.decode(v).map_err(|_| ApiError::invalid_header_value("x-ms-content-md5", v))?),
+        Some(v) => Some(BASE64.decode(v).map_err(|_| StorageError::invalid_header_value("x-ms-content-md5", v))?),
     };
     Ok(ContentHeaders {
         content_type: get("x-ms-content-type"),
@@ -102,12 +102,12 @@ pub fn content_headers(req: &Req) -> ApiResult<ContentHeaders> {
 }
 
 /// Parses `x-ms-file-attributes` if present.
-pub fn attributes_header(req: &Req) -> ApiResult<Option<u32>> {
+pub fn attributes_header(req: &Req) -> StorageResult<Option<u32>> {
     match req.header("x-ms-file-attributes") {
         None => Ok(None),
         Some(v) if v.eq_ignore_ascii_case("preserve") => Ok(None),
         Some(v) => {
-            parse_attributes(v).map(Some).ok_or_else(|| ApiError::invalid_header_value("x-ms-file-attributes", v))
+            parse_attributes(v).map(Some).ok_or_else(|| StorageError::invalid_header_value("x-ms-file-attributes", v))
         }
     }
 }
@@ -124,32 +124,32 @@ pub enum PermissionChoice {
 
 /// Reads `x-ms-file-permission` / `x-ms-file-permission-key`; an SDDL given inline is stored and
 /// turned into its key. Only one of the two may be given.
-pub fn permission_choice(req: &Req, db: &super::store::Db, share: &str) -> ApiResult<PermissionChoice> {
+pub fn permission_choice(req: &Req, db: &super::store::Db, share: &str) -> StorageResult<PermissionChoice> {
     let perm = req.header("x-ms-file-permission");
     let key = req.header("x-ms-file-permission-key");
     if let Some(f) = req.header("x-ms-file-permission-format")
         && !f.eq_ignore_ascii_case("sddl")
     {
         // Binary security descriptors are not supported by the emulator (see docs/emulator.md).
-        return Err(ApiError::invalid_header_value("x-ms-file-permission-format", f));
+        return Err(StorageError::invalid_header_value("x-ms-file-permission-format", f));
     }
     match (perm, key) {
-        (Some(p), Some(_)) => Err(ApiError::invalid_header_value("x-ms-file-permission", p)
+        (Some(p), Some(_)) => Err(StorageError::invalid_header_value("x-ms-file-permission", p)
             .with("Reason", "Only one of x-ms-file-permission and x-ms-file-permission-key may be specified.")),
         (Some(p), None) if p.eq_ignore_ascii_case("inherit") => Ok(PermissionChoice::Inherit),
         (Some(p), None) if p.eq_ignore_ascii_case("preserve") => Ok(PermissionChoice::Preserve),
         (Some(p), None) => {
             if p.len() > MAX_PERMISSION_HEADER {
-                return Err(ApiError::invalid_header_value("x-ms-file-permission", "(longer than 8 KiB)"));
+                return Err(StorageError::invalid_header_value("x-ms-file-permission", "(longer than 8 KiB)"));
             }
-            validate_sddl(p).map_err(|_| ApiError::invalid_header_value("x-ms-file-permission", p))?;
+            validate_sddl(p).map_err(|_| StorageError::invalid_header_value("x-ms-file-permission", p))?;
             let k = permission_key(p);
             db.put_permission(share, &k, p)?;
             Ok(PermissionChoice::Key(k))
         }
         (None, Some(k)) => {
             if db.permission(share, k)?.is_none() {
-                return Err(ApiError::invalid_header_value("x-ms-file-permission-key", k));
+                return Err(StorageError::invalid_header_value("x-ms-file-permission-key", k));
             }
             Ok(PermissionChoice::Key(k.to_string()))
         }
@@ -167,26 +167,26 @@ pub fn validate_sddl(s: &str) -> Result<(), ()> {
 }
 
 /// Stores the default permission for `share` and returns its key.
-pub fn default_permission_key(db: &super::store::Db, share: &str) -> ApiResult<String> {
+pub fn default_permission_key(db: &super::store::Db, share: &str) -> StorageResult<String> {
     let k = permission_key(DEFAULT_SDDL);
     db.put_permission(share, &k, DEFAULT_SDDL)?;
     Ok(k)
 }
 
 /// NFS headers (`x-ms-mode`, `x-ms-owner`, `x-ms-group`): stored as given when present.
-pub fn apply_nfs(req: &Req, node: &mut Node) -> ApiResult<()> {
+pub fn apply_nfs(req: &Req, node: &mut Node) -> StorageResult<()> {
     if let Some(m) = req.header("x-ms-mode") {
         let octal = m.len() == 4 && m.chars().all(|c| ('0'..='7').contains(&c));
         let symbolic = m.len() == 9 || m.len() == 10;
         if !octal && !symbolic {
-            return Err(ApiError::invalid_header_value("x-ms-mode", m));
+            return Err(StorageError::invalid_header_value("x-ms-mode", m));
         }
         node.mode = Some(m.to_string());
     }
     for (h, slot) in [("x-ms-owner", &mut node.owner), ("x-ms-group", &mut node.group)] {
         if let Some(v) = req.header(h) {
             if v.is_empty() || !v.chars().all(|c| c.is_ascii_digit()) {
-                return Err(ApiError::invalid_header_value(h, v));
+                return Err(StorageError::invalid_header_value(h, v));
             }
             *slot = Some(v.to_string());
         }

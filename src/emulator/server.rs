@@ -5,7 +5,7 @@
 
 use super::auth;
 use super::clock::{self, Clock};
-use super::error::{ApiError, ApiResult};
+use super::error::{StorageError, StorageResult};
 use super::ops::Op;
 use super::store::Store;
 use crate::azure::credential::DEV_ACCOUNT_NAME;
@@ -55,36 +55,36 @@ impl Req {
     }
 
     /// A boolean header (`true`/`false`), false when absent.
-    pub fn bool_header(&self, name: &str) -> ApiResult<bool> {
+    pub fn bool_header(&self, name: &str) -> StorageResult<bool> {
         match self.header(name) {
             None => Ok(false),
             Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
             Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-            Some(v) => Err(ApiError::invalid_header_value(name, v)),
+            Some(v) => Err(StorageError::invalid_header_value(name, v)),
         }
     }
 
     /// The `sharesnapshot` query parameter, checked to be a snapshot id.
-    pub fn snapshot(&self) -> ApiResult<Option<String>> {
+    pub fn snapshot(&self) -> StorageResult<Option<String>> {
         snapshot_param(self, "sharesnapshot")
     }
 
     /// Fails if the request names a share snapshot: snapshots are read-only.
-    pub fn require_live(&self) -> ApiResult<()> {
+    pub fn require_live(&self) -> StorageResult<()> {
         match self.query("sharesnapshot") {
-            Some(v) => Err(ApiError::invalid_query_parameter("sharesnapshot", v, "Share snapshots are read-only.")),
+            Some(v) => Err(StorageError::invalid_query_parameter("sharesnapshot", v, "Share snapshots are read-only.")),
             None => Ok(()),
         }
     }
 }
 
 /// A snapshot-id query parameter (`sharesnapshot`, `prevsharesnapshot`), normalized to 7 digits.
-pub fn snapshot_param(req: &Req, name: &str) -> ApiResult<Option<String>> {
+pub fn snapshot_param(req: &Req, name: &str) -> StorageResult<Option<String>> {
     match req.query(name) {
         None => Ok(None),
         Some(v) => match clock::parse_iso(v) {
             Some(t) => Ok(Some(clock::iso7(t))),
-            None => Err(ApiError::invalid_query_parameter(name, v, "Not a valid share snapshot time.")),
+            None => Err(StorageError::invalid_query_parameter(name, v, "Not a valid share snapshot time.")),
         },
     }
 }
@@ -189,7 +189,7 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     response
 }
 
-async fn serve(app: &Arc<App>, request: Request) -> ApiResult<Reply> {
+async fn serve(app: &Arc<App>, request: Request) -> StorageResult<Reply> {
     let (parts, body) = request.into_parts();
     let (share, path) = parse_path(parts.uri.path())?;
     let query: Vec<(String, String)> = crate::azure::credential::query_pairs(parts.uri.query().unwrap_or(""))
@@ -200,7 +200,7 @@ async fn serve(app: &Arc<App>, request: Request) -> ApiResult<Reply> {
     auth::check(&app.key, &parts, &share, &path, op.need(), now)?;
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => return Err(ApiError::request_body_too_large()),
+        Err(_) => return Err(StorageError::request_body_too_large()),
     };
     let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     let req = Req {
@@ -215,23 +215,23 @@ async fn serve(app: &Arc<App>, request: Request) -> ApiResult<Reply> {
     let app = Arc::clone(app);
     tokio::task::spawn_blocking(move || app.store.run(op.writes(), |db| op.run(db, &req)))
         .await
-        .map_err(|e| ApiError::internal(format!("request task failed: {e}")))?
+        .map_err(|e| StorageError::internal(format!("request task failed: {e}")))?
 }
 
 /// Splits `/devstoreaccount1/share/a/b` into the decoded share and path segments. The path is decoded
 /// before splitting (an encoded `%2F` separates names too, as in Azure). A trailing `/` is ignored;
 /// empty segments elsewhere and other accounts are `InvalidUri`.
-fn parse_path(raw: &str) -> ApiResult<(String, Vec<String>)> {
-    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8().map_err(|_| ApiError::invalid_uri())?;
+fn parse_path(raw: &str) -> StorageResult<(String, Vec<String>)> {
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8().map_err(|_| StorageError::invalid_uri())?;
     let mut segs: Vec<&str> = decoded.trim_start_matches('/').split('/').collect();
     if segs.last() == Some(&"") {
         segs.pop();
     }
     if segs.first() != Some(&DEV_ACCOUNT_NAME) {
-        return Err(ApiError::invalid_uri());
+        return Err(StorageError::invalid_uri());
     }
     if segs[1..].iter().any(|s| s.is_empty()) {
-        return Err(ApiError::invalid_uri());
+        return Err(StorageError::invalid_uri());
     }
     let mut rest: Vec<String> = segs[1..].iter().map(|s| s.to_string()).collect();
     let share = if rest.is_empty() { String::new() } else { rest.remove(0) };

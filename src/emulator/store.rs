@@ -11,7 +11,7 @@
 //!
 //! Every request runs in one transaction ([`Store::run`]).
 
-use super::error::{ApiError, ApiResult};
+use super::error::{StorageError, StorageResult};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::Mutex;
@@ -180,7 +180,7 @@ impl Store {
 
     /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise.
     /// Blocking: call from `spawn_blocking`.
-    pub fn run<T>(&self, write: bool, f: impl FnOnce(&Db) -> ApiResult<T>) -> ApiResult<T> {
+    pub fn run<T>(&self, write: bool, f: impl FnOnce(&Db) -> StorageResult<T>) -> StorageResult<T> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let behavior = if write { TransactionBehavior::Immediate } else { TransactionBehavior::Deferred };
         let tx = conn.transaction_with_behavior(behavior)?;
@@ -258,24 +258,24 @@ impl Db<'_> {
     // ---- shares ----
 
     /// The share `name` at `snapshot` (`""` for the live share).
-    pub fn share(&self, name: &str, snapshot: &str) -> ApiResult<Option<ShareRow>> {
+    pub fn share(&self, name: &str, snapshot: &str) -> StorageResult<Option<ShareRow>> {
         let sql = format!("SELECT {SHARE_COLS} FROM shares WHERE name = ?1 AND snapshot = ?2");
         Ok(self.c.prepare_cached(&sql)?.query_row(params![name, snapshot], share_from_row).optional()?)
     }
 
     /// The live share, or `ShareNotFound`.
-    pub fn live_share(&self, name: &str) -> ApiResult<ShareRow> {
-        self.share(name, "")?.ok_or_else(ApiError::share_not_found)
+    pub fn live_share(&self, name: &str) -> StorageResult<ShareRow> {
+        self.share(name, "")?.ok_or_else(StorageError::share_not_found)
     }
 
     /// The share version a request addresses: live, or the snapshot named by `sharesnapshot`.
-    pub fn share_at(&self, name: &str, snapshot: Option<&str>) -> ApiResult<ShareRow> {
+    pub fn share_at(&self, name: &str, snapshot: Option<&str>) -> StorageResult<ShareRow> {
         match snapshot {
             None => self.live_share(name),
             Some(s) => match self.share(name, s)? {
                 Some(row) => Ok(row),
-                None if self.share(name, "")?.is_none() => Err(ApiError::share_not_found()),
-                None => Err(ApiError::share_snapshot_not_found()),
+                None if self.share(name, "")?.is_none() => Err(StorageError::share_not_found()),
+                None => Err(StorageError::share_snapshot_not_found()),
             },
         }
     }
@@ -288,7 +288,7 @@ impl Db<'_> {
         from: (&str, &str),
         limit: usize,
         with_snapshots: bool,
-    ) -> ApiResult<Vec<ShareRow>> {
+    ) -> StorageResult<Vec<ShareRow>> {
         let sql = format!(
             "SELECT {SHARE_COLS} FROM shares WHERE (name, snapshot) >= (?1, ?2) AND substr(name, 1, length(?3)) = ?3 \
              AND (?4 OR snapshot = '') ORDER BY name, snapshot LIMIT ?5"
@@ -306,7 +306,7 @@ impl Db<'_> {
         metadata: &Metadata,
         now: i64,
         root: &Node,
-    ) -> ApiResult<ShareRow> {
+    ) -> StorageResult<ShareRow> {
         self.c.prepare_cached(
             "INSERT INTO shares(name, snapshot, quota, metadata, last_modified, next_file_id) VALUES (?1, '', ?2, ?3, ?4, ?5)",
         )?
@@ -324,7 +324,7 @@ impl Db<'_> {
     }
 
     /// Saves quota, metadata and last-modified of a share row.
-    pub fn update_share(&self, s: &ShareRow) -> ApiResult<()> {
+    pub fn update_share(&self, s: &ShareRow) -> StorageResult<()> {
         self.c
             .prepare_cached("UPDATE shares SET quota = ?2, metadata = ?3, last_modified = ?4 WHERE sid = ?1")?
             .execute(params![s.sid, s.quota, metadata_to_json(&s.metadata), s.last_modified])?;
@@ -332,7 +332,7 @@ impl Db<'_> {
     }
 
     /// Deletes one share version with its tree and any blobs nothing else references.
-    pub fn delete_share(&self, sid: i64) -> ApiResult<()> {
+    pub fn delete_share(&self, sid: i64) -> StorageResult<()> {
         let blobs: Vec<i64> = {
             let mut stmt = self.c.prepare_cached("SELECT DISTINCT blob_id FROM extents WHERE sid = ?1")?;
             stmt.query_map([sid], |r| r.get(0))?.collect::<Result<_, _>>()?
@@ -344,7 +344,7 @@ impl Db<'_> {
     }
 
     /// Snapshot ids of share `name`, oldest first.
-    pub fn snapshots_of(&self, name: &str) -> ApiResult<Vec<ShareRow>> {
+    pub fn snapshots_of(&self, name: &str) -> StorageResult<Vec<ShareRow>> {
         let sql = format!("SELECT {SHARE_COLS} FROM shares WHERE name = ?1 AND snapshot != '' ORDER BY snapshot");
         let mut stmt = self.c.prepare_cached(&sql)?;
         let rows = stmt.query_map([name], share_from_row)?;
@@ -352,7 +352,7 @@ impl Db<'_> {
     }
 
     /// Freezes the live share `live` as snapshot `snapshot`: copies its node and extent rows.
-    pub fn create_snapshot(&self, live: &ShareRow, snapshot: &str) -> ApiResult<ShareRow> {
+    pub fn create_snapshot(&self, live: &ShareRow, snapshot: &str) -> StorageResult<ShareRow> {
         self.c
             .prepare_cached(
                 "INSERT INTO shares(name, snapshot, quota, metadata, last_modified, next_file_id) \
@@ -375,7 +375,7 @@ impl Db<'_> {
     }
 
     /// A new FileId for share version `sid` (live shares only), never handed out before.
-    pub fn alloc_file_id(&self, sid: i64) -> ApiResult<u64> {
+    pub fn alloc_file_id(&self, sid: i64) -> StorageResult<u64> {
         let id: i64 = self
             .c
             .prepare_cached(
@@ -386,7 +386,7 @@ impl Db<'_> {
     }
 
     /// Bytes used by files in share version `sid` (logical sizes).
-    pub fn share_usage(&self, sid: i64) -> ApiResult<i64> {
+    pub fn share_usage(&self, sid: i64) -> StorageResult<i64> {
         Ok(self
             .c
             .prepare_cached("SELECT COALESCE(SUM(size), 0) FROM nodes WHERE sid = ?1")?
@@ -395,13 +395,13 @@ impl Db<'_> {
 
     // ---- nodes ----
 
-    pub fn node(&self, sid: i64, file_id: u64) -> ApiResult<Option<Node>> {
+    pub fn node(&self, sid: i64, file_id: u64) -> StorageResult<Option<Node>> {
         let sql = format!("SELECT {NODE_COLS} FROM nodes WHERE sid = ?1 AND file_id = ?2");
         Ok(self.c.prepare_cached(&sql)?.query_row(params![sid, to_i64(file_id)], node_from_row).optional()?)
     }
 
     /// The child of `parent` named `name` (case-insensitively).
-    pub fn child(&self, sid: i64, parent: u64, name: &str) -> ApiResult<Option<Node>> {
+    pub fn child(&self, sid: i64, parent: u64, name: &str) -> StorageResult<Option<Node>> {
         let sql = format!("SELECT {NODE_COLS} FROM nodes WHERE sid = ?1 AND parent_id = ?2 AND name_key = ?3");
         Ok(self
             .c
@@ -410,7 +410,7 @@ impl Db<'_> {
             .optional()?)
     }
 
-    pub fn insert_node(&self, sid: i64, n: &Node) -> ApiResult<()> {
+    pub fn insert_node(&self, sid: i64, n: &Node) -> StorageResult<()> {
         let sql = format!(
             "INSERT INTO nodes(sid, name_key, {NODE_COLS}) VALUES \
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
@@ -444,7 +444,7 @@ impl Db<'_> {
     }
 
     /// Saves every column of `n` (including a new parent or name).
-    pub fn update_node(&self, sid: i64, n: &Node) -> ApiResult<()> {
+    pub fn update_node(&self, sid: i64, n: &Node) -> StorageResult<()> {
         let sql = "UPDATE nodes SET parent_id = ?3, name = ?4, name_key = ?5, size = ?6, attributes = ?7, \
             creation_time = ?8, last_write_time = ?9, change_time = ?10, last_modified = ?11, permission_key = ?12, \
             metadata = ?13, content_type = ?14, content_encoding = ?15, content_language = ?16, cache_control = ?17, \
@@ -478,7 +478,7 @@ impl Db<'_> {
     }
 
     /// Deletes a node and its content.
-    pub fn delete_node(&self, sid: i64, file_id: u64) -> ApiResult<()> {
+    pub fn delete_node(&self, sid: i64, file_id: u64) -> StorageResult<()> {
         self.clear(sid, file_id, 0, i64::MAX)?;
         self.c
             .prepare_cached("DELETE FROM nodes WHERE sid = ?1 AND file_id = ?2")?
@@ -486,7 +486,7 @@ impl Db<'_> {
         Ok(())
     }
 
-    pub fn has_children(&self, sid: i64, dir: u64) -> ApiResult<bool> {
+    pub fn has_children(&self, sid: i64, dir: u64) -> StorageResult<bool> {
         Ok(self
             .c
             .prepare_cached("SELECT 1 FROM nodes WHERE sid = ?1 AND parent_id = ?2 LIMIT 1")?
@@ -497,7 +497,14 @@ impl Db<'_> {
 
     /// Children of `dir` whose name key starts with `prefix_key` and is at least `from_key`, in name-key
     /// order, at most `limit`. One range scan of `nodes_by_name`.
-    pub fn children(&self, sid: i64, dir: u64, prefix_key: &str, from_key: &str, limit: usize) -> ApiResult<Vec<Node>> {
+    pub fn children(
+        &self,
+        sid: i64,
+        dir: u64,
+        prefix_key: &str,
+        from_key: &str,
+        limit: usize,
+    ) -> StorageResult<Vec<Node>> {
         let start = if from_key > prefix_key { from_key } else { prefix_key };
         let mut stmt;
         let rows = if prefix_key.is_empty() {
@@ -525,7 +532,7 @@ impl Db<'_> {
     // ---- content ----
 
     /// Extents of a file overlapping `[start, end)`, by position (not clipped).
-    pub fn extents(&self, sid: i64, file_id: u64, start: i64, end: i64) -> ApiResult<Vec<Extent>> {
+    pub fn extents(&self, sid: i64, file_id: u64, start: i64, end: i64) -> StorageResult<Vec<Extent>> {
         let mut stmt = self.c.prepare_cached(
             "SELECT pos, length, blob_id, blob_offset FROM extents \
              WHERE sid = ?1 AND file_id = ?2 AND pos > ?3 AND pos < ?4 ORDER BY pos",
@@ -543,7 +550,7 @@ impl Db<'_> {
         Ok(out)
     }
 
-    fn insert_extent(&self, sid: i64, file_id: u64, e: Extent) -> ApiResult<()> {
+    fn insert_extent(&self, sid: i64, file_id: u64, e: Extent) -> StorageResult<()> {
         self.c
             .prepare_cached(
                 "INSERT INTO extents(sid, file_id, pos, length, blob_id, blob_offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -553,7 +560,7 @@ impl Db<'_> {
     }
 
     /// Makes `[start, end)` of a file unwritten (reads as zeros), keeping the parts of extents outside it.
-    pub fn clear(&self, sid: i64, file_id: u64, start: i64, end: i64) -> ApiResult<()> {
+    pub fn clear(&self, sid: i64, file_id: u64, start: i64, end: i64) -> StorageResult<()> {
         let hit = self.extents(sid, file_id, start, end)?;
         let mut del = self.c.prepare_cached("DELETE FROM extents WHERE sid = ?1 AND file_id = ?2 AND pos = ?3")?;
         for e in &hit {
@@ -575,7 +582,7 @@ impl Db<'_> {
     }
 
     /// Writes `data` at `pos` (at most [`MAX_EXTENT`] bytes) as one new blob.
-    pub fn write(&self, sid: i64, file_id: u64, pos: i64, data: &[u8]) -> ApiResult<()> {
+    pub fn write(&self, sid: i64, file_id: u64, pos: i64, data: &[u8]) -> StorageResult<()> {
         if data.is_empty() {
             return Ok(());
         }
@@ -587,7 +594,7 @@ impl Db<'_> {
     }
 
     /// The bytes `[start, end)` of a file; unwritten ranges are zeros.
-    pub fn read(&self, sid: i64, file_id: u64, start: i64, end: i64) -> ApiResult<Vec<u8>> {
+    pub fn read(&self, sid: i64, file_id: u64, start: i64, end: i64) -> StorageResult<Vec<u8>> {
         let mut out = vec![0u8; (end - start).max(0) as usize];
         let mut stmt = self.c.prepare_cached("SELECT substr(data, ?2, ?3) FROM blobs WHERE blob_id = ?1")?;
         for e in self.extents(sid, file_id, start, end)? {
@@ -602,7 +609,7 @@ impl Db<'_> {
     }
 
     /// Deletes those of `blobs` that no extent references any more.
-    fn collect_blobs(&self, blobs: &[i64]) -> ApiResult<()> {
+    fn collect_blobs(&self, blobs: &[i64]) -> StorageResult<()> {
         let mut stmt = self.c.prepare_cached(
             "DELETE FROM blobs WHERE blob_id = ?1 AND NOT EXISTS (SELECT 1 FROM extents WHERE blob_id = ?1)",
         )?;
@@ -615,14 +622,14 @@ impl Db<'_> {
     // ---- permissions ----
 
     /// Stores `sddl` for `share` under `key` (idempotent).
-    pub fn put_permission(&self, share: &str, key: &str, sddl: &str) -> ApiResult<()> {
+    pub fn put_permission(&self, share: &str, key: &str, sddl: &str) -> StorageResult<()> {
         self.c
             .prepare_cached("INSERT OR IGNORE INTO permissions(share, key, sddl) VALUES (?1, ?2, ?3)")?
             .execute(params![share, key, sddl])?;
         Ok(())
     }
 
-    pub fn permission(&self, share: &str, key: &str) -> ApiResult<Option<String>> {
+    pub fn permission(&self, share: &str, key: &str) -> StorageResult<Option<String>> {
         Ok(self
             .c
             .prepare_cached("SELECT sddl FROM permissions WHERE share = ?1 AND key = ?2")?
@@ -631,7 +638,7 @@ impl Db<'_> {
     }
 
     /// Forgets the permissions of a deleted share.
-    pub fn delete_permissions(&self, share: &str) -> ApiResult<()> {
+    pub fn delete_permissions(&self, share: &str) -> StorageResult<()> {
         self.c.prepare_cached("DELETE FROM permissions WHERE share = ?1")?.execute([share])?;
         Ok(())
     }

@@ -21,10 +21,10 @@ use serde_json::json;
 
 use super::diff::{diff_snapshots, diff_snapshots_full};
 use super::dirmap::DirMap;
-use super::manifest::Manifest;
+use super::manifest::IndexManifest;
 use super::node::{NodeColumns, col};
 use super::parquet_io::{ColumnEncoding, ParquetTuning};
-use super::snapshot::{Repo, WriteOptions};
+use super::snapshot::{NodeIndex, WriteOptions};
 use super::sql::{Focus, SqlSession};
 use super::synthetic::{Mutation, Mutator, ReplicatedShare, Rng, SyntheticShare, TreeTemplate};
 use crate::cli::{ExitCode, OutputArgs};
@@ -76,13 +76,13 @@ fn peak_rss() -> u64 {
 }
 
 async fn write_mutated(
-    repo: &Repo,
+    repo: &NodeIndex,
     share: &str,
-    from: &Manifest,
+    from: &IndexManifest,
     m: Mutation,
     seed: u64,
     opts: WriteOptions,
-) -> anyhow::Result<Manifest> {
+) -> anyhow::Result<IndexManifest> {
     let mut mu = Mutator::new(seed, m, from.totals.nodes, from.totals.dirs, from.next_node_id);
     let mut w = repo.begin("bench", share, opts).await?;
     let mut s = repo.read(from, None)?;
@@ -121,7 +121,7 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
             tmp.clone()
         }
     };
-    let repo = Repo::open(dir.to_str().context("repository path is not UTF-8")?)?;
+    let repo = NodeIndex::open(dir.to_str().context("repository path is not UTF-8")?)?;
     let n = a.nodes;
     let per = |bytes: u64| bytes as f64 / n.max(1) as f64;
 
@@ -364,7 +364,7 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// Bytes per file of snapshot 1 sorted by (parent_id, name) instead of node_id (in memory: small N only).
-async fn compare_sort(repo: &Repo, dir: &std::path::Path, m: &Manifest) -> anyhow::Result<serde_json::Value> {
+async fn compare_sort(repo: &NodeIndex, dir: &std::path::Path, m: &IndexManifest) -> anyhow::Result<serde_json::Value> {
     use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
     let batches: Vec<RecordBatch> = futures::TryStreamExt::try_collect(repo.read(m, None)?).await?;
     let all = concat_batches(&super::node::node_schema(), &batches)?;
@@ -442,9 +442,9 @@ fn diff_in_child(
 /// Rewrite the first `rows` rows of snapshot `m` with a list of Parquet settings; bytes per file per
 /// column for each.
 async fn encoding_trials(
-    repo: &Repo,
+    repo: &NodeIndex,
     dir: &std::path::Path,
-    m: &Manifest,
+    m: &IndexManifest,
     rows: u64,
 ) -> anyhow::Result<serde_json::Value> {
     use ColumnEncoding::*;

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::diff::{change_chain, diff_snapshots, diff_snapshots_full};
-use super::snapshot::Repo;
+use super::snapshot::NodeIndex;
 use super::sql::{Focus, OutputFormat, SqlSession, render, write_parquet};
 use crate::cli::{ExitCode, OutputArgs, RepoArgs};
 
@@ -32,7 +32,7 @@ pub struct DiffArgs {
 
 /// `afb diff`: counts and bytes per class; with `--list`, the changed nodes.
 pub async fn diff(a: DiffArgs) -> anyhow::Result<ExitCode> {
-    let repo = Repo::open(&a.repo.repo)?;
+    let repo = NodeIndex::open(&a.repo.repo)?;
     let ma = repo.manifest(&a.tenant, &a.share, a.snap_a).await?;
     let mb = repo.manifest(&a.tenant, &a.share, a.snap_b).await?;
     let mut listed = Vec::new();
@@ -129,7 +129,7 @@ pub struct SqlArgs {
 
 /// `afb sql`.
 pub async fn sql(a: SqlArgs) -> anyhow::Result<ExitCode> {
-    let repo = Repo::open(&a.repo.repo)?;
+    let repo = NodeIndex::open(&a.repo.repo)?;
     let query = if a.query == "-" {
         std::io::read_to_string(std::io::stdin())?
     } else if let Some(f) = a.query.strip_prefix('@') {
@@ -171,7 +171,7 @@ pub struct SnapshotsArgs {
 
 /// `afb snapshots`: the committed snapshots of a share.
 pub async fn snapshots(a: SnapshotsArgs) -> anyhow::Result<ExitCode> {
-    let repo = Repo::open(&a.repo.repo)?;
+    let repo = NodeIndex::open(&a.repo.repo)?;
     let ms = repo.manifests(&a.tenant, &a.share).await?;
     if a.out.json {
         println!("{}", serde_json::to_string_pretty(&ms)?);
@@ -209,7 +209,7 @@ pub struct GcArgs {
 
 /// `afb gc`: remove data files no manifest references.
 pub async fn gc(a: GcArgs) -> anyhow::Result<ExitCode> {
-    let repo = Repo::open(&a.repo.repo)?;
+    let repo = NodeIndex::open(&a.repo.repo)?;
     let removed = repo.gc(&a.tenant, &a.share, std::time::Duration::from_secs(a.grace_secs)).await?;
     if a.out.json {
         println!("{}", serde_json::json!({ "removed": removed }));

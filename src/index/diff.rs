@@ -23,10 +23,10 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::BatchStream;
-use super::manifest::{ChangeRecord, Manifest};
+use super::manifest::{ChangeRecord, IndexManifest};
 use super::node::{Node, NodeColumns, NodeKind, check_node_schema, node_schema};
 use super::parquet_io::open_stream;
-use super::snapshot::{Cursor, READ_BATCH_ROWS, Repo};
+use super::snapshot::{Cursor, NodeIndex, READ_BATCH_ROWS};
 
 /// At most this many change records are merged; a longer history is diffed by a full merge.
 const MAX_CHANGE_RECORDS: usize = 64;
@@ -113,9 +113,9 @@ impl DiffSummary {
 
 /// Diff two committed snapshots of one share; `on_change` sees every changed node in `node_id` order.
 pub async fn diff_snapshots(
-    repo: &Repo,
-    old: &Manifest,
-    new: &Manifest,
+    repo: &NodeIndex,
+    old: &IndexManifest,
+    new: &IndexManifest,
     on_change: impl FnMut(&Change) -> anyhow::Result<()>,
 ) -> anyhow::Result<DiffSummary> {
     let what =
@@ -129,9 +129,9 @@ pub async fn diff_snapshots(
 /// [`diff_snapshots`] by a full merge of both snapshots, whatever change records exist (for tests and
 /// benchmarks that compare the two ways).
 pub async fn diff_snapshots_full(
-    repo: &Repo,
-    old: &Manifest,
-    new: &Manifest,
+    repo: &NodeIndex,
+    old: &IndexManifest,
+    new: &IndexManifest,
     on_change: impl FnMut(&Change) -> anyhow::Result<()>,
 ) -> anyhow::Result<DiffSummary> {
     let a = repo.read(old, None)?;
@@ -143,7 +143,11 @@ pub async fn diff_snapshots_full(
 
 /// Which way [`diff_snapshots`] would go: the change records from `old` to `new` in order, or `None` for
 /// a full merge.
-pub async fn change_chain(repo: &Repo, old: &Manifest, new: &Manifest) -> anyhow::Result<Option<Vec<ChangeRecord>>> {
+pub async fn change_chain(
+    repo: &NodeIndex,
+    old: &IndexManifest,
+    new: &IndexManifest,
+) -> anyhow::Result<Option<Vec<ChangeRecord>>> {
     if old.tenant_id != new.tenant_id || old.share_id != new.share_id || old.snapshot_id > new.snapshot_id {
         return Ok(None);
     }
@@ -175,9 +179,9 @@ pub async fn change_chain(repo: &Repo, old: &Manifest, new: &Manifest) -> anyhow
 
 /// Diff by merging change records (oldest first) that lead to `new`.
 async fn diff_change_records(
-    repo: &Repo,
+    repo: &NodeIndex,
     chain: &[ChangeRecord],
-    new: &Manifest,
+    new: &IndexManifest,
     mut on_change: impl FnMut(&Change) -> anyhow::Result<()>,
 ) -> anyhow::Result<DiffSummary> {
     let store = repo.store();

@@ -14,9 +14,9 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::BatchStream;
-use super::manifest::Manifest;
+use super::manifest::IndexManifest;
 use super::node::{NodeKind, ROOT_ID, col};
-use super::snapshot::Repo;
+use super::snapshot::NodeIndex;
 
 const NONE: u32 = u32::MAX;
 
@@ -47,7 +47,7 @@ pub struct DirMap {
 
 impl DirMap {
     /// Build from a committed snapshot.
-    pub async fn load(repo: &Repo, m: &Manifest) -> anyhow::Result<Self> {
+    pub async fn load(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<Self> {
         let s = repo.read(m, Some(&[col::PARENT_ID, col::NAME, col::KIND, col::SIZE]))?;
         Self::build(s).await.with_context(|| {
             format!("building the directory map of {}/{} snapshot {}", m.tenant_id, m.share_id, m.snapshot_id)

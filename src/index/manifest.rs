@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Value of [`Manifest::format`] for this version of the format.
+/// Value of [`IndexManifest::format`] for this version of the format.
 pub const FORMAT: &str = "afb-index-snapshot/1";
 
 /// One data file referenced by a manifest.
@@ -59,7 +59,7 @@ pub struct Totals {
 
 /// The manifest of one committed snapshot of one share.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
+pub struct IndexManifest {
     /// Always [`FORMAT`]; a reader rejects anything else.
     pub format: String,
     pub tenant_id: String,
@@ -112,7 +112,7 @@ pub struct SnapshotSource {
     pub share_snapshot: String,
 }
 
-impl Manifest {
+impl IndexManifest {
     /// Every data key this manifest references.
     pub fn referenced_keys(&self) -> impl Iterator<Item = &str> {
         self.layers

@@ -3,7 +3,7 @@
 //!
 //! A snapshot is committed in two steps: its data files are written first, then its manifest is created
 //! with create-if-absent (see [`crate::index::manifest`]). Readers only ever start from a manifest, so
-//! they never see a half-written snapshot; a crash leaves unreferenced data files that [`Repo::gc`]
+//! they never see a half-written snapshot; a crash leaves unreferenced data files that [`NodeIndex::gc`]
 //! removes.
 //!
 //! History: every `max_deltas + 1`-th snapshot is a *base* (all rows); the others are *deltas* holding
@@ -25,7 +25,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use super::BatchStream;
 use super::idmap::{IdMap, idmap_schema};
 use super::manifest::{
-    ChangeRecord, FORMAT, FileRef, Layer, LayerKind, Manifest, SnapshotSource, Totals, check_id, data_dir_prefix,
+    ChangeRecord, FORMAT, FileRef, IndexManifest, Layer, LayerKind, SnapshotSource, Totals, check_id, data_dir_prefix,
     manifest_key, share_prefix, snapshot_id_from_key,
 };
 use super::node::{NodeColumns, NodeKind, check_ascending, check_node_schema, col, node_schema};
@@ -51,7 +51,7 @@ impl Default for WriteOptions {
 
 /// A repository: an object store holding the indexes of many tenants' shares.
 #[derive(Debug, Clone)]
-pub struct Repo {
+pub struct NodeIndex {
     store: Arc<dyn ObjectStore>,
     location: String,
 }
@@ -61,17 +61,17 @@ pub fn deleted_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new("node_id", DataType::Int64, false)]))
 }
 
-impl Repo {
+impl NodeIndex {
     /// Open a repository at a location (a local directory, created if missing, a `file://` URL, or
     /// `az://CONTAINER/PREFIX`; see [`crate::repository::store`]).
     pub fn open(location: &str) -> anyhow::Result<Self> {
         let store = crate::repository::store::open(location)?;
-        Ok(Repo { store, location: location.to_string() })
+        Ok(NodeIndex { store, location: location.to_string() })
     }
 
     /// A repository over any object store (tests use `InMemory`).
     pub fn from_store(store: Arc<dyn ObjectStore>, location: &str) -> Self {
-        Repo { store, location: location.to_string() }
+        NodeIndex { store, location: location.to_string() }
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
@@ -118,7 +118,7 @@ impl Repo {
     }
 
     /// The manifest of one snapshot. An unknown id is an error that names the share and the ids that exist.
-    pub async fn manifest(&self, tenant: &str, share: &str, snapshot_id: i64) -> anyhow::Result<Manifest> {
+    pub async fn manifest(&self, tenant: &str, share: &str, snapshot_id: i64) -> anyhow::Result<IndexManifest> {
         check_id("tenant", tenant)?;
         check_id("share", share)?;
         let key = manifest_key(tenant, share, snapshot_id);
@@ -134,7 +134,8 @@ impl Repo {
             }
             Err(e) => return Err(e).with_context(|| format!("reading {key}")),
         };
-        let m: Manifest = serde_json::from_slice(&bytes).with_context(|| format!("{key}: not a valid manifest"))?;
+        let m: IndexManifest =
+            serde_json::from_slice(&bytes).with_context(|| format!("{key}: not a valid manifest"))?;
         if m.format != FORMAT {
             bail!("{key}: unsupported format {:?} (this afb reads {FORMAT:?})", m.format);
         }
@@ -148,7 +149,7 @@ impl Repo {
     }
 
     /// The latest committed snapshot of a share, if any.
-    pub async fn latest(&self, tenant: &str, share: &str) -> anyhow::Result<Option<Manifest>> {
+    pub async fn latest(&self, tenant: &str, share: &str) -> anyhow::Result<Option<IndexManifest>> {
         match self.snapshot_ids(tenant, share).await?.last() {
             Some(id) => Ok(Some(self.manifest(tenant, share, *id).await?)),
             None => Ok(None),
@@ -156,7 +157,7 @@ impl Repo {
     }
 
     /// All manifests of a share, ascending by id.
-    pub async fn manifests(&self, tenant: &str, share: &str) -> anyhow::Result<Vec<Manifest>> {
+    pub async fn manifests(&self, tenant: &str, share: &str) -> anyhow::Result<Vec<IndexManifest>> {
         let mut out = Vec::new();
         for id in self.snapshot_ids(tenant, share).await? {
             out.push(self.manifest(tenant, share, id).await?);
@@ -180,7 +181,7 @@ impl Repo {
     /// `columns` are indices into [`node_schema`] (see [`col`]); `node_id` is always included, and the
     /// output has the selected columns in schema order. `None` reads every column. The merge runs in its
     /// own task, so two snapshots read side by side decode on two cores.
-    pub fn read(&self, m: &Manifest, columns: Option<&[usize]>) -> anyhow::Result<BatchStream> {
+    pub fn read(&self, m: &IndexManifest, columns: Option<&[usize]>) -> anyhow::Result<BatchStream> {
         let mut cols: Vec<usize> =
             columns.map(|c| c.to_vec()).unwrap_or_else(|| (0..node_schema().fields().len()).collect());
         cols.push(col::NODE_ID);
@@ -336,12 +337,12 @@ impl Compare {
 
 /// Writes one snapshot. Dropping it without [`commit`](Self::commit) leaves only garbage for `gc`.
 pub struct SnapshotWriter {
-    repo: Repo,
+    repo: NodeIndex,
     tenant: String,
     share: String,
     snapshot_id: i64,
     dir: String,
-    prev: Option<Manifest>,
+    prev: Option<IndexManifest>,
     /// `nodes` holds only the rows that changed (a delta layer), not every row (a base).
     as_delta: bool,
     /// Present when there is a previous snapshot.
@@ -411,7 +412,7 @@ impl SnapshotWriter {
 
     /// Write the idmap segment (if `idmap` has unsaved pairs), then the manifest: the snapshot becomes
     /// visible atomically. Fails without committing if another writer committed the same id first.
-    pub async fn commit(mut self, idmap: Option<&mut IdMap>) -> anyhow::Result<Manifest> {
+    pub async fn commit(mut self, idmap: Option<&mut IdMap>) -> anyhow::Result<IndexManifest> {
         let store = self.repo.store.clone();
         // Finish the comparison: what is left of the previous snapshot was deleted.
         let mut change_files = None;
@@ -477,7 +478,7 @@ impl SnapshotWriter {
         if let Some(map) = idmap.as_deref() {
             next_node_id = next_node_id.max(map.next_id());
         }
-        let m = Manifest {
+        let m = IndexManifest {
             format: FORMAT.to_string(),
             tenant_id: self.tenant.clone(),
             share_id: self.share.clone(),

@@ -44,9 +44,9 @@ use futures::StreamExt;
 use super::BatchStream;
 use super::diff::{Change, diff_snapshots};
 use super::dirmap::{DirMap, glob_match};
-use super::manifest::{LayerKind, Manifest};
+use super::manifest::{IndexManifest, LayerKind};
 use super::node::{NodeColumns, node_schema};
-use super::snapshot::Repo;
+use super::snapshot::NodeIndex;
 
 /// The snapshot path functions resolve against.
 #[derive(Debug, Clone, Default)]
@@ -59,8 +59,8 @@ pub struct Focus {
 /// A DataFusion session over a repository.
 pub struct SqlSession {
     pub ctx: SessionContext,
-    repo: Repo,
-    focus: Option<Manifest>,
+    repo: NodeIndex,
+    focus: Option<IndexManifest>,
     focus_error: String,
     dirmap: Arc<OnceLock<Arc<DirMap>>>,
 }
@@ -81,18 +81,18 @@ fn key_fields() -> Vec<Field> {
 
 impl SqlSession {
     /// Open a session over every share of `repo`; `focus` picks the snapshot path functions use.
-    pub async fn new(repo: Repo, focus: Focus) -> anyhow::Result<Self> {
+    pub async fn new(repo: NodeIndex, focus: Focus) -> anyhow::Result<Self> {
         let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
         let mut all = Vec::new();
         for (t, s) in repo.shares().await? {
             all.extend(repo.manifests(&t, &s).await?);
         }
         let (focus_m, focus_error) = pick_focus(&repo, &all, &focus).await?;
-        let mut latest: HashMap<(String, String), Manifest> = HashMap::new();
+        let mut latest: HashMap<(String, String), IndexManifest> = HashMap::new();
         for m in &all {
             latest.insert((m.tenant_id.clone(), m.share_id.clone()), m.clone());
         }
-        let mut current: Vec<Manifest> = latest.into_values().collect();
+        let mut current: Vec<IndexManifest> = latest.into_values().collect();
         current.sort_by(|a, b| (&a.tenant_id, &a.share_id).cmp(&(&b.tenant_id, &b.share_id)));
 
         ctx.register_table("snapshots", Arc::new(snapshots_table(&all)?))?;
@@ -127,7 +127,7 @@ impl SqlSession {
     }
 
     /// The snapshot path functions use, if one could be chosen.
-    pub fn focus(&self) -> Option<&Manifest> {
+    pub fn focus(&self) -> Option<&IndexManifest> {
         self.focus.as_ref()
     }
 
@@ -165,7 +165,11 @@ fn uses_dir_functions(sql: &str) -> bool {
     })
 }
 
-async fn pick_focus(repo: &Repo, all: &[Manifest], f: &Focus) -> anyhow::Result<(Option<Manifest>, String)> {
+async fn pick_focus(
+    repo: &NodeIndex,
+    all: &[IndexManifest],
+    f: &Focus,
+) -> anyhow::Result<(Option<IndexManifest>, String)> {
     let mut shares: Vec<(&str, &str)> = all.iter().map(|m| (m.tenant_id.as_str(), m.share_id.as_str())).collect();
     shares.dedup();
     let chosen: Vec<(&str, &str)> = shares
@@ -198,7 +202,7 @@ async fn pick_focus(repo: &Repo, all: &[Manifest], f: &Focus) -> anyhow::Result<
     }
 }
 
-fn snapshots_table(all: &[Manifest]) -> anyhow::Result<MemTable> {
+fn snapshots_table(all: &[IndexManifest]) -> anyhow::Result<MemTable> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("tenant_id", DataType::Utf8, false),
         Field::new("share_id", DataType::Utf8, false),
@@ -219,7 +223,8 @@ fn snapshots_table(all: &[Manifest]) -> anyhow::Result<MemTable> {
                 .with_context(|| format!("manifest of snapshot {}: bad created_at", m.snapshot_id))
         })
         .collect::<anyhow::Result<_>>()?;
-    let i64s = |f: &dyn Fn(&Manifest) -> i64| -> ArrayRef { Arc::new(Int64Array::from_iter_values(all.iter().map(f))) };
+    let i64s =
+        |f: &dyn Fn(&IndexManifest) -> i64| -> ArrayRef { Arc::new(Int64Array::from_iter_values(all.iter().map(f))) };
     let cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(all.iter().map(|m| m.tenant_id.as_str()))),
         Arc::new(StringArray::from_iter_values(all.iter().map(|m| m.share_id.as_str()))),
@@ -335,8 +340,8 @@ fn exec(schema: SchemaRef, partitions: Vec<Arc<dyn PartitionStream>>) -> DfResul
 /// The node rows of a set of snapshots.
 #[derive(Debug)]
 struct NodesTable {
-    repo: Repo,
-    manifests: Vec<Manifest>,
+    repo: NodeIndex,
+    manifests: Vec<IndexManifest>,
 }
 
 fn nodes_table_schema() -> SchemaRef {
@@ -457,7 +462,7 @@ impl ChangeRows {
         self.old_mtime.append_option(c.old.as_ref().map(|n| n.mtime));
     }
 
-    fn finish(&mut self, new: &Manifest, prev: i64) -> RecordBatch {
+    fn finish(&mut self, new: &IndexManifest, prev: i64) -> RecordBatch {
         let n = std::mem::take(&mut self.rows);
         let [t, s, id] = key_arrays(n, &new.tenant_id, &new.share_id, new.snapshot_id);
         let cols: Vec<ArrayRef> = vec![
@@ -487,8 +492,8 @@ impl ChangeRows {
 /// Changes between consecutive snapshots of each share.
 #[derive(Debug)]
 struct ChangesTable {
-    repo: Repo,
-    pairs: Vec<(Manifest, Manifest)>,
+    repo: NodeIndex,
+    pairs: Vec<(IndexManifest, IndexManifest)>,
 }
 
 #[async_trait]
@@ -687,8 +692,8 @@ impl ScalarUDFImpl for DirUdf {
 #[derive(Debug)]
 struct WalkFunction {
     find: bool,
-    repo: Repo,
-    focus: Option<Manifest>,
+    repo: NodeIndex,
+    focus: Option<IndexManifest>,
     dirmap: Arc<OnceLock<Arc<DirMap>>>,
     focus_error: String,
 }
@@ -731,8 +736,8 @@ enum WalkFilter {
 
 #[derive(Debug)]
 struct WalkTable {
-    repo: Repo,
-    m: Manifest,
+    repo: NodeIndex,
+    m: IndexManifest,
     d: Arc<DirMap>,
     filter: WalkFilter,
 }

@@ -11,7 +11,7 @@
 //!
 //! Object: `{tenant}/{share}/index/summaries/{data dir name}.dirs`, named after the snapshot's own data
 //! directory (so a writer that loses the commit race never overwrites the winner's summary). It sits
-//! outside `data/`, so `Repo::gc` leaves it alone; an orphan from a failed commit is a few MB at most.
+//! outside `data/`, so `NodeIndex::gc` leaves it alone; an orphan from a failed commit is a few MB at most.
 //! Written before the manifest by [`crate::index::snapshot::SnapshotWriter::commit`]; snapshots committed
 //! before summaries existed get one built (one full read) and stored on first use, see [`load_or_build`].
 //!
@@ -39,9 +39,9 @@ use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::statistics::Statistics;
 
 use super::dirmap::{DirMap, SubtreeTotals};
-use super::manifest::{FileRef, Manifest, share_prefix};
+use super::manifest::{FileRef, IndexManifest, share_prefix};
 use super::node::{NodeKind, col};
-use super::snapshot::Repo;
+use super::snapshot::NodeIndex;
 
 const MAGIC: &[u8; 8] = b"AFBDIRS2";
 /// Two files of a directory whose ids differ by at most this much share a run.
@@ -81,7 +81,7 @@ pub enum Origin {
 }
 
 /// The object key of a snapshot's summary. The last layer of a committed manifest is its own.
-pub fn summary_key(m: &Manifest) -> Option<String> {
+pub fn summary_key(m: &IndexManifest) -> Option<String> {
     let own = m.layers.last()?;
     let dir = own.nodes.key.rsplit_once('/')?.0;
     let name = dir.rsplit_once('/').map_or(dir, |x| x.1);
@@ -90,12 +90,12 @@ pub fn summary_key(m: &Manifest) -> Option<String> {
 
 /// Build the summary of `m` (whose data files are written; the manifest need not be) and store it.
 /// Called by the snapshot writer just before it writes the manifest.
-pub async fn write_for_commit(repo: &Repo, m: &Manifest) -> anyhow::Result<()> {
+pub async fn write_for_commit(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<()> {
     let s = build(repo, m).await?;
     store(repo, m, &s).await
 }
 
-async fn store(repo: &Repo, m: &Manifest, s: &Summary) -> anyhow::Result<()> {
+async fn store(repo: &NodeIndex, m: &IndexManifest, s: &Summary) -> anyhow::Result<()> {
     let key = summary_key(m).context("manifest has no layers")?;
     repo.store()
         .put(&Path::from(key.as_str()), PutPayload::from(s.encode()))
@@ -105,7 +105,7 @@ async fn store(repo: &Repo, m: &Manifest, s: &Summary) -> anyhow::Result<()> {
 }
 
 /// The stored summary of `m`, if there is one. A corrupt one is an error naming its key.
-pub async fn load(repo: &Repo, m: &Manifest) -> anyhow::Result<Option<Summary>> {
+pub async fn load(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<Option<Summary>> {
     let Some(key) = summary_key(m) else { return Ok(None) };
     let bytes = match repo.store().get(&Path::from(key.as_str())).await {
         Ok(r) => r.bytes().await.with_context(|| format!("reading {key}"))?,
@@ -117,7 +117,7 @@ pub async fn load(repo: &Repo, m: &Manifest) -> anyhow::Result<Option<Summary>> 
 
 /// The stored summary, or (for snapshots committed without one, or with a corrupt one) one built by a
 /// full read and stored for next time (a failure to store is only logged).
-pub async fn load_or_build(repo: &Repo, m: &Manifest) -> anyhow::Result<(Summary, Origin)> {
+pub async fn load_or_build(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<(Summary, Origin)> {
     match load(repo, m).await {
         Ok(Some(s)) => return Ok((s, Origin::Stored)),
         Ok(None) => {}
@@ -136,7 +136,7 @@ pub async fn load_or_build(repo: &Repo, m: &Manifest) -> anyhow::Result<(Summary
 }
 
 /// Build by one streaming read of the snapshot.
-pub async fn build(repo: &Repo, m: &Manifest) -> anyhow::Result<Summary> {
+pub async fn build(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<Summary> {
     let runs: Arc<Mutex<RunBuilder>> = Arc::default();
     let r2 = runs.clone();
     let s = repo
@@ -387,7 +387,7 @@ impl Summary {
     /// The entries of directory `dir` of snapshot `m` (unsorted). Subdirectories come from the summary;
     /// files from reading, per layer, only the pages whose `node_id` range overlaps the directory's file
     /// runs, newest layer first: the newest row of an id wins, and an id a newer delta deleted is gone.
-    pub async fn list(&self, repo: &Repo, m: &Manifest, dir: i64) -> anyhow::Result<Vec<DirEntryRow>> {
+    pub async fn list(&self, repo: &NodeIndex, m: &IndexManifest, dir: i64) -> anyhow::Result<Vec<DirEntryRow>> {
         let mut out = self.list_subdirs(dir);
         let runs = self.runs(dir);
         if runs.is_empty() {

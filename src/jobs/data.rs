@@ -55,7 +55,7 @@ use crate::backup::restore::{RestoreOptions, Target, restore};
 use crate::backup::verify::{VerifyOptions, verify};
 use crate::backup::{BackupSummary, Progress, latest_manifest};
 use crate::index::manifest::check_id;
-use crate::index::snapshot::{Repo as IndexRepo, WriteOptions};
+use crate::index::snapshot::{NodeIndex, WriteOptions};
 use crate::repository::{MasterKey, Repository, RepositoryConfig};
 use crate::scan::fanout::{self, ListBudget, ROOT_PART, RunInfo};
 use crate::scan::sort::SpillOptions;
@@ -119,9 +119,9 @@ impl DataEnv {
     }
 
     /// The Parquet node index (the repository root unless [`Self::with_index`] moved it).
-    pub fn index(&self) -> anyhow::Result<IndexRepo> {
+    pub fn index(&self) -> anyhow::Result<NodeIndex> {
         match &self.index_location {
-            Some(l) => IndexRepo::open(l),
+            Some(l) => NodeIndex::open(l),
             None => self.target("-", "-").index(),
         }
     }

@@ -7,7 +7,7 @@
 //! the manifest leaves only unreferenced objects, which prune may delete and a later backup may reuse.
 //!
 //! Object: a sealed envelope (magic `AFBS`, see [`super::crypto`]) whose plaintext is the JSON of
-//! [`Manifest`], at `{tenant}/{share}/snapshots/{snapshot_id}`. Snapshot ids are
+//! [`BackupManifest`], at `{tenant}/{share}/snapshots/{snapshot_id}`. Snapshot ids are
 //! `YYYYMMDDTHHMMSSZ-xxxxxxxx` (UTC creation time, 8 random hex digits), so they list in time order. A
 //! backup job derives its id instead ([`derived_snapshot_id`]: the time of the share snapshot it reads and
 //! 8 hex digits of a hash of its run), so every attempt of the job commits the same id.
@@ -20,12 +20,12 @@ use serde::{Deserialize, Serialize};
 use super::error::{Error, Result};
 
 pub(crate) const MAGIC: &[u8; 4] = b"AFBS";
-/// `Manifest::format` written by this code.
+/// `BackupManifest::format` written by this code.
 pub const MANIFEST_FORMAT: u32 = 1;
 
 /// What a snapshot consists of. Object ids are 64 lowercase hex digits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
+pub struct BackupManifest {
     pub format: u32,
     pub snapshot_id: String,
     pub tenant_id: String,
@@ -45,7 +45,7 @@ pub struct Manifest {
     pub extra: BTreeMap<String, String>,
 }
 
-impl Manifest {
+impl BackupManifest {
     /// An empty manifest for a new snapshot created now.
     pub fn new(tenant_id: &str, share_id: &str) -> Self {
         let created_ns = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;

@@ -39,5 +39,5 @@ pub mod verify;
 pub use error::{Error, Result};
 pub use id::{ChunkId, ObjectId};
 pub use keys::{MasterKey, TenantKey};
-pub use manifest::Manifest;
+pub use manifest::BackupManifest;
 pub use repo::{FileContent, FileWriter, Repository, RepositoryConfig, SmallFile, WriteStats};

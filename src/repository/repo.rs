@@ -21,7 +21,7 @@ use super::id::{ChunkId, ObjectId};
 use super::index::{ChunkIndex, IndexConfig, IndexEntry};
 use super::keys::{MasterKey, TenantKey, get_bytes, load_or_create_tenant_key};
 use super::layout::{Scope, object_id_of};
-use super::manifest::{self, Manifest};
+use super::manifest::{self, BackupManifest};
 use super::metadata;
 use super::pack::{self, PackWriter};
 use crate::hash::QuickXorHash;
@@ -359,7 +359,7 @@ impl Repository {
 
     /// Commits a snapshot: flushes packs and index, checks every object the manifest names exists, then
     /// writes the manifest (never overwriting one). Returns the manifest's object key.
-    pub async fn commit(&mut self, manifest: &Manifest) -> Result<Path> {
+    pub async fn commit(&mut self, manifest: &BackupManifest) -> Result<Path> {
         if manifest.tenant_id != self.scope.tenant() || manifest.share_id != self.scope.share() {
             return Err(Error::Invalid(format!(
                 "manifest of {}/{} committed to {}/{}",
@@ -382,7 +382,7 @@ impl Repository {
     }
 
     /// Object keys a manifest names (metadata, permissions, bundles).
-    pub fn manifest_objects(&self, m: &Manifest) -> Result<Vec<Path>> {
+    pub fn manifest_objects(&self, m: &BackupManifest) -> Result<Vec<Path>> {
         let parse = |s: &String| {
             ObjectId::from_hex(s).ok_or_else(|| Error::Invalid(format!("manifest names a malformed object id {s:?}")))
         };
@@ -400,11 +400,11 @@ impl Repository {
     }
 
     /// Reads a snapshot's manifest.
-    pub async fn load_manifest(&self, snapshot_id: &str) -> Result<Manifest> {
+    pub async fn load_manifest(&self, snapshot_id: &str) -> Result<BackupManifest> {
         let path = self.scope.snapshot(snapshot_id);
         let bytes = get_bytes(self.store.as_ref(), &path).await?;
         let json = crypto::open_object(self.key.seal_key(), manifest::MAGIC, &bytes, path.as_ref())?;
-        Manifest::from_json(path.as_ref(), &json)
+        BackupManifest::from_json(path.as_ref(), &json)
     }
 
     /// Snapshot ids of the share, oldest first.

@@ -6,7 +6,7 @@ use super::sort::SpillOptions;
 use super::{ScanOptions, ScanReport, scan};
 use crate::azure::ClientOptions;
 use crate::cli::{ExitCode, OutputArgs, RepoArgs, SourceArgs};
-use crate::index::snapshot::Repo;
+use crate::index::snapshot::NodeIndex;
 
 /// Arguments of `afb scan`.
 #[derive(Debug, Clone, Args)]
@@ -43,7 +43,7 @@ pub struct ScanArgs {
 pub async fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
     let (account, sas_share) = a.source.account()?;
     let share = a.share.clone().or(sas_share).ok_or_else(|| anyhow::anyhow!("no share: pass --share"))?;
-    let repo = Repo::open(&a.repo.repo)?;
+    let repo = NodeIndex::open(&a.repo.repo)?;
     let opts = ScanOptions {
         concurrency: a.concurrency,
         page_size: a.page_size,

@@ -40,10 +40,10 @@ use tokio_util::sync::CancellationToken;
 use super::sort::{RunSorter, SpillOptions};
 use super::{nanos, parse_attributes};
 use crate::azure::{FileServiceClient, ShareClient};
-use crate::index::manifest::{Manifest, SnapshotSource, share_prefix};
+use crate::index::manifest::{IndexManifest, SnapshotSource, share_prefix};
 use crate::index::node::{Node, NodeColumns, NodeKind, col, node_schema, nodes_to_batch};
 use crate::index::parquet_io::{FileWriter, ParquetTuning, open_stream};
-use crate::index::snapshot::{Repo, WriteOptions};
+use crate::index::snapshot::{NodeIndex, WriteOptions};
 use crate::jobs::payloads::PendingDir;
 
 /// The root part's id.
@@ -155,7 +155,7 @@ pub async fn tagged_snapshots(client: &FileServiceClient, azure_share: &str, tag
 /// - once the record exists, every other snapshot tagged with the run (a concurrent loser's, or a
 ///   surplus one) is deleted, so a run keeps exactly the snapshot it recorded.
 pub async fn start_run(
-    repo: &Repo,
+    repo: &NodeIndex,
     client: &FileServiceClient,
     tenant: &str,
     share: &str,
@@ -225,7 +225,7 @@ pub async fn remove_strays(client: &FileServiceClient, info: &RunInfo, tag: &str
 }
 
 /// The record of a run that has started.
-pub async fn load_run(repo: &Repo, tenant: &str, share: &str, run: &str) -> anyhow::Result<RunInfo> {
+pub async fn load_run(repo: &NodeIndex, tenant: &str, share: &str, run: &str) -> anyhow::Result<RunInfo> {
     let key = format!("{}/run.json", run_prefix(tenant, share, run));
     let b = get_opt(repo.store(), &key)
         .await?
@@ -354,7 +354,7 @@ pub struct PartMeta {
 /// Writes a part's fragment, then its record. Idempotent: a re-run writes the same rows under the same keys.
 #[allow(clippy::too_many_arguments)]
 pub async fn write_part(
-    repo: &Repo,
+    repo: &NodeIndex,
     tenant: &str,
     share: &str,
     run: &str,
@@ -382,11 +382,11 @@ pub async fn write_part(
 /// The index snapshot this run committed, if it did: a snapshot newer than the run's base whose source is
 /// the run's share snapshot.
 pub async fn find_committed(
-    repo: &Repo,
+    repo: &NodeIndex,
     tenant: &str,
     share: &str,
     info: &RunInfo,
-) -> anyhow::Result<Option<Manifest>> {
+) -> anyhow::Result<Option<IndexManifest>> {
     for id in repo.snapshot_ids(tenant, share).await?.into_iter().rev() {
         if id <= info.base_snapshot {
             break;
@@ -412,13 +412,13 @@ pub struct CommitStats {
 
 /// Merges the run's fragments into one index snapshot (see the module documentation).
 pub async fn commit_run(
-    repo: &Repo,
+    repo: &NodeIndex,
     tenant: &str,
     share: &str,
     info: &RunInfo,
     spill: SpillOptions,
     write: WriteOptions,
-) -> anyhow::Result<(Manifest, CommitStats)> {
+) -> anyhow::Result<(IndexManifest, CommitStats)> {
     if let Some(m) = find_committed(repo, tenant, share, info).await? {
         return Ok((m, CommitStats { already_committed: true, ..Default::default() }));
     }
@@ -539,7 +539,7 @@ pub async fn commit_run(
 }
 
 /// Deletes a run's fragments and part records (after its commit). `run.json` stays.
-pub async fn remove_parts(repo: &Repo, tenant: &str, share: &str, run: &str) -> anyhow::Result<()> {
+pub async fn remove_parts(repo: &NodeIndex, tenant: &str, share: &str, run: &str) -> anyhow::Result<()> {
     let prefix = Path::from(format!("{}/parts", run_prefix(tenant, share, run)));
     let objects: Vec<_> = repo.store().list(Some(&prefix)).try_collect().await?;
     for o in objects {

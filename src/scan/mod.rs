@@ -32,9 +32,9 @@ use serde::Serialize;
 use crate::azure::credential::AccountConfig;
 use crate::azure::{ClientOptions, Entry, FileServiceClient, ListPage};
 use crate::index::idmap::IdMap;
-use crate::index::manifest::{Manifest, SnapshotSource};
+use crate::index::manifest::{IndexManifest, SnapshotSource};
 use crate::index::node::{NodeBatchBuilder, NodeKind, ROOT_ID};
-use crate::index::snapshot::{Repo, WriteOptions};
+use crate::index::snapshot::{NodeIndex, WriteOptions};
 use sort::{RunSorter, SpillOptions};
 
 /// How a scan runs.
@@ -105,7 +105,7 @@ pub struct ScanReport {
     pub entries_per_sec: f64,
     /// The committed manifest.
     #[serde(skip)]
-    pub manifest: Option<Manifest>,
+    pub manifest: Option<IndexManifest>,
 }
 
 /// Parse Azure's attribute list (`Archive | ReadOnly`, `ReadOnly|Archive`, case-insensitive) into SMB
@@ -150,7 +150,7 @@ pub async fn scan(
     account: AccountConfig,
     client_options: ClientOptions,
     share: &str,
-    repo: &Repo,
+    repo: &NodeIndex,
     tenant: &str,
     opts: &ScanOptions,
 ) -> anyhow::Result<ScanReport> {
@@ -198,7 +198,7 @@ pub async fn scan(
 
 /// Where the index snapshot goes: repository, tenant and the share id it is filed under.
 struct IndexTarget<'a> {
-    repo: &'a Repo,
+    repo: &'a NodeIndex,
     tenant: &'a str,
     share: &'a str,
 }
@@ -213,7 +213,7 @@ async fn scan_snapshot(
     idmap: &mut IdMap,
     expected_id: i64,
     endpoint: &str,
-) -> anyhow::Result<(ScanReport, Manifest)> {
+) -> anyhow::Result<(ScanReport, IndexManifest)> {
     let list_started = Instant::now();
     let snap = client.share(share).at_snapshot(share_snapshot);
     let mut sorter = RunSorter::new(opts.spill.clone());

@@ -7,7 +7,7 @@ use std::time::Duration;
 use afb::api::auth::{Auth, Scope, issue_token, issue_token_pg, token_file};
 use afb::api::routes::ROUTES;
 use afb::index::node::{Node, NodeKind, nodes_to_batch};
-use afb::index::snapshot::{Repo, WriteOptions};
+use afb::index::snapshot::{NodeIndex, WriteOptions};
 use afb::index::synthetic::{Mutation, Mutator, SyntheticShare};
 use arrow::array::RecordBatch;
 use futures::TryStreamExt;
@@ -51,7 +51,7 @@ async fn serve(listener: tokio::net::TcpListener, st: afb::api::SharedState) {
 
 const SECRET_KEY: &str = "c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmV0a2V5";
 
-async fn write_nodes(repo: &Repo, t: &str, s: &str, nodes: &[Node]) {
+async fn write_nodes(repo: &NodeIndex, t: &str, s: &str, nodes: &[Node]) {
     let mut w = repo.begin(t, s, WriteOptions::default()).await.unwrap();
     w.write(&nodes_to_batch(nodes)).await.unwrap();
     w.commit(None).await.unwrap();
@@ -86,7 +86,7 @@ fn pg_server_url() -> String {
 /// With `runner`: the embedded runner with the data handlers (and the master key) runs the jobs.
 async fn fixture_with(pg: Option<afb::jobs::bench::Scratch>, runner: bool) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     // acme/files: synthetic, base + 2 deltas.
     let mut w = repo.begin("acme", "files", WriteOptions::default()).await.unwrap();
     for b in SyntheticShare::new(1, 3000).batches(1000) {
@@ -708,7 +708,7 @@ async fn postgres_control_plane_keeps_hashed_tokens_and_jobs() {
 #[tokio::test]
 async fn the_embedded_runner_runs_jobs_started_from_the_api() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     write_nodes(&repo, "acme", "files", &[node(1, 0, "a.txt", NodeKind::File, 3)]).await;
     let jobs = afb::api::jobs::Jobs::memory(Some(afb::api::jobs::job_handlers(
         dir.path().to_str().unwrap(),

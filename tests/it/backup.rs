@@ -14,7 +14,7 @@ use afb::backup::restore::{RestoreOptions, Target, restore};
 use afb::backup::verify::{VerifyOptions, verify};
 use afb::backup::{BackupInput, NoProgress, find_previous, run, scan};
 use afb::emulator::{Emulator, EmulatorConfig, faults::FaultConfig};
-use afb::index::snapshot::Repo as IndexRepo;
+use afb::index::snapshot::NodeIndex;
 use afb::repository::{MasterKey, Repository, RepositoryConfig};
 use anyhow::{Result, ensure};
 use bytes::Bytes;
@@ -43,7 +43,7 @@ struct Env {
     share: ShareClient,
     repo_dir: std::path::PathBuf,
     master: MasterKey,
-    index: IndexRepo,
+    index: NodeIndex,
 }
 
 impl Env {
@@ -57,7 +57,7 @@ impl Env {
         let share = svc.share("src");
         let repo_dir = dir.path().join("repo");
         std::fs::create_dir_all(&repo_dir)?;
-        let index = IndexRepo::open(repo_dir.to_str().unwrap())?;
+        let index = NodeIndex::open(repo_dir.to_str().unwrap())?;
         Ok(Env { _dir: dir, emulator: Some(emulator), svc, share, repo_dir, master: MasterKey::generate(), index })
     }
 
@@ -453,7 +453,7 @@ async fn a_file_deleted_between_scan_and_read_is_reported_and_the_backup_ends_co
         &mut repo,
         BackupInput {
             share: env.share.clone(),
-            azure_snapshot: None,
+            share_snapshot: None,
             index: &env.index,
             current,
             previous,
@@ -677,7 +677,7 @@ async fn a_file_changing_while_read_is_skipped_with_a_clear_reason() -> Result<(
         &mut repo,
         BackupInput {
             share: env.share.clone(),
-            azure_snapshot: None,
+            share_snapshot: None,
             index: &env.index,
             current,
             previous,
@@ -738,7 +738,7 @@ async fn a_permission_key_that_no_longer_resolves_is_named_by_backup_and_verify(
         &mut repo,
         BackupInput {
             share: env.share.clone(),
-            azure_snapshot: None,
+            share_snapshot: None,
             index: &env.index,
             current,
             previous,

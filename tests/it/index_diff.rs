@@ -2,7 +2,7 @@
 
 use afb::index::diff::{Change, ChangeKind, change_chain, diff_snapshots, diff_snapshots_full, diff_streams};
 use afb::index::node::{Node, NodeKind, nodes_to_batch};
-use afb::index::snapshot::{Repo, WriteOptions};
+use afb::index::snapshot::{NodeIndex, WriteOptions};
 use futures::StreamExt;
 
 fn file(id: i64, parent: i64, name: &str, size: i64) -> Node {
@@ -140,7 +140,7 @@ async fn identical_snapshots_have_no_changes() {
 #[tokio::test]
 async fn diff_of_committed_snapshots_across_base_and_deltas() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     let opts = WriteOptions { max_deltas: 1, ..Default::default() };
     let v1 = tree(100);
     let mut v2 = v1.clone();
@@ -174,7 +174,7 @@ async fn unsorted_input_is_an_error() {
 #[tokio::test]
 async fn afb_diff_of_a_missing_snapshot_is_one_clear_error_line() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     let mut w = repo.begin("t", "s", WriteOptions::default()).await.unwrap();
     w.write(&nodes_to_batch(&tree(3))).await.unwrap();
     w.commit(None).await.unwrap();
@@ -238,7 +238,7 @@ fn mutate(prev: &[Node], first: &[Node], next_id: &mut i64, rng: &mut Rng) -> Ve
 async fn change_records_give_exactly_the_full_merge_for_every_pair_of_snapshots() {
     for seed in [1u64, 2, 3] {
         let dir = tempfile::tempdir().unwrap();
-        let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+        let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
         // A base every 4th snapshot, so chains cross bases.
         let opts = WriteOptions { max_deltas: 3, ..Default::default() };
         let mut rng = Rng(seed);
@@ -304,7 +304,7 @@ async fn change_records_give_exactly_the_full_merge_for_every_pair_of_snapshots(
 #[tokio::test]
 async fn a_missing_snapshot_between_the_two_falls_back_to_a_full_merge() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     let opts = WriteOptions::default();
     let v1 = tree(50);
     let mut v2 = v1.clone();

@@ -4,7 +4,7 @@
 use afb::index::idmap::IdMap;
 use afb::index::manifest::LayerKind;
 use afb::index::node::{Node, NodeKind, batch_to_nodes, nodes_to_batch};
-use afb::index::snapshot::{Repo, WriteOptions};
+use afb::index::snapshot::{NodeIndex, WriteOptions};
 use futures::TryStreamExt;
 
 fn file(id: i64, parent: i64, name: &str, size: i64) -> Node {
@@ -45,7 +45,7 @@ fn tree() -> Vec<Node> {
     ]
 }
 
-async fn commit(repo: &Repo, nodes: &[Node], opts: WriteOptions) -> afb::index::manifest::Manifest {
+async fn commit(repo: &NodeIndex, nodes: &[Node], opts: WriteOptions) -> afb::index::manifest::IndexManifest {
     let mut w = repo.begin("t1", "s1", opts).await.unwrap();
     // Two batches, to exercise streaming.
     let (x, y) = nodes.split_at(nodes.len() / 2);
@@ -54,7 +54,7 @@ async fn commit(repo: &Repo, nodes: &[Node], opts: WriteOptions) -> afb::index::
     w.commit(None).await.unwrap()
 }
 
-async fn read_all(repo: &Repo, m: &afb::index::manifest::Manifest) -> Vec<Node> {
+async fn read_all(repo: &NodeIndex, m: &afb::index::manifest::IndexManifest) -> Vec<Node> {
     let batches: Vec<_> = repo.read(m, None).unwrap().try_collect().await.unwrap();
     batches.iter().flat_map(batch_to_nodes).collect()
 }
@@ -62,7 +62,7 @@ async fn read_all(repo: &Repo, m: &afb::index::manifest::Manifest) -> Vec<Node> 
 #[tokio::test]
 async fn written_snapshot_reads_back_identically() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     let m = commit(&repo, &tree(), WriteOptions::default()).await;
     assert_eq!(m.snapshot_id, 1);
     assert_eq!((m.totals.nodes, m.totals.files, m.totals.dirs, m.totals.bytes), (5, 3, 2, 3030));
@@ -75,7 +75,7 @@ async fn written_snapshot_reads_back_identically() {
 #[tokio::test]
 async fn delta_snapshots_store_only_changes_and_read_back_merged() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     let opts = WriteOptions { max_deltas: 2, ..Default::default() };
     let v1 = tree();
     commit(&repo, &v1, opts).await;
@@ -115,7 +115,7 @@ async fn delta_snapshots_store_only_changes_and_read_back_merged() {
 #[tokio::test]
 async fn reading_selected_columns_keeps_node_id_and_order() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     commit(&repo, &tree(), WriteOptions::default()).await;
     let mut v2 = tree();
     v2[1].size = 99;
@@ -133,7 +133,7 @@ async fn reading_selected_columns_keeps_node_id_and_order() {
 #[tokio::test]
 async fn crash_before_manifest_leaves_no_visible_snapshot_and_gc_removes_the_garbage() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     commit(&repo, &tree(), WriteOptions::default()).await;
     // A writer that crashed after its data file was complete, before the manifest.
     let orphan = "t1/s1/index/data/00000000000000000002-00000000deadbeef/nodes.parquet";
@@ -166,7 +166,7 @@ async fn crash_before_manifest_leaves_no_visible_snapshot_and_gc_removes_the_gar
 #[tokio::test]
 async fn second_writer_of_the_same_snapshot_id_fails_without_committing() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     let mut w1 = repo.begin("t1", "s1", WriteOptions::default()).await.unwrap();
     let mut w2 = repo.begin("t1", "s1", WriteOptions::default()).await.unwrap();
     w1.write(&nodes_to_batch(&tree())).await.unwrap();
@@ -181,7 +181,7 @@ async fn second_writer_of_the_same_snapshot_id_fails_without_committing() {
 #[tokio::test]
 async fn rows_out_of_node_id_order_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     let mut w = repo.begin("t1", "s1", WriteOptions::default()).await.unwrap();
     let mut rows = tree();
     rows.swap(1, 2);
@@ -192,7 +192,7 @@ async fn rows_out_of_node_id_order_are_rejected() {
 #[tokio::test]
 async fn unknown_snapshot_id_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     commit(&repo, &tree(), WriteOptions::default()).await;
     let err = repo.manifest("t1", "s1", 42).await.unwrap_err().to_string();
     assert_eq!(err, "snapshot 42 of t1/s1 does not exist (snapshots 1..=1 exist)");
@@ -201,7 +201,7 @@ async fn unknown_snapshot_id_is_a_clear_error() {
 #[tokio::test]
 async fn corrupt_or_foreign_parquet_file_is_a_clear_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     let m = commit(&repo, &tree(), WriteOptions::default()).await;
     let key = m.layers[0].nodes.key.clone();
     let path = dir.path().join(&key);
@@ -233,7 +233,7 @@ async fn corrupt_or_foreign_parquet_file_is_a_clear_error_naming_it() {
 #[tokio::test]
 async fn idmap_is_persisted_with_the_snapshot_and_keeps_ids_stable() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     let mut map = repo.load_idmap("t1", "s1").await.unwrap();
     let a = map.assign(0xdead_beef_0000_0001);
     let b = map.assign(0xffff_ffff_ffff_fff0);
@@ -256,7 +256,7 @@ async fn idmap_is_persisted_with_the_snapshot_and_keeps_ids_stable() {
 async fn directory_with_a_million_entries_round_trips_with_totals_paths_and_diff() {
     const N: i64 = 1_000_000;
     let d = tempfile::tempdir().unwrap();
-    let repo = Repo::open(d.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(d.path().to_str().unwrap()).unwrap();
     let rows = |skip: i64| {
         let mut b = afb::index::node::NodeBatchBuilder::new(65536);
         let mut out = vec![];
@@ -323,7 +323,7 @@ async fn directory_with_a_million_entries_round_trips_with_totals_paths_and_diff
 #[tokio::test]
 async fn depth_2000_resolves_paths_and_totals() {
     let d = tempfile::tempdir().unwrap();
-    let repo = Repo::open(d.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(d.path().to_str().unwrap()).unwrap();
     let mut nodes: Vec<Node> = (1..=2000).map(|i| dir(i, i - 1, "d")).collect();
     nodes.push(file(2001, 2000, "leaf.txt", 42));
     let m = commit(&repo, &nodes, WriteOptions::default()).await;
@@ -341,7 +341,7 @@ async fn depth_2000_resolves_paths_and_totals() {
 #[tokio::test]
 async fn names_with_control_characters_and_255_utf16_units_round_trip() {
     let d = tempfile::tempdir().unwrap();
-    let repo = Repo::open(d.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(d.path().to_str().unwrap()).unwrap();
     let astral = format!("{}b", "😀".repeat(127));
     assert_eq!(astral.encode_utf16().count(), 255);
     let names =
@@ -360,7 +360,7 @@ async fn names_with_control_characters_and_255_utf16_units_round_trip() {
 #[tokio::test]
 async fn truncated_or_missing_data_file_is_a_clear_error_naming_it() {
     let d = tempfile::tempdir().unwrap();
-    let repo = Repo::open(d.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(d.path().to_str().unwrap()).unwrap();
     let m = commit(&repo, &tree(), WriteOptions::default()).await;
     let key = m.layers[0].nodes.key.clone();
     let path = d.path().join(&key);
@@ -381,7 +381,7 @@ async fn summary_listings_equal_full_reads_in_every_directory_of_every_snapshot(
     use afb::index::summary::{DirEntryRow, load};
     let dir_at = |id: i64, parent: i64, name: &str, mtime: i64| Node { mtime, ..dir(id, parent, name) };
     let d = tempfile::tempdir().unwrap();
-    let repo = Repo::open(d.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(d.path().to_str().unwrap()).unwrap();
     // v1: /only-dirs/{x,y}/..., /mixed with files and a subdirectory, files at the root.
     let mut v1 = vec![
         dir_at(1, 0, "only-dirs", 11),

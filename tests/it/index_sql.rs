@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use afb::index::dirmap::DirMap;
 use afb::index::node::{Node, NodeKind, nodes_to_batch};
-use afb::index::snapshot::{Repo, WriteOptions};
+use afb::index::snapshot::{NodeIndex, WriteOptions};
 use afb::index::sql::{Focus, SqlSession};
 use afb::index::synthetic::{Mutation, Mutator, SyntheticShare};
 use arrow::array::{AsArray, RecordBatch};
@@ -14,8 +14,8 @@ use futures::TryStreamExt;
 const NODES: u64 = 3000;
 
 /// A repository with one synthetic share and three snapshots (base, delta, delta).
-async fn repo_with_history(dir: &std::path::Path) -> Repo {
-    let repo = Repo::open(dir.to_str().unwrap()).unwrap();
+async fn repo_with_history(dir: &std::path::Path) -> NodeIndex {
+    let repo = NodeIndex::open(dir.to_str().unwrap()).unwrap();
     let mut w = repo.begin("acme", "files", WriteOptions::default()).await.unwrap();
     for b in SyntheticShare::new(1, NODES).batches(1000) {
         w.write(&b).await.unwrap();
@@ -130,7 +130,7 @@ async fn sql_tables_agree_with_the_manifests() {
 #[tokio::test]
 async fn path_functions_resolve_through_the_directory_map() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     let nodes = vec![
         Node {
             node_id: 1,
@@ -243,7 +243,7 @@ async fn every_query_in_the_sql_folder_runs() {
 #[tokio::test]
 async fn path_functions_without_a_focus_snapshot_say_so() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     for share in ["a", "b"] {
         let mut w = repo.begin("t", share, WriteOptions::default()).await.unwrap();
         w.write(&nodes_to_batch(&SyntheticShare::new(1, 10).collect::<Vec<_>>())).await.unwrap();

@@ -346,7 +346,7 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
     assert!(kills >= 5);
 
     // Effects: per share one index snapshot and one backup snapshot, complete, verified, restorable.
-    let index = afb::index::snapshot::Repo::open(&repo_s).unwrap();
+    let index = afb::index::snapshot::NodeIndex::open(&repo_s).unwrap();
     for name in shares {
         assert_eq!(index.snapshot_ids("t", name).await.unwrap(), vec![1], "{name}: one index snapshot");
         let store: std::sync::Arc<dyn object_store::ObjectStore> =

@@ -11,7 +11,7 @@ use afb::emulator::{Emulator, EmulatorConfig};
 use afb::generate::fill::{FillOptions, fill};
 use afb::generate::plan::{ShareSpec, plan};
 use afb::index::node::{Node, batch_to_nodes};
-use afb::index::snapshot::Repo as IndexRepo;
+use afb::index::snapshot::NodeIndex;
 use afb::jobs::data::{DataEnv, data_handlers};
 use afb::jobs::payloads::queue_tenant_id;
 use afb::jobs::{
@@ -133,7 +133,7 @@ fn job(kind: JobKind, payload: serde_json::Value) -> NewJob {
 }
 
 async fn rows(repo: &str, share: &str) -> (i64, Vec<Node>) {
-    let index = IndexRepo::open(&repo).unwrap();
+    let index = NodeIndex::open(&repo).unwrap();
     let m = index.latest("t", share).await.unwrap().expect("a committed index snapshot");
     let b: Vec<_> = index.read(&m, None).unwrap().try_collect().await.unwrap();
     (m.snapshot_id, b.iter().flat_map(batch_to_nodes).collect())
@@ -188,7 +188,7 @@ async fn a_scan_fanned_out_over_four_workers_commits_exactly_the_snapshot_of_one
     assert!(leftover.is_empty(), "{leftover:?}");
 
     // The same fanned-out scan against the plain `afb scan` of the share: the same rows by path.
-    let plain = IndexRepo::open(e.dir.join("plain").to_str().unwrap()).unwrap();
+    let plain = NodeIndex::open(e.dir.join("plain").to_str().unwrap()).unwrap();
     let acct = afb::azure::credential::AccountConfig::from_connection_string(&e.emu.connection_string()).unwrap();
     let r = afb::scan::scan(acct, Default::default(), "big", &plain, "t", &afb::scan::ScanOptions::default())
         .await
@@ -634,7 +634,7 @@ async fn a_root_job_killed_between_taking_and_recording_its_share_snapshot_leaks
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(runs.len(), 1);
-    let index = IndexRepo::open(&repo).unwrap();
+    let index = NodeIndex::open(&repo).unwrap();
     let info = load_run(&index, "t", "leak", &runs[0]).await.unwrap();
     assert_eq!(info.share_snapshot, taken[0], "the re-run adopted the oldest snapshot of its run");
     let mine = tagged.iter().find(|s| s.snapshot.as_deref() == Some(&taken[0])).unwrap();

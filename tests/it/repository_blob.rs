@@ -22,9 +22,9 @@ use afb::backup::verify::{VerifyOptions, verify};
 use afb::emulator::{Emulator, EmulatorConfig};
 use afb::index::diff::diff_snapshots;
 use afb::index::node::{Node, NodeKind, batch_to_nodes, nodes_to_batch};
-use afb::index::snapshot::{Repo as IndexRepo, WriteOptions};
+use afb::index::snapshot::{NodeIndex, WriteOptions};
 use afb::repository::store::{AZURITE_ACCOUNT_KEY, Location};
-use afb::repository::{Manifest, MasterKey, Repository, RepositoryConfig};
+use afb::repository::{BackupManifest, MasterKey, Repository, RepositoryConfig};
 use anyhow::{Context, Result, ensure};
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -161,9 +161,9 @@ impl Backend {
     }
 
     /// The node index at the repository root, as the commands open it.
-    fn index(&self) -> IndexRepo {
+    fn index(&self) -> NodeIndex {
         let loc = self.location.clone();
-        IndexRepo::from_store(loc.open_with(self.conn.as_deref()).unwrap(), &loc.to_string())
+        NodeIndex::from_store(loc.open_with(self.conn.as_deref()).unwrap(), &loc.to_string())
     }
 }
 
@@ -227,7 +227,7 @@ fn tree(files: i64) -> Vec<Node> {
     v
 }
 
-async fn read_all(repo: &IndexRepo, m: &afb::index::manifest::Manifest) -> Result<Vec<Node>> {
+async fn read_all(repo: &NodeIndex, m: &afb::index::manifest::IndexManifest) -> Result<Vec<Node>> {
     let batches: Vec<_> = repo.read(m, None)?.try_collect().await?;
     Ok(batches.iter().flat_map(batch_to_nodes).collect())
 }
@@ -323,7 +323,7 @@ async fn concurrent_content_commits_of_one_snapshot_id_have_one_winner(b: Backen
     let master = MasterKey::generate();
     let mut ra = Repository::open(b.store(), &master, "t1", "s1", RepositoryConfig::default()).await?;
     let mut rb = Repository::open(b.store(), &master, "t1", "s1", RepositoryConfig::default()).await?;
-    let mut ma = Manifest::new("t1", "s1");
+    let mut ma = BackupManifest::new("t1", "s1");
     let mut mb = ma.clone();
     ma.parent = Some("from-a".into());
     mb.parent = Some("from-b".into());

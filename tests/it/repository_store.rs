@@ -8,7 +8,7 @@ use afb::repository::chunker::Chunking;
 use afb::repository::generated::{BundleRef, KeyValue, NfsAttributes, NodeKind, NodeVersion};
 use afb::repository::index::{ChunkIndex, IndexConfig, rebuild_from_packs};
 use afb::repository::verify::{verify_packs, verify_snapshot};
-use afb::repository::{Error, Manifest, MasterKey, Repository, RepositoryConfig, SmallFile};
+use afb::repository::{BackupManifest, Error, MasterKey, Repository, RepositoryConfig, SmallFile};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -153,7 +153,7 @@ async fn invalid_tenant_or_share_ids_are_refused() {
 }
 
 /// One snapshot with a chunked file, a bundle of small files and full metadata.
-async fn backup_one_snapshot(repo: &mut Repository) -> (Manifest, Vec<u8>, Vec<Vec<u8>>) {
+async fn backup_one_snapshot(repo: &mut Repository) -> (BackupManifest, Vec<u8>, Vec<Vec<u8>>) {
     let big = noise(400_000, 9);
     let smalls: Vec<Vec<u8>> = (0..5).map(|i| format!("small file {i}\n").repeat(50 + i).into_bytes()).collect();
     let content = repo.store_file(&big).await.unwrap();
@@ -201,7 +201,7 @@ async fn backup_one_snapshot(repo: &mut Repository) -> (Manifest, Vec<u8>, Vec<V
     }
     bundles.dedup();
     let meta = repo.put_metadata(versions).await.unwrap();
-    let mut manifest = Manifest::new(repo.scope().tenant(), repo.scope().share());
+    let mut manifest = BackupManifest::new(repo.scope().tenant(), repo.scope().share());
     manifest.metadata.push(meta.to_hex());
     manifest.permissions.push(perm.to_hex());
     manifest.bundles = bundles;
@@ -251,7 +251,7 @@ async fn snapshot_commits_and_restores_content_metadata_and_permissions() {
 async fn a_manifest_naming_a_missing_object_is_not_committed() {
     let dir = tempfile::tempdir().unwrap();
     let mut repo = Repository::open(store(&dir), &MasterKey::generate(), "t1", "s1", small_config()).await.unwrap();
-    let mut m = Manifest::new("t1", "s1");
+    let mut m = BackupManifest::new("t1", "s1");
     m.metadata.push("ab".repeat(32));
     let err = repo.commit(&m).await.err().unwrap();
     assert!(matches!(err, Error::Missing { .. }), "{err}");
@@ -431,7 +431,7 @@ async fn bundle_is_a_tar_that_the_tar_command_lists_once_decrypted() {
 }
 
 /// Commits a snapshot of one chunked file; returns its manifest.
-async fn commit_file(repo: &mut Repository, data: &[u8]) -> Manifest {
+async fn commit_file(repo: &mut Repository, data: &[u8]) -> BackupManifest {
     let c = repo.store_file(data).await.unwrap();
     let v = NodeVersion {
         node_id: 2,
@@ -444,7 +444,7 @@ async fn commit_file(repo: &mut Repository, data: &[u8]) -> Manifest {
         ..Default::default()
     };
     let meta = repo.put_metadata(vec![v]).await.unwrap();
-    let mut m = Manifest::new(repo.scope().tenant(), repo.scope().share());
+    let mut m = BackupManifest::new(repo.scope().tenant(), repo.scope().share());
     m.metadata.push(meta.to_hex());
     repo.commit(&m).await.unwrap();
     m

@@ -8,9 +8,9 @@ use afb::azure::credential::AccountConfig;
 use afb::azure::{ClientOptions, FileServiceClient, NodeProps, RetryPolicy, ShareClient};
 use afb::emulator::{Emulator, EmulatorConfig};
 use afb::index::diff::diff_snapshots;
-use afb::index::manifest::Manifest;
+use afb::index::manifest::IndexManifest;
 use afb::index::node::{Node, NodeKind, batch_to_nodes};
-use afb::index::snapshot::Repo;
+use afb::index::snapshot::NodeIndex;
 use afb::scan::sort::SpillOptions;
 use afb::scan::{ScanOptions, ScanReport, scan};
 use bytes::Bytes;
@@ -20,7 +20,7 @@ struct Env {
     emu: Emulator,
     _data: tempfile::TempDir,
     repo_dir: tempfile::TempDir,
-    repo: Repo,
+    repo: NodeIndex,
     client: FileServiceClient,
 }
 
@@ -34,7 +34,7 @@ async fn env() -> Env {
     .unwrap();
     let client = FileServiceClient::from_connection_string(&emu.connection_string()).unwrap();
     let repo_dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(repo_dir.path().to_str().unwrap()).unwrap();
+    let repo = NodeIndex::open(repo_dir.path().to_str().unwrap()).unwrap();
     Env { emu, _data: data, repo_dir, repo, client }
 }
 
@@ -66,7 +66,7 @@ async fn put(s: &ShareClient, p: &str, data: &[u8]) {
     s.file(p).upload(Bytes::copy_from_slice(data), &NodeProps::default()).await.unwrap();
 }
 
-async fn rows(repo: &Repo, m: &Manifest) -> Vec<Node> {
+async fn rows(repo: &NodeIndex, m: &IndexManifest) -> Vec<Node> {
     let b: Vec<_> = repo.read(m, None).unwrap().try_collect().await.unwrap();
     b.iter().flat_map(batch_to_nodes).collect()
 }
@@ -90,7 +90,7 @@ fn by_path(nodes: &[Node]) -> HashMap<String, Node> {
         .collect()
 }
 
-fn manifest(r: &ScanReport) -> &Manifest {
+fn manifest(r: &ScanReport) -> &IndexManifest {
     r.manifest.as_ref().unwrap()
 }
 
@@ -345,7 +345,7 @@ async fn spilled_sort_gives_the_same_snapshot_as_in_memory() {
     let mem_opts = ScanOptions { concurrency: 1, share_snapshot: Some(ts.clone()), ..Default::default() };
     let spill_opts = ScanOptions { spill: SpillOptions { spill_rows: 37, ..Default::default() }, ..mem_opts.clone() };
     let other_dir = tempfile::tempdir().unwrap();
-    let other = Repo::open(other_dir.path().to_str().unwrap()).unwrap();
+    let other = NodeIndex::open(other_dir.path().to_str().unwrap()).unwrap();
     let a = e.scan_with("gen", &mem_opts).await.unwrap();
     let b = scan(e.account(), ClientOptions::default(), "gen", &other, "t", &spill_opts).await.unwrap();
     assert_eq!(a.spilled_runs, 0);

@@ -3,7 +3,7 @@
 use super::share::max_results;
 use super::tree::{Found, OnMismatch, apply_smb, existing, request_path, resolve};
 use crate::emulator::clock;
-use crate::emulator::error::{ApiError, ApiResult};
+use crate::emulator::error::{StorageError, StorageResult};
 use crate::emulator::props;
 use crate::emulator::server::{Reply, Req};
 use crate::emulator::store::{Db, Node, name_key};
@@ -14,13 +14,13 @@ use http::StatusCode;
 use std::fmt::Write as _;
 
 /// Create Directory: the parent must exist; an existing item of that name is `ResourceAlreadyExists`.
-pub fn create(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn create(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let share = db.live_share(&req.share)?;
     let path = request_path(req)?;
     let parent = match resolve(db, &share, &path)? {
         Found::Missing { parent } => parent,
-        Found::Node(_) => return Err(ApiError::resource_already_exists()),
+        Found::Node(_) => return Err(StorageError::resource_already_exists()),
     };
     let mut node = Node {
         file_id: db.alloc_file_id(share.sid)?,
@@ -40,7 +40,7 @@ pub fn create(db: &Db, req: &Req) -> ApiResult<Reply> {
 }
 
 /// Get Directory Properties (live share or snapshot).
-pub fn properties(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn properties(db: &Db, req: &Req) -> StorageResult<Reply> {
     let share = db.share_at(&req.share, req.snapshot()?.as_deref())?;
     let node = existing(db, &share, &request_path(req)?, true, OnMismatch::NotFound)?;
     let mut r = Reply::new(StatusCode::OK);
@@ -51,23 +51,23 @@ pub fn properties(db: &Db, req: &Req) -> ApiResult<Reply> {
 }
 
 /// Delete Directory: only empty directories; never the root.
-pub fn delete(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn delete(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let share = db.live_share(&req.share)?;
     let path = request_path(req)?;
     if path.is_empty() {
-        return Err(ApiError::invalid_uri());
+        return Err(StorageError::invalid_uri());
     }
     let node = existing(db, &share, &path, true, OnMismatch::Conflict)?;
     if db.has_children(share.sid, node.file_id)? {
-        return Err(ApiError::directory_not_empty());
+        return Err(StorageError::directory_not_empty());
     }
     db.delete_node(share.sid, node.file_id)?;
     Ok(Reply::new(StatusCode::ACCEPTED))
 }
 
 /// Set Directory Properties: SMB properties, permission, NFS properties; absent means preserve.
-pub fn set_properties(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn set_properties(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let share = db.live_share(&req.share)?;
     let mut node = existing(db, &share, &request_path(req)?, true, OnMismatch::Conflict)?;
@@ -81,7 +81,7 @@ pub fn set_properties(db: &Db, req: &Req) -> ApiResult<Reply> {
 }
 
 /// Set Directory Metadata: replaces all metadata.
-pub fn set_metadata(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn set_metadata(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let share = db.live_share(&req.share)?;
     let mut node = existing(db, &share, &request_path(req)?, true, OnMismatch::Conflict)?;
@@ -103,7 +103,7 @@ struct Include {
     permission_key: bool,
 }
 
-fn parse_include(req: &Req) -> ApiResult<Include> {
+fn parse_include(req: &Req) -> StorageResult<Include> {
     let mut inc = Include::default();
     let Some(v) = req.query("include") else { return Ok(inc) };
     for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -112,7 +112,7 @@ fn parse_include(req: &Req) -> ApiResult<Include> {
             "etag" => inc.etag = true,
             "attributes" => inc.attributes = true,
             "permissionkey" => inc.permission_key = true,
-            _ => return Err(ApiError::invalid_query_parameter("include", v, "Unknown include value.")),
+            _ => return Err(StorageError::invalid_query_parameter("include", v, "Unknown include value.")),
         }
     }
     Ok(inc)
@@ -120,7 +120,7 @@ fn parse_include(req: &Req) -> ApiResult<Include> {
 
 /// List Directories and Files: one level, sorted by name (case-insensitively), paged by `maxresults`
 /// with an opaque `NextMarker` naming the first entry of the next page.
-pub fn list(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn list(db: &Db, req: &Req) -> StorageResult<Reply> {
     let snapshot = req.snapshot()?;
     let share = db.share_at(&req.share, snapshot.as_deref())?;
     let path = request_path(req)?;
@@ -132,7 +132,7 @@ pub fn list(db: &Db, req: &Req) -> ApiResult<Reply> {
     let from = match req.query("marker") {
         None | Some("") => String::new(),
         Some(m) => decode_marker(m)
-            .ok_or_else(|| ApiError::invalid_query_parameter("marker", m, "Not a marker this service returned."))?,
+            .ok_or_else(|| StorageError::invalid_query_parameter("marker", m, "Not a marker this service returned."))?,
     };
     let mut children = db.children(share.sid, dir.file_id, &name_key(prefix), &from, limit + 1)?;
     let next_marker =

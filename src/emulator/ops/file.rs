@@ -2,7 +2,7 @@
 //! Put Range (update/clear) and List Ranges (with `prevsharesnapshot` diffs).
 
 use super::tree::{Found, OnMismatch, apply_smb, existing, request_path, resolve};
-use crate::emulator::error::{ApiError, ApiResult};
+use crate::emulator::error::{StorageError, StorageResult};
 use crate::emulator::props::{self, TimeValue};
 use crate::emulator::server::{Reply, Req, snapshot_param};
 use crate::emulator::store::{Db, Extent, MAX_EXTENT, Node};
@@ -16,8 +16,8 @@ pub const MAX_FILE_SIZE: i64 = 4 * 1024 * 1024 * 1024 * 1024;
 type ByteRange = (i64, Option<i64>);
 
 /// Parses `bytes=a-b` or `bytes=a-` (inclusive end).
-fn parse_range(header: &str, value: &str) -> ApiResult<ByteRange> {
-    let bad = || ApiError::invalid_header_value(header, value);
+fn parse_range(header: &str, value: &str) -> StorageResult<ByteRange> {
+    let bad = || StorageError::invalid_header_value(header, value);
     let spec = value.trim().strip_prefix("bytes=").ok_or_else(bad)?;
     let (a, b) = spec.split_once('-').ok_or_else(bad)?;
     let start: i64 = a.trim().parse().map_err(|_| bad())?;
@@ -29,7 +29,7 @@ fn parse_range(header: &str, value: &str) -> ApiResult<ByteRange> {
 }
 
 /// The requested range: `x-ms-range` wins over `Range`.
-fn range_header(req: &Req) -> ApiResult<Option<(&'static str, ByteRange)>> {
+fn range_header(req: &Req) -> StorageResult<Option<(&'static str, ByteRange)>> {
     for name in ["x-ms-range", "range"] {
         if let Some(v) = req.header(name) {
             return Ok(Some((name, parse_range(name, v)?)));
@@ -38,38 +38,40 @@ fn range_header(req: &Req) -> ApiResult<Option<(&'static str, ByteRange)>> {
     Ok(None)
 }
 
-fn content_length_header(req: &Req) -> ApiResult<Option<i64>> {
+fn content_length_header(req: &Req) -> StorageResult<Option<i64>> {
     match req.header("x-ms-content-length") {
         None => Ok(None),
         Some(v) => match v.parse::<i64>() {
             Ok(n) if (0..=MAX_FILE_SIZE).contains(&n) => Ok(Some(n)),
-            Ok(_) => Err(ApiError::out_of_range_input("x-ms-content-length must be between 0 and 4 TiB.")),
-            Err(_) => Err(ApiError::invalid_header_value("x-ms-content-length", v)),
+            Ok(_) => Err(StorageError::out_of_range_input("x-ms-content-length must be between 0 and 4 TiB.")),
+            Err(_) => Err(StorageError::invalid_header_value("x-ms-content-length", v)),
         },
     }
 }
 
 /// Create File: a new file of `x-ms-content-length` zero bytes. An existing file at the path is
 /// replaced in place (content, properties and metadata reset; the FileId stays).
-pub fn create(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn create(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     match req.header("x-ms-type") {
-        None => return Err(ApiError::missing_required_header("x-ms-type")),
+        None => return Err(StorageError::missing_required_header("x-ms-type")),
         Some(t) if t.eq_ignore_ascii_case("file") => {}
-        Some(t) => return Err(ApiError::invalid_header_value("x-ms-type", t)),
+        Some(t) => return Err(StorageError::invalid_header_value("x-ms-type", t)),
     }
-    let size = content_length_header(req)?.ok_or_else(|| ApiError::missing_required_header("x-ms-content-length"))?;
+    let size =
+        content_length_header(req)?.ok_or_else(|| StorageError::missing_required_header("x-ms-content-length"))?;
     let share = db.live_share(&req.share)?;
     let path = request_path(req)?;
     if path.is_empty() {
-        return Err(ApiError::invalid_uri());
+        return Err(StorageError::invalid_uri());
     }
     let (parent, existing_id) = match resolve(db, &share, &path)? {
         Found::Missing { parent } => (parent, None),
-        Found::Node(n) if n.is_dir => return Err(ApiError::resource_type_mismatch()),
+        Found::Node(n) if n.is_dir => return Err(StorageError::resource_type_mismatch()),
         Found::Node(n) => {
-            let parent =
-                db.node(share.sid, n.parent_id)?.ok_or_else(|| ApiError::internal("parent of a node is missing"))?;
+            let parent = db
+                .node(share.sid, n.parent_id)?
+                .ok_or_else(|| StorageError::internal("parent of a node is missing"))?;
             (parent, Some(n))
         }
     };
@@ -116,7 +118,7 @@ fn file_reply(status: StatusCode, n: &Node, with_md5: bool) -> Reply {
 
 /// Get File: the whole file (200) or a range (206 with `Content-Range`). A range starting at or beyond
 /// the end is 416 `InvalidRange`; one running past the end is cut at the end.
-pub fn get(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn get(db: &Db, req: &Req) -> StorageResult<Reply> {
     let share = db.share_at(&req.share, req.snapshot()?.as_deref())?;
     let node = existing(db, &share, &request_path(req)?, false, OnMismatch::NotFound)?;
     match range_header(req)? {
@@ -128,7 +130,7 @@ pub fn get(db: &Db, req: &Req) -> ApiResult<Reply> {
         }
         Some((_, (start, end))) => {
             if start >= node.size {
-                let mut e = ApiError::invalid_range();
+                let mut e = StorageError::invalid_range();
                 e.details.push((
                     "RangeRequested",
                     format!("bytes={start}-{}", end.map(|e| e.to_string()).unwrap_or_default()),
@@ -146,7 +148,7 @@ pub fn get(db: &Db, req: &Req) -> ApiResult<Reply> {
 }
 
 /// Get File Properties (HEAD): headers only, `Content-Length` is the file size.
-pub fn properties(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn properties(db: &Db, req: &Req) -> StorageResult<Reply> {
     let share = db.share_at(&req.share, req.snapshot()?.as_deref())?;
     let node = existing(db, &share, &request_path(req)?, false, OnMismatch::NotFound)?;
     let mut r = file_reply(StatusCode::OK, &node, true);
@@ -155,7 +157,7 @@ pub fn properties(db: &Db, req: &Req) -> ApiResult<Reply> {
 }
 
 /// Delete File.
-pub fn delete(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn delete(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let share = db.live_share(&req.share)?;
     let node = existing(db, &share, &request_path(req)?, false, OnMismatch::Conflict)?;
@@ -166,7 +168,7 @@ pub fn delete(db: &Db, req: &Req) -> ApiResult<Reply> {
 /// Set File Properties: the standard HTTP properties are replaced (absent ones are cleared, as in
 /// Azure), `x-ms-content-length` resizes (shrinking drops the content past the end), SMB and NFS
 /// properties absent from the request are preserved.
-pub fn set_properties(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn set_properties(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let share = db.live_share(&req.share)?;
     let mut node = existing(db, &share, &request_path(req)?, false, OnMismatch::Conflict)?;
@@ -187,7 +189,7 @@ pub fn set_properties(db: &Db, req: &Req) -> ApiResult<Reply> {
 }
 
 /// Set File Metadata: replaces all metadata.
-pub fn set_metadata(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn set_metadata(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let share = db.live_share(&req.share)?;
     let mut node = existing(db, &share, &request_path(req)?, false, OnMismatch::Conflict)?;
@@ -202,34 +204,35 @@ pub fn set_metadata(db: &Db, req: &Req) -> ApiResult<Reply> {
 
 /// Put Range: `x-ms-write: update` writes the body (at most 4 MiB, exactly the range's length);
 /// `clear` makes the range read as zeros. The range must lie within the file.
-pub fn put_range(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn put_range(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
-    let (header, (start, end)) = range_header(req)?.ok_or_else(|| ApiError::missing_required_header("x-ms-range"))?;
-    let end = end.ok_or_else(|| ApiError::invalid_header_value(header, req.header(header).unwrap_or("")))?;
+    let (header, (start, end)) =
+        range_header(req)?.ok_or_else(|| StorageError::missing_required_header("x-ms-range"))?;
+    let end = end.ok_or_else(|| StorageError::invalid_header_value(header, req.header(header).unwrap_or("")))?;
     let len = end - start + 1;
-    let write = req.header("x-ms-write").ok_or_else(|| ApiError::missing_required_header("x-ms-write"))?;
+    let write = req.header("x-ms-write").ok_or_else(|| StorageError::missing_required_header("x-ms-write"))?;
     let clear = match write.to_ascii_lowercase().as_str() {
         "update" => false,
         "clear" => true,
-        _ => return Err(ApiError::invalid_header_value("x-ms-write", write)),
+        _ => return Err(StorageError::invalid_header_value("x-ms-write", write)),
     };
     if clear {
         if !req.body.is_empty() {
-            return Err(ApiError::invalid_header_value("Content-Length", &req.body.len().to_string()));
+            return Err(StorageError::invalid_header_value("Content-Length", &req.body.len().to_string()));
         }
     } else {
         if len > MAX_EXTENT {
-            return Err(ApiError::request_body_too_large());
+            return Err(StorageError::request_body_too_large());
         }
         if req.body.len() as i64 != len {
-            return Err(ApiError::invalid_header_value("Content-Length", &req.body.len().to_string())
+            return Err(StorageError::invalid_header_value("Content-Length", &req.body.len().to_string())
                 .with("Reason", "The body length must equal the length of the range."));
         }
     }
     let share = db.live_share(&req.share)?;
     let mut node = existing(db, &share, &request_path(req)?, false, OnMismatch::Conflict)?;
     if end >= node.size {
-        return Err(ApiError::invalid_range());
+        return Err(StorageError::invalid_range());
     }
     if clear {
         db.clear(share.sid, node.file_id, start, end + 1)?;
@@ -250,7 +253,7 @@ pub fn put_range(db: &Db, req: &Req) -> ApiResult<Reply> {
 /// List Ranges: the written ranges of the file (adjacent ones merged), within `x-ms-range` if given.
 /// With `prevsharesnapshot`: the ranges whose content differs from that snapshot (`<Range>`) and the
 /// ranges that held data there but are unwritten now (`<ClearRange>`).
-pub fn list_ranges(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn list_ranges(db: &Db, req: &Req) -> StorageResult<Reply> {
     let share = db.share_at(&req.share, req.snapshot()?.as_deref())?;
     let path = request_path(req)?;
     let node = existing(db, &share, &path, false, OnMismatch::NotFound)?;
@@ -285,7 +288,7 @@ pub fn list_ranges(db: &Db, req: &Req) -> ApiResult<Reply> {
             let previous = match resolve(db, &prev_share, &path)? {
                 Found::Node(p) if !p.is_dir => clip(db.extents(prev_share.sid, p.file_id, start, end)?),
                 _ => {
-                    return Err(ApiError::new(
+                    return Err(StorageError::new(
                         StatusCode::CONFLICT,
                         "PreviousSnapshotNotFound",
                         "The previous snapshot is not found.",

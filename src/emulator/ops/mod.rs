@@ -7,7 +7,7 @@ mod share;
 mod tree;
 
 use super::auth::{Level, Need};
-use super::error::{ApiError, ApiResult};
+use super::error::{StorageError, StorageResult};
 use super::server::{Reply, Req};
 use super::store::Db;
 use http::Method;
@@ -44,20 +44,21 @@ pub enum Op {
 
 impl Op {
     /// Picks the operation from the method, the URL shape and `restype`/`comp`.
-    pub fn route(method: &Method, share: &str, path: &[String], query: &[(String, String)]) -> ApiResult<Op> {
+    pub fn route(method: &Method, share: &str, path: &[String], query: &[(String, String)]) -> StorageResult<Op> {
         let q = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let restype = q("restype");
         let comp = q("comp");
-        let bad_comp =
-            |c: &str| ApiError::invalid_query_parameter("comp", c, "This operation is not supported by the emulator.");
+        let bad_comp = |c: &str| {
+            StorageError::invalid_query_parameter("comp", c, "This operation is not supported by the emulator.")
+        };
         let m = method;
         use Op::*;
         if share.is_empty() {
             return match (m, comp) {
                 (&Method::GET, Some("list")) => Ok(ListShares),
-                (&Method::GET, None) => Err(ApiError::missing_required_query_parameter("comp")),
+                (&Method::GET, None) => Err(StorageError::missing_required_query_parameter("comp")),
                 (&Method::GET | &Method::PUT, Some(c)) => Err(bad_comp(c)),
-                _ => Err(ApiError::unsupported_http_verb()),
+                _ => Err(StorageError::unsupported_http_verb()),
             };
         }
         let is_dir = match restype {
@@ -73,13 +74,13 @@ impl Op {
                     (&Method::GET, Some("filepermission")) => Ok(GetPermission),
                     (&Method::GET | &Method::HEAD, Some("stats")) => Ok(GetShareStats),
                     (&Method::GET | &Method::PUT | &Method::HEAD, Some(c)) => Err(bad_comp(c)),
-                    _ => Err(ApiError::unsupported_http_verb()),
+                    _ => Err(StorageError::unsupported_http_verb()),
                 };
             }
             Some("directory") => true,
             None if !path.is_empty() => false,
-            None => return Err(ApiError::missing_required_query_parameter("restype")),
-            Some(r) => return Err(ApiError::invalid_query_parameter("restype", r, "Unknown resource type.")),
+            None => return Err(StorageError::missing_required_query_parameter("restype")),
+            Some(r) => return Err(StorageError::invalid_query_parameter("restype", r, "Unknown resource type.")),
         };
         if is_dir {
             match (m, comp) {
@@ -91,7 +92,7 @@ impl Op {
                 (&Method::PUT, Some("rename")) => Ok(RenameDirectory),
                 (&Method::GET, Some("list")) => Ok(ListDirectory),
                 (&Method::GET | &Method::PUT | &Method::HEAD, Some(c)) => Err(bad_comp(c)),
-                _ => Err(ApiError::unsupported_http_verb()),
+                _ => Err(StorageError::unsupported_http_verb()),
             }
         } else {
             match (m, comp) {
@@ -105,7 +106,7 @@ impl Op {
                 (&Method::PUT, Some("rename")) => Ok(RenameFile),
                 (&Method::GET, Some("rangelist")) => Ok(ListRanges),
                 (&Method::GET | &Method::PUT | &Method::HEAD, Some(c)) => Err(bad_comp(c)),
-                _ => Err(ApiError::unsupported_http_verb()),
+                _ => Err(StorageError::unsupported_http_verb()),
             }
         }
     }
@@ -154,7 +155,7 @@ impl Op {
     }
 
     /// Runs the operation in the request's transaction.
-    pub fn run(self, db: &Db, req: &Req) -> ApiResult<Reply> {
+    pub fn run(self, db: &Db, req: &Req) -> StorageResult<Reply> {
         use Op::*;
         match self {
             ListShares => share::list(db, req),

@@ -3,7 +3,7 @@
 
 use super::tree::validate_share_name;
 use crate::emulator::clock;
-use crate::emulator::error::{ApiError, ApiResult};
+use crate::emulator::error::{StorageError, StorageResult};
 use crate::emulator::props;
 use crate::emulator::server::{Reply, Req};
 use crate::emulator::store::{Db, Node, ROOT_FILE_ID, ShareRow};
@@ -21,29 +21,29 @@ const MAX_QUOTA: i64 = 102_400;
 pub const MAX_RESULTS: usize = 5000;
 
 /// `maxresults`: 1..; values above 5000 are capped at 5000 as Azure does.
-pub fn max_results(req: &Req) -> ApiResult<usize> {
+pub fn max_results(req: &Req) -> StorageResult<usize> {
     match req.query("maxresults") {
         None => Ok(MAX_RESULTS),
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n >= 1 => Ok((n as usize).min(MAX_RESULTS)),
-            Ok(_) => Err(ApiError::out_of_range_query_parameter("maxresults", v)),
-            Err(_) => Err(ApiError::invalid_query_parameter("maxresults", v, "Not an integer.")),
+            Ok(_) => Err(StorageError::out_of_range_query_parameter("maxresults", v)),
+            Err(_) => Err(StorageError::invalid_query_parameter("maxresults", v, "Not an integer.")),
         },
     }
 }
 
-fn quota_header(req: &Req) -> ApiResult<Option<i64>> {
+fn quota_header(req: &Req) -> StorageResult<Option<i64>> {
     match req.header("x-ms-share-quota") {
         None => Ok(None),
         Some(v) => match v.parse::<i64>() {
             Ok(q) if (1..=MAX_QUOTA).contains(&q) => Ok(Some(q)),
-            _ => Err(ApiError::invalid_header_value("x-ms-share-quota", v)),
+            _ => Err(StorageError::invalid_header_value("x-ms-share-quota", v)),
         },
     }
 }
 
 /// List Shares: sorted by name, each share followed by its snapshots when `include=snapshots`.
-pub fn list(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn list(db: &Db, req: &Req) -> StorageResult<Reply> {
     let prefix = req.query("prefix").unwrap_or("");
     let limit = max_results(req)?;
     let include = req.query("include").unwrap_or("");
@@ -52,7 +52,7 @@ pub fn list(db: &Db, req: &Req) -> ApiResult<Reply> {
     let from = match req.query("marker") {
         None | Some("") => (String::new(), String::new()),
         Some(m) => decode_share_marker(m)
-            .ok_or_else(|| ApiError::invalid_query_parameter("marker", m, "Not a marker this service returned."))?,
+            .ok_or_else(|| StorageError::invalid_query_parameter("marker", m, "Not a marker this service returned."))?,
     };
     let mut rows = db.list_shares(prefix, (&from.0, &from.1), limit + 1, with_snapshots)?;
     // The marker names the first share version of the next page.
@@ -119,12 +119,12 @@ fn decode_share_marker(m: &str) -> Option<(String, String)> {
 }
 
 /// Create Share: a new share with an empty root directory.
-pub fn create(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn create(db: &Db, req: &Req) -> StorageResult<Reply> {
     validate_share_name(&req.share)?;
     let quota = quota_header(req)?.unwrap_or(DEFAULT_QUOTA);
     let metadata = props::metadata(req)?.unwrap_or_default();
     if db.share(&req.share, "")?.is_some() {
-        return Err(ApiError::share_already_exists());
+        return Err(StorageError::share_already_exists());
     }
     let now = req.now;
     let root = Node {
@@ -147,7 +147,7 @@ pub fn create(db: &Db, req: &Req) -> ApiResult<Reply> {
 }
 
 /// Get Share Properties (live share or snapshot).
-pub fn properties(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn properties(db: &Db, req: &Req) -> StorageResult<Reply> {
     let share = db.share_at(&req.share, req.snapshot()?.as_deref())?;
     let mut r = Reply::new(StatusCode::OK);
     props::etag_headers(&mut r, share.last_modified);
@@ -160,7 +160,7 @@ pub fn properties(db: &Db, req: &Req) -> ApiResult<Reply> {
 
 /// Delete Share: the live share (with its snapshots only if `x-ms-delete-snapshots: include`), or
 /// one snapshot when `sharesnapshot` is given.
-pub fn delete(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn delete(db: &Db, req: &Req) -> StorageResult<Reply> {
     if let Some(snap) = req.snapshot()? {
         let s = db.share_at(&req.share, Some(&snap))?;
         db.delete_share(s.sid)?;
@@ -171,8 +171,8 @@ pub fn delete(db: &Db, req: &Req) -> ApiResult<Reply> {
     if !snapshots.is_empty() {
         match req.header("x-ms-delete-snapshots") {
             Some(v) if v.eq_ignore_ascii_case("include") || v.eq_ignore_ascii_case("include-leased") => {}
-            Some(v) => return Err(ApiError::invalid_header_value("x-ms-delete-snapshots", v)),
-            None => return Err(ApiError::share_has_snapshots()),
+            Some(v) => return Err(StorageError::invalid_header_value("x-ms-delete-snapshots", v)),
+            None => return Err(StorageError::share_has_snapshots()),
         }
         for s in snapshots {
             db.delete_share(s.sid)?;
@@ -184,7 +184,7 @@ pub fn delete(db: &Db, req: &Req) -> ApiResult<Reply> {
 }
 
 /// Set Share Metadata: replaces all metadata.
-pub fn set_metadata(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn set_metadata(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let mut share = db.live_share(&req.share)?;
     share.metadata = props::metadata(req)?.unwrap_or_default();
@@ -196,7 +196,7 @@ pub fn set_metadata(db: &Db, req: &Req) -> ApiResult<Reply> {
 }
 
 /// Set Share Properties: the quota (other share properties are accepted and ignored).
-pub fn set_properties(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn set_properties(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let mut share = db.live_share(&req.share)?;
     if let Some(q) = quota_header(req)? {
@@ -211,7 +211,7 @@ pub fn set_properties(db: &Db, req: &Req) -> ApiResult<Reply> {
 
 /// Snapshot Share: freezes the live share; the snapshot id is the request time with 7 fractional
 /// digits (unique, since request times are).
-pub fn snapshot(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn snapshot(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let live = db.live_share(&req.share)?;
     let id = clock::iso7(req.now);
@@ -227,21 +227,21 @@ pub fn snapshot(db: &Db, req: &Req) -> ApiResult<Reply> {
 }
 
 /// Create Permission: JSON body `{"permission": "<SDDL>"}`; the same SDDL always gets the same key.
-pub fn create_permission(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn create_permission(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     db.live_share(&req.share)?;
     let body: serde_json::Value = serde_json::from_slice(&req.body)
-        .map_err(|e| ApiError::invalid_input(&format!("The body is not JSON: {e}")))?;
+        .map_err(|e| StorageError::invalid_input(&format!("The body is not JSON: {e}")))?;
     let sddl = body
         .get("permission")
         .and_then(|v| v.as_str())
-        .ok_or_else(|| ApiError::invalid_input("The body has no \"permission\" string."))?;
+        .ok_or_else(|| StorageError::invalid_input("The body has no \"permission\" string."))?;
     if let Some(f) = body.get("format").and_then(|v| v.as_str())
         && !f.eq_ignore_ascii_case("sddl")
     {
-        return Err(ApiError::invalid_input("Only the sddl permission format is supported by the emulator."));
+        return Err(StorageError::invalid_input("Only the sddl permission format is supported by the emulator."));
     }
-    props::validate_sddl(sddl).map_err(|_| ApiError::invalid_input("The permission is not an SDDL string."))?;
+    props::validate_sddl(sddl).map_err(|_| StorageError::invalid_input("The permission is not an SDDL string."))?;
     let key = props::permission_key(sddl);
     db.put_permission(&req.share, &key, sddl)?;
     let mut r = Reply::new(StatusCode::CREATED);
@@ -250,14 +250,14 @@ pub fn create_permission(db: &Db, req: &Req) -> ApiResult<Reply> {
 }
 
 /// Get Permission: the SDDL for `x-ms-file-permission-key`, as JSON.
-pub fn get_permission(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn get_permission(db: &Db, req: &Req) -> StorageResult<Reply> {
     let share = db.share_at(&req.share, req.snapshot()?.as_deref())?;
     let key = req
         .header("x-ms-file-permission-key")
-        .ok_or_else(|| ApiError::missing_required_header("x-ms-file-permission-key"))?;
+        .ok_or_else(|| StorageError::missing_required_header("x-ms-file-permission-key"))?;
     let sddl = db
         .permission(&share.name, key)?
-        .ok_or_else(|| ApiError::invalid_header_value("x-ms-file-permission-key", key))?;
+        .ok_or_else(|| StorageError::invalid_header_value("x-ms-file-permission-key", key))?;
     let mut r = Reply::new(StatusCode::OK);
     r.header("Content-Type", "application/json; charset=utf-8");
     r.body = serde_json::json!({ "permission": sddl }).to_string().into();
@@ -265,7 +265,7 @@ pub fn get_permission(db: &Db, req: &Req) -> ApiResult<Reply> {
 }
 
 /// Get Share Stats: the bytes used by the share's files.
-pub fn stats(db: &Db, req: &Req) -> ApiResult<Reply> {
+pub fn stats(db: &Db, req: &Req) -> StorageResult<Reply> {
     let share: ShareRow = db.share_at(&req.share, req.snapshot()?.as_deref())?;
     let used = db.share_usage(share.sid)?;
     let mut r = Reply::new(StatusCode::OK);

@@ -1,7 +1,7 @@
 //! Names, path resolution, the SMB properties shared by files and directories, and Rename.
 
 use crate::azure::credential::DEV_ACCOUNT_NAME;
-use crate::emulator::error::{ApiError, ApiResult};
+use crate::emulator::error::{StorageError, StorageResult};
 use crate::emulator::props::{self, PermissionChoice, TimeValue};
 use crate::emulator::server::{Reply, Req};
 use crate::emulator::store::{Db, Node, ROOT_FILE_ID, ShareRow};
@@ -11,13 +11,13 @@ use http::StatusCode;
 const MAX_PATH: usize = 2048;
 
 /// Share names follow [`crate::azure::is_valid_share_name`].
-pub fn validate_share_name(name: &str) -> ApiResult<()> {
-    if crate::azure::is_valid_share_name(name) { Ok(()) } else { Err(ApiError::invalid_resource_name()) }
+pub fn validate_share_name(name: &str) -> StorageResult<()> {
+    if crate::azure::is_valid_share_name(name) { Ok(()) } else { Err(StorageError::invalid_resource_name()) }
 }
 
 /// File and directory names: 1-255 UTF-16 units, none of `"\/:|<>*?` or control characters, not `.`
 /// or `..`.
-pub fn validate_name(name: &str) -> ApiResult<()> {
+pub fn validate_name(name: &str) -> StorageResult<()> {
     let ok = !name.is_empty()
         && name.encode_utf16().count() <= 255
         && name != "."
@@ -25,12 +25,12 @@ pub fn validate_name(name: &str) -> ApiResult<()> {
         && !name
             .chars()
             .any(|c| matches!(c, '"' | '\\' | '/' | ':' | '|' | '<' | '>' | '*' | '?') || (c as u32) < 0x20);
-    if ok { Ok(()) } else { Err(ApiError::invalid_resource_name()) }
+    if ok { Ok(()) } else { Err(StorageError::invalid_resource_name()) }
 }
 
 /// The path segments as Azure sees them: without `x-ms-allow-trailing-dot: true`, trailing dots are
 /// dropped from every name (as SMB does); each name is then validated.
-pub fn normalize_path(segments: &[String], allow_trailing_dot: bool) -> ApiResult<Vec<String>> {
+pub fn normalize_path(segments: &[String], allow_trailing_dot: bool) -> StorageResult<Vec<String>> {
     let mut out = Vec::with_capacity(segments.len());
     let mut total = 0;
     for s in segments {
@@ -40,13 +40,13 @@ pub fn normalize_path(segments: &[String], allow_trailing_dot: bool) -> ApiResul
         out.push(name.to_string());
     }
     if total > MAX_PATH {
-        return Err(ApiError::invalid_resource_name());
+        return Err(StorageError::invalid_resource_name());
     }
     Ok(out)
 }
 
 /// The request's own path, normalized.
-pub fn request_path(req: &Req) -> ApiResult<Vec<String>> {
+pub fn request_path(req: &Req) -> StorageResult<Vec<String>> {
     normalize_path(&req.path, req.bool_header("x-ms-allow-trailing-dot")?)
 }
 
@@ -60,16 +60,17 @@ pub enum Found {
 
 /// Walks `path` from the root. Fails with `ParentNotFound` if a directory on the way is missing or is
 /// a file.
-pub fn resolve(db: &Db, share: &ShareRow, path: &[String]) -> ApiResult<Found> {
-    let mut cur = db.node(share.sid, ROOT_FILE_ID)?.ok_or_else(|| ApiError::internal("share has no root directory"))?;
+pub fn resolve(db: &Db, share: &ShareRow, path: &[String]) -> StorageResult<Found> {
+    let mut cur =
+        db.node(share.sid, ROOT_FILE_ID)?.ok_or_else(|| StorageError::internal("share has no root directory"))?;
     for (i, name) in path.iter().enumerate() {
         if !cur.is_dir {
-            return Err(ApiError::parent_not_found());
+            return Err(StorageError::parent_not_found());
         }
         match db.child(share.sid, cur.file_id, name)? {
             Some(n) => cur = n,
             None if i + 1 == path.len() => return Ok(Found::Missing { parent: cur }),
-            None => return Err(ApiError::parent_not_found()),
+            None => return Err(StorageError::parent_not_found()),
         }
     }
     Ok(Found::Node(cur))
@@ -85,14 +86,20 @@ pub enum OnMismatch {
 }
 
 /// The existing node at `path`, which must be a directory (`want_dir`) or a file.
-pub fn existing(db: &Db, share: &ShareRow, path: &[String], want_dir: bool, mismatch: OnMismatch) -> ApiResult<Node> {
+pub fn existing(
+    db: &Db,
+    share: &ShareRow,
+    path: &[String],
+    want_dir: bool,
+    mismatch: OnMismatch,
+) -> StorageResult<Node> {
     match resolve(db, share, path)? {
         Found::Node(n) if n.is_dir == want_dir => Ok(n),
         Found::Node(_) => Err(match mismatch {
-            OnMismatch::NotFound => ApiError::resource_not_found(),
-            OnMismatch::Conflict => ApiError::resource_type_mismatch(),
+            OnMismatch::NotFound => StorageError::resource_not_found(),
+            OnMismatch::Conflict => StorageError::resource_type_mismatch(),
         }),
-        Found::Missing { .. } => Err(ApiError::resource_not_found()),
+        Found::Missing { .. } => Err(StorageError::resource_not_found()),
     }
 }
 
@@ -106,7 +113,7 @@ pub fn apply_smb(
     node: &mut Node,
     parent_permission: &str,
     creating: bool,
-) -> ApiResult<()> {
+) -> StorageResult<()> {
     let now = req.now;
     match props::attributes_header(req)? {
         Some(bits) => node.attributes = bits,
@@ -132,40 +139,40 @@ pub fn apply_smb(
 
 /// Rename File / Rename Directory: `x-ms-file-rename-source` names the item (a URL in the same share);
 /// the request path is the destination. The FileId never changes.
-pub fn rename(db: &Db, req: &Req, is_dir: bool) -> ApiResult<Reply> {
+pub fn rename(db: &Db, req: &Req, is_dir: bool) -> StorageResult<Reply> {
     req.require_live()?;
     let share = db.live_share(&req.share)?;
     let dest = request_path(req)?;
     if dest.is_empty() {
-        return Err(ApiError::invalid_uri());
+        return Err(StorageError::invalid_uri());
     }
     let source_url = req
         .header("x-ms-file-rename-source")
-        .ok_or_else(|| ApiError::missing_required_header("x-ms-file-rename-source"))?;
+        .ok_or_else(|| StorageError::missing_required_header("x-ms-file-rename-source"))?;
     let source = source_path(source_url, &req.share, req.bool_header("x-ms-source-allow-trailing-dot")?)?;
     if source.is_empty() {
-        return Err(ApiError::invalid_header_value("x-ms-file-rename-source", source_url));
+        return Err(StorageError::invalid_header_value("x-ms-file-rename-source", source_url));
     }
     let mut node = existing(db, &share, &source, is_dir, OnMismatch::Conflict)?;
     let dest_name = dest.last().expect("dest is not empty").clone();
     let parent = match resolve(db, &share, &dest)? {
         Found::Missing { parent } => parent,
         Found::Node(other) if other.file_id == node.file_id => {
-            db.node(share.sid, node.parent_id)?.ok_or_else(|| ApiError::internal("parent of a node is missing"))?
+            db.node(share.sid, node.parent_id)?.ok_or_else(|| StorageError::internal("parent of a node is missing"))?
         }
         Found::Node(other) => {
             if !req.bool_header("x-ms-file-rename-replace-if-exists")? || other.is_dir {
-                return Err(ApiError::resource_already_exists());
+                return Err(StorageError::resource_already_exists());
             }
             if other.attributes & 0x1 != 0 && !req.bool_header("x-ms-file-rename-ignore-readonly")? {
-                return Err(ApiError::new(
+                return Err(StorageError::new(
                     StatusCode::CONFLICT,
                     "ReadOnlyAttribute",
                     "The specified resource is read-only and cannot be modified at this time.",
                 ));
             }
             db.delete_node(share.sid, other.file_id)?;
-            db.node(share.sid, other.parent_id)?.ok_or_else(|| ApiError::internal("parent of a node is missing"))?
+            db.node(share.sid, other.parent_id)?.ok_or_else(|| StorageError::internal("parent of a node is missing"))?
         }
     };
     if is_dir {
@@ -173,12 +180,14 @@ pub fn rename(db: &Db, req: &Req, is_dir: bool) -> ApiResult<Reply> {
         let mut at = parent.clone();
         loop {
             if at.file_id == node.file_id {
-                return Err(ApiError::invalid_input("The destination is inside the source directory."));
+                return Err(StorageError::invalid_input("The destination is inside the source directory."));
             }
             if at.file_id == ROOT_FILE_ID {
                 break;
             }
-            at = db.node(share.sid, at.parent_id)?.ok_or_else(|| ApiError::internal("parent of a node is missing"))?;
+            at = db
+                .node(share.sid, at.parent_id)?
+                .ok_or_else(|| StorageError::internal("parent of a node is missing"))?;
         }
     }
     node.parent_id = parent.file_id;
@@ -197,8 +206,8 @@ pub fn rename(db: &Db, req: &Req, is_dir: bool) -> ApiResult<Reply> {
 
 /// The path below `share` named by a rename source URL (`http://host/devstoreaccount1/share/a/b?sas`)
 /// or a path (`/share/a/b`, `share/a/b`).
-fn source_path(url: &str, share: &str, allow_trailing_dot: bool) -> ApiResult<Vec<String>> {
-    let bad = || ApiError::invalid_header_value("x-ms-file-rename-source", url);
+fn source_path(url: &str, share: &str, allow_trailing_dot: bool) -> StorageResult<Vec<String>> {
+    let bad = || StorageError::invalid_header_value("x-ms-file-rename-source", url);
     let path = match url.find("://") {
         Some(i) => {
             let rest = &url[i + 3..];
