@@ -4,7 +4,7 @@
 //! runner of `afb serve` (the same [`crate::api::jobs::job_handlers`]): a backup of the share, a verify of
 //! it (every pack read, the index compared with the live share) and a restore into a local directory,
 //! checked byte for byte against the share. Last, unless `--no-serve`, the dashboard over the demo's
-//! repository ([`crate::api::serve_until`], as `afb serve`), with the share's settings pointing at the
+//! repository ([`crate::server::serve_until`], as `afb serve`), with the share's settings pointing at the
 //! emulator and a one-off operator token, until SIGTERM or Ctrl-C.
 
 use crate::api::SharedState;
@@ -212,13 +212,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let repo_location = repo_dir.to_str().ok_or_else(|| anyhow::anyhow!("data directory is not UTF-8"))?;
     let key_file = data.join("master.key");
     let master = master_key(&key_file)?;
-    let jobs = crate::api::jobs::Jobs::memory(Some(crate::api::jobs::job_handlers(repo_location, Some(master))));
+    let jobs =
+        crate::api::jobs::Jobs::memory(Some(crate::api::jobs::job_handlers(repo_location, Some(master.clone()))));
     // A one-off operator token, valid while this process serves (never written down).
     let token = crate::api::auth::new_token();
     let control = crate::repository::store::Location::parse(repo_location)?.control_root()?;
-    let st =
-        crate::api::state_with(repo_location, Auth::new(crate::api::auth::token_file(&control), Some(&token)), jobs)?;
-    let source = crate::api::settings::SettingsInput {
+    let opts = crate::api::ServeOptions { master_key: Some(master.clone()), ..Default::default() };
+    let st = crate::api::state_with(
+        repo_location,
+        Auth::new(crate::api::auth::token_file(&control), Some(&token)),
+        jobs,
+        opts,
+    )?;
+    let source = crate::jobs::settings::SettingsInput {
         connection_string: Some(emulator.connection_string()),
         sas_url: None,
         azure_share: None,
@@ -293,7 +299,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e).with_context(|| format!("binding 127.0.0.1:{}", args.port)),
     };
     println!("13. dashboard at http://{}/ — log in with token {token}; Ctrl-C stops", listener.local_addr()?);
-    crate::api::serve_until(listener, st, stop).await?;
+    crate::server::serve_until(listener, st, stop).await?;
     emulator.shutdown().await;
     Ok(ExitCode::Ok)
 }

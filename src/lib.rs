@@ -10,6 +10,7 @@
 //! - [`backup`]: backup, restore, verify and forget over the repository, driven by index diffs.
 //! - [`repository`]: the content repository in object storage (chunks, packs, index, bundles, metadata).
 //! - [`jobs`]: job handlers, the embedded and PostgreSQL queues, workers, schedules.
+//! - [`api`] and [`web`]: the REST API and the dashboard; [`server`]: `afb serve`, both on one listener.
 
 pub mod api;
 pub mod azure;
@@ -23,4 +24,5 @@ pub mod index;
 pub mod jobs;
 pub mod repository;
 pub mod scan;
+pub mod server;
 pub mod web;

@@ -44,7 +44,7 @@ enum Command {
     /// Print a decrypted repository object to stdout.
     CatObject(afb::backup::cli::CatObjectArgs),
     /// Serve the REST API and the web dashboard over a repository.
-    Serve(afb::api::ServeArgs),
+    Serve(afb::server::ServeArgs),
     /// Create an API token (scoped to a tenant or the operator), store its hash, print it once.
     ApiToken(afb::api::TokenArgs),
     /// Fill a repository with synthetic tenants and snapshot histories (for the dashboard's tests and demos).
@@ -111,7 +111,7 @@ fn main() -> std::process::ExitCode {
             Command::Jobs(args) => afb::jobs::cli::jobs(args).await,
             Command::Bench(BenchCommand::Queue(args)) => afb::jobs::cli::bench_queue(args).await,
             Command::Bench(BenchCommand::Backup(args)) => afb::backup::bench::run(args).await,
-            Command::Serve(args) => afb::api::serve(args).await,
+            Command::Serve(args) => afb::server::serve(args).await,
             Command::ApiToken(args) => afb::api::issue(args).await,
             Command::ApiSample(args) => afb::api::sample::run(args).await,
         }

@@ -170,7 +170,18 @@ pub async fn issue_token_pg(
 pub struct Session {
     pub scope: Scope,
     pub csrf: String,
+    /// SHA-256 (hex) of the token the session logged in with: checked again on every request, so a
+    /// session ends when its token is revoked or expires.
+    pub token_sha256: String,
     expires: Instant,
+}
+
+/// Sessions held at most; the one closest to its end goes first.
+pub const MAX_SESSIONS: usize = 10_000;
+
+/// A random value for a CSRF token: 32 random bytes as hex.
+pub fn random_token() -> String {
+    random_hex()
 }
 
 /// Where token records live.
@@ -208,15 +219,19 @@ impl Auth {
 
     /// The scope of a bearer token: 401 `unauthorized` if unknown, 401 `token_expired` if expired.
     pub async fn check_token(&self, token: &str) -> Result<Scope, ApiError> {
-        let h = sha256_hex(token.trim());
-        if self.operator_sha256.as_deref() == Some(h.as_str()) {
+        self.check_token_sha256(&sha256_hex(token.trim())).await
+    }
+
+    /// [`Auth::check_token`] by the token's hash (what a session keeps).
+    pub async fn check_token_sha256(&self, h: &str) -> Result<Scope, ApiError> {
+        if self.operator_sha256.as_deref() == Some(h) {
             return Ok(Scope::Operator);
         }
         let found = match &self.store {
             TokenStore::File(file) => {
                 read_records(file).map_err(ApiError::internal)?.into_iter().find(|r| r.sha256 == h)
             }
-            TokenStore::Postgres(pool) => pg_record(pool, &h).await.map_err(ApiError::internal)?,
+            TokenStore::Postgres(pool) => pg_record(pool, h).await.map_err(ApiError::internal)?,
         };
         let Some(r) = found else {
             return Err(ApiError::unauthorized("unknown API token"));
@@ -235,19 +250,45 @@ impl Auth {
         Scope::parse(&r.scope).map_err(ApiError::internal)
     }
 
-    /// Start a session for a scope; returns (session id, session).
-    pub fn login(&self, scope: Scope) -> (String, Session) {
+    /// Start a session for a token (already checked) and its scope; returns (session id, session). At most
+    /// [`MAX_SESSIONS`] are kept: ended ones are dropped, then the one closest to its end.
+    pub fn login(&self, token: &str, scope: Scope) -> (String, Session) {
         let id = random_hex();
-        let s = Session { scope, csrf: random_hex(), expires: Instant::now() + self.session_ttl };
+        let s = Session {
+            scope,
+            csrf: random_hex(),
+            token_sha256: sha256_hex(token.trim()),
+            expires: Instant::now() + self.session_ttl,
+        };
         let mut m = self.sessions.lock().expect("sessions lock");
         m.retain(|_, s| s.expires > Instant::now());
+        if m.len() >= MAX_SESSIONS
+            && let Some(first) = m.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| k.clone())
+        {
+            m.remove(&first);
+        }
         m.insert(id.clone(), s.clone());
         (id, s)
     }
 
-    pub fn session(&self, id: &str) -> Option<Session> {
-        let m = self.sessions.lock().expect("sessions lock");
-        m.get(id).filter(|s| s.expires > Instant::now()).cloned()
+    /// A live session whose token is still valid (a revoked or expired token ends it).
+    pub async fn session(&self, id: &str) -> Option<Session> {
+        let s = {
+            let m = self.sessions.lock().expect("sessions lock");
+            m.get(id).filter(|s| s.expires > Instant::now()).cloned()
+        }?;
+        match self.check_token_sha256(&s.token_sha256).await {
+            Ok(scope) if scope == s.scope => Some(s),
+            _ => {
+                self.logout(id);
+                None
+            }
+        }
+    }
+
+    /// Sessions held now.
+    pub fn session_count(&self) -> usize {
+        self.sessions.lock().expect("sessions lock").len()
     }
 
     pub fn logout(&self, id: &str) {
@@ -265,4 +306,21 @@ pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_bounded_and_csrf_compares_whole_values() {
+        let a = Auth::new(PathBuf::from("/nonexistent/api-tokens.json"), Some("op"));
+        for _ in 0..MAX_SESSIONS + 50 {
+            a.login("op", Scope::Operator);
+        }
+        assert_eq!(a.session_count(), MAX_SESSIONS);
+        use crate::azure::credential::same_secret;
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd") && !same_secret("abc", "ab") && !same_secret("", "a"));
+    }
 }

@@ -10,11 +10,13 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), retry_after: None }
     }
     /// 404 `not_found`. Also what a tenant gets for another tenant's resources, so their existence is not
     /// revealed.
@@ -30,9 +32,27 @@ impl ApiError {
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
+    /// 500 `internal`: the error (which may name server paths) goes to the log under a random error id;
+    /// the answer carries only the id.
     pub fn internal(e: anyhow::Error) -> Self {
-        tracing::error!("internal error: {e:#}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{e:#}"))
+        let id = format!("{:016x}", rand::random::<u64>());
+        tracing::error!(error_id = %id, "internal error: {e:#}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("internal error {id} (the server log has the details)"),
+        )
+    }
+    /// 429 `too_many_requests` with `Retry-After`.
+    pub fn too_many(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs().max(1);
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            format!("too many failed token checks; try again in {secs} s"),
+        );
+        e.retry_after = Some(secs);
+        e
     }
 }
 
@@ -45,7 +65,11 @@ impl From<anyhow::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let mut r = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut().insert(http::header::RETRY_AFTER, s.into());
+        }
+        r
     }
 }
 

@@ -333,8 +333,72 @@ pub fn restore_path(p: Option<&str>) -> Result<Option<String>, ApiError> {
     Ok((!parts.is_empty()).then(|| parts.join("/")))
 }
 
-/// Validate a start-job body for `tenant`/`share` and build the queue payload.
-pub fn payload_for(tenant: &str, share: &str, body: &Value) -> Result<(JobKind, Value), ApiError> {
+/// The directory a local restore writes to, checked once here at the API boundary and put in the job
+/// payload as an absolute path (the restore writer then keeps every write below it):
+/// - the operator: any absolute path;
+/// - a tenant: only with `afb serve --restore-root DIR`, a relative path of normal components (no `.`,
+///   `..`, backslash or NUL) below `DIR/<tenant>` (which [`tenant_restore_dir`] creates, 0700, when the
+///   job is enqueued).
+pub fn local_restore_target(
+    scope: &Scope,
+    restore_root: Option<&std::path::Path>,
+    tenant: &str,
+    path: &str,
+) -> Result<String, ApiError> {
+    if path.contains('\0') {
+        return Err(invalid(format!("target path {path:?}: NUL is not allowed")));
+    }
+    if matches!(scope, Scope::Operator) {
+        if !path.starts_with('/') {
+            return Err(invalid(format!("target path {path:?} must be absolute")));
+        }
+        return Ok(path.to_string());
+    }
+    let Some(root) = restore_root else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "local_restore_not_allowed",
+            "this server has no --restore-root: a tenant may restore to its shares only",
+        ));
+    };
+    if path.starts_with('/') || path.contains('\\') {
+        return Err(invalid(format!(
+            "target path {path:?}: a tenant gives a relative path below its restore directory ('/'-separated)"
+        )));
+    }
+    let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    if parts.iter().any(|c| *c == "." || *c == "..") {
+        return Err(invalid(format!("target path {path:?}: '.' and '..' are not allowed")));
+    }
+    crate::index::manifest::check_id("tenant", tenant).map_err(|e| invalid(format!("{e:#}")))?;
+    let mut target = root.join(tenant);
+    target.extend(parts);
+    target.to_str().map(str::to_string).ok_or_else(|| invalid("target path is not UTF-8"))
+}
+
+/// Create a tenant's restore directory (0700) unless it exists; it must be a real directory, not a
+/// symbolic link.
+pub fn tenant_restore_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("creating {}", dir.display()))),
+    }
+    let m = std::fs::symlink_metadata(dir)?;
+    anyhow::ensure!(m.is_dir() && !m.file_type().is_symlink(), "{} is not a directory", dir.display());
+    Ok(())
+}
+
+/// Validate a start-job body for `tenant`/`share` from `scope` and build the queue payload. A local
+/// restore target goes through [`local_restore_target`].
+pub fn payload_for(
+    scope: &Scope,
+    restore_root: Option<&std::path::Path>,
+    tenant: &str,
+    share: &str,
+    body: &Value,
+) -> Result<(JobKind, Value), ApiError> {
     let Some(obj) = body.as_object() else { return Err(invalid("the body must be a JSON object with a \"kind\"")) };
     let Some(kind) = obj.get("kind").and_then(Value::as_str) else {
         return Err(invalid("missing \"kind\" (scan, backup, restore or verify)"));
@@ -355,20 +419,21 @@ pub fn payload_for(tenant: &str, share: &str, body: &Value) -> Result<(JobKind, 
         }
         "restore" => {
             let b: RestoreBody = serde_json::from_value(rest).map_err(opts)?;
-            let target = b.target.unwrap_or(RestoreTarget::Original);
-            match &target {
+            let path = restore_path(b.path.as_deref())?;
+            let target = match b.target.unwrap_or(RestoreTarget::Original) {
                 RestoreTarget::Share { share } => {
-                    crate::index::manifest::check_id("share", share).map_err(|e| invalid(format!("target: {e:#}")))?
+                    crate::index::manifest::check_id("share", &share).map_err(|e| invalid(format!("target: {e:#}")))?;
+                    RestoreTarget::Share { share }
                 }
-                RestoreTarget::Local { path } if !path.starts_with('/') => {
-                    return Err(invalid(format!("target path {path:?} must be absolute")));
+                RestoreTarget::Local { path } => {
+                    RestoreTarget::Local { path: local_restore_target(scope, restore_root, tenant, &path)? }
                 }
-                _ => {}
-            }
+                RestoreTarget::Original => RestoreTarget::Original,
+            };
             let p = RestorePayload {
                 share: share_ref,
                 snapshot: b.snapshot.filter(|s| !s.is_empty()),
-                path: restore_path(b.path.as_deref())?,
+                path,
                 target,
                 overwrite: b.overwrite,
             };

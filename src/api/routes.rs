@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use super::SharedState;
 use super::auth::Scope;
 use super::error::{ApiError, ApiJson, ApiQuery};
-use super::settings::{SettingsInput, SettingsView};
 use crate::index::manifest::{IndexManifest, LayerKind, check_id};
+use crate::jobs::settings::{SettingsInput, SettingsView};
 
 /// The caller of an API route, from its bearer token.
 pub struct ApiUser(pub Scope);
@@ -30,8 +30,39 @@ impl FromRequestParts<SharedState> for ApiUser {
         let Some(t) = v.strip_prefix("Bearer ") else {
             return Err(ApiError::unauthorized("Authorization must be \"Bearer TOKEN\""));
         };
-        state.auth.check_token(t).await.map(ApiUser)
+        check_token_limited(state, client_ip(parts), t).await.map(ApiUser)
     }
+}
+
+/// The address of the client of a request, when the server recorded it (`afb serve` does).
+pub fn client_ip(parts: &http::request::Parts) -> Option<std::net::IpAddr> {
+    parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
+}
+
+/// [`client_ip`] as an extractor.
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts)))
+    }
+}
+
+/// [`super::auth::Auth::check_token`] behind the failure limiter: 429 once the client's address or the
+/// token's prefix has failed too often (see [`super::limit`]); every 401 counts as a failure.
+pub async fn check_token_limited(
+    st: &SharedState,
+    addr: Option<std::net::IpAddr>,
+    token: &str,
+) -> Result<Scope, ApiError> {
+    let keys = super::limit::keys(addr, token);
+    st.limiter.check(&keys).map_err(ApiError::too_many)?;
+    let r = st.auth.check_token(token).await;
+    if r.as_ref().is_err_and(|e| e.status == StatusCode::UNAUTHORIZED) {
+        st.limiter.fail(&keys);
+    }
+    r
 }
 
 /// One documented route.
@@ -278,7 +309,7 @@ pub async fn register_share(st: &SharedState, scope: &Scope, t: &str, body: NewS
     check_id("tenant", t).map_err(|e| unprocessable("invalid_body", format!("{e:#}")))?;
     let s = body.share.as_str();
     if !crate::azure::is_valid_share_name(s) {
-        return Err(unprocessable("invalid_body", format!("share {s:?}: {}", super::settings::SHARE_NAME_RULE)));
+        return Err(unprocessable("invalid_body", format!("share {s:?}: {}", crate::jobs::settings::SHARE_NAME_RULE)));
     }
     let exists = || {
         ApiError::new(
@@ -295,8 +326,11 @@ pub async fn register_share(st: &SharedState, scope: &Scope, t: &str, body: NewS
         sas_url: body.sas_url,
         azure_share: body.azure_share,
     };
-    if !matches!(scope, Scope::Operator) {
-        match st.settings.check_tenant_endpoint(&input) {
+    // Where the share's client may connect: anywhere for the operator and for hosts the operator
+    // allowed; public addresses only for a tenant's source on Azure's endpoints; nowhere else.
+    let policy = match scope {
+        Scope::Operator => crate::azure::AddressPolicy::Any,
+        Scope::Tenant(_) => match st.settings.tenant_policy(&input) {
             Err(e) => return Err(unprocessable("invalid_settings", format!("{e:#}"))),
             Ok(Err((host, allowed))) => {
                 return Err(ApiError::new(
@@ -308,13 +342,25 @@ pub async fn register_share(st: &SharedState, scope: &Scope, t: &str, body: NewS
                     ),
                 ));
             }
-            Ok(Ok(())) => {}
-        }
-    }
-    match st.settings.insert_new(t, s, input) {
-        Err(e) => Err(unprocessable("invalid_settings", format!("{e:#}"))),
+            Ok(Ok(p)) => p,
+        },
+    };
+    match st.settings.insert_new(t, s, input, policy) {
+        Err(e) => Err(settings_error(e)),
         Ok(None) => Err(exists()),
         Ok(Some(v)) => Ok(json!({ "tenant_id": t, "share_id": s, "snapshots": 0, "latest": null, "settings": v })),
+    }
+}
+
+/// 422 `invalid_settings` for an unusable source, 409 `no_master_key` when secrets cannot be sealed.
+fn settings_error(e: crate::jobs::settings::SettingsError) -> ApiError {
+    use crate::jobs::settings::SettingsError;
+    match e {
+        SettingsError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_settings", m),
+        SettingsError::NoMasterKey => {
+            ApiError::new(StatusCode::CONFLICT, "no_master_key", SettingsError::NoMasterKey.to_string())
+        }
+        SettingsError::Io(e) => ApiError::internal(e),
     }
 }
 
@@ -396,10 +442,7 @@ async fn put_settings(
     scope.check_tenant(&t)?;
     scope.require_operator()?;
     share_state(&st, &scope, &t, &s).await?;
-    let v = st
-        .settings
-        .put(&t, &s, input)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_settings", format!("{e:#}")))?;
+    let v = st.settings.put(&t, &s, input).map_err(settings_error)?;
     Ok(Json(json!({ "settings": v })))
 }
 
@@ -573,7 +616,7 @@ pub async fn start_job_for(
     scope.check_tenant(t)?;
     crate::index::manifest::check_id("tenant", t).map_err(|e| ApiError::not_found(format!("{e:#}")))?;
     crate::index::manifest::check_id("share", s).map_err(|e| ApiError::not_found(format!("{e:#}")))?;
-    let (kind, payload) = super::jobs::payload_for(t, s, body)?;
+    let (kind, payload) = super::jobs::payload_for(scope, st.restore_root.as_deref(), t, s, body)?;
     let settings = st.settings.get(t, s).map_err(ApiError::internal)?;
     let has_snapshots = !st.index.repo.snapshot_ids(t, s).await.map_err(ApiError::internal)?.is_empty();
     if !settings.configured && !has_snapshots {
@@ -597,6 +640,20 @@ pub async fn start_job_for(
             "no_snapshots",
             format!("share {t}/{s} has no snapshots to {kind}"),
         ));
+    }
+    if let Some(target) = payload["target"]["share"].as_str()
+        && !st.settings.get(t, target).map_err(ApiError::internal)?.configured
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "share_not_configured",
+            format!("target share {t}/{target} has no Azure connection settings"),
+        ));
+    }
+    if let (Scope::Tenant(_), Some(root), "local") =
+        (scope, st.restore_root.as_deref(), payload["target"]["kind"].as_str().unwrap_or_default())
+    {
+        super::jobs::tenant_restore_dir(&root.join(t)).map_err(ApiError::internal)?;
     }
     let id = st.jobs.start(t, s, kind, payload).await?;
     st.jobs.get(scope, id).await

@@ -2,7 +2,7 @@
 //! making workers connect into the operator's network (loopback, private, link-local, unique-local,
 //! cloud metadata).
 //!
-//! The policy is decided once, where a source is registered (`api::settings`), stored with the source,
+//! The policy is decided once, where a source is registered (`jobs::settings`), stored with the source,
 //! and enforced by [`super::FileServiceClient`] on every address a connection goes to: literal IP hosts
 //! before the request, names through the HTTP client's DNS resolver (so a name that resolves to a
 //! refused address after registration, DNS rebinding included, is still refused).

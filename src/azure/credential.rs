@@ -68,6 +68,55 @@ pub enum CredentialError {
     BadKey,
     #[error("SAS URL {0:?} is not a valid URL with a SAS token")]
     BadSasUrl(String),
+    #[error("endpoint {0:?}: {1}")]
+    BadEndpoint(String, &'static str),
+}
+
+/// The one parse of a file service endpoint, shared by the client (which connects to it) and the API's
+/// allow-list (which decides whether a tenant may name it), so the two cannot read different hosts.
+/// `url::Url` (WHATWG) parses it; refused are schemes other than http/https, a missing host, userinfo
+/// (`user@host`), backslashes (which WHATWG reads as `/`, a hand-made split does not), queries and
+/// fragments. Returns the URL without a trailing slash in its path.
+pub fn parse_endpoint(endpoint: &str) -> Result<url::Url, CredentialError> {
+    let bad = |why: &'static str| CredentialError::BadEndpoint(redact_query(endpoint), why);
+    if endpoint.contains('\\') {
+        return Err(bad("backslashes are not allowed"));
+    }
+    if endpoint.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad("control characters and spaces are not allowed"));
+    }
+    let mut url = url::Url::parse(endpoint).map_err(|_| bad("not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("the scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("user information (user@host) is not allowed"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || endpoint.contains(['?', '#']) {
+        return Err(bad("a query or fragment is not allowed"));
+    }
+    let path = url.path().trim_end_matches('/').to_string();
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// `host` or `host:port` of an endpoint parsed by [`parse_endpoint`], lower-case; the port only when it
+/// is not the scheme's default (what the allow-list compares).
+pub fn endpoint_host(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    }
+}
+
+/// An endpoint as [`AccountConfig::endpoint`] keeps it: parsed, then written back without a trailing
+/// slash, so the client's own parse of it gives the same URL.
+fn endpoint_string(url: &url::Url) -> String {
+    url.as_str().trim_end_matches('/').to_string()
 }
 
 impl AccountConfig {
@@ -80,7 +129,7 @@ impl AccountConfig {
         }
         let account = parts.get("accountname").cloned();
         let endpoint = match parts.get("fileendpoint") {
-            Some(e) => e.trim_end_matches('/').to_string(),
+            Some(e) => e.clone(),
             None => {
                 let account = account.as_deref().ok_or(CredentialError::Missing("AccountName or FileEndpoint"))?;
                 let protocol = parts.get("defaultendpointsprotocol").map(String::as_str).unwrap_or("https");
@@ -88,6 +137,7 @@ impl AccountConfig {
                 format!("{protocol}://{account}.file.{suffix}")
             }
         };
+        let endpoint = endpoint_string(&parse_endpoint(&endpoint)?);
         let account = match account {
             Some(a) => a,
             None => account_from_endpoint(&endpoint).ok_or(CredentialError::Missing("AccountName"))?,
@@ -106,7 +156,17 @@ impl AccountConfig {
     /// after the account, if any, is ignored here; callers take the share from it).
     pub fn from_sas_url(sas_url: &str) -> Result<(Self, String), CredentialError> {
         let bad = || CredentialError::BadSasUrl(redact_query(sas_url));
+        // The endpoint part is held to the rules of `parse_endpoint`; the query is the token.
+        if sas_url.contains('\\')
+            || sas_url.contains('#')
+            || sas_url.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(bad());
+        }
         let url = url::Url::parse(sas_url).map_err(|_| bad())?;
+        if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+            return Err(bad());
+        }
         let token = url.query().filter(|q| q.contains("sig=")).ok_or_else(bad)?.to_string();
         let host = url.host_str().ok_or_else(bad)?;
         let mut segments: Vec<&str> = url.path().trim_start_matches('/').split('/').filter(|s| !s.is_empty()).collect();
@@ -124,7 +184,13 @@ impl AccountConfig {
             (account, format!("{}://{host}", url.scheme()))
         };
         let rest = segments.join("/");
+        let endpoint = endpoint_string(&parse_endpoint(&endpoint).map_err(|_| bad())?);
         Ok((AccountConfig { account, endpoint, credential: Credential::Sas { token } }, rest))
+    }
+
+    /// The endpoint as [`parse_endpoint`] reads it (construction checked it, so this parses).
+    pub fn endpoint_url(&self) -> Result<url::Url, CredentialError> {
+        parse_endpoint(&self.endpoint)
     }
 }
 
@@ -389,6 +455,13 @@ impl SasFields {
     }
 }
 
+/// `a == b` in time that does not depend on where they differ: signatures (the emulator's Shared Key
+/// and SAS checks) and CSRF tokens (the dashboard).
+pub fn same_secret(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,6 +504,51 @@ mod tests {
         assert_eq!(c.endpoint, "http://127.0.0.1:9/devstoreaccount1");
         assert_eq!(rest, "share1/dir");
         assert!(AccountConfig::from_sas_url("http://127.0.0.1:9/devstoreaccount1/share1").is_err());
+    }
+
+    /// Endpoints a hand-made split once read as an Azure host while `url::Url` (and so the client)
+    /// connects elsewhere, and the other forms refused: each is an error, in a connection string and in
+    /// a SAS URL alike.
+    #[test]
+    fn endpoints_with_userinfo_backslashes_queries_or_fragments_are_refused() {
+        for e in [
+            "http://169.254.169.254\\@x.file.core.windows.net",
+            "http://127.0.0.1:8080#@x.file.core.windows.net",
+            "http://127.0.0.1:8080?@x.file.core.windows.net",
+            "http://x.file.core.windows.net@127.0.0.1:8080",
+            "https://user:pass@x.file.core.windows.net",
+            "https://x.file.core.windows.net/#",
+            "https://x.file.core.windows.net/?",
+            "https://x.file.core.windows.net /a",
+            "ftp://x.file.core.windows.net",
+            "file:///etc/passwd",
+            "http://",
+        ] {
+            assert!(parse_endpoint(e).is_err(), "{e}");
+            let cs = format!("AccountName=x;AccountKey=AAAA;FileEndpoint={e}");
+            assert!(AccountConfig::from_connection_string(&cs).is_err(), "{cs}");
+        }
+        for u in [
+            "http://169.254.169.254\\@x.file.core.windows.net/share?sv=1&sig=a",
+            "https://user:pass@x.file.core.windows.net/share?sv=1&sig=a",
+            "https://x.file.core.windows.net/share?sv=1&sig=a#frag",
+            "https://x.file.core.windows.net/share#?sig=a",
+        ] {
+            assert!(AccountConfig::from_sas_url(u).is_err(), "{u}");
+        }
+        // An account name cannot smuggle a host into the endpoint built from it.
+        assert!(AccountConfig::from_connection_string("AccountName=a@127.0.0.1#;AccountKey=AAAA").is_err());
+        // What passes: the host the client connects to is the host the allow-list sees.
+        let u = parse_endpoint("HTTPS://Acct.File.Core.Windows.Net:443/").unwrap();
+        assert_eq!(
+            (endpoint_host(&u), u.as_str()),
+            ("acct.file.core.windows.net".into(), "https://acct.file.core.windows.net/")
+        );
+        let u = parse_endpoint("http://127.0.0.1:10004/devstoreaccount1/").unwrap();
+        assert_eq!(
+            (endpoint_host(&u), endpoint_string(&u)),
+            ("127.0.0.1:10004".into(), "http://127.0.0.1:10004/devstoreaccount1".into())
+        );
     }
 
     #[test]

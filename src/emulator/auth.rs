@@ -49,7 +49,7 @@ pub fn check(key: &[u8], parts: &Parts, share: &str, path: &[String], need: Need
         }
         let sts =
             shared_key_string_to_sign(parts.method.as_str(), DEV_ACCOUNT_NAME, raw_path, raw_query, &parts.headers);
-        if sign(key, &sts) != given {
+        if !crate::azure::credential::same_secret(&sign(key, &sts), given) {
             return Err(StorageError::authentication_failed(format!(
                 "The MAC signature found in the HTTP request '{given}' is not the same as any computed signature. Server used following string to sign: '{sts}'."
             )));
@@ -82,7 +82,7 @@ fn check_sas(key: &[u8], sas: &SasFields, share: &str, path: &[String], need: Ne
         };
         (sas.service_string_to_sign(DEV_ACCOUNT_NAME, &resource), Some(resource))
     };
-    if sign(key, &sts) != sas.signature {
+    if !crate::azure::credential::same_secret(&sign(key, &sts), &sas.signature) {
         return Err(StorageError::authentication_failed(format!(
             "Signature did not match. String to sign used was {}",
             sts.replace('\n', "\\n")

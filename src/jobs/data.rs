@@ -12,7 +12,7 @@
 //!
 //! A [`DataEnv`] is built once per worker process: the repository location, the master key (from the
 //! worker's configuration, never from a payload), the share settings store in the repository's control
-//! area (`{repo}/.afb/shares.json`, [`crate::api::settings`]) where each share's Azure source is, and the
+//! area (`{repo}/.afb/shares.json`, [`crate::jobs::settings`]) where each share's Azure source is, and the
 //! listing budget of fanned-out scans. Payloads are the shapes of [`super::payloads`].
 //!
 //! Idempotence (see [`super::handler`]):
@@ -46,7 +46,6 @@ use super::payloads::{
     BackupJob, BackupPart, CommitOp, CommitPayload, CompactPayload, PendingDir, PrunePayload, RestorePayload,
     RestoreTarget, ScanJob, ScanPart, ShareRef, VerifyPayload,
 };
-use crate::api::settings::Settings;
 use crate::azure::credential::AccountConfig;
 use crate::azure::{ClientOptions, FileServiceClient, ShareClient};
 use crate::backup::cli::RepoTarget;
@@ -57,6 +56,7 @@ use crate::backup::{BackupSummary, Progress, latest_manifest};
 use crate::index::NodeIndex;
 use crate::index::manifest::check_id;
 use crate::index::snapshot::WriteOptions;
+use crate::jobs::settings::Settings;
 use crate::repository::{MasterKey, Repository, RepositoryConfig};
 use crate::scan::fanout::{self, ListBudget, ROOT_PART, RunInfo};
 use crate::scan::sort::SpillOptions;
@@ -85,7 +85,7 @@ impl DataEnv {
         let repo = repo.into();
         let dir = PathBuf::from(repo.strip_prefix("file://").unwrap_or(&repo));
         DataEnv {
-            settings: Settings::new(dir.join(".afb").join("shares.json")),
+            settings: Settings::new(dir.join(".afb").join("shares.json"), Some(master.clone())),
             repo,
             master,
             budget: ListBudget::default(),
@@ -135,14 +135,15 @@ impl DataEnv {
             .with_context(|| format!("opening repository {} for {tenant}/{share}", self.repo))
     }
 
-    /// The Azure file service and share name of a share, from the settings store. Not configured is a
-    /// permanent error.
+    /// The Azure file service and share name of a share, from the settings store, its client held to
+    /// the address policy stored with the source. Not configured is a permanent error.
     pub fn source(&self, tenant: &str, share: &str) -> Result<(FileServiceClient, String), JobError> {
-        let Some(s) = self.settings.source(tenant, share)? else {
+        let Some(src) = self.settings.source(tenant, share)? else {
             return Err(JobError::permanent(anyhow::anyhow!(
                 "share {tenant}/{share} has no Azure source configured (PUT /api/v1/tenants/{tenant}/shares/{share}/settings)"
             )));
         };
+        let s = &src.input;
         let (cfg, sas_share) = match (&s.connection_string, &s.sas_url) {
             (Some(c), _) => (
                 AccountConfig::from_connection_string(c).map_err(|e| {
@@ -163,7 +164,8 @@ impl DataEnv {
             }
         };
         let name = s.azure_share.clone().or(sas_share).unwrap_or_else(|| share.to_string());
-        let svc = FileServiceClient::new(cfg, self.client_options.clone())
+        let options = ClientOptions { address_policy: src.address_policy, ..self.client_options.clone() };
+        let svc = FileServiceClient::new(cfg, options)
             .map_err(|e| JobError::permanent(anyhow::anyhow!("share {tenant}/{share}: {e}")))?;
         Ok((svc, name))
     }
@@ -587,7 +589,7 @@ impl JobHandler for RestoreHandler {
                 let (svc, name) = self.env.source(&p.share.tenant, share)?;
                 Target::Share(ensure_share(&svc, &name).await?)
             }
-            RestoreTarget::Local { path } => Target::Local(PathBuf::from(path)),
+            RestoreTarget::Local { path } => Target::Local(local_root(path)?),
         };
         let mut repo = self.env.repository(&p.share.tenant, &p.share.share).await?;
         ctx.progress(json!({ "phase": "restoring" }));
@@ -615,6 +617,20 @@ impl JobHandler for RestoreHandler {
         }
         Ok(Outcome::Done)
     }
+}
+
+/// The directory a local restore writes below: the API put an absolute path of normal components in the
+/// payload (a tenant's below its `--restore-root` directory); anything else is refused, whoever enqueued it.
+fn local_root(path: &str) -> Result<PathBuf, JobError> {
+    use std::path::Component;
+    let p = PathBuf::from(path);
+    let normal = p.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    if !p.is_absolute() || !normal || path.contains('\0') {
+        return Err(JobError::permanent(anyhow::anyhow!(
+            "restore target {path:?}: a local target must be an absolute path without '.' or '..'"
+        )));
+    }
+    Ok(p)
 }
 
 struct VerifyHandler {

@@ -14,6 +14,8 @@
 //! - [`worker`]: the runner (claim loop, heartbeats, reaper, graceful shutdown).
 //! - [`metrics`]: Prometheus text and health endpoint.
 //! - [`schedule`]: cron-like schedules per share that enqueue due jobs.
+//! - [`settings`]: each share's Azure source (secrets sealed, never echoed), written by the API, read by
+//!   the data handlers.
 //! - [`noop`]: the `noop` handler every worker has (benchmarks, smoke and crash tests).
 //! - [`bench`]: `afb bench queue`.
 //! - [`cli`]: `afb migrate`, `afb worker`, `afb schedule`, `afb jobs`, `afb bench queue`.
@@ -34,6 +36,7 @@ pub mod payloads;
 pub mod postgres;
 pub mod queue;
 pub mod schedule;
+pub mod settings;
 pub mod worker;
 
 pub use handler::{Handlers, JobContext, JobError, JobHandler, Outcome};

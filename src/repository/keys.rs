@@ -155,6 +155,23 @@ impl TenantKey {
     }
 }
 
+/// The key share-source secrets (connection strings, SAS URLs) are sealed with in the control area's
+/// `shares.json`: derived from the master key, so it differs from the key that wraps tenant keys.
+fn share_secret_key(master: &MasterKey) -> SealKey {
+    SealKey::new(&blake3::derive_key("afb share source secret v1", &master.0))
+}
+
+/// Seals a share source's secret; `aad` binds it to where it is stored (tenant and share).
+pub fn seal_share_secret(master: &MasterKey, aad: &[u8], secret: &[u8]) -> Vec<u8> {
+    crypto::seal(&share_secret_key(master), aad, secret)
+}
+
+/// Opens what [`seal_share_secret`] sealed with the same master key and `aad`; `None` if it is not
+/// authentic (another master key, another tenant or share, or changed bytes).
+pub fn open_share_secret(master: &MasterKey, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    crypto::open(&share_secret_key(master), aad, sealed)
+}
+
 fn aad(header: &[u8], tenant: &str) -> Vec<u8> {
     let mut aad = header.to_vec();
     aad.extend_from_slice(tenant.as_bytes());

@@ -1,9 +1,11 @@
 //! The web dashboard served by `afb serve`: askama templates (`templates/`), htmx from npm (served from
 //! `node_modules`, never copied into the repository), SVG charts rendered on the server ([`chart`]).
 //!
-//! Login takes an API token and starts a session (cookie `afb_session`: HttpOnly, SameSite=Strict). Every
-//! form that changes something carries the session's CSRF token. Pages see exactly what the session's
-//! token sees through the API: another tenant's pages answer 404.
+//! Login takes an API token and starts a session (cookie `afb_session`: HttpOnly, SameSite=Strict, and
+//! Secure when served over https). The login form carries a CSRF token of its own (double-submit: a
+//! cookie and a field that must agree); every other form the session's. A session lives only while its
+//! token is valid: every request checks the token again. Pages see exactly what the session's token
+//! sees through the API: another tenant's pages answer 404.
 
 pub mod chart;
 
@@ -24,6 +26,8 @@ use crate::api::routes::{NewShare, ShareRow, register_share, share_rows, share_s
 use crate::jobs::JobState;
 
 const COOKIE: &str = "afb_session";
+/// The login form's CSRF cookie (its value is also a hidden field of the form).
+const LOGIN_COOKIE: &str = "afb_login";
 
 pub fn router() -> Router<SharedState> {
     Router::new()
@@ -52,7 +56,11 @@ pub struct WebUser {
 impl FromRequestParts<SharedState> for WebUser {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut http::request::Parts, st: &SharedState) -> Result<Self, Response> {
-        match cookie(&parts.headers, COOKIE).and_then(|id| st.auth.session(id)) {
+        let session = match cookie(&parts.headers, COOKIE) {
+            Some(id) => st.auth.session(id).await,
+            None => None,
+        };
+        match session {
             Some(session) => Ok(WebUser { session }),
             None => Err(Redirect::to("/login").into_response()),
         }
@@ -107,24 +115,53 @@ struct LoginPage<'a> {
     error: Option<&'a str>,
 }
 
-async fn login_form() -> Html<String> {
-    render(&LoginPage { user: None, csrf: "", error: None })
+/// The attributes of a cookie this server sets: `Secure` when it is served over https.
+fn cookie_attrs(st: &SharedState, max_age: u32) -> String {
+    let secure = if st.secure_cookies { "; Secure" } else { "" };
+    format!("HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}")
+}
+
+/// The login page with a fresh CSRF token, also set as cookie `afb_login`.
+fn login_page(st: &SharedState, status: StatusCode, error: Option<&str>) -> Response {
+    let csrf = crate::api::auth::random_token();
+    let c = format!("{LOGIN_COOKIE}={csrf}; {}", cookie_attrs(st, 3600));
+    (status, [(header::SET_COOKIE, c)], render(&LoginPage { user: None, csrf: &csrf, error })).into_response()
+}
+
+async fn login_form(State(st): State<SharedState>) -> Response {
+    login_page(&st, StatusCode::OK, None)
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
     token: String,
+    #[serde(default)]
+    csrf: String,
 }
 
-async fn login(State(st): State<SharedState>, Form(f): Form<LoginForm>) -> Response {
-    match st.auth.check_token(&f.token).await {
+async fn login(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    crate::api::routes::ClientIp(ip): crate::api::routes::ClientIp,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !crate::azure::credential::same_secret(expected, &f.csrf) {
+        return login_page(&st, StatusCode::FORBIDDEN, Some("the login form expired; log in again"));
+    }
+    match crate::api::routes::check_token_limited(&st, ip, &f.token).await {
         Ok(scope) => {
-            let (id, _) = st.auth.login(scope);
-            let c = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=28800");
+            let (id, _) = st.auth.login(&f.token, scope);
+            let c = format!("{COOKIE}={id}; {}", cookie_attrs(&st, 28800));
             (StatusCode::SEE_OTHER, [(header::SET_COOKIE, c), (header::LOCATION, "/".to_string())]).into_response()
         }
-        Err(e) => (StatusCode::UNAUTHORIZED, render(&LoginPage { user: None, csrf: "", error: Some(&e.message) }))
-            .into_response(),
+        Err(e) => {
+            let mut r = login_page(&st, e.status, Some(&e.message));
+            if let Some(s) = e.retry_after {
+                r.headers_mut().insert(header::RETRY_AFTER, s.into());
+            }
+            r
+        }
     }
 }
 
@@ -134,7 +171,7 @@ struct CsrfForm {
 }
 
 fn check_csrf(s: &Session, given: &str) -> Result<(), WebError> {
-    if given != s.csrf {
+    if !crate::azure::credential::same_secret(given, &s.csrf) {
         return Err(WebError(ApiError::forbidden(
             "the form's CSRF token does not match this session; reload the page",
         )));
@@ -152,7 +189,7 @@ async fn logout(
     if let Some(id) = cookie(&headers, COOKIE) {
         st.auth.logout(id);
     }
-    let c = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    let c = format!("{COOKIE}=; {}", cookie_attrs(&st, 0));
     Ok((StatusCode::SEE_OTHER, [(header::SET_COOKIE, c), (header::LOCATION, "/login".to_string())]).into_response())
 }
 
@@ -318,6 +355,18 @@ struct SharePage<'a> {
     /// A job of this share is queued or running: the Start buttons are disabled and the jobs poll.
     busy: bool,
     has_snapshots: bool,
+    /// The restore form's local target: what to type (`None`: this session may not restore locally).
+    local_restore: Option<String>,
+}
+
+/// What the restore form asks for as a local target: an absolute path for the operator, a path below
+/// the tenant's restore directory when the server has `--restore-root`, nothing otherwise.
+fn local_restore_hint(st: &SharedState, s: &Session) -> Option<String> {
+    match (&s.scope, &st.restore_root) {
+        (crate::api::auth::Scope::Operator, _) => Some("/srv/restore (absolute)".into()),
+        (crate::api::auth::Scope::Tenant(_), Some(_)) => Some("a path below your restore directory".into()),
+        (crate::api::auth::Scope::Tenant(_), None) => None,
+    }
 }
 
 /// The share page's jobs part (`share_jobs.html`): Start buttons and recent jobs. htmx polls it every
@@ -389,6 +438,7 @@ async fn share_page(
             jobs,
             busy,
             has_snapshots: false,
+            local_restore: local_restore_hint(&st, &u.session),
         }));
     }
     let pts = st.index.trends(&ms).await?;
@@ -454,6 +504,7 @@ async fn share_page(
         jobs,
         busy,
         has_snapshots: true,
+        local_restore: local_restore_hint(&st, &u.session),
     }))
 }
 

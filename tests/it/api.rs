@@ -23,6 +23,31 @@ struct Fixture {
     operator: String,
     expired: String,
     client: reqwest::Client,
+    /// The server's `--restore-root`.
+    restore_root: std::path::PathBuf,
+}
+
+/// The master key the fixture's server seals share secrets with.
+fn master_key() -> afb::repository::MasterKey {
+    afb::repository::MasterKey::from_hex(&"22".repeat(32)).unwrap()
+}
+
+/// What the fixture's `afb serve` is started with: a master key, `--restore-root {dir}/restore-root`,
+/// `--allow-endpoint files.internal:8443`.
+fn options(dir: &std::path::Path) -> afb::api::ServeOptions {
+    afb::api::ServeOptions {
+        master_key: Some(master_key()),
+        restore_root: Some(dir.join("restore-root")),
+        allow_endpoints: vec!["files.internal:8443".into()],
+        secure_cookies: false,
+    }
+}
+
+/// Serves the app as `afb serve` does (with the client's address, which the failure limiter uses).
+async fn serve(listener: tokio::net::TcpListener, st: afb::api::SharedState) {
+    axum::serve(listener, afb::server::app(st).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .await
+        .unwrap()
 }
 
 const SECRET_KEY: &str = "c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmV0a2V5";
@@ -48,7 +73,7 @@ fn node(id: i64, parent: i64, name: &str, kind: NodeKind, size: i64) -> Node {
 }
 
 async fn fixture() -> Fixture {
-    fixture_with(None).await
+    fixture_with(None, false).await
 }
 
 /// The server tests use for PostgreSQL; override with AFB_TEST_DATABASE_URL.
@@ -59,7 +84,8 @@ fn pg_server_url() -> String {
 /// With `pg`: tokens in PostgreSQL table `api_tokens` and jobs in the PostgreSQL queue of a scratch
 /// database (dropped by the test's end, see `drop_db`); else tokens in `.afb/` and the memory queue.
 /// No runner either way: jobs stay queued, so their state is the API's doing alone.
-async fn fixture_with(pg: Option<afb::jobs::bench::Scratch>) -> Fixture {
+/// With `runner`: the embedded runner with the data handlers (and the master key) runs the jobs.
+async fn fixture_with(pg: Option<afb::jobs::bench::Scratch>, runner: bool) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     // acme/files: synthetic, base + 2 deltas.
@@ -104,7 +130,10 @@ async fn fixture_with(pg: Option<afb::jobs::bench::Scratch>) -> Fixture {
             let acme = issue_token(&tf, &Scope::Tenant("acme".into()), None, None).unwrap();
             let beta = issue_token(&tf, &Scope::Tenant("beta".into()), None, None).unwrap();
             let expired = issue_token(&tf, &Scope::Tenant("acme".into()), Some(Duration::ZERO), None).unwrap();
-            (acme, beta, expired, afb::api::state(repo_dir, Some(&operator)).unwrap())
+            let auth = Auth::new(tf, Some(&operator));
+            let handlers = runner.then(|| afb::api::jobs::job_handlers(repo_dir, Some(master_key())));
+            let jobs = afb::api::jobs::Jobs::memory(handlers);
+            (acme, beta, expired, afb::api::state_with(repo_dir, auth, jobs, options(dir.path())).unwrap())
         }
         Some(db) => {
             afb::jobs::migrate::migrate_url(&db.url).await.unwrap();
@@ -116,14 +145,15 @@ async fn fixture_with(pg: Option<afb::jobs::bench::Scratch>) -> Fixture {
             let expired = issue_token_pg(&c, &Scope::Tenant("acme".into()), Some(Duration::ZERO), None).await.unwrap();
             let auth = Auth::postgres(afb::jobs::postgres::pool(&db.url, 2).unwrap(), Some(&operator));
             let jobs = afb::api::jobs::Jobs::postgres(&db.url, None).await.unwrap();
-            (acme, beta, expired, afb::api::state_with(repo_dir, auth, jobs).unwrap())
+            (acme, beta, expired, afb::api::state_with(repo_dir, auth, jobs, options(dir.path())).unwrap())
         }
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, afb::api::app(st)).await.unwrap() });
+    tokio::spawn(async move { serve(listener, st).await });
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    Fixture { _db: pg, _dir: dir, base, acme, beta, operator, expired, client }
+    let restore_root = dir.path().join("restore-root");
+    Fixture { _db: pg, _dir: dir, base, acme, beta, operator, expired, client, restore_root }
 }
 
 impl Drop for Fixture {
@@ -367,7 +397,7 @@ async fn another_tenants_token_gets_no_data_on_any_route() {
         .post_json(
             "/api/v1/tenants/acme/shares/files/jobs",
             &f.acme,
-            r#"{"kind": "restore", "target": {"kind": "local", "path": "/tmp/r"}}"#,
+            r#"{"kind": "restore", "target": {"kind": "local", "path": "r"}}"#,
         )
         .await;
     assert_eq!(s, 202, "{b}");
@@ -406,6 +436,91 @@ async fn another_tenants_token_gets_no_data_on_any_route() {
     // beta's refused cancel did not cancel: acme's cancel in the walk did (once).
     let v = f.ok(&format!("/api/v1/jobs/{job}"), &f.acme).await;
     assert_eq!(v["state"], "cancelled", "{v}");
+    // Hostile restore targets and sources from a tenant token, on a server whose runner would run
+    // whatever they started.
+    hostile_inputs_walk(&fixture_with(None, true).await).await;
+}
+
+/// Every file below `dir`, sorted.
+fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A tenant token's hostile restore targets (absolute, `..`, backslash, NUL; local and share) and share
+/// sources (parser bypasses, userinfo, fragments, queries, loopback, metadata and private addresses) on
+/// every route that takes them: each refused with a JSON error, nothing stored, no job, no file written
+/// (the restore root included), and no connection to a local listener the sources name.
+async fn hostile_inputs_walk(f: &Fixture) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((_conn, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let before = (fingerprint(f).await, files_below(f._dir.path()));
+    let refused = |what: &str, s: u16, b: &str| {
+        assert!([400, 403, 404, 409, 422].contains(&s), "{what}: {s} {b}");
+        error_code(b);
+    };
+    let start = "/api/v1/tenants/acme/shares/files/jobs";
+    for path in HOSTILE_LOCAL_TARGETS {
+        let body = serde_json::json!({"kind": "restore", "target": {"kind": "local", "path": path}}).to_string();
+        let (s, b) = f.post_json(start, &f.acme, &body).await;
+        refused(&format!("restore to local {path:?}"), s, &b);
+    }
+    for share in ["../beta", "/etc", "evil", "a\\b", ""] {
+        let body = serde_json::json!({"kind": "restore", "target": {"kind": "share", "share": share}}).to_string();
+        let (s, b) = f.post_json(start, &f.acme, &body).await;
+        refused(&format!("restore to share {share:?}"), s, &b);
+    }
+    let mut sources: Vec<Value> = hostile_endpoints(port)
+        .iter()
+        .map(|e| serde_json::json!({"connection_string": cs_for(e)}))
+        .chain(hostile_sas_urls(port).iter().map(|u| serde_json::json!({"sas_url": u})))
+        .collect();
+    for host in ["127.0.0.1", "169.254.169.254", "[::1]", "10.0.0.5", "localhost"] {
+        sources
+            .push(serde_json::json!({"connection_string": cs_for(&format!("http://{host}:{port}/devstoreaccount1"))}));
+    }
+    for src in &sources {
+        let mut body = src.clone();
+        body["share"] = "evil".into();
+        let (s, b) = f.post_json("/api/v1/tenants/acme/shares", &f.acme, &body.to_string()).await;
+        refused(&format!("register {src}"), s, &b);
+        let (s, b) = f
+            .req(
+                "PUT",
+                "/api/v1/tenants/acme/shares/files/settings",
+                Some(&f.acme),
+                Some(("application/json", src.to_string().into_bytes())),
+            )
+            .await;
+        refused(&format!("settings {src}"), s, &b);
+    }
+    // Nothing was registered, so nothing can start on it.
+    for kind in ["scan", "backup"] {
+        let (s, b) =
+            f.post_json("/api/v1/tenants/acme/shares/evil/jobs", &f.acme, &format!(r#"{{"kind": "{kind}"}}"#)).await;
+        refused(&format!("{kind} of evil"), s, &b);
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!((fingerprint(f).await, files_below(f._dir.path())), before, "a refused request changed something");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 0, "a refused source got a connection");
 }
 
 /// What a refused request must leave alone: stored share settings, the shares with their snapshot counts
@@ -448,14 +563,15 @@ async fn jobs_scenario(f: &Fixture) {
     assert_eq!(backup["payload"], serde_json::json!({"tenant": "acme", "share": "files"}));
     assert_eq!(backup["kind"], "backup");
     assert_eq!(backup["state"], "queued");
-    let (s, b) = f.post_json(start, &f.acme, r#"{"kind": "restore", "snapshot": "s-1", "path": "/a/b/", "target": {"kind": "local", "path": "/srv/r"}, "overwrite": true}"#).await;
+    let (s, b) = f.post_json(start, &f.acme, r#"{"kind": "restore", "snapshot": "s-1", "path": "/a/b/", "target": {"kind": "local", "path": "srv/r"}, "overwrite": true}"#).await;
     assert_eq!(s, 202, "{b}");
     let restore: Value = serde_json::from_str(&b).unwrap();
     let p: afb::jobs::payloads::RestorePayload = serde_json::from_value(restore["payload"].clone()).unwrap();
     assert_eq!(p.share.tenant, "acme");
     assert_eq!(p.path.as_deref(), Some("a/b"));
     assert_eq!(p.snapshot.as_deref(), Some("s-1"));
-    assert_eq!(p.target, afb::jobs::payloads::RestoreTarget::Local { path: "/srv/r".into() });
+    let want = f.restore_root.canonicalize().unwrap().join("acme/srv/r");
+    assert_eq!(p.target, afb::jobs::payloads::RestoreTarget::Local { path: want.to_str().unwrap().into() });
     assert!(p.overwrite);
     let (s, b) = f.post_json(start, &f.operator, r#"{"kind": "verify", "read_data_percent": 10}"#).await;
     assert_eq!(s, 202, "{b}");
@@ -510,7 +626,7 @@ async fn jobs_scenario(f: &Fixture) {
         (
             start,
             "application/json",
-            br#"{"kind": "restore", "target": {"kind": "local", "path": "relative"}}"#,
+            br#"{"kind": "restore", "target": {"kind": "local", "path": "/etc"}}"#,
             422,
             "invalid_body",
         ),
@@ -559,7 +675,7 @@ async fn postgres_control_plane_keeps_hashed_tokens_and_jobs() {
         .await
         .expect("create a test database (is PostgreSQL running?)");
     let url = db.url.clone();
-    let f = fixture_with(Some(db)).await;
+    let f = fixture_with(Some(db), false).await;
     // Tokens: valid, unknown, expired; the table holds hashes only.
     let v = f.ok("/api/v1/tenants", &f.acme).await;
     assert_eq!(v["tenants"].as_array().unwrap().len(), 1);
@@ -600,12 +716,16 @@ async fn the_embedded_runner_runs_jobs_started_from_the_api() {
         Some(afb::repository::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
     )));
     let op = "op-token-for-tests-0123456789abcdef";
-    let st =
-        afb::api::state_with(dir.path().to_str().unwrap(), Auth::new(token_file(dir.path()), Some(op)), jobs.clone())
-            .unwrap();
+    let st = afb::api::state_with(
+        dir.path().to_str().unwrap(),
+        Auth::new(token_file(dir.path()), Some(op)),
+        jobs.clone(),
+        afb::api::ServeOptions::default(),
+    )
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, afb::api::app(st)).await.unwrap() });
+    tokio::spawn(async move { axum::serve(listener, afb::server::app(st)).await.unwrap() });
     let c = reqwest::Client::new();
     let r = c
         .post(format!("{base}/api/v1/tenants/acme/shares/files/jobs"))
@@ -634,12 +754,22 @@ async fn the_embedded_runner_runs_jobs_started_from_the_api() {
     jobs.shutdown().await;
 }
 
+/// The login form's CSRF cookie and field value (a fresh pair per GET).
+async fn login_csrf(f: &Fixture) -> (String, String) {
+    let r = f.client.get(format!("{}/login", f.base)).send().await.unwrap();
+    let c = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let html = r.text().await.unwrap();
+    (c, csrf_of(&html))
+}
+
 async fn login(f: &Fixture, token: &str) -> String {
+    let (cookie, csrf) = login_csrf(f).await;
     let resp = f
         .client
         .post(format!("{}/login", f.base))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={token}"))
+        .header("cookie", cookie)
+        .body(format!("token={token}&csrf={csrf}"))
         .send()
         .await
         .unwrap();
@@ -659,11 +789,13 @@ async fn dashboard_escapes_names_and_keeps_tenants_apart() {
     let f = fixture().await;
     let r = f.client.get(format!("{}/", f.base)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 303, "no session: redirect to the login page");
+    let (cookie, csrf) = login_csrf(&f).await;
     let bad = f
         .client
         .post(format!("{}/login", f.base))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("token=nope")
+        .header("cookie", cookie)
+        .body(format!("token=nope&csrf={csrf}"))
         .send()
         .await
         .unwrap();
@@ -739,16 +871,20 @@ async fn restore_form_starts_a_job_shown_in_the_job_monitor() {
     assert_eq!(s, 403);
     assert!(f.ok("/api/v1/jobs", &f.acme).await["jobs"].as_array().unwrap().is_empty());
     // Bad target path: an error page, no job.
-    let (s, _, b) =
-        post_form(&f, &acme, "/t/acme/s/files/restore", &format!("csrf={csrf}&path=%2F&target=local&target_path=rel"))
-            .await;
+    let (s, _, b) = post_form(
+        &f,
+        &acme,
+        "/t/acme/s/files/restore",
+        &format!("csrf={csrf}&path=%2F&target=local&target_path=%2Fetc"),
+    )
+    .await;
     assert_eq!(s, 422, "{b}");
     assert!(f.ok("/api/v1/jobs", &f.acme).await["jobs"].as_array().unwrap().is_empty());
     let (s, loc, b) = post_form(
         &f,
         &acme,
         "/t/acme/s/files/restore",
-        &format!("csrf={csrf}&snapshot=&path=%2Fdocs&target=local&target_path=%2Ftmp%2Fr&overwrite=1"),
+        &format!("csrf={csrf}&snapshot=&path=%2Fdocs&target=local&target_path=r&overwrite=1"),
     )
     .await;
     assert_eq!(s, 303, "{b}");
@@ -757,7 +893,8 @@ async fn restore_form_starts_a_job_shown_in_the_job_monitor() {
     assert_eq!(v["kind"], "restore");
     assert_eq!(v["payload"]["path"], "docs");
     assert_eq!(v["payload"]["overwrite"], true);
-    assert_eq!(v["payload"]["target"], serde_json::json!({"kind": "local", "path": "/tmp/r"}));
+    let want = f.restore_root.canonicalize().unwrap().join("acme/r");
+    assert_eq!(v["payload"]["target"], serde_json::json!({"kind": "local", "path": want.to_str().unwrap()}));
     // The monitor polls while the job is unfinished, offers Cancel and holds the Start buttons back;
     // the share page holds them back too and polls its jobs. Other tenants get 404.
     let (s, b) = page(&f, &acme, &loc).await;
@@ -1010,4 +1147,252 @@ async fn shares_are_registered_before_their_first_snapshot_within_their_tenant()
     let (s, b) = page(&f, &acme, &loc).await;
     assert_eq!(s, 200, "{b}");
     assert!(b.contains("id=\"start-backup\">") && !b.contains(SECRET_KEY), "{b}");
+}
+
+// ---- Issue 12: hostile input from a tenant token -------------------------------------------------------
+
+/// Local restore targets a tenant may not use: absolute, `..`, backslash, NUL.
+const HOSTILE_LOCAL_TARGETS: &[&str] =
+    &["/tmp/x", "/", "//etc", "../beta", "a/../../x", "..", "a/..", "a\\..\\x", "a\u{0}b", "C:\\x"];
+
+/// Endpoints whose host a hand-made split reads differently from `url::Url`, userinfo, fragments,
+/// queries, loopback and metadata addresses.
+fn hostile_endpoints(port: u16) -> Vec<String> {
+    vec![
+        "http://169.254.169.254\\@x.file.core.windows.net".into(),
+        format!("http://127.0.0.1:{port}#@x.file.core.windows.net"),
+        format!("http://127.0.0.1:{port}\\@x.file.core.windows.net"),
+        format!("http://127.0.0.1:{port}?@x.file.core.windows.net"),
+        format!("http://x.file.core.windows.net@127.0.0.1:{port}"),
+        "https://user:pass@x.file.core.windows.net".into(),
+        "https://x.file.core.windows.net#frag".into(),
+        "https://x.file.core.windows.net?q=1".into(),
+        format!("http://127.0.0.1:{port}/devstoreaccount1"),
+        "http://169.254.169.254/x.file.core.windows.net".into(),
+        "http://[::1]:80/x".into(),
+        "http://10.0.0.1/x".into(),
+    ]
+}
+
+fn hostile_sas_urls(port: u16) -> Vec<String> {
+    let q = "?sv=2025-11-05&ss=f&srt=sco&sp=rl&se=2099-01-01T00:00:00Z&sig=c2lnbmF0dXJl";
+    vec![
+        format!("http://127.0.0.1:{port}/devstoreaccount1/share{q}"),
+        format!("https://user:pass@x.file.core.windows.net/share{q}"),
+        format!("http://169.254.169.254\\@x.file.core.windows.net/share{q}"),
+        format!("https://x.file.core.windows.net/share{q}#frag"),
+    ]
+}
+
+fn cs_for(endpoint: &str) -> String {
+    format!("DefaultEndpointsProtocol=http;AccountName=x;AccountKey={SECRET_KEY};FileEndpoint={endpoint}")
+}
+
+#[tokio::test]
+async fn tenant_restores_stay_below_its_restore_root() {
+    let f = fixture().await;
+    let start = "/api/v1/tenants/acme/shares/files/jobs";
+    let before = fingerprint(&f).await;
+    for path in HOSTILE_LOCAL_TARGETS {
+        let body = serde_json::json!({"kind": "restore", "target": {"kind": "local", "path": path}}).to_string();
+        let (s, b) = f.post_json(start, &f.acme, &body).await;
+        assert!([400, 403, 422].contains(&s), "tenant restore to {path:?}: {s} {b}");
+        error_code(&b);
+    }
+    assert_eq!(fingerprint(&f).await, before, "a refused restore started a job");
+    // A relative path lands in the tenant's directory of the restore root, created 0700.
+    let (s, b) =
+        f.post_json(start, &f.acme, r#"{"kind": "restore", "target": {"kind": "local", "path": "out/day1"}}"#).await;
+    assert_eq!(s, 202, "{b}");
+    let v: Value = serde_json::from_str(&b).unwrap();
+    let want = f.restore_root.canonicalize().unwrap().join("acme").join("out/day1");
+    assert_eq!(v["payload"]["target"], serde_json::json!({"kind": "local", "path": want.to_str().unwrap()}));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(f.restore_root.join("acme")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    // The operator keeps arbitrary absolute targets.
+    let (s, b) =
+        f.post_json(start, &f.operator, r#"{"kind": "restore", "target": {"kind": "local", "path": "/srv/r"}}"#).await;
+    assert_eq!(s, 202, "{b}");
+    // The dashboard's restore form is the same check.
+    let acme = login(&f, &f.acme).await;
+    let csrf = csrf_of(&page(&f, &acme, "/t/acme/s/files").await.1);
+    let (s, _, b) = post_form(
+        &f,
+        &acme,
+        "/t/acme/s/files/restore",
+        &format!("csrf={csrf}&path=%2F&target=local&target_path=%2Ftmp%2Fr"),
+    )
+    .await;
+    assert!([400, 403, 422].contains(&s), "{s} {b}");
+}
+
+#[tokio::test]
+async fn endpoint_bypass_strings_are_refused_at_registration() {
+    let f = fixture().await;
+    let url = "/api/v1/tenants/acme/shares";
+    let before = fingerprint(&f).await;
+    for e in hostile_endpoints(9) {
+        let body = serde_json::json!({"share": "evil", "connection_string": cs_for(&e)}).to_string();
+        let (s, b) = f.post_json(url, &f.acme, &body).await;
+        assert!(s == 403 || s == 422, "tenant source {e}: {s} {b}");
+        error_code(&b);
+    }
+    for u in hostile_sas_urls(9) {
+        let body = serde_json::json!({"share": "evil", "sas_url": u}).to_string();
+        let (s, b) = f.post_json(url, &f.acme, &body).await;
+        assert!(s == 403 || s == 422, "tenant SAS URL {u}: {s} {b}");
+        error_code(&b);
+    }
+    assert_eq!(fingerprint(&f).await, before, "a refused registration changed something");
+    // The parser bypasses are malformed for the operator too: nothing could connect to them.
+    for e in ["http://169.254.169.254\\@x.file.core.windows.net", "http://127.0.0.1:8080#@x.file.core.windows.net"] {
+        let body = serde_json::json!({"share": "evil", "connection_string": cs_for(e)}).to_string();
+        let (s, b) = f.post_json(url, &f.operator, &body).await;
+        assert_eq!((s, error_code(&b).as_str()), (422, "invalid_settings"), "operator source {e}: {b}");
+    }
+}
+
+#[tokio::test]
+async fn sources_keep_the_address_policy_of_who_registered_them() {
+    let f = fixture().await;
+    let public = format!(
+        "DefaultEndpointsProtocol=https;AccountName=acct2;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net"
+    );
+    let allowed = cs_for("https://files.internal:8443/acct");
+    for (token, share, cs) in [
+        (&f.acme, "tenant-public", &public),
+        (&f.operator, "operator-public", &public),
+        (&f.acme, "tenant-allowed", &allowed),
+    ] {
+        let body = serde_json::json!({"share": share, "connection_string": cs}).to_string();
+        let (s, b) = f.post_json("/api/v1/tenants/acme/shares", token, &body).await;
+        assert_eq!(s, 201, "{share}: {b}");
+    }
+    // What reaches the client a worker builds for the share.
+    let env = afb::jobs::data::DataEnv::new(f._dir.path().to_str().unwrap(), master_key());
+    let policy = |share: &str| env.source("acme", share).unwrap().0.options().address_policy;
+    assert_eq!(policy("tenant-public"), afb::azure::AddressPolicy::PublicOnly);
+    assert_eq!(policy("operator-public"), afb::azure::AddressPolicy::Any);
+    assert_eq!(policy("tenant-allowed"), afb::azure::AddressPolicy::Any);
+}
+
+#[tokio::test]
+async fn share_secrets_are_sealed_in_a_private_file() {
+    let f = fixture().await;
+    let cs = format!(
+        "DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net"
+    );
+    let sas = "https://acct3.file.core.windows.net/?sv=2025-11-05&ss=f&srt=sco&sp=rl&se=2099-01-01T00:00:00Z&sig=c2lnbmF0dXJl";
+    let body = serde_json::to_vec(&serde_json::json!({ "connection_string": cs })).unwrap();
+    let (s, b) = f
+        .req("PUT", "/api/v1/tenants/acme/shares/files/settings", Some(&f.operator), Some(("application/json", body)))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = f
+        .post_json(
+            "/api/v1/tenants/acme/shares",
+            &f.acme,
+            &serde_json::json!({"share": "viasas", "sas_url": sas}).to_string(),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let file = f._dir.path().join(".afb").join("shares.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    for secret in [SECRET_KEY, "c2lnbmF0dXJl", "sig="] {
+        assert!(!text.contains(secret), "{secret} in plain text: {text}");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    // The views still work, and a worker with the master key reads the secret back.
+    assert_eq!(f.ok("/api/v1/tenants/acme/shares/files", &f.acme).await["settings"]["account_name"], "acct1");
+    let env = afb::jobs::data::DataEnv::new(f._dir.path().to_str().unwrap(), master_key());
+    assert_eq!(env.source("acme", "files").unwrap().0.account(), "acct1");
+}
+
+#[tokio::test]
+async fn login_and_api_failures_are_rate_limited() {
+    let f = fixture().await;
+    let mut limited = None;
+    for i in 0..40 {
+        let (s, _) = f.req("GET", "/api/v1/tenants", Some(&format!("afb_{i:064x}")), None).await;
+        if s == 429 {
+            limited = Some(i);
+            break;
+        }
+        assert_eq!(s, 401);
+    }
+    assert!(limited.is_some(), "40 bad tokens in a row were never limited");
+    let r = f.client.get(format!("{}/api/v1/tenants", f.base)).bearer_auth("afb_nope").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    error_code(&r.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn sessions_end_when_their_token_is_revoked() {
+    let f = fixture().await;
+    let tf = token_file(f._dir.path());
+    let t = issue_token(&tf, &Scope::Tenant("acme".into()), None, Some("revoke-me".into())).unwrap();
+    let cookie = login(&f, &t).await;
+    assert_eq!(page(&f, &cookie, "/").await.0, 200);
+    let records: Vec<Value> = serde_json::from_slice(&std::fs::read(&tf).unwrap()).unwrap();
+    let kept: Vec<Value> = records.into_iter().filter(|r| r["label"] != "revoke-me").collect();
+    std::fs::write(&tf, serde_json::to_vec(&kept).unwrap()).unwrap();
+    let r = f.client.get(format!("{}/", f.base)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303, "a session outlived its revoked token");
+}
+
+#[tokio::test]
+async fn login_needs_its_csrf_token() {
+    let f = fixture().await;
+    let r = f
+        .client
+        .post(format!("{}/login", f.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}", f.acme))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403, "a login without the form's CSRF token was accepted");
+    // Another form's token does not do either; the form's own does.
+    let (cookie, _) = login_csrf(&f).await;
+    let (_, other) = login_csrf(&f).await;
+    let r = f
+        .client
+        .post(format!("{}/login", f.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", &cookie)
+        .body(format!("token={}&csrf={other}", f.acme))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(login(&f, &f.acme).await.starts_with("afb_session="));
+}
+
+#[tokio::test]
+async fn internal_errors_answer_an_id_not_server_paths() {
+    let f = fixture().await;
+    std::fs::create_dir_all(f._dir.path().join(".afb")).unwrap();
+    std::fs::write(f._dir.path().join(".afb").join("shares.json"), b"{not json").unwrap();
+    let (s, b) = f.req("GET", "/api/v1/tenants", Some(&f.operator), None).await;
+    assert_eq!((s, error_code(&b).as_str()), (500, "internal"), "{b}");
+    let dir = f._dir.path().to_str().unwrap();
+    assert!(!b.contains(dir) && !b.contains("shares.json"), "a 500 shows server paths: {b}");
+}
+
+#[tokio::test]
+async fn cookies_are_secure_behind_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().to_str().unwrap();
+    let auth = Auth::new(token_file(dir.path()), Some("op-token-for-tests-0123456789abcdef"));
+    let opts = afb::api::ServeOptions { secure_cookies: true, ..Default::default() };
+    let st = afb::api::state_with(repo, auth, afb::api::jobs::Jobs::memory(None), opts).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { serve(listener, st).await });
+    let r = reqwest::get(format!("{base}/login")).await.unwrap();
+    let c = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(c.contains("; Secure") && c.contains("HttpOnly") && c.contains("SameSite=Strict"), "{c}");
 }

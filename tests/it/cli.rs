@@ -235,10 +235,16 @@ async fn demo_serves_the_dashboard_until_sigterm() {
     let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     assert_eq!(v["shares"][0]["share_id"], "demo", "{v}");
     assert_eq!(v["shares"][0]["snapshots"], 3, "two scans and the backup's: {v}");
+    // The login form's CSRF token comes with the form (and as a cookie).
+    let r = c.get(format!("{url}login")).send().await.unwrap();
+    let login_cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let form = r.text().await.unwrap();
+    let csrf = form.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
     let r = c
         .post(format!("{url}login"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={token}"))
+        .header("cookie", login_cookie)
+        .body(format!("token={token}&csrf={csrf}"))
         .send()
         .await
         .unwrap();

@@ -4,7 +4,6 @@
 //! its share snapshot leaks none, restore, verify, prune and compact jobs.
 
 use crate::support::tree::{read_tree, share_files};
-use afb::api::settings::{Settings, SettingsInput};
 use afb::azure::FileServiceClient;
 use afb::backup::parts::BatchBudget;
 use afb::emulator::Emulator;
@@ -14,6 +13,7 @@ use afb::index::NodeIndex;
 use afb::index::node::{Node, batch_to_nodes};
 use afb::jobs::data::{DataEnv, data_handlers};
 use afb::jobs::payloads::queue_tenant_id;
+use afb::jobs::settings::{Settings, SettingsInput};
 use afb::jobs::{
     Handlers, JobContext, JobError, JobHandler, JobKind, JobState, MemoryQueue, NewJob, Outcome, Queue, Worker,
     WorkerConfig,
@@ -67,7 +67,7 @@ impl Env {
     /// A repository directory whose settings name share `share` of tenant `t` in the emulator.
     fn repo(&self, name: &str, share: &str) -> String {
         let repo = self.dir.join(name);
-        Settings::new(repo.join(".afb").join("shares.json"))
+        Settings::new(repo.join(".afb").join("shares.json"), Some(self.master.clone()))
             .put(
                 "t",
                 share,

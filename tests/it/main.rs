@@ -16,6 +16,7 @@ mod jobs_control_plane;
 mod jobs_crash;
 mod jobs_data;
 mod jobs_queue;
+mod module_graph;
 mod repository_blob;
 mod repository_chunking;
 mod repository_quickxor;
