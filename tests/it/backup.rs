@@ -92,6 +92,26 @@ async fn scan_live(env: &Env) -> Result<afb::index::manifest::IndexManifest> {
     Ok(report.manifest.expect("a committed scan has a manifest"))
 }
 
+/// Backs up the live share as index snapshot `current` lists it (no share snapshot), diffed against the
+/// latest backup: what a backup does when the share changes between its scan and its reads.
+async fn back_up_live(
+    env: &Env,
+    repo: &mut Repository,
+    current: afb::index::manifest::IndexManifest,
+) -> Result<afb::backup::BackupSummary> {
+    let previous = find_previous(repo, &env.index).await?;
+    let input = BackupInput {
+        share: env.share.clone(),
+        share_snapshot: None,
+        index: &env.index,
+        current,
+        previous,
+        progress: &NoProgress,
+        readers: 0,
+    };
+    Ok(run(repo, input).await?)
+}
+
 /// A small share: a bundle-sized directory, a nested one, a 3 MB file, a top-level file.
 async fn fill(share: &ShareClient) -> Result<BTreeMap<String, Vec<u8>>> {
     share.create().await?;
@@ -506,20 +526,7 @@ async fn a_file_deleted_between_scan_and_read_is_reported_and_the_backup_ends_co
     let current = scan_live(&env).await?;
     env.share.file("docs/note2.txt").delete().await?;
     files.remove("docs/note2.txt");
-    let previous = find_previous(&repo, &env.index).await?;
-    let s = run(
-        &mut repo,
-        BackupInput {
-            share: env.share.clone(),
-            share_snapshot: None,
-            index: &env.index,
-            current,
-            previous,
-            progress: &NoProgress,
-            readers: 0,
-        },
-    )
-    .await?;
+    let s = back_up_live(&env, &mut repo, current).await?;
     ensure!(s.skipped.len() == 1 && s.skipped[0].path == "docs/note2.txt", "{s:?}");
     let v = verify(
         &mut repo,
@@ -730,20 +737,7 @@ async fn a_file_changing_while_read_is_skipped_with_a_clear_reason() -> Result<(
             }
         })
     };
-    let previous = find_previous(&repo, &env.index).await?;
-    let s = run(
-        &mut repo,
-        BackupInput {
-            share: env.share.clone(),
-            share_snapshot: None,
-            index: &env.index,
-            current,
-            previous,
-            progress: &NoProgress,
-            readers: 0,
-        },
-    )
-    .await?;
+    let s = back_up_live(&env, &mut repo, current).await?;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.await?;
     ensure!(s.skipped.len() == 1 && s.skipped[0].path == "big/busy.img", "{s:?}");
@@ -791,20 +785,7 @@ async fn a_permission_key_that_no_longer_resolves_is_named_by_backup_and_verify(
     db.busy_timeout(std::time::Duration::from_secs(10))?;
     ensure!(db.execute("DELETE FROM permissions WHERE key = ?1", [&key])? == 1, "the SDDL was stored under its key");
     ensure!(env.share.get_permission(&key).await.is_err(), "the key no longer resolves");
-    let previous = find_previous(&repo, &env.index).await?;
-    let s = run(
-        &mut repo,
-        BackupInput {
-            share: env.share.clone(),
-            share_snapshot: None,
-            index: &env.index,
-            current,
-            previous,
-            progress: &NoProgress,
-            readers: 0,
-        },
-    )
-    .await?;
+    let s = back_up_live(&env, &mut repo, current).await?;
     ensure!(s.sddl_missing == vec!["lonely.txt".to_string()], "{s:?}");
     ensure!(s.warnings.iter().any(|w| w.contains(&key) && w.contains("lonely.txt")), "{:?}", s.warnings);
     ensure!(s.files_new == files.len() as u64 + 1 && s.skipped.is_empty(), "the file itself is backed up: {s:?}");
