@@ -66,15 +66,12 @@ pub async fn verify_snapshot(repo: &mut Repository, snapshot_id: &str, read_data
     };
     report.objects_checked += 1;
     let mut permissions_ok: HashMap<ObjectId, bool> = HashMap::new();
-    let mut bundles: HashMap<ObjectId, Option<Vec<u8>>> = HashMap::new();
+    let mut bundles = RecentBundles::default();
     let mut packs_seen: HashMap<ObjectId, bool> = HashMap::new();
     let mut chunks_seen: HashSet<ChunkId> = HashSet::new();
 
     for id in manifest.permissions.iter().filter_map(|s| ObjectId::from_hex(s)) {
         check_permission(repo, &id, &mut permissions_ok, &mut report).await;
-    }
-    for id in manifest.bundles.iter().filter_map(|s| ObjectId::from_hex(s)) {
-        load_bundle(repo, &id, &mut bundles, &mut report).await;
     }
     for meta in &manifest.metadata {
         let Some(meta_id) = ObjectId::from_hex(meta) else {
@@ -110,10 +107,9 @@ pub async fn verify_snapshot(repo: &mut Repository, snapshot_id: &str, read_data
                     continue;
                 };
                 let member = BundleMember { id: member, offset: b.offset, length: b.length };
-                load_bundle(repo, &bid, &mut bundles, &mut report).await;
-                if let Some(Some(tar)) = bundles.get(&bid) {
+                if let Some(tar) = bundles.open(repo, &bid, &mut report).await {
                     let path = repo.scope().bundle(&bid);
-                    if let Err(e) = bundle::member_data(repo.key(), path.as_ref(), tar, &member) {
+                    if let Err(e) = bundle::member_data(repo.key(), path.as_ref(), &tar, &member) {
                         report.problems.push(Problem::from_error(&e, &node));
                     }
                 }
@@ -142,6 +138,12 @@ pub async fn verify_snapshot(repo: &mut Repository, snapshot_id: &str, read_data
             }
         }
     }
+    // Bundles the manifest lists that no node referred to: checked too, one at a time.
+    for id in manifest.bundles.iter().filter_map(|s| ObjectId::from_hex(s)) {
+        if !bundles.checked.contains_key(&id) {
+            bundles.open(repo, &id, &mut report).await;
+        }
+    }
     Ok(report)
 }
 
@@ -165,24 +167,52 @@ async fn check_permission(
     seen.insert(*id, ok);
 }
 
-async fn load_bundle(
-    repo: &Repository,
-    id: &ObjectId,
-    seen: &mut HashMap<ObjectId, Option<Vec<u8>>>,
-    report: &mut VerifyReport,
-) {
-    if seen.contains_key(id) {
-        return;
-    }
-    report.objects_checked += 1;
-    let tar = match repo.open_bundle(id).await {
-        Ok(tar) => Some(tar),
-        Err(e) => {
-            report.problems.push(Problem::from_error(&e, "bundle object"));
-            None
+/// Bundles checked so far (whether each opened and decrypted: one bool per bundle, a bundle holding up
+/// to 4 MiB of small files) and the last [`RecentBundles::CAPACITY`] opened, decrypted, so the members
+/// of one directory (stored together, met together in node-id order) are checked without reopening it.
+#[derive(Default)]
+struct RecentBundles {
+    checked: HashMap<ObjectId, bool>,
+    recent: std::collections::VecDeque<(ObjectId, std::sync::Arc<Vec<u8>>)>,
+}
+
+impl RecentBundles {
+    const CAPACITY: usize = 8;
+
+    /// Bundle `id`, decrypted; `None` if it is missing or damaged (reported once, the first time).
+    async fn open(
+        &mut self,
+        repo: &Repository,
+        id: &ObjectId,
+        report: &mut VerifyReport,
+    ) -> Option<std::sync::Arc<Vec<u8>>> {
+        if let Some(at) = self.recent.iter().position(|(b, _)| b == id) {
+            let hit = self.recent.remove(at)?;
+            self.recent.push_front(hit.clone());
+            return Some(hit.1);
         }
-    };
-    seen.insert(*id, tar);
+        let first_time = !self.checked.contains_key(id);
+        if self.checked.get(id) == Some(&false) {
+            return None;
+        }
+        if first_time {
+            report.objects_checked += 1;
+        }
+        match repo.open_bundle(id).await {
+            Ok(tar) => {
+                self.checked.insert(*id, true);
+                let tar = std::sync::Arc::new(tar);
+                self.recent.push_front((*id, tar.clone()));
+                self.recent.truncate(Self::CAPACITY);
+                Some(tar)
+            }
+            Err(e) => {
+                report.problems.push(Problem::from_error(&e, "bundle object"));
+                self.checked.insert(*id, false);
+                None
+            }
+        }
+    }
 }
 
 async fn check_chunk(

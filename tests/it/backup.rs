@@ -468,6 +468,34 @@ async fn verify_against_the_live_share_names_each_file_that_changed_by_its_path(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_bundle_makes_verify_report_exactly_that_bundle() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let bundles = env.repo_dir.join("t1/s1/bundles");
+    let victim = std::fs::read_dir(&bundles)?
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .next()
+        .expect("a bundle")?
+        .path();
+    std::fs::remove_file(&victim)?;
+    let name = victim.file_name().unwrap().to_string_lossy().to_string();
+    let mut repo = env.repo().await?;
+    let opts = VerifyOptions {
+        snapshot: None,
+        read_data: false,
+        read_data_subset: 0.0,
+        index: Some(&env.index),
+        compare_live: None,
+    };
+    let v = verify(&mut repo, opts).await?;
+    ensure!(v.problems.len() == 1 && v.problems[0].contains(&name), "one line naming the bundle: {:?}", v.problems);
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_pack_makes_verify_report_exactly_that_pack() -> Result<()> {
     let env = Env::new(FaultConfig::default()).await?;
     fill(&env.share).await?;
