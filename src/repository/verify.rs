@@ -54,6 +54,9 @@ impl VerifyReport {
     }
 }
 
+/// Chunk ids verify remembers as checked (32 bytes each, about 64 MiB with the set's overhead).
+pub const CHUNKS_REMEMBERED: usize = 1 << 20;
+
 /// Verifies one snapshot of the repository's share (see the module docs).
 pub async fn verify_snapshot(repo: &mut Repository, snapshot_id: &str, read_data: bool) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
@@ -68,6 +71,9 @@ pub async fn verify_snapshot(repo: &mut Repository, snapshot_id: &str, read_data
     let mut permissions_ok: HashMap<ObjectId, bool> = HashMap::new();
     let mut bundles = RecentBundles::default();
     let mut packs_seen: HashMap<ObjectId, bool> = HashMap::new();
+    // Chunks checked recently, so a chunk many files share is checked once, not once per file; forgotten
+    // when the set reaches CHUNKS_REMEMBERED, so memory stays bounded (a chunk seen again after that is
+    // checked again: correct, only slower).
     let mut chunks_seen: HashSet<ChunkId> = HashSet::new();
 
     for id in manifest.permissions.iter().filter_map(|s| ObjectId::from_hex(s)) {
@@ -130,6 +136,9 @@ pub async fn verify_snapshot(repo: &mut Repository, snapshot_id: &str, read_data
             }
             for raw in ids.chunks_exact(32) {
                 let id = ChunkId::from_slice(raw).unwrap();
+                if chunks_seen.len() >= CHUNKS_REMEMBERED {
+                    chunks_seen.clear();
+                }
                 if !chunks_seen.insert(id) {
                     continue;
                 }
