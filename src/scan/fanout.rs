@@ -12,8 +12,8 @@
 //!    issued from a stack that only those results change, so a part lists the same pages and leaves the same
 //!    frontier however often it runs and whatever the timing.
 //! 3. [`write_part`]: the job writes what it listed as a Parquet *fragment* (`parts/{part}.parquet`: node
-//!    rows keyed by **Azure FileId**, not node id: `node_id` = FileId, `parent_id` = the parent's FileId or
-//!    0 for the root) and then `parts/{part}.json` naming its children. The frontier is split
+//!    rows keyed by **Azure FileId**, not node id: [`fragment_schema`], whose first columns are `file_id`
+//!    and `parent_file_id`, the parent's FileId or 0 for the root) and then `parts/{part}.json` naming its children. The frontier is split
 //!    ([`split`]) into at most `max_children` children `{part}.0`, `{part}.1`, ..., each listing in turn.
 //! 4. [`commit_run`]: once every part has succeeded, one commit job checks that the parts form the
 //!    complete tree from `r`, maps FileIds to node ids through the share's idmap, and writes one index
@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use arrow::array::{Array, Int64Array, RecordBatch};
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use futures::stream::FuturesOrdered;
 use futures::{StreamExt as _, TryStreamExt as _};
 use object_store::path::Path;
@@ -93,6 +94,16 @@ pub struct PendingDir {
     /// Where to go on listing it (`NextMarker` of the page listed last), if it was listed in part.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marker: Option<String>,
+}
+
+/// The schema of a part's fragment: the node schema with its first two columns named for what they hold
+/// there, `file_id` and `parent_file_id` (Azure FileIds; 0 for the share root), since node ids are
+/// assigned only when the run commits.
+pub fn fragment_schema() -> SchemaRef {
+    let mut fields: Vec<Field> = node_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields[col::NODE_ID] = fields[col::NODE_ID].clone().with_name("file_id");
+    fields[col::PARENT_ID] = fields[col::PARENT_ID].clone().with_name("parent_file_id");
+    Arc::new(Schema::new(fields))
 }
 
 /// Counters of a listing (also what progress reports).
@@ -370,10 +381,14 @@ pub async fn write_part(
     children: Vec<String>,
 ) -> anyhow::Result<PartMeta> {
     let prefix = format!("{}/parts", run_prefix(tenant, share, run));
-    let mut w =
-        FileWriter::create(repo.store(), &format!("{prefix}/{part}.parquet"), node_schema(), ParquetTuning::default())?;
+    let mut w = FileWriter::create(
+        repo.store(),
+        &format!("{prefix}/{part}.parquet"),
+        fragment_schema(),
+        ParquetTuning::default(),
+    )?;
     for chunk in rows.chunks(8192) {
-        w.write(&nodes_to_batch(chunk)).await?;
+        w.write(&RecordBatch::try_new(fragment_schema(), nodes_to_batch(chunk).columns().to_vec())?).await?;
     }
     let (_, n, bytes) = w.close().await?;
     let meta = PartMeta { id: part.to_string(), rows: n, fragment_bytes: bytes, stats_pages: stats.pages, children };
@@ -469,12 +484,13 @@ pub async fn commit_run(
     let mut fresh: BTreeSet<u64> = BTreeSet::new();
     let mut rows = 0u64;
     for p in &parts {
-        let mut s = open_stream(repo.store(), &frag(p), Some(metas[p].fragment_bytes), &node_schema(), 65536).await?;
+        let mut s =
+            open_stream(repo.store(), &frag(p), Some(metas[p].fragment_bytes), &fragment_schema(), 65536).await?;
         while let Some(b) = s.next().await {
             let b = b?;
             rows += b.num_rows() as u64;
             for fid in
-                b.column(col::NODE_ID).as_any().downcast_ref::<Int64Array>().context("fragment node_id")?.values()
+                b.column(col::NODE_ID).as_any().downcast_ref::<Int64Array>().context("fragment file_id")?.values()
             {
                 if idmap.get(*fid as u64).is_none() {
                     fresh.insert(*fid as u64);
@@ -489,7 +505,8 @@ pub async fn commit_run(
     // Pass 2: rows with node ids, sorted by node id.
     let mut sorter = RunSorter::new(spill);
     for p in &parts {
-        let mut s = open_stream(repo.store(), &frag(p), Some(metas[p].fragment_bytes), &node_schema(), 65536).await?;
+        let mut s =
+            open_stream(repo.store(), &frag(p), Some(metas[p].fragment_bytes), &fragment_schema(), 65536).await?;
         while let Some(b) = s.next().await {
             let b = b?;
             let c = NodeColumns::new(&b);
