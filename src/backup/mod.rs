@@ -198,6 +198,12 @@ pub async fn latest_manifest(repo: &Repository) -> anyhow::Result<Option<BackupM
     Ok(best)
 }
 
+/// The node versions of one metadata bucket (`id`, hex, as a backup manifest lists it), in node-id order.
+pub async fn load_bucket(repo: &Repository, id: &str) -> anyhow::Result<Vec<NodeVersion>> {
+    let oid = ObjectId::from_hex(id).with_context(|| format!("malformed metadata id {id}"))?;
+    Ok(repo.get_metadata(&oid).await?)
+}
+
 /// All node versions of a backup, by node id, and the metadata object of each bucket.
 pub async fn load_versions(
     repo: &Repository,
@@ -206,8 +212,7 @@ pub async fn load_versions(
     let mut versions = BTreeMap::new();
     let mut buckets = HashMap::new();
     for id in &m.metadata {
-        let oid = ObjectId::from_hex(id).with_context(|| format!("malformed metadata id {id}"))?;
-        let batch = repo.get_metadata(&oid).await?;
+        let batch = load_bucket(repo, id).await?;
         if let Some(first) = batch.first() {
             buckets.insert(first.node_id / BUCKET, id.clone());
         }

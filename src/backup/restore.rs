@@ -18,13 +18,13 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::chunk_ids;
 use super::confined::{self, ConfinedRoot, Existing};
-use crate::azure::{NfsProperties, NodeProps, Permission, ShareClient, check_entry_name};
+use super::{chunk_ids, load_bucket};
+use crate::azure::{FileClient, NfsProperties, NodeProps, Permission, ShareClient, check_entry_name};
 use crate::hash::QuickXorHash;
 use crate::repository::bundle::BundleMember;
 use crate::repository::generated::{NodeKind, NodeVersion};
-use crate::repository::{BackupManifest, ChunkId, ObjectId, Repository};
+use crate::repository::{BackupManifest, BundleCache, ChunkId, ObjectId, Repository};
 
 /// Where to restore to.
 pub enum Target {
@@ -141,20 +141,36 @@ fn bad_name(v: &NodeVersion, dirs: &BTreeMap<u64, NodeVersion>) -> Option<String
     }
 }
 
-/// Every directory of backup `m`, by node id, from one pass over its metadata buckets.
-async fn directories(repo: &Repository, m: &BackupManifest) -> anyhow::Result<BTreeMap<u64, NodeVersion>> {
+/// Every directory of backup `m`, by node id, from one pass over its metadata buckets: with [`paths`],
+/// all that restore and verify keep for the tree (one entry per directory, none per file).
+pub(super) async fn directories(repo: &Repository, m: &BackupManifest) -> anyhow::Result<BTreeMap<u64, NodeVersion>> {
     let mut dirs = BTreeMap::new();
     for id in &m.metadata {
-        let oid = ObjectId::from_hex(id).with_context(|| format!("malformed metadata id {id}"))?;
-        dirs.extend(
-            repo.get_metadata(&oid)
-                .await?
-                .into_iter()
-                .filter(|v| v.kind == NodeKind::Directory)
-                .map(|v| (v.node_id, v)),
-        );
+        let bucket = load_bucket(repo, id).await?;
+        dirs.extend(bucket.into_iter().filter(|v| v.kind == NodeKind::Directory).map(|v| (v.node_id, v)));
     }
     Ok(dirs)
+}
+
+/// The path (below the share root) of node `v`, from the paths of the directories ([`paths`] of
+/// [`directories`]): its parent's path and its name; its name alone below the root or when its parent
+/// is not in the backup.
+pub(super) fn path_of(dir_paths: &HashMap<u64, String>, v: &NodeVersion) -> String {
+    let name = v.name.as_deref().unwrap_or_default();
+    match dir_paths.get(&v.parent_id) {
+        Some(dir) if v.parent_id != v.node_id && !dir.is_empty() => format!("{dir}/{name}"),
+        _ => name.to_string(),
+    }
+}
+
+/// QuickXorHash of a share file's content, hashed piece by piece as it downloads, never held whole.
+pub(super) async fn share_file_xorhash(f: &FileClient) -> anyhow::Result<[u8; 20]> {
+    let mut hasher = QuickXorHash::new();
+    let mut s = Box::pin(f.download());
+    while let Some(b) = s.next().await {
+        hasher.update(&b?);
+    }
+    Ok(hasher.digest())
 }
 
 /// Whether backup `m` holds a file for which `matches` is true (one bucket in memory at a time).
@@ -164,35 +180,11 @@ async fn file_exists(
     matches: impl Fn(&NodeVersion) -> bool,
 ) -> anyhow::Result<bool> {
     for id in &m.metadata {
-        let oid = ObjectId::from_hex(id).with_context(|| format!("malformed metadata id {id}"))?;
-        if repo.get_metadata(&oid).await?.iter().any(|v| v.kind != NodeKind::Directory && matches(v)) {
+        if load_bucket(repo, id).await?.iter().any(|v| v.kind != NodeKind::Directory && matches(v)) {
             return Ok(true);
         }
     }
     Ok(false)
-}
-
-/// Recently opened bundles (decrypted TARs), so restoring a directory of small files opens each bundle
-/// once rather than once per member. Holds at most [`BundleCache::CAPACITY`] bundles (4 MiB each).
-#[derive(Default)]
-pub struct BundleCache {
-    recent: std::collections::VecDeque<(ObjectId, std::sync::Arc<Vec<u8>>)>,
-}
-
-impl BundleCache {
-    pub const CAPACITY: usize = 8;
-
-    async fn tar(&mut self, repo: &Repository, id: &ObjectId) -> anyhow::Result<std::sync::Arc<Vec<u8>>> {
-        if let Some(at) = self.recent.iter().position(|(b, _)| b == id) {
-            let hit = self.recent.remove(at).unwrap();
-            self.recent.push_front(hit.clone());
-            return Ok(hit.1);
-        }
-        let tar = std::sync::Arc::new(repo.open_bundle(id).await?);
-        self.recent.push_front((*id, tar.clone()));
-        self.recent.truncate(Self::CAPACITY);
-        Ok(tar)
-    }
 }
 
 /// The bundle and member holding a small file's content; `None` for content stored in chunks.
@@ -275,13 +267,6 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
     // stream from the buckets in node-id order, never all at once.
     let dirs = directories(repo, &manifest).await?;
     let dir_paths = paths(&dirs)?;
-    let file_path = |v: &NodeVersion| {
-        let name = v.name.as_deref().unwrap_or_default();
-        match dir_paths.get(&v.parent_id) {
-            Some(dir) if v.parent_id != v.node_id && !dir.is_empty() => format!("{dir}/{name}"),
-            _ => name.to_string(),
-        }
-    };
     let want = opts.path.as_deref().map(|p| p.trim_matches('/').to_string()).filter(|p| !p.is_empty());
     let wanted = |p: &str| want.as_ref().is_none_or(|w| p == w || p.starts_with(&format!("{w}/")));
     let mut selected_dirs: Vec<(String, NodeVersion)> = dirs
@@ -290,7 +275,7 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
         .map(|v| (dir_paths[&v.node_id].clone(), v.clone()))
         .collect();
     if let Some(w) = &want {
-        if selected_dirs.is_empty() && !file_exists(repo, &manifest, |v| file_path(v) == *w).await? {
+        if selected_dirs.is_empty() && !file_exists(repo, &manifest, |v| path_of(&dir_paths, v) == *w).await? {
             anyhow::bail!("{w:?} is not in backup {snapshot_id}");
         }
         // Restore the directories leading to the subtree too.
@@ -325,15 +310,14 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
                         if v.kind == NodeKind::Directory {
                             continue;
                         }
-                        let p = file_path(&v);
+                        let p = path_of(&dir_paths, &v);
                         if wanted(&p) {
                             break Some((p, v));
                         }
                         continue;
                     }
                     let Some(id) = buckets.next() else { break None };
-                    let oid = ObjectId::from_hex(id).with_context(|| format!("malformed metadata id {id}"))?;
-                    bucket = repo.get_metadata(&oid).await?.into_iter();
+                    bucket = load_bucket(repo, id).await?.into_iter();
                 };
                 match next {
                     Some(f) => f,
@@ -455,13 +439,7 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
                 let f = share.file(path);
                 if let Ok(p) = f.properties().await {
                     if p.content_length == v.size {
-                        // Hashed piece by piece as it downloads, never held whole.
-                        let mut hasher = QuickXorHash::new();
-                        let mut s = Box::pin(f.download());
-                        while let Some(b) = s.next().await {
-                            hasher.update(&b?);
-                        }
-                        if Some(hasher.digest().as_slice()) == v.xorhash.as_deref() {
+                        if Some(share_file_xorhash(&f).await?.as_slice()) == v.xorhash.as_deref() {
                             sum.files_already_present += 1;
                             continue;
                         }

@@ -1,19 +1,18 @@
 //! `afb verify`: the repository check of a backup plus agreement with its index snapshot, a sampled
 //! `--read-data-subset`, and an optional compare against the live share.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use anyhow::Context as _;
-use futures::StreamExt;
 use serde::Serialize;
 
-use super::{EXTRA_INDEX_SNAPSHOT, EXTRA_SKIPPED, restore};
+use super::{EXTRA_INDEX_SNAPSHOT, EXTRA_SKIPPED, load_bucket, restore};
 use crate::azure::ShareClient;
-use crate::index::node::{Node, NodeKind as IndexKind, batch_to_nodes};
-use crate::index::{BatchStream, NodeIndex};
+use crate::index::NodeIndex;
+use crate::index::node::{Node, NodeColumns, NodeKind as IndexKind};
+use crate::index::node_index::Cursor;
+use crate::repository::Repository;
 use crate::repository::generated::{NodeKind, NodeVersion};
 use crate::repository::verify::verify_snapshot;
-use crate::repository::{BackupManifest, ObjectId, Repository};
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct VerifyOutcome {
@@ -67,53 +66,45 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
     let Ok(manifest) = repo.load_manifest(&snapshot_id).await else { return Ok(out) };
     // Memory: the directories' paths (one entry per directory, never per file) and one metadata bucket
     // at a time; the index snapshot is merge-joined with the buckets in node-id order.
-    let dir_paths = match directory_paths(repo, &manifest).await {
+    // A bucket that does not load is already a problem of the repository check above.
+    let Ok(dirs) = restore::directories(repo, &manifest).await else { return Ok(out) };
+    let dir_paths = match restore::paths(&dirs) {
         Ok(p) => p,
         Err(e) => {
             out.problems.push(format!("{e:#}"));
             return Ok(out);
         }
     };
-    let path_of = |v: &NodeVersion| {
-        let name = v.name.as_deref().unwrap_or_default();
-        match dir_paths.get(&v.parent_id) {
-            Some(dir) if !dir.is_empty() => format!("{dir}/{name}"),
-            _ => name.to_string(),
-        }
-    };
+    drop(dirs);
     let skipped: BTreeSet<u64> =
         manifest.extra.get(EXTRA_SKIPPED).and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
     // The index snapshot the backup names, read in node-id order beside the buckets.
     let mut index_rows = match (opts.index, manifest.extra.get(EXTRA_INDEX_SNAPSHOT).and_then(|s| s.parse().ok())) {
         (Some(index), Some(idx)) => {
             let im = index.manifest(&manifest.tenant_id, &manifest.share_id, idx).await?;
-            Some((idx, IndexRows { stream: index.read(&im, None)?, batch: Vec::new().into_iter(), peeked: None }))
+            Some((idx, Cursor::new(index.read(&im, None)?, &format!("index snapshot {idx}"))))
         }
         _ => None,
     };
     for bucket in &manifest.metadata {
-        let Some(oid) = ObjectId::from_hex(bucket) else { return Ok(out) };
-        let Ok(versions) = repo.get_metadata(&oid).await else { return Ok(out) };
+        // A bucket that does not load is already a problem of the repository check above.
+        let Ok(versions) = load_bucket(repo, bucket).await else { return Ok(out) };
         for v in &versions {
             let id = v.node_id;
             // Nodes stored without their SDDL (the permission key did not resolve when they were backed up).
             if let (Some(k), None) = (&v.permission_key, &v.permission_id) {
                 out.problems.push(format!(
                     "{}: no SDDL in the backup (node {id}; permission key {k} did not resolve when it was read)",
-                    path_of(v)
+                    restore::path_of(&dir_paths, v)
                 ));
             }
             // The index snapshot and the backup metadata agree.
             if let Some((idx, rows)) = &mut index_rows {
-                while let Some(n) = rows.next_below(id).await? {
-                    if !skipped.contains(&(n.node_id as u64)) {
-                        out.problems.push(format!(
-                            "node {} ({}): in index snapshot {idx} but not in the backup metadata",
-                            n.node_id, n.name
-                        ));
-                    }
+                while let Some(n) = index_row_below(rows, Some(id as i64)).await? {
+                    not_in_backup(&mut out, *idx, &n, &skipped);
                 }
-                match rows.take_if(id).await? {
+                // Every row below `id` is taken: a row below `id + 1` is node `id`.
+                match index_row_below(rows, Some(id as i64 + 1)).await? {
                     None => {
                         out.problems.push(format!("node {id}: in the backup metadata but not in index snapshot {idx}"))
                     }
@@ -136,75 +127,36 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
             if let Some(live) = &opts.compare_live
                 && v.kind == NodeKind::File
             {
-                compare_with_live(live, &path_of(v), v, &mut out).await?;
+                compare_with_live(live, &restore::path_of(&dir_paths, v), v, &mut out).await?;
             }
         }
     }
     if let Some((idx, rows)) = &mut index_rows {
-        while let Some(n) = rows.next_below(u64::MAX).await? {
-            if !skipped.contains(&(n.node_id as u64)) {
-                out.problems.push(format!(
-                    "node {} ({}): in index snapshot {idx} but not in the backup metadata",
-                    n.node_id, n.name
-                ));
-            }
+        while let Some(n) = index_row_below(rows, None).await? {
+            not_in_backup(&mut out, *idx, &n, &skipped);
         }
     }
     Ok(out)
 }
 
-/// The path (below the share root) of every directory of backup `m`, from one pass over its metadata
-/// buckets that keeps directories only. Fails on a parent cycle, naming the node.
-async fn directory_paths(repo: &Repository, m: &BackupManifest) -> anyhow::Result<HashMap<u64, String>> {
-    let mut dirs = BTreeMap::new();
-    for bucket in &m.metadata {
-        let oid = ObjectId::from_hex(bucket).with_context(|| format!("malformed metadata id {bucket}"))?;
-        for v in repo.get_metadata(&oid).await? {
-            if v.kind == NodeKind::Directory {
-                dirs.insert(v.node_id, v);
-            }
+/// The index row at `rows` if its node id is below `bound` (any id when `None`), moving past it.
+async fn index_row_below(rows: &mut Cursor, bound: Option<i64>) -> anyhow::Result<Option<Node>> {
+    match rows.head().await? {
+        Some(id) if bound.is_none_or(|b| id < b) => {
+            let (batch, row) = rows.current_ref();
+            let n = NodeColumns::new(batch).node(row);
+            rows.advance();
+            Ok(Some(n))
         }
+        _ => Ok(None),
     }
-    restore::paths(&dirs)
 }
 
-/// The rows of an index snapshot in node-id order, taken as the metadata buckets (also in node-id order)
-/// walk past them: one batch in memory.
-struct IndexRows {
-    stream: BatchStream,
-    batch: std::vec::IntoIter<Node>,
-    peeked: Option<Node>,
-}
-
-impl IndexRows {
-    async fn peek(&mut self) -> anyhow::Result<Option<&Node>> {
-        while self.peeked.is_none() {
-            if let Some(n) = self.batch.next() {
-                self.peeked = Some(n);
-            } else {
-                match self.stream.next().await {
-                    Some(b) => self.batch = batch_to_nodes(&b?).into_iter(),
-                    None => return Ok(None),
-                }
-            }
-        }
-        Ok(self.peeked.as_ref())
-    }
-
-    /// The next row if its node id is below `id`.
-    async fn next_below(&mut self, id: u64) -> anyhow::Result<Option<Node>> {
-        Ok(match self.peek().await? {
-            Some(n) if (n.node_id as u64) < id => self.peeked.take(),
-            _ => None,
-        })
-    }
-
-    /// The next row if it is node `id`.
-    async fn take_if(&mut self, id: u64) -> anyhow::Result<Option<Node>> {
-        Ok(match self.peek().await? {
-            Some(n) if n.node_id as u64 == id => self.peeked.take(),
-            _ => None,
-        })
+/// Reports index row `n` of index snapshot `idx` as missing from the backup, unless the backup skipped it.
+fn not_in_backup(out: &mut VerifyOutcome, idx: i64, n: &Node, skipped: &BTreeSet<u64>) {
+    if !skipped.contains(&(n.node_id as u64)) {
+        out.problems
+            .push(format!("node {} ({}): in index snapshot {idx} but not in the backup metadata", n.node_id, n.name));
     }
 }
 
@@ -234,12 +186,7 @@ async fn compare_with_live(
         out.problems
             .push(format!("{path}: last-write time differs (live {lw} ns, backup {} ns)", v.last_write_time_ns));
     }
-    let mut hasher = crate::hash::QuickXorHash::new();
-    let mut s = Box::pin(f.download());
-    while let Some(b) = s.next().await {
-        hasher.update(&b?);
-    }
-    if Some(hasher.digest().as_slice()) != v.xorhash.as_deref() {
+    if Some(restore::share_file_xorhash(&f).await?.as_slice()) != v.xorhash.as_deref() {
         out.problems.push(format!("{path}: content (xorhash) differs from the backup"));
     }
     Ok(())

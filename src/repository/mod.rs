@@ -40,4 +40,4 @@ pub use error::{Error, Result};
 pub use id::{ChunkId, ObjectId};
 pub use keys::{MasterKey, TenantKey};
 pub use manifest::BackupManifest;
-pub use repo::{FileContent, FileWriter, Repository, RepositoryConfig, SmallFile, WriteStats};
+pub use repo::{BundleCache, FileContent, FileWriter, Repository, RepositoryConfig, SmallFile, WriteStats};

@@ -463,3 +463,29 @@ impl Repository {
         Ok(bytes)
     }
 }
+
+/// Recently opened bundles (decrypted TARs), so the members of one directory (stored together, met
+/// together in node-id order) are read from one opening rather than one per member. Holds at most
+/// [`BundleCache::CAPACITY`] bundles (4 MiB each): restore and verify share it.
+#[derive(Default)]
+pub struct BundleCache {
+    recent: std::collections::VecDeque<(ObjectId, std::sync::Arc<Vec<u8>>)>,
+}
+
+impl BundleCache {
+    pub const CAPACITY: usize = 8;
+
+    /// Bundle `id`, decrypted: from the cache, or opened (and then cached, the oldest dropped).
+    pub async fn tar(&mut self, repo: &Repository, id: &ObjectId) -> Result<std::sync::Arc<Vec<u8>>> {
+        if let Some(at) = self.recent.iter().position(|(b, _)| b == id)
+            && let Some(hit) = self.recent.remove(at)
+        {
+            self.recent.push_front(hit.clone());
+            return Ok(hit.1);
+        }
+        let tar = std::sync::Arc::new(repo.open_bundle(id).await?);
+        self.recent.push_front((*id, tar.clone()));
+        self.recent.truncate(Self::CAPACITY);
+        Ok(tar)
+    }
+}

@@ -21,7 +21,7 @@ use super::error::{Error, Result};
 use super::id::{ChunkId, ObjectId};
 use super::layout::object_id_of;
 use super::pack;
-use super::repo::Repository;
+use super::repo::{BundleCache, Repository};
 
 /// One finding: the object it concerns (an object key, or a chunk id) and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,17 +177,14 @@ async fn check_permission(
 }
 
 /// Bundles checked so far (whether each opened and decrypted: one bool per bundle, a bundle holding up
-/// to 4 MiB of small files) and the last [`RecentBundles::CAPACITY`] opened, decrypted, so the members
-/// of one directory (stored together, met together in node-id order) are checked without reopening it.
+/// to 4 MiB of small files) and the last few opened ([`BundleCache`]).
 #[derive(Default)]
 struct RecentBundles {
     checked: HashMap<ObjectId, bool>,
-    recent: std::collections::VecDeque<(ObjectId, std::sync::Arc<Vec<u8>>)>,
+    cache: BundleCache,
 }
 
 impl RecentBundles {
-    const CAPACITY: usize = 8;
-
     /// Bundle `id`, decrypted; `None` if it is missing or damaged (reported once, the first time).
     async fn open(
         &mut self,
@@ -195,24 +192,14 @@ impl RecentBundles {
         id: &ObjectId,
         report: &mut VerifyReport,
     ) -> Option<std::sync::Arc<Vec<u8>>> {
-        if let Some(at) = self.recent.iter().position(|(b, _)| b == id) {
-            let hit = self.recent.remove(at)?;
-            self.recent.push_front(hit.clone());
-            return Some(hit.1);
+        match self.checked.get(id) {
+            Some(false) => return None,
+            Some(true) => {}
+            None => report.objects_checked += 1,
         }
-        let first_time = !self.checked.contains_key(id);
-        if self.checked.get(id) == Some(&false) {
-            return None;
-        }
-        if first_time {
-            report.objects_checked += 1;
-        }
-        match repo.open_bundle(id).await {
+        match self.cache.tar(repo, id).await {
             Ok(tar) => {
                 self.checked.insert(*id, true);
-                let tar = std::sync::Arc::new(tar);
-                self.recent.push_front((*id, tar.clone()));
-                self.recent.truncate(Self::CAPACITY);
                 Some(tar)
             }
             Err(e) => {
