@@ -438,11 +438,11 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
                 }
                 let f = share.file(path);
                 if let Ok(p) = f.properties().await {
-                    if p.content_length == v.size {
-                        if Some(share_file_xorhash(&f).await?.as_slice()) == v.xorhash.as_deref() {
-                            sum.files_already_present += 1;
-                            continue;
-                        }
+                    if p.content_length == v.size
+                        && Some(share_file_xorhash(&f).await?.as_slice()) == v.xorhash.as_deref()
+                    {
+                        sum.files_already_present += 1;
+                        continue;
                     }
                     if !opts.overwrite {
                         sum.conflicts.push(path.clone());
