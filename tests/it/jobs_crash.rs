@@ -263,7 +263,8 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
     // Three generated shares; every backup fans out (a budget of 3 listing pages of 40 entries per job),
     // then splits its upload into parts (2 MB or 60 files each).
     let repo = tmp.path().join("repo");
-    let master = afb::repository::MasterKey::generate();
+    let key_file = tmp.path().join("master.key");
+    let master = afb::repository::MasterKey::create_file(&key_file).unwrap();
     let settings = Settings::new(repo.join(".afb").join("shares.json"), Some(master.clone()));
     let shares = ["alpha", "beta", "gamma"];
     for (i, name) in shares.iter().enumerate() {
@@ -276,8 +277,6 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
             SettingsInput { connection_string: Some(emu.connection_string.clone()), sas_url: None, azure_share: None };
         settings.put("t", name, input).unwrap();
     }
-    let key_file = tmp.path().join("master.key");
-    crate::support::write_key_file(&key_file, &master.to_hex());
     let repo_s = repo.to_str().unwrap().to_string();
 
     let q = db.queue().await;

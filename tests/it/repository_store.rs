@@ -137,8 +137,7 @@ fn a_master_key_file_readable_by_group_or_others_is_refused() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("master.key");
-    let master = MasterKey::generate();
-    crate::support::write_key_file(&path, &format!("{}\n", master.to_hex()));
+    let master = MasterKey::create_file(&path).unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     assert_eq!(MasterKey::from_file(&path).unwrap().fingerprint(), master.fingerprint());
     for mode in [0o644, 0o640, 0o604] {

@@ -17,11 +17,3 @@ pub fn emulator(data: &std::path::Path, faults: afb::emulator::faults::FaultConf
     })
     .expect("start the emulator")
 }
-
-/// Writes a master key file as every key file must be written: mode 0600, from creation on.
-pub fn write_key_file(path: &std::path::Path, hex: &str) {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).unwrap();
-    f.write_all(hex.as_bytes()).unwrap();
-}
