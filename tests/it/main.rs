@@ -8,6 +8,7 @@ mod cli;
 mod client_scenarios;
 mod client_transport;
 mod emulator_http;
+mod emulator_virtual;
 mod fixtures;
 mod index_diff;
 mod index_snapshot;
