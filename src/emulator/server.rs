@@ -1,4 +1,5 @@
-//! The HTTP side: parses a path-style request (`/devstoreaccount1/{share}/{path…}?restype=…&comp=…`),
+//! The HTTP side: parses a request (path-style `/devstoreaccount1/{share}/{path…}?restype=…&comp=…`,
+//! account-less `/{share}/{path…}`, or host-style with `Host: devstoreaccount1.…`),
 //! picks the operation, authorizes it, runs it in one store transaction on the blocking pool, and adds
 //! the headers every Azure response carries (`x-ms-request-id`, `x-ms-version`, `Date`, and
 //! `x-ms-error-code` on errors).
@@ -19,6 +20,55 @@ use std::sync::Arc;
 
 /// The service version reported when a request names none.
 pub const DEFAULT_VERSION: &str = "2026-10-06";
+/// The service versions (`x-ms-version`) the emulator accepts: every version of the File service REST
+/// API that current SDKs and tools send, oldest first. Others (an unknown or future version) are 400
+/// `InvalidHeaderValue`, as in Azure.
+pub const KNOWN_VERSIONS: &[&str] = &[
+    "2014-02-14",
+    "2015-02-21",
+    "2015-04-05",
+    "2015-07-08",
+    "2015-12-11",
+    "2016-05-31",
+    "2017-04-17",
+    "2017-07-29",
+    "2017-11-09",
+    "2018-03-28",
+    "2018-11-09",
+    "2019-02-02",
+    "2019-07-07",
+    "2019-10-10",
+    "2019-12-12",
+    "2020-02-10",
+    "2020-04-08",
+    "2020-06-12",
+    "2020-08-04",
+    "2020-10-02",
+    "2020-12-06",
+    "2021-02-12",
+    "2021-04-10",
+    "2021-06-08",
+    "2021-08-06",
+    "2021-10-04",
+    "2021-12-02",
+    "2022-11-02",
+    "2023-01-03",
+    "2023-05-03",
+    "2023-08-03",
+    "2023-11-03",
+    "2024-02-04",
+    "2024-05-04",
+    "2024-08-04",
+    "2024-11-04",
+    "2025-01-05",
+    "2025-05-05",
+    "2025-07-05",
+    "2025-11-05",
+    "2026-02-06",
+    "2026-04-06",
+    "2026-06-06",
+    "2026-10-06",
+];
 /// Largest request body accepted (Put Range's 4 MiB limit).
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
@@ -37,10 +87,22 @@ pub fn router(app: Arc<App>) -> axum::Router {
 
 async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let request_id = new_request_id();
-    let version = request.headers().get("x-ms-version").cloned().unwrap_or(HeaderValue::from_static(DEFAULT_VERSION));
+    // Answer in the request's version when it is one the emulator knows; refuse others.
+    let (version, version_error) = match request.headers().get("x-ms-version") {
+        None => (HeaderValue::from_static(DEFAULT_VERSION), None),
+        Some(v) if KNOWN_VERSIONS.iter().any(|k| v.as_bytes() == k.as_bytes()) => (v.clone(), None),
+        Some(v) => (
+            HeaderValue::from_static(DEFAULT_VERSION),
+            Some(StorageError::invalid_header_value("x-ms-version", &String::from_utf8_lossy(v.as_bytes()))),
+        ),
+    };
     let client_request_id = request.headers().get("x-ms-client-request-id").cloned();
     let is_head = request.method() == Method::HEAD;
-    let (mut response, error_code) = match serve(&app, request).await {
+    let outcome = match version_error {
+        Some(e) => Err(e),
+        None => serve(&app, request).await,
+    };
+    let (mut response, error_code) = match outcome {
         Ok(reply) => {
             let mut resp = Response::new(Body::from(reply.body));
             *resp.status_mut() = reply.status;
@@ -83,7 +145,8 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
 
 async fn serve(app: &Arc<App>, request: Request) -> StorageResult<Reply> {
     let (parts, body) = request.into_parts();
-    let (share, path) = parse_path(parts.uri.path())?;
+    let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
+    let (share, path, addressing) = parse_path(parts.uri.path(), &host)?;
     let query: Vec<(String, String)> = crate::azure::credential::query_pairs(parts.uri.query().unwrap_or(""))
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect();
@@ -94,40 +157,57 @@ async fn serve(app: &Arc<App>, request: Request) -> StorageResult<Reply> {
         Ok(b) => b,
         Err(_) => return Err(StorageError::request_body_too_large()),
     };
-    let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
-    let req = Req {
-        share,
-        path,
-        query,
-        headers: parts.headers,
-        body,
-        endpoint: format!("http://{host}/{DEV_ACCOUNT_NAME}"),
-        now,
+    let endpoint = match addressing {
+        Addressing::HostStyle => format!("http://{host}"),
+        Addressing::PathStyle | Addressing::AccountLess => format!("http://{host}/{DEV_ACCOUNT_NAME}"),
     };
+    let req = Req { share, path, query, headers: parts.headers, body, endpoint, now };
     let app = Arc::clone(app);
     tokio::task::spawn_blocking(move || app.store.run(op.writes(), |db| op.run(db, &req)))
         .await
         .map_err(|e| StorageError::internal(format!("request task failed: {e}")))?
 }
 
-/// Splits `/devstoreaccount1/share/a/b` into the decoded share and path segments. The path is decoded
-/// before splitting (an encoded `%2F` separates names too, as in Azure). A trailing `/` is ignored;
-/// empty segments elsewhere and other accounts are `InvalidUri`.
-fn parse_path(raw: &str) -> StorageResult<(String, Vec<String>)> {
+/// How a request names the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Addressing {
+    /// `/devstoreaccount1/share/…` (what connection strings for the emulator give).
+    PathStyle,
+    /// `/share/…` on the emulator's address, signed for the emulator's account (the JavaScript SDK
+    /// sends Rename like this).
+    AccountLess,
+    /// `Host: devstoreaccount1.file.localhost[:port]` (any host whose first label is the account), `/share/…`.
+    HostStyle,
+}
+
+/// Splits the request path into the decoded share and path segments, and says how the account was
+/// named: host-style when the `Host` header's first label is the account, else path-style when the
+/// first segment is the account (so a share cannot be named `devstoreaccount1`), else account-less.
+/// The path is decoded before splitting (an encoded `%2F` separates names too, as in Azure). A trailing
+/// `/` is ignored; empty segments elsewhere are `InvalidUri`.
+fn parse_path(raw: &str, host: &str) -> StorageResult<(String, Vec<String>, Addressing)> {
     let decoded = percent_encoding::percent_decode_str(raw).decode_utf8().map_err(|_| StorageError::invalid_uri())?;
     let mut segs: Vec<&str> = decoded.trim_start_matches('/').split('/').collect();
     if segs.last() == Some(&"") {
         segs.pop();
     }
-    if segs.first() != Some(&DEV_ACCOUNT_NAME) {
+    let host_account = host.split(':').next().unwrap_or("").split('.').next().unwrap_or("");
+    let addressing = if host_account.eq_ignore_ascii_case(DEV_ACCOUNT_NAME) && host.contains('.') {
+        Addressing::HostStyle
+    } else if segs.first() == Some(&DEV_ACCOUNT_NAME) {
+        Addressing::PathStyle
+    } else {
+        Addressing::AccountLess
+    };
+    if addressing == Addressing::PathStyle {
+        segs.remove(0);
+    }
+    if segs.iter().any(|s| s.is_empty()) {
         return Err(StorageError::invalid_uri());
     }
-    if segs[1..].iter().any(|s| s.is_empty()) {
-        return Err(StorageError::invalid_uri());
-    }
-    let mut rest: Vec<String> = segs[1..].iter().map(|s| s.to_string()).collect();
+    let mut rest: Vec<String> = segs.iter().map(|s| s.to_string()).collect();
     let share = if rest.is_empty() { String::new() } else { rest.remove(0) };
-    Ok((share, rest))
+    Ok((share, rest, addressing))
 }
 
 /// A request id shaped like Azure's (a UUID).
@@ -160,14 +240,23 @@ mod tests {
 
     #[test]
     fn paths_split_into_share_and_decoded_segments() {
-        assert_eq!(parse_path("/devstoreaccount1/").unwrap(), (String::new(), vec![]));
-        assert_eq!(parse_path("/devstoreaccount1/s1").unwrap(), ("s1".to_string(), vec![]));
+        let ip = "127.0.0.1:10004";
+        let split = |raw: &str, host: &str| parse_path(raw, host).map(|(s, p, _)| (s, p));
+        assert_eq!(split("/devstoreaccount1/", ip).unwrap(), (String::new(), vec![]));
+        assert_eq!(split("/devstoreaccount1/s1", ip).unwrap(), ("s1".to_string(), vec![]));
         assert_eq!(
-            parse_path("/devstoreaccount1/s1/a%20b/c.txt").unwrap(),
+            split("/devstoreaccount1/s1/a%20b/c.txt", ip).unwrap(),
             ("s1".to_string(), vec!["a b".to_string(), "c.txt".to_string()])
         );
-        assert!(parse_path("/other/s1").is_err());
-        assert!(parse_path("/devstoreaccount1/s1//x").is_err());
-        assert_eq!(parse_path("/devstoreaccount1/s1/a%2Fb").unwrap().1, vec!["a".to_string(), "b".to_string()]);
+        assert!(split("/devstoreaccount1/s1//x", ip).is_err());
+        assert_eq!(split("/devstoreaccount1/s1/a%2Fb", ip).unwrap().1, vec!["a".to_string(), "b".to_string()]);
+        // Account-less and host-style: the first segment is the share.
+        let (share, path, how) = parse_path("/s1/a/b.txt", ip).unwrap();
+        assert_eq!((share.as_str(), path.len(), how), ("s1", 2, Addressing::AccountLess));
+        let (share, _, how) = parse_path("/s1/a", "devstoreaccount1.file.localhost:10004").unwrap();
+        assert_eq!((share.as_str(), how), ("s1", Addressing::HostStyle));
+        let (share, path, how) = parse_path("/devstoreaccount1/x", "devstoreaccount1.file.localhost").unwrap();
+        assert_eq!((share.as_str(), path, how), ("devstoreaccount1", vec!["x".to_string()], Addressing::HostStyle));
+        assert_eq!(parse_path("/", ip).unwrap().0, "");
     }
 }

@@ -562,3 +562,83 @@ def test_virtual_share_lists_and_downloads(tmp_path):
     finally:
         emu.stop()
         twin.stop()
+
+
+# ---- addressing (emulator only) ----
+
+
+def test_account_less_paths_work_for_every_operation_including_rename(target):
+    """An endpoint without the account segment (`http://127.0.0.1:PORT`): requests are `/share/path`
+    (what the JavaScript SDK sends for ShareFileClient.rename), signed for the emulator's account."""
+    if not target.is_emulator:
+        pytest.skip("emulator addressing")
+    name, key = account_parts(target)
+    base = target.service().url.rstrip("/")
+    host = base[: base.rindex("/" + name)]
+    svc = ShareServiceClient(account_url=host, credential={"account_name": name, "account_key": key})
+    share = svc.create_share(unique_name())
+    try:
+        f = share.get_file_client("a.txt")
+        f.upload_file(b"account-less")
+        fid = f.get_file_properties().file_id
+        renamed = f.rename_file("b.txt")
+        assert renamed.url.startswith(host + "/" + share.share_name + "/")
+        assert renamed.download_file().readall() == b"account-less"
+        assert renamed.get_file_properties().file_id == fid
+        names = [i.name for i in share.list_directories_and_files()]
+        assert names == ["b.txt"]
+        # The same share through the usual path-style endpoint.
+        assert target.service().get_share_client(share.share_name).get_file_client("b.txt").download_file().readall() == b"account-less"
+    finally:
+        share.delete_share()
+
+
+# ---- service versions ----
+
+
+def test_old_versions_work_and_are_answered_in_their_own_version(target):
+    svc = ShareServiceClient.from_connection_string(target.connection_string, api_version="2019-02-02")
+    share = svc.create_share(unique_name())
+    try:
+        f = share.get_file_client("v.txt")
+        f.upload_file(b"versioned")
+        assert f.download_file().readall() == b"versioned"
+        got = []
+        props = f.get_file_properties(raw_response_hook=lambda r: got.append(r.http_response.headers["x-ms-version"]))
+        assert props.size == 9 and got == ["2019-02-02"]
+    finally:
+        share.delete_share()
+
+
+def signed_request(target, method, url, headers=None):
+    """Sends `method url` with `headers`, signed with Shared Key by the SDK's own signing policy (so any
+    x-ms-version can be sent); returns (status, headers, body)."""
+    import urllib.error
+    import urllib.request
+
+    from azure.core.pipeline import PipelineContext, PipelineRequest
+    from azure.core.rest import HttpRequest
+    from azure.storage.fileshare._shared.authentication import SharedKeyCredentialPolicy
+
+    name, key = account_parts(target)
+    all_headers = {"x-ms-date": datetime.now(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")}
+    all_headers.update(headers or {})
+    req = HttpRequest(method, url, headers=all_headers)
+    SharedKeyCredentialPolicy(name, key).on_request(PipelineRequest(req, PipelineContext(None)))
+    raw = urllib.request.Request(url, method=method, headers=dict(req.headers))
+    try:
+        with urllib.request.urlopen(raw) as resp:
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def test_unknown_versions_are_invalid_header_value(target, service):
+    url = account_url(service) + "/?comp=list"
+    for bad in ["2099-01-01", "not-a-version", "2019-02-03"]:
+        status, headers, body = signed_request(target, "GET", url, {"x-ms-version": bad})
+        assert (status, headers["x-ms-error-code"]) == (400, "InvalidHeaderValue"), bad
+        assert b"<HeaderName>x-ms-version</HeaderName>" in body
+    for version in ["2019-02-02", "2021-12-02", "2025-11-05"]:
+        status, headers, _ = signed_request(target, "GET", url, {"x-ms-version": version})
+        assert (status, headers["x-ms-version"]) == (200, version)

@@ -47,7 +47,13 @@ impl Client {
 
     /// Sends `method /devstoreaccount1/{path_and_query}` signed with Shared Key.
     async fn send(&self, method: Method, path_and_query: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Resp {
-        let full = format!("/{DEV_ACCOUNT_NAME}/{path_and_query}");
+        self.send_raw(method, &format!("/{DEV_ACCOUNT_NAME}/{path_and_query}"), headers, body).await
+    }
+
+    /// Sends `method {full}` (a path and query from the root) signed with Shared Key for the
+    /// development account; a `host` header in `headers` replaces the address.
+    async fn send_raw(&self, method: Method, full: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Resp {
+        let full = full.to_string();
         let (path, query) = full.split_once('?').unwrap_or((&full, ""));
         let mut h = HeaderMap::new();
         h.insert("x-ms-version", HeaderValue::from_static("2025-05-05"));
@@ -262,5 +268,36 @@ async fn lists_100k_entries_in_pages() {
     let (first, last) = (page_times[0], *page_times.last().unwrap());
     eprintln!("first page {first:?}, last page {last:?}");
     assert!(last < first * 5 + std::time::Duration::from_millis(200), "late pages must not scan from the start");
+    emu.shutdown().await;
+}
+
+/// The account-less form `PUT /{share}/{path}?comp=rename` (as the JavaScript SDK sends Rename) and
+/// host-style requests (`Host: devstoreaccount1.file.localhost`) reach the same shares as path-style ones.
+#[tokio::test]
+async fn account_less_and_host_style_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(config(dir.path())).unwrap();
+    let c = Client::new(emu.addr());
+    c.ok(Method::PUT, "addr?restype=share", &[], vec![]).await;
+    c.create_file("addr/old.txt", b"moved").await;
+    let source = format!("http://{}/addr/old.txt", emu.addr());
+    let r = c.send_raw(Method::PUT, "/addr/new.txt?comp=rename", &[("x-ms-file-rename-source", &source)], vec![]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(c.ok(Method::GET, "addr/new.txt", &[], vec![]).await.body, b"moved");
+    assert_eq!(c.send(Method::HEAD, "addr/old.txt", &[], vec![]).await.status, 404);
+
+    let host = format!("devstoreaccount1.file.localhost:{}", emu.addr().port());
+    let r = c.send_raw(Method::GET, "/addr/new.txt", &[("host", &host)], vec![]).await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"moved"[..]));
+    let list = c.send_raw(Method::GET, "/addr?restype=directory&comp=list", &[("host", &host)], vec![]).await;
+    assert!(list.text().contains(&format!("ServiceEndpoint=\"http://{host}/\"")), "{}", list.text());
+    // A wrong signature is still refused in both forms.
+    let unsigned = reqwest::Client::new()
+        .get(format!("http://{}/addr/new.txt", emu.addr()))
+        .header("x-ms-version", "2025-05-05")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status().as_u16(), 401);
     emu.shutdown().await;
 }
