@@ -18,7 +18,7 @@ pub mod faults;
 mod ops;
 mod props;
 mod request;
-mod server;
+pub(crate) mod server;
 pub mod store;
 pub mod virtual_share;
 mod xml;

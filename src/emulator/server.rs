@@ -212,6 +212,11 @@ fn parse_path(raw: &str, host: &str) -> StorageResult<(String, Vec<String>, Addr
 
 /// A request id shaped like Azure's (a UUID).
 fn new_request_id() -> String {
+    new_guid()
+}
+
+/// A random (version 4) GUID in lower-case hex, e.g. for lease ids.
+pub fn new_guid() -> String {
     let b: [u8; 16] = rand::random();
     format!(
         "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-4{:01x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",

@@ -92,6 +92,13 @@ pub struct Node {
     pub group: Option<String>,
 }
 
+/// A lease on a file: its id (a lower-case GUID) and whether it has been broken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub id: String,
+    pub broken: bool,
+}
+
 /// `[pos, pos + length)` of a file holds `blob_id`'s bytes from `blob_offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Extent {
@@ -166,6 +173,12 @@ CREATE TABLE IF NOT EXISTS permissions(
     key TEXT NOT NULL,
     sddl TEXT NOT NULL,
     PRIMARY KEY(share, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases(
+    sid INTEGER NOT NULL,
+    file_id INTEGER NOT NULL,
+    lease_id TEXT NOT NULL,
+    broken INTEGER NOT NULL,
+    PRIMARY KEY(sid, file_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS virtual_versions(
     sid INTEGER PRIMARY KEY,
     spec TEXT NOT NULL,
@@ -446,6 +459,7 @@ impl Db<'_> {
         self.c.prepare_cached("DELETE FROM nodes WHERE sid = ?1")?.execute([sid])?;
         self.c.prepare_cached("DELETE FROM shares WHERE sid = ?1")?.execute([sid])?;
         self.c.prepare_cached("DELETE FROM virtual_versions WHERE sid = ?1")?.execute([sid])?;
+        self.c.prepare_cached("DELETE FROM leases WHERE sid = ?1")?.execute([sid])?;
         self.collect_blobs(&blobs)
     }
 
@@ -602,9 +616,10 @@ impl Db<'_> {
         Ok(())
     }
 
-    /// Deletes a node and its content.
+    /// Deletes a node, its content and its lease.
     pub fn delete_node(&self, sid: i64, file_id: u64) -> StorageResult<()> {
         self.clear(sid, file_id, 0, i64::MAX)?;
+        self.delete_lease(sid, file_id)?;
         self.c
             .prepare_cached("DELETE FROM nodes WHERE sid = ?1 AND file_id = ?2")?
             .execute(params![sid, to_i64(file_id)])?;
@@ -741,6 +756,31 @@ impl Db<'_> {
         for b in blobs {
             stmt.execute([b])?;
         }
+        Ok(())
+    }
+
+    // ---- leases ----
+
+    /// The lease on a file, if any (broken or not).
+    pub fn lease(&self, sid: i64, file_id: u64) -> StorageResult<Option<Lease>> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT lease_id, broken FROM leases WHERE sid = ?1 AND file_id = ?2")?
+            .query_row(params![sid, to_i64(file_id)], |r| Ok(Lease { id: r.get(0)?, broken: r.get(1)? }))
+            .optional()?)
+    }
+
+    pub fn set_lease(&self, sid: i64, file_id: u64, lease: &Lease) -> StorageResult<()> {
+        self.c
+            .prepare_cached("INSERT OR REPLACE INTO leases(sid, file_id, lease_id, broken) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![sid, to_i64(file_id), lease.id, lease.broken])?;
+        Ok(())
+    }
+
+    pub fn delete_lease(&self, sid: i64, file_id: u64) -> StorageResult<()> {
+        self.c
+            .prepare_cached("DELETE FROM leases WHERE sid = ?1 AND file_id = ?2")?
+            .execute(params![sid, to_i64(file_id)])?;
         Ok(())
     }
 

@@ -19,6 +19,7 @@ from azure.storage.fileshare import (
     NTFSAttributes,
     ResourceTypes,
     ShareFileClient,
+    ShareLeaseClient,
     ShareSasPermissions,
     ShareServiceClient,
     generate_account_sas,
@@ -642,3 +643,53 @@ def test_unknown_versions_are_invalid_header_value(target, service):
     for version in ["2019-02-02", "2021-12-02", "2025-11-05"]:
         status, headers, _ = signed_request(target, "GET", url, {"x-ms-version": version})
         assert (status, headers["x-ms-version"]) == (200, version)
+
+
+# ---- leases ----
+
+
+def test_file_leases(target, share):
+    import uuid
+
+    f = share.get_file_client("leased.txt")
+    f.upload_file(b"abc")
+    lease = f.acquire_lease()
+    props = f.get_file_properties()
+    assert (props.lease.state, props.lease.status, props.lease.duration) == ("leased", "locked", "infinite")
+    # Changes need the lease.
+    with pytest.raises(HttpResponseError) as e:
+        f.upload_range(b"x", offset=0, length=1)
+    assert e.value.status_code == 412 and e.value.error_code == "LeaseIdMissing"
+    with pytest.raises(HttpResponseError) as e:
+        f.set_file_metadata({"a": "b"}, lease=str(uuid.uuid4()))
+    assert e.value.status_code == 412 and e.value.error_code.startswith("LeaseIdMismatch")
+    with pytest.raises(HttpResponseError) as e:
+        f.delete_file()
+    assert e.value.status_code == 412 and e.value.error_code == "LeaseIdMissing"
+    f.upload_range(b"x", offset=0, length=1, lease=lease)
+    # Another acquirer is refused; the holder may change the id.
+    with pytest.raises(HttpResponseError) as e:
+        f.acquire_lease(lease_id=str(uuid.uuid4()))
+    assert e.value.status_code == 409 and e.value.error_code == "LeaseAlreadyPresent"
+    old_id, new_id = lease.id, str(uuid.uuid4())
+    lease.change(new_id)
+    assert lease.id == new_id
+    with pytest.raises(HttpResponseError) as e:
+        f.upload_range(b"y", offset=1, length=1, lease=old_id)
+    assert e.value.status_code == 412
+    f.upload_range(b"y", offset=1, length=1, lease=lease)
+    # Release frees the file; a lease operation on a file without a lease is refused.
+    lease.release()
+    assert f.get_file_properties().lease.state == "available"
+    f.upload_range(b"z", offset=2, length=1)
+    with pytest.raises(HttpResponseError) as e:
+        ShareLeaseClient(f, lease_id=new_id).release()
+    assert e.value.status_code == 409 and e.value.error_code == "LeaseNotPresentWithLeaseOperation"
+    # Break ends an active lease at once (file leases are infinite; there is no break period).
+    lease = f.acquire_lease()
+    assert lease.break_lease() == 0
+    assert f.get_file_properties().lease.state == "broken"
+    f.upload_range(b"w", offset=0, length=1)
+    assert f.download_file().readall() == b"wyz"
+    f.acquire_lease().release()
+    f.delete_file()

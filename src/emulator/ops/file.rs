@@ -5,7 +5,7 @@ use super::tree::{self, Found, OnMismatch, apply_smb, existing, request_path, re
 use crate::emulator::error::{StorageError, StorageResult};
 use crate::emulator::props::{self, TimeValue};
 use crate::emulator::request::{Reply, Req, snapshot_param};
-use crate::emulator::store::{Db, Extent, MAX_EXTENT, Node};
+use crate::emulator::store::{Db, Extent, MAX_EXTENT, Node, ShareRow};
 use http::StatusCode;
 use std::fmt::Write as _;
 
@@ -69,6 +69,7 @@ pub fn create(db: &Db, req: &Req) -> StorageResult<Reply> {
         Found::Missing { parent } => (parent, None),
         Found::Node(n) if n.is_dir => return Err(StorageError::resource_type_mismatch()),
         Found::Node(n) => {
+            super::lease::check_write(db, &share, &n, req, "x-ms-lease-id")?;
             let parent = db
                 .node(share.sid, n.parent_id)?
                 .ok_or_else(|| StorageError::internal("parent of a node is missing"))?;
@@ -104,16 +105,16 @@ pub fn create(db: &Db, req: &Req) -> StorageResult<Reply> {
     Ok(r)
 }
 
-fn file_reply(status: StatusCode, n: &Node, with_md5: bool) -> Reply {
+fn file_reply(db: &Db, share: &ShareRow, status: StatusCode, n: &Node, with_md5: bool) -> StorageResult<Reply> {
     let mut r = Reply::new(status);
     props::node_headers(&mut r, n);
     props::metadata_headers(&mut r, &n.metadata);
     props::content_response_headers(&mut r, &n.content, with_md5);
     r.header("x-ms-type", "File");
     r.header("x-ms-server-encrypted", "true");
-    r.header("x-ms-lease-state", "available");
-    r.header("x-ms-lease-status", "unlocked");
-    r
+    let lease = if share.snapshot.is_empty() { db.lease(share.sid, n.file_id)? } else { None };
+    super::lease::state_headers(&mut r, lease.as_ref());
+    Ok(r)
 }
 
 /// Get File: the whole file (200) or a range (206 with `Content-Range`). A range starting at or beyond
@@ -123,7 +124,7 @@ pub fn get(db: &Db, req: &Req) -> StorageResult<Reply> {
     let node = existing(db, &share, &request_path(req)?, false, OnMismatch::NotFound)?;
     match range_header(req)? {
         None => {
-            let mut r = file_reply(StatusCode::OK, &node, true);
+            let mut r = file_reply(db, &share, StatusCode::OK, &node, true)?;
             r.header("Accept-Ranges", "bytes");
             r.body = tree::read(db, &share, &node, 0, node.size)?.into();
             Ok(r)
@@ -138,7 +139,7 @@ pub fn get(db: &Db, req: &Req) -> StorageResult<Reply> {
                 return Err(e);
             }
             let last = end.unwrap_or(i64::MAX).min(node.size - 1);
-            let mut r = file_reply(StatusCode::PARTIAL_CONTENT, &node, false);
+            let mut r = file_reply(db, &share, StatusCode::PARTIAL_CONTENT, &node, false)?;
             r.header("Accept-Ranges", "bytes");
             r.header("Content-Range", format!("bytes {start}-{last}/{}", node.size));
             r.body = tree::read(db, &share, &node, start, last + 1)?.into();
@@ -151,7 +152,7 @@ pub fn get(db: &Db, req: &Req) -> StorageResult<Reply> {
 pub fn properties(db: &Db, req: &Req) -> StorageResult<Reply> {
     let share = db.share_at(&req.share, req.snapshot()?.as_deref())?;
     let node = existing(db, &share, &request_path(req)?, false, OnMismatch::NotFound)?;
-    let mut r = file_reply(StatusCode::OK, &node, true);
+    let mut r = file_reply(db, &share, StatusCode::OK, &node, true)?;
     r.header("Content-Length", node.size.to_string());
     Ok(r)
 }
@@ -161,6 +162,7 @@ pub fn delete(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let share = db.live_share(&req.share)?;
     let node = existing(db, &share, &request_path(req)?, false, OnMismatch::Conflict)?;
+    super::lease::check_write(db, &share, &node, req, "x-ms-lease-id")?;
     db.delete_node(share.sid, node.file_id)?;
     Ok(Reply::new(StatusCode::ACCEPTED))
 }
@@ -172,6 +174,7 @@ pub fn set_properties(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let share = db.live_share(&req.share)?;
     let mut node = existing(db, &share, &request_path(req)?, false, OnMismatch::Conflict)?;
+    super::lease::check_write(db, &share, &node, req, "x-ms-lease-id")?;
     if let Some(size) = content_length_header(req)? {
         if size < node.size {
             db.clear(share.sid, node.file_id, size, i64::MAX)?;
@@ -193,6 +196,7 @@ pub fn set_metadata(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let share = db.live_share(&req.share)?;
     let mut node = existing(db, &share, &request_path(req)?, false, OnMismatch::Conflict)?;
+    super::lease::check_write(db, &share, &node, req, "x-ms-lease-id")?;
     node.metadata = props::metadata(req)?.unwrap_or_default();
     node.last_modified = req.now;
     db.update_node(share.sid, &node)?;
@@ -231,6 +235,7 @@ pub fn put_range(db: &Db, req: &Req) -> StorageResult<Reply> {
     }
     let share = db.live_share(&req.share)?;
     let mut node = existing(db, &share, &request_path(req)?, false, OnMismatch::Conflict)?;
+    super::lease::check_write(db, &share, &node, req, "x-ms-lease-id")?;
     if end >= node.size {
         return Err(StorageError::invalid_range());
     }

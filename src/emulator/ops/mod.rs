@@ -3,6 +3,7 @@
 
 mod directory;
 mod file;
+mod lease;
 mod share;
 mod tree;
 
@@ -40,6 +41,7 @@ pub enum Op {
     PutRange,
     ListRanges,
     RenameFile,
+    LeaseFile,
 }
 
 impl Op {
@@ -104,6 +106,7 @@ impl Op {
                 (&Method::PUT, Some("metadata")) => Ok(SetFileMetadata),
                 (&Method::PUT, Some("range")) => Ok(PutRange),
                 (&Method::PUT, Some("rename")) => Ok(RenameFile),
+                (&Method::PUT, Some("lease")) => Ok(LeaseFile),
                 (&Method::GET, Some("rangelist")) => Ok(ListRanges),
                 (&Method::GET | &Method::PUT | &Method::HEAD, Some(c)) => Err(bad_comp(c)),
                 _ => Err(StorageError::unsupported_http_verb()),
@@ -131,7 +134,8 @@ impl Op {
             | SetFileMetadata
             | PutRange
             | RenameDirectory
-            | RenameFile => ("w", Object),
+            | RenameFile
+            | LeaseFile => ("w", Object),
             ListDirectory => ("l", Object),
         };
         Need { perms, level }
@@ -188,6 +192,7 @@ impl Op {
             PutRange => file::put_range(db, req),
             ListRanges => file::list_ranges(db, req),
             RenameFile => tree::rename(db, req, false),
+            LeaseFile => lease::lease_file(db, req),
         }
     }
 }

@@ -213,6 +213,9 @@ pub fn rename(db: &Db, req: &Req, is_dir: bool) -> StorageResult<Reply> {
         return Err(StorageError::invalid_header_value("x-ms-file-rename-source", source_url));
     }
     let mut node = existing(db, &share, &source, is_dir, OnMismatch::Conflict)?;
+    if !is_dir {
+        super::lease::check_write(db, &share, &node, req, "x-ms-source-lease-id")?;
+    }
     let dest_name = dest.last().expect("dest is not empty").clone();
     let parent = match resolve(db, &share, &dest)? {
         Found::Missing { parent } => parent,
@@ -230,6 +233,7 @@ pub fn rename(db: &Db, req: &Req, is_dir: bool) -> StorageResult<Reply> {
                     "The specified resource is read-only and cannot be modified at this time.",
                 ));
             }
+            super::lease::check_write(db, &share, &other, req, "x-ms-destination-lease-id")?;
             db.delete_node(share.sid, other.file_id)?;
             db.node(share.sid, other.parent_id)?.ok_or_else(|| StorageError::internal("parent of a node is missing"))?
         }
