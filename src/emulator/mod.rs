@@ -15,6 +15,7 @@ mod auth;
 pub mod clock;
 pub mod error;
 pub mod faults;
+mod md5;
 mod ops;
 mod props;
 mod request;

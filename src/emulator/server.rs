@@ -114,10 +114,12 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         }
         Err(e) => {
             let time = clock::iso7(clock::wall_ticks());
-            let body = if is_head { Bytes::new() } else { Bytes::from(e.xml_body(&request_id, &time)) };
+            // HEAD answers and 304 Not Modified carry no body.
+            let bodyless = is_head || e.status == http::StatusCode::NOT_MODIFIED;
+            let body = if bodyless { Bytes::new() } else { Bytes::from(e.xml_body(&request_id, &time)) };
             let mut resp = Response::new(Body::from(body));
             *resp.status_mut() = e.status;
-            if !is_head {
+            if !bodyless {
                 resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
             }
             (resp, Some(e.code))

@@ -611,7 +611,7 @@ def test_old_versions_work_and_are_answered_in_their_own_version(target):
         share.delete_share()
 
 
-def signed_request(target, method, url, headers=None):
+def signed_request(target, method, url, headers=None, body=None):
     """Sends `method url` with `headers`, signed with Shared Key by the SDK's own signing policy (so any
     x-ms-version can be sent); returns (status, headers, body)."""
     import urllib.error
@@ -624,9 +624,12 @@ def signed_request(target, method, url, headers=None):
     name, key = account_parts(target)
     all_headers = {"x-ms-date": datetime.now(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")}
     all_headers.update(headers or {})
+    if body is not None:
+        all_headers["Content-Length"] = str(len(body))
+        all_headers["Content-Type"] = "application/octet-stream"  # else urllib adds an unsigned one
     req = HttpRequest(method, url, headers=all_headers)
     SharedKeyCredentialPolicy(name, key).on_request(PipelineRequest(req, PipelineContext(None)))
-    raw = urllib.request.Request(url, method=method, headers=dict(req.headers))
+    raw = urllib.request.Request(url, data=body, method=method, headers=dict(req.headers))
     try:
         with urllib.request.urlopen(raw) as resp:
             return resp.status, resp.headers, resp.read()
@@ -693,3 +696,44 @@ def test_file_leases(target, share):
     assert f.download_file().readall() == b"wyz"
     f.acquire_lease().release()
     f.delete_file()
+
+
+# ---- handles, conditional reads, Content-MD5 ----
+
+
+def test_handles_lists_are_empty_and_force_close_closes_none(share):
+    d = share.get_directory_client("hd")
+    d.create_directory()
+    f = d.get_file_client("h.txt")
+    f.upload_file(b"h")
+    assert list(f.list_handles()) == []
+    assert list(d.list_handles(recursive=True)) == []
+    assert f.close_all_handles() == {"closed_handles_count": 0, "failed_handles_count": 0}
+    assert d.close_all_handles(recursive=True) == {"closed_handles_count": 0, "failed_handles_count": 0}
+    with pytest.raises(ResourceNotFoundError):
+        list(share.get_file_client("hd/missing.txt").list_handles())
+
+
+def test_conditional_reads_and_content_md5(target, share):
+    import base64
+    import hashlib
+
+    f = share.get_file_client("cond.bin")
+    f.upload_file(b"0123456789")
+    etag = f.get_file_properties().etag
+    url = f.url
+    version = {"x-ms-version": "2025-11-05"}
+    assert signed_request(target, "GET", url, {**version, "If-Match": etag})[0] == 200
+    status, headers, _ = signed_request(target, "GET", url, {**version, "If-Match": '"0x1"'})
+    assert (status, headers["x-ms-error-code"]) == (412, "ConditionNotMet")
+    assert signed_request(target, "HEAD", url, {**version, "If-None-Match": etag})[0] == 304
+    assert signed_request(target, "GET", url, {**version, "If-None-Match": '"0x1"'})[0] == 200
+    # Content-MD5 on Put Range is checked.
+    f.upload_range(b"abc", offset=0, length=3, validate_content=True)
+    good = base64.b64encode(hashlib.md5(b"xyz").digest()).decode()
+    bad = base64.b64encode(hashlib.md5(b"not xyz").digest()).decode()
+    put = {**version, "x-ms-range": "bytes=3-5", "x-ms-write": "update"}
+    status, headers, _ = signed_request(target, "PUT", url + "?comp=range", {**put, "Content-MD5": bad}, b"xyz")
+    assert (status, headers["x-ms-error-code"]) == (400, "Md5Mismatch")
+    assert signed_request(target, "PUT", url + "?comp=range", {**put, "Content-MD5": good}, b"xyz")[0] == 201
+    assert f.download_file().readall() == b"abcxyz6789"

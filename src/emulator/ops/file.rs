@@ -117,11 +117,39 @@ fn file_reply(db: &Db, share: &ShareRow, status: StatusCode, n: &Node, with_md5:
     Ok(r)
 }
 
+/// `If-Match` / `If-None-Match` of Get File and Get File Properties against the file's ETag: a failed
+/// `If-Match` is 412 `ConditionNotMet`, a matching `If-None-Match` is 304 Not Modified. Each header is a
+/// comma-separated list of quoted ETags, or `*`.
+fn check_conditions(req: &Req, node: &Node) -> StorageResult<()> {
+    let etag = crate::emulator::clock::etag(node.last_modified);
+    let matches = |v: &str| v.split(',').map(str::trim).any(|t| t == "*" || t == etag);
+    if let Some(v) = req.header("if-match")
+        && !matches(v)
+    {
+        return Err(StorageError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "ConditionNotMet",
+            "The condition specified using HTTP conditional header(s) is not met.",
+        ));
+    }
+    if let Some(v) = req.header("if-none-match")
+        && matches(v)
+    {
+        return Err(StorageError::new(
+            StatusCode::NOT_MODIFIED,
+            "ConditionNotMet",
+            "The condition specified using HTTP conditional header(s) is not met.",
+        ));
+    }
+    Ok(())
+}
+
 /// Get File: the whole file (200) or a range (206 with `Content-Range`). A range starting at or beyond
 /// the end is 416 `InvalidRange`; one running past the end is cut at the end.
 pub fn get(db: &Db, req: &Req) -> StorageResult<Reply> {
     let share = db.share_at(&req.share, req.snapshot()?.as_deref())?;
     let node = existing(db, &share, &request_path(req)?, false, OnMismatch::NotFound)?;
+    check_conditions(req, &node)?;
     match range_header(req)? {
         None => {
             let mut r = file_reply(db, &share, StatusCode::OK, &node, true)?;
@@ -152,6 +180,7 @@ pub fn get(db: &Db, req: &Req) -> StorageResult<Reply> {
 pub fn properties(db: &Db, req: &Req) -> StorageResult<Reply> {
     let share = db.share_at(&req.share, req.snapshot()?.as_deref())?;
     let node = existing(db, &share, &request_path(req)?, false, OnMismatch::NotFound)?;
+    check_conditions(req, &node)?;
     let mut r = file_reply(db, &share, StatusCode::OK, &node, true)?;
     r.header("Content-Length", node.size.to_string());
     Ok(r)
@@ -231,6 +260,22 @@ pub fn put_range(db: &Db, req: &Req) -> StorageResult<Reply> {
         if req.body.len() as i64 != len {
             return Err(StorageError::invalid_header_value("Content-Length", &req.body.len().to_string())
                 .with("Reason", "The body length must equal the length of the range."));
+        }
+        if let Some(given) = req.header("content-md5") {
+            use base64::Engine as _;
+            let computed = base64::engine::general_purpose::STANDARD.encode(crate::emulator::md5::digest(&req.body));
+            if base64::engine::general_purpose::STANDARD.decode(given).map(|d| d.len()) != Ok(16) {
+                return Err(StorageError::invalid_header_value("Content-MD5", given));
+            }
+            if given != computed {
+                return Err(StorageError::new(
+                    StatusCode::BAD_REQUEST,
+                    "Md5Mismatch",
+                    "The MD5 value specified in the request did not match with the MD5 value calculated by the server.",
+                )
+                .with("UserSpecifiedMd5", given)
+                .with("ServerCalculatedMd5", computed));
+            }
         }
     }
     let share = db.live_share(&req.share)?;

@@ -42,6 +42,8 @@ pub enum Op {
     ListRanges,
     RenameFile,
     LeaseFile,
+    ListHandles,
+    ForceCloseHandles,
 }
 
 impl Op {
@@ -93,6 +95,8 @@ impl Op {
                 (&Method::PUT, Some("metadata")) => Ok(SetDirectoryMetadata),
                 (&Method::PUT, Some("rename")) => Ok(RenameDirectory),
                 (&Method::GET, Some("list")) => Ok(ListDirectory),
+                (&Method::GET, Some("listhandles")) => Ok(ListHandles),
+                (&Method::PUT, Some("forceclosehandles")) => Ok(ForceCloseHandles),
                 (&Method::GET | &Method::PUT | &Method::HEAD, Some(c)) => Err(bad_comp(c)),
                 _ => Err(StorageError::unsupported_http_verb()),
             }
@@ -107,6 +111,8 @@ impl Op {
                 (&Method::PUT, Some("range")) => Ok(PutRange),
                 (&Method::PUT, Some("rename")) => Ok(RenameFile),
                 (&Method::PUT, Some("lease")) => Ok(LeaseFile),
+                (&Method::GET, Some("listhandles")) => Ok(ListHandles),
+                (&Method::PUT, Some("forceclosehandles")) => Ok(ForceCloseHandles),
                 (&Method::GET, Some("rangelist")) => Ok(ListRanges),
                 (&Method::GET | &Method::PUT | &Method::HEAD, Some(c)) => Err(bad_comp(c)),
                 _ => Err(StorageError::unsupported_http_verb()),
@@ -136,7 +142,8 @@ impl Op {
             | RenameDirectory
             | RenameFile
             | LeaseFile => ("w", Object),
-            ListDirectory => ("l", Object),
+            ListDirectory | ListHandles => ("l", Object),
+            ForceCloseHandles => ("w", Object),
         };
         Need { perms, level }
     }
@@ -155,6 +162,8 @@ impl Op {
                 | GetFile
                 | GetFileProperties
                 | ListRanges
+                | ListHandles
+                | ForceCloseHandles
         )
     }
 
@@ -193,6 +202,8 @@ impl Op {
             ListRanges => file::list_ranges(db, req),
             RenameFile => tree::rename(db, req, false),
             LeaseFile => lease::lease_file(db, req),
+            ListHandles => tree::list_handles(db, req),
+            ForceCloseHandles => tree::force_close_handles(db, req),
         }
     }
 }

@@ -196,6 +196,37 @@ pub fn apply_smb(
     props::apply_nfs(req, node)
 }
 
+/// The file or directory a handle request names (the whole share when the path is empty).
+fn handle_target(db: &Db, req: &Req) -> StorageResult<()> {
+    let share = db.share_at(&req.share, req.snapshot()?.as_deref())?;
+    match resolve(db, &share, &request_path(req)?)? {
+        Found::Node(_) => Ok(()),
+        Found::Missing { .. } => Err(StorageError::resource_not_found()),
+    }
+}
+
+/// List Handles: the emulator has no SMB clients, so the list is always empty.
+pub fn list_handles(db: &Db, req: &Req) -> StorageResult<Reply> {
+    handle_target(db, req)?;
+    Ok(Reply::new(StatusCode::OK).xml(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults><Entries /><NextMarker /></EnumerationResults>"
+            .to_string(),
+    ))
+}
+
+/// Force Close Handles: `x-ms-handle-id` (`*` or an id) is required; nothing is ever open, so none
+/// are closed.
+pub fn force_close_handles(db: &Db, req: &Req) -> StorageResult<Reply> {
+    if req.header("x-ms-handle-id").is_none() {
+        return Err(StorageError::missing_required_header("x-ms-handle-id"));
+    }
+    handle_target(db, req)?;
+    let mut r = Reply::new(StatusCode::OK);
+    r.header("x-ms-number-of-handles-closed", "0");
+    r.header("x-ms-number-of-handles-failed", "0");
+    Ok(r)
+}
+
 /// Rename File / Rename Directory: `x-ms-file-rename-source` names the item (a URL in the same share);
 /// the request path is the destination. The FileId never changes.
 pub fn rename(db: &Db, req: &Req, is_dir: bool) -> StorageResult<Reply> {
