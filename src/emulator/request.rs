@@ -47,6 +47,20 @@ impl Req {
         snapshot_param(self, "sharesnapshot")
     }
 
+    /// A copy of the request without its body (for an operation that adjusts headers before reusing
+    /// code that reads them).
+    pub fn clone_without_body(&self) -> Req {
+        Req {
+            share: self.share.clone(),
+            path: self.path.clone(),
+            query: self.query.clone(),
+            headers: self.headers.clone(),
+            body: Bytes::new(),
+            endpoint: self.endpoint.clone(),
+            now: self.now,
+        }
+    }
+
     /// Fails if the request names a share snapshot: snapshots are read-only.
     pub fn require_live(&self) -> StorageResult<()> {
         match self.query("sharesnapshot") {

@@ -759,6 +759,18 @@ impl Db<'_> {
         Ok(())
     }
 
+    /// Makes file `dst` of share version `dst_sid` hold the same bytes as `src` of `src_sid` (which must
+    /// have no extents yet) by copying extent rows: blobs are immutable and shared, never copied.
+    pub fn copy_extents(&self, src_sid: i64, src: u64, dst_sid: i64, dst: u64) -> StorageResult<()> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO extents(sid, file_id, pos, length, blob_id, blob_offset) \
+                 SELECT ?3, ?4, pos, length, blob_id, blob_offset FROM extents WHERE sid = ?1 AND file_id = ?2",
+            )?
+            .execute(params![src_sid, to_i64(src), dst_sid, to_i64(dst)])?;
+        Ok(())
+    }
+
     // ---- leases ----
 
     /// The lease on a file, if any (broken or not).

@@ -535,6 +535,12 @@ def test_virtual_share_lists_and_downloads(tmp_path):
         props = share.get_file_client(sized[0][0]).get_file_properties()
         assert props.file_id == sized[0][1].file_id and props.size == sized[0][1].size
 
+        # Copy File from the virtual share into a stored one.
+        copies = svc.create_share("copies")
+        copied = copies.get_file_client("c.dat")
+        assert copied.start_copy_from_url(share.get_file_client(sized[0][0]).url)["copy_status"] == "success"
+        assert copied.download_file().readall() == share.get_file_client(sized[0][0]).download_file().readall()
+
         # Read-only apart from snapshots.
         with pytest.raises(HttpResponseError) as e:
             share.get_file_client("d0000/new.txt").upload_file(b"x")
@@ -737,3 +743,37 @@ def test_conditional_reads_and_content_md5(target, share):
     assert (status, headers["x-ms-error-code"]) == (400, "Md5Mismatch")
     assert signed_request(target, "PUT", url + "?comp=range", {**put, "Content-MD5": good}, b"xyz")[0] == 201
     assert f.download_file().readall() == b"abcxyz6789"
+
+
+# ---- Copy File ----
+
+
+def test_copy_file_within_the_account(service, share):
+    data = bytes(range(256)) * 40
+    src = share.get_file_client("src.bin")
+    src.upload_file(data, metadata={"k": "v"}, content_settings=ContentSettings(content_type="text/plain"))
+    dst = share.get_file_client("copy.bin")
+    result = dst.start_copy_from_url(src.url)
+    assert result["copy_status"] == "success" and result["copy_id"]
+    assert dst.download_file().readall() == data
+    props = dst.get_file_properties()
+    assert props.metadata == {"k": "v"} and props.content_settings.content_type == "text/plain"
+    assert props.file_id != src.get_file_properties().file_id
+    # The copy is independent of later changes to the source.
+    src.upload_range(b"X" * 10, offset=0, length=10)
+    assert dst.download_file().readall() == data
+    # From a share snapshot into another share, replacing an existing file.
+    snap = share.create_snapshot()["snapshot"]
+    frozen = service.get_share_client(share.share_name, snapshot=snap).get_file_client("src.bin")
+    other = service.create_share(unique_name())
+    try:
+        target_file = other.get_file_client("c.bin")
+        target_file.upload_file(b"old")
+        target_file.start_copy_from_url(frozen.url, metadata={"new": "1"})
+        assert target_file.download_file().readall() == b"X" * 10 + data[10:]
+        assert target_file.get_file_properties().metadata == {"new": "1"}
+    finally:
+        other.delete_share()
+    with pytest.raises(HttpResponseError) as e:
+        share.get_file_client("nocopy.bin").start_copy_from_url(share.get_file_client("missing.bin").url)
+    assert e.value.status_code == 404 and e.value.error_code == "CannotVerifyCopySource"
