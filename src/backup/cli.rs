@@ -117,6 +117,18 @@ pub async fn backup_from_snapshot_with(
     progress: &dyn Progress,
     readers: usize,
 ) -> anyhow::Result<BackupSummary> {
+    let current = scan_into_index(repo, index, at, ts.clone()).await?;
+    let previous = find_previous(repo, index).await?;
+    run(repo, BackupInput { share: at.clone(), share_snapshot: ts, index, current, previous, progress, readers }).await
+}
+
+/// Scans `at` into the index under the repository's tenant and share id; the new index snapshot.
+async fn scan_into_index(
+    repo: &Repository,
+    index: &NodeIndex,
+    at: &ShareClient,
+    ts: Option<String>,
+) -> anyhow::Result<crate::index::manifest::IndexManifest> {
     let tenant = repo.scope().tenant().to_string();
     let share_id = repo.scope().share().to_string();
     // The parallel, spilling scan of `crate::scan`, filed under this repository's share id: of the share
@@ -130,9 +142,22 @@ pub async fn backup_from_snapshot_with(
     let report =
         crate::scan::scan(at.account_config().clone(), at.client_options().clone(), at.name(), index, &tenant, &opts)
             .await?;
-    let current = report.manifest.ok_or_else(|| anyhow::anyhow!("scan of {} committed no manifest", at.name()))?;
+    report.manifest.ok_or_else(|| anyhow::anyhow!("scan of {} committed no manifest", at.name()))
+}
+
+/// What a backup of the live share would read now, without reading it: scans the live share (no share
+/// snapshot is created) into a new index snapshot and surveys the plan against the latest backup.
+pub async fn dry_run(
+    repo: &Repository,
+    index: &NodeIndex,
+    share: &ShareClient,
+    budget: &super::parts::BatchBudget,
+) -> anyhow::Result<(i64, super::plan::Survey)> {
+    let current = scan_into_index(repo, index, share, None).await?;
+    let id = current.snapshot_id;
     let previous = find_previous(repo, index).await?;
-    run(repo, BackupInput { share: at.clone(), share_snapshot: ts, index, current, previous, progress, readers }).await
+    let plan = super::Plan::new(current, None, previous);
+    Ok((id, plan.survey(index, budget).await?))
 }
 
 /// Progress of the reads: on a terminal an indicatif bar (bytes, MB/s, files, files/s, ETA); otherwise a
@@ -252,6 +277,10 @@ pub struct BackupArgs {
     /// Files read from the share at once (0: the default, 8).
     #[arg(long, default_value_t = 0)]
     pub readers: usize,
+    /// Only say what a backup would read: scan the live share into the index (no share snapshot is
+    /// created) and compare it with the latest backup; nothing is read or stored in the repository.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -260,6 +289,25 @@ pub async fn backup_cmd(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let svc = service(&args.source)?;
     let mut repo = args.target.open().await?;
     let index = args.target.index()?;
+    if args.dry_run {
+        let budget = super::parts::BatchBudget::default();
+        let (idx, s) = dry_run(&repo, &index, &svc.share(&args.target.share), &budget).await?;
+        if args.output.json {
+            let v = serde_json::json!({ "index_snapshot": idx, "survey": s });
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            println!(
+                "index snapshot {idx}: a backup would read {} nodes ({} files, {:.2} MB) and keep {} files and {} directories from the latest backup; {} part(s) at the default worker budget",
+                s.nodes_to_read,
+                s.files_to_read,
+                s.bytes_to_read as f64 / 1e6,
+                s.files_kept,
+                s.dirs_kept,
+                s.ranges.len()
+            );
+        }
+        return Ok(ExitCode::Ok);
+    }
     let progress = LineProgress::new();
     let s = backup_share_with(&mut repo, &index, &svc.share(&args.target.share), &progress, args.readers).await?;
     if args.output.json {

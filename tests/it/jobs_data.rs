@@ -345,7 +345,7 @@ impl Env {
 /// A backup's node versions by node id, without bundle ids (sealing gives every bundle a fresh id).
 async fn versions(r: &Repository, snapshot: &str) -> BTreeMap<u64, NodeVersion> {
     let m = r.load_manifest(snapshot).await.unwrap();
-    let (mut v, _) = afb::backup::load_versions(r, &m).await.unwrap();
+    let mut v = crate::support::versions(r, &m).await.unwrap();
     for x in v.values_mut() {
         if let Some(b) = x.bundle.as_mut() {
             b.bundle_id = None;
