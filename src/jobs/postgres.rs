@@ -478,7 +478,9 @@ impl Queue for PgQueue {
         let row = client
             .query_opt(
                 "SELECT job_id, tenant_id, share_id, kind, state, priority, attempts, max_attempts, last_error,
-                        parent_id, pending_children, cancel_requested, progress
+                        parent_id, pending_children, cancel_requested, progress,
+                        (extract(epoch FROM started_at) * 1000000)::bigint,
+                        (extract(epoch FROM finished_at) * 1000000)::bigint
                  FROM jobs WHERE job_id = $1",
                 &[&job_id],
             )
@@ -498,6 +500,8 @@ impl Queue for PgQueue {
                 pending_children: r.get(10),
                 cancel_requested: r.get(11),
                 progress: r.get(12),
+                started_us: r.get(13),
+                finished_us: r.get(14),
             })
         })
         .transpose()
