@@ -33,6 +33,40 @@ pub fn bytes_f64(v: f64) -> String {
     if u == 0 { format!("{sign}{v:.0} B") } else { format!("{sign}{v:.1} {}", BYTE_UNITS[u]) }
 }
 
+/// The power of 1024 whose unit a size of `v` bytes is shown in (0: B, 1: KiB, ...).
+fn unit_power(v: f64) -> usize {
+    let mut v = v.abs();
+    let mut u = 0;
+    while v >= 1024.0 && u < BYTE_UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    u
+}
+
+/// `v` bytes in the unit `reference` bytes would be shown in, with at most two decimals and no trailing
+/// zeros (`0.6 GiB` beside `2.4 GiB`): the labels of one axis share one unit.
+pub fn bytes_in_unit_of(v: f64, reference: f64) -> String {
+    let u = unit_power(reference);
+    let x = v / 1024f64.powi(u as i32);
+    let s = format!("{x:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s} {}", BYTE_UNITS[u])
+}
+
+/// `v` bytes rounded up to a round number in its binary unit whose quarters are round too (1, 1.2, 1.6,
+/// 2, 2.4, 3.2, 4, 4.8, 6 or 8 times a power of ten of that unit): the top of a size axis.
+pub fn bytes_axis_max(v: f64) -> f64 {
+    if v.is_nan() || v <= 1.0 {
+        return 4.0;
+    }
+    let unit = 1024f64.powi(unit_power(v) as i32);
+    let x = v / unit;
+    let p = 10f64.powf(x.log10().floor());
+    let m = [1.0, 1.2, 1.6, 2.0, 2.4, 3.2, 4.0, 4.8, 6.0, 8.0, 10.0].iter().map(|m| m * p).find(|c| *c >= x - 1e-9);
+    m.unwrap_or(10.0 * p) * unit
+}
+
 /// A signed change of size: `+1.5 MiB`, `-200 B`, `±0 B`.
 pub fn bytes_delta(d: i64) -> String {
     match d {

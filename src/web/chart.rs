@@ -19,7 +19,7 @@ const AXIS_H: f64 = 34.0;
 /// Room above the first panel for the legend.
 const LEGEND_H: f64 = 22.0;
 /// Gap between two stacked panels.
-const GAP: f64 = 14.0;
+const GAP: f64 = 26.0;
 /// Most ticks on the time axis.
 const MAX_TICKS: usize = 7;
 const TEXT: &str = "#374151";
@@ -175,30 +175,53 @@ pub fn time_ticks(t0: i64, t1: i64) -> Vec<Tick> {
     ticks
 }
 
-/// The smallest of 1, 2, 2.5, 5 × 10^k that is at least `v` (and at least 1).
-fn nice_ceil(v: f64) -> f64 {
-    if v <= 1.0 {
-        return 1.0;
+/// What a value axis counts, which decides its top and its labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// Sizes in bytes: binary units, one unit per axis (`0.6 GiB … 2.4 GiB`).
+    Bytes,
+    /// Counts (files, nodes): grouped integers.
+    Count,
+}
+
+impl Measure {
+    /// The top of an axis showing values up to `v`: a round number whose quarters are round too.
+    fn axis_max(self, v: f64) -> f64 {
+        match self {
+            Measure::Bytes => units::bytes_axis_max(v),
+            Measure::Count => {
+                let v = v.max(4.0);
+                let p = 10f64.powf(v.log10().floor());
+                [1.0, 2.0, 4.0, 5.0, 8.0, 10.0].iter().map(|m| m * p).find(|x| *x >= v).unwrap_or(10.0 * p)
+            }
+        }
     }
-    let p = 10f64.powf(v.log10().floor());
-    [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * p).find(|x| *x >= v).unwrap_or(10.0 * p)
+    fn label(self, v: f64, max: f64) -> String {
+        match self {
+            Measure::Bytes => units::bytes_in_unit_of(v, max),
+            Measure::Count => units::count(v.round() as u64),
+        }
+    }
 }
 
 /// Maps times to x across the plot area; one instant sits in the middle.
 struct TimeScale {
     t0: i64,
     t1: i64,
+    /// Units kept free at both ends of the plot area (half a bar, or a point's radius).
+    pad: f64,
 }
 
 impl TimeScale {
-    fn new(ts: impl Iterator<Item = i64> + Clone) -> Self {
-        TimeScale { t0: ts.clone().min().unwrap_or(0), t1: ts.max().unwrap_or(0) }
+    fn new(ts: impl Iterator<Item = i64> + Clone, pad: f64) -> Self {
+        TimeScale { t0: ts.clone().min().unwrap_or(0), t1: ts.max().unwrap_or(0), pad }
     }
     fn x(&self, t: i64) -> f64 {
         if self.t1 == self.t0 {
             return PAD_L + (W - PAD_L - PAD_R) / 2.0;
         }
-        PAD_L + (W - PAD_L - PAD_R) * (t - self.t0) as f64 / (self.t1 - self.t0) as f64
+        let width = W - PAD_L - PAD_R - 2.0 * self.pad;
+        PAD_L + self.pad + width * (t - self.t0) as f64 / (self.t1 - self.t0) as f64
     }
 }
 
@@ -217,7 +240,7 @@ fn open_svg(out: &mut String, h: f64, title: &str) {
 }
 
 /// Horizontal grid lines and value labels for a panel whose plot area starts at `top`.
-fn value_axis(out: &mut String, top: f64, max: f64, fmt: &dyn Fn(f64) -> String) {
+fn value_axis(out: &mut String, top: f64, max: f64, measure: Measure) {
     for k in 0..=4 {
         let v = max * k as f64 / 4.0;
         let y = top + PANEL_H - PANEL_H * k as f64 / 4.0;
@@ -227,7 +250,7 @@ fn value_axis(out: &mut String, top: f64, max: f64, fmt: &dyn Fn(f64) -> String)
             W - PAD_R,
             PAD_L - 6.0,
             y + 3.5,
-            xml_escape(&fmt(v))
+            measure.label(v, max)
         );
     }
 }
@@ -267,9 +290,9 @@ fn legend(out: &mut String, items: &[(&str, &str)]) {
 }
 
 /// One panel: the lines of `series` (values from 0 to a rounded maximum) in a plot area from `top`.
-fn panel(out: &mut String, sc: &TimeScale, top: f64, series: &[(&Series, &str)], fmt: &dyn Fn(f64) -> String) {
-    let max = nice_ceil(series.iter().flat_map(|(s, _)| s.points.iter().map(|p| p.1)).fold(0.0, f64::max));
-    value_axis(out, top, max, fmt);
+fn panel(out: &mut String, sc: &TimeScale, top: f64, series: &[(&Series, &str)], measure: Measure) {
+    let max = measure.axis_max(series.iter().flat_map(|(s, _)| s.points.iter().map(|p| p.1)).fold(0.0, f64::max));
+    value_axis(out, top, max, measure);
     let y = |v: f64| top + PANEL_H - PANEL_H * v / max;
     for (s, color) in series {
         let pts: Vec<String> = s.points.iter().map(|p| format!("{:.1},{:.1}", sc.x(p.0), y(p.1))).collect();
@@ -287,14 +310,15 @@ fn panel(out: &mut String, sc: &TimeScale, top: f64, series: &[(&Series, &str)],
 }
 
 /// Several series in one panel over a time axis, with a legend (the tenant page: bytes per share).
-pub fn lines(title: &str, series: &[Series], fmt: &dyn Fn(f64) -> String) -> String {
-    let sc = TimeScale::new(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect::<Vec<_>>().into_iter());
+pub fn lines(title: &str, series: &[Series], measure: Measure) -> String {
+    let sc =
+        TimeScale::new(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect::<Vec<_>>().into_iter(), 8.0);
     let h = LEGEND_H + PANEL_H + AXIS_H;
     let mut out = String::new();
     open_svg(&mut out, h, title);
     let colored: Vec<(&Series, &str)> = series.iter().zip(PALETTE.iter().cycle()).map(|(s, c)| (s, *c)).collect();
     legend(&mut out, &colored.iter().map(|(s, c)| (s.name.as_str(), *c)).collect::<Vec<_>>());
-    panel(&mut out, &sc, LEGEND_H, &colored, fmt);
+    panel(&mut out, &sc, LEGEND_H, &colored, measure);
     time_axis(&mut out, &sc, LEGEND_H, LEGEND_H + PANEL_H);
     out.push_str("</svg>");
     out
@@ -311,7 +335,7 @@ pub struct GrowthPoint {
 
 /// Bytes and files of a share over time: two panels, one above the other, on the same time axis.
 pub fn growth(title: &str, points: &[GrowthPoint]) -> String {
-    let sc = TimeScale::new(points.iter().map(|p| p.t));
+    let sc = TimeScale::new(points.iter().map(|p| p.t), 8.0);
     let hover = |p: &GrowthPoint| {
         format!(
             "snapshot #{} · {} · {} ({} bytes) · {} files",
@@ -330,9 +354,9 @@ pub fn growth(title: &str, points: &[GrowthPoint]) -> String {
     let mut out = String::new();
     open_svg(&mut out, h, title);
     legend(&mut out, &[("bytes (upper)", PALETTE[0]), ("files (lower)", PALETTE[1])]);
-    panel(&mut out, &sc, LEGEND_H, &[(&bytes, PALETTE[0])], &|v| units::bytes_f64(v));
+    panel(&mut out, &sc, LEGEND_H, &[(&bytes, PALETTE[0])], Measure::Bytes);
     let lower = LEGEND_H + PANEL_H + GAP;
-    panel(&mut out, &sc, lower, &[(&files, PALETTE[1])], &|v| units::count(v.round() as u64));
+    panel(&mut out, &sc, lower, &[(&files, PALETTE[1])], Measure::Count);
     time_axis(&mut out, &sc, LEGEND_H, lower + PANEL_H);
     out.push_str("</svg>");
     out
@@ -349,19 +373,23 @@ pub struct ChangePoint {
 
 /// Stacked bars of added, modified and deleted nodes per snapshot, at the snapshots' times.
 pub fn changes(title: &str, points: &[ChangePoint]) -> String {
-    let sc = TimeScale::new(points.iter().map(|p| p.t));
-    // Bars are as wide as 70% of the closest two snapshots' distance, between 3 and 40 units.
-    let mut xs: Vec<f64> = points.iter().map(|p| sc.x(p.t)).collect();
+    // Bars are as wide as 70% of the closest two snapshots' distance, between 3 and 40 units; half a bar
+    // is kept free at both ends so the first and last stay inside the plot area.
+    const MAX_BAR: f64 = 40.0;
+    let unpadded = TimeScale::new(points.iter().map(|p| p.t), MAX_BAR / 2.0 + 2.0);
+    let mut xs: Vec<f64> = points.iter().map(|p| unpadded.x(p.t)).collect();
     xs.sort_by(f64::total_cmp);
     let gap = xs.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0.0).fold(f64::INFINITY, f64::min);
-    let bw = if gap.is_finite() { (gap * 0.7).clamp(3.0, 40.0) } else { 40.0 };
-    let max = nice_ceil(points.iter().map(|p| (p.added + p.modified + p.deleted) as f64).fold(0.0, f64::max));
+    let bw = if gap.is_finite() { (gap * 0.7).clamp(3.0, MAX_BAR) } else { MAX_BAR };
+    let sc = TimeScale::new(points.iter().map(|p| p.t), bw / 2.0 + 2.0);
+    let max =
+        Measure::Count.axis_max(points.iter().map(|p| (p.added + p.modified + p.deleted) as f64).fold(0.0, f64::max));
     let h = LEGEND_H + PANEL_H + AXIS_H;
     let mut out = String::new();
     open_svg(&mut out, h, title);
     let colors = [("added", "#15803d"), ("modified", "#b45309"), ("deleted", "#b91c1c")];
     legend(&mut out, &colors);
-    value_axis(&mut out, LEGEND_H, max, &|v| units::count(v.round() as u64));
+    value_axis(&mut out, LEGEND_H, max, Measure::Count);
     for p in points {
         let x = sc.x(p.t) - bw / 2.0;
         let mut base = LEGEND_H + PANEL_H;

@@ -333,7 +333,7 @@ async fn tenant_page(
     let growth_chart = if series.is_empty() {
         String::new()
     } else {
-        chart::lines("bytes of each share over time", &series, &units::bytes_f64)
+        chart::lines("bytes of each share over time", &series, chart::Measure::Bytes)
     };
     let w = who(&u.session);
     Ok(render(&TenantPage {
@@ -769,13 +769,22 @@ async fn space_map(
     let href = |p: &str| format!("{browse}?path={}", enc(p));
     let title = format!("space map of {path} in snapshot #{}", m.snapshot_id);
     let svg = treemap::svg(&tiles, MAP_W, MAP_H, before.is_some(), &title, &href);
-    let mut kids: Vec<(i64, &str)> = dm.subdirs(dir).map(|(_, id, name)| (id, name)).collect();
-    kids.sort_by_key(|(id, _)| std::cmp::Reverse(dm.du(*id).map_or(0, |x| x.bytes)));
+    // The 25 largest subdirectories, each subtree total looked up once (a root may have thousands).
+    let mut kids: Vec<(i64, &str, crate::index::dirmap::SubtreeTotals)> =
+        dm.subdirs(dir).map(|(_, id, name)| (id, name, dm.du(id).unwrap_or_default())).collect();
+    let by_bytes = |a: &(i64, &str, crate::index::dirmap::SubtreeTotals),
+                    b: &(i64, &str, crate::index::dirmap::SubtreeTotals)| {
+        b.2.bytes.cmp(&a.2.bytes).then(a.1.cmp(b.1))
+    };
+    if kids.len() > 25 {
+        kids.select_nth_unstable_by(24, by_bytes);
+        kids.truncate(25);
+    }
+    kids.sort_by(by_bytes);
     let rows = kids
         .iter()
-        .take(25)
-        .map(|(id, name)| {
-            let now = dm.du(*id).unwrap_or_default();
+        .map(|(id, name, now)| {
+            let now = *now;
             let child = if path == "/" { format!("/{name}") } else { format!("{path}/{name}") };
             MapRow {
                 name: name.to_string(),

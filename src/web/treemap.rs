@@ -223,8 +223,10 @@ pub fn svg(tiles: &[Tile], w: f64, h: f64, has_before: bool, title: &str, href: 
         r#"<svg class="space-map" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif">"#,
         xml_escape(title)
     );
-    for t in tiles {
+    for (i, t) in tiles.iter().enumerate() {
         let r = t.rect;
+        // Tiles come in pre-order: a subdivided tile's children directly follow it.
+        let subdivided = tiles.get(i + 1).is_some_and(|next| next.depth > t.depth);
         let change = match (has_before, t.before, t.lumped) {
             (_, _, true) | (false, _, _) => String::new(),
             (true, None, false) => " · new since the previous snapshot".to_string(),
@@ -251,8 +253,19 @@ pub fn svg(tiles: &[Tile], w: f64, h: f64, has_before: bool, title: &str, href: 
             } else {
                 name.to_string()
             };
+            // The size under the name where a second line fits and no subdivision covers it.
+            let size = if r.h >= 30.0 && !subdivided {
+                format!(
+                    r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#374151" pointer-events="none">{}</text>"##,
+                    r.x + 3.0,
+                    r.y + 23.0,
+                    units::bytes(t.bytes)
+                )
+            } else {
+                String::new()
+            };
             format!(
-                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#111827" pointer-events="none">{}</text>"##,
+                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#111827" pointer-events="none">{}</text>{size}"##,
                 r.x + 3.0,
                 r.y + 11.0,
                 xml_escape(&text)

@@ -103,6 +103,14 @@ fn units_are_formatted_one_way() {
     assert_eq!(units::duration(-1.0), "–");
     assert_eq!(units::percent(0.456), "45%");
     assert_eq!(units::percent(1.7), "100%");
+    // A size axis: a round top in the binary unit, labels in the top's unit.
+    let gib = (1u64 << 30) as f64;
+    assert_eq!(units::bytes_axis_max(2.3 * gib), 2.4 * gib);
+    assert_eq!(units::bytes_axis_max(700.0 * 1024.0 * 1024.0), 800.0 * 1024.0 * 1024.0);
+    assert_eq!(units::bytes_axis_max(0.0), 4.0);
+    assert_eq!(units::bytes_in_unit_of(0.6 * gib, 2.4 * gib), "0.6 GiB");
+    assert_eq!(units::bytes_in_unit_of(0.0, 2.4 * gib), "0 GiB");
+    assert_eq!(units::bytes_in_unit_of(200.0 * 1024.0 * 1024.0, 800.0 * 1024.0 * 1024.0), "200 MiB");
 }
 
 /// `2026-12-05T10:00:00Z` and friends as seconds since the epoch.
@@ -174,4 +182,41 @@ fn job_progress_reads_as_bar_rate_and_time_left() {
     // Nothing reported yet.
     let v = progress::view(None, false, None, None, s);
     assert_eq!((v.fraction, v.amounts(), v.timing()), (None, String::new(), String::new()));
+}
+
+#[test]
+fn afb_jobs_show_prints_the_same_reading_of_progress() {
+    let s = 1_700_000_000_000_000i64;
+    let mut j = afb::jobs::JobRecord {
+        job_id: 7,
+        tenant_id: 3,
+        share_id: None,
+        kind: afb::jobs::JobKind::Backup,
+        state: afb::jobs::JobState::Running,
+        priority: 0,
+        attempts: 1,
+        max_attempts: 5,
+        last_error: None,
+        parent_id: None,
+        pending_children: 0,
+        cancel_requested: false,
+        progress: Some(json!({"phase": "backup", "files": 1, "files_total": 4, "bytes": 1024, "bytes_total": 4096})),
+        started_us: Some(s),
+        finished_us: None,
+    };
+    let out = afb::jobs::cli::show_line(&j);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "job 7 backup tenant 3 running attempts 1/5");
+    assert!(
+        lines[1].starts_with(
+            "  [#####...............] 25%  reading and storing changed files  1 of 4 files · 1.0 KiB of 4.0 KiB"
+        ),
+        "{out}"
+    );
+    assert!(lines[1].contains(" elapsed"), "{out}");
+    j.state = afb::jobs::JobState::Dead;
+    j.finished_us = Some(s + 2_000_000);
+    j.last_error = Some("share gone".into());
+    let out = afb::jobs::cli::show_line(&j);
+    assert!(out.contains("took 2.0 s") && out.ends_with("\n  last error: share gone"), "{out}");
 }
