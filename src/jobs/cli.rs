@@ -334,6 +334,16 @@ pub enum JobsCommand {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// The newest jobs (not fan-out children), one block each as `show` prints it.
+    List {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Request cancellation of a job (and of a commit job's unfinished children).
     Cancel {
         #[command(flatten)]
@@ -354,6 +364,7 @@ pub async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
     let url = match &args.command {
         JobsCommand::Enqueue { db, .. }
         | JobsCommand::Show { db, .. }
+        | JobsCommand::List { db, .. }
         | JobsCommand::Cancel { db, .. }
         | JobsCommand::Status { db, .. } => db.database_url.clone(),
     };
@@ -379,6 +390,16 @@ pub async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         },
+        JobsCommand::List { limit, output, .. } => {
+            let jobs = queue.recent(limit).await?;
+            if output.json {
+                println!("{}", serde_json::to_string_pretty(&jobs)?);
+            } else {
+                for j in &jobs {
+                    println!("{}", show_line(j));
+                }
+            }
+        }
         JobsCommand::Cancel { job_id, .. } => {
             if !queue.cancel(job_id).await? {
                 anyhow::bail!("job {job_id} does not exist or has already finished");

@@ -220,3 +220,60 @@ fn afb_jobs_show_prints_the_same_reading_of_progress() {
     let out = afb::jobs::cli::show_line(&j);
     assert!(out.contains("took 2.0 s") && out.ends_with("\n  last error: share gone"), "{out}");
 }
+
+/// `afb jobs list` and `afb jobs show` against PostgreSQL: a running backup's bar, phase, amounts and
+/// elapsed time from the queue's `started_at`; a finished one's duration.
+#[tokio::test]
+async fn afb_jobs_list_and_show_read_progress_from_postgres() {
+    use afb::jobs::Queue;
+    let db = crate::support::jobs::TestDb::new().await;
+    let q = db.queue().await;
+    let ids = q
+        .enqueue(&[
+            afb::jobs::NewJob::new(5, afb::jobs::JobKind::Backup, json!({})),
+            afb::jobs::NewJob::new(5, afb::jobs::JobKind::Verify, json!({})),
+        ])
+        .await
+        .unwrap();
+    let c = db.client().await;
+    let running = json!({"phase": "backup", "files": 30, "files_total": 40, "bytes": 3 << 20, "bytes_total": 4 << 20, "elapsed_ms": 3000});
+    c.execute(
+        "UPDATE jobs SET state = 'running', attempts = 1, started_at = now() - interval '4 seconds', progress = $2 WHERE job_id = $1",
+        &[&ids[0], &running],
+    )
+    .await
+    .unwrap();
+    let done =
+        json!({"phase": "done", "snapshot_id": "s9", "objects_checked": 12, "chunks_checked": 40, "problems": 0});
+    c.execute(
+        "UPDATE jobs SET state = 'succeeded', attempts = 1, started_at = now() - interval '10 seconds',
+                finished_at = now() - interval '7 seconds', progress = $2 WHERE job_id = $1",
+        &[&ids[1], &done],
+    )
+    .await
+    .unwrap();
+    let url = db.url.clone();
+    let first = ids[0].to_string();
+    let (list, show) = tokio::task::spawn_blocking(move || {
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_afb")).args(args).output().unwrap();
+            assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap()
+        };
+        (run(&["jobs", "list", "--database-url", &url]), run(&["jobs", "show", &first, "--database-url", &url]))
+    })
+    .await
+    .unwrap();
+    assert!(show.starts_with(&format!("job {} backup tenant 5 running attempts 1/5\n", ids[0])), "{show}");
+    assert!(
+        show.contains("[###############.....] 75%  reading and storing changed files  30 of 40 files · 3.0 MiB of 4.0 MiB  1.0 MiB/s · 10 files/s · 1.0 s left · 4."),
+        "{show}"
+    );
+    assert!(show.trim_end().ends_with("s elapsed"), "{show}");
+    // Newest first: the verify, then the backup.
+    let verify = list.find(&format!("job {} verify", ids[1])).expect("the verify is listed");
+    let backup = list.find(&format!("job {} backup", ids[0])).expect("the backup is listed");
+    assert!(verify < backup, "{list}");
+    assert!(list.contains("took 3.0 s"), "{list}");
+    assert!(list.contains("snapshot s9: 12 objects and 40 chunks checked, 0 problems"), "{list}");
+}
