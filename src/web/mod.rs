@@ -565,6 +565,8 @@ struct BrowsePage<'a> {
     entry_count: usize,
     entries: Vec<EntryView>,
     more: Option<String>,
+    /// The space map of this directory.
+    map_href: String,
 }
 
 #[derive(Template)]
@@ -620,8 +622,10 @@ async fn browse_page(
         acc.push_str(part);
         crumbs.push((part.to_string(), format!("{base}?path={}", enc(&acc))));
     }
+    let map_href = format!("{base}/map?path={}", enc(&path));
     let w = who(&u.session);
     Ok(render(&BrowsePage {
+        map_href,
         user: Some(&w),
         csrf: &u.session.csrf,
         tenant: &t,
@@ -631,6 +635,7 @@ async fn browse_page(
         crumbs,
         total: units::bytes(l.totals.bytes),
         total_files: l.totals.files,
+
         entry_count: l.entry_count,
         entries,
         more,

@@ -175,6 +175,10 @@ test('the space map has a rectangle per top directory with its exact bytes, each
   await link.focus();
   await Promise.all([page.waitForURL(/\/snap\/\d+\?path=/), page.keyboard.press('Enter')]);
   await page.waitForFunction((n) => document.querySelector('#dir-totals')?.textContent.startsWith(`/${n}:`), biggest.name);
+  // And back: the tree browser links to the space map of the directory it shows.
+  await Promise.all([page.waitForURL(/\/map\?path=/), page.click('#map-link')]);
+  await page.waitForFunction((n) => document.querySelector('#map-totals')?.textContent.startsWith(`/${n}:`), biggest.name);
+  assert.ok(await page.locator('svg.space-map a.tile').count() > 0);
   await page.close();
 });
 
