@@ -105,11 +105,14 @@ fn worst(sizes: &[f64], side: f64) -> f64 {
 /// One rectangle of a space map.
 #[derive(Debug, Clone)]
 pub struct Tile {
-    /// The directory's path (`/docs/a`), or the parent's path for the files directly in it.
+    /// The directory's path (`/docs/a`); for a lumped tile, what it holds in words.
     pub path: String,
-    /// Subtree bytes now, and in the previous snapshot (`None`: the directory did not exist then).
+    /// Bytes of the subtree now.
     pub bytes: u64,
+    /// Bytes of the same directory (by node id) in the previous snapshot; `None` when it did not exist
+    /// then, when there is no previous snapshot, and for lumped tiles.
     pub before: Option<u64>,
+    /// 1 for the directories of the map's root, 2 for theirs, …
     pub depth: usize,
     pub rect: Rect,
     /// Not one directory: the files directly in the parent, or the directories beyond [`MAX_CHILDREN`]

@@ -277,3 +277,67 @@ async fn afb_jobs_list_and_show_read_progress_from_postgres() {
     assert!(list.contains("took 3.0 s"), "{list}");
     assert!(list.contains("snapshot s9: 12 objects and 40 chunks checked, 0 problems"), "{list}");
 }
+
+/// A directory map of `nodes` (as a snapshot would give it).
+async fn dir_map(nodes: &[afb::index::node::Node]) -> afb::index::dirmap::DirMap {
+    let batch = afb::index::node::nodes_to_batch(nodes);
+    let stream: afb::index::BatchStream = Box::pin(futures::stream::iter([Ok(batch)]));
+    afb::index::dirmap::DirMap::build(stream).await.unwrap()
+}
+
+fn node(id: i64, parent: i64, name: &str, dir: bool, size: i64) -> afb::index::node::Node {
+    use afb::index::node::{Node, NodeKind};
+    Node {
+        node_id: id,
+        parent_id: parent,
+        name: name.into(),
+        kind: if dir { NodeKind::Dir } else { NodeKind::File },
+        size,
+        mtime: 0,
+        ctime: 0,
+        attributes: 0,
+        xorhash: id,
+    }
+}
+
+/// The nested layout: top directories by subtree bytes (files directly in the root as one more tile),
+/// second-level tiles inside their parent's rectangle, growth matched by node id.
+#[tokio::test]
+async fn space_map_layout_nests_directories_by_subtree_bytes() {
+    use afb::web::treemap::layout;
+    let now = dir_map(&[
+        node(1, 0, "big", true, 0),
+        node(2, 0, "small", true, 0),
+        node(3, 1, "a", true, 0),
+        node(4, 1, "b", true, 0),
+        node(5, 3, "f1", false, 6000),
+        node(6, 4, "f2", false, 2000),
+        node(7, 1, "f3", false, 1000),
+        node(8, 2, "f4", false, 1000),
+        node(9, 0, "f5", false, 2000),
+    ])
+    .await;
+    let before = dir_map(&[node(1, 0, "big", true, 0), node(3, 1, "a", true, 0), node(5, 3, "f1", false, 3000)]).await;
+    let b = Rect { x: 0.0, y: 0.0, w: 960.0, h: 540.0 };
+    let tiles = layout(&now, Some(&before), 0, 2, b);
+    let top: Vec<_> = tiles.iter().filter(|t| t.depth == 1).collect();
+    let find = |p: &str| tiles.iter().find(|t| t.path == p).unwrap_or_else(|| panic!("no tile {p}: {tiles:?}"));
+    // 12,000 bytes in all: big 9,000, small 1,000, the root's own file 2,000.
+    assert_eq!(top.len(), 3, "{top:?}");
+    for (p, bytes) in [("/big", 9000u64), ("/small", 1000), ("files directly in /", 2000)] {
+        let t = find(p);
+        assert_eq!(t.bytes, bytes);
+        assert!((t.rect.area() - bytes as f64 / 12_000.0 * b.area()).abs() < 1e-6 * b.area(), "{t:?}");
+    }
+    assert_eq!((find("/big").before, find("/small").before), (Some(3000), None), "growth by node id");
+    let big = find("/big").rect;
+    for p in ["/big/a", "/big/b", "files directly in /big"] {
+        let t = find(p);
+        assert_eq!(t.depth, 2);
+        assert!(inside(&t.rect, &big), "{p} {:?} outside /big {big:?}", t.rect);
+    }
+    assert!(overlap(&find("/big/a").rect, &find("/big/b").rect) == 0.0);
+    assert!(find("/big/a").rect.area() > 2.9 * find("/big/b").rect.area(), "6,000 against 2,000 bytes");
+    // One level: no second-level tiles.
+    assert!(layout(&now, None, 0, 1, b).iter().all(|t| t.depth == 1));
+}
