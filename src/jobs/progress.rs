@@ -6,6 +6,7 @@
 //! - `phase`: a word or two, see [`phase_words`];
 //! - `files`, `bytes`: done so far (backup: files and bytes read; listing: entries found; restore: written);
 //! - `files_total`, `bytes_total`: what the backup will read (known once it has planned);
+//! - `directories`: directories listed so far (scans);
 //! - `elapsed_ms`: milliseconds since the reported phase began (backup reading), for its rate;
 //! - when done: `bytes_read` (backup) or `bytes` (restore), `files_new` + `files_changed` (backup).
 //!
@@ -24,6 +25,8 @@ pub struct ProgressView {
     pub fraction: Option<f64>,
     pub files: Option<u64>,
     pub files_total: Option<u64>,
+    /// Directories listed so far (scans).
+    pub directories: Option<u64>,
     pub bytes: Option<u64>,
     pub bytes_total: Option<u64>,
     /// Seconds since the job started (while it runs), or its whole run time (once it ended).
@@ -123,6 +126,7 @@ pub fn view(
         fraction: if ended && done { Some(1.0) } else { fraction },
         files,
         files_total,
+        directories: u64_of(p, "directories"),
         bytes,
         bytes_total,
         elapsed_secs,
@@ -172,7 +176,8 @@ fn outcome(p: &Value) -> String {
 }
 
 impl ProgressView {
-    /// What was done: `1,200 of 4,000 files · 12.0 MiB of 40.0 MiB` (totals only when known).
+    /// What was done: `1,200 of 4,000 files · 12.0 MiB of 40.0 MiB` (totals only when known; a scan's
+    /// directories too).
     pub fn amounts(&self) -> String {
         let mut parts = Vec::new();
         if let Some(f) = self.files {
@@ -180,6 +185,9 @@ impl ProgressView {
                 Some(t) => format!("{} of {} files", units::count(f), units::count(t)),
                 None => format!("{} files", units::count(f)),
             });
+        }
+        if let Some(d) = self.directories {
+            parts.push(format!("{} directories", units::count(d)));
         }
         if let Some(b) = self.bytes {
             parts.push(match self.bytes_total {

@@ -1080,7 +1080,11 @@ fn job_row(v: &JobView) -> JobRow {
         state: v.state.as_str(),
         tenant: v.tenant.clone().unwrap_or_default(),
         share: v.share.clone().unwrap_or_default(),
-        created: v.created_at.clone().unwrap_or_default().replace('T', " "),
+        // `2026-12-06 05:01:27 UTC` from RFC 3339 (the API keeps the full value).
+        created: v
+            .created_at
+            .as_deref()
+            .map_or(String::new(), |c| format!("{} UTC", c.get(..19).unwrap_or(c).replace('T', " "))),
         phase,
         amounts: p.amounts(),
         timing: p.timing(),

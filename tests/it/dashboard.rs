@@ -170,7 +170,7 @@ fn job_progress_reads_as_bar_rate_and_time_left() {
     let v = progress::view(Some(&p), false, Some(s), None, s + 5_000_000);
     assert_eq!(v.fraction, None);
     assert_eq!(v.eta_secs, None);
-    assert_eq!(v.amounts(), "500 files · 1000 B");
+    assert_eq!(v.amounts(), "500 files · 10 directories · 1000 B");
     assert!(v.timing().contains("100 files/s"), "{}", v.timing());
     assert_eq!(v.text_bar(4), "[????]");
     // Done: duration, throughput and the outcome.
