@@ -1070,7 +1070,11 @@ fn job_row(v: &JobView) -> JobRow {
     let ended = v.state.is_terminal();
     let p = crate::jobs::progress::view(v.progress.as_ref(), ended, v.started_us, v.finished_us, now_us());
     let phase = match (v.state, p.phase.is_empty()) {
-        (JobState::Queued | JobState::Waiting, _) => "waiting to start".to_string(),
+        (JobState::Queued, _) if v.attempts > 0 => "waiting to try again".to_string(),
+        (JobState::Queued, _) => "waiting to start".to_string(),
+        // A job that fanned out waits for its child jobs (scan parts, backup parts) and then commits.
+        (JobState::Waiting, true) => "waiting for its parts to finish".to_string(),
+        (JobState::Waiting, false) => format!("{}; waiting for its parts to finish", p.phase),
         (_, true) => String::new(),
         (_, false) => p.phase.clone(),
     };

@@ -1446,3 +1446,36 @@ async fn space_map_and_change_view_show_directories_within_their_tenant() {
     assert!(b.contains("#2 → #3"), "the last two snapshots by default: {b}");
     assert!(b.split("id=\"added\"").nth(1).is_some_and(|t| t.contains("/t/acme/s/files/snap/3?path=")), "{b}");
 }
+
+/// A queued job (no runner here) shows in the monitor as waiting, with an indeterminate progress bar
+/// (no value: no total is known), its phase in words and no raw JSON; the API keeps the JSON fields.
+#[tokio::test]
+async fn a_queued_job_shows_an_indeterminate_bar_and_its_phase_in_words() {
+    let f = fixture().await;
+    let (s, b) = f
+        .post_json(
+            "/api/v1/tenants/acme/shares/files/jobs",
+            &f.acme,
+            r#"{"kind": "restore", "target": {"kind": "local", "path": "r"}}"#,
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let id = serde_json::from_str::<Value>(&b).unwrap()["job_id"].as_i64().unwrap();
+    let acme = login(&f, &f.acme).await;
+    let (s, b) = page(&f, &acme, &format!("/jobs/{id}/status")).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b.contains(r#"<div id="job-phase">waiting to start</div>"#), "{b}");
+    let bar = b.split("<progress").nth(1).expect("a progress bar").split('>').next().unwrap();
+    assert!(bar.contains(r#"id="job-bar""#) && !bar.contains("value="), "indeterminate: {bar}");
+    let (_, b) = page(&f, &acme, "/jobs").await;
+    assert!(b.contains("waiting to start"), "{b}");
+    let v = f.ok(&format!("/api/v1/jobs/{id}"), &f.acme).await;
+    assert!(v["started_at"].is_null() && v["finished_at"].is_null(), "{v}");
+    // Cancelled while queued: it ended, so the bar goes and its end time is known.
+    let (s, _) = f.post_json(&format!("/api/v1/jobs/{id}/cancel"), &f.acme, "").await;
+    assert!(s < 300, "cancel: {s}");
+    let (_, b) = page(&f, &acme, &format!("/jobs/{id}/status")).await;
+    assert!(!b.contains("<progress"), "{b}");
+    let v = f.ok(&format!("/api/v1/jobs/{id}"), &f.acme).await;
+    assert!(v["finished_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
+}
