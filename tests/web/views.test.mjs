@@ -193,7 +193,7 @@ test('the change view lists the directories with most added, deleted and modifie
   // The largest additions come first, with exact bytes on hover; the sum of the list is within the total.
   const added = await page.locator('#added tbody tr td.n[title]').evaluateAll((tds) => tds.map((td) => Number(td.getAttribute('title').replace(/[^0-9]/g, ''))));
   assert.deepEqual([...added].sort((a, b) => b - a), added);
-  await page.screenshot({ path: join(artifacts, 'change-view.png') });
+  await page.screenshot({ path: join(artifacts, 'change-view.png'), clip: { x: 0, y: 0, width: 1100, height: 560 } });
   const first = page.locator('#added tbody tr a').first();
   const path = await first.textContent();
   await Promise.all([page.waitForURL(/\/snap\/\d+\?path=/), first.click()]);
