@@ -40,13 +40,22 @@ pub struct RepoTarget {
 }
 
 impl RepoTarget {
+    /// The master key: `--master-key-file`, else `AFB_MASTER_KEY`, else the file `afb init` writes by
+    /// default ([`default_key_file`]) if it exists. Without any, the error says how to make one.
     pub fn master_key(&self) -> anyhow::Result<MasterKey> {
         if let Some(f) = &self.master_key_file {
             return Ok(MasterKey::from_file(f)?);
         }
-        let hex =
-            std::env::var("AFB_MASTER_KEY").context("no master key: pass --master-key-file or set AFB_MASTER_KEY")?;
-        Ok(MasterKey::from_hex(hex.trim())?)
+        if let Some(hex) = std::env::var("AFB_MASTER_KEY").ok().filter(|v| !v.trim().is_empty()) {
+            return Ok(MasterKey::from_hex(hex.trim())?);
+        }
+        if let Some(f) = default_key_file().filter(|f| f.exists()) {
+            return Ok(MasterKey::from_file(&f)?);
+        }
+        anyhow::bail!(
+            "no master key: create a repository and its key with `afb init --repo {}`, or pass --master-key-file or set AFB_MASTER_KEY",
+            self.repo
+        )
     }
 
     pub fn store(&self) -> anyhow::Result<Arc<dyn ObjectStore>> {
@@ -66,6 +75,85 @@ impl RepoTarget {
             .await
             .with_context(|| format!("opening repository {} for {}/{}", self.repo, self.tenant, self.share))
     }
+}
+
+/// Where `afb init` writes the master key unless told otherwise, and where commands look for it last:
+/// `$XDG_CONFIG_HOME/afb/master.key`, else `$HOME/.config/afb/master.key` (`None` without either).
+pub fn default_key_file() -> Option<PathBuf> {
+    let config = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?).join(".config"),
+    };
+    Some(config.join("afb").join("master.key"))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub repo: crate::cli::RepoArgs,
+    /// Where to write the new master key (default: $XDG_CONFIG_HOME/afb/master.key, else
+    /// ~/.config/afb/master.key). An existing file is never overwritten.
+    #[arg(long)]
+    pub master_key_file: Option<PathBuf>,
+}
+
+/// `afb init`: creates the repository (a local directory, or the container on Azure Blob) and a new
+/// master key in a file of mode 0600 ([`MasterKey::create_file`], which never overwrites one), then says
+/// where both are and what to keep safe.
+pub async fn init_cmd(a: InitArgs) -> anyhow::Result<ExitCode> {
+    let location = Location::parse(&a.repo.repo)?;
+    let key_file = match a.master_key_file {
+        Some(f) => f,
+        None => {
+            default_key_file().context("no --master-key-file given, and neither XDG_CONFIG_HOME nor HOME is set")?
+        }
+    };
+    // Refuse before creating anything: an existing key may protect backups elsewhere.
+    if std::fs::symlink_metadata(&key_file).is_ok() {
+        anyhow::bail!(
+            "master key file {} already exists; afb init never overwrites a key (pass --master-key-file with a new path, or use this key with --master-key-file)",
+            key_file.display()
+        );
+    }
+    match location.local_dir() {
+        Some(dir) => {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating repository directory {}", dir.display()))?;
+        }
+        None => {
+            location.create_container(None).await?;
+        }
+    }
+    if let Some(parent) = key_file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    MasterKey::create_file(&key_file)?;
+    let default = default_key_file().is_some_and(|d| d == key_file);
+    println!("created repository {location}");
+    println!("created master key {} (mode 0600)", key_file.display());
+    println!();
+    println!("Keep the master key safe, and apart from the repository: every backup in the repository is");
+    println!("encrypted under it, so without it nothing can be restored, and with it and the repository");
+    println!("anyone can read them all. Copy it to a password manager or vault now.");
+    println!();
+    println!("Next, back up a share:");
+    let key_arg = if default { String::new() } else { format!(" --master-key-file {}", key_file.display()) };
+    println!("    afb backup --repo {} --tenant T --share S --connection-string '...'{key_arg}", a.repo.repo);
+    if default {
+        println!(
+            "(commands find the key at this default path; elsewhere pass --master-key-file or set AFB_MASTER_KEY)"
+        );
+    }
+    Ok(ExitCode::Ok)
 }
 
 fn service(source: &SourceArgs) -> anyhow::Result<FileServiceClient> {

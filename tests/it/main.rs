@@ -7,6 +7,7 @@ mod backup;
 mod cli;
 mod client_scenarios;
 mod client_transport;
+mod dashboard;
 mod emulator_http;
 mod fixtures;
 mod index_diff;
