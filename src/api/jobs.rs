@@ -29,11 +29,12 @@ use crate::jobs::{Handlers, JobId, JobKind, JobRecord, JobState, MemoryQueue, Ne
 /// The handlers the embedded runner of `afb serve` uses: the data handlers of [`crate::jobs::data`]
 /// (scan, backup, restore, verify, prune) over the repository, with the node index at the repository root
 /// (where the API reads it). Without a master key only `noop` runs, and a data job fails with "no handler".
-pub fn job_handlers(repo_dir: &str, master: Option<crate::repository::MasterKey>) -> Handlers {
-    match master {
-        Some(m) => crate::jobs::data::data_handlers(std::sync::Arc::new(crate::jobs::data::DataEnv::new(repo_dir, m))),
+/// Fails when a Blob repository has no control area (`AFB_CONTROL_DIR`).
+pub fn job_handlers(repo_dir: &str, master: Option<crate::repository::MasterKey>) -> anyhow::Result<Handlers> {
+    Ok(match master {
+        Some(m) => crate::jobs::data::data_handlers(std::sync::Arc::new(crate::jobs::data::DataEnv::new(repo_dir, m)?)),
         None => crate::jobs::noop::builtin_handlers(),
-    }
+    })
 }
 
 /// A job started through this server, as remembered for listing.

@@ -78,7 +78,8 @@ pub struct WorkerArgs {
 /// jobs only.
 #[derive(Debug, Clone, Args, Default)]
 pub struct DataArgs {
-    /// Repository location (a local directory); share sources come from its `.afb/shares.json`.
+    /// Repository location (a local directory, file:///DIR or az://CONTAINER/PREFIX); share sources come
+    /// from `.afb/shares.json` of its control area (the directory itself, or AFB_CONTROL_DIR for Blob).
     #[arg(long, env = "AFB_REPO")]
     pub repo: Option<String>,
     /// File holding the master key (64 hex digits); or set AFB_MASTER_KEY.
@@ -127,7 +128,7 @@ impl DataArgs {
             nodes: self.backup_batch_files.max(1),
         };
         Ok(Some(
-            super::data::DataEnv::new(repo.clone(), target.master_key()?)
+            super::data::DataEnv::new(repo.clone(), target.master_key()?)?
                 .with_budget(budget)
                 .with_backup_budget(backup),
         ))

@@ -5,7 +5,7 @@
 //! # async fn demo(master: afb::repository::MasterKey) -> anyhow::Result<()> {
 //! use afb::jobs::data::{DataEnv, data_handlers};
 //! use afb::jobs::embedded::EmbeddedRunner;
-//! let env = DataEnv::new("/srv/afb-repo", master); // once per process
+//! let env = DataEnv::new("/srv/afb-repo", master)?; // once per process
 //! let runner = EmbeddedRunner::start(data_handlers(env.into()), 4);
 //! # Ok(()) }
 //! ```
@@ -80,12 +80,12 @@ pub struct DataEnv {
 }
 
 impl DataEnv {
-    /// An environment for the repository at `repo`, with the share settings in `{repo}/.afb/shares.json`.
-    pub fn new(repo: impl Into<String>, master: MasterKey) -> Self {
+    /// An environment for the repository at `repo`, with the share settings of its control area
+    /// ([`crate::jobs::settings::settings_file`]). Fails when a Blob repository has no control area set.
+    pub fn new(repo: impl Into<String>, master: MasterKey) -> anyhow::Result<Self> {
         let repo = repo.into();
-        let dir = PathBuf::from(repo.strip_prefix("file://").unwrap_or(&repo));
-        DataEnv {
-            settings: Settings::new(dir.join(".afb").join("shares.json"), Some(master.clone())),
+        Ok(DataEnv {
+            settings: Settings::new(crate::jobs::settings::settings_file(&repo)?, Some(master.clone())),
             repo,
             master,
             budget: ListBudget::default(),
@@ -93,7 +93,7 @@ impl DataEnv {
             client_options: ClientOptions::default(),
             spill: SpillOptions::default(),
             index_location: None,
-        }
+        })
     }
 
     /// Keeps the node index at `location` instead of the repository root. Scan and backup jobs of one

@@ -131,7 +131,7 @@ async fn fixture_with(pg: Option<afb::jobs::bench::Scratch>, runner: bool) -> Fi
             let beta = issue_token(&tf, &Scope::Tenant("beta".into()), None, None).unwrap();
             let expired = issue_token(&tf, &Scope::Tenant("acme".into()), Some(Duration::ZERO), None).unwrap();
             let auth = Auth::new(tf, Some(&operator));
-            let handlers = runner.then(|| afb::api::jobs::job_handlers(repo_dir, Some(master_key())));
+            let handlers = runner.then(|| afb::api::jobs::job_handlers(repo_dir, Some(master_key())).unwrap());
             let jobs = afb::api::jobs::Jobs::memory(handlers);
             (acme, beta, expired, afb::api::state_with(repo_dir, auth, jobs, options(dir.path())).unwrap())
         }
@@ -711,10 +711,13 @@ async fn the_embedded_runner_runs_jobs_started_from_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     write_nodes(&repo, "acme", "files", &[node(1, 0, "a.txt", NodeKind::File, 3)]).await;
-    let jobs = afb::api::jobs::Jobs::memory(Some(afb::api::jobs::job_handlers(
-        dir.path().to_str().unwrap(),
-        Some(afb::repository::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
-    )));
+    let jobs = afb::api::jobs::Jobs::memory(Some(
+        afb::api::jobs::job_handlers(
+            dir.path().to_str().unwrap(),
+            Some(afb::repository::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
+        )
+        .unwrap(),
+    ));
     let op = "op-token-for-tests-0123456789abcdef";
     let st = afb::api::state_with(
         dir.path().to_str().unwrap(),
@@ -1270,7 +1273,7 @@ async fn sources_keep_the_address_policy_of_who_registered_them() {
         assert_eq!(s, 201, "{share}: {b}");
     }
     // What reaches the client a worker builds for the share.
-    let env = afb::jobs::data::DataEnv::new(f._dir.path().to_str().unwrap(), master_key());
+    let env = afb::jobs::data::DataEnv::new(f._dir.path().to_str().unwrap(), master_key()).unwrap();
     let policy = |share: &str| env.source("acme", share).unwrap().0.options().address_policy;
     assert_eq!(policy("tenant-public"), afb::azure::AddressPolicy::PublicOnly);
     assert_eq!(policy("operator-public"), afb::azure::AddressPolicy::Any);
@@ -1306,7 +1309,7 @@ async fn share_secrets_are_sealed_in_a_private_file() {
     assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     // The views still work, and a worker with the master key reads the secret back.
     assert_eq!(f.ok("/api/v1/tenants/acme/shares/files", &f.acme).await["settings"]["account_name"], "acct1");
-    let env = afb::jobs::data::DataEnv::new(f._dir.path().to_str().unwrap(), master_key());
+    let env = afb::jobs::data::DataEnv::new(f._dir.path().to_str().unwrap(), master_key()).unwrap();
     assert_eq!(env.source("acme", "files").unwrap().0.account(), "acct1");
 }
 

@@ -82,7 +82,7 @@ impl Env {
     }
 
     fn data_env(&self, repo: &str, pages: u64) -> Arc<DataEnv> {
-        Arc::new(DataEnv::new(repo, self.master.clone()).with_budget(ListBudget {
+        Arc::new(DataEnv::new(repo, self.master.clone()).unwrap().with_budget(ListBudget {
             pages,
             concurrency: 4,
             page_size: Some(50),
@@ -338,7 +338,7 @@ impl Env {
     /// into parts within `budget`.
     fn parts_env(&self, repo: &str, budget: BatchBudget) -> Arc<DataEnv> {
         let list = ListBudget { pages: 4, concurrency: 4, page_size: Some(50), max_children: 3, max_rows: 1_000_000 };
-        Arc::new(DataEnv::new(repo, self.master.clone()).with_budget(list).with_backup_budget(budget))
+        Arc::new(DataEnv::new(repo, self.master.clone()).unwrap().with_budget(list).with_backup_budget(budget))
     }
 }
 
