@@ -90,6 +90,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         addr: "127.0.0.1:0".parse().expect("valid address"),
         data: data.join("emulator"),
         faults: Default::default(),
+        virtual_shares: Vec::new(),
     })?;
     println!("1. Azure Files emulator listening at {}", emulator.endpoint());
 

@@ -153,6 +153,15 @@ impl StorageError {
             "The requested URI does not represent any resource on the server.",
         )
     }
+    /// 409 for changes to a virtual share (emulator-only code): only Snapshot Share and deleting its
+    /// snapshots are allowed.
+    pub fn virtual_share_read_only() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "VirtualShareIsReadOnly",
+            "The share is a virtual share of the emulator: it is read-only apart from Snapshot Share and deleting its snapshots.",
+        )
+    }
     pub fn request_body_too_large() -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -7,6 +7,7 @@
 //!   [`request`]: the parsed request and the reply an operation builds.
 //! - [`ops`]: the operations; [`props`]: property headers; [`error`]: Azure error codes.
 //! - [`store`]: SQLite state (node tree per share version, extent maps over immutable blobs).
+//! - [`virtual_share`]: shares whose tree is computed from a seed, for tests at millions of files.
 //! - [`faults`]: fault injection (latency, 503 ServerBusy, 500, connection resets, slow bodies, IOPS caps),
 //!   applied as a layer around the service, never inside handlers.
 
@@ -19,6 +20,7 @@ mod props;
 mod request;
 mod server;
 pub mod store;
+pub mod virtual_share;
 mod xml;
 
 use crate::azure::credential::{DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME};
@@ -39,6 +41,11 @@ pub struct EmulatorConfig {
     pub data: PathBuf,
     #[command(flatten)]
     pub faults: faults::FaultConfig,
+    /// A read-only share with a generated tree of FILES files (repeatable): `NAME=FILES[,seed=N][,change=F]`.
+    /// FILES may end in k, M or G; `change` is the fraction of files modified per snapshot (see
+    /// docs/emulator.md).
+    #[arg(long = "virtual-share", value_name = "NAME=FILES[,seed=N][,change=F]", value_parser = virtual_share::VirtualShareSpec::parse)]
+    pub virtual_shares: Vec<virtual_share::VirtualShareSpec>,
 }
 
 /// A running emulator. Dropping it does not stop it; call [`Emulator::shutdown`].
@@ -53,7 +60,7 @@ impl Emulator {
     /// (call from within one). Returns once the socket is bound; requests are served in the background
     /// until [`Emulator::shutdown`].
     pub fn start(config: EmulatorConfig) -> anyhow::Result<Emulator> {
-        let store = store::Store::open(&config.data)?;
+        let store = store::Store::open(&config.data, &config.virtual_shares)?;
         let key =
             base64::engine::general_purpose::STANDARD.decode(DEV_ACCOUNT_KEY).expect("the development key is base64");
         let app = Arc::new(server::App { store, clock: clock::Clock::default(), key });

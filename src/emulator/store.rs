@@ -8,13 +8,18 @@
 //! - `extents`: per file, which byte ranges hold data and where: `(pos, length) -> (blob_id, blob_offset)`.
 //!   Unwritten ranges read as zeros. A snapshot copies node and extent rows, never bytes.
 //! - `permissions`: SDDL strings per share, addressed by their permission key.
+//! - `virtual_versions`: for each share version of a virtual share (`super::virtual_share`), its spec
+//!   and generation. A virtual share has rows in `shares` (so share-level operations treat it like any
+//!   other) but none in `nodes` or `extents`: its tree is computed.
 //!
 //! Every request runs in one transaction ([`Store::run`]).
 
 use super::error::{StorageError, StorageResult};
+use super::virtual_share::{VirtualShare, VirtualShareSpec};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The FileId Azure gives every share's root directory.
 pub const ROOT_FILE_ID: u64 = 13_835_128_424_026_341_376;
@@ -38,6 +43,15 @@ pub struct ShareRow {
     pub metadata: Metadata,
     /// Ticks; the ETag derives from it.
     pub last_modified: i64,
+    /// For a virtual share: its generator and this version's generation.
+    pub virt: Option<VirtualAt>,
+}
+
+/// A version of a virtual share: the tree of `share` at `generation`.
+#[derive(Debug, Clone)]
+pub struct VirtualAt {
+    pub share: Arc<VirtualShare>,
+    pub generation: u32,
 }
 
 /// Standard HTTP properties stored with a file.
@@ -152,21 +166,30 @@ CREATE TABLE IF NOT EXISTS permissions(
     key TEXT NOT NULL,
     sddl TEXT NOT NULL,
     PRIMARY KEY(share, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS virtual_versions(
+    sid INTEGER PRIMARY KEY,
+    spec TEXT NOT NULL,
+    generation INTEGER NOT NULL);
 PRAGMA user_version = 1;
 ";
+
+/// The configured virtual shares by name.
+type Virtuals = HashMap<String, Arc<VirtualShare>>;
 
 /// The database, one connection used by one request at a time.
 pub struct Store {
     conn: Mutex<Connection>,
+    virtuals: Virtuals,
 }
 
 impl Store {
-    /// Opens (creating if needed) `dir/emulator.sqlite`.
-    pub fn open(dir: &Path) -> anyhow::Result<Store> {
+    /// Opens (creating if needed) `dir/emulator.sqlite`, with the virtual shares of `virtual_shares`
+    /// (see [`register_virtual_shares`]).
+    pub fn open(dir: &Path, virtual_shares: &[VirtualShareSpec]) -> anyhow::Result<Store> {
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
         let path = dir.join("emulator.sqlite");
-        let conn = Connection::open(&path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+        let mut conn = Connection::open(&path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL in WAL mode: a crash of the process never loses a committed request; a power loss may
         // lose the last few.
@@ -175,7 +198,11 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA).map_err(|e| anyhow::anyhow!("cannot create schema in {}: {e}", path.display()))?;
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(Store { conn: Mutex::new(conn) })
+        register_virtual_shares(&mut conn, virtual_shares)
+            .map_err(|e| anyhow::anyhow!("cannot set up the virtual shares in {}: {e}", path.display()))?;
+        let virtuals =
+            virtual_shares.iter().map(|s| (s.name.clone(), Arc::new(VirtualShare::new(s.clone())))).collect();
+        Ok(Store { conn: Mutex::new(conn), virtuals })
     }
 
     /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise.
@@ -184,15 +211,78 @@ impl Store {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let behavior = if write { TransactionBehavior::Immediate } else { TransactionBehavior::Deferred };
         let tx = conn.transaction_with_behavior(behavior)?;
-        let out = f(&Db { c: &tx })?;
+        let out = f(&Db { c: &tx, virtuals: &self.virtuals })?;
         tx.commit()?;
         Ok(out)
     }
 }
 
+/// Makes the share rows of the virtual shares match `specs`: versions of virtual shares that are no
+/// longer configured, or configured with another spec, are dropped (their snapshots meant another
+/// tree); a configured share without a row gets a live row at generation 0. A stored share of the same
+/// name is an error. The default and one more permission are stored for each virtual share.
+fn register_virtual_shares(conn: &mut Connection, specs: &[VirtualShareSpec]) -> anyhow::Result<()> {
+    let tx = conn.transaction()?;
+    let mut seen = std::collections::HashSet::new();
+    for spec in specs {
+        if !seen.insert(spec.name.as_str()) {
+            anyhow::bail!("virtual share {} is given twice", spec.name);
+        }
+    }
+    let versions: Vec<(i64, String, String)> = tx
+        .prepare("SELECT s.sid, s.name, v.spec FROM shares s JOIN virtual_versions v ON v.sid = s.sid")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (sid, name, stored) in versions {
+        if specs.iter().find(|s| s.name == name).map(VirtualShareSpec::fingerprint).as_deref() != Some(stored.as_str())
+        {
+            tx.execute("DELETE FROM shares WHERE sid = ?1", [sid])?;
+            tx.execute("DELETE FROM virtual_versions WHERE sid = ?1", [sid])?;
+        }
+    }
+    for spec in specs {
+        let live: Option<(i64, bool)> = tx
+            .query_row(
+                "SELECT sid, EXISTS(SELECT 1 FROM virtual_versions v WHERE v.sid = shares.sid) FROM shares \
+                 WHERE name = ?1 AND snapshot = ''",
+                [&spec.name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        match live {
+            Some((_, true)) => {}
+            Some((_, false)) => anyhow::bail!(
+                "{} is a stored share in this data directory; give the virtual share another name",
+                spec.name
+            ),
+            None => {
+                let now = super::clock::wall_ticks();
+                tx.execute(
+                    "INSERT INTO shares(name, snapshot, quota, metadata, last_modified, next_file_id) \
+                     VALUES (?1, '', 5120, '[]', ?2, ?3)",
+                    params![spec.name, now, to_i64(FIRST_FILE_ID)],
+                )?;
+                tx.execute(
+                    "INSERT INTO virtual_versions(sid, spec, generation) VALUES (?1, ?2, 0)",
+                    params![tx.last_insert_rowid(), spec.fingerprint()],
+                )?;
+            }
+        }
+        for sddl in [super::props::DEFAULT_SDDL, super::virtual_share::OTHER_SDDL] {
+            tx.execute(
+                "INSERT OR IGNORE INTO permissions(share, key, sddl) VALUES (?1, ?2, ?3)",
+                params![spec.name, super::props::permission_key(sddl), sddl],
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// Queries and changes within one transaction.
 pub struct Db<'c> {
     c: &'c Connection,
+    virtuals: &'c Virtuals,
 }
 
 fn to_i64(id: u64) -> i64 {
@@ -209,16 +299,24 @@ fn metadata_from_json(s: &str) -> Metadata {
     serde_json::from_str(s).unwrap_or_default()
 }
 
-const SHARE_COLS: &str = "sid, name, snapshot, quota, metadata, last_modified";
+/// Columns of a share row; the last is the generation of a virtual share version (NULL otherwise).
+const SHARE_COLS: &str = "sid, name, snapshot, quota, metadata, last_modified, \
+    (SELECT generation FROM virtual_versions v WHERE v.sid = shares.sid)";
 
-fn share_from_row(r: &Row) -> rusqlite::Result<ShareRow> {
+/// A share row read with [`SHARE_COLS`]; `virtuals` supplies the generator of a virtual share.
+fn share_from_row(virtuals: &Virtuals, r: &Row) -> rusqlite::Result<ShareRow> {
+    let name: String = r.get(1)?;
+    let generation: Option<u32> = r.get(6)?;
+    let virt = generation
+        .and_then(|generation| virtuals.get(&name).map(|share| VirtualAt { share: Arc::clone(share), generation }));
     Ok(ShareRow {
         sid: r.get(0)?,
-        name: r.get(1)?,
+        name,
         snapshot: r.get(2)?,
         quota: r.get(3)?,
         metadata: metadata_from_json(&r.get::<_, String>(4)?),
         last_modified: r.get(5)?,
+        virt,
     })
 }
 
@@ -260,7 +358,11 @@ impl Db<'_> {
     /// The share `name` at `snapshot` (`""` for the live share).
     pub fn share(&self, name: &str, snapshot: &str) -> StorageResult<Option<ShareRow>> {
         let sql = format!("SELECT {SHARE_COLS} FROM shares WHERE name = ?1 AND snapshot = ?2");
-        Ok(self.c.prepare_cached(&sql)?.query_row(params![name, snapshot], share_from_row).optional()?)
+        Ok(self
+            .c
+            .prepare_cached(&sql)?
+            .query_row(params![name, snapshot], |r| share_from_row(self.virtuals, r))
+            .optional()?)
     }
 
     /// The live share, or `ShareNotFound`.
@@ -294,7 +396,9 @@ impl Db<'_> {
              AND (?4 OR snapshot = '') ORDER BY name, snapshot LIMIT ?5"
         );
         let mut stmt = self.c.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![from.0, from.1, prefix, with_snapshots, limit as i64], share_from_row)?;
+        let rows = stmt.query_map(params![from.0, from.1, prefix, with_snapshots, limit as i64], |r| {
+            share_from_row(self.virtuals, r)
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -320,6 +424,7 @@ impl Db<'_> {
             quota,
             metadata: metadata.clone(),
             last_modified: now,
+            virt: None,
         })
     }
 
@@ -340,6 +445,7 @@ impl Db<'_> {
         self.c.prepare_cached("DELETE FROM extents WHERE sid = ?1")?.execute([sid])?;
         self.c.prepare_cached("DELETE FROM nodes WHERE sid = ?1")?.execute([sid])?;
         self.c.prepare_cached("DELETE FROM shares WHERE sid = ?1")?.execute([sid])?;
+        self.c.prepare_cached("DELETE FROM virtual_versions WHERE sid = ?1")?.execute([sid])?;
         self.collect_blobs(&blobs)
     }
 
@@ -347,7 +453,7 @@ impl Db<'_> {
     pub fn snapshots_of(&self, name: &str) -> StorageResult<Vec<ShareRow>> {
         let sql = format!("SELECT {SHARE_COLS} FROM shares WHERE name = ?1 AND snapshot != '' ORDER BY snapshot");
         let mut stmt = self.c.prepare_cached(&sql)?;
-        let rows = stmt.query_map([name], share_from_row)?;
+        let rows = stmt.query_map([name], |r| share_from_row(self.virtuals, r))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -371,7 +477,26 @@ impl Db<'_> {
                  SELECT ?2, file_id, pos, length, blob_id, blob_offset FROM extents WHERE sid = ?1",
             )?
             .execute(params![live.sid, sid])?;
+        self.c
+            .prepare_cached(
+                "INSERT INTO virtual_versions(sid, spec, generation) SELECT ?2, spec, generation FROM virtual_versions \
+                 WHERE sid = ?1",
+            )?
+            .execute(params![live.sid, sid])?;
         Ok(ShareRow { sid, snapshot: snapshot.to_string(), ..live.clone() })
+    }
+
+    /// True if `name` is a virtual share (read-only apart from snapshots).
+    pub fn is_virtual(&self, name: &str) -> bool {
+        self.virtuals.contains_key(name)
+    }
+
+    /// Moves the live version of a virtual share to its next generation.
+    pub fn advance_generation(&self, live_sid: i64) -> StorageResult<()> {
+        self.c
+            .prepare_cached("UPDATE virtual_versions SET generation = generation + 1 WHERE sid = ?1")?
+            .execute([live_sid])?;
+        Ok(())
     }
 
     /// A new FileId for share version `sid` (live shares only), never handed out before.
@@ -655,7 +780,7 @@ mod tests {
     #[test]
     fn writes_clears_and_snapshots_share_blobs() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), &[]).unwrap();
         store
             .run(true, |db| {
                 let root = Node { file_id: ROOT_FILE_ID, is_dir: true, ..Default::default() };

@@ -16,16 +16,16 @@ from azure.storage.fileshare import ShareServiceClient
 
 
 class EmulatorProcess:
-    """`afb emulator --addr 127.0.0.1:0 --data DIR` as a subprocess; the first stdout line is its
-    connection string."""
+    """`afb emulator --addr 127.0.0.1:0 --data DIR [EXTRA_ARGS...]` as a subprocess; the first stdout
+    line is its connection string."""
 
-    def __init__(self, data_dir: str):
+    def __init__(self, data_dir: str, extra_args: Optional[list] = None):
         binary = os.environ.get("AFB_BIN")
         if not binary:
             pytest.fail("AFB_BIN must name the afb binary (e.g. $CARGO_TARGET_DIR/debug/afb)")
         self.data_dir = data_dir
         self.proc = subprocess.Popen(
-            [binary, "emulator", "--addr", "127.0.0.1:0", "--data", data_dir],
+            [binary, "emulator", "--addr", "127.0.0.1:0", "--data", data_dir] + list(extra_args or []),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -490,3 +490,75 @@ def test_restart_keeps_everything(tmp_path):
         assert int(new.get_file_properties().file_id) > int(fid)  # ids are never reused
     finally:
         emu.stop()
+
+
+# ---- virtual shares (emulator only) ----
+
+
+def _walk_files(share, path=""):
+    """Every file below `path` as (path, properties item), depth first, in listing order."""
+    out = []
+    directory = share.get_directory_client(path)
+    for item in directory.list_directories_and_files(include=["timestamps", "Etag", "Attributes", "PermissionKey"],
+                                                     include_extended_info=True):
+        child = f"{path}/{item.name}" if path else item.name
+        if item.is_directory:
+            out.extend(_walk_files(share, child))
+        else:
+            out.append((child, item))
+    return out
+
+
+def test_virtual_share_lists_and_downloads(tmp_path):
+    spec = "virt=2500,seed=11,change=0.02"
+    emu = EmulatorProcess(str(tmp_path / "a"), extra_args=["--virtual-share", spec])
+    twin = EmulatorProcess(str(tmp_path / "b"), extra_args=["--virtual-share", spec])
+    try:
+        svc = ShareServiceClient.from_connection_string(emu.connection_string)
+        names = [s.name for s in svc.list_shares()]
+        assert "virt" in names
+        share = svc.get_share_client("virt")
+        files = _walk_files(share)
+        assert len(files) == 2500
+        assert len({item.file_id for _, item in files}) == 2500
+        assert files[0][0] == "d0000/f000000.dat"
+        sized = [(p, item) for p, item in files if item.size > 0][:5]
+        twin_share = ShareServiceClient.from_connection_string(twin.connection_string).get_share_client("virt")
+        for path, item in sized:
+            data = share.get_file_client(path).download_file().readall()
+            assert len(data) == item.size
+            assert share.get_file_client(path).download_file().readall() == data
+            assert twin_share.get_file_client(path).download_file().readall() == data
+            part = share.get_file_client(path).download_file(offset=3, length=17).readall()
+            assert part == data[3:20]
+        props = share.get_file_client(sized[0][0]).get_file_properties()
+        assert props.file_id == sized[0][1].file_id and props.size == sized[0][1].size
+
+        # Read-only apart from snapshots.
+        with pytest.raises(HttpResponseError) as e:
+            share.get_file_client("d0000/new.txt").upload_file(b"x")
+        assert e.value.status_code == 409 and e.value.error_code == "VirtualShareIsReadOnly"
+
+        # A snapshot freezes generation 0; the live share moves on to generation 1.
+        snap = share.create_snapshot()["snapshot"]
+        frozen = svc.get_share_client("virt", snapshot=snap)
+        assert [(p, i.file_id, i.size) for p, i in _walk_files(frozen)] == [(p, i.file_id, i.size) for p, i in files]
+        live = _walk_files(share)
+        before = {i.file_id: (p, i.size, i.last_modified) for p, i in files}
+        after = {i.file_id: (p, i.size, i.last_modified) for p, i in live}
+        assert set(before) - set(after), "some files were deleted"
+        assert set(after) - set(before), "some files were added"
+        changed = [fid for fid in before if fid in after and before[fid][2] != after[fid][2]]
+        assert changed, "some files were modified"
+        moved = [fid for fid in before if fid in after and before[fid][0] != after[fid][0]]
+        assert moved, "a directory was renamed"
+        path = after[changed[0]][0]
+        ranges, _ = share.get_file_client(path).get_ranges_diff(previous_sharesnapshot=snap)
+        size = after[changed[0]][1]
+        assert ranges == ([{"start": 0, "end": size - 1}] if size else [])
+        same = next(fid for fid in before if fid in after and before[fid] == after[fid])
+        ranges, _ = share.get_file_client(after[same][0]).get_ranges_diff(previous_sharesnapshot=snap)
+        assert ranges == []
+    finally:
+        emu.stop()
+        twin.stop()

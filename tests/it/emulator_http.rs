@@ -9,7 +9,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 fn config(data: &Path) -> EmulatorConfig {
-    EmulatorConfig { addr: "127.0.0.1:0".parse().unwrap(), data: data.to_path_buf(), faults: Default::default() }
+    EmulatorConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data: data.to_path_buf(),
+        faults: Default::default(),
+        virtual_shares: Vec::new(),
+    }
 }
 
 /// A minimal signed client for one emulator.

@@ -9,6 +9,7 @@ mod client_scenarios;
 mod client_transport;
 mod dashboard;
 mod emulator_http;
+mod emulator_virtual;
 mod fixtures;
 mod index_diff;
 mod index_snapshot;

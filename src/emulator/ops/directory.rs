@@ -1,7 +1,7 @@
 //! Directory operations and List Directories and Files.
 
 use super::share::max_results;
-use super::tree::{Found, OnMismatch, apply_smb, existing, request_path, resolve};
+use super::tree::{self, Found, OnMismatch, apply_smb, existing, request_path, resolve};
 use crate::emulator::clock;
 use crate::emulator::error::{StorageError, StorageResult};
 use crate::emulator::props;
@@ -134,7 +134,7 @@ pub fn list(db: &Db, req: &Req) -> StorageResult<Reply> {
         Some(m) => decode_marker(m)
             .ok_or_else(|| StorageError::invalid_query_parameter("marker", m, "Not a marker this service returned."))?,
     };
-    let mut children = db.children(share.sid, dir.file_id, &name_key(prefix), &from, limit + 1)?;
+    let mut children = tree::children(db, &share, &dir, &name_key(prefix), &from, limit + 1)?;
     let next_marker =
         if children.len() > limit { children.pop().map(|n| encode_marker(&name_key(&n.name))) } else { None };
 

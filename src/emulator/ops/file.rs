@@ -1,7 +1,7 @@
 //! File operations: Create, Get (ranged), Get Properties, Delete, Set Properties (resize), Set Metadata,
 //! Put Range (update/clear) and List Ranges (with `prevsharesnapshot` diffs).
 
-use super::tree::{Found, OnMismatch, apply_smb, existing, request_path, resolve};
+use super::tree::{self, Found, OnMismatch, apply_smb, existing, request_path, resolve};
 use crate::emulator::error::{StorageError, StorageResult};
 use crate::emulator::props::{self, TimeValue};
 use crate::emulator::request::{Reply, Req, snapshot_param};
@@ -125,7 +125,7 @@ pub fn get(db: &Db, req: &Req) -> StorageResult<Reply> {
         None => {
             let mut r = file_reply(StatusCode::OK, &node, true);
             r.header("Accept-Ranges", "bytes");
-            r.body = db.read(share.sid, node.file_id, 0, node.size)?.into();
+            r.body = tree::read(db, &share, &node, 0, node.size)?.into();
             Ok(r)
         }
         Some((_, (start, end))) => {
@@ -141,7 +141,7 @@ pub fn get(db: &Db, req: &Req) -> StorageResult<Reply> {
             let mut r = file_reply(StatusCode::PARTIAL_CONTENT, &node, false);
             r.header("Accept-Ranges", "bytes");
             r.header("Content-Range", format!("bytes {start}-{last}/{}", node.size));
-            r.body = db.read(share.sid, node.file_id, start, last + 1)?.into();
+            r.body = tree::read(db, &share, &node, start, last + 1)?.into();
             Ok(r)
         }
     }
@@ -275,7 +275,7 @@ pub fn list_ranges(db: &Db, req: &Req) -> StorageResult<Reply> {
             })
             .collect()
     };
-    let current = clip(db.extents(share.sid, node.file_id, start, end)?);
+    let current = clip(tree::extents(db, &share, &node, start, end)?);
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><Ranges>");
     match snapshot_param(req, "prevsharesnapshot")? {
         None => {
@@ -286,7 +286,7 @@ pub fn list_ranges(db: &Db, req: &Req) -> StorageResult<Reply> {
         Some(prev_id) => {
             let prev_share = db.share_at(&req.share, Some(&prev_id))?;
             let previous = match resolve(db, &prev_share, &path)? {
-                Found::Node(p) if !p.is_dir => clip(db.extents(prev_share.sid, p.file_id, start, end)?),
+                Found::Node(p) if !p.is_dir => clip(tree::extents(db, &prev_share, &p, start, end)?),
                 _ => {
                     return Err(StorageError::new(
                         StatusCode::CONFLICT,

@@ -154,9 +154,13 @@ impl Op {
         )
     }
 
-    /// Runs the operation in the request's transaction.
+    /// Runs the operation in the request's transaction. Changes to a virtual share are refused here,
+    /// for every operation, apart from the share-level ones that handle it themselves.
     pub fn run(self, db: &Db, req: &Req) -> StorageResult<Reply> {
         use Op::*;
+        if self.writes() && !matches!(self, CreateShare | DeleteShare | SnapshotShare) && db.is_virtual(&req.share) {
+            return Err(StorageError::virtual_share_read_only());
+        }
         match self {
             ListShares => share::list(db, req),
             CreateShare => share::create(db, req),

@@ -167,6 +167,9 @@ pub fn delete(db: &Db, req: &Req) -> StorageResult<Reply> {
         return Ok(Reply::new(StatusCode::ACCEPTED));
     }
     let live = db.live_share(&req.share)?;
+    if live.virt.is_some() {
+        return Err(StorageError::virtual_share_read_only());
+    }
     let snapshots = db.snapshots_of(&req.share)?;
     if !snapshots.is_empty() {
         match req.header("x-ms-delete-snapshots") {
@@ -210,12 +213,21 @@ pub fn set_properties(db: &Db, req: &Req) -> StorageResult<Reply> {
 }
 
 /// Snapshot Share: freezes the live share; the snapshot id is the request time with 7 fractional
-/// digits (unique, since request times are).
+/// digits (unique, since request times are). A virtual share's snapshot records the live generation,
+/// and the live share moves on to the next one.
 pub fn snapshot(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let live = db.live_share(&req.share)?;
+    if let Some(v) = &live.virt
+        && v.generation >= crate::emulator::virtual_share::MAX_GENERATION
+    {
+        return Err(StorageError::out_of_range_input("The virtual share has reached its last generation."));
+    }
     let id = clock::iso7(req.now);
     let mut snap = db.create_snapshot(&live, &id)?;
+    if live.virt.is_some() {
+        db.advance_generation(live.sid)?;
+    }
     if let Some(m) = props::metadata(req)? {
         snap.metadata = m;
         db.update_share(&snap)?;
@@ -267,7 +279,7 @@ pub fn get_permission(db: &Db, req: &Req) -> StorageResult<Reply> {
 /// Get Share Stats: the bytes used by the share's files.
 pub fn stats(db: &Db, req: &Req) -> StorageResult<Reply> {
     let share: ShareRow = db.share_at(&req.share, req.snapshot()?.as_deref())?;
-    let used = db.share_usage(share.sid)?;
+    let used = super::tree::usage(db, &share)?;
     let mut r = Reply::new(StatusCode::OK);
     props::etag_headers(&mut r, share.last_modified);
     Ok(r.xml(format!(

@@ -1,10 +1,11 @@
-//! Names, path resolution, the SMB properties shared by files and directories, and Rename.
+//! Names, path resolution, reading a share version's tree (stored or virtual), the SMB properties shared
+//! by files and directories, and Rename.
 
 use crate::azure::credential::DEV_ACCOUNT_NAME;
 use crate::emulator::error::{StorageError, StorageResult};
 use crate::emulator::props::{self, PermissionChoice, TimeValue};
 use crate::emulator::request::{Reply, Req};
-use crate::emulator::store::{Db, Node, ROOT_FILE_ID, ShareRow};
+use crate::emulator::store::{Db, Extent, Node, ROOT_FILE_ID, ShareRow};
 use http::StatusCode;
 
 /// Longest path below the share, in UTF-16 units.
@@ -58,16 +59,74 @@ pub enum Found {
     Missing { parent: Node },
 }
 
+// ---- Reading a share version's tree: rows in SQLite, or computed for a virtual share. The operations
+// read trees only through these, so both kinds get the same headers and XML.
+
+/// The share version's root directory.
+pub fn root(db: &Db, share: &ShareRow) -> StorageResult<Node> {
+    match &share.virt {
+        Some(v) => Ok(v.share.root()),
+        None => db.node(share.sid, ROOT_FILE_ID)?.ok_or_else(|| StorageError::internal("share has no root directory")),
+    }
+}
+
+/// The child of directory `dir` named `name` (case-insensitively).
+pub fn child(db: &Db, share: &ShareRow, dir: &Node, name: &str) -> StorageResult<Option<Node>> {
+    match &share.virt {
+        Some(v) => Ok(v.share.child(v.generation, dir, name)),
+        None => db.child(share.sid, dir.file_id, name),
+    }
+}
+
+/// Children of `dir` whose name key starts with `prefix_key` and is at least `from_key`, in name-key
+/// order, at most `limit`.
+pub fn children(
+    db: &Db,
+    share: &ShareRow,
+    dir: &Node,
+    prefix_key: &str,
+    from_key: &str,
+    limit: usize,
+) -> StorageResult<Vec<Node>> {
+    match &share.virt {
+        Some(v) => Ok(v.share.children(v.generation, dir, prefix_key, from_key, limit)),
+        None => db.children(share.sid, dir.file_id, prefix_key, from_key, limit),
+    }
+}
+
+/// The extents of `file` overlapping `[start, end)` (not clipped).
+pub fn extents(db: &Db, share: &ShareRow, file: &Node, start: i64, end: i64) -> StorageResult<Vec<Extent>> {
+    match &share.virt {
+        Some(v) => Ok(v.share.extents(v.generation, file)),
+        None => db.extents(share.sid, file.file_id, start, end),
+    }
+}
+
+/// The bytes `[start, end)` of `file` (`end` at most its size); unwritten ranges are zeros.
+pub fn read(db: &Db, share: &ShareRow, file: &Node, start: i64, end: i64) -> StorageResult<Vec<u8>> {
+    match &share.virt {
+        Some(v) => Ok(v.share.read(v.generation, file, start, end)),
+        None => db.read(share.sid, file.file_id, start, end),
+    }
+}
+
+/// Bytes used by the share version's files (for a virtual share, an estimate).
+pub fn usage(db: &Db, share: &ShareRow) -> StorageResult<i64> {
+    match &share.virt {
+        Some(v) => Ok(v.share.usage_estimate()),
+        None => db.share_usage(share.sid),
+    }
+}
+
 /// Walks `path` from the root. Fails with `ParentNotFound` if a directory on the way is missing or is
 /// a file.
 pub fn resolve(db: &Db, share: &ShareRow, path: &[String]) -> StorageResult<Found> {
-    let mut cur =
-        db.node(share.sid, ROOT_FILE_ID)?.ok_or_else(|| StorageError::internal("share has no root directory"))?;
+    let mut cur = root(db, share)?;
     for (i, name) in path.iter().enumerate() {
         if !cur.is_dir {
             return Err(StorageError::parent_not_found());
         }
-        match db.child(share.sid, cur.file_id, name)? {
+        match child(db, share, &cur, name)? {
             Some(n) => cur = n,
             None if i + 1 == path.len() => return Ok(Found::Missing { parent: cur }),
             None => return Err(StorageError::parent_not_found()),

@@ -14,6 +14,7 @@ pub fn emulator(data: &std::path::Path, faults: afb::emulator::faults::FaultConf
         addr: "127.0.0.1:0".parse().expect("a socket address"),
         data: data.to_path_buf(),
         faults,
+        virtual_shares: Vec::new(),
     })
     .expect("start the emulator")
 }
