@@ -119,6 +119,11 @@ fn main() -> std::process::ExitCode {
             Command::ApiSample(args) => afb::api::sample::run(args).await,
         }
     });
+    if let Some(path) = std::env::var_os(afb::cli::PEAK_RSS_FILE_VAR)
+        && let Err(e) = std::fs::write(&path, afb::cli::peak_rss_bytes().to_string())
+    {
+        eprintln!("afb: warning: writing the peak RSS to {}: {e}", std::path::Path::new(&path).display());
+    }
     match result {
         Ok(code) => std::process::ExitCode::from(code as u8),
         Err(e) => {

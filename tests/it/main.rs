@@ -24,4 +24,5 @@ mod repository_chunking;
 mod repository_quickxor;
 mod repository_schema;
 mod repository_store;
+mod scale;
 mod scan;
