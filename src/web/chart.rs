@@ -29,18 +29,7 @@ pub const PALETTE: [&str; 6] = ["#1d4ed8", "#15803d", "#b45309", "#7e22ce", "#be
 
 /// Escape `&`, `<`, `>`, `"` and `'` for XML text and attribute values.
 pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    quick_xml::escape::escape(s).into_owned()
 }
 
 /// Seconds since the epoch of an RFC 3339 time (a manifest's `created_at`); 0 if it does not parse.
