@@ -38,3 +38,17 @@ pub struct OutputArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+/// The environment variable naming a file that receives this process's peak resident set size, in bytes
+/// (decimal), when the command ends: how benchmarks and the memory test measure a command from inside.
+pub const PEAK_RSS_FILE_VAR: &str = "AFB_PEAK_RSS_FILE";
+
+/// This process's peak resident set size in bytes so far (`getrusage`; Linux reports KiB).
+pub fn peak_rss_bytes() -> u64 {
+    // SAFETY: getrusage writes one plain struct we own; RUSAGE_SELF is always valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0;
+    }
+    usage.ru_maxrss.max(0) as u64 * 1024
+}

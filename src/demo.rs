@@ -214,7 +214,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let key_file = data.join("master.key");
     let master = master_key(&key_file)?;
     let jobs =
-        crate::api::jobs::Jobs::memory(Some(crate::api::jobs::job_handlers(repo_location, Some(master.clone()))));
+        crate::api::jobs::Jobs::memory(Some(crate::api::jobs::job_handlers(repo_location, Some(master.clone()))?));
     // A one-off operator token, valid while this process serves (never written down).
     let token = crate::api::auth::new_token();
     let control = crate::repository::store::Location::parse(repo_location)?.control_root()?;

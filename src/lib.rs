@@ -11,6 +11,7 @@
 //! - [`repository`]: the content repository in object storage (chunks, packs, index, bundles, metadata).
 //! - [`jobs`]: job handlers, the embedded and PostgreSQL queues, workers, schedules.
 //! - [`api`] and [`web`]: the REST API and the dashboard; [`server`]: `afb serve`, both on one listener.
+//! - [`units`]: sizes, counts, rates and durations for people, the same in the dashboard and the CLI.
 
 pub mod api;
 pub mod azure;
@@ -25,4 +26,5 @@ pub mod jobs;
 pub mod repository;
 pub mod scan;
 pub mod server;
+pub mod units;
 pub mod web;

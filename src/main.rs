@@ -19,6 +19,8 @@ enum Command {
     Emulator(afb::emulator::EmulatorConfig),
     /// Fill a share with a generated, realistic tree.
     Gen(afb::generate::cli::GenArgs),
+    /// Create a repository and a master key file (never overwriting one); says what to keep safe.
+    Init(afb::backup::cli::InitArgs),
     /// List a directory of a share (or of a share snapshot).
     Ls(afb::azure::ls::LsArgs),
     /// Snapshot a share, list it, and commit the next index snapshot.
@@ -89,6 +91,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Demo(args) => afb::demo::run(args).await,
+            Command::Init(args) => afb::backup::cli::init_cmd(args).await,
             Command::Ls(args) => afb::azure::ls::run(args).await,
             Command::Gen(args) => afb::generate::cli::run(args).await,
             Command::Emulator(config) => afb::emulator::run(config).await,
@@ -116,6 +119,11 @@ fn main() -> std::process::ExitCode {
             Command::ApiSample(args) => afb::api::sample::run(args).await,
         }
     });
+    if let Some(path) = std::env::var_os(afb::cli::PEAK_RSS_FILE_VAR)
+        && let Err(e) = std::fs::write(&path, afb::cli::peak_rss_bytes().to_string())
+    {
+        eprintln!("afb: warning: writing the peak RSS to {}: {e}", std::path::Path::new(&path).display());
+    }
     match result {
         Ok(code) => std::process::ExitCode::from(code as u8),
         Err(e) => {

@@ -74,7 +74,7 @@ pub fn app(state: SharedState) -> axum::Router {
 /// `afb serve`.
 pub async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let master = a.master_key()?;
-    let handlers = if a.no_runner { None } else { Some(jobs::job_handlers(&a.repo.repo, master.clone())) };
+    let handlers = if a.no_runner { None } else { Some(jobs::job_handlers(&a.repo.repo, master.clone())?) };
     let secure_cookies = match &a.public_url {
         Some(u) => {
             let u = url::Url::parse(u).with_context(|| format!("--public-url {u:?}"))?;

@@ -159,6 +159,44 @@ pub struct Growth {
     pub grew_files: i64,
 }
 
+/// One directory's part of the change between two snapshots: the files added, deleted and modified
+/// directly in it (not below it), with their bytes. Added and modified bytes are the files' new sizes
+/// (what a backup reads again), deleted bytes their old sizes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DirChange {
+    pub path: String,
+    /// The snapshot `path` is in: the new one, or the old one for a directory that is gone.
+    pub snapshot_id: i64,
+    pub added_files: u64,
+    pub added_bytes: u64,
+    pub deleted_files: u64,
+    pub deleted_bytes: u64,
+    pub modified_files: u64,
+    pub modified_bytes: u64,
+}
+
+/// The directories with most added, deleted and modified bytes between two snapshots, each list sorted
+/// by its bytes (descending) and at most `n` long.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeMap {
+    pub from: i64,
+    pub to: i64,
+    pub summary: DiffSummary,
+    pub added: Vec<DirChange>,
+    pub deleted: Vec<DirChange>,
+    pub modified: Vec<DirChange>,
+    /// Directories with any change (all of them, not only the listed ones).
+    pub directories: usize,
+}
+
+/// Per directory (node id, and whether it is the old snapshot's): counts and bytes of changed files.
+#[derive(Debug, Clone, Copy, Default)]
+struct DirTally {
+    added: (u64, u64),
+    deleted: (u64, u64),
+    modified: (u64, u64),
+}
+
 /// Directory summaries kept in memory (each about 4 bytes per node: 40 MB at 10M nodes).
 const SUMMARY_CACHE: usize = 16;
 
@@ -171,6 +209,7 @@ pub struct Index {
     subdir_listings: Bounded<(SnapKey, i64), Arc<Vec<Entry>>>,
     diffs: Bounded<(String, String, i64, i64), DiffSummary>,
     growth: Bounded<(String, String, i64, i64), Arc<Vec<Growth>>>,
+    change_maps: Bounded<(String, String, i64, i64, usize), Arc<ChangeMap>>,
 }
 
 /// Listing rows as API entries (directories with their subtree totals), directories first, then by name.
@@ -220,6 +259,7 @@ impl Index {
             subdir_listings: Bounded::new(256),
             diffs: Bounded::new(4096),
             growth: Bounded::new(256),
+            change_maps: Bounded::new(64),
         }
     }
 
@@ -449,6 +489,78 @@ impl Index {
         .map_err(ApiError::internal)?;
         self.diffs.put((new.tenant_id.clone(), new.share_id.clone(), old.snapshot_id, new.snapshot_id), summary);
         Ok(DiffResult { from: old.snapshot_id, to: new.snapshot_id, summary, changes, truncated })
+    }
+
+    /// The directories where most bytes were added, deleted and modified from `old` to `new` (counting
+    /// the files directly in each), `n` of each kind. One streaming diff ([`diff_snapshots`]: the change
+    /// records when they exist, O(changes) rows) tallied per parent directory: memory grows with the
+    /// directories that hold changes, never with the files. Paths are resolved for the listed ones only.
+    pub async fn change_map(
+        &self,
+        old: &IndexManifest,
+        new: &IndexManifest,
+        n: usize,
+    ) -> Result<Arc<ChangeMap>, ApiError> {
+        let k = (new.tenant_id.clone(), new.share_id.clone(), old.snapshot_id, new.snapshot_id, n);
+        if let Some(c) = self.change_maps.get(&k) {
+            return Ok(c);
+        }
+        let (sm_old, sm_new) = (self.summary(old).await?, self.summary(new).await?);
+        // Key: (directory node id, whether the id is the old snapshot's): a deleted file counts where it was.
+        let mut per_dir: HashMap<(i64, bool), DirTally> = HashMap::new();
+        let summary = diff_snapshots(&self.repo, old, new, |c| {
+            let add = |t: &mut (u64, u64), size: i64| {
+                t.0 += 1;
+                t.1 += size.max(0) as u64;
+            };
+            match (c.kind, &c.old, &c.new) {
+                (ChangeKind::Added, _, Some(x)) if x.kind != NodeKind::Dir => {
+                    add(&mut per_dir.entry((x.parent_id, false)).or_default().added, x.size)
+                }
+                (ChangeKind::Deleted, Some(x), _) if x.kind != NodeKind::Dir => {
+                    add(&mut per_dir.entry((x.parent_id, true)).or_default().deleted, x.size)
+                }
+                (ChangeKind::Changed, _, Some(x)) if c.modified && x.kind != NodeKind::Dir => {
+                    add(&mut per_dir.entry((x.parent_id, false)).or_default().modified, x.size)
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        let top = |pick: fn(&DirTally) -> (u64, u64)| -> Vec<DirChange> {
+            let mut v: Vec<(&(i64, bool), &DirTally)> = per_dir.iter().filter(|(_, t)| pick(t).0 > 0).collect();
+            v.sort_by(|a, b| pick(b.1).1.cmp(&pick(a.1).1).then(pick(b.1).0.cmp(&pick(a.1).0)).then(a.0.cmp(b.0)));
+            v.truncate(n);
+            v.into_iter()
+                .map(|(&(id, in_old), t)| {
+                    let (dm, snapshot_id) =
+                        if in_old { (&sm_old.dirs, old.snapshot_id) } else { (&sm_new.dirs, new.snapshot_id) };
+                    DirChange {
+                        path: dm.path(id).unwrap_or_else(|| format!("?/directory {id}")),
+                        snapshot_id,
+                        added_files: t.added.0,
+                        added_bytes: t.added.1,
+                        deleted_files: t.deleted.0,
+                        deleted_bytes: t.deleted.1,
+                        modified_files: t.modified.0,
+                        modified_bytes: t.modified.1,
+                    }
+                })
+                .collect()
+        };
+        let c = Arc::new(ChangeMap {
+            from: old.snapshot_id,
+            to: new.snapshot_id,
+            summary,
+            added: top(|t| t.added),
+            deleted: top(|t| t.deleted),
+            modified: top(|t| t.modified),
+            directories: per_dir.len(),
+        });
+        self.change_maps.put(k, c.clone());
+        Ok(c)
     }
 
     /// Files, bytes and changes per snapshot. A delta snapshot's changes come from its manifest (new ids

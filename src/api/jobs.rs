@@ -29,11 +29,12 @@ use crate::jobs::{Handlers, JobId, JobKind, JobRecord, JobState, MemoryQueue, Ne
 /// The handlers the embedded runner of `afb serve` uses: the data handlers of [`crate::jobs::data`]
 /// (scan, backup, restore, verify, prune) over the repository, with the node index at the repository root
 /// (where the API reads it). Without a master key only `noop` runs, and a data job fails with "no handler".
-pub fn job_handlers(repo_dir: &str, master: Option<crate::repository::MasterKey>) -> Handlers {
-    match master {
-        Some(m) => crate::jobs::data::data_handlers(std::sync::Arc::new(crate::jobs::data::DataEnv::new(repo_dir, m))),
+/// Fails when a Blob repository has no control area (`AFB_CONTROL_DIR`).
+pub fn job_handlers(repo_dir: &str, master: Option<crate::repository::MasterKey>) -> anyhow::Result<Handlers> {
+    Ok(match master {
+        Some(m) => crate::jobs::data::data_handlers(std::sync::Arc::new(crate::jobs::data::DataEnv::new(repo_dir, m)?)),
         None => crate::jobs::noop::builtin_handlers(),
-    }
+    })
 }
 
 /// A job started through this server, as remembered for listing.
@@ -65,6 +66,21 @@ pub struct JobView {
     pub payload: Value,
     /// RFC 3339 UTC, when known.
     pub created_at: Option<String>,
+    /// When the job was first claimed and when it ended, RFC 3339 UTC (absent until then).
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// The same two times in µs since the epoch, for the dashboard's rates and durations.
+    #[serde(skip)]
+    pub started_us: Option<i64>,
+    #[serde(skip)]
+    pub finished_us: Option<i64>,
+}
+
+/// µs since the epoch as RFC 3339 UTC with milliseconds.
+fn rfc3339_us(us: i64) -> Option<String> {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000).ok()?;
+    let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).ok()?;
+    t.format(&time::format_description::well_known::Rfc3339).ok()
 }
 
 /// The queue, the embedded runner over it, and what this server started.
@@ -100,6 +116,8 @@ impl Jobs {
             cfg.concurrency = 2;
             cfg.retry.base = Duration::from_secs(1);
             cfg.poll = Duration::from_millis(200);
+            // Progress reaches the queue with heartbeats: every second, so the job monitor moves smoothly.
+            cfg.heartbeat = Duration::from_secs(1);
             let stop = CancellationToken::new();
             let handle = tokio::spawn(Worker::new(queue.clone(), h, cfg).run(stop.clone()));
             (stop, handle)
@@ -240,6 +258,10 @@ fn memory_view(r: JobRecord, s: Option<Started>) -> JobView {
         progress: r.progress,
         payload,
         created_at,
+        started_at: r.started_us.and_then(rfc3339_us),
+        finished_at: r.finished_us.and_then(rfc3339_us),
+        started_us: r.started_us,
+        finished_us: r.finished_us,
     }
 }
 
@@ -254,7 +276,9 @@ async fn pg_views(
     let rows = c
         .query(
             "SELECT job_id, tenant_id, kind, state, attempts, max_attempts, cancel_requested, last_error, progress, payload,
-                    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
+                    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                    (extract(epoch FROM started_at) * 1000000)::bigint,
+                    (extract(epoch FROM finished_at) * 1000000)::bigint
              FROM jobs
              WHERE ($1::bigint IS NULL OR tenant_id = $1) AND ($2::bigint IS NULL OR job_id = $2)
                AND ($2::bigint IS NOT NULL OR parent_id IS NULL)
@@ -281,6 +305,10 @@ async fn pg_views(
             progress: r.get(8),
             payload,
             created_at: r.get(10),
+            started_at: r.get::<_, Option<i64>>(11).and_then(rfc3339_us),
+            finished_at: r.get::<_, Option<i64>>(12).and_then(rfc3339_us),
+            started_us: r.get(11),
+            finished_us: r.get(12),
         });
     }
     Ok(out)

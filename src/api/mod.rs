@@ -79,7 +79,6 @@ pub fn state_with(
     opts: ServeOptions,
 ) -> anyhow::Result<SharedState> {
     let repo = NodeIndex::open(repo_dir)?;
-    let dir = crate::repository::store::Location::parse(repo_dir)?.control_root()?;
     let restore_root = match &opts.restore_root {
         Some(r) => {
             std::fs::create_dir_all(r).with_context(|| format!("creating --restore-root {}", r.display()))?;
@@ -87,7 +86,8 @@ pub fn state_with(
         }
         None => None,
     };
-    let settings = crate::jobs::settings::Settings::new(dir.join(".afb").join("shares.json"), opts.master_key.clone());
+    let settings =
+        crate::jobs::settings::Settings::new(crate::jobs::settings::settings_file(repo_dir)?, opts.master_key.clone());
     settings.allow_tenant_endpoints(&opts.allow_endpoints);
     Ok(Arc::new(AppState {
         index: data::Index::new(repo),

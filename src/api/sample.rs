@@ -25,14 +25,25 @@ pub struct SampleArgs {
     /// Snapshots per share (the first a base, then mutations of 1% modified, 0.5% deleted, 2% added).
     #[arg(long, default_value_t = 4)]
     pub snapshots: usize,
+    /// Hours between two snapshots of a share: the last is now, the first `(snapshots - 1) * hours` ago.
+    #[arg(long, default_value_t = 24.0)]
+    pub interval_hours: f64,
+}
+
+/// Write options for snapshot `k` of `n` (0-based): created `(n - 1 - k) * hours` before `now`.
+fn dated(now: chrono::DateTime<chrono::Utc>, k: usize, n: usize, hours: f64) -> WriteOptions {
+    let back_ms = ((n - 1 - k) as f64 * hours * 3_600_000.0) as i64;
+    WriteOptions { created_ms: Some(now.timestamp_millis() - back_ms), ..Default::default() }
 }
 
 /// Write the sample; returns the number of snapshots written.
 pub async fn write_sample(repo: &NodeIndex, a: &SampleArgs) -> anyhow::Result<usize> {
     let mut written = 0;
+    let now = chrono::Utc::now();
+    let n = a.snapshots.max(1);
     for t in 0..a.tenants {
         let tenant = format!("tenant-{t:03}");
-        let mut w = repo.begin(&tenant, "files", WriteOptions::default()).await?;
+        let mut w = repo.begin(&tenant, "files", dated(now, 0, n, a.interval_hours)).await?;
         for b in SyntheticShare::new(t as u64 + 1, a.nodes).batches(65536) {
             w.write(&b).await?;
         }
@@ -46,7 +57,7 @@ pub async fn write_sample(repo: &NodeIndex, a: &SampleArgs) -> anyhow::Result<us
                 m.totals.dirs,
                 m.next_node_id,
             );
-            let mut w = repo.begin(&tenant, "files", WriteOptions::default()).await?;
+            let mut w = repo.begin(&tenant, "files", dated(now, k, n, a.interval_hours)).await?;
             let mut s = repo.read(&m, None)?;
             while let Some(b) = s.try_next().await? {
                 w.write(&mu.apply(&b)).await?;
@@ -79,7 +90,7 @@ pub async fn write_sample(repo: &NodeIndex, a: &SampleArgs) -> anyhow::Result<us
             if round == 1 {
                 nodes.push(n(4, 1, "<img src=x onerror=alert(2)>.txt", NodeKind::File, 5));
             }
-            let mut w = repo.begin("tenant-000", "names", WriteOptions::default()).await?;
+            let mut w = repo.begin("tenant-000", "names", dated(now, round, 2, a.interval_hours)).await?;
             w.write(&nodes_to_batch(&nodes)).await?;
             w.commit(None).await?;
             written += 1;

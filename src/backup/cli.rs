@@ -40,13 +40,22 @@ pub struct RepoTarget {
 }
 
 impl RepoTarget {
+    /// The master key: `--master-key-file`, else `AFB_MASTER_KEY`, else the file `afb init` writes by
+    /// default ([`default_key_file`]) if it exists. Without any, the error says how to make one.
     pub fn master_key(&self) -> anyhow::Result<MasterKey> {
         if let Some(f) = &self.master_key_file {
             return Ok(MasterKey::from_file(f)?);
         }
-        let hex =
-            std::env::var("AFB_MASTER_KEY").context("no master key: pass --master-key-file or set AFB_MASTER_KEY")?;
-        Ok(MasterKey::from_hex(hex.trim())?)
+        if let Some(hex) = std::env::var("AFB_MASTER_KEY").ok().filter(|v| !v.trim().is_empty()) {
+            return Ok(MasterKey::from_hex(hex.trim())?);
+        }
+        if let Some(f) = default_key_file().filter(|f| f.exists()) {
+            return Ok(MasterKey::from_file(&f)?);
+        }
+        anyhow::bail!(
+            "no master key: create a repository and its key with `afb init --repo {}`, or pass --master-key-file or set AFB_MASTER_KEY",
+            self.repo
+        )
     }
 
     pub fn store(&self) -> anyhow::Result<Arc<dyn ObjectStore>> {
@@ -66,6 +75,85 @@ impl RepoTarget {
             .await
             .with_context(|| format!("opening repository {} for {}/{}", self.repo, self.tenant, self.share))
     }
+}
+
+/// Where `afb init` writes the master key unless told otherwise, and where commands look for it last:
+/// `$XDG_CONFIG_HOME/afb/master.key`, else `$HOME/.config/afb/master.key` (`None` without either).
+pub fn default_key_file() -> Option<PathBuf> {
+    let config = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?).join(".config"),
+    };
+    Some(config.join("afb").join("master.key"))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub repo: crate::cli::RepoArgs,
+    /// Where to write the new master key (default: $XDG_CONFIG_HOME/afb/master.key, else
+    /// ~/.config/afb/master.key). An existing file is never overwritten.
+    #[arg(long)]
+    pub master_key_file: Option<PathBuf>,
+}
+
+/// `afb init`: creates the repository (a local directory, or the container on Azure Blob) and a new
+/// master key in a file of mode 0600 ([`MasterKey::create_file`], which never overwrites one), then says
+/// where both are and what to keep safe.
+pub async fn init_cmd(a: InitArgs) -> anyhow::Result<ExitCode> {
+    let location = Location::parse(&a.repo.repo)?;
+    let key_file = match a.master_key_file {
+        Some(f) => f,
+        None => {
+            default_key_file().context("no --master-key-file given, and neither XDG_CONFIG_HOME nor HOME is set")?
+        }
+    };
+    // Refuse before creating anything: an existing key may protect backups elsewhere.
+    if std::fs::symlink_metadata(&key_file).is_ok() {
+        anyhow::bail!(
+            "master key file {} already exists; afb init never overwrites a key (pass --master-key-file with a new path, or use this key with --master-key-file)",
+            key_file.display()
+        );
+    }
+    match location.local_dir() {
+        Some(dir) => {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating repository directory {}", dir.display()))?;
+        }
+        None => {
+            location.create_container(None).await?;
+        }
+    }
+    if let Some(parent) = key_file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    MasterKey::create_file(&key_file)?;
+    let default = default_key_file().is_some_and(|d| d == key_file);
+    println!("created repository {location}");
+    println!("created master key {} (mode 0600)", key_file.display());
+    println!();
+    println!("Keep the master key safe, and apart from the repository: every backup in the repository is");
+    println!("encrypted under it, so without it nothing can be restored, and with it and the repository");
+    println!("anyone can read them all. Copy it to a password manager or vault now.");
+    println!();
+    println!("Next, back up a share:");
+    let key_arg = if default { String::new() } else { format!(" --master-key-file {}", key_file.display()) };
+    println!("    afb backup --repo {} --tenant T --share S --connection-string '...'{key_arg}", a.repo.repo);
+    if default {
+        println!(
+            "(commands find the key at this default path; elsewhere pass --master-key-file or set AFB_MASTER_KEY)"
+        );
+    }
+    Ok(ExitCode::Ok)
 }
 
 fn service(source: &SourceArgs) -> anyhow::Result<FileServiceClient> {
@@ -117,6 +205,18 @@ pub async fn backup_from_snapshot_with(
     progress: &dyn Progress,
     readers: usize,
 ) -> anyhow::Result<BackupSummary> {
+    let current = scan_into_index(repo, index, at, ts.clone()).await?;
+    let previous = find_previous(repo, index).await?;
+    run(repo, BackupInput { share: at.clone(), share_snapshot: ts, index, current, previous, progress, readers }).await
+}
+
+/// Scans `at` into the index under the repository's tenant and share id; the new index snapshot.
+async fn scan_into_index(
+    repo: &Repository,
+    index: &NodeIndex,
+    at: &ShareClient,
+    ts: Option<String>,
+) -> anyhow::Result<crate::index::manifest::IndexManifest> {
     let tenant = repo.scope().tenant().to_string();
     let share_id = repo.scope().share().to_string();
     // The parallel, spilling scan of `crate::scan`, filed under this repository's share id: of the share
@@ -130,9 +230,22 @@ pub async fn backup_from_snapshot_with(
     let report =
         crate::scan::scan(at.account_config().clone(), at.client_options().clone(), at.name(), index, &tenant, &opts)
             .await?;
-    let current = report.manifest.ok_or_else(|| anyhow::anyhow!("scan of {} committed no manifest", at.name()))?;
+    report.manifest.ok_or_else(|| anyhow::anyhow!("scan of {} committed no manifest", at.name()))
+}
+
+/// What a backup of the live share would read now, without reading it: scans the live share (no share
+/// snapshot is created) into a new index snapshot and surveys the plan against the latest backup.
+pub async fn dry_run(
+    repo: &Repository,
+    index: &NodeIndex,
+    share: &ShareClient,
+    budget: &super::parts::BatchBudget,
+) -> anyhow::Result<(i64, super::plan::Survey)> {
+    let current = scan_into_index(repo, index, share, None).await?;
+    let id = current.snapshot_id;
     let previous = find_previous(repo, index).await?;
-    run(repo, BackupInput { share: at.clone(), share_snapshot: ts, index, current, previous, progress, readers }).await
+    let plan = super::Plan::new(current, None, previous);
+    Ok((id, plan.survey(index, budget).await?))
 }
 
 /// Progress of the reads: on a terminal an indicatif bar (bytes, MB/s, files, files/s, ETA); otherwise a
@@ -252,6 +365,10 @@ pub struct BackupArgs {
     /// Files read from the share at once (0: the default, 8).
     #[arg(long, default_value_t = 0)]
     pub readers: usize,
+    /// Only say what a backup would read: scan the live share into the index (no share snapshot is
+    /// created) and compare it with the latest backup; nothing is read or stored in the repository.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -260,6 +377,25 @@ pub async fn backup_cmd(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let svc = service(&args.source)?;
     let mut repo = args.target.open().await?;
     let index = args.target.index()?;
+    if args.dry_run {
+        let budget = super::parts::BatchBudget::default();
+        let (idx, s) = dry_run(&repo, &index, &svc.share(&args.target.share), &budget).await?;
+        if args.output.json {
+            let v = serde_json::json!({ "index_snapshot": idx, "survey": s });
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            println!(
+                "index snapshot {idx}: a backup would read {} nodes ({} files, {:.2} MB) and keep {} files and {} directories from the latest backup; {} part(s) at the default worker budget",
+                s.nodes_to_read,
+                s.files_to_read,
+                s.bytes_to_read as f64 / 1e6,
+                s.files_kept,
+                s.dirs_kept,
+                s.ranges.len()
+            );
+        }
+        return Ok(ExitCode::Ok);
+    }
     let progress = LineProgress::new();
     let s = backup_share_with(&mut repo, &index, &svc.share(&args.target.share), &progress, args.readers).await?;
     if args.output.json {

@@ -1,7 +1,9 @@
 //! The backup engine: diff-driven incremental backup of an Azure Files share into the repository.
 //!
-//! One backup ([`run`]):
-//! 1. diffs the current index snapshot against the index snapshot the previous backup recorded;
+//! One backup ([`run`]), streamed in node-id order with memory bounded by one metadata bucket, the reads
+//! in flight and the current snapshot's directory map (see [`plan`]):
+//! 1. merge-joins the current index snapshot with the index snapshot and the node versions of the
+//!    previous backup;
 //! 2. for every node unchanged in content (unchanged, renamed, moved) copies the previous node version
 //!    (content refs, SDDL id, metadata) with its new name and parent: no read, no chunk-index lookup;
 //! 3. reads added and modified files from the Azure **share snapshot** (never the live share), computing
@@ -10,13 +12,15 @@
 //!    comes from the previous version's chunks in the repository;
 //! 4. stores content through [`crate::repository::Repository`] (FastCDC chunks, dedup, packs; small files of
 //!    one directory in TAR bundles), SDDLs once per distinct permission, and node versions as FlatBuffers
-//!    metadata objects in buckets of [`BUCKET`] node ids: a bucket with no change reuses the previous
-//!    backup's object, so an incremental backup writes metadata in proportion to what changed;
+//!    metadata objects in buckets of [`BUCKET`] node ids, each written as soon as it is complete: a bucket
+//!    with no change reuses the previous backup's object, so an incremental backup writes metadata in
+//!    proportion to what changed;
 //! 5. commits a backup manifest (data first, manifest last) naming the index snapshot id and the Azure
 //!    share-snapshot timestamp in `extra`.
 //!
-//! The steps are [`Plan::new`] (1–2), [`store_nodes`] (3–4, for all nodes to read or a range of them) and
-//! [`Plan::commit`] (metadata and manifest); [`parts`] runs the middle step as several jobs.
+//! The steps are [`Plan::walk`] (1–2, for all node ids or a range of them), [`store_range`] (3–4) and
+//! [`Plan::commit`] (the manifest); [`Plan::survey`] counts what a backup will read without reading it,
+//! and [`parts`] runs ranges as several jobs.
 //!
 //! See `docs/backup.md`.
 
@@ -25,12 +29,13 @@ pub mod cli;
 pub mod confined;
 pub mod forget;
 pub mod parts;
+pub mod plan;
 /// Prune lives with the repository format; re-exported here beside `forget`.
 pub use crate::repository::prune;
 pub mod restore;
 pub mod verify;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -40,12 +45,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::azure::{AzureError, ByteRange, FileClient, Properties, ShareClient};
 use crate::index::NodeIndex;
-use crate::index::diff::{Change, ChangeKind, diff_snapshots};
-use crate::index::dirmap::DirMap;
 use crate::index::manifest::IndexManifest;
-use crate::index::node::{Node, NodeKind as IndexKind, batch_to_nodes};
+use crate::index::node::{Node, NodeKind as IndexKind};
 use crate::repository::generated::{BundleRef, KeyValue, NfsAttributes, NodeKind, NodeVersion};
 use crate::repository::{BackupManifest, ChunkId, ObjectId, Repository, SmallFile};
+use parts::BatchBudget;
+pub use plan::{BucketEnd, LAST_NODE_ID, Plan, PlanWalk, Step};
 
 /// Node ids per metadata object (bucket = node_id / BUCKET).
 pub const BUCKET: u64 = 4096;
@@ -105,6 +110,9 @@ pub struct BackupSummary {
     /// The Azure share snapshot read (its JSON key is the one the output has always had).
     #[serde(rename = "azure_snapshot")]
     pub share_snapshot: Option<String>,
+    /// Files and directories the backup set out to read (added, modified, or without a previous
+    /// version), including those it skipped.
+    pub nodes_read: u64,
     pub files_new: u64,
     pub files_changed: u64,
     pub files_unchanged: u64,
@@ -133,11 +141,16 @@ pub struct BackupSummary {
 }
 
 impl BackupSummary {
-    /// Adds what `part` read and stored (the counters of [`store_nodes`] and of the repository) to `self`.
+    /// Adds what `part` read, kept and stored (the counters of [`store_range`] and of the repository) to
+    /// `self`.
     pub fn add_part(&mut self, part: &BackupSummary) {
+        self.nodes_read += part.nodes_read;
         self.files_new += part.files_new;
         self.files_changed += part.files_changed;
+        self.files_unchanged += part.files_unchanged;
         self.dirs += part.dirs;
+        self.metadata_objects_written += part.metadata_objects_written;
+        self.metadata_objects_reused += part.metadata_objects_reused;
         self.bytes_read += part.bytes_read;
         self.bytes_reused += part.bytes_reused;
         self.bytes_processed += part.bytes_processed;
@@ -204,25 +217,6 @@ pub async fn load_bucket(repo: &Repository, id: &str) -> anyhow::Result<Vec<Node
     Ok(repo.get_metadata(&oid).await?)
 }
 
-/// All node versions of a backup, by node id, and the metadata object of each bucket.
-pub async fn load_versions(
-    repo: &Repository,
-    m: &BackupManifest,
-) -> anyhow::Result<(BTreeMap<u64, NodeVersion>, HashMap<u64, String>)> {
-    let mut versions = BTreeMap::new();
-    let mut buckets = HashMap::new();
-    for id in &m.metadata {
-        let batch = load_bucket(repo, id).await?;
-        if let Some(first) = batch.first() {
-            buckets.insert(first.node_id / BUCKET, id.clone());
-        }
-        for v in batch {
-            versions.insert(v.node_id, v);
-        }
-    }
-    Ok((versions, buckets))
-}
-
 /// Chunk ids of a node version.
 pub fn chunk_ids(v: &NodeVersion) -> Vec<ChunkId> {
     v.chunk_ids.as_deref().unwrap_or_default().chunks_exact(32).filter_map(ChunkId::from_slice).collect()
@@ -236,9 +230,9 @@ fn is_not_found(e: &AzureError) -> bool {
 /// (`locks/backup-*`, see [`prune`]) is held from before the first repository read until after the commit,
 /// so a concurrent prune never deletes what this backup may still refer to.
 ///
-/// The three steps are public so a backup can also be split across jobs ([`parts`]): [`Plan::new`]
-/// (the diff: what is reused, what must be read), [`store_nodes`] (read and store some of the nodes to
-/// read) and [`Plan::commit`] (metadata buckets and the manifest).
+/// The steps are public so a backup can also be split across jobs ([`parts`]): [`Plan::walk`] (what is
+/// kept, what must be read, bucket by bucket), [`store_range`] (read and store one range, writing its
+/// metadata buckets) and [`Plan::commit`] (the manifest).
 pub async fn run(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Result<BackupSummary> {
     with_backup_marker(repo, async |repo| run_marked(repo, input).await).await
 }
@@ -258,11 +252,14 @@ pub(crate) async fn with_backup_marker<T>(
 async fn run_marked(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Result<BackupSummary> {
     let started = Instant::now();
     let stats0 = repo.stats();
-    let mut plan = Plan::new(repo, input.index, input.current, input.share_snapshot, input.previous).await?;
-    let mut sum = plan.summary();
-    let nodes = std::mem::take(&mut plan.to_read);
-    let produced = store_nodes(repo, &input.share, &plan, nodes, input.readers, input.progress, &mut sum).await?;
-    plan.commit(repo, produced, &mut sum, None).await?;
+    let plan = Plan::new(input.current, input.share_snapshot, input.previous);
+    let survey = plan.survey(input.index, &BatchBudget::UNLIMITED).await?;
+    let mut sum = plan.base_summary();
+    let mut walk = plan.walk(repo, input.index, 0, LAST_NODE_ID).await?;
+    let totals = (survey.files_to_read, survey.bytes_to_read);
+    let refs =
+        store_range(repo, &input.share, &plan, &mut walk, totals, input.readers, input.progress, &mut sum).await?;
+    plan.commit(repo, refs, &mut sum, None).await?;
     sum.add_stats(&repo.stats(), &stats0);
     sum.seconds = started.elapsed().as_secs_f64();
     Ok(sum)
@@ -277,131 +274,57 @@ pub struct ToRead {
     pub prev: Option<NodeVersion>,
 }
 
-/// What one backup must do, derived from the current index snapshot and the previous backup alone (no
-/// repository writes, no Azure calls): so every job of a split backup derives the same plan.
-pub struct Plan {
-    pub current: IndexManifest,
-    /// The Azure share-snapshot timestamp the current index snapshot describes.
-    pub share_snapshot: Option<String>,
-    pub previous: Option<Previous>,
-    prev_buckets: HashMap<u64, String>,
-    /// Buckets whose metadata object must be written: a node in them was added, deleted, changed, or has
-    /// no previous version.
-    dirty: BTreeSet<u64>,
-    /// Versions of the nodes whose content did not change (unchanged, renamed, moved): the previous
-    /// version with the current name, parent and attributes.
-    reused: BTreeMap<u64, NodeVersion>,
-    files_unchanged: u64,
-    dirs_unchanged: u64,
-    /// Nodes to read (added or modified), ascending by node id.
-    pub to_read: Vec<ToRead>,
+/// The objects a range of a backup wrote or kept for its node versions, as its manifest lists them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ManifestRefs {
+    /// Metadata objects of the range's buckets, in node-id order (written now or the previous backup's).
+    pub metadata: Vec<String>,
+    /// Permission objects (SDDLs) and bundles the range's node versions refer to.
+    pub permissions: BTreeSet<String>,
+    pub bundles: BTreeSet<String>,
+}
+
+impl ManifestRefs {
+    /// Appends `later` (the refs of the next range in node-id order).
+    pub fn append(&mut self, later: ManifestRefs) {
+        self.metadata.extend(later.metadata);
+        self.permissions.extend(later.permissions);
+        self.bundles.extend(later.bundles);
+    }
+
+    fn note(&mut self, v: &NodeVersion) {
+        if let Some(p) = &v.permission_id {
+            self.permissions.insert(crate::repository::id::hex(p));
+        }
+        if let Some(b) = &v.bundle
+            && let Some(id) = &b.bundle_id
+        {
+            self.bundles.insert(crate::repository::id::hex(id));
+        }
+    }
 }
 
 impl Plan {
-    /// Diffs `current` against the previous backup's index snapshot and walks `current`: a node whose
-    /// content did not change reuses its previous version, every other node is to be read.
-    pub async fn new(
-        repo: &Repository,
-        index: &NodeIndex,
-        current: IndexManifest,
-        share_snapshot: Option<String>,
-        previous: Option<Previous>,
-    ) -> anyhow::Result<Plan> {
-        let (prev_versions, prev_buckets) = match &previous {
-            Some(p) => load_versions(repo, &p.backup).await?,
-            None => Default::default(),
-        };
-        let mut changes: HashMap<i64, Change> = HashMap::new();
-        if let Some(p) = &previous {
-            diff_snapshots(index, &p.index, &current, |c| {
-                changes.insert(c.node_id(), c.clone());
-                Ok(())
-            })
-            .await?;
-        }
-        let mut dirty: BTreeSet<u64> = changes.keys().map(|id| *id as u64 / BUCKET).collect();
-        let dirmap = DirMap::load(index, &current).await?;
-        let mut plan = Plan {
-            current,
-            share_snapshot,
-            previous,
-            prev_buckets,
-            dirty: BTreeSet::new(),
-            reused: BTreeMap::new(),
-            files_unchanged: 0,
-            dirs_unchanged: 0,
-            to_read: Vec::new(),
-        };
-        let mut stream = index.read(&plan.current, None)?;
-        while let Some(b) = stream.next().await {
-            for n in batch_to_nodes(&b?) {
-                let id = n.node_id as u64;
-                let prev = prev_versions.get(&id);
-                let reuse = match (prev, changes.get(&n.node_id)) {
-                    (Some(_), None) => plan.previous.is_some(),
-                    (Some(_), Some(c)) => c.kind == ChangeKind::Changed && !c.modified,
-                    _ => false,
-                };
-                if let (true, Some(prev)) = (reuse, prev) {
-                    let mut v = prev.clone();
-                    v.name = Some(n.name.clone());
-                    v.parent_id = n.parent_id as u64;
-                    v.attributes = n.attributes as u32;
-                    if n.kind == IndexKind::File {
-                        plan.files_unchanged += 1;
-                    } else {
-                        plan.dirs_unchanged += 1;
-                    }
-                    plan.reused.insert(id, v);
-                } else {
-                    if plan.previous.is_none() || prev.is_none() {
-                        dirty.insert(id / BUCKET);
-                    }
-                    let path = dirmap.path_of(n.parent_id, &n.name).unwrap_or_else(|| n.name.clone());
-                    plan.to_read.push(ToRead {
-                        path: path.trim_start_matches('/').to_string(),
-                        node: n,
-                        prev: prev.cloned(),
-                    });
-                }
-            }
-        }
-        plan.dirty = dirty;
-        Ok(plan)
-    }
-
-    /// The summary so far: what the plan reuses.
-    pub fn summary(&self) -> BackupSummary {
+    /// The summary a backup of this plan starts from.
+    pub fn base_summary(&self) -> BackupSummary {
         BackupSummary {
             index_snapshot: self.current.snapshot_id,
             share_snapshot: self.share_snapshot.clone(),
-            files_unchanged: self.files_unchanged,
-            dirs: self.dirs_unchanged,
             ..Default::default()
         }
     }
 
-    /// The Azure share snapshot of the previous backup (List Ranges compares against it).
-    pub fn prev_snapshot(&self) -> Option<&str> {
-        self.previous.as_ref().and_then(|p| p.share_snapshot.as_deref())
-    }
-
-    /// Writes the metadata buckets and commits the manifest: the reused versions plus `produced` (what
-    /// [`store_nodes`] stored, from one call or from several parts), with `sum.skipped` recorded as
-    /// skipped. A bucket with no added, changed, deleted or skipped node reuses the previous backup's
-    /// object. With `snapshot_id` the manifest gets that id (create-only, as always): if it exists
+    /// Commits the manifest naming `refs` (every range's, in node-id order), with `sum.skipped` recorded
+    /// as skipped. With `snapshot_id` the manifest gets that id (create-only, as always): if it exists
     /// already, nothing is written and `sum.already_committed` is set.
     pub async fn commit(
-        self,
+        &self,
         repo: &mut Repository,
-        produced: BTreeMap<u64, NodeVersion>,
+        refs: ManifestRefs,
         sum: &mut BackupSummary,
         snapshot_id: Option<String>,
     ) -> anyhow::Result<BackupManifest> {
-        let Plan { current, share_snapshot, previous, prev_buckets, mut dirty, mut reused, .. } = self;
-        for s in &sum.skipped {
-            dirty.insert(s.node_id / BUCKET);
-        }
         let mut manifest = BackupManifest::new(repo.scope().tenant(), repo.scope().share());
         if let Some(id) = snapshot_id {
             if let Some(existing) = load_manifest_opt(repo, &id).await? {
@@ -412,39 +335,12 @@ impl Plan {
             }
             manifest.snapshot_id = id;
         }
-        manifest.parent = previous.as_ref().map(|p| p.backup.snapshot_id.clone());
-        reused.extend(produced);
-        let mut permissions = BTreeSet::new();
-        let mut bundles = BTreeSet::new();
-        let mut by_bucket: BTreeMap<u64, Vec<NodeVersion>> = BTreeMap::new();
-        for (id, v) in reused {
-            if let Some(p) = &v.permission_id {
-                permissions.insert(crate::repository::id::hex(p));
-            }
-            if let Some(b) = &v.bundle
-                && let Some(id) = &b.bundle_id
-            {
-                bundles.insert(crate::repository::id::hex(id));
-            }
-            by_bucket.entry(id / BUCKET).or_default().push(v);
-        }
-        // In ascending bucket order, one object per bucket (`load_versions` relies on it).
-        for (bucket, versions) in by_bucket {
-            if !dirty.contains(&bucket)
-                && let Some(obj) = prev_buckets.get(&bucket)
-            {
-                manifest.metadata.push(obj.clone());
-                sum.metadata_objects_reused += 1;
-                continue;
-            }
-            let id = repo.put_metadata(versions).await?;
-            manifest.metadata.push(id.to_hex());
-            sum.metadata_objects_written += 1;
-        }
-        manifest.permissions = permissions.into_iter().collect();
-        manifest.bundles = bundles.into_iter().collect();
-        manifest.extra.insert(EXTRA_INDEX_SNAPSHOT.into(), current.snapshot_id.to_string());
-        if let Some(ts) = &share_snapshot {
+        manifest.parent = self.previous.as_ref().map(|p| p.backup.snapshot_id.clone());
+        manifest.metadata = refs.metadata;
+        manifest.permissions = refs.permissions.into_iter().collect();
+        manifest.bundles = refs.bundles.into_iter().collect();
+        manifest.extra.insert(EXTRA_INDEX_SNAPSHOT.into(), self.current.snapshot_id.to_string());
+        if let Some(ts) = &self.share_snapshot {
             manifest.extra.insert(EXTRA_SHARE_SNAPSHOT.into(), ts.clone());
         }
         if !sum.skipped.is_empty() {
@@ -479,56 +375,119 @@ pub async fn load_manifest_opt(repo: &Repository, id: &str) -> anyhow::Result<Op
     }
 }
 
-/// Reads `nodes` (a plan's nodes to read, or a range of them) from `share` (a client at the plan's share
-/// snapshot) and stores their content and permissions; returns the node versions stored, by node id.
-/// Nodes that could not be read are added to `sum.skipped`; counters go to `sum`. Everything stored is
-/// flushed (packs and index objects written) before this returns, so the versions refer only to durable
-/// objects.
+/// Entries a backup queues ahead of its writer at most: reads in flight plus kept versions and bucket
+/// ends waiting their turn (a kept version is a few hundred bytes).
+const QUEUE_AHEAD: usize = 2 * BUCKET as usize;
+
+/// A step waiting for the writer, in node-id order.
+#[allow(clippy::large_enum_variant, reason = "at most QUEUE_AHEAD exist; boxing would allocate per kept node")]
+enum Queued {
+    Keep(NodeVersion),
+    Read(tokio::task::JoinHandle<Fetched>),
+    End(BucketEnd),
+}
+
+/// Stores the buckets `walk` yields (one range of `plan`): reads the nodes to read from `share` (a client
+/// at the plan's share snapshot), stores their content and permissions, and writes each bucket's
+/// metadata object as soon as the bucket is complete (or keeps the previous object for a clean bucket).
+/// `totals` (files, bytes to read) feed the progress. Nodes that could not be read go to `sum.skipped`;
+/// counters go to `sum`. Everything stored is flushed before this returns, so the refs name only
+/// durable objects.
 ///
-/// Up to `readers` nodes are fetched from the share at once (properties, and the content of small files;
-/// large files stream through a bounded channel), in (directory, node id) order so one directory's small
-/// files arrive together; this task alone writes to the repository.
-pub async fn store_nodes(
+/// Up to `readers` nodes are fetched at once, each in its own task; results are taken in node-id order
+/// by this task alone, the only one writing to the repository. Small files of one directory are stored
+/// together (a bundle when there are enough) when the walk leaves the directory or the bucket.
+#[allow(clippy::too_many_arguments, reason = "each is a distinct input of one range's storing")]
+pub async fn store_range(
     repo: &mut Repository,
     share: &ShareClient,
     plan: &Plan,
-    nodes: Vec<ToRead>,
+    walk: &mut PlanWalk,
+    totals: (u64, u64),
     readers: usize,
     progress: &dyn Progress,
     sum: &mut BackupSummary,
-) -> anyhow::Result<BTreeMap<u64, NodeVersion>> {
-    let mut out: BTreeMap<u64, NodeVersion> = BTreeMap::new();
-    let files: u64 = nodes.iter().filter(|t| t.node.kind == IndexKind::File).count() as u64;
-    let bytes: u64 = nodes.iter().map(|t| t.node.size.max(0) as u64).sum();
-    progress.start(files, bytes);
+) -> anyhow::Result<ManifestRefs> {
+    progress.start(totals.0, totals.1);
+    let mut refs = ManifestRefs::default();
     let mut ctx =
         ReadCtx { share, prev_snapshot: plan.prev_snapshot().map(str::to_string), permissions: HashMap::new() };
     let policy = repo.config().bundles;
     let readers = if readers == 0 { DEFAULT_READERS } else { readers };
-    let mut jobs = nodes;
-    jobs.sort_by_key(|t| (t.node.parent_id, t.node.node_id));
     let has_prev_snapshot = ctx.prev_snapshot.is_some();
-    let reader_share = share.clone();
-    let mut fetched = futures::stream::iter(jobs)
-        .map(|job| {
-            let share = reader_share.clone();
-            tokio::spawn(fetch(share, job, policy, has_prev_snapshot))
-        })
-        .buffered(readers);
+    let mut queue: VecDeque<Queued> = VecDeque::new();
+    let mut in_flight = 0usize;
+    let mut steps = Vec::new().into_iter();
+    let mut end: Option<BucketEnd> = None;
+    let mut walk_done = false;
+    // The versions of the bucket at the head of the queue, and whether a node of it was skipped.
+    let mut bucket: Vec<NodeVersion> = Vec::new();
+    let mut bucket_skips = false;
     // Small files of the current directory, waiting to be stored together (bundle or packs).
     let mut group: Vec<(Node, NodeVersion, Vec<u8>)> = Vec::new();
     let mut group_bytes = 0usize;
-    while let Some(joined) = fetched.next().await {
-        let Fetched { job, outcome } = joined.context("a read task panicked")?;
+    loop {
+        while in_flight < readers && queue.len() < QUEUE_AHEAD {
+            if let Some(step) = steps.next() {
+                queue.push_back(match step {
+                    Step::Keep(v) => Queued::Keep(v),
+                    Step::Read(job) => {
+                        in_flight += 1;
+                        Queued::Read(tokio::spawn(fetch(share.clone(), job, policy, has_prev_snapshot)))
+                    }
+                });
+                continue;
+            }
+            if let Some(e) = end.take() {
+                queue.push_back(Queued::End(e));
+                continue;
+            }
+            if walk_done {
+                break;
+            }
+            match walk.next_bucket(repo).await? {
+                Some(b) => {
+                    steps = b.steps.into_iter();
+                    end = Some(b.end);
+                }
+                None => walk_done = true,
+            }
+        }
+        let Some(front) = queue.pop_front() else { break };
+        let handle = match front {
+            Queued::Keep(v) => {
+                if v.kind == NodeKind::Directory {
+                    sum.dirs += 1;
+                } else {
+                    sum.files_unchanged += 1;
+                }
+                bucket.push(v);
+                continue;
+            }
+            Queued::End(e) => {
+                if !group.is_empty() {
+                    store_group(repo, std::mem::take(&mut group), &mut bucket).await?;
+                    group_bytes = 0;
+                }
+                finish_bucket(repo, e, std::mem::take(&mut bucket), bucket_skips, &mut refs, sum).await?;
+                bucket_skips = false;
+                continue;
+            }
+            Queued::Read(h) => h,
+        };
+        in_flight -= 1;
+        sum.nodes_read += 1;
+        let Fetched { job, outcome } = handle.await.context("a read task panicked")?;
         let ToRead { node: n, path, prev } = job;
         if !group.is_empty() && (group[0].0.parent_id != n.parent_id || group_bytes >= policy.target_size) {
-            store_group(repo, std::mem::take(&mut group), &mut out).await?;
+            store_group(repo, std::mem::take(&mut group), &mut bucket).await?;
             group_bytes = 0;
         }
         let (props, content) = match outcome {
             Outcome::Read(props, content) => (props, content),
             Outcome::Skip(reason) => {
                 sum.skipped.push(Skipped { node_id: n.node_id as u64, path, reason });
+                bucket_skips = true;
                 continue;
             }
             Outcome::Fail(e) => return Err(e),
@@ -546,7 +505,7 @@ pub async fn store_nodes(
         }
         if n.kind != IndexKind::File {
             sum.dirs += 1;
-            out.insert(n.node_id as u64, v);
+            bucket.push(v);
             continue;
         }
         let size = props.content_length;
@@ -573,11 +532,12 @@ pub async fn store_nodes(
                 v.chunk_ids = Some(c.chunk_ids.iter().flat_map(|c| c.0).collect());
                 v.chunk_lengths = Some(c.chunk_lengths.clone());
                 v.xorhash = Some(c.xorhash.to_vec());
-                out.insert(n.node_id as u64, v);
+                bucket.push(v);
             }
             Some(Err(e)) => match read_failure(&e) {
                 Some(reason) => {
                     sum.skipped.push(Skipped { node_id: n.node_id as u64, path, reason });
+                    bucket_skips = true;
                     continue;
                 }
                 None => return Err(e).with_context(|| format!("reading {path}")),
@@ -591,12 +551,38 @@ pub async fn store_nodes(
         sum.bytes_processed += size;
         progress.file_done(&path, size);
     }
-    if !group.is_empty() {
-        store_group(repo, group, &mut out).await?;
-    }
     repo.flush().await?;
     progress.finish();
-    Ok(out)
+    Ok(refs)
+}
+
+/// Ends one bucket: keeps the previous backup's object when the bucket is clean and nothing in it was
+/// skipped, else writes its versions as a new metadata object (none when the bucket has no node).
+async fn finish_bucket(
+    repo: &mut Repository,
+    end: BucketEnd,
+    mut versions: Vec<NodeVersion>,
+    skips: bool,
+    refs: &mut ManifestRefs,
+    sum: &mut BackupSummary,
+) -> anyhow::Result<()> {
+    versions.sort_by_key(|v| v.node_id);
+    for v in &versions {
+        refs.note(v);
+    }
+    match end.reusable {
+        Some(object) if !skips => {
+            refs.metadata.push(object);
+            sum.metadata_objects_reused += 1;
+        }
+        _ if versions.is_empty() => {}
+        _ => {
+            let id = repo.put_metadata(versions).await?;
+            refs.metadata.push(id.to_hex());
+            sum.metadata_objects_written += 1;
+        }
+    }
+    Ok(())
 }
 
 /// A node version from an index row and the properties read from the share snapshot.
@@ -938,11 +924,11 @@ async fn store_stream(
 async fn store_group(
     repo: &mut Repository,
     group: Vec<(Node, NodeVersion, Vec<u8>)>,
-    out: &mut BTreeMap<u64, NodeVersion>,
+    out: &mut Vec<NodeVersion>,
 ) -> anyhow::Result<()> {
     let datas: Vec<&[u8]> = group.iter().map(|(_, _, d)| d.as_slice()).collect();
     let stored = repo.store_small_files(&datas).await?;
-    for ((n, mut v, _), s) in group.into_iter().zip(stored) {
+    for ((_, mut v, _), s) in group.into_iter().zip(stored) {
         match s {
             SmallFile::Chunks(c) => {
                 v.chunk_ids = Some(c.chunk_ids.iter().flat_map(|c| c.0).collect());
@@ -959,7 +945,7 @@ async fn store_group(
                 v.xorhash = Some(xorhash.to_vec());
             }
         }
-        out.insert(n.node_id as u64, v);
+        out.push(v);
     }
     Ok(())
 }

@@ -1,50 +1,34 @@
-//! A backup split into **parts**: contiguous node-id ranges of what it must read, stored by different jobs
-//! (on different workers at once), assembled into one manifest by a final commit.
+//! A backup split into **parts**: contiguous node-id ranges, stored by different jobs (on different
+//! workers at once), assembled into one manifest by a final commit.
 //!
 //! Every job of a split backup derives the same [`Plan`] from what its payload names ([`Upload`]: the
 //! index snapshot, the previous backup, the snapshot id to commit), never from "the latest" of anything:
-//! - the planning job ([`plan_upload`]) computes the plan and cuts its nodes to read, in node-id order,
-//!   into [`PartRange`]s within a [`BatchBudget`] (bytes and nodes). One range or none: it stores and
-//!   commits itself, like [`super::run`]. More: the caller fans out one job per range and a commit job;
-//! - a part ([`run_part`]) stores the plan's nodes within its range ([`super::store_nodes`]: content
-//!   addressed, so storing again is harmless), writes the node versions it produced as one metadata
-//!   object, and last its part record `runs/{run}/{part}` ([`crate::repository::runs`]), which prune
-//!   treats as a root until the run commits;
-//! - the commit ([`commit_parts`]) takes the reused versions of the plan and every part's versions, writes
-//!   the metadata buckets and the manifest under the fixed snapshot id (create-only), then deletes the
-//!   run's part records.
+//! - the planning job ([`plan_upload`]) surveys the plan ([`Plan::survey`]: the two index snapshots,
+//!   nothing else) and cuts the node ids into [`PartRange`]s covering every id, each within a
+//!   [`BatchBudget`] of nodes and bytes to read. One range: it stores and commits itself, like
+//!   [`super::run`]. More: the caller fans out one job per range and a commit job;
+//! - a part ([`run_part`]) walks only its range ([`Plan::walk`], [`super::store_range`]: content
+//!   addressed, so storing again is harmless), writing the metadata buckets of its range, and last its
+//!   part record `runs/{run}/{part}` ([`crate::repository::runs`]) naming them, which prune treats as a
+//!   root until the run commits;
+//! - the commit ([`commit_parts`]) concatenates the parts' metadata lists (in range order) into the
+//!   manifest under the fixed snapshot id (create-only), then deletes the run's part records. It reads
+//!   the part records only, never the share or the metadata.
 //!
 //! Idempotence: a part whose record already matches its range stores nothing again; any job finding the
 //! manifest of its snapshot id stops (a commit that ran twice, or a zombie of a job whose lease was
 //! lost, cannot commit a second snapshot: the id is fixed and the put is create-only).
 
-use std::collections::BTreeMap;
-
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
-use super::{BackupSummary, Plan, Progress, ToRead, load_manifest_opt, previous_of, store_nodes, with_backup_marker};
+pub use super::plan::{BatchBudget, PartRange};
+use super::plan::{LAST_NODE_ID, Plan};
+use super::{BackupSummary, ManifestRefs, Progress, load_manifest_opt, previous_of, store_range, with_backup_marker};
 use crate::azure::ShareClient;
 use crate::index::NodeIndex;
-use crate::index::node::NodeKind as IndexKind;
-use crate::repository::generated::NodeVersion;
+use crate::repository::Repository;
 use crate::repository::runs::{self, PartRecord};
-use crate::repository::{ObjectId, Repository};
-
-/// How much one part reads at most (a single larger file is a part of its own).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BatchBudget {
-    /// Content bytes (the index sizes of the files to read).
-    pub bytes: u64,
-    /// Nodes to read: files and directories (each costs at least one Get Properties call).
-    pub nodes: u64,
-}
-
-impl Default for BatchBudget {
-    fn default() -> Self {
-        BatchBudget { bytes: 1 << 30, nodes: 20_000 }
-    }
-}
 
 /// What every job of one split backup agrees on, fixed by the planning job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,45 +39,6 @@ pub struct Upload {
     pub index_snapshot: i64,
     /// The backup snapshot diffed against (none for a first backup).
     pub previous: Option<String>,
-}
-
-/// One part: the nodes to read with ids in `first..=last`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartRange {
-    /// `p0`, `p1`, ... in node-id order.
-    pub id: String,
-    pub first: u64,
-    pub last: u64,
-    /// Nodes to read in the range, and their content bytes (what the plan counted).
-    pub nodes: u64,
-    pub bytes: u64,
-}
-
-/// Cuts a plan's nodes to read (ascending node id) into contiguous ranges within `budget`.
-pub fn batches(to_read: &[ToRead], budget: &BatchBudget) -> Vec<PartRange> {
-    let mut out: Vec<PartRange> = Vec::new();
-    let mut cur: Option<PartRange> = None;
-    for t in to_read {
-        let id = t.node.node_id as u64;
-        let bytes = if t.node.kind == IndexKind::File { t.node.size.max(0) as u64 } else { 0 };
-        if let Some(c) = &cur
-            && (c.nodes + 1 > budget.nodes.max(1) || c.bytes + bytes > budget.bytes)
-        {
-            out.extend(cur.take());
-        }
-        let c = cur.get_or_insert_with(|| PartRange {
-            id: format!("p{}", out.len()),
-            first: id,
-            last: id,
-            nodes: 0,
-            bytes: 0,
-        });
-        c.last = id;
-        c.nodes += 1;
-        c.bytes += bytes;
-    }
-    out.extend(cur);
-    out
 }
 
 /// The plan an upload names (its index snapshot and previous backup), with `share_snapshot` the share
@@ -117,7 +62,7 @@ pub async fn plan_of(
         }
         None => None,
     };
-    Plan::new(repo, index, current, Some(share_snapshot.to_string()), previous).await
+    Ok(Plan::new(current, Some(share_snapshot.to_string()), previous))
 }
 
 /// What the planning job found.
@@ -147,15 +92,16 @@ pub async fn plan_upload(
     with_backup_marker(repo, async |repo| {
         let started = std::time::Instant::now();
         let stats0 = repo.stats();
-        let mut plan = plan_of(repo, index, upload, &share_snapshot).await?;
-        let ranges = batches(&plan.to_read, budget);
-        if ranges.len() > 1 {
-            return Ok(Planned::Split(ranges));
+        let plan = plan_of(repo, index, upload, &share_snapshot).await?;
+        let survey = plan.survey(index, budget).await?;
+        if survey.ranges.len() > 1 {
+            return Ok(Planned::Split(survey.ranges));
         }
-        let mut sum = plan.summary();
-        let nodes = std::mem::take(&mut plan.to_read);
-        let produced = store_nodes(repo, share, &plan, nodes, readers, progress, &mut sum).await?;
-        plan.commit(repo, produced, &mut sum, Some(upload.snapshot_id.clone())).await?;
+        let mut sum = plan.base_summary();
+        let mut walk = plan.walk(repo, index, 0, LAST_NODE_ID).await?;
+        let totals = (survey.files_to_read, survey.bytes_to_read);
+        let refs = store_range(repo, share, &plan, &mut walk, totals, readers, progress, &mut sum).await?;
+        plan.commit(repo, refs, &mut sum, Some(upload.snapshot_id.clone())).await?;
         sum.add_stats(&repo.stats(), &stats0);
         sum.seconds = started.elapsed().as_secs_f64();
         Ok(Planned::Committed(sum))
@@ -181,6 +127,11 @@ struct PartInfo {
     upload: Upload,
     range: PartRange,
     summary: BackupSummary,
+    /// The permissions and bundles the range's versions refer to (its metadata objects are the record's).
+    #[serde(default)]
+    permissions: Vec<String>,
+    #[serde(default)]
+    bundles: Vec<String>,
 }
 
 /// What [`run_part`] did.
@@ -219,28 +170,31 @@ pub async fn run_part(
     with_backup_marker(repo, async |repo| {
         let started = std::time::Instant::now();
         let stats0 = repo.stats();
-        let mut plan = plan_of(repo, index, upload, &share_snapshot).await?;
-        let nodes: Vec<ToRead> = std::mem::take(&mut plan.to_read)
-            .into_iter()
-            .filter(|t| (range.first..=range.last).contains(&(t.node.node_id as u64)))
-            .collect();
-        if nodes.len() as u64 != range.nodes {
+        let plan = plan_of(repo, index, upload, &share_snapshot).await?;
+        let mut sum = BackupSummary::default();
+        let mut walk = plan.walk(repo, index, range.first, range.last).await?;
+        let totals = (range.nodes, range.bytes);
+        let refs = store_range(repo, share, &plan, &mut walk, totals, readers, progress, &mut sum).await?;
+        let read = sum.nodes_read;
+        if read != range.nodes {
             bail!(
-                "part {} of run {run}: the plan has {} nodes to read in {}..={}, the planning job counted {}",
+                "part {} of run {run}: the walk read {read} nodes in {}..={}, the planning job counted {}",
                 range.id,
-                nodes.len(),
                 range.first,
                 range.last,
                 range.nodes
             );
         }
-        let mut sum = BackupSummary::default();
-        let produced = store_nodes(repo, share, &plan, nodes, readers, progress, &mut sum).await?;
-        let metadata = repo.put_metadata(produced.into_values().collect()).await?;
         sum.add_stats(&repo.stats(), &stats0);
         sum.seconds = started.elapsed().as_secs_f64();
-        let info = PartInfo { upload: upload.clone(), range: range.clone(), summary: sum.clone() };
-        let record = PartRecord { metadata: vec![metadata.to_hex()], info: serde_json::to_value(&info)? };
+        let info = PartInfo {
+            upload: upload.clone(),
+            range: range.clone(),
+            summary: sum.clone(),
+            permissions: refs.permissions.into_iter().collect(),
+            bundles: refs.bundles.into_iter().collect(),
+        };
+        let record = PartRecord { metadata: refs.metadata, info: serde_json::to_value(&info)? };
         runs::put_part(repo, run, &range.id, &record).await?;
         Ok(PartDone::Stored(sum))
     })
@@ -265,8 +219,9 @@ pub async fn commit_parts(
         let started = std::time::Instant::now();
         let stats0 = repo.stats();
         let plan = plan_of(repo, index, upload, share_snapshot).await?;
-        let mut sum = plan.summary();
-        let mut produced: BTreeMap<u64, NodeVersion> = BTreeMap::new();
+        check_cover(parts)?;
+        let mut sum = plan.base_summary();
+        let mut refs = ManifestRefs::default();
         for range in parts {
             let Some(record) = runs::get_part(repo, run, &range.id).await? else {
                 bail!("part {} of run {run} has no record (it stored nothing); nothing was committed", range.id);
@@ -279,25 +234,14 @@ pub async fn commit_parts(
                     range.id
                 );
             }
-            for id in &record.metadata {
-                let oid = ObjectId::from_hex(id)
-                    .with_context(|| format!("part {} names a malformed metadata id {id}", range.id))?;
-                for v in repo.get_metadata(&oid).await? {
-                    if !(range.first..=range.last).contains(&v.node_id) {
-                        bail!(
-                            "part {} of run {run} holds node {} outside its range {}..={}",
-                            range.id,
-                            v.node_id,
-                            range.first,
-                            range.last
-                        );
-                    }
-                    produced.insert(v.node_id, v);
-                }
-            }
+            refs.append(ManifestRefs {
+                metadata: record.metadata,
+                permissions: info.permissions.into_iter().collect(),
+                bundles: info.bundles.into_iter().collect(),
+            });
             sum.add_part(&info.summary);
         }
-        plan.commit(repo, produced, &mut sum, Some(upload.snapshot_id.clone())).await?;
+        plan.commit(repo, refs, &mut sum, Some(upload.snapshot_id.clone())).await?;
         sum.add_stats(&repo.stats(), &stats0);
         sum.seconds = started.elapsed().as_secs_f64();
         Ok(sum)
@@ -307,43 +251,69 @@ pub async fn commit_parts(
     Ok(sum)
 }
 
+/// The ranges are contiguous and cover every node id, so the concatenated metadata lists miss none.
+fn check_cover(parts: &[PartRange]) -> anyhow::Result<()> {
+    let mut next = 0u64;
+    for r in parts {
+        if r.first != next || r.last < r.first {
+            bail!("part {} covers {}..={}, expected a range from {next}; nothing was committed", r.id, r.first, r.last);
+        }
+        next = r.last.saturating_add(1);
+    }
+    if next != LAST_NODE_ID + 1 {
+        bail!("the parts end before node id {LAST_NODE_ID}; nothing was committed");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::node::Node;
+    use crate::backup::plan::RangeCutter;
 
-    fn node(id: i64, kind: IndexKind, size: i64) -> ToRead {
-        let node = Node {
-            node_id: id,
-            parent_id: 1,
-            name: format!("n{id}"),
-            kind,
-            size,
-            mtime: 0,
-            ctime: 0,
-            attributes: 0,
-            xorhash: 0,
-        };
-        ToRead { node, path: String::new(), prev: None }
+    fn cut(reads: &[(u64, u64)], budget: BatchBudget) -> Vec<(String, u64, u64, u64, u64)> {
+        let mut c = RangeCutter::new(budget);
+        for &(id, bytes) in reads {
+            c.push(id, bytes);
+        }
+        c.finish().into_iter().map(|r| (r.id, r.first, r.last, r.nodes, r.bytes)).collect()
     }
 
     #[test]
-    fn batches_are_contiguous_within_the_budget_and_a_large_file_stands_alone() {
-        let f = IndexKind::File;
-        let nodes = vec![
-            node(2, IndexKind::Dir, 0),
-            node(3, f, 40),
-            node(5, f, 50),
-            node(9, f, 500),
-            node(10, f, 1),
-            node(11, f, 1),
-            node(12, f, 1),
+    fn ranges_cover_every_id_within_the_budget_and_a_large_file_stands_alone() {
+        let reads = [(2, 0), (3, 40), (5, 50), (9, 500), (10, 1), (11, 1), (12, 1)];
+        let got = cut(&reads, BatchBudget { bytes: 100, nodes: 3 });
+        let want = vec![
+            ("p0".to_string(), 0, 8, 3, 90),
+            ("p1".to_string(), 9, 9, 1, 500),
+            ("p2".to_string(), 10, LAST_NODE_ID, 3, 3),
         ];
-        let b = batches(&nodes, &BatchBudget { bytes: 100, nodes: 3 });
-        let got: Vec<(&str, u64, u64, u64, u64)> =
-            b.iter().map(|r| (r.id.as_str(), r.first, r.last, r.nodes, r.bytes)).collect();
-        assert_eq!(got, vec![("p0", 2, 5, 3, 90), ("p1", 9, 9, 1, 500), ("p2", 10, 12, 3, 3)]);
-        assert_eq!(batches(&nodes, &BatchBudget::default()).len(), 1);
-        assert!(batches(&[], &BatchBudget::default()).is_empty());
+        assert_eq!(got, want);
+        check_cover(&cut(&reads, BatchBudget { bytes: 100, nodes: 3 }).iter().map(range_of).collect::<Vec<_>>())
+            .unwrap();
+        assert_eq!(cut(&reads, BatchBudget::default()).len(), 1);
+        assert_eq!(cut(&[], BatchBudget::default()), vec![("p0".to_string(), 0, LAST_NODE_ID, 0, 0)]);
+    }
+
+    #[test]
+    fn a_cut_between_buckets_falls_on_the_bucket_boundary() {
+        let b = crate::backup::BUCKET;
+        let got = cut(&[(b - 5, 1), (b + 7, 1)], BatchBudget { bytes: 100, nodes: 1 });
+        assert_eq!(got[0].2, b - 1, "the first part ends with its bucket");
+        assert_eq!(got[1].1, b, "the second starts at the next bucket, not at node {}", b + 7);
+    }
+
+    #[test]
+    fn parts_that_leave_a_gap_are_refused() {
+        let mut r = vec![range_of(&("p0".into(), 0, 9, 1, 1)), range_of(&("p1".into(), 11, LAST_NODE_ID, 1, 1))];
+        assert!(check_cover(&r).unwrap_err().to_string().contains("expected a range from 10"));
+        r[1].first = 10;
+        check_cover(&r).unwrap();
+        r.pop();
+        assert!(check_cover(&r).is_err());
+    }
+
+    fn range_of(r: &(String, u64, u64, u64, u64)) -> PartRange {
+        PartRange { id: r.0.clone(), first: r.1, last: r.2, nodes: r.3, bytes: r.4 }
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{EXTRA_INDEX_SNAPSHOT, EXTRA_SKIPPED, load_bucket, restore};
 use crate::azure::ShareClient;
 use crate::index::NodeIndex;
-use crate::index::node::{Node, NodeColumns, NodeKind as IndexKind};
+use crate::index::node::{Node, NodeKind as IndexKind};
 use crate::index::node_index::Cursor;
 use crate::repository::Repository;
 use crate::repository::generated::{NodeKind, NodeVersion};
@@ -100,11 +100,11 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
             }
             // The index snapshot and the backup metadata agree.
             if let Some((idx, rows)) = &mut index_rows {
-                while let Some(n) = index_row_below(rows, Some(id as i64)).await? {
+                while let Some(n) = rows.next_node_below(Some(id as i64)).await? {
                     not_in_backup(&mut out, *idx, &n, &skipped);
                 }
                 // Every row below `id` is taken: a row below `id + 1` is node `id`.
-                match index_row_below(rows, Some(id as i64 + 1)).await? {
+                match rows.next_node_below(Some(id as i64 + 1)).await? {
                     None => {
                         out.problems.push(format!("node {id}: in the backup metadata but not in index snapshot {idx}"))
                     }
@@ -132,24 +132,11 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
         }
     }
     if let Some((idx, rows)) = &mut index_rows {
-        while let Some(n) = index_row_below(rows, None).await? {
+        while let Some(n) = rows.next_node_below(None).await? {
             not_in_backup(&mut out, *idx, &n, &skipped);
         }
     }
     Ok(out)
-}
-
-/// The index row at `rows` if its node id is below `bound` (any id when `None`), moving past it.
-async fn index_row_below(rows: &mut Cursor, bound: Option<i64>) -> anyhow::Result<Option<Node>> {
-    match rows.head().await? {
-        Some(id) if bound.is_none_or(|b| id < b) => {
-            let (batch, row) = rows.current_ref();
-            let n = NodeColumns::new(batch).node(row);
-            rows.advance();
-            Ok(Some(n))
-        }
-        _ => Ok(None),
-    }
 }
 
 /// Reports index row `n` of index snapshot `idx` as missing from the backup, unless the backup skipped it.

@@ -70,6 +70,20 @@ pub struct Node {
     pub xorhash: i64,
 }
 
+impl Node {
+    /// Whether this row's content or properties differ from `old`'s (the same node in an earlier
+    /// snapshot): size, mtime, ctime, attributes, xorhash or kind. A rename or move alone is not a
+    /// modification. The diff ([`crate::index::diff`]) and the backup plan use this one rule.
+    pub fn modified_since(&self, old: &Node) -> bool {
+        self.size != old.size
+            || self.mtime != old.mtime
+            || self.ctime != old.ctime
+            || self.attributes != old.attributes
+            || self.xorhash != old.xorhash
+            || self.kind != old.kind
+    }
+}
+
 /// Column positions in [`node_schema`], in order.
 pub mod col {
     pub const NODE_ID: usize = 0;

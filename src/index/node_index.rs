@@ -236,6 +236,20 @@ impl Cursor {
         self.pos += 1;
     }
 
+    /// The row at the cursor as a [`Node`] if its id is below `bound` (any id when `None`), moving past
+    /// it; `None` at the end or at the first id `>= bound`. The stream must carry every node column.
+    pub async fn next_node_below(&mut self, bound: Option<i64>) -> anyhow::Result<Option<super::node::Node>> {
+        match self.head().await? {
+            Some(id) if bound.is_none_or(|b| id < b) => {
+                let (batch, row) = self.current_ref();
+                let n = super::node::NodeColumns::new(batch).node(row);
+                self.advance();
+                Ok(Some(n))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Number of rows from the cursor on, within the current batch, whose id is below `bound`.
     fn run_below(&self, bound: i64) -> usize {
         let ids = &self.ids.as_ref().expect("head() first").values()[self.pos..];

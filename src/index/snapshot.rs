@@ -36,11 +36,14 @@ pub struct WriteOptions {
     /// 0 writes every snapshot as a base.
     pub max_deltas: usize,
     pub parquet: ParquetTuning,
+    /// The snapshot's creation time, ms since the Unix epoch (`None`: the time of the commit). For sample
+    /// histories and imports; a scan always takes the default.
+    pub created_ms: Option<i64>,
 }
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions { max_deltas: 7, parquet: ParquetTuning::default() }
+        WriteOptions { max_deltas: 7, parquet: ParquetTuning::default(), created_ms: None }
     }
 }
 
@@ -330,7 +333,7 @@ impl SnapshotWriter {
             tenant_id: self.tenant.clone(),
             share_id: self.share.clone(),
             snapshot_id: self.snapshot_id,
-            created_at: now_rfc3339(),
+            created_at: self.opts.created_ms.and_then(rfc3339_ms).unwrap_or_else(now_rfc3339),
             layers,
             idmap: idmap_refs,
             next_node_id,
@@ -364,6 +367,11 @@ impl SnapshotWriter {
 
 fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// ms since the epoch as RFC 3339 UTC with milliseconds; `None` out of chrono's range.
+fn rfc3339_ms(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 async fn flush_deleted(w: &mut FileWriter, buf: &mut Vec<i64>) -> anyhow::Result<()> {

@@ -78,7 +78,8 @@ pub struct WorkerArgs {
 /// jobs only.
 #[derive(Debug, Clone, Args, Default)]
 pub struct DataArgs {
-    /// Repository location (a local directory); share sources come from its `.afb/shares.json`.
+    /// Repository location (a local directory, file:///DIR or az://CONTAINER/PREFIX); share sources come
+    /// from `.afb/shares.json` of its control area (the directory itself, or AFB_CONTROL_DIR for Blob).
     #[arg(long, env = "AFB_REPO")]
     pub repo: Option<String>,
     /// File holding the master key (64 hex digits); or set AFB_MASTER_KEY.
@@ -127,7 +128,7 @@ impl DataArgs {
             nodes: self.backup_batch_files.max(1),
         };
         Ok(Some(
-            super::data::DataEnv::new(repo.clone(), target.master_key()?)
+            super::data::DataEnv::new(repo.clone(), target.master_key()?)?
                 .with_budget(budget)
                 .with_backup_budget(backup),
         ))
@@ -323,11 +324,24 @@ pub enum JobsCommand {
         #[arg(long, default_value_t = 5)]
         max_attempts: i32,
     },
-    /// Show one job.
+    /// Show one job: its state and its progress (bar, phase, amounts, rate, time left or taken).
     Show {
         #[command(flatten)]
         db: DatabaseArgs,
         job_id: i64,
+        /// Show it again every second until the job ends.
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// The newest jobs (not fan-out children), one block each as `show` prints it.
+    List {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -351,6 +365,7 @@ pub async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
     let url = match &args.command {
         JobsCommand::Enqueue { db, .. }
         | JobsCommand::Show { db, .. }
+        | JobsCommand::List { db, .. }
         | JobsCommand::Cancel { db, .. }
         | JobsCommand::Status { db, .. } => db.database_url.clone(),
     };
@@ -364,21 +379,26 @@ pub async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
             let ids = queue.enqueue(&[job]).await?;
             println!("{}", ids[0]);
         }
-        JobsCommand::Show { job_id, output, .. } => {
+        JobsCommand::Show { job_id, watch, output, .. } => loop {
             let Some(j) = queue.get(job_id).await? else { anyhow::bail!("no job {job_id}") };
             if output.json {
                 println!("{}", serde_json::to_string_pretty(&j)?);
             } else {
-                println!(
-                    "job {} {} tenant {} state {} attempts {}/{}{}",
-                    j.job_id,
-                    j.kind,
-                    j.tenant_id,
-                    j.state.as_str(),
-                    j.attempts,
-                    j.max_attempts,
-                    j.last_error.map(|e| format!(" last error: {e}")).unwrap_or_default()
-                );
+                println!("{}", show_line(&j));
+            }
+            if !watch || j.state.is_terminal() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        },
+        JobsCommand::List { limit, output, .. } => {
+            let jobs = queue.recent(limit).await?;
+            if output.json {
+                println!("{}", serde_json::to_string_pretty(&jobs)?);
+            } else {
+                for j in &jobs {
+                    println!("{}", show_line(j));
+                }
             }
         }
         JobsCommand::Cancel { job_id, .. } => {
@@ -399,6 +419,34 @@ pub async fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::Ok)
+}
+
+/// One job for a terminal: `job 7 backup tenant 3 running attempts 1/5` and, when it reported progress,
+/// its bar, phase, amounts and timing ([`super::progress`], the dashboard's reading of the same JSON).
+pub fn show_line(j: &super::model::JobRecord) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros() as i64;
+    let p = super::progress::view(j.progress.as_ref(), j.state.is_terminal(), j.started_us, j.finished_us, now);
+    let mut line = format!(
+        "job {} {} tenant {} {} attempts {}/{}",
+        j.job_id,
+        j.kind,
+        j.tenant_id,
+        j.state.as_str(),
+        j.attempts,
+        j.max_attempts
+    );
+    if j.progress.is_some() || j.started_us.is_some() {
+        line.push_str("\n  ");
+        line.push_str(&p.line());
+    }
+    if !p.outcome.is_empty() {
+        line.push_str("\n  ");
+        line.push_str(&p.outcome);
+    }
+    if let Some(e) = &j.last_error {
+        line.push_str(&format!("\n  last error: {e}"));
+    }
+    line
 }
 
 /// `afb bench queue`.

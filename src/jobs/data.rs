@@ -5,7 +5,7 @@
 //! # async fn demo(master: afb::repository::MasterKey) -> anyhow::Result<()> {
 //! use afb::jobs::data::{DataEnv, data_handlers};
 //! use afb::jobs::embedded::EmbeddedRunner;
-//! let env = DataEnv::new("/srv/afb-repo", master); // once per process
+//! let env = DataEnv::new("/srv/afb-repo", master)?; // once per process
 //! let runner = EmbeddedRunner::start(data_handlers(env.into()), 4);
 //! # Ok(()) }
 //! ```
@@ -80,12 +80,12 @@ pub struct DataEnv {
 }
 
 impl DataEnv {
-    /// An environment for the repository at `repo`, with the share settings in `{repo}/.afb/shares.json`.
-    pub fn new(repo: impl Into<String>, master: MasterKey) -> Self {
+    /// An environment for the repository at `repo`, with the share settings of its control area
+    /// ([`crate::jobs::settings::settings_file`]). Fails when a Blob repository has no control area set.
+    pub fn new(repo: impl Into<String>, master: MasterKey) -> anyhow::Result<Self> {
         let repo = repo.into();
-        let dir = PathBuf::from(repo.strip_prefix("file://").unwrap_or(&repo));
-        DataEnv {
-            settings: Settings::new(dir.join(".afb").join("shares.json"), Some(master.clone())),
+        Ok(DataEnv {
+            settings: Settings::new(crate::jobs::settings::settings_file(&repo)?, Some(master.clone())),
             repo,
             master,
             budget: ListBudget::default(),
@@ -93,7 +93,7 @@ impl DataEnv {
             client_options: ClientOptions::default(),
             spill: SpillOptions::default(),
             index_location: None,
-        }
+        })
     }
 
     /// Keeps the node index at `location` instead of the repository root. Scan and backup jobs of one
@@ -511,31 +511,43 @@ fn report_backup(ctx: &JobContext, sum: &BackupSummary) {
     }));
 }
 
-/// Backup progress as job progress: files and bytes read so far of the totals.
+/// Backup progress as job progress: files and bytes read so far of the totals, and `elapsed_ms` since the
+/// backup began planning (its rate and ETA are computed from these, see [`super::progress`]).
 struct JobProgress<'a> {
     ctx: &'a JobContext,
+    started: std::time::Instant,
     files_total: AtomicU64,
     bytes_total: AtomicU64,
     files: AtomicU64,
     bytes: AtomicU64,
+    /// Milliseconds after `started` of the last report.
+    reported_ms: AtomicU64,
 }
+
+/// Reports come at least this often while files complete (the runner keeps only the latest).
+const REPORT_EVERY_MS: u64 = 250;
 
 impl<'a> JobProgress<'a> {
     fn new(ctx: &'a JobContext) -> Self {
         JobProgress {
             ctx,
+            started: std::time::Instant::now(),
             files_total: AtomicU64::new(0),
             bytes_total: AtomicU64::new(0),
             files: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            reported_ms: AtomicU64::new(0),
         }
     }
 
     fn report(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.reported_ms.store(ms, Ordering::Relaxed);
         self.ctx.progress(json!({
             "phase": "backup",
             "files": self.files.load(Ordering::Relaxed), "files_total": self.files_total.load(Ordering::Relaxed),
             "bytes": self.bytes.load(Ordering::Relaxed), "bytes_total": self.bytes_total.load(Ordering::Relaxed),
+            "elapsed_ms": ms,
         }));
     }
 }
@@ -550,7 +562,9 @@ impl Progress for JobProgress<'_> {
         let f = self.files.fetch_add(1, Ordering::Relaxed) + 1;
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         // The runner keeps only the latest value; building it for every file is wasted work.
-        if f.is_multiple_of(64) || bytes > (1 << 20) {
+        let due =
+            self.started.elapsed().as_millis() as u64 >= self.reported_ms.load(Ordering::Relaxed) + REPORT_EVERY_MS;
+        if f.is_multiple_of(64) || bytes > (1 << 20) || due {
             self.report();
         }
     }

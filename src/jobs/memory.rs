@@ -29,6 +29,13 @@ struct Job {
     progress: Option<serde_json::Value>,
     /// Enqueue time, µs since the epoch.
     created_us: i64,
+    /// First claim and end (terminal state), µs since the epoch.
+    started_us: Option<i64>,
+    finished_us: Option<i64>,
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros() as i64
 }
 
 #[derive(Default)]
@@ -89,10 +96,9 @@ impl State {
                     parent_id: parent,
                     pending_children: pending,
                     progress: None,
-                    created_us: (std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap_or_default()
-                        .as_micros()) as i64,
+                    created_us: now_us(),
+                    started_us: None,
+                    finished_us: None,
                 },
             );
             ids.push(id);
@@ -108,6 +114,9 @@ impl State {
     }
 
     fn finish(j: &mut Job, state: JobState) {
+        if state.is_terminal() {
+            j.finished_us = Some(now_us());
+        }
         j.state = state;
         j.lease_owner = None;
         j.lease_expires = None;
@@ -130,6 +139,7 @@ impl State {
             }
             s => {
                 p.state = if s == JobState::Cancelled { JobState::Cancelled } else { JobState::Dead };
+                p.finished_us = Some(now_us());
                 p.last_error = Some(format!(
                     "child job {child} {}: {}",
                     s.as_str(),
@@ -180,6 +190,7 @@ impl Queue for MemoryQueue {
         for (_, _, turn, id) in picked {
             let j = st.jobs.get_mut(&id).unwrap();
             j.state = JobState::Running;
+            j.started_us = j.started_us.or(Some(now_us()));
             j.attempts += 1;
             j.lease_owner = Some(worker.to_string());
             j.lease_expires = Some(now + lease);
@@ -289,6 +300,7 @@ impl Queue for MemoryQueue {
             match j.state {
                 JobState::Queued | JobState::Waiting => {
                     j.state = JobState::Cancelled;
+                    j.finished_us = Some(now_us());
                     j.cancel_requested = true;
                 }
                 JobState::Running => {
@@ -377,6 +389,8 @@ impl Queue for MemoryQueue {
             pending_children: j.pending_children,
             cancel_requested: j.cancel_requested,
             progress: j.progress.clone(),
+            started_us: j.started_us,
+            finished_us: j.finished_us,
         }))
     }
 

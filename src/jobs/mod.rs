@@ -6,6 +6,7 @@
 //! - [`data`]: the scan, backup, restore, verify and commit handlers over a repository ([`data::data_handlers`]).
 //! - [`handler`]: the [`JobHandler`] trait and its idempotence contract, [`JobContext`] (cancellation and
 //!   progress), fan-out through [`Outcome::FanOut`].
+//! - [`progress`]: what a job's progress JSON means for people (phase in words, fraction, rate, ETA).
 //! - [`queue`]: the [`Queue`] trait both backends implement, with leases, retries and completions.
 //! - [`memory`]: the embedded queue (no database; the single-machine default).
 //! - [`embedded`]: the embedded runner: a worker over the memory queue, with `wait_idle`.
@@ -34,6 +35,7 @@ pub mod model;
 pub mod noop;
 pub mod payloads;
 pub mod postgres;
+pub mod progress;
 pub mod queue;
 pub mod schedule;
 pub mod settings;

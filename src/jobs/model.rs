@@ -197,6 +197,11 @@ pub struct JobRecord {
     pub pending_children: i32,
     pub cancel_requested: bool,
     pub progress: Option<serde_json::Value>,
+    /// When the job was first claimed and when it reached a terminal state, µs since the epoch.
+    #[serde(default)]
+    pub started_us: Option<i64>,
+    #[serde(default)]
+    pub finished_us: Option<i64>,
 }
 
 /// Number of jobs in each state.

@@ -319,6 +319,46 @@ async fn settle_parents(
     Ok(released)
 }
 
+/// The columns [`record`] reads, in its order.
+const RECORD_COLUMNS: &str = "job_id, tenant_id, share_id, kind, state, priority, attempts, max_attempts, last_error,
+    parent_id, pending_children, cancel_requested, progress,
+    (extract(epoch FROM started_at) * 1000000)::bigint, (extract(epoch FROM finished_at) * 1000000)::bigint";
+
+/// A job row selected with [`RECORD_COLUMNS`].
+fn record(r: &tokio_postgres::Row) -> anyhow::Result<JobRecord> {
+    Ok(JobRecord {
+        job_id: r.get(0),
+        tenant_id: r.get(1),
+        share_id: r.get(2),
+        kind: r.get::<_, &str>(3).parse().map_err(anyhow::Error::msg)?,
+        state: r.get::<_, &str>(4).parse().map_err(anyhow::Error::msg)?,
+        priority: r.get(5),
+        attempts: r.get(6),
+        max_attempts: r.get(7),
+        last_error: r.get(8),
+        parent_id: r.get(9),
+        pending_children: r.get(10),
+        cancel_requested: r.get(11),
+        progress: r.get(12),
+        started_us: r.get(13),
+        finished_us: r.get(14),
+    })
+}
+
+impl PgQueue {
+    /// The newest `limit` jobs that are not a fan-out's children (what `afb jobs list` shows).
+    pub async fn recent(&self, limit: i64) -> anyhow::Result<Vec<JobRecord>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!("SELECT {RECORD_COLUMNS} FROM jobs WHERE parent_id IS NULL ORDER BY job_id DESC LIMIT $1"),
+                &[&limit.max(0)],
+            )
+            .await?;
+        rows.iter().map(record).collect()
+    }
+}
+
 #[async_trait]
 impl Queue for PgQueue {
     async fn enqueue(&self, jobs: &[NewJob]) -> anyhow::Result<Vec<JobId>> {
@@ -475,32 +515,8 @@ impl Queue for PgQueue {
 
     async fn get(&self, job_id: JobId) -> anyhow::Result<Option<JobRecord>> {
         let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
-                "SELECT job_id, tenant_id, share_id, kind, state, priority, attempts, max_attempts, last_error,
-                        parent_id, pending_children, cancel_requested, progress
-                 FROM jobs WHERE job_id = $1",
-                &[&job_id],
-            )
-            .await?;
-        row.map(|r| {
-            Ok(JobRecord {
-                job_id: r.get(0),
-                tenant_id: r.get(1),
-                share_id: r.get(2),
-                kind: r.get::<_, &str>(3).parse().map_err(anyhow::Error::msg)?,
-                state: r.get::<_, &str>(4).parse().map_err(anyhow::Error::msg)?,
-                priority: r.get(5),
-                attempts: r.get(6),
-                max_attempts: r.get(7),
-                last_error: r.get(8),
-                parent_id: r.get(9),
-                pending_children: r.get(10),
-                cancel_requested: r.get(11),
-                progress: r.get(12),
-            })
-        })
-        .transpose()
+        let row = client.query_opt(&format!("SELECT {RECORD_COLUMNS} FROM jobs WHERE job_id = $1"), &[&job_id]).await?;
+        row.map(|r| record(&r)).transpose()
     }
 
     async fn counts(&self) -> anyhow::Result<StateCounts> {

@@ -23,6 +23,13 @@ use crate::azure::AddressPolicy;
 use crate::azure::credential::{AccountConfig, endpoint_host};
 use crate::repository::MasterKey;
 
+/// The share-settings file of the repository at `repo`: `shares.json` in the `.afb/` of its control
+/// area (a local repository's own directory; for Blob, `AFB_CONTROL_DIR`, see
+/// [`crate::repository::store::Location::control_root`]). `afb serve` and every worker must agree on it.
+pub fn settings_file(repo: &str) -> anyhow::Result<PathBuf> {
+    Ok(crate::repository::store::Location::parse(repo)?.control_root()?.join(".afb").join("shares.json"))
+}
+
 /// What a client sends to set a share's source.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -8,6 +8,7 @@
 //! sees through the API: another tenant's pages answer 404.
 
 pub mod chart;
+pub mod treemap;
 
 use askama::Template;
 use axum::Router;
@@ -19,11 +20,13 @@ use serde::Deserialize;
 
 use crate::api::SharedState;
 use crate::api::auth::{Session, cookie};
-use crate::api::data::{ChangeRow, Entry, Growth};
+use crate::api::data::{ChangeRow, DirChange, Entry, Growth};
 use crate::api::error::ApiError;
 use crate::api::jobs::JobView;
 use crate::api::routes::{NewShare, ShareRow, register_share, share_rows, share_state, snapshot_of, start_job_for};
+use crate::index::manifest::IndexManifest;
 use crate::jobs::JobState;
+use crate::units;
 
 const COOKIE: &str = "afb_session";
 /// The login form's CSRF cookie (its value is also a hidden field of the form).
@@ -38,7 +41,9 @@ pub fn router() -> Router<SharedState> {
         .route("/t/{tenant}", get(tenant_page))
         .route("/t/{tenant}/s/{share}", get(share_page))
         .route("/t/{tenant}/s/{share}/snap/{snapshot}", get(browse_page))
+        .route("/t/{tenant}/s/{share}/snap/{snapshot}/map", get(space_map))
         .route("/t/{tenant}/s/{share}/diff", get(diff_page))
+        .route("/t/{tenant}/s/{share}/changes", get(changes_page))
         .route("/t/{tenant}/s/{share}/restore", post(restore))
         .route("/t/{tenant}/s/{share}/jobs", post(start_job).get(share_jobs))
         .route("/shares", post(add_share))
@@ -226,9 +231,9 @@ fn share_view(r: &ShareRow) -> ShareView {
         share: r.share_id.clone(),
         snapshots: r.snapshots,
         files: r.files,
-        bytes: chart::bytes(r.bytes as f64),
+        bytes: units::bytes(r.bytes),
         last,
-        age: r.age_seconds.map_or("–".to_string(), chart::age),
+        age: r.age_seconds.map_or("–".to_string(), units::age),
         running: 0,
         failed: 0,
     }
@@ -272,7 +277,7 @@ async fn overview(State(st): State<SharedState>, u: WebUser) -> Result<Html<Stri
         csrf: &u.session.csrf,
         tenants: tenants.len(),
         total_files: rows.iter().map(|r| r.files).sum(),
-        total_bytes: chart::bytes(rows.iter().map(|r| r.bytes as f64).sum()),
+        total_bytes: units::bytes(rows.iter().map(|r| r.bytes).sum()),
         rows: views,
         active_jobs: jobs.iter().filter(|j| !j.state.is_terminal()).count(),
         add_to_tenant: match &u.session.scope {
@@ -289,7 +294,8 @@ struct TenantPage<'a> {
     csrf: &'a str,
     tenant: &'a str,
     rows: Vec<ShareView>,
-    charts: Vec<(String, String)>,
+    /// Bytes of every share over time (empty when no share has a snapshot yet).
+    growth_chart: String,
 }
 
 async fn tenant_page(
@@ -302,20 +308,40 @@ async fn tenant_page(
     if rows.is_empty() {
         return Err(ApiError::not_found(format!("tenant {t:?} not found")).into());
     }
-    let mut charts = Vec::new();
+    // One line per share: its bytes at each snapshot's time.
+    let mut series = Vec::new();
     for r in rows.iter().filter(|r| r.snapshots > 0) {
         let ms = st.index.manifests(&r.tenant_id, &r.share_id).await?;
-        let labels: Vec<i64> = ms.iter().map(|m| m.snapshot_id).collect();
-        let values: Vec<f64> = ms.iter().map(|m| m.totals.bytes as f64).collect();
-        charts.push((r.share_id.clone(), chart::line("bytes per snapshot", &labels, &values, &chart::bytes)));
+        let points = ms
+            .iter()
+            .map(|m| {
+                let t = chart::unix_secs(&m.created_at);
+                let hover = format!(
+                    "{} snapshot #{} · {} · {} ({} bytes) · {} files",
+                    r.share_id,
+                    m.snapshot_id,
+                    chart::when(t),
+                    units::bytes(m.totals.bytes),
+                    units::count(m.totals.bytes),
+                    units::count(m.totals.files)
+                );
+                (t, m.totals.bytes as f64, hover)
+            })
+            .collect();
+        series.push(chart::Series { name: r.share_id.clone(), points });
     }
+    let growth_chart = if series.is_empty() {
+        String::new()
+    } else {
+        chart::lines("bytes of each share over time", &series, chart::Measure::Bytes)
+    };
     let w = who(&u.session);
     Ok(render(&TenantPage {
         user: Some(&w),
         csrf: &u.session.csrf,
         tenant: &t,
         rows: rows.iter().map(share_view).collect(),
-        charts,
+        growth_chart,
     }))
 }
 
@@ -344,7 +370,6 @@ struct SharePage<'a> {
     tenant: &'a str,
     share: &'a str,
     growth_chart: String,
-    files_chart: String,
     change_chart: String,
     snaps: Vec<SnapView>,
     growth: Vec<GrowthView>,
@@ -428,7 +453,6 @@ async fn share_page(
             tenant: &t,
             share: &s,
             growth_chart: String::new(),
-            files_chart: String::new(),
             change_chart: String::new(),
             snaps: Vec::new(),
             growth: Vec::new(),
@@ -442,24 +466,28 @@ async fn share_page(
         }));
     }
     let pts = st.index.trends(&ms).await?;
-    let labels: Vec<i64> = pts.iter().map(|p| p.snapshot_id).collect();
-    let growth_chart = chart::line(
-        "bytes per snapshot",
-        &labels,
-        &pts.iter().map(|p| p.bytes as f64).collect::<Vec<_>>(),
-        &chart::bytes,
-    );
-    let files_chart =
-        chart::line("files per snapshot", &labels, &pts.iter().map(|p| p.files as f64).collect::<Vec<_>>(), &|v| {
-            format!("{v:.0}")
-        });
-    let change_chart = chart::changes(
-        "changes per snapshot",
-        &labels,
-        &pts.iter()
-            .map(|p| (p.added.unwrap_or(0), p.modified.unwrap_or(0), p.deleted.unwrap_or(0)))
-            .collect::<Vec<_>>(),
-    );
+    let growth_points: Vec<chart::GrowthPoint> = pts
+        .iter()
+        .map(|p| chart::GrowthPoint {
+            snapshot_id: p.snapshot_id,
+            t: chart::unix_secs(&p.created_at),
+            bytes: p.bytes,
+            files: p.files,
+        })
+        .collect();
+    let growth_chart = chart::growth("bytes and files of the share over time", &growth_points);
+    let change_points: Vec<chart::ChangePoint> = pts
+        .iter()
+        .skip(1)
+        .map(|p| chart::ChangePoint {
+            snapshot_id: p.snapshot_id,
+            t: chart::unix_secs(&p.created_at),
+            added: p.added.unwrap_or(0),
+            modified: p.modified.unwrap_or(0),
+            deleted: p.deleted.unwrap_or(0),
+        })
+        .collect();
+    let change_chart = chart::changes("added, modified and deleted nodes per snapshot", &change_points);
     let opt = |v: Option<u64>| v.map_or("–".to_string(), |x| x.to_string());
     let snaps = pts
         .iter()
@@ -468,7 +496,7 @@ async fn share_page(
             id: p.snapshot_id,
             created_at: p.created_at.clone(),
             files: p.files,
-            bytes: chart::bytes(p.bytes as f64),
+            bytes: units::bytes(p.bytes),
             added: opt(p.added),
             modified: opt(p.modified),
             deleted: opt(p.deleted),
@@ -482,8 +510,8 @@ async fn share_page(
         .iter()
         .map(|g| GrowthView {
             path: g.path.clone(),
-            bytes: chart::bytes(g.bytes as f64),
-            grew: chart::bytes(g.grew_bytes as f64),
+            bytes: units::bytes(g.bytes),
+            grew: units::bytes_delta(g.grew_bytes),
             files: g.grew_files,
         })
         .collect();
@@ -494,7 +522,6 @@ async fn share_page(
         tenant: &t,
         share: &s,
         growth_chart,
-        files_chart,
         change_chart,
         snaps,
         growth,
@@ -538,6 +565,8 @@ struct BrowsePage<'a> {
     entry_count: usize,
     entries: Vec<EntryView>,
     more: Option<String>,
+    /// The space map of this directory.
+    map_href: String,
 }
 
 #[derive(Template)]
@@ -575,7 +604,7 @@ async fn browse_page(
                 name: e.name.clone(),
                 is_dir: e.kind == "dir",
                 href: format!("{base}?path={}", enc(&child)),
-                size: chart::bytes(e.size as f64),
+                size: units::bytes(e.size),
                 files: e.subtree.map_or(String::new(), |t| t.files.to_string()),
                 mtime: e.mtime.get(..19).unwrap_or(&e.mtime).replace('T', " "),
             }
@@ -593,8 +622,10 @@ async fn browse_page(
         acc.push_str(part);
         crumbs.push((part.to_string(), format!("{base}?path={}", enc(&acc))));
     }
+    let map_href = format!("{base}/map?path={}", enc(&path));
     let w = who(&u.session);
     Ok(render(&BrowsePage {
+        map_href,
         user: Some(&w),
         csrf: &u.session.csrf,
         tenant: &t,
@@ -602,8 +633,9 @@ async fn browse_page(
         snapshot: m.snapshot_id,
         path,
         crumbs,
-        total: chart::bytes(l.totals.bytes as f64),
+        total: units::bytes(l.totals.bytes),
         total_files: l.totals.files,
+
         entry_count: l.entry_count,
         entries,
         more,
@@ -644,12 +676,12 @@ async fn diff_page(
     let d = st.index.diff(&old, &new, 500).await?;
     let sm = d.summary;
     let summary = vec![
-        ("added", sm.added.count, chart::bytes(sm.added.bytes as f64)),
-        ("deleted", sm.deleted.count, chart::bytes(sm.deleted.bytes as f64)),
-        ("modified", sm.modified.count, chart::bytes(sm.modified.bytes as f64)),
-        ("renamed", sm.renamed.count, chart::bytes(sm.renamed.bytes as f64)),
-        ("moved", sm.moved.count, chart::bytes(sm.moved.bytes as f64)),
-        ("unchanged", sm.unchanged.count, chart::bytes(sm.unchanged.bytes as f64)),
+        ("added", sm.added.count, units::bytes(sm.added.bytes)),
+        ("deleted", sm.deleted.count, units::bytes(sm.deleted.bytes)),
+        ("modified", sm.modified.count, units::bytes(sm.modified.bytes)),
+        ("renamed", sm.renamed.count, units::bytes(sm.renamed.bytes)),
+        ("moved", sm.moved.count, units::bytes(sm.moved.bytes)),
+        ("unchanged", sm.unchanged.count, units::bytes(sm.unchanged.bytes)),
     ];
     let w = who(&u.session);
     Ok(render(&DiffPage {
@@ -662,6 +694,256 @@ async fn diff_page(
         summary,
         changes: d.changes,
         truncated: d.truncated,
+    }))
+}
+
+/// The snapshot before `m` among the share's snapshots (ids may have gaps where snapshots were forgotten).
+async fn previous_snapshot(st: &SharedState, m: &IndexManifest) -> Result<Option<IndexManifest>, ApiError> {
+    let ms = st.index.manifests(&m.tenant_id, &m.share_id).await?;
+    Ok(ms.into_iter().rfind(|x| x.snapshot_id < m.snapshot_id))
+}
+
+#[derive(Deserialize)]
+struct MapParams {
+    path: Option<String>,
+    depth: Option<usize>,
+}
+
+/// A row of the table under the space map (the same directories, for keyboards and screen readers).
+struct MapRow {
+    name: String,
+    href: String,
+    bytes: String,
+    exact: String,
+    files: String,
+    change: String,
+}
+
+#[derive(Template)]
+#[template(path = "space_map.html")]
+struct SpaceMapPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    tenant: &'a str,
+    share: &'a str,
+    snapshot: i64,
+    previous: Option<i64>,
+    path: String,
+    crumbs: Vec<(String, String)>,
+    browse_href: String,
+    total: String,
+    total_files: String,
+    svg: String,
+    legend: Vec<(&'static str, &'static str)>,
+    depths: Vec<(usize, bool)>,
+    rows: Vec<MapRow>,
+    millis: String,
+}
+
+/// Size of the space map, in SVG units (and CSS pixels at 100%).
+const MAP_W: f64 = 960.0;
+const MAP_H: f64 = 540.0;
+
+/// The space map of a snapshot (`?path=` a directory, `?depth=` 1 to 3 levels): directory totals from the
+/// snapshot's summary only, coloured by growth since the snapshot before.
+async fn space_map(
+    State(st): State<SharedState>,
+    u: WebUser,
+    Path((t, s, id)): Path<(String, String, String)>,
+    Query(q): Query<MapParams>,
+) -> Result<Html<String>, WebError> {
+    let started = std::time::Instant::now();
+    let m = snapshot_of(&st, &u.session.scope, &t, &s, &id).await?;
+    let sm = st.index.summary(&m).await?;
+    let dm = &sm.dirs;
+    let want = q.path.as_deref().unwrap_or("/");
+    let Some(dir) = dm.resolve(want) else {
+        return Err(ApiError::not_found(format!("no directory {want:?} in snapshot {}", m.snapshot_id)).into());
+    };
+    let prev = previous_snapshot(&st, &m).await?;
+    let prev_sm = match &prev {
+        Some(p) => Some(st.index.summary(p).await?),
+        None => None,
+    };
+    let before = prev_sm.as_ref().map(|p| &p.dirs);
+    let depth = q.depth.unwrap_or(2).clamp(1, 3);
+    let area = treemap::Rect { x: 0.0, y: 0.0, w: MAP_W, h: MAP_H };
+    let tiles = treemap::layout(dm, before, dir, depth, area);
+    let path = dm.path(dir).unwrap_or_else(|| "/".into());
+    let browse = format!("/t/{}/s/{}/snap/{}", enc(&t), enc(&s), m.snapshot_id);
+    let href = |p: &str| format!("{browse}?path={}", enc(p));
+    let title = format!("space map of {path} in snapshot #{}", m.snapshot_id);
+    let svg = treemap::svg(&tiles, MAP_W, MAP_H, before.is_some(), &title, &href);
+    // The 25 largest subdirectories, each subtree total looked up once (a root may have thousands).
+    let mut kids: Vec<(i64, &str, crate::index::dirmap::SubtreeTotals)> =
+        dm.subdirs(dir).map(|(_, id, name)| (id, name, dm.du(id).unwrap_or_default())).collect();
+    let by_bytes = |a: &(i64, &str, crate::index::dirmap::SubtreeTotals),
+                    b: &(i64, &str, crate::index::dirmap::SubtreeTotals)| {
+        b.2.bytes.cmp(&a.2.bytes).then(a.1.cmp(b.1))
+    };
+    if kids.len() > 25 {
+        kids.select_nth_unstable_by(24, by_bytes);
+        kids.truncate(25);
+    }
+    kids.sort_by(by_bytes);
+    let rows = kids
+        .iter()
+        .map(|(id, name, now)| {
+            let now = *now;
+            let child = if path == "/" { format!("/{name}") } else { format!("{path}/{name}") };
+            MapRow {
+                name: name.to_string(),
+                href: href(&child),
+                bytes: units::bytes(now.bytes),
+                exact: units::count(now.bytes),
+                files: units::count(now.files),
+                change: match (before, before.and_then(|b| b.du(*id))) {
+                    (None, _) => String::new(),
+                    (Some(_), None) => "new".into(),
+                    (Some(_), Some(b)) => units::bytes_delta(now.bytes as i64 - b.bytes as i64),
+                },
+            }
+        })
+        .collect();
+    let mut crumbs = vec![("/".to_string(), format!("{browse}/map?path=%2F&depth={depth}"))];
+    let mut acc = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        acc.push('/');
+        acc.push_str(part);
+        crumbs.push((part.to_string(), format!("{browse}/map?path={}&depth={depth}", enc(&acc))));
+    }
+    let totals = dm.du(dir).unwrap_or_default();
+    let w = who(&u.session);
+    Ok(render(&SpaceMapPage {
+        user: Some(&w),
+        csrf: &u.session.csrf,
+        tenant: &t,
+        share: &s,
+        snapshot: m.snapshot_id,
+        previous: prev.as_ref().map(|p| p.snapshot_id),
+        browse_href: href(&path),
+        path,
+        crumbs,
+        total: units::bytes(totals.bytes),
+        total_files: units::count(totals.files),
+        svg,
+        legend: treemap::LEGEND.to_vec(),
+        depths: (1..=3).map(|d| (d, d == depth)).collect(),
+        rows,
+        millis: format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
+    }))
+}
+
+/// One directory in a list of the change view.
+struct ChangeDirRow {
+    path: String,
+    href: String,
+    /// The directory is listed from the old snapshot (it held deleted files and may be gone).
+    gone: bool,
+    bytes: String,
+    exact: String,
+    files: String,
+    /// Bar length in px of 200: bytes relative to the list's largest.
+    bar: String,
+}
+
+struct ChangeSection {
+    id: &'static str,
+    title: &'static str,
+    colour: &'static str,
+    rows: Vec<ChangeDirRow>,
+}
+
+#[derive(Template)]
+#[template(path = "changes.html")]
+struct ChangesPage<'a> {
+    user: Option<&'a str>,
+    csrf: &'a str,
+    tenant: &'a str,
+    share: &'a str,
+    from: i64,
+    to: i64,
+    totals: Vec<(&'static str, String, String)>,
+    directories: String,
+    limit: usize,
+    sections: Vec<ChangeSection>,
+    millis: String,
+}
+
+/// Directories listed per kind of change.
+const CHANGE_DIRS: usize = 15;
+
+/// The change view: the directories with most added, deleted and modified bytes between two snapshots
+/// (`?from=&to=`, default the last two).
+async fn changes_page(
+    State(st): State<SharedState>,
+    u: WebUser,
+    Path((t, s)): Path<(String, String)>,
+    Query(q): Query<DiffParams>,
+) -> Result<Html<String>, WebError> {
+    let started = std::time::Instant::now();
+    let (ms, _) = share_state(&st, &u.session.scope, &t, &s).await?;
+    let Some(latest) = ms.last() else {
+        return Err(ApiError::not_found(format!("share {t}/{s} has no snapshots yet")).into());
+    };
+    let default_from = if ms.len() >= 2 { ms[ms.len() - 2].snapshot_id } else { latest.snapshot_id };
+    let from = q.from.clone().unwrap_or_else(|| default_from.to_string());
+    let to = q.to.clone().unwrap_or_else(|| latest.snapshot_id.to_string());
+    let old = snapshot_of(&st, &u.session.scope, &t, &s, &from).await?;
+    let new = snapshot_of(&st, &u.session.scope, &t, &s, &to).await?;
+    let c = st.index.change_map(&old, &new, CHANGE_DIRS).await?;
+    let section = |id, title, colour, list: &[DirChange], pick: fn(&DirChange) -> (u64, u64)| {
+        let max = list.iter().map(|d| pick(d).1).max().unwrap_or(0).max(1);
+        ChangeSection {
+            id,
+            title,
+            colour,
+            rows: list
+                .iter()
+                .map(|d| {
+                    let (files, bytes) = pick(d);
+                    ChangeDirRow {
+                        href: format!("/t/{}/s/{}/snap/{}?path={}", enc(&t), enc(&s), d.snapshot_id, enc(&d.path)),
+                        path: d.path.clone(),
+                        gone: d.snapshot_id != c.to,
+                        bytes: units::bytes(bytes),
+                        exact: units::count(bytes),
+                        files: units::count(files),
+                        bar: format!("{:.1}", (200.0 * bytes as f64 / max as f64).max(1.0)),
+                    }
+                })
+                .collect(),
+        }
+    };
+    let sections = vec![
+        section("added", "Most bytes added", "#15803d", &c.added, |d| (d.added_files, d.added_bytes)),
+        section("deleted", "Most bytes deleted", "#b91c1c", &c.deleted, |d| (d.deleted_files, d.deleted_bytes)),
+        section("modified", "Most bytes modified", "#b45309", &c.modified, |d| (d.modified_files, d.modified_bytes)),
+    ];
+    let sm = c.summary;
+    let totals = vec![
+        ("added", units::count(sm.added.count), units::bytes(sm.added.bytes)),
+        ("deleted", units::count(sm.deleted.count), units::bytes(sm.deleted.bytes)),
+        ("modified", units::count(sm.modified.count), units::bytes(sm.modified.bytes)),
+        (
+            "moved or renamed",
+            units::count(sm.moved.count + sm.renamed.count),
+            units::bytes(sm.moved.bytes + sm.renamed.bytes),
+        ),
+    ];
+    let w = who(&u.session);
+    Ok(render(&ChangesPage {
+        user: Some(&w),
+        csrf: &u.session.csrf,
+        tenant: &t,
+        share: &s,
+        from: c.from,
+        to: c.to,
+        totals,
+        directories: units::count(c.directories as u64),
+        limit: CHANGE_DIRS,
+        sections,
+        millis: format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
     }))
 }
 
@@ -767,38 +1049,54 @@ struct JobRow {
     tenant: String,
     share: String,
     created: String,
-    progress: String,
+    /// The phase in words, what was done (with totals when known), rates and times, the result.
+    phase: String,
+    amounts: String,
+    timing: String,
+    outcome: String,
+    /// The progress bar's value in thousandths when a total is known (`None`: indeterminate).
+    bar: Option<u32>,
+    percent: String,
     error: String,
     active: bool,
 }
 
-/// One line of progress from whatever JSON the handler reported: `key value` pairs, numbers grouped.
-fn progress_text(p: &Option<serde_json::Value>) -> String {
-    match p {
-        None | Some(serde_json::Value::Null) => String::new(),
-        Some(serde_json::Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => format!("{k} {s}"),
-                v => format!("{k} {v}"),
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        Some(v) => v.to_string(),
-    }
+/// Now, µs since the epoch.
+fn now_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros() as i64
 }
 
 fn job_row(v: &JobView) -> JobRow {
+    let ended = v.state.is_terminal();
+    let p = crate::jobs::progress::view(v.progress.as_ref(), ended, v.started_us, v.finished_us, now_us());
+    let phase = match (v.state, p.phase.is_empty()) {
+        (JobState::Queued, _) if v.attempts > 0 => "waiting to try again".to_string(),
+        (JobState::Queued, _) => "waiting to start".to_string(),
+        // A job that fanned out waits for its child jobs (scan parts, backup parts) and then commits.
+        (JobState::Waiting, true) => "waiting for its parts to finish".to_string(),
+        (JobState::Waiting, false) => format!("{}; waiting for its parts to finish", p.phase),
+        (_, true) => String::new(),
+        (_, false) => p.phase.clone(),
+    };
     JobRow {
         id: v.job_id,
         kind: v.kind.as_str(),
         state: v.state.as_str(),
         tenant: v.tenant.clone().unwrap_or_default(),
         share: v.share.clone().unwrap_or_default(),
-        created: v.created_at.clone().unwrap_or_default().replace('T', " "),
-        progress: progress_text(&v.progress),
+        // `2026-12-06 05:01:27 UTC` from RFC 3339 (the API keeps the full value).
+        created: v
+            .created_at
+            .as_deref()
+            .map_or(String::new(), |c| format!("{} UTC", c.get(..19).unwrap_or(c).replace('T', " "))),
+        phase,
+        amounts: p.amounts(),
+        timing: p.timing(),
+        outcome: p.outcome.clone(),
+        bar: p.fraction.map(|f| (f * 1000.0).round() as u32),
+        percent: p.fraction.map(units::percent).unwrap_or_default(),
         error: v.last_error.clone().unwrap_or_default(),
-        active: !v.state.is_terminal(),
+        active: !ended,
     }
 }
 

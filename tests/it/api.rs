@@ -131,7 +131,7 @@ async fn fixture_with(pg: Option<afb::jobs::bench::Scratch>, runner: bool) -> Fi
             let beta = issue_token(&tf, &Scope::Tenant("beta".into()), None, None).unwrap();
             let expired = issue_token(&tf, &Scope::Tenant("acme".into()), Some(Duration::ZERO), None).unwrap();
             let auth = Auth::new(tf, Some(&operator));
-            let handlers = runner.then(|| afb::api::jobs::job_handlers(repo_dir, Some(master_key())));
+            let handlers = runner.then(|| afb::api::jobs::job_handlers(repo_dir, Some(master_key())).unwrap());
             let jobs = afb::api::jobs::Jobs::memory(handlers);
             (acme, beta, expired, afb::api::state_with(repo_dir, auth, jobs, options(dir.path())).unwrap())
         }
@@ -711,10 +711,13 @@ async fn the_embedded_runner_runs_jobs_started_from_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     write_nodes(&repo, "acme", "files", &[node(1, 0, "a.txt", NodeKind::File, 3)]).await;
-    let jobs = afb::api::jobs::Jobs::memory(Some(afb::api::jobs::job_handlers(
-        dir.path().to_str().unwrap(),
-        Some(afb::repository::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
-    )));
+    let jobs = afb::api::jobs::Jobs::memory(Some(
+        afb::api::jobs::job_handlers(
+            dir.path().to_str().unwrap(),
+            Some(afb::repository::MasterKey::from_hex(&"11".repeat(32)).unwrap()),
+        )
+        .unwrap(),
+    ));
     let op = "op-token-for-tests-0123456789abcdef";
     let st = afb::api::state_with(
         dir.path().to_str().unwrap(),
@@ -1270,7 +1273,7 @@ async fn sources_keep_the_address_policy_of_who_registered_them() {
         assert_eq!(s, 201, "{share}: {b}");
     }
     // What reaches the client a worker builds for the share.
-    let env = afb::jobs::data::DataEnv::new(f._dir.path().to_str().unwrap(), master_key());
+    let env = afb::jobs::data::DataEnv::new(f._dir.path().to_str().unwrap(), master_key()).unwrap();
     let policy = |share: &str| env.source("acme", share).unwrap().0.options().address_policy;
     assert_eq!(policy("tenant-public"), afb::azure::AddressPolicy::PublicOnly);
     assert_eq!(policy("operator-public"), afb::azure::AddressPolicy::Any);
@@ -1306,7 +1309,7 @@ async fn share_secrets_are_sealed_in_a_private_file() {
     assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     // The views still work, and a worker with the master key reads the secret back.
     assert_eq!(f.ok("/api/v1/tenants/acme/shares/files", &f.acme).await["settings"]["account_name"], "acct1");
-    let env = afb::jobs::data::DataEnv::new(f._dir.path().to_str().unwrap(), master_key());
+    let env = afb::jobs::data::DataEnv::new(f._dir.path().to_str().unwrap(), master_key()).unwrap();
     assert_eq!(env.source("acme", "files").unwrap().0.account(), "acct1");
 }
 
@@ -1395,4 +1398,87 @@ async fn cookies_are_secure_behind_https() {
     let r = reqwest::get(format!("{base}/login")).await.unwrap();
     let c = r.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(c.contains("; Secure") && c.contains("HttpOnly") && c.contains("SameSite=Strict"), "{c}");
+}
+
+/// The space map and the change view: a rectangle per top directory with its exact bytes in the title,
+/// names escaped, links into the tree browser; the directories with added bytes; and, like every page,
+/// another tenant's share answers 404 (also with a session of the other tenant on its own share).
+#[tokio::test]
+async fn space_map_and_change_view_show_directories_within_their_tenant() {
+    let f = fixture().await;
+    let beta = login(&f, &f.beta).await;
+    let (s, b) = page(&f, &beta, "/t/beta/s/docs/snap/2/map").await;
+    assert_eq!(s, 200, "{b}");
+    assert!(!b.contains("<script>"), "unescaped name: {b}");
+    // `<script>` holds 10 + 5 bytes in snapshot 2 (new.txt was added), the root's own file 20 bytes.
+    let tile = b.split("<a class=\"tile\" data-depth=\"1\"").nth(1).expect("a tile for the top directory");
+    assert!(tile.contains("href=\"/t/beta/s/docs/snap/2?path=%2F%3Cscript%3E\""), "{tile}");
+    assert!(
+        tile.contains("<title>/&lt;script&gt; · 15 bytes (15 B) · +5 B since the previous snapshot</title>"),
+        "{tile}"
+    );
+    assert_eq!(b.matches("<a class=\"tile\" data-depth=\"1\"").count(), 1, "{b}");
+    assert!(b.contains("files directly in / · 20 bytes"), "{b}");
+    let (s, b) = page(&f, &beta, "/t/beta/s/docs/changes?from=1&to=2").await;
+    assert_eq!(s, 200, "{b}");
+    let added = b.split("id=\"added\"").nth(1).expect("an added list");
+    assert!(added.contains("href=\"/t/beta/s/docs/snap/2?path=%2F%3Cscript%3E\""), "{added}");
+    assert!(added.contains("title=\"5 bytes\">5 B</td>"), "{added}");
+    assert!(!b.contains("<script>"), "unescaped name: {b}");
+    for p in [
+        "/t/acme/s/files/snap/3/map",
+        "/t/acme/s/files/snap/3/map?path=%2F&depth=3",
+        "/t/acme/s/files/changes",
+        "/t/acme/s/files/changes?from=1&to=3",
+    ] {
+        let (s, b) = page(&f, &beta, p).await;
+        assert_eq!(s, 404, "{p}: {b}");
+    }
+    let (s, _) = page(&f, &beta, "/t/beta/s/docs/snap/2/map?path=%2Fnosuchdir").await;
+    assert_eq!(s, 404);
+
+    let op = login(&f, &f.operator).await;
+    for d in 1..=3 {
+        let (s, b) = page(&f, &op, &format!("/t/acme/s/files/snap/3/map?depth={d}")).await;
+        assert_eq!(s, 200, "{b}");
+        assert!(b.matches("<a class=\"tile\"").count() >= 1, "{b}");
+        assert_eq!(b.contains("data-depth=\"2\""), d >= 2, "depth {d}");
+    }
+    let (s, b) = page(&f, &op, "/t/acme/s/files/changes").await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b.contains("#2 → #3"), "the last two snapshots by default: {b}");
+    assert!(b.split("id=\"added\"").nth(1).is_some_and(|t| t.contains("/t/acme/s/files/snap/3?path=")), "{b}");
+}
+
+/// A queued job (no runner here) shows in the monitor as waiting, with an indeterminate progress bar
+/// (no value: no total is known), its phase in words and no raw JSON; the API keeps the JSON fields.
+#[tokio::test]
+async fn a_queued_job_shows_an_indeterminate_bar_and_its_phase_in_words() {
+    let f = fixture().await;
+    let (s, b) = f
+        .post_json(
+            "/api/v1/tenants/acme/shares/files/jobs",
+            &f.acme,
+            r#"{"kind": "restore", "target": {"kind": "local", "path": "r"}}"#,
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let id = serde_json::from_str::<Value>(&b).unwrap()["job_id"].as_i64().unwrap();
+    let acme = login(&f, &f.acme).await;
+    let (s, b) = page(&f, &acme, &format!("/jobs/{id}/status")).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b.contains(r#"<div id="job-phase">waiting to start</div>"#), "{b}");
+    let bar = b.split("<progress").nth(1).expect("a progress bar").split('>').next().unwrap();
+    assert!(bar.contains(r#"id="job-bar""#) && !bar.contains("value="), "indeterminate: {bar}");
+    let (_, b) = page(&f, &acme, "/jobs").await;
+    assert!(b.contains("waiting to start"), "{b}");
+    let v = f.ok(&format!("/api/v1/jobs/{id}"), &f.acme).await;
+    assert!(v["started_at"].is_null() && v["finished_at"].is_null(), "{v}");
+    // Cancelled while queued: it ended, so the bar goes and its end time is known.
+    let (s, _) = f.post_json(&format!("/api/v1/jobs/{id}/cancel"), &f.acme, "").await;
+    assert!(s < 300, "cancel: {s}");
+    let (_, b) = page(&f, &acme, &format!("/jobs/{id}/status")).await;
+    assert!(!b.contains("<progress"), "{b}");
+    let v = f.ok(&format!("/api/v1/jobs/{id}"), &f.acme).await;
+    assert!(v["finished_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
 }

@@ -616,10 +616,26 @@ async fn cli_backup_cat_object_tar_and_verify_exit_codes() -> Result<()> {
     let key = env.master.to_hex();
     let repo = env.repo_dir.to_str().unwrap().to_string();
     let base = ["--tenant", "t1", "--share", "src", "--repo", repo.as_str()];
+    let dry_run = || -> Result<serde_json::Value> {
+        let (code, out, err) = afb_cli(&[&["backup", "--dry-run", "--json"][..], &base].concat(), &conn, &key);
+        ensure!(code == 0, "backup --dry-run: {err}");
+        Ok(serde_json::from_str::<serde_json::Value>(&out)?["survey"].clone())
+    };
+    let before = dry_run()?;
+    ensure!(
+        before["files_to_read"] == 11 && before["files_kept"] == 0 && before["ranges"].as_array().unwrap().len() == 1,
+        "{before}"
+    );
+    ensure!(
+        env.repo_dir.join("t1/src/snapshots").read_dir().map_or(true, |mut d| d.next().is_none()),
+        "a dry run commits no backup"
+    );
     let (code, out, err) = afb_cli(&[&["backup"][..], &base, &["--json"]].concat(), &conn, &key);
     ensure!(code == 0, "backup: {err}");
     let s: serde_json::Value = serde_json::from_str(&out)?;
     ensure!(s["files_new"] == 11, "{s}");
+    let after = dry_run()?;
+    ensure!(after["nodes_to_read"] == 0 && after["files_kept"] == 11, "after the backup, nothing to read: {after}");
     let bundles = env.repo_dir.join("t1/src/bundles");
     let bundle = std::fs::read_dir(std::fs::read_dir(&bundles)?.next().unwrap()?.path())?.next().unwrap()?.path();
     let rel = bundle.strip_prefix(&env.repo_dir)?.to_str().unwrap().to_string();
@@ -910,7 +926,7 @@ async fn a_corrupted_pack_is_named_by_verify_and_restore_skips_only_its_files() 
 /// damaged or hostile repository could hold. Returns the new snapshot's id.
 async fn snapshot_with_names(repo: &mut Repository, id: &str, rename: &[(&str, &str)]) -> Result<String> {
     let m = repo.load_manifest(id).await?;
-    let (versions, _) = afb::backup::load_versions(repo, &m).await?;
+    let versions = crate::support::versions(repo, &m).await?;
     let versions: Vec<_> = versions
         .into_values()
         .map(|mut v| {

@@ -273,3 +273,64 @@ async fn demo_serves_the_dashboard_until_sigterm() {
     assert_eq!(status.code(), Some(0), "afb demo ends cleanly on SIGTERM");
     drop(taken);
 }
+
+/// `afb init` creates the repository and a master key file of mode 0600 at the default path, says where
+/// they are and what to keep safe, and never overwrites a key; before it, a backup's error points to
+/// `afb init`; after it, a backup finds the key without flags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_makes_a_repository_and_a_private_key_that_backup_finds() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = start(&dir);
+    let conn = emulator.connection_string();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let repo = dir.path().join("repo");
+    let (repo_s, home_s) = (repo.to_str().unwrap().to_string(), home.to_str().unwrap().to_string());
+    let (no_key, first, second, backup, elsewhere) = tokio::task::spawn_blocking(move || {
+        // No flag, no AFB_MASTER_KEY, no key at the default path (HOME is empty).
+        let env = [("HOME", home_s.as_str()), ("XDG_CONFIG_HOME", ""), ("AFB_MASTER_KEY", "")];
+        let generated = afb(&["gen", "--share", "first", "--files", "5", "--connection-string", &conn], &[]);
+        assert_eq!(generated.code, 0, "{}", generated.stderr);
+        let backup_args =
+            ["backup", "--repo", &repo_s, "--tenant", "t1", "--share", "first", "--connection-string", &conn];
+        let no_key = afb(&backup_args, &env);
+        let first = afb(&["init", "--repo", &repo_s], &env);
+        let second = afb(&["init", "--repo", &repo_s], &env);
+        let backup = afb(&backup_args, &env);
+        let other = format!("{home_s}/keys/other.key");
+        let elsewhere = afb(&["init", "--repo", &format!("{repo_s}-2"), "--master-key-file", &other], &env);
+        (no_key, first, second, backup, elsewhere)
+    })
+    .await
+    .unwrap();
+
+    assert_one_error_line(&no_key, &["no master key", "afb init --repo"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let key_file = home.join(".config/afb/master.key");
+    assert!(first.stdout.contains(&format!("created repository {}", repo.display())), "{}", first.stdout);
+    assert!(
+        first.stdout.contains(&format!("created master key {} (mode 0600)", key_file.display())),
+        "{}",
+        first.stdout
+    );
+    assert!(first.stdout.contains("Keep the master key safe"), "{}", first.stdout);
+    assert!(first.stdout.contains("afb backup --repo"), "the next step is shown: {}", first.stdout);
+    assert!(repo.is_dir());
+    let meta = std::fs::metadata(&key_file).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let hex = std::fs::read_to_string(&key_file).unwrap();
+    assert!(hex.trim().len() == 64 && hex.trim().chars().all(|c| c.is_ascii_hexdigit()), "{hex:?}");
+
+    assert_one_error_line(&second, &["already exists", "never overwrites"]);
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), hex, "the key was not replaced");
+
+    assert_eq!(backup.code, 0, "a backup with the key at the default path:\n{}\n{}", backup.stdout, backup.stderr);
+    assert!(backup.stdout.contains("files: 5 new"), "{}", backup.stdout);
+
+    assert_eq!(elsewhere.code, 0, "{}", elsewhere.stderr);
+    let other = home.join("keys/other.key");
+    assert_eq!(std::fs::metadata(&other).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(elsewhere.stdout.contains(&format!("--master-key-file {}", other.display())), "{}", elsewhere.stdout);
+    emulator.shutdown().await;
+}

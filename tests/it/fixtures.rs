@@ -15,10 +15,10 @@ use std::sync::Arc;
 
 use afb::azure::credential::AccountConfig;
 use afb::azure::{ClientOptions, FileServiceClient, NodeProps};
+use afb::backup::NoProgress;
 use afb::backup::cli::backup_share;
 use afb::backup::restore::{RestoreOptions, Target, restore};
 use afb::backup::verify::{VerifyOptions, verify};
-use afb::backup::{NoProgress, load_versions};
 
 use afb::index::NodeIndex;
 use afb::index::diff::diff_snapshots;
@@ -75,7 +75,7 @@ async fn describe(repo_dir: &Path, master: &MasterKey) -> Result<Vec<String>> {
         for (path, data) in read_tree(out.path()) {
             lines.push(format!("backup {n} file {path} {} {}", data.len(), blake3::hash(&data).to_hex()));
         }
-        let (versions, _) = load_versions(&repo, m).await?;
+        let versions = crate::support::versions(&repo, m).await?;
         for v in versions.values() {
             let name = v.name.as_deref().unwrap_or_default();
             let xorhash: String = v.xorhash.iter().flatten().map(|b| format!("{b:02x}")).collect();

@@ -82,7 +82,7 @@ impl Env {
     }
 
     fn data_env(&self, repo: &str, pages: u64) -> Arc<DataEnv> {
-        Arc::new(DataEnv::new(repo, self.master.clone()).with_budget(ListBudget {
+        Arc::new(DataEnv::new(repo, self.master.clone()).unwrap().with_budget(ListBudget {
             pages,
             concurrency: 4,
             page_size: Some(50),
@@ -338,14 +338,14 @@ impl Env {
     /// into parts within `budget`.
     fn parts_env(&self, repo: &str, budget: BatchBudget) -> Arc<DataEnv> {
         let list = ListBudget { pages: 4, concurrency: 4, page_size: Some(50), max_children: 3, max_rows: 1_000_000 };
-        Arc::new(DataEnv::new(repo, self.master.clone()).with_budget(list).with_backup_budget(budget))
+        Arc::new(DataEnv::new(repo, self.master.clone()).unwrap().with_budget(list).with_backup_budget(budget))
     }
 }
 
 /// A backup's node versions by node id, without bundle ids (sealing gives every bundle a fresh id).
 async fn versions(r: &Repository, snapshot: &str) -> BTreeMap<u64, NodeVersion> {
     let m = r.load_manifest(snapshot).await.unwrap();
-    let (mut v, _) = afb::backup::load_versions(r, &m).await.unwrap();
+    let mut v = crate::support::versions(r, &m).await.unwrap();
     for x in v.values_mut() {
         if let Some(b) = x.bundle.as_mut() {
             b.bundle_id = None;

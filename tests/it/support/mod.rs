@@ -18,3 +18,17 @@ pub fn emulator(data: &std::path::Path, faults: afb::emulator::faults::FaultConf
     })
     .expect("start the emulator")
 }
+
+/// Every node version of backup `m`, by node id (tests only: the product never holds a whole backup).
+pub async fn versions(
+    repo: &afb::repository::Repository,
+    m: &afb::repository::BackupManifest,
+) -> anyhow::Result<std::collections::BTreeMap<u64, afb::repository::generated::NodeVersion>> {
+    let mut out = std::collections::BTreeMap::new();
+    for id in &m.metadata {
+        for v in afb::backup::load_bucket(repo, id).await? {
+            out.insert(v.node_id, v);
+        }
+    }
+    Ok(out)
+}
