@@ -3,31 +3,20 @@
 
 use super::clock;
 use super::error::{StorageError, StorageResult};
+use super::node::{ContentHeaders, Metadata, Node};
+pub use super::node::{DEFAULT_SDDL, permission_key};
 use super::request::{Reply, Req};
-use super::store::{ContentHeaders, Metadata, Node};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use sha2::{Digest, Sha256};
 
 // The one SMB attribute table is in `crate::azure::model`; requests are parsed strictly, as Azure does.
 pub use crate::azure::model::{
     ATTR_ARCHIVE, ATTR_DIRECTORY, format_attributes, parse_request_attributes as parse_attributes,
 };
 
-/// The SDDL a share's root directory gets, and what new items inherit when given no permission.
-pub const DEFAULT_SDDL: &str = "O:SYG:SYD:(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1301bf;;;AU)(A;OICI;0x1200a9;;;BU)";
 /// The longest permission accepted in the `x-ms-file-permission` header; longer ones go through
 /// Create Permission.
 pub const MAX_PERMISSION_HEADER: usize = 8 * 1024;
-
-/// The permission key of an SDDL string: the same SDDL always gets the same key, shaped like Azure's
-/// (`12501538048846835188*422928105932735866`).
-pub fn permission_key(sddl: &str) -> String {
-    let h = Sha256::digest(sddl.as_bytes());
-    let a = u64::from_be_bytes(h[0..8].try_into().unwrap());
-    let b = u64::from_be_bytes(h[8..16].try_into().unwrap());
-    format!("{a}*{b}")
-}
 
 /// An SMB time header value.
 pub enum TimeValue {

@@ -129,3 +129,27 @@ impl FromStaticLower for HeaderName {
         HeaderName::from_bytes(name.as_bytes()).expect("static header names are valid")
     }
 }
+
+/// A random (version 4) GUID in lower-case hex, e.g. for lease ids.
+pub fn new_guid() -> String {
+    let b: [u8; 16] = rand::random();
+    format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-4{:01x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        b[4],
+        b[5],
+        b[6] & 0xf,
+        b[7],
+        (b[8] & 0x3f) | 0x80,
+        b[9],
+        b[10],
+        b[11],
+        b[12],
+        b[13],
+        b[14],
+        b[15]
+    )
+}

@@ -8,7 +8,7 @@ use super::auth;
 use super::clock::{self, Clock};
 use super::error::{StorageError, StorageResult};
 use super::ops::Op;
-use super::request::{Reply, Req};
+use super::request::{Reply, Req, new_guid};
 use super::store::Store;
 use crate::azure::credential::DEV_ACCOUNT_NAME;
 use axum::body::Body;
@@ -215,30 +215,6 @@ fn parse_path(raw: &str, host: &str) -> StorageResult<(String, Vec<String>, Addr
 /// A request id shaped like Azure's (a UUID).
 fn new_request_id() -> String {
     new_guid()
-}
-
-/// A random (version 4) GUID in lower-case hex, e.g. for lease ids.
-pub fn new_guid() -> String {
-    let b: [u8; 16] = rand::random();
-    format!(
-        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-4{:01x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-        b[0],
-        b[1],
-        b[2],
-        b[3],
-        b[4],
-        b[5],
-        b[6] & 0xf,
-        b[7],
-        (b[8] & 0x3f) | 0x80,
-        b[9],
-        b[10],
-        b[11],
-        b[12],
-        b[13],
-        b[14],
-        b[15]
-    )
 }
 
 #[cfg(test)]

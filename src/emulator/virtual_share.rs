@@ -29,8 +29,9 @@
 //! Directory listings and lookups cost O(log 1000 + page) name computations, whatever the share's size.
 
 use super::clock::TICKS_PER_SECOND;
-use super::props;
-use super::store::{Extent, Node, ROOT_FILE_ID};
+use super::node::{DEFAULT_SDDL, permission_key};
+use super::node::{Extent, Node, ROOT_FILE_ID};
+use crate::azure::model::{ATTR_ARCHIVE, ATTR_DIRECTORY};
 use std::fmt::Write as _;
 
 /// Entries per directory.
@@ -161,7 +162,7 @@ pub struct VirtualShare {
     /// Hash thresholds (probability × 2^64).
     modify_below: u64,
     delete_below: u64,
-    /// Permission keys of [`props::DEFAULT_SDDL`] and [`OTHER_SDDL`].
+    /// Permission keys of [`DEFAULT_SDDL`] and [`OTHER_SDDL`].
     default_key: String,
     other_key: String,
 }
@@ -210,8 +211,8 @@ impl VirtualShare {
             adds_per_leaf: adds_per_leaf.min(FANOUT),
             modify_below: probability_threshold(spec.change),
             delete_below: probability_threshold(spec.change / 2.0),
-            default_key: props::permission_key(props::DEFAULT_SDDL),
-            other_key: props::permission_key(OTHER_SDDL),
+            default_key: permission_key(DEFAULT_SDDL),
+            other_key: permission_key(OTHER_SDDL),
             spec,
         }
     }
@@ -408,7 +409,7 @@ impl VirtualShare {
             parent_id,
             name,
             is_dir: true,
-            attributes: props::ATTR_DIRECTORY,
+            attributes: ATTR_DIRECTORY,
             creation_time,
             last_write_time,
             change_time,
@@ -432,7 +433,7 @@ impl VirtualShare {
             BASE_TIME + (content as i64 - 1) * DAY + self.time_offset(id, content, DAY)
         };
         let a = self.hash(Purpose::Attributes, id, 0) % 200;
-        let attributes = props::ATTR_ARCHIVE
+        let attributes = ATTR_ARCHIVE
             | if a < 2 { 0x1 } else { 0 } // ReadOnly
             | if a == 2 { 0x2 } else { 0 }; // Hidden
         Node {
@@ -473,7 +474,7 @@ impl VirtualShare {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let name = self.slot_name(self.slot(level, index, mid), generation);
-            if super::store::name_key(&name).as_str() < key {
+            if super::node::name_key(&name).as_str() < key {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -485,13 +486,13 @@ impl VirtualShare {
     /// The child of `dir` named `name` (case-insensitively) at `generation`.
     pub fn child(&self, generation: u32, dir: &Node, name: &str) -> Option<Node> {
         let (level, index) = self.dir_of(dir.file_id)?;
-        let key = super::store::name_key(name);
+        let key = super::node::name_key(name);
         let pos = self.lower_bound(level, index, generation, &key);
         if pos >= self.slot_count(level, index, generation) {
             return None;
         }
         let slot = self.slot(level, index, pos);
-        if super::store::name_key(&self.slot_name(slot, generation)) != key {
+        if super::node::name_key(&self.slot_name(slot, generation)) != key {
             return None;
         }
         self.slot_node(dir.file_id, slot, generation)
@@ -508,7 +509,7 @@ impl VirtualShare {
         while pos < count && out.len() < limit {
             let slot = self.slot(level, index, pos);
             pos += 1;
-            if !super::store::name_key(&self.slot_name(slot, generation)).starts_with(prefix_key) {
+            if !super::node::name_key(&self.slot_name(slot, generation)).starts_with(prefix_key) {
                 break;
             }
             if let Some(n) = self.slot_node(dir.file_id, slot, generation) {
@@ -617,7 +618,7 @@ mod tests {
             let all = v.children(generation, &d1, "", "", usize::MAX);
             let names: Vec<&str> = all.iter().map(|n| n.name.as_str()).collect();
             let mut sorted = names.clone();
-            sorted.sort_by_key(|n| super::super::store::name_key(n));
+            sorted.sort_by_key(|n| super::super::node::name_key(n));
             assert_eq!(names, sorted);
             for n in &all {
                 assert_eq!(v.child(generation, &d1, &n.name.to_uppercase()).unwrap().file_id, n.file_id);
@@ -630,7 +631,7 @@ mod tests {
                 let next = if page.len() == 8 { page.pop() } else { None };
                 paged.extend(page.into_iter().map(|n| n.name));
                 match next {
-                    Some(n) => from = super::super::store::name_key(&n.name),
+                    Some(n) => from = super::super::node::name_key(&n.name),
                     None => break,
                 }
             }

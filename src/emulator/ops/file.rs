@@ -72,7 +72,7 @@ pub fn create(db: &Db, req: &Req) -> StorageResult<Reply> {
         Found::Missing { parent } => (parent, None),
         Found::Node(n) if n.is_dir => return Err(StorageError::resource_type_mismatch()),
         Found::Node(n) => {
-            super::lease::check_write(db, &share, &n, req, "x-ms-lease-id")?;
+            super::lease_check::check_write(db, &share, &n, req, "x-ms-lease-id")?;
             let parent = db
                 .node(share.sid, n.parent_id)?
                 .ok_or_else(|| StorageError::internal("parent of a node is missing"))?;
@@ -159,7 +159,7 @@ fn copy(db: &Db, req: &Req) -> StorageResult<Reply> {
         Found::Missing { parent } => (parent, None),
         Found::Node(n) if n.is_dir => return Err(StorageError::resource_type_mismatch()),
         Found::Node(n) => {
-            super::lease::check_write(db, &share, &n, req, "x-ms-lease-id")?;
+            super::lease_check::check_write(db, &share, &n, req, "x-ms-lease-id")?;
             let parent = db
                 .node(share.sid, n.parent_id)?
                 .ok_or_else(|| StorageError::internal("parent of a node is missing"))?;
@@ -217,7 +217,7 @@ fn copy(db: &Db, req: &Req) -> StorageResult<Reply> {
     }
     let mut r = Reply::new(StatusCode::ACCEPTED);
     props::etag_headers(&mut r, node.last_modified);
-    r.header("x-ms-copy-id", crate::emulator::server::new_guid());
+    r.header("x-ms-copy-id", crate::emulator::request::new_guid());
     r.header("x-ms-copy-status", "success");
     r.header("x-ms-request-server-encrypted", "true");
     Ok(r)
@@ -231,7 +231,7 @@ fn file_reply(db: &Db, share: &ShareRow, status: StatusCode, n: &Node, with_md5:
     r.header("x-ms-type", "File");
     r.header("x-ms-server-encrypted", "true");
     let lease = if share.snapshot.is_empty() { db.lease(share.sid, n.file_id)? } else { None };
-    super::lease::state_headers(&mut r, lease.as_ref());
+    super::lease_check::state_headers(&mut r, lease.as_ref());
     Ok(r)
 }
 
@@ -309,7 +309,7 @@ pub fn delete(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let share = db.live_share(&req.share)?;
     let node = existing(db, &share, &request_path(req)?, false, OnMismatch::Conflict)?;
-    super::lease::check_write(db, &share, &node, req, "x-ms-lease-id")?;
+    super::lease_check::check_write(db, &share, &node, req, "x-ms-lease-id")?;
     db.delete_node(share.sid, node.file_id)?;
     Ok(Reply::new(StatusCode::ACCEPTED))
 }
@@ -321,7 +321,7 @@ pub fn set_properties(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let share = db.live_share(&req.share)?;
     let mut node = existing(db, &share, &request_path(req)?, false, OnMismatch::Conflict)?;
-    super::lease::check_write(db, &share, &node, req, "x-ms-lease-id")?;
+    super::lease_check::check_write(db, &share, &node, req, "x-ms-lease-id")?;
     if let Some(size) = content_length_header(req)? {
         if size < node.size {
             db.clear(share.sid, node.file_id, size, i64::MAX)?;
@@ -343,7 +343,7 @@ pub fn set_metadata(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let share = db.live_share(&req.share)?;
     let mut node = existing(db, &share, &request_path(req)?, false, OnMismatch::Conflict)?;
-    super::lease::check_write(db, &share, &node, req, "x-ms-lease-id")?;
+    super::lease_check::check_write(db, &share, &node, req, "x-ms-lease-id")?;
     node.metadata = props::metadata(req)?.unwrap_or_default();
     node.last_modified = req.now;
     db.update_node(share.sid, &node)?;
@@ -381,7 +381,8 @@ pub fn put_range(db: &Db, req: &Req) -> StorageResult<Reply> {
         }
         if let Some(given) = req.header("content-md5") {
             use base64::Engine as _;
-            let computed = base64::engine::general_purpose::STANDARD.encode(crate::emulator::md5::digest(&req.body));
+            let computed =
+                base64::engine::general_purpose::STANDARD.encode(<md5::Md5 as md5::Digest>::digest(&req.body));
             if base64::engine::general_purpose::STANDARD.decode(given).map(|d| d.len()) != Ok(16) {
                 return Err(StorageError::invalid_header_value("Content-MD5", given));
             }
@@ -398,7 +399,7 @@ pub fn put_range(db: &Db, req: &Req) -> StorageResult<Reply> {
     }
     let share = db.live_share(&req.share)?;
     let mut node = existing(db, &share, &request_path(req)?, false, OnMismatch::Conflict)?;
-    super::lease::check_write(db, &share, &node, req, "x-ms-lease-id")?;
+    super::lease_check::check_write(db, &share, &node, req, "x-ms-lease-id")?;
     if end >= node.size {
         return Err(StorageError::invalid_range());
     }

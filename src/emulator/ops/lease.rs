@@ -1,81 +1,17 @@
-//! Lease File (`PUT ?comp=lease`): acquire, change, release and break an infinite lease, and the check
-//! every change to a file makes against its lease.
+//! Lease File (`PUT ?comp=lease`): acquire, change, release and break an infinite lease. The checks
+//! of changes against a lease are in `lease_check`.
 //!
 //! A lease is one row in `leases` (`store::Db::lease`): its id and whether it is broken. Azure's file
 //! leases are always infinite, so no time is kept; Lease File has no `renew` action (that is for share
 //! leases). Snapshots carry no leases.
 
+use super::lease_check::{lease_error, lease_header};
 use super::tree::{OnMismatch, existing, request_path};
 use crate::emulator::error::{StorageError, StorageResult};
 use crate::emulator::props;
 use crate::emulator::request::{Reply, Req};
-use crate::emulator::store::{Db, Lease, Node, ShareRow};
+use crate::emulator::store::{Db, Lease};
 use http::StatusCode;
-
-/// A lease id as Azure requires it: a GUID, `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (hex digits).
-fn valid_lease_id(s: &str) -> bool {
-    s.len() == 36
-        && s.char_indices().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
-}
-
-/// A lease-id header, validated; `None` when absent.
-fn lease_header<'r>(req: &'r Req, name: &str) -> StorageResult<Option<&'r str>> {
-    match req.header(name) {
-        None => Ok(None),
-        Some(v) if valid_lease_id(v) => Ok(Some(v)),
-        Some(v) => Err(StorageError::invalid_header_value(name, v)),
-    }
-}
-
-fn lease_error(status: StatusCode, code: &'static str, message: &str) -> StorageError {
-    StorageError::new(status, code, message)
-}
-
-/// Checks a change to `file` against its lease: an active lease needs its id in `header`
-/// (`x-ms-lease-id`, or `x-ms-source-lease-id` for a rename source); a lease id given for a file
-/// without an active lease is refused too.
-pub fn check_write(db: &Db, share: &ShareRow, file: &Node, req: &Req, header: &str) -> StorageResult<()> {
-    let given = lease_header(req, header)?;
-    let active = db.lease(share.sid, file.file_id)?.filter(|l| !l.broken);
-    match (active, given) {
-        (None, None) => Ok(()),
-        (Some(_), None) => Err(lease_error(
-            StatusCode::PRECONDITION_FAILED,
-            "LeaseIdMissing",
-            "There is currently a lease on the file and no lease ID was specified in the request.",
-        )),
-        (Some(l), Some(g)) if l.id.eq_ignore_ascii_case(g) => Ok(()),
-        (Some(_), Some(_)) => Err(lease_error(
-            StatusCode::PRECONDITION_FAILED,
-            "LeaseIdMismatchWithFileOperation",
-            "The lease ID specified did not match the lease ID for the file.",
-        )),
-        (None, Some(_)) => Err(lease_error(
-            StatusCode::PRECONDITION_FAILED,
-            "LeaseNotPresentWithFileOperation",
-            "There is currently no lease on the file.",
-        )),
-    }
-}
-
-/// The `x-ms-lease-state`/`-status`/`-duration` headers of Get File and Get File Properties.
-pub fn state_headers(r: &mut Reply, lease: Option<&Lease>) {
-    match lease {
-        None => {
-            r.header("x-ms-lease-state", "available");
-            r.header("x-ms-lease-status", "unlocked");
-        }
-        Some(l) if l.broken => {
-            r.header("x-ms-lease-state", "broken");
-            r.header("x-ms-lease-status", "unlocked");
-        }
-        Some(_) => {
-            r.header("x-ms-lease-state", "leased");
-            r.header("x-ms-lease-status", "locked");
-            r.header("x-ms-lease-duration", "infinite");
-        }
-    }
-}
 
 /// Lease File.
 pub fn lease_file(db: &Db, req: &Req) -> StorageResult<Reply> {
@@ -109,7 +45,7 @@ pub fn lease_file(db: &Db, req: &Req) -> StorageResult<Reply> {
                 None => return Err(StorageError::missing_required_header("x-ms-lease-duration")),
                 Some(v) => return Err(StorageError::invalid_header_value("x-ms-lease-duration", v)),
             }
-            let id = proposed.map(str::to_ascii_lowercase).unwrap_or_else(crate::emulator::server::new_guid);
+            let id = proposed.map(str::to_ascii_lowercase).unwrap_or_else(crate::emulator::request::new_guid);
             match &current {
                 Some(l) if !l.broken && !l.id.eq_ignore_ascii_case(&id) => {
                     return Err(lease_error(
@@ -175,7 +111,7 @@ pub fn lease_file(db: &Db, req: &Req) -> StorageResult<Reply> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::lease_check::valid_lease_id;
 
     #[test]
     fn lease_ids_are_guids() {

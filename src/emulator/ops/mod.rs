@@ -4,6 +4,7 @@
 mod directory;
 mod file;
 mod lease;
+mod lease_check;
 mod share;
 mod tree;
 

@@ -245,7 +245,7 @@ pub fn rename(db: &Db, req: &Req, is_dir: bool) -> StorageResult<Reply> {
     }
     let mut node = existing(db, &share, &source, is_dir, OnMismatch::Conflict)?;
     if !is_dir {
-        super::lease::check_write(db, &share, &node, req, "x-ms-source-lease-id")?;
+        super::lease_check::check_write(db, &share, &node, req, "x-ms-source-lease-id")?;
     }
     let dest_name = dest.last().expect("dest is not empty").clone();
     let parent = match resolve(db, &share, &dest)? {
@@ -264,7 +264,7 @@ pub fn rename(db: &Db, req: &Req, is_dir: bool) -> StorageResult<Reply> {
                     "The specified resource is read-only and cannot be modified at this time.",
                 ));
             }
-            super::lease::check_write(db, &share, &other, req, "x-ms-destination-lease-id")?;
+            super::lease_check::check_write(db, &share, &other, req, "x-ms-destination-lease-id")?;
             db.delete_node(share.sid, other.file_id)?;
             db.node(share.sid, other.parent_id)?.ok_or_else(|| StorageError::internal("parent of a node is missing"))?
         }
