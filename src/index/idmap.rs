@@ -1,20 +1,33 @@
-//! Azure FileId → dense node id, stable across renames and moves.
+//! Azure FileId → dense node id, stable across renames and moves, without holding the map in memory.
 //!
 //! Azure Files gives every file and directory a 64-bit FileId that survives rename and move. Stored as is
 //! it compresses badly (random-looking 64-bit values), so each share maps FileIds to dense node ids
-//! `1, 2, 3, ...` in first-seen order, and the node table stores only the dense id. Ids are never reused:
-//! a FileId seen again keeps its id, a new FileId gets the next one.
+//! `1, 2, 3, ...`, and the node table stores only the dense id. Ids are never reused: a FileId seen again
+//! keeps its id, a new FileId gets the next one, **new FileIds of one snapshot in ascending FileId order**
+//! (as signed INT64 bits), so a snapshot's new pairs ascend by node id and by FileId at once.
 //!
 //! The map is persisted in the repository as append-only segments (Parquet, columns `node_id` INT64,
 //! `file_id` INT64 holding the FileId's two's-complement bits), each holding the ids first assigned by one
-//! snapshot; see `docs/index.md`. In memory it is a sorted vector of the loaded pairs plus a hash map of the
-//! pairs assigned since (16 bytes per known FileId, plus ~32 per new one).
+//! snapshot; see `docs/index.md`. Nothing here holds one entry per FileId in memory:
+//! - [`KnownIds`] streams the union of a snapshot's segments in FileId order (a k-way merge; segments
+//!   written before the FileId-order rule, untagged, go through the external sort first), for a
+//!   merge-join with listed rows sorted by FileId (`crate::scan::resolve`).
+//! - [`NewIds`] hands out the next ids to FileIds met in ascending order and spools the pairs to a
+//!   temporary file until the snapshot commit writes them as the new segment.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use anyhow::{Context as _, ensure};
 use arrow::array::{AsArray, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use arrow::ipc::reader::FileReader;
+use arrow::ipc::writer::FileWriter as IpcWriter;
+use futures::StreamExt as _;
+
+use super::NodeIndex;
+use super::manifest::IndexManifest;
+use super::parquet_io::{key_value, open_stream};
+use super::sort::{BatchIter, Merge, RunSorter, SortKey, SpillOptions, merge_inputs};
 
 /// The Arrow schema of an idmap segment.
 pub fn idmap_schema() -> SchemaRef {
@@ -24,134 +37,234 @@ pub fn idmap_schema() -> SchemaRef {
     ]))
 }
 
-/// FileId → node id for one share.
-#[derive(Debug, Default, Clone)]
-pub struct IdMap {
-    /// Pairs from committed segments, sorted by FileId.
-    loaded: Vec<(u64, i64)>,
-    /// Pairs assigned since loading (not yet persisted), FileId → node id.
-    fresh: HashMap<u64, i64>,
-    /// The next id to hand out (ids start at 1; 0 is the share root).
-    next_id: i64,
+/// Column of the node id in an idmap batch.
+pub const NODE_ID: usize = 0;
+/// Column of the FileId in an idmap batch.
+pub const FILE_ID: usize = 1;
+
+/// Parquet key-value metadata of a segment whose rows ascend by `file_id` too (every segment this
+/// version writes): `afb.sorted_by` = `node_id,file_id`.
+pub const SORTED_TAG: (&str, &str) = ("afb.sorted_by", "node_id,file_id");
+
+/// Rows per batch when reading segments and spooling new pairs.
+const BATCH_ROWS: usize = 65536;
+
+/// The known pairs of a share in ascending FileId order: the union of every segment of a manifest.
+pub struct KnownIds {
+    merge: Merge,
+    batch: Option<RecordBatch>,
+    row: usize,
+    /// The FileId handed out last (to skip a pair listed in two segments and check consistency).
+    last: Option<(i64, i64)>,
+    /// Ids below this were assigned by earlier snapshots (the manifest's `next_node_id`).
+    next_node_id: i64,
 }
 
-impl IdMap {
-    /// An empty map; the first id handed out is 1.
-    pub fn new() -> Self {
-        IdMap { loaded: Vec::new(), fresh: HashMap::new(), next_id: 1 }
+impl KnownIds {
+    /// Open the map as of `manifest` (`None`: a share with no snapshot yet, an empty map). Untagged
+    /// segments are sorted by FileId with `spill` first.
+    pub async fn open(
+        index: &NodeIndex,
+        manifest: Option<&IndexManifest>,
+        spill: &SpillOptions,
+    ) -> anyhow::Result<Self> {
+        let mut inputs: Vec<BatchIter> = Vec::new();
+        let mut unsorted = RunSorter::new(idmap_schema(), SortKey { column: FILE_ID, unique: false }, spill.clone());
+        let mut next_node_id = 1;
+        if let Some(m) = manifest {
+            next_node_id = m.next_node_id.max(1);
+            for f in &m.idmap {
+                let s = open_stream(index.store(), &f.key, Some(f.bytes), &idmap_schema(), BATCH_ROWS).await?;
+                let tag = key_value(index.store(), &f.key, Some(f.bytes), SORTED_TAG.0).await?;
+                if tag.as_deref() == Some(SORTED_TAG.1) {
+                    let handle = tokio::runtime::Handle::current();
+                    let mut s = s;
+                    let key = f.key.clone();
+                    inputs.push(Box::new(std::iter::from_fn(move || {
+                        handle.block_on(s.next()).map(|r| r.with_context(|| format!("reading idmap segment {key}")))
+                    })));
+                } else {
+                    let mut s = s;
+                    while let Some(b) = s.next().await {
+                        unsorted.push(b?).await?;
+                    }
+                }
+            }
+        }
+        let (runs, guard) = unsorted.finish().await?.into_inputs()?;
+        inputs.extend(runs);
+        let merge = merge_inputs(idmap_schema(), SortKey { column: FILE_ID, unique: false }, inputs, guard);
+        Ok(Self::from_sorted(merge, next_node_id))
     }
 
-    /// Rebuild from persisted segments (batches with [`idmap_schema`]), in any order.
-    ///
-    /// Fails if a FileId maps to two node ids or a node id to two FileIds.
-    pub fn from_segments(batches: &[RecordBatch]) -> anyhow::Result<Self> {
-        let mut loaded = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
-        let mut next_id = 1;
-        for b in batches {
-            if b.num_columns() != 2
-                || b.schema().field(0).name() != "node_id"
-                || b.schema().field(1).name() != "file_id"
+    /// Pairs from `merge` (batches of [`idmap_schema`] ascending by `file_id`) whose node ids are all below
+    /// `next_node_id`.
+    pub fn from_sorted(merge: Merge, next_node_id: i64) -> Self {
+        KnownIds { merge, batch: None, row: 0, last: None, next_node_id }
+    }
+
+    /// The first node id not assigned by the snapshots this map was opened at.
+    pub fn next_node_id(&self) -> i64 {
+        self.next_node_id
+    }
+
+    /// The node id of `file_id`, if known. Calls must come in ascending `file_id` order (as signed
+    /// INT64 bits); pairs below it are skipped. Fails if the map is inconsistent (a FileId with two
+    /// node ids, a node id at or above `next_node_id`, a segment out of order).
+    pub async fn get(&mut self, file_id: i64) -> anyhow::Result<Option<i64>> {
+        loop {
+            if let Some((f, n)) = self.last {
+                if f == file_id {
+                    return Ok(Some(n));
+                }
+                if f > file_id {
+                    return Ok(None);
+                }
+            }
+            let Some((f, n)) = self.next_pair().await? else {
+                return Ok(None);
+            };
+            if let Some((lf, ln)) = self.last
+                && lf == f
             {
-                anyhow::bail!(
-                    "idmap segment has columns {:?}, expected [node_id, file_id]",
-                    b.schema().fields().iter().map(|f| f.name()).collect::<Vec<_>>()
+                ensure!(ln == n, "the idmap is inconsistent: FileId {} maps to node ids {ln} and {n}", f as u64);
+                continue;
+            }
+            ensure!(
+                (1..self.next_node_id).contains(&n),
+                "the idmap is inconsistent: node id {n} of FileId {} is outside 1..{}",
+                f as u64,
+                self.next_node_id
+            );
+            self.last = Some((f, n));
+        }
+    }
+
+    async fn next_pair(&mut self) -> anyhow::Result<Option<(i64, i64)>> {
+        loop {
+            if let Some(b) = &self.batch
+                && self.row < b.num_rows()
+            {
+                let pair = (
+                    b.column(FILE_ID).as_primitive::<Int64Type>().value(self.row),
+                    b.column(NODE_ID).as_primitive::<Int64Type>().value(self.row),
                 );
+                self.row += 1;
+                return Ok(Some(pair));
             }
-            let ids = b
-                .column(0)
-                .as_primitive_opt::<Int64Type>()
-                .ok_or_else(|| anyhow::anyhow!("idmap node_id is not INT64"))?;
-            let fids = b
-                .column(1)
-                .as_primitive_opt::<Int64Type>()
-                .ok_or_else(|| anyhow::anyhow!("idmap file_id is not INT64"))?;
-            for (id, fid) in ids.values().iter().zip(fids.values()) {
-                loaded.push((*fid as u64, *id));
-                next_id = next_id.max(id + 1);
-            }
-        }
-        loaded.sort_unstable();
-        for w in loaded.windows(2) {
-            if w[0].0 == w[1].0 && w[0].1 != w[1].1 {
-                anyhow::bail!("idmap is inconsistent: FileId {} maps to node ids {} and {}", w[0].0, w[0].1, w[1].1);
+            match self.merge.next().await {
+                Some(b) => {
+                    self.batch = Some(b);
+                    self.row = 0;
+                }
+                None => {
+                    self.batch = None;
+                    return Ok(None);
+                }
             }
         }
-        loaded.dedup();
-        let mut by_id: Vec<i64> = loaded.iter().map(|p| p.1).collect();
-        by_id.sort_unstable();
-        if let Some(w) = by_id.windows(2).find(|w| w[0] == w[1]) {
-            anyhow::bail!("idmap is inconsistent: node id {} is assigned to two FileIds", w[0]);
-        }
-        Ok(IdMap { loaded, fresh: HashMap::new(), next_id })
     }
 
-    /// The node id for `file_id`, if known.
-    pub fn get(&self, file_id: u64) -> Option<i64> {
-        if let Ok(i) = self.loaded.binary_search_by_key(&file_id, |p| p.0) {
-            return Some(self.loaded[i].1);
+    /// Read the rest of the map (checking it) and end the merge.
+    pub async fn finish(mut self) -> anyhow::Result<()> {
+        self.get(i64::MAX).await?;
+        self.merge.finish().await.context("reading the idmap")?;
+        Ok(())
+    }
+}
+
+/// Node ids handed out by one snapshot, spooled to a temporary file: the snapshot's new idmap segment.
+pub struct NewIds {
+    next_id: i64,
+    first_id: i64,
+    last_file_id: Option<i64>,
+    node_ids: Vec<i64>,
+    file_ids: Vec<i64>,
+    /// The temporary file (deleted when closed) and the writer appending to it.
+    spool: Option<(std::fs::File, IpcWriter<std::io::BufWriter<std::fs::File>>)>,
+    spill: SpillOptions,
+}
+
+impl NewIds {
+    /// Hand out ids from `first_id` (the manifest's `next_node_id`; 1 for a new share); the spool file goes
+    /// below `spill.dir`.
+    pub fn new(first_id: i64, spill: &SpillOptions) -> Self {
+        NewIds {
+            next_id: first_id.max(1),
+            first_id: first_id.max(1),
+            last_file_id: None,
+            node_ids: Vec::new(),
+            file_ids: Vec::new(),
+            spool: None,
+            spill: spill.clone(),
         }
-        self.fresh.get(&file_id).copied()
     }
 
-    /// The node id for `file_id`, assigning the next dense id if it is new.
-    pub fn assign(&mut self, file_id: u64) -> i64 {
-        if let Some(id) = self.get(file_id) {
-            return id;
+    /// The next id for a new `file_id`; FileIds must come strictly ascending (as signed INT64 bits).
+    pub fn assign(&mut self, file_id: i64) -> anyhow::Result<i64> {
+        if let Some(last) = self.last_file_id {
+            ensure!(file_id > last, "new FileIds must be assigned in ascending order ({file_id} after {last})");
         }
+        self.last_file_id = Some(file_id);
         let id = self.next_id;
         self.next_id += 1;
-        self.fresh.insert(file_id, id);
-        id
+        self.node_ids.push(id);
+        self.file_ids.push(file_id);
+        if self.node_ids.len() >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(id)
     }
 
-    /// The id the next new FileId will get (one more than the largest assigned).
-    pub fn next_id(&self) -> i64 {
-        self.next_id
-    }
-
-    /// Number of FileIds known.
-    pub fn len(&self) -> usize {
-        self.loaded.len() + self.fresh.len()
+    /// Ids handed out so far.
+    pub fn len(&self) -> u64 {
+        (self.next_id - self.first_id) as u64
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Pairs assigned since loading, as a segment batch sorted by node id; `None` if there are none.
-    pub fn unsaved_segment(&self) -> Option<RecordBatch> {
-        if self.fresh.is_empty() {
-            return None;
+    /// The id the next new FileId would get.
+    pub fn next_id(&self) -> i64 {
+        self.next_id
+    }
+
+    fn take_batch(&mut self) -> RecordBatch {
+        let ids = Int64Array::from(std::mem::take(&mut self.node_ids));
+        let fids = Int64Array::from(std::mem::take(&mut self.file_ids));
+        RecordBatch::try_new(idmap_schema(), vec![Arc::new(ids), Arc::new(fids)]).expect("idmap schema")
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if self.node_ids.is_empty() {
+            return Ok(());
         }
-        let mut pairs: Vec<(i64, i64)> = self.fresh.iter().map(|(f, n)| (*n, *f as i64)).collect();
-        pairs.sort_unstable();
-        let ids = Int64Array::from_iter_values(pairs.iter().map(|p| p.0));
-        let fids = Int64Array::from_iter_values(pairs.iter().map(|p| p.1));
-        Some(RecordBatch::try_new(idmap_schema(), vec![Arc::new(ids), Arc::new(fids)]).expect("idmap schema"))
+        if self.spool.is_none() {
+            let file = self.spill.tempfile()?;
+            let w = IpcWriter::try_new(std::io::BufWriter::new(file.try_clone()?), &idmap_schema())?;
+            self.spool = Some((file, w));
+        }
+        let b = self.take_batch();
+        let (_, w) = self.spool.as_mut().expect("created above");
+        w.write(&b)
+            .with_context(|| format!("writing new idmap pairs to {} (is the disk full?)", self.spill.shown_dir()))
     }
 
-    /// Mark every pair as persisted (after the segment from [`Self::unsaved_segment`] was committed).
-    pub fn mark_saved(&mut self) {
-        self.loaded.extend(self.fresh.drain());
-        self.loaded.sort_unstable();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_dense_stable_and_survive_a_round_trip() {
-        let mut m = IdMap::new();
-        assert_eq!(m.assign(u64::MAX), 1);
-        assert_eq!(m.assign(42), 2);
-        assert_eq!(m.assign(u64::MAX), 1);
-        let seg = m.unsaved_segment().unwrap();
-        let mut back = IdMap::from_segments(&[seg]).unwrap();
-        assert_eq!(back.get(u64::MAX), Some(1));
-        assert_eq!(back.get(42), Some(2));
-        assert_eq!(back.assign(7), 3);
-        assert!(back.unsaved_segment().unwrap().num_rows() == 1);
+    /// The pairs handed out, ascending by node id and by FileId, in batches.
+    pub fn into_batches(mut self) -> anyhow::Result<BatchIter> {
+        let Some((mut file, mut w)) = self.spool.take() else {
+            let b = self.take_batch();
+            return Ok(Box::new((b.num_rows() > 0).then_some(Ok(b)).into_iter()));
+        };
+        let rest = self.take_batch();
+        let shown = self.spill.shown_dir();
+        w.write(&rest)
+            .and_then(|()| w.finish())
+            .with_context(|| format!("writing new idmap pairs to {shown} (is the disk full?)"))?;
+        drop(w);
+        std::io::Seek::rewind(&mut file)?;
+        let r = FileReader::try_new(std::io::BufReader::new(file), None)?;
+        Ok(Box::new(r.map(move |b| b.with_context(|| format!("reading new idmap pairs back from {shown}")))))
     }
 }

@@ -2,7 +2,8 @@
 //! and share, diffed by streaming merge, queried with SQL.
 //!
 //! - [`node`]: the node row and its Arrow schema.
-//! - [`idmap`]: Azure FileId → dense node id.
+//! - [`idmap`]: Azure FileId → dense node id, streamed in FileId order.
+//! - [`sort`]: external sort of Arrow rows by an INT64 key (spilled sorted runs, k-way merge).
 //! - [`manifest`]: object keys and the snapshot manifest (the commit record).
 //! - [`parquet_io`]: the one place that writes and opens Parquet.
 //! - [`node_index`]: [`NodeIndex`], the object store of every share's index snapshots, and merged reads.
@@ -26,6 +27,7 @@ pub mod node;
 pub mod node_index;
 pub mod parquet_io;
 pub mod snapshot;
+pub mod sort;
 pub mod sql;
 pub mod summary;
 pub mod synthetic;

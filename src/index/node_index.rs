@@ -10,12 +10,11 @@ use anyhow::{Context, bail};
 use arrow::array::{AsArray, Int64Array, RecordBatch};
 use arrow::compute::{concat_batches, interleave_record_batch};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::BatchStream;
-use super::idmap::{IdMap, idmap_schema};
 use super::manifest::{
     FORMAT, IndexManifest, Layer, LayerKind, check_id, manifest_key, share_prefix, snapshot_id_from_key,
 };
@@ -139,17 +138,6 @@ impl NodeIndex {
             out.push(self.manifest(tenant, share, id).await?);
         }
         Ok(out)
-    }
-
-    /// The share's FileId → node id map as of its latest snapshot (empty if there is none).
-    pub async fn load_idmap(&self, tenant: &str, share: &str) -> anyhow::Result<IdMap> {
-        let Some(m) = self.latest(tenant, share).await? else { return Ok(IdMap::new()) };
-        let mut batches = Vec::new();
-        for f in &m.idmap {
-            let s = open_stream(&self.store, &f.key, Some(f.bytes), &idmap_schema(), 65536).await?;
-            batches.extend(s.try_collect::<Vec<_>>().await?);
-        }
-        IdMap::from_segments(&batches)
     }
 
     /// Read a snapshot as one stream of batches sorted by `node_id`.

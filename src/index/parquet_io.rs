@@ -21,7 +21,7 @@ use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::arrow::{AsyncArrowWriter, ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::SortingColumn;
+use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -131,7 +131,22 @@ impl FileWriter {
         schema: SchemaRef,
         t: ParquetTuning,
     ) -> anyhow::Result<Self> {
-        let props = writer_properties(&schema, t);
+        Self::create_tagged(store, key, schema, t, &[])
+    }
+
+    /// [`Self::create`] with `tags` in the file's key-value metadata (read back by [`key_value`]).
+    pub fn create_tagged(
+        store: &Arc<dyn ObjectStore>,
+        key: &str,
+        schema: SchemaRef,
+        t: ParquetTuning,
+        tags: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let mut props = writer_properties(&schema, t);
+        if !tags.is_empty() {
+            let kv = tags.iter().map(|(k, v)| KeyValue::new(k.to_string(), v.to_string())).collect();
+            props = props.into_builder().set_key_value_metadata(Some(kv)).build();
+        }
         let w = BufWriter::new(store.clone(), Path::from(key));
         let writer = AsyncArrowWriter::try_new(w, schema, Some(props)).with_context(|| format!("creating {key}"))?;
         Ok(FileWriter { key: key.to_string(), writer, rows: 0 })
@@ -211,6 +226,26 @@ pub async fn open_stream(
                 .with_context(|| format!("{key}: unexpected columns"))
         })
         .boxed())
+}
+
+/// The value of `name` in a Parquet file's key-value metadata (reads only the footer).
+pub async fn key_value(
+    store: &Arc<dyn ObjectStore>,
+    key: &str,
+    size: Option<u64>,
+    name: &str,
+) -> anyhow::Result<Option<String>> {
+    let path = Path::from(key);
+    let size = match size {
+        Some(s) => s,
+        None => store.head(&path).await.with_context(|| format!("{key}: cannot stat"))?.size,
+    };
+    let mut reader = StoreReader { store: store.clone(), path, size };
+    let m = reader.get_metadata(None).await.with_context(|| format!("{key}: not a readable Parquet file"))?;
+    Ok(m.file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|e| e.key == name))
+        .and_then(|e| e.value.clone()))
 }
 
 /// Reads one object by ranges: the footer first, then the column chunks a reader asks for.

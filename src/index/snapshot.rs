@@ -20,7 +20,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
-use super::idmap::{IdMap, idmap_schema};
+use super::idmap::{NewIds, SORTED_TAG, idmap_schema};
 use super::manifest::{
     ChangeRecord, FORMAT, FileRef, IndexManifest, Layer, LayerKind, SnapshotSource, Totals, check_id, data_dir_prefix,
     manifest_key, share_prefix,
@@ -260,9 +260,9 @@ impl SnapshotWriter {
         Ok(())
     }
 
-    /// Write the idmap segment (if `idmap` has unsaved pairs), then the manifest: the snapshot becomes
-    /// visible atomically. Fails without committing if another writer committed the same id first.
-    pub async fn commit(mut self, idmap: Option<&mut IdMap>) -> anyhow::Result<IndexManifest> {
+    /// Write the idmap segment (the pairs `new_ids` handed out, if any), then the manifest: the snapshot
+    /// becomes visible atomically. Fails without committing if another writer committed the same id first.
+    pub async fn commit(mut self, new_ids: Option<NewIds>) -> anyhow::Result<IndexManifest> {
         let store = self.repo.store().clone();
         // Finish the comparison: what is left of the previous snapshot was deleted.
         let mut change_files = None;
@@ -314,19 +314,17 @@ impl SnapshotWriter {
         layers.push(own_layer);
         let mut idmap_refs = self.prev.as_ref().map(|p| p.idmap.clone()).unwrap_or_default();
         let mut next_node_id = self.prev.as_ref().map_or(1, |p| p.next_node_id).max(self.last_id.map_or(1, |i| i + 1));
-        let mut saved = false;
-        if let Some(map) = idmap.as_deref()
-            && let Some(seg) = map.unsaved_segment()
-        {
-            let mut w =
-                FileWriter::create(&store, &format!("{}/idmap.parquet", self.dir), idmap_schema(), self.opts.parquet)?;
-            w.write(&seg).await?;
-            let (key, rows, bytes) = w.close().await?;
-            idmap_refs.push(FileRef { key, rows, bytes });
-            saved = true;
-        }
-        if let Some(map) = idmap.as_deref() {
-            next_node_id = next_node_id.max(map.next_id());
+        if let Some(new_ids) = new_ids {
+            next_node_id = next_node_id.max(new_ids.next_id());
+            if !new_ids.is_empty() {
+                let key = format!("{}/idmap.parquet", self.dir);
+                let mut w = FileWriter::create_tagged(&store, &key, idmap_schema(), self.opts.parquet, &[SORTED_TAG])?;
+                for b in new_ids.into_batches()? {
+                    w.write(&b?).await?;
+                }
+                let (key, rows, bytes) = w.close().await?;
+                idmap_refs.push(FileRef { key, rows, bytes });
+            }
         }
         let m = IndexManifest {
             format: FORMAT.to_string(),
@@ -357,9 +355,6 @@ impl SnapshotWriter {
                 )
             }
             Err(e) => return Err(e).with_context(|| format!("committing {key}")),
-        }
-        if saved && let Some(map) = idmap {
-            map.mark_saved();
         }
         Ok(m)
     }

@@ -56,10 +56,10 @@ use crate::backup::{BackupSummary, Progress, latest_manifest};
 use crate::index::NodeIndex;
 use crate::index::manifest::check_id;
 use crate::index::snapshot::WriteOptions;
+use crate::index::sort::SpillOptions;
 use crate::jobs::settings::Settings;
 use crate::repository::{MasterKey, Repository, RepositoryConfig};
 use crate::scan::fanout::{self, ListBudget, ROOT_PART, RunInfo};
-use crate::scan::sort::SpillOptions;
 
 /// What every data handler of one worker process shares.
 pub struct DataEnv {

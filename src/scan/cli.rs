@@ -2,12 +2,12 @@
 
 use clap::Args;
 
-use super::sort::SpillOptions;
 use super::{ScanOptions, ScanReport, scan};
 use crate::azure::ClientOptions;
 use crate::azure::SourceArgs;
 use crate::cli::{ExitCode, OutputArgs, RepoArgs};
 use crate::index::NodeIndex;
+use crate::index::sort::SpillOptions;
 
 /// Arguments of `afb scan`.
 #[derive(Debug, Clone, Args)]
@@ -30,9 +30,13 @@ pub struct ScanArgs {
     /// Scan this existing share snapshot (its `x-ms-snapshot` timestamp) instead of taking a new one.
     #[arg(long)]
     pub share_snapshot: Option<String>,
-    /// Rows sorted in memory before a sorted run is spilled to disk.
-    #[arg(long, default_value_t = 2_000_000)]
-    pub spill_rows: usize,
+    /// Memory budget of the scan's sorts (e.g. `512MiB`, `2GiB`): whatever the share's size, the scan
+    /// holds at most about this much, spilling sorted runs to `--spill-dir` beyond it.
+    #[arg(long, default_value = "1GiB")]
+    pub memory: bytesize::ByteSize,
+    /// Also spill a sorted run once this many rows are buffered (a testing knob; unlimited by default).
+    #[arg(long)]
+    pub spill_rows: Option<usize>,
     /// Directory for spilled runs (the system's temporary directory by default).
     #[arg(long)]
     pub spill_dir: Option<std::path::PathBuf>,
@@ -49,7 +53,11 @@ pub async fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
         concurrency: a.concurrency,
         page_size: a.page_size,
         share_snapshot: a.share_snapshot.clone(),
-        spill: SpillOptions { spill_rows: a.spill_rows, dir: a.spill_dir.clone(), ..SpillOptions::default() },
+        spill: SpillOptions {
+            spill_rows: a.spill_rows.unwrap_or(usize::MAX),
+            dir: a.spill_dir.clone(),
+            ..SpillOptions::with_memory(a.memory.as_u64())
+        },
         ..ScanOptions::default()
     };
     let report = scan(account, ClientOptions::default(), &share, &repo, &a.tenant, &opts).await?;

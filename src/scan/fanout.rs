@@ -12,7 +12,7 @@
 //!    issued from a stack that only those results change, so a part lists the same pages and leaves the same
 //!    frontier however often it runs and whatever the timing.
 //! 3. [`write_part`]: the job writes what it listed as a Parquet *fragment* (`parts/{part}.parquet`: node
-//!    rows keyed by **Azure FileId**, not node id: [`fragment_schema`], whose first columns are `file_id`
+//!    rows keyed by **Azure FileId**, not node id: [`listed_schema`], whose first columns are `file_id`
 //!    and `parent_file_id`, the parent's FileId or 0 for the root) and then `parts/{part}.json` naming its children. The frontier is split
 //!    ([`split`]) into at most `max_children` children `{part}.0`, `{part}.1`, ..., each listing in turn.
 //! 4. [`commit_run`]: once every part has succeeded, one commit job checks that the parts form the
@@ -29,8 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use arrow::array::{Array, Int64Array, RecordBatch};
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::array::RecordBatch;
 use futures::stream::FuturesOrdered;
 use futures::{StreamExt as _, TryStreamExt as _};
 use object_store::path::Path;
@@ -38,14 +37,15 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::sort::{RunSorter, SpillOptions};
+use super::resolve::{Resolver, listed_schema};
 use super::{entry_file_id, entry_node};
 use crate::azure::{FileServiceClient, ShareClient};
 use crate::index::NodeIndex;
 use crate::index::manifest::{IndexManifest, SnapshotSource, share_prefix};
-use crate::index::node::{Node, NodeColumns, col, node_schema, nodes_to_batch};
+use crate::index::node::{Node, nodes_to_batch};
 use crate::index::parquet_io::{FileWriter, ParquetTuning, open_stream};
 use crate::index::snapshot::WriteOptions;
+use crate::index::sort::SpillOptions;
 
 /// The root part's id.
 pub const ROOT_PART: &str = "r";
@@ -94,16 +94,6 @@ pub struct PendingDir {
     /// Where to go on listing it (`NextMarker` of the page listed last), if it was listed in part.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marker: Option<String>,
-}
-
-/// The schema of a part's fragment: the node schema with its first two columns named for what they hold
-/// there, `file_id` and `parent_file_id` (Azure FileIds; 0 for the share root), since node ids are
-/// assigned only when the run commits.
-pub fn fragment_schema() -> SchemaRef {
-    let mut fields: Vec<Field> = node_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields[col::NODE_ID] = fields[col::NODE_ID].clone().with_name("file_id");
-    fields[col::PARENT_ID] = fields[col::PARENT_ID].clone().with_name("parent_file_id");
-    Arc::new(Schema::new(fields))
 }
 
 /// Counters of a listing (also what progress reports).
@@ -384,11 +374,11 @@ pub async fn write_part(
     let mut w = FileWriter::create(
         repo.store(),
         &format!("{prefix}/{part}.parquet"),
-        fragment_schema(),
+        listed_schema(),
         ParquetTuning::default(),
     )?;
     for chunk in rows.chunks(8192) {
-        w.write(&RecordBatch::try_new(fragment_schema(), nodes_to_batch(chunk).columns().to_vec())?).await?;
+        w.write(&RecordBatch::try_new(listed_schema(), nodes_to_batch(chunk).columns().to_vec())?).await?;
     }
     let (_, n, bytes) = w.close().await?;
     let meta = PartMeta { id: part.to_string(), rows: n, fragment_bytes: bytes, stats_pages: stats.pages, children };
@@ -479,57 +469,17 @@ pub async fn commit_run(
 
     let prev = repo.latest(tenant, share).await?;
     let expected = prev.as_ref().map_or(1, |m| m.snapshot_id + 1);
-    let mut idmap = repo.load_idmap(tenant, share).await?;
-    // Pass 1: FileIds new to the share get the next dense ids in ascending FileId order.
-    let mut fresh: BTreeSet<u64> = BTreeSet::new();
-    let mut rows = 0u64;
+    // FileIds → node ids (new FileIds get the next ids in ascending FileId order), by node id.
+    let mut resolver = Resolver::new(spill);
     for p in &parts {
-        let mut s =
-            open_stream(repo.store(), &frag(p), Some(metas[p].fragment_bytes), &fragment_schema(), 65536).await?;
+        let mut s = open_stream(repo.store(), &frag(p), Some(metas[p].fragment_bytes), &listed_schema(), 65536).await?;
         while let Some(b) = s.next().await {
-            let b = b?;
-            rows += b.num_rows() as u64;
-            for fid in
-                b.column(col::NODE_ID).as_any().downcast_ref::<Int64Array>().context("fragment file_id")?.values()
-            {
-                if idmap.get(*fid as u64).is_none() {
-                    fresh.insert(*fid as u64);
-                }
-            }
+            resolver.push(b?).await?;
         }
     }
-    let new_node_ids = fresh.len() as u64;
-    for fid in fresh {
-        idmap.assign(fid);
-    }
-    // Pass 2: rows with node ids, sorted by node id.
-    let mut sorter = RunSorter::new(spill);
-    for p in &parts {
-        let mut s =
-            open_stream(repo.store(), &frag(p), Some(metas[p].fragment_bytes), &fragment_schema(), 65536).await?;
-        while let Some(b) = s.next().await {
-            let b = b?;
-            let c = NodeColumns::new(&b);
-            let mut ids = Vec::with_capacity(c.len());
-            let mut parents = Vec::with_capacity(c.len());
-            for i in 0..c.len() {
-                ids.push(idmap.get(c.node_id.value(i) as u64).expect("assigned in pass 1"));
-                let pf = c.parent_id.value(i) as u64;
-                parents.push(if pf == 0 {
-                    crate::index::node::ROOT_ID
-                } else {
-                    idmap.get(pf).with_context(|| {
-                        format!("part {p}: parent FileId {pf} of {:?} was never listed", c.name.value(i))
-                    })?
-                });
-            }
-            let mut cols = b.columns().to_vec();
-            cols[col::NODE_ID] = Arc::new(Int64Array::from(ids));
-            cols[col::PARENT_ID] = Arc::new(Int64Array::from(parents));
-            sorter.push(RecordBatch::try_new(node_schema(), cols)?).await?;
-        }
-    }
-    let runs = sorter.finish().await?;
+    let rows = resolver.rows();
+    let resolved = resolver.finish(repo, prev.as_ref()).await?;
+    let new_node_ids = resolved.new_ids.len();
     let mut writer = repo.begin(tenant, share, write).await?;
     if writer.snapshot_id() != expected {
         bail!(
@@ -543,12 +493,12 @@ pub async fn commit_run(
         share: info.azure_share.clone(),
         share_snapshot: info.share_snapshot.clone(),
     });
-    let mut merge = runs.merge();
+    let mut merge = resolved.rows;
     while let Some(b) = merge.next().await {
         writer.write(&b).await?;
     }
-    let ms = merge.finish().await?;
-    let m = writer.commit(Some(&mut idmap)).await?;
+    merge.finish().await?;
+    let m = writer.commit(Some(resolved.new_ids)).await?;
     Ok((
         m,
         CommitStats {
@@ -556,7 +506,7 @@ pub async fn commit_run(
             rows,
             new_node_ids,
             already_committed: false,
-            duplicate_file_ids: ms.duplicates,
+            duplicate_file_ids: resolved.duplicate_file_ids,
         },
     ))
 }

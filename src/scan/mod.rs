@@ -6,14 +6,15 @@
 //!    calls in flight, one page per call, following `NextMarker`; depth first, so the frontier of
 //!    directories still to list stays small. Every listed entry carries FileId, size, times and
 //!    attributes: no per-entry call.
-//! 3. Turn every entry into a node row ([`crate::index::node`]): `node_id` from the share's idmap (Azure
-//!    FileId → dense id, stable across rename and move), `parent_id` the containing directory's node id
-//!    (0 for the root), times in ns, attributes as SMB bits, `xorhash` 0 (a listing has no content hash);
-//!    one conversion for every scanner, [`entry_node`].
-//! 4. Sort the rows by `node_id` with [`sort::RunSorter`] (in memory for small shares, spilled sorted runs
-//!    and a k-way merge for large ones) and stream them into [`crate::index::snapshot::SnapshotWriter`],
-//!    which commits data files, the new idmap segment and the manifest (with the share snapshot and the
-//!    source endpoint in [`crate::index::manifest::SnapshotSource`]).
+//! 3. Turn every entry into a row ([`crate::index::node`]) keyed by its Azure FileId and its directory's
+//!    FileId (0 for the root), times in ns, attributes as SMB bits, `xorhash` 0 (a listing has no content
+//!    hash); one conversion for every scanner, [`entry_node`].
+//! 4. [`resolve::Resolver`] maps FileIds to dense node ids through the share's idmap (stable across
+//!    rename and move; new FileIds get the next ids in ascending FileId order) by external sorts and
+//!    merge-joins, in memory bounded by [`sort::SpillOptions`] whatever the share's size, and yields the
+//!    rows by `node_id` for [`crate::index::snapshot::SnapshotWriter`], which commits data files, the new
+//!    idmap segment and the manifest (with the share snapshot and the source endpoint in
+//!    [`crate::index::manifest::SnapshotSource`]).
 //!
 //! A listing that fails (after the client's retries) aborts the scan with one error naming the
 //! directory: nothing is written to the repository (the writer starts only after the listing is
@@ -21,7 +22,7 @@
 
 pub mod cli;
 pub mod fanout;
-pub mod sort;
+pub mod resolve;
 
 use std::time::Instant;
 
@@ -33,11 +34,11 @@ use serde::Serialize;
 use crate::azure::credential::AccountConfig;
 use crate::azure::{ClientOptions, Entry, FileServiceClient, ListPage};
 use crate::index::NodeIndex;
-use crate::index::idmap::IdMap;
 use crate::index::manifest::{IndexManifest, SnapshotSource};
-use crate::index::node::{NodeBatchBuilder, NodeKind, ROOT_ID};
+use crate::index::node::{NodeBatchBuilder, NodeKind};
 use crate::index::snapshot::WriteOptions;
-use sort::{RunSorter, SpillOptions};
+use crate::index::sort::{self, SpillOptions};
+use resolve::Resolver;
 
 /// How a scan runs.
 #[derive(Debug, Clone)]
@@ -53,7 +54,7 @@ pub struct ScanOptions {
     pub live: bool,
     /// The share id the index snapshot is filed under; the Azure share name when `None`.
     pub index_share: Option<String>,
-    /// When sorting spills to disk.
+    /// When sorting spills to disk: the scan's memory budget ([`SpillOptions::with_memory`]).
     pub spill: SpillOptions,
     /// How the index snapshot is written.
     pub write: WriteOptions,
@@ -154,9 +155,13 @@ pub fn entry_file_id(e: &Entry, dir: &str) -> anyhow::Result<u64> {
             display_path(dir)
         );
     };
-    fid.trim().parse().with_context(|| {
+    let id: u64 = fid.trim().parse().with_context(|| {
         format!("entry {:?} in {}: FileId {fid:?} is not a decimal 64-bit number", e.name, display_path(dir))
-    })
+    })?;
+    if id == 0 {
+        bail!("entry {:?} in {} has FileId 0, which afb reserves for the share root", e.name, display_path(dir));
+    }
+    Ok(id)
 }
 
 /// Nanoseconds since the Unix epoch, saturating at the `i64` range; 0 for no time.
@@ -166,10 +171,11 @@ pub fn nanos(t: Option<time::OffsetDateTime>) -> i64 {
     })
 }
 
-/// A page still to list: directory path within the share, its node id, its depth, the page marker.
+/// A page still to list: directory path within the share, its FileId (0: the root), its depth, the page
+/// marker.
 struct Work {
     path: String,
-    dir_id: i64,
+    dir_file_id: u64,
     depth: u32,
     marker: Option<String>,
 }
@@ -186,7 +192,6 @@ struct WalkStats {
     bytes: u64,
     max_depth: u32,
     pages: u64,
-    new_ids: u64,
     unknown_attributes: Vec<String>,
     rejected_names: u64,
     rejected: Vec<String>,
@@ -213,8 +218,6 @@ pub async fn scan(
 
     // The repository state this scan builds on, read before anything is sent to Azure.
     let prev = repo.latest(tenant, index_share).await?;
-    let mut idmap = repo.load_idmap(tenant, index_share).await?;
-    let expected_id = prev.as_ref().map_or(1, |m| m.snapshot_id + 1);
 
     let live = client.share(share);
     let (share_snapshot, created) = match (&opts.share_snapshot, opts.live) {
@@ -227,8 +230,7 @@ pub async fn scan(
     };
     let target = IndexTarget { repo, tenant, share: index_share };
     let result =
-        scan_snapshot(&client, share, share_snapshot.as_deref(), &target, opts, &mut idmap, expected_id, &endpoint)
-            .await;
+        scan_snapshot(&client, share, share_snapshot.as_deref(), &target, opts, prev.as_ref(), &endpoint).await;
     let (mut report, manifest) = match result {
         Ok(r) => r,
         Err(e) => {
@@ -263,8 +265,7 @@ async fn scan_snapshot(
     share_snapshot: Option<&str>,
     target: &IndexTarget<'_>,
     opts: &ScanOptions,
-    idmap: &mut IdMap,
-    expected_id: i64,
+    prev: Option<&IndexManifest>,
     endpoint: &str,
 ) -> anyhow::Result<(ScanReport, IndexManifest)> {
     let list_started = Instant::now();
@@ -273,11 +274,12 @@ async fn scan_snapshot(
         None => client.share(share),
     };
     let listed = share_snapshot.map_or_else(|| "the live share".to_string(), |ts| format!("snapshot {ts}"));
-    let mut sorter = RunSorter::new(opts.spill.clone());
+    let expected_id = prev.map_or(1, |m| m.snapshot_id + 1);
+    let mut resolver = Resolver::new(opts.spill.clone());
     let mut rows = NodeBatchBuilder::new(opts.spill.spill_rows.clamp(1, sort::OUT_BATCH_ROWS));
     let mut st = WalkStats::default();
 
-    let mut stack = vec![Work { path: String::new(), dir_id: ROOT_ID, depth: 0, marker: None }];
+    let mut stack = vec![Work { path: String::new(), dir_file_id: 0, depth: 0, marker: None }];
     let mut in_flight = FuturesUnordered::new();
     let page_size = opts.page_size;
     loop {
@@ -306,11 +308,11 @@ async fn scan_snapshot(
             }
         }
         for e in &page.entries {
-            let (id, is_new) = node_id_of(idmap, e, &w.path)?;
-            st.new_ids += u64::from(is_new);
+            let fid = entry_file_id(e, &w.path)?;
             let depth = w.depth + 1;
             st.max_depth = st.max_depth.max(depth);
-            let (node, unknown) = entry_node(e, id, w.dir_id);
+            // Keyed by FileIds (their bits as INT64) until the resolver maps them to node ids.
+            let (node, unknown) = entry_node(e, fid as i64, w.dir_file_id as i64);
             for u in unknown {
                 if !st.unknown_attributes.contains(&u) {
                     tracing::warn!("unknown file attribute {u:?} ignored");
@@ -318,12 +320,12 @@ async fn scan_snapshot(
                 }
             }
             if let Some(b) = rows.push(&node) {
-                sorter.push(b).await?;
+                resolver.push(b).await?;
             }
             if e.is_dir() {
                 st.directories += 1;
                 let path = if w.path.is_empty() { e.name.clone() } else { format!("{}/{}", w.path, e.name) };
-                stack.push(Work { path, dir_id: id, depth, marker: None });
+                stack.push(Work { path, dir_file_id: fid, depth, marker: None });
             } else {
                 st.files += 1;
                 st.bytes += e.size;
@@ -335,11 +337,10 @@ async fn scan_snapshot(
         }
     }
     if let Some(b) = rows.finish() {
-        sorter.push(b).await?;
+        resolver.push(b).await?;
     }
     let list_seconds = list_started.elapsed().as_secs_f64();
-    let spilled_runs = sorter.spilled_runs();
-    let runs = sorter.finish().await?;
+    let resolved = resolver.finish(target.repo, prev).await?;
 
     let (tenant, index_share) = (target.tenant, target.share);
     let mut writer = target.repo.begin(tenant, index_share, opts.write).await?;
@@ -355,12 +356,13 @@ async fn scan_snapshot(
         share: share.to_string(),
         share_snapshot: share_snapshot.unwrap_or_default().to_string(),
     });
-    let mut merge = runs.merge();
+    let mut merge = resolved.rows;
     while let Some(b) = merge.next().await {
         writer.write(&b).await?;
     }
-    let stats = merge.finish().await?;
-    let manifest = writer.commit(Some(idmap)).await?;
+    merge.finish().await?;
+    let new_node_ids = resolved.new_ids.len();
+    let manifest = writer.commit(Some(resolved.new_ids)).await?;
     let entries = st.directories + st.files;
     let report = ScanReport {
         tenant_id: tenant.to_string(),
@@ -373,12 +375,12 @@ async fn scan_snapshot(
         bytes: st.bytes,
         entries,
         max_depth: st.max_depth,
-        new_node_ids: st.new_ids,
+        new_node_ids,
         list_requests: st.pages,
         requests: 0,
         requests_per_entry: 0.0,
-        spilled_runs,
-        duplicate_file_ids: stats.duplicates,
+        spilled_runs: resolved.spilled_runs,
+        duplicate_file_ids: resolved.duplicate_file_ids,
         unknown_attributes: st.unknown_attributes,
         rejected_names: st.rejected_names,
         rejected: st.rejected,
@@ -388,12 +390,4 @@ async fn scan_snapshot(
         manifest: None,
     };
     Ok((report, manifest))
-}
-
-/// The node id of a listed entry (assigning one if its FileId is new), and whether it is new.
-fn node_id_of(idmap: &mut IdMap, e: &Entry, dir: &str) -> anyhow::Result<(i64, bool)> {
-    let fid = entry_file_id(e, dir)?;
-    let before = idmap.next_id();
-    let id = idmap.assign(fid);
-    Ok((id, idmap.next_id() != before))
 }

@@ -2,11 +2,16 @@
 //! input.
 
 use crate::support::nodes::{dir, file};
+use std::sync::Arc;
+
 use afb::index::NodeIndex;
-use afb::index::idmap::IdMap;
+use afb::index::idmap::{KnownIds, NewIds, idmap_schema};
 use afb::index::manifest::LayerKind;
 use afb::index::node::{Node, NodeKind, batch_to_nodes, nodes_to_batch};
+use afb::index::parquet_io::{FileWriter, ParquetTuning};
 use afb::index::snapshot::WriteOptions;
+use afb::index::sort::SpillOptions;
+use arrow::array::{Int64Array, RecordBatch};
 use futures::TryStreamExt;
 
 fn tree() -> Vec<Node> {
@@ -208,19 +213,61 @@ async fn corrupt_or_foreign_parquet_file_is_a_clear_error_naming_it() {
 async fn idmap_is_persisted_with_the_snapshot_and_keeps_ids_stable() {
     let dir = tempfile::tempdir().unwrap();
     let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
-    let mut map = repo.load_idmap("t1", "s1").await.unwrap();
-    let a = map.assign(0xdead_beef_0000_0001);
-    let b = map.assign(0xffff_ffff_ffff_fff0);
+    let spill = SpillOptions::default();
+    // New FileIds come in ascending order as signed INT64 bits: 0xdead_beef_0000_0001 is below
+    // 0xffff_ffff_ffff_fff0 (-16), both negative.
+    let (small, big) = (0xdead_beef_0000_0001_u64 as i64, 0xffff_ffff_ffff_fff0_u64 as i64);
+    let mut new_ids = NewIds::new(1, &spill);
+    let a = new_ids.assign(small).unwrap();
+    let b = new_ids.assign(big).unwrap();
+    assert_eq!((a, b), (1, 2));
+    assert!(new_ids.assign(small).is_err(), "FileIds must ascend");
     let mut w = repo.begin("t1", "s1", WriteOptions::default()).await.unwrap();
     w.write(&nodes_to_batch(&[file(a, 0, "x", 1), file(b, 0, "y", 2)])).await.unwrap();
-    let m = w.commit(Some(&mut map)).await.unwrap();
+    let m = w.commit(Some(new_ids)).await.unwrap();
     assert_eq!(m.idmap.len(), 1);
     assert_eq!(m.next_node_id, 3);
 
-    let mut again: IdMap = repo.load_idmap("t1", "s1").await.unwrap();
-    assert_eq!(again.get(0xdead_beef_0000_0001), Some(a));
-    assert_eq!(again.get(0xffff_ffff_ffff_fff0), Some(b));
-    assert_eq!(again.assign(5), 3);
+    let mut known = KnownIds::open(&repo, Some(&m), &spill).await.unwrap();
+    assert_eq!(known.next_node_id(), 3);
+    assert_eq!(known.get(small).await.unwrap(), Some(1));
+    assert_eq!(known.get(-17).await.unwrap(), None);
+    assert_eq!(known.get(big).await.unwrap(), Some(2));
+    assert_eq!(known.get(5).await.unwrap(), None);
+    known.finish().await.unwrap();
+
+    // A segment written before the FileId-order rule (no `afb.sorted_by` tag, ids in listing order) is
+    // sorted when read: the same answers.
+    let legacy = m.idmap[0].key.clone();
+    let mut fw = FileWriter::create(repo.store(), &legacy, idmap_schema(), ParquetTuning::default()).unwrap();
+    let pairs = [(1_i64, 900_i64), (2, 7), (3, -5), (4, 100)];
+    let batch = RecordBatch::try_new(
+        idmap_schema(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(pairs.iter().map(|p| p.0))),
+            Arc::new(Int64Array::from_iter_values(pairs.iter().map(|p| p.1))),
+        ],
+    )
+    .unwrap();
+    fw.write(&batch).await.unwrap();
+    let (_, rows, bytes) = fw.close().await.unwrap();
+    let mut old = m.clone();
+    old.idmap[0].rows = rows;
+    old.idmap[0].bytes = bytes;
+    old.next_node_id = 5;
+    let mut known = KnownIds::open(&repo, Some(&old), &SpillOptions { spill_rows: 1, ..spill.clone() }).await.unwrap();
+    let mut got = Vec::new();
+    for fid in [-5, 7, 8, 100, 900] {
+        got.push(known.get(fid).await.unwrap());
+    }
+    assert_eq!(got, vec![Some(3), Some(2), None, Some(4), Some(1)]);
+    known.finish().await.unwrap();
+
+    // Hostile: one FileId with two node ids, or a node id the manifest says was never handed out.
+    old.next_node_id = 4;
+    let known = KnownIds::open(&repo, Some(&old), &spill).await.unwrap();
+    let err = format!("{:#}", known.finish().await.unwrap_err());
+    assert!(err.contains("node id 4 of FileId 100 is outside 1..4"), "{err}");
 }
 
 /// Bad input: a directory with a million entries. Tested at the index layer (writer, merged read,

@@ -9,9 +9,10 @@ use afb::azure::{ClientOptions, FileServiceClient, NodeProps, RetryPolicy, Share
 use afb::emulator::Emulator;
 use afb::index::NodeIndex;
 use afb::index::diff::diff_snapshots;
+use afb::index::idmap::idmap_schema;
 use afb::index::manifest::IndexManifest;
 use afb::index::node::{Node, NodeKind, batch_to_nodes};
-use afb::scan::sort::SpillOptions;
+use afb::index::sort::SpillOptions;
 use afb::scan::{ScanOptions, ScanReport, scan};
 use bytes::Bytes;
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -128,7 +129,7 @@ async fn scan_commits_every_entry_with_ids_parents_times_and_attributes() {
     assert_eq!(p["/docs"].kind, NodeKind::Dir);
     assert_eq!(p["/hidden"].attributes & 0x12, 0x12);
     // The idmap is persisted: a second scan assigns nothing new and changes nothing.
-    assert_eq!(e.repo.load_idmap("t", "basic").await.unwrap().len(), 6);
+    assert_eq!(m.idmap.iter().map(|f| f.rows).sum::<u64>(), 6);
     let r2 = e.scan("basic").await;
     assert_eq!((r2.snapshot_id, r2.new_node_ids), (2, 0));
     let d = diff_snapshots(&e.repo, m, manifest(&r2), |_| Ok(())).await.unwrap();
@@ -335,6 +336,25 @@ async fn spilled_sort_gives_the_same_snapshot_as_in_memory() {
     let (ra, rb) = (rows(&e.repo, manifest(&a)).await, rows(&other, manifest(&b)).await);
     assert_eq!(ra.len() as u64, a.entries);
     assert_eq!(ra, rb);
+    // New ids were handed out in ascending FileId order: the segment ascends by both columns, and the
+    // segment is tagged so that readers merge it without sorting.
+    let seg = &manifest(&a).idmap[0];
+    let batches: Vec<arrow::array::RecordBatch> =
+        afb::index::parquet_io::open_stream(e.repo.store(), &seg.key, Some(seg.bytes), &idmap_schema(), 1 << 16)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+    let col = |b: &arrow::array::RecordBatch, c: usize| {
+        b.column(c).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap().values().to_vec()
+    };
+    let (node_ids, file_ids): (Vec<i64>, Vec<i64>) =
+        (batches.iter().flat_map(|b| col(b, 0)).collect(), batches.iter().flat_map(|b| col(b, 1)).collect());
+    assert_eq!(node_ids, (1..=a.entries as i64).collect::<Vec<_>>());
+    assert!(file_ids.windows(2).all(|w| w[0] < w[1]), "FileIds ascend with node ids");
+    let tag = afb::index::parquet_io::key_value(e.repo.store(), &seg.key, None, "afb.sorted_by").await.unwrap();
+    assert_eq!(tag.as_deref(), Some("node_id,file_id"));
     // Spilled again on top of the in-memory one (ids now known, parallel listing): nothing changed.
     let c = e.scan_with("gen", &ScanOptions { concurrency: 8, ..spill_opts }).await.unwrap();
     let d = diff_snapshots(&e.repo, manifest(&a), manifest(&c), |_| Ok(())).await.unwrap();
