@@ -29,8 +29,9 @@ use arrow::ipc::writer::{FileWriter as IpcWriter, IpcWriteOptions};
 
 /// Rows per batch handed on by a merge.
 pub const OUT_BATCH_ROWS: usize = 8192;
-/// Rows per batch inside a spilled run (the merge holds one such batch per run).
-pub const RUN_BATCH_ROWS: usize = 65536;
+/// Rows per batch inside a spilled run (the merge holds one such batch per run: about 1.5 MiB of node
+/// rows).
+pub const RUN_BATCH_ROWS: usize = 16384;
 
 /// When to spill.
 #[derive(Debug, Clone)]
@@ -174,8 +175,7 @@ impl RunSorter {
         self.buffered_bytes = 0;
         let (schema, key) = (self.schema.clone(), self.key.column);
         self.writing = Some(tokio::task::spawn_blocking(move || {
-            let sorted = sort_batches(&schema, key, &batches)?;
-            drop(batches);
+            let sorted = sort_batches(&schema, key, batches)?;
             write_run(&path, &schema, &sorted)?;
             Ok(path)
         }));
@@ -189,7 +189,7 @@ impl RunSorter {
         }
         let batches = std::mem::take(&mut self.buffered);
         let (schema, key) = (self.schema.clone(), self.key.column);
-        let memory = tokio::task::spawn_blocking(move || sort_batches(&schema, key, &batches))
+        let memory = tokio::task::spawn_blocking(move || sort_batches(&schema, key, batches))
             .await
             .context("sort task panicked")??;
         Ok(SortedRuns { schema: self.schema, key: self.key, memory, runs: self.runs, tmp: self.tmp })
@@ -286,11 +286,13 @@ impl Merge {
 }
 
 /// Concatenate and sort by the key column (skipping the sort when already ascending). `None` if empty.
-fn sort_batches(schema: &SchemaRef, key: usize, batches: &[RecordBatch]) -> anyhow::Result<Option<RecordBatch>> {
+/// Takes the batches by value and drops them once concatenated: at most two copies of the rows exist.
+fn sort_batches(schema: &SchemaRef, key: usize, batches: Vec<RecordBatch>) -> anyhow::Result<Option<RecordBatch>> {
     if batches.is_empty() {
         return Ok(None);
     }
-    let all = concat_batches(schema, batches)?;
+    let all = concat_batches(schema, &batches)?;
+    drop(batches);
     let keys = all.column(key).as_primitive::<Int64Type>();
     if keys.values().windows(2).all(|w| w[0] <= w[1]) {
         return Ok(Some(all));

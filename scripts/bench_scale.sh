@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Peak RSS and time of `afb scan` (first and re-scan) and `afb backup --dry-run` (the backup's scan and
+# plan against the previous index snapshot, no content read) on virtual shares of the emulator
+# (`afb emulator --virtual-share`, served over HTTP, nothing stored per file), at several sizes: memory
+# must stay flat in the share's size (README, "Scale"). Optimised build expected.
+#
+#   bash scripts/bench_scale.sh [AFB_BINARY] [WORK_DIR]     SIZES="1000000 10000000" MEMORY=1GiB
+#
+# The re-scan and the dry run see the share's next generation (change=0.001: 0.1% of files modified,
+# added, deleted, directories renamed). Prints one line per command and size; JSON reports in WORK_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+AFB=${1:-target/release/afb}
+WORK=${2:-/tmp/afb-scale}
+SIZES=${SIZES:-1000000 10000000}
+MEMORY=${MEMORY:-1GiB}
+PORT=${PORT:-10951}
+rss() { awk -F': ' '/Maximum resident set size/ {printf "%d MiB", $2 / 1024}' "$1"; }
+wall() { awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$1"; }
+for n in $SIZES; do
+  w="$WORK/$n"
+  rm -rf "$w"
+  mkdir -p "$w"
+  "$AFB" emulator --addr 127.0.0.1:$PORT --data "$w/emulator" --virtual-share "big=$n,seed=7,change=0.001" > "$w/emulator.log" 2>&1 &
+  emu=$!
+  trap 'kill $emu 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do grep -q DefaultEndpointsProtocol "$w/emulator.log" && break; kill -0 $emu 2>/dev/null || { cat "$w/emulator.log"; exit 1; }; sleep 0.2; done
+  export AZURE_STORAGE_CONNECTION_STRING=$(grep DefaultEndpointsProtocol "$w/emulator.log" | head -1)
+  "$AFB" init --repo "$w/repo" --master-key-file "$w/master.key" > /dev/null 2>&1 || true
+  common=(--repo "$w/repo" --tenant t --share big)
+  for step in scan rescan; do
+    /usr/bin/time -v "$AFB" scan "${common[@]}" --memory "$MEMORY" --spill-dir "$w/spill" --json > "$w/$step.json" 2> "$w/$step.time"
+    echo "$n files: $step peak RSS $(rss "$w/$step.time"), wall $(wall "$w/$step.time"), $(python3 -c "import json,sys; r=json.load(open('$w/$step.json')); print(f\"{r['entries']} entries, {r['spilled_runs']} spilled runs, {r['list_requests']} list requests\")")"
+  done
+  if [ -z "${SKIP_DRY_RUN:-}" ]; then
+    /usr/bin/time -v "$AFB" backup "${common[@]}" --master-key-file "$w/master.key" --dry-run --json > "$w/dry-run.json" 2> "$w/dry-run.time" || { tail -3 "$w/dry-run.time"; }
+    echo "$n files: backup --dry-run peak RSS $(rss "$w/dry-run.time"), wall $(wall "$w/dry-run.time")"
+  fi
+  echo "$n files: index on disk $(du -sb "$w/repo" | cut -f1) bytes; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  kill $emu; wait $emu 2>/dev/null || true
+  rm -rf "$w/spill" "$w/emulator"
+done
