@@ -7,15 +7,21 @@
 //! entries have `parent_id = 0`. Real nodes have ids `>= 1`, assigned densely per share by
 //! [`crate::index::idmap::IdMap`].
 //!
-//! Every column is a plain Parquet physical type with no logical annotation beyond UTF-8 strings, so
-//! DuckDB, pyarrow, polars and Spark read the files as they are. Timestamps are `INT64` nanoseconds since
-//! the Unix epoch, UTC (Spark rejects `TIMESTAMP(NANOS)` by default, and microseconds would lose Azure's
-//! 100 ns resolution).
+//! Every column is a plain Parquet physical type. `mtime` and `ctime` are `INT64` nanoseconds since the
+//! Unix epoch annotated `TIMESTAMP(NANOS, isAdjustedToUTC=true)` (Arrow `Timestamp(ns, "UTC")`), so
+//! DuckDB, pandas and polars show times, not integers (microseconds would lose Azure's 100 ns
+//! resolution; Spark needs `spark.sql.legacy.parquet.nanosAsLong=true` for nanosecond timestamps).
+//! Snapshots written before the annotation hold the same values as plain `INT64` and read the same
+//! ([`crate::index::parquet_io::open_stream`] reinterprets them).
 
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{ArrayRef, AsArray, Int8Array, Int32Array, Int64Array, RecordBatch, StringBuilder};
-use arrow::datatypes::{DataType, Field, Int8Type, Int32Type, Int64Type, Schema, SchemaRef};
+use arrow::array::{
+    ArrayRef, AsArray, Int8Array, Int32Array, Int64Array, RecordBatch, StringBuilder, TimestampNanosecondArray,
+};
+use arrow::datatypes::{
+    DataType, Field, Int8Type, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampNanosecondType,
+};
 
 /// The id of the implicit share root. It has no row of its own.
 pub const ROOT_ID: i64 = 0;
@@ -108,12 +114,32 @@ static NODE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("name", DataType::Utf8, false),
         Field::new("kind", DataType::Int8, false),
         Field::new("size", DataType::Int64, false),
-        Field::new("mtime", DataType::Int64, false),
-        Field::new("ctime", DataType::Int64, false),
+        Field::new("mtime", time_type(), false),
+        Field::new("ctime", time_type(), false),
         Field::new("attributes", DataType::Int32, false),
         Field::new("xorhash", DataType::Int64, false),
     ]))
 });
+
+/// The Arrow type of `mtime` and `ctime`: nanoseconds since the Unix epoch, UTC.
+pub fn time_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+}
+
+/// `values` (ns since the epoch) as an array of [`time_type`].
+pub fn time_array(values: Vec<i64>) -> TimestampNanosecondArray {
+    TimestampNanosecondArray::from(values).with_timezone("UTC")
+}
+
+/// The values of a time column (ns since the epoch) read straight from a file: [`time_type`], or plain
+/// INT64 as snapshots written before the annotation hold them. `None` for any other type.
+pub fn time_values(a: &dyn arrow::array::Array) -> Option<&[i64]> {
+    match a.data_type() {
+        DataType::Int64 => Some(a.as_primitive::<Int64Type>().values()),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => Some(a.as_primitive::<TimestampNanosecondType>().values()),
+        _ => None,
+    }
+}
 
 /// The Arrow schema of node rows (and of the Parquet files that hold them).
 pub fn node_schema() -> SchemaRef {
@@ -147,8 +173,8 @@ pub struct NodeColumns<'a> {
     pub name: &'a arrow::array::StringArray,
     pub kind: &'a Int8Array,
     pub size: &'a Int64Array,
-    pub mtime: &'a Int64Array,
-    pub ctime: &'a Int64Array,
+    pub mtime: &'a TimestampNanosecondArray,
+    pub ctime: &'a TimestampNanosecondArray,
     pub attributes: &'a Int32Array,
     pub xorhash: &'a Int64Array,
 }
@@ -163,8 +189,8 @@ impl<'a> NodeColumns<'a> {
             name: b.column(col::NAME).as_string::<i32>(),
             kind: b.column(col::KIND).as_primitive::<Int8Type>(),
             size: b.column(col::SIZE).as_primitive::<Int64Type>(),
-            mtime: b.column(col::MTIME).as_primitive::<Int64Type>(),
-            ctime: b.column(col::CTIME).as_primitive::<Int64Type>(),
+            mtime: b.column(col::MTIME).as_primitive::<TimestampNanosecondType>(),
+            ctime: b.column(col::CTIME).as_primitive::<TimestampNanosecondType>(),
             attributes: b.column(col::ATTRIBUTES).as_primitive::<Int32Type>(),
             xorhash: b.column(col::XORHASH).as_primitive::<Int64Type>(),
         }
@@ -306,8 +332,8 @@ impl NodeBatchBuilder {
             Arc::new(self.name.finish()),
             Arc::new(Int8Array::from(std::mem::replace(&mut self.kind, Vec::with_capacity(n)))),
             Arc::new(Int64Array::from(std::mem::replace(&mut self.size, Vec::with_capacity(n)))),
-            Arc::new(Int64Array::from(std::mem::replace(&mut self.mtime, Vec::with_capacity(n)))),
-            Arc::new(Int64Array::from(std::mem::replace(&mut self.ctime, Vec::with_capacity(n)))),
+            Arc::new(time_array(std::mem::replace(&mut self.mtime, Vec::with_capacity(n)))),
+            Arc::new(time_array(std::mem::replace(&mut self.ctime, Vec::with_capacity(n)))),
             Arc::new(Int32Array::from(std::mem::replace(&mut self.attributes, Vec::with_capacity(n)))),
             Arc::new(Int64Array::from(std::mem::replace(&mut self.xorhash, Vec::with_capacity(n)))),
         ];

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use arrow::array::RecordBatch;
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -197,7 +197,7 @@ pub async fn open_stream(
                 file_schema.fields().iter().map(|f| f.name()).collect::<Vec<_>>()
             )
         })?;
-        if got.data_type() != f.data_type() {
+        if got.data_type() != f.data_type() && !reinterpretable(got.data_type(), f.data_type()) {
             anyhow::bail!(
                 "{key}: not an afb index file: column {:?} is {}, expected {}",
                 f.name(),
@@ -221,11 +221,25 @@ pub async fn open_stream(
     Ok(stream
         .map(move |r| {
             let b = r.with_context(|| format!("{key}: corrupt Parquet data"))?;
-            // Same columns, but carry the canonical schema (drops file-level metadata).
-            RecordBatch::try_new(expected.clone(), b.columns().to_vec())
-                .with_context(|| format!("{key}: unexpected columns"))
+            // Same columns, but carry the canonical schema (drops file-level metadata); times written as
+            // plain INT64 by older versions (or with another spelling of UTC) become the expected type.
+            let mut cols = b.columns().to_vec();
+            for (c, f) in cols.iter_mut().zip(expected.fields()) {
+                if c.data_type() != f.data_type() {
+                    *c = arrow::compute::cast(c, f.data_type())
+                        .with_context(|| format!("{key}: column {:?}", f.name()))?;
+                }
+            }
+            RecordBatch::try_new(expected.clone(), cols).with_context(|| format!("{key}: unexpected columns"))
         })
         .boxed())
+}
+
+/// Whether a column stored as `got` reads as `want` without loss: nanosecond times stored as plain
+/// INT64 (snapshots written before the TIMESTAMP annotation) or with a UTC offset spelled otherwise.
+fn reinterpretable(got: &DataType, want: &DataType) -> bool {
+    matches!(want, DataType::Timestamp(TimeUnit::Nanosecond, Some(_)))
+        && matches!(got, DataType::Int64 | DataType::Timestamp(TimeUnit::Nanosecond, Some(_)))
 }
 
 /// The value of `name` in a Parquet file's key-value metadata (reads only the footer).

@@ -23,7 +23,7 @@ use std::sync::{Arc, OnceLock};
 use anyhow::Context;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanBuilder, Int8Builder, Int64Array, Int64Builder, RecordBatch, RecordBatchOptions,
-    StringArray, StringBuilder, TimestampMillisecondArray,
+    StringArray, StringBuilder, TimestampMillisecondArray, TimestampNanosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
@@ -46,7 +46,7 @@ use super::NodeIndex;
 use super::diff::{Change, diff_snapshots};
 use super::dirmap::{DirMap, glob_match};
 use super::manifest::{IndexManifest, LayerKind};
-use super::node::{NodeColumns, node_schema};
+use super::node::{NodeColumns, node_schema, time_type};
 
 /// The snapshot path functions resolve against.
 #[derive(Debug, Clone, Default)]
@@ -416,8 +416,8 @@ fn changes_schema() -> SchemaRef {
         Field::new("old_name", DataType::Utf8, true),
         Field::new("size", DataType::Int64, true),
         Field::new("old_size", DataType::Int64, true),
-        Field::new("mtime", DataType::Int64, true),
-        Field::new("old_mtime", DataType::Int64, true),
+        Field::new("mtime", time_type(), true),
+        Field::new("old_mtime", time_type(), true),
     ]);
     Arc::new(Schema::new(f))
 }
@@ -438,8 +438,8 @@ struct ChangeRows {
     old_name: StringBuilder,
     size: Int64Builder,
     old_size: Int64Builder,
-    mtime: Int64Builder,
-    old_mtime: Int64Builder,
+    mtime: TimestampNanosecondBuilder,
+    old_mtime: TimestampNanosecondBuilder,
 }
 
 impl ChangeRows {
@@ -482,8 +482,8 @@ impl ChangeRows {
             Arc::new(self.old_name.finish()),
             Arc::new(self.size.finish()),
             Arc::new(self.old_size.finish()),
-            Arc::new(self.mtime.finish()),
-            Arc::new(self.old_mtime.finish()),
+            Arc::new(self.mtime.finish().with_timezone("UTC")),
+            Arc::new(self.old_mtime.finish().with_timezone("UTC")),
         ];
         RecordBatch::try_new(changes_schema(), cols).expect("changes schema")
     }

@@ -41,7 +41,7 @@ use parquet::file::statistics::Statistics;
 use super::NodeIndex;
 use super::dirmap::{DirMap, SubtreeTotals};
 use super::manifest::{FileRef, IndexManifest, share_prefix};
-use super::node::{NodeKind, col};
+use super::node::{NodeKind, col, time_values};
 
 const MAGIC: &[u8; 8] = b"AFBDIRS2";
 /// Two files of a directory whose ids differ by at most this much share a run.
@@ -197,7 +197,7 @@ impl RunBuilder {
         let ids = b.column(ic).as_primitive::<Int64Type>();
         let parents = b.column(pc).as_primitive::<Int64Type>();
         let kinds = b.column(kc).as_primitive::<Int8Type>();
-        let mtimes = b.column(mc).as_primitive::<Int64Type>();
+        let Some(mtimes) = time_values(b.column(mc)) else { return };
         let mut i = 0;
         let n = b.num_rows();
         while i < n {
@@ -207,7 +207,7 @@ impl RunBuilder {
             while i < n && parents.value(i) == p {
                 let x = ids.value(i);
                 if kinds.value(i) == NodeKind::Dir as i8 {
-                    self.dir_mtime.push(mtimes.value(i));
+                    self.dir_mtime.push(mtimes[i]);
                 } else {
                     match v.last_mut() {
                         Some((_, hi)) if x - *hi <= RUN_GAP => *hi = x,
@@ -402,7 +402,8 @@ impl Summary {
                 let names = b.column(2).as_string::<i32>();
                 let kinds = b.column(3).as_primitive::<Int8Type>();
                 let sizes = b.column(4).as_primitive::<Int64Type>();
-                let mtimes = b.column(5).as_primitive::<Int64Type>();
+                let mtimes =
+                    time_values(b.column(5)).with_context(|| format!("{}: mtime is not a time", layer.nodes.key))?;
                 for i in 0..b.num_rows() {
                     let id = ids.value(i);
                     // Directories were listed from the summary; a row decides its id even then.
@@ -418,7 +419,7 @@ impl Summary {
                         name: names.value(i).to_string(),
                         kind: NodeKind::from_i8(kinds.value(i))?,
                         size: sizes.value(i),
-                        mtime: mtimes.value(i),
+                        mtime: mtimes[i],
                     });
                 }
             }

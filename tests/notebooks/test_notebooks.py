@@ -47,3 +47,24 @@ def test_notebook_runs(path, repo, tmp_path, monkeypatch):
 
 def test_there_are_notebooks():
     assert NOTEBOOKS
+
+
+def test_other_readers_see_times_as_utc_timestamps(repo):
+    """DuckDB and pyarrow, which no one here wrote, read mtime and ctime of afb's node files as UTC
+    timestamps with nanoseconds (Parquet TIMESTAMP(NANOS, isAdjustedToUTC=true)), not as integers."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    files = sorted((repo / "demo" / "demo" / "index" / "data").glob("*/nodes.parquet"))
+    assert files
+    schema = pq.read_schema(files[-1])
+    for column in ("mtime", "ctime"):
+        t = schema.field(column).type
+        assert str(t) in ("timestamp[ns, tz=UTC]", "timestamp[ns, tz=+00:00]"), (column, t)
+    con = duckdb.connect()
+    kinds = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT mtime, ctime FROM read_parquet('{files[-1]}')").fetchall()}
+    assert all("TIMESTAMP" in v for v in kinds.values()), kinds
+    recent = con.execute(
+        f"SELECT count(*) FROM read_parquet('{files[-1]}') WHERE mtime > TIMESTAMPTZ '2000-01-01 00:00:00+00'"
+    ).fetchone()[0]
+    assert recent > 0
