@@ -404,7 +404,7 @@ impl Summary {
                 let sizes = b.column(4).as_primitive::<Int64Type>();
                 let mtimes =
                     time_values(b.column(5)).with_context(|| format!("{}: mtime is not a time", layer.nodes.key))?;
-                for i in 0..b.num_rows() {
+                for (i, &mtime) in mtimes.iter().enumerate() {
                     let id = ids.value(i);
                     // Directories were listed from the summary; a row decides its id even then.
                     if !in_runs(&runs, id)
@@ -419,7 +419,7 @@ impl Summary {
                         name: names.value(i).to_string(),
                         kind: NodeKind::from_i8(kinds.value(i))?,
                         size: sizes.value(i),
-                        mtime: mtimes[i],
+                        mtime,
                     });
                 }
             }
