@@ -55,10 +55,13 @@ impl Default for SpillOptions {
 pub const DEFAULT_MEMORY: u64 = 1 << 30;
 
 impl SpillOptions {
-    /// Spill options for a process that may use about `memory` bytes: the sort buffer takes a quarter of
-    /// it (the buffer being spilled, the one filling and the merge's read buffers fit in the rest).
+    /// Spill options for a process that may use about `memory` bytes: the sort buffer takes an eighth of
+    /// it. While a run is spilled its rows exist twice (concatenated, then sorted) next to the buffer
+    /// filling meanwhile, and the next step's sort fills while this one merges, so the rows held in Arrow
+    /// buffers stay under half the budget; the allocator's slack and the rest of the process take the
+    /// other half.
     pub fn with_memory(memory: u64) -> Self {
-        let buffer = usize::try_from(memory / 4).unwrap_or(usize::MAX).max(1 << 20);
+        let buffer = usize::try_from(memory / 8).unwrap_or(usize::MAX).max(1 << 20);
         SpillOptions { spill_rows: usize::MAX, spill_bytes: buffer, dir: None }
     }
 
@@ -182,8 +185,13 @@ impl RunSorter {
         Ok(())
     }
 
-    /// Finish: every run on disk, the rest sorted in memory. Feed the result to [`SortedRuns::merge`].
+    /// Finish: every run on disk, the rest sorted in memory if nothing was spilled (else it is spilled
+    /// too, so that a merge feeding the next sort does not hold a whole buffer meanwhile). Feed the result
+    /// to [`SortedRuns::merge`].
     pub async fn finish(mut self) -> anyhow::Result<SortedRuns> {
+        if self.spilled_runs() > 0 && !self.buffered.is_empty() {
+            self.spill().await?;
+        }
         if let Some(prev) = self.writing.take() {
             self.runs.push(prev.await.context("spill task panicked")??);
         }

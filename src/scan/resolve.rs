@@ -14,8 +14,8 @@
 //!    that was not listed as a directory is an error naming the entry);
 //! 4. sort by node id, for the snapshot writer.
 //!
-//! Memory: the sorts take turns with the budget of [`SpillOptions`] (each buffer a quarter of it; the
-//! directory pairs a sixteenth), plus one batch per spilled run while merging.
+//! Memory: the sorts take turns with the budget of [`SpillOptions`] (each buffer an eighth of it, the
+//! directory pairs a thirty-second), plus one batch per spilled run while merging.
 
 use std::sync::Arc;
 
