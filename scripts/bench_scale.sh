@@ -5,6 +5,7 @@
 # must stay flat in the share's size (README, "Scale"). Optimised build expected.
 #
 #   bash scripts/bench_scale.sh [AFB_BINARY] [WORK_DIR]     SIZES="1000000 10000000" MEMORY=1GiB
+#   STEPS="scan" SKIP_DRY_RUN=1 SIZES=100000000 ...           the first scan only
 #
 # The re-scan and the dry run see the share's next generation (change=0.001: 0.1% of files modified,
 # added, deleted, directories renamed). Prints one line per command and size; JSON reports in WORK_DIR.
@@ -28,7 +29,7 @@ for n in $SIZES; do
   export AZURE_STORAGE_CONNECTION_STRING=$(grep DefaultEndpointsProtocol "$w/emulator.log" | head -1)
   "$AFB" init --repo "$w/repo" --master-key-file "$w/master.key" > /dev/null 2>&1 || true
   common=(--repo "$w/repo" --tenant t --share big)
-  for step in scan rescan; do
+  for step in ${STEPS:-scan rescan}; do
     /usr/bin/time -v "$AFB" scan "${common[@]}" --memory "$MEMORY" --spill-dir "$w/spill" --json > "$w/$step.json" 2> "$w/$step.time"
     echo "$n files: $step peak RSS $(rss "$w/$step.time"), wall $(wall "$w/$step.time"), $(python3 -c "import json,sys; r=json.load(open('$w/$step.json')); print(f\"{r['entries']} entries, {r['spilled_runs']} spilled runs, {r['list_requests']} list requests\")")"
   done
