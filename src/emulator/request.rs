@@ -4,6 +4,7 @@
 
 use super::clock;
 use super::error::{StorageError, StorageResult};
+use super::store::{Node, ShareRow};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
@@ -86,11 +87,22 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Bytes,
+    /// Instead of `body`: bytes of a file, read by the server after the operation returns, within the
+    /// same read transaction (streamed in pieces when large).
+    pub file_body: Option<FileBody>,
+}
+
+/// The bytes `[start, end)` of `node` in share version `share`, to send as a response body.
+pub struct FileBody {
+    pub share: ShareRow,
+    pub node: Node,
+    pub start: i64,
+    pub end: i64,
 }
 
 impl Reply {
     pub fn new(status: StatusCode) -> Self {
-        Reply { status, headers: Vec::new(), body: Bytes::new() }
+        Reply { status, headers: Vec::new(), body: Bytes::new(), file_body: None }
     }
 
     /// Adds a header; values that are not valid header bytes are dropped with a warning.

@@ -7,9 +7,9 @@
 use super::auth;
 use super::clock::{self, Clock};
 use super::error::{StorageError, StorageResult};
-use super::ops::Op;
-use super::request::{Reply, Req, new_guid};
-use super::store::Store;
+use super::ops::{self, Op};
+use super::request::{FileBody, Reply, Req, new_guid};
+use super::store::{ReadTx, Store};
 use crate::azure::credential::DEV_ACCOUNT_NAME;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -103,8 +103,12 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         None => serve(&app, request).await,
     };
     let (mut response, error_code) = match outcome {
-        Ok(reply) => {
-            let mut resp = Response::new(Body::from(reply.body));
+        Ok((reply, tx)) => {
+            let body = match (&reply.file_body, tx) {
+                (Some(_), Some(tx)) => stream_file(tx, reply.file_body.expect("checked above")),
+                _ => Body::from(reply.body),
+            };
+            let mut resp = Response::new(body);
             *resp.status_mut() = reply.status;
             let h = resp.headers_mut();
             for (n, v) in reply.headers {
@@ -145,7 +149,9 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     response
 }
 
-async fn serve(app: &Arc<App>, request: Request) -> StorageResult<Reply> {
+/// Parses, authorizes and runs one request. A reply with a large file body comes with the read
+/// transaction its body is to be read in.
+async fn serve(app: &Arc<App>, request: Request) -> StorageResult<(Reply, Option<ReadTx>)> {
     let (parts, body) = request.into_parts();
     let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     let (share, path, addressing) = parse_path(parts.uri.path(), &host)?;
@@ -165,9 +171,53 @@ async fn serve(app: &Arc<App>, request: Request) -> StorageResult<Reply> {
     };
     let req = Req { share, path, query, headers: parts.headers, body, endpoint, now };
     let app = Arc::clone(app);
-    tokio::task::spawn_blocking(move || app.store.run(op.writes(), |db| op.run(db, &req)))
-        .await
-        .map_err(|e| StorageError::internal(format!("request task failed: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        if op.writes() {
+            return Ok((app.store.run(true, |db| op.run(db, &req))?, None));
+        }
+        let tx = app.store.read()?;
+        let mut reply = op.run(&tx.db(), &req)?;
+        match &reply.file_body {
+            Some(f) if f.end - f.start <= INLINE_BODY => {
+                reply.body = ops::read_file_body(&tx.db(), f, f.start, f.end)?.into();
+                reply.file_body = None;
+                Ok((reply, None))
+            }
+            Some(_) => Ok((reply, Some(tx))),
+            None => Ok((reply, None)),
+        }
+    })
+    .await
+    .map_err(|e| StorageError::internal(format!("request task failed: {e}")))?
+}
+
+/// File bodies up to this size (bytes) are read at once; larger ones are streamed in pieces of
+/// [`BODY_PIECE`] bytes, so a request holds at most a few pieces in memory whatever its range.
+const INLINE_BODY: i64 = 256 * 1024;
+const BODY_PIECE: i64 = 256 * 1024;
+/// Pieces read ahead of the client.
+const PIECES_AHEAD: usize = 2;
+
+/// Streams `file` from the read transaction `tx` (kept open until the last piece is read, so the body
+/// matches the headers already sent). A failed read ends the body early, which the client sees as a
+/// broken response.
+fn stream_file(tx: ReadTx, file: FileBody) -> Body {
+    let (send, recv) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(PIECES_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let mut pos = file.start;
+        while pos < file.end {
+            let to = (pos + BODY_PIECE).min(file.end);
+            let piece = ops::read_file_body(&tx.db(), &file, pos, to)
+                .map(Bytes::from)
+                .map_err(|e| std::io::Error::other(format!("{}: {}", e.code, e.message)));
+            let failed = piece.is_err();
+            if send.blocking_send(piece).is_err() || failed {
+                break;
+            }
+            pos = to;
+        }
+    });
+    Body::from_stream(futures::stream::unfold(recv, |mut r| async move { r.recv().await.map(|p| (p, r)) }))
 }
 
 /// How a request names the account.

@@ -12,7 +12,8 @@
 //!   and generation. A virtual share has rows in `shares` (so share-level operations treat it like any
 //!   other) but none in `nodes` or `extents`: its tree is computed.
 //!
-//! Every request runs in one transaction ([`Store::run`]).
+//! Every request runs in one transaction ([`Store::run`], [`Store::read`]): changes on the one writer
+//! connection, reads on a pool of reader connections.
 
 use super::error::{StorageError, StorageResult};
 use super::virtual_share::{VirtualShare, VirtualShareSpec};
@@ -109,10 +110,81 @@ PRAGMA user_version = 1;
 /// The configured virtual shares by name.
 type Virtuals = HashMap<String, Arc<VirtualShare>>;
 
-/// The database, one connection used by one request at a time.
+/// The database: one connection for changes (one writing request at a time, as SQLite allows) and a
+/// pool of reader connections (WAL lets them read a consistent snapshot while a write goes on).
 pub struct Store {
-    conn: Mutex<Connection>,
-    virtuals: Virtuals,
+    writer: Mutex<Connection>,
+    readers: Arc<Readers>,
+    virtuals: Arc<Virtuals>,
+}
+
+/// Idle reader connections. A request takes one or opens a new one (never waits), and gives it back;
+/// at most [`MAX_IDLE_READERS`] are kept.
+struct Readers {
+    path: std::path::PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// Reader connections kept open between requests.
+const MAX_IDLE_READERS: usize = 8;
+/// Page cache of the writer and of each reader, KiB.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+const READER_CACHE_KIB: i64 = 16 * 1024;
+
+impl Readers {
+    fn take(&self) -> StorageResult<Connection> {
+        if let Some(c) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Ok(c);
+        }
+        open_reader(&self.path).map_err(|e| StorageError::internal(format!("cannot open a reader: {e}")))
+    }
+
+    fn give_back(&self, c: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(c);
+        }
+    }
+}
+
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "query_only", true)?;
+    conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// A reader connection inside a read transaction (`BEGIN`, a snapshot from its first read on): what a
+/// read request runs in, kept alive for as long as a streamed body still reads from it. Dropping it
+/// ends the transaction and returns the connection to the pool.
+pub struct ReadTx {
+    conn: Option<Connection>,
+    readers: Arc<Readers>,
+    virtuals: Arc<Virtuals>,
+}
+
+impl ReadTx {
+    /// Queries within this transaction.
+    pub fn db(&self) -> Db<'_> {
+        Db { c: self.conn.as_ref().expect("a ReadTx holds its connection until dropped"), virtuals: &self.virtuals }
+    }
+}
+
+impl Drop for ReadTx {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            // A read-only transaction: ending it cannot fail in a way that matters; a connection that
+            // cannot end it is not reused.
+            if c.execute_batch("COMMIT").is_ok() {
+                self.readers.give_back(c);
+            }
+        }
+    }
 }
 
 impl Store {
@@ -127,7 +199,7 @@ impl Store {
         // NORMAL in WAL mode: a crash of the process never loses a committed request; a power loss may
         // lose the last few.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "cache_size", -65536)?;
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA).map_err(|e| anyhow::anyhow!("cannot create schema in {}: {e}", path.display()))?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -135,18 +207,29 @@ impl Store {
             .map_err(|e| anyhow::anyhow!("cannot set up the virtual shares in {}: {e}", path.display()))?;
         let virtuals =
             virtual_shares.iter().map(|s| (s.name.clone(), Arc::new(VirtualShare::new(s.clone())))).collect();
-        Ok(Store { conn: Mutex::new(conn), virtuals })
+        let readers = Arc::new(Readers { path, idle: Mutex::new(Vec::new()) });
+        Ok(Store { writer: Mutex::new(conn), readers, virtuals: Arc::new(virtuals) })
     }
 
-    /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise.
+    /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise. A write
+    /// (`write`) takes the one writer connection (`BEGIN IMMEDIATE`); a read runs on a reader.
     /// Blocking: call from `spawn_blocking`.
     pub fn run<T>(&self, write: bool, f: impl FnOnce(&Db) -> StorageResult<T>) -> StorageResult<T> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let behavior = if write { TransactionBehavior::Immediate } else { TransactionBehavior::Deferred };
-        let tx = conn.transaction_with_behavior(behavior)?;
+        if !write {
+            return f(&self.read()?.db());
+        }
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&Db { c: &tx, virtuals: &self.virtuals })?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// A read transaction on a reader connection. Blocking: call from `spawn_blocking`.
+    pub fn read(&self) -> StorageResult<ReadTx> {
+        let conn = self.readers.take()?;
+        conn.execute_batch("BEGIN")?;
+        Ok(ReadTx { conn: Some(conn), readers: Arc::clone(&self.readers), virtuals: Arc::clone(&self.virtuals) })
     }
 }
 
@@ -656,14 +739,13 @@ impl Db<'_> {
     /// The bytes `[start, end)` of a file; unwritten ranges are zeros.
     pub fn read(&self, sid: i64, file_id: u64, start: i64, end: i64) -> StorageResult<Vec<u8>> {
         let mut out = vec![0u8; (end - start).max(0) as usize];
-        let mut stmt = self.c.prepare_cached("SELECT substr(data, ?2, ?3) FROM blobs WHERE blob_id = ?1")?;
         for e in self.extents(sid, file_id, start, end)? {
             let from = e.pos.max(start);
             let to = e.end().min(end);
-            let bytes: Vec<u8> =
-                stmt.query_row(params![e.blob_id, e.blob_offset + (from - e.pos) + 1, to - from], |r| r.get(0))?;
             let at = (from - start) as usize;
-            out[at..at + bytes.len()].copy_from_slice(&bytes);
+            // Incremental blob I/O reads only the pages of the part asked for.
+            let blob = self.c.blob_open(rusqlite::MAIN_DB, c"blobs", c"data", e.blob_id, true)?;
+            blob.read_at_exact(&mut out[at..at + (to - from) as usize], (e.blob_offset + (from - e.pos)) as usize)?;
         }
         Ok(out)
     }

@@ -4,7 +4,7 @@
 use super::tree::{self, Found, OnMismatch, apply_smb, existing, normalize_path, request_path, resolve};
 use crate::emulator::error::{StorageError, StorageResult};
 use crate::emulator::props::{self, TimeValue};
-use crate::emulator::request::{Reply, Req, snapshot_param};
+use crate::emulator::request::{FileBody, Reply, Req, snapshot_param};
 use crate::emulator::store::{Db, Extent, MAX_EXTENT, Node, ShareRow};
 use http::StatusCode;
 use std::fmt::Write as _;
@@ -272,7 +272,9 @@ pub fn get(db: &Db, req: &Req) -> StorageResult<Reply> {
         None => {
             let mut r = file_reply(db, &share, StatusCode::OK, &node, true)?;
             r.header("Accept-Ranges", "bytes");
-            r.body = tree::read(db, &share, &node, 0, node.size)?.into();
+            r.header("Content-Length", node.size.to_string());
+            let end = node.size;
+            r.file_body = Some(FileBody { share, node, start: 0, end });
             Ok(r)
         }
         Some((_, (start, end))) => {
@@ -288,7 +290,8 @@ pub fn get(db: &Db, req: &Req) -> StorageResult<Reply> {
             let mut r = file_reply(db, &share, StatusCode::PARTIAL_CONTENT, &node, false)?;
             r.header("Accept-Ranges", "bytes");
             r.header("Content-Range", format!("bytes {start}-{last}/{}", node.size));
-            r.body = tree::read(db, &share, &node, start, last + 1)?.into();
+            r.header("Content-Length", (last + 1 - start).to_string());
+            r.file_body = Some(FileBody { share, node, start, end: last + 1 });
             Ok(r)
         }
     }

@@ -10,7 +10,7 @@ mod tree;
 
 use super::auth::{Level, Need};
 use super::error::{StorageError, StorageResult};
-use super::request::{Reply, Req};
+use super::request::{FileBody, Reply, Req};
 use super::store::Db;
 use http::Method;
 
@@ -207,4 +207,10 @@ impl Op {
             ForceCloseHandles => tree::force_close_handles(db, req),
         }
     }
+}
+
+/// The bytes `[start, end)` of a file body (a part of `body`'s range), read in the transaction the
+/// operation ran in.
+pub fn read_file_body(db: &Db, body: &FileBody, start: i64, end: i64) -> StorageResult<Vec<u8>> {
+    tree::read(db, &body.share, &body.node, start, end)
 }
