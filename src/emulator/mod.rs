@@ -3,7 +3,8 @@
 //!
 //! Behaviour and on-disk layout: `docs/emulator.md`.
 //!
-//! - [`server`]: HTTP parsing, routing, common response headers; [`auth`]: Shared Key and SAS checks;
+//! - [`wire`]: the HTTP/1.1 server (connections, TLS, header-name case); [`server`]: routing, common
+//!   response headers; [`auth`]: Shared Key and SAS checks;
 //!   [`request`]: the parsed request and the reply an operation builds.
 //! - [`ops`]: the operations; [`props`]: property headers; [`error`]: Azure error codes.
 //! - [`store`]: SQLite state (node tree per share version, extent maps over immutable blobs).
@@ -22,6 +23,7 @@ mod request;
 mod server;
 pub mod store;
 pub mod virtual_share;
+pub mod wire;
 mod xml;
 
 use crate::azure::credential::{DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME};
@@ -65,7 +67,17 @@ impl Emulator {
         let key =
             base64::engine::general_purpose::STANDARD.decode(DEV_ACCOUNT_KEY).expect("the development key is base64");
         let app = Arc::new(server::App { store, clock: clock::Clock::default(), key });
-        let router = server::router(app);
+        let faults = faults::Faults::for_config(config.faults.clone());
+        let handler: wire::Handler = Arc::new(move |request| {
+            let app = Arc::clone(&app);
+            let faults = faults.clone();
+            Box::pin(async move {
+                match faults {
+                    None => server::handle(app, request).await,
+                    Some(f) => f.apply(request, |r| server::handle(app, r)).await,
+                }
+            })
+        });
         let listener =
             std::net::TcpListener::bind(config.addr).with_context(|| format!("cannot listen on {}", config.addr))?;
         listener.set_nonblocking(true)?;
@@ -76,7 +88,7 @@ impl Emulator {
             let shutdown = async move {
                 let _ = rx.await;
             };
-            if let Err(e) = faults::serve(listener, router, config.faults, shutdown).await {
+            if let Err(e) = wire::serve(listener, None, handler, server::MAX_BODY, shutdown).await {
                 tracing::error!("emulator server on {addr} failed: {e}");
             }
         });

@@ -10,9 +10,10 @@ use super::error::{StorageError, StorageResult};
 use super::ops::{self, Op};
 use super::request::{FileBody, Reply, Req, new_guid};
 use super::store::{ReadTx, Store};
+use super::wire::HeaderCase;
 use crate::azure::credential::DEV_ACCOUNT_NAME;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderValue, Method};
@@ -80,12 +81,8 @@ pub struct App {
     pub key: Vec<u8>,
 }
 
-/// The router: every request goes to [`handle`].
-pub fn router(app: Arc<App>) -> axum::Router {
-    axum::Router::new().fallback(handle).with_state(app)
-}
-
-async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+/// Answers one request (errors included) with Azure's common headers.
+pub async fn handle(app: Arc<App>, request: Request) -> Response {
     let request_id = new_request_id();
     // Answer in the request's version when it is one the emulator knows; refuse others.
     let (version, version_error) = match request.headers().get("x-ms-version") {
@@ -110,6 +107,9 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
             };
             let mut resp = Response::new(body);
             *resp.status_mut() = reply.status;
+            if !reply.header_case.0.is_empty() {
+                resp.extensions_mut().insert(reply.header_case);
+            }
             let h = resp.headers_mut();
             for (n, v) in reply.headers {
                 h.append(n, v);
@@ -169,7 +169,8 @@ async fn serve(app: &Arc<App>, request: Request) -> StorageResult<(Reply, Option
         Addressing::HostStyle => format!("http://{host}"),
         Addressing::PathStyle | Addressing::AccountLess => format!("http://{host}/{DEV_ACCOUNT_NAME}"),
     };
-    let req = Req { share, path, query, headers: parts.headers, body, endpoint, now };
+    let header_case = parts.extensions.get::<HeaderCase>().cloned().unwrap_or_default();
+    let req = Req { share, path, query, headers: parts.headers, header_case, body, endpoint, now };
     let app = Arc::clone(app);
     tokio::task::spawn_blocking(move || {
         if op.writes() {

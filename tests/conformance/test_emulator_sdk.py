@@ -777,3 +777,22 @@ def test_copy_file_within_the_account(service, share):
     with pytest.raises(HttpResponseError) as e:
         share.get_file_client("nocopy.bin").start_copy_from_url(share.get_file_client("missing.bin").url)
     assert e.value.status_code == 404 and e.value.error_code == "CannotVerifyCopySource"
+
+
+# ---- metadata names keep their case ----
+
+
+def test_metadata_names_keep_their_case(service, share):
+    meta = {"CamelCase": "1", "lower": "2", "UPPER_X": "3"}
+    share.set_share_metadata(meta)
+    assert share.get_share_properties().metadata == meta
+    listed = [s for s in service.list_shares(name_starts_with=share.share_name, include_metadata=True)]
+    assert listed[0].metadata == meta
+    d = share.get_directory_client("Dir")
+    d.create_directory(metadata={"DirKey": "d"})
+    assert d.get_directory_properties().metadata == {"DirKey": "d"}
+    f = share.get_file_client("Dir/f.txt")
+    f.upload_file(b"x", metadata={"FileKey": "f"})
+    assert f.get_file_properties().metadata == {"FileKey": "f"}
+    f.set_file_metadata({"MixedCase": "m"})
+    assert f.download_file().properties.metadata == {"MixedCase": "m"}
