@@ -9,10 +9,12 @@
 //! - [`ops`]: the operations; [`props`]: property headers; [`error`]: Azure error codes.
 //! - [`store`]: SQLite state (node tree per share version, extent maps over immutable blobs).
 //! - [`virtual_share`]: shares whose tree is computed from a seed, for tests at millions of files.
+//! - [`bench`]: `afb bench emulator`, the emulator's ceiling in requests per second.
 //! - [`faults`]: fault injection (latency, 503 ServerBusy, 500, connection resets, slow bodies, IOPS caps),
 //!   applied as a layer around the service, never inside handlers.
 
 mod auth;
+pub mod bench;
 pub mod clock;
 pub mod error;
 pub mod faults;
