@@ -8,6 +8,7 @@
 //! - `extents`: per file, which byte ranges hold data and where: `(pos, length) -> (blob_id, blob_offset)`.
 //!   Unwritten ranges read as zeros. A snapshot copies node and extent rows, never bytes.
 //! - `permissions`: SDDL strings per share, addressed by their permission key.
+//! - `leases` (files) and `share_leases` (a share or share snapshot): lease ids and their state.
 //! - `virtual_versions`: for each share version of a virtual share (`super::virtual_share`), its spec
 //!   and generation. A virtual share has rows in `shares` (so share-level operations treat it like any
 //!   other) but none in `nodes` or `extents`: its tree is computed.
@@ -23,7 +24,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 pub use super::node::{
-    ContentHeaders, Extent, FIRST_FILE_ID, Lease, MAX_EXTENT, Metadata, Node, ROOT_FILE_ID, name_key,
+    ContentHeaders, Extent, FIRST_FILE_ID, Lease, MAX_EXTENT, Metadata, Node, ROOT_FILE_ID, ShareLease, name_key,
 };
 
 /// One share or share snapshot.
@@ -100,6 +101,12 @@ CREATE TABLE IF NOT EXISTS leases(
     lease_id TEXT NOT NULL,
     broken INTEGER NOT NULL,
     PRIMARY KEY(sid, file_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS share_leases(
+    sid INTEGER PRIMARY KEY,
+    lease_id TEXT NOT NULL,
+    duration_secs INTEGER NOT NULL,
+    expires INTEGER,
+    broken_at INTEGER);
 CREATE TABLE IF NOT EXISTS virtual_versions(
     sid INTEGER PRIMARY KEY,
     spec TEXT NOT NULL,
@@ -463,6 +470,7 @@ impl Db<'_> {
         self.c.prepare_cached("DELETE FROM shares WHERE sid = ?1")?.execute([sid])?;
         self.c.prepare_cached("DELETE FROM virtual_versions WHERE sid = ?1")?.execute([sid])?;
         self.c.prepare_cached("DELETE FROM leases WHERE sid = ?1")?.execute([sid])?;
+        self.c.prepare_cached("DELETE FROM share_leases WHERE sid = ?1")?.execute([sid])?;
         self.collect_blobs(&blobs)
     }
 
@@ -795,6 +803,34 @@ impl Db<'_> {
         self.c
             .prepare_cached("DELETE FROM leases WHERE sid = ?1 AND file_id = ?2")?
             .execute(params![sid, to_i64(file_id)])?;
+        Ok(())
+    }
+
+    // ---- share leases ----
+
+    /// The lease row of share version `sid`, if any (whatever its state now).
+    pub fn share_lease(&self, sid: i64) -> StorageResult<Option<ShareLease>> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT lease_id, duration_secs, expires, broken_at FROM share_leases WHERE sid = ?1")?
+            .query_row([sid], |r| {
+                Ok(ShareLease { id: r.get(0)?, duration_secs: r.get(1)?, expires: r.get(2)?, broken_at: r.get(3)? })
+            })
+            .optional()?)
+    }
+
+    pub fn set_share_lease(&self, sid: i64, lease: &ShareLease) -> StorageResult<()> {
+        self.c
+            .prepare_cached(
+                "INSERT OR REPLACE INTO share_leases(sid, lease_id, duration_secs, expires, broken_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![sid, lease.id, lease.duration_secs, lease.expires, lease.broken_at])?;
+        Ok(())
+    }
+
+    pub fn delete_share_lease(&self, sid: i64) -> StorageResult<()> {
+        self.c.prepare_cached("DELETE FROM share_leases WHERE sid = ?1")?.execute([sid])?;
         Ok(())
     }
 

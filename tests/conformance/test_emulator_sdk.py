@@ -796,3 +796,65 @@ def test_metadata_names_keep_their_case(service, share):
     assert f.get_file_properties().metadata == {"FileKey": "f"}
     f.set_file_metadata({"MixedCase": "m"})
     assert f.download_file().properties.metadata == {"MixedCase": "m"}
+
+
+# ---- share leases ----
+
+
+def test_share_leases(service):
+    import uuid
+
+    share = service.create_share(unique_name())
+    lease = share.acquire_lease(lease_duration=15)
+    props = share.get_share_properties()
+    assert (props.lease.state, props.lease.status, props.lease.duration) == ("leased", "locked", "fixed")
+    lease.renew()
+    # Deleting a leased share needs its lease.
+    with pytest.raises(HttpResponseError) as e:
+        share.delete_share()
+    assert e.value.status_code == 412 and e.value.error_code == "LeaseIdMissing"
+    with pytest.raises(HttpResponseError) as e:
+        share.delete_share(lease=str(uuid.uuid4()))
+    assert e.value.status_code == 412
+    # Other changes go through without the lease, but not with a wrong one.
+    share.set_share_metadata({"a": "1"})
+    with pytest.raises(HttpResponseError) as e:
+        share.set_share_metadata({"a": "2"}, lease=str(uuid.uuid4()))
+    assert e.value.status_code == 412
+    with pytest.raises(HttpResponseError) as e:
+        share.acquire_lease(lease_id=str(uuid.uuid4()))
+    assert e.value.status_code == 409 and e.value.error_code == "LeaseAlreadyPresent"
+    new_id = str(uuid.uuid4())
+    lease.change(new_id)
+    assert lease.id == new_id
+    lease.release()
+    assert share.get_share_properties().lease.state == "available"
+    with pytest.raises(HttpResponseError) as e:
+        ShareLeaseClient(share, lease_id=new_id).renew()
+    assert e.value.status_code == 409 and e.value.error_code == "LeaseNotPresentWithLeaseOperation"
+    # Break: an infinite lease with a break period is breaking until it ends; no one may acquire then.
+    lease = share.acquire_lease()
+    assert share.get_share_properties().lease.duration == "infinite"
+    assert lease.break_lease(lease_break_period=30) == 30
+    assert share.get_share_properties().lease.state == "breaking"
+    with pytest.raises(HttpResponseError) as e:
+        share.acquire_lease()
+    assert e.value.status_code == 409 and e.value.error_code == "LeaseIsBreakingAndCannotBeAcquired"
+    assert lease.break_lease(lease_break_period=0) == 0
+    assert share.get_share_properties().lease.state == "broken"
+    with pytest.raises(HttpResponseError) as e:
+        lease.renew()
+    assert e.value.status_code == 409 and e.value.error_code == "LeaseIsBrokenAndCannotBeRenewed"
+    share.acquire_lease().release()
+    # A leased snapshot keeps the share from being deleted unless leased snapshots are included.
+    snap = share.create_snapshot()["snapshot"]
+    snap_client = service.get_share_client(share.share_name, snapshot=snap)
+    snap_lease = snap_client.acquire_lease()
+    assert snap_client.get_share_properties().lease.state == "leased"
+    assert share.get_share_properties().lease.state == "available"
+    with pytest.raises(HttpResponseError) as e:
+        share.delete_share(delete_snapshots=True)
+    assert e.value.status_code == 409 and e.value.error_code == "DeleteShareWhenSnapshotLeased"
+    assert snap_lease.id
+    share.delete_share(delete_snapshots="include-leased")
+    assert share.share_name not in [s.name for s in service.list_shares(name_starts_with=share.share_name)]

@@ -6,6 +6,7 @@ mod file;
 mod lease;
 mod lease_check;
 mod share;
+mod share_lease;
 mod tree;
 
 use super::auth::{Level, Need};
@@ -23,6 +24,7 @@ pub enum Op {
     SetShareMetadata,
     SetShareProperties,
     SnapshotShare,
+    LeaseShare,
     CreatePermission,
     GetPermission,
     GetShareStats,
@@ -75,6 +77,7 @@ impl Op {
                     (&Method::PUT, Some("metadata")) => Ok(SetShareMetadata),
                     (&Method::PUT, Some("properties")) => Ok(SetShareProperties),
                     (&Method::PUT, Some("snapshot")) => Ok(SnapshotShare),
+                    (&Method::PUT, Some("lease")) => Ok(LeaseShare),
                     (&Method::PUT, Some("filepermission")) => Ok(CreatePermission),
                     (&Method::GET, Some("filepermission")) => Ok(GetPermission),
                     (&Method::GET | &Method::HEAD, Some("stats")) => Ok(GetShareStats),
@@ -130,7 +133,7 @@ impl Op {
             CreateShare | SnapshotShare => ("c", Share),
             DeleteShare => ("d", Share),
             GetShareProperties | GetShareStats | GetPermission => ("r", Share),
-            SetShareMetadata | SetShareProperties => ("w", Share),
+            SetShareMetadata | SetShareProperties | LeaseShare => ("w", Share),
             CreatePermission => ("cw", Share),
             CreateDirectory | CreateFile => ("cw", Object),
             GetDirectoryProperties | GetFile | GetFileProperties | ListRanges => ("r", Object),
@@ -172,7 +175,10 @@ impl Op {
     /// for every operation, apart from the share-level ones that handle it themselves.
     pub fn run(self, db: &Db, req: &Req) -> StorageResult<Reply> {
         use Op::*;
-        if self.writes() && !matches!(self, CreateShare | DeleteShare | SnapshotShare) && db.is_virtual(&req.share) {
+        if self.writes()
+            && !matches!(self, CreateShare | DeleteShare | SnapshotShare | LeaseShare)
+            && db.is_virtual(&req.share)
+        {
             return Err(StorageError::virtual_share_read_only());
         }
         match self {
@@ -183,6 +189,7 @@ impl Op {
             SetShareMetadata => share::set_metadata(db, req),
             SetShareProperties => share::set_properties(db, req),
             SnapshotShare => share::snapshot(db, req),
+            LeaseShare => share_lease::lease_share(db, req),
             CreatePermission => share::create_permission(db, req),
             GetPermission => share::get_permission(db, req),
             GetShareStats => share::stats(db, req),

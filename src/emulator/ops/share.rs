@@ -1,6 +1,7 @@
 //! Service- and share-level operations: List Shares, Create/Delete Share, properties, metadata,
-//! snapshots, permissions, statistics.
+//! snapshots, permissions, statistics. Share leases are in `share_lease`.
 
+use super::share_lease;
 use super::tree::validate_share_name;
 use crate::emulator::clock;
 use crate::emulator::error::{StorageError, StorageResult};
@@ -80,13 +81,19 @@ pub fn list(db: &Db, req: &Req) -> StorageResult<Reply> {
         if !s.snapshot.is_empty() {
             xml::push_element(&mut out, "Snapshot", &s.snapshot);
         }
+        let (state, lease) = share_lease::lease_of(db, s, req.now)?;
+        let (lease_state, lease_status, lease_duration) = share_lease::lease_words(state, lease.as_ref());
         let _ = write!(
             out,
-            "<Properties><Last-Modified>{}</Last-Modified><Etag>{}</Etag><Quota>{}</Quota><AccessTier>TransactionOptimized</AccessTier><EnabledProtocols>SMB</EnabledProtocols></Properties>",
+            "<Properties><Last-Modified>{}</Last-Modified><Etag>{}</Etag><Quota>{}</Quota><AccessTier>TransactionOptimized</AccessTier><EnabledProtocols>SMB</EnabledProtocols><LeaseStatus>{lease_status}</LeaseStatus><LeaseState>{lease_state}</LeaseState>",
             clock::rfc1123(s.last_modified),
             xml::escape(&clock::etag(s.last_modified)),
             s.quota
         );
+        if let Some(d) = lease_duration {
+            let _ = write!(out, "<LeaseDuration>{d}</LeaseDuration>");
+        }
+        out.push_str("</Properties>");
         if with_metadata {
             out.push_str("<Metadata>");
             for (k, v) in &s.metadata {
@@ -149,9 +156,11 @@ pub fn create(db: &Db, req: &Req) -> StorageResult<Reply> {
 /// Get Share Properties (live share or snapshot).
 pub fn properties(db: &Db, req: &Req) -> StorageResult<Reply> {
     let share = db.share_at(&req.share, req.snapshot()?.as_deref())?;
+    share_lease::check(db, &share, req, false)?;
     let mut r = Reply::new(StatusCode::OK);
     props::etag_headers(&mut r, share.last_modified);
     props::metadata_headers(&mut r, &share.metadata);
+    share_lease::state_headers(db, &mut r, &share, req.now)?;
     r.header("x-ms-share-quota", share.quota.to_string());
     r.header("x-ms-access-tier", "TransactionOptimized");
     r.header("x-ms-enabled-protocols", "SMB");
@@ -163,6 +172,7 @@ pub fn properties(db: &Db, req: &Req) -> StorageResult<Reply> {
 pub fn delete(db: &Db, req: &Req) -> StorageResult<Reply> {
     if let Some(snap) = req.snapshot()? {
         let s = db.share_at(&req.share, Some(&snap))?;
+        share_lease::check(db, &s, req, true)?;
         db.delete_share(s.sid)?;
         return Ok(Reply::new(StatusCode::ACCEPTED));
     }
@@ -170,12 +180,25 @@ pub fn delete(db: &Db, req: &Req) -> StorageResult<Reply> {
     if live.virt.is_some() {
         return Err(StorageError::virtual_share_read_only());
     }
+    share_lease::check(db, &live, req, true)?;
     let snapshots = db.snapshots_of(&req.share)?;
     if !snapshots.is_empty() {
-        match req.header("x-ms-delete-snapshots") {
-            Some(v) if v.eq_ignore_ascii_case("include") || v.eq_ignore_ascii_case("include-leased") => {}
+        let include_leased = match req.header("x-ms-delete-snapshots") {
+            Some(v) if v.eq_ignore_ascii_case("include") => false,
+            Some(v) if v.eq_ignore_ascii_case("include-leased") => true,
             Some(v) => return Err(StorageError::invalid_header_value("x-ms-delete-snapshots", v)),
             None => return Err(StorageError::share_has_snapshots()),
+        };
+        if !include_leased {
+            for s in &snapshots {
+                if share_lease::is_leased(db, s, req.now)? {
+                    return Err(StorageError::new(
+                        StatusCode::CONFLICT,
+                        "DeleteShareWhenSnapshotLeased",
+                        "Unable to delete share because one or more share snapshots have active leases.",
+                    ));
+                }
+            }
         }
         for s in snapshots {
             db.delete_share(s.sid)?;
@@ -190,6 +213,7 @@ pub fn delete(db: &Db, req: &Req) -> StorageResult<Reply> {
 pub fn set_metadata(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let mut share = db.live_share(&req.share)?;
+    share_lease::check(db, &share, req, false)?;
     share.metadata = props::metadata(req)?.unwrap_or_default();
     share.last_modified = req.now;
     db.update_share(&share)?;
@@ -202,6 +226,7 @@ pub fn set_metadata(db: &Db, req: &Req) -> StorageResult<Reply> {
 pub fn set_properties(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     let mut share = db.live_share(&req.share)?;
+    share_lease::check(db, &share, req, false)?;
     if let Some(q) = quota_header(req)? {
         share.quota = q;
     }
