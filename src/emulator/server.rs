@@ -10,7 +10,7 @@ use super::error::{StorageError, StorageResult};
 use super::ops::{self, Op};
 use super::request::{FileBody, Reply, Req, new_guid};
 use super::store::{ReadTx, Store};
-use super::wire::HeaderCase;
+use super::wire::{HeaderCase, Peer};
 use crate::azure::credential::DEV_ACCOUNT_NAME;
 use axum::body::Body;
 use axum::extract::Request;
@@ -160,14 +160,20 @@ async fn serve(app: &Arc<App>, request: Request) -> StorageResult<(Reply, Option
         .collect();
     let op = Op::route(&parts.method, &share, &path, &query)?;
     let now = app.clock.now();
-    auth::check(&app.key, &parts, &share, &path, op.need(), now)?;
+    let peer = parts.extensions.get::<Peer>().copied();
+    let origin = auth::Origin { ip: peer.map(|p| p.addr.ip()), https: peer.is_some_and(|p| p.https) };
+    // A SAS naming a stored access policy reads it (one small read; only such requests do).
+    let policy =
+        |id: &str| app.store.run(false, |db| Ok(db.access_policies(&share)?.into_iter().find(|p| p.id == id)));
+    auth::check(&app.key, &parts, &share, &path, op.need(), now, origin, policy)?;
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => return Err(StorageError::request_body_too_large()),
     };
+    let scheme = if origin.https { "https" } else { "http" };
     let endpoint = match addressing {
-        Addressing::HostStyle => format!("http://{host}"),
-        Addressing::PathStyle | Addressing::AccountLess => format!("http://{host}/{DEV_ACCOUNT_NAME}"),
+        Addressing::HostStyle => format!("{scheme}://{host}"),
+        Addressing::PathStyle | Addressing::AccountLess => format!("{scheme}://{host}/{DEV_ACCOUNT_NAME}"),
     };
     let header_case = parts.extensions.get::<HeaderCase>().cloned().unwrap_or_default();
     let req = Req { share, path, query, headers: parts.headers, header_case, body, endpoint, now };

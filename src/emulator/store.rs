@@ -9,6 +9,7 @@
 //!   Unwritten ranges read as zeros. A snapshot copies node and extent rows, never bytes.
 //! - `permissions`: SDDL strings per share, addressed by their permission key.
 //! - `leases` (files) and `share_leases` (a share or share snapshot): lease ids and their state.
+//! - `access_policies`: the stored access policies of a share (Set Share ACL), in the order given.
 //! - `virtual_versions`: for each share version of a virtual share (`super::virtual_share`), its spec
 //!   and generation. A virtual share has rows in `shares` (so share-level operations treat it like any
 //!   other) but none in `nodes` or `extents`: its tree is computed.
@@ -41,6 +42,19 @@ pub struct ShareRow {
     pub last_modified: i64,
     /// For a virtual share: its generator and this version's generation.
     pub virt: Option<VirtualAt>,
+}
+
+/// A stored access policy of a share (Set Share ACL): a SAS naming it with `si` takes the fields it
+/// does not give itself from here. Empty strings are fields the policy leaves out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessPolicy {
+    /// At most 64 characters.
+    pub id: String,
+    /// ISO 8601 UTC, as given.
+    pub start: String,
+    pub expiry: String,
+    /// Permission letters (`rcwdl`).
+    pub permission: String,
 }
 
 /// A version of a virtual share: the tree of `share` at `generation`.
@@ -101,6 +115,14 @@ CREATE TABLE IF NOT EXISTS leases(
     lease_id TEXT NOT NULL,
     broken INTEGER NOT NULL,
     PRIMARY KEY(sid, file_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS access_policies(
+    share TEXT NOT NULL,
+    pos INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    start TEXT NOT NULL,
+    expiry TEXT NOT NULL,
+    permission TEXT NOT NULL,
+    PRIMARY KEY(share, pos)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS share_leases(
     sid INTEGER PRIMARY KEY,
     lease_id TEXT NOT NULL,
@@ -834,6 +856,31 @@ impl Db<'_> {
         Ok(())
     }
 
+    // ---- stored access policies ----
+
+    /// The stored access policies of share `share`, in the order they were set.
+    pub fn access_policies(&self, share: &str) -> StorageResult<Vec<AccessPolicy>> {
+        let mut stmt = self
+            .c
+            .prepare_cached("SELECT id, start, expiry, permission FROM access_policies WHERE share = ?1 ORDER BY pos")?;
+        let rows = stmt.query_map([share], |r| {
+            Ok(AccessPolicy { id: r.get(0)?, start: r.get(1)?, expiry: r.get(2)?, permission: r.get(3)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Replaces the stored access policies of share `share`.
+    pub fn set_access_policies(&self, share: &str, policies: &[AccessPolicy]) -> StorageResult<()> {
+        self.c.prepare_cached("DELETE FROM access_policies WHERE share = ?1")?.execute([share])?;
+        let mut insert = self.c.prepare_cached(
+            "INSERT INTO access_policies(share, pos, id, start, expiry, permission) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for (pos, p) in policies.iter().enumerate() {
+            insert.execute(params![share, pos as i64, p.id, p.start, p.expiry, p.permission])?;
+        }
+        Ok(())
+    }
+
     // ---- permissions ----
 
     /// Stores `sddl` for `share` under `key` (idempotent).
@@ -852,9 +899,10 @@ impl Db<'_> {
             .optional()?)
     }
 
-    /// Forgets the permissions of a deleted share.
+    /// Forgets the permissions and stored access policies of a deleted share.
     pub fn delete_permissions(&self, share: &str) -> StorageResult<()> {
         self.c.prepare_cached("DELETE FROM permissions WHERE share = ?1")?.execute([share])?;
+        self.c.prepare_cached("DELETE FROM access_policies WHERE share = ?1")?.execute([share])?;
         Ok(())
     }
 }

@@ -858,3 +858,58 @@ def test_share_leases(service):
     assert snap_lease.id
     share.delete_share(delete_snapshots="include-leased")
     assert share.share_name not in [s.name for s in service.list_shares(name_starts_with=share.share_name)]
+
+
+# ---- stored access policies, si and sip ----
+
+
+def test_stored_access_policies_and_sas_si_and_sip(target, service, share):
+    from azure.storage.fileshare import AccessPolicy
+
+    account, key = account_parts(target)
+    url = account_url(service)
+    share.get_file_client("p.txt").upload_file(b"policy")
+    now = datetime.now(timezone.utc)
+    share.set_share_access_policy(
+        {
+            "readers": AccessPolicy(permission=ShareSasPermissions(read=True, list=True), expiry=now + timedelta(hours=1), start=now - timedelta(minutes=5)),
+            "noexpiry": AccessPolicy(permission=ShareSasPermissions(read=True)),
+        }
+    )
+    acl = share.get_share_access_policy()
+    ids = {i.id: i.access_policy for i in acl["signed_identifiers"]}
+    assert set(ids) == {"readers", "noexpiry"} and ids["readers"].permission == "rl"
+    # A SAS naming a policy takes its permissions and times from it.
+    sas = generate_share_sas(account, share.share_name, key, policy_id="readers")
+    ro = ShareServiceClient(url, credential=sas).get_share_client(share.share_name)
+    assert [e["name"] for e in ro.list_directories_and_files()] == ["p.txt"]
+    assert ro.get_file_client("p.txt").download_file().readall() == b"policy"
+    with pytest.raises(HttpResponseError) as e:
+        ro.get_file_client("new.txt").upload_file(b"no")
+    assert e.value.status_code == 403 and e.value.error_code == "AuthorizationPermissionMismatch"
+    file_sas = generate_file_sas(account, share.share_name, ["p.txt"], key, policy_id="readers")
+    assert ShareFileClient(url, share.share_name, "p.txt", credential=file_sas).download_file().readall() == b"policy"
+    # The expiry comes from the SAS when the policy has none; giving a field in both is refused.
+    ok = generate_share_sas(account, share.share_name, key, policy_id="noexpiry", expiry=now + timedelta(hours=1))
+    assert ShareServiceClient(url, credential=ok).get_share_client(share.share_name).get_file_client("p.txt").download_file().readall() == b"policy"
+    both = generate_share_sas(account, share.share_name, key, policy_id="readers", permission=ShareSasPermissions(read=True))
+    with pytest.raises(HttpResponseError) as e:
+        ShareServiceClient(url, credential=both).get_share_client(share.share_name).get_share_properties()
+    assert e.value.status_code == 403 and e.value.error_code == "AuthenticationFailed"
+    # Removing the policy revokes every SAS that names it.
+    share.set_share_access_policy({})
+    assert share.get_share_access_policy()["signed_identifiers"] == []
+    with pytest.raises(HttpResponseError) as e:
+        ro.get_file_client("p.txt").download_file().readall()
+    assert e.value.status_code == 403 and e.value.error_code == "AuthenticationFailed"
+    if not target.is_emulator:
+        return
+    # sip: the client's address must be in the range (the emulator is reached from 127.0.0.1).
+    expiry = now + timedelta(hours=1)
+    perm = ShareSasPermissions(read=True)
+    inside = generate_share_sas(account, share.share_name, key, permission=perm, expiry=expiry, ip="127.0.0.0-127.0.0.255")
+    assert ShareServiceClient(url, credential=inside).get_share_client(share.share_name).get_file_client("p.txt").download_file().readall() == b"policy"
+    outside = generate_share_sas(account, share.share_name, key, permission=perm, expiry=expiry, ip="192.0.2.1")
+    with pytest.raises(HttpResponseError) as e:
+        ShareServiceClient(url, credential=outside).get_share_client(share.share_name).get_file_client("p.txt").download_file().readall()
+    assert e.value.status_code == 403 and e.value.error_code == "AuthorizationSourceIPMismatch"

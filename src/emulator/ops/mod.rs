@@ -1,6 +1,7 @@
 //! The Azure Files operations: which request is which ([`Op::route`]), what a SAS must grant for it
 //! ([`Op::need`]), and running it against the store ([`Op::run`]).
 
+mod acl;
 mod directory;
 mod file;
 mod lease;
@@ -25,6 +26,8 @@ pub enum Op {
     SetShareProperties,
     SnapshotShare,
     LeaseShare,
+    SetShareAcl,
+    GetShareAcl,
     CreatePermission,
     GetPermission,
     GetShareStats,
@@ -78,6 +81,8 @@ impl Op {
                     (&Method::PUT, Some("properties")) => Ok(SetShareProperties),
                     (&Method::PUT, Some("snapshot")) => Ok(SnapshotShare),
                     (&Method::PUT, Some("lease")) => Ok(LeaseShare),
+                    (&Method::PUT, Some("acl")) => Ok(SetShareAcl),
+                    (&Method::GET | &Method::HEAD, Some("acl")) => Ok(GetShareAcl),
                     (&Method::PUT, Some("filepermission")) => Ok(CreatePermission),
                     (&Method::GET, Some("filepermission")) => Ok(GetPermission),
                     (&Method::GET | &Method::HEAD, Some("stats")) => Ok(GetShareStats),
@@ -132,8 +137,8 @@ impl Op {
             ListShares => ("l", Service),
             CreateShare | SnapshotShare => ("c", Share),
             DeleteShare => ("d", Share),
-            GetShareProperties | GetShareStats | GetPermission => ("r", Share),
-            SetShareMetadata | SetShareProperties | LeaseShare => ("w", Share),
+            GetShareProperties | GetShareStats | GetPermission | GetShareAcl => ("r", Share),
+            SetShareMetadata | SetShareProperties | LeaseShare | SetShareAcl => ("w", Share),
             CreatePermission => ("cw", Share),
             CreateDirectory | CreateFile => ("cw", Object),
             GetDirectoryProperties | GetFile | GetFileProperties | ListRanges => ("r", Object),
@@ -159,6 +164,7 @@ impl Op {
             self,
             ListShares
                 | GetShareProperties
+                | GetShareAcl
                 | GetShareStats
                 | GetPermission
                 | GetDirectoryProperties
@@ -176,7 +182,7 @@ impl Op {
     pub fn run(self, db: &Db, req: &Req) -> StorageResult<Reply> {
         use Op::*;
         if self.writes()
-            && !matches!(self, CreateShare | DeleteShare | SnapshotShare | LeaseShare)
+            && !matches!(self, CreateShare | DeleteShare | SnapshotShare | LeaseShare | SetShareAcl)
             && db.is_virtual(&req.share)
         {
             return Err(StorageError::virtual_share_read_only());
@@ -190,6 +196,8 @@ impl Op {
             SetShareProperties => share::set_properties(db, req),
             SnapshotShare => share::snapshot(db, req),
             LeaseShare => share_lease::lease_share(db, req),
+            SetShareAcl => acl::set(db, req),
+            GetShareAcl => acl::get(db, req),
             CreatePermission => share::create_permission(db, req),
             GetPermission => share::get_permission(db, req),
             GetShareStats => share::stats(db, req),
