@@ -70,6 +70,20 @@ pub struct Lease {
     pub broken: bool,
 }
 
+/// How a file was last made by Copy File (reported as `x-ms-copy-*` until the file is recreated or its
+/// properties are set). Copies finish within their request, so their status is always `success`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyProps {
+    /// `x-ms-copy-id`, a GUID.
+    pub id: String,
+    /// `x-ms-copy-source` as the request gave it.
+    pub source: String,
+    /// Completion time, ticks.
+    pub completed: i64,
+    /// Bytes copied (the progress is `bytes/bytes`).
+    pub bytes: i64,
+}
+
 /// A lease on a share or share snapshot. Times are ticks. Its state at a time `t` is
 /// [`ShareLease::state`]: leases last `duration_secs` (or forever, -1) from their last acquire or renew,
 /// and a broken lease stays `breaking` until `broken_at`.

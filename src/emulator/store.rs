@@ -9,6 +9,7 @@
 //!   Unwritten ranges read as zeros. A snapshot copies node and extent rows, never bytes.
 //! - `permissions`: SDDL strings per share, addressed by their permission key.
 //! - `leases` (files) and `share_leases` (a share or share snapshot): lease ids and their state.
+//! - `copies`: the copy properties of files made by Copy File.
 //! - `access_policies`: the stored access policies of a share (Set Share ACL), in the order given.
 //! - `virtual_versions`: for each share version of a virtual share (`super::virtual_share`), its spec
 //!   and generation. A virtual share has rows in `shares` (so share-level operations treat it like any
@@ -25,7 +26,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 pub use super::node::{
-    ContentHeaders, Extent, FIRST_FILE_ID, Lease, MAX_EXTENT, Metadata, Node, ROOT_FILE_ID, ShareLease, name_key,
+    ContentHeaders, CopyProps, Extent, FIRST_FILE_ID, Lease, MAX_EXTENT, Metadata, Node, ROOT_FILE_ID, ShareLease,
+    name_key,
 };
 
 /// One share or share snapshot.
@@ -123,6 +125,14 @@ CREATE TABLE IF NOT EXISTS access_policies(
     expiry TEXT NOT NULL,
     permission TEXT NOT NULL,
     PRIMARY KEY(share, pos)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS copies(
+    sid INTEGER NOT NULL,
+    file_id INTEGER NOT NULL,
+    copy_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    completed INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY(sid, file_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS share_leases(
     sid INTEGER PRIMARY KEY,
     lease_id TEXT NOT NULL,
@@ -493,6 +503,7 @@ impl Db<'_> {
         self.c.prepare_cached("DELETE FROM virtual_versions WHERE sid = ?1")?.execute([sid])?;
         self.c.prepare_cached("DELETE FROM leases WHERE sid = ?1")?.execute([sid])?;
         self.c.prepare_cached("DELETE FROM share_leases WHERE sid = ?1")?.execute([sid])?;
+        self.c.prepare_cached("DELETE FROM copies WHERE sid = ?1")?.execute([sid])?;
         self.collect_blobs(&blobs)
     }
 
@@ -522,6 +533,12 @@ impl Db<'_> {
             .prepare_cached(
                 "INSERT INTO extents(sid, file_id, pos, length, blob_id, blob_offset) \
                  SELECT ?2, file_id, pos, length, blob_id, blob_offset FROM extents WHERE sid = ?1",
+            )?
+            .execute(params![live.sid, sid])?;
+        self.c
+            .prepare_cached(
+                "INSERT INTO copies(sid, file_id, copy_id, source, completed, bytes) \
+                 SELECT ?2, file_id, copy_id, source, completed, bytes FROM copies WHERE sid = ?1",
             )?
             .execute(params![live.sid, sid])?;
         self.c
@@ -649,10 +666,11 @@ impl Db<'_> {
         Ok(())
     }
 
-    /// Deletes a node, its content and its lease.
+    /// Deletes a node, its content, its lease and its copy properties.
     pub fn delete_node(&self, sid: i64, file_id: u64) -> StorageResult<()> {
         self.clear(sid, file_id, 0, i64::MAX)?;
         self.delete_lease(sid, file_id)?;
+        self.set_copy_props(sid, file_id, None)?;
         self.c
             .prepare_cached("DELETE FROM nodes WHERE sid = ?1 AND file_id = ?2")?
             .execute(params![sid, to_i64(file_id)])?;
@@ -800,6 +818,69 @@ impl Db<'_> {
                  SELECT ?3, ?4, pos, length, blob_id, blob_offset FROM extents WHERE sid = ?1 AND file_id = ?2",
             )?
             .execute(params![src_sid, to_i64(src), dst_sid, to_i64(dst)])?;
+        Ok(())
+    }
+
+    /// Makes `[dst_pos, dst_pos + (src_end - src_start))` of file `dst` hold the bytes `[src_start,
+    /// src_end)` of file `src` (the destination range must be unwritten): extent rows are clipped and
+    /// shifted, blobs shared.
+    #[allow(clippy::too_many_arguments)]
+    pub fn copy_extent_range(
+        &self,
+        src_sid: i64,
+        src: u64,
+        src_start: i64,
+        src_end: i64,
+        dst_sid: i64,
+        dst: u64,
+        dst_pos: i64,
+    ) -> StorageResult<()> {
+        for e in self.extents(src_sid, src, src_start, src_end)? {
+            let from = e.pos.max(src_start);
+            let to = e.end().min(src_end);
+            if from >= to {
+                continue;
+            }
+            let clipped = Extent {
+                pos: dst_pos + (from - src_start),
+                length: to - from,
+                blob_id: e.blob_id,
+                blob_offset: e.blob_offset + (from - e.pos),
+            };
+            self.insert_extent(dst_sid, dst, clipped)?;
+        }
+        Ok(())
+    }
+
+    // ---- copy properties ----
+
+    pub fn copy_props(&self, sid: i64, file_id: u64) -> StorageResult<Option<CopyProps>> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT copy_id, source, completed, bytes FROM copies WHERE sid = ?1 AND file_id = ?2")?
+            .query_row(params![sid, to_i64(file_id)], |r| {
+                Ok(CopyProps { id: r.get(0)?, source: r.get(1)?, completed: r.get(2)?, bytes: r.get(3)? })
+            })
+            .optional()?)
+    }
+
+    /// Records (or, with `None`, forgets) the copy properties of a file.
+    pub fn set_copy_props(&self, sid: i64, file_id: u64, copy: Option<&CopyProps>) -> StorageResult<()> {
+        match copy {
+            None => {
+                self.c
+                    .prepare_cached("DELETE FROM copies WHERE sid = ?1 AND file_id = ?2")?
+                    .execute(params![sid, to_i64(file_id)])?;
+            }
+            Some(c) => {
+                self.c
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO copies(sid, file_id, copy_id, source, completed, bytes) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?
+                    .execute(params![sid, to_i64(file_id), c.id, c.source, c.completed, c.bytes])?;
+            }
+        }
         Ok(())
     }
 

@@ -913,3 +913,43 @@ def test_stored_access_policies_and_sas_si_and_sip(target, service, share):
     with pytest.raises(HttpResponseError) as e:
         ShareServiceClient(url, credential=outside).get_share_client(share.share_name).get_file_client("p.txt").download_file().readall()
     assert e.value.status_code == 403 and e.value.error_code == "AuthorizationSourceIPMismatch"
+
+
+# ---- Put Range from URL, copy properties, Abort Copy ----
+
+
+def test_put_range_from_url_copy_properties_and_abort_copy(service, share):
+    data = bytes(range(256)) * 64  # 16 KiB
+    src = share.get_file_client("range-src.bin")
+    src.upload_file(data)
+    dst = share.get_file_client("range-dst.bin")
+    dst.create_file(8192)
+    dst.upload_range_from_url(src.url, offset=1024, length=2048, source_offset=4096)
+    got = dst.download_file().readall()
+    assert got[:1024] == bytes(1024) and got[1024:3072] == data[4096:6144] and got[3072:] == bytes(8192 - 3072)
+    # The destination range holds a copy: later writes to the source do not show through.
+    src.upload_range(b"Z" * 2048, offset=4096, length=2048)
+    assert dst.download_file(offset=1024, length=2048).readall() == data[4096:6144]
+    with pytest.raises(HttpResponseError) as e:
+        dst.upload_range_from_url(src.url, offset=8000, length=2048, source_offset=0)
+    assert e.value.status_code == 416
+    with pytest.raises(HttpResponseError) as e:
+        dst.upload_range_from_url(share.get_file_client("nope.bin").url, offset=0, length=10, source_offset=0)
+    assert e.value.status_code == 404 and e.value.error_code == "CannotVerifyCopySource"
+    # Copy File leaves copy properties that Get File Properties reports.
+    copy = share.get_file_client("copied.bin")
+    result = copy.start_copy_from_url(src.url)
+    props = copy.get_file_properties()
+    assert props.copy.id == result["copy_id"] and props.copy.status == "success"
+    assert props.copy.source == src.url and props.copy.progress == f"{len(data)}/{len(data)}"
+    # (The Python SDK reads x-ms-copy-completion-time under a misspelt key, so look at the header itself.)
+    seen = []
+    copy.get_file_properties(raw_response_hook=lambda r: seen.append(r.http_response.headers.get("x-ms-copy-completion-time")))
+    assert seen[0] and seen[0].endswith("GMT")
+    # There is nothing to abort: copies finish within their request.
+    with pytest.raises(HttpResponseError) as e:
+        copy.abort_copy(result["copy_id"])
+    assert e.value.status_code == 409 and e.value.error_code == "NoPendingCopyOperation"
+    # Setting properties ends the report of the copy, as in Azure.
+    copy.set_http_headers(ContentSettings(content_type="text/plain"))
+    assert copy.get_file_properties().copy.id is None

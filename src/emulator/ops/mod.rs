@@ -2,6 +2,7 @@
 //! ([`Op::need`]), and running it against the store ([`Op::run`]).
 
 mod acl;
+mod copy;
 mod directory;
 mod file;
 mod lease;
@@ -48,6 +49,7 @@ pub enum Op {
     ListRanges,
     RenameFile,
     LeaseFile,
+    AbortCopy,
     ListHandles,
     ForceCloseHandles,
 }
@@ -120,6 +122,7 @@ impl Op {
                 (&Method::PUT, Some("range")) => Ok(PutRange),
                 (&Method::PUT, Some("rename")) => Ok(RenameFile),
                 (&Method::PUT, Some("lease")) => Ok(LeaseFile),
+                (&Method::PUT, Some("copy")) => Ok(AbortCopy),
                 (&Method::GET, Some("listhandles")) => Ok(ListHandles),
                 (&Method::PUT, Some("forceclosehandles")) => Ok(ForceCloseHandles),
                 (&Method::GET, Some("rangelist")) => Ok(ListRanges),
@@ -150,7 +153,8 @@ impl Op {
             | PutRange
             | RenameDirectory
             | RenameFile
-            | LeaseFile => ("w", Object),
+            | LeaseFile
+            | AbortCopy => ("w", Object),
             ListDirectory | ListHandles => ("l", Object),
             ForceCloseHandles => ("w", Object),
         };
@@ -218,6 +222,7 @@ impl Op {
             ListRanges => file::list_ranges(db, req),
             RenameFile => tree::rename(db, req, false),
             LeaseFile => lease::lease_file(db, req),
+            AbortCopy => copy::abort_copy(db, req),
             ListHandles => tree::list_handles(db, req),
             ForceCloseHandles => tree::force_close_handles(db, req),
         }
