@@ -42,8 +42,37 @@ pub struct ShareRow {
     pub metadata: Metadata,
     /// Ticks; the ETag derives from it.
     pub last_modified: i64,
+    pub props: ShareProps,
     /// For a virtual share: its generator and this version's generation.
     pub virt: Option<VirtualAt>,
+}
+
+/// Share properties besides quota and metadata, stored as JSON in `shares.props`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ShareProps {
+    /// `TransactionOptimized`, `Hot`, `Cool` or `Premium`.
+    pub access_tier: String,
+    /// When the tier was last set, ticks; `None` if never changed since creation.
+    pub access_tier_change_time: Option<i64>,
+    /// `SMB` or `NFS`.
+    pub protocols: String,
+    /// NFS shares: `NoRootSquash`, `RootSquash` or `AllSquash`.
+    pub root_squash: Option<String>,
+    /// `x-ms-enable-snapshot-virtual-directory-access` (NFS shares), as set.
+    pub snapshot_dir_access: Option<bool>,
+}
+
+impl Default for ShareProps {
+    fn default() -> Self {
+        ShareProps {
+            access_tier: "TransactionOptimized".into(),
+            access_tier_change_time: None,
+            protocols: "SMB".into(),
+            root_squash: None,
+            snapshot_dir_access: None,
+        }
+    }
 }
 
 /// A stored access policy of a share (Set Share ACL): a SAS naming it with `si` takes the fields it
@@ -75,6 +104,7 @@ CREATE TABLE IF NOT EXISTS shares(
     metadata TEXT NOT NULL,
     last_modified INTEGER NOT NULL,
     next_file_id INTEGER NOT NULL,
+    props TEXT NOT NULL DEFAULT '{}',
     UNIQUE(name, snapshot));
 CREATE TABLE IF NOT EXISTS nodes(
     sid INTEGER NOT NULL,
@@ -143,8 +173,23 @@ CREATE TABLE IF NOT EXISTS virtual_versions(
     sid INTEGER PRIMARY KEY,
     spec TEXT NOT NULL,
     generation INTEGER NOT NULL);
-PRAGMA user_version = 1;
 ";
+
+/// Schema version (`PRAGMA user_version`): 2 added `shares.props`.
+const SCHEMA_VERSION: i64 = 2;
+
+/// Brings a database made by an older emulator to [`SCHEMA_VERSION`] (new tables come from [`SCHEMA`]).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 2 {
+        let has_props: bool =
+            conn.query_row("SELECT COUNT(*) FROM pragma_table_info('shares') WHERE name = 'props'", [], |r| r.get(0))?;
+        if !has_props {
+            conn.execute_batch("ALTER TABLE shares ADD COLUMN props TEXT NOT NULL DEFAULT '{}'")?;
+        }
+    }
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+}
 
 /// The configured virtual shares by name.
 type Virtuals = HashMap<String, Arc<VirtualShare>>;
@@ -241,6 +286,7 @@ impl Store {
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA).map_err(|e| anyhow::anyhow!("cannot create schema in {}: {e}", path.display()))?;
+        migrate(&conn).map_err(|e| anyhow::anyhow!("cannot update the schema of {}: {e}", path.display()))?;
         conn.set_prepared_statement_cache_capacity(64);
         register_virtual_shares(&mut conn, virtual_shares)
             .map_err(|e| anyhow::anyhow!("cannot set up the virtual shares in {}: {e}", path.display()))?;
@@ -353,15 +399,18 @@ fn metadata_to_json(m: &Metadata) -> String {
 fn metadata_from_json(s: &str) -> Metadata {
     serde_json::from_str(s).unwrap_or_default()
 }
+fn props_to_json(p: &ShareProps) -> String {
+    serde_json::to_string(p).expect("share properties serialize")
+}
 
 /// Columns of a share row; the last is the generation of a virtual share version (NULL otherwise).
-const SHARE_COLS: &str = "sid, name, snapshot, quota, metadata, last_modified, \
+const SHARE_COLS: &str = "sid, name, snapshot, quota, metadata, last_modified, props, \
     (SELECT generation FROM virtual_versions v WHERE v.sid = shares.sid)";
 
 /// A share row read with [`SHARE_COLS`]; `virtuals` supplies the generator of a virtual share.
 fn share_from_row(virtuals: &Virtuals, r: &Row) -> rusqlite::Result<ShareRow> {
     let name: String = r.get(1)?;
-    let generation: Option<u32> = r.get(6)?;
+    let generation: Option<u32> = r.get(7)?;
     let virt = generation
         .and_then(|generation| virtuals.get(&name).map(|share| VirtualAt { share: Arc::clone(share), generation }));
     Ok(ShareRow {
@@ -371,6 +420,7 @@ fn share_from_row(virtuals: &Virtuals, r: &Row) -> rusqlite::Result<ShareRow> {
         quota: r.get(3)?,
         metadata: metadata_from_json(&r.get::<_, String>(4)?),
         last_modified: r.get(5)?,
+        props: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
         virt,
     })
 }
@@ -463,13 +513,15 @@ impl Db<'_> {
         name: &str,
         quota: i64,
         metadata: &Metadata,
+        props: &ShareProps,
         now: i64,
         root: &Node,
     ) -> StorageResult<ShareRow> {
         self.c.prepare_cached(
-            "INSERT INTO shares(name, snapshot, quota, metadata, last_modified, next_file_id) VALUES (?1, '', ?2, ?3, ?4, ?5)",
+            "INSERT INTO shares(name, snapshot, quota, metadata, last_modified, next_file_id, props) \
+             VALUES (?1, '', ?2, ?3, ?4, ?5, ?6)",
         )?
-        .execute(params![name, quota, metadata_to_json(metadata), now, to_i64(FIRST_FILE_ID)])?;
+        .execute(params![name, quota, metadata_to_json(metadata), now, to_i64(FIRST_FILE_ID), props_to_json(props)])?;
         let sid = self.c.last_insert_rowid();
         self.insert_node(sid, root)?;
         Ok(ShareRow {
@@ -479,15 +531,16 @@ impl Db<'_> {
             quota,
             metadata: metadata.clone(),
             last_modified: now,
+            props: props.clone(),
             virt: None,
         })
     }
 
-    /// Saves quota, metadata and last-modified of a share row.
+    /// Saves quota, metadata, last-modified and properties of a share row.
     pub fn update_share(&self, s: &ShareRow) -> StorageResult<()> {
         self.c
-            .prepare_cached("UPDATE shares SET quota = ?2, metadata = ?3, last_modified = ?4 WHERE sid = ?1")?
-            .execute(params![s.sid, s.quota, metadata_to_json(&s.metadata), s.last_modified])?;
+            .prepare_cached("UPDATE shares SET quota = ?2, metadata = ?3, last_modified = ?4, props = ?5 WHERE sid = ?1")?
+            .execute(params![s.sid, s.quota, metadata_to_json(&s.metadata), s.last_modified, props_to_json(&s.props)])?;
         Ok(())
     }
 
@@ -519,8 +572,8 @@ impl Db<'_> {
     pub fn create_snapshot(&self, live: &ShareRow, snapshot: &str) -> StorageResult<ShareRow> {
         self.c
             .prepare_cached(
-                "INSERT INTO shares(name, snapshot, quota, metadata, last_modified, next_file_id) \
-                 SELECT name, ?2, quota, metadata, last_modified, next_file_id FROM shares WHERE sid = ?1",
+                "INSERT INTO shares(name, snapshot, quota, metadata, last_modified, next_file_id, props) \
+                 SELECT name, ?2, quota, metadata, last_modified, next_file_id, props FROM shares WHERE sid = ?1",
             )?
             .execute(params![live.sid, snapshot])?;
         let sid = self.c.last_insert_rowid();
@@ -1003,7 +1056,7 @@ mod tests {
         store
             .run(true, |db| {
                 let root = Node { file_id: ROOT_FILE_ID, is_dir: true, ..Default::default() };
-                let s = db.create_share("s", 5120, &vec![], 1, &root)?;
+                let s = db.create_share("s", 5120, &vec![], &ShareProps::default(), 1, &root)?;
                 db.insert_node(s.sid, &file(7))?;
                 db.write(s.sid, 7, 0, &[1u8; 100])?;
                 db.write(s.sid, 7, 50, &[2u8; 10])?;
@@ -1024,6 +1077,24 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+    }
+
+    #[test]
+    fn a_version_1_database_gains_share_properties() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = Connection::open(dir.path().join("emulator.sqlite")).unwrap();
+            c.execute_batch(
+                "CREATE TABLE shares(sid INTEGER PRIMARY KEY, name TEXT NOT NULL, snapshot TEXT NOT NULL, \
+                 quota INTEGER NOT NULL, metadata TEXT NOT NULL, last_modified INTEGER NOT NULL, \
+                 next_file_id INTEGER NOT NULL, UNIQUE(name, snapshot)); \
+                 INSERT INTO shares VALUES (1, 'old', '', 7, '[]', 1, 2); PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path(), &[]).unwrap();
+        let share = store.run(false, |db| db.live_share("old")).unwrap();
+        assert_eq!((share.quota, share.props), (7, ShareProps::default()));
     }
 
     #[test]
