@@ -103,6 +103,7 @@ pub async fn run(args: BenchEmulatorArgs) -> anyhow::Result<ExitCode> {
             data: data.path().to_path_buf(),
             faults: Default::default(),
             virtual_shares: Vec::new(),
+            tls: Default::default(),
         })?),
     };
     let conn = match (&args.connection_string, &emulator) {

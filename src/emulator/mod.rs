@@ -3,7 +3,7 @@
 //!
 //! Behaviour and on-disk layout: `docs/emulator.md`.
 //!
-//! - [`wire`]: the HTTP/1.1 server (connections, TLS, header-name case); [`server`]: routing, common
+//! - [`wire`]: the HTTP/1.1 server (connections, TLS, header-name case); [`tls`]: certificates; [`server`]: routing, common
 //!   response headers; [`auth`]: Shared Key and SAS checks;
 //!   [`request`]: the parsed request and the reply an operation builds.
 //! - [`ops`]: the operations; [`props`]: property headers; [`error`]: Azure error codes.
@@ -24,6 +24,7 @@ mod props;
 mod request;
 mod server;
 pub mod store;
+pub mod tls;
 pub mod virtual_share;
 pub mod wire;
 mod xml;
@@ -51,11 +52,15 @@ pub struct EmulatorConfig {
     /// docs/emulator.md).
     #[arg(long = "virtual-share", value_name = "NAME=FILES[,seed=N][,change=F]", value_parser = virtual_share::VirtualShareSpec::parse)]
     pub virtual_shares: Vec<virtual_share::VirtualShareSpec>,
+    #[command(flatten)]
+    pub tls: tls::TlsConfig,
 }
 
 /// A running emulator. Dropping it does not stop it; call [`Emulator::shutdown`].
 pub struct Emulator {
     addr: SocketAddr,
+    /// The certificate clients must trust when serving HTTPS.
+    cert_path: Option<PathBuf>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -65,6 +70,7 @@ impl Emulator {
     /// (call from within one). Returns once the socket is bound; requests are served in the background
     /// until [`Emulator::shutdown`].
     pub fn start(config: EmulatorConfig) -> anyhow::Result<Emulator> {
+        let tls = tls::load(&config.tls, &config.data)?;
         let store = store::Store::open(&config.data, &config.virtual_shares)?;
         let key =
             base64::engine::general_purpose::STANDARD.decode(DEV_ACCOUNT_KEY).expect("the development key is base64");
@@ -86,15 +92,17 @@ impl Emulator {
         let addr = listener.local_addr()?;
         let listener = tokio::net::TcpListener::from_std(listener).context("start needs a tokio runtime")?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server_tls = tls.as_ref().map(|t| Arc::clone(&t.server));
+        let cert_path = tls.map(|t| t.cert_path);
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = rx.await;
             };
-            if let Err(e) = wire::serve(listener, None, handler, server::MAX_BODY, shutdown).await {
+            if let Err(e) = wire::serve(listener, server_tls, handler, server::MAX_BODY, shutdown).await {
                 tracing::error!("emulator server on {addr} failed: {e}");
             }
         });
-        Ok(Emulator { addr, shutdown: Some(tx), task: Some(task) })
+        Ok(Emulator { addr, cert_path, shutdown: Some(tx), task: Some(task) })
     }
 
     /// The bound address (the real port when the config asked for port 0).
@@ -102,14 +110,24 @@ impl Emulator {
         self.addr
     }
 
-    /// The file service endpoint, e.g. `http://127.0.0.1:10004/devstoreaccount1`.
+    /// The file service endpoint, e.g. `http://127.0.0.1:10004/devstoreaccount1` (`https://` when
+    /// serving TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://{}/{DEV_ACCOUNT_NAME}", self.addr)
+        format!("{}://{}/{DEV_ACCOUNT_NAME}", self.scheme(), self.addr)
     }
 
     /// A connection string for the development account on this emulator.
     pub fn connection_string(&self) -> String {
-        connection_string_for(self.addr)
+        connection_string_with(self.scheme(), self.addr)
+    }
+
+    /// The certificate clients must trust, when serving HTTPS.
+    pub fn cert_path(&self) -> Option<&std::path::Path> {
+        self.cert_path.as_deref()
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.cert_path.is_some() { "https" } else { "http" }
     }
 
     /// Stops accepting requests and waits for the server task to end.
@@ -123,10 +141,14 @@ impl Emulator {
     }
 }
 
-/// The connection string for the development account at `addr`.
+/// The connection string for the development account at `addr` over plain HTTP.
 pub fn connection_string_for(addr: SocketAddr) -> String {
+    connection_string_with("http", addr)
+}
+
+fn connection_string_with(scheme: &str, addr: SocketAddr) -> String {
     format!(
-        "DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT_NAME};AccountKey={DEV_ACCOUNT_KEY};FileEndpoint=http://{addr}/{DEV_ACCOUNT_NAME};"
+        "DefaultEndpointsProtocol={scheme};AccountName={DEV_ACCOUNT_NAME};AccountKey={DEV_ACCOUNT_KEY};FileEndpoint={scheme}://{addr}/{DEV_ACCOUNT_NAME};"
     )
 }
 
@@ -139,6 +161,9 @@ pub async fn run(config: EmulatorConfig) -> anyhow::Result<crate::cli::ExitCode>
         let mut out = std::io::stdout().lock();
         writeln!(out, "{}", emulator.connection_string())?;
         out.flush()?;
+    }
+    if let Some(cert) = emulator.cert_path() {
+        eprintln!("afb emulator: serving HTTPS with the certificate {} (clients must trust it)", cert.display());
     }
     shutdown_signal().await;
     emulator.shutdown().await;

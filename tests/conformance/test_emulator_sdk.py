@@ -27,7 +27,7 @@ from azure.storage.fileshare import (
     generate_share_sas,
 )
 
-from conftest import EmulatorProcess, unique_name
+from conftest import EmulatorProcess, Target, unique_name
 
 MiB = 1024 * 1024
 SDDL = "O:BAG:BAD:(A;;FA;;;BA)(A;;0x1200a9;;;BU)"
@@ -991,3 +991,31 @@ def test_share_properties_the_sdks_read(target, service):
         assert nfs.get_share_properties().root_squash == "AllSquash"
     finally:
         nfs.delete_share()
+
+
+# ---- HTTPS ----
+
+
+def test_https_with_a_generated_certificate(tmp_path):
+    from azure.core.exceptions import ServiceRequestError
+
+    data = tmp_path / "data"
+    emu = EmulatorProcess(str(data), ["--https"])
+    try:
+        cs = emu.connection_string
+        assert "DefaultEndpointsProtocol=https;" in cs and "FileEndpoint=https://127.0.0.1:" in cs
+        cert = str(data / "tls" / "cert.pem")
+        svc = ShareServiceClient.from_connection_string(cs, connection_verify=cert)
+        share = svc.create_share("tls")
+        share.get_file_client("t.txt").upload_file(b"over tls", metadata={"Kind": "tls"})
+        assert share.get_file_client("t.txt").download_file().readall() == b"over tls"
+        # A SAS that insists on HTTPS works over TLS.
+        account, key = account_parts(Target("emulator", cs, emu))
+        sas = generate_share_sas(account, "tls", key, permission=ShareSasPermissions(read=True), expiry=datetime.now(timezone.utc) + timedelta(hours=1), protocol="https")
+        by_sas = ShareServiceClient(svc.url, credential=sas, connection_verify=cert).get_share_client("tls")
+        assert by_sas.get_file_client("t.txt").download_file().readall() == b"over tls"
+        # A client that does not trust the certificate is refused by its own TLS check.
+        with pytest.raises(ServiceRequestError):
+            list(ShareServiceClient.from_connection_string(cs, retry_total=0).list_shares())
+    finally:
+        emu.stop()

@@ -14,6 +14,7 @@ fn config(data: &Path) -> EmulatorConfig {
         data: data.to_path_buf(),
         faults: Default::default(),
         virtual_shares: Vec::new(),
+        tls: Default::default(),
     }
 }
 
