@@ -5,8 +5,8 @@
 
 use super::clock;
 use super::error::{StorageError, StorageResult};
-use crate::azure::credential::{DEV_ACCOUNT_NAME, SasFields, shared_key_string_to_sign, sign};
 use super::store::AccessPolicy;
+use crate::azure::credential::{DEV_ACCOUNT_NAME, SasFields, shared_key_string_to_sign, sign};
 use http::request::Parts;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -141,7 +141,8 @@ fn check_sas(
     };
     let start = field("Signed start (st)", &sas.start, stored.as_ref().map(|p| p.start.as_str()))?;
     let expiry = field("Signed expiry (se)", &sas.expiry, stored.as_ref().map(|p| p.expiry.as_str()))?;
-    let permissions = field("Signed permissions (sp)", &sas.permissions, stored.as_ref().map(|p| p.permission.as_str()))?;
+    let permissions =
+        field("Signed permissions (sp)", &sas.permissions, stored.as_ref().map(|p| p.permission.as_str()))?;
     let start = if start.is_empty() { None } else { Some(time_field("st", &start)?) };
     if expiry.is_empty() {
         return Err(StorageError::authentication_failed("Signed expiry time (se) is required."));

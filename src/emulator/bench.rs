@@ -56,7 +56,13 @@ type Request = Arc<dyn Fn(u64) -> BoxFuture<'static, anyhow::Result<()>> + Send 
 
 /// Runs `request` with `concurrency` in flight for `duration` (or until `limit` requests are done)
 /// and measures it.
-async fn drive(op: &str, concurrency: usize, duration: Duration, limit: u64, request: Request) -> anyhow::Result<OpReport> {
+async fn drive(
+    op: &str,
+    concurrency: usize,
+    duration: Duration,
+    limit: u64,
+    request: Request,
+) -> anyhow::Result<OpReport> {
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + duration;
@@ -126,19 +132,31 @@ pub async fn run(args: BenchEmulatorArgs) -> anyhow::Result<ExitCode> {
     // Fixtures: the listed directory and the small files.
     let list_dir = share.directory("list");
     let (d, p) = (list_dir.clone(), Arc::clone(&props));
-    drive("setup", concurrency, setup, args.list_entries.min(5000) as u64, Arc::new(move |i| {
-        let (f, p) = (d.file(&format!("entry-{i:06}")), Arc::clone(&p));
-        Box::pin(async move { Ok(f.create(0, &p).await.map(|_| ())?) })
-    }))
+    drive(
+        "setup",
+        concurrency,
+        setup,
+        args.list_entries.min(5000) as u64,
+        Arc::new(move |i| {
+            let (f, p) = (d.file(&format!("entry-{i:06}")), Arc::clone(&p));
+            Box::pin(async move { Ok(f.create(0, &p).await.map(|_| ())?) })
+        }),
+    )
     .await?;
     const SMALL_FILES: u64 = 1000;
     let content = Bytes::from(vec![0x5au8; args.file_size]);
     let small = share.directory("small");
     let (d, p, c) = (small.clone(), Arc::clone(&props), content.clone());
-    drive("setup", concurrency, setup, SMALL_FILES, Arc::new(move |i| {
-        let (f, p, c) = (d.file(&format!("f{i:04}")), Arc::clone(&p), c.clone());
-        Box::pin(async move { Ok(f.upload(c, &p).await?) })
-    }))
+    drive(
+        "setup",
+        concurrency,
+        setup,
+        SMALL_FILES,
+        Arc::new(move |i| {
+            let (f, p, c) = (d.file(&format!("f{i:04}")), Arc::clone(&p), c.clone());
+            Box::pin(async move { Ok(f.upload(c, &p).await?) })
+        }),
+    )
     .await?;
 
     let duration = Duration::from_secs_f64(args.seconds);
@@ -146,35 +164,57 @@ pub async fn run(args: BenchEmulatorArgs) -> anyhow::Result<ExitCode> {
     let d = list_dir.clone();
     let page = args.list_entries.min(5000);
     reports.push(
-        drive(&format!("list page of {page}"), concurrency, duration, u64::MAX, Arc::new(move |_| {
-            let d = d.clone();
-            Box::pin(async move {
-                let listed = d.list_page(None, Some(page)).await?;
-                anyhow::ensure!(listed.entries.len() == page as usize, "a listing page has {} entries", listed.entries.len());
-                Ok(())
-            })
-        }))
+        drive(
+            &format!("list page of {page}"),
+            concurrency,
+            duration,
+            u64::MAX,
+            Arc::new(move |_| {
+                let d = d.clone();
+                Box::pin(async move {
+                    let listed = d.list_page(None, Some(page)).await?;
+                    anyhow::ensure!(
+                        listed.entries.len() == page as usize,
+                        "a listing page has {} entries",
+                        listed.entries.len()
+                    );
+                    Ok(())
+                })
+            }),
+        )
         .await?,
     );
     let d = small.clone();
     let size = args.file_size as u64;
     reports.push(
-        drive(&format!("GET of a {size}-byte file"), concurrency, duration, u64::MAX, Arc::new(move |i| {
-            let f = d.file(&format!("f{:04}", i % SMALL_FILES));
-            Box::pin(async move {
-                let (bytes, _) = f.download_range(0, size).await?;
-                anyhow::ensure!(bytes.len() as u64 == size, "a GET returned {} bytes", bytes.len());
-                Ok(())
-            })
-        }))
+        drive(
+            &format!("GET of a {size}-byte file"),
+            concurrency,
+            duration,
+            u64::MAX,
+            Arc::new(move |i| {
+                let f = d.file(&format!("f{:04}", i % SMALL_FILES));
+                Box::pin(async move {
+                    let (bytes, _) = f.download_range(0, size).await?;
+                    anyhow::ensure!(bytes.len() as u64 == size, "a GET returned {} bytes", bytes.len());
+                    Ok(())
+                })
+            }),
+        )
         .await?,
     );
     let (d, p) = (share.directory("create"), Arc::clone(&props));
     reports.push(
-        drive("Create File", concurrency, duration, u64::MAX, Arc::new(move |i| {
-            let (f, p) = (d.file(&format!("c{i:08}")), Arc::clone(&p));
-            Box::pin(async move { Ok(f.create(0, &p).await.map(|_| ())?) })
-        }))
+        drive(
+            "Create File",
+            concurrency,
+            duration,
+            u64::MAX,
+            Arc::new(move |i| {
+                let (f, p) = (d.file(&format!("c{i:08}")), Arc::clone(&p));
+                Box::pin(async move { Ok(f.create(0, &p).await.map(|_| ())?) })
+            }),
+        )
         .await?,
     );
 

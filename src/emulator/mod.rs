@@ -146,7 +146,14 @@ pub fn connection_string_for(addr: SocketAddr) -> String {
     connection_string_with("http", addr)
 }
 
+/// The connection string for `addr`; an unspecified address (`0.0.0.0`, `::`) is given as loopback,
+/// the address a client on the same host (or of a published container port) uses.
 fn connection_string_with(scheme: &str, addr: SocketAddr) -> String {
+    let addr = if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    };
     format!(
         "DefaultEndpointsProtocol={scheme};AccountName={DEV_ACCOUNT_NAME};AccountKey={DEV_ACCOUNT_KEY};FileEndpoint={scheme}://{addr}/{DEV_ACCOUNT_NAME};"
     )

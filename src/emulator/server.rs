@@ -163,8 +163,7 @@ async fn serve(app: &Arc<App>, request: Request) -> StorageResult<(Reply, Option
     let peer = parts.extensions.get::<Peer>().copied();
     let origin = auth::Origin { ip: peer.map(|p| p.addr.ip()), https: peer.is_some_and(|p| p.https) };
     // A SAS naming a stored access policy reads it (one small read; only such requests do).
-    let policy =
-        |id: &str| app.store.run(false, |db| Ok(db.access_policies(&share)?.into_iter().find(|p| p.id == id)));
+    let policy = |id: &str| app.store.run(false, |db| Ok(db.access_policies(&share)?.into_iter().find(|p| p.id == id)));
     auth::check(&app.key, &parts, &share, &path, op.need(), now, origin, policy)?;
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,

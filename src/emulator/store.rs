@@ -517,11 +517,19 @@ impl Db<'_> {
         now: i64,
         root: &Node,
     ) -> StorageResult<ShareRow> {
-        self.c.prepare_cached(
-            "INSERT INTO shares(name, snapshot, quota, metadata, last_modified, next_file_id, props) \
+        self.c
+            .prepare_cached(
+                "INSERT INTO shares(name, snapshot, quota, metadata, last_modified, next_file_id, props) \
              VALUES (?1, '', ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![name, quota, metadata_to_json(metadata), now, to_i64(FIRST_FILE_ID), props_to_json(props)])?;
+            )?
+            .execute(params![
+                name,
+                quota,
+                metadata_to_json(metadata),
+                now,
+                to_i64(FIRST_FILE_ID),
+                props_to_json(props)
+            ])?;
         let sid = self.c.last_insert_rowid();
         self.insert_node(sid, root)?;
         Ok(ShareRow {
@@ -539,8 +547,16 @@ impl Db<'_> {
     /// Saves quota, metadata, last-modified and properties of a share row.
     pub fn update_share(&self, s: &ShareRow) -> StorageResult<()> {
         self.c
-            .prepare_cached("UPDATE shares SET quota = ?2, metadata = ?3, last_modified = ?4, props = ?5 WHERE sid = ?1")?
-            .execute(params![s.sid, s.quota, metadata_to_json(&s.metadata), s.last_modified, props_to_json(&s.props)])?;
+            .prepare_cached(
+                "UPDATE shares SET quota = ?2, metadata = ?3, last_modified = ?4, props = ?5 WHERE sid = ?1",
+            )?
+            .execute(params![
+                s.sid,
+                s.quota,
+                metadata_to_json(&s.metadata),
+                s.last_modified,
+                props_to_json(&s.props)
+            ])?;
         Ok(())
     }
 
@@ -994,9 +1010,9 @@ impl Db<'_> {
 
     /// The stored access policies of share `share`, in the order they were set.
     pub fn access_policies(&self, share: &str) -> StorageResult<Vec<AccessPolicy>> {
-        let mut stmt = self
-            .c
-            .prepare_cached("SELECT id, start, expiry, permission FROM access_policies WHERE share = ?1 ORDER BY pos")?;
+        let mut stmt = self.c.prepare_cached(
+            "SELECT id, start, expiry, permission FROM access_policies WHERE share = ?1 ORDER BY pos",
+        )?;
         let rows = stmt.query_map([share], |r| {
             Ok(AccessPolicy { id: r.get(0)?, start: r.get(1)?, expiry: r.get(2)?, permission: r.get(3)? })
         })?;

@@ -58,7 +58,9 @@ pub fn load(config: &TlsConfig, data: &Path) -> anyhow::Result<Option<Tls>> {
         .context("TLS protocol versions")?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .with_context(|| format!("{} and {} do not make a usable certificate", cert_path.display(), key_path.display()))?;
+        .with_context(|| {
+            format!("{} and {} do not make a usable certificate", cert_path.display(), key_path.display())
+        })?;
     Ok(Some(Tls { server: Arc::new(server), cert_path, generated }))
 }
 

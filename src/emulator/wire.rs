@@ -262,8 +262,11 @@ fn parse_head(head: &[u8]) -> Result<ParsedHead, StatusCode> {
             .iter()
             .any(|v| v.to_str().unwrap_or("").split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     };
-    let keep_alive =
-        if version == Version::HTTP_10 { has_token("connection", "keep-alive") } else { !has_token("connection", "close") };
+    let keep_alive = if version == Version::HTTP_10 {
+        has_token("connection", "keep-alive")
+    } else {
+        !has_token("connection", "close")
+    };
     let expect_continue = has_token("expect", "100-continue");
     let framing = if has_token("transfer-encoding", "chunked") {
         Framing::Chunked
@@ -420,8 +423,10 @@ mod tests {
 
     #[test]
     fn heads_keep_header_name_spelling_and_framing() {
-        let p = parse_head(b"PUT /a/b?comp=metadata HTTP/1.1\r\nHost: x\r\nx-ms-meta-CamelCase: v\r\nContent-Length: 3\r\n\r\n")
-            .unwrap();
+        let p = parse_head(
+            b"PUT /a/b?comp=metadata HTTP/1.1\r\nHost: x\r\nx-ms-meta-CamelCase: v\r\nContent-Length: 3\r\n\r\n",
+        )
+        .unwrap();
         assert_eq!(p.request.uri().path(), "/a/b");
         assert_eq!(p.request.headers()["x-ms-meta-camelcase"], "v");
         let case = p.request.extensions().get::<HeaderCase>().unwrap();

@@ -136,7 +136,6 @@ pub fn copy_file(db: &Db, req: &Req) -> StorageResult<Reply> {
     Ok(r)
 }
 
-
 /// A byte range header `bytes=a-b` (both ends required, inclusive) as `[a, b + 1)`.
 fn closed_range(req: &Req, name: &str) -> StorageResult<(i64, i64)> {
     let v = req.header(name).ok_or_else(|| StorageError::missing_required_header(name))?;
@@ -166,8 +165,11 @@ pub fn put_range_from_url(db: &Db, req: &Req) -> StorageResult<Reply> {
     let (start, end) = closed_range(req, "x-ms-range")?;
     let (src_start, src_end) = closed_range(req, "x-ms-source-range")?;
     if end - start != src_end - src_start {
-        return Err(StorageError::invalid_header_value("x-ms-source-range", req.header("x-ms-source-range").unwrap_or(""))
-            .with("Reason", "The source range and the destination range must have the same length."));
+        return Err(StorageError::invalid_header_value(
+            "x-ms-source-range",
+            req.header("x-ms-source-range").unwrap_or(""),
+        )
+        .with("Reason", "The source range and the destination range must have the same length."));
     }
     if end - start > MAX_EXTENT {
         return Err(StorageError::out_of_range_input("A range from a URL is at most 4 MiB."));

@@ -63,7 +63,10 @@ pub fn is_leased(db: &Db, share: &ShareRow, now: i64) -> StorageResult<bool> {
 
 /// `(state, status, duration)` as the lease headers and listing elements spell them; no duration
 /// unless leased.
-pub fn lease_words(state: LeaseState, lease: Option<&ShareLease>) -> (&'static str, &'static str, Option<&'static str>) {
+pub fn lease_words(
+    state: LeaseState,
+    lease: Option<&ShareLease>,
+) -> (&'static str, &'static str, Option<&'static str>) {
     match state {
         LeaseState::Available => ("available", "unlocked", None),
         LeaseState::Expired => ("expired", "unlocked", None),
@@ -90,7 +93,9 @@ pub fn state_headers(db: &Db, r: &mut Reply, share: &ShareRow, now: i64) -> Stor
 
 /// `x-ms-lease-duration`: -1 (infinite) or 15 to 60 seconds.
 fn duration_header(req: &Req) -> StorageResult<i64> {
-    let v = req.header("x-ms-lease-duration").ok_or_else(|| StorageError::missing_required_header("x-ms-lease-duration"))?;
+    let v = req
+        .header("x-ms-lease-duration")
+        .ok_or_else(|| StorageError::missing_required_header("x-ms-lease-duration"))?;
     match v.parse::<i64>() {
         Ok(d) if d == -1 || (15..=60).contains(&d) => Ok(d),
         _ => Err(StorageError::invalid_header_value("x-ms-lease-duration", v)),
@@ -113,8 +118,12 @@ pub fn lease_share(db: &Db, req: &Req) -> StorageResult<Reply> {
     let proposed = lease_header(req, "x-ms-proposed-lease-id")?;
     let conflict = |code: &'static str, message: &str| lease_error(StatusCode::CONFLICT, code, message);
     let not_present = || conflict("LeaseNotPresentWithLeaseOperation", "There is currently no lease on the share.");
-    let mismatch =
-        || conflict("LeaseIdMismatchWithLeaseOperation", "The lease ID specified did not match the lease ID for the share.");
+    let mismatch = || {
+        conflict(
+            "LeaseIdMismatchWithLeaseOperation",
+            "The lease ID specified did not match the lease ID for the share.",
+        )
+    };
     let require_id = || given.ok_or_else(|| StorageError::missing_required_header("x-ms-lease-id"));
     let same = |id: &str| current.as_ref().is_some_and(|l| l.id.eq_ignore_ascii_case(id));
     let mut r;
