@@ -74,7 +74,7 @@ impl Emulator {
         let store = store::Store::open(&config.data, &config.virtual_shares)?;
         let key =
             base64::engine::general_purpose::STANDARD.decode(DEV_ACCOUNT_KEY).expect("the development key is base64");
-        let app = Arc::new(server::App { store, clock: clock::Clock::default(), key });
+        let app = Arc::new(server::App::new(store, key));
         let faults = faults::Faults::for_config(config.faults.clone());
         let handler: wire::Handler = Arc::new(move |request| {
             let app = Arc::clone(&app);

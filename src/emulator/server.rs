@@ -79,6 +79,18 @@ pub struct App {
     pub clock: Clock,
     /// The decoded account key.
     pub key: Vec<u8>,
+    /// Requests running in the store at once (see [`App::new`]).
+    pub store_permits: tokio::sync::Semaphore,
+}
+
+impl App {
+    pub fn new(store: Store, key: Vec<u8>) -> App {
+        // SQLite work is CPU-bound: a few requests at a time keep the cores busy, reuse pooled reader
+        // connections and threads, and leave the rest waiting cheaply as tasks, not blocked threads.
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let permits = (2 * cores).clamp(4, super::store::MAX_IDLE_READERS);
+        App { store, clock: Clock::default(), key, store_permits: tokio::sync::Semaphore::new(permits) }
+    }
 }
 
 /// Answers one request (errors included) with Azure's common headers.
@@ -176,7 +188,10 @@ async fn serve(app: &Arc<App>, request: Request) -> StorageResult<(Reply, Option
     };
     let header_case = parts.extensions.get::<HeaderCase>().cloned().unwrap_or_default();
     let req = Req { share, path, query, headers: parts.headers, header_case, body, endpoint, now };
+    let permit = app.store_permits.acquire().await.map_err(|_| StorageError::internal("the emulator is stopping"))?;
     let app = Arc::clone(app);
+    // The permit is held until the operation returns; a streamed body then reads on its own.
+    let _permit = permit;
     tokio::task::spawn_blocking(move || {
         if op.writes() {
             return Ok((app.store.run(true, |db| op.run(db, &req))?, None));

@@ -209,8 +209,9 @@ struct Readers {
     idle: Mutex<Vec<Connection>>,
 }
 
-/// Reader connections kept open between requests.
-const MAX_IDLE_READERS: usize = 8;
+/// Reader connections kept open between requests (at least as many as requests run in the store at
+/// once, so steady traffic never reopens one).
+pub const MAX_IDLE_READERS: usize = 16;
 /// Page cache of the writer and of each reader, KiB.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 const READER_CACHE_KIB: i64 = 16 * 1024;
