@@ -239,9 +239,18 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     )?;
     conn.pragma_update(None, "query_only", true)?;
     conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+/// What every connection gets: a busy timeout, a statement cache, and the query planner stability
+/// guarantee. Without it SQLite (built with STAT4) re-prepares a statement whose plan may depend on a
+/// bound value (the extents range query) whenever that value changes, a parse per request.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(64);
-    Ok(conn)
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
 }
 
 /// A reader connection inside a read transaction (`BEGIN`, a snapshot from its first read on): what a
@@ -265,7 +274,7 @@ impl Drop for ReadTx {
         if let Some(c) = self.conn.take() {
             // A read-only transaction: ending it cannot fail in a way that matters; a connection that
             // cannot end it is not reused.
-            if c.execute_batch("COMMIT").is_ok() {
+            if c.prepare_cached("COMMIT").and_then(|mut st| st.execute([])).is_ok() {
                 self.readers.give_back(c);
             }
         }
@@ -285,10 +294,9 @@ impl Store {
         // lose the last few.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        configure(&conn)?;
         conn.execute_batch(SCHEMA).map_err(|e| anyhow::anyhow!("cannot create schema in {}: {e}", path.display()))?;
         migrate(&conn).map_err(|e| anyhow::anyhow!("cannot update the schema of {}: {e}", path.display()))?;
-        conn.set_prepared_statement_cache_capacity(64);
         register_virtual_shares(&mut conn, virtual_shares)
             .map_err(|e| anyhow::anyhow!("cannot set up the virtual shares in {}: {e}", path.display()))?;
         let virtuals =
@@ -314,7 +322,7 @@ impl Store {
     /// A read transaction on a reader connection. Blocking: call from `spawn_blocking`.
     pub fn read(&self) -> StorageResult<ReadTx> {
         let conn = self.readers.take()?;
-        conn.execute_batch("BEGIN")?;
+        conn.prepare_cached("BEGIN")?.execute([])?;
         Ok(ReadTx { conn: Some(conn), readers: Arc::clone(&self.readers), virtuals: Arc::clone(&self.virtuals) })
     }
 }
@@ -425,6 +433,10 @@ fn share_from_row(virtuals: &Virtuals, r: &Row) -> rusqlite::Result<ShareRow> {
         virt,
     })
 }
+
+/// Extents of a file starting in `(?3, ?4)`, by position.
+const EXTENTS_SQL: &str = "SELECT pos, length, blob_id, blob_offset FROM extents \
+    WHERE sid = ?1 AND file_id = ?2 AND pos > ?3 AND pos < ?4 ORDER BY pos";
 
 const NODE_COLS: &str = "file_id, parent_id, name, is_dir, size, attributes, creation_time, last_write_time, \
     change_time, last_modified, permission_key, metadata, content_type, content_encoding, content_language, \
@@ -794,10 +806,7 @@ impl Db<'_> {
 
     /// Extents of a file overlapping `[start, end)`, by position (not clipped).
     pub fn extents(&self, sid: i64, file_id: u64, start: i64, end: i64) -> StorageResult<Vec<Extent>> {
-        let mut stmt = self.c.prepare_cached(
-            "SELECT pos, length, blob_id, blob_offset FROM extents \
-             WHERE sid = ?1 AND file_id = ?2 AND pos > ?3 AND pos < ?4 ORDER BY pos",
-        )?;
+        let mut stmt = self.c.prepare_cached(EXTENTS_SQL)?;
         let rows = stmt.query_map(params![sid, to_i64(file_id), start.saturating_sub(MAX_EXTENT), end], |r| {
             Ok(Extent { pos: r.get(0)?, length: r.get(1)?, blob_id: r.get(2)?, blob_offset: r.get(3)? })
         })?;
@@ -1112,6 +1121,22 @@ mod tests {
         let store = Store::open(dir.path(), &[]).unwrap();
         let share = store.run(false, |db| db.live_share("old")).unwrap();
         assert_eq!((share.quota, share.props), (7, ShareProps::default()));
+    }
+
+    #[test]
+    fn range_queries_are_not_prepared_again_for_new_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &[]).unwrap();
+        let check = |db: &Db| {
+            for i in 0..20 {
+                db.extents(1, 7, i * 1000, i * 1000 + 500)?;
+            }
+            let stmt = db.c.prepare_cached(EXTENTS_SQL)?;
+            assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
+            Ok(())
+        };
+        store.run(true, check).unwrap();
+        store.run(false, check).unwrap();
     }
 
     #[test]
