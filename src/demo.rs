@@ -91,6 +91,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         data: data.join("emulator"),
         faults: Default::default(),
         virtual_shares: Vec::new(),
+        tls: Default::default(),
     })?;
     println!("1. Azure Files emulator listening at {}", emulator.endpoint());
 

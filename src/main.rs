@@ -74,6 +74,8 @@ enum BenchCommand {
     Queue(afb::jobs::bench::QueueBenchArgs),
     /// First and incremental backup of a generated share, with restic as the reference.
     Backup(afb::backup::bench::BenchBackupArgs),
+    /// The emulator's ceiling: requests/s for a listing page, a small-file GET and a Create File.
+    Emulator(afb::emulator::bench::BenchEmulatorArgs),
 }
 
 /// Keeps the memory budgets true under glibc's malloc. By default it raises its mmap threshold each time
@@ -132,6 +134,7 @@ fn main() -> std::process::ExitCode {
             Command::Jobs(args) => afb::jobs::cli::jobs(args).await,
             Command::Bench(BenchCommand::Queue(args)) => afb::jobs::cli::bench_queue(args).await,
             Command::Bench(BenchCommand::Backup(args)) => afb::backup::bench::run(args).await,
+            Command::Bench(BenchCommand::Emulator(args)) => afb::emulator::bench::run(args).await,
             Command::Serve(args) => afb::server::serve(args).await,
             Command::ApiToken(args) => afb::api::issue(args).await,
             Command::ApiSample(args) => afb::api::sample::run(args).await,

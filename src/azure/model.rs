@@ -291,17 +291,54 @@ pub struct RangeList {
 
 /// Formats a time as Azure Files expects for SMB times: `YYYY-MM-DDTHH:MM:SS.fffffffZ` (UTC, 100 ns).
 pub fn format_file_time(t: OffsetDateTime) -> String {
+    let mut out = String::with_capacity(28);
+    write_file_time(&mut out, t);
+    out
+}
+
+/// Appends `t` as [`format_file_time`] writes it (without allocating: the emulator writes thousands
+/// per listing page).
+pub fn write_file_time(out: &mut String, t: OffsetDateTime) {
     let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.nanosecond() / 100
-    )
+    if !(0..=9999).contains(&t.year()) {
+        use std::fmt::Write as _;
+        let _ = write!(
+            out,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.nanosecond() / 100
+        );
+        return;
+    }
+    /// `v` as exactly `width` decimal digits (at most 7).
+    fn push(out: &mut String, v: u32, width: usize) {
+        let mut buf = [b'0'; 7];
+        let mut v = v;
+        for slot in buf[..width].iter_mut().rev() {
+            *slot = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        out.push_str(std::str::from_utf8(&buf[..width]).expect("ASCII digits"));
+    }
+    push(out, t.year() as u32, 4);
+    out.push('-');
+    push(out, u8::from(t.month()) as u32, 2);
+    out.push('-');
+    push(out, t.day() as u32, 2);
+    out.push('T');
+    push(out, t.hour() as u32, 2);
+    out.push(':');
+    push(out, t.minute() as u32, 2);
+    out.push(':');
+    push(out, t.second() as u32, 2);
+    out.push('.');
+    push(out, t.nanosecond() / 100, 7);
+    out.push('Z');
 }
 
 /// Parses an ISO 8601 / RFC 3339 time such as `2026-01-02T03:04:05.1234567Z`.

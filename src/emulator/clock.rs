@@ -49,6 +49,11 @@ pub fn iso7(ticks: i64) -> String {
     crate::azure::format_file_time(to_datetime(ticks))
 }
 
+/// Appends [`iso7`] of `ticks` to `out`.
+pub fn push_iso7(out: &mut String, ticks: i64) {
+    crate::azure::model::write_file_time(out, to_datetime(ticks))
+}
+
 /// RFC 1123 (`Wed, 25 Nov 2026 14:43:24 GMT`), as in `Last-Modified` and `Date`.
 pub fn rfc1123(ticks: i64) -> String {
     let secs = ticks.div_euclid(TICKS_PER_SECOND);

@@ -14,20 +14,17 @@
 //!
 //! Injected failures happen before the request reaches a handler, so a failed request never changed state.
 
-use axum::Router;
+use super::wire::Peer;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
 use axum::response::Response;
-use axum::serve::IncomingStream;
+use http::Request;
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng};
 use std::collections::HashMap;
 use std::future::Future;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
 
 /// Which faults to inject. Rates are probabilities per request in [0, 1]; zero turns a fault off.
 /// Every option is a flag of `afb emulator` and an environment variable.
@@ -79,37 +76,8 @@ impl FaultConfig {
     }
 }
 
-/// Serves `router` on `listener` with the faults of `config` until `shutdown` completes.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    config: FaultConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let router = if config.is_off() {
-        router
-    } else {
-        let state = Arc::new(Faults::new(config));
-        router.layer(axum::middleware::from_fn_with_state(state, inject))
-    };
-    axum::serve(listener, router.into_make_service_with_connect_info::<Connection>())
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
-/// Per-connection information: the socket, so that a reset can abort it.
-#[derive(Clone, Copy, Debug)]
-pub struct Connection {
-    fd: RawFd,
-}
-
-impl axum::extract::connect_info::Connected<IncomingStream<'_, TcpListener>> for Connection {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        Connection { fd: stream.io().as_raw_fd() }
-    }
-}
-
-struct Faults {
+/// The fault injector of one emulator: [`Faults::apply`] wraps every request.
+pub struct Faults {
     config: FaultConfig,
     rng: Mutex<StdRng>,
     /// Share name -> (start of the current one-second window, requests in it).
@@ -125,6 +93,11 @@ struct Draws {
 }
 
 impl Faults {
+    /// The injector for `config`, or `None` when no fault is configured.
+    pub fn for_config(config: FaultConfig) -> Option<Arc<Faults>> {
+        if config.is_off() { None } else { Some(Arc::new(Faults::new(config))) }
+    }
+
     fn new(config: FaultConfig) -> Self {
         let rng = Mutex::new(StdRng::seed_from_u64(config.seed));
         Faults { config, rng, windows: Mutex::new(HashMap::new()) }
@@ -157,38 +130,43 @@ fn share_of(path: &str) -> &str {
     path.trim_start_matches('/').split('/').nth(1).unwrap_or("")
 }
 
-async fn inject(
-    State(faults): State<Arc<Faults>>,
-    ConnectInfo(conn): ConnectInfo<Connection>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let cfg = &faults.config;
-    let draws = faults.draw();
-    if !faults.admit(share_of(req.uri().path())) {
-        return server_busy(cfg, "Operations per second is over the share limit.");
+impl Faults {
+    /// Decides the faults for `req` and either answers it with one or passes it to `next` (whose
+    /// response may then trickle).
+    pub async fn apply<F, Fut>(&self, req: Request<Body>, next: F) -> Response
+    where
+        F: FnOnce(Request<Body>) -> Fut,
+        Fut: Future<Output = Response>,
+    {
+        let cfg = &self.config;
+        let draws = self.draw();
+        if !self.admit(share_of(req.uri().path())) {
+            return server_busy(cfg, "Operations per second is over the share limit.");
+        }
+        let latency = cfg.latency_ms as f64 + draws.jitter * cfg.latency_jitter_ms as f64;
+        if latency > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(latency / 1000.0)).await;
+        }
+        if draws.reset < cfg.reset_rate {
+            if let Some(peer) = req.extensions().get::<Peer>() {
+                reset(peer.fd);
+            }
+            return error_response(500, "InternalError", "connection reset by fault injection", None);
+        }
+        if draws.busy < cfg.busy_rate {
+            return server_busy(cfg, "The server is currently unable to receive requests. Please retry your request.");
+        }
+        if draws.error < cfg.error_rate {
+            return error_response(
+                500,
+                "InternalError",
+                "The server encountered an internal error. Please retry the request.",
+                None,
+            );
+        }
+        let response = next(req).await;
+        if cfg.slow_body_bytes_per_sec > 0 { trickle(response, cfg.slow_body_bytes_per_sec) } else { response }
     }
-    let latency = cfg.latency_ms as f64 + draws.jitter * cfg.latency_jitter_ms as f64;
-    if latency > 0.0 {
-        tokio::time::sleep(Duration::from_secs_f64(latency / 1000.0)).await;
-    }
-    if draws.reset < cfg.reset_rate {
-        reset(conn.fd);
-        return error_response(500, "InternalError", "connection reset by fault injection", None);
-    }
-    if draws.busy < cfg.busy_rate {
-        return server_busy(cfg, "The server is currently unable to receive requests. Please retry your request.");
-    }
-    if draws.error < cfg.error_rate {
-        return error_response(
-            500,
-            "InternalError",
-            "The server encountered an internal error. Please retry the request.",
-            None,
-        );
-    }
-    let response = next.run(req).await;
-    if cfg.slow_body_bytes_per_sec > 0 { trickle(response, cfg.slow_body_bytes_per_sec) } else { response }
 }
 
 /// Aborts a TCP connection with RST: SO_LINGER on with a zero timeout, then shutdown of both directions.

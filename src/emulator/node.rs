@@ -70,6 +70,57 @@ pub struct Lease {
     pub broken: bool,
 }
 
+/// How a file was last made by Copy File (reported as `x-ms-copy-*` until the file is recreated or its
+/// properties are set). Copies finish within their request, so their status is always `success`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyProps {
+    /// `x-ms-copy-id`, a GUID.
+    pub id: String,
+    /// `x-ms-copy-source` as the request gave it.
+    pub source: String,
+    /// Completion time, ticks.
+    pub completed: i64,
+    /// Bytes copied (the progress is `bytes/bytes`).
+    pub bytes: i64,
+}
+
+/// A lease on a share or share snapshot. Times are ticks. Its state at a time `t` is
+/// [`ShareLease::state`]: leases last `duration_secs` (or forever, -1) from their last acquire or renew,
+/// and a broken lease stays `breaking` until `broken_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareLease {
+    /// A lower-case GUID.
+    pub id: String,
+    /// 15 to 60, or -1 for an infinite lease.
+    pub duration_secs: i64,
+    /// When a fixed lease runs out; `None` for an infinite one.
+    pub expires: Option<i64>,
+    /// When a break takes (took) effect; `None` unless broken.
+    pub broken_at: Option<i64>,
+}
+
+/// The state of a share lease, as Azure reports it in `x-ms-lease-state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    Available,
+    Leased,
+    Expired,
+    Breaking,
+    Broken,
+}
+
+impl ShareLease {
+    /// The state at `now` (ticks).
+    pub fn state(&self, now: i64) -> LeaseState {
+        match (self.broken_at, self.expires) {
+            (Some(b), _) if now >= b => LeaseState::Broken,
+            (Some(_), _) => LeaseState::Breaking,
+            (None, Some(e)) if now >= e => LeaseState::Expired,
+            (None, _) => LeaseState::Leased,
+        }
+    }
+}
+
 /// `[pos, pos + length)` of a file holds `blob_id`'s bytes from `blob_offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Extent {

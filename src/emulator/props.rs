@@ -47,13 +47,15 @@ pub fn apply_time(req: &Req, name: &str, slot: &mut i64, now: i64, default: Time
     Ok(())
 }
 
-/// `x-ms-meta-*` headers as metadata, or `None` if the request has none. Names must be C# identifiers
-/// and the total at most 8 KiB.
+/// `x-ms-meta-*` headers as metadata (names spelled as the client sent them), or `None` if the request
+/// has none. Names must be C# identifiers and the total at most 8 KiB.
 pub fn metadata(req: &Req) -> StorageResult<Option<Metadata>> {
     let mut out = Vec::new();
     let mut total = 0;
     for (name, value) in req.headers.iter() {
-        let Some(key) = name.as_str().strip_prefix("x-ms-meta-") else { continue };
+        let Some(lower) = name.as_str().strip_prefix("x-ms-meta-") else { continue };
+        // The name as the client spelled it: Azure keeps the case of metadata names.
+        let key = req.header_case.spelling(name.as_str()).map(|s| &s["x-ms-meta-".len()..]).unwrap_or(lower);
         let valid_name = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         let value = value.to_str().map_err(|_| StorageError::invalid_metadata())?;

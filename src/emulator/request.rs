@@ -4,6 +4,8 @@
 
 use super::clock;
 use super::error::{StorageError, StorageResult};
+use super::store::{Node, ShareRow};
+use super::wire::HeaderCase;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
@@ -16,6 +18,8 @@ pub struct Req {
     /// Decoded query parameters, names lower-cased.
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
+    /// Header names as the client spelled them (metadata names keep their case).
+    pub header_case: HeaderCase,
     pub body: Bytes,
     /// `http://{host}/devstoreaccount1`, for `ServiceEndpoint` attributes.
     pub endpoint: String,
@@ -55,6 +59,7 @@ impl Req {
             path: self.path.clone(),
             query: self.query.clone(),
             headers: self.headers.clone(),
+            header_case: self.header_case.clone(),
             body: Bytes::new(),
             endpoint: self.endpoint.clone(),
             now: self.now,
@@ -86,11 +91,24 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Bytes,
+    /// Spellings of header names that are not lower case (metadata names as they were given).
+    pub header_case: HeaderCase,
+    /// Instead of `body`: bytes of a file, read by the server after the operation returns, within the
+    /// same read transaction (streamed in pieces when large).
+    pub file_body: Option<FileBody>,
+}
+
+/// The bytes `[start, end)` of `node` in share version `share`, to send as a response body.
+pub struct FileBody {
+    pub share: ShareRow,
+    pub node: Node,
+    pub start: i64,
+    pub end: i64,
 }
 
 impl Reply {
     pub fn new(status: StatusCode) -> Self {
-        Reply { status, headers: Vec::new(), body: Bytes::new() }
+        Reply { status, headers: Vec::new(), body: Bytes::new(), header_case: HeaderCase::default(), file_body: None }
     }
 
     /// Adds a header; values that are not valid header bytes are dropped with a warning.
@@ -98,9 +116,16 @@ impl Reply {
         self.push(HeaderName::from_static_lower(name), value.into());
     }
 
+    /// Adds a header whose name is written as spelled here (HTTP/1 names are case-insensitive, but
+    /// Azure keeps the case of metadata names).
     pub fn header_owned(&mut self, name: String, value: String) {
         match HeaderName::from_bytes(name.as_bytes()) {
-            Ok(n) => self.push(n, value),
+            Ok(n) => {
+                if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                    self.header_case.0.push(name);
+                }
+                self.push(n, value)
+            }
             Err(_) => tracing::warn!("dropping response header with invalid name {name:?}"),
         }
     }

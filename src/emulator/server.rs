@@ -7,12 +7,13 @@
 use super::auth;
 use super::clock::{self, Clock};
 use super::error::{StorageError, StorageResult};
-use super::ops::Op;
-use super::request::{Reply, Req, new_guid};
-use super::store::Store;
+use super::ops::{self, Op};
+use super::request::{FileBody, Reply, Req, new_guid};
+use super::store::{ReadTx, Store};
+use super::wire::{HeaderCase, Peer};
 use crate::azure::credential::DEV_ACCOUNT_NAME;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderValue, Method};
@@ -78,14 +79,22 @@ pub struct App {
     pub clock: Clock,
     /// The decoded account key.
     pub key: Vec<u8>,
+    /// Requests running in the store at once (see [`App::new`]).
+    pub store_permits: tokio::sync::Semaphore,
 }
 
-/// The router: every request goes to [`handle`].
-pub fn router(app: Arc<App>) -> axum::Router {
-    axum::Router::new().fallback(handle).with_state(app)
+impl App {
+    pub fn new(store: Store, key: Vec<u8>) -> App {
+        // SQLite work is CPU-bound: a few requests at a time keep the cores busy, reuse pooled reader
+        // connections and threads, and leave the rest waiting cheaply as tasks, not blocked threads.
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let permits = (2 * cores).clamp(4, super::store::MAX_IDLE_READERS);
+        App { store, clock: Clock::default(), key, store_permits: tokio::sync::Semaphore::new(permits) }
+    }
 }
 
-async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+/// Answers one request (errors included) with Azure's common headers.
+pub async fn handle(app: Arc<App>, request: Request) -> Response {
     let request_id = new_request_id();
     // Answer in the request's version when it is one the emulator knows; refuse others.
     let (version, version_error) = match request.headers().get("x-ms-version") {
@@ -103,9 +112,16 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         None => serve(&app, request).await,
     };
     let (mut response, error_code) = match outcome {
-        Ok(reply) => {
-            let mut resp = Response::new(Body::from(reply.body));
+        Ok((reply, tx)) => {
+            let body = match (&reply.file_body, tx) {
+                (Some(_), Some(tx)) => stream_file(tx, reply.file_body.expect("checked above")),
+                _ => Body::from(reply.body),
+            };
+            let mut resp = Response::new(body);
             *resp.status_mut() = reply.status;
+            if !reply.header_case.0.is_empty() {
+                resp.extensions_mut().insert(reply.header_case);
+            }
             let h = resp.headers_mut();
             for (n, v) in reply.headers {
                 h.append(n, v);
@@ -145,7 +161,9 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     response
 }
 
-async fn serve(app: &Arc<App>, request: Request) -> StorageResult<Reply> {
+/// Parses, authorizes and runs one request. A reply with a large file body comes with the read
+/// transaction its body is to be read in.
+async fn serve(app: &Arc<App>, request: Request) -> StorageResult<(Reply, Option<ReadTx>)> {
     let (parts, body) = request.into_parts();
     let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     let (share, path, addressing) = parse_path(parts.uri.path(), &host)?;
@@ -154,20 +172,73 @@ async fn serve(app: &Arc<App>, request: Request) -> StorageResult<Reply> {
         .collect();
     let op = Op::route(&parts.method, &share, &path, &query)?;
     let now = app.clock.now();
-    auth::check(&app.key, &parts, &share, &path, op.need(), now)?;
+    let peer = parts.extensions.get::<Peer>().copied();
+    let origin = auth::Origin { ip: peer.map(|p| p.addr.ip()), https: peer.is_some_and(|p| p.https) };
+    // A SAS naming a stored access policy reads it (one small read; only such requests do).
+    let policy = |id: &str| app.store.run(false, |db| Ok(db.access_policies(&share)?.into_iter().find(|p| p.id == id)));
+    auth::check(&app.key, &parts, &share, &path, op.need(), now, origin, policy)?;
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => return Err(StorageError::request_body_too_large()),
     };
+    let scheme = if origin.https { "https" } else { "http" };
     let endpoint = match addressing {
-        Addressing::HostStyle => format!("http://{host}"),
-        Addressing::PathStyle | Addressing::AccountLess => format!("http://{host}/{DEV_ACCOUNT_NAME}"),
+        Addressing::HostStyle => format!("{scheme}://{host}"),
+        Addressing::PathStyle | Addressing::AccountLess => format!("{scheme}://{host}/{DEV_ACCOUNT_NAME}"),
     };
-    let req = Req { share, path, query, headers: parts.headers, body, endpoint, now };
+    let header_case = parts.extensions.get::<HeaderCase>().cloned().unwrap_or_default();
+    let req = Req { share, path, query, headers: parts.headers, header_case, body, endpoint, now };
+    let permit = app.store_permits.acquire().await.map_err(|_| StorageError::internal("the emulator is stopping"))?;
     let app = Arc::clone(app);
-    tokio::task::spawn_blocking(move || app.store.run(op.writes(), |db| op.run(db, &req)))
-        .await
-        .map_err(|e| StorageError::internal(format!("request task failed: {e}")))?
+    // The permit is held until the operation returns; a streamed body then reads on its own.
+    let _permit = permit;
+    tokio::task::spawn_blocking(move || {
+        if op.writes() {
+            return Ok((app.store.run(true, |db| op.run(db, &req))?, None));
+        }
+        let tx = app.store.read()?;
+        let mut reply = op.run(&tx.db(), &req)?;
+        match &reply.file_body {
+            Some(f) if f.end - f.start <= INLINE_BODY => {
+                reply.body = ops::read_file_body(&tx.db(), f, f.start, f.end)?.into();
+                reply.file_body = None;
+                Ok((reply, None))
+            }
+            Some(_) => Ok((reply, Some(tx))),
+            None => Ok((reply, None)),
+        }
+    })
+    .await
+    .map_err(|e| StorageError::internal(format!("request task failed: {e}")))?
+}
+
+/// File bodies up to this size (bytes) are read at once; larger ones are streamed in pieces of
+/// [`BODY_PIECE`] bytes, so a request holds at most a few pieces in memory whatever its range.
+const INLINE_BODY: i64 = 256 * 1024;
+const BODY_PIECE: i64 = 256 * 1024;
+/// Pieces read ahead of the client.
+const PIECES_AHEAD: usize = 2;
+
+/// Streams `file` from the read transaction `tx` (kept open until the last piece is read, so the body
+/// matches the headers already sent). A failed read ends the body early, which the client sees as a
+/// broken response.
+fn stream_file(tx: ReadTx, file: FileBody) -> Body {
+    let (send, recv) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(PIECES_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let mut pos = file.start;
+        while pos < file.end {
+            let to = (pos + BODY_PIECE).min(file.end);
+            let piece = ops::read_file_body(&tx.db(), &file, pos, to)
+                .map(Bytes::from)
+                .map_err(|e| std::io::Error::other(format!("{}: {}", e.code, e.message)));
+            let failed = piece.is_err();
+            if send.blocking_send(piece).is_err() || failed {
+                break;
+            }
+            pos = to;
+        }
+    });
+    Body::from_stream(futures::stream::unfold(recv, |mut r| async move { r.recv().await.map(|p| (p, r)) }))
 }
 
 /// How a request names the account.

@@ -8,11 +8,15 @@
 //! - `extents`: per file, which byte ranges hold data and where: `(pos, length) -> (blob_id, blob_offset)`.
 //!   Unwritten ranges read as zeros. A snapshot copies node and extent rows, never bytes.
 //! - `permissions`: SDDL strings per share, addressed by their permission key.
+//! - `leases` (files) and `share_leases` (a share or share snapshot): lease ids and their state.
+//! - `copies`: the copy properties of files made by Copy File.
+//! - `access_policies`: the stored access policies of a share (Set Share ACL), in the order given.
 //! - `virtual_versions`: for each share version of a virtual share (`super::virtual_share`), its spec
 //!   and generation. A virtual share has rows in `shares` (so share-level operations treat it like any
 //!   other) but none in `nodes` or `extents`: its tree is computed.
 //!
-//! Every request runs in one transaction ([`Store::run`]).
+//! Every request runs in one transaction ([`Store::run`], [`Store::read`]): changes on the one writer
+//! connection, reads on a pool of reader connections.
 
 use super::error::{StorageError, StorageResult};
 use super::virtual_share::{VirtualShare, VirtualShareSpec};
@@ -22,7 +26,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 pub use super::node::{
-    ContentHeaders, Extent, FIRST_FILE_ID, Lease, MAX_EXTENT, Metadata, Node, ROOT_FILE_ID, name_key,
+    ContentHeaders, CopyProps, Extent, FIRST_FILE_ID, Lease, MAX_EXTENT, Metadata, Node, ROOT_FILE_ID, ShareLease,
+    name_key,
 };
 
 /// One share or share snapshot.
@@ -37,8 +42,50 @@ pub struct ShareRow {
     pub metadata: Metadata,
     /// Ticks; the ETag derives from it.
     pub last_modified: i64,
+    pub props: ShareProps,
     /// For a virtual share: its generator and this version's generation.
     pub virt: Option<VirtualAt>,
+}
+
+/// Share properties besides quota and metadata, stored as JSON in `shares.props`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ShareProps {
+    /// `TransactionOptimized`, `Hot`, `Cool` or `Premium`.
+    pub access_tier: String,
+    /// When the tier was last set, ticks; `None` if never changed since creation.
+    pub access_tier_change_time: Option<i64>,
+    /// `SMB` or `NFS`.
+    pub protocols: String,
+    /// NFS shares: `NoRootSquash`, `RootSquash` or `AllSquash`.
+    pub root_squash: Option<String>,
+    /// `x-ms-enable-snapshot-virtual-directory-access` (NFS shares), as set.
+    pub snapshot_dir_access: Option<bool>,
+}
+
+impl Default for ShareProps {
+    fn default() -> Self {
+        ShareProps {
+            access_tier: "TransactionOptimized".into(),
+            access_tier_change_time: None,
+            protocols: "SMB".into(),
+            root_squash: None,
+            snapshot_dir_access: None,
+        }
+    }
+}
+
+/// A stored access policy of a share (Set Share ACL): a SAS naming it with `si` takes the fields it
+/// does not give itself from here. Empty strings are fields the policy leaves out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessPolicy {
+    /// At most 64 characters.
+    pub id: String,
+    /// ISO 8601 UTC, as given.
+    pub start: String,
+    pub expiry: String,
+    /// Permission letters (`rcwdl`).
+    pub permission: String,
 }
 
 /// A version of a virtual share: the tree of `share` at `generation`.
@@ -57,6 +104,7 @@ CREATE TABLE IF NOT EXISTS shares(
     metadata TEXT NOT NULL,
     last_modified INTEGER NOT NULL,
     next_file_id INTEGER NOT NULL,
+    props TEXT NOT NULL DEFAULT '{}',
     UNIQUE(name, snapshot));
 CREATE TABLE IF NOT EXISTS nodes(
     sid INTEGER NOT NULL,
@@ -99,20 +147,138 @@ CREATE TABLE IF NOT EXISTS leases(
     lease_id TEXT NOT NULL,
     broken INTEGER NOT NULL,
     PRIMARY KEY(sid, file_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS access_policies(
+    share TEXT NOT NULL,
+    pos INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    start TEXT NOT NULL,
+    expiry TEXT NOT NULL,
+    permission TEXT NOT NULL,
+    PRIMARY KEY(share, pos)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS copies(
+    sid INTEGER NOT NULL,
+    file_id INTEGER NOT NULL,
+    copy_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    completed INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY(sid, file_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS share_leases(
+    sid INTEGER PRIMARY KEY,
+    lease_id TEXT NOT NULL,
+    duration_secs INTEGER NOT NULL,
+    expires INTEGER,
+    broken_at INTEGER);
 CREATE TABLE IF NOT EXISTS virtual_versions(
     sid INTEGER PRIMARY KEY,
     spec TEXT NOT NULL,
     generation INTEGER NOT NULL);
-PRAGMA user_version = 1;
 ";
+
+/// Schema version (`PRAGMA user_version`): 2 added `shares.props`.
+const SCHEMA_VERSION: i64 = 2;
+
+/// Brings a database made by an older emulator to [`SCHEMA_VERSION`] (new tables come from [`SCHEMA`]).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 2 {
+        let has_props: bool =
+            conn.query_row("SELECT COUNT(*) FROM pragma_table_info('shares') WHERE name = 'props'", [], |r| r.get(0))?;
+        if !has_props {
+            conn.execute_batch("ALTER TABLE shares ADD COLUMN props TEXT NOT NULL DEFAULT '{}'")?;
+        }
+    }
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+}
 
 /// The configured virtual shares by name.
 type Virtuals = HashMap<String, Arc<VirtualShare>>;
 
-/// The database, one connection used by one request at a time.
+/// The database: one connection for changes (one writing request at a time, as SQLite allows) and a
+/// pool of reader connections (WAL lets them read a consistent snapshot while a write goes on).
 pub struct Store {
-    conn: Mutex<Connection>,
-    virtuals: Virtuals,
+    writer: Mutex<Connection>,
+    readers: Arc<Readers>,
+    virtuals: Arc<Virtuals>,
+}
+
+/// Idle reader connections. A request takes one or opens a new one (never waits), and gives it back;
+/// at most [`MAX_IDLE_READERS`] are kept.
+struct Readers {
+    path: std::path::PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// Reader connections kept open between requests (at least as many as requests run in the store at
+/// once, so steady traffic never reopens one).
+pub const MAX_IDLE_READERS: usize = 16;
+/// Page cache of the writer and of each reader, KiB.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+const READER_CACHE_KIB: i64 = 16 * 1024;
+
+impl Readers {
+    fn take(&self) -> StorageResult<Connection> {
+        if let Some(c) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Ok(c);
+        }
+        open_reader(&self.path).map_err(|e| StorageError::internal(format!("cannot open a reader: {e}")))
+    }
+
+    fn give_back(&self, c: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(c);
+        }
+    }
+}
+
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "query_only", true)?;
+    conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+/// What every connection gets: a busy timeout, a statement cache, and the query planner stability
+/// guarantee. Without it SQLite (built with STAT4) re-prepares a statement whose plan may depend on a
+/// bound value (the extents range query) whenever that value changes, a parse per request.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
+}
+
+/// A reader connection inside a read transaction (`BEGIN`, a snapshot from its first read on): what a
+/// read request runs in, kept alive for as long as a streamed body still reads from it. Dropping it
+/// ends the transaction and returns the connection to the pool.
+pub struct ReadTx {
+    conn: Option<Connection>,
+    readers: Arc<Readers>,
+    virtuals: Arc<Virtuals>,
+}
+
+impl ReadTx {
+    /// Queries within this transaction.
+    pub fn db(&self) -> Db<'_> {
+        Db { c: self.conn.as_ref().expect("a ReadTx holds its connection until dropped"), virtuals: &self.virtuals }
+    }
+}
+
+impl Drop for ReadTx {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            // A read-only transaction: ending it cannot fail in a way that matters; a connection that
+            // cannot end it is not reused.
+            if c.prepare_cached("COMMIT").and_then(|mut st| st.execute([])).is_ok() {
+                self.readers.give_back(c);
+            }
+        }
+    }
 }
 
 impl Store {
@@ -127,26 +293,37 @@ impl Store {
         // NORMAL in WAL mode: a crash of the process never loses a committed request; a power loss may
         // lose the last few.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "cache_size", -65536)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        configure(&conn)?;
         conn.execute_batch(SCHEMA).map_err(|e| anyhow::anyhow!("cannot create schema in {}: {e}", path.display()))?;
-        conn.set_prepared_statement_cache_capacity(64);
+        migrate(&conn).map_err(|e| anyhow::anyhow!("cannot update the schema of {}: {e}", path.display()))?;
         register_virtual_shares(&mut conn, virtual_shares)
             .map_err(|e| anyhow::anyhow!("cannot set up the virtual shares in {}: {e}", path.display()))?;
         let virtuals =
             virtual_shares.iter().map(|s| (s.name.clone(), Arc::new(VirtualShare::new(s.clone())))).collect();
-        Ok(Store { conn: Mutex::new(conn), virtuals })
+        let readers = Arc::new(Readers { path, idle: Mutex::new(Vec::new()) });
+        Ok(Store { writer: Mutex::new(conn), readers, virtuals: Arc::new(virtuals) })
     }
 
-    /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise.
+    /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise. A write
+    /// (`write`) takes the one writer connection (`BEGIN IMMEDIATE`); a read runs on a reader.
     /// Blocking: call from `spawn_blocking`.
     pub fn run<T>(&self, write: bool, f: impl FnOnce(&Db) -> StorageResult<T>) -> StorageResult<T> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let behavior = if write { TransactionBehavior::Immediate } else { TransactionBehavior::Deferred };
-        let tx = conn.transaction_with_behavior(behavior)?;
+        if !write {
+            return f(&self.read()?.db());
+        }
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&Db { c: &tx, virtuals: &self.virtuals })?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// A read transaction on a reader connection. Blocking: call from `spawn_blocking`.
+    pub fn read(&self) -> StorageResult<ReadTx> {
+        let conn = self.readers.take()?;
+        conn.prepare_cached("BEGIN")?.execute([])?;
+        Ok(ReadTx { conn: Some(conn), readers: Arc::clone(&self.readers), virtuals: Arc::clone(&self.virtuals) })
     }
 }
 
@@ -231,15 +408,18 @@ fn metadata_to_json(m: &Metadata) -> String {
 fn metadata_from_json(s: &str) -> Metadata {
     serde_json::from_str(s).unwrap_or_default()
 }
+fn props_to_json(p: &ShareProps) -> String {
+    serde_json::to_string(p).expect("share properties serialize")
+}
 
 /// Columns of a share row; the last is the generation of a virtual share version (NULL otherwise).
-const SHARE_COLS: &str = "sid, name, snapshot, quota, metadata, last_modified, \
+const SHARE_COLS: &str = "sid, name, snapshot, quota, metadata, last_modified, props, \
     (SELECT generation FROM virtual_versions v WHERE v.sid = shares.sid)";
 
 /// A share row read with [`SHARE_COLS`]; `virtuals` supplies the generator of a virtual share.
 fn share_from_row(virtuals: &Virtuals, r: &Row) -> rusqlite::Result<ShareRow> {
     let name: String = r.get(1)?;
-    let generation: Option<u32> = r.get(6)?;
+    let generation: Option<u32> = r.get(7)?;
     let virt = generation
         .and_then(|generation| virtuals.get(&name).map(|share| VirtualAt { share: Arc::clone(share), generation }));
     Ok(ShareRow {
@@ -249,9 +429,14 @@ fn share_from_row(virtuals: &Virtuals, r: &Row) -> rusqlite::Result<ShareRow> {
         quota: r.get(3)?,
         metadata: metadata_from_json(&r.get::<_, String>(4)?),
         last_modified: r.get(5)?,
+        props: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
         virt,
     })
 }
+
+/// Extents of a file starting in `(?3, ?4)`, by position.
+const EXTENTS_SQL: &str = "SELECT pos, length, blob_id, blob_offset FROM extents \
+    WHERE sid = ?1 AND file_id = ?2 AND pos > ?3 AND pos < ?4 ORDER BY pos";
 
 const NODE_COLS: &str = "file_id, parent_id, name, is_dir, size, attributes, creation_time, last_write_time, \
     change_time, last_modified, permission_key, metadata, content_type, content_encoding, content_language, \
@@ -341,13 +526,23 @@ impl Db<'_> {
         name: &str,
         quota: i64,
         metadata: &Metadata,
+        props: &ShareProps,
         now: i64,
         root: &Node,
     ) -> StorageResult<ShareRow> {
-        self.c.prepare_cached(
-            "INSERT INTO shares(name, snapshot, quota, metadata, last_modified, next_file_id) VALUES (?1, '', ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![name, quota, metadata_to_json(metadata), now, to_i64(FIRST_FILE_ID)])?;
+        self.c
+            .prepare_cached(
+                "INSERT INTO shares(name, snapshot, quota, metadata, last_modified, next_file_id, props) \
+             VALUES (?1, '', ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                name,
+                quota,
+                metadata_to_json(metadata),
+                now,
+                to_i64(FIRST_FILE_ID),
+                props_to_json(props)
+            ])?;
         let sid = self.c.last_insert_rowid();
         self.insert_node(sid, root)?;
         Ok(ShareRow {
@@ -357,15 +552,24 @@ impl Db<'_> {
             quota,
             metadata: metadata.clone(),
             last_modified: now,
+            props: props.clone(),
             virt: None,
         })
     }
 
-    /// Saves quota, metadata and last-modified of a share row.
+    /// Saves quota, metadata, last-modified and properties of a share row.
     pub fn update_share(&self, s: &ShareRow) -> StorageResult<()> {
         self.c
-            .prepare_cached("UPDATE shares SET quota = ?2, metadata = ?3, last_modified = ?4 WHERE sid = ?1")?
-            .execute(params![s.sid, s.quota, metadata_to_json(&s.metadata), s.last_modified])?;
+            .prepare_cached(
+                "UPDATE shares SET quota = ?2, metadata = ?3, last_modified = ?4, props = ?5 WHERE sid = ?1",
+            )?
+            .execute(params![
+                s.sid,
+                s.quota,
+                metadata_to_json(&s.metadata),
+                s.last_modified,
+                props_to_json(&s.props)
+            ])?;
         Ok(())
     }
 
@@ -380,6 +584,8 @@ impl Db<'_> {
         self.c.prepare_cached("DELETE FROM shares WHERE sid = ?1")?.execute([sid])?;
         self.c.prepare_cached("DELETE FROM virtual_versions WHERE sid = ?1")?.execute([sid])?;
         self.c.prepare_cached("DELETE FROM leases WHERE sid = ?1")?.execute([sid])?;
+        self.c.prepare_cached("DELETE FROM share_leases WHERE sid = ?1")?.execute([sid])?;
+        self.c.prepare_cached("DELETE FROM copies WHERE sid = ?1")?.execute([sid])?;
         self.collect_blobs(&blobs)
     }
 
@@ -395,8 +601,8 @@ impl Db<'_> {
     pub fn create_snapshot(&self, live: &ShareRow, snapshot: &str) -> StorageResult<ShareRow> {
         self.c
             .prepare_cached(
-                "INSERT INTO shares(name, snapshot, quota, metadata, last_modified, next_file_id) \
-                 SELECT name, ?2, quota, metadata, last_modified, next_file_id FROM shares WHERE sid = ?1",
+                "INSERT INTO shares(name, snapshot, quota, metadata, last_modified, next_file_id, props) \
+                 SELECT name, ?2, quota, metadata, last_modified, next_file_id, props FROM shares WHERE sid = ?1",
             )?
             .execute(params![live.sid, snapshot])?;
         let sid = self.c.last_insert_rowid();
@@ -409,6 +615,12 @@ impl Db<'_> {
             .prepare_cached(
                 "INSERT INTO extents(sid, file_id, pos, length, blob_id, blob_offset) \
                  SELECT ?2, file_id, pos, length, blob_id, blob_offset FROM extents WHERE sid = ?1",
+            )?
+            .execute(params![live.sid, sid])?;
+        self.c
+            .prepare_cached(
+                "INSERT INTO copies(sid, file_id, copy_id, source, completed, bytes) \
+                 SELECT ?2, file_id, copy_id, source, completed, bytes FROM copies WHERE sid = ?1",
             )?
             .execute(params![live.sid, sid])?;
         self.c
@@ -536,10 +748,11 @@ impl Db<'_> {
         Ok(())
     }
 
-    /// Deletes a node, its content and its lease.
+    /// Deletes a node, its content, its lease and its copy properties.
     pub fn delete_node(&self, sid: i64, file_id: u64) -> StorageResult<()> {
         self.clear(sid, file_id, 0, i64::MAX)?;
         self.delete_lease(sid, file_id)?;
+        self.set_copy_props(sid, file_id, None)?;
         self.c
             .prepare_cached("DELETE FROM nodes WHERE sid = ?1 AND file_id = ?2")?
             .execute(params![sid, to_i64(file_id)])?;
@@ -593,10 +806,7 @@ impl Db<'_> {
 
     /// Extents of a file overlapping `[start, end)`, by position (not clipped).
     pub fn extents(&self, sid: i64, file_id: u64, start: i64, end: i64) -> StorageResult<Vec<Extent>> {
-        let mut stmt = self.c.prepare_cached(
-            "SELECT pos, length, blob_id, blob_offset FROM extents \
-             WHERE sid = ?1 AND file_id = ?2 AND pos > ?3 AND pos < ?4 ORDER BY pos",
-        )?;
+        let mut stmt = self.c.prepare_cached(EXTENTS_SQL)?;
         let rows = stmt.query_map(params![sid, to_i64(file_id), start.saturating_sub(MAX_EXTENT), end], |r| {
             Ok(Extent { pos: r.get(0)?, length: r.get(1)?, blob_id: r.get(2)?, blob_offset: r.get(3)? })
         })?;
@@ -656,14 +866,13 @@ impl Db<'_> {
     /// The bytes `[start, end)` of a file; unwritten ranges are zeros.
     pub fn read(&self, sid: i64, file_id: u64, start: i64, end: i64) -> StorageResult<Vec<u8>> {
         let mut out = vec![0u8; (end - start).max(0) as usize];
-        let mut stmt = self.c.prepare_cached("SELECT substr(data, ?2, ?3) FROM blobs WHERE blob_id = ?1")?;
         for e in self.extents(sid, file_id, start, end)? {
             let from = e.pos.max(start);
             let to = e.end().min(end);
-            let bytes: Vec<u8> =
-                stmt.query_row(params![e.blob_id, e.blob_offset + (from - e.pos) + 1, to - from], |r| r.get(0))?;
             let at = (from - start) as usize;
-            out[at..at + bytes.len()].copy_from_slice(&bytes);
+            // Incremental blob I/O reads only the pages of the part asked for.
+            let blob = self.c.blob_open(rusqlite::MAIN_DB, c"blobs", c"data", e.blob_id, true)?;
+            blob.read_at_exact(&mut out[at..at + (to - from) as usize], (e.blob_offset + (from - e.pos)) as usize)?;
         }
         Ok(out)
     }
@@ -688,6 +897,69 @@ impl Db<'_> {
                  SELECT ?3, ?4, pos, length, blob_id, blob_offset FROM extents WHERE sid = ?1 AND file_id = ?2",
             )?
             .execute(params![src_sid, to_i64(src), dst_sid, to_i64(dst)])?;
+        Ok(())
+    }
+
+    /// Makes `[dst_pos, dst_pos + (src_end - src_start))` of file `dst` hold the bytes `[src_start,
+    /// src_end)` of file `src` (the destination range must be unwritten): extent rows are clipped and
+    /// shifted, blobs shared.
+    #[allow(clippy::too_many_arguments)]
+    pub fn copy_extent_range(
+        &self,
+        src_sid: i64,
+        src: u64,
+        src_start: i64,
+        src_end: i64,
+        dst_sid: i64,
+        dst: u64,
+        dst_pos: i64,
+    ) -> StorageResult<()> {
+        for e in self.extents(src_sid, src, src_start, src_end)? {
+            let from = e.pos.max(src_start);
+            let to = e.end().min(src_end);
+            if from >= to {
+                continue;
+            }
+            let clipped = Extent {
+                pos: dst_pos + (from - src_start),
+                length: to - from,
+                blob_id: e.blob_id,
+                blob_offset: e.blob_offset + (from - e.pos),
+            };
+            self.insert_extent(dst_sid, dst, clipped)?;
+        }
+        Ok(())
+    }
+
+    // ---- copy properties ----
+
+    pub fn copy_props(&self, sid: i64, file_id: u64) -> StorageResult<Option<CopyProps>> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT copy_id, source, completed, bytes FROM copies WHERE sid = ?1 AND file_id = ?2")?
+            .query_row(params![sid, to_i64(file_id)], |r| {
+                Ok(CopyProps { id: r.get(0)?, source: r.get(1)?, completed: r.get(2)?, bytes: r.get(3)? })
+            })
+            .optional()?)
+    }
+
+    /// Records (or, with `None`, forgets) the copy properties of a file.
+    pub fn set_copy_props(&self, sid: i64, file_id: u64, copy: Option<&CopyProps>) -> StorageResult<()> {
+        match copy {
+            None => {
+                self.c
+                    .prepare_cached("DELETE FROM copies WHERE sid = ?1 AND file_id = ?2")?
+                    .execute(params![sid, to_i64(file_id)])?;
+            }
+            Some(c) => {
+                self.c
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO copies(sid, file_id, copy_id, source, completed, bytes) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?
+                    .execute(params![sid, to_i64(file_id), c.id, c.source, c.completed, c.bytes])?;
+            }
+        }
         Ok(())
     }
 
@@ -716,6 +988,59 @@ impl Db<'_> {
         Ok(())
     }
 
+    // ---- share leases ----
+
+    /// The lease row of share version `sid`, if any (whatever its state now).
+    pub fn share_lease(&self, sid: i64) -> StorageResult<Option<ShareLease>> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT lease_id, duration_secs, expires, broken_at FROM share_leases WHERE sid = ?1")?
+            .query_row([sid], |r| {
+                Ok(ShareLease { id: r.get(0)?, duration_secs: r.get(1)?, expires: r.get(2)?, broken_at: r.get(3)? })
+            })
+            .optional()?)
+    }
+
+    pub fn set_share_lease(&self, sid: i64, lease: &ShareLease) -> StorageResult<()> {
+        self.c
+            .prepare_cached(
+                "INSERT OR REPLACE INTO share_leases(sid, lease_id, duration_secs, expires, broken_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![sid, lease.id, lease.duration_secs, lease.expires, lease.broken_at])?;
+        Ok(())
+    }
+
+    pub fn delete_share_lease(&self, sid: i64) -> StorageResult<()> {
+        self.c.prepare_cached("DELETE FROM share_leases WHERE sid = ?1")?.execute([sid])?;
+        Ok(())
+    }
+
+    // ---- stored access policies ----
+
+    /// The stored access policies of share `share`, in the order they were set.
+    pub fn access_policies(&self, share: &str) -> StorageResult<Vec<AccessPolicy>> {
+        let mut stmt = self.c.prepare_cached(
+            "SELECT id, start, expiry, permission FROM access_policies WHERE share = ?1 ORDER BY pos",
+        )?;
+        let rows = stmt.query_map([share], |r| {
+            Ok(AccessPolicy { id: r.get(0)?, start: r.get(1)?, expiry: r.get(2)?, permission: r.get(3)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Replaces the stored access policies of share `share`.
+    pub fn set_access_policies(&self, share: &str, policies: &[AccessPolicy]) -> StorageResult<()> {
+        self.c.prepare_cached("DELETE FROM access_policies WHERE share = ?1")?.execute([share])?;
+        let mut insert = self.c.prepare_cached(
+            "INSERT INTO access_policies(share, pos, id, start, expiry, permission) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for (pos, p) in policies.iter().enumerate() {
+            insert.execute(params![share, pos as i64, p.id, p.start, p.expiry, p.permission])?;
+        }
+        Ok(())
+    }
+
     // ---- permissions ----
 
     /// Stores `sddl` for `share` under `key` (idempotent).
@@ -734,9 +1059,10 @@ impl Db<'_> {
             .optional()?)
     }
 
-    /// Forgets the permissions of a deleted share.
+    /// Forgets the permissions and stored access policies of a deleted share.
     pub fn delete_permissions(&self, share: &str) -> StorageResult<()> {
         self.c.prepare_cached("DELETE FROM permissions WHERE share = ?1")?.execute([share])?;
+        self.c.prepare_cached("DELETE FROM access_policies WHERE share = ?1")?.execute([share])?;
         Ok(())
     }
 }
@@ -756,7 +1082,7 @@ mod tests {
         store
             .run(true, |db| {
                 let root = Node { file_id: ROOT_FILE_ID, is_dir: true, ..Default::default() };
-                let s = db.create_share("s", 5120, &vec![], 1, &root)?;
+                let s = db.create_share("s", 5120, &vec![], &ShareProps::default(), 1, &root)?;
                 db.insert_node(s.sid, &file(7))?;
                 db.write(s.sid, 7, 0, &[1u8; 100])?;
                 db.write(s.sid, 7, 50, &[2u8; 10])?;
@@ -777,6 +1103,40 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+    }
+
+    #[test]
+    fn a_version_1_database_gains_share_properties() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = Connection::open(dir.path().join("emulator.sqlite")).unwrap();
+            c.execute_batch(
+                "CREATE TABLE shares(sid INTEGER PRIMARY KEY, name TEXT NOT NULL, snapshot TEXT NOT NULL, \
+                 quota INTEGER NOT NULL, metadata TEXT NOT NULL, last_modified INTEGER NOT NULL, \
+                 next_file_id INTEGER NOT NULL, UNIQUE(name, snapshot)); \
+                 INSERT INTO shares VALUES (1, 'old', '', 7, '[]', 1, 2); PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path(), &[]).unwrap();
+        let share = store.run(false, |db| db.live_share("old")).unwrap();
+        assert_eq!((share.quota, share.props), (7, ShareProps::default()));
+    }
+
+    #[test]
+    fn range_queries_are_not_prepared_again_for_new_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &[]).unwrap();
+        let check = |db: &Db| {
+            for i in 0..20 {
+                db.extents(1, 7, i * 1000, i * 1000 + 500)?;
+            }
+            let stmt = db.c.prepare_cached(EXTENTS_SQL)?;
+            assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
+            Ok(())
+        };
+        store.run(true, check).unwrap();
+        store.run(false, check).unwrap();
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub fn percent_encode(s: &str) -> String {
 /// XML cannot carry (how Azure returns such names since version 2020-06-12).
 pub fn push_name_element(out: &mut String, tag: &str, value: &str) {
     if is_xml_safe(value) {
-        let _ = write!(out, "<{tag}>{}</{tag}>", escape(value));
+        push_element(out, tag, value);
     } else {
         let _ = write!(out, "<{tag} Encoded=\"true\">{}</{tag}>", percent_encode(value));
     }
@@ -37,5 +37,12 @@ pub fn push_name_element(out: &mut String, tag: &str, value: &str) {
 
 /// `<Tag>escaped value</Tag>`.
 pub fn push_element(out: &mut String, tag: &str, value: &str) {
-    let _ = write!(out, "<{tag}>{}</{tag}>", escape(value));
+    out.push('<');
+    out.push_str(tag);
+    out.push('>');
+    // Borrowed unless something needed escaping: no allocation per element.
+    out.push_str(&quick_xml::escape::escape(value));
+    out.push_str("</");
+    out.push_str(tag);
+    out.push('>');
 }

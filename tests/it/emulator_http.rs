@@ -14,6 +14,7 @@ fn config(data: &Path) -> EmulatorConfig {
         data: data.to_path_buf(),
         faults: Default::default(),
         virtual_shares: Vec::new(),
+        tls: Default::default(),
     }
 }
 
@@ -299,5 +300,33 @@ async fn account_less_and_host_style_requests() {
         .await
         .unwrap();
     assert_eq!(unsigned.status().as_u16(), 401);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn serves_https_with_a_given_certificate() {
+    // A certificate made by --https in one data directory, given with --cert/--key to another emulator.
+    let made = tempfile::tempdir().unwrap();
+    let mut cfg = config(made.path());
+    cfg.tls.https = true;
+    let first = Emulator::start(cfg).unwrap();
+    let cert = first.cert_path().unwrap().to_path_buf();
+    assert!(first.connection_string().contains("FileEndpoint=https://"));
+    first.shutdown().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.tls.cert = Some(cert.clone());
+    cfg.tls.key = Some(made.path().join("tls").join("key.pem"));
+    let emu = Emulator::start(cfg).unwrap();
+    let trusted = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let http = reqwest::Client::builder().tls_certs_only([trusted]).build().unwrap();
+    let url = format!("https://localhost:{}/{DEV_ACCOUNT_NAME}/?comp=list", emu.addr().port());
+    let r = http.get(&url).header("x-ms-version", "2025-05-05").send().await.unwrap();
+    // Unsigned, so refused, but by the emulator, over TLS.
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.headers()["x-ms-error-code"], "NoAuthenticationInformation");
+    // A client that does not trust the certificate never gets an answer.
+    assert!(reqwest::Client::new().get(&url).send().await.is_err());
     emu.shutdown().await;
 }

@@ -16,6 +16,7 @@ fn start(data: &std::path::Path, specs: &[&str]) -> Emulator {
         data: data.to_path_buf(),
         faults: Default::default(),
         virtual_shares: specs.iter().map(|s| VirtualShareSpec::parse(s).unwrap()).collect(),
+        tls: Default::default(),
     })
     .unwrap()
 }
@@ -246,6 +247,7 @@ async fn restarts_keep_snapshots_only_for_the_same_spec() {
         data: dir.path().to_path_buf(),
         faults: Default::default(),
         virtual_shares: vec![VirtualShareSpec::parse("stored=10").unwrap()],
+        tls: Default::default(),
     });
     let err = clash.err().expect("a stored share of that name is an error").to_string();
     assert!(err.contains("stored is a stored share"), "{err}");

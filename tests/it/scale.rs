@@ -38,6 +38,7 @@ impl Size {
             data: data.path().to_path_buf(),
             faults: Default::default(),
             virtual_shares: vec![VirtualShareSpec::parse(&format!("big={files},seed=7,change=0.002")).unwrap()],
+            tls: Default::default(),
         })
         .unwrap();
         let work = tempfile::tempdir().unwrap();

@@ -138,7 +138,8 @@ pub fn list(db: &Db, req: &Req) -> StorageResult<Reply> {
     let next_marker =
         if children.len() > limit { children.pop().map(|n| encode_marker(&name_key(&n.name))) } else { None };
 
-    let mut out = String::with_capacity(512 + children.len() * 200);
+    // About 450 bytes per entry with every `include`: reserve once.
+    let mut out = String::with_capacity(512 + children.len() * 512);
     let _ = write!(
         out,
         "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ServiceEndpoint=\"{}/\" ShareName=\"{}\"",
@@ -179,15 +180,17 @@ pub fn list(db: &Db, req: &Req) -> StorageResult<Reply> {
             let _ = write!(out, "<Content-Length>{}</Content-Length>", n.size);
         }
         if include.timestamps {
-            let _ = write!(
-                out,
-                "<CreationTime>{}</CreationTime><LastAccessTime>{}</LastAccessTime><LastWriteTime>{}</LastWriteTime><ChangeTime>{}</ChangeTime><Last-Modified>{}</Last-Modified>",
-                clock::iso7(n.creation_time),
-                clock::iso7(n.last_write_time),
-                clock::iso7(n.last_write_time),
-                clock::iso7(n.change_time),
-                clock::rfc1123(n.last_modified)
-            );
+            for (tag, ticks) in [
+                ("CreationTime", n.creation_time),
+                ("LastAccessTime", n.last_write_time),
+                ("LastWriteTime", n.last_write_time),
+                ("ChangeTime", n.change_time),
+            ] {
+                let _ = write!(out, "<{tag}>");
+                clock::push_iso7(&mut out, ticks);
+                let _ = write!(out, "</{tag}>");
+            }
+            let _ = write!(out, "<Last-Modified>{}</Last-Modified>", clock::rfc1123(n.last_modified));
         }
         if include.etag {
             xml::push_element(&mut out, "Etag", &clock::etag(n.last_modified));

@@ -1,10 +1,10 @@
 //! File operations: Create, Get (ranged), Get Properties, Delete, Set Properties (resize), Set Metadata,
 //! Put Range (update/clear) and List Ranges (with `prevsharesnapshot` diffs).
 
-use super::tree::{self, Found, OnMismatch, apply_smb, existing, normalize_path, request_path, resolve};
+use super::tree::{self, Found, OnMismatch, apply_smb, existing, request_path, resolve};
 use crate::emulator::error::{StorageError, StorageResult};
 use crate::emulator::props::{self, TimeValue};
-use crate::emulator::request::{Reply, Req, snapshot_param};
+use crate::emulator::request::{FileBody, Reply, Req, snapshot_param};
 use crate::emulator::store::{Db, Extent, MAX_EXTENT, Node, ShareRow};
 use http::StatusCode;
 use std::fmt::Write as _;
@@ -54,7 +54,7 @@ fn content_length_header(req: &Req) -> StorageResult<Option<i64>> {
 pub fn create(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
     if req.header("x-ms-copy-source").is_some() {
-        return copy(db, req);
+        return super::copy::copy_file(db, req);
     }
     match req.header("x-ms-type") {
         None => return Err(StorageError::missing_required_header("x-ms-type")),
@@ -98,127 +98,13 @@ pub fn create(db: &Db, req: &Req) -> StorageResult<Reply> {
     match existing_id {
         Some(_) => {
             db.clear(share.sid, file_id, 0, i64::MAX)?;
+            db.set_copy_props(share.sid, file_id, None)?;
             db.update_node(share.sid, &node)?;
         }
         None => db.insert_node(share.sid, &node)?,
     }
     let mut r = Reply::new(StatusCode::CREATED);
     props::node_headers(&mut r, &node);
-    r.header("x-ms-request-server-encrypted", "true");
-    Ok(r)
-}
-
-/// The share, snapshot and path a copy source URL names: `http://host/devstoreaccount1/share/a/b`
-/// (or without the account segment), optionally `?sharesnapshot=…` and a SAS, which are ignored
-/// otherwise (the request itself is signed for the account).
-fn copy_source(url: &str) -> StorageResult<(String, Option<String>, Vec<String>)> {
-    let bad = || StorageError::invalid_header_value("x-ms-copy-source", url);
-    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")).ok_or_else(bad)?;
-    let after_host = rest.find('/').map(|i| &rest[i..]).ok_or_else(bad)?;
-    let (path, query) = after_host.split_once('?').unwrap_or((after_host, ""));
-    let mut segs = Vec::new();
-    for s in path.split('/').filter(|s| !s.is_empty()) {
-        segs.push(percent_encoding::percent_decode_str(s).decode_utf8().map_err(|_| bad())?.into_owned());
-    }
-    if segs.first().map(String::as_str) == Some(crate::azure::credential::DEV_ACCOUNT_NAME) {
-        segs.remove(0);
-    }
-    if segs.len() < 2 {
-        return Err(bad());
-    }
-    let share = segs.remove(0);
-    let snapshot = match crate::azure::credential::query_pairs(query)
-        .find(|(k, _)| k.eq_ignore_ascii_case("sharesnapshot"))
-    {
-        None => None,
-        Some((_, v)) => Some(crate::emulator::clock::parse_iso(&v).map(crate::emulator::clock::iso7).ok_or_else(bad)?),
-    };
-    Ok((share, snapshot, normalize_path(&segs, true)?))
-}
-
-/// Copy File (`x-ms-copy-source` on Create's URL), within the account, done synchronously: the
-/// destination gets the source's content (extent rows shared, or a virtual file's bytes written), its
-/// content headers, metadata and SMB properties; `x-ms-meta-*` replaces the metadata and the SMB headers
-/// of the request override (`source` keeps the source's value). 202 with `x-ms-copy-status: success`.
-fn copy(db: &Db, req: &Req) -> StorageResult<Reply> {
-    let url = req.header("x-ms-copy-source").expect("copy is called for requests with a copy source");
-    let (src_share_name, src_snapshot, src_path) = copy_source(url)?;
-    let not_found =
-        || StorageError::new(StatusCode::NOT_FOUND, "CannotVerifyCopySource", "The specified resource does not exist.");
-    let src_share = db.share_at(&src_share_name, src_snapshot.as_deref()).map_err(|_| not_found())?;
-    let source = match resolve(db, &src_share, &src_path) {
-        Ok(Found::Node(n)) if !n.is_dir => n,
-        _ => return Err(not_found()),
-    };
-    let share = db.live_share(&req.share)?;
-    let path = request_path(req)?;
-    if path.is_empty() {
-        return Err(StorageError::invalid_uri());
-    }
-    let (parent, existing_node) = match resolve(db, &share, &path)? {
-        Found::Missing { parent } => (parent, None),
-        Found::Node(n) if n.is_dir => return Err(StorageError::resource_type_mismatch()),
-        Found::Node(n) => {
-            super::lease_check::check_write(db, &share, &n, req, "x-ms-lease-id")?;
-            let parent = db
-                .node(share.sid, n.parent_id)?
-                .ok_or_else(|| StorageError::internal("parent of a node is missing"))?;
-            (parent, Some(n))
-        }
-    };
-    let file_id = match &existing_node {
-        Some(n) => n.file_id,
-        None => db.alloc_file_id(share.sid)?,
-    };
-    if source.permission_key != parent.permission_key
-        && let Some(sddl) = db.permission(&src_share.name, &source.permission_key)?
-    {
-        db.put_permission(&share.name, &source.permission_key, &sddl)?;
-    }
-    let mut node = Node {
-        file_id,
-        parent_id: parent.file_id,
-        name: existing_node.as_ref().map(|n| n.name.clone()).unwrap_or_else(|| path.last().expect("not empty").clone()),
-        last_modified: req.now,
-        change_time: req.now,
-        ..source.clone()
-    };
-    if let Some(m) = props::metadata(req)? {
-        node.metadata = m;
-    }
-    // `source` in an SMB header means: keep the source's value (already there).
-    let mut smb = req.clone_without_body();
-    for h in ["x-ms-file-attributes", "x-ms-file-creation-time", "x-ms-file-last-write-time", "x-ms-file-change-time"] {
-        if smb.header(h).is_some_and(|v| v.eq_ignore_ascii_case("source")) {
-            smb.headers.remove(h);
-        }
-    }
-    if smb.header("x-ms-file-permission-copy-mode").is_some_and(|v| v.eq_ignore_ascii_case("source")) {
-        smb.headers.remove("x-ms-file-permission");
-        smb.headers.remove("x-ms-file-permission-key");
-    }
-    apply_smb(db, &smb, &share.name, &mut node, &parent.permission_key, false)?;
-    match existing_node {
-        Some(_) => {
-            db.clear(share.sid, file_id, 0, i64::MAX)?;
-            db.update_node(share.sid, &node)?;
-        }
-        None => db.insert_node(share.sid, &node)?,
-    }
-    if src_share.virt.is_some() {
-        let mut pos = 0;
-        while pos < source.size {
-            let end = (pos + MAX_EXTENT).min(source.size);
-            db.write(share.sid, file_id, pos, &tree::read(db, &src_share, &source, pos, end)?)?;
-            pos = end;
-        }
-    } else {
-        db.copy_extents(src_share.sid, source.file_id, share.sid, file_id)?;
-    }
-    let mut r = Reply::new(StatusCode::ACCEPTED);
-    props::etag_headers(&mut r, node.last_modified);
-    r.header("x-ms-copy-id", crate::emulator::request::new_guid());
-    r.header("x-ms-copy-status", "success");
     r.header("x-ms-request-server-encrypted", "true");
     Ok(r)
 }
@@ -232,6 +118,7 @@ fn file_reply(db: &Db, share: &ShareRow, status: StatusCode, n: &Node, with_md5:
     r.header("x-ms-server-encrypted", "true");
     let lease = if share.snapshot.is_empty() { db.lease(share.sid, n.file_id)? } else { None };
     super::lease_check::state_headers(&mut r, lease.as_ref());
+    super::copy::copy_headers(db, &mut r, share, n)?;
     Ok(r)
 }
 
@@ -272,7 +159,9 @@ pub fn get(db: &Db, req: &Req) -> StorageResult<Reply> {
         None => {
             let mut r = file_reply(db, &share, StatusCode::OK, &node, true)?;
             r.header("Accept-Ranges", "bytes");
-            r.body = tree::read(db, &share, &node, 0, node.size)?.into();
+            r.header("Content-Length", node.size.to_string());
+            let end = node.size;
+            r.file_body = Some(FileBody { share, node, start: 0, end });
             Ok(r)
         }
         Some((_, (start, end))) => {
@@ -288,7 +177,8 @@ pub fn get(db: &Db, req: &Req) -> StorageResult<Reply> {
             let mut r = file_reply(db, &share, StatusCode::PARTIAL_CONTENT, &node, false)?;
             r.header("Accept-Ranges", "bytes");
             r.header("Content-Range", format!("bytes {start}-{last}/{}", node.size));
-            r.body = tree::read(db, &share, &node, start, last + 1)?.into();
+            r.header("Content-Length", (last + 1 - start).to_string());
+            r.file_body = Some(FileBody { share, node, start, end: last + 1 });
             Ok(r)
         }
     }
@@ -332,6 +222,8 @@ pub fn set_properties(db: &Db, req: &Req) -> StorageResult<Reply> {
     apply_smb(db, req, &share.name, &mut node, "", false)?;
     node.last_modified = req.now;
     db.update_node(share.sid, &node)?;
+    // As in Azure, a file whose properties are set no longer reports how it was copied.
+    db.set_copy_props(share.sid, node.file_id, None)?;
     let mut r = Reply::new(StatusCode::OK);
     props::node_headers(&mut r, &node);
     r.header("x-ms-request-server-encrypted", "true");
@@ -357,6 +249,9 @@ pub fn set_metadata(db: &Db, req: &Req) -> StorageResult<Reply> {
 /// `clear` makes the range read as zeros. The range must lie within the file.
 pub fn put_range(db: &Db, req: &Req) -> StorageResult<Reply> {
     req.require_live()?;
+    if req.header("x-ms-copy-source").is_some() {
+        return super::copy::put_range_from_url(db, req);
+    }
     let (header, (start, end)) =
         range_header(req)?.ok_or_else(|| StorageError::missing_required_header("x-ms-range"))?;
     let end = end.ok_or_else(|| StorageError::invalid_header_value(header, req.header(header).unwrap_or("")))?;

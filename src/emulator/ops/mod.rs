@@ -1,16 +1,19 @@
 //! The Azure Files operations: which request is which ([`Op::route`]), what a SAS must grant for it
 //! ([`Op::need`]), and running it against the store ([`Op::run`]).
 
+mod acl;
+mod copy;
 mod directory;
 mod file;
 mod lease;
 mod lease_check;
 mod share;
+mod share_lease;
 mod tree;
 
 use super::auth::{Level, Need};
 use super::error::{StorageError, StorageResult};
-use super::request::{Reply, Req};
+use super::request::{FileBody, Reply, Req};
 use super::store::Db;
 use http::Method;
 
@@ -23,6 +26,9 @@ pub enum Op {
     SetShareMetadata,
     SetShareProperties,
     SnapshotShare,
+    LeaseShare,
+    SetShareAcl,
+    GetShareAcl,
     CreatePermission,
     GetPermission,
     GetShareStats,
@@ -43,6 +49,7 @@ pub enum Op {
     ListRanges,
     RenameFile,
     LeaseFile,
+    AbortCopy,
     ListHandles,
     ForceCloseHandles,
 }
@@ -75,6 +82,9 @@ impl Op {
                     (&Method::PUT, Some("metadata")) => Ok(SetShareMetadata),
                     (&Method::PUT, Some("properties")) => Ok(SetShareProperties),
                     (&Method::PUT, Some("snapshot")) => Ok(SnapshotShare),
+                    (&Method::PUT, Some("lease")) => Ok(LeaseShare),
+                    (&Method::PUT, Some("acl")) => Ok(SetShareAcl),
+                    (&Method::GET | &Method::HEAD, Some("acl")) => Ok(GetShareAcl),
                     (&Method::PUT, Some("filepermission")) => Ok(CreatePermission),
                     (&Method::GET, Some("filepermission")) => Ok(GetPermission),
                     (&Method::GET | &Method::HEAD, Some("stats")) => Ok(GetShareStats),
@@ -112,6 +122,7 @@ impl Op {
                 (&Method::PUT, Some("range")) => Ok(PutRange),
                 (&Method::PUT, Some("rename")) => Ok(RenameFile),
                 (&Method::PUT, Some("lease")) => Ok(LeaseFile),
+                (&Method::PUT, Some("copy")) => Ok(AbortCopy),
                 (&Method::GET, Some("listhandles")) => Ok(ListHandles),
                 (&Method::PUT, Some("forceclosehandles")) => Ok(ForceCloseHandles),
                 (&Method::GET, Some("rangelist")) => Ok(ListRanges),
@@ -129,8 +140,8 @@ impl Op {
             ListShares => ("l", Service),
             CreateShare | SnapshotShare => ("c", Share),
             DeleteShare => ("d", Share),
-            GetShareProperties | GetShareStats | GetPermission => ("r", Share),
-            SetShareMetadata | SetShareProperties => ("w", Share),
+            GetShareProperties | GetShareStats | GetPermission | GetShareAcl => ("r", Share),
+            SetShareMetadata | SetShareProperties | LeaseShare | SetShareAcl => ("w", Share),
             CreatePermission => ("cw", Share),
             CreateDirectory | CreateFile => ("cw", Object),
             GetDirectoryProperties | GetFile | GetFileProperties | ListRanges => ("r", Object),
@@ -142,7 +153,8 @@ impl Op {
             | PutRange
             | RenameDirectory
             | RenameFile
-            | LeaseFile => ("w", Object),
+            | LeaseFile
+            | AbortCopy => ("w", Object),
             ListDirectory | ListHandles => ("l", Object),
             ForceCloseHandles => ("w", Object),
         };
@@ -156,6 +168,7 @@ impl Op {
             self,
             ListShares
                 | GetShareProperties
+                | GetShareAcl
                 | GetShareStats
                 | GetPermission
                 | GetDirectoryProperties
@@ -172,7 +185,10 @@ impl Op {
     /// for every operation, apart from the share-level ones that handle it themselves.
     pub fn run(self, db: &Db, req: &Req) -> StorageResult<Reply> {
         use Op::*;
-        if self.writes() && !matches!(self, CreateShare | DeleteShare | SnapshotShare) && db.is_virtual(&req.share) {
+        if self.writes()
+            && !matches!(self, CreateShare | DeleteShare | SnapshotShare | LeaseShare | SetShareAcl)
+            && db.is_virtual(&req.share)
+        {
             return Err(StorageError::virtual_share_read_only());
         }
         match self {
@@ -183,6 +199,9 @@ impl Op {
             SetShareMetadata => share::set_metadata(db, req),
             SetShareProperties => share::set_properties(db, req),
             SnapshotShare => share::snapshot(db, req),
+            LeaseShare => share_lease::lease_share(db, req),
+            SetShareAcl => acl::set(db, req),
+            GetShareAcl => acl::get(db, req),
             CreatePermission => share::create_permission(db, req),
             GetPermission => share::get_permission(db, req),
             GetShareStats => share::stats(db, req),
@@ -203,8 +222,15 @@ impl Op {
             ListRanges => file::list_ranges(db, req),
             RenameFile => tree::rename(db, req, false),
             LeaseFile => lease::lease_file(db, req),
+            AbortCopy => copy::abort_copy(db, req),
             ListHandles => tree::list_handles(db, req),
             ForceCloseHandles => tree::force_close_handles(db, req),
         }
     }
+}
+
+/// The bytes `[start, end)` of a file body (a part of `body`'s range), read in the transaction the
+/// operation ran in.
+pub fn read_file_body(db: &Db, body: &FileBody, start: i64, end: i64) -> StorageResult<Vec<u8>> {
+    tree::read(db, &body.share, &body.node, start, end)
 }

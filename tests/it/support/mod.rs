@@ -15,6 +15,7 @@ pub fn emulator(data: &std::path::Path, faults: afb::emulator::faults::FaultConf
         data: data.to_path_buf(),
         faults,
         virtual_shares: Vec::new(),
+        tls: Default::default(),
     })
     .expect("start the emulator")
 }
