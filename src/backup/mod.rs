@@ -623,15 +623,6 @@ fn version_from(n: &Node, p: &Properties) -> NodeVersion {
     }
 }
 
-async fn download_all(file: &FileClient) -> Result<Vec<u8>, AzureError> {
-    let mut out = Vec::new();
-    let mut s = Box::pin(file.download());
-    while let Some(b) = s.next().await {
-        out.extend_from_slice(&b?);
-    }
-    Ok(out)
-}
-
 struct ReadCtx<'a> {
     share: &'a ShareClient,
     prev_snapshot: Option<String>,
@@ -830,74 +821,80 @@ fn is_changed(e: &AzureError) -> bool {
 
 /// Reads one node's properties and, for files, starts on its content (see [`Content`]). Runs as its own
 /// task, so up to `readers` of these overlap while the writer stores earlier nodes.
+///
+/// Requests: a directory or an empty file is one Get Properties; any other file starts with one Get File
+/// of its first piece ([`FileClient::download_start`]), whose headers carry its properties, so a small
+/// file costs one request. Only a large modified file read in ranges (List Ranges against the previous
+/// share snapshot) needs its properties first.
 async fn fetch(
     share: ShareClient,
     job: ToRead,
     policy: crate::repository::bundle::BundlePolicy,
     has_prev_snapshot: bool,
 ) -> Fetched {
-    let is_file = job.node.kind == IndexKind::File;
-    let props =
-        if is_file { share.file(&job.path).properties().await } else { share.directory(&job.path).properties().await };
-    let props = match props {
-        Ok(p) => p,
-        Err(e) if is_not_found(&e) => {
-            return Fetched { outcome: Outcome::Skip(format!("gone before it was read: {e}")), job };
-        }
-        Err(e) => {
-            let path = job.path.clone();
-            return Fetched {
-                outcome: Outcome::Fail(anyhow::Error::new(e).context(format!("properties of {path}"))),
-                job,
-            };
-        }
-    };
-    if !is_file {
-        return Fetched { outcome: Outcome::Read(props, Content::None), job };
-    }
-    // The index row and the file disagree: it changed after the scan (only possible on a live share).
-    if props.content_length != job.node.size.max(0) as u64 {
-        let reason = format!(
-            "changed after the scan ({} bytes listed, {} now); the next backup reads it",
-            job.node.size, props.content_length
-        );
-        return Fetched { outcome: Outcome::Skip(reason), job };
-    }
-    let file = share.file(&job.path);
-    if policy.is_small(props.content_length) {
-        let mut tries = 0;
-        let outcome = loop {
-            tries += 1;
-            match download_all(&file).await {
-                Ok(data) => break Outcome::Read(props, Content::Small(data)),
-                Err(e) if is_changed(&e) && tries < 2 => continue,
-                Err(e) => {
-                    let e = anyhow::Error::new(e);
-                    break match read_failure(&e) {
-                        Some(reason) => Outcome::Skip(reason),
-                        None => Outcome::Fail(e.context(format!("reading {}", job.path))),
-                    };
-                }
+    let size = job.node.size.max(0) as u64;
+    let has_chunks =
+        job.prev.as_ref().is_some_and(|p| p.bundle.is_none() && p.chunk_ids.as_ref().is_some_and(|c| !c.is_empty()));
+    let in_ranges = !policy.is_small(size) && has_chunks && has_prev_snapshot;
+    if job.node.kind != IndexKind::File || size == 0 || in_ranges {
+        let props = if job.node.kind == IndexKind::File {
+            share.file(&job.path).properties().await
+        } else {
+            share.directory(&job.path).properties().await
+        };
+        let outcome = match props {
+            Ok(p) if job.node.kind != IndexKind::File => Outcome::Read(p, Content::None),
+            Ok(p) if p.content_length != size => Outcome::Skip(changed_after_scan(size, p.content_length)),
+            Ok(p) if in_ranges => Outcome::Read(p, Content::Ranges),
+            Ok(p) => Outcome::Read(p, Content::Small(Vec::new())),
+            Err(e) if is_not_found(&e) => Outcome::Skip(format!("gone before it was read: {e}")),
+            Err(e) => {
+                let path = &job.path;
+                Outcome::Fail(anyhow::Error::new(e).context(format!("properties of {path}")))
             }
         };
         return Fetched { outcome, job };
     }
-    let has_chunks =
-        job.prev.as_ref().is_some_and(|p| p.bundle.is_none() && p.chunk_ids.as_ref().is_some_and(|c| !c.is_empty()));
-    if has_chunks && has_prev_snapshot {
-        return Fetched { outcome: Outcome::Read(props, Content::Ranges), job };
-    }
-    let (tx, rx) = tokio::sync::mpsc::channel(1);
-    tokio::spawn(async move {
-        let mut s = Box::pin(file.download());
-        while let Some(piece) = s.next().await {
-            let stop = piece.is_err();
-            if tx.send(piece).await.is_err() || stop {
-                break;
+    let file = share.file(&job.path);
+    let piece = share.client_options().download_chunk_size.max(1);
+    let mut tries = 0;
+    let outcome = loop {
+        tries += 1;
+        match file.download_start(size.min(piece)).await {
+            Ok((props, _)) if props.content_length != size => {
+                break Outcome::Skip(changed_after_scan(size, props.content_length));
+            }
+            Ok((props, data)) if policy.is_small(size) => break Outcome::Read(props, Content::Small(data.to_vec())),
+            Ok((props, first)) => {
+                let (tx, rx) = tokio::sync::mpsc::channel(1);
+                let rest = file.download_rest(&props, first);
+                tokio::spawn(async move {
+                    let mut s = Box::pin(rest);
+                    while let Some(piece) = s.next().await {
+                        let stop = piece.is_err();
+                        if tx.send(piece).await.is_err() || stop {
+                            break;
+                        }
+                    }
+                });
+                break Outcome::Read(props, Content::Stream(rx));
+            }
+            Err(e) if is_changed(&e) && tries < 2 => continue,
+            Err(e) => {
+                let e = anyhow::Error::new(e);
+                break match read_failure(&e) {
+                    Some(reason) => Outcome::Skip(reason),
+                    None => Outcome::Fail(e.context(format!("reading {}", job.path))),
+                };
             }
         }
-    });
-    Fetched { outcome: Outcome::Read(props, Content::Stream(rx)), job }
+    };
+    Fetched { outcome, job }
+}
+
+/// The reason for skipping a file whose size differs from its index row's (only possible on a live share).
+fn changed_after_scan(listed: u64, now: u64) -> String {
+    format!("changed after the scan ({listed} bytes listed, {now} now); the next backup reads it")
 }
 
 /// Chunks a large file from its download pieces. `Ok(Err(e))`: the read failed (the caller may retry);

@@ -213,6 +213,28 @@ async fn first_backup_then_restore_to_local_dir_is_byte_identical() -> Result<()
     Ok(())
 }
 
+/// A new file costs one request (Get File answers with its properties; a file of one download piece is
+/// read whole), a directory or an empty file one Get Properties, each distinct permission key one Get
+/// Permission: nothing else of the backup reaches the share (the scan has its own client).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_file_of_one_piece_costs_one_request() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let files = fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    let before = env.svc.requests_sent();
+    let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let sent = env.svc.requests_sent() - before;
+    ensure!(s.files_new == files.len() as u64 && s.skipped.is_empty(), "{s:?}");
+    let m = repo.load_manifest(&s.snapshot_id).await?;
+    // Create Share Snapshot, one request per node read (the root is not read), one Get Permission per
+    // distinct key (one here: every node read has the same SDDL).
+    ensure!(m.permissions.len() == 1, "{m:?}");
+    let expected = 1 + s.nodes_read + 1;
+    ensure!(sent == expected, "{sent} requests, expected {expected}: {s:?} {m:?}");
+    env.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_backup_reads_only_changed_files() -> Result<()> {
     let env = Env::new(FaultConfig::default()).await?;
