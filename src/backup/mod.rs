@@ -76,14 +76,40 @@ pub struct BackupInput<'a> {
     pub current: IndexManifest,
     pub previous: Option<Previous>,
     pub progress: &'a dyn Progress,
-    /// Nodes read from the share at once (0: [`DEFAULT_READERS`]). Read-ahead memory is bounded by about
-    /// `(readers + 1) × 16 MiB` (a large file holds up to four 4 MiB download pieces).
-    pub readers: usize,
+    pub concurrency: Concurrency,
+}
+
+/// Requests in flight by default (`--requests-in-flight`): sized for Azure's round trips of several
+/// milliseconds, not for a local emulator (files per second = requests in flight / latency: 64 at
+/// 10 ms is 6,400 files/s).
+pub const DEFAULT_REQUESTS_IN_FLIGHT: usize = 64;
+
+/// How much a backup or a restore does at once (`--requests-in-flight`, `--cpu-workers`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Concurrency {
+    /// Requests in flight at once, at most: a backup's reads from the share; a restore's reads from
+    /// the repository and writes to a share. The client sends fewer while the share throttles (it
+    /// halves its limit on a 503 and grows it back by one per round of answers; see
+    /// [`crate::azure::client`]).
+    pub requests_in_flight: usize,
+    /// Threads of the repository's pool ([`crate::repository::CpuPool`]): chunking, hashing, compression,
+    /// encryption and decryption.
+    pub cpu_workers: usize,
+}
+
+impl Default for Concurrency {
+    /// [`DEFAULT_REQUESTS_IN_FLIGHT`], and one CPU worker per core.
+    fn default() -> Self {
+        Concurrency { requests_in_flight: DEFAULT_REQUESTS_IN_FLIGHT, cpu_workers: crate::repository::CpuPool::cores() }
+    }
 }
 
 /// Progress callbacks (terminal bars or log lines; see [`cli`]).
 pub trait Progress: Sync {
     fn start(&self, _files_to_read: u64, _bytes_to_read: u64) {}
+    /// The concurrency the run works with: `requests_in_flight` is the client's limit now (lower than
+    /// the configured one while the share throttles).
+    fn concurrency(&self, _requests_in_flight: usize, _cpu_workers: usize) {}
     fn file_done(&self, _path: &str, _bytes: u64) {}
     fn finish(&self) {}
 }
@@ -131,6 +157,9 @@ pub struct BackupSummary {
     pub metadata_objects_reused: u64,
     /// Wall-clock seconds of the run (of the job that committed, for a backup split into parts).
     pub seconds: f64,
+    /// The concurrency the run was given (of the job that committed, for a backup split into parts).
+    pub requests_in_flight: usize,
+    pub cpu_workers: usize,
     pub skipped: Vec<Skipped>,
     /// Paths backed up without their SDDL because their permission key did not resolve.
     pub sddl_missing: Vec<String>,
@@ -258,7 +287,7 @@ async fn run_marked(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Re
     let mut walk = plan.walk(repo, input.index, 0, LAST_NODE_ID).await?;
     let totals = (survey.files_to_read, survey.bytes_to_read);
     let refs =
-        store_range(repo, &input.share, &plan, &mut walk, totals, input.readers, input.progress, &mut sum).await?;
+        store_range(repo, &input.share, &plan, &mut walk, totals, input.concurrency, input.progress, &mut sum).await?;
     plan.commit(repo, refs, &mut sum, None).await?;
     sum.add_stats(&repo.stats(), &stats0);
     sum.seconds = started.elapsed().as_secs_f64();
@@ -404,16 +433,20 @@ pub async fn store_range(
     plan: &Plan,
     walk: &mut PlanWalk,
     totals: (u64, u64),
-    readers: usize,
+    concurrency: Concurrency,
     progress: &dyn Progress,
     sum: &mut BackupSummary,
 ) -> anyhow::Result<ManifestRefs> {
     progress.start(totals.0, totals.1);
+    progress.concurrency(concurrency.requests_in_flight, concurrency.cpu_workers);
+    sum.requests_in_flight = concurrency.requests_in_flight;
+    sum.cpu_workers = concurrency.cpu_workers;
+    repo.set_cpu_workers(concurrency.cpu_workers);
+    let readers = concurrency.requests_in_flight.max(1);
     let mut refs = ManifestRefs::default();
     let mut ctx =
         ReadCtx { share, prev_snapshot: plan.prev_snapshot().map(str::to_string), permissions: HashMap::new() };
     let policy = repo.config().bundles;
-    let readers = if readers == 0 { DEFAULT_READERS } else { readers };
     let has_prev_snapshot = ctx.prev_snapshot.is_some();
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut in_flight = 0usize;
@@ -775,9 +808,6 @@ impl PrevReader<'_> {
         Ok(out)
     }
 }
-
-/// Nodes fetched from the share at once by default (see [`BackupInput::readers`]).
-pub const DEFAULT_READERS: usize = 8;
 
 struct Fetched {
     job: ToRead,

@@ -41,11 +41,15 @@ pub struct RestoreOptions {
     pub path: Option<String>,
     pub target: Target,
     pub overwrite: bool,
+    pub concurrency: super::Concurrency,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RestoreSummary {
     pub snapshot_id: String,
+    /// The concurrency the restore was given.
+    pub requests_in_flight: usize,
+    pub cpu_workers: usize,
     pub files_restored: u64,
     pub dirs: u64,
     pub bytes_written: u64,
@@ -293,7 +297,13 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
     let mut selected_dirs = selected_dirs.into_iter();
     let mut buckets = manifest.metadata.iter();
     let mut bucket: std::vec::IntoIter<NodeVersion> = Vec::new().into_iter();
-    let mut sum = RestoreSummary { snapshot_id: snapshot_id.clone(), ..Default::default() };
+    repo.set_cpu_workers(opts.concurrency.cpu_workers);
+    let mut sum = RestoreSummary {
+        snapshot_id: snapshot_id.clone(),
+        requests_in_flight: opts.concurrency.requests_in_flight,
+        cpu_workers: opts.concurrency.cpu_workers,
+        ..Default::default()
+    };
     let mut perm_keys: HashMap<Vec<u8>, String> = HashMap::new();
     let mut dir_times: Vec<(String, NodeVersion)> = Vec::new();
     let mut bundles = BundleCache::default();

@@ -128,6 +128,33 @@ impl BundleBuilder {
     }
 }
 
+/// A bundle sealed and ready to upload, with where each of the files given to [`seal_bundle`] went.
+pub struct SealedBundle {
+    pub id: ObjectId,
+    /// The object's bytes.
+    pub bytes: Vec<u8>,
+    /// One per file, in the order given (equal contents share a member).
+    pub members: Vec<BundleMember>,
+    /// QuickXorHash of each file, in the order given.
+    pub xorhashes: Vec<[u8; 20]>,
+}
+
+/// Puts `files` into one bundle and seals it: content ids, QuickXorHashes, the TAR, compression and
+/// encryption. CPU work only (small files need no chunker), so it runs on the pool.
+pub fn seal_bundle(key: &TenantKey, files: &[bytes::Bytes]) -> SealedBundle {
+    let mut builder = BundleBuilder::new();
+    let mut members = Vec::with_capacity(files.len());
+    let mut xorhashes = Vec::with_capacity(files.len());
+    for f in files {
+        members.push(builder.add(key, f));
+        let mut x = crate::hash::QuickXorHash::new();
+        x.update(f);
+        xorhashes.push(x.digest());
+    }
+    let (id, bytes, _) = builder.finish(key);
+    SealedBundle { id, bytes, members, xorhashes }
+}
+
 /// Opens a bundle object into its TAR; `object` names it in errors.
 pub fn open_bundle(key: &TenantKey, object: &str, bytes: &[u8]) -> Result<Vec<u8>> {
     crypto::open_object(key.seal_key(), MAGIC, bytes, object)
