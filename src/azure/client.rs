@@ -584,6 +584,11 @@ impl ShareClient {
         &self.inner.options
     }
 
+    /// Requests this client (and every client of its service) sends at once now, at most.
+    pub fn requests_in_flight_limit(&self) -> usize {
+        self.inner.options.max_concurrency.max(1)
+    }
+
     /// The snapshot this view reads, if it is one.
     pub fn snapshot(&self) -> Option<&str> {
         self.snapshot.as_deref()

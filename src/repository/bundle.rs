@@ -80,7 +80,12 @@ impl Default for BundleBuilder {
 
 impl BundleBuilder {
     pub fn new() -> Self {
-        Self { tar: tar::Builder::new(Vec::new()), members: Vec::new(), seen: HashSet::new() }
+        Self::with_capacity(0)
+    }
+
+    /// A builder whose TAR has room for `bytes` bytes without growing.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self { tar: tar::Builder::new(Vec::with_capacity(bytes)), members: Vec::new(), seen: HashSet::new() }
     }
 
     /// Adds a file's content (once per distinct content) and returns its member.
@@ -141,14 +146,17 @@ pub struct SealedBundle {
 
 /// Puts `files` into one bundle and seals it: content ids, QuickXorHashes, the TAR, compression and
 /// encryption. CPU work only (small files need no chunker), so it runs on the pool.
-pub fn seal_bundle(key: &TenantKey, files: &[bytes::Bytes]) -> SealedBundle {
-    let mut builder = BundleBuilder::new();
+/// The files are dropped as soon as they are in the TAR.
+pub fn seal_bundle(key: &TenantKey, files: Vec<bytes::Bytes>) -> SealedBundle {
+    // Each member: a header block, the data padded to a block; then two zero blocks at the end.
+    let size = files.iter().map(|f| TAR_BLOCK + f.len().div_ceil(TAR_BLOCK) * TAR_BLOCK).sum::<usize>();
+    let mut builder = BundleBuilder::with_capacity(size + 2 * TAR_BLOCK);
     let mut members = Vec::with_capacity(files.len());
     let mut xorhashes = Vec::with_capacity(files.len());
     for f in files {
-        members.push(builder.add(key, f));
+        members.push(builder.add(key, &f));
         let mut x = crate::hash::QuickXorHash::new();
-        x.update(f);
+        x.update(&f);
         xorhashes.push(x.digest());
     }
     let (id, bytes, _) = builder.finish(key);

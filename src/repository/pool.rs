@@ -35,13 +35,23 @@ impl CpuPool {
 
     /// Runs `f` on a blocking thread once a slot is free and returns its result. A panic in `f` is
     /// resumed in the caller.
+    ///
+    /// The slot is freed as soon as `f` returns, whether or not the caller polls again; but a caller
+    /// that stops polling while it waits for a slot keeps the slot it is then given. So every caller must
+    /// be a task that keeps polling (a spawned task, or one awaiting this call), never a future parked
+    /// in a collection that is polled only now and then.
     pub async fn run<T, F>(&self, f: F) -> T
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let _slot = self.slots.acquire().await.expect("the pool's semaphore is never closed");
-        match tokio::task::spawn_blocking(f).await {
+        let slot = self.slots.clone().acquire_owned().await.expect("the pool's semaphore is never closed");
+        let job = move || {
+            let out = f();
+            drop(slot);
+            out
+        };
+        match tokio::task::spawn_blocking(job).await {
             Ok(v) => v,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => panic!("a CPU pool job was cancelled: {e}"),

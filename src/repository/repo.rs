@@ -345,7 +345,7 @@ impl Repository {
             if run_bytes >= self.config.bundles.target_size || i + 1 == files.len() {
                 let key = self.key.clone();
                 let run = std::mem::take(&mut run);
-                let sealed = self.pool.run(move || bundle::seal_bundle(&key, &run)).await;
+                let sealed = self.pool.run(move || bundle::seal_bundle(&key, run)).await;
                 out.extend(self.put_bundle(sealed).await?);
                 run_bytes = 0;
             }
