@@ -82,6 +82,15 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Buffers of 1 MiB and more (download pieces, bundles, packs) come from mmap and go back to the
+    // system when freed. glibc's default threshold rises with every large buffer freed, after which such
+    // buffers land in the per-thread arenas of the CPU pool's threads and fragment them: a first backup
+    // of 20,000 small files peaked at 201 MB of RSS with 75 MB of heap; with this, 128 MB.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called before any thread exists; M_MMAP_THRESHOLD takes a byte count.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("AFB_LOG").unwrap_or_else(|_| "warn".into()))

@@ -112,6 +112,7 @@ impl PackWriter {
             raw_length: plaintext.len() as u32,
             compression,
         };
+        self.reserve();
         self.bytes.extend_from_slice(&blob);
         self.entries.push(entry);
         self.ids.insert(id);
@@ -121,6 +122,7 @@ impl PackWriter {
     /// Appends a blob already sealed (copied from another pack by prune); `entry` describes it there.
     pub fn add_sealed(&mut self, entry: &BlobEntry, blob: &[u8]) -> BlobEntry {
         let e = BlobEntry { offset: self.bytes.len() as u32, ..*entry };
+        self.reserve();
         self.bytes.extend_from_slice(blob);
         self.entries.push(e);
         self.ids.insert(e.id);
@@ -138,6 +140,14 @@ impl PackWriter {
     /// Bytes of blobs so far.
     pub fn len(&self) -> usize {
         self.bytes.len()
+    }
+
+    /// Room for a full pack at its first blob (its last blob and header included), so the buffer never
+    /// doubles past the target.
+    fn reserve(&mut self) {
+        if self.bytes.capacity() == 0 {
+            self.bytes.reserve_exact(self.target_size + (1 << 20));
+        }
     }
 
     /// Whether the pack holds chunk `id`.
