@@ -7,8 +7,9 @@
 //! Every request carries `x-ms-version: 2025-11-05` ([`API_VERSION`]) and `x-ms-date`, and is signed with
 //! Shared Key or carries the SAS token. Paths are percent-encoded once, per segment, and the Shared Key
 //! signature is computed over the path and query exactly as sent. Failed attempts are retried as
-//! [`super::retry`] describes; every attempt holds one concurrency permit only while it is in flight
-//! (not while it waits to retry), and reads its whole body before releasing it: at most
+//! [`super::retry`] describes; every attempt holds one slot of the client's [`super::window`] (at most
+//! `max_concurrency`, halved while the share throttles) only while it is in flight (not while it waits
+//! to retry), and reads its whole body before releasing it: at most
 //! [`MAX_RESPONSE_BODY_BYTES`] (a ranged download: the range asked for), counted as it arrives.
 //!
 //! Redirects are never followed. [`ClientOptions::address_policy`] is enforced on every connection: a
@@ -19,6 +20,7 @@ use super::credential::{AccountConfig, Credential, shared_key_authorization, sha
 use super::error::{AzureError, ErrorKind, first_line};
 use super::model::*;
 use super::retry::{is_retryable_status, parse_retry_after};
+use super::window::{Answer, Window};
 use super::xml;
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _, TryStreamExt as _, stream};
@@ -27,7 +29,6 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::Semaphore;
 
 /// The Azure Files REST API version every request is sent with (`x-ms-version`). One version is pinned
 /// so the headers and XML this client reads are always the ones that version documents.
@@ -56,7 +57,8 @@ struct Inner {
     /// The endpoint's path without a trailing slash: `""` on Azure, `/devstoreaccount1` path-style.
     base_path: String,
     options: ClientOptions,
-    permits: Semaphore,
+    /// Requests in flight at once, at most: `options.max_concurrency`, halved while the share throttles.
+    window: Window,
     /// HTTP attempts sent so far (retries included).
     attempts: AtomicU64,
 }
@@ -196,8 +198,8 @@ impl Inner {
     /// One attempt: sign, send, read the whole body (at most `req.max_response_body` bytes on success,
     /// [`MAX_RESPONSE_BODY_BYTES`] otherwise).
     async fn attempt(&self, req: &Request, url: &url::Url, headers: &HeaderMap) -> Result<Response, AttemptError> {
-        let _permit =
-            self.permits.acquire().await.map_err(|_| AttemptError::Transport("client is shut down".to_string()))?;
+        let slot =
+            self.window.acquire().await.ok_or_else(|| AttemptError::Transport("client is shut down".to_string()))?;
         self.attempts.fetch_add(1, Ordering::Relaxed);
         let mut headers = headers.clone();
         let date = httpdate::fmt_http_date(std::time::SystemTime::now());
@@ -239,6 +241,12 @@ impl Inner {
             }
             body.extend_from_slice(&chunk);
         }
+        let retry_after = headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        slot.end(if status == StatusCode::SERVICE_UNAVAILABLE || retry_after.is_some() {
+            Answer::Throttled(retry_after)
+        } else {
+            Answer::Clean
+        });
         Ok(Response { status, headers, body: body.freeze() })
     }
 }
@@ -452,7 +460,7 @@ impl FileServiceClient {
             builder = builder.dns_resolver(super::address::PolicyResolver { policy }).no_proxy();
         }
         let http = builder.build().map_err(|e| invalid(describe(e)))?;
-        let permits = Semaphore::new(options.max_concurrency.max(1));
+        let window = Window::new(options.max_concurrency);
         Ok(FileServiceClient {
             inner: Arc::new(Inner {
                 http,
@@ -460,7 +468,7 @@ impl FileServiceClient {
                 origin,
                 base_path,
                 options,
-                permits,
+                window,
                 attempts: AtomicU64::new(0),
             }),
         })
@@ -481,6 +489,11 @@ impl FileServiceClient {
     /// HTTP requests sent so far by this client and every client made from it, retries included.
     pub fn requests_sent(&self) -> u64 {
         self.inner.attempts.load(Ordering::Relaxed)
+    }
+
+    /// Throttled answers so far (503, or `Retry-After`), of this client and every client made from it.
+    pub fn requests_throttled(&self) -> u64 {
+        self.inner.window.throttled()
     }
 
     /// The options every request uses.
@@ -584,9 +597,25 @@ impl ShareClient {
         &self.inner.options
     }
 
-    /// Requests this client (and every client of its service) sends at once now, at most.
+    /// Requests this client (and every client of its service) sends at once now, at most: the
+    /// configured maximum, lowered while the share throttles (see [`super::window`]).
     pub fn requests_in_flight_limit(&self) -> usize {
-        self.inner.options.max_concurrency.max(1)
+        self.inner.window.limit()
+    }
+
+    /// The lowest [`ShareClient::requests_in_flight_limit`] so far.
+    pub fn requests_in_flight_lowest(&self) -> usize {
+        self.inner.window.lowest()
+    }
+
+    /// HTTP requests sent so far through this client's service (retries included).
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.attempts.load(Ordering::Relaxed)
+    }
+
+    /// Throttled answers so far (503, or `Retry-After`) through this client's service.
+    pub fn requests_throttled(&self) -> u64 {
+        self.inner.window.throttled()
     }
 
     /// The snapshot this view reads, if it is one.

@@ -467,7 +467,10 @@ pub async fn backup_cmd(args: BackupArgs) -> anyhow::Result<ExitCode> {
             s.objects_written,
             s.seconds
         );
-        println!("{} requests in flight at most, {} CPU workers", s.requests_in_flight, s.cpu_workers);
+        println!(
+            "{} requests ({} throttled), {} in flight at most (lowest limit {}), {} CPU workers",
+            s.requests_sent, s.requests_throttled, s.requests_in_flight, s.requests_in_flight_lowest, s.cpu_workers
+        );
         for w in &s.warnings {
             println!("warning: {w}");
         }

@@ -161,6 +161,13 @@ pub struct BackupSummary {
     /// The concurrency the run was given (of the job that committed, for a backup split into parts).
     pub requests_in_flight: usize,
     pub cpu_workers: usize,
+    /// Requests the reads sent to the share (retries included), and how many were answered with
+    /// throttling (503, `Retry-After`); the scan's requests are not counted.
+    pub requests_sent: u64,
+    pub requests_throttled: u64,
+    /// The lowest limit on requests in flight the client came down to (`requests_in_flight` when the
+    /// share never throttled).
+    pub requests_in_flight_lowest: usize,
     pub skipped: Vec<Skipped>,
     /// Paths backed up without their SDDL because their permission key did not resolve.
     pub sddl_missing: Vec<String>,
@@ -187,6 +194,8 @@ impl BackupSummary {
         self.bytes_uploaded += part.bytes_uploaded;
         self.objects_written += part.objects_written;
         self.chunks_new += part.chunks_new;
+        self.requests_sent += part.requests_sent;
+        self.requests_throttled += part.requests_throttled;
         self.skipped.extend(part.skipped.iter().cloned());
         self.sddl_missing.extend(part.sddl_missing.iter().cloned());
         self.warnings.extend(part.warnings.iter().cloned());

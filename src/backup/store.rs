@@ -70,6 +70,7 @@ pub async fn store_range(
     sum.requests_in_flight = concurrency.requests_in_flight;
     sum.cpu_workers = concurrency.cpu_workers;
     repo.set_cpu_workers(concurrency.cpu_workers);
+    let (sent, throttled) = (share.requests_sent(), share.requests_throttled());
     let reading = Reading {
         share: share.clone(),
         policy: repo.config().bundles,
@@ -115,6 +116,9 @@ pub async fn store_range(
     }
     repo.flush().await?;
     progress.finish();
+    sum.requests_sent = share.requests_sent() - sent;
+    sum.requests_throttled = share.requests_throttled() - throttled;
+    sum.requests_in_flight_lowest = share.requests_in_flight_lowest();
     Ok(w.refs)
 }
 

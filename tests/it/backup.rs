@@ -18,7 +18,7 @@ use afb::index::NodeIndex;
 use afb::repository::{MasterKey, Repository, RepositoryConfig};
 use anyhow::{Result, ensure};
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::{ObjectStore, ObjectStoreExt};
 
@@ -521,6 +521,56 @@ async fn backup_under_fault_injection_completes_and_restores_byte_identical() ->
         },
     )
     .await?;
+    ensure!(read_tree(out.path()) == files, "restored tree differs");
+    emu.shutdown().await;
+    Ok(())
+}
+
+/// A share that allows 100 requests per second (the emulator's `--share-iops-limit`, answering 503
+/// ServerBusy with `Retry-After: 1` beyond it) and a backup asking for 64 requests in flight: the client
+/// halves its limit on the throttled answers, the backup completes, reports the throttles and the lowest
+/// limit, and restores byte-identical.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_share_slows_the_backup_down_and_it_completes() -> Result<()> {
+    let clean = Env::new(FaultConfig::default()).await?;
+    clean.share.create().await?;
+    let mut files = BTreeMap::new();
+    for d in 0..4 {
+        clean.share.directory(&format!("d{d}")).create(&NodeProps::default()).await?;
+        for i in 0..75u64 {
+            files.insert(format!("d{d}/f{i}.txt"), data(100 + 37 * i as usize, 1000 * d + i));
+        }
+    }
+    let uploads = futures::stream::iter(files.clone()).map(|(p, d)| {
+        let share = clean.share.clone();
+        async move { share.file(&p).upload(Bytes::from(d), &NodeProps::default()).await }
+    });
+    uploads.buffer_unordered(16).try_collect::<Vec<()>>().await?;
+    let dir = clean._dir.path().join("emu");
+    let Env { _dir, emulator, master, repo_dir, index, .. } = clean;
+    emulator.unwrap().shutdown().await;
+    let faults = FaultConfig { share_iops_limit: 100, retry_after_secs: 1, ..Default::default() };
+    let emu = crate::support::emulator(&dir, faults);
+    let svc = FileServiceClient::new(
+        AccountConfig::from_connection_string(&emu.connection_string())?,
+        ClientOptions { max_concurrency: 64, ..ClientOptions::default() },
+    )?;
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&repo_dir)?);
+    let mut repo = Repository::open(store, &master, "t1", "s1", RepositoryConfig::default()).await?;
+    let concurrency = afb::backup::Concurrency { requests_in_flight: 64, cpu_workers: 2 };
+    let s = afb::backup::cli::backup_share_with(&mut repo, &index, &svc.share("src"), &NoProgress, concurrency).await?;
+    ensure!(s.files_new == files.len() as u64 && s.skipped.is_empty(), "{s:?}");
+    ensure!(s.requests_throttled > 0 && s.requests_in_flight_lowest < 64, "the share throttled the reads: {s:?}");
+    ensure!(s.requests_sent >= s.nodes_read + s.requests_throttled, "{s:?}");
+    let out = tempfile::tempdir()?;
+    let opts = RestoreOptions {
+        snapshot: None,
+        path: None,
+        target: local(out.path()),
+        overwrite: false,
+        concurrency: Default::default(),
+    };
+    restore(&mut repo, opts).await?;
     ensure!(read_tree(out.path()) == files, "restored tree differs");
     emu.shutdown().await;
     Ok(())
