@@ -44,5 +44,6 @@ pub use keys::{MasterKey, TenantKey};
 pub use manifest::BackupManifest;
 pub use pool::CpuPool;
 pub use repo::{
-    BundleCache, Chunk, FileChunker, FileContent, FileWriter, Repository, RepositoryConfig, SmallFile, WriteStats,
+    BundleCache, Chunk, ContentReader, FileChunker, FileContent, FileWriter, Repository, RepositoryConfig, SmallFile,
+    WriteStats,
 };

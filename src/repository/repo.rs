@@ -400,15 +400,32 @@ impl Repository {
         if let Some(r) = self.pack.read(&self.key, id) {
             return r;
         }
+        let entry = self.locate_chunk(id).await?;
+        self.read_blob(&entry).await
+    }
+
+    /// Where chunk `id` is stored, from the chunk index (listing its partition again if the index does
+    /// not know it, as [`Repository::read_chunk`] does). Chunks of the open pack are not found here.
+    pub async fn locate_chunk(&mut self, id: &ChunkId) -> Result<IndexEntry> {
         let entry = match self.index.get(id).await? {
             Some(e) => Some(e),
             None => self.index.get_fresh(id).await?,
         };
-        let entry = entry.ok_or_else(|| Error::UnknownChunk {
+        entry.ok_or_else(|| Error::UnknownChunk {
             chunk: id.to_hex(),
             scope: format!("{}/{}", self.scope.tenant(), self.scope.share()),
-        })?;
-        self.read_blob(&entry).await
+        })
+    }
+
+    /// A reader of blobs and bundles that needs no access to the repository (cheap to clone): for
+    /// reads in flight at once, decrypted on the pool.
+    pub fn reader(&self) -> ContentReader {
+        ContentReader {
+            store: self.store.clone(),
+            scope: self.scope.clone(),
+            key: self.key.clone(),
+            pool: self.pool.clone(),
+        }
     }
 
     /// Reads and opens the blob an index entry points to.
@@ -589,6 +606,50 @@ impl Repository {
             return Err(Error::corrupt(path, "bytes do not hash to the object's name"));
         }
         Ok(bytes)
+    }
+}
+
+/// Reads blobs and bundles of one share without the [`Repository`] (so many reads can be in flight at
+/// once): the bytes come from the store, checking and decryption run on the pool.
+#[derive(Clone)]
+pub struct ContentReader {
+    store: Arc<dyn ObjectStore>,
+    scope: Scope,
+    key: TenantKey,
+    pool: CpuPool,
+}
+
+impl ContentReader {
+    /// The plaintext of the blob `entry` points to, checked against its chunk id.
+    pub async fn read_blob(&self, entry: &IndexEntry) -> Result<Vec<u8>> {
+        let path = self.scope.pack(&entry.pack);
+        let range = entry.offset as u64..entry.offset as u64 + entry.length as u64;
+        let blob = self.store.get_range(&path, range).await.map_err(|e| Error::store(&path, e))?;
+        let (key, blob_entry) = (self.key.clone(), entry.blob());
+        self.pool.run(move || pack::open_blob(&key, path.as_ref(), &blob_entry, &blob)).await
+    }
+
+    /// A bundle's TAR, after checking the object hashes to its id.
+    pub async fn open_bundle(&self, bundle: &ObjectId) -> Result<Vec<u8>> {
+        let path = self.scope.bundle(bundle);
+        let bytes = get_bytes(self.store.as_ref(), &path).await?;
+        let key = self.key.clone();
+        self.pool
+            .run(move || {
+                if object_id_of(&path) != Some(ObjectId::of(&bytes)) {
+                    return Err(Error::corrupt(&path, "bytes do not hash to the object's name"));
+                }
+                bundle::open_bundle(&key, path.as_ref(), &bytes)
+            })
+            .await
+    }
+
+    pub fn key(&self) -> &TenantKey {
+        &self.key
+    }
+
+    pub fn scope(&self) -> &Scope {
+        &self.scope
     }
 }
 
