@@ -320,8 +320,9 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
     loop {
         let Some(v) = bucket.next() else {
             let Some(id) = buckets.next() else { break };
-            let versions = load_bucket(&*shared.repo.lock().await, id).await?;
-            bucket = versions.into_iter();
+            // Not through the repository: a running file may hold it while this task does not poll it.
+            let oid = ObjectId::from_hex(id).with_context(|| format!("malformed metadata id {id}"))?;
+            bucket = shared.reader.get_metadata(&oid).await?.into_iter();
             continue;
         };
         if v.kind == NodeKind::Directory {
@@ -379,7 +380,9 @@ fn lock(sum: &std::sync::Mutex<RestoreSummary>) -> std::sync::MutexGuard<'_, Res
 /// chunking): with `requests_in_flight` files at once, a few MiB.
 const CHUNKS_AHEAD: usize = 2;
 
-/// What the files restored at once share: chunk lookups through the repository (one at a time: the
+/// What the files restored at once share (their futures are polled by the restoring task only while
+/// it waits for them, so it never waits for the repository or a pool slot itself, which a parked file
+/// may hold): chunk lookups through the repository (one at a time: the
 /// index is the repository's), reads of blobs and bundles in flight at once with their decryption on
 /// the pool ([`ContentReader`]), the last bundles opened (each opened once however many of its members
 /// are restored at once), and the share's permission keys of the SDDLs restored so far.

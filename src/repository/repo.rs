@@ -644,6 +644,17 @@ impl ContentReader {
             .await
     }
 
+    /// The node versions of a metadata object, checked against its id. Decrypted here, not on the pool:
+    /// a caller that also has pool jobs parked (not being polled) must never wait for a pool slot.
+    pub async fn get_metadata(&self, id: &ObjectId) -> Result<Vec<NodeVersion>> {
+        let path = self.scope.metadata(id);
+        let bytes = get_bytes(self.store.as_ref(), &path).await?;
+        if object_id_of(&path) != Some(ObjectId::of(&bytes)) {
+            return Err(Error::corrupt(&path, "bytes do not hash to the object's name"));
+        }
+        metadata::open_metadata(&self.key, path.as_ref(), &bytes)
+    }
+
     pub fn key(&self) -> &TenantKey {
         &self.key
     }

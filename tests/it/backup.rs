@@ -576,6 +576,46 @@ async fn a_throttling_share_slows_the_backup_down_and_it_completes() -> Result<(
     Ok(())
 }
 
+/// A restore spanning several metadata buckets (a virtual share of 10,000 files), with files of one
+/// bucket still being written while the next bucket is loaded: every file comes back, equal to the
+/// share's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_of_many_buckets_restores_every_file() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    let emulator = afb::emulator::Emulator::start(afb::emulator::EmulatorConfig {
+        addr: "127.0.0.1:0".parse()?,
+        data: data.path().to_path_buf(),
+        faults: Default::default(),
+        virtual_shares: vec![afb::emulator::virtual_share::VirtualShareSpec::parse("many=10000,seed=3").unwrap()],
+    })?;
+    let svc = FileServiceClient::from_connection_string(&emulator.connection_string())?;
+    let share = svc.share("many");
+    let repo_dir = tempfile::tempdir()?;
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(repo_dir.path())?);
+    let mut repo = Repository::open(store, &MasterKey::generate(), "t1", "s1", RepositoryConfig::default()).await?;
+    let index = NodeIndex::open(repo_dir.path().to_str().unwrap())?;
+    let s = backup_share(&mut repo, &index, &share, &NoProgress).await?;
+    ensure!(s.files_new >= 9_000 && s.metadata_objects_written >= 3, "{s:?}");
+    let out = tempfile::tempdir()?;
+    let opts = RestoreOptions {
+        snapshot: None,
+        path: None,
+        target: local(out.path()),
+        overwrite: false,
+        concurrency: afb::backup::Concurrency { requests_in_flight: 64, cpu_workers: 2 },
+    };
+    let r = restore(&mut repo, opts).await?;
+    ensure!(r.files_restored == s.files_new && r.damaged.is_empty() && r.refused.is_empty(), "{r:?}");
+    let restored = read_tree(out.path());
+    ensure!(restored.len() as u64 == s.files_new, "{} files restored", restored.len());
+    let at = share.at_snapshot(s.share_snapshot.as_deref().unwrap());
+    for (path, content) in restored.iter().step_by(500) {
+        ensure!(download(&at, path).await? == *content, "{path} differs");
+    }
+    emulator.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_against_the_live_share_names_each_file_that_changed_by_its_path() -> Result<()> {
     let env = Env::new(FaultConfig::default()).await?;
