@@ -35,8 +35,8 @@ restic version
 for s in ${SCENARIOS:-mixed small bigfile rename}; do
   extra=()
   case $s in
-    mixed) extra=(--files "${MIXED_FILES:-13300}" --compare-readers 1) ;;
-    small) extra=(--files "${SMALL_FILES:-200000}" ${SMALL_COMPARE:+--compare-readers "$SMALL_COMPARE"}) ;;
+    mixed) extra=(--files "${MIXED_FILES:-13300}" --compare-requests-in-flight 1) ;;
+    small) extra=(--files "${SMALL_FILES:-200000}" ${SMALL_COMPARE:+--compare-requests-in-flight "$SMALL_COMPARE"}) ;;
     bigfile) extra=(--big-size "${BIG_SIZE:-1073741824}") ;;
     rename) extra=(--files 10000) ;;
   esac

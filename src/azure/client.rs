@@ -7,8 +7,9 @@
 //! Every request carries `x-ms-version: 2025-11-05` ([`API_VERSION`]) and `x-ms-date`, and is signed with
 //! Shared Key or carries the SAS token. Paths are percent-encoded once, per segment, and the Shared Key
 //! signature is computed over the path and query exactly as sent. Failed attempts are retried as
-//! [`super::retry`] describes; every attempt holds one concurrency permit only while it is in flight
-//! (not while it waits to retry), and reads its whole body before releasing it: at most
+//! [`super::retry`] describes; every attempt holds one slot of the client's [`super::window`] (at most
+//! `max_concurrency`, halved while the share throttles) only while it is in flight (not while it waits
+//! to retry), and reads its whole body before releasing it: at most
 //! [`MAX_RESPONSE_BODY_BYTES`] (a ranged download: the range asked for), counted as it arrives.
 //!
 //! Redirects are never followed. [`ClientOptions::address_policy`] is enforced on every connection: a
@@ -19,6 +20,7 @@ use super::credential::{AccountConfig, Credential, shared_key_authorization, sha
 use super::error::{AzureError, ErrorKind, first_line};
 use super::model::*;
 use super::retry::{is_retryable_status, parse_retry_after};
+use super::window::{Answer, Window};
 use super::xml;
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _, TryStreamExt as _, stream};
@@ -27,7 +29,6 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::Semaphore;
 
 /// The Azure Files REST API version every request is sent with (`x-ms-version`). One version is pinned
 /// so the headers and XML this client reads are always the ones that version documents.
@@ -56,7 +57,8 @@ struct Inner {
     /// The endpoint's path without a trailing slash: `""` on Azure, `/devstoreaccount1` path-style.
     base_path: String,
     options: ClientOptions,
-    permits: Semaphore,
+    /// Requests in flight at once, at most: `options.max_concurrency`, halved while the share throttles.
+    window: Window,
     /// HTTP attempts sent so far (retries included).
     attempts: AtomicU64,
 }
@@ -196,8 +198,8 @@ impl Inner {
     /// One attempt: sign, send, read the whole body (at most `req.max_response_body` bytes on success,
     /// [`MAX_RESPONSE_BODY_BYTES`] otherwise).
     async fn attempt(&self, req: &Request, url: &url::Url, headers: &HeaderMap) -> Result<Response, AttemptError> {
-        let _permit =
-            self.permits.acquire().await.map_err(|_| AttemptError::Transport("client is shut down".to_string()))?;
+        let slot =
+            self.window.acquire().await.ok_or_else(|| AttemptError::Transport("client is shut down".to_string()))?;
         self.attempts.fetch_add(1, Ordering::Relaxed);
         let mut headers = headers.clone();
         let date = httpdate::fmt_http_date(std::time::SystemTime::now());
@@ -239,6 +241,12 @@ impl Inner {
             }
             body.extend_from_slice(&chunk);
         }
+        let retry_after = headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        slot.end(if status == StatusCode::SERVICE_UNAVAILABLE || retry_after.is_some() {
+            Answer::Throttled(retry_after)
+        } else {
+            Answer::Clean
+        });
         Ok(Response { status, headers, body: body.freeze() })
     }
 }
@@ -452,7 +460,7 @@ impl FileServiceClient {
             builder = builder.dns_resolver(super::address::PolicyResolver { policy }).no_proxy();
         }
         let http = builder.build().map_err(|e| invalid(describe(e)))?;
-        let permits = Semaphore::new(options.max_concurrency.max(1));
+        let window = Window::new(options.max_concurrency);
         Ok(FileServiceClient {
             inner: Arc::new(Inner {
                 http,
@@ -460,7 +468,7 @@ impl FileServiceClient {
                 origin,
                 base_path,
                 options,
-                permits,
+                window,
                 attempts: AtomicU64::new(0),
             }),
         })
@@ -481,6 +489,11 @@ impl FileServiceClient {
     /// HTTP requests sent so far by this client and every client made from it, retries included.
     pub fn requests_sent(&self) -> u64 {
         self.inner.attempts.load(Ordering::Relaxed)
+    }
+
+    /// Throttled answers so far (503, or `Retry-After`), of this client and every client made from it.
+    pub fn requests_throttled(&self) -> u64 {
+        self.inner.window.throttled()
     }
 
     /// The options every request uses.
@@ -582,6 +595,27 @@ impl ShareClient {
     /// The options every request of this client uses.
     pub fn client_options(&self) -> &ClientOptions {
         &self.inner.options
+    }
+
+    /// Requests this client (and every client of its service) sends at once now, at most: the
+    /// configured maximum, lowered while the share throttles (see [`super::window`]).
+    pub fn requests_in_flight_limit(&self) -> usize {
+        self.inner.window.limit()
+    }
+
+    /// The lowest [`ShareClient::requests_in_flight_limit`] so far.
+    pub fn requests_in_flight_lowest(&self) -> usize {
+        self.inner.window.lowest()
+    }
+
+    /// HTTP requests sent so far through this client's service (retries included).
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.attempts.load(Ordering::Relaxed)
+    }
+
+    /// Throttled answers so far (503, or `Retry-After`) through this client's service.
+    pub fn requests_throttled(&self) -> u64 {
+        self.inner.window.throttled()
     }
 
     /// The snapshot this view reads, if it is one.
@@ -1029,11 +1063,43 @@ impl FileClient {
     /// (and Content-Length, when sent) say, or it is an error (never short data). Fewer than `len`
     /// bytes come back only when the file ends first. Returns the bytes and the file's total size.
     pub async fn download_range(&self, offset: u64, len: u64) -> Result<(Bytes, u64), AzureError> {
-        self.fetch_range(offset, len).await.map(|(data, total, _)| (data, total))
+        self.get_range(offset, len).await.map(|(_, resp, total)| (resp.body, total))
     }
 
-    /// [`FileClient::download_range`], also returning the ETag of the answer.
-    async fn fetch_range(&self, offset: u64, len: u64) -> Result<(Bytes, u64, Option<String>), AzureError> {
+    /// Get File of the first `len` bytes (`len` at least 1): one request that answers with the content
+    /// and, in its headers, every property Get File Properties gives (SMB attributes and times, the
+    /// permission key, FileId, NFS mode/owner/group, metadata, ETag). A file of at most `len` bytes is
+    /// read whole with this one request. The properties' `content_length` is the file's size (from
+    /// Content-Range), not the length of the answer. An empty file has no range to read (the service
+    /// answers 416 InvalidRange): its properties then come from Get File Properties.
+    pub async fn download_start(&self, len: u64) -> Result<(Properties, Bytes), AzureError> {
+        match self.get_range(0, len).await {
+            Ok((req, resp, total)) => {
+                let mut props = properties_from(&resp.headers).map_err(|e| req.error(ErrorKind::Protocol(e)))?;
+                props.content_length = total;
+                Ok((props, resp.body))
+            }
+            Err(e) if e.status() == Some(416) => {
+                let props = self.properties().await?;
+                if props.content_length != 0 {
+                    return Err(AzureError::new(
+                        "download",
+                        self.share.target(&self.path),
+                        ErrorKind::Protocol(format!(
+                            "file changed during download: size was 0, now {}",
+                            props.content_length
+                        )),
+                    ));
+                }
+                Ok((props, Bytes::new()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One ranged GET, checked (see [`FileClient::download_range`]): the request, the response and the
+    /// file's total size.
+    async fn get_range(&self, offset: u64, len: u64) -> Result<(Request, Response, u64), AzureError> {
         let req = self.share.read("download", Method::GET, &self.path);
         if len == 0 {
             return Err(req.error(ErrorKind::Invalid("cannot download an empty range".into())));
@@ -1067,30 +1133,50 @@ impl FileClient {
                 end - start + 1
             )));
         }
-        let etag = header_string(&resp.headers, "etag");
-        Ok((resp.body, total, etag))
+        Ok((req, resp, total))
     }
 
     /// The whole file as a stream of chunks of [`ClientOptions::download_chunk_size`] bytes, fetched
-    /// with ranged GETs (each retried on its own) and yielded in order. A file whose size or ETag changes
-    /// during the download is an error.
+    /// with ranged GETs (each retried on its own) and yielded in order: the first with
+    /// [`FileClient::download_start`], the rest with [`FileClient::download_rest`]. A file whose size or
+    /// ETag changes during the download is an error.
     pub fn download(&self) -> impl Stream<Item = Result<Bytes, AzureError>> + Send + 'static {
         let this = self.clone();
         stream::once(async move {
-            let props = this.properties().await?;
             let chunk = this.share.inner.options.download_chunk_size.max(1);
-            let parallelism = this.share.inner.options.download_parallelism.max(1);
-            let size = props.content_length;
-            let etag = props.etag;
-            let offsets = (0..size.div_ceil(chunk)).map(move |i| i * chunk);
-            let fetches = stream::iter(offsets).map(move |offset| {
+            let (props, first) = this.download_start(chunk).await?;
+            Ok::<_, AzureError>(this.download_rest(&props, first))
+        })
+        .try_flatten()
+    }
+
+    /// The rest of a download begun with [`FileClient::download_start`], whose answer was `props` and
+    /// `first` (the bytes from offset 0): `first` (unless empty), then the following bytes in pieces of
+    /// [`ClientOptions::download_chunk_size`], [`ClientOptions::download_parallelism`] of them fetched at
+    /// once, yielded in order. A piece showing another size or ETag than `props` is an error ("file
+    /// changed during download").
+    pub fn download_rest(
+        &self,
+        props: &Properties,
+        first: Bytes,
+    ) -> impl Stream<Item = Result<Bytes, AzureError>> + Send + 'static + use<> {
+        let this = self.clone();
+        let chunk = this.share.inner.options.download_chunk_size.max(1);
+        let parallelism = this.share.inner.options.download_parallelism.max(1);
+        let size = props.content_length;
+        let etag = props.etag.clone();
+        let from = first.len() as u64;
+        let offsets = (0..size.saturating_sub(from).div_ceil(chunk)).map(move |i| from + i * chunk);
+        let rest = stream::iter(offsets)
+            .map(move |offset| {
                 let (this, etag) = (this.clone(), etag.clone());
                 async move {
                     let want = chunk.min(size - offset);
-                    let (data, total, chunk_etag) = this.fetch_range(offset, want).await?;
-                    let changed = if total != size || data.len() as u64 != want {
+                    let (_, resp, total) = this.get_range(offset, want).await?;
+                    let piece_etag = header(&resp.headers, "etag");
+                    let changed = if total != size || resp.body.len() as u64 != want {
                         Some(format!("size was {size}, now {total}"))
-                    } else if let (Some(a), Some(b)) = (&etag, &chunk_etag)
+                    } else if let (Some(a), Some(b)) = (&etag, piece_etag)
                         && a != b
                     {
                         Some(format!("ETag was {a}, now {b}"))
@@ -1103,13 +1189,13 @@ impl FileClient {
                             this.share.target(&this.path),
                             ErrorKind::Protocol(format!("file changed during download: {what}")),
                         )),
-                        None => Ok(data),
+                        None => Ok(resp.body),
                     }
                 }
-            });
-            Ok::<_, AzureError>(fetches.buffered(parallelism))
-        })
-        .try_flatten()
+            })
+            .buffered(parallelism);
+        let first = (!first.is_empty()).then_some(Ok(first));
+        stream::iter(first).chain(rest)
     }
 
     /// Creates the file with `data` as its content (create, then Put Range per 4 MiB).

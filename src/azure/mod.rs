@@ -6,6 +6,7 @@
 //!   [`FileClient`], pinned to API version [`API_VERSION`].
 //! - [`source_args`]: [`SourceArgs`], the command-line options naming a source.
 //! - [`retry`]: which failures are retried and the backoff between attempts.
+//! - [`window`]: the limit on requests in flight, halved on throttling and grown back (AIMD).
 //! - [`xml`]: streaming parsers for the service's XML bodies.
 //! - [`error`]: [`AzureError`], naming the operation, the share and path, the status and Azure's code.
 //! - [`model`]: the types the client takes and returns.
@@ -21,6 +22,7 @@ pub mod ls;
 pub mod model;
 pub mod retry;
 pub mod source_args;
+pub mod window;
 pub mod xml;
 
 pub use address::{AddressPolicy, AddressRefused};

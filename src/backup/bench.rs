@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::cli::{RepoTarget, backup_share_with};
 use super::restore::{RestoreOptions, Target, restore};
-use super::{BackupSummary, NoProgress};
+use super::{BackupSummary, Concurrency, NoProgress};
 use crate::azure::SourceArgs;
 use crate::azure::{ClientOptions, FileServiceClient, NodeProps, ShareClient};
 use crate::cli::ExitCode;
@@ -43,12 +43,12 @@ pub struct BenchBackupArgs {
     /// Working directory (repositories, restores, restic); must be empty or absent.
     #[arg(long)]
     pub work: PathBuf,
-    /// Files read at once by the afb backups.
-    #[arg(long, default_value_t = 8)]
-    pub readers: usize,
-    /// Also time the first backup with this many readers, into a second repository (before/after).
+    #[command(flatten)]
+    pub concurrency: super::cli::ConcurrencyArgs,
+    /// Also time the first backup with this many requests in flight, into a second repository
+    /// (before/after).
     #[arg(long)]
-    pub compare_readers: Option<usize>,
+    pub compare_requests_in_flight: Option<usize>,
     /// Back up the same files with restic from a local directory (needs `restic` on PATH).
     #[arg(long)]
     pub restic: bool,
@@ -114,7 +114,7 @@ async fn afb_backup(
     label: &str,
     target: &RepoTarget,
     share: &ShareClient,
-    readers: usize,
+    concurrency: Concurrency,
     logical: u64,
 ) -> anyhow::Result<(Run, BackupSummary)> {
     let store_dir = Path::new(&target.repo).join(&target.tenant).join(&target.share);
@@ -122,13 +122,13 @@ async fn afb_backup(
     let mut repo = target.open().await?;
     let index = target.index()?;
     let t = Instant::now();
-    let s = backup_share_with(&mut repo, &index, share, &NoProgress, readers).await?;
+    let s = backup_share_with(&mut repo, &index, share, &NoProgress, concurrency).await?;
     let secs = t.elapsed().as_secs_f64();
     let (b1, n1) = du(&store_dir);
     let files = s.files_new + s.files_changed;
     let run = Run {
         label: label.into(),
-        tool: format!("afb ({readers} readers)"),
+        tool: format!("afb ({} requests in flight)", concurrency.requests_in_flight),
         seconds: secs,
         files,
         bytes: s.bytes_processed,
@@ -203,7 +203,13 @@ async fn restore_local(target: &RepoTarget, dir: &Path) -> anyhow::Result<()> {
     let mut repo = target.open().await?;
     restore(
         &mut repo,
-        RestoreOptions { snapshot: None, path: None, target: Target::Local(dir.to_path_buf()), overwrite: true },
+        RestoreOptions {
+            snapshot: None,
+            path: None,
+            target: Target::Local(dir.to_path_buf()),
+            overwrite: true,
+            concurrency: Default::default(),
+        },
     )
     .await?;
     Ok(())
@@ -225,7 +231,9 @@ pub async fn run(args: BenchBackupArgs) -> anyhow::Result<ExitCode> {
     );
     std::fs::create_dir_all(&args.work)?;
     let (account, _) = args.source.account()?;
-    let svc = FileServiceClient::new(account, ClientOptions::default())?;
+    let concurrency = args.concurrency.concurrency();
+    let options = ClientOptions { max_concurrency: concurrency.requests_in_flight, ..ClientOptions::default() };
+    let svc = FileServiceClient::new(account, options)?;
     let name = format!("bench-{}", args.scenario);
     let share = svc.share(&name);
     // A share left by an earlier run is replaced.
@@ -296,11 +304,12 @@ pub async fn run(args: BenchBackupArgs) -> anyhow::Result<ExitCode> {
     eprintln!("generated {} files, {} bytes in {generate_seconds:.1} s", files.len(), total_bytes);
 
     let mut runs = Vec::new();
-    if let Some(n) = args.compare_readers {
-        let (r, _) = afb_backup("first backup", &target("repo-compare"), &share, n, total_bytes).await?;
+    if let Some(n) = args.compare_requests_in_flight {
+        let compare = Concurrency { requests_in_flight: n, ..concurrency };
+        let (r, _) = afb_backup("first backup", &target("repo-compare"), &share, compare, total_bytes).await?;
         runs.push(r);
     }
-    let (r, _) = afb_backup("first backup", &main, &share, args.readers, total_bytes).await?;
+    let (r, _) = afb_backup("first backup", &main, &share, concurrency, total_bytes).await?;
     runs.push(r);
     let local = args.work.join("local");
     let restic_repo = args.work.join("restic");
@@ -352,7 +361,7 @@ pub async fn run(args: BenchBackupArgs) -> anyhow::Result<ExitCode> {
             format!("directory project/ ({rename_files} files) renamed")
         }
     };
-    let (r, _) = afb_backup("incremental backup", &main, &share, args.readers, total_bytes).await?;
+    let (r, _) = afb_backup("incremental backup", &main, &share, concurrency, total_bytes).await?;
     runs.push(r);
     if args.restic {
         if args.scenario == "rename" {

@@ -15,7 +15,7 @@ use super::forget::{Policy, forget};
 use super::prune::{PruneOptions, PruneReport, prune};
 use super::restore::{RestoreOptions, Target, restore};
 use super::verify::{VerifyOptions, verify};
-use super::{BackupInput, BackupSummary, Progress, find_previous, run};
+use super::{BackupInput, BackupSummary, Concurrency, DEFAULT_REQUESTS_IN_FLIGHT, Progress, find_previous, run};
 use crate::azure::SourceArgs;
 use crate::azure::{ClientOptions, FileServiceClient, ShareClient};
 use crate::cli::{ExitCode, OutputArgs};
@@ -157,8 +157,36 @@ pub async fn init_cmd(a: InitArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn service(source: &SourceArgs) -> anyhow::Result<FileServiceClient> {
+    service_with(source, Concurrency::default())
+}
+
+/// The source's file service, sending at most `concurrency.requests_in_flight` requests at once.
+fn service_with(source: &SourceArgs, concurrency: Concurrency) -> anyhow::Result<FileServiceClient> {
     let (cfg, _) = source.account()?;
-    Ok(FileServiceClient::new(cfg, ClientOptions::default())?)
+    let options = ClientOptions { max_concurrency: concurrency.requests_in_flight, ..ClientOptions::default() };
+    Ok(FileServiceClient::new(cfg, options)?)
+}
+
+/// `--requests-in-flight` and `--cpu-workers` of `afb backup` and `afb restore` (see [`Concurrency`]).
+#[derive(Debug, Clone, Args)]
+pub struct ConcurrencyArgs {
+    /// Requests in flight at once, at most (files per second = requests in flight / latency; the
+    /// client sends fewer while the share throttles). `--readers` is its old name.
+    #[arg(long, visible_alias = "readers", default_value_t = DEFAULT_REQUESTS_IN_FLIGHT as u32,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub requests_in_flight: u32,
+    /// Threads for chunking, hashing, compression and encryption (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub cpu_workers: Option<u32>,
+}
+
+impl ConcurrencyArgs {
+    pub fn concurrency(&self) -> Concurrency {
+        Concurrency {
+            requests_in_flight: self.requests_in_flight as usize,
+            cpu_workers: self.cpu_workers.map_or_else(|| Concurrency::default().cpu_workers, |n| n as usize),
+        }
+    }
 }
 
 /// Snapshot the live share, scan the snapshot into the index, and back up what changed since the last
@@ -169,20 +197,20 @@ pub async fn backup_share(
     share: &ShareClient,
     progress: &dyn Progress,
 ) -> anyhow::Result<BackupSummary> {
-    backup_share_with(repo, index, share, progress, 0).await
+    backup_share_with(repo, index, share, progress, Concurrency::default()).await
 }
 
-/// [`backup_share`] reading `readers` files at once (0: [`super::DEFAULT_READERS`]).
+/// [`backup_share`] with the given concurrency.
 pub async fn backup_share_with(
     repo: &mut Repository,
     index: &NodeIndex,
     share: &ShareClient,
     progress: &dyn Progress,
-    readers: usize,
+    concurrency: Concurrency,
 ) -> anyhow::Result<BackupSummary> {
     let ts = share.create_snapshot().await.with_context(|| format!("creating a snapshot of share {}", share.name()))?;
     let at = share.at_snapshot(&ts);
-    backup_from_snapshot_with(repo, index, &at, Some(ts), progress, readers).await
+    backup_from_snapshot_with(repo, index, &at, Some(ts), progress, concurrency).await
 }
 
 /// Scan `at` (normally a share snapshot, whose timestamp is `ts`) and back it up.
@@ -193,21 +221,22 @@ pub async fn backup_from_snapshot(
     ts: Option<String>,
     progress: &dyn Progress,
 ) -> anyhow::Result<BackupSummary> {
-    backup_from_snapshot_with(repo, index, at, ts, progress, 0).await
+    backup_from_snapshot_with(repo, index, at, ts, progress, Concurrency::default()).await
 }
 
-/// [`backup_from_snapshot`] reading `readers` files at once (0: the default).
+/// [`backup_from_snapshot`] with the given concurrency.
 pub async fn backup_from_snapshot_with(
     repo: &mut Repository,
     index: &NodeIndex,
     at: &ShareClient,
     ts: Option<String>,
     progress: &dyn Progress,
-    readers: usize,
+    concurrency: Concurrency,
 ) -> anyhow::Result<BackupSummary> {
     let current = scan_into_index(repo, index, at, ts.clone()).await?;
     let previous = find_previous(repo, index).await?;
-    run(repo, BackupInput { share: at.clone(), share_snapshot: ts, index, current, previous, progress, readers }).await
+    let input = BackupInput { share: at.clone(), share_snapshot: ts, index, current, previous, progress, concurrency };
+    run(repo, input).await
 }
 
 /// Scans `at` into the index under the repository's tenant and share id; the new index snapshot.
@@ -259,6 +288,9 @@ pub struct LineProgress {
     bytes: AtomicU64,
     /// Milliseconds since `start` of the last plain log line.
     last_line_ms: AtomicU64,
+    /// The client's limit on requests in flight now, and the CPU workers (see [`Progress::concurrency`]).
+    requests_in_flight: AtomicU64,
+    cpu_workers: AtomicU64,
 }
 
 impl LineProgress {
@@ -287,10 +319,20 @@ impl LineProgress {
             files: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             last_line_ms: AtomicU64::new(0),
+            requests_in_flight: AtomicU64::new(0),
+            cpu_workers: AtomicU64::new(0),
         }
     }
 
-    /// `f/total files, MB, files/s, MB/s, ETA` now.
+    /// `N requests in flight, W CPU workers` (empty before [`Progress::concurrency`] was called).
+    fn concurrency_text(&self) -> String {
+        match (self.requests_in_flight.load(Ordering::Relaxed), self.cpu_workers.load(Ordering::Relaxed)) {
+            (0, _) => String::new(),
+            (r, w) => format!(", {r} requests in flight, {w} CPU workers"),
+        }
+    }
+
+    /// `f/total files, MB, files/s, MB/s, requests in flight, CPU workers, ETA` now.
     pub fn line(&self) -> String {
         let f = self.files.load(Ordering::Relaxed);
         let b = self.bytes.load(Ordering::Relaxed);
@@ -299,11 +341,12 @@ impl LineProgress {
         let secs = self.start.elapsed().as_secs_f64().max(1e-3);
         let eta = if b > 0 { secs * (total_b as f64 / b as f64 - 1.0) } else { 0.0 };
         format!(
-            "{f}/{total_f} files, {:.1}/{:.1} MB, {:.0} files/s, {:.1} MB/s, ETA {:.0} s",
+            "{f}/{total_f} files, {:.1}/{:.1} MB, {:.0} files/s, {:.1} MB/s{}, ETA {:.0} s",
             b as f64 / 1e6,
             total_b as f64 / 1e6,
             f as f64 / secs,
             b as f64 / 1e6 / secs,
+            self.concurrency_text(),
             eta.max(0.0)
         )
     }
@@ -328,6 +371,11 @@ impl Progress for LineProgress {
         }
     }
 
+    fn concurrency(&self, requests_in_flight: usize, cpu_workers: usize) {
+        self.requests_in_flight.store(requests_in_flight as u64, Ordering::Relaxed);
+        self.cpu_workers.store(cpu_workers as u64, Ordering::Relaxed);
+    }
+
     fn file_done(&self, _path: &str, bytes: u64) {
         let f = self.files.fetch_add(1, Ordering::Relaxed) + 1;
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -336,7 +384,7 @@ impl Progress for LineProgress {
             Some(b) => {
                 b.inc(bytes);
                 let secs = self.start.elapsed().as_secs_f64().max(1e-3);
-                b.set_message(format!("{f}/{total_f} files {:.0} files/s", f as f64 / secs));
+                b.set_message(format!("{f}/{total_f} files {:.0} files/s{}", f as f64 / secs, self.concurrency_text()));
             }
             None => {
                 let ms = self.start.elapsed().as_millis() as u64;
@@ -362,9 +410,8 @@ pub struct BackupArgs {
     pub target: RepoTarget,
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Files read from the share at once (0: the default, 8).
-    #[arg(long, default_value_t = 0)]
-    pub readers: usize,
+    #[command(flatten)]
+    pub concurrency: ConcurrencyArgs,
     /// Only say what a backup would read: scan the live share into the index (no share snapshot is
     /// created) and compare it with the latest backup; nothing is read or stored in the repository.
     #[arg(long)]
@@ -374,7 +421,8 @@ pub struct BackupArgs {
 }
 
 pub async fn backup_cmd(args: BackupArgs) -> anyhow::Result<ExitCode> {
-    let svc = service(&args.source)?;
+    let concurrency = args.concurrency.concurrency();
+    let svc = service_with(&args.source, concurrency)?;
     let mut repo = args.target.open().await?;
     let index = args.target.index()?;
     if args.dry_run {
@@ -397,7 +445,7 @@ pub async fn backup_cmd(args: BackupArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::Ok);
     }
     let progress = LineProgress::new();
-    let s = backup_share_with(&mut repo, &index, &svc.share(&args.target.share), &progress, args.readers).await?;
+    let s = backup_share_with(&mut repo, &index, &svc.share(&args.target.share), &progress, concurrency).await?;
     if args.output.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
@@ -418,6 +466,10 @@ pub async fn backup_cmd(args: BackupArgs) -> anyhow::Result<ExitCode> {
             s.bytes_uploaded as f64 / 1e6,
             s.objects_written,
             s.seconds
+        );
+        println!(
+            "{} requests ({} throttled), {} in flight at most (lowest limit {}), {} CPU workers",
+            s.requests_sent, s.requests_throttled, s.requests_in_flight, s.requests_in_flight_lowest, s.cpu_workers
         );
         for w in &s.warnings {
             println!("warning: {w}");
@@ -448,15 +500,18 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub overwrite: bool,
     #[command(flatten)]
+    pub concurrency: ConcurrencyArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
 pub async fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
+    let concurrency = args.concurrency.concurrency();
     let mut repo = args.target.open().await?;
     let target = if let Some(dir) = args.to.strip_prefix("local:") {
         Target::Local(PathBuf::from(dir))
     } else if let Some(name) = args.to.strip_prefix("share:") {
-        let share = service(&args.source)?.share(name);
+        let share = service_with(&args.source, concurrency)?.share(name);
         match share.create().await {
             Ok(()) => {}
             Err(e) if e.code() == Some("ShareAlreadyExists") => {}
@@ -468,7 +523,7 @@ pub async fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     };
     let s = restore(
         &mut repo,
-        RestoreOptions { snapshot: args.snapshot, path: args.path, target, overwrite: args.overwrite },
+        RestoreOptions { snapshot: args.snapshot, path: args.path, target, overwrite: args.overwrite, concurrency },
     )
     .await?;
     if args.output.json {
@@ -482,6 +537,7 @@ pub async fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
             s.snapshot_id,
             s.files_already_present
         );
+        println!("{} requests in flight at most, {} CPU workers", s.requests_in_flight, s.cpu_workers);
         for c in &s.conflicts {
             println!("exists, not overwritten (use --overwrite): {c}");
         }

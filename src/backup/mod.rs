@@ -18,7 +18,8 @@
 //! 5. commits a backup manifest (data first, manifest last) naming the index snapshot id and the Azure
 //!    share-snapshot timestamp in `extra`.
 //!
-//! The steps are [`Plan::walk`] (1–2, for all node ids or a range of them), [`store_range`] (3–4) and
+//! The steps are [`Plan::walk`] (1–2, for all node ids or a range of them), [`store_range`] (3–4, the
+//! pipeline of reads, content processing on the repository's pool and one writer: [`store`]) and
 //! [`Plan::commit`] (the manifest); [`Plan::survey`] counts what a backup will read without reading it,
 //! and [`parts`] runs ranges as several jobs.
 //!
@@ -33,24 +34,24 @@ pub mod plan;
 /// Prune lives with the repository format; re-exported here beside `forget`.
 pub use crate::repository::prune;
 pub mod restore;
+pub mod store;
 pub mod verify;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use anyhow::Context;
-use bytes::Bytes;
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::azure::{AzureError, ByteRange, FileClient, Properties, ShareClient};
+use crate::azure::ShareClient;
 use crate::index::NodeIndex;
 use crate::index::manifest::IndexManifest;
-use crate::index::node::{Node, NodeKind as IndexKind};
-use crate::repository::generated::{BundleRef, KeyValue, NfsAttributes, NodeKind, NodeVersion};
-use crate::repository::{BackupManifest, ChunkId, ObjectId, Repository, SmallFile};
+use crate::index::node::Node;
+use crate::repository::generated::NodeVersion;
+use crate::repository::{BackupManifest, ChunkId, ObjectId, Repository};
 use parts::BatchBudget;
 pub use plan::{BucketEnd, LAST_NODE_ID, Plan, PlanWalk, Step};
+pub use store::store_range;
 
 /// Node ids per metadata object (bucket = node_id / BUCKET).
 pub const BUCKET: u64 = 4096;
@@ -76,14 +77,40 @@ pub struct BackupInput<'a> {
     pub current: IndexManifest,
     pub previous: Option<Previous>,
     pub progress: &'a dyn Progress,
-    /// Nodes read from the share at once (0: [`DEFAULT_READERS`]). Read-ahead memory is bounded by about
-    /// `(readers + 1) × 16 MiB` (a large file holds up to four 4 MiB download pieces).
-    pub readers: usize,
+    pub concurrency: Concurrency,
+}
+
+/// Requests in flight by default (`--requests-in-flight`): sized for Azure's round trips of several
+/// milliseconds, not for a local emulator (files per second = requests in flight / latency: 64 at
+/// 10 ms is 6,400 files/s).
+pub const DEFAULT_REQUESTS_IN_FLIGHT: usize = 64;
+
+/// How much a backup or a restore does at once (`--requests-in-flight`, `--cpu-workers`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Concurrency {
+    /// Requests in flight at once, at most: a backup's reads from the share; a restore's reads from
+    /// the repository and writes to a share. The client sends fewer while the share throttles (it
+    /// halves its limit on a 503 and grows it back by one per round of answers; see
+    /// [`crate::azure::client`]).
+    pub requests_in_flight: usize,
+    /// Threads of the repository's pool ([`crate::repository::CpuPool`]): chunking, hashing, compression,
+    /// encryption and decryption.
+    pub cpu_workers: usize,
+}
+
+impl Default for Concurrency {
+    /// [`DEFAULT_REQUESTS_IN_FLIGHT`], and one CPU worker per core.
+    fn default() -> Self {
+        Concurrency { requests_in_flight: DEFAULT_REQUESTS_IN_FLIGHT, cpu_workers: crate::repository::CpuPool::cores() }
+    }
 }
 
 /// Progress callbacks (terminal bars or log lines; see [`cli`]).
 pub trait Progress: Sync {
     fn start(&self, _files_to_read: u64, _bytes_to_read: u64) {}
+    /// The concurrency the run works with: `requests_in_flight` is the client's limit now (lower than
+    /// the configured one while the share throttles).
+    fn concurrency(&self, _requests_in_flight: usize, _cpu_workers: usize) {}
     fn file_done(&self, _path: &str, _bytes: u64) {}
     fn finish(&self) {}
 }
@@ -131,6 +158,16 @@ pub struct BackupSummary {
     pub metadata_objects_reused: u64,
     /// Wall-clock seconds of the run (of the job that committed, for a backup split into parts).
     pub seconds: f64,
+    /// The concurrency the run was given (of the job that committed, for a backup split into parts).
+    pub requests_in_flight: usize,
+    pub cpu_workers: usize,
+    /// Requests the reads sent to the share (retries included), and how many were answered with
+    /// throttling (503, `Retry-After`); the scan's requests are not counted.
+    pub requests_sent: u64,
+    pub requests_throttled: u64,
+    /// The lowest limit on requests in flight the client came down to (`requests_in_flight` when the
+    /// share never throttled).
+    pub requests_in_flight_lowest: usize,
     pub skipped: Vec<Skipped>,
     /// Paths backed up without their SDDL because their permission key did not resolve.
     pub sddl_missing: Vec<String>,
@@ -157,6 +194,8 @@ impl BackupSummary {
         self.bytes_uploaded += part.bytes_uploaded;
         self.objects_written += part.objects_written;
         self.chunks_new += part.chunks_new;
+        self.requests_sent += part.requests_sent;
+        self.requests_throttled += part.requests_throttled;
         self.skipped.extend(part.skipped.iter().cloned());
         self.sddl_missing.extend(part.sddl_missing.iter().cloned());
         self.warnings.extend(part.warnings.iter().cloned());
@@ -222,10 +261,6 @@ pub fn chunk_ids(v: &NodeVersion) -> Vec<ChunkId> {
     v.chunk_ids.as_deref().unwrap_or_default().chunks_exact(32).filter_map(ChunkId::from_slice).collect()
 }
 
-fn is_not_found(e: &AzureError) -> bool {
-    e.is_not_found()
-}
-
 /// Runs one backup (see the module docs) and commits its manifest. An in-progress marker
 /// (`locks/backup-*`, see [`prune`]) is held from before the first repository read until after the commit,
 /// so a concurrent prune never deletes what this backup may still refer to.
@@ -258,7 +293,7 @@ async fn run_marked(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Re
     let mut walk = plan.walk(repo, input.index, 0, LAST_NODE_ID).await?;
     let totals = (survey.files_to_read, survey.bytes_to_read);
     let refs =
-        store_range(repo, &input.share, &plan, &mut walk, totals, input.readers, input.progress, &mut sum).await?;
+        store_range(repo, &input.share, &plan, &mut walk, totals, input.concurrency, input.progress, &mut sum).await?;
     plan.commit(repo, refs, &mut sum, None).await?;
     sum.add_stats(&repo.stats(), &stats0);
     sum.seconds = started.elapsed().as_secs_f64();
@@ -373,579 +408,4 @@ pub async fn load_manifest_opt(repo: &Repository, id: &str) -> anyhow::Result<Op
         Err(crate::repository::Error::Missing { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Entries a backup queues ahead of its writer at most: reads in flight plus kept versions and bucket
-/// ends waiting their turn (a kept version is a few hundred bytes).
-const QUEUE_AHEAD: usize = 2 * BUCKET as usize;
-
-/// A step waiting for the writer, in node-id order.
-#[allow(clippy::large_enum_variant, reason = "at most QUEUE_AHEAD exist; boxing would allocate per kept node")]
-enum Queued {
-    Keep(NodeVersion),
-    Read(tokio::task::JoinHandle<Fetched>),
-    End(BucketEnd),
-}
-
-/// Stores the buckets `walk` yields (one range of `plan`): reads the nodes to read from `share` (a client
-/// at the plan's share snapshot), stores their content and permissions, and writes each bucket's
-/// metadata object as soon as the bucket is complete (or keeps the previous object for a clean bucket).
-/// `totals` (files, bytes to read) feed the progress. Nodes that could not be read go to `sum.skipped`;
-/// counters go to `sum`. Everything stored is flushed before this returns, so the refs name only
-/// durable objects.
-///
-/// Up to `readers` nodes are fetched at once, each in its own task; results are taken in node-id order
-/// by this task alone, the only one writing to the repository. Small files of one directory are stored
-/// together (a bundle when there are enough) when the walk leaves the directory or the bucket.
-#[allow(clippy::too_many_arguments, reason = "each is a distinct input of one range's storing")]
-pub async fn store_range(
-    repo: &mut Repository,
-    share: &ShareClient,
-    plan: &Plan,
-    walk: &mut PlanWalk,
-    totals: (u64, u64),
-    readers: usize,
-    progress: &dyn Progress,
-    sum: &mut BackupSummary,
-) -> anyhow::Result<ManifestRefs> {
-    progress.start(totals.0, totals.1);
-    let mut refs = ManifestRefs::default();
-    let mut ctx =
-        ReadCtx { share, prev_snapshot: plan.prev_snapshot().map(str::to_string), permissions: HashMap::new() };
-    let policy = repo.config().bundles;
-    let readers = if readers == 0 { DEFAULT_READERS } else { readers };
-    let has_prev_snapshot = ctx.prev_snapshot.is_some();
-    let mut queue: VecDeque<Queued> = VecDeque::new();
-    let mut in_flight = 0usize;
-    let mut steps = Vec::new().into_iter();
-    let mut end: Option<BucketEnd> = None;
-    let mut walk_done = false;
-    // The versions of the bucket at the head of the queue, and whether a node of it was skipped.
-    let mut bucket: Vec<NodeVersion> = Vec::new();
-    let mut bucket_skips = false;
-    // Small files of the current directory, waiting to be stored together (bundle or packs).
-    let mut group: Vec<(Node, NodeVersion, Vec<u8>)> = Vec::new();
-    let mut group_bytes = 0usize;
-    loop {
-        while in_flight < readers && queue.len() < QUEUE_AHEAD {
-            if let Some(step) = steps.next() {
-                queue.push_back(match step {
-                    Step::Keep(v) => Queued::Keep(v),
-                    Step::Read(job) => {
-                        in_flight += 1;
-                        Queued::Read(tokio::spawn(fetch(share.clone(), job, policy, has_prev_snapshot)))
-                    }
-                });
-                continue;
-            }
-            if let Some(e) = end.take() {
-                queue.push_back(Queued::End(e));
-                continue;
-            }
-            if walk_done {
-                break;
-            }
-            match walk.next_bucket(repo).await? {
-                Some(b) => {
-                    steps = b.steps.into_iter();
-                    end = Some(b.end);
-                }
-                None => walk_done = true,
-            }
-        }
-        let Some(front) = queue.pop_front() else { break };
-        let handle = match front {
-            Queued::Keep(v) => {
-                if v.kind == NodeKind::Directory {
-                    sum.dirs += 1;
-                } else {
-                    sum.files_unchanged += 1;
-                }
-                bucket.push(v);
-                continue;
-            }
-            Queued::End(e) => {
-                if !group.is_empty() {
-                    store_group(repo, std::mem::take(&mut group), &mut bucket).await?;
-                    group_bytes = 0;
-                }
-                finish_bucket(repo, e, std::mem::take(&mut bucket), bucket_skips, &mut refs, sum).await?;
-                bucket_skips = false;
-                continue;
-            }
-            Queued::Read(h) => h,
-        };
-        in_flight -= 1;
-        sum.nodes_read += 1;
-        let Fetched { job, outcome } = handle.await.context("a read task panicked")?;
-        let ToRead { node: n, path, prev } = job;
-        if !group.is_empty() && (group[0].0.parent_id != n.parent_id || group_bytes >= policy.target_size) {
-            store_group(repo, std::mem::take(&mut group), &mut bucket).await?;
-            group_bytes = 0;
-        }
-        let (props, content) = match outcome {
-            Outcome::Read(props, content) => (props, content),
-            Outcome::Skip(reason) => {
-                sum.skipped.push(Skipped { node_id: n.node_id as u64, path, reason });
-                bucket_skips = true;
-                continue;
-            }
-            Outcome::Fail(e) => return Err(e),
-        };
-        let mut v = version_from(&n, &props);
-        if let Some(key) = &props.permission_key {
-            match ctx.permission(repo, key).await {
-                Ok(pid) => v.permission_id = Some(pid.0.to_vec()),
-                Err(e) => {
-                    sum.warnings
-                        .push(format!("{path}: permission key {key} does not resolve, stored without SDDL: {e:#}"));
-                    sum.sddl_missing.push(path.clone());
-                }
-            }
-        }
-        if n.kind != IndexKind::File {
-            sum.dirs += 1;
-            bucket.push(v);
-            continue;
-        }
-        let size = props.content_length;
-        v.size = size;
-        let stored = match content {
-            Content::Small(data) => {
-                sum.bytes_read += data.len() as u64;
-                group_bytes += data.len();
-                group.push((n.clone(), v.clone(), data));
-                None
-            }
-            Content::Stream(rx) => match store_stream(repo, rx, sum).await? {
-                Ok(c) => Some(Ok(c)),
-                // Changed while it was read (or gone): one more try, reading it directly.
-                Err(_) => Some(ctx.store_large(repo, &share.file(&path), size, None, sum).await),
-            },
-            Content::Ranges => Some(ctx.store_large(repo, &share.file(&path), size, prev.as_ref(), sum).await),
-            Content::None => unreachable!("files carry content"),
-        };
-        match stored {
-            None => {}
-            Some(Ok(c)) => {
-                v.size = c.size;
-                v.chunk_ids = Some(c.chunk_ids.iter().flat_map(|c| c.0).collect());
-                v.chunk_lengths = Some(c.chunk_lengths.clone());
-                v.xorhash = Some(c.xorhash.to_vec());
-                bucket.push(v);
-            }
-            Some(Err(e)) => match read_failure(&e) {
-                Some(reason) => {
-                    sum.skipped.push(Skipped { node_id: n.node_id as u64, path, reason });
-                    bucket_skips = true;
-                    continue;
-                }
-                None => return Err(e).with_context(|| format!("reading {path}")),
-            },
-        }
-        if prev.is_some() {
-            sum.files_changed += 1;
-        } else {
-            sum.files_new += 1;
-        }
-        sum.bytes_processed += size;
-        progress.file_done(&path, size);
-    }
-    repo.flush().await?;
-    progress.finish();
-    Ok(refs)
-}
-
-/// Ends one bucket: keeps the previous backup's object when the bucket is clean and nothing in it was
-/// skipped, else writes its versions as a new metadata object (none when the bucket has no node).
-async fn finish_bucket(
-    repo: &mut Repository,
-    end: BucketEnd,
-    mut versions: Vec<NodeVersion>,
-    skips: bool,
-    refs: &mut ManifestRefs,
-    sum: &mut BackupSummary,
-) -> anyhow::Result<()> {
-    versions.sort_by_key(|v| v.node_id);
-    for v in &versions {
-        refs.note(v);
-    }
-    match end.reusable {
-        Some(object) if !skips => {
-            refs.metadata.push(object);
-            sum.metadata_objects_reused += 1;
-        }
-        _ if versions.is_empty() => {}
-        _ => {
-            let id = repo.put_metadata(versions).await?;
-            refs.metadata.push(id.to_hex());
-            sum.metadata_objects_written += 1;
-        }
-    }
-    Ok(())
-}
-
-/// A node version from an index row and the properties read from the share snapshot.
-fn version_from(n: &Node, p: &Properties) -> NodeVersion {
-    let num = |s: &Option<String>, radix| s.as_deref().and_then(|s| u32::from_str_radix(s, radix).ok()).unwrap_or(0);
-    let nfs = (p.nfs.mode.is_some() || p.nfs.owner.is_some() || p.nfs.group.is_some()).then(|| {
-        Box::new(NfsAttributes {
-            mode: num(&p.nfs.mode, 8),
-            owner: num(&p.nfs.owner, 10),
-            group: num(&p.nfs.group, 10),
-        })
-    });
-    NodeVersion {
-        node_id: n.node_id as u64,
-        parent_id: n.parent_id as u64,
-        name: Some(n.name.clone()),
-        kind: if n.kind == IndexKind::Dir { NodeKind::Directory } else { NodeKind::File },
-        size: if n.kind == IndexKind::Dir { 0 } else { p.content_length },
-        attributes: p.attributes.as_deref().map_or(n.attributes as u32, |a| crate::azure::model::parse_attributes(a).0),
-        creation_time_ns: crate::scan::nanos(p.creation_time),
-        last_write_time_ns: crate::scan::nanos(p.last_write_time).max(if p.last_write_time.is_none() {
-            n.mtime
-        } else {
-            i64::MIN
-        }),
-        change_time_ns: crate::scan::nanos(p.change_time).max(if p.change_time.is_none() { n.ctime } else { i64::MIN }),
-        permission_key: p.permission_key.clone(),
-        permission_id: None,
-        nfs,
-        metadata: (!p.metadata.is_empty()).then(|| {
-            p.metadata.iter().map(|(k, v)| KeyValue { key: Some(k.clone()), value: Some(v.clone()) }).collect()
-        }),
-        chunk_ids: None,
-        chunk_lengths: None,
-        bundle: None,
-        xorhash: None,
-        symlink_target: None,
-    }
-}
-
-async fn download_all(file: &FileClient) -> Result<Vec<u8>, AzureError> {
-    let mut out = Vec::new();
-    let mut s = Box::pin(file.download());
-    while let Some(b) = s.next().await {
-        out.extend_from_slice(&b?);
-    }
-    Ok(out)
-}
-
-struct ReadCtx<'a> {
-    share: &'a ShareClient,
-    prev_snapshot: Option<String>,
-    permissions: HashMap<String, ObjectId>,
-}
-
-impl ReadCtx<'_> {
-    async fn permission(&mut self, repo: &mut Repository, key: &str) -> anyhow::Result<ObjectId> {
-        if let Some(id) = self.permissions.get(key) {
-            return Ok(*id);
-        }
-        let sddl = self.share.get_permission(key).await?;
-        let id = repo.put_permission(&sddl).await?;
-        self.permissions.insert(key.to_string(), id);
-        Ok(id)
-    }
-
-    /// Streams a large file into chunks. With a previous version in chunks and a previous share snapshot,
-    /// reads from Azure only the ranges List Ranges reports changed; the rest comes from the previous chunks.
-    async fn store_large(
-        &self,
-        repo: &mut Repository,
-        file: &FileClient,
-        size: u64,
-        prev: Option<&NodeVersion>,
-        sum: &mut BackupSummary,
-    ) -> anyhow::Result<crate::repository::FileContent> {
-        let prev_chunks = prev.map(chunk_ids).unwrap_or_default();
-        if let (Some(prev), Some(prev_ts)) = (prev, &self.prev_snapshot)
-            && !prev_chunks.is_empty()
-            && prev.bundle.is_none()
-        {
-            match file.list_ranges(Some(prev_ts)).await {
-                Ok(list) => {
-                    let mut changed: Vec<ByteRange> = list.ranges.iter().chain(&list.clear_ranges).copied().collect();
-                    if size > prev.size {
-                        changed.push(ByteRange { start: prev.size, end: size - 1 });
-                    }
-                    return self.store_ranges(repo, file, size, prev, &prev_chunks, changed, sum).await;
-                }
-                Err(e) => {
-                    // The previous share snapshot may be gone: read everything (a vanished file fails below).
-                    sum.warnings.push(format!(
-                        "{}: List Ranges against the previous snapshot failed ({e}); read in full",
-                        file.path()
-                    ));
-                }
-            }
-        }
-        let mut w = repo.file_writer();
-        let mut s = Box::pin(file.download());
-        while let Some(b) = s.next().await {
-            let b = b?;
-            sum.bytes_read += b.len() as u64;
-            w.write(repo, &b).await?;
-        }
-        Ok(w.finish(repo).await?)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn store_ranges(
-        &self,
-        repo: &mut Repository,
-        file: &FileClient,
-        size: u64,
-        prev: &NodeVersion,
-        prev_chunks: &[ChunkId],
-        mut changed: Vec<ByteRange>,
-        sum: &mut BackupSummary,
-    ) -> anyhow::Result<crate::repository::FileContent> {
-        changed.retain(|r| r.start < size);
-        changed.sort_by_key(|r| r.start);
-        // Merge overlaps; clamp to the size.
-        let mut merged: Vec<(u64, u64)> = Vec::new();
-        for r in changed {
-            let (s, e) = (r.start, r.end.min(size - 1) + 1);
-            match merged.last_mut() {
-                Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
-            }
-        }
-        let lengths = prev.chunk_lengths.as_deref().unwrap_or_default();
-        let mut prev_reader = PrevReader { chunks: prev_chunks, lengths, idx: 0, start: 0, cache: None };
-        let mut w = repo.file_writer();
-        let mut pos = 0u64;
-        const PIECE: u64 = 4 << 20;
-        let mut segments: Vec<(u64, u64, bool)> = Vec::new();
-        for (s, e) in merged {
-            if pos < s {
-                segments.push((pos, s, false));
-            }
-            segments.push((s, e, true));
-            pos = e;
-        }
-        if pos < size {
-            segments.push((pos, size, false));
-        }
-        for (s, e, from_azure) in segments {
-            let mut off = s;
-            while off < e {
-                let len = (e - off).min(PIECE);
-                let data: Bytes = if from_azure || off + len > prev.size {
-                    let (b, _) = file.download_range(off, len).await?;
-                    sum.bytes_read += b.len() as u64;
-                    b
-                } else {
-                    let b = prev_reader.read(repo, off, len).await?;
-                    sum.bytes_reused += b.len() as u64;
-                    Bytes::from(b)
-                };
-                w.write(repo, &data).await?;
-                off += len;
-            }
-        }
-        Ok(w.finish(repo).await?)
-    }
-}
-
-/// Sequential reader over a previous version's chunks.
-struct PrevReader<'a> {
-    chunks: &'a [ChunkId],
-    lengths: &'a [u32],
-    idx: usize,
-    /// File offset of chunk `idx`.
-    start: u64,
-    cache: Option<(usize, Vec<u8>)>,
-}
-
-impl PrevReader<'_> {
-    async fn read(&mut self, repo: &mut Repository, off: u64, len: u64) -> anyhow::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(len as usize);
-        let end = off + len;
-        // Offsets only move forward.
-        let mut pos = off;
-        while pos < end {
-            while self.idx < self.chunks.len() && self.start + self.lengths[self.idx] as u64 <= pos {
-                self.start += self.lengths[self.idx] as u64;
-                self.idx += 1;
-            }
-            anyhow::ensure!(self.idx < self.chunks.len(), "previous version shorter than {end}");
-            if self.cache.as_ref().is_none_or(|(i, _)| *i != self.idx) {
-                self.cache = Some((self.idx, repo.read_chunk(&self.chunks[self.idx]).await?));
-            }
-            let data = &self.cache.as_ref().unwrap().1;
-            let from = (pos - self.start) as usize;
-            let to = ((end - self.start) as usize).min(data.len());
-            out.extend_from_slice(&data[from..to]);
-            pos = self.start + to as u64;
-        }
-        Ok(out)
-    }
-}
-
-/// Nodes fetched from the share at once by default (see [`BackupInput::readers`]).
-pub const DEFAULT_READERS: usize = 8;
-
-struct Fetched {
-    job: ToRead,
-    outcome: Outcome,
-}
-
-#[allow(clippy::large_enum_variant, reason = "one per file read in flight, a bounded number")]
-enum Outcome {
-    Read(Properties, Content),
-    /// Left out of this backup, with the reason (gone, changed while read).
-    Skip(String),
-    Fail(anyhow::Error),
-}
-
-enum Content {
-    /// A directory.
-    None,
-    /// A small file's whole content.
-    Small(Vec<u8>),
-    /// A large file's content in download pieces (4 MiB), at most one piece queued.
-    Stream(tokio::sync::mpsc::Receiver<Result<Bytes, AzureError>>),
-    /// A large modified file with a previous version in chunks: the writer reads the changed ranges.
-    Ranges,
-}
-
-/// Why a read failed, when the failure means "leave this node out" rather than "fail the backup".
-fn read_failure(e: &anyhow::Error) -> Option<String> {
-    let az = e.chain().find_map(|c| c.downcast_ref::<AzureError>())?;
-    if az.is_not_found() {
-        return Some(format!("gone before it was read: {az}"));
-    }
-    if is_changed(az) {
-        return Some(format!("changed while it was read (twice); the next backup reads it again: {az}"));
-    }
-    None
-}
-
-fn is_changed(e: &AzureError) -> bool {
-    matches!(&e.kind, crate::azure::ErrorKind::Protocol(m) if m.starts_with("file changed during download"))
-}
-
-/// Reads one node's properties and, for files, starts on its content (see [`Content`]). Runs as its own
-/// task, so up to `readers` of these overlap while the writer stores earlier nodes.
-async fn fetch(
-    share: ShareClient,
-    job: ToRead,
-    policy: crate::repository::bundle::BundlePolicy,
-    has_prev_snapshot: bool,
-) -> Fetched {
-    let is_file = job.node.kind == IndexKind::File;
-    let props =
-        if is_file { share.file(&job.path).properties().await } else { share.directory(&job.path).properties().await };
-    let props = match props {
-        Ok(p) => p,
-        Err(e) if is_not_found(&e) => {
-            return Fetched { outcome: Outcome::Skip(format!("gone before it was read: {e}")), job };
-        }
-        Err(e) => {
-            let path = job.path.clone();
-            return Fetched {
-                outcome: Outcome::Fail(anyhow::Error::new(e).context(format!("properties of {path}"))),
-                job,
-            };
-        }
-    };
-    if !is_file {
-        return Fetched { outcome: Outcome::Read(props, Content::None), job };
-    }
-    // The index row and the file disagree: it changed after the scan (only possible on a live share).
-    if props.content_length != job.node.size.max(0) as u64 {
-        let reason = format!(
-            "changed after the scan ({} bytes listed, {} now); the next backup reads it",
-            job.node.size, props.content_length
-        );
-        return Fetched { outcome: Outcome::Skip(reason), job };
-    }
-    let file = share.file(&job.path);
-    if policy.is_small(props.content_length) {
-        let mut tries = 0;
-        let outcome = loop {
-            tries += 1;
-            match download_all(&file).await {
-                Ok(data) => break Outcome::Read(props, Content::Small(data)),
-                Err(e) if is_changed(&e) && tries < 2 => continue,
-                Err(e) => {
-                    let e = anyhow::Error::new(e);
-                    break match read_failure(&e) {
-                        Some(reason) => Outcome::Skip(reason),
-                        None => Outcome::Fail(e.context(format!("reading {}", job.path))),
-                    };
-                }
-            }
-        };
-        return Fetched { outcome, job };
-    }
-    let has_chunks =
-        job.prev.as_ref().is_some_and(|p| p.bundle.is_none() && p.chunk_ids.as_ref().is_some_and(|c| !c.is_empty()));
-    if has_chunks && has_prev_snapshot {
-        return Fetched { outcome: Outcome::Read(props, Content::Ranges), job };
-    }
-    let (tx, rx) = tokio::sync::mpsc::channel(1);
-    tokio::spawn(async move {
-        let mut s = Box::pin(file.download());
-        while let Some(piece) = s.next().await {
-            let stop = piece.is_err();
-            if tx.send(piece).await.is_err() || stop {
-                break;
-            }
-        }
-    });
-    Fetched { outcome: Outcome::Read(props, Content::Stream(rx)), job }
-}
-
-/// Chunks a large file from its download pieces. `Ok(Err(e))`: the read failed (the caller may retry);
-/// `Err`: the repository failed.
-async fn store_stream(
-    repo: &mut Repository,
-    mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, AzureError>>,
-    sum: &mut BackupSummary,
-) -> anyhow::Result<Result<crate::repository::FileContent, AzureError>> {
-    let mut w = repo.file_writer();
-    while let Some(piece) = rx.recv().await {
-        match piece {
-            Ok(b) => {
-                sum.bytes_read += b.len() as u64;
-                w.write(repo, &b).await?;
-            }
-            Err(e) => return Ok(Err(e)),
-        }
-    }
-    Ok(Ok(w.finish(repo).await?))
-}
-
-/// Stores one directory's small files together (a bundle when there are enough) and records them.
-async fn store_group(
-    repo: &mut Repository,
-    group: Vec<(Node, NodeVersion, Vec<u8>)>,
-    out: &mut Vec<NodeVersion>,
-) -> anyhow::Result<()> {
-    let datas: Vec<&[u8]> = group.iter().map(|(_, _, d)| d.as_slice()).collect();
-    let stored = repo.store_small_files(&datas).await?;
-    for ((_, mut v, _), s) in group.into_iter().zip(stored) {
-        match s {
-            SmallFile::Chunks(c) => {
-                v.chunk_ids = Some(c.chunk_ids.iter().flat_map(|c| c.0).collect());
-                v.chunk_lengths = Some(c.chunk_lengths);
-                v.xorhash = Some(c.xorhash.to_vec());
-            }
-            SmallFile::Bundle { bundle, member, xorhash } => {
-                v.bundle = Some(Box::new(BundleRef {
-                    bundle_id: Some(bundle.0.to_vec()),
-                    member: Some(member.id.0.to_vec()),
-                    offset: member.offset,
-                    length: member.length,
-                }));
-                v.xorhash = Some(xorhash.to_vec());
-            }
-        }
-        out.push(v);
-    }
-    Ok(())
 }

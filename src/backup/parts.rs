@@ -82,7 +82,7 @@ pub async fn plan_upload(
     share: &ShareClient,
     upload: &Upload,
     budget: &BatchBudget,
-    readers: usize,
+    concurrency: super::Concurrency,
     progress: &dyn Progress,
 ) -> anyhow::Result<Planned> {
     if let Some(m) = load_manifest_opt(repo, &upload.snapshot_id).await? {
@@ -100,7 +100,7 @@ pub async fn plan_upload(
         let mut sum = plan.base_summary();
         let mut walk = plan.walk(repo, index, 0, LAST_NODE_ID).await?;
         let totals = (survey.files_to_read, survey.bytes_to_read);
-        let refs = store_range(repo, share, &plan, &mut walk, totals, readers, progress, &mut sum).await?;
+        let refs = store_range(repo, share, &plan, &mut walk, totals, concurrency, progress, &mut sum).await?;
         plan.commit(repo, refs, &mut sum, Some(upload.snapshot_id.clone())).await?;
         sum.add_stats(&repo.stats(), &stats0);
         sum.seconds = started.elapsed().as_secs_f64();
@@ -153,7 +153,7 @@ pub async fn run_part(
     run: &str,
     upload: &Upload,
     range: &PartRange,
-    readers: usize,
+    concurrency: super::Concurrency,
     progress: &dyn Progress,
 ) -> anyhow::Result<PartDone> {
     if load_manifest_opt(repo, &upload.snapshot_id).await?.is_some() {
@@ -174,7 +174,7 @@ pub async fn run_part(
         let mut sum = BackupSummary::default();
         let mut walk = plan.walk(repo, index, range.first, range.last).await?;
         let totals = (range.nodes, range.bytes);
-        let refs = store_range(repo, share, &plan, &mut walk, totals, readers, progress, &mut sum).await?;
+        let refs = store_range(repo, share, &plan, &mut walk, totals, concurrency, progress, &mut sum).await?;
         let read = sum.nodes_read;
         if read != range.nodes {
             bail!(

@@ -6,12 +6,17 @@
 //!
 //! Local writes are confined below the target root ([`super::confined`]): every path component is
 //! checked with [`crate::azure::check_entry_name`] and opened relative to its parent without following
-//! symlinks; an existing entry that is not a regular file is a conflict and is never read. Content is
-//! streamed one piece at a time ([`ContentPieces`]: a chunk, or one bundled small file), to the temporary
-//! file or as Put Range calls of at most 4 MiB, so memory does not grow with a file's size.
+//! symlinks; an existing entry that is not a regular file is a conflict and is never read.
+//!
+//! Directories are made first, one at a time; then up to `requests_in_flight` files are restored at
+//! once, each streamed piece by piece (a chunk, with [`CHUNKS_AHEAD`] read ahead, or one bundled small
+//! file) to its temporary file or as Put Range calls of at most 4 MiB, so memory does not grow with a
+//! file's size. Blob and bundle reads of all those files are in flight together and are decrypted on
+//! the repository's pool (`cpu_workers`); a bundle is opened once for all its members.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -24,7 +29,7 @@ use crate::azure::{FileClient, NfsProperties, NodeProps, Permission, ShareClient
 use crate::hash::QuickXorHash;
 use crate::repository::bundle::BundleMember;
 use crate::repository::generated::{NodeKind, NodeVersion};
-use crate::repository::{BackupManifest, BundleCache, ChunkId, ObjectId, Repository};
+use crate::repository::{BackupManifest, BundleCache, ChunkId, ContentReader, ObjectId, Repository};
 
 /// Where to restore to.
 pub enum Target {
@@ -41,11 +46,15 @@ pub struct RestoreOptions {
     pub path: Option<String>,
     pub target: Target,
     pub overwrite: bool,
+    pub concurrency: super::Concurrency,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RestoreSummary {
     pub snapshot_id: String,
+    /// The concurrency the restore was given.
+    pub requests_in_flight: usize,
+    pub cpu_workers: usize,
     pub files_restored: u64,
     pub dirs: u64,
     pub bytes_written: u64,
@@ -199,38 +208,6 @@ fn bundle_ref(v: &NodeVersion) -> anyhow::Result<Option<(ObjectId, BundleMember)
     Ok(Some((bundle, member)))
 }
 
-/// A file's content, read one piece at a time so memory stays bounded whatever the file's size: a
-/// bundled small file is one piece (at most the bundle size), a chunked file one chunk per piece (at most
-/// the chunker's maximum, 256 KiB by default).
-pub struct ContentPieces {
-    bundled: Option<Vec<u8>>,
-    chunks: std::vec::IntoIter<ChunkId>,
-}
-
-impl ContentPieces {
-    /// Opens a file's content from its node version, opening bundles through `cache`.
-    pub async fn open(repo: &Repository, v: &NodeVersion, cache: &mut BundleCache) -> anyhow::Result<ContentPieces> {
-        if let Some((bundle, member)) = bundle_ref(v)? {
-            let tar = cache.tar(repo, &bundle).await?;
-            let path = repo.scope().bundle(&bundle);
-            let data = crate::repository::bundle::member_data(repo.key(), path.as_ref(), &tar, &member)?.to_vec();
-            return Ok(ContentPieces { bundled: Some(data), chunks: Vec::new().into_iter() });
-        }
-        Ok(ContentPieces { bundled: None, chunks: chunk_ids(v).into_iter() })
-    }
-
-    /// The next piece; `None` after the last.
-    pub async fn next(&mut self, repo: &mut Repository) -> anyhow::Result<Option<Vec<u8>>> {
-        if let Some(data) = self.bundled.take() {
-            return Ok(Some(data));
-        }
-        match self.chunks.next() {
-            Some(id) => Ok(Some(repo.read_chunk(&id).await?)),
-            None => Ok(None),
-        }
-    }
-}
-
 /// A file's content from its node version, whole in memory (small files and tests; restore streams
 /// with [`ContentPieces`]).
 pub async fn read_content(repo: &mut Repository, v: &NodeVersion) -> anyhow::Result<Vec<u8>> {
@@ -290,217 +267,96 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
     }
     // Directories first, parents before children; then the files, bucket by bucket.
     selected_dirs.sort_by_key(|(p, _)| (p.matches('/').count(), p.clone()));
-    let mut selected_dirs = selected_dirs.into_iter();
-    let mut buckets = manifest.metadata.iter();
-    let mut bucket: std::vec::IntoIter<NodeVersion> = Vec::new().into_iter();
-    let mut sum = RestoreSummary { snapshot_id: snapshot_id.clone(), ..Default::default() };
-    let mut perm_keys: HashMap<Vec<u8>, String> = HashMap::new();
-    let mut dir_times: Vec<(String, NodeVersion)> = Vec::new();
-    let mut bundles = BundleCache::default();
+    repo.set_cpu_workers(opts.concurrency.cpu_workers);
+    let mut sum = RestoreSummary {
+        snapshot_id: snapshot_id.clone(),
+        requests_in_flight: opts.concurrency.requests_in_flight,
+        cpu_workers: opts.concurrency.cpu_workers,
+        ..Default::default()
+    };
     let local_root = match &opts.target {
         Target::Local(root) => Some(ConfinedRoot::open(root)?),
         Target::Share(_) => None,
     };
-    loop {
-        let (path, v) = match selected_dirs.next() {
-            Some(d) => d,
-            None => {
-                let next = loop {
-                    if let Some(v) = bucket.next() {
-                        if v.kind == NodeKind::Directory {
-                            continue;
-                        }
-                        let p = path_of(&dir_paths, &v);
-                        if wanted(&p) {
-                            break Some((p, v));
-                        }
-                        continue;
-                    }
-                    let Some(id) = buckets.next() else { break None };
-                    bucket = load_bucket(repo, id).await?.into_iter();
-                };
-                match next {
-                    Some(f) => f,
-                    None => break,
-                }
-            }
-        };
-        let (path, v) = (&path, &v);
-        // Every name on the way is checked again here: a repository may hold names from older
-        // versions, or be hostile.
+    let shared = Shared {
+        reader: repo.reader(),
+        repo: tokio::sync::Mutex::new(repo),
+        bundles: Default::default(),
+        perm_keys: Default::default(),
+    };
+    // Directories first, parents before children, one at a time.
+    let mut dir_times: Vec<(String, NodeVersion)> = Vec::new();
+    for (path, v) in &selected_dirs {
         if let Some(why) = bad_name(v, &dirs) {
             sum.refused.push(format!("refusing path \"{}\": {why}", path.escape_debug()));
             continue;
         }
         match &opts.target {
-            Target::Local(_) => {
-                let root = local_root.as_ref().expect("opened for local targets");
-                let (dir_path, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-                if v.kind == NodeKind::Directory {
-                    match root.dir(path, true) {
-                        Ok(_) => sum.dirs += 1,
-                        Err(e) => refused(&mut sum, e)?,
-                    }
-                    continue;
-                }
-                let dir = match root.dir(dir_path, true) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        refused(&mut sum, e)?;
-                        continue;
-                    }
-                };
-                match dir.existing(name)? {
-                    Existing::Nothing => {}
-                    Existing::Other(what) => {
-                        sum.conflicts
-                            .push(format!("{} (exists and is {what}, not a regular file)", root.display(path)));
-                        continue;
-                    }
-                    Existing::File(size) => {
-                        if size == v.size && Some(dir.hash_file(name)?.0.as_slice()) == v.xorhash.as_deref() {
-                            sum.files_already_present += 1;
-                            continue;
-                        }
-                        if !opts.overwrite {
-                            sum.conflicts.push(root.display(path));
-                            continue;
-                        }
-                    }
-                }
-                let mut pending = dir.create_pending(name)?;
-                let mut written = 0u64;
-                let mut failed = None;
-                match ContentPieces::open(repo, v, &mut bundles).await {
-                    Ok(mut pieces) => loop {
-                        match pieces.next(repo).await {
-                            Ok(Some(piece)) => {
-                                dir.write(&mut pending, &piece)?;
-                                written += piece.len() as u64;
-                            }
-                            Ok(None) => break,
-                            Err(e) => {
-                                failed = Some(e);
-                                break;
-                            }
-                        }
-                    },
-                    Err(e) => failed = Some(e),
-                }
-                if let Some(e) = failed {
-                    dir.abandon(pending);
-                    damaged(&mut sum, path, e)?;
-                    continue;
-                }
-                dir.commit(pending, time_of(v.last_write_time_ns).map(Into::into))?;
-                sum.files_restored += 1;
-                sum.bytes_written += written;
-            }
+            Target::Local(_) => match local_root.as_ref().expect("opened for local targets").dir(path, true) {
+                Ok(_) => sum.dirs += 1,
+                Err(e) => refused(&mut sum, e)?,
+            },
             Target::Share(share) => {
-                let mut props = NodeProps {
-                    attributes: Some(crate::azure::model::request_attributes(v.attributes)),
-                    creation_time: time_of(v.creation_time_ns),
-                    last_write_time: time_of(v.last_write_time_ns),
-                    change_time: time_of(v.change_time_ns),
-                    nfs: NfsProperties {
-                        mode: v.nfs.as_ref().map(|n| format!("{:04o}", n.mode)),
-                        owner: v.nfs.as_ref().map(|n| n.owner.to_string()),
-                        group: v.nfs.as_ref().map(|n| n.group.to_string()),
-                    },
-                    metadata: v
-                        .metadata
-                        .iter()
-                        .flatten()
-                        .filter_map(|kv| Some((kv.key.clone()?, kv.value.clone().unwrap_or_default())))
-                        .collect(),
-                    ..Default::default()
-                };
-                if let Some(pid) = &v.permission_id {
-                    if !perm_keys.contains_key(pid) {
-                        let id = ObjectId::from_slice(pid).context("malformed permission id")?;
-                        let sddl = repo.get_permission(&id).await?;
-                        perm_keys.insert(pid.clone(), share.create_permission(&sddl).await?);
+                let props = shared.props(share, v).await?;
+                let d = share.directory(path);
+                match d.create(&props).await {
+                    Ok(_) => {}
+                    Err(e) if e.code() == Some("ResourceAlreadyExists") => {
+                        d.set_properties(&NodeProps { metadata: Default::default(), ..props.clone() }).await?;
                     }
-                    props.permission = Some(Permission::Key(perm_keys[pid].clone()));
+                    Err(e) => return Err(e).with_context(|| format!("creating directory {path}")),
                 }
-                if v.kind == NodeKind::Directory {
-                    let d = share.directory(path);
-                    match d.create(&props).await {
-                        Ok(_) => {}
-                        Err(e) if e.code() == Some("ResourceAlreadyExists") => {
-                            d.set_properties(&NodeProps { metadata: Default::default(), ..props.clone() }).await?;
-                        }
-                        Err(e) => return Err(e).with_context(|| format!("creating directory {path}")),
-                    }
-                    sum.dirs += 1;
-                    dir_times.push((path.clone(), v.clone()));
-                    continue;
-                }
-                let f = share.file(path);
-                if let Ok(p) = f.properties().await {
-                    if p.content_length == v.size
-                        && Some(share_file_xorhash(&f).await?.as_slice()) == v.xorhash.as_deref()
-                    {
-                        sum.files_already_present += 1;
-                        continue;
-                    }
-                    if !opts.overwrite {
-                        sum.conflicts.push(path.clone());
-                        continue;
-                    }
-                }
-                f.create(v.size, &props).await.with_context(|| format!("creating {path}"))?;
-                // Pieces are gathered into ranges of at most MAX_RANGE_BYTES, each written as it fills.
-                let range_bytes = crate::azure::MAX_RANGE_BYTES as usize;
-                let mut range: Vec<u8> = Vec::new();
-                let mut offset = 0u64;
-                let mut failed = None;
-                match ContentPieces::open(repo, v, &mut bundles).await {
-                    Ok(mut pieces) => loop {
-                        let piece = match pieces.next(repo).await {
-                            Ok(p) => p,
-                            Err(e) => {
-                                failed = Some(e);
-                                break;
-                            }
-                        };
-                        let last = piece.is_none();
-                        let mut piece: &[u8] = piece.as_deref().unwrap_or_default();
-                        while !piece.is_empty() {
-                            let take = (range_bytes - range.len()).min(piece.len());
-                            range.extend_from_slice(&piece[..take]);
-                            piece = &piece[take..];
-                            if range.len() == range_bytes {
-                                f.put_range(offset, Bytes::from(std::mem::take(&mut range))).await?;
-                                offset += range_bytes as u64;
-                            }
-                        }
-                        if last {
-                            if !range.is_empty() {
-                                let n = range.len() as u64;
-                                f.put_range(offset, Bytes::from(std::mem::take(&mut range))).await?;
-                                offset += n;
-                            }
-                            break;
-                        }
-                    },
-                    Err(e) => failed = Some(e),
-                }
-                if let Some(e) = failed {
-                    // A partial file is not left behind.
-                    if let Err(d) = f.delete().await {
-                        tracing::warn!("could not delete the partly restored {path}: {d}");
-                    }
-                    damaged(&mut sum, path, e)?;
-                    continue;
-                }
-                // Writing content moves the times: set them (and attributes, permission) again.
-                f.set_properties(&NodeProps { metadata: Default::default(), ..props }, None).await?;
-                sum.files_restored += 1;
-                sum.bytes_written += offset;
+                sum.dirs += 1;
+                dir_times.push((path.clone(), v.clone()));
             }
         }
     }
+    // Then the files, bucket by bucket, up to `requests_in_flight` of them at once.
+    let sum = std::sync::Mutex::new(sum);
+    let at_once = opts.concurrency.requests_in_flight.max(1);
+    let mut running = futures::stream::FuturesUnordered::new();
+    let mut buckets = manifest.metadata.iter();
+    let mut bucket: std::vec::IntoIter<NodeVersion> = Vec::new().into_iter();
+    loop {
+        let Some(v) = bucket.next() else {
+            let Some(id) = buckets.next() else { break };
+            // Not through the repository: a running file may hold it while this task does not poll it.
+            let oid = ObjectId::from_hex(id).with_context(|| format!("malformed metadata id {id}"))?;
+            bucket = shared.reader.get_metadata(&oid).await?.into_iter();
+            continue;
+        };
+        if v.kind == NodeKind::Directory {
+            continue;
+        }
+        let path = path_of(&dir_paths, &v);
+        if !wanted(&path) {
+            continue;
+        }
+        // Every name on the way is checked again here: a repository may hold names from older
+        // versions, or be hostile.
+        if let Some(why) = bad_name(&v, &dirs) {
+            lock(&sum).refused.push(format!("refusing path \"{}\": {why}", path.escape_debug()));
+            continue;
+        }
+        while running.len() >= at_once {
+            running.next().await.expect("files running")?;
+        }
+        let (shared, sum, target, root) = (&shared, &sum, &opts.target, local_root.as_ref());
+        running.push(async move {
+            match target {
+                Target::Local(_) => {
+                    let root = root.expect("opened for local targets");
+                    shared.restore_local(root, &path, &v, opts.overwrite, sum).await
+                }
+                Target::Share(share) => shared.restore_to_share(share, &path, &v, opts.overwrite, sum).await,
+            }
+        });
+    }
+    while let Some(done) = running.next().await {
+        done?;
+    }
+    drop(running);
+    let sum = sum.into_inner().expect("restore summary");
     // Directory times last (creating children changes them), deepest first.
     if let Target::Share(share) = &opts.target {
         for (path, v) in dir_times.iter().rev() {
@@ -514,6 +370,234 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
         }
     }
     Ok(sum)
+}
+
+fn lock(sum: &std::sync::Mutex<RestoreSummary>) -> std::sync::MutexGuard<'_, RestoreSummary> {
+    sum.lock().expect("restore summary")
+}
+
+/// Chunks of one file read ahead of its writing, at most (each at most 256 KiB with the default
+/// chunking): with `requests_in_flight` files at once, a few MiB.
+const CHUNKS_AHEAD: usize = 2;
+
+/// What the files restored at once share (their futures are polled by the restoring task only while
+/// it waits for them, so it never waits for the repository or a pool slot itself, which a parked file
+/// may hold): chunk lookups through the repository (one at a time: the
+/// index is the repository's), reads of blobs and bundles in flight at once with their decryption on
+/// the pool ([`ContentReader`]), the last bundles opened (each opened once however many of its members
+/// are restored at once), and the share's permission keys of the SDDLs restored so far.
+struct Shared<'a> {
+    repo: tokio::sync::Mutex<&'a mut Repository>,
+    reader: ContentReader,
+    bundles: std::sync::Mutex<VecDeque<(ObjectId, Arc<tokio::sync::OnceCell<Arc<Vec<u8>>>>)>>,
+    perm_keys: tokio::sync::Mutex<HashMap<Vec<u8>, String>>,
+}
+
+impl Shared<'_> {
+    /// Bundle `id` decrypted: opened once, then kept among the last [`BundleCache::CAPACITY`].
+    async fn bundle(&self, id: ObjectId) -> anyhow::Result<Arc<Vec<u8>>> {
+        let cell = {
+            let mut recent = self.bundles.lock().expect("bundle cache");
+            match recent.iter().find(|(b, _)| *b == id) {
+                Some((_, cell)) => cell.clone(),
+                None => {
+                    let cell = Arc::new(tokio::sync::OnceCell::new());
+                    recent.push_front((id, cell.clone()));
+                    recent.truncate(BundleCache::CAPACITY);
+                    cell
+                }
+            }
+        };
+        let tar = cell.get_or_try_init(|| async { self.reader.open_bundle(&id).await.map(Arc::new) }).await?;
+        Ok(tar.clone())
+    }
+
+    /// A file's content in pieces, in order: a bundled file is one piece, a chunked file one chunk per
+    /// piece with [`CHUNKS_AHEAD`] chunks read ahead. Memory stays bounded whatever the file's size.
+    fn pieces<'s>(&'s self, v: &NodeVersion) -> futures::stream::BoxStream<'s, anyhow::Result<Vec<u8>>> {
+        match bundle_ref(v) {
+            Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+            Ok(Some((bundle, member))) => futures::stream::once(async move {
+                let tar = self.bundle(bundle).await?;
+                let path = self.reader.scope().bundle(&bundle);
+                let data = crate::repository::bundle::member_data(self.reader.key(), path.as_ref(), &tar, &member)?;
+                Ok(data.to_vec())
+            })
+            .boxed(),
+            Ok(None) => futures::stream::iter(chunk_ids(v))
+                .map(move |id| async move {
+                    let entry = self.repo.lock().await.locate_chunk(&id).await?;
+                    Ok(self.reader.read_blob(&entry).await?)
+                })
+                .buffered(CHUNKS_AHEAD)
+                .boxed(),
+        }
+    }
+
+    /// Restores one file below a local root (see the module docs).
+    async fn restore_local(
+        &self,
+        root: &ConfinedRoot,
+        path: &str,
+        v: &NodeVersion,
+        overwrite: bool,
+        sum: &std::sync::Mutex<RestoreSummary>,
+    ) -> anyhow::Result<()> {
+        let (dir_path, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let dir = match root.dir(dir_path, true) {
+            Ok(d) => d,
+            Err(e) => return refused(&mut lock(sum), e),
+        };
+        match dir.existing(name)? {
+            Existing::Nothing => {}
+            Existing::Other(what) => {
+                lock(sum).conflicts.push(format!("{} (exists and is {what}, not a regular file)", root.display(path)));
+                return Ok(());
+            }
+            Existing::File(size) => {
+                if size == v.size && Some(dir.hash_file(name)?.0.as_slice()) == v.xorhash.as_deref() {
+                    lock(sum).files_already_present += 1;
+                    return Ok(());
+                }
+                if !overwrite {
+                    lock(sum).conflicts.push(root.display(path));
+                    return Ok(());
+                }
+            }
+        }
+        let mut pending = dir.create_pending(name)?;
+        let mut written = 0u64;
+        let mut failed = None;
+        let mut pieces = self.pieces(v);
+        while let Some(piece) = pieces.next().await {
+            match piece {
+                Ok(piece) => {
+                    dir.write(&mut pending, &piece)?;
+                    written += piece.len() as u64;
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(pieces);
+        if let Some(e) = failed {
+            dir.abandon(pending);
+            return damaged(&mut lock(sum), path, e);
+        }
+        dir.commit(pending, time_of(v.last_write_time_ns).map(Into::into))?;
+        let mut s = lock(sum);
+        s.files_restored += 1;
+        s.bytes_written += written;
+        Ok(())
+    }
+
+    /// The properties a node is created with on a share: attributes, times, NFS mode/owner/group,
+    /// metadata, and its SDDL as a permission key of that share (created once per SDDL).
+    async fn props(&self, share: &ShareClient, v: &NodeVersion) -> anyhow::Result<NodeProps> {
+        let mut props = NodeProps {
+            attributes: Some(crate::azure::model::request_attributes(v.attributes)),
+            creation_time: time_of(v.creation_time_ns),
+            last_write_time: time_of(v.last_write_time_ns),
+            change_time: time_of(v.change_time_ns),
+            nfs: NfsProperties {
+                mode: v.nfs.as_ref().map(|n| format!("{:04o}", n.mode)),
+                owner: v.nfs.as_ref().map(|n| n.owner.to_string()),
+                group: v.nfs.as_ref().map(|n| n.group.to_string()),
+            },
+            metadata: v
+                .metadata
+                .iter()
+                .flatten()
+                .filter_map(|kv| Some((kv.key.clone()?, kv.value.clone().unwrap_or_default())))
+                .collect(),
+            ..Default::default()
+        };
+        if let Some(pid) = &v.permission_id {
+            let mut keys = self.perm_keys.lock().await;
+            if !keys.contains_key(pid) {
+                let id = ObjectId::from_slice(pid).context("malformed permission id")?;
+                let sddl = self.repo.lock().await.get_permission(&id).await?;
+                keys.insert(pid.clone(), share.create_permission(&sddl).await?);
+            }
+            props.permission = Some(Permission::Key(keys[pid].clone()));
+        }
+        Ok(props)
+    }
+
+    /// Restores one file to a share: created with its properties, written in Put Range calls of at most
+    /// 4 MiB, its properties set again (writing moves the times).
+    async fn restore_to_share(
+        &self,
+        share: &ShareClient,
+        path: &str,
+        v: &NodeVersion,
+        overwrite: bool,
+        sum: &std::sync::Mutex<RestoreSummary>,
+    ) -> anyhow::Result<()> {
+        let props = self.props(share, v).await?;
+        let f = share.file(path);
+        if let Ok(p) = f.properties().await {
+            if p.content_length == v.size && Some(share_file_xorhash(&f).await?.as_slice()) == v.xorhash.as_deref() {
+                lock(sum).files_already_present += 1;
+                return Ok(());
+            }
+            if !overwrite {
+                lock(sum).conflicts.push(path.to_string());
+                return Ok(());
+            }
+        }
+        f.create(v.size, &props).await.with_context(|| format!("creating {path}"))?;
+        // Pieces are gathered into ranges of at most MAX_RANGE_BYTES, each written as it fills.
+        let range_bytes = crate::azure::MAX_RANGE_BYTES as usize;
+        let mut range: Vec<u8> = Vec::new();
+        let mut offset = 0u64;
+        let mut failed = None;
+        let mut pieces = self.pieces(v);
+        loop {
+            let piece = match pieces.next().await.transpose() {
+                Ok(p) => p,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
+            let last = piece.is_none();
+            let mut piece: &[u8] = piece.as_deref().unwrap_or_default();
+            while !piece.is_empty() {
+                let take = (range_bytes - range.len()).min(piece.len());
+                range.extend_from_slice(&piece[..take]);
+                piece = &piece[take..];
+                if range.len() == range_bytes {
+                    f.put_range(offset, Bytes::from(std::mem::take(&mut range))).await?;
+                    offset += range_bytes as u64;
+                }
+            }
+            if last {
+                if !range.is_empty() {
+                    let n = range.len() as u64;
+                    f.put_range(offset, Bytes::from(std::mem::take(&mut range))).await?;
+                    offset += n;
+                }
+                break;
+            }
+        }
+        drop(pieces);
+        if let Some(e) = failed {
+            // A partial file is not left behind.
+            if let Err(d) = f.delete().await {
+                tracing::warn!("could not delete the partly restored {path}: {d}");
+            }
+            return damaged(&mut lock(sum), path, e);
+        }
+        // Writing content moves the times: set them (and attributes, permission) again.
+        f.set_properties(&NodeProps { metadata: Default::default(), ..props }, None).await?;
+        let mut s = lock(sum);
+        s.files_restored += 1;
+        s.bytes_written += offset;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

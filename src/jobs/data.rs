@@ -48,6 +48,7 @@ use super::payloads::{
 };
 use crate::azure::credential::AccountConfig;
 use crate::azure::{ClientOptions, FileServiceClient, ShareClient};
+use crate::backup::Concurrency;
 use crate::backup::cli::RepoTarget;
 use crate::backup::parts::{self, BatchBudget, PartDone, PartRange, Planned, Upload};
 use crate::backup::restore::{RestoreOptions, Target, restore};
@@ -430,8 +431,11 @@ async fn backup_index_snapshot(
     let at = svc.share(&info.azure_share).at_snapshot(&info.share_snapshot);
     let progress = JobProgress::new(ctx);
     ctx.progress(json!({ "phase": "planning backup", "snapshot_id": upload.snapshot_id }));
-    let planned =
-        stoppable(ctx, parts::plan_upload(&mut repo, &index, &at, &upload, &env.backup_budget, 0, &progress)).await?;
+    let planned = stoppable(
+        ctx,
+        parts::plan_upload(&mut repo, &index, &at, &upload, &env.backup_budget, Concurrency::default(), &progress),
+    )
+    .await?;
     match planned {
         Planned::Committed(sum) => {
             report_backup(ctx, &sum);
@@ -468,8 +472,11 @@ async fn backup_part(env: &DataEnv, ctx: &JobContext, share: &ShareRef, part: &B
     let at = svc.share(&info.azure_share).at_snapshot(&info.share_snapshot);
     let progress = JobProgress::new(ctx);
     let r = &part.range;
-    let done =
-        stoppable(ctx, parts::run_part(&mut repo, &index, &at, &part.run, &part.upload, r, 0, &progress)).await?;
+    let done = stoppable(
+        ctx,
+        parts::run_part(&mut repo, &index, &at, &part.run, &part.upload, r, Concurrency::default(), &progress),
+    )
+    .await?;
     let (sum, result) = match &done {
         PartDone::Stored(s) => (Some(s), "stored"),
         PartDone::AlreadyStored(s) => (Some(s), "already_stored"),
@@ -611,7 +618,13 @@ impl JobHandler for RestoreHandler {
             ctx,
             restore(
                 &mut repo,
-                RestoreOptions { snapshot: p.snapshot.clone(), path: p.path.clone(), target, overwrite: p.overwrite },
+                RestoreOptions {
+                    snapshot: p.snapshot.clone(),
+                    path: p.path.clone(),
+                    target,
+                    overwrite: p.overwrite,
+                    concurrency: Default::default(),
+                },
             ),
         )
         .await?;

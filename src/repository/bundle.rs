@@ -80,7 +80,12 @@ impl Default for BundleBuilder {
 
 impl BundleBuilder {
     pub fn new() -> Self {
-        Self { tar: tar::Builder::new(Vec::new()), members: Vec::new(), seen: HashSet::new() }
+        Self::with_capacity(0)
+    }
+
+    /// A builder whose TAR has room for `bytes` bytes without growing.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self { tar: tar::Builder::new(Vec::with_capacity(bytes)), members: Vec::new(), seen: HashSet::new() }
     }
 
     /// Adds a file's content (once per distinct content) and returns its member.
@@ -126,6 +131,36 @@ impl BundleBuilder {
         let bytes = crypto::seal_object(key.seal_key(), MAGIC, &tar);
         (ObjectId::of(&bytes), bytes, self.members)
     }
+}
+
+/// A bundle sealed and ready to upload, with where each of the files given to [`seal_bundle`] went.
+pub struct SealedBundle {
+    pub id: ObjectId,
+    /// The object's bytes.
+    pub bytes: Vec<u8>,
+    /// One per file, in the order given (equal contents share a member).
+    pub members: Vec<BundleMember>,
+    /// QuickXorHash of each file, in the order given.
+    pub xorhashes: Vec<[u8; 20]>,
+}
+
+/// Puts `files` into one bundle and seals it: content ids, QuickXorHashes, the TAR, compression and
+/// encryption. CPU work only (small files need no chunker), so it runs on the pool.
+/// The files are dropped as soon as they are in the TAR.
+pub fn seal_bundle(key: &TenantKey, files: Vec<bytes::Bytes>) -> SealedBundle {
+    // Each member: a header block, the data padded to a block; then two zero blocks at the end.
+    let size = files.iter().map(|f| TAR_BLOCK + f.len().div_ceil(TAR_BLOCK) * TAR_BLOCK).sum::<usize>();
+    let mut builder = BundleBuilder::with_capacity(size + 2 * TAR_BLOCK);
+    let mut members = Vec::with_capacity(files.len());
+    let mut xorhashes = Vec::with_capacity(files.len());
+    for f in files {
+        members.push(builder.add(key, &f));
+        let mut x = crate::hash::QuickXorHash::new();
+        x.update(&f);
+        xorhashes.push(x.digest());
+    }
+    let (id, bytes, _) = builder.finish(key);
+    SealedBundle { id, bytes, members, xorhashes }
 }
 
 /// Opens a bundle object into its TAR; `object` names it in errors.

@@ -8,6 +8,7 @@
 //! - [`crypto`]: XChaCha20-Poly1305 sealing and the envelope every whole object uses.
 //! - [`chunker`]: content-defined (FastCDC) and fixed-block chunking.
 //! - [`pack`]: chunk blobs packed into pack objects with an encrypted header.
+//! - [`pool`]: [`CpuPool`], where chunking, hashing, compression and encryption run (one worker per core).
 //! - [`index`]: the chunk index, partitioned by chunk-id prefix, with Bloom filters, bounded in memory.
 //! - [`bundle`]: small files in TAR bundles.
 //! - [`metadata`]: node versions (FlatBuffers, [`generated`]) and permission (SDDL) objects.
@@ -30,6 +31,7 @@ pub mod layout;
 pub mod manifest;
 pub mod metadata;
 pub mod pack;
+pub mod pool;
 pub mod prune;
 pub mod repo;
 pub mod runs;
@@ -40,4 +42,8 @@ pub use error::{Error, Result};
 pub use id::{ChunkId, ObjectId};
 pub use keys::{MasterKey, TenantKey};
 pub use manifest::BackupManifest;
-pub use repo::{BundleCache, FileContent, FileWriter, Repository, RepositoryConfig, SmallFile, WriteStats};
+pub use pool::CpuPool;
+pub use repo::{
+    BundleCache, Chunk, ContentReader, FileChunker, FileContent, FileWriter, Repository, RepositoryConfig, SmallFile,
+    WriteStats,
+};

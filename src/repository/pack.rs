@@ -92,12 +92,14 @@ pub struct PackWriter {
     target_size: usize,
     bytes: Vec<u8>,
     entries: Vec<BlobEntry>,
+    /// The ids in `entries`.
+    ids: std::collections::HashSet<ChunkId>,
 }
 
 impl PackWriter {
     /// `target_size`: the pack is full once its blobs reach this many bytes.
     pub fn new(target_size: usize) -> Self {
-        Self { target_size, bytes: Vec::new(), entries: Vec::new() }
+        Self { target_size, bytes: Vec::new(), entries: Vec::new(), ids: Default::default() }
     }
 
     /// Seals and appends a chunk. The caller ensures a chunk id is added once per pack.
@@ -110,16 +112,20 @@ impl PackWriter {
             raw_length: plaintext.len() as u32,
             compression,
         };
+        self.reserve();
         self.bytes.extend_from_slice(&blob);
         self.entries.push(entry);
+        self.ids.insert(id);
         entry
     }
 
     /// Appends a blob already sealed (copied from another pack by prune); `entry` describes it there.
     pub fn add_sealed(&mut self, entry: &BlobEntry, blob: &[u8]) -> BlobEntry {
         let e = BlobEntry { offset: self.bytes.len() as u32, ..*entry };
+        self.reserve();
         self.bytes.extend_from_slice(blob);
         self.entries.push(e);
+        self.ids.insert(e.id);
         e
     }
 
@@ -134,6 +140,19 @@ impl PackWriter {
     /// Bytes of blobs so far.
     pub fn len(&self) -> usize {
         self.bytes.len()
+    }
+
+    /// Room for a full pack at its first blob (its last blob and header included), so the buffer never
+    /// doubles past the target.
+    fn reserve(&mut self) {
+        if self.bytes.capacity() == 0 {
+            self.bytes.reserve_exact(self.target_size + (1 << 20));
+        }
+    }
+
+    /// Whether the pack holds chunk `id`.
+    pub fn contains(&self, id: &ChunkId) -> bool {
+        self.ids.contains(id)
     }
 
     pub fn entries(&self) -> &[BlobEntry] {
@@ -158,6 +177,7 @@ impl PackWriter {
         let mut bytes = std::mem::take(&mut self.bytes);
         bytes.extend_from_slice(&sealed);
         bytes.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+        self.ids.clear();
         (ObjectId::of(&bytes), bytes, std::mem::take(&mut self.entries))
     }
 }

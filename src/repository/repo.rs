@@ -8,11 +8,12 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
-use super::bundle::{self, BundleBuilder, BundleMember, BundlePolicy};
+use super::bundle::{self, BundleMember, BundlePolicy, SealedBundle};
 use super::chunker::{Chunker, Chunking};
 use super::crypto;
 use super::error::{Error, Result};
@@ -23,7 +24,8 @@ use super::keys::{MasterKey, TenantKey, get_bytes, load_or_create_tenant_key};
 use super::layout::{Scope, object_id_of};
 use super::manifest::{self, BackupManifest};
 use super::metadata;
-use super::pack::{self, PackWriter};
+use super::pack::{self, BlobEntry, PackWriter};
+use super::pool::CpuPool;
 use crate::hash::QuickXorHash;
 
 /// Tunables of a [`Repository`]. Sizes in bytes.
@@ -85,43 +87,102 @@ pub enum SmallFile {
     Bundle { bundle: ObjectId, member: BundleMember, xorhash: [u8; 20] },
 }
 
-/// Streams one file into the repository: [`FileWriter::write`] in any split, then [`FileWriter::finish`].
-/// Computes the QuickXorHash on the way, so the content is read once.
-pub struct FileWriter {
+impl FileContent {
+    /// No content yet (an empty file).
+    pub fn empty() -> FileContent {
+        FileContent { size: 0, chunk_ids: Vec::new(), chunk_lengths: Vec::new(), xorhash: [0; 20] }
+    }
+
+    /// Appends `chunks` (the next chunks of the file, in order) to the file's list.
+    pub fn append(&mut self, chunks: &[Chunk]) {
+        for c in chunks {
+            self.size += c.data.len() as u64;
+            self.chunk_ids.push(c.id);
+            self.chunk_lengths.push(c.data.len() as u32);
+        }
+    }
+}
+
+/// One chunk of content: its id (keyed BLAKE3 of the plaintext) and its plaintext.
+#[derive(Clone, Debug)]
+pub struct Chunk {
+    pub id: ChunkId,
+    pub data: Bytes,
+}
+
+/// Cuts one file's content into chunks and hashes them (chunk ids, QuickXorHash). CPU work only, no
+/// repository access, so it runs on the pool ([`Repository::pool`]) while the writer stores the chunks
+/// of earlier pieces with [`Repository::store_chunks`].
+pub struct FileChunker {
     chunker: Chunker,
     xor: QuickXorHash,
+    key: TenantKey,
+}
+
+impl FileChunker {
+    pub fn new(key: TenantKey, chunking: Chunking) -> FileChunker {
+        FileChunker { chunker: Chunker::new(chunking), xor: QuickXorHash::new(), key }
+    }
+
+    /// Adds the next piece of content (any split); returns the chunks that are now final.
+    pub fn push(&mut self, data: &[u8]) -> Vec<Chunk> {
+        self.xor.update(data);
+        let mut out = Vec::new();
+        let key = &self.key;
+        self.chunker.push_chunks(data, |c| out.push(Chunk { id: key.chunk_id(c), data: Bytes::copy_from_slice(c) }));
+        out
+    }
+
+    /// The last chunks, and the QuickXorHash of the whole content.
+    pub fn finish(self) -> (Vec<Chunk>, [u8; 20]) {
+        let mut out = Vec::new();
+        let key = &self.key;
+        self.chunker.finish_chunks(|c| out.push(Chunk { id: key.chunk_id(c), data: Bytes::copy_from_slice(c) }));
+        (out, self.xor.digest())
+    }
+}
+
+/// Streams one file into the repository: [`FileWriter::write`] in any split, then [`FileWriter::finish`].
+/// Computes the QuickXorHash on the way, so the content is read once. Chunking and hashing run on the
+/// repository's pool, one piece at a time.
+pub struct FileWriter {
+    /// `None` only while a piece is on the pool.
+    chunker: Option<FileChunker>,
     content: FileContent,
 }
 
 impl FileWriter {
     pub async fn write(&mut self, repo: &mut Repository, data: &[u8]) -> Result<()> {
-        self.xor.update(data);
-        let mut chunks = Vec::new();
-        self.chunker.push_chunks(data, |c| chunks.push(c.to_vec()));
-        for c in chunks {
-            self.add(repo, &c).await?;
-        }
-        Ok(())
+        let mut chunker = self.chunker.take().expect("a FileWriter is not written to concurrently");
+        let data = data.to_vec();
+        let (chunker, chunks) = repo
+            .pool
+            .run(move || {
+                let chunks = chunker.push(&data);
+                (chunker, chunks)
+            })
+            .await;
+        self.chunker = Some(chunker);
+        self.content.append(&chunks);
+        repo.store_chunks(chunks).await
     }
 
     pub async fn finish(mut self, repo: &mut Repository) -> Result<FileContent> {
-        let mut chunks = Vec::new();
-        let chunker = std::mem::replace(&mut self.chunker, Chunker::new(repo.config.chunking));
-        chunker.finish_chunks(|c| chunks.push(c.to_vec()));
-        for c in chunks {
-            self.add(repo, &c).await?;
-        }
-        self.content.xorhash = self.xor.digest();
+        let chunker = self.chunker.take().expect("a FileWriter is not written to concurrently");
+        let (chunks, xorhash) = repo.pool.run(move || chunker.finish()).await;
+        self.content.append(&chunks);
+        repo.store_chunks(chunks).await?;
+        self.content.xorhash = xorhash;
         Ok(self.content)
     }
+}
 
-    async fn add(&mut self, repo: &mut Repository, chunk: &[u8]) -> Result<()> {
-        let id = repo.store_chunk(chunk).await?;
-        self.content.size += chunk.len() as u64;
-        self.content.chunk_ids.push(id);
-        self.content.chunk_lengths.push(chunk.len() as u32);
-        Ok(())
-    }
+/// A small file's content as one chunk (small files need no chunker), and its QuickXorHash.
+pub fn small_file_chunk(key: &TenantKey, data: Bytes) -> (Vec<Chunk>, [u8; 20]) {
+    let mut x = QuickXorHash::new();
+    x.update(&data);
+    let chunks = if data.is_empty() { Vec::new() } else { vec![Chunk { id: key.chunk_id(&data), data }] };
+    (chunks, x.digest())
 }
 
 /// A writer's handle on `{tenant}/{share}/` (see the module docs).
@@ -132,6 +193,7 @@ pub struct Repository {
     config: RepositoryConfig,
     index: ChunkIndex,
     pack: PackWriter,
+    pool: CpuPool,
     stats: WriteStats,
 }
 
@@ -155,6 +217,7 @@ impl Repository {
             config,
             index,
             pack: PackWriter::new(config.pack_target_size),
+            pool: CpuPool::default(),
             stats: WriteStats::default(),
         })
     }
@@ -183,31 +246,74 @@ impl Repository {
         &mut self.index
     }
 
+    /// The pool content processing runs on (one worker per core unless [`Repository::set_cpu_workers`]).
+    pub fn pool(&self) -> &CpuPool {
+        &self.pool
+    }
+
+    /// Runs content processing on `workers` threads at most from now on.
+    pub fn set_cpu_workers(&mut self, workers: usize) {
+        self.pool = CpuPool::new(workers);
+    }
+
     /// Stores one chunk unless the share already has it; returns its id.
     pub async fn store_chunk(&mut self, data: &[u8]) -> Result<ChunkId> {
         let id = self.key.chunk_id(data);
-        self.stats.chunks += 1;
-        self.stats.bytes += data.len() as u64;
-        if self.pack.entries().iter().any(|e| e.id == id) || self.index.get(&id).await?.is_some() {
-            return Ok(id);
-        }
-        let entry = self.pack.add(&self.key, id, data);
-        self.stats.chunks_new += 1;
-        self.stats.bytes_new += data.len() as u64;
-        self.stats.bytes_stored += entry.length as u64;
-        if self.pack.is_full() {
-            self.flush_pack().await?;
-        }
+        self.store_chunks(vec![Chunk { id, data: Bytes::copy_from_slice(data) }]).await?;
         Ok(id)
+    }
+
+    /// Stores the chunks the share does not have yet: a chunk already in the open pack, in the chunk
+    /// index or earlier in `chunks` is only counted. The new ones are compressed and sealed on the pool,
+    /// several at once, then appended to the open pack (uploaded when full).
+    pub async fn store_chunks(&mut self, chunks: Vec<Chunk>) -> Result<()> {
+        let mut new: Vec<Chunk> = Vec::new();
+        for c in chunks {
+            self.stats.chunks += 1;
+            self.stats.bytes += c.data.len() as u64;
+            if new.iter().any(|n| n.id == c.id) || self.pack.contains(&c.id) || self.index.get(&c.id).await?.is_some() {
+                continue;
+            }
+            new.push(c);
+        }
+        let key = self.key.clone();
+        let sealed = self
+            .pool
+            .map(new, move |c| {
+                let (blob, compression) = pack::seal_blob(&key, &c.id, &c.data);
+                let entry = BlobEntry {
+                    id: c.id,
+                    offset: 0,
+                    length: blob.len() as u32,
+                    raw_length: c.data.len() as u32,
+                    compression,
+                };
+                (entry, blob)
+            })
+            .await;
+        for (entry, blob) in sealed {
+            self.pack.add_sealed(&entry, &blob);
+            self.stats.chunks_new += 1;
+            self.stats.bytes_new += entry.raw_length as u64;
+            self.stats.bytes_stored += entry.length as u64;
+            if self.pack.is_full() {
+                self.flush_pack().await?;
+            }
+        }
+        Ok(())
     }
 
     /// A writer that streams one file's content into chunks.
     pub fn file_writer(&self) -> FileWriter {
         FileWriter {
-            chunker: Chunker::new(self.config.chunking),
-            xor: QuickXorHash::new(),
-            content: FileContent { size: 0, chunk_ids: Vec::new(), chunk_lengths: Vec::new(), xorhash: [0; 20] },
+            chunker: Some(FileChunker::new(self.key.clone(), self.config.chunking)),
+            content: FileContent::empty(),
         }
+    }
+
+    /// A cutter of one file's content into hashed chunks, for the pool (see [`FileChunker`]).
+    pub fn file_chunker(&self) -> FileChunker {
+        FileChunker::new(self.key.clone(), self.config.chunking)
     }
 
     /// Stores a whole file held in memory.
@@ -219,39 +325,58 @@ impl Repository {
 
     /// Stores a group of small files (typically one directory's), applying the bundle policy: a group of at
     /// least `min_files` goes into TAR bundles (several if they exceed `target_size`), a smaller group into
-    /// packs as chunks. Files above `max_file_size` are the caller's to store with [`Repository::store_file`].
+    /// packs, one chunk per file. Files above `max_file_size` are the caller's to store with
+    /// [`Repository::store_file`].
     pub async fn store_small_files(&mut self, files: &[&[u8]]) -> Result<Vec<SmallFile>> {
         debug_assert!(files.iter().all(|f| self.config.bundles.is_small(f.len() as u64)));
         if !self.config.bundles.should_bundle(files.len()) {
             let mut out = Vec::new();
             for f in files {
-                out.push(SmallFile::Chunks(self.store_file(f).await?));
+                out.push(SmallFile::Chunks(self.store_small_file(Bytes::copy_from_slice(f)).await?));
             }
             return Ok(out);
         }
         let mut out = Vec::with_capacity(files.len());
-        let mut builder = BundleBuilder::new();
-        let mut open: Vec<(BundleMember, [u8; 20])> = Vec::new();
+        let mut run: Vec<Bytes> = Vec::new();
+        let mut run_bytes = 0usize;
         for (i, f) in files.iter().enumerate() {
-            let member = builder.add(&self.key, f);
-            let mut x = QuickXorHash::new();
-            x.update(f);
-            open.push((member, x.digest()));
-            if builder.size() >= self.config.bundles.target_size || i + 1 == files.len() {
-                let id = self.put_bundle(std::mem::take(&mut builder)).await?;
-                out.extend(open.drain(..).map(|(member, xorhash)| SmallFile::Bundle { bundle: id, member, xorhash }));
+            run.push(Bytes::copy_from_slice(f));
+            run_bytes += f.len();
+            if run_bytes >= self.config.bundles.target_size || i + 1 == files.len() {
+                let key = self.key.clone();
+                let run = std::mem::take(&mut run);
+                let sealed = self.pool.run(move || bundle::seal_bundle(&key, run)).await;
+                out.extend(self.put_bundle(sealed).await?);
+                run_bytes = 0;
             }
         }
         Ok(out)
     }
 
-    async fn put_bundle(&mut self, builder: BundleBuilder) -> Result<ObjectId> {
-        let (id, bytes, _) = builder.finish(&self.key);
-        let sealed = bytes.len() as u64;
-        self.put(&self.scope.bundle(&id), bytes).await?;
+    /// Stores one small file in packs as one chunk (hashed on the pool).
+    pub async fn store_small_file(&mut self, data: Bytes) -> Result<FileContent> {
+        let key = self.key.clone();
+        let (chunks, xorhash) = self.pool.run(move || small_file_chunk(&key, data)).await;
+        let mut content = FileContent::empty();
+        content.append(&chunks);
+        content.xorhash = xorhash;
+        self.store_chunks(chunks).await?;
+        Ok(content)
+    }
+
+    /// Uploads a bundle sealed by [`bundle::seal_bundle`]; where each of its files went, in order.
+    pub async fn put_bundle(&mut self, sealed: SealedBundle) -> Result<Vec<SmallFile>> {
+        let id = sealed.id;
+        let stored = sealed.bytes.len() as u64;
+        self.put(&self.scope.bundle(&id), sealed.bytes).await?;
         self.stats.bundles += 1;
-        self.stats.bytes_stored += sealed;
-        Ok(id)
+        self.stats.bytes_stored += stored;
+        Ok(sealed
+            .members
+            .into_iter()
+            .zip(sealed.xorhashes)
+            .map(|(member, xorhash)| SmallFile::Bundle { bundle: id, member, xorhash })
+            .collect())
     }
 
     /// The content of a bundle member.
@@ -275,15 +400,32 @@ impl Repository {
         if let Some(r) = self.pack.read(&self.key, id) {
             return r;
         }
+        let entry = self.locate_chunk(id).await?;
+        self.read_blob(&entry).await
+    }
+
+    /// Where chunk `id` is stored, from the chunk index (listing its partition again if the index does
+    /// not know it, as [`Repository::read_chunk`] does). Chunks of the open pack are not found here.
+    pub async fn locate_chunk(&mut self, id: &ChunkId) -> Result<IndexEntry> {
         let entry = match self.index.get(id).await? {
             Some(e) => Some(e),
             None => self.index.get_fresh(id).await?,
         };
-        let entry = entry.ok_or_else(|| Error::UnknownChunk {
+        entry.ok_or_else(|| Error::UnknownChunk {
             chunk: id.to_hex(),
             scope: format!("{}/{}", self.scope.tenant(), self.scope.share()),
-        })?;
-        self.read_blob(&entry).await
+        })
+    }
+
+    /// A reader of blobs and bundles that needs no access to the repository (cheap to clone): for
+    /// reads in flight at once, decrypted on the pool.
+    pub fn reader(&self) -> ContentReader {
+        ContentReader {
+            store: self.store.clone(),
+            scope: self.scope.clone(),
+            key: self.key.clone(),
+            pool: self.pool.clone(),
+        }
     }
 
     /// Reads and opens the blob an index entry points to.
@@ -308,7 +450,9 @@ impl Repository {
         if self.pack.is_empty() {
             return Ok(());
         }
-        let (id, bytes, entries) = self.pack.finish(&self.key);
+        let mut full = std::mem::replace(&mut self.pack, PackWriter::new(self.config.pack_target_size));
+        let key = self.key.clone();
+        let (id, bytes, entries) = self.pool.run(move || full.finish(&key)).await;
         self.put(&self.scope.pack(&id), bytes).await?;
         self.stats.packs += 1;
         for e in &entries {
@@ -346,7 +490,8 @@ impl Repository {
 
     /// Stores a batch of node versions as one metadata object; returns its id.
     pub async fn put_metadata(&mut self, versions: Vec<NodeVersion>) -> Result<ObjectId> {
-        let (id, bytes) = metadata::seal_metadata(&self.key, versions);
+        let key = self.key.clone();
+        let (id, bytes) = self.pool.run(move || metadata::seal_metadata(&key, versions)).await;
         self.put(&self.scope.metadata(&id), bytes).await?;
         Ok(id)
     }
@@ -461,6 +606,61 @@ impl Repository {
             return Err(Error::corrupt(path, "bytes do not hash to the object's name"));
         }
         Ok(bytes)
+    }
+}
+
+/// Reads blobs and bundles of one share without the [`Repository`] (so many reads can be in flight at
+/// once): the bytes come from the store, checking and decryption run on the pool.
+#[derive(Clone)]
+pub struct ContentReader {
+    store: Arc<dyn ObjectStore>,
+    scope: Scope,
+    key: TenantKey,
+    pool: CpuPool,
+}
+
+impl ContentReader {
+    /// The plaintext of the blob `entry` points to, checked against its chunk id.
+    pub async fn read_blob(&self, entry: &IndexEntry) -> Result<Vec<u8>> {
+        let path = self.scope.pack(&entry.pack);
+        let range = entry.offset as u64..entry.offset as u64 + entry.length as u64;
+        let blob = self.store.get_range(&path, range).await.map_err(|e| Error::store(&path, e))?;
+        let (key, blob_entry) = (self.key.clone(), entry.blob());
+        self.pool.run(move || pack::open_blob(&key, path.as_ref(), &blob_entry, &blob)).await
+    }
+
+    /// A bundle's TAR, after checking the object hashes to its id.
+    pub async fn open_bundle(&self, bundle: &ObjectId) -> Result<Vec<u8>> {
+        let path = self.scope.bundle(bundle);
+        let bytes = get_bytes(self.store.as_ref(), &path).await?;
+        let key = self.key.clone();
+        self.pool
+            .run(move || {
+                if object_id_of(&path) != Some(ObjectId::of(&bytes)) {
+                    return Err(Error::corrupt(&path, "bytes do not hash to the object's name"));
+                }
+                bundle::open_bundle(&key, path.as_ref(), &bytes)
+            })
+            .await
+    }
+
+    /// The node versions of a metadata object, checked against its id. Decrypted here, not on the pool:
+    /// a caller that also has pool jobs parked (not being polled) must never wait for a pool slot.
+    pub async fn get_metadata(&self, id: &ObjectId) -> Result<Vec<NodeVersion>> {
+        let path = self.scope.metadata(id);
+        let bytes = get_bytes(self.store.as_ref(), &path).await?;
+        if object_id_of(&path) != Some(ObjectId::of(&bytes)) {
+            return Err(Error::corrupt(&path, "bytes do not hash to the object's name"));
+        }
+        metadata::open_metadata(&self.key, path.as_ref(), &bytes)
+    }
+
+    pub fn key(&self) -> &TenantKey {
+        &self.key
+    }
+
+    pub fn scope(&self) -> &Scope {
+        &self.scope
     }
 }
 

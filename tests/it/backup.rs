@@ -18,7 +18,7 @@ use afb::index::NodeIndex;
 use afb::repository::{MasterKey, Repository, RepositoryConfig};
 use anyhow::{Result, ensure};
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::{ObjectStore, ObjectStoreExt};
 
@@ -107,7 +107,7 @@ async fn back_up_live(
         current,
         previous,
         progress: &NoProgress,
-        readers: 0,
+        concurrency: Default::default(),
     };
     run(repo, input).await
 }
@@ -191,9 +191,17 @@ async fn first_backup_then_restore_to_local_dir_is_byte_identical() -> Result<()
         s.bytes_uploaded
     );
     let out = tempfile::tempdir()?;
-    let r =
-        restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
-            .await?;
+    let r = restore(
+        &mut repo,
+        RestoreOptions {
+            snapshot: None,
+            path: None,
+            target: local(out.path()),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
+    )
+    .await?;
     ensure!(r.files_restored == files.len() as u64, "{r:?}");
     ensure!(read_tree(out.path()) == files, "restored tree differs");
     ensure!(out.path().join("empty").is_dir());
@@ -209,6 +217,28 @@ async fn first_backup_then_restore_to_local_dir_is_byte_identical() -> Result<()
     )
     .await?;
     ensure!(v.problems.is_empty(), "{:?}", v.problems);
+    env.shutdown().await;
+    Ok(())
+}
+
+/// A new file costs one request (Get File answers with its properties; a file of one download piece is
+/// read whole), a directory or an empty file one Get Properties, each distinct permission key one Get
+/// Permission: nothing else of the backup reaches the share (the scan has its own client).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_file_of_one_piece_costs_one_request() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let files = fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    let before = env.svc.requests_sent();
+    let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let sent = env.svc.requests_sent() - before;
+    ensure!(s.files_new == files.len() as u64 && s.skipped.is_empty(), "{s:?}");
+    let m = repo.load_manifest(&s.snapshot_id).await?;
+    // Create Share Snapshot, one request per node read (the root is not read), one Get Permission per
+    // distinct key (one here: every node read has the same SDDL).
+    ensure!(m.permissions.len() == 1, "{m:?}");
+    let expected = 1 + s.nodes_read + 1;
+    ensure!(sent == expected, "{sent} requests, expected {expected}: {s:?} {m:?}");
     env.shutdown().await;
     Ok(())
 }
@@ -236,8 +266,17 @@ async fn incremental_backup_reads_only_changed_files() -> Result<()> {
     ensure!(s.files_new == 1 && s.files_changed == 1, "{s:?}");
     ensure!(s.bytes_read == 7777 + 1234, "only the two changed files are read: {s:?}");
     let out = tempfile::tempdir()?;
-    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
-        .await?;
+    restore(
+        &mut repo,
+        RestoreOptions {
+            snapshot: None,
+            path: None,
+            target: local(out.path()),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
+    )
+    .await?;
     ensure!(read_tree(out.path()) == files, "restored tree differs");
     env.shutdown().await;
     Ok(())
@@ -254,8 +293,17 @@ async fn directory_rename_uploads_no_content() -> Result<()> {
     ensure!(s.bytes_read == 0 && s.chunks_new == 0 && s.bytes_uploaded == 0, "{s:?}");
     ensure!(s.files_new == 0 && s.files_changed == 0, "{s:?}");
     let out = tempfile::tempdir()?;
-    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
-        .await?;
+    restore(
+        &mut repo,
+        RestoreOptions {
+            snapshot: None,
+            path: None,
+            target: local(out.path()),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
+    )
+    .await?;
     let expected: BTreeMap<String, Vec<u8>> = files
         .into_iter()
         .map(|(p, d)| (p.strip_prefix("docs/").map_or(p.clone(), |r| format!("papers/{r}")), d))
@@ -291,6 +339,7 @@ async fn large_file_with_a_few_ranges_rewritten_rereads_only_those_ranges() -> R
             path: Some("big/disk.img".into()),
             target: local(out.path()),
             overwrite: false,
+            concurrency: Default::default(),
         },
     )
     .await?;
@@ -308,7 +357,13 @@ async fn restore_of_a_subtree_and_of_one_file() -> Result<()> {
     let out = tempfile::tempdir()?;
     restore(
         &mut repo,
-        RestoreOptions { snapshot: None, path: Some("docs/sub".into()), target: local(out.path()), overwrite: false },
+        RestoreOptions {
+            snapshot: None,
+            path: Some("docs/sub".into()),
+            target: local(out.path()),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
     )
     .await?;
     let want: BTreeMap<String, Vec<u8>> =
@@ -322,6 +377,7 @@ async fn restore_of_a_subtree_and_of_one_file() -> Result<()> {
             path: Some("docs/note3.txt".into()),
             target: local(one.path()),
             overwrite: false,
+            concurrency: Default::default(),
         },
     )
     .await?;
@@ -330,8 +386,13 @@ async fn restore_of_a_subtree_and_of_one_file() -> Result<()> {
     // A path the backup does not hold: one error naming it, nothing written.
     let none = tempfile::tempdir()?;
     for missing in ["docs/nope.txt", "nope/note3.txt", "docs/sub/a.txt/x"] {
-        let opts =
-            RestoreOptions { snapshot: None, path: Some(missing.into()), target: local(none.path()), overwrite: false };
+        let opts = RestoreOptions {
+            snapshot: None,
+            path: Some(missing.into()),
+            target: local(none.path()),
+            overwrite: false,
+            concurrency: Default::default(),
+        };
         let err = restore(&mut repo, opts).await.expect_err(missing).to_string();
         ensure!(err.contains(&format!("{missing:?} is not in backup")), "{err}");
     }
@@ -350,7 +411,13 @@ async fn restore_to_another_share_keeps_sddl_attributes_times_and_metadata() -> 
     dest.create().await?;
     let r = restore(
         &mut repo,
-        RestoreOptions { snapshot: None, path: None, target: Target::Share(dest.clone()), overwrite: false },
+        RestoreOptions {
+            snapshot: None,
+            path: None,
+            target: Target::Share(dest.clone()),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
     )
     .await?;
     ensure!(r.files_restored == files.len() as u64, "{r:?}");
@@ -385,14 +452,30 @@ async fn never_overwrites_without_overwrite_and_resumes() -> Result<()> {
     std::fs::create_dir_all(out.path().join("docs"))?;
     std::fs::write(out.path().join("docs/note0.txt"), &files["docs/note0.txt"])?;
     std::fs::write(out.path().join("top.txt"), b"local edit")?;
-    let r =
-        restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
-            .await?;
+    let r = restore(
+        &mut repo,
+        RestoreOptions {
+            snapshot: None,
+            path: None,
+            target: local(out.path()),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
+    )
+    .await?;
     ensure!(r.files_already_present == 1 && r.conflicts.len() == 1, "{r:?}");
     ensure!(std::fs::read(out.path().join("top.txt"))? == b"local edit", "not overwritten");
-    let r =
-        restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: true })
-            .await?;
+    let r = restore(
+        &mut repo,
+        RestoreOptions {
+            snapshot: None,
+            path: None,
+            target: local(out.path()),
+            overwrite: true,
+            concurrency: Default::default(),
+        },
+    )
+    .await?;
     ensure!(r.files_restored == 1 && r.conflicts.is_empty(), "{r:?}");
     ensure!(read_tree(out.path()) == files);
     env.shutdown().await;
@@ -427,10 +510,109 @@ async fn backup_under_fault_injection_completes_and_restores_byte_identical() ->
     let s = backup_share(&mut repo, &index, &share, &NoProgress).await?;
     ensure!(s.files_new == files.len() as u64 && s.skipped.is_empty(), "{s:?}");
     let out = tempfile::tempdir()?;
-    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
-        .await?;
+    restore(
+        &mut repo,
+        RestoreOptions {
+            snapshot: None,
+            path: None,
+            target: local(out.path()),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
+    )
+    .await?;
     ensure!(read_tree(out.path()) == files, "restored tree differs");
     emu.shutdown().await;
+    Ok(())
+}
+
+/// A share that allows 100 requests per second (the emulator's `--share-iops-limit`, answering 503
+/// ServerBusy with `Retry-After: 1` beyond it) and a backup asking for 64 requests in flight: the client
+/// halves its limit on the throttled answers, the backup completes, reports the throttles and the lowest
+/// limit, and restores byte-identical.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_share_slows_the_backup_down_and_it_completes() -> Result<()> {
+    let clean = Env::new(FaultConfig::default()).await?;
+    clean.share.create().await?;
+    let mut files = BTreeMap::new();
+    for d in 0..4 {
+        clean.share.directory(&format!("d{d}")).create(&NodeProps::default()).await?;
+        for i in 0..75u64 {
+            files.insert(format!("d{d}/f{i}.txt"), data(100 + 37 * i as usize, 1000 * d + i));
+        }
+    }
+    let uploads = futures::stream::iter(files.clone()).map(|(p, d)| {
+        let share = clean.share.clone();
+        async move { share.file(&p).upload(Bytes::from(d), &NodeProps::default()).await }
+    });
+    uploads.buffer_unordered(16).try_collect::<Vec<()>>().await?;
+    let dir = clean._dir.path().join("emu");
+    let Env { _dir, emulator, master, repo_dir, index, .. } = clean;
+    emulator.unwrap().shutdown().await;
+    let faults = FaultConfig { share_iops_limit: 100, retry_after_secs: 1, ..Default::default() };
+    let emu = crate::support::emulator(&dir, faults);
+    let svc = FileServiceClient::new(
+        AccountConfig::from_connection_string(&emu.connection_string())?,
+        ClientOptions { max_concurrency: 64, ..ClientOptions::default() },
+    )?;
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&repo_dir)?);
+    let mut repo = Repository::open(store, &master, "t1", "s1", RepositoryConfig::default()).await?;
+    let concurrency = afb::backup::Concurrency { requests_in_flight: 64, cpu_workers: 2 };
+    let s = afb::backup::cli::backup_share_with(&mut repo, &index, &svc.share("src"), &NoProgress, concurrency).await?;
+    ensure!(s.files_new == files.len() as u64 && s.skipped.is_empty(), "{s:?}");
+    ensure!(s.requests_throttled > 0 && s.requests_in_flight_lowest < 64, "the share throttled the reads: {s:?}");
+    ensure!(s.requests_sent >= s.nodes_read + s.requests_throttled, "{s:?}");
+    let out = tempfile::tempdir()?;
+    let opts = RestoreOptions {
+        snapshot: None,
+        path: None,
+        target: local(out.path()),
+        overwrite: false,
+        concurrency: Default::default(),
+    };
+    restore(&mut repo, opts).await?;
+    ensure!(read_tree(out.path()) == files, "restored tree differs");
+    emu.shutdown().await;
+    Ok(())
+}
+
+/// A restore spanning several metadata buckets (a virtual share of 10,000 files), with files of one
+/// bucket still being written while the next bucket is loaded: every file comes back, equal to the
+/// share's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_of_many_buckets_restores_every_file() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    let emulator = afb::emulator::Emulator::start(afb::emulator::EmulatorConfig {
+        addr: "127.0.0.1:0".parse()?,
+        data: data.path().to_path_buf(),
+        faults: Default::default(),
+        virtual_shares: vec![afb::emulator::virtual_share::VirtualShareSpec::parse("many=10000,seed=3").unwrap()],
+    })?;
+    let svc = FileServiceClient::from_connection_string(&emulator.connection_string())?;
+    let share = svc.share("many");
+    let repo_dir = tempfile::tempdir()?;
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(repo_dir.path())?);
+    let mut repo = Repository::open(store, &MasterKey::generate(), "t1", "s1", RepositoryConfig::default()).await?;
+    let index = NodeIndex::open(repo_dir.path().to_str().unwrap())?;
+    let s = backup_share(&mut repo, &index, &share, &NoProgress).await?;
+    ensure!(s.files_new >= 9_000 && s.metadata_objects_written >= 3, "{s:?}");
+    let out = tempfile::tempdir()?;
+    let opts = RestoreOptions {
+        snapshot: None,
+        path: None,
+        target: local(out.path()),
+        overwrite: false,
+        concurrency: afb::backup::Concurrency { requests_in_flight: 64, cpu_workers: 2 },
+    };
+    let r = restore(&mut repo, opts).await?;
+    ensure!(r.files_restored == s.files_new && r.damaged.is_empty() && r.refused.is_empty(), "{r:?}");
+    let restored = read_tree(out.path());
+    ensure!(restored.len() as u64 == s.files_new, "{} files restored", restored.len());
+    let at = share.at_snapshot(s.share_snapshot.as_deref().unwrap());
+    for (path, content) in restored.iter().step_by(500) {
+        ensure!(download(&at, path).await? == *content, "{path} differs");
+    }
+    emulator.shutdown().await;
     Ok(())
 }
 
@@ -569,8 +751,17 @@ async fn a_file_deleted_between_scan_and_read_is_reported_and_the_backup_ends_co
     .await?;
     ensure!(v.problems.is_empty(), "{:?}", v.problems);
     let out = tempfile::tempdir()?;
-    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
-        .await?;
+    restore(
+        &mut repo,
+        RestoreOptions {
+            snapshot: None,
+            path: None,
+            target: local(out.path()),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
+    )
+    .await?;
     ensure!(read_tree(out.path()) == files, "restored tree differs");
     // The next backup (from a share snapshot) is clean.
     let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
@@ -630,10 +821,21 @@ async fn cli_backup_cat_object_tar_and_verify_exit_codes() -> Result<()> {
         env.repo_dir.join("t1/src/snapshots").read_dir().map_or(true, |mut d| d.next().is_none()),
         "a dry run commits no backup"
     );
-    let (code, out, err) = afb_cli(&[&["backup"][..], &base, &["--json"]].concat(), &conn, &key);
+    let (code, _, err) = afb_cli(&[&["backup", "--requests-in-flight", "0"][..], &base].concat(), &conn, &key);
+    ensure!(code == 2 && err.contains("--requests-in-flight"), "no request in flight is refused: {err}");
+    let concurrency = ["--requests-in-flight", "5", "--cpu-workers", "1"];
+    let (code, out, err) = afb_cli(&[&["backup"][..], &base, &concurrency, &["--json"]].concat(), &conn, &key);
     ensure!(code == 0, "backup: {err}");
     let s: serde_json::Value = serde_json::from_str(&out)?;
-    ensure!(s["files_new"] == 11, "{s}");
+    ensure!(s["files_new"] == 11 && s["requests_in_flight"] == 5 && s["cpu_workers"] == 1, "{s}");
+    ensure!(err.contains("5 requests in flight, 1 CPU workers"), "the progress line shows them: {err}");
+    let restored = tempfile::tempdir()?;
+    let to = format!("local:{}", restored.path().display());
+    let args = [&["restore", "--target", to.as_str(), "--readers", "3", "--json"][..], &base].concat();
+    let (code, out, err) = afb_cli(&args, &conn, &key);
+    ensure!(code == 0, "restore: {err}");
+    let r: serde_json::Value = serde_json::from_str(&out)?;
+    ensure!(r["files_restored"] == 11 && r["requests_in_flight"] == 3 && r["cpu_workers"].as_u64() >= Some(1), "{r}");
     let after = dry_run()?;
     ensure!(after["nodes_to_read"] == 0 && after["files_kept"] == 11, "after the backup, nothing to read: {after}");
     let bundles = env.repo_dir.join("t1/src/bundles");
@@ -747,7 +949,13 @@ async fn prune_while_a_backup_runs_frees_bytes_and_every_snapshot_restores() -> 
         let out = tempfile::tempdir()?;
         restore(
             &mut r,
-            RestoreOptions { snapshot: Some(snap.clone()), path: None, target: local(out.path()), overwrite: false },
+            RestoreOptions {
+                snapshot: Some(snap.clone()),
+                path: None,
+                target: local(out.path()),
+                overwrite: false,
+                concurrency: Default::default(),
+            },
         )
         .await?;
         ensure!(&read_tree(out.path()) == want, "{snap}: restored tree differs");
@@ -800,8 +1008,17 @@ async fn a_file_changing_while_read_is_skipped_with_a_clear_reason() -> Result<(
     .await?;
     ensure!(v.problems.is_empty(), "{:?}", v.problems);
     let out = tempfile::tempdir()?;
-    restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
-        .await?;
+    restore(
+        &mut repo,
+        RestoreOptions {
+            snapshot: None,
+            path: None,
+            target: local(out.path()),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
+    )
+    .await?;
     files.remove("big/busy.img");
     ensure!(read_tree(out.path()) == files, "restored tree differs");
     env.shutdown().await;
@@ -848,7 +1065,13 @@ async fn a_permission_key_that_no_longer_resolves_is_named_by_backup_and_verify(
     let out = tempfile::tempdir()?;
     restore(
         &mut repo,
-        RestoreOptions { snapshot: None, path: Some("lonely.txt".into()), target: local(out.path()), overwrite: false },
+        RestoreOptions {
+            snapshot: None,
+            path: Some("lonely.txt".into()),
+            target: local(out.path()),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
     )
     .await?;
     ensure!(std::fs::read(out.path().join("lonely.txt"))? == b"only file with this SDDL");
@@ -907,9 +1130,17 @@ async fn a_corrupted_pack_is_named_by_verify_and_restore_skips_only_its_files() 
         v.problems
     );
     let out = tempfile::tempdir()?;
-    let r =
-        restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
-            .await?;
+    let r = restore(
+        &mut repo,
+        RestoreOptions {
+            snapshot: None,
+            path: None,
+            target: local(out.path()),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
+    )
+    .await?;
     ensure!(r.damaged.len() == 1 && r.damaged[0].contains(packs[0].0.as_ref()), "{r:?}");
     let tree = read_tree(out.path());
     ensure!(tree.len() == files.len() - 1, "every other file is restored: {r:?}");
@@ -963,7 +1194,13 @@ async fn restore_refuses_names_that_would_leave_the_root() -> Result<()> {
     let root = out.path().join("root");
     let r = restore(
         &mut repo,
-        RestoreOptions { snapshot: Some(hostile), path: None, target: local(&root), overwrite: false },
+        RestoreOptions {
+            snapshot: Some(hostile),
+            path: None,
+            target: local(&root),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
     )
     .await?;
     ensure!(!out.path().join("escaped.txt").exists(), "a file was written outside the root");
@@ -1000,7 +1237,16 @@ async fn restore_refuses_symlinks_and_special_files_below_the_root() -> Result<(
     ensure!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) } == 0, "mkfifo");
     let r = tokio::time::timeout(
         std::time::Duration::from_secs(120),
-        restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(&root), overwrite: true }),
+        restore(
+            &mut repo,
+            RestoreOptions {
+                snapshot: None,
+                path: None,
+                target: local(&root),
+                overwrite: true,
+                concurrency: Default::default(),
+            },
+        ),
     )
     .await??;
     ensure!(std::fs::read_dir(&elsewhere)?.next().is_none(), "written through the docs symlink");
@@ -1030,8 +1276,17 @@ async fn restore_root_may_be_reached_through_a_symlink_and_is_created() -> Resul
     std::fs::create_dir_all(out.path().join("real"))?;
     std::os::unix::fs::symlink(out.path().join("real"), out.path().join("link"))?;
     let root = out.path().join("link/new/root");
-    let r = restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(&root), overwrite: false })
-        .await?;
+    let r = restore(
+        &mut repo,
+        RestoreOptions {
+            snapshot: None,
+            path: None,
+            target: local(&root),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
+    )
+    .await?;
     ensure!(r.refused.is_empty() && r.conflicts.is_empty(), "{r:?}");
     ensure!(read_tree(&out.path().join("real/new/root")) == files, "restored tree differs");
     env.shutdown().await;
@@ -1071,16 +1326,30 @@ async fn a_64_mib_file_restores_byte_identical_to_a_directory_and_a_share() -> R
     let mut repo = env.repo().await?;
     backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
     let out = tempfile::tempdir()?;
-    let r =
-        restore(&mut repo, RestoreOptions { snapshot: None, path: None, target: local(out.path()), overwrite: false })
-            .await?;
+    let r = restore(
+        &mut repo,
+        RestoreOptions {
+            snapshot: None,
+            path: None,
+            target: local(out.path()),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
+    )
+    .await?;
     ensure!(r.files_restored == 1 && r.bytes_written == big.len() as u64, "{r:?}");
     ensure!(std::fs::read(out.path().join("big.bin"))? == big, "local copy differs");
     let copy = env.svc.share("copy");
     copy.create().await?;
     let r = restore(
         &mut repo,
-        RestoreOptions { snapshot: None, path: None, target: Target::Share(copy.clone()), overwrite: false },
+        RestoreOptions {
+            snapshot: None,
+            path: None,
+            target: Target::Share(copy.clone()),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
     )
     .await?;
     ensure!(r.files_restored == 1 && r.bytes_written == big.len() as u64, "{r:?}");

@@ -232,13 +232,13 @@ async fn short_or_misplaced_download_bodies_are_errors() {
     let head = srv.heads.lock().unwrap()[0].to_ascii_lowercase();
     assert!(head.contains("x-ms-range: bytes=10-19") && !head.contains("\r\nrange:"), "{head}");
 
-    // download(): the HEAD says 20 bytes, a chunk comes back short: an error, not short data.
+    // download(): the first piece says the file has 20 bytes, the next one 30: an error, not mixed data.
     let srv = server(|n| match n {
-        0 => Answer::Raw(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 20\r\n\r\n".to_vec()),
-        _ => Answer::Raw(reply("206 Partial Content", &[("Content-Range", "bytes 0-9/10")], &[1u8; 10])),
+        0 => Answer::Raw(reply("206 Partial Content", &[("Content-Range", "bytes 0-9/20")], &[1u8; 10])),
+        _ => Answer::Raw(reply("206 Partial Content", &[("Content-Range", "bytes 10-19/30")], &[1u8; 10])),
     })
     .await;
-    let c = client(srv.addr, ClientOptions { download_chunk_size: 20, ..fast_retries(1) });
+    let c = client(srv.addr, ClientOptions { download_chunk_size: 10, ..fast_retries(1) });
     let e = c.share("s").file("f").download().try_collect::<Vec<_>>().await.unwrap_err();
     assert!(e.to_string().contains("changed during download"), "{e}");
 }

@@ -69,7 +69,13 @@ async fn describe(repo_dir: &Path, master: &MasterKey) -> Result<Vec<String>> {
     for (n, m) in manifests.iter().enumerate() {
         let out = tempfile::tempdir()?;
         let target = Target::Local(out.path().to_path_buf());
-        let opts = RestoreOptions { snapshot: Some(m.snapshot_id.clone()), path: None, target, overwrite: false };
+        let opts = RestoreOptions {
+            snapshot: Some(m.snapshot_id.clone()),
+            path: None,
+            target,
+            overwrite: false,
+            concurrency: Default::default(),
+        };
         let sum = restore(&mut repo, opts).await?;
         ensure!(sum.damaged.is_empty() && sum.conflicts.is_empty(), "restore of backup {n}: {sum:?}");
         for (path, data) in read_tree(out.path()) {

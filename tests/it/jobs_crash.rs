@@ -377,7 +377,13 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
 
         let out = tmp.path().join(format!("restored-{name}"));
         let target = afb::backup::restore::Target::Local(out.clone());
-        let ro = afb::backup::restore::RestoreOptions { snapshot: None, path: None, target, overwrite: false };
+        let ro = afb::backup::restore::RestoreOptions {
+            snapshot: None,
+            path: None,
+            target,
+            overwrite: false,
+            concurrency: Default::default(),
+        };
         let s = afb::backup::restore::restore(&mut r, ro).await.unwrap();
         assert_eq!(s.files_restored as usize, live.len());
         assert!(read_tree(&out) == live, "{name}: the restore is byte-identical to the share");

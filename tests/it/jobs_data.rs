@@ -373,7 +373,13 @@ fn digest_tree(dir: &Path) -> BTreeMap<String, String> {
 
 async fn restore_latest(r: &mut Repository, out: &Path) -> u64 {
     let target = afb::backup::restore::Target::Local(out.to_path_buf());
-    let opts = afb::backup::restore::RestoreOptions { snapshot: None, path: None, target, overwrite: false };
+    let opts = afb::backup::restore::RestoreOptions {
+        snapshot: None,
+        path: None,
+        target,
+        overwrite: false,
+        concurrency: Default::default(),
+    };
     let s = afb::backup::restore::restore(r, opts).await.unwrap();
     assert!(s.damaged.is_empty() && s.conflicts.is_empty(), "{s:?}");
     s.files_restored

@@ -361,7 +361,13 @@ async fn backup_restore_verify_round_trip(b: Backend) -> Result<()> {
     let out = tmp.path().join("restored");
     let r = restore(
         &mut reader,
-        RestoreOptions { snapshot: None, path: None, target: Target::Local(out.clone()), overwrite: false },
+        RestoreOptions {
+            snapshot: None,
+            path: None,
+            target: Target::Local(out.clone()),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
     )
     .await?;
     ensure!(r.files_restored == files.len() as u64, "{r:?}");
