@@ -587,6 +587,7 @@ async fn a_restore_of_many_buckets_restores_every_file() -> Result<()> {
         data: data.path().to_path_buf(),
         faults: Default::default(),
         virtual_shares: vec![afb::emulator::virtual_share::VirtualShareSpec::parse("many=10000,seed=3").unwrap()],
+        tls: Default::default(),
     })?;
     let svc = FileServiceClient::from_connection_string(&emulator.connection_string())?;
     let share = svc.share("many");
