@@ -5,7 +5,7 @@
 //!
 //! The root directory of a share is implicit: it has no row, its id is [`ROOT_ID`] (0), and top-level
 //! entries have `parent_id = 0`. Real nodes have ids `>= 1`, assigned densely per share by
-//! [`crate::index::idmap::IdMap`].
+//! the share's idmap ([`crate::index::idmap`]).
 //!
 //! Every column is a plain Parquet physical type. `mtime` and `ctime` are `INT64` nanoseconds since the
 //! Unix epoch annotated `TIMESTAMP(NANOS, isAdjustedToUTC=true)` (Arrow `Timestamp(ns, "UTC")`), so
