@@ -380,6 +380,9 @@ fn lock(sum: &std::sync::Mutex<RestoreSummary>) -> std::sync::MutexGuard<'_, Res
 /// chunking): with `requests_in_flight` files at once, a few MiB.
 const CHUNKS_AHEAD: usize = 2;
 
+/// A bundle's TAR, decrypted by the first file that needs it; the others wait for it.
+type OpenedBundle = Arc<tokio::sync::OnceCell<Arc<Vec<u8>>>>;
+
 /// What the files restored at once share (their futures are polled by the restoring task only while
 /// it waits for them, so it never waits for the repository or a pool slot itself, which a parked file
 /// may hold): chunk lookups through the repository (one at a time: the
@@ -389,7 +392,7 @@ const CHUNKS_AHEAD: usize = 2;
 struct Shared<'a> {
     repo: tokio::sync::Mutex<&'a mut Repository>,
     reader: ContentReader,
-    bundles: std::sync::Mutex<VecDeque<(ObjectId, Arc<tokio::sync::OnceCell<Arc<Vec<u8>>>>)>>,
+    bundles: std::sync::Mutex<VecDeque<(ObjectId, OpenedBundle)>>,
     perm_keys: tokio::sync::Mutex<HashMap<Vec<u8>, String>>,
 }
 

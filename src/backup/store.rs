@@ -16,7 +16,8 @@
 //!    pack, the chunk index, uploads) and the buckets. Reads complete in any order and are taken as they
 //!    complete, so one slow or throttled request holds up only its own bucket: small files are grouped
 //!    per directory within their bucket, and a bucket's metadata object is written once all its nodes are
-//!    stored, buckets in node-id order, at most [`OPEN_BUCKETS`] of them open at once.
+//!    stored, buckets in node-id order, at most [`OPEN_BUCKETS`] of them open at once. A directory's
+//!    small files of one bucket are bundled once the bucket is read, in node-id order.
 //!
 //! Memory, whatever the share's size: the outstanding reads (a small file is at most 64 KiB), the large
 //! files read ahead (a few 4 MiB pieces each), [`OPEN_BUCKETS`] buckets of node versions, at most
@@ -46,8 +47,10 @@ const OPEN_BUCKETS: usize = 4;
 /// Large files (above the bundle threshold) read ahead of the writer, at most.
 const LARGE_FILES_AHEAD: usize = 2;
 /// Bytes of small files waiting for their directory's bundle, at most: beyond it the largest group is
-/// bundled early.
-const GROUPED_BYTES: usize = 16 << 20;
+/// bundled before its bucket is read (then which files share a bundle depends on the order the reads
+/// completed in; below it, a bucket's small files of one directory are bundled in node-id order, the
+/// same whatever that order). A bucket of 4,096 files of 8 KiB fits.
+const GROUPED_BYTES: usize = 32 << 20;
 
 /// Stores the buckets `walk` yields (one range of `plan`): reads the nodes to read from `share` (a client
 /// at the plan's share snapshot), stores their content and permissions, and writes each bucket's
@@ -363,14 +366,9 @@ impl Writer {
             Content::Small(data) => {
                 sum.bytes_read += data.len() as u64;
                 self.grouped_bytes += data.len();
-                let policy = self.reading.policy;
-                let b = self.bucket(number);
-                let group = b.groups.entry(v.parent_id).or_default();
+                let group = self.bucket(number).groups.entry(v.parent_id).or_default();
                 group.bytes += data.len();
                 group.files.push((v, data));
-                if group.bytes >= policy.target_size {
-                    self.close_group(repo, number, n.parent_id as u64).await?;
-                }
                 count_file(sum, prev.is_some(), size, &path, progress);
                 return Ok(());
             }
@@ -425,12 +423,15 @@ impl Writer {
         }
     }
 
-    /// Stores one directory's small files together: a bundle sealed on the pool when there are enough
-    /// (taken by [`Writer::take_bundle`]), otherwise one chunk each in packs, now.
+    /// Stores one directory's small files together, in node-id order (so the same files make the same
+    /// bundles whatever order their reads completed in): bundles of about the target size sealed on the
+    /// pool when there are enough files (taken by [`Writer::take_bundle`]), otherwise one chunk each in
+    /// packs, now.
     async fn close_group(&mut self, repo: &mut Repository, number: u64, parent: u64) -> anyhow::Result<()> {
         let policy = self.reading.policy;
-        let Some(group) = self.bucket(number).groups.remove(&parent) else { return Ok(()) };
+        let Some(mut group) = self.bucket(number).groups.remove(&parent) else { return Ok(()) };
         self.grouped_bytes -= group.bytes;
+        group.files.sort_by_key(|(v, _)| v.node_id);
         if !policy.should_bundle(group.files.len()) {
             for (mut v, data) in group.files {
                 let c = repo.store_small_file(data).await?;
@@ -441,11 +442,26 @@ impl Writer {
             }
             return Ok(());
         }
+        let mut files = group.files.into_iter().peekable();
+        while files.peek().is_some() {
+            // A bundle closes once its files reach the target size (as Repository::store_small_files).
+            let (mut run, mut bytes) = (Vec::new(), 0);
+            while let Some((v, d)) = files.next_if(|_| bytes < policy.target_size) {
+                bytes += d.len();
+                run.push((v, d));
+            }
+            self.seal(repo, number, run).await?;
+        }
+        Ok(())
+    }
+
+    /// Seals one bundle of small files of bucket `number` on the pool (at most `cpu_workers` at once).
+    async fn seal(&mut self, repo: &mut Repository, number: u64, run: Vec<(NodeVersion, Bytes)>) -> anyhow::Result<()> {
         while self.sealing.len() >= self.sealing_at_once {
             let sealed = self.sealing.next().await.expect("bundles on the pool");
             self.take_bundle(repo, sealed.context("a bundle task panicked")?).await?;
         }
-        let (versions, datas): (Vec<NodeVersion>, Vec<Bytes>) = group.files.into_iter().unzip();
+        let (versions, datas): (Vec<NodeVersion>, Vec<Bytes>) = run.into_iter().unzip();
         let (pool, key) = (repo.pool().clone(), repo.key().clone());
         self.bucket(number).sealing += 1;
         // A task of its own, so it keeps polling the pool while the writer is busy (see CpuPool::run).
