@@ -5,7 +5,8 @@
 #   restic 0.14 on a local copy of the same files (afb's restore): the same three backups and a restore;
 #   afb first backups with the emulator adding 10 ms to every request, without and with a share limit of
 #   5,000 requests per second (--fault-latency-ms 10, --share-iops-limit 5000).
-# Every step runs under /usr/bin/time -v; one line per step: label, wall seconds, peak RSS (MB), files/s.
+# Every step runs under /usr/bin/time -v; one line per step: label, wall seconds, peak RSS (MB), files/s,
+# CPU seconds of the step's process and of the emulator meanwhile.
 #
 #   bash scripts/bench_small_files.sh AFB_BINARY [WORK_DIR]
 #
@@ -35,14 +36,18 @@ trap '[ -n "$EMU" ] && kill $EMU 2>/dev/null || true' EXIT
 
 # step LABEL FILES CMD...: runs CMD under /usr/bin/time -v; prints label, seconds, peak RSS, files/s.
 step() {
-  local label=$1 n=$2
+  local label=$1 n=$2 emu_cpu0
   shift 2
+  emu_cpu0=$(awk '{print $14+$15}' "/proc/$EMU/stat")
   /usr/bin/time -v -o "$WORK/time.txt" "$@" > "$WORK/out.txt" 2> "$WORK/err.txt" || {
     echo "$label failed:" >&2; tail -5 "$WORK/err.txt" >&2; exit 1; }
-  local wall rss
+  local wall rss cpu emu_cpu
   wall=$(awk -F': ' '/Elapsed/ {n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$WORK/time.txt")
   rss=$(awk '/Maximum resident/ {printf "%.0f", $6/1024}' "$WORK/time.txt")
-  printf '%s\t%.1f s\t%s MB\t%.0f files/s\n' "$label" "$wall" "$rss" "$(echo "$n / $wall" | bc -l)"
+  cpu=$(awk -F': ' '/User time|System time/ {s+=$2} END {printf "%.1f", s}' "$WORK/time.txt")
+  emu_cpu=$(echo "($(awk '{print $14+$15}' "/proc/$EMU/stat") - $emu_cpu0) / $(getconf CLK_TCK)" | bc -l)
+  printf '%s\t%.1f s\t%s MB\t%.0f files/s\tCPU %s s\temulator CPU %.1f s\n' "$label" "$wall" "$rss" \
+    "$(echo "$n / $wall" | bc -l)" "$cpu" "$emu_cpu"
   cp "$WORK/out.txt" "$WORK/$(echo "$label" | tr ' /,%' '____').out"
 }
 
