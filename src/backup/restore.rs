@@ -322,7 +322,9 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
             let Some(id) = buckets.next() else { break };
             // Not through the repository: a running file may hold it while this task does not poll it.
             let oid = ObjectId::from_hex(id).with_context(|| format!("malformed metadata id {id}"))?;
-            bucket = shared.reader.get_metadata(&oid).await?.into_iter();
+            let mut versions = shared.reader.get_metadata(&oid).await?;
+            crate::repository::metadata::group_by_bundle(&mut versions);
+            bucket = versions.into_iter();
             continue;
         };
         if v.kind == NodeKind::Directory {

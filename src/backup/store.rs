@@ -108,13 +108,18 @@ pub async fn store_range(
         if w.open.is_empty() && w.walk_done {
             break;
         }
+        if w.reads.is_empty() && w.sealing.is_empty() {
+            // The buckets walked so far held only kept nodes and are written: walk on.
+            anyhow::ensure!(w.open.is_empty(), "backup pipeline stalled: buckets open, nothing in flight (a bug)");
+            continue;
+        }
         tokio::select! {
             Some(read) = w.reads.next() => {
                 let read = read.context("a read task panicked")?;
                 w.take_read(repo, read, progress, sum).await?;
             }
             Some(sealed) = w.sealing.next() => w.take_bundle(repo, sealed.context("a bundle task panicked")?).await?,
-            else => anyhow::bail!("backup pipeline stalled: buckets open, nothing in flight (a bug)"),
+            else => unreachable!("reads or bundles are in flight"),
         }
     }
     repo.flush().await?;

@@ -24,6 +24,22 @@ pub(crate) const PERMISSION_MAGIC: &[u8; 4] = b"AFBP";
 /// Format version written in `MetadataBatch.format_version`.
 pub const METADATA_FORMAT_VERSION: u16 = 1;
 
+/// Orders node versions (one metadata object's) so that the files of one bundle come together: files
+/// in bundles first, by bundle and offset, then the others in their order. A reader that opens each
+/// bundle once for its members (restore, verify) then never reopens one: a bundle holds one
+/// directory's small files of a bucket, which need not have consecutive node ids.
+pub fn group_by_bundle(versions: &mut [NodeVersion]) {
+    versions.sort_by(|a, b| {
+        let key = |v: &NodeVersion| v.bundle.as_ref().map(|r| (r.bundle_id.clone(), r.offset));
+        match (key(a), key(b)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        }
+    });
+}
+
 /// FlatBuffers bytes of a batch of node versions.
 pub fn encode_batch(versions: Vec<NodeVersion>) -> Vec<u8> {
     let batch = MetadataBatch { format_version: METADATA_FORMAT_VERSION, versions: Some(versions) };

@@ -86,7 +86,10 @@ pub async fn verify_snapshot(repo: &mut Repository, snapshot_id: &str, read_data
         };
         report.objects_checked += 1;
         let versions = match repo.get_metadata(&meta_id).await {
-            Ok(v) => v,
+            Ok(mut v) => {
+                super::metadata::group_by_bundle(&mut v);
+                v
+            }
             Err(e) => {
                 report.problems.push(Problem::from_error(&e, "metadata object"));
                 continue;
