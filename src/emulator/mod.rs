@@ -47,10 +47,10 @@ pub struct EmulatorConfig {
     pub data: PathBuf,
     #[command(flatten)]
     pub faults: faults::FaultConfig,
-    /// A read-only share with a generated tree of FILES files (repeatable): `NAME=FILES[,seed=N][,change=F]`.
+    /// A read-only share with a generated tree of FILES files (repeatable): `NAME=FILES[,seed=N][,change=F][,every=K]`.
     /// FILES may end in k, M or G; `change` is the fraction of files modified per snapshot (see
     /// docs/emulator.md).
-    #[arg(long = "virtual-share", value_name = "NAME=FILES[,seed=N][,change=F]", value_parser = virtual_share::VirtualShareSpec::parse)]
+    #[arg(long = "virtual-share", value_name = "NAME=FILES[,seed=N][,change=F][,every=K]", value_parser = virtual_share::VirtualShareSpec::parse)]
     pub virtual_shares: Vec<virtual_share::VirtualShareSpec>,
     #[command(flatten)]
     pub tls: tls::TlsConfig,

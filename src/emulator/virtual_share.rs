@@ -1,5 +1,5 @@
 //! Virtual shares: a share whose tree is computed, not stored, so that afb can be tested at millions of
-//! files through the real REST path (`afb emulator --virtual-share NAME=FILES[,seed=N][,change=F]`).
+//! files through the real REST path (`afb emulator --virtual-share NAME=FILES[,seed=N][,change=F][,every=K]`).
 //!
 //! Everything about an item (name, size, times, attributes, FileId, content) is a pure function of the
 //! share's spec (files, seed, change), the item's position in the tree and the share version's
@@ -23,6 +23,10 @@
 //! - each leaf directory gets up to `ceil(1000 c)` new files (each with probability 1/2), named
 //!   `g{generation:05}-{k:04}.dat` (they sort after the `f…` files);
 //! - one directory (when there are any) is renamed to `{name}-r{g}` (its FileId and contents stay).
+//!
+//! With `every` = K (default 1), only generations that are multiples of K change anything; the others
+//! equal the generation before them (so with K = 2, a snapshot of generation 1 is an unchanged re-run
+//! and generation 2 brings the changes).
 //!
 //! Whether something happens in generation g is a hash of (seed, FileId, g) against a threshold: O(1).
 //! An item's state at generation g is found by looking at generations `birth+1 ..= g`: O(g).
@@ -61,7 +65,7 @@ const LARGE_SPAN: u64 = 4 * 1024 * 1024 - 64 * 1024;
 /// A second SDDL, given to 1 in 50 items, so that permission keys differ.
 pub const OTHER_SDDL: &str = "O:BAG:SYD:(A;OICI;FA;;;BA)(A;OICI;0x1200a9;;;WD)";
 
-/// `NAME=FILES[,seed=N][,change=F]` from the command line, validated.
+/// `NAME=FILES[,seed=N][,change=F][,every=K]` from the command line, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VirtualShareSpec {
     pub name: String,
@@ -70,13 +74,16 @@ pub struct VirtualShareSpec {
     pub seed: u64,
     /// Fraction of files modified per generation, in [0, 1] (half as many are deleted and added).
     pub change: f64,
+    /// Only generations that are multiples of this (≥ 1) change anything.
+    pub every: u32,
 }
 
 impl VirtualShareSpec {
     /// Parses the `--virtual-share` value. FILES may carry a `k`, `M` or `G` suffix (powers of 1000).
     pub fn parse(s: &str) -> Result<VirtualShareSpec, String> {
-        let (name, rest) =
-            s.split_once('=').ok_or_else(|| format!("virtual share {s:?}: expected NAME=FILES[,seed=N][,change=F]"))?;
+        let (name, rest) = s
+            .split_once('=')
+            .ok_or_else(|| format!("virtual share {s:?}: expected NAME=FILES[,seed=N][,change=F][,every=K]"))?;
         if !crate::azure::is_valid_share_name(name) {
             return Err(format!("virtual share {s:?}: {name:?} is not a valid share name"));
         }
@@ -84,7 +91,7 @@ impl VirtualShareSpec {
         let files = parse_count(parts.next().unwrap_or(""))
             .filter(|n| *n <= MAX_FILES)
             .ok_or_else(|| format!("virtual share {s:?}: FILES must be a whole number from 0 to {MAX_FILES}"))?;
-        let mut spec = VirtualShareSpec { name: name.to_string(), files, seed: 0, change: 0.0 };
+        let mut spec = VirtualShareSpec { name: name.to_string(), files, seed: 0, change: 0.0, every: 1 };
         for part in parts {
             match part.split_once('=') {
                 Some(("seed", v)) => {
@@ -97,7 +104,14 @@ impl VirtualShareSpec {
                         .filter(|c| (0.0..=1.0).contains(c))
                         .ok_or_else(|| format!("virtual share {s:?}: change must be a number from 0 to 1"))?;
                 }
-                _ => return Err(format!("virtual share {s:?}: unknown option {part:?} (seed=N, change=F)")),
+                Some(("every", v)) => {
+                    spec.every = v
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|k| *k >= 1)
+                        .ok_or_else(|| format!("virtual share {s:?}: every must be a whole number from 1"))?;
+                }
+                _ => return Err(format!("virtual share {s:?}: unknown option {part:?} (seed=N, change=F, every=K)")),
             }
         }
         Ok(spec)
@@ -105,7 +119,8 @@ impl VirtualShareSpec {
 
     /// The spec as stored beside the share's rows: a restart with another spec starts the share afresh.
     pub fn fingerprint(&self) -> String {
-        format!("files={},seed={},change={}", self.files, self.seed, self.change)
+        let every = if self.every == 1 { String::new() } else { format!(",every={}", self.every) };
+        format!("files={},seed={},change={}{every}", self.files, self.seed, self.change)
     }
 }
 
@@ -264,6 +279,11 @@ impl VirtualShare {
 
     // ---- state at a generation ----
 
+    /// Whether generation `g` changes anything (generation 0 is the initial tree).
+    fn changes_in(&self, g: u32) -> bool {
+        g >= 1 && g.is_multiple_of(self.spec.every)
+    }
+
     fn birth(item: FileItem) -> u32 {
         match item {
             FileItem::Base { .. } => 0,
@@ -279,14 +299,14 @@ impl VirtualShare {
             return None;
         }
         if let FileItem::Added { generation: g, leaf, k } = item
-            && self.hash(Purpose::Added, leaf << 10 | k, g) >= u64::MAX / 2
+            && (!self.changes_in(g) || self.hash(Purpose::Added, leaf << 10 | k, g) >= u64::MAX / 2)
         {
             return None;
         }
         let id = Self::file_id(item);
         let mut content = birth;
         if self.modify_below > 0 {
-            for g in birth + 1..=generation {
+            for g in (birth + 1..=generation).filter(|g| self.changes_in(*g)) {
                 if self.hash(Purpose::Deleted, id, g) < self.delete_below {
                     return None;
                 }
@@ -318,7 +338,7 @@ impl VirtualShare {
 
     /// The directory renamed in `generation` (≥ 1), if the share has directories.
     fn renamed_in(&self, generation: u32) -> Option<(u32, u64)> {
-        if self.levels == 0 || generation == 0 {
+        if self.levels == 0 || !self.changes_in(generation) {
             return None;
         }
         let h = self.hash(Purpose::Rename, 0, generation);
@@ -566,7 +586,7 @@ mod tests {
     use super::*;
 
     fn share(files: u64, change: f64) -> VirtualShare {
-        VirtualShare::new(VirtualShareSpec { name: "v".into(), files, seed: 7, change })
+        VirtualShare::new(VirtualShareSpec { name: "v".into(), files, seed: 7, change, every: 1 })
     }
 
     fn all_files(v: &VirtualShare, generation: u32) -> Vec<(String, Node)> {
@@ -585,11 +605,21 @@ mod tests {
     #[test]
     fn specs_parse_and_bad_ones_are_refused() {
         let s = VirtualShareSpec::parse("big=10M,seed=3,change=0.001").unwrap();
-        assert_eq!((s.name.as_str(), s.files, s.seed, s.change), ("big", 10_000_000, 3, 0.001));
+        assert_eq!((s.name.as_str(), s.files, s.seed, s.change, s.every), ("big", 10_000_000, 3, 0.001, 1));
+        assert_eq!(VirtualShareSpec::parse("big=10M,change=0.001,every=2").unwrap().every, 2);
         assert_eq!(VirtualShareSpec::parse("vv1=5000").unwrap().files, 5000);
-        for bad in
-            ["vv1", "VV1=5", "v1=5", "vv1=", "vv1=x", "vv1=5,seed=-1", "vv1=5,change=2", "vv1=5,other=1", "vv1=99G"]
-        {
+        for bad in [
+            "vv1",
+            "VV1=5",
+            "v1=5",
+            "vv1=",
+            "vv1=x",
+            "vv1=5,seed=-1",
+            "vv1=5,change=2",
+            "vv1=5,other=1",
+            "vv1=99G",
+            "vv1=5,every=0",
+        ] {
             assert!(VirtualShareSpec::parse(bad).is_err(), "{bad}");
         }
     }
@@ -676,5 +706,17 @@ mod tests {
         assert!(moved > 0, "one directory was renamed");
         // A file's state at generation 0 is unchanged by later generations.
         assert_eq!(all_files(&v, 0).len(), before.len());
+    }
+
+    #[test]
+    fn with_every_two_odd_generations_repeat_the_one_before() {
+        let v = VirtualShare::new(VirtualShareSpec { every: 2, ..share(5_000, 0.01).spec });
+        let listing =
+            |g| all_files(&v, g).into_iter().map(|(p, n)| (p, n.file_id, n.last_write_time)).collect::<Vec<_>>();
+        let (g0, g1, g2, g3) = (listing(0), listing(1), listing(2), listing(3));
+        assert_eq!(g1, g0);
+        assert_ne!(g2, g1);
+        assert_eq!(g3, g2);
+        assert_eq!(v.spec.fingerprint(), "files=5000,seed=7,change=0.01,every=2");
     }
 }

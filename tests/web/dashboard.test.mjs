@@ -5,17 +5,11 @@
 // from a tenant's page and backs it up. Screenshots go to tests/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const afb = process.env.AFB_BIN || join(process.env.CARGO_TARGET_DIR || join(root, 'target'), 'debug', 'afb');
-const artifacts = join(root, 'tests', 'artifacts');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+import { join } from 'node:path';
+import { afb, artifacts, launchBrowser, startEmulator, startServer } from './support.mjs';
 
 let repo, server, base, token, browser, emulator, shareConnection, restoreDir;
 
@@ -44,45 +38,21 @@ async function followJob(page, screenshot) {
   return last.state;
 }
 
-// The first line a child process prints on stdout.
-function firstLine(child, what) {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const i = out.indexOf('\n');
-      if (i >= 0) resolve(out.slice(0, i).trim());
-    });
-    child.on('exit', (code) => reject(new Error(`${what} exited ${code} before printing a line`)));
-  });
-}
-
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
   repo = mkdtempSync(join(tmpdir(), 'afb-web-'));
   execFileSync(afb, ['api-sample', '--repo', repo, '--tenants', '3', '--nodes', '3000', '--snapshots', '3'], { stdio: 'inherit' });
   token = execFileSync(afb, ['api-token', '--repo', repo, '--operator']).toString().trim();
   // A real Azure Files share (the project's emulator, its own process) for the jobs the dashboard starts.
-  emulator = spawn(afb, ['emulator', '--addr', '127.0.0.1:0', '--data', join(repo, 'emulator')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  shareConnection = await firstLine(emulator, 'afb emulator');
+  const started = startEmulator(join(repo, 'emulator'));
+  emulator = started.child;
+  shareConnection = await started.connection;
   execFileSync(afb, ['gen', '--connection-string', shareConnection, '--share', 'files', '--files', '60', '--max-file-size', '200000'], { stdio: 'ignore' });
   restoreDir = mkdtempSync(join(tmpdir(), 'afb-web-restore-'));
   // The embedded runner runs data jobs with this master key.
   const env = { ...process.env, AFB_MASTER_KEY: '11'.repeat(32) };
-  server = spawn(afb, ['serve', '--repo', repo, '--addr', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'], env });
-  base = await new Promise((resolve, reject) => {
-    let err = '';
-    server.stderr.on('data', (d) => {
-      err += d;
-      const m = err.match(/afb serve: (http:\/\/[0-9.:]+)\s/); // the whole address, not a chunk of it
-      if (m) resolve(m[1]);
-    });
-    server.on('exit', (code) => reject(new Error(`afb serve exited ${code}: ${err}`)));
-  });
-  browser = await chromium.launch({
-    executablePath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  ({ server, base } = await startServer(repo, env));
+  browser = await launchBrowser();
 });
 
 after(async () => {

@@ -4,37 +4,13 @@
 // playwright-core. Screenshots of the three views are kept in tests/artifacts/ (committed, small).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const afb = process.env.AFB_BIN || join(process.env.CARGO_TARGET_DIR || join(root, 'target'), 'debug', 'afb');
-const artifacts = join(root, 'tests', 'artifacts');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+import { join } from 'node:path';
+import { afb, artifacts, launchBrowser, startEmulator, startServer } from './support.mjs';
 
 let repo, server, base, token, browser, emulator, slowConnection;
-
-// The first line a child process prints on stdout.
-function firstLine(child, what) {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const i = out.indexOf('\n');
-      if (i >= 0) resolve(out.slice(0, i).trim());
-    });
-    child.on('exit', (code) => reject(new Error(`${what} exited ${code} before printing a line`)));
-  });
-}
-
-function startEmulator(dataDir, extra = []) {
-  const child = spawn(afb, ['emulator', '--addr', '127.0.0.1:0', '--data', dataDir, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return { child, connection: firstLine(child, 'afb emulator') };
-}
 
 // 1,234,567 (the dashboard's grouping of exact byte counts).
 const grouped = (n) => n.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
@@ -66,20 +42,8 @@ before(async () => {
   emulator = slow.child;
   slowConnection = await slow.connection;
   const env = { ...process.env, AFB_MASTER_KEY: '33'.repeat(32) };
-  server = spawn(afb, ['serve', '--repo', repo, '--addr', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'], env });
-  base = await new Promise((resolve, reject) => {
-    let err = '';
-    server.stderr.on('data', (d) => {
-      err += d;
-      const m = err.match(/afb serve: (http:\/\/[0-9.:]+)\s/);
-      if (m) resolve(m[1]);
-    });
-    server.on('exit', (code) => reject(new Error(`afb serve exited ${code}: ${err}`)));
-  });
-  browser = await chromium.launch({
-    executablePath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  ({ server, base } = await startServer(repo, env));
+  browser = await launchBrowser();
 });
 
 after(async () => {

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Peak RSS and time of the backup's stages on virtual shares of the emulator (README "Scale"): at each
+# size, a first backup, an unchanged re-run, a re-run after 0.1% of the files changed, a restore of the
+# whole latest snapshot to a local directory, and verify. Memory must stay flat in the share's size.
+# The share is `big=N,seed=7,change=0.001,every=2`: generation 1 repeats generation 0 (the unchanged
+# re-run), generation 2 brings the changes. Optimised build expected.
+#
+#   bash scripts/bench_scale_backup.sh AFB_BINARY [WORK_DIR]      SIZES="100000 1000000" PORT=10981
+#
+# One line per step: size, label, wall seconds, peak RSS (MiB), files/s of the share, CPU seconds of afb
+# and of the emulator meanwhile; then the repository's size and the load average.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+AFB=$(realpath "${1:-target/release/afb}")
+WORK=${2:-/tmp/afb-scale-backup}
+SIZES=${SIZES:-100000 1000000}
+PORT=${PORT:-10981}
+EMU=
+trap '[ -n "$EMU" ] && kill $EMU 2>/dev/null || true' EXIT
+
+# step N LABEL CMD...: runs CMD under /usr/bin/time -v and prints one line.
+step() {
+  local n=$1 label=$2 emu_cpu0 wall rss cpu emu_cpu
+  shift 2
+  emu_cpu0=$(awk '{print $14+$15}' "/proc/$EMU/stat")
+  /usr/bin/time -v -o "$w/time.txt" "$@" > "$w/out.txt" 2> "$w/err.txt" || {
+    echo "$n $label failed:" >&2; tail -5 "$w/err.txt" >&2; exit 1; }
+  wall=$(awk -F': ' '/Elapsed/ {k=split($2,t,":"); s=0; for(i=1;i<=k;i++) s=s*60+t[i]; print s}' "$w/time.txt")
+  rss=$(awk '/Maximum resident/ {printf "%.0f", $6/1024}' "$w/time.txt")
+  cpu=$(awk -F': ' '/User time|System time/ {s+=$2} END {printf "%.1f", s}' "$w/time.txt")
+  emu_cpu=$(echo "($(awk '{print $14+$15}' "/proc/$EMU/stat") - $emu_cpu0) / $(getconf CLK_TCK)" | bc -l)
+  printf '%s files\t%s\t%.1f s\t%s MiB\t%.0f files/s\tCPU %s s\temulator CPU %.1f s\n' "$n" "$label" "$wall" "$rss" \
+    "$(echo "$n / $wall" | bc -l)" "$cpu" "$emu_cpu"
+  cp "$w/out.txt" "$w/$(echo "$label" | tr ' /,.%' '_____').json"
+}
+
+for n in $SIZES; do
+  w="$WORK/$n"
+  rm -rf "$w"
+  mkdir -p "$w"
+  "$AFB" emulator --addr 127.0.0.1:$PORT --data "$w/emulator" --virtual-share "big=$n,seed=7,change=0.001,every=2" > "$w/emulator.log" 2>&1 &
+  EMU=$!
+  for _ in $(seq 100); do grep -q DefaultEndpointsProtocol "$w/emulator.log" && break; kill -0 $EMU 2>/dev/null || { cat "$w/emulator.log"; exit 1; }; sleep 0.2; done
+  export AZURE_STORAGE_CONNECTION_STRING=$(grep -o 'DefaultEndpointsProtocol[^ ]*' "$w/emulator.log" | head -1)
+  "$AFB" init --repo "$w/repo" --master-key-file "$w/master.key" > /dev/null
+  common=(--repo "$w/repo" --tenant t --share big --master-key-file "$w/master.key" --json)
+  step "$n" "first backup" "$AFB" backup "${common[@]}"
+  step "$n" "unchanged re-run" "$AFB" backup "${common[@]}"
+  step "$n" "re-run, 0.1% changed" "$AFB" backup "${common[@]}"
+  step "$n" "restore (whole share)" "$AFB" restore "${common[@]}" --target "local:$w/restore"
+  rm -rf "$w/restore"
+  step "$n" "verify" "$AFB" verify "${common[@]}"
+  echo "$n files: repository $(du -sb "$w/repo" | cut -f1) bytes; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  kill $EMU; wait $EMU 2>/dev/null || true; EMU=
+  rm -rf "$w/emulator"
+done
