@@ -8,8 +8,14 @@ import { chromium } from 'playwright-core';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const afb = process.env.AFB_BIN || join(process.env.CARGO_TARGET_DIR || join(root, 'target'), 'debug', 'afb');
-/// Screenshots of the dashboard, kept in the repository.
+// Screenshots of the dashboard (gitignored scratch, but for the three views kept in the repository).
 export const artifacts = join(root, 'tests', 'artifacts');
+
+// Where a kept screenshot goes: over the committed file only with AFB_UPDATE_SCREENSHOTS=1, else beside
+// it as NAME.latest.png (ignored), so a test run leaves the checkout clean.
+export function keptScreenshot(name) {
+  return join(artifacts, process.env.AFB_UPDATE_SCREENSHOTS ? name : name.replace(/\.png$/, '.latest.png'));
+}
 
 // The first line a child process prints on stdout.
 export function firstLine(child, what) {

@@ -1,14 +1,15 @@
 // Browser test of the dashboard's pictures: the job monitor while a backup runs (a progress bar whose
 // value grows, rate, time left and elapsed), the charts' time axis (snapshot dates), the space map (a
 // rectangle per top directory with its exact bytes) and the change view. Debian's Chromium through
-// playwright-core. Screenshots of the three views are kept in tests/artifacts/ (committed, small).
+// playwright-core. Screenshots of the three views are kept in tests/artifacts/ (committed, small; refreshed
+// only with AFB_UPDATE_SCREENSHOTS=1, see support.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afb, artifacts, launchBrowser, startEmulator, startServer } from './support.mjs';
+import { afb, artifacts, keptScreenshot, launchBrowser, startEmulator, startServer } from './support.mjs';
 
 let repo, server, base, token, browser, emulator, slowConnection;
 
@@ -69,7 +70,7 @@ test('the job monitor shows a growing progress bar, rate, time left and elapsed,
     return bar && bar.hasAttribute('value') && Number(bar.getAttribute('value')) < 1000 && document.querySelector('#job-status')?.dataset.state === 'running';
   }, null, { timeout: 60_000, polling: 100 });
   const first = await value();
-  await page.screenshot({ path: join(artifacts, 'job-monitor.png') });
+  await page.screenshot({ path: keptScreenshot('job-monitor.png') });
   assert.match(await page.locator('#job-phase').textContent(), /reading and storing changed files/);
   assert.match(await page.locator('#job-amounts').textContent(), /^[\d,]+ of 800 files · [\d.]+ (B|KiB|MiB) of [\d.]+ (KiB|MiB)$/);
   const timing = await page.locator('#job-timing').textContent();
@@ -132,7 +133,7 @@ test('the space map has a rectangle per top directory with its exact bytes, each
     assert.ok(t.w > 0);
   }
   assert.ok(await page.locator('svg.space-map a.tile[data-depth="2"]').count() > 0, 'two levels by default');
-  await page.screenshot({ path: join(artifacts, 'space-map.png') });
+  await page.screenshot({ path: keptScreenshot('space-map.png') });
   // Keyboard: a rectangle takes focus; following one opens the tree browser there.
   const biggest = dirs.sort((a, b) => b.size - a.size)[0];
   const link = page.locator('svg.space-map a.tile[data-depth="1"]', { has: page.locator('title', { hasText: `/${biggest.name} · ` }) });
@@ -157,7 +158,7 @@ test('the change view lists the directories with most added, deleted and modifie
   // The largest additions come first, with exact bytes on hover; the sum of the list is within the total.
   const added = await page.locator('#added tbody tr td.n[title]').evaluateAll((tds) => tds.map((td) => Number(td.getAttribute('title').replace(/[^0-9]/g, ''))));
   assert.deepEqual([...added].sort((a, b) => b - a), added);
-  await page.screenshot({ path: join(artifacts, 'change-view.png'), clip: { x: 0, y: 0, width: 1100, height: 560 } });
+  await page.screenshot({ path: keptScreenshot('change-view.png'), clip: { x: 0, y: 0, width: 1100, height: 560 } });
   const first = page.locator('#added tbody tr a').first();
   const path = await first.textContent();
   await Promise.all([page.waitForURL(/\/snap\/\d+\?path=/), first.click()]);
