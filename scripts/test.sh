@@ -32,8 +32,9 @@ if ! cargo install --list | grep -q '^planus-cli v1.3.0:'; then
 fi
 
 # npm packages of package-lock.json, before cargo test: Azurite (tests/it/repository_blob.rs runs the
-# repository on it), htmx served by afb serve, playwright-core for the browser tests.
-if [ ! -d node_modules/htmx.org ] || [ ! -d node_modules/playwright-core ] || [ ! -x node_modules/.bin/azurite-blob ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# repository on it), htmx served by afb serve, playwright-core for the browser tests, the JavaScript SDK
+# for tests/conformance-js.
+if [ ! -d node_modules/htmx.org ] || [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/@azure/storage-file-share ] || [ ! -x node_modules/.bin/azurite-blob ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
@@ -43,6 +44,9 @@ cargo test --quiet 2>&1
 
 echo "== python conformance (official SDK against the emulator)"
 AFB_BIN="$CARGO_TARGET_DIR/debug/afb" .venv/bin/python -m pytest -q tests/conformance
+
+echo "== JavaScript conformance (official @azure/storage-file-share against the emulator)"
+AFB_BIN="$CARGO_TARGET_DIR/debug/afb" node --test tests/conformance-js/
 
 echo "== notebooks (executed with nbclient on a repository the demo makes)"
 AFB_BIN="$CARGO_TARGET_DIR/debug/afb" .venv/bin/python -m pytest -q tests/notebooks
