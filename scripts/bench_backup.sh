@@ -26,11 +26,9 @@ mkdir -p "$WORK" docs/bench
 cp "$AFB" "$WORK/afb"
 AFB="$WORK/afb"
 PORT=${PORT:-10931}
-"$AFB" emulator --addr 127.0.0.1:$PORT --data "$WORK/emulator" > "$WORK/emulator.log" 2>&1 &
-EMU=$!
+source scripts/lib/emulator.sh
+start_emulator "$WORK/emulator.log" --addr 127.0.0.1:$PORT --data "$WORK/emulator"
 trap 'kill $EMU 2>/dev/null || true' EXIT
-for _ in $(seq 50); do grep -q DefaultEndpointsProtocol "$WORK/emulator.log" && break; sleep 0.2; done
-export AZURE_STORAGE_CONNECTION_STRING=$(grep DefaultEndpointsProtocol "$WORK/emulator.log" | head -1)
 restic version
 for s in ${SCENARIOS:-mixed small bigfile rename}; do
   extra=()

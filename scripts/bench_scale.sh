@@ -16,17 +16,15 @@ WORK=${2:-/tmp/afb-scale}
 SIZES=${SIZES:-1000000 10000000}
 MEMORY=${MEMORY:-1GiB}
 PORT=${PORT:-10951}
+source scripts/lib/emulator.sh
 rss() { awk -F': ' '/Maximum resident set size/ {printf "%d MiB", $2 / 1024}' "$1"; }
 wall() { awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$1"; }
 for n in $SIZES; do
   w="$WORK/$n"
   rm -rf "$w"
   mkdir -p "$w"
-  "$AFB" emulator --addr 127.0.0.1:$PORT --data "$w/emulator" --virtual-share "big=$n,seed=7,change=0.001" > "$w/emulator.log" 2>&1 &
-  emu=$!
-  trap 'kill $emu 2>/dev/null || true' EXIT
-  for _ in $(seq 100); do grep -q DefaultEndpointsProtocol "$w/emulator.log" && break; kill -0 $emu 2>/dev/null || { cat "$w/emulator.log"; exit 1; }; sleep 0.2; done
-  export AZURE_STORAGE_CONNECTION_STRING=$(grep DefaultEndpointsProtocol "$w/emulator.log" | head -1)
+  start_emulator "$w/emulator.log" --addr 127.0.0.1:$PORT --data "$w/emulator" --virtual-share "big=$n,seed=7,change=0.001"
+  trap 'kill $EMU 2>/dev/null || true' EXIT
   "$AFB" init --repo "$w/repo" --master-key-file "$w/master.key" > /dev/null 2>&1 || true
   common=(--repo "$w/repo" --tenant t --share big)
   for step in ${STEPS:-scan rescan}; do
@@ -38,6 +36,6 @@ for n in $SIZES; do
     echo "$n files: backup --dry-run peak RSS $(rss "$w/dry-run.time"), wall $(wall "$w/dry-run.time")"
   fi
   echo "$n files: index on disk $(du -sb "$w/repo" | cut -f1) bytes; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-  kill $emu; wait $emu 2>/dev/null || true
+  kill $EMU; wait $EMU 2>/dev/null || true
   rm -rf "$w/spill" "$w/emulator"
 done

@@ -16,6 +16,7 @@ WORK=${2:-/tmp/afb-scale-backup}
 SIZES=${SIZES:-100000 1000000}
 PORT=${PORT:-10981}
 EMU=
+source scripts/lib/emulator.sh
 trap '[ -n "$EMU" ] && kill $EMU 2>/dev/null || true' EXIT
 
 # step N LABEL CMD...: runs CMD under /usr/bin/time -v and prints one line.
@@ -38,10 +39,7 @@ for n in $SIZES; do
   w="$WORK/$n"
   rm -rf "$w"
   mkdir -p "$w"
-  "$AFB" emulator --addr 127.0.0.1:$PORT --data "$w/emulator" --virtual-share "big=$n,seed=7,change=0.001,every=2" > "$w/emulator.log" 2>&1 &
-  EMU=$!
-  for _ in $(seq 100); do grep -q DefaultEndpointsProtocol "$w/emulator.log" && break; kill -0 $EMU 2>/dev/null || { cat "$w/emulator.log"; exit 1; }; sleep 0.2; done
-  export AZURE_STORAGE_CONNECTION_STRING=$(grep -o 'DefaultEndpointsProtocol[^ ]*' "$w/emulator.log" | head -1)
+  start_emulator "$w/emulator.log" --addr 127.0.0.1:$PORT --data "$w/emulator" --virtual-share "big=$n,seed=7,change=0.001,every=2"
   "$AFB" init --repo "$w/repo" --master-key-file "$w/master.key" > /dev/null
   common=(--repo "$w/repo" --tenant t --share big --master-key-file "$w/master.key" --json)
   step "$n" "first backup" "$AFB" backup "${common[@]}"

@@ -14,21 +14,26 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const afb = process.env.AFB_BIN || join(process.env.CARGO_TARGET_DIR || join(root, 'target'), 'debug', 'afb');
 
 let data, emulator, service;
+
+// The connection string an emulator prints as its first line on stdout.
+function connectionString(child) {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const i = out.indexOf('\n');
+      if (i >= 0) resolve(out.slice(0, i).trim());
+    });
+    child.on('exit', (code) => reject(new Error(`afb emulator exited ${code} before printing its connection string`)));
+  });
+}
 // One try per request: an answer the SDK would retry is a failure here.
 const options = { retryOptions: { maxTries: 1 } };
 
 before(async () => {
   data = mkdtempSync(join(tmpdir(), 'afb-js-'));
   emulator = spawn(afb, ['emulator', '--addr', '127.0.0.1:0', '--data', data], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const connection = await new Promise((resolve, reject) => {
-    let out = '';
-    emulator.stdout.on('data', (d) => {
-      out += d;
-      const i = out.indexOf('\n');
-      if (i >= 0) resolve(out.slice(0, i).trim());
-    });
-    emulator.on('exit', (code) => reject(new Error(`afb emulator exited ${code}`)));
-  });
+  const connection = await connectionString(emulator);
   service = ShareServiceClient.fromConnectionString(connection, options);
 });
 
@@ -206,15 +211,7 @@ test('over HTTPS with the emulator\'s certificate trusted through NODE_EXTRA_CA_
   const dir = mkdtempSync(join(tmpdir(), 'afb-js-tls-'));
   const tls = spawn(afb, ['emulator', '--addr', '127.0.0.1:0', '--data', dir, '--https'], { stdio: ['ignore', 'pipe', 'ignore'] });
   try {
-    const connection = await new Promise((resolve, reject) => {
-      let out = '';
-      tls.stdout.on('data', (d) => {
-        out += d;
-        const i = out.indexOf('\n');
-        if (i >= 0) resolve(out.slice(0, i).trim());
-      });
-      tls.on('exit', (code) => reject(new Error(`afb emulator --https exited ${code}`)));
-    });
+    const connection = await connectionString(tls);
     assert.match(connection, /^DefaultEndpointsProtocol=https;.*FileEndpoint=https:/);
     // Node reads NODE_EXTRA_CA_CERTS at start, so the SDK runs in a child process that trusts the
     // certificate the emulator made (DIR/tls/cert.pem); it uploads, downloads and prints what it read.
