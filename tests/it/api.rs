@@ -765,17 +765,23 @@ async fn login_csrf(f: &Fixture) -> (String, String) {
     (c, csrf_of(&html))
 }
 
+/// POSTs the login form: `token`, and `csrf` with the login cookie when given.
+async fn post_login(f: &Fixture, token: &str, form: Option<(&str, &str)>) -> reqwest::Response {
+    let mut req =
+        f.client.post(format!("{}/login", f.base)).header("content-type", "application/x-www-form-urlencoded");
+    let body = match form {
+        Some((cookie, csrf)) => {
+            req = req.header("cookie", cookie);
+            format!("token={token}&csrf={csrf}")
+        }
+        None => format!("token={token}"),
+    };
+    req.body(body).send().await.unwrap()
+}
+
 async fn login(f: &Fixture, token: &str) -> String {
     let (cookie, csrf) = login_csrf(f).await;
-    let resp = f
-        .client
-        .post(format!("{}/login", f.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", cookie)
-        .body(format!("token={token}&csrf={csrf}"))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_login(f, token, Some((&cookie, &csrf))).await;
     assert_eq!(resp.status().as_u16(), 303);
     let c = resp.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict"), "{c}");
@@ -793,15 +799,7 @@ async fn dashboard_escapes_names_and_keeps_tenants_apart() {
     let r = f.client.get(format!("{}/", f.base)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 303, "no session: redirect to the login page");
     let (cookie, csrf) = login_csrf(&f).await;
-    let bad = f
-        .client
-        .post(format!("{}/login", f.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", cookie)
-        .body(format!("token=nope&csrf={csrf}"))
-        .send()
-        .await
-        .unwrap();
+    let bad = post_login(&f, "nope", Some((&cookie, &csrf))).await;
     assert_eq!(bad.status().as_u16(), 401);
 
     let beta = login(&f, &f.beta).await;
@@ -1349,27 +1347,12 @@ async fn sessions_end_when_their_token_is_revoked() {
 #[tokio::test]
 async fn login_needs_its_csrf_token() {
     let f = fixture().await;
-    let r = f
-        .client
-        .post(format!("{}/login", f.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={}", f.acme))
-        .send()
-        .await
-        .unwrap();
+    let r = post_login(&f, &f.acme, None).await;
     assert_eq!(r.status().as_u16(), 403, "a login without the form's CSRF token was accepted");
     // Another form's token does not do either; the form's own does.
     let (cookie, _) = login_csrf(&f).await;
     let (_, other) = login_csrf(&f).await;
-    let r = f
-        .client
-        .post(format!("{}/login", f.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", &cookie)
-        .body(format!("token={}&csrf={other}", f.acme))
-        .send()
-        .await
-        .unwrap();
+    let r = post_login(&f, &f.acme, Some((&cookie, &other))).await;
     assert_eq!(r.status().as_u16(), 403);
     assert!(login(&f, &f.acme).await.starts_with("afb_session="));
 }
