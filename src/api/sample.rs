@@ -4,13 +4,12 @@
 //! hostile HTML (`<script>`), to show they are escaped.
 
 use clap::Args;
-use futures::TryStreamExt;
 
 use crate::cli::{ExitCode, RepoArgs};
 use crate::index::NodeIndex;
 use crate::index::node::{Node, NodeKind, nodes_to_batch};
 use crate::index::snapshot::WriteOptions;
-use crate::index::synthetic::{Mutation, Mutator, SyntheticShare};
+use crate::index::synthetic::{Mutation, SyntheticShare, write_mutated};
 
 #[derive(Debug, Clone, Args)]
 pub struct SampleArgs {
@@ -50,22 +49,9 @@ pub async fn write_sample(repo: &NodeIndex, a: &SampleArgs) -> anyhow::Result<us
         let mut m = w.commit(None).await?;
         written += 1;
         for k in 1..a.snapshots {
-            let mut mu = Mutator::new(
-                (t * 1000 + k) as u64,
-                Mutation { added: 0.02, dir_renames: 5, ..Default::default() },
-                m.totals.nodes,
-                m.totals.dirs,
-                m.next_node_id,
-            );
-            let mut w = repo.begin(&tenant, "files", dated(now, k, n, a.interval_hours)).await?;
-            let mut s = repo.read(&m, None)?;
-            while let Some(b) = s.try_next().await? {
-                w.write(&mu.apply(&b)).await?;
-            }
-            for b in mu.finish() {
-                w.write(&b).await?;
-            }
-            m = w.commit(None).await?;
+            let mutation = Mutation { added: 0.02, dir_renames: 5, ..Default::default() };
+            let opts = dated(now, k, n, a.interval_hours);
+            m = write_mutated(repo, &tenant, "files", &m, mutation, (t * 1000 + k) as u64, opts).await?;
             written += 1;
         }
     }

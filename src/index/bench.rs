@@ -27,7 +27,7 @@ use super::node::{NodeColumns, col};
 use super::parquet_io::{ColumnEncoding, ParquetTuning};
 use super::snapshot::WriteOptions;
 use super::sql::{Focus, SqlSession};
-use super::synthetic::{Mutation, Mutator, ReplicatedShare, Rng, SyntheticShare, TreeTemplate};
+use super::synthetic::{Mutation, ReplicatedShare, Rng, SyntheticShare, TreeTemplate, write_mutated};
 use crate::cli::{ExitCode, OutputArgs};
 
 /// Arguments of `afb bench index`.
@@ -74,26 +74,6 @@ fn peak_rss() -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
-}
-
-async fn write_mutated(
-    repo: &NodeIndex,
-    share: &str,
-    from: &IndexManifest,
-    m: Mutation,
-    seed: u64,
-    opts: WriteOptions,
-) -> anyhow::Result<IndexManifest> {
-    let mut mu = Mutator::new(seed, m, from.totals.nodes, from.totals.dirs, from.next_node_id);
-    let mut w = repo.begin("bench", share, opts).await?;
-    let mut s = repo.read(from, None)?;
-    while let Some(b) = s.next().await {
-        w.write(&mu.apply(&b?)).await?;
-    }
-    for b in mu.finish() {
-        w.write(&b).await?;
-    }
-    w.commit(None).await
 }
 
 /// Compressed bytes per column of a local Parquet file.
@@ -157,10 +137,11 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
 
     // 2. Delta with the benchmark's mutation; 3. a delta with nothing changed.
     let t = Instant::now();
-    let m2 = write_mutated(&repo, "bench", &m1, Mutation::default(), a.seed + 1, WriteOptions::default()).await?;
+    let m2 =
+        write_mutated(&repo, "bench", "bench", &m1, Mutation::default(), a.seed + 1, WriteOptions::default()).await?;
     let delta_s = t.elapsed().as_secs_f64();
     let none = Mutation { modified: 0.0, deleted: 0.0, added: 0.0, dir_renames: 0 };
-    let m3 = write_mutated(&repo, "bench", &m2, none, 0, WriteOptions::default()).await?;
+    let m3 = write_mutated(&repo, "bench", "bench", &m2, none, 0, WriteOptions::default()).await?;
     // Snapshot 2 again, as a base of its own (share `full`).
     let mf1 = {
         let mut w = repo.begin("bench", "full", WriteOptions { max_deltas: 0, ..Default::default() }).await?;

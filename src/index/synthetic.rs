@@ -517,6 +517,30 @@ impl Default for Mutation {
     }
 }
 
+/// Commits the next snapshot of `tenant/share` (from `from`, a snapshot of any share of `repo`): its
+/// rows streamed through a [`Mutator`] seeded with `seed`, then the added rows.
+pub async fn write_mutated(
+    repo: &super::NodeIndex,
+    tenant: &str,
+    share: &str,
+    from: &super::manifest::IndexManifest,
+    m: Mutation,
+    seed: u64,
+    opts: super::snapshot::WriteOptions,
+) -> anyhow::Result<super::manifest::IndexManifest> {
+    use futures::TryStreamExt;
+    let mut mu = Mutator::new(seed, m, from.totals.nodes, from.totals.dirs, from.next_node_id);
+    let mut w = repo.begin(tenant, share, opts).await?;
+    let mut s = repo.read(from, None)?;
+    while let Some(b) = s.try_next().await? {
+        w.write(&mu.apply(&b)).await?;
+    }
+    for b in mu.finish() {
+        w.write(&b).await?;
+    }
+    w.commit(None).await
+}
+
 /// Turns one snapshot into the next, streaming: feed the old rows in `node_id` order through
 /// [`apply`](Self::apply), then take the added rows from [`finish`](Self::finish).
 pub struct Mutator {

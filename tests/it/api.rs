@@ -9,9 +9,7 @@ use afb::api::routes::ROUTES;
 use afb::index::NodeIndex;
 use afb::index::node::{Node, NodeKind, nodes_to_batch};
 use afb::index::snapshot::WriteOptions;
-use afb::index::synthetic::{Mutation, Mutator, SyntheticShare};
-use arrow::array::RecordBatch;
-use futures::TryStreamExt;
+use afb::index::synthetic::{Mutation, SyntheticShare, write_mutated};
 use serde_json::Value;
 
 struct Fixture {
@@ -95,22 +93,17 @@ async fn fixture_with(pg: Option<afb::jobs::bench::Scratch>, runner: bool) -> Fi
     }
     let mut m = w.commit(None).await.unwrap();
     for seed in [2, 3] {
-        let old: Vec<RecordBatch> = repo.read(&m, None).unwrap().try_collect().await.unwrap();
-        let mut mu = Mutator::new(
-            seed,
+        m = write_mutated(
+            &repo,
+            "acme",
+            "files",
+            &m,
             Mutation { dir_renames: 3, added: 0.05, ..Default::default() },
-            m.totals.nodes,
-            m.totals.dirs,
-            m.next_node_id,
-        );
-        let mut w = repo.begin("acme", "files", WriteOptions::default()).await.unwrap();
-        for b in &old {
-            w.write(&mu.apply(b)).await.unwrap();
-        }
-        for b in mu.finish() {
-            w.write(&b).await.unwrap();
-        }
-        m = w.commit(None).await.unwrap();
+            seed,
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap();
     }
     // beta/docs: hostile names, two snapshots.
     let mut v1 = vec![

@@ -6,10 +6,9 @@ use afb::index::dirmap::DirMap;
 use afb::index::node::{Node, NodeKind, nodes_to_batch};
 use afb::index::snapshot::WriteOptions;
 use afb::index::sql::{Focus, SqlSession};
-use afb::index::synthetic::{Mutation, Mutator, SyntheticShare};
+use afb::index::synthetic::{Mutation, Mutator, SyntheticShare, write_mutated};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
-use futures::TryStreamExt;
 
 const NODES: u64 = 3000;
 
@@ -22,22 +21,17 @@ async fn repo_with_history(dir: &std::path::Path) -> NodeIndex {
     }
     let mut m = w.commit(None).await.unwrap();
     for seed in [2, 3] {
-        let old: Vec<RecordBatch> = repo.read(&m, None).unwrap().try_collect().await.unwrap();
-        let mut mu = Mutator::new(
-            seed,
+        m = write_mutated(
+            &repo,
+            "acme",
+            "files",
+            &m,
             Mutation { dir_renames: 3, ..Default::default() },
-            m.totals.nodes,
-            m.totals.dirs,
-            m.next_node_id,
-        );
-        let mut w = repo.begin("acme", "files", WriteOptions::default()).await.unwrap();
-        for b in &old {
-            w.write(&mu.apply(b)).await.unwrap();
-        }
-        for b in mu.finish() {
-            w.write(&b).await.unwrap();
-        }
-        m = w.commit(None).await.unwrap();
+            seed,
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap();
     }
     repo
 }
