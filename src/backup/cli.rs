@@ -653,6 +653,13 @@ pub struct PruneFlags {
     /// committed: they stop protecting what they refer to and are deleted.
     #[arg(long, default_value_t = 7 * 24 * 3600)]
     pub run_retention_secs: u64,
+    /// Memory budget (e.g. `512MiB`, `2GiB`): whatever the repository's size, prune holds at most about
+    /// this much of marked ids and pack usage, spilling sorted runs to `--spill-dir` beyond it.
+    #[arg(long, default_value = "1GiB")]
+    pub memory: bytesize::ByteSize,
+    /// Directory for spilled runs (the system's temporary directory by default).
+    #[arg(long)]
+    pub spill_dir: Option<std::path::PathBuf>,
 }
 
 impl PruneFlags {
@@ -664,6 +671,8 @@ impl PruneFlags {
             repack_unused: self.repack_unused_pct / 100.0,
             dry_run,
             run_retention: Duration::from_secs(self.run_retention_secs),
+            memory: self.memory.as_u64(),
+            spill_dir: self.spill_dir.clone(),
         }
     }
 }
