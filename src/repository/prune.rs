@@ -7,10 +7,8 @@
 //! overlap.
 //!
 //! **Phase 1, mark and condemn** (nothing is deleted):
-//! 1. list packs, bundles and metadata objects; then the markers; then the part records of split
-//!    backups ([`super::runs`]); then the snapshot manifests (in this order: an object in the first
-//!    listing was written by a backup whose marker, part record or manifest the later listings see; a run
-//!    deletes its part records only after its manifest exists);
+//! 1. list the markers; then the part records of split backups ([`super::runs`]); then the snapshot
+//!    manifests (a run deletes its part records only after its manifest exists);
 //! 2. mark every chunk, bundle and metadata object a manifest or a part record younger than
 //!    `run_retention` reaches (any unreadable manifest, record or metadata object stops prune: it cannot
 //!    mark safely); older part records (runs that never committed) are condemned like unused objects;
@@ -18,12 +16,23 @@
 //!    the start of every live backup (so a running backup's not-yet-committed objects are never
 //!    candidates); a candidate pack with no referenced chunk is condemned whole, one whose unreferenced
 //!    blobs are at least `repack_unused` of its bytes is **rewritten**: its referenced blobs are copied
-//!    (still sealed) into new packs, then it is condemned;
-//! 4. each index partition that names a condemned pack (or gains entries of a new pack) is rewritten:
-//!    the merged object is written first, the objects it replaces are deleted after, so every entry of a
-//!    live pack is always in some object; index objects written meanwhile by backups are left alone;
+//!    (still sealed) into new packs (indexed as soon as written), then it is condemned. The objects are
+//!    listed after the marking: an object older than the cutoff was written by a backup whose marker was
+//!    already gone when the markers were listed, so its part record or manifest was seen;
+//! 4. each index object that names a condemned pack is replaced by one without those entries (written
+//!    first, the old one deleted after), so every entry of a live pack is always in some object; index
+//!    objects written meanwhile by backups are read too and kept;
 //! 5. a **deletion record** `prune/{id}` lists the condemned objects and the time `T` the index rewrite
 //!    finished.
+//!
+//! **Memory.** Nothing is held per chunk or per object of the share: the marked chunk ids, metadata
+//! object ids and bundle ids, and each pack's use, are sorted sets ([`super::keyset`]) that spill to disk
+//! beyond an eighth of [`PruneOptions::memory`] each. A pack's use is summed from the chunk index one
+//! index object at a time (its entries, sorted by chunk id, merge-joined with the marked chunks of its
+//! partition); each listed pack, bundle or metadata object is looked up in those sets as the listing
+//! streams by. What is held per item is only what the deletion record holds anyway (the condemned packs
+//! and objects), one decoded index object, one pack being rewritten, and the packs already condemned by
+//! pending records.
 //!
 //! **Phase 2, sweep.** A record is swept once no live backup started before `T`: such a backup may have
 //! read the old index and deduplicated against a condemned chunk. Prune waits up to `wait` for that and

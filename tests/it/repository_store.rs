@@ -785,3 +785,55 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Not a test: builds a repository for `scripts/prune_rss.sh` to measure prune's peak memory on.
+/// `AFB_BENCH_DIR` (created), `AFB_BENCH_CHUNKS` chunks (tiny, distinct, in 16 KiB packs: about 220 per
+/// pack), 8 per file, 4,096 files per metadata object; snapshot 1 refers to all of them, snapshot 2 to
+/// the first 60%; snapshot 1 is then forgotten. The master key goes to `$AFB_BENCH_DIR.key`.
+#[tokio::test]
+#[ignore]
+async fn prune_bench_repository() {
+    let dir = std::path::PathBuf::from(std::env::var("AFB_BENCH_DIR").expect("AFB_BENCH_DIR"));
+    let n: u64 = std::env::var("AFB_BENCH_CHUNKS").expect("AFB_BENCH_CHUNKS").parse().unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    let master = MasterKey::generate();
+    let key_file = dir.with_extension("key");
+    std::fs::write(&key_file, master.to_hex()).unwrap();
+    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&dir).unwrap());
+    let config = RepositoryConfig {
+        pack_target_size: 16 << 10,
+        index: IndexConfig { cache_entries: 1 << 16, flush_entries: 1 << 17 },
+        ..Default::default()
+    };
+    let mut repo = Repository::open(store, &master, "t1", "s1", config).await.unwrap();
+    let mut first = BackupManifest::new("t1", "s1");
+    let mut second = BackupManifest::new("t1", "s1");
+    let mut versions = Vec::new();
+    let mut chunk_ids = Vec::new();
+    for i in 0..n {
+        chunk_ids.extend(repo.store_chunk(&i.to_le_bytes()).await.unwrap().0);
+        if chunk_ids.len() == 8 * 32 || i + 1 == n {
+            let node_id = versions.len() as u64 + 2 + 4096 * (first.metadata.len() as u64);
+            versions.push(NodeVersion {
+                node_id,
+                parent_id: 1,
+                size: 8 * (chunk_ids.len() as u64 / 32),
+                chunk_lengths: Some(vec![8; chunk_ids.len() / 32]),
+                chunk_ids: Some(std::mem::take(&mut chunk_ids)),
+                ..Default::default()
+            });
+        }
+        if versions.len() == 4096 || (i + 1 == n && !versions.is_empty()) {
+            let id = repo.put_metadata(std::mem::take(&mut versions)).await.unwrap().to_hex();
+            if (i + 1) * 10 <= n * 6 {
+                second.metadata.push(id.clone());
+            }
+            first.metadata.push(id);
+        }
+    }
+    repo.commit(&first).await.unwrap();
+    repo.commit(&second).await.unwrap();
+    repo.store().delete(&repo.scope().snapshot(&first.snapshot_id)).await.unwrap();
+    println!("{} chunks, {} metadata objects in {}", n, first.metadata.len(), dir.display());
+}
