@@ -498,8 +498,9 @@ pub async fn backup_cmd(args: BackupArgs) -> anyhow::Result<ExitCode> {
     Ok(if s.skipped.is_empty() && s.sddl_missing.is_empty() { ExitCode::Ok } else { ExitCode::Problems })
 }
 
+/// The repository, the source account and one backup snapshot: what `afb restore` and `afb verify` name.
 #[derive(Debug, Clone, Args)]
-pub struct RestoreArgs {
+pub struct SnapshotArgs {
     #[command(flatten)]
     pub target: RepoTarget,
     #[command(flatten)]
@@ -507,6 +508,12 @@ pub struct RestoreArgs {
     /// Backup snapshot id (default: the latest).
     #[arg(long)]
     pub snapshot: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub of: SnapshotArgs,
     /// A subtree or one file, as a path below the share root.
     #[arg(long)]
     pub path: Option<String>,
@@ -524,11 +531,11 @@ pub struct RestoreArgs {
 
 pub async fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let concurrency = args.concurrency.concurrency();
-    let mut repo = args.target.open().await?;
+    let mut repo = args.of.target.open().await?;
     let target = if let Some(dir) = args.to.strip_prefix("local:") {
         Target::Local(PathBuf::from(dir))
     } else if let Some(name) = args.to.strip_prefix("share:") {
-        let share = service_with(&args.source, concurrency)?.share(name);
+        let share = service_with(&args.of.source, concurrency)?.share(name);
         match share.create().await {
             Ok(()) => {}
             Err(e) if e.code() == Some("ShareAlreadyExists") => {}
@@ -540,7 +547,7 @@ pub async fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     };
     let s = restore(
         &mut repo,
-        RestoreOptions { snapshot: args.snapshot, path: args.path, target, overwrite: args.overwrite, concurrency },
+        RestoreOptions { snapshot: args.of.snapshot, path: args.path, target, overwrite: args.overwrite, concurrency },
     )
     .await?;
     if args.output.json {
@@ -572,11 +579,7 @@ pub async fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
     #[command(flatten)]
-    pub target: RepoTarget,
-    #[command(flatten)]
-    pub source: SourceArgs,
-    #[arg(long)]
-    pub snapshot: Option<String>,
+    pub of: SnapshotArgs,
     /// Read and check every chunk the snapshot references.
     #[arg(long)]
     pub read_data: bool,
@@ -591,13 +594,13 @@ pub struct VerifyArgs {
 }
 
 pub async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let mut repo = args.target.open().await?;
-    let index = args.target.index()?;
-    let live = if args.compare_live { Some(service(&args.source)?.share(&args.target.share)) } else { None };
+    let mut repo = args.of.target.open().await?;
+    let index = args.of.target.index()?;
+    let live = if args.compare_live { Some(service(&args.of.source)?.share(&args.of.target.share)) } else { None };
     let o = verify(
         &mut repo,
         VerifyOptions {
-            snapshot: args.snapshot,
+            snapshot: args.of.snapshot,
             read_data: args.read_data,
             read_data_subset: args.read_data_subset,
             index: Some(&index),

@@ -120,7 +120,7 @@ impl<V: Payload> KeySpill<V> {
         let mut sorted: Vec<([u8; 32], V)> = self.buffer.drain().collect();
         self.buffer.shrink_to(self.config.entries.min(1 << 16));
         sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut w = RunWriter::create(&path)?;
+        let mut w = RunWriter::create(&path, (sorted.len() * record_len::<V>()) as u64)?;
         for (k, v) in &sorted {
             w.write(k, v)?;
         }
@@ -172,30 +172,57 @@ fn record_len<V: Payload>() -> usize {
     32 + V::LEN
 }
 
+/// Writes one run of `bytes` bytes (known in advance).
 struct RunWriter {
     w: BufWriter<File>,
     path: PathBuf,
     rec: Vec<u8>,
+    /// The run's size, for the error that says how much room it needs.
+    bytes: u64,
 }
 
 impl RunWriter {
-    fn create(path: &Path) -> Result<Self> {
+    fn create(path: &Path, bytes: u64) -> Result<Self> {
         let f = File::create(path).map_err(|e| io_error(format!("creating spill file {}", path.display()), e))?;
-        Ok(RunWriter { w: BufWriter::with_capacity(IO_BUFFER, f), path: path.to_path_buf(), rec: Vec::new() })
+        Ok(RunWriter { w: BufWriter::with_capacity(IO_BUFFER, f), path: path.to_path_buf(), rec: Vec::new(), bytes })
     }
 
     fn write<V: Payload>(&mut self, key: &[u8; 32], v: &V) -> Result<()> {
         self.rec.clear();
         self.rec.extend_from_slice(key);
         v.encode(&mut self.rec);
-        self.w.write_all(&self.rec).map_err(|e| io_error(format!("writing spill file {}", self.path.display()), e))
+        self.w.write_all(&self.rec).map_err(|e| self.no_room(e))
     }
 
     fn finish(mut self) -> Result<()> {
-        let shown = self.path.display().to_string();
-        self.w.flush().map_err(|e| io_error(format!("writing spill file {shown}"), e))?;
-        self.w.get_ref().sync_data().map_err(|e| io_error(format!("writing spill file {shown}"), e))
+        self.w.flush().map_err(|e| self.no_room(e))?;
+        self.w.get_ref().sync_data().map_err(|e| self.no_room(e))
     }
+
+    /// The error of a failed write, naming the spill directory (the parent of the set's temporary
+    /// directory), the room the run needs and what is free there.
+    fn no_room(&self, e: std::io::Error) -> Error {
+        let tmp = self.path.parent().unwrap_or(&self.path);
+        let dir = tmp.parent().unwrap_or(tmp);
+        let free = free_bytes(dir).map_or_else(|| "unknown".to_string(), |b| format!("{b} bytes"));
+        Error::Invalid(format!(
+            "spill directory {}: writing a sorted run of {} bytes failed ({e}); free there: {free}; give --spill-dir a directory with room or raise --memory",
+            dir.display(),
+            self.bytes
+        ))
+    }
+}
+
+/// Bytes available to this user on the filesystem holding `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs reads a NUL-terminated path and fills one plain struct we own.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// Reads fixed-width records of one run in order.
@@ -240,7 +267,8 @@ fn merge_runs<V: Payload>(runs: &[PathBuf], out: &Path) -> Result<()> {
         }
         readers.push(r);
     }
-    let mut w = RunWriter::create(out)?;
+    let bytes = runs.iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum();
+    let mut w = RunWriter::create(out, bytes)?;
     let mut current: Option<([u8; 32], V)> = None;
     while let Some(Reverse((k, i, Wrap(v)))) = heap.pop() {
         match &mut current {

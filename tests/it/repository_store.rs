@@ -837,3 +837,70 @@ async fn prune_bench_repository() {
     repo.store().delete(&repo.scope().snapshot(&first.snapshot_id)).await.unwrap();
     println!("{} chunks, {} metadata objects in {}", n, first.metadata.len(), dir.display());
 }
+
+/// A spill directory without room (here: a process limit on file size, so no root is needed to fill a
+/// disk) stops prune with one error line naming the directory and the size of the run it could not
+/// write, and nothing of the repository changes.
+#[tokio::test]
+async fn prune_whose_spill_directory_has_no_room_fails_in_one_line_and_changes_nothing() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let repo_dir = dir.path().join("repo");
+    std::fs::create_dir(&repo_dir).unwrap();
+    let master = MasterKey::generate();
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&repo_dir).unwrap());
+    let mut repo = Repository::open(store, &master, "t1", "s1", small_config()).await.unwrap();
+    for i in 0..4u64 {
+        let m = commit_with_bundle(&mut repo, &noise(400_000, 300 + i), &[]).await;
+        if i % 2 == 0 {
+            repo.store().delete(&repo.scope().snapshot(&m.snapshot_id)).await.unwrap();
+        }
+    }
+    let files = |d: &std::path::Path| {
+        let mut out = Vec::new();
+        let mut stack = vec![d.to_path_buf()];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).unwrap().flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    out.push((e.path(), std::fs::read(e.path()).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    };
+    let key_file = dir.path().join("master.key");
+    std::fs::write(&key_file, master.to_hex()).unwrap();
+    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let spill = tempfile::tempdir().unwrap();
+    let before = files(&repo_dir);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_afb"));
+    cmd.args(["prune", "--tenant", "t1", "--share", "s1", "--grace-secs", "0", "--memory", "15KiB"])
+        .arg("--repo")
+        .arg(&repo_dir)
+        .arg("--master-key-file")
+        .arg(&key_file)
+        .arg("--spill-dir")
+        .arg(spill.path());
+    // A run of 20 chunk ids is 640 bytes; markers and the lock are smaller than 512.
+    // SAFETY: setrlimit and signal are async-signal-safe; the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: 512, rlim_max: 512 };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let shown = format!("spill directory {}: writing a sorted run of 640 bytes failed", spill.path().display());
+    assert!(lines[0].starts_with("afb: error: ") && lines[0].contains(&shown), "{stderr}");
+    assert_eq!(files(&repo_dir), before, "nothing changed, the prune lock is gone");
+    assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0, "no spill file is left");
+}
