@@ -119,7 +119,7 @@ impl<V: Payload> KeySpill<V> {
         let path = self.next_run_path()?;
         let mut sorted: Vec<([u8; 32], V)> = self.buffer.drain().collect();
         self.buffer.shrink_to(self.config.entries.min(1 << 16));
-        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        sorted.sort_unstable_by_key(|a| a.0);
         let mut w = RunWriter::create(&path, (sorted.len() * record_len::<V>()) as u64)?;
         for (k, v) in &sorted {
             w.write(k, v)?;
@@ -133,7 +133,7 @@ impl<V: Payload> KeySpill<V> {
     pub fn finish(mut self) -> Result<KeySet<V>> {
         if self.runs.is_empty() {
             let mut sorted: Vec<([u8; 32], V)> = self.buffer.drain().collect();
-            sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            sorted.sort_unstable_by_key(|a| a.0);
             return Ok(KeySet { inner: Inner::Memory(Arc::new(sorted)) });
         }
         if !self.buffer.is_empty() {
