@@ -122,7 +122,7 @@ async fn afb_backup(
     let mut repo = target.open().await?;
     let index = target.index()?;
     let t = Instant::now();
-    let s = backup_share_with(&mut repo, &index, share, &NoProgress, concurrency).await?;
+    let s = backup_share_with(&mut repo, &index, share, &NoProgress, concurrency, &Default::default()).await?;
     let secs = t.elapsed().as_secs_f64();
     let (b1, n1) = du(&store_dir);
     let files = s.files_new + s.files_changed;

@@ -20,6 +20,7 @@ use crate::azure::SourceArgs;
 use crate::azure::{ClientOptions, FileServiceClient, ShareClient};
 use crate::cli::{ExitCode, OutputArgs};
 use crate::index::NodeIndex;
+use crate::index::sort::SpillOptions;
 use crate::repository::keys::load_tenant_key;
 use crate::repository::store::Location;
 use crate::repository::{MasterKey, Repository, RepositoryConfig, crypto};
@@ -197,20 +198,21 @@ pub async fn backup_share(
     share: &ShareClient,
     progress: &dyn Progress,
 ) -> anyhow::Result<BackupSummary> {
-    backup_share_with(repo, index, share, progress, Concurrency::default()).await
+    backup_share_with(repo, index, share, progress, Concurrency::default(), &SpillOptions::default()).await
 }
 
-/// [`backup_share`] with the given concurrency.
+/// [`backup_share`] with the given concurrency, its scan sorting within `spill` (`--memory`).
 pub async fn backup_share_with(
     repo: &mut Repository,
     index: &NodeIndex,
     share: &ShareClient,
     progress: &dyn Progress,
     concurrency: Concurrency,
+    spill: &SpillOptions,
 ) -> anyhow::Result<BackupSummary> {
     let ts = share.create_snapshot().await.with_context(|| format!("creating a snapshot of share {}", share.name()))?;
     let at = share.at_snapshot(&ts);
-    backup_from_snapshot_with(repo, index, &at, Some(ts), progress, concurrency).await
+    backup_from_snapshot_with(repo, index, &at, Some(ts), progress, concurrency, spill).await
 }
 
 /// Scan `at` (normally a share snapshot, whose timestamp is `ts`) and back it up.
@@ -221,10 +223,10 @@ pub async fn backup_from_snapshot(
     ts: Option<String>,
     progress: &dyn Progress,
 ) -> anyhow::Result<BackupSummary> {
-    backup_from_snapshot_with(repo, index, at, ts, progress, Concurrency::default()).await
+    backup_from_snapshot_with(repo, index, at, ts, progress, Concurrency::default(), &SpillOptions::default()).await
 }
 
-/// [`backup_from_snapshot`] with the given concurrency.
+/// [`backup_from_snapshot`] with the given concurrency, its scan sorting within `spill`.
 pub async fn backup_from_snapshot_with(
     repo: &mut Repository,
     index: &NodeIndex,
@@ -232,19 +234,22 @@ pub async fn backup_from_snapshot_with(
     ts: Option<String>,
     progress: &dyn Progress,
     concurrency: Concurrency,
+    spill: &SpillOptions,
 ) -> anyhow::Result<BackupSummary> {
-    let current = scan_into_index(repo, index, at, ts.clone()).await?;
+    let current = scan_into_index(repo, index, at, ts.clone(), spill).await?;
     let previous = find_previous(repo, index).await?;
     let input = BackupInput { share: at.clone(), share_snapshot: ts, index, current, previous, progress, concurrency };
     run(repo, input).await
 }
 
-/// Scans `at` into the index under the repository's tenant and share id; the new index snapshot.
+/// Scans `at` into the index under the repository's tenant and share id, sorting within `spill`; the
+/// new index snapshot.
 async fn scan_into_index(
     repo: &Repository,
     index: &NodeIndex,
     at: &ShareClient,
     ts: Option<String>,
+    spill: &SpillOptions,
 ) -> anyhow::Result<crate::index::manifest::IndexManifest> {
     let tenant = repo.scope().tenant().to_string();
     let share_id = repo.scope().share().to_string();
@@ -254,6 +259,7 @@ async fn scan_into_index(
         share_snapshot: ts.clone(),
         live: ts.is_none(),
         index_share: Some(share_id.clone()),
+        spill: spill.clone(),
         ..Default::default()
     };
     let report =
@@ -269,8 +275,9 @@ pub async fn dry_run(
     index: &NodeIndex,
     share: &ShareClient,
     budget: &super::parts::BatchBudget,
+    spill: &SpillOptions,
 ) -> anyhow::Result<(i64, super::plan::Survey)> {
-    let current = scan_into_index(repo, index, share, None).await?;
+    let current = scan_into_index(repo, index, share, None, spill).await?;
     let id = current.snapshot_id;
     let previous = find_previous(repo, index).await?;
     let plan = super::Plan::new(current, None, previous);
@@ -416,6 +423,14 @@ pub struct BackupArgs {
     /// created) and compare it with the latest backup; nothing is read or stored in the repository.
     #[arg(long)]
     pub dry_run: bool,
+    /// Memory budget (e.g. `512MiB`, `2GiB`): the scan inside the backup sorts within it, spilling sorted
+    /// runs to `--spill-dir` beyond it (as `afb scan --memory`); the rest of the backup holds a fixed
+    /// number of buckets, reads and bundles whatever the share's size.
+    #[arg(long, default_value = "1GiB")]
+    pub memory: bytesize::ByteSize,
+    /// Directory for spilled runs (the system's temporary directory by default).
+    #[arg(long)]
+    pub spill_dir: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -425,9 +440,10 @@ pub async fn backup_cmd(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let svc = service_with(&args.source, concurrency)?;
     let mut repo = args.target.open().await?;
     let index = args.target.index()?;
+    let spill = SpillOptions { dir: args.spill_dir.clone(), ..SpillOptions::with_memory(args.memory.as_u64()) };
     if args.dry_run {
         let budget = super::parts::BatchBudget::default();
-        let (idx, s) = dry_run(&repo, &index, &svc.share(&args.target.share), &budget).await?;
+        let (idx, s) = dry_run(&repo, &index, &svc.share(&args.target.share), &budget, &spill).await?;
         if args.output.json {
             let v = serde_json::json!({ "index_snapshot": idx, "survey": s });
             println!("{}", serde_json::to_string_pretty(&v)?);
@@ -445,7 +461,8 @@ pub async fn backup_cmd(args: BackupArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::Ok);
     }
     let progress = LineProgress::new();
-    let s = backup_share_with(&mut repo, &index, &svc.share(&args.target.share), &progress, concurrency).await?;
+    let s =
+        backup_share_with(&mut repo, &index, &svc.share(&args.target.share), &progress, concurrency, &spill).await?;
     if args.output.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
@@ -481,8 +498,9 @@ pub async fn backup_cmd(args: BackupArgs) -> anyhow::Result<ExitCode> {
     Ok(if s.skipped.is_empty() && s.sddl_missing.is_empty() { ExitCode::Ok } else { ExitCode::Problems })
 }
 
+/// The repository, the source account and one backup snapshot: what `afb restore` and `afb verify` name.
 #[derive(Debug, Clone, Args)]
-pub struct RestoreArgs {
+pub struct SnapshotArgs {
     #[command(flatten)]
     pub target: RepoTarget,
     #[command(flatten)]
@@ -490,6 +508,12 @@ pub struct RestoreArgs {
     /// Backup snapshot id (default: the latest).
     #[arg(long)]
     pub snapshot: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub of: SnapshotArgs,
     /// A subtree or one file, as a path below the share root.
     #[arg(long)]
     pub path: Option<String>,
@@ -507,11 +531,11 @@ pub struct RestoreArgs {
 
 pub async fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let concurrency = args.concurrency.concurrency();
-    let mut repo = args.target.open().await?;
+    let mut repo = args.of.target.open().await?;
     let target = if let Some(dir) = args.to.strip_prefix("local:") {
         Target::Local(PathBuf::from(dir))
     } else if let Some(name) = args.to.strip_prefix("share:") {
-        let share = service_with(&args.source, concurrency)?.share(name);
+        let share = service_with(&args.of.source, concurrency)?.share(name);
         match share.create().await {
             Ok(()) => {}
             Err(e) if e.code() == Some("ShareAlreadyExists") => {}
@@ -523,7 +547,7 @@ pub async fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     };
     let s = restore(
         &mut repo,
-        RestoreOptions { snapshot: args.snapshot, path: args.path, target, overwrite: args.overwrite, concurrency },
+        RestoreOptions { snapshot: args.of.snapshot, path: args.path, target, overwrite: args.overwrite, concurrency },
     )
     .await?;
     if args.output.json {
@@ -555,11 +579,7 @@ pub async fn restore_cmd(args: RestoreArgs) -> anyhow::Result<ExitCode> {
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
     #[command(flatten)]
-    pub target: RepoTarget,
-    #[command(flatten)]
-    pub source: SourceArgs,
-    #[arg(long)]
-    pub snapshot: Option<String>,
+    pub of: SnapshotArgs,
     /// Read and check every chunk the snapshot references.
     #[arg(long)]
     pub read_data: bool,
@@ -574,13 +594,13 @@ pub struct VerifyArgs {
 }
 
 pub async fn verify_cmd(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let mut repo = args.target.open().await?;
-    let index = args.target.index()?;
-    let live = if args.compare_live { Some(service(&args.source)?.share(&args.target.share)) } else { None };
+    let mut repo = args.of.target.open().await?;
+    let index = args.of.target.index()?;
+    let live = if args.compare_live { Some(service(&args.of.source)?.share(&args.of.target.share)) } else { None };
     let o = verify(
         &mut repo,
         VerifyOptions {
-            snapshot: args.snapshot,
+            snapshot: args.of.snapshot,
             read_data: args.read_data,
             read_data_subset: args.read_data_subset,
             index: Some(&index),
@@ -653,6 +673,13 @@ pub struct PruneFlags {
     /// committed: they stop protecting what they refer to and are deleted.
     #[arg(long, default_value_t = 7 * 24 * 3600)]
     pub run_retention_secs: u64,
+    /// Memory budget (e.g. `512MiB`, `2GiB`): whatever the repository's size, prune holds at most about
+    /// this much of marked ids and pack usage, spilling sorted runs to `--spill-dir` beyond it.
+    #[arg(long, default_value = "1GiB")]
+    pub memory: bytesize::ByteSize,
+    /// Directory for spilled runs (the system's temporary directory by default).
+    #[arg(long)]
+    pub spill_dir: Option<std::path::PathBuf>,
 }
 
 impl PruneFlags {
@@ -664,6 +691,8 @@ impl PruneFlags {
             repack_unused: self.repack_unused_pct / 100.0,
             dry_run,
             run_retention: Duration::from_secs(self.run_retention_secs),
+            memory: self.memory.as_u64(),
+            spill_dir: self.spill_dir.clone(),
         }
     }
 }

@@ -48,6 +48,7 @@ use crate::index::NodeIndex;
 use crate::index::manifest::IndexManifest;
 use crate::index::node::Node;
 use crate::repository::generated::NodeVersion;
+use crate::repository::manifest::MetadataInfo;
 use crate::repository::{BackupManifest, ChunkId, ObjectId, Repository};
 use parts::BatchBudget;
 pub use plan::{BucketEnd, LAST_NODE_ID, Plan, PlanWalk, Step};
@@ -156,6 +157,9 @@ pub struct BackupSummary {
     pub chunks_new: u64,
     pub metadata_objects_written: u64,
     pub metadata_objects_reused: u64,
+    /// The previous backup's metadata objects read to plan this one (a clean bucket whose object the
+    /// previous manifest describes is reused without reading it).
+    pub metadata_objects_read: u64,
     /// Wall-clock seconds of the run (of the job that committed, for a backup split into parts).
     pub seconds: f64,
     /// The concurrency the run was given (of the job that committed, for a backup split into parts).
@@ -188,6 +192,7 @@ impl BackupSummary {
         self.dirs += part.dirs;
         self.metadata_objects_written += part.metadata_objects_written;
         self.metadata_objects_reused += part.metadata_objects_reused;
+        self.metadata_objects_read += part.metadata_objects_read;
         self.bytes_read += part.bytes_read;
         self.bytes_reused += part.bytes_reused;
         self.bytes_processed += part.bytes_processed;
@@ -318,6 +323,62 @@ pub struct ManifestRefs {
     /// Permission objects (SDDLs) and bundles the range's node versions refer to.
     pub permissions: BTreeSet<String>,
     pub bundles: BTreeSet<String>,
+    /// Per metadata object, in the order of `metadata`: its node ids and references. Shorter than
+    /// `metadata` when a part record written before it existed is among the ranges: the manifest then
+    /// gets no `metadata_info`.
+    pub metadata_info: Vec<ObjectRefs>,
+}
+
+/// One metadata object's node ids and the permissions and bundles (hex ids) its versions refer to: a
+/// manifest's [`MetadataInfo`] before the manifest's lists fix positions.
+pub type ObjectRefs = MetadataInfo<String>;
+
+impl ObjectRefs {
+    /// Of the versions of one object (ascending by node id, at least one).
+    fn of(versions: &[NodeVersion]) -> ObjectRefs {
+        let (mut permissions, mut bundles) = (BTreeSet::new(), BTreeSet::new());
+        for v in versions {
+            if let Some(p) = &v.permission_id {
+                permissions.insert(crate::repository::id::hex(p));
+            }
+            if let Some(b) = &v.bundle
+                && let Some(id) = &b.bundle_id
+            {
+                bundles.insert(crate::repository::id::hex(id));
+            }
+        }
+        ObjectRefs {
+            first: versions.first().map_or(0, |v| v.node_id),
+            last: versions.last().map_or(0, |v| v.node_id),
+            nodes: versions.len() as u64,
+            permissions: permissions.into_iter().collect(),
+            bundles: bundles.into_iter().collect(),
+        }
+    }
+
+    /// From a manifest's entry, whose positions index `manifest`'s lists (checked when it was loaded).
+    pub fn from_manifest(manifest: &BackupManifest, info: &MetadataInfo) -> ObjectRefs {
+        ObjectRefs {
+            first: info.first,
+            last: info.last,
+            nodes: info.nodes,
+            permissions: info.permissions.iter().map(|&i| manifest.permissions[i as usize].clone()).collect(),
+            bundles: info.bundles.iter().map(|&i| manifest.bundles[i as usize].clone()).collect(),
+        }
+    }
+
+    /// The manifest's entry, with positions in its sorted lists `permissions` and `bundles` (which hold
+    /// every id named here).
+    fn to_manifest(&self, permissions: &[String], bundles: &[String]) -> MetadataInfo {
+        let pos = |list: &[String], id: &String| list.binary_search(id).expect("in the manifest's list") as u32;
+        MetadataInfo {
+            first: self.first,
+            last: self.last,
+            nodes: self.nodes,
+            permissions: self.permissions.iter().map(|p| pos(permissions, p)).collect(),
+            bundles: self.bundles.iter().map(|b| pos(bundles, b)).collect(),
+        }
+    }
 }
 
 impl ManifestRefs {
@@ -326,17 +387,15 @@ impl ManifestRefs {
         self.metadata.extend(later.metadata);
         self.permissions.extend(later.permissions);
         self.bundles.extend(later.bundles);
+        self.metadata_info.extend(later.metadata_info);
     }
 
-    fn note(&mut self, v: &NodeVersion) {
-        if let Some(p) = &v.permission_id {
-            self.permissions.insert(crate::repository::id::hex(p));
-        }
-        if let Some(b) = &v.bundle
-            && let Some(id) = &b.bundle_id
-        {
-            self.bundles.insert(crate::repository::id::hex(id));
-        }
+    /// Adds the next metadata object (in node-id order) and what it refers to.
+    fn push(&mut self, object: String, info: ObjectRefs) {
+        self.metadata.push(object);
+        self.permissions.extend(info.permissions.iter().cloned());
+        self.bundles.extend(info.bundles.iter().cloned());
+        self.metadata_info.push(info);
     }
 }
 
@@ -374,6 +433,10 @@ impl Plan {
         manifest.metadata = refs.metadata;
         manifest.permissions = refs.permissions.into_iter().collect();
         manifest.bundles = refs.bundles.into_iter().collect();
+        if refs.metadata_info.len() == manifest.metadata.len() {
+            manifest.metadata_info =
+                refs.metadata_info.iter().map(|o| o.to_manifest(&manifest.permissions, &manifest.bundles)).collect();
+        }
         manifest.extra.insert(EXTRA_INDEX_SNAPSHOT.into(), self.current.snapshot_id.to_string());
         if let Some(ts) = &self.share_snapshot {
             manifest.extra.insert(EXTRA_SHARE_SNAPSHOT.into(), ts.clone());

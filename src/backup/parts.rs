@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 
 pub use super::plan::{BatchBudget, PartRange};
 use super::plan::{LAST_NODE_ID, Plan};
-use super::{BackupSummary, ManifestRefs, Progress, load_manifest_opt, previous_of, store_range, with_backup_marker};
+use super::{
+    BackupSummary, ManifestRefs, ObjectRefs, Progress, load_manifest_opt, previous_of, store_range, with_backup_marker,
+};
 use crate::azure::ShareClient;
 use crate::index::NodeIndex;
 use crate::repository::Repository;
@@ -132,6 +134,9 @@ struct PartInfo {
     permissions: Vec<String>,
     #[serde(default)]
     bundles: Vec<String>,
+    /// Per metadata object of the record, its node ids and references (absent in older records).
+    #[serde(default)]
+    metadata_info: Vec<ObjectRefs>,
 }
 
 /// What [`run_part`] did.
@@ -193,6 +198,7 @@ pub async fn run_part(
             summary: sum.clone(),
             permissions: refs.permissions.into_iter().collect(),
             bundles: refs.bundles.into_iter().collect(),
+            metadata_info: refs.metadata_info,
         };
         let record = PartRecord { metadata: refs.metadata, info: serde_json::to_value(&info)? };
         runs::put_part(repo, run, &range.id, &record).await?;
@@ -238,6 +244,7 @@ pub async fn commit_parts(
                 metadata: record.metadata,
                 permissions: info.permissions.into_iter().collect(),
                 bundles: info.bundles.into_iter().collect(),
+                metadata_info: info.metadata_info,
             });
             sum.add_part(&info.summary);
         }

@@ -26,14 +26,16 @@ use std::collections::{BTreeSet, VecDeque};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::{BUCKET, EXTRA_SKIPPED, Previous, ToRead, load_bucket};
+use std::sync::Arc;
+
+use super::{BUCKET, EXTRA_SKIPPED, ObjectRefs, Previous, ToRead, load_bucket};
 use crate::index::NodeIndex;
 use crate::index::dirmap::DirMap;
 use crate::index::manifest::IndexManifest;
 use crate::index::node::{Node, NodeKind as IndexKind};
 use crate::index::node_index::Cursor;
-use crate::repository::Repository;
 use crate::repository::generated::NodeVersion;
+use crate::repository::{BackupManifest, Repository};
 
 /// The last node id a range can name (node ids are `i64`).
 pub const LAST_NODE_ID: u64 = i64::MAX as u64;
@@ -112,6 +114,18 @@ pub struct BucketEnd {
     /// The previous backup's object holding exactly this bucket, when the bucket is clean and lies
     /// wholly inside the walked range.
     pub reusable: Option<String>,
+    /// Set when `reusable` was decided from the previous manifest's `metadata_info` without reading the
+    /// object (the bucket then has no steps).
+    pub unread: Option<UnreadObject>,
+}
+
+/// A clean bucket's previous object, reused unread: what it holds, from the previous manifest.
+#[derive(Clone, Debug)]
+pub struct UnreadObject {
+    /// Files and directories it keeps (the bucket's rows).
+    pub files: u64,
+    pub dirs: u64,
+    pub info: ObjectRefs,
 }
 
 /// One bucket of a walk: its steps in node-id order.
@@ -178,7 +192,7 @@ impl Plan {
     pub async fn walk(&self, repo: &Repository, index: &NodeIndex, first: u64, last: u64) -> anyhow::Result<PlanWalk> {
         let dirmap = DirMap::load(index, &self.current).await?;
         let versions = match &self.previous {
-            Some(p) => Some(PrevVersions::seek(repo, p.backup.metadata.clone(), first).await?),
+            Some(p) => Some(PrevVersions::seek(repo, Arc::new(p.backup.clone()), first).await?),
             None => None,
         };
         let mut rows = self.rows(index)?;
@@ -237,43 +251,84 @@ impl RowPairs {
 
 /// The previous backup's node versions, read object by object in node-id order.
 struct PrevVersions {
-    /// The previous manifest's metadata object ids, in node-id order.
-    objects: Vec<String>,
+    /// The previous manifest: its metadata object ids in node-id order, and (when it has them) what
+    /// each holds (`metadata_info`, checked when the manifest was loaded).
+    manifest: Arc<BackupManifest>,
     /// Next object to load.
     next: usize,
     /// The loaded object not yet used up: its id, whether it was entered at its first version, and its
     /// remaining versions.
     loaded: Option<(String, bool, VecDeque<NodeVersion>)>,
+    /// Objects read so far.
+    loads: u64,
 }
 
 impl PrevVersions {
-    /// Positioned at the first version with node id `>= first`: a binary search loads O(log objects)
-    /// objects to find where to start.
-    async fn seek(repo: &Repository, objects: Vec<String>, first: u64) -> anyhow::Result<PrevVersions> {
-        let mut start = 0;
+    /// Positioned at the first version with node id `>= first`: a binary search over the objects' first
+    /// node ids (from `metadata_info`, else by loading O(log objects) objects) finds where to start.
+    async fn seek(repo: &Repository, manifest: Arc<BackupManifest>, first: u64) -> anyhow::Result<PrevVersions> {
+        let mut v = PrevVersions { manifest, next: 0, loaded: None, loads: 0 };
         if first > 0 {
             // The last object whose first node id is <= first.
-            let (mut lo, mut hi) = (0usize, objects.len());
+            let (mut lo, mut hi) = (0usize, v.manifest.metadata.len());
             while lo < hi {
                 let mid = (lo + hi) / 2;
-                let head = load_bucket(repo, &objects[mid]).await?.first().map_or(0, |v| v.node_id);
+                let head = match v.manifest.metadata_info.get(mid) {
+                    Some(info) => info.first,
+                    None => {
+                        v.loads += 1;
+                        load_bucket(repo, &v.manifest.metadata[mid]).await?.first().map_or(0, |v| v.node_id)
+                    }
+                };
                 if head <= first { lo = mid + 1 } else { hi = mid }
             }
-            start = lo.saturating_sub(1);
+            v.next = lo.saturating_sub(1);
         }
-        let mut v = PrevVersions { objects, next: start, loaded: None };
-        v.take_below(repo, first).await?;
+        // Drop the versions below `first` (none when the next object starts at or after it).
+        if v.manifest.metadata_info.get(v.next).is_none_or(|info| info.first < first) {
+            v.take_below(repo, first).await?;
+        }
         Ok(v)
+    }
+
+    /// The next object as the reuse of the clean bucket `start..bound` (whose rows in both index
+    /// snapshots are `pairs`), decided from the manifest's `metadata_info` without reading it: when no
+    /// object is partly used, the next one lies inside the bucket, holds as many versions as the bucket
+    /// has rows, and every row is the same in both snapshots. The previous backup wrote (or reused) that
+    /// object for the rows of its index snapshot, so its versions are exactly those rows'.
+    fn take_unread(&mut self, start: u64, bound: u64, pairs: &[(Option<Node>, Option<Node>)]) -> Option<UnreadObject> {
+        if self.loaded.as_ref().is_some_and(|(_, _, v)| !v.is_empty()) {
+            return None;
+        }
+        let info = self.manifest.metadata_info.get(self.next)?;
+        if info.first < start || info.last >= bound || info.nodes != pairs.len() as u64 {
+            return None;
+        }
+        let (mut files, mut dirs) = (0, 0);
+        for pair in pairs {
+            match pair {
+                (Some(prev), Some(cur)) if prev == cur => match cur.kind {
+                    IndexKind::File => files += 1,
+                    IndexKind::Dir => dirs += 1,
+                },
+                _ => return None,
+            }
+        }
+        let info = ObjectRefs::from_manifest(&self.manifest, info);
+        self.loaded = None;
+        self.next += 1;
+        Some(UnreadObject { files, dirs, info })
     }
 
     /// Loads the next object when the current one is used up; `false` at the end.
     async fn fill(&mut self, repo: &Repository) -> anyhow::Result<bool> {
         while self.loaded.as_ref().is_none_or(|(_, _, v)| v.is_empty()) {
-            let Some(id) = self.objects.get(self.next).cloned() else {
+            let Some(id) = self.manifest.metadata.get(self.next).cloned() else {
                 self.loaded = None;
                 return Ok(false);
             };
             self.next += 1;
+            self.loads += 1;
             let versions = load_bucket(repo, &id).await.with_context(|| format!("previous backup's metadata {id}"))?;
             self.loaded = Some((id, true, versions.into()));
         }
@@ -322,6 +377,11 @@ pub struct PlanWalk {
 }
 
 impl PlanWalk {
+    /// The previous backup's metadata objects this walk has read so far.
+    pub fn objects_loaded(&self) -> u64 {
+        self.versions.as_ref().map_or(0, |v| v.loads)
+    }
+
     /// The next bucket with a node in the range; `None` after the last.
     pub async fn next_bucket(&mut self, repo: &Repository) -> anyhow::Result<Option<BucketPlan>> {
         let (first, last) = (self.first as i64, self.last.min(LAST_NODE_ID) as i64);
@@ -341,6 +401,21 @@ impl PlanWalk {
         let bucket_start = bucket * BUCKET;
         let bound = (bucket_start + BUCKET).min(last as u64 + 1);
         let whole_bucket = bucket_start >= self.first && bucket_start + BUCKET - 1 <= self.last;
+        // The bucket's rows (at most BUCKET pairs).
+        let mut pairs = vec![pair];
+        while let Some(p) = self.rows.next_below(Some(bound as i64)).await? {
+            pairs.push(p);
+        }
+        if whole_bucket
+            && let Some(v) = &mut self.versions
+            && let Some(unread) = v.take_unread(bucket_start, bound, &pairs)
+        {
+            let reusable = Some(v.manifest.metadata[v.next - 1].clone());
+            return Ok(Some(BucketPlan {
+                steps: Vec::new(),
+                end: BucketEnd { bucket, reusable, unread: Some(unread) },
+            }));
+        }
         let (versions, object) = match &mut self.versions {
             Some(v) => v.take_below(repo, bound).await?,
             None => (Vec::new(), None),
@@ -348,8 +423,7 @@ impl PlanWalk {
         let mut versions = versions.into_iter().peekable();
         let mut clean = object.is_some() && whole_bucket;
         let mut steps = Vec::new();
-        let mut next = Some(pair);
-        while let Some(pair) = next {
+        for pair in pairs {
             let id = pair_id(&pair) as u64;
             let (prev, cur) = pair;
             // Versions of nodes neither snapshot has: the metadata disagrees with the index.
@@ -377,12 +451,12 @@ impl PlanWalk {
                     }
                 }
             }
-            next = self.rows.next_below(Some(bound as i64)).await?;
         }
         if versions.next().is_some() {
             clean = false;
         }
-        Ok(Some(BucketPlan { steps, end: BucketEnd { bucket, reusable: if clean { object } else { None } } }))
+        let reusable = if clean { object } else { None };
+        Ok(Some(BucketPlan { steps, end: BucketEnd { bucket, reusable, unread: None } }))
     }
 }
 

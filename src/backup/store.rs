@@ -32,7 +32,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
 use super::plan::{BucketEnd, Plan, PlanWalk, Step};
-use super::{BUCKET, BackupSummary, Concurrency, ManifestRefs, Progress, Skipped, ToRead, chunk_ids};
+use super::{BUCKET, BackupSummary, Concurrency, ManifestRefs, ObjectRefs, Progress, Skipped, ToRead, chunk_ids};
 use crate::azure::{AzureError, ByteRange, FileClient, Properties, ShareClient};
 use crate::index::node::{Node, NodeKind as IndexKind};
 use crate::repository::bundle::{BundlePolicy, SealedBundle, seal_bundle};
@@ -124,6 +124,7 @@ pub async fn store_range(
     }
     repo.flush().await?;
     progress.finish();
+    sum.metadata_objects_read += walk.objects_loaded();
     sum.requests_sent = share.requests_sent() - sent;
     sum.requests_throttled = share.requests_throttled() - throttled;
     sum.requests_in_flight_lowest = share.requests_in_flight_lowest();
@@ -508,18 +509,25 @@ async fn finish_bucket(
     sum: &mut BackupSummary,
 ) -> anyhow::Result<()> {
     versions.sort_by_key(|v| v.node_id);
-    for v in &versions {
-        refs.note(v);
-    }
     match end.reusable {
         Some(object) if !skips => {
-            refs.metadata.push(object);
+            let info = match end.unread {
+                // Reused unread: the previous manifest says what the object holds.
+                Some(u) => {
+                    sum.files_unchanged += u.files;
+                    sum.dirs += u.dirs;
+                    u.info
+                }
+                None => ObjectRefs::of(&versions),
+            };
+            refs.push(object, info);
             sum.metadata_objects_reused += 1;
         }
         _ if versions.is_empty() => {}
         _ => {
+            let info = ObjectRefs::of(&versions);
             let id = repo.put_metadata(versions).await?;
-            refs.metadata.push(id.to_hex());
+            refs.push(id.to_hex(), info);
             sum.metadata_objects_written += 1;
         }
     }

@@ -43,7 +43,7 @@ use super::pack::{self, BlobEntry};
 
 const MAGIC: &[u8; 4] = b"AFBI";
 /// Bytes of one entry in an index object.
-pub const ENTRY_LEN: usize = 77;
+pub const ENTRY_LEN: usize = 64 + pack::PLACE_LEN;
 const BLOOM_BITS_PER_ENTRY: usize = 10;
 const BLOOM_PROBES: u8 = 7;
 
@@ -83,25 +83,16 @@ impl IndexEntry {
         }
     }
 
+    /// The chunk id, the pack id, then the blob's place as a pack header has it.
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.id.0);
         out.extend_from_slice(&self.pack.0);
-        out.extend_from_slice(&self.offset.to_le_bytes());
-        out.extend_from_slice(&self.length.to_le_bytes());
-        out.extend_from_slice(&self.raw_length.to_le_bytes());
-        out.push(self.compression as u8);
+        self.blob().encode_place(out);
     }
 
     fn decode(b: &[u8]) -> Option<Self> {
-        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
-        Some(Self {
-            id: ChunkId::from_slice(&b[..32])?,
-            pack: ObjectId::from_slice(&b[32..64])?,
-            offset: u32_at(64),
-            length: u32_at(68),
-            raw_length: u32_at(72),
-            compression: Compression::from_byte(b[76])?,
-        })
+        let blob = BlobEntry::decode_place(ChunkId::from_slice(&b[..32])?, &b[64..])?;
+        Some(Self::new(ObjectId::from_slice(&b[32..64])?, &blob))
     }
 }
 

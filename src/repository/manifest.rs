@@ -40,9 +40,28 @@ pub struct BackupManifest {
     pub permissions: Vec<String>,
     /// Bundle objects the node versions refer to.
     pub bundles: Vec<String>,
+    /// What a later backup needs to reuse each metadata object without reading it: one entry per
+    /// `metadata` entry, in the same order. Empty in manifests written before it existed (a backup then
+    /// reads a previous object to reuse it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata_info: Vec<MetadataInfo>,
     /// Other objects of the snapshot by role, for other components (e.g. the Parquet node index):
     /// role → object key relative to `{tenant}/{share}/`.
     pub extra: BTreeMap<String, String>,
+}
+
+/// One metadata object's node ids and references (see [`BackupManifest::metadata_info`]). In a manifest
+/// `R` is `u32`: a position in the manifest's `permissions` or `bundles` list; a backup collects them as
+/// hex ids (`String`) before the lists are fixed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataInfo<R = u32> {
+    /// Its first and last node id, and how many node versions it holds.
+    pub first: u64,
+    pub last: u64,
+    pub nodes: u64,
+    /// The permission objects and bundles its versions refer to, ascending, without repeats.
+    pub permissions: Vec<R>,
+    pub bundles: Vec<R>,
 }
 
 impl BackupManifest {
@@ -59,6 +78,7 @@ impl BackupManifest {
             metadata: Vec::new(),
             permissions: Vec::new(),
             bundles: Vec::new(),
+            metadata_info: Vec::new(),
             extra: BTreeMap::new(),
         }
     }
@@ -73,7 +93,37 @@ impl BackupManifest {
         if m.format != MANIFEST_FORMAT {
             return Err(Error::corrupt(object, format!("unknown manifest format {}", m.format)));
         }
+        m.check_metadata_info().map_err(|why| Error::corrupt(object, format!("manifest metadata_info: {why}")))?;
         Ok(m)
+    }
+}
+
+impl BackupManifest {
+    /// `metadata_info` is empty or describes every metadata object: node ids ascending within and across
+    /// objects, at least one version and no more than its id range holds, positions inside the lists.
+    fn check_metadata_info(&self) -> std::result::Result<(), String> {
+        if self.metadata_info.is_empty() {
+            return Ok(());
+        }
+        if self.metadata_info.len() != self.metadata.len() {
+            return Err(format!("{} entries for {} metadata objects", self.metadata_info.len(), self.metadata.len()));
+        }
+        let mut after: Option<u64> = None;
+        for (i, m) in self.metadata_info.iter().enumerate() {
+            if m.first > m.last || m.nodes == 0 || m.nodes - 1 > m.last - m.first || after.is_some_and(|a| m.first <= a)
+            {
+                return Err(format!("entry {i} has node ids {}..={} and {} nodes", m.first, m.last, m.nodes));
+            }
+            after = Some(m.last);
+            let ascending_below =
+                |xs: &[u32], n: usize| xs.is_sorted_by(|a, b| a < b) && xs.iter().all(|&x| (x as usize) < n);
+            if !ascending_below(&m.permissions, self.permissions.len())
+                || !ascending_below(&m.bundles, self.bundles.len())
+            {
+                return Err(format!("entry {i} names a permission or bundle outside the manifest's lists"));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@
 //! - [`manifest`]: snapshot manifests, written last.
 //! - [`repo`]: [`Repository`], the writer's and reader's handle on one share.
 //! - [`verify`]: checks that every referenced object exists, decrypts and hashes to its id.
+//! - [`keyset`]: sorted sets of 32-byte keys in bounded memory, spilled to disk (prune's live sets).
 //! - [`prune`]: frees what no snapshot references, safely while backups run (markers, deletion records).
 //! - [`runs`]: part records of a backup split across jobs, referenced until the backup commits.
 //! - [`store`]: repository locations (a local directory or `az://CONTAINER/PREFIX`) opened as object stores.
@@ -27,6 +28,7 @@ pub mod generated;
 pub mod id;
 pub mod index;
 pub mod keys;
+pub mod keyset;
 pub mod layout;
 pub mod manifest;
 pub mod metadata;

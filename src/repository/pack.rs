@@ -25,7 +25,7 @@ use super::keys::TenantKey;
 
 const HEADER_MAGIC: &[u8; 4] = b"AFBH";
 /// Bytes of one header entry.
-pub const HEADER_ENTRY_LEN: usize = 45;
+pub const HEADER_ENTRY_LEN: usize = 32 + PLACE_LEN;
 
 /// Default pack size target: 16 MiB.
 pub const DEFAULT_TARGET_SIZE: usize = 16 << 20;
@@ -43,23 +43,38 @@ pub struct BlobEntry {
     pub compression: Compression,
 }
 
+/// Bytes of a blob's place after its chunk id: offset, length, raw length (u32 each), compression.
+pub(super) const PLACE_LEN: usize = 13;
+
 impl BlobEntry {
+    /// The header entry: the chunk id, then [`Self::encode_place`].
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.id.0);
+        self.encode_place(out);
+    }
+
+    fn decode(b: &[u8]) -> Option<Self> {
+        Self::decode_place(ChunkId::from_slice(&b[..32])?, &b[32..])
+    }
+
+    /// Offset, length and raw length (u32 LE each), compression (one byte): how pack headers and chunk
+    /// index entries end.
+    pub(super) fn encode_place(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.offset.to_le_bytes());
         out.extend_from_slice(&self.length.to_le_bytes());
         out.extend_from_slice(&self.raw_length.to_le_bytes());
         out.push(self.compression as u8);
     }
 
-    fn decode(b: &[u8]) -> Option<Self> {
+    /// The entry of chunk `id` from the [`PLACE_LEN`] bytes [`Self::encode_place`] wrote.
+    pub(super) fn decode_place(id: ChunkId, b: &[u8]) -> Option<Self> {
         let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
         Some(Self {
-            id: ChunkId::from_slice(&b[..32])?,
-            offset: u32_at(32),
-            length: u32_at(36),
-            raw_length: u32_at(40),
-            compression: Compression::from_byte(b[44])?,
+            id,
+            offset: u32_at(0),
+            length: u32_at(4),
+            raw_length: u32_at(8),
+            compression: Compression::from_byte(*b.get(12)?)?,
         })
     }
 }

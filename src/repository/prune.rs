@@ -7,10 +7,8 @@
 //! overlap.
 //!
 //! **Phase 1, mark and condemn** (nothing is deleted):
-//! 1. list packs, bundles and metadata objects; then the markers; then the part records of split
-//!    backups ([`super::runs`]); then the snapshot manifests (in this order: an object in the first
-//!    listing was written by a backup whose marker, part record or manifest the later listings see; a run
-//!    deletes its part records only after its manifest exists);
+//! 1. list the markers; then the part records of split backups ([`super::runs`]); then the snapshot
+//!    manifests (a run deletes its part records only after its manifest exists);
 //! 2. mark every chunk, bundle and metadata object a manifest or a part record younger than
 //!    `run_retention` reaches (any unreadable manifest, record or metadata object stops prune: it cannot
 //!    mark safely); older part records (runs that never committed) are condemned like unused objects;
@@ -18,12 +16,23 @@
 //!    the start of every live backup (so a running backup's not-yet-committed objects are never
 //!    candidates); a candidate pack with no referenced chunk is condemned whole, one whose unreferenced
 //!    blobs are at least `repack_unused` of its bytes is **rewritten**: its referenced blobs are copied
-//!    (still sealed) into new packs, then it is condemned;
-//! 4. each index partition that names a condemned pack (or gains entries of a new pack) is rewritten:
-//!    the merged object is written first, the objects it replaces are deleted after, so every entry of a
-//!    live pack is always in some object; index objects written meanwhile by backups are left alone;
+//!    (still sealed) into new packs (indexed as soon as written), then it is condemned. The objects are
+//!    listed after the marking: an object older than the cutoff was written by a backup whose marker was
+//!    already gone when the markers were listed, so its part record or manifest was seen;
+//! 4. each index object that names a condemned pack is replaced by one without those entries (written
+//!    first, the old one deleted after), so every entry of a live pack is always in some object; index
+//!    objects written meanwhile by backups are read too and kept;
 //! 5. a **deletion record** `prune/{id}` lists the condemned objects and the time `T` the index rewrite
 //!    finished.
+//!
+//! **Memory.** Nothing is held per chunk or per object of the share: the marked chunk ids, metadata
+//! object ids and bundle ids, and each pack's use, are sorted sets ([`super::keyset`]) that spill to disk
+//! beyond an eighth of [`PruneOptions::memory`] each. A pack's use is summed from the chunk index one
+//! index object at a time (its entries, sorted by chunk id, merge-joined with the marked chunks of its
+//! partition); each listed pack, bundle or metadata object is looked up in those sets as the listing
+//! streams by. What is held per item is only what the deletion record holds anyway (the condemned packs
+//! and objects), one decoded index object, one pack being rewritten, and the packs already condemned by
+//! pending records.
 //!
 //! **Phase 2, sweep.** A record is swept once no live backup started before `T`: such a backup may have
 //! read the old index and deduplicated against a condemned chunk. Prune waits up to `wait` for that and
@@ -36,7 +45,8 @@
 //! Permission objects (one small object per distinct SDDL, re-used by any backup through a presence
 //! check) are never pruned. Clocks of backup and prune hosts are assumed to agree within the grace period.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,8 +61,9 @@ use super::error::{Error, Result};
 use super::id::{ChunkId, ObjectId};
 use super::index::{IndexEntry, decode_index_object, encode_index_object, read_pack_header};
 use super::keys::{TenantKey, get_bytes};
+use super::keyset::{KeySet, KeySpill, Payload, SpillConfig};
 use super::layout::{Scope, object_id_of};
-use super::pack::PackWriter;
+use super::pack::{self, PackWriter};
 use super::repo::Repository;
 
 const MARKER_MAGIC: &[u8; 4] = b"AFBL";
@@ -210,7 +221,7 @@ async fn list(store: &dyn ObjectStore, prefix: &Path) -> Result<Vec<ObjectMeta>>
 }
 
 /// Tunables of [`prune`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct PruneOptions {
     /// Objects younger than this are never candidates (covers writers without markers). Default 1 h.
     pub grace: Duration,
@@ -226,6 +237,20 @@ pub struct PruneOptions {
     /// Part records of a split backup (`runs/`) older than this belong to a run that never committed:
     /// they stop protecting what they refer to and are deleted. Default 7 days.
     pub run_retention: Duration,
+    /// Memory budget in bytes (default 1 GiB): each sorted set of marked ids or pack usages buffers an
+    /// eighth of it before spilling to `spill_dir`.
+    pub memory: u64,
+    /// Where sorted sets spill (the system's temporary directory by default).
+    pub spill_dir: Option<PathBuf>,
+}
+
+/// The default memory budget of a prune: 1 GiB.
+pub const DEFAULT_MEMORY: u64 = 1 << 30;
+
+impl PruneOptions {
+    fn spill_config(&self) -> SpillConfig {
+        SpillConfig::with_memory(self.memory / 8, self.spill_dir.clone())
+    }
 }
 
 impl Default for PruneOptions {
@@ -237,6 +262,8 @@ impl Default for PruneOptions {
             repack_unused: 0.2,
             dry_run: false,
             run_retention: Duration::from_secs(7 * 24 * 3600),
+            memory: DEFAULT_MEMORY,
+            spill_dir: None,
         }
     }
 }
@@ -248,6 +275,9 @@ pub struct PruneReport {
     pub packs: usize,
     pub pack_bytes: u64,
     pub referenced_chunks: usize,
+    /// Sorted sets (marked chunks, metadata objects, bundles; pack usage) that exceeded their share of
+    /// the memory budget and went to disk.
+    pub sets_spilled: usize,
     /// Packs too young (grace period, or written since a running backup started) to be considered.
     pub packs_too_young: usize,
     /// Packs condemned by an earlier prune whose deletion record is still pending.
@@ -290,40 +320,48 @@ struct Record {
     objects: Vec<(String, u64)>,
 }
 
-/// What the snapshot manifests and the live part records reach.
+/// What the snapshot manifests and the live part records reach, as sorted sets (in memory or spilled).
 struct Marked {
     snapshots: usize,
-    chunks: HashSet<ChunkId>,
-    /// Keys of referenced metadata and bundle objects.
-    objects: HashSet<String>,
+    chunks: KeySet<()>,
+    /// Ids of referenced metadata objects and bundles.
+    metadata: KeySet<()>,
+    bundles: KeySet<()>,
     /// Part records older than the run retention (runs that never committed), with their sizes: no
     /// longer roots, condemned like unreferenced objects.
     stale_parts: Vec<ObjectMeta>,
 }
 
 impl Marked {
-    /// Marks a metadata object, every chunk and bundle its node versions refer to.
-    async fn metadata(&mut self, repo: &Repository, oid: ObjectId) -> Result<()> {
-        if !self.objects.insert(repo.scope().metadata(&oid).to_string()) {
-            return Ok(());
+    /// Whether the bundle or metadata object at `key` is referenced (anything else, e.g. a part record,
+    /// is not).
+    fn references(&self, scope: &Scope, key: &Path) -> Result<bool> {
+        let Some(id) = object_id_of(key) else { return Ok(false) };
+        if key.as_ref() == scope.metadata(&id).as_ref() {
+            self.metadata.contains(&id.0)
+        } else if key.as_ref() == scope.bundle(&id).as_ref() {
+            self.bundles.contains(&id.0)
+        } else {
+            Ok(false)
         }
-        for v in repo.get_metadata(&oid).await? {
-            for raw in v.chunk_ids.as_deref().unwrap_or_default().chunks_exact(32) {
-                self.chunks.insert(ChunkId::from_slice(raw).expect("32 bytes"));
-            }
-            if let Some(bid) = v.bundle.as_ref().and_then(|b| b.bundle_id.as_deref()).and_then(ObjectId::from_slice) {
-                self.objects.insert(repo.scope().bundle(&bid).to_string());
-            }
-        }
-        Ok(())
+    }
+
+    /// How many of the sets went to disk.
+    fn spilled(&self) -> usize {
+        [&self.chunks, &self.metadata, &self.bundles].iter().filter(|s| s.spilled()).count()
     }
 }
 
 /// Marks what the part records younger than `run_retention` and then the manifests reach. Part records
 /// are listed first: a run deletes its records only after its manifest exists, so whatever a record
-/// listed too late to be seen referred to is reached through that manifest.
-async fn mark(repo: &Repository, run_retention: Duration) -> Result<Marked> {
-    let mut m = Marked { snapshots: 0, chunks: HashSet::new(), objects: HashSet::new(), stale_parts: Vec::new() };
+/// listed too late to be seen referred to is reached through that manifest. The referenced metadata
+/// object ids are collected first (sorted, each once), then each object is read once for its chunks and
+/// bundles.
+async fn mark(repo: &Repository, run_retention: Duration, spill: &SpillConfig) -> Result<Marked> {
+    let mut metadata = KeySpill::<()>::new(spill.clone());
+    let mut bundles = KeySpill::<()>::new(spill.clone());
+    let mut stale_parts = Vec::new();
+    let mut snapshots = 0;
     let parse = |s: &str| {
         ObjectId::from_hex(s)
             .ok_or_else(|| Error::Invalid(format!("a manifest or part record names a malformed object id {s:?}")))
@@ -331,7 +369,7 @@ async fn mark(repo: &Repository, run_retention: Duration) -> Result<Marked> {
     let oldest_live = now_ns() - run_retention.as_nanos() as i64;
     for meta in super::runs::list_all(repo).await? {
         if meta_ns(&meta) < oldest_live {
-            m.stale_parts.push(meta);
+            stale_parts.push(meta);
             continue;
         }
         let record = match super::runs::read(repo, &meta.location).await {
@@ -340,7 +378,7 @@ async fn mark(repo: &Repository, run_retention: Duration) -> Result<Marked> {
             Err(e) => return Err(e),
         };
         for id in &record.metadata {
-            m.metadata(repo, parse(id)?).await?;
+            metadata.add(parse(id)?.0, ())?;
         }
     }
     for id in repo.list_snapshots().await? {
@@ -349,74 +387,126 @@ async fn mark(repo: &Repository, run_retention: Duration) -> Result<Marked> {
             Err(Error::Missing { .. }) => continue, // forgotten meanwhile
             Err(e) => return Err(e),
         };
-        m.snapshots += 1;
+        snapshots += 1;
         for b in &manifest.bundles {
-            m.objects.insert(repo.scope().bundle(&parse(b)?).to_string());
+            bundles.add(parse(b)?.0, ())?;
         }
         for meta in &manifest.metadata {
-            m.metadata(repo, parse(meta)?).await?;
+            metadata.add(parse(meta)?.0, ())?;
         }
     }
-    Ok(m)
-}
-
-/// One index partition: its objects and their entries.
-struct Partition {
-    objects: Vec<Path>,
-    entries: Vec<IndexEntry>,
-}
-
-async fn read_partition(store: &dyn ObjectStore, scope: &Scope, key: &TenantKey, p: u8) -> Result<Partition> {
-    let mut attempt = 0;
-    'again: loop {
-        let mut part = Partition { objects: Vec::new(), entries: Vec::new() };
-        for m in list(store, &scope.index_partition_prefix(p)).await? {
-            let bytes = match get_bytes(store, &m.location).await {
-                Ok(b) => b,
-                // Merged away by a concurrent compaction: list again.
-                Err(Error::Missing { .. }) if attempt < 3 => {
-                    attempt += 1;
-                    continue 'again;
-                }
-                Err(e) => return Err(e),
-            };
-            if object_id_of(&m.location) != Some(ObjectId::of(&bytes)) {
-                return Err(Error::corrupt(&m.location, "bytes do not hash to the object's name"));
+    let metadata = metadata.finish()?;
+    let mut chunks = KeySpill::<()>::new(spill.clone());
+    let mut objects = metadata.cursor(0)?;
+    while let Some((oid, ())) = objects.next_entry()? {
+        for v in repo.get_metadata(&ObjectId(oid)).await? {
+            for raw in v.chunk_ids.as_deref().unwrap_or_default().chunks_exact(32) {
+                chunks.add(raw.try_into().expect("32 bytes"), ())?;
             }
-            let (_, _, entries) = decode_index_object(key, m.location.as_ref(), &bytes)?;
-            part.entries.extend(entries);
-            part.objects.push(m.location);
+            if let Some(bid) = v.bundle.as_ref().and_then(|b| b.bundle_id.as_deref()).and_then(ObjectId::from_slice) {
+                bundles.add(bid.0, ())?;
+            }
         }
-        return Ok(part);
+    }
+    Ok(Marked { snapshots, chunks: chunks.finish()?, metadata, bundles: bundles.finish()?, stale_parts })
+}
+
+/// How much of a pack the marked chunks use, summed over its chunk-index entries.
+#[derive(Clone, Copy, Debug, Default)]
+struct PackUse {
+    /// Entries whose chunk is referenced.
+    used: u64,
+    /// Sealed bytes of the entries whose chunk is not referenced.
+    unused_bytes: u64,
+}
+
+impl PackUse {
+    fn of(referenced: bool, length: u32) -> Self {
+        if referenced { PackUse { used: 1, unused_bytes: 0 } } else { PackUse { used: 0, unused_bytes: length as u64 } }
     }
 }
 
-/// Replaces partition `p`'s objects by one holding `entries` (sorted and deduplicated here): the new
-/// object first, then the old ones are deleted. Returns (objects written, objects deleted).
-async fn rewrite_partition(
+impl Payload for PackUse {
+    const LEN: usize = 16;
+    fn add(&mut self, o: &Self) {
+        self.used += o.used;
+        self.unused_bytes += o.unused_bytes;
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.used.to_le_bytes());
+        out.extend_from_slice(&self.unused_bytes.to_le_bytes());
+    }
+    fn decode(b: &[u8]) -> Self {
+        let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        PackUse { used: u(0), unused_bytes: u(8) }
+    }
+}
+
+/// The entries of one chunk-index object (sorted by chunk id, checked against the object's name).
+async fn read_index_object(store: &dyn ObjectStore, key: &TenantKey, path: &Path) -> Result<Vec<IndexEntry>> {
+    let bytes = get_bytes(store, path).await?;
+    if object_id_of(path) != Some(ObjectId::of(&bytes)) {
+        return Err(Error::corrupt(path, "bytes do not hash to the object's name"));
+    }
+    Ok(decode_index_object(key, path.as_ref(), &bytes)?.2)
+}
+
+/// Writes `entries` (any order) as index objects, one per partition (sorted and deduplicated here).
+/// Returns the number of objects written.
+async fn write_index_entries(
     store: &dyn ObjectStore,
     scope: &Scope,
     key: &TenantKey,
-    p: u8,
-    old: &[Path],
-    entries: Vec<IndexEntry>,
-) -> Result<(usize, usize)> {
-    let merged: BTreeMap<ChunkId, IndexEntry> = entries.into_iter().map(|e| (e.id, e)).collect();
-    let entries: Vec<IndexEntry> = merged.into_values().collect();
+    entries: &mut Vec<IndexEntry>,
+) -> Result<usize> {
+    let mut by_p: BTreeMap<u8, Vec<IndexEntry>> = BTreeMap::new();
+    for e in entries.drain(..) {
+        by_p.entry(e.id.0[0]).or_default().push(e);
+    }
     let mut written = 0;
-    let mut new_path = None;
-    if !entries.is_empty() {
-        let (id, bytes) = encode_index_object(key, p, &entries);
+    for (p, mut part) in by_p {
+        part.sort_by_key(|a| a.id);
+        part.dedup_by(|a, b| a.id == b.id);
+        let (id, bytes) = encode_index_object(key, p, &part);
         let path = scope.index_object(p, &id);
         store.put(&path, PutPayload::from(bytes)).await.map_err(|e| Error::store(&path, e))?;
-        new_path = Some(path);
-        written = 1;
+        written += 1;
     }
-    let mut deleted = 0;
-    for path in old.iter().filter(|o| Some(*o) != new_path.as_ref()) {
-        match store.delete(path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
-            Err(e) => return Err(Error::store(path, e)),
+    Ok(written)
+}
+
+/// Removes the entries of `condemned` packs from the chunk index, object by object: an object naming a
+/// condemned pack is replaced by one holding its other entries (written first; the old one is deleted
+/// after), so every entry of a live pack is always in some object. Objects written meanwhile by backups
+/// are read too and kept. Returns (objects written, objects deleted).
+async fn drop_index_entries(
+    store: &dyn ObjectStore,
+    scope: &Scope,
+    key: &TenantKey,
+    condemned: &HashSet<ObjectId>,
+) -> Result<(usize, usize)> {
+    let (mut written, mut deleted) = (0, 0);
+    for p in 0..=255u8 {
+        for m in list(store, &scope.index_partition_prefix(p)).await? {
+            let entries = read_index_object(store, key, &m.location).await?;
+            if !entries.iter().any(|e| condemned.contains(&e.pack)) {
+                continue;
+            }
+            let kept: Vec<IndexEntry> = entries.into_iter().filter(|e| !condemned.contains(&e.pack)).collect();
+            let mut new_path = None;
+            if !kept.is_empty() {
+                let (id, bytes) = encode_index_object(key, p, &kept);
+                let path = scope.index_object(p, &id);
+                store.put(&path, PutPayload::from(bytes)).await.map_err(|e| Error::store(&path, e))?;
+                written += 1;
+                new_path = Some(path);
+            }
+            if new_path.as_ref() != Some(&m.location) {
+                match store.delete(&m.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+                    Err(e) => return Err(Error::store(&m.location, e)),
+                }
+            }
         }
     }
     Ok((written, deleted))
@@ -479,6 +569,7 @@ async fn condemn(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneR
     let store = repo.store().clone();
     let scope = repo.scope().clone();
     let key = repo.key().clone();
+    let spill = opts.spill_config();
     let now = now_ns();
     // Packs already condemned by an earlier prune are that record's to sweep (or rescue).
     let mut pending: HashSet<ObjectId> = HashSet::new();
@@ -486,33 +577,38 @@ async fn condemn(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneR
         let r: Record = get_sealed(store.as_ref(), &key, RECORD_MAGIC, &m.location).await?;
         pending.extend(r.packs.iter().filter_map(|(h, _)| ObjectId::from_hex(h)));
     }
-    // Objects first, then markers, then manifests (see the module docs).
-    let packs = list(store.as_ref(), &scope.packs_prefix()).await?;
-    let mut others = list(store.as_ref(), &scope.bundles_prefix()).await?;
-    others.extend(list(store.as_ref(), &scope.metadata_prefix()).await?);
+    // Markers, then part records and manifests (see the module docs).
     let stale_ns = opts.stale_after.as_nanos() as i64;
     let (live, stale): (Vec<_>, Vec<_>) =
         list_backups(repo).await?.into_iter().partition(|b| now - b.refreshed_ns < stale_ns);
     report.stale_markers = stale.into_iter().map(|b| b.marker).collect();
     let cutoff = live.iter().map(|b| b.started_ns).chain([now - opts.grace.as_nanos() as i64]).min().unwrap();
     report.backups_running = live;
-    let marked = mark(repo, opts.run_retention).await?;
+    let marked = mark(repo, opts.run_retention, &spill).await?;
     report.snapshots = marked.snapshots;
-    report.referenced_chunks = marked.chunks.len();
+    report.referenced_chunks = marked.chunks.len() as usize;
 
-    let mut partitions = Vec::with_capacity(256);
-    let mut by_pack: HashMap<ObjectId, Vec<IndexEntry>> = HashMap::new();
+    // Each pack's use, from the chunk index: partition by partition, each index object's entries (sorted
+    // by chunk id) merge-joined with that partition's range of the marked chunks.
+    let mut usage = KeySpill::<PackUse>::new(spill.clone());
     for p in 0..=255u8 {
-        let part = read_partition(store.as_ref(), &scope, &key, p).await?;
-        for e in &part.entries {
-            by_pack.entry(e.pack).or_default().push(*e);
+        for m in list(store.as_ref(), &scope.index_partition_prefix(p)).await? {
+            let entries = read_index_object(store.as_ref(), &key, &m.location).await?;
+            let mut live = marked.chunks.cursor(p)?;
+            for e in entries {
+                let referenced = live.seek(&e.id.0)?.is_some();
+                usage.add(e.pack.0, PackUse::of(referenced, e.length))?;
+            }
         }
-        partitions.push(part.objects.is_empty());
     }
+    let usage = usage.finish()?;
+    report.sets_spilled = marked.spilled() + usize::from(usage.spilled());
+
     let mut condemned: HashSet<ObjectId> = HashSet::new();
     let mut record = Record::default();
-    let mut repack: Vec<(Path, Vec<IndexEntry>)> = Vec::new();
-    for m in &packs {
+    let mut repack: Vec<(Path, u64)> = Vec::new();
+    let mut packs = store.list(Some(&scope.packs_prefix()));
+    while let Some(m) = packs.try_next().await.map_err(|e| Error::store(scope.packs_prefix(), e))? {
         let Some(id) = object_id_of(&m.location) else { continue };
         report.packs += 1;
         report.pack_bytes += m.size;
@@ -520,27 +616,26 @@ async fn condemn(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneR
             report.packs_pending += 1;
             continue;
         }
-        if meta_ns(m) >= cutoff {
+        if meta_ns(&m) >= cutoff {
             report.packs_too_young += 1;
             continue;
         }
-        let entries = match by_pack.remove(&id) {
-            Some(e) => e,
+        let pack_use = match usage.get(&id.0)? {
+            Some(u) => u,
             // Not in the index (a crashed writer's, or index damage): its header says what it holds.
-            None => read_pack_header(store.as_ref(), &key, &m.location, m.size)
-                .await?
-                .iter()
-                .map(|b| IndexEntry::new(id, b))
-                .collect(),
+            None => {
+                let mut u = PackUse::default();
+                for b in read_pack_header(store.as_ref(), &key, &m.location, m.size).await? {
+                    u.add(&PackUse::of(marked.chunks.contains(&b.id.0)?, b.length));
+                }
+                u
+            }
         };
-        let (used, unused): (Vec<IndexEntry>, Vec<IndexEntry>) =
-            entries.into_iter().partition(|e| marked.chunks.contains(&e.id));
-        let unused_bytes: u64 = unused.iter().map(|e| e.length as u64).sum();
-        if used.is_empty() {
+        if pack_use.used == 0 {
             report.packs_unused += 1;
-        } else if unused_bytes > 0 && unused_bytes as f64 >= opts.repack_unused * m.size as f64 {
+        } else if pack_use.unused_bytes > 0 && pack_use.unused_bytes as f64 >= opts.repack_unused * m.size as f64 {
             report.packs_repacked += 1;
-            repack.push((m.location.clone(), used));
+            repack.push((m.location.clone(), m.size));
         } else {
             continue;
         }
@@ -548,8 +643,19 @@ async fn condemn(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneR
         record.packs.push((id.to_hex(), m.size));
         report.bytes_condemned += m.size;
     }
-    for m in others.iter().chain(&marked.stale_parts) {
-        if meta_ns(m) < cutoff && !marked.objects.contains(m.location.as_ref()) {
+    drop(packs);
+    for prefix in [scope.bundles_prefix(), scope.metadata_prefix()] {
+        let mut objects = store.list(Some(&prefix));
+        while let Some(m) = objects.try_next().await.map_err(|e| Error::store(&prefix, e))? {
+            if meta_ns(&m) < cutoff && !marked.references(&scope, &m.location)? {
+                report.objects_unused += 1;
+                report.bytes_condemned += m.size;
+                record.objects.push((m.location.to_string(), m.size));
+            }
+        }
+    }
+    for m in &marked.stale_parts {
+        if meta_ns(m) < cutoff {
             report.objects_unused += 1;
             report.bytes_condemned += m.size;
             record.objects.push((m.location.to_string(), m.size));
@@ -559,45 +665,38 @@ async fn condemn(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneR
         return Ok(());
     }
 
-    // Copy the referenced blobs of partly used packs, still sealed, into new packs.
-    let mut new_entries: BTreeMap<u8, Vec<IndexEntry>> = BTreeMap::new();
+    // Copy the referenced blobs of partly used packs, still sealed, into new packs; index each new pack
+    // after writing it (entries buffered up to the spill budget, then written as index objects).
+    let mut new_entries: Vec<IndexEntry> = Vec::new();
     let mut writer = PackWriter::new(repo.config().pack_target_size);
-    for (i, (path, used)) in repack.iter().enumerate() {
+    for (i, (path, size)) in repack.iter().enumerate() {
         let bytes = repo.get_checked(path).await?;
-        for e in used {
+        for b in pack::read_header(&key, path.as_ref(), &bytes, *size)? {
+            if !marked.chunks.contains(&b.id.0)? {
+                continue;
+            }
             let blob = bytes
-                .get(e.offset as usize..e.offset as usize + e.length as usize)
-                .ok_or_else(|| Error::corrupt(path, format!("blob of chunk {} lies outside the pack", e.id)))?;
-            writer.add_sealed(&e.blob(), blob);
+                .get(b.offset as usize..b.offset as usize + b.length as usize)
+                .ok_or_else(|| Error::corrupt(path, format!("blob of chunk {} lies outside the pack", b.id)))?;
+            writer.add_sealed(&b, blob);
         }
-        if writer.is_full() || i + 1 == repack.len() {
+        if (writer.is_full() || i + 1 == repack.len()) && !writer.is_empty() {
             let (id, bytes, blobs) = writer.finish(&key);
             let path = scope.pack(&id);
             report.packs_written += 1;
             report.bytes_written += bytes.len() as u64;
             store.put(&path, PutPayload::from(bytes)).await.map_err(|e| Error::store(&path, e))?;
-            for b in &blobs {
-                new_entries.entry(b.id.0[0]).or_default().push(IndexEntry::new(id, b));
+            new_entries.extend(blobs.iter().map(|b| IndexEntry::new(id, b)));
+            if new_entries.len() >= spill.entries {
+                report.index_objects_written +=
+                    write_index_entries(store.as_ref(), &scope, &key, &mut new_entries).await?;
             }
         }
     }
-    // Rewrite the partitions that name condemned packs or gain entries (listed afresh: objects written
-    // meanwhile by backups are read and kept).
-    for p in 0..=255u8 {
-        let gains = new_entries.remove(&p).unwrap_or_default();
-        if partitions[p as usize] && gains.is_empty() {
-            continue;
-        }
-        let part = read_partition(store.as_ref(), &scope, &key, p).await?;
-        if gains.is_empty() && !part.entries.iter().any(|e| condemned.contains(&e.pack)) {
-            continue;
-        }
-        let mut entries: Vec<IndexEntry> = part.entries.into_iter().filter(|e| !condemned.contains(&e.pack)).collect();
-        entries.extend(gains);
-        let (w, d) = rewrite_partition(store.as_ref(), &scope, &key, p, &part.objects, entries).await?;
-        report.index_objects_written += w;
-        report.index_objects_deleted += d;
-    }
+    report.index_objects_written += write_index_entries(store.as_ref(), &scope, &key, &mut new_entries).await?;
+    let (w, d) = drop_index_entries(store.as_ref(), &scope, &key, &condemned).await?;
+    report.index_objects_written += w;
+    report.index_objects_deleted += d;
     record.created_ns = now_ns();
     let id = format!("{}-{:08x}", record.created_ns, rand::rng().random::<u32>());
     put_sealed(store.as_ref(), &key, RECORD_MAGIC, &scope.prune_record(&id), &record, PutMode::Create).await?;
@@ -608,6 +707,7 @@ async fn sweep(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneRep
     let store = repo.store().clone();
     let scope = repo.scope().clone();
     let key = repo.key().clone();
+    let spill = opts.spill_config();
     let started = Instant::now();
     loop {
         let mut records = Vec::new();
@@ -633,11 +733,41 @@ async fn sweep(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneRep
             continue;
         }
         // Mark again: backups that ran meanwhile may refer to condemned objects.
-        let marked = mark(repo, opts.run_retention).await?;
-        let mut indexed: HashSet<ChunkId> = HashSet::new();
-        for p in 0..=255u8 {
-            indexed.extend(read_partition(store.as_ref(), &scope, &key, p).await?.entries.into_iter().map(|e| e.id));
+        let marked = mark(repo, opts.run_retention, &spill).await?;
+        // Which referenced chunks of condemned packs the index still holds (in another pack).
+        let mut wanted = KeySpill::<()>::new(spill.clone());
+        for (_, r) in &ready {
+            for (id, size) in r.packs.iter().filter_map(|(h, s)| Some((ObjectId::from_hex(h)?, *s))) {
+                match read_pack_header(store.as_ref(), &key, &scope.pack(&id), size).await {
+                    Ok(header) => {
+                        for b in header {
+                            if marked.chunks.contains(&b.id.0)? {
+                                wanted.add(b.id.0, ())?;
+                            }
+                        }
+                    }
+                    Err(Error::Missing { .. }) => {} // swept before a crash
+                    Err(e) => return Err(e),
+                }
+            }
         }
+        let wanted = wanted.finish()?;
+        let mut indexed = KeySpill::<()>::new(spill.clone());
+        if !wanted.is_empty() {
+            for p in 0..=255u8 {
+                for m in list(store.as_ref(), &scope.index_partition_prefix(p)).await? {
+                    let mut w = wanted.cursor(p)?;
+                    for e in read_index_object(store.as_ref(), &key, &m.location).await? {
+                        if w.seek(&e.id.0)?.is_some() {
+                            indexed.add(e.id.0, ())?;
+                        }
+                    }
+                }
+            }
+        }
+        let indexed = indexed.finish()?;
+        // Chunks of the packs rescued in this sweep (indexed again by it).
+        let mut reindexed: HashSet<ChunkId> = HashSet::new();
         let mut rescued: Vec<IndexEntry> = Vec::new();
         for (record_path, r) in &ready {
             let mut doomed: Vec<(Path, u64, bool)> = Vec::new();
@@ -649,36 +779,31 @@ async fn sweep(repo: &mut Repository, opts: &PruneOptions, report: &mut PruneRep
                     Err(Error::Missing { .. }) => continue, // swept before a crash
                     Err(e) => return Err(e),
                 };
-                if header.iter().any(|b| marked.chunks.contains(&b.id) && !indexed.contains(&b.id)) {
+                let mut needed = false;
+                for b in &header {
+                    if marked.chunks.contains(&b.id.0)? && !indexed.contains(&b.id.0)? && !reindexed.contains(&b.id) {
+                        needed = true;
+                        break;
+                    }
+                }
+                if needed {
                     report.packs_rescued += 1;
                     rescued.extend(header.iter().map(|b| IndexEntry::new(id, b)));
-                    indexed.extend(header.iter().map(|b| b.id));
+                    reindexed.extend(header.iter().map(|b| b.id));
                     continue;
                 }
                 doomed.push((path, *size, true));
             }
             for (k, size) in &r.objects {
-                if marked.objects.contains(k) {
+                let path = Path::from(k.as_str());
+                if marked.references(&scope, &path)? {
                     report.objects_rescued += 1;
                 } else {
-                    doomed.push((Path::from(k.as_str()), *size, false));
+                    doomed.push((path, *size, false));
                 }
             }
             // Rescued entries are indexed before anything is deleted.
-            if !rescued.is_empty() {
-                let mut by_p: BTreeMap<u8, Vec<IndexEntry>> = BTreeMap::new();
-                for e in rescued.drain(..) {
-                    by_p.entry(e.id.0[0]).or_default().push(e);
-                }
-                for (p, mut entries) in by_p {
-                    entries.sort_by_key(|a| a.id);
-                    entries.dedup_by(|a, b| a.id == b.id);
-                    let (id, bytes) = encode_index_object(&key, p, &entries);
-                    let path = scope.index_object(p, &id);
-                    store.put(&path, PutPayload::from(bytes)).await.map_err(|e| Error::store(&path, e))?;
-                    report.index_objects_written += 1;
-                }
-            }
+            report.index_objects_written += write_index_entries(store.as_ref(), &scope, &key, &mut rescued).await?;
             for (path, size, is_pack) in doomed {
                 match store.delete(&path).await {
                     Ok(()) => {

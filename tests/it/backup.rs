@@ -282,6 +282,88 @@ async fn incremental_backup_reads_only_changed_files() -> Result<()> {
     Ok(())
 }
 
+/// A clean bucket is reused without reading its previous object: the previous manifest's
+/// `metadata_info` says what the object holds. An unchanged backup reads no previous metadata object and
+/// restores byte-identical; after a manifest without `metadata_info` (written before it existed) the next
+/// backup reads the objects as before and records it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_backup_reuses_clean_buckets_without_reading_them() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let files = fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    let s1 = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let m1 = repo.load_manifest(&s1.snapshot_id).await?;
+    ensure!(!m1.metadata.is_empty() && m1.metadata_info.len() == m1.metadata.len(), "{m1:?}");
+    let s2 = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    ensure!(s2.metadata_objects_read == 0, "no previous metadata object read: {s2:?}");
+    ensure!(s2.metadata_objects_reused == m1.metadata.len() as u64 && s2.metadata_objects_written == 0, "{s2:?}");
+    ensure!(s2.files_unchanged == files.len() as u64 && s2.dirs == s1.dirs && s2.bytes_read == 0, "{s2:?}");
+    let m2 = repo.load_manifest(&s2.snapshot_id).await?;
+    ensure!(
+        (&m2.metadata, &m2.metadata_info, &m2.bundles, &m2.permissions)
+            == (&m1.metadata, &m1.metadata_info, &m1.bundles, &m1.permissions),
+        "{m1:?}\n{m2:?}"
+    );
+    ensure!(restored(&mut repo, &s2.snapshot_id).await? == files, "restored tree differs");
+
+    // The same manifest as one written before metadata_info existed.
+    let mut old = m2.clone();
+    old.metadata_info.clear();
+    repo.store().delete(&repo.scope().snapshot(&old.snapshot_id)).await?;
+    repo.commit(&old).await?;
+    ensure!(repo.load_manifest(&old.snapshot_id).await?.metadata_info.is_empty());
+    let s3 = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    ensure!(s3.metadata_objects_read == m1.metadata.len() as u64, "today's behaviour: each object read: {s3:?}");
+    ensure!(s3.metadata_objects_reused == m1.metadata.len() as u64 && s3.metadata_objects_written == 0, "{s3:?}");
+    let m3 = repo.load_manifest(&s3.snapshot_id).await?;
+    ensure!(m3.metadata_info == m1.metadata_info, "recorded again: {m3:?}");
+    ensure!(restored(&mut repo, &s3.snapshot_id).await? == files, "restored tree differs");
+    env.shutdown().await;
+    Ok(())
+}
+
+/// The files of snapshot `id` restored to a fresh directory.
+async fn restored(repo: &mut Repository, id: &str) -> Result<BTreeMap<String, Vec<u8>>> {
+    let out = tempfile::tempdir()?;
+    let target = local(out.path());
+    let snapshot = Some(id.to_string());
+    restore(repo, RestoreOptions { snapshot, path: None, target, overwrite: false, concurrency: Default::default() })
+        .await?;
+    Ok(read_tree(out.path()))
+}
+
+/// A manifest whose `metadata_info` does not describe its metadata objects is refused when loaded, with
+/// one error naming the manifest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_with_inconsistent_metadata_info_is_refused() -> Result<()> {
+    use afb::repository::manifest::MetadataInfo;
+    let env = Env::new(FaultConfig::default()).await?;
+    fill(&env.share).await?;
+    let mut repo = env.repo().await?;
+    let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let m = repo.load_manifest(&s.snapshot_id).await?;
+    let info = m.metadata_info[0].clone();
+    let bad = [
+        vec![info.clone(), info.clone()],
+        vec![MetadataInfo { bundles: vec![m.bundles.len() as u32], ..info.clone() }],
+        vec![MetadataInfo { first: info.last + 1, ..info.clone() }],
+        vec![MetadataInfo { nodes: 0, ..info.clone() }],
+    ];
+    for wrong in bad {
+        let mut hostile = afb::repository::BackupManifest::new("t1", "s1");
+        hostile.metadata = m.metadata.clone();
+        hostile.bundles = m.bundles.clone();
+        hostile.permissions = m.permissions.clone();
+        hostile.metadata_info = wrong;
+        repo.commit(&hostile).await?;
+        let err = repo.load_manifest(&hostile.snapshot_id).await.expect_err("refused").to_string();
+        ensure!(err.contains(&hostile.snapshot_id) && err.contains("metadata_info"), "{err}");
+        repo.store().delete(&repo.scope().snapshot(&hostile.snapshot_id)).await?;
+    }
+    env.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directory_rename_uploads_no_content() -> Result<()> {
     let env = Env::new(FaultConfig::default()).await?;
@@ -558,7 +640,15 @@ async fn a_throttling_share_slows_the_backup_down_and_it_completes() -> Result<(
     let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&repo_dir)?);
     let mut repo = Repository::open(store, &master, "t1", "s1", RepositoryConfig::default()).await?;
     let concurrency = afb::backup::Concurrency { requests_in_flight: 64, cpu_workers: 2 };
-    let s = afb::backup::cli::backup_share_with(&mut repo, &index, &svc.share("src"), &NoProgress, concurrency).await?;
+    let s = afb::backup::cli::backup_share_with(
+        &mut repo,
+        &index,
+        &svc.share("src"),
+        &NoProgress,
+        concurrency,
+        &Default::default(),
+    )
+    .await?;
     ensure!(s.files_new == files.len() as u64 && s.skipped.is_empty(), "{s:?}");
     ensure!(s.requests_throttled > 0 && s.requests_in_flight_lowest < 64, "the share throttled the reads: {s:?}");
     ensure!(s.requests_sent >= s.nodes_read + s.requests_throttled, "{s:?}");

@@ -640,3 +640,267 @@ async fn concurrent_writers_and_compactions_lose_no_index_entry() {
         assert!(fresh.get(id).await.unwrap().is_some(), "chunk {id} lost");
     }
 }
+
+/// Commits a snapshot of one large file and `smalls` small files in a bundle (unless fewer than 3).
+async fn commit_with_bundle(repo: &mut Repository, big: &[u8], smalls: &[Vec<u8>]) -> BackupManifest {
+    let c = repo.store_file(big).await.unwrap();
+    let mut versions = vec![NodeVersion {
+        node_id: 2,
+        parent_id: 1,
+        name: Some("f.bin".into()),
+        size: c.size,
+        chunk_ids: Some(c.chunk_ids.iter().flat_map(|c| c.0).collect()),
+        chunk_lengths: Some(c.chunk_lengths.clone()),
+        ..Default::default()
+    }];
+    let mut m = BackupManifest::new(repo.scope().tenant(), repo.scope().share());
+    let refs = repo.store_small_files(&smalls.iter().map(|v| &v[..]).collect::<Vec<_>>()).await.unwrap();
+    for (i, r) in refs.iter().enumerate() {
+        let SmallFile::Bundle { bundle, member, .. } = r else { panic!("small files are bundled") };
+        m.bundles.push(bundle.to_hex());
+        versions.push(NodeVersion {
+            node_id: 10 + i as u64,
+            parent_id: 1,
+            size: member.length,
+            bundle: Some(Box::new(BundleRef {
+                bundle_id: Some(bundle.0.to_vec()),
+                member: Some(member.id.0.to_vec()),
+                offset: member.offset,
+                length: member.length,
+            })),
+            ..Default::default()
+        });
+    }
+    m.bundles.dedup();
+    m.metadata.push(repo.put_metadata(versions).await.unwrap().to_hex());
+    repo.commit(&m).await.unwrap();
+    m
+}
+
+/// Prune's live sets spill to disk under a small memory budget: a prune with a budget that forces many
+/// sorted runs deletes exactly the objects a prune with the default budget deletes from an identical copy
+/// of the repository, reports the same counts, and leaves every kept snapshot restorable.
+#[tokio::test]
+async fn prune_under_a_tiny_memory_budget_frees_exactly_what_a_large_one_frees() {
+    use afb::repository::prune::{PruneOptions, prune};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::generate();
+    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    // Six snapshots sharing parts of their content; three are forgotten.
+    let base = noise(600_000, 100);
+    let mut kept = Vec::new();
+    for i in 0..6u64 {
+        let mut big = base[..200_000 + 50_000 * i as usize].to_vec();
+        big.extend(noise(150_000, 200 + i));
+        let smalls: Vec<Vec<u8>> = (0..4).map(|j| format!("small {i} {j}\n").repeat(20).into_bytes()).collect();
+        let m = commit_with_bundle(&mut repo, &big, &smalls).await;
+        if i % 2 == 0 {
+            repo.store().delete(&repo.scope().snapshot(&m.snapshot_id)).await.unwrap();
+        } else {
+            kept.push((m.snapshot_id.clone(), big));
+        }
+    }
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), copy.path());
+    let keys = |d: std::path::PathBuf| {
+        let mut out = std::collections::BTreeSet::new();
+        let mut stack = vec![d.clone()];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).unwrap().flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    out.insert(e.path().strip_prefix(&d).unwrap().to_string_lossy().into_owned());
+                }
+            }
+        }
+        out
+    };
+    let before = keys(dir.path().join("t1/s1"));
+    assert_eq!(before, keys(copy.path().join("t1/s1")));
+    let opts = |memory: u64| PruneOptions { grace: Duration::ZERO, memory, ..Default::default() };
+    let large = prune(&mut repo, &opts(1 << 30)).await.unwrap();
+    let mut small_repo = Repository::open(store(&copy), &master, "t1", "s1", small_config()).await.unwrap();
+    let small = prune(&mut small_repo, &opts(1)).await.unwrap();
+    assert_eq!(large.sets_spilled, 0, "{large:?}");
+    assert_eq!(small.sets_spilled, 4, "every set spilled: {small:?}");
+    let counts = |r: &afb::repository::prune::PruneReport| {
+        [
+            r.snapshots,
+            r.packs,
+            r.referenced_chunks,
+            r.packs_unused,
+            r.packs_repacked,
+            r.packs_written,
+            r.objects_unused,
+            r.packs_deleted,
+            r.objects_deleted,
+            r.packs_rescued,
+            r.objects_rescued,
+            r.records_pending,
+            r.bytes_condemned as usize,
+            r.bytes_written as usize,
+            r.bytes_deleted as usize,
+        ]
+    };
+    assert_eq!(counts(&large), counts(&small), "{large:?}\n{small:?}");
+    assert!(large.packs_deleted >= 1 && large.packs_repacked >= 1 && large.objects_deleted >= 6, "{large:?}");
+    let gone = |d: std::path::PathBuf| -> Vec<String> { before.difference(&keys(d)).cloned().collect() };
+    let (gone_large, gone_small) = (gone(dir.path().join("t1/s1")), gone(copy.path().join("t1/s1")));
+    assert_eq!(gone_large.iter().filter(|k| !k.starts_with("index/")).cloned().collect::<Vec<_>>(), {
+        gone_small.iter().filter(|k| !k.starts_with("index/")).cloned().collect::<Vec<_>>()
+    });
+    assert!(
+        gone_large.iter().any(|k| k.starts_with("bundles/")) && gone_large.iter().any(|k| k.starts_with("metadata/"))
+    );
+    for d in [&dir, &copy] {
+        let mut r = Repository::open(store(d), &master, "t1", "s1", small_config()).await.unwrap();
+        for (id, big) in &kept {
+            let report = verify_snapshot(&mut r, id, true).await.unwrap();
+            assert!(report.is_ok(), "{id}: {:?}", report.problems);
+            let m = r.load_manifest(id).await.unwrap();
+            let v = r.get_metadata(&afb::repository::ObjectId::from_hex(&m.metadata[0]).unwrap()).await.unwrap();
+            let ids: Vec<afb::repository::ChunkId> = v[0]
+                .chunk_ids
+                .as_deref()
+                .unwrap()
+                .chunks_exact(32)
+                .map(|c| afb::repository::ChunkId::from_slice(c).unwrap())
+                .collect();
+            assert_eq!(&r.read_file(&ids).await.unwrap(), big);
+        }
+        assert!(verify_packs(&r).await.unwrap().is_ok());
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Not a test: builds a repository for `scripts/prune_rss.sh` to measure prune's peak memory on.
+/// `AFB_BENCH_DIR` (created), `AFB_BENCH_CHUNKS` chunks (tiny, distinct, in 16 KiB packs: about 220 per
+/// pack), 8 per file, 4,096 files per metadata object; snapshot 1 refers to all of them, snapshot 2 to
+/// the first 60%; snapshot 1 is then forgotten. The master key goes to `$AFB_BENCH_DIR.key`.
+#[tokio::test]
+#[ignore]
+async fn prune_bench_repository() {
+    let dir = std::path::PathBuf::from(std::env::var("AFB_BENCH_DIR").expect("AFB_BENCH_DIR"));
+    let n: u64 = std::env::var("AFB_BENCH_CHUNKS").expect("AFB_BENCH_CHUNKS").parse().unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    let master = MasterKey::generate();
+    let key_file = dir.with_extension("key");
+    std::fs::write(&key_file, master.to_hex()).unwrap();
+    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&dir).unwrap());
+    let config = RepositoryConfig {
+        pack_target_size: 16 << 10,
+        index: IndexConfig { cache_entries: 1 << 16, flush_entries: 1 << 17 },
+        ..Default::default()
+    };
+    let mut repo = Repository::open(store, &master, "t1", "s1", config).await.unwrap();
+    let mut first = BackupManifest::new("t1", "s1");
+    let mut second = BackupManifest::new("t1", "s1");
+    let mut versions = Vec::new();
+    let mut chunk_ids = Vec::new();
+    for i in 0..n {
+        chunk_ids.extend(repo.store_chunk(&i.to_le_bytes()).await.unwrap().0);
+        if chunk_ids.len() == 8 * 32 || i + 1 == n {
+            let node_id = versions.len() as u64 + 2 + 4096 * (first.metadata.len() as u64);
+            versions.push(NodeVersion {
+                node_id,
+                parent_id: 1,
+                size: 8 * (chunk_ids.len() as u64 / 32),
+                chunk_lengths: Some(vec![8; chunk_ids.len() / 32]),
+                chunk_ids: Some(std::mem::take(&mut chunk_ids)),
+                ..Default::default()
+            });
+        }
+        if versions.len() == 4096 || (i + 1 == n && !versions.is_empty()) {
+            let id = repo.put_metadata(std::mem::take(&mut versions)).await.unwrap().to_hex();
+            if (i + 1) * 10 <= n * 6 {
+                second.metadata.push(id.clone());
+            }
+            first.metadata.push(id);
+        }
+    }
+    repo.commit(&first).await.unwrap();
+    repo.commit(&second).await.unwrap();
+    repo.store().delete(&repo.scope().snapshot(&first.snapshot_id)).await.unwrap();
+    println!("{} chunks, {} metadata objects in {}", n, first.metadata.len(), dir.display());
+}
+
+/// A spill directory without room (here: a process limit on file size, so no root is needed to fill a
+/// disk) stops prune with one error line naming the directory and the size of the run it could not
+/// write, and nothing of the repository changes.
+#[tokio::test]
+async fn prune_whose_spill_directory_has_no_room_fails_in_one_line_and_changes_nothing() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let repo_dir = dir.path().join("repo");
+    std::fs::create_dir(&repo_dir).unwrap();
+    let master = MasterKey::generate();
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&repo_dir).unwrap());
+    let mut repo = Repository::open(store, &master, "t1", "s1", small_config()).await.unwrap();
+    for i in 0..4u64 {
+        let m = commit_with_bundle(&mut repo, &noise(400_000, 300 + i), &[]).await;
+        if i % 2 == 0 {
+            repo.store().delete(&repo.scope().snapshot(&m.snapshot_id)).await.unwrap();
+        }
+    }
+    let files = |d: &std::path::Path| {
+        let mut out = Vec::new();
+        let mut stack = vec![d.to_path_buf()];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).unwrap().flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    out.push((e.path(), std::fs::read(e.path()).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    };
+    let key_file = dir.path().join("master.key");
+    std::fs::write(&key_file, master.to_hex()).unwrap();
+    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let spill = tempfile::tempdir().unwrap();
+    let before = files(&repo_dir);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_afb"));
+    cmd.args(["prune", "--tenant", "t1", "--share", "s1", "--grace-secs", "0", "--memory", "15KiB"])
+        .arg("--repo")
+        .arg(&repo_dir)
+        .arg("--master-key-file")
+        .arg(&key_file)
+        .arg("--spill-dir")
+        .arg(spill.path());
+    // A run of 20 chunk ids is 640 bytes; markers and the lock are smaller than 512.
+    // SAFETY: setrlimit and signal are async-signal-safe; the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: 512, rlim_max: 512 };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let shown = format!("spill directory {}: writing a sorted run of 640 bytes failed", spill.path().display());
+    assert!(lines[0].starts_with("afb: error: ") && lines[0].contains(&shown), "{stderr}");
+    assert_eq!(files(&repo_dir), before, "nothing changed, the prune lock is gone");
+    assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0, "no spill file is left");
+}
