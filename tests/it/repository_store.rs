@@ -787,7 +787,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 }
 
 /// Not a test: builds a repository for `scripts/prune_rss.sh` to measure prune's peak memory on.
-/// `AFB_BENCH_DIR` (created), `AFB_BENCH_CHUNKS` chunks (tiny, distinct, in 16 KiB packs: about 220 per
+/// `AFB_BENCH_DIR` (created), `AFB_BENCH_CHUNKS` chunks (tiny, distinct, in 16 KiB packs: about 340 per
 /// pack), 8 per file, 4,096 files per metadata object; snapshot 1 refers to all of them, snapshot 2 to
 /// the first 60%; snapshot 1 is then forgotten. The master key goes to `$AFB_BENCH_DIR.key`.
 #[tokio::test]
