@@ -37,7 +37,7 @@ pub mod restore;
 pub mod store;
 pub mod verify;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -45,11 +45,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::azure::ShareClient;
 use crate::index::NodeIndex;
+use crate::index::hashes;
 use crate::index::manifest::IndexManifest;
 use crate::index::node::Node;
+use crate::index::node::col;
+use crate::index::node_index::Cursor;
 use crate::repository::generated::NodeVersion;
 use crate::repository::manifest::MetadataInfo;
 use crate::repository::{BackupManifest, ChunkId, ObjectId, Repository};
+use arrow::array::AsArray;
+use arrow::datatypes::Int64Type;
 use parts::BatchBudget;
 pub use plan::{BucketEnd, LAST_NODE_ID, Plan, PlanWalk, Step};
 pub use store::store_range;
@@ -299,7 +304,7 @@ async fn run_marked(repo: &mut Repository, input: BackupInput<'_>) -> anyhow::Re
     let totals = (survey.files_to_read, survey.bytes_to_read);
     let refs =
         store_range(repo, &input.share, &plan, &mut walk, totals, input.concurrency, input.progress, &mut sum).await?;
-    plan.commit(repo, refs, &mut sum, None).await?;
+    plan.commit(repo, input.index, refs, &mut sum, None).await?;
     sum.add_stats(&repo.stats(), &stats0);
     sum.seconds = started.elapsed().as_secs_f64();
     Ok(sum)
@@ -409,12 +414,52 @@ impl Plan {
         }
     }
 
+    /// Writes the hash layer of the current index snapshot ([`crate::index::hashes`]): the hash of every
+    /// file of the node versions in `metadata` (every range's, in node-id order) whose index row does
+    /// not hold it. One streaming pass over the index rows and the metadata objects, skipping the
+    /// objects the previous backup listed when that backup wrote a hash layer too: their versions are
+    /// unchanged, and their rows got their hashes from it (the scan keeps the hash of unmodified files).
+    /// A snapshot that has a hash layer already (a backup of it ran before) keeps it.
+    async fn write_hash_layer(&self, repo: &Repository, index: &NodeIndex, metadata: &[String]) -> anyhow::Result<()> {
+        let m = &self.current;
+        let (tenant, share) = (m.tenant_id.as_str(), m.share_id.as_str());
+        if hashes::exists(index.store(), tenant, share, m.snapshot_id).await? {
+            return Ok(());
+        }
+        let reconciled: HashSet<&str> = match &self.previous {
+            Some(p) if hashes::exists(index.store(), tenant, share, p.index.snapshot_id).await? => {
+                p.backup.metadata.iter().map(String::as_str).collect()
+            }
+            _ => HashSet::new(),
+        };
+        let mut rows = Cursor::new(index.read(m, Some(&[col::XORHASH]))?, "the current index snapshot");
+        let mut layer = hashes::HashLayerWriter::create(index.store(), tenant, share, m.snapshot_id)?;
+        for object in metadata.iter().filter(|o| !reconciled.contains(o.as_str())) {
+            for v in load_bucket(repo, object).await? {
+                let Some(digest) = v.xorhash.as_deref().and_then(|h| <&[u8; 20]>::try_from(h).ok()) else { continue };
+                let (id, hash) = (v.node_id as i64, hashes::xorhash64(digest));
+                while rows.head().await?.is_some_and(|r| r < id) {
+                    rows.advance();
+                }
+                if hash != 0 && rows.head().await? == Some(id) {
+                    let (b, i) = rows.current_ref();
+                    if b.column(1).as_primitive::<Int64Type>().value(i) != hash {
+                        layer.push(id, hash).await?;
+                    }
+                }
+            }
+        }
+        layer.close().await?;
+        Ok(())
+    }
+
     /// Commits the manifest naming `refs` (every range's, in node-id order), with `sum.skipped` recorded
     /// as skipped. With `snapshot_id` the manifest gets that id (create-only, as always): if it exists
     /// already, nothing is written and `sum.already_committed` is set.
     pub async fn commit(
         &self,
         repo: &mut Repository,
+        index: &NodeIndex,
         refs: ManifestRefs,
         sum: &mut BackupSummary,
         snapshot_id: Option<String>,
@@ -429,6 +474,7 @@ impl Plan {
             }
             manifest.snapshot_id = id;
         }
+        self.write_hash_layer(repo, index, &refs.metadata).await.context("writing the index snapshot's hash layer")?;
         manifest.parent = self.previous.as_ref().map(|p| p.backup.snapshot_id.clone());
         manifest.metadata = refs.metadata;
         manifest.permissions = refs.permissions.into_iter().collect();

@@ -103,7 +103,7 @@ pub async fn plan_upload(
         let mut walk = plan.walk(repo, index, 0, LAST_NODE_ID).await?;
         let totals = (survey.files_to_read, survey.bytes_to_read);
         let refs = store_range(repo, share, &plan, &mut walk, totals, concurrency, progress, &mut sum).await?;
-        plan.commit(repo, refs, &mut sum, Some(upload.snapshot_id.clone())).await?;
+        plan.commit(repo, index, refs, &mut sum, Some(upload.snapshot_id.clone())).await?;
         sum.add_stats(&repo.stats(), &stats0);
         sum.seconds = started.elapsed().as_secs_f64();
         Ok(Planned::Committed(sum))
@@ -248,7 +248,7 @@ pub async fn commit_parts(
             });
             sum.add_part(&info.summary);
         }
-        plan.commit(repo, refs, &mut sum, Some(upload.snapshot_id.clone())).await?;
+        plan.commit(repo, index, refs, &mut sum, Some(upload.snapshot_id.clone())).await?;
         sum.add_stats(&repo.stats(), &stats0);
         sum.seconds = started.elapsed().as_secs_f64();
         Ok(sum)

@@ -2,7 +2,8 @@
 //!
 //! Both inputs are sorted by `node_id` (every snapshot is), so one pass over both decides every node:
 //! - only in the old snapshot: **deleted**; only in the new one: **added**;
-//! - in both: **modified** if size, mtime, ctime, attributes, xorhash or kind differ, **renamed** if the
+//! - in both: **modified** by [`Properties::modified_since`](super::node::Properties::modified_since)
+//!   (size, mtime, ctime, attributes or kind differ, or two known hashes differ), **renamed** if the
 //!   name differs, **moved** if the parent differs (any combination; one row per node).
 //!
 //! Paths are never compared: renaming a directory with 10,000 files below it changes one row, the
@@ -55,7 +56,7 @@ impl ChangeKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub kind: ChangeKind,
-    /// Size, mtime, ctime, attributes, xorhash or kind differ.
+    /// Size, mtime, ctime, attributes or kind differ, or both xorhashes are known and differ.
     pub modified: bool,
     /// The name differs.
     pub renamed: bool,
@@ -278,12 +279,7 @@ fn judge(
             })
         }
         (Some((ca, ai)), Some((cb, bi))) => {
-            let modified = ca.size.value(ai) != cb.size.value(bi)
-                || ca.mtime.value(ai) != cb.mtime.value(bi)
-                || ca.ctime.value(ai) != cb.ctime.value(bi)
-                || ca.attributes.value(ai) != cb.attributes.value(bi)
-                || ca.xorhash.value(ai) != cb.xorhash.value(bi)
-                || ca.kind.value(ai) != cb.kind.value(bi);
+            let modified = cb.properties(bi).modified_since(&ca.properties(ai));
             let moved = ca.parent_id.value(ai) != cb.parent_id.value(bi);
             let renamed = ca.name.value(ai) != cb.name.value(bi);
             if !(modified || moved || renamed) {

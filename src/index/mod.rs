@@ -9,6 +9,7 @@
 //! - [`node_index`]: [`NodeIndex`], the object store of every share's index snapshots, and merged reads.
 //! - [`snapshot`]: writing a snapshot: atomic commit, base + delta history; gc.
 //! - [`dirmap`]: in-memory directory map: paths in microseconds, subtree totals.
+//! - [`hashes`]: per-snapshot hash layers: the content hashes a backup learned after the scan.
 //! - [`summary`]: per-snapshot directory summary written at commit; directory listings that read only
 //!   the pages they need.
 //! - [`diff`]: classify changes between two snapshots in constant memory.
@@ -21,6 +22,7 @@ pub mod bench;
 pub mod cli;
 pub mod diff;
 pub mod dirmap;
+pub mod hashes;
 pub mod idmap;
 pub mod manifest;
 pub mod node;

@@ -78,15 +78,47 @@ pub struct Node {
 
 impl Node {
     /// Whether this row's content or properties differ from `old`'s (the same node in an earlier
-    /// snapshot): size, mtime, ctime, attributes, xorhash or kind. A rename or move alone is not a
-    /// modification. The diff ([`crate::index::diff`]) and the backup plan use this one rule.
+    /// snapshot); see [`Properties::modified_since`], the one rule the diff and the backup plan use.
     pub fn modified_since(&self, old: &Node) -> bool {
+        self.properties().modified_since(&old.properties())
+    }
+
+    /// The columns the change rule compares.
+    pub fn properties(&self) -> Properties {
+        Properties {
+            kind: self.kind as i8,
+            size: self.size,
+            mtime: self.mtime,
+            ctime: self.ctime,
+            attributes: self.attributes,
+            xorhash: self.xorhash,
+        }
+    }
+}
+
+/// The columns of a row that say whether a node was modified (everything but id, parent and name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Properties {
+    pub kind: i8,
+    pub size: i64,
+    pub mtime: i64,
+    pub ctime: i64,
+    pub attributes: i32,
+    pub xorhash: i64,
+}
+
+impl Properties {
+    /// Whether a node with these properties is modified since it had `old`'s: size, mtime, ctime,
+    /// attributes or kind differ, or both hashes are known (not 0) and differ. A hash known on one side
+    /// only (the backup filled it in after the scan) is no modification. A rename or move alone is not
+    /// one either.
+    pub fn modified_since(&self, old: &Properties) -> bool {
         self.size != old.size
             || self.mtime != old.mtime
             || self.ctime != old.ctime
             || self.attributes != old.attributes
-            || self.xorhash != old.xorhash
             || self.kind != old.kind
+            || (self.xorhash != 0 && old.xorhash != 0 && self.xorhash != old.xorhash)
     }
 }
 
@@ -202,6 +234,18 @@ impl<'a> NodeColumns<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The properties of row `i` the change rule compares (see [`Properties::modified_since`]).
+    pub fn properties(&self, i: usize) -> Properties {
+        Properties {
+            kind: self.kind.value(i),
+            size: self.size.value(i),
+            mtime: self.mtime.value(i),
+            ctime: self.ctime.value(i),
+            attributes: self.attributes.value(i),
+            xorhash: self.xorhash.value(i),
+        }
     }
 
     /// Row `i` as an owned [`Node`]. An unknown kind value reads as a file.
@@ -419,5 +463,24 @@ mod tests {
         assert_eq!(batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), vec![3, 3, 1]);
         let back: Vec<Node> = batches.iter().flat_map(batch_to_nodes).collect();
         assert_eq!(back, (1..=7).map(n).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_hash_known_on_one_side_only_is_no_modification_and_two_known_hashes_that_differ_are() {
+        let old = n(5);
+        let mut new = n(5);
+        new.name = "renamed".into();
+        assert!(!new.modified_since(&old));
+        new.xorhash = 0;
+        assert!(!new.modified_since(&old) && !old.modified_since(&new), "0 is unknown");
+        new.xorhash = 77;
+        assert!(new.modified_since(&old) && old.modified_since(&new));
+        // The column form judges the same.
+        let b = node_batches([old.clone(), new.clone()].into_iter(), 8).next().unwrap();
+        let c = NodeColumns::new(&b);
+        assert_eq!(c.properties(1).modified_since(&c.properties(0)), new.modified_since(&old));
+        new.xorhash = old.xorhash;
+        new.mtime += 1;
+        assert!(new.modified_since(&old));
     }
 }

@@ -140,12 +140,22 @@ impl NodeIndex {
         Ok(out)
     }
 
-    /// Read a snapshot as one stream of batches sorted by `node_id`.
+    /// Read a snapshot as one stream of batches sorted by `node_id`, with the hashes of its hash layer
+    /// (see [`super::hashes`]) when `xorhash` is read.
     ///
     /// `columns` are indices into [`node_schema`] (see [`col`]); `node_id` is always included, and the
     /// output has the selected columns in schema order. `None` reads every column. The merge runs in its
     /// own task, so two snapshots read side by side decode on two cores.
     pub fn read(&self, m: &IndexManifest, columns: Option<&[usize]>) -> anyhow::Result<BatchStream> {
+        let rows = self.read_layers(m, columns)?;
+        if columns.is_some_and(|c| !c.contains(&col::XORHASH)) {
+            return Ok(rows);
+        }
+        Ok(super::hashes::apply(self.store.clone(), m.tenant_id.clone(), m.share_id.clone(), m.snapshot_id, rows))
+    }
+
+    /// [`Self::read`] without the hash layer: the rows as the snapshot's own layers store them.
+    pub fn read_layers(&self, m: &IndexManifest, columns: Option<&[usize]>) -> anyhow::Result<BatchStream> {
         let mut cols: Vec<usize> =
             columns.map(|c| c.to_vec()).unwrap_or_else(|| (0..node_schema().fields().len()).collect());
         cols.push(col::NODE_ID);

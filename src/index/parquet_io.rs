@@ -183,7 +183,7 @@ pub async fn open_stream(
         Some(s) => s,
         None => store.head(&path).await.with_context(|| format!("{key}: cannot stat"))?.size,
     };
-    let reader = StoreReader { store: store.clone(), path, size };
+    let reader = StoreReader::new(store.clone(), path, size, PageIndexPolicy::Skip);
     let builder = ParquetRecordBatchStreamBuilder::new(reader)
         .await
         .with_context(|| format!("{key}: not a readable Parquet file"))?;
@@ -254,7 +254,7 @@ pub async fn key_value(
         Some(s) => s,
         None => store.head(&path).await.with_context(|| format!("{key}: cannot stat"))?.size,
     };
-    let mut reader = StoreReader { store: store.clone(), path, size };
+    let mut reader = StoreReader::new(store.clone(), path, size, PageIndexPolicy::Skip);
     let m = reader.get_metadata(None).await.with_context(|| format!("{key}: not a readable Parquet file"))?;
     Ok(m.file_metadata()
         .key_value_metadata()
@@ -262,11 +262,20 @@ pub async fn key_value(
         .and_then(|e| e.value.clone()))
 }
 
-/// Reads one object by ranges: the footer first, then the column chunks a reader asks for.
-struct StoreReader {
+/// Reads one object by ranges: the footer first (with the page index when `page_index` asks for it),
+/// then the column chunks a reader asks for.
+pub(super) struct StoreReader {
     store: Arc<dyn ObjectStore>,
     path: Path,
     size: u64,
+    page_index: PageIndexPolicy,
+}
+
+impl StoreReader {
+    /// A reader of the object at `path`, `size` bytes long.
+    pub(super) fn new(store: Arc<dyn ObjectStore>, path: Path, size: u64, page_index: PageIndexPolicy) -> Self {
+        StoreReader { store, path, size, page_index }
+    }
 }
 
 impl AsyncFileReader for StoreReader {
@@ -298,7 +307,7 @@ impl AsyncFileReader for StoreReader {
         Box::pin(async move {
             let size = self.size;
             let m = ParquetMetaDataReader::new()
-                .with_page_index_policy(PageIndexPolicy::Skip)
+                .with_page_index_policy(self.page_index)
                 .load_and_finish(self, size)
                 .await?;
             Ok(Arc::new(m))

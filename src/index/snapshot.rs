@@ -64,7 +64,8 @@ impl NodeIndex {
         // change (and, for a delta, to write only what changed).
         let compare = match &prev {
             Some(m) => Some(Compare {
-                prev: Box::new(Cursor::new(self.read(m, None)?, "previous snapshot")),
+                prev: Box::new(Cursor::new(self.read_layers(m, None)?, "previous snapshot")),
+                prev_hashes: super::hashes::open(self.store(), tenant, share, m.snapshot_id).await?,
                 before: FileWriter::create(
                     self.store(),
                     &format!("{dir}/before.parquet"),
@@ -145,7 +146,10 @@ fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
 
 /// The previous snapshot, walked in step with the rows being written.
 struct Compare {
+    /// The previous snapshot's rows as its layers store them.
     prev: Box<Cursor>,
+    /// The previous snapshot's hash layer, if its backup wrote one.
+    prev_hashes: Option<super::hashes::HashLayer>,
     /// The change record's `before`: previous rows of every node changed or deleted.
     before: FileWriter,
     before_rows: super::node::NodeBatchBuilder,
@@ -218,6 +222,11 @@ impl SnapshotWriter {
     }
 
     /// Append node rows. Across all calls, `node_id` must be strictly ascending and `>= 1`.
+    ///
+    /// A row with `xorhash` 0 (unknown: a scan's rows) takes the previous snapshot's hash of the node
+    /// (from its row or its hash layer) when the node is not modified since
+    /// ([`Properties::modified_since`](super::node::Properties::modified_since)), so the hashes backups
+    /// learned stay with unchanged files.
     pub async fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
         check_node_schema(&batch.schema())?;
         self.last_id = check_ascending(batch, self.last_id)?;
@@ -231,17 +240,31 @@ impl SnapshotWriter {
             }
         }
         self.totals.nodes += c.len() as u64;
-        if !self.as_delta {
-            self.nodes.write(batch).await?;
-        }
-        let Some(cmp) = &mut self.compare else { return Ok(()) };
+        let Some(cmp) = &mut self.compare else {
+            return self.nodes.write(batch).await;
+        };
+        // Hashes kept from the previous snapshot, and the rows that differ from its stored rows.
+        let mut hashes: Option<Vec<i64>> = None;
+        let mut changed = Vec::new();
         for i in 0..c.len() {
             let id = c.node_id.value(i);
             cmp.delete_below(Some(id)).await?;
             let same = match cmp.prev.head().await? {
                 Some(pid) if pid == id => {
                     let (pb, pi) = cmp.prev.current_ref();
-                    let same = rows_equal(&NodeColumns::new(pb), pi, &c, i);
+                    let p = NodeColumns::new(pb);
+                    let mut hash = c.xorhash.value(i);
+                    if hash == 0 {
+                        let mut known = p.properties(pi);
+                        if let Some(h) = super::hashes::hash_of(&mut cmp.prev_hashes, id).await? {
+                            known.xorhash = h;
+                        }
+                        if known.xorhash != 0 && !c.properties(i).modified_since(&known) {
+                            hash = known.xorhash;
+                            hashes.get_or_insert_with(|| c.xorhash.values().to_vec())[i] = hash;
+                        }
+                    }
+                    let same = rows_equal_but_hash(&p, pi, &c, i) && p.xorhash.value(pi) == hash;
                     if !same {
                         cmp.keep_before().await?;
                     }
@@ -250,7 +273,24 @@ impl SnapshotWriter {
                 }
                 _ => false,
             };
-            if !same && let Some(full) = self.changed.push_from(&c, i) {
+            if !same {
+                changed.push(i);
+            }
+        }
+        let batch = match hashes {
+            Some(h) => {
+                let mut cols = batch.columns().to_vec();
+                cols[super::node::col::XORHASH] = Arc::new(Int64Array::from(h));
+                RecordBatch::try_new(batch.schema(), cols)?
+            }
+            None => batch.clone(),
+        };
+        if !self.as_delta {
+            self.nodes.write(&batch).await?;
+        }
+        let c = NodeColumns::new(&batch);
+        for i in changed {
+            if let Some(full) = self.changed.push_from(&c, i) {
                 match &mut cmp.after {
                     Some(after) => after.write(&full).await?,
                     None => self.nodes.write(&full).await?,
@@ -377,15 +417,14 @@ async fn flush_deleted(w: &mut FileWriter, buf: &mut Vec<i64>) -> anyhow::Result
     w.write(&RecordBatch::try_new(deleted_schema(), vec![Arc::new(ids)])?).await
 }
 
-/// Row `i` of `a` equals row `j` of `b` in every column.
-pub fn rows_equal(a: &NodeColumns<'_>, i: usize, b: &NodeColumns<'_>, j: usize) -> bool {
+/// Row `i` of `a` equals row `j` of `b` in every column but `xorhash`.
+fn rows_equal_but_hash(a: &NodeColumns<'_>, i: usize, b: &NodeColumns<'_>, j: usize) -> bool {
     a.node_id.value(i) == b.node_id.value(j)
         && a.parent_id.value(i) == b.parent_id.value(j)
         && a.size.value(i) == b.size.value(j)
         && a.mtime.value(i) == b.mtime.value(j)
         && a.ctime.value(i) == b.ctime.value(j)
         && a.attributes.value(i) == b.attributes.value(j)
-        && a.xorhash.value(i) == b.xorhash.value(j)
         && a.kind.value(i) == b.kind.value(j)
         && a.name.value(i) == b.name.value(j)
 }

@@ -46,7 +46,7 @@ use super::NodeIndex;
 use super::diff::{Change, diff_snapshots};
 use super::dirmap::{DirMap, glob_match};
 use super::manifest::{IndexManifest, LayerKind};
-use super::node::{NodeColumns, node_schema, time_type};
+use super::node::{NodeColumns, col, node_schema, time_type};
 
 /// The snapshot path functions resolve against.
 #[derive(Debug, Clone, Default)]
@@ -82,7 +82,13 @@ fn key_fields() -> Vec<Field> {
 impl SqlSession {
     /// Open a session over every share of `repo`; `focus` picks the snapshot path functions use.
     pub async fn new(repo: NodeIndex, focus: Focus) -> anyhow::Result<Self> {
-        let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
+        let mut config = SessionConfig::new().with_information_schema(true);
+        // Filters are evaluated while decoding (late materialization) and prune pages by the page index.
+        config.options_mut().execution.parquet.pushdown_filters = true;
+        config.options_mut().execution.parquet.reorder_filters = true;
+        let ctx = SessionContext::new_with_config(config);
+        let url = url::Url::parse(STORE_URL).expect("a valid URL");
+        ctx.runtime_env().register_object_store(&url, repo.store().clone());
         let mut all = Vec::new();
         for (t, s) in repo.shares().await? {
             all.extend(repo.manifests(&t, &s).await?);
@@ -96,15 +102,16 @@ impl SqlSession {
         current.sort_by(|a, b| (&a.tenant_id, &a.share_id).cmp(&(&b.tenant_id, &b.share_id)));
 
         ctx.register_table("snapshots", Arc::new(snapshots_table(&all)?))?;
-        ctx.register_table("nodes", Arc::new(NodesTable { repo: repo.clone(), manifests: all.clone() }))?;
-        ctx.register_table("current_nodes", Arc::new(NodesTable { repo: repo.clone(), manifests: current }))?;
+        let table = |rows| Arc::new(SnapshotTable { repo: repo.clone(), rows });
+        ctx.register_table("nodes", table(TableRows::Nodes(all.clone())))?;
+        ctx.register_table("current_nodes", table(TableRows::Nodes(current)))?;
         let mut pairs = Vec::new();
         for w in all.windows(2) {
             if w[0].tenant_id == w[1].tenant_id && w[0].share_id == w[1].share_id {
                 pairs.push((w[0].clone(), w[1].clone()));
             }
         }
-        ctx.register_table("changes", Arc::new(ChangesTable { repo: repo.clone(), pairs }))?;
+        ctx.register_table("changes", table(TableRows::Changes(pairs)))?;
 
         let dirmap: Arc<OnceLock<Arc<DirMap>>> = Arc::new(OnceLock::new());
         let f = |kind| ScalarUDF::from(DirUdf::new(kind, dirmap.clone(), focus_error.clone()));
@@ -337,11 +344,21 @@ fn exec(schema: SchemaRef, partitions: Vec<Arc<dyn PartitionStream>>) -> DfResul
     Ok(Arc::new(StreamingTableExec::try_new(schema, partitions, None, vec![], false, None)?))
 }
 
-/// The node rows of a set of snapshots.
+/// A table over snapshots of the repository: their node rows, or what changed between consecutive ones.
+/// Equality filters on the key columns pick the snapshots (see [`prune`]); every filter is applied again
+/// above the scan.
 #[derive(Debug)]
-struct NodesTable {
+struct SnapshotTable {
     repo: NodeIndex,
-    manifests: Vec<IndexManifest>,
+    rows: TableRows,
+}
+
+#[derive(Debug)]
+enum TableRows {
+    /// The node rows of each snapshot (`nodes_table_schema`).
+    Nodes(Vec<IndexManifest>),
+    /// The diff of each (older, newer) pair (`changes_schema`).
+    Changes(Vec<(IndexManifest, IndexManifest)>),
 }
 
 fn nodes_table_schema() -> SchemaRef {
@@ -351,9 +368,12 @@ fn nodes_table_schema() -> SchemaRef {
 }
 
 #[async_trait]
-impl TableProvider for NodesTable {
+impl TableProvider for SnapshotTable {
     fn schema(&self) -> SchemaRef {
-        nodes_table_schema()
+        match self.rows {
+            TableRows::Nodes(_) => nodes_table_schema(),
+            TableRows::Changes(_) => changes_schema(),
+        }
     }
 
     fn table_type(&self) -> TableType {
@@ -366,38 +386,131 @@ impl TableProvider for NodesTable {
 
     async fn scan(
         &self,
-        _s: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
-        _limit: Option<usize>,
+        limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let full = nodes_table_schema();
+        let full = self.schema();
         let projection: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..full.fields().len()).collect());
         let out = Arc::new(full.project(&projection)?);
-        let node_cols: Vec<usize> =
-            projection.iter().filter(|&&i| i >= KEY_COLUMNS).map(|&i| i - KEY_COLUMNS).collect();
-        let mut parts: Vec<Arc<dyn PartitionStream>> = Vec::new();
-        for m in prune(&self.manifests, |m| (m.tenant_id.as_str(), m.share_id.as_str(), m.snapshot_id), filters) {
-            let (repo, m, full, out2, projection, node_cols) =
-                (self.repo.clone(), m.clone(), full.clone(), out.clone(), projection.clone(), node_cols.clone());
-            parts.push(Arc::new(FnPartition {
-                schema: out.clone(),
-                make: Box::new(move || {
-                    let (full, out, projection) = (full.clone(), out2.clone(), projection.clone());
-                    let (t, s, id) = (m.tenant_id.clone(), m.share_id.clone(), m.snapshot_id);
-                    Ok(repo
-                        .read(&m, Some(&node_cols))?
-                        .map(move |b| {
-                            let b = b?;
-                            let keys = key_arrays(b.num_rows(), &t, &s, id);
-                            project(&full, &projection, &out, &b, &keys)
-                        })
-                        .boxed())
-                }),
-            }));
+        match &self.rows {
+            TableRows::Nodes(manifests) => {
+                let picked = prune(manifests, |m| (m.tenant_id.as_str(), m.share_id.as_str(), m.snapshot_id), filters);
+                scan_nodes(&self.repo, state, picked, projection, out, limit).await
+            }
+            TableRows::Changes(pairs) => {
+                let picked =
+                    prune(pairs, |p| (p.1.tenant_id.as_str(), p.1.share_id.as_str(), p.1.snapshot_id), filters);
+                scan_changes(&self.repo, picked, projection, out)
+            }
         }
-        exec(out, parts)
     }
+}
+
+/// The node rows of `snapshots`; `projection` indexes [`nodes_table_schema`], `out` is its projection.
+async fn scan_nodes(
+    repo: &NodeIndex,
+    state: &dyn Session,
+    snapshots: Vec<&IndexManifest>,
+    projection: Vec<usize>,
+    out: SchemaRef,
+    limit: Option<usize>,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let full = nodes_table_schema();
+    let node_cols: Vec<usize> = projection.iter().filter(|&&i| i >= KEY_COLUMNS).map(|&i| i - KEY_COLUMNS).collect();
+    // A snapshot that is one base file, read without a hash layer to merge, is read by DataFusion's
+    // Parquet scan (projection, row-group and page pruning by the pushed-down filters, LIMIT, byte
+    // ranges on every core); the others by the merge of their layers.
+    let mut files = Vec::new();
+    let mut merged = Vec::new();
+    for m in snapshots {
+        let plain = m.layers.len() == 1
+            && (!node_cols.contains(&col::XORHASH)
+                || !super::hashes::exists(repo.store(), &m.tenant_id, &m.share_id, m.snapshot_id)
+                    .await
+                    .map_err(df_err)?);
+        if plain { files.push(m) } else { merged.push(m) }
+    }
+    let mut plans = Vec::new();
+    if !files.is_empty() {
+        plans.push(parquet_scan(state, &files, &projection, limit).await?);
+    }
+    let mut parts: Vec<Arc<dyn PartitionStream>> = Vec::new();
+    for m in merged {
+        let (repo, m, full, out2, projection, node_cols) =
+            (repo.clone(), m.clone(), full.clone(), out.clone(), projection.clone(), node_cols.clone());
+        parts.push(Arc::new(FnPartition {
+            schema: out.clone(),
+            make: Box::new(move || {
+                let (full, out, projection) = (full.clone(), out2.clone(), projection.clone());
+                let (t, s, id) = (m.tenant_id.clone(), m.share_id.clone(), m.snapshot_id);
+                Ok(repo
+                    .read(&m, Some(&node_cols))?
+                    .map(move |b| {
+                        let b = b?;
+                        let keys = key_arrays(b.num_rows(), &t, &s, id);
+                        project(&full, &projection, &out, &b, &keys)
+                    })
+                    .boxed())
+            }),
+        }));
+    }
+    if !parts.is_empty() || plans.is_empty() {
+        plans.push(exec(out, parts)?);
+    }
+    datafusion::physical_plan::union::UnionExec::try_new(plans)
+}
+
+/// The object store URL under which a session reaches the repository's store.
+const STORE_URL: &str = "afb-index://repository";
+
+/// DataFusion's Parquet scan over the base files of `snapshots` (one file each), with the key columns as
+/// partition values. `projection` indexes [`nodes_table_schema`]. Row counts come from the manifests, so
+/// `count(*)` reads no data.
+async fn parquet_scan(
+    state: &dyn Session,
+    snapshots: &[&IndexManifest],
+    projection: &[usize],
+    limit: Option<usize>,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    use datafusion::common::stats::{Precision, Statistics};
+    use datafusion::datasource::file_format::FileFormat;
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::PartitionedFile;
+    use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+    use datafusion::datasource::table_schema::TableSchema;
+    use datafusion::execution::object_store::ObjectStoreUrl;
+
+    let node_count = node_schema().fields().len();
+    let table = TableSchema::builder(node_schema())
+        .with_table_partition_cols(key_fields().into_iter().map(Arc::new).collect::<Vec<_>>())
+        .build();
+    let mut stats = Statistics::new_unknown(table.table_schema());
+    stats.num_rows = Precision::Exact(snapshots.iter().map(|m| m.layers[0].nodes.rows as usize).sum());
+    let files = snapshots
+        .iter()
+        .map(|m| {
+            let base = &m.layers[0].nodes;
+            PartitionedFile::new(base.key.clone(), base.bytes).with_partition_values(vec![
+                ScalarValue::Utf8(Some(m.tenant_id.clone())),
+                ScalarValue::Utf8(Some(m.share_id.clone())),
+                ScalarValue::Int64(Some(m.snapshot_id)),
+            ])
+        })
+        .collect();
+    // The table's key columns come first; the scan puts partition columns after the file's.
+    let indices = projection.iter().map(|&i| if i < KEY_COLUMNS { node_count + i } else { i - KEY_COLUMNS }).collect();
+    let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(STORE_URL)?, Arc::new(ParquetSource::new(table)))
+        .with_file_group(FileGroup::new(files))
+        .with_statistics(stats)
+        .with_projection_indices(Some(indices))?
+        .with_limit(limit)
+        .build();
+    ParquetFormat::default()
+        .with_options(state.table_options().parquet.clone())
+        .create_physical_plan(state, config)
+        .await
 }
 
 fn changes_schema() -> SchemaRef {
@@ -489,78 +602,52 @@ impl ChangeRows {
     }
 }
 
-/// Changes between consecutive snapshots of each share.
-#[derive(Debug)]
-struct ChangesTable {
-    repo: NodeIndex,
-    pairs: Vec<(IndexManifest, IndexManifest)>,
-}
-
-#[async_trait]
-impl TableProvider for ChangesTable {
-    fn schema(&self) -> SchemaRef {
-        changes_schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
-    }
-
-    async fn scan(
-        &self,
-        _s: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let full = changes_schema();
-        let projection: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..full.fields().len()).collect());
-        let out = Arc::new(full.project(&projection)?);
-        let mut parts: Vec<Arc<dyn PartitionStream>> = Vec::new();
-        for (old, new) in
-            prune(&self.pairs, |p| (p.1.tenant_id.as_str(), p.1.share_id.as_str(), p.1.snapshot_id), filters)
-        {
-            let (repo, old, new, out2, projection) =
-                (self.repo.clone(), old.clone(), new.clone(), out.clone(), projection.clone());
-            parts.push(Arc::new(FnPartition {
-                schema: out.clone(),
-                make: Box::new(move || {
-                    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<anyhow::Result<RecordBatch>>();
-                    let (repo, old, new, out, projection) =
-                        (repo.clone(), old.clone(), new.clone(), out2.clone(), projection.clone());
-                    tokio::spawn(async move {
-                        let mut rows = ChangeRows::default();
-                        let prev = old.snapshot_id;
-                        let r = diff_snapshots(&repo, &old, &new, |c| {
-                            rows.push(c);
-                            if rows.rows >= 8192 {
-                                let _ = tx.send(Ok(rows.finish(&new, prev).project(&projection)?));
-                            }
-                            Ok(())
-                        })
-                        .await;
-                        match r {
-                            Ok(_) => {
-                                if rows.rows > 0 {
-                                    let _ = tx.send(rows.finish(&new, prev).project(&projection).map_err(Into::into));
-                                }
-                            }
-                            Err(e) => {
-                                let _ = tx.send(Err(e));
+/// The changes of each (older, newer) pair; `projection` indexes [`changes_schema`], `out` is its
+/// projection.
+fn scan_changes(
+    repo: &NodeIndex,
+    pairs: Vec<&(IndexManifest, IndexManifest)>,
+    projection: Vec<usize>,
+    out: SchemaRef,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let mut parts: Vec<Arc<dyn PartitionStream>> = Vec::new();
+    for (old, new) in pairs {
+        let (repo, old, new, out2, projection) =
+            (repo.clone(), old.clone(), new.clone(), out.clone(), projection.clone());
+        parts.push(Arc::new(FnPartition {
+            schema: out.clone(),
+            make: Box::new(move || {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<anyhow::Result<RecordBatch>>();
+                let (repo, old, new, out, projection) =
+                    (repo.clone(), old.clone(), new.clone(), out2.clone(), projection.clone());
+                tokio::spawn(async move {
+                    let mut rows = ChangeRows::default();
+                    let prev = old.snapshot_id;
+                    let r = diff_snapshots(&repo, &old, &new, |c| {
+                        rows.push(c);
+                        if rows.rows >= 8192 {
+                            let _ = tx.send(Ok(rows.finish(&new, prev).project(&projection)?));
+                        }
+                        Ok(())
+                    })
+                    .await;
+                    match r {
+                        Ok(_) => {
+                            if rows.rows > 0 {
+                                let _ = tx.send(rows.finish(&new, prev).project(&projection).map_err(Into::into));
                             }
                         }
-                    });
-                    let _ = &out;
-                    Ok(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) }).boxed())
-                }),
-            }));
-        }
-        exec(out, parts)
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                });
+                let _ = &out;
+                Ok(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) }).boxed())
+            }),
+        }));
     }
+    exec(out, parts)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -33,8 +33,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
-use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+use parquet::file::metadata::PageIndexPolicy;
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::statistics::Statistics;
 
@@ -452,7 +452,8 @@ async fn read_runs(
     runs: &[(i64, i64)],
     columns: &[usize],
 ) -> anyhow::Result<Vec<RecordBatch>> {
-    let reader = PagedReader { store: store.clone(), path: Path::from(f.key.as_str()), size: f.bytes };
+    let path = Path::from(f.key.as_str());
+    let reader = super::parquet_io::StoreReader::new(store.clone(), path, f.bytes, PageIndexPolicy::Optional);
     let opts = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
     let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, opts)
         .await
@@ -513,53 +514,6 @@ async fn read_runs(
         out.push(b.with_context(|| format!("{}: corrupt Parquet data", f.key))?);
     }
     Ok(out)
-}
-
-/// Reads one object by byte ranges; loads the page index with the footer when the file has one.
-struct PagedReader {
-    store: Arc<dyn ObjectStore>,
-    path: Path,
-    size: u64,
-}
-
-impl AsyncFileReader for PagedReader {
-    fn get_bytes(
-        &mut self,
-        range: std::ops::Range<u64>,
-    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<bytes::Bytes>> {
-        Box::pin(async move {
-            self.store
-                .get_range(&self.path, range)
-                .await
-                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
-        })
-    }
-
-    fn get_byte_ranges(
-        &mut self,
-        ranges: Vec<std::ops::Range<u64>>,
-    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<Vec<bytes::Bytes>>> {
-        Box::pin(async move {
-            self.store
-                .get_ranges(&self.path, &ranges)
-                .await
-                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
-        })
-    }
-
-    fn get_metadata<'a>(
-        &'a mut self,
-        _options: Option<&'a ArrowReaderOptions>,
-    ) -> futures::future::BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
-        Box::pin(async move {
-            let size = self.size;
-            let m = ParquetMetaDataReader::new()
-                .with_page_index_policy(PageIndexPolicy::Optional)
-                .load_and_finish(self, size)
-                .await?;
-            Ok(Arc::new(m))
-        })
-    }
 }
 
 fn push_sel(sel: &mut Vec<RowSelector>, n: usize, take: bool) {

@@ -1448,3 +1448,102 @@ async fn a_64_mib_file_restores_byte_identical_to_a_directory_and_a_share() -> R
     env.shutdown().await;
     Ok(())
 }
+
+/// Node rows of the latest index snapshot of t1/s1 by name: (xorhash as readers see it, xorhash the
+/// snapshot's own layers store).
+async fn hashes_by_name(index: &NodeIndex) -> Result<BTreeMap<String, (i64, i64)>> {
+    let m = index.latest("t1", "s1").await?.expect("a snapshot");
+    let mut out = BTreeMap::new();
+    let read: Vec<_> = index.read(&m, None)?.try_collect().await?;
+    let stored: Vec<_> = index.read_layers(&m, None)?.try_collect().await?;
+    for (a, b) in read
+        .iter()
+        .flat_map(afb::index::node::batch_to_nodes)
+        .zip(stored.iter().flat_map(afb::index::node::batch_to_nodes))
+    {
+        ensure!(a.node_id == b.node_id);
+        out.insert(a.name.clone(), (a.xorhash, b.xorhash));
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn likely_duplicates_finds_exactly_the_identical_pair_after_a_backup_and_unchanged_files_keep_their_hash()
+-> Result<()> {
+    use afb::index::hashes::xorhash64;
+    let env = Env::new(FaultConfig::default()).await?;
+    env.share.create().await?;
+    env.share.directory("d").create(&NodeProps::default()).await?;
+    let same = data(5000, 7);
+    let other = data(5000, 8); // same size, other content: not a duplicate
+    for (p, d) in [("a.bin", &same), ("d/copy.bin", &same), ("c.bin", &other)] {
+        env.share.file(p).upload(Bytes::from(d.clone()), &NodeProps::default()).await?;
+    }
+    let mut repo = env.repo().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let h = hashes_by_name(&env.index).await?;
+    let want = xorhash64(&afb::backup::restore::xorhash(&same));
+    ensure!(want != 0 && h["a.bin"].0 == want && h["copy.bin"].0 == want, "{h:?}");
+    ensure!(h["c.bin"].0 == xorhash64(&afb::backup::restore::xorhash(&other)) && h["d"].0 == 0, "{h:?}");
+    ensure!(
+        h.values().all(|(_, stored)| *stored == 0),
+        "the scan's rows store no hash; the hash layer has them: {h:?}"
+    );
+
+    let query = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sql/likely_duplicates.sql"))?;
+    let sql = afb::index::sql::SqlSession::new(env.index.clone(), Default::default()).await?;
+    let rows = afb::index::sql::render(&sql.query(&query).await?, afb::index::sql::OutputFormat::Csv)?;
+    let lines: Vec<&str> = rows.lines().collect();
+    ensure!(lines.len() == 2, "a header and exactly one pair: {rows}");
+    ensure!(lines[1] == format!("5000,{want},2,5000,/a.bin"), "{rows}");
+
+    // The next backup: c.bin rewritten. The scan keeps the hashes of the unchanged files in its own
+    // rows; the backup's hash layer holds only c.bin's new hash.
+    let other2 = data(5000, 9);
+    env.share.file("c.bin").upload(Bytes::from(other2.clone()), &NodeProps::default()).await?;
+    let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    ensure!(s.files_unchanged == 2 && s.files_changed == 1, "the known hashes make no file look modified: {s:?}");
+    let h = hashes_by_name(&env.index).await?;
+    ensure!(h["a.bin"] == (want, want) && h["copy.bin"] == (want, want), "{h:?}");
+    ensure!(h["c.bin"] == (xorhash64(&afb::backup::restore::xorhash(&other2)), 0), "{h:?}");
+    let m = env.index.latest("t1", "s1").await?.unwrap();
+    let layer = afb::index::hashes::open(env.index.store(), "t1", "s1", m.snapshot_id).await?.expect("a hash layer");
+    let mut layer = layer;
+    let mut pairs = Vec::new();
+    while let Some(p) = layer.next_pair().await? {
+        pairs.push(p);
+    }
+    ensure!(pairs.len() == 1, "only the rewritten file's hash is new: {pairs:?}");
+    // The diff of the two snapshots, by change records (a.bin's stored hash went from 0 to known) and
+    // by full merge: only c.bin is modified.
+    let first = env.index.manifest("t1", "s1", m.snapshot_id - 1).await?;
+    for full in [false, true] {
+        let mut changed = Vec::new();
+        let on_change = |c: &afb::index::diff::Change| {
+            changed.push((c.new.as_ref().unwrap().name.clone(), c.modified, c.renamed, c.moved));
+            Ok(())
+        };
+        let d = match full {
+            false => afb::index::diff::diff_snapshots(&env.index, &first, &m, on_change).await?,
+            true => afb::index::diff::diff_snapshots_full(&env.index, &first, &m, on_change).await?,
+        };
+        ensure!(changed == [("c.bin".to_string(), true, false, false)], "full merge {full}: {changed:?}");
+        ensure!(d.unchanged.count == 3, "{d:?}");
+    }
+    // A third backup of the unchanged share: its snapshot stores c.bin's hash (learned by the second
+    // backup) in its own row; the diff through that change record reports nothing.
+    let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    ensure!(s.files_unchanged == 3 && s.bytes_read == 0, "{s:?}");
+    let third = env.index.latest("t1", "s1").await?.unwrap();
+    ensure!(third.changes.as_ref().is_some_and(|c| c.after.rows == 1), "c.bin's hash moved into the rows: {third:?}");
+    let d = afb::index::diff::diff_snapshots(&env.index, &m, &third, |c| anyhow::bail!("{c:?} reported")).await?;
+    ensure!(d.unchanged.count == 4, "{d:?}");
+    let rows = afb::index::sql::render(&sql_again(&env.index, &query).await?, afb::index::sql::OutputFormat::Csv)?;
+    ensure!(rows.lines().count() == 2 && rows.contains(",2,5000,/a.bin"), "{rows}");
+    env.shutdown().await;
+    Ok(())
+}
+
+async fn sql_again(index: &NodeIndex, query: &str) -> Result<Vec<arrow::array::RecordBatch>> {
+    afb::index::sql::SqlSession::new(index.clone(), Default::default()).await?.query(query).await
+}

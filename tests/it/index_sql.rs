@@ -230,3 +230,44 @@ async fn path_functions_without_a_focus_snapshot_say_so() {
     assert!(err.contains("pass --tenant and --share"), "{err}");
     assert_eq!(one_i64(&s.query("SELECT count(DISTINCT share_id) FROM nodes").await.unwrap()), 2);
 }
+
+/// A snapshot that is one base file is read by DataFusion's Parquet scan, one with deltas by the merge
+/// of its layers: the same rows give the same answers either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parquet_scan_of_a_base_and_the_merge_of_layers_answer_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo_with_history(dir.path()).await;
+    let merged = repo.latest("acme", "files").await.unwrap().unwrap();
+    assert_eq!(merged.layers.len(), 3);
+    let rows: Vec<RecordBatch> = repo.read(&merged, None).unwrap().try_collect().await.unwrap();
+    let opts = WriteOptions { max_deltas: 0, ..Default::default() };
+    let mut w = repo.begin("acme", "copy", opts).await.unwrap();
+    for b in &rows {
+        w.write(b).await.unwrap();
+    }
+    assert_eq!(w.commit(None).await.unwrap().layers.len(), 1);
+    let sql = SqlSession::new(repo.clone(), Focus { share: Some("files".into()), ..Default::default() }).await.unwrap();
+    let run = async |q: String| {
+        let b = sql.query(&q).await.unwrap();
+        afb::index::sql::render(&b, afb::index::sql::OutputFormat::Csv).unwrap()
+    };
+    let node_cols = "node_id, parent_id, name, kind, size, mtime, ctime, attributes, xorhash";
+    for q in [
+        format!("SELECT {node_cols} FROM current_nodes WHERE share_id = '{{}}' ORDER BY node_id"),
+        "SELECT kind, count(*) FROM current_nodes WHERE share_id = '{}' GROUP BY kind ORDER BY kind".into(),
+        "SELECT count(*), min(mtime), max(size), sum(size) FROM current_nodes WHERE share_id = '{}'".into(),
+        "SELECT node_id, size FROM current_nodes WHERE share_id = '{}' AND kind = 0 ORDER BY size DESC, node_id LIMIT 7"
+            .into(),
+        "SELECT node_id, name FROM current_nodes WHERE share_id = '{}' AND node_id BETWEEN 500 AND 520 ORDER BY node_id"
+            .into(),
+        "SELECT count(*) FROM current_nodes WHERE share_id = '{}' AND name LIKE '%a%' AND size > 1000".into(),
+    ] {
+        let (a, b) = (run(q.replace("{}", "files")).await, run(q.replace("{}", "copy")).await);
+        assert!(a.lines().count() > 1, "{q}: {a}");
+        assert_eq!(a, b, "{q}");
+    }
+    let plan =
+        |share: &str| format!("EXPLAIN SELECT count(*) FROM current_nodes WHERE share_id = '{share}' AND size > 0");
+    assert!(run(plan("copy")).await.contains("DataSourceExec"), "a base alone is read by the Parquet scan");
+    assert!(!run(plan("files")).await.contains("DataSourceExec"), "base and deltas are merged");
+}

@@ -472,6 +472,13 @@ async fn a_backup_split_into_parts_is_the_same_on_one_and_four_workers_and_runni
         index_rows.iter().map(|n| n.node_id).collect::<Vec<_>>(),
         "a version for every node"
     );
+    // Both backups wrote the hash layer of their index snapshot: every file's hash is in the index.
+    for (repo, v) in [(&one, &v1), (&four, &v4)] {
+        for n in rows(repo, "parts").await.1.iter().filter(|n| n.size > 0) {
+            let digest: &[u8; 20] = v[&(n.node_id as u64)].xorhash.as_deref().unwrap().try_into().unwrap();
+            assert_eq!(n.xorhash, afb::index::hashes::xorhash64(digest), "the index hash of node {}", n.node_id);
+        }
+    }
     // One worker ran the parts one after the other: no chunk was stored twice. Four workers stored the
     // same chunks (a chunk two parts stored at the same moment may be in two packs).
     let (blobs1, chunks1) = pack_chunks(&r1).await;
