@@ -666,14 +666,15 @@ impl ContentReader {
 
 /// Recently opened bundles (decrypted TARs), so the members of one bundle (met together once a bucket's
 /// files are grouped by bundle) are read from one opening rather than one per member. Holds at most
-/// [`BundleCache::CAPACITY`] bundles (4 MiB each): restore and verify share it.
+/// [`BundleCache::CAPACITY`] bundles (up to 4 MiB each): restore and verify share it. Members are met
+/// bundle by bundle, so the files in flight at once span two or three bundles.
 #[derive(Default)]
 pub struct BundleCache {
     recent: std::collections::VecDeque<(ObjectId, std::sync::Arc<Vec<u8>>)>,
 }
 
 impl BundleCache {
-    pub const CAPACITY: usize = 8;
+    pub const CAPACITY: usize = 4;
 
     /// Bundle `id`, decrypted: from the cache, or opened (and then cached, the oldest dropped).
     pub async fn tar(&mut self, repo: &Repository, id: &ObjectId) -> Result<std::sync::Arc<Vec<u8>>> {
