@@ -11,7 +11,7 @@
 //!    re-read only in the ranges List Ranges reports changed since the previous share snapshot, the rest
 //!    comes from the previous version's chunks in the repository;
 //! 4. stores content through [`crate::repository::Repository`] (FastCDC chunks, dedup, packs; small files of
-//!    one directory in TAR bundles), SDDLs once per distinct permission, and node versions as FlatBuffers
+//!    one bucket in TAR bundles, by directory), SDDLs once per distinct permission, and node versions as FlatBuffers
 //!    metadata objects in buckets of [`BUCKET`] node ids, each written as soon as it is complete: a bucket
 //!    with no change reuses the previous backup's object, so an incremental backup writes metadata in
 //!    proportion to what changed;

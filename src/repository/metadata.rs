@@ -26,8 +26,8 @@ pub const METADATA_FORMAT_VERSION: u16 = 1;
 
 /// Orders node versions (one metadata object's) so that the files of one bundle come together: files
 /// in bundles first, by bundle and offset, then the others in their order. A reader that opens each
-/// bundle once for its members (restore, verify) then never reopens one: a bundle holds one
-/// directory's small files of a bucket, which need not have consecutive node ids.
+/// bundle once for its members (restore, verify) then never reopens one: a bundle holds small
+/// files of a bucket by directory, which need not have consecutive node ids.
 pub fn group_by_bundle(versions: &mut [NodeVersion]) {
     versions.sort_by(|a, b| {
         let key = |v: &NodeVersion| v.bundle.as_ref().map(|r| (r.bundle_id.clone(), r.offset));

@@ -323,7 +323,7 @@ impl Repository {
         w.finish(self).await
     }
 
-    /// Stores a group of small files (typically one directory's), applying the bundle policy: a group of at
+    /// Stores a group of small files (a backup's are a bucket's), applying the bundle policy: a group of at
     /// least `min_files` goes into TAR bundles (several if they exceed `target_size`), a smaller group into
     /// packs, one chunk per file. Files above `max_file_size` are the caller's to store with
     /// [`Repository::store_file`].
@@ -664,16 +664,17 @@ impl ContentReader {
     }
 }
 
-/// Recently opened bundles (decrypted TARs), so the members of one directory (stored together, met
-/// together in node-id order) are read from one opening rather than one per member. Holds at most
-/// [`BundleCache::CAPACITY`] bundles (4 MiB each): restore and verify share it.
+/// Recently opened bundles (decrypted TARs), so the members of one bundle (met together once a bucket's
+/// files are grouped by bundle) are read from one opening rather than one per member. Holds at most
+/// [`BundleCache::CAPACITY`] bundles (up to 4 MiB each): restore and verify share it. Members are met
+/// bundle by bundle, so the files in flight at once span two or three bundles.
 #[derive(Default)]
 pub struct BundleCache {
     recent: std::collections::VecDeque<(ObjectId, std::sync::Arc<Vec<u8>>)>,
 }
 
 impl BundleCache {
-    pub const CAPACITY: usize = 8;
+    pub const CAPACITY: usize = 4;
 
     /// Bundle `id`, decrypted: from the cache, or opened (and then cached, the oldest dropped).
     pub async fn tar(&mut self, repo: &Repository, id: &ObjectId) -> Result<std::sync::Arc<Vec<u8>>> {

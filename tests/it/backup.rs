@@ -243,6 +243,45 @@ async fn a_new_file_of_one_piece_costs_one_request() -> Result<()> {
     Ok(())
 }
 
+/// A bucket's small files are bundled together, ordered by directory: three directories of two small
+/// files each (too few per directory for a bundle of its own) make one bundle and no chunk in packs,
+/// and restore byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_files_of_several_directories_in_one_bucket_share_a_bundle() -> Result<()> {
+    let env = Env::new(FaultConfig::default()).await?;
+    env.share.create().await?;
+    let mut files = BTreeMap::new();
+    for (i, d) in ["a", "b", "c"].into_iter().enumerate() {
+        env.share.directory(d).create(&NodeProps::default()).await?;
+        for j in 0..2u64 {
+            let content = data(500 + 100 * j as usize, 10 * i as u64 + j);
+            let path = format!("{d}/f{j}.txt");
+            env.share.file(&path).upload(Bytes::from(content.clone()), &NodeProps::default()).await?;
+            files.insert(path, content);
+        }
+    }
+    let mut repo = env.repo().await?;
+    let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    ensure!(s.files_new == 6 && s.chunks_new == 0, "no small file went into a pack: {s:?}");
+    let m = repo.load_manifest(&s.snapshot_id).await?;
+    ensure!(m.bundles.len() == 1, "one bundle for the three directories: {m:?}");
+    let out = tempfile::tempdir()?;
+    restore(
+        &mut repo,
+        RestoreOptions {
+            snapshot: None,
+            path: None,
+            target: local(out.path()),
+            overwrite: false,
+            concurrency: Default::default(),
+        },
+    )
+    .await?;
+    ensure!(read_tree(out.path()) == files, "restored tree differs");
+    env.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_backup_reads_only_changed_files() -> Result<()> {
     let env = Env::new(FaultConfig::default()).await?;
