@@ -9,6 +9,7 @@ use afb::index::sql::{Focus, SqlSession};
 use afb::index::synthetic::{Mutation, Mutator, SyntheticShare, write_mutated};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
+use futures::TryStreamExt;
 
 const NODES: u64 = 3000;
 
