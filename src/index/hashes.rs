@@ -65,6 +65,9 @@ pub struct HashLayer {
     /// The current batch's ids and hashes, and the position in it.
     batch: Option<(Int64Array, Int64Array)>,
     pos: usize,
+    /// The last id of the batches read so far: ids must ascend strictly across the whole layer (a layer
+    /// is a repository object, so this is checked, not assumed).
+    last: Option<i64>,
 }
 
 /// The hash layer of a snapshot, or `None` when it has none.
@@ -77,7 +80,7 @@ pub async fn open(
     let key = hashes_key(tenant, share, snapshot_id);
     let Some(size) = layer_size(store, &key).await? else { return Ok(None) };
     let stream = open_stream(store, &key, Some(size), &hashes_schema(), BATCH_ROWS).await?;
-    Ok(Some(HashLayer { key, stream, batch: None, pos: 0 }))
+    Ok(Some(HashLayer { key, stream, batch: None, pos: 0, last: None }))
 }
 
 impl HashLayer {
@@ -101,6 +104,12 @@ impl HashLayer {
             };
             let b = b.with_context(|| format!("reading {}", self.key))?;
             let ids = b.column(0).as_primitive::<Int64Type>().clone();
+            for &id in ids.values() {
+                if self.last.is_some_and(|l| id <= l) {
+                    bail!("{}: node ids not ascending at {id}", self.key);
+                }
+                self.last = Some(id);
+            }
             self.batch = Some((ids, b.column(1).as_primitive::<Int64Type>().clone()));
             self.pos = 0;
         }
@@ -214,5 +223,27 @@ impl HashLayerWriter {
         self.flush().await?;
         let (_, rows, bytes) = self.file.close().await?;
         Ok((rows, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    /// A layer whose ids do not ascend (written around [`HashLayerWriter`]'s check) is refused on read
+    /// with an error naming the object, rather than giving wrong hashes.
+    #[tokio::test]
+    async fn a_layer_out_of_order_is_refused() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let key = hashes_key("t", "s", 7);
+        let mut w = FileWriter::create(&store, &key, hashes_schema(), ParquetTuning::default()).unwrap();
+        let ids = Int64Array::from(vec![5, 9, 3]);
+        let hashes = Int64Array::from(vec![50, 90, 30]);
+        w.write(&RecordBatch::try_new(hashes_schema(), vec![Arc::new(ids), Arc::new(hashes)]).unwrap()).await.unwrap();
+        w.close().await.unwrap();
+        let mut layer = open(&store, "t", "s", 7).await.unwrap().expect("the layer exists");
+        let err = layer.hash_of(9).await.unwrap_err();
+        assert!(format!("{err:#}").contains("not ascending at 3") && format!("{err:#}").contains(&key), "{err:#}");
     }
 }
