@@ -6,27 +6,15 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { ShareServiceClient, ShareFileClient, FileSASPermissions } from '@azure/storage-file-share';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const afb = process.env.AFB_BIN || join(process.env.CARGO_TARGET_DIR || join(root, 'target'), 'debug', 'afb');
+// Where afb is and reading a child's first line: shared with the browser tests.
+import { afb, firstLine, root } from '../web/support.mjs';
 
 let data, emulator, service;
 
 // The connection string an emulator prints as its first line on stdout.
-function connectionString(child) {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const i = out.indexOf('\n');
-      if (i >= 0) resolve(out.slice(0, i).trim());
-    });
-    child.on('exit', (code) => reject(new Error(`afb emulator exited ${code} before printing its connection string`)));
-  });
-}
+const connectionString = (child) => firstLine(child, 'afb emulator');
 // One try per request: an answer the SDK would retry is a failure here.
 const options = { retryOptions: { maxTries: 1 } };
 

@@ -165,6 +165,18 @@ fn walk_files(dir: &FsPath) -> Vec<(String, u64)> {
     out
 }
 
+/// Restore options for the latest snapshot, the whole share, into `dir`, not overwriting.
+fn whole_to(dir: &FsPath) -> RestoreOptions {
+    RestoreOptions { snapshot: None, path: None, target: local(dir), overwrite: false, concurrency: Default::default() }
+}
+
+/// Restores the latest snapshot, whole, into a new temporary directory and reads the tree back.
+async fn restore_latest(repo: &mut Repository) -> Result<BTreeMap<String, Vec<u8>>> {
+    let out = tempfile::tempdir()?;
+    restore(repo, whole_to(out.path())).await?;
+    Ok(read_tree(out.path()))
+}
+
 fn local(dir: &FsPath) -> Target {
     Target::Local(dir.to_path_buf())
 }
@@ -191,17 +203,7 @@ async fn first_backup_then_restore_to_local_dir_is_byte_identical() -> Result<()
         s.bytes_uploaded
     );
     let out = tempfile::tempdir()?;
-    let r = restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: None,
-            target: local(out.path()),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
+    let r = restore(&mut repo, whole_to(out.path())).await?;
     ensure!(r.files_restored == files.len() as u64, "{r:?}");
     ensure!(read_tree(out.path()) == files, "restored tree differs");
     ensure!(out.path().join("empty").is_dir());
@@ -265,19 +267,7 @@ async fn small_files_of_several_directories_in_one_bucket_share_a_bundle() -> Re
     ensure!(s.files_new == 6 && s.chunks_new == 0, "no small file went into a pack: {s:?}");
     let m = repo.load_manifest(&s.snapshot_id).await?;
     ensure!(m.bundles.len() == 1, "one bundle for the three directories: {m:?}");
-    let out = tempfile::tempdir()?;
-    restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: None,
-            target: local(out.path()),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
-    ensure!(read_tree(out.path()) == files, "restored tree differs");
+    ensure!(restore_latest(&mut repo).await? == files, "restored tree differs");
     env.shutdown().await;
     Ok(())
 }
@@ -304,19 +294,7 @@ async fn incremental_backup_reads_only_changed_files() -> Result<()> {
     let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
     ensure!(s.files_new == 1 && s.files_changed == 1, "{s:?}");
     ensure!(s.bytes_read == 7777 + 1234, "only the two changed files are read: {s:?}");
-    let out = tempfile::tempdir()?;
-    restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: None,
-            target: local(out.path()),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
-    ensure!(read_tree(out.path()) == files, "restored tree differs");
+    ensure!(restore_latest(&mut repo).await? == files, "restored tree differs");
     env.shutdown().await;
     Ok(())
 }
@@ -414,17 +392,7 @@ async fn directory_rename_uploads_no_content() -> Result<()> {
     ensure!(s.bytes_read == 0 && s.chunks_new == 0 && s.bytes_uploaded == 0, "{s:?}");
     ensure!(s.files_new == 0 && s.files_changed == 0, "{s:?}");
     let out = tempfile::tempdir()?;
-    restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: None,
-            target: local(out.path()),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
+    restore(&mut repo, whole_to(out.path())).await?;
     let expected: BTreeMap<String, Vec<u8>> = files
         .into_iter()
         .map(|(p, d)| (p.strip_prefix("docs/").map_or(p.clone(), |r| format!("papers/{r}")), d))
@@ -573,17 +541,7 @@ async fn never_overwrites_without_overwrite_and_resumes() -> Result<()> {
     std::fs::create_dir_all(out.path().join("docs"))?;
     std::fs::write(out.path().join("docs/note0.txt"), &files["docs/note0.txt"])?;
     std::fs::write(out.path().join("top.txt"), b"local edit")?;
-    let r = restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: None,
-            target: local(out.path()),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
+    let r = restore(&mut repo, whole_to(out.path())).await?;
     ensure!(r.files_already_present == 1 && r.conflicts.len() == 1, "{r:?}");
     ensure!(std::fs::read(out.path().join("top.txt"))? == b"local edit", "not overwritten");
     let r = restore(
@@ -630,19 +588,7 @@ async fn backup_under_fault_injection_completes_and_restores_byte_identical() ->
     let mut repo = Repository::open(store, &master, "t1", "s1", RepositoryConfig::default()).await?;
     let s = backup_share(&mut repo, &index, &share, &NoProgress).await?;
     ensure!(s.files_new == files.len() as u64 && s.skipped.is_empty(), "{s:?}");
-    let out = tempfile::tempdir()?;
-    restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: None,
-            target: local(out.path()),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
-    ensure!(read_tree(out.path()) == files, "restored tree differs");
+    ensure!(restore_latest(&mut repo).await? == files, "restored tree differs");
     emu.shutdown().await;
     Ok(())
 }
@@ -692,13 +638,7 @@ async fn a_throttling_share_slows_the_backup_down_and_it_completes() -> Result<(
     ensure!(s.requests_throttled > 0 && s.requests_in_flight_lowest < 64, "the share throttled the reads: {s:?}");
     ensure!(s.requests_sent >= s.nodes_read + s.requests_throttled, "{s:?}");
     let out = tempfile::tempdir()?;
-    let opts = RestoreOptions {
-        snapshot: None,
-        path: None,
-        target: local(out.path()),
-        overwrite: false,
-        concurrency: Default::default(),
-    };
+    let opts = whole_to(out.path());
     restore(&mut repo, opts).await?;
     ensure!(read_tree(out.path()) == files, "restored tree differs");
     emu.shutdown().await;
@@ -880,19 +820,7 @@ async fn a_file_deleted_between_scan_and_read_is_reported_and_the_backup_ends_co
     )
     .await?;
     ensure!(v.problems.is_empty(), "{:?}", v.problems);
-    let out = tempfile::tempdir()?;
-    restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: None,
-            target: local(out.path()),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
-    ensure!(read_tree(out.path()) == files, "restored tree differs");
+    ensure!(restore_latest(&mut repo).await? == files, "restored tree differs");
     // The next backup (from a share snapshot) is clean.
     let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
     ensure!(s.skipped.is_empty() && s.bytes_read == 0, "{s:?}");
@@ -1138,17 +1066,7 @@ async fn a_file_changing_while_read_is_skipped_with_a_clear_reason() -> Result<(
     .await?;
     ensure!(v.problems.is_empty(), "{:?}", v.problems);
     let out = tempfile::tempdir()?;
-    restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: None,
-            target: local(out.path()),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
+    restore(&mut repo, whole_to(out.path())).await?;
     files.remove("big/busy.img");
     ensure!(read_tree(out.path()) == files, "restored tree differs");
     env.shutdown().await;
@@ -1260,17 +1178,7 @@ async fn a_corrupted_pack_is_named_by_verify_and_restore_skips_only_its_files() 
         v.problems
     );
     let out = tempfile::tempdir()?;
-    let r = restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: None,
-            target: local(out.path()),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
+    let r = restore(&mut repo, whole_to(out.path())).await?;
     ensure!(r.damaged.len() == 1 && r.damaged[0].contains(packs[0].0.as_ref()), "{r:?}");
     let tree = read_tree(out.path());
     ensure!(tree.len() == files.len() - 1, "every other file is restored: {r:?}");
@@ -1406,17 +1314,7 @@ async fn restore_root_may_be_reached_through_a_symlink_and_is_created() -> Resul
     std::fs::create_dir_all(out.path().join("real"))?;
     std::os::unix::fs::symlink(out.path().join("real"), out.path().join("link"))?;
     let root = out.path().join("link/new/root");
-    let r = restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: None,
-            target: local(&root),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
+    let r = restore(&mut repo, whole_to(&root)).await?;
     ensure!(r.refused.is_empty() && r.conflicts.is_empty(), "{r:?}");
     ensure!(read_tree(&out.path().join("real/new/root")) == files, "restored tree differs");
     env.shutdown().await;
@@ -1456,17 +1354,7 @@ async fn a_64_mib_file_restores_byte_identical_to_a_directory_and_a_share() -> R
     let mut repo = env.repo().await?;
     backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
     let out = tempfile::tempdir()?;
-    let r = restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: None,
-            target: local(out.path()),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
+    let r = restore(&mut repo, whole_to(out.path())).await?;
     ensure!(r.files_restored == 1 && r.bytes_written == big.len() as u64, "{r:?}");
     ensure!(std::fs::read(out.path().join("big.bin"))? == big, "local copy differs");
     let copy = env.svc.share("copy");
