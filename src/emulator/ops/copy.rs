@@ -6,6 +6,7 @@
 //! URL is ignored (the request itself is signed for the account). Stored content is never copied:
 //! extent rows are, pointing at the same immutable blobs.
 
+use super::file::FileTarget;
 use super::tree::{self, Found, OnMismatch, apply_smb, existing, normalize_path, request_path, resolve};
 use crate::emulator::clock;
 use crate::emulator::error::{StorageError, StorageResult};
@@ -61,26 +62,7 @@ fn parse_source(url: &str) -> StorageResult<(String, Option<String>, Vec<String>
 pub fn copy_file(db: &Db, req: &Req) -> StorageResult<Reply> {
     let url = req.header("x-ms-copy-source").expect("copy is called for requests with a copy source");
     let (src_share, source) = source_file(db, url)?;
-    let share = db.live_share(&req.share)?;
-    let path = request_path(req)?;
-    if path.is_empty() {
-        return Err(StorageError::invalid_uri());
-    }
-    let (parent, existing_node) = match resolve(db, &share, &path)? {
-        Found::Missing { parent } => (parent, None),
-        Found::Node(n) if n.is_dir => return Err(StorageError::resource_type_mismatch()),
-        Found::Node(n) => {
-            super::lease_check::check_write(db, &share, &n, req, "x-ms-lease-id")?;
-            let parent = db
-                .node(share.sid, n.parent_id)?
-                .ok_or_else(|| StorageError::internal("parent of a node is missing"))?;
-            (parent, Some(n))
-        }
-    };
-    let file_id = match &existing_node {
-        Some(n) => n.file_id,
-        None => db.alloc_file_id(share.sid)?,
-    };
+    let FileTarget { share, parent, replaced, file_id, name } = super::file::file_target(db, req)?;
     if source.permission_key != parent.permission_key
         && let Some(sddl) = db.permission(&src_share.name, &source.permission_key)?
     {
@@ -89,7 +71,7 @@ pub fn copy_file(db: &Db, req: &Req) -> StorageResult<Reply> {
     let mut node = Node {
         file_id,
         parent_id: parent.file_id,
-        name: existing_node.as_ref().map(|n| n.name.clone()).unwrap_or_else(|| path.last().expect("not empty").clone()),
+        name,
         last_modified: req.now,
         change_time: req.now,
         ..source.clone()
@@ -109,7 +91,7 @@ pub fn copy_file(db: &Db, req: &Req) -> StorageResult<Reply> {
         smb.headers.remove("x-ms-file-permission-key");
     }
     apply_smb(db, &smb, &share.name, &mut node, &parent.permission_key, false)?;
-    match existing_node {
+    match replaced {
         Some(_) => {
             db.clear(share.sid, file_id, 0, i64::MAX)?;
             db.update_node(share.sid, &node)?;

@@ -49,6 +49,43 @@ fn content_length_header(req: &Req) -> StorageResult<Option<i64>> {
     }
 }
 
+/// Where Create File (and Copy File, a Create with a copy source) puts its file.
+pub(super) struct FileTarget {
+    pub share: ShareRow,
+    /// The directory the file is (or goes) in.
+    pub parent: Node,
+    /// The file already at the path, whose lease allowed the write; it is replaced in place.
+    pub replaced: Option<Node>,
+    /// The existing file's FileId, or a new one.
+    pub file_id: u64,
+    /// The existing file's name (its stored case), or the path's last segment.
+    pub name: String,
+}
+
+/// Resolves the request's path in the live share for a file about to be created: a directory there is
+/// `ResourceTypeMismatch`, an existing file must allow the write (its lease).
+pub(super) fn file_target(db: &Db, req: &Req) -> StorageResult<FileTarget> {
+    let share = db.live_share(&req.share)?;
+    let path = request_path(req)?;
+    let Some(last) = path.last() else { return Err(StorageError::invalid_uri()) };
+    let (parent, replaced) = match resolve(db, &share, &path)? {
+        Found::Missing { parent } => (parent, None),
+        Found::Node(n) if n.is_dir => return Err(StorageError::resource_type_mismatch()),
+        Found::Node(n) => {
+            super::lease_check::check_write(db, &share, &n, req, "x-ms-lease-id")?;
+            let parent = db
+                .node(share.sid, n.parent_id)?
+                .ok_or_else(|| StorageError::internal("parent of a node is missing"))?;
+            (parent, Some(n))
+        }
+    };
+    let (file_id, name) = match &replaced {
+        Some(n) => (n.file_id, n.name.clone()),
+        None => (db.alloc_file_id(share.sid)?, last.clone()),
+    };
+    Ok(FileTarget { share, parent, replaced, file_id, name })
+}
+
 /// Create File: a new file of `x-ms-content-length` zero bytes. An existing file at the path is
 /// replaced in place (content, properties and metadata reset; the FileId stays).
 pub fn create(db: &Db, req: &Req) -> StorageResult<Reply> {
@@ -63,30 +100,11 @@ pub fn create(db: &Db, req: &Req) -> StorageResult<Reply> {
     }
     let size =
         content_length_header(req)?.ok_or_else(|| StorageError::missing_required_header("x-ms-content-length"))?;
-    let share = db.live_share(&req.share)?;
-    let path = request_path(req)?;
-    if path.is_empty() {
-        return Err(StorageError::invalid_uri());
-    }
-    let (parent, existing_id) = match resolve(db, &share, &path)? {
-        Found::Missing { parent } => (parent, None),
-        Found::Node(n) if n.is_dir => return Err(StorageError::resource_type_mismatch()),
-        Found::Node(n) => {
-            super::lease_check::check_write(db, &share, &n, req, "x-ms-lease-id")?;
-            let parent = db
-                .node(share.sid, n.parent_id)?
-                .ok_or_else(|| StorageError::internal("parent of a node is missing"))?;
-            (parent, Some(n))
-        }
-    };
-    let file_id = match &existing_id {
-        Some(n) => n.file_id,
-        None => db.alloc_file_id(share.sid)?,
-    };
+    let FileTarget { share, parent, replaced, file_id, name } = file_target(db, req)?;
     let mut node = Node {
         file_id,
         parent_id: parent.file_id,
-        name: existing_id.as_ref().map(|n| n.name.clone()).unwrap_or_else(|| path.last().expect("not empty").clone()),
+        name,
         is_dir: false,
         size,
         last_modified: req.now,
@@ -95,7 +113,7 @@ pub fn create(db: &Db, req: &Req) -> StorageResult<Reply> {
         ..Default::default()
     };
     apply_smb(db, req, &share.name, &mut node, &parent.permission_key, true)?;
-    match existing_id {
+    match replaced {
         Some(_) => {
             db.clear(share.sid, file_id, 0, i64::MAX)?;
             db.set_copy_props(share.sid, file_id, None)?;
