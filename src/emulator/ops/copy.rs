@@ -6,8 +6,7 @@
 //! URL is ignored (the request itself is signed for the account). Stored content is never copied:
 //! extent rows are, pointing at the same immutable blobs.
 
-use super::file::FileTarget;
-use super::tree::{self, Found, OnMismatch, apply_smb, existing, normalize_path, request_path, resolve};
+use super::tree::{self, FileTarget, Found, OnMismatch, apply_smb, existing, normalize_path, request_path, resolve};
 use crate::emulator::clock;
 use crate::emulator::error::{StorageError, StorageResult};
 use crate::emulator::props;
@@ -62,7 +61,7 @@ fn parse_source(url: &str) -> StorageResult<(String, Option<String>, Vec<String>
 pub fn copy_file(db: &Db, req: &Req) -> StorageResult<Reply> {
     let url = req.header("x-ms-copy-source").expect("copy is called for requests with a copy source");
     let (src_share, source) = source_file(db, url)?;
-    let FileTarget { share, parent, replaced, file_id, name } = super::file::file_target(db, req)?;
+    let FileTarget { share, parent, replaced, file_id, name } = tree::file_target(db, req)?;
     if source.permission_key != parent.permission_key
         && let Some(sddl) = db.permission(&src_share.name, &source.permission_key)?
     {

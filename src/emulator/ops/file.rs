@@ -1,7 +1,7 @@
 //! File operations: Create, Get (ranged), Get Properties, Delete, Set Properties (resize), Set Metadata,
 //! Put Range (update/clear) and List Ranges (with `prevsharesnapshot` diffs).
 
-use super::tree::{self, Found, OnMismatch, apply_smb, existing, request_path, resolve};
+use super::tree::{self, FileTarget, Found, OnMismatch, apply_smb, existing, request_path, resolve};
 use crate::emulator::error::{StorageError, StorageResult};
 use crate::emulator::props::{self, TimeValue};
 use crate::emulator::request::{FileBody, Reply, Req, snapshot_param};
@@ -49,43 +49,6 @@ fn content_length_header(req: &Req) -> StorageResult<Option<i64>> {
     }
 }
 
-/// Where Create File (and Copy File, a Create with a copy source) puts its file.
-pub(super) struct FileTarget {
-    pub share: ShareRow,
-    /// The directory the file is (or goes) in.
-    pub parent: Node,
-    /// The file already at the path, whose lease allowed the write; it is replaced in place.
-    pub replaced: Option<Node>,
-    /// The existing file's FileId, or a new one.
-    pub file_id: u64,
-    /// The existing file's name (its stored case), or the path's last segment.
-    pub name: String,
-}
-
-/// Resolves the request's path in the live share for a file about to be created: a directory there is
-/// `ResourceTypeMismatch`, an existing file must allow the write (its lease).
-pub(super) fn file_target(db: &Db, req: &Req) -> StorageResult<FileTarget> {
-    let share = db.live_share(&req.share)?;
-    let path = request_path(req)?;
-    let Some(last) = path.last() else { return Err(StorageError::invalid_uri()) };
-    let (parent, replaced) = match resolve(db, &share, &path)? {
-        Found::Missing { parent } => (parent, None),
-        Found::Node(n) if n.is_dir => return Err(StorageError::resource_type_mismatch()),
-        Found::Node(n) => {
-            super::lease_check::check_write(db, &share, &n, req, "x-ms-lease-id")?;
-            let parent = db
-                .node(share.sid, n.parent_id)?
-                .ok_or_else(|| StorageError::internal("parent of a node is missing"))?;
-            (parent, Some(n))
-        }
-    };
-    let (file_id, name) = match &replaced {
-        Some(n) => (n.file_id, n.name.clone()),
-        None => (db.alloc_file_id(share.sid)?, last.clone()),
-    };
-    Ok(FileTarget { share, parent, replaced, file_id, name })
-}
-
 /// Create File: a new file of `x-ms-content-length` zero bytes. An existing file at the path is
 /// replaced in place (content, properties and metadata reset; the FileId stays).
 pub fn create(db: &Db, req: &Req) -> StorageResult<Reply> {
@@ -100,7 +63,7 @@ pub fn create(db: &Db, req: &Req) -> StorageResult<Reply> {
     }
     let size =
         content_length_header(req)?.ok_or_else(|| StorageError::missing_required_header("x-ms-content-length"))?;
-    let FileTarget { share, parent, replaced, file_id, name } = file_target(db, req)?;
+    let FileTarget { share, parent, replaced, file_id, name } = tree::file_target(db, req)?;
     let mut node = Node {
         file_id,
         parent_id: parent.file_id,
