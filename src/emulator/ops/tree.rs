@@ -324,35 +324,6 @@ fn source_path(url: &str, share: &str, allow_trailing_dot: bool) -> StorageResul
     normalize_path(&segs, allow_trailing_dot)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_follow_azure_rules() {
-        assert!(validate_share_name("abc").is_ok());
-        assert!(validate_share_name("a-b-c1").is_ok());
-        for bad in ["ab", "Abc", "a--b", "-ab", "ab-", "a_b", &"a".repeat(64)] {
-            assert!(validate_share_name(bad).is_err(), "{bad}");
-        }
-        assert!(validate_name("ok name.txt").is_ok());
-        for bad in ["", ".", "..", "a:b", "a*", "a\u{1}", &"x".repeat(256)] {
-            assert!(validate_name(bad).is_err(), "{bad:?}");
-        }
-        assert_eq!(normalize_path(&["a..".into(), "b".into()], false).unwrap(), vec!["a", "b"]);
-        assert_eq!(normalize_path(&["a.".into()], true).unwrap(), vec!["a."]);
-        assert!(normalize_path(&["...".into()], false).is_err());
-    }
-
-    #[test]
-    fn rename_sources_are_paths_in_the_share() {
-        let p = source_path("http://127.0.0.1:1/devstoreaccount1/s1/d/a%20b.txt?sv=x&sig=y", "s1", false).unwrap();
-        assert_eq!(p, vec!["d", "a b.txt"]);
-        assert_eq!(source_path("/s1/x", "s1", false).unwrap(), vec!["x"]);
-        assert!(source_path("http://h/devstoreaccount1/s2/x", "s1", false).is_err());
-    }
-}
-
 /// Where Create File (and Copy File, a Create with a copy source) puts its file.
 pub(super) struct FileTarget {
     pub share: ShareRow,
@@ -388,4 +359,33 @@ pub(super) fn file_target(db: &Db, req: &Req) -> StorageResult<FileTarget> {
         None => (db.alloc_file_id(share.sid)?, last.clone()),
     };
     Ok(FileTarget { share, parent, replaced, file_id, name })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_azure_rules() {
+        assert!(validate_share_name("abc").is_ok());
+        assert!(validate_share_name("a-b-c1").is_ok());
+        for bad in ["ab", "Abc", "a--b", "-ab", "ab-", "a_b", &"a".repeat(64)] {
+            assert!(validate_share_name(bad).is_err(), "{bad}");
+        }
+        assert!(validate_name("ok name.txt").is_ok());
+        for bad in ["", ".", "..", "a:b", "a*", "a\u{1}", &"x".repeat(256)] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(normalize_path(&["a..".into(), "b".into()], false).unwrap(), vec!["a", "b"]);
+        assert_eq!(normalize_path(&["a.".into()], true).unwrap(), vec!["a."]);
+        assert!(normalize_path(&["...".into()], false).is_err());
+    }
+
+    #[test]
+    fn rename_sources_are_paths_in_the_share() {
+        let p = source_path("http://127.0.0.1:1/devstoreaccount1/s1/d/a%20b.txt?sv=x&sig=y", "s1", false).unwrap();
+        assert_eq!(p, vec!["d", "a b.txt"]);
+        assert_eq!(source_path("/s1/x", "s1", false).unwrap(), vec!["x"]);
+        assert!(source_path("http://h/devstoreaccount1/s2/x", "s1", false).is_err());
+    }
 }
