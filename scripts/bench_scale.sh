@@ -5,11 +5,11 @@
 # must stay flat in the share's size (README, "Scale"). Optimised build expected.
 #
 #   bash scripts/bench_scale.sh [AFB_BINARY] [WORK_DIR]     SIZES="1000000 10000000" MEMORY=1GiB
-#   STEPS="scan" SKIP_DRY_RUN=1 SIZES=100000000 ...           the first scan only
 #
 # The re-scan and the dry run see the share's next generation (change=0.001: 0.1% of files modified,
-# added, deleted, directories renamed). After the re-scan: `afb diff` of the two index snapshots (through
-# the change record) and a directory listing with subtree sizes (`ls('/d0000')` and `du` in `afb sql`).
+# added, deleted, directories renamed). Then `afb diff` of the last two index snapshots (through the
+# change record) and a directory listing with subtree sizes (`ls('/d0000')` and `du` in `afb sql`).
+#   STEPS=scan SIZES=100000000 ...     a scan, then the dry run (its scan is the second snapshot)
 # Prints one line per command and size; JSON reports in WORK_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,16 +33,18 @@ for n in $SIZES; do
     /usr/bin/time -v "$AFB" scan "${common[@]}" --memory "$MEMORY" --spill-dir "$w/spill" --json > "$w/$step.json" 2> "$w/$step.time"
     echo "$n files: $step peak RSS $(rss "$w/$step.time"), wall $(wall "$w/$step.time"), $(python3 -c "import json,sys; r=json.load(open('$w/$step.json')); print(f\"{r['entries']} entries, {r['spilled_runs']} spilled runs, {r['list_requests']} list requests\")")"
   done
-  if [ -f "$w/rescan.json" ]; then
-    /usr/bin/time -v "$AFB" diff "${common[@]}" 1 2 --json > "$w/diff.json" 2> "$w/diff.time"
-    echo "$n files: diff 1 2 peak RSS $(rss "$w/diff.time"), wall $(wall "$w/diff.time"), $(python3 -c "import json; r=json.load(open('$w/diff.json')); print({k: v for k, v in r.items() if not isinstance(v, (list, dict))})")"
-    /usr/bin/time -v "$AFB" sql --repo "$w/repo" --tenant t --share big --csv \
-      "SELECT count(*) AS entries, sum(size) AS bytes, sum(du(node_id)) AS subtree_bytes FROM ls('/d0000')" > "$w/ls.csv" 2> "$w/ls.time"
-    echo "$n files: ls /d0000 with du peak RSS $(rss "$w/ls.time"), wall $(wall "$w/ls.time"), $(tail -n1 "$w/ls.csv")"
-  fi
   if [ -z "${SKIP_DRY_RUN:-}" ]; then
     /usr/bin/time -v "$AFB" backup "${common[@]}" --master-key-file "$w/master.key" --dry-run --json > "$w/dry-run.json" 2> "$w/dry-run.time" || { tail -3 "$w/dry-run.time"; }
     echo "$n files: backup --dry-run peak RSS $(rss "$w/dry-run.time"), wall $(wall "$w/dry-run.time")"
+  fi
+  # Each scan and the dry run commit an index snapshot (ids 1, 2, ...): diff the last two, list a directory.
+  last=$(ls "$w/repo/t/big/index/snapshots/"*.json | wc -l)
+  if [ "$last" -ge 2 ]; then
+    /usr/bin/time -v "$AFB" diff "${common[@]}" $((last - 1)) "$last" --json > "$w/diff.json" 2> "$w/diff.time"
+    echo "$n files: diff $((last - 1)) $last peak RSS $(rss "$w/diff.time"), wall $(wall "$w/diff.time"), $(python3 -c "import json; r=json.load(open('$w/diff.json')); print({k: v for k, v in r.items() if not isinstance(v, (list, dict))})")"
+    /usr/bin/time -v "$AFB" sql --repo "$w/repo" --tenant t --share big --csv \
+      "SELECT count(*) AS entries, sum(size) AS bytes, sum(du(node_id)) AS subtree_bytes FROM ls('/d0000')" > "$w/ls.csv" 2> "$w/ls.time"
+    echo "$n files: ls /d0000 with du peak RSS $(rss "$w/ls.time"), wall $(wall "$w/ls.time"), $(tail -n1 "$w/ls.csv")"
   fi
   echo "$n files: index on disk $(du -sb "$w/repo" | cut -f1) bytes; load average $(cut -d' ' -f1-3 /proc/loadavg)"
   kill $EMU; wait $EMU 2>/dev/null || true

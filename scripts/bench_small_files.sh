@@ -72,7 +72,7 @@ restic init > /dev/null
 
 # 1% of the files (every 100th in path order) get their first 4 KiB (or all of it) rewritten, in the
 # share and in the local copy alike.
-python3 - "$WORK/local" <<'EOF'
+.venv/bin/python - "$WORK/local" <<'EOF'
 import os, sys
 from azure.storage.fileshare import ShareServiceClient
 root = sys.argv[1]

@@ -63,6 +63,9 @@ cat "$WORK/jobs.txt"
 failed=$(psql "$url" -qAtc "SELECT count(*) FROM jobs WHERE state <> 'succeeded'")
 [ "$failed" = 0 ] || { echo "FAILED: $failed jobs did not succeed"; exit 1; }
 common=(--repo "$repo" --tenant t --share big --master-key-file "$WORK/master.key")
+snapshots=$(ls "$repo/t/big/snapshots" | wc -l)
+echo "backup snapshots: $snapshots"
+[ "$snapshots" = 1 ] || { echo "FAILED: $snapshots backup snapshots, not exactly one"; exit 1; }
 echo "$("$AFB" verify "${common[@]}" 2>&1 | tail -1)"
 "$AFB" restore "${common[@]}" --path d0001 --target "local:$WORK/restored" > "$WORK/restore.txt"
 CONN="$CONN" OUT="$WORK/restored" .venv/bin/python - <<'PY'
