@@ -26,5 +26,6 @@ pub mod jobs;
 pub mod repository;
 pub mod scan;
 pub mod server;
+pub mod spill;
 pub mod units;
 pub mod web;

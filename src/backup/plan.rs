@@ -190,7 +190,7 @@ impl Plan {
     /// the current snapshot (paths of the nodes to read) and seeks the previous backup's metadata to
     /// `first` with a binary search over its objects.
     pub async fn walk(&self, repo: &Repository, index: &NodeIndex, first: u64, last: u64) -> anyhow::Result<PlanWalk> {
-        let dirmap = DirMap::load(index, &self.current).await?;
+        let dirmap = crate::index::summary::load_dirmap(index, &self.current).await?;
         let versions = match &self.previous {
             Some(p) => Some(PrevVersions::seek(repo, Arc::new(p.backup.clone()), first).await?),
             None => None,

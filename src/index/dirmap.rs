@@ -30,7 +30,7 @@ pub struct SubtreeTotals {
 }
 
 /// Directories of one snapshot. Index 0 is the share root.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct DirMap {
     /// Node ids, ascending; `ids[0] = 0` is the root.
     pub(super) ids: Vec<i64>,

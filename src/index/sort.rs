@@ -309,18 +309,25 @@ fn sort_batches(schema: &SchemaRef, key: usize, batches: Vec<RecordBatch>) -> an
     Ok(Some(take_record_batch(&all, &idx)?))
 }
 
+/// Writes one sorted run (LZ4-compressed Arrow IPC) at `path`, inside a temporary directory of the spill
+/// directory. Any failure to write is the one "spill directory ... no room" error of [`crate::spill`].
 fn write_run(path: &Path, schema: &SchemaRef, sorted: &Option<RecordBatch>) -> anyhow::Result<()> {
-    let file = File::create(path).with_context(|| format!("creating sorted run {}", path.display()))?;
+    // Uncompressed, so at most what the run takes on disk.
+    let run_bytes = sorted.as_ref().map_or(0, |b| b.get_array_memory_size() as u64);
+    let spill_dir = path.parent().and_then(Path::parent).unwrap_or(path);
+    let no_room = |e: &dyn std::fmt::Display| anyhow::anyhow!(crate::spill::no_room(spill_dir, run_bytes, e));
+    let file = File::create(path).map_err(|e| no_room(&e))?;
     let opts = IpcWriteOptions::default().try_with_compression(Some(CompressionType::LZ4_FRAME))?;
-    let mut w = IpcWriter::try_new_with_options(BufWriter::with_capacity(1 << 20, file), schema, opts)?;
+    let mut w = IpcWriter::try_new_with_options(BufWriter::with_capacity(1 << 20, file), schema, opts)
+        .map_err(|e| no_room(&e))?;
     if let Some(b) = sorted {
         let n = b.num_rows();
         for o in (0..n).step_by(RUN_BATCH_ROWS) {
-            w.write(&b.slice(o, RUN_BATCH_ROWS.min(n - o)))
-                .with_context(|| format!("writing sorted run {} (is the disk full?)", path.display()))?;
+            w.write(&b.slice(o, RUN_BATCH_ROWS.min(n - o))).map_err(|e| no_room(&e))?;
         }
     }
-    w.finish().with_context(|| format!("writing sorted run {} (is the disk full?)", path.display()))?;
+    w.finish().map_err(|e| no_room(&e))?;
+    w.into_inner().map_err(|e| no_room(&e))?.into_inner().map_err(|e| no_room(e.error()))?;
     Ok(())
 }
 

@@ -144,7 +144,7 @@ impl SqlSession {
             return Ok(d.clone());
         }
         let m = self.focus.as_ref().ok_or_else(|| anyhow::anyhow!("{}", self.focus_error))?;
-        let d = Arc::new(DirMap::load(&self.repo, m).await?);
+        let d = Arc::new(super::summary::load_dirmap(&self.repo, m).await?);
         let _ = self.dirmap.set(d.clone());
         Ok(d)
     }

@@ -28,7 +28,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Int8Type, Int64Type};
-use futures::StreamExt;
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ProjectionMask;
@@ -106,13 +107,35 @@ async fn store(repo: &NodeIndex, m: &IndexManifest, s: &Summary) -> anyhow::Resu
 
 /// The stored summary of `m`, if there is one. A corrupt one is an error naming its key.
 pub async fn load(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<Option<Summary>> {
+    load_keeping(repo, m, Keep::All).await
+}
+
+/// The directory map of `m` from its stored summary, read as it streams in (memory: the map, never the
+/// object next to it); without a usable stored summary, built by one full read of the snapshot
+/// ([`DirMap::load`]; a corrupt summary is logged). Seconds at 100M nodes where the build takes minutes.
+pub async fn load_dirmap(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<DirMap> {
+    match load_keeping(repo, m, Keep::DirMap).await {
+        Ok(Some(s)) => return Ok(s.dirs),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("{e:#}; building the directory map from the snapshot"),
+    }
+    DirMap::load(repo, m).await
+}
+
+async fn load_keeping(repo: &NodeIndex, m: &IndexManifest, keep: Keep) -> anyhow::Result<Option<Summary>> {
     let Some(key) = summary_key(m) else { return Ok(None) };
-    let bytes = match repo.store().get(&Path::from(key.as_str())).await {
-        Ok(r) => r.bytes().await.with_context(|| format!("reading {key}"))?,
+    let got = match repo.store().get(&Path::from(key.as_str())).await {
+        Ok(r) => r,
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("reading {key}")),
     };
-    Summary::decode(&bytes).with_context(|| format!("{key}: not a valid directory summary")).map(Some)
+    let size = usize::try_from(got.meta.size).with_context(|| format!("{key}: too large"))?;
+    let pieces = got.into_stream().map(|p| p.map_err(anyhow::Error::from)).boxed();
+    let decoded = match Reader::new(pieces, size) {
+        Ok(r) => decode_stream(r, keep).await,
+        Err(e) => Err(e),
+    };
+    decoded.with_context(|| format!("{key}: not a valid directory summary")).map(Some)
 }
 
 /// The stored summary, or (for snapshots committed without one, or with a corrupt one) one built by a
@@ -232,46 +255,171 @@ fn put_u64s(out: &mut Vec<u8>, v: impl Iterator<Item = u64>) {
     }
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
+/// Reads a stored summary piece by piece as it arrives (so decoding never holds the object whole next
+/// to what it decodes), hashing every byte it takes. `left` counts the bytes before the trailing hash
+/// not yet taken; counts are checked against it before anything is allocated.
+struct Reader {
+    pieces: futures::stream::BoxStream<'static, anyhow::Result<Bytes>>,
+    buf: Bytes,
+    left: usize,
+    hasher: blake3::Hasher,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
-        if self.b.len() < n {
-            bail!("truncated");
+impl Reader {
+    /// `size` is the object's length in bytes, trailing hash included.
+    fn new(pieces: futures::stream::BoxStream<'static, anyhow::Result<Bytes>>, size: usize) -> anyhow::Result<Self> {
+        let left = size.checked_sub(32).filter(|&l| l >= MAGIC.len()).context("truncated")?;
+        Ok(Reader { pieces, buf: Bytes::new(), left, hasher: blake3::Hasher::new() })
+    }
+
+    /// Makes `buf` hold at least `n` bytes (n is small: one value).
+    async fn want(&mut self, n: usize) -> anyhow::Result<()> {
+        while self.buf.len() < n {
+            let piece = self.pieces.next().await.transpose()?.context("truncated")?;
+            self.buf = if self.buf.is_empty() { piece } else { [&self.buf[..], &piece[..]].concat().into() };
         }
-        let (a, rest) = self.b.split_at(n);
-        self.b = rest;
-        Ok(a)
+        Ok(())
     }
-    fn u64(&mut self) -> anyhow::Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+
+    /// Takes the next `n` bytes of the body (hashed).
+    async fn take(&mut self, n: usize) -> anyhow::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.take_into(n, |b| out.extend_from_slice(b)).await?;
+        Ok(out)
     }
-    fn count(&mut self, limit: usize) -> anyhow::Result<usize> {
-        let v = self.u64()?;
+
+    /// Hands the next `n` bytes of the body to `sink` in pieces whose lengths are multiples of `unit`.
+    async fn take_units(&mut self, n: usize, unit: usize, mut sink: impl FnMut(&[u8])) -> anyhow::Result<()> {
+        let total = n.checked_mul(unit).filter(|&t| t <= self.left).context("a count is larger than the file")?;
+        self.left -= total;
+        let mut rest = total;
+        while rest > 0 {
+            self.want(unit).await?;
+            let k = (self.buf.len() / unit * unit).min(rest);
+            let b = self.buf.split_to(k);
+            self.hasher.update(&b);
+            sink(&b);
+            rest -= k;
+        }
+        Ok(())
+    }
+
+    async fn take_into(&mut self, n: usize, sink: impl FnMut(&[u8])) -> anyhow::Result<()> {
+        self.take_units(n, 1, sink).await
+    }
+
+    async fn count(&mut self) -> anyhow::Result<usize> {
+        let v = u64::from_le_bytes(self.take(8).await?.try_into().expect("8 bytes"));
         usize::try_from(v)
             .ok()
-            .filter(|&c| c <= limit)
+            .filter(|&c| c <= self.left)
             .ok_or_else(|| anyhow::anyhow!("count {v} is larger than the file"))
     }
-    fn u32s(&mut self, n: usize) -> anyhow::Result<Vec<u32>> {
-        Ok(self
-            .take(n.checked_mul(4).context("overflow")?)?
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().expect("4")))
-            .collect())
+
+    async fn u32s(&mut self, n: usize) -> anyhow::Result<Vec<u32>> {
+        let mut v = Vec::with_capacity(n);
+        self.take_units(n, 4, |b| v.extend(b.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4")))))
+            .await?;
+        Ok(v)
     }
-    fn u64s(&mut self, n: usize) -> anyhow::Result<Vec<u64>> {
-        Ok(self
-            .take(n.checked_mul(8).context("overflow")?)?
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
-            .collect())
+
+    async fn u64s(&mut self, n: usize) -> anyhow::Result<Vec<u64>> {
+        let mut v = Vec::with_capacity(n);
+        self.take_units(n, 8, |b| v.extend(b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8")))))
+            .await?;
+        Ok(v)
     }
-    fn i64s(&mut self, n: usize) -> anyhow::Result<Vec<i64>> {
-        Ok(self.u64s(n)?.into_iter().map(|x| x as i64).collect())
+
+    async fn i64s(&mut self, n: usize) -> anyhow::Result<Vec<i64>> {
+        let mut v = Vec::with_capacity(n);
+        self.take_units(n, 8, |b| v.extend(b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8")))))
+            .await?;
+        Ok(v)
     }
+
+    /// Hashes and drops `n` values of `unit` bytes.
+    async fn skip(&mut self, n: usize, unit: usize) -> anyhow::Result<()> {
+        self.take_units(n, unit, |_| {}).await
+    }
+
+    /// After the body: the trailing hash must match and nothing may follow it.
+    async fn finish(mut self) -> anyhow::Result<()> {
+        if self.left != 0 {
+            bail!("{} trailing bytes", self.left);
+        }
+        self.want(32).await?;
+        let stored = self.buf.split_to(32);
+        if self.hasher.finalize().as_bytes() != &stored[..] {
+            bail!("checksum mismatch");
+        }
+        while let Some(p) = self.pieces.next().await.transpose()? {
+            if !p.is_empty() || !self.buf.is_empty() {
+                bail!("bytes after the checksum");
+            }
+        }
+        if !self.buf.is_empty() {
+            bail!("bytes after the checksum");
+        }
+        Ok(())
+    }
+}
+
+/// What [`decode_stream`] keeps: the whole summary, or the directory map alone (the directory times and
+/// file runs are still read and hashed, then dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    All,
+    DirMap,
+}
+
+/// Parses and checks (hash, counts, internal references) what [`Summary::encode`] wrote, as it arrives.
+async fn decode_stream(mut r: Reader, keep: Keep) -> anyhow::Result<Summary> {
+    if r.take(8).await? != MAGIC {
+        bail!("bad magic (expected {:?})", std::str::from_utf8(MAGIC).unwrap_or(""));
+    }
+    let (n, names_len, n_child, n_runs) = (r.count().await?, r.count().await?, r.count().await?, r.count().await?);
+    let ids = r.i64s(n).await?;
+    let parent = r.u32s(n).await?;
+    let name_end = r.u32s(n).await?;
+    let names = String::from_utf8(r.take(names_len).await?).context("names are not UTF-8")?;
+    let (bytes, files, dirs) = (r.u64s(n).await?, r.u64s(n).await?, r.u64s(n).await?);
+    let totals: Vec<SubtreeTotals> =
+        (0..n).map(|i| SubtreeTotals { bytes: bytes[i], files: files[i], dirs: dirs[i] }).collect();
+    drop((bytes, files, dirs));
+    let dir_mtime = if keep == Keep::All { r.i64s(n).await? } else { r.skip(n, 8).await.map(|()| Vec::new())? };
+    let child_start = r.u32s(n + 1).await?;
+    let child = r.u32s(n_child).await?;
+    let (run_start, run_lo, run_hi) = if keep == Keep::All {
+        (r.u32s(n + 1).await?, r.i64s(n_runs).await?, r.i64s(n_runs).await?)
+    } else {
+        r.skip(n + 1, 4).await?;
+        r.skip(n_runs, 16).await?;
+        (Vec::new(), Vec::new(), Vec::new())
+    };
+    r.finish().await?;
+    // References must stay in range, so lookups never panic.
+    let ok = n >= 1
+        && ids[0] == super::node::ROOT_ID
+        && ids.windows(2).all(|w| w[0] < w[1])
+        && parent.iter().all(|&p| p == u32::MAX || (p as usize) < n)
+        && name_end.windows(2).all(|w| w[0] <= w[1])
+        && name_end.last().is_some_and(|&e| e as usize == names_len)
+        && name_end.iter().all(|&e| names.is_char_boundary(e as usize))
+        && child_start.windows(2).all(|w| w[0] <= w[1])
+        && child_start.last().is_some_and(|&e| e as usize == n_child)
+        && child.iter().all(|&c| (c as usize) < n)
+        && (keep == Keep::DirMap
+            || (run_start.windows(2).all(|w| w[0] <= w[1]) && run_start.last().is_some_and(|&e| e as usize == n_runs)));
+    if !ok {
+        bail!("inconsistent contents");
+    }
+    Ok(Summary {
+        dirs: DirMap { ids, parent, name_end, names, totals, child_start, child },
+        dir_mtime,
+        run_start,
+        run_lo,
+        run_hi,
+    })
 }
 
 impl Summary {
@@ -305,54 +453,10 @@ impl Summary {
 
     /// Parse and check (hash, counts, internal references) what [`encode`](Self::encode) wrote.
     pub fn decode(b: &[u8]) -> anyhow::Result<Summary> {
-        if b.len() < MAGIC.len() + 32 || &b[..8] != MAGIC {
-            bail!("bad magic (expected {:?})", std::str::from_utf8(MAGIC).unwrap_or(""));
-        }
-        let (body, hash) = b.split_at(b.len() - 32);
-        if blake3::hash(body).as_bytes() != hash {
-            bail!("checksum mismatch");
-        }
-        let mut r = Reader { b: &body[8..] };
-        let lim = body.len();
-        let (n, names_len, n_child, n_runs) = (r.count(lim)?, r.count(lim)?, r.count(lim)?, r.count(lim)?);
-        let ids = r.i64s(n)?;
-        let parent = r.u32s(n)?;
-        let name_end = r.u32s(n)?;
-        let names = String::from_utf8(r.take(names_len)?.to_vec()).context("names are not UTF-8")?;
-        let (bytes, files, dirs) = (r.u64s(n)?, r.u64s(n)?, r.u64s(n)?);
-        let dir_mtime = r.i64s(n)?;
-        let child_start = r.u32s(n + 1)?;
-        let child = r.u32s(n_child)?;
-        let run_start = r.u32s(n + 1)?;
-        let run_lo = r.i64s(n_runs)?;
-        let run_hi = r.i64s(n_runs)?;
-        if !r.b.is_empty() {
-            bail!("{} trailing bytes", r.b.len());
-        }
-        // References must stay in range, so lookups never panic.
-        let ok = n >= 1
-            && ids[0] == super::node::ROOT_ID
-            && ids.windows(2).all(|w| w[0] < w[1])
-            && parent.iter().all(|&p| p == u32::MAX || (p as usize) < n)
-            && name_end.windows(2).all(|w| w[0] <= w[1])
-            && name_end.last().is_some_and(|&e| e as usize == names_len)
-            && name_end.iter().all(|&e| names.is_char_boundary(e as usize))
-            && child_start.windows(2).all(|w| w[0] <= w[1])
-            && child_start.last().is_some_and(|&e| e as usize == n_child)
-            && child.iter().all(|&c| (c as usize) < n)
-            && run_start.windows(2).all(|w| w[0] <= w[1])
-            && run_start.last().is_some_and(|&e| e as usize == n_runs);
-        if !ok {
-            bail!("inconsistent contents");
-        }
-        let totals = (0..n).map(|i| SubtreeTotals { bytes: bytes[i], files: files[i], dirs: dirs[i] }).collect();
-        Ok(Summary {
-            dirs: DirMap { ids, parent, name_end, names, totals, child_start, child },
-            dir_mtime,
-            run_start,
-            run_lo,
-            run_hi,
-        })
+        let size = b.len();
+        let one = futures::stream::once(std::future::ready(Ok(Bytes::copy_from_slice(b)))).boxed();
+        // A stream of one ready piece: the future completes on its first poll.
+        decode_stream(Reader::new(one, size)?, Keep::All).now_or_never().expect("no I/O to wait for")
     }
 
     /// Node-id runs (inclusive) that hold every file of directory `dir`; empty for an unknown directory.

@@ -203,26 +203,8 @@ impl RunWriter {
     /// directory), the room the run needs and what is free there.
     fn no_room(&self, e: std::io::Error) -> Error {
         let tmp = self.path.parent().unwrap_or(&self.path);
-        let dir = tmp.parent().unwrap_or(tmp);
-        let free = free_bytes(dir).map_or_else(|| "unknown".to_string(), |b| format!("{b} bytes"));
-        Error::Invalid(format!(
-            "spill directory {}: writing a sorted run of {} bytes failed ({e}); free there: {free}; give --spill-dir a directory with room or raise --memory",
-            dir.display(),
-            self.bytes
-        ))
+        Error::Invalid(crate::spill::no_room(tmp.parent().unwrap_or(tmp), self.bytes, &e))
     }
-}
-
-/// Bytes available to this user on the filesystem holding `dir`.
-fn free_bytes(dir: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs reads a NUL-terminated path and fills one plain struct we own.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    Some(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// Reads fixed-width records of one run in order.

@@ -399,7 +399,8 @@ async fn truncated_or_missing_data_file_is_a_clear_error_naming_it() {
 /// gives, across a base and deltas with renames, moves, deletions, kind changes and new directories.
 #[tokio::test]
 async fn summary_listings_equal_full_reads_in_every_directory_of_every_snapshot() {
-    use afb::index::summary::{DirEntryRow, load};
+    use afb::index::dirmap::DirMap;
+    use afb::index::summary::{DirEntryRow, load, load_dirmap};
     let dir_at = |id: i64, parent: i64, name: &str, mtime: i64| Node { mtime, ..dir(id, parent, name) };
     let d = tempfile::tempdir().unwrap();
     let repo = NodeIndex::open(d.path().to_str().unwrap()).unwrap();
@@ -434,6 +435,8 @@ async fn summary_listings_equal_full_reads_in_every_directory_of_every_snapshot(
     for v in [&v1, &v2, &v3] {
         let m = commit(&repo, v, opts).await;
         let s = load(&repo, &m).await.unwrap().expect("a summary is stored at commit");
+        // The directory map opened from the summary is the one a full read builds.
+        assert_eq!(load_dirmap(&repo, &m).await.unwrap(), DirMap::load(&repo, &m).await.unwrap());
         let rows: Vec<Node> = repo
             .read(&m, None)
             .unwrap()
@@ -463,4 +466,45 @@ async fn summary_listings_equal_full_reads_in_every_directory_of_every_snapshot(
             assert_eq!(got, want, "snapshot {} directory {dir_id}", m.snapshot_id);
         }
     }
+}
+
+/// A stored directory summary is an outside input: a flipped byte, a cut-off end, an inflated count and
+/// bytes after the checksum are each refused with an error naming the object, and the directory map
+/// then comes from a full read of the snapshot instead, identical to the one the summary held.
+#[tokio::test]
+async fn a_damaged_directory_summary_is_refused_and_the_map_is_rebuilt() {
+    use afb::index::dirmap::DirMap;
+    use afb::index::summary::{load, load_dirmap, summary_key};
+    let d = tempfile::tempdir().unwrap();
+    let repo = NodeIndex::open(d.path().to_str().unwrap()).unwrap();
+    let mut nodes = vec![dir(1, 0, "a"), dir(2, 1, "b"), dir(3, 0, "c")];
+    for i in 0..50 {
+        nodes.push(file(10 + i, [0, 1, 2, 3][i as usize % 4], &format!("f{i}"), i));
+    }
+    let m = commit(&repo, &nodes, WriteOptions::default()).await;
+    let key = summary_key(&m).unwrap();
+    let path = d.path().join(&key);
+    let good = std::fs::read(&path).unwrap();
+    let want = DirMap::load(&repo, &m).await.unwrap();
+    assert_eq!(load_dirmap(&repo, &m).await.unwrap(), want);
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x40;
+    let mut inflated = good.clone();
+    inflated[8..16].copy_from_slice(&u64::MAX.to_le_bytes()); // the directory count
+    let damaged = [
+        ("a flipped byte", flipped),
+        ("a cut-off end", good[..good.len() - 5].to_vec()),
+        ("an inflated count", inflated),
+        ("bytes after the checksum", [&good[..], b"x"].concat()),
+        ("an empty object", Vec::new()),
+    ];
+    for (what, bytes) in damaged {
+        std::fs::write(&path, &bytes).unwrap();
+        let err = format!("{:#}", load(&repo, &m).await.unwrap_err());
+        assert!(err.contains(&key) && err.contains("not a valid directory summary"), "{what}: {err}");
+        assert_eq!(load_dirmap(&repo, &m).await.unwrap(), want, "{what}");
+    }
+    std::fs::remove_file(&path).unwrap();
+    assert!(load(&repo, &m).await.unwrap().is_none());
+    assert_eq!(load_dirmap(&repo, &m).await.unwrap(), want);
 }

@@ -899,7 +899,7 @@ async fn prune_whose_spill_directory_has_no_room_fails_in_one_line_and_changes_n
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{stderr}");
-    let shown = format!("spill directory {}: writing a sorted run of 640 bytes failed", spill.path().display());
+    let shown = format!("spill directory {}: writing a sorted run of at most 640 bytes failed", spill.path().display());
     assert!(lines[0].starts_with("afb: error: ") && lines[0].contains(&shown), "{stderr}");
     assert_eq!(files(&repo_dir), before, "nothing changed, the prune lock is gone");
     assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0, "no spill file is left");

@@ -464,3 +464,49 @@ async fn rejected_names_are_counted_and_the_scan_goes_on() {
     assert!(report.rejected[0].starts_with("/: \"/etc/cron.d/x\": "), "{:?}", report.rejected);
     assert!(report.rejected[1].starts_with("/: \"..\": "), "{:?}", report.rejected);
 }
+
+/// A spill directory without room (here: a file-size limit of 64 KiB on the scan's process, so the first
+/// sorted run cannot be written) stops `afb scan` with one line naming the directory and the run's size;
+/// no snapshot is committed and no spill file is left.
+#[tokio::test]
+async fn a_full_spill_directory_is_one_clear_error_and_commits_nothing() {
+    use std::os::unix::process::CommandExt as _;
+    let data = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(afb::emulator::EmulatorConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data: data.path().to_path_buf(),
+        faults: Default::default(),
+        virtual_shares: vec![afb::emulator::virtual_share::VirtualShareSpec::parse("many=30000,seed=5").unwrap()],
+        tls: Default::default(),
+    })
+    .unwrap();
+    let repo_dir = tempfile::tempdir().unwrap();
+    let spill = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_afb"));
+    cmd.args(["scan", "--tenant", "t", "--share", "many", "--memory", "1MiB", "--spill-dir"])
+        .arg(spill.path())
+        .arg("--repo")
+        .arg(repo_dir.path())
+        .env("AZURE_STORAGE_CONNECTION_STRING", emu.connection_string());
+    // SAFETY: setrlimit and signal are async-signal-safe; the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: 64 << 10, rlim_max: 64 << 10 };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let shown = format!("spill directory {}: writing a sorted run of at most ", spill.path().display());
+    assert!(lines[0].starts_with("afb: error: ") && lines[0].contains(&shown), "{stderr}");
+    assert!(lines[0].contains("free there: ") && lines[0].contains("--spill-dir"), "{stderr}");
+    let repo = NodeIndex::open(repo_dir.path().to_str().unwrap()).unwrap();
+    assert!(repo.snapshot_ids("t", "many").await.unwrap().is_empty(), "nothing committed");
+    assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0, "no spill file is left");
+    emu.shutdown().await;
+}
