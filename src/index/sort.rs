@@ -326,8 +326,8 @@ fn write_run(path: &Path, schema: &SchemaRef, sorted: &Option<RecordBatch>) -> a
             w.write(&b.slice(o, RUN_BATCH_ROWS.min(n - o))).map_err(|e| no_room(&e))?;
         }
     }
+    // `finish` writes the footer and flushes the file.
     w.finish().map_err(|e| no_room(&e))?;
-    w.into_inner().map_err(|e| no_room(&e))?.into_inner().map_err(|e| no_room(e.error()))?;
     Ok(())
 }
 

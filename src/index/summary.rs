@@ -284,7 +284,7 @@ impl Reader {
     /// Takes the next `n` bytes of the body (hashed).
     async fn take(&mut self, n: usize) -> anyhow::Result<Vec<u8>> {
         let mut out = Vec::new();
-        self.take_into(n, |b| out.extend_from_slice(b)).await?;
+        self.take_units(n, 1, |b| out.extend_from_slice(b)).await?;
         Ok(out)
     }
 
@@ -304,10 +304,6 @@ impl Reader {
         Ok(())
     }
 
-    async fn take_into(&mut self, n: usize, sink: impl FnMut(&[u8])) -> anyhow::Result<()> {
-        self.take_units(n, 1, sink).await
-    }
-
     async fn count(&mut self) -> anyhow::Result<usize> {
         let v = u64::from_le_bytes(self.take(8).await?.try_into().expect("8 bytes"));
         usize::try_from(v)
@@ -316,25 +312,23 @@ impl Reader {
             .ok_or_else(|| anyhow::anyhow!("count {v} is larger than the file"))
     }
 
-    async fn u32s(&mut self, n: usize) -> anyhow::Result<Vec<u32>> {
+    /// The next `n` little-endian values of `W` bytes each, decoded by `from_le`.
+    async fn values<const W: usize, T>(&mut self, n: usize, from_le: fn([u8; W]) -> T) -> anyhow::Result<Vec<T>> {
         let mut v = Vec::with_capacity(n);
-        self.take_units(n, 4, |b| v.extend(b.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4")))))
-            .await?;
+        self.take_units(n, W, |b| v.extend(b.chunks_exact(W).map(|c| from_le(c.try_into().expect("W bytes"))))).await?;
         Ok(v)
+    }
+
+    async fn u32s(&mut self, n: usize) -> anyhow::Result<Vec<u32>> {
+        self.values(n, u32::from_le_bytes).await
     }
 
     async fn u64s(&mut self, n: usize) -> anyhow::Result<Vec<u64>> {
-        let mut v = Vec::with_capacity(n);
-        self.take_units(n, 8, |b| v.extend(b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8")))))
-            .await?;
-        Ok(v)
+        self.values(n, u64::from_le_bytes).await
     }
 
     async fn i64s(&mut self, n: usize) -> anyhow::Result<Vec<i64>> {
-        let mut v = Vec::with_capacity(n);
-        self.take_units(n, 8, |b| v.extend(b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8")))))
-            .await?;
-        Ok(v)
+        self.values(n, i64::from_le_bytes).await
     }
 
     /// Hashes and drops `n` values of `unit` bytes.

@@ -843,7 +843,6 @@ async fn prune_bench_repository() {
 /// write, and nothing of the repository changes.
 #[tokio::test]
 async fn prune_whose_spill_directory_has_no_room_fails_in_one_line_and_changes_nothing() {
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     let repo_dir = dir.path().join("repo");
     std::fs::create_dir(&repo_dir).unwrap();
@@ -885,15 +884,7 @@ async fn prune_whose_spill_directory_has_no_room_fails_in_one_line_and_changes_n
         .arg("--spill-dir")
         .arg(spill.path());
     // A run of 20 chunk ids is 640 bytes; markers and the lock are smaller than 512.
-    // SAFETY: setrlimit and signal are async-signal-safe; the closure allocates nothing.
-    unsafe {
-        cmd.pre_exec(|| {
-            let limit = libc::rlimit { rlim_cur: 512, rlim_max: 512 };
-            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            Ok(())
-        });
-    }
+    crate::support::limit_file_size(&mut cmd, 512);
     let out = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

@@ -470,7 +470,6 @@ async fn rejected_names_are_counted_and_the_scan_goes_on() {
 /// no snapshot is committed and no spill file is left.
 #[tokio::test]
 async fn a_full_spill_directory_is_one_clear_error_and_commits_nothing() {
-    use std::os::unix::process::CommandExt as _;
     let data = tempfile::tempdir().unwrap();
     let emu = Emulator::start(afb::emulator::EmulatorConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
@@ -488,15 +487,7 @@ async fn a_full_spill_directory_is_one_clear_error_and_commits_nothing() {
         .arg("--repo")
         .arg(repo_dir.path())
         .env("AZURE_STORAGE_CONNECTION_STRING", emu.connection_string());
-    // SAFETY: setrlimit and signal are async-signal-safe; the closure allocates nothing.
-    unsafe {
-        cmd.pre_exec(|| {
-            let limit = libc::rlimit { rlim_cur: 64 << 10, rlim_max: 64 << 10 };
-            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            Ok(())
-        });
-    }
+    crate::support::limit_file_size(&mut cmd, 64 << 10);
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

@@ -8,6 +8,21 @@ pub mod net;
 pub mod nodes;
 pub mod tree;
 
+/// Limits the size of every file `cmd`'s process writes to `bytes` (RLIMIT_FSIZE, with SIGXFSZ ignored so a
+/// write past it fails with EFBIG): a spill directory without room, without filling a real disk.
+pub fn limit_file_size(cmd: &mut std::process::Command, bytes: u64) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: setrlimit and signal are async-signal-safe; the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+}
+
 /// The Azure Files emulator on a free local port, keeping its state in `data`, with `faults` injected.
 pub fn emulator(data: &std::path::Path, faults: afb::emulator::faults::FaultConfig) -> afb::emulator::Emulator {
     afb::emulator::Emulator::start(afb::emulator::EmulatorConfig {
