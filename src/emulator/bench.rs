@@ -1,6 +1,6 @@
 //! `afb bench emulator`: the emulator's raw ceiling, in requests per second with many requests in
 //! flight, for the three requests a backup scan and an incremental backup make most: a listing page,
-//! a small-file GET and a Create File. Requests go through the project's own client (`crate::azure`),
+//! a small-file GET (of the live share and through a share snapshot) and a Create File. Requests go through the project's own client (`crate::azure`),
 //! to an emulator started in this process on a temporary directory (or to `--connection-string`).
 //!
 //! Each operation runs for `--seconds` with `--concurrency` requests in flight; the report gives
@@ -203,6 +203,27 @@ pub async fn run(args: BenchEmulatorArgs) -> anyhow::Result<ExitCode> {
         )
         .await?,
     );
+    // The same files read through a share snapshot, as a backup reads them (the emulator resolves
+    // snapshot paths through its directory cache).
+    let snapshot = share.create_snapshot().await?;
+    let d = share.at_snapshot(&snapshot).directory("small");
+    reports.push(
+        drive(
+            &format!("GET of a {size}-byte file (share snapshot)"),
+            concurrency,
+            duration,
+            u64::MAX,
+            Arc::new(move |i| {
+                let f = d.file(&format!("f{:04}", i % SMALL_FILES));
+                Box::pin(async move {
+                    let (bytes, _) = f.download_range(0, size).await?;
+                    anyhow::ensure!(bytes.len() as u64 == size, "a GET returned {} bytes", bytes.len());
+                    Ok(())
+                })
+            }),
+        )
+        .await?,
+    );
     let (d, p) = (share.directory("create"), Arc::clone(&props));
     reports.push(
         drive(
@@ -223,7 +244,7 @@ pub async fn run(args: BenchEmulatorArgs) -> anyhow::Result<ExitCode> {
     } else {
         for r in &reports {
             println!(
-                "{:<28} {:>9.0} requests/s  ({} requests in {:.1} s, {} in flight; p50 {:.2} ms, p99 {:.2} ms)",
+                "{:<44} {:>9.0} requests/s  ({} requests in {:.1} s, {} in flight; p50 {:.2} ms, p99 {:.2} ms)",
                 r.op, r.requests_per_sec, r.requests, r.seconds, concurrency, r.p50_ms, r.p99_ms
             );
         }

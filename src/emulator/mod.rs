@@ -16,6 +16,7 @@
 mod auth;
 pub mod bench;
 pub mod clock;
+mod dir_cache;
 pub mod error;
 pub mod faults;
 pub mod node;

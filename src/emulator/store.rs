@@ -18,6 +18,7 @@
 //! Every request runs in one transaction ([`Store::run`], [`Store::read`]): changes on the one writer
 //! connection, reads on a pool of reader connections.
 
+use super::dir_cache::DirCache;
 use super::error::{StorageError, StorageResult};
 use super::virtual_share::{VirtualShare, VirtualShareSpec};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -200,6 +201,7 @@ pub struct Store {
     writer: Mutex<Connection>,
     readers: Arc<Readers>,
     virtuals: Arc<Virtuals>,
+    dirs: Arc<DirCache>,
 }
 
 /// Idle reader connections. A request takes one or opens a new one (never waits), and gives it back;
@@ -260,12 +262,17 @@ pub struct ReadTx {
     conn: Option<Connection>,
     readers: Arc<Readers>,
     virtuals: Arc<Virtuals>,
+    dirs: Arc<DirCache>,
 }
 
 impl ReadTx {
     /// Queries within this transaction.
     pub fn db(&self) -> Db<'_> {
-        Db { c: self.conn.as_ref().expect("a ReadTx holds its connection until dropped"), virtuals: &self.virtuals }
+        Db {
+            c: self.conn.as_ref().expect("a ReadTx holds its connection until dropped"),
+            virtuals: &self.virtuals,
+            dirs: &self.dirs,
+        }
     }
 }
 
@@ -302,7 +309,7 @@ impl Store {
         let virtuals =
             virtual_shares.iter().map(|s| (s.name.clone(), Arc::new(VirtualShare::new(s.clone())))).collect();
         let readers = Arc::new(Readers { path, idle: Mutex::new(Vec::new()) });
-        Ok(Store { writer: Mutex::new(conn), readers, virtuals: Arc::new(virtuals) })
+        Ok(Store { writer: Mutex::new(conn), readers, virtuals: Arc::new(virtuals), dirs: Arc::default() })
     }
 
     /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise. A write
@@ -314,7 +321,7 @@ impl Store {
         }
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&Db { c: &tx, virtuals: &self.virtuals })?;
+        let out = f(&Db { c: &tx, virtuals: &self.virtuals, dirs: &self.dirs })?;
         tx.commit()?;
         Ok(out)
     }
@@ -323,7 +330,12 @@ impl Store {
     pub fn read(&self) -> StorageResult<ReadTx> {
         let conn = self.readers.take()?;
         conn.prepare_cached("BEGIN")?.execute([])?;
-        Ok(ReadTx { conn: Some(conn), readers: Arc::clone(&self.readers), virtuals: Arc::clone(&self.virtuals) })
+        Ok(ReadTx {
+            conn: Some(conn),
+            readers: Arc::clone(&self.readers),
+            virtuals: Arc::clone(&self.virtuals),
+            dirs: Arc::clone(&self.dirs),
+        })
     }
 }
 
@@ -393,6 +405,7 @@ fn register_virtual_shares(conn: &mut Connection, specs: &[VirtualShareSpec]) ->
 pub struct Db<'c> {
     c: &'c Connection,
     virtuals: &'c Virtuals,
+    dirs: &'c DirCache,
 }
 
 fn to_i64(id: u64) -> i64 {
@@ -471,6 +484,11 @@ fn node_from_row(r: &Row) -> rusqlite::Result<Node> {
 }
 
 impl Db<'_> {
+    /// Directories of share snapshots by path (see [`DirCache`]).
+    pub fn dir_cache(&self) -> &DirCache {
+        self.dirs
+    }
+
     // ---- shares ----
 
     /// The share `name` at `snapshot` (`""` for the live share).
@@ -575,6 +593,7 @@ impl Db<'_> {
 
     /// Deletes one share version with its tree and any blobs nothing else references.
     pub fn delete_share(&self, sid: i64) -> StorageResult<()> {
+        self.dirs.clear();
         let blobs: Vec<i64> = {
             let mut stmt = self.c.prepare_cached("SELECT DISTINCT blob_id FROM extents WHERE sid = ?1")?;
             stmt.query_map([sid], |r| r.get(0))?.collect::<Result<_, _>>()?

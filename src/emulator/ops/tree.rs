@@ -7,6 +7,7 @@ use crate::emulator::props::{self, PermissionChoice, TimeValue};
 use crate::emulator::request::{Reply, Req};
 use crate::emulator::store::{Db, Extent, Node, ROOT_FILE_ID, ShareRow};
 use http::StatusCode;
+use std::sync::Arc;
 
 /// Longest path below the share, in UTF-16 units.
 const MAX_PATH: usize = 2048;
@@ -119,20 +120,34 @@ pub fn usage(db: &Db, share: &ShareRow) -> StorageResult<i64> {
 }
 
 /// Walks `path` from the root. Fails with `ParentNotFound` if a directory on the way is missing or is
-/// a file.
+/// a file. Under a share snapshot the walk starts at the last directory on the path if the snapshot's
+/// directory cache knows it (one lookup instead of a query per name), and remembers the directories it
+/// passes.
 pub fn resolve(db: &Db, share: &ShareRow, path: &[String]) -> StorageResult<Found> {
-    let mut cur = root(db, share)?;
-    for (i, name) in path.iter().enumerate() {
+    let cache = db.dir_cache();
+    let parent_len = path.len().saturating_sub(1);
+    let (mut cur, start) = match cache.get(share.sid, &share.snapshot, &path[..parent_len]) {
+        Some(dir) => (dir, parent_len),
+        None => {
+            let root = Arc::new(root(db, share)?);
+            cache.put(share.sid, &share.snapshot, &[], &root);
+            (root, 0)
+        }
+    };
+    for (i, name) in path.iter().enumerate().skip(start) {
         if !cur.is_dir {
             return Err(StorageError::parent_not_found());
         }
         match child(db, share, &cur, name)? {
-            Some(n) => cur = n,
-            None if i + 1 == path.len() => return Ok(Found::Missing { parent: cur }),
+            Some(n) => {
+                cur = Arc::new(n);
+                cache.put(share.sid, &share.snapshot, &path[..=i], &cur);
+            }
+            None if i + 1 == path.len() => return Ok(Found::Missing { parent: Arc::unwrap_or_clone(cur) }),
             None => return Err(StorageError::parent_not_found()),
         }
     }
-    Ok(Found::Node(cur))
+    Ok(Found::Node(Arc::unwrap_or_clone(cur)))
 }
 
 /// How to answer when the path names the other kind of item.
