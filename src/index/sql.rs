@@ -18,6 +18,7 @@
 //!   (`*`, `?`, `**`; a pattern without `/` matches names), with a `path` column appended.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
@@ -727,11 +728,29 @@ impl ScalarUDFImpl for DirUdf {
                 let p = arrays[0].as_primitive::<Int64Type>();
                 let names = arrays[1].as_string::<i32>();
                 let mut b = StringBuilder::with_capacity(n, n * 48);
+                // Rows of one directory mostly follow each other (node ids are given in scan order), so
+                // a directory's path is looked up once per run of its rows, not once per row. `prefix`
+                // is the path of `parent` without a trailing `/` ("" for the root).
+                let mut last: Option<(i64, Option<String>)> = None;
                 for i in 0..n {
                     if p.is_null(i) || names.is_null(i) {
                         b.append_null();
-                    } else {
-                        b.append_option(d.path_of(p.value(i), names.value(i)));
+                        continue;
+                    }
+                    let parent = p.value(i);
+                    if last.as_ref().is_none_or(|(id, _)| *id != parent) {
+                        let prefix = d.path(parent).map(|dir| if dir == "/" { String::new() } else { dir });
+                        last = Some((parent, prefix));
+                    }
+                    match last.as_ref().and_then(|(_, prefix)| prefix.as_deref()) {
+                        Some(prefix) => {
+                            b.write_str(prefix)
+                                .and_then(|()| b.write_char('/'))
+                                .and_then(|()| b.write_str(names.value(i)))
+                                .map_err(|e| DataFusionError::Execution(format!("path(): {e}")))?;
+                            b.append_value("");
+                        }
+                        None => b.append_null(),
                     }
                 }
                 Arc::new(b.finish())
