@@ -21,7 +21,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::BatchStream;
 use super::manifest::share_prefix;
-use super::parquet_io::{FileWriter, ParquetTuning, open_stream};
+use super::parquet_io::{FileWriter, IdRuns, ParquetTuning, open_stream_in};
 
 /// Pairs per batch, read and written.
 const BATCH_ROWS: usize = 8192;
@@ -77,9 +77,20 @@ pub async fn open(
     share: &str,
     snapshot_id: i64,
 ) -> anyhow::Result<Option<HashLayer>> {
+    open_in(store, tenant, share, snapshot_id, None).await
+}
+
+/// [`open`], reading only the pages that may hold ids of `runs` (`None`: all).
+async fn open_in(
+    store: &Arc<dyn ObjectStore>,
+    tenant: &str,
+    share: &str,
+    snapshot_id: i64,
+    runs: Option<&IdRuns>,
+) -> anyhow::Result<Option<HashLayer>> {
     let key = hashes_key(tenant, share, snapshot_id);
     let Some(size) = layer_size(store, &key).await? else { return Ok(None) };
-    let stream = open_stream(store, &key, Some(size), &hashes_schema(), BATCH_ROWS).await?;
+    let stream = open_stream_in(store, &key, Some(size), &hashes_schema(), BATCH_ROWS, runs).await?;
     Ok(Some(HashLayer { key, stream, batch: None, pos: 0, last: None }))
 }
 
@@ -140,15 +151,17 @@ pub async fn hash_of(layer: &mut Option<HashLayer>, id: i64) -> anyhow::Result<O
 }
 
 /// `rows` (node rows sorted by `node_id`, with a `xorhash` column) with the hashes of the hash layer of
-/// snapshot `snapshot_id` put in. The layer is looked up when the stream is first polled.
+/// snapshot `snapshot_id` put in. The layer is looked up when the stream is first polled. With `runs`,
+/// only the layer's pages that may hold those ids are read: the hashes of ids in `runs` are exact.
 pub fn apply(
     store: Arc<dyn ObjectStore>,
     tenant: String,
     share: String,
     snapshot_id: i64,
     rows: BatchStream,
+    runs: Option<Arc<IdRuns>>,
 ) -> BatchStream {
-    futures::stream::once(async move { (open(&store, &tenant, &share, snapshot_id).await, rows) })
+    futures::stream::once(async move { (open_in(&store, &tenant, &share, snapshot_id, runs.as_deref()).await, rows) })
         .flat_map(|(layer, rows)| match layer {
             Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
             Ok(None) => rows,

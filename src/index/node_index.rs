@@ -19,7 +19,7 @@ use super::manifest::{
     FORMAT, IndexManifest, Layer, LayerKind, check_id, manifest_key, share_prefix, snapshot_id_from_key,
 };
 use super::node::{col, node_schema};
-use super::parquet_io::open_stream;
+use super::parquet_io::{IdRuns, open_stream_in};
 
 /// Rows per batch produced by readers.
 pub const READ_BATCH_ROWS: usize = 8192;
@@ -147,15 +147,38 @@ impl NodeIndex {
     /// output has the selected columns in schema order. `None` reads every column. The merge runs in its
     /// own task, so two snapshots read side by side decode on two cores.
     pub fn read(&self, m: &IndexManifest, columns: Option<&[usize]>) -> anyhow::Result<BatchStream> {
-        let rows = self.read_layers(m, columns)?;
+        self.read_in(m, columns, None)
+    }
+
+    /// [`Self::read`] of the ids in `runs` (`None`: every id): from every layer (and the hash layer) only
+    /// the pages that may hold them are read. The rows of those ids are exact; rows of other ids in
+    /// the same pages come too and may be stale (a newer layer's page holding them may have been
+    /// skipped), so a reader filters the output with [`in_runs`](super::parquet_io::in_runs).
+    pub fn read_in(
+        &self,
+        m: &IndexManifest,
+        columns: Option<&[usize]>,
+        runs: Option<Arc<IdRuns>>,
+    ) -> anyhow::Result<BatchStream> {
+        let rows = self.read_layers_in(m, columns, runs.clone())?;
         if columns.is_some_and(|c| !c.contains(&col::XORHASH)) {
             return Ok(rows);
         }
-        Ok(super::hashes::apply(self.store.clone(), m.tenant_id.clone(), m.share_id.clone(), m.snapshot_id, rows))
+        Ok(super::hashes::apply(self.store.clone(), m.tenant_id.clone(), m.share_id.clone(), m.snapshot_id, rows, runs))
     }
 
     /// [`Self::read`] without the hash layer: the rows as the snapshot's own layers store them.
     pub fn read_layers(&self, m: &IndexManifest, columns: Option<&[usize]>) -> anyhow::Result<BatchStream> {
+        self.read_layers_in(m, columns, None)
+    }
+
+    /// [`Self::read_layers`] of the pages that may hold the ids of `runs`, see [`Self::read_in`].
+    fn read_layers_in(
+        &self,
+        m: &IndexManifest,
+        columns: Option<&[usize]>,
+        runs: Option<Arc<IdRuns>>,
+    ) -> anyhow::Result<BatchStream> {
         let mut cols: Vec<usize> =
             columns.map(|c| c.to_vec()).unwrap_or_else(|| (0..node_schema().fields().len()).collect());
         cols.push(col::NODE_ID);
@@ -169,7 +192,7 @@ impl NodeIndex {
         let store = self.store.clone();
         let layers = m.layers.clone();
         tokio::spawn(async move {
-            let result = merge_layers(&store, &layers, schema, &tx).await;
+            let result = merge_layers(&store, &layers, schema, runs.as_deref(), &tx).await;
             if let Err(e) = result {
                 let _ = tx.send(Err(e)).await;
             }
@@ -260,6 +283,7 @@ async fn merge_layers(
     store: &Arc<dyn ObjectStore>,
     layers: &[Layer],
     schema: SchemaRef,
+    runs: Option<&IdRuns>,
     tx: &tokio::sync::mpsc::Sender<anyhow::Result<RecordBatch>>,
 ) -> anyhow::Result<()> {
     // rows[l] / dels[l] for layer l; dels[0] is always None (a base deletes nothing).
@@ -267,12 +291,12 @@ async fn merge_layers(
     let mut dels = Vec::new();
     for l in layers {
         rows.push(Cursor::new(
-            open_stream(store, &l.nodes.key, Some(l.nodes.bytes), &schema, READ_BATCH_ROWS).await?,
+            open_stream_in(store, &l.nodes.key, Some(l.nodes.bytes), &schema, READ_BATCH_ROWS, runs).await?,
             &l.nodes.key,
         ));
         dels.push(match &l.deleted {
             Some(d) => Some(Cursor::new(
-                open_stream(store, &d.key, Some(d.bytes), &deleted_schema(), READ_BATCH_ROWS).await?,
+                open_stream_in(store, &d.key, Some(d.bytes), &deleted_schema(), READ_BATCH_ROWS, runs).await?,
                 &d.key,
             )),
             None => None,

@@ -17,13 +17,15 @@ use object_store::ObjectStore;
 use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
-use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::arrow::{AsyncArrowWriter, ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnPath;
 
 use super::BatchStream;
@@ -178,15 +180,38 @@ pub async fn open_stream(
     expected: &Schema,
     batch_rows: usize,
 ) -> anyhow::Result<BatchStream> {
+    open_stream_in(store, key, size, expected, batch_rows, None).await
+}
+
+/// [`open_stream`] of a file sorted by its first column (`node_id`), reading with `runs` only the pages
+/// that may hold ids in them (see [`select_runs`]); rows of those pages outside `runs` come too, so a
+/// reader that needs exactly the ids of `runs` filters with [`in_runs`]. `None` reads every row.
+pub async fn open_stream_in(
+    store: &Arc<dyn ObjectStore>,
+    key: &str,
+    size: Option<u64>,
+    expected: &Schema,
+    batch_rows: usize,
+    runs: Option<&IdRuns>,
+) -> anyhow::Result<BatchStream> {
     let path = Path::from(key);
     let size = match size {
         Some(s) => s,
         None => store.head(&path).await.with_context(|| format!("{key}: cannot stat"))?.size,
     };
-    let reader = StoreReader::new(store.clone(), path, size, PageIndexPolicy::Skip);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+    let policy = if runs.is_some() { PageIndexPolicy::Optional } else { PageIndexPolicy::Skip };
+    let reader = StoreReader::new(store.clone(), path, size, policy);
+    let options = ArrowReaderOptions::new().with_page_index_policy(policy);
+    let mut builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options)
         .await
         .with_context(|| format!("{key}: not a readable Parquet file"))?;
+    if let Some(runs) = runs {
+        let (groups, selection) = select_runs(builder.metadata(), runs);
+        if groups.is_empty() {
+            return Ok(futures::stream::empty().boxed());
+        }
+        builder = builder.with_row_groups(groups).with_row_selection(selection);
+    }
     let file_schema = builder.schema().clone();
     let mut indices = Vec::with_capacity(expected.fields().len());
     for f in expected.fields() {
@@ -233,6 +258,78 @@ pub async fn open_stream(
             RecordBatch::try_new(expected.clone(), cols).with_context(|| format!("{key}: unexpected columns"))
         })
         .boxed())
+}
+
+/// Inclusive ranges of `node_id` values (as the INT64 column holds them), ascending and disjoint.
+pub type IdRuns = [(i64, i64)];
+
+/// Whether `id` falls in one of `runs`.
+pub fn in_runs(runs: &IdRuns, id: i64) -> bool {
+    let i = runs.partition_point(|r| r.1 < id);
+    i < runs.len() && runs[i].0 <= id
+}
+
+/// Whether `[lo, hi]` overlaps one of `runs`.
+pub fn overlaps(runs: &IdRuns, lo: i64, hi: i64) -> bool {
+    let i = runs.partition_point(|r| r.1 < lo);
+    i < runs.len() && runs[i].0 <= hi
+}
+
+/// The row groups, and the rows in them, of a file sorted by its first column (`node_id`) that may hold
+/// ids of `runs`: pages whose id range overlaps a run, from the page index when the file has one, else
+/// whole row groups by their statistics (a page or group without statistics is read).
+pub fn select_runs(md: &ParquetMetaData, runs: &IdRuns) -> (Vec<usize>, RowSelection) {
+    let mut groups = Vec::new();
+    let mut selection: Vec<RowSelector> = Vec::new();
+    for rg in 0..md.num_row_groups() {
+        let rows = md.row_group(rg).num_rows() as usize;
+        let pages = md
+            .column_index()
+            .and_then(|ci| ci.get(rg))
+            .and_then(|c| c.first())
+            .zip(md.offset_index().and_then(|oi| oi.get(rg)).and_then(|c| c.first()));
+        let mut rg_sel: Vec<RowSelector> = Vec::new();
+        match pages {
+            Some((ColumnIndexMetaData::INT64(ci), oi)) => {
+                let locs = oi.page_locations();
+                for (p, loc) in locs.iter().enumerate() {
+                    let start = loc.first_row_index as usize;
+                    let end = locs.get(p + 1).map_or(rows, |l| l.first_row_index as usize);
+                    let hit = match (ci.min_value(p), ci.max_value(p)) {
+                        (Some(&lo), Some(&hi)) => overlaps(runs, lo, hi),
+                        _ => true,
+                    };
+                    push_selector(&mut rg_sel, end - start, hit);
+                }
+            }
+            _ => {
+                let hit = match md.row_group(rg).column(0).statistics() {
+                    Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
+                        (Some(&lo), Some(&hi)) => overlaps(runs, lo, hi),
+                        _ => true,
+                    },
+                    _ => true,
+                };
+                push_selector(&mut rg_sel, rows, hit);
+            }
+        }
+        if rg_sel.iter().any(|s| !s.skip) {
+            groups.push(rg);
+            selection.extend(rg_sel);
+        }
+    }
+    (groups, RowSelection::from(selection))
+}
+
+/// Appends `n` rows, taken or skipped, merging with the last selector of the same kind.
+fn push_selector(sel: &mut Vec<RowSelector>, n: usize, take: bool) {
+    if n == 0 {
+        return;
+    }
+    match sel.last_mut() {
+        Some(l) if l.skip != take => l.row_count += n,
+        _ => sel.push(if take { RowSelector::select(n) } else { RowSelector::skip(n) }),
+    }
 }
 
 /// Whether a column stored as `got` reads as `want` without loss: nanosecond times stored as plain
@@ -312,5 +409,23 @@ impl AsyncFileReader for StoreReader {
                 .await?;
             Ok(Arc::new(m))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_lookup() {
+        let runs = [(5, 9), (100, 100), (2000, 3000)];
+        assert!(in_runs(&runs, 5) && in_runs(&runs, 9) && in_runs(&runs, 100) && in_runs(&runs, 2500));
+        assert!(!in_runs(&runs, 4) && !in_runs(&runs, 10) && !in_runs(&runs, 3001));
+        assert!(
+            overlaps(&runs, 0, 5)
+                && overlaps(&runs, 10, 100)
+                && !overlaps(&runs, 10, 99)
+                && !overlaps(&runs, 3001, 9999)
+        );
     }
 }

@@ -48,6 +48,7 @@ use super::diff::{Change, diff_snapshots};
 use super::dirmap::{DirMap, glob_match};
 use super::manifest::{IndexManifest, LayerKind};
 use super::node::{NodeColumns, col, node_schema, time_type};
+use super::parquet_io::{IdRuns, in_runs};
 
 /// The snapshot path functions resolve against.
 #[derive(Debug, Clone, Default)]
@@ -874,14 +875,28 @@ impl TableProvider for WalkTable {
         let full = walk_schema();
         let projection: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..full.fields().len()).collect());
         let out = Arc::new(full.project(&projection)?);
+        // A listing reads only the pages that may hold the directory's entries, found in the summary
+        // stored with the snapshot; without a usable summary, every row.
+        let runs: Option<Arc<IdRuns>> = match &self.filter {
+            WalkFilter::Parent(dir) => match super::summary::load(&self.repo, &self.m).await {
+                Ok(Some(summary)) => Some(summary.entry_runs(*dir).into()),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!("ls(): {e:#}; reading every row");
+                    None
+                }
+            },
+            WalkFilter::Glob(_) => None,
+        };
         let (repo, m, d, filter, out2) =
             (self.repo.clone(), self.m.clone(), self.d.clone(), self.filter.clone(), out.clone());
         let part = FnPartition {
             schema: out.clone(),
             make: Box::new(move || {
                 let (d, filter, out, projection) = (d.clone(), filter.clone(), out2.clone(), projection.clone());
+                let wanted = runs.clone();
                 Ok(repo
-                    .read(&m, None)?
+                    .read_in(&m, None, runs.clone())?
                     .map(move |b| {
                         let b = b?;
                         let c = NodeColumns::new(&b);
@@ -890,7 +905,9 @@ impl TableProvider for WalkTable {
                         for i in 0..c.len() {
                             let (p, name) = (c.parent_id.value(i), c.name.value(i));
                             let ok = match &filter {
-                                WalkFilter::Parent(id) => p == *id,
+                                WalkFilter::Parent(id) => {
+                                    p == *id && wanted.as_deref().is_none_or(|r| in_runs(r, c.node_id.value(i)))
+                                }
                                 WalkFilter::Glob(_) => true,
                             };
                             if !ok {

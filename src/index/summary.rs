@@ -33,16 +33,15 @@ use futures::{FutureExt, StreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use parquet::file::metadata::PageIndexPolicy;
-use parquet::file::page_index::column_index::ColumnIndexMetaData;
-use parquet::file::statistics::Statistics;
 
 use super::NodeIndex;
 use super::dirmap::{DirMap, SubtreeTotals};
 use super::manifest::{FileRef, IndexManifest, share_prefix};
 use super::node::{NodeKind, col, time_values};
+use super::parquet_io::{in_runs, select_runs};
 
 const MAGIC: &[u8; 8] = b"AFBDIRS2";
 /// Two files of a directory whose ids differ by at most this much share a run.
@@ -460,6 +459,22 @@ impl Summary {
         (a..b).map(|k| (self.run_lo[k], self.run_hi[k])).collect()
     }
 
+    /// Node-id runs (inclusive, ascending, disjoint) holding every entry of directory `dir`: the runs of
+    /// its files and the ids of its subdirectories. Empty for an unknown or empty directory.
+    pub fn entry_runs(&self, dir: i64) -> Vec<(i64, i64)> {
+        let mut runs = self.runs(dir);
+        runs.extend(self.dirs.subdirs(dir).map(|(_, id, _)| (id, id)));
+        runs.sort_unstable();
+        let mut out: Vec<(i64, i64)> = Vec::with_capacity(runs.len());
+        for (lo, hi) in runs {
+            match out.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => out.push((lo, hi)),
+            }
+        }
+        out
+    }
+
     /// The subdirectories of directory `dir` (unsorted), from the summary alone.
     pub fn list_subdirs(&self, dir: i64) -> Vec<DirEntryRow> {
         self.dirs
@@ -532,16 +547,6 @@ impl Summary {
     }
 }
 
-fn in_runs(runs: &[(i64, i64)], id: i64) -> bool {
-    let i = runs.partition_point(|r| r.1 < id);
-    i < runs.len() && runs[i].0 <= id
-}
-
-fn overlaps(runs: &[(i64, i64)], lo: i64, hi: i64) -> bool {
-    let i = runs.partition_point(|r| r.1 < lo);
-    i < runs.len() && runs[i].0 <= hi
-}
-
 /// Rows of one file (sorted by `node_id`, first column) in pages that may hold ids of `runs`, with
 /// `columns` (indices in file order). Uses the page index when the file has one, else row-group stats.
 async fn read_runs(
@@ -556,53 +561,14 @@ async fn read_runs(
     let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, opts)
         .await
         .with_context(|| format!("{}: not a readable Parquet file", f.key))?;
-    let md = builder.metadata().clone();
-    let mut groups = Vec::new();
-    let mut sel: Vec<RowSelector> = Vec::new();
-    for rg in 0..md.num_row_groups() {
-        let rows = md.row_group(rg).num_rows() as usize;
-        let pages = md
-            .column_index()
-            .and_then(|ci| ci.get(rg))
-            .and_then(|c| c.first())
-            .zip(md.offset_index().and_then(|oi| oi.get(rg)).and_then(|c| c.first()));
-        let mut rg_sel: Vec<RowSelector> = Vec::new();
-        match pages {
-            Some((ColumnIndexMetaData::INT64(ci), oi)) => {
-                let locs = oi.page_locations();
-                for (p, loc) in locs.iter().enumerate() {
-                    let start = loc.first_row_index as usize;
-                    let end = locs.get(p + 1).map_or(rows, |l| l.first_row_index as usize);
-                    let hit = match (ci.min_value(p), ci.max_value(p)) {
-                        (Some(&lo), Some(&hi)) => overlaps(runs, lo, hi),
-                        _ => true,
-                    };
-                    push_sel(&mut rg_sel, end - start, hit);
-                }
-            }
-            _ => {
-                let hit = match md.row_group(rg).column(0).statistics() {
-                    Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
-                        (Some(&lo), Some(&hi)) => overlaps(runs, lo, hi),
-                        _ => true,
-                    },
-                    _ => true,
-                };
-                push_sel(&mut rg_sel, rows, hit);
-            }
-        }
-        if rg_sel.iter().any(|s| !s.skip) {
-            groups.push(rg);
-            sel.extend(rg_sel);
-        }
-    }
+    let (groups, selection) = select_runs(builder.metadata(), runs);
     if groups.is_empty() {
         return Ok(Vec::new());
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), columns.iter().copied());
     let mut s = builder
         .with_row_groups(groups)
-        .with_row_selection(RowSelection::from(sel))
+        .with_row_selection(selection)
         .with_projection(mask)
         .with_batch_size(8192)
         .build()
@@ -612,32 +578,4 @@ async fn read_runs(
         out.push(b.with_context(|| format!("{}: corrupt Parquet data", f.key))?);
     }
     Ok(out)
-}
-
-fn push_sel(sel: &mut Vec<RowSelector>, n: usize, take: bool) {
-    if n == 0 {
-        return;
-    }
-    match sel.last_mut() {
-        Some(l) if l.skip != take => l.row_count += n,
-        _ => sel.push(if take { RowSelector::select(n) } else { RowSelector::skip(n) }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn runs_lookup() {
-        let runs = [(5, 9), (100, 100), (2000, 3000)];
-        assert!(in_runs(&runs, 5) && in_runs(&runs, 9) && in_runs(&runs, 100) && in_runs(&runs, 2500));
-        assert!(!in_runs(&runs, 4) && !in_runs(&runs, 10) && !in_runs(&runs, 3001));
-        assert!(
-            overlaps(&runs, 0, 5)
-                && overlaps(&runs, 10, 100)
-                && !overlaps(&runs, 10, 99)
-                && !overlaps(&runs, 3001, 9999)
-        );
-    }
 }

@@ -272,3 +272,44 @@ async fn the_parquet_scan_of_a_base_and_the_merge_of_layers_answer_alike() {
     assert!(run(plan("copy")).await.contains("DataSourceExec"), "a base alone is read by the Parquet scan");
     assert!(!run(plan("files")).await.contains("DataSourceExec"), "base and deltas are merged");
 }
+
+/// `ls()` reads only the pages its directory's entries can be in (the summary's runs); on a history of
+/// base + deltas (modified, deleted, added rows, directory renames) written in pages of 64 rows, every
+/// directory's listing must equal the rows a full read of `current_nodes` gives for that parent.
+#[tokio::test]
+async fn ls_through_the_summary_runs_equals_a_full_read() {
+    use afb::index::parquet_io::ParquetTuning;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
+    let opts = || WriteOptions { parquet: ParquetTuning { page_rows: 64, ..Default::default() }, ..Default::default() };
+    let mut w = repo.begin("acme", "files", opts()).await.unwrap();
+    for b in SyntheticShare::new(5, NODES).batches(1000) {
+        w.write(&b).await.unwrap();
+    }
+    let mut m = w.commit(None).await.unwrap();
+    for seed in [6, 7] {
+        m = write_mutated(&repo, "acme", "files", &m, Mutation { dir_renames: 3, ..Default::default() }, seed, opts())
+            .await
+            .unwrap();
+    }
+    assert_eq!(m.layers.len(), 3, "a base and two deltas");
+    let s = SqlSession::new(repo, Focus::default()).await.unwrap();
+    let rows = |b: Vec<RecordBatch>| afb::index::sql::render(&b, afb::index::sql::OutputFormat::Csv).unwrap();
+    let dirs =
+        s.query("SELECT path(node_id) AS p FROM current_nodes WHERE kind = 1 ORDER BY node_id LIMIT 40").await.unwrap();
+    let mut listed = 0;
+    for b in &dirs {
+        for p in b.column(0).as_string::<i32>().iter().flatten() {
+            let cols = "node_id, parent_id, name, kind, size, mtime, ctime, attributes, xorhash";
+            let got = rows(s.query(&format!("SELECT {cols} FROM ls('{p}') ORDER BY node_id")).await.unwrap());
+            let want = rows(
+                s.query(&format!("SELECT {cols} FROM current_nodes WHERE parent_id = dir_id('{p}') ORDER BY node_id"))
+                    .await
+                    .unwrap(),
+            );
+            assert_eq!(got, want, "ls('{p}')");
+            listed += got.lines().count().saturating_sub(1);
+        }
+    }
+    assert!(listed > 100, "the directories listed hold {listed} entries");
+}
