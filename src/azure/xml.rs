@@ -116,6 +116,22 @@ pub fn walk(body: &[u8], mut on: impl FnMut(Step<'_>) -> Result<(), XmlError>) -
     Ok(())
 }
 
+/// [`walk`] of a document whose root element must be `<root>` (any other root fails before `on` sees it).
+pub fn walk_root(
+    body: &[u8],
+    root: &str,
+    mut on: impl FnMut(Step<'_>) -> Result<(), XmlError>,
+) -> Result<(), XmlError> {
+    walk(body, |step| {
+        if let Step::Open([only]) = step
+            && only.name != root
+        {
+            return Err(XmlError(format!("unexpected root <{}>, expected <{root}>", only.name)));
+        }
+        on(step)
+    })
+}
+
 fn open_frame(start: &quick_xml::events::BytesStart<'_>) -> Result<Frame, XmlError> {
     let mut attrs = Vec::new();
     for a in start.attributes() {
@@ -169,20 +185,16 @@ pub fn parse_list_directory(body: &[u8]) -> Result<ListPage, XmlError> {
     let mut current: Option<Entry> = None;
     // The encoded text of the current entry's name when it does not decode to UTF-8.
     let mut name_not_utf8: Option<String> = None;
-    let mut root_ok = false;
-    walk(body, |step| {
+    walk_root(body, "EnumerationResults", |step| {
         match step {
             Step::Open(path) => {
                 let mut it = names(path);
-                match (it.next(), it.next(), it.next(), it.next()) {
-                    (Some("EnumerationResults"), None, _, _) => root_ok = true,
-                    (Some(_), None, _, _) => return Err(XmlError(format!("unexpected root <{}>", path[0].name))),
-                    (Some("EnumerationResults"), Some("Entries"), Some(kind @ ("File" | "Directory")), None) => {
-                        let kind = if kind == "File" { EntryKind::File } else { EntryKind::Directory };
-                        current = Some(Entry::new(kind, ""));
-                        name_not_utf8 = None;
-                    }
-                    _ => {}
+                if let (Some("EnumerationResults"), Some("Entries"), Some(kind @ ("File" | "Directory")), None) =
+                    (it.next(), it.next(), it.next(), it.next())
+                {
+                    let kind = if kind == "File" { EntryKind::File } else { EntryKind::Directory };
+                    current = Some(Entry::new(kind, ""));
+                    name_not_utf8 = None;
                 }
             }
             Step::Close(path) => {
@@ -243,9 +255,6 @@ pub fn parse_list_directory(body: &[u8]) -> Result<ListPage, XmlError> {
         }
         Ok(())
     })?;
-    if !root_ok {
-        return Err(XmlError("no <EnumerationResults>".into()));
-    }
     Ok(page)
 }
 
@@ -253,12 +262,9 @@ pub fn parse_list_directory(body: &[u8]) -> Result<ListPage, XmlError> {
 pub fn parse_list_shares(body: &[u8]) -> Result<SharesPage, XmlError> {
     let mut page = SharesPage::default();
     let mut current: Option<ShareItem> = None;
-    let mut root_ok = false;
-    walk(body, |step| {
+    walk_root(body, "EnumerationResults", |step| {
         match step {
             Step::Open(path) => match path.len() {
-                1 if path[0].name == "EnumerationResults" => root_ok = true,
-                1 => return Err(XmlError(format!("unexpected root <{}>", path[0].name))),
                 3 if path[1].name == "Shares" && path[2].name == "Share" => current = Some(ShareItem::default()),
                 _ => {}
             },
@@ -298,9 +304,6 @@ pub fn parse_list_shares(body: &[u8]) -> Result<SharesPage, XmlError> {
         }
         Ok(())
     })?;
-    if !root_ok {
-        return Err(XmlError("no <EnumerationResults>".into()));
-    }
     Ok(page)
 }
 
@@ -316,15 +319,8 @@ pub struct RangesPage {
 pub fn parse_ranges(body: &[u8]) -> Result<RangesPage, XmlError> {
     let mut page = RangesPage::default();
     let (mut start, mut end): (Option<u64>, Option<u64>) = (None, None);
-    let mut root_ok = false;
-    walk(body, |step| {
+    walk_root(body, "Ranges", |step| {
         match step {
-            Step::Open(path) if path.len() == 1 => {
-                if path[0].name != "Ranges" {
-                    return Err(XmlError(format!("unexpected root <{}>", path[0].name)));
-                }
-                root_ok = true;
-            }
             Step::Open(path) if path.len() == 2 => (start, end) = (None, None),
             Step::Open(_) => {}
             Step::Close(path) => {
@@ -349,9 +345,6 @@ pub fn parse_ranges(body: &[u8]) -> Result<RangesPage, XmlError> {
         }
         Ok(())
     })?;
-    if !root_ok {
-        return Err(XmlError("no <Ranges>".into()));
-    }
     Ok(page)
 }
 

@@ -34,18 +34,23 @@ pub struct Origin {
     pub https: bool,
 }
 
+/// What a request asks for: the decoded share name and path below it, what its operation needs, the
+/// time it arrived (Unix nanoseconds, the emulator's clock) and where it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Access<'a> {
+    pub share: &'a str,
+    pub path: &'a [String],
+    pub need: Need,
+    pub now: i64,
+    pub origin: Origin,
+}
+
 /// Checks that the request is signed with the account key (Shared Key or SAS) and, for a SAS, that it
-/// is valid now, from `origin`, and grants `need`. `share` and `path` are the decoded share name and
-/// path below it; `policy` looks up a stored access policy of the share by id (for a SAS with `si`).
-#[allow(clippy::too_many_arguments)]
+/// is valid at `access.now`, from `access.origin`, and grants `access.need`; `policy` looks up a stored access policy of the share by id (for a SAS with `si`).
 pub fn check(
     key: &[u8],
     parts: &Parts,
-    share: &str,
-    path: &[String],
-    need: Need,
-    now: i64,
-    origin: Origin,
+    access: Access,
     policy: impl FnOnce(&str) -> StorageResult<Option<AccessPolicy>>,
 ) -> StorageResult<()> {
     let raw_path = parts.uri.path();
@@ -81,22 +86,18 @@ pub fn check(
         return Ok(());
     }
     if raw_query.split('&').any(|p| p.starts_with("sig=")) {
-        return check_sas(key, &SasFields::parse(raw_query), share, path, need, now, origin, policy);
+        return check_sas(key, &SasFields::parse(raw_query), access, policy);
     }
     Err(StorageError::no_authentication_information())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn check_sas(
     key: &[u8],
     sas: &SasFields,
-    share: &str,
-    path: &[String],
-    need: Need,
-    now: i64,
-    origin: Origin,
+    access: Access,
     policy: impl FnOnce(&str) -> StorageResult<Option<AccessPolicy>>,
 ) -> StorageResult<()> {
+    let Access { share, path, need, now, origin } = access;
     let stored = if sas.identifier.is_empty() {
         None
     } else if sas.is_account_sas() {

@@ -176,7 +176,7 @@ async fn serve(app: &Arc<App>, request: Request) -> StorageResult<(Reply, Option
     let origin = auth::Origin { ip: peer.map(|p| p.addr.ip()), https: peer.is_some_and(|p| p.https) };
     // A SAS naming a stored access policy reads it (one small read; only such requests do).
     let policy = |id: &str| app.store.run(false, |db| Ok(db.access_policies(&share)?.into_iter().find(|p| p.id == id)));
-    auth::check(&app.key, &parts, &share, &path, op.need(), now, origin, policy)?;
+    auth::check(&app.key, &parts, auth::Access { share: &share, path: &path, need: op.need(), now, origin }, policy)?;
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => return Err(StorageError::request_body_too_large()),

@@ -700,52 +700,35 @@ impl Db<'_> {
             .optional()?)
     }
 
+    /// Adds node `n` to share number `sid`.
     pub fn insert_node(&self, sid: i64, n: &Node) -> StorageResult<()> {
         let sql = format!(
             "INSERT INTO nodes(sid, name_key, {NODE_COLS}) VALUES \
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
         );
-        self.c.prepare_cached(&sql)?.execute(params![
+        self.write_node(&sql, sid, n)
+    }
+
+    /// Saves every column of `n` (including a new parent or name).
+    pub fn update_node(&self, sid: i64, n: &Node) -> StorageResult<()> {
+        let sql = "UPDATE nodes SET name_key = ?2, parent_id = ?4, name = ?5, is_dir = ?6, size = ?7, attributes = ?8, \
+            creation_time = ?9, last_write_time = ?10, change_time = ?11, last_modified = ?12, permission_key = ?13, \
+            metadata = ?14, content_type = ?15, content_encoding = ?16, content_language = ?17, cache_control = ?18, \
+            content_disposition = ?19, content_md5 = ?20, mode = ?21, owner = ?22, grp = ?23 \
+            WHERE sid = ?1 AND file_id = ?3";
+        self.write_node(sql, sid, n)
+    }
+
+    /// Runs `sql` with node `n` of share number `sid` bound as `?1` = sid, `?2` = name key, then
+    /// [`NODE_COLS`] in order from `?3`.
+    fn write_node(&self, sql: &str, sid: i64, n: &Node) -> StorageResult<()> {
+        self.c.prepare_cached(sql)?.execute(params![
             sid,
             name_key(&n.name),
             to_i64(n.file_id),
             to_i64(n.parent_id),
             n.name,
             n.is_dir,
-            n.size,
-            n.attributes,
-            n.creation_time,
-            n.last_write_time,
-            n.change_time,
-            n.last_modified,
-            n.permission_key,
-            metadata_to_json(&n.metadata),
-            n.content.content_type,
-            n.content.content_encoding,
-            n.content.content_language,
-            n.content.cache_control,
-            n.content.content_disposition,
-            n.content.content_md5,
-            n.mode,
-            n.owner,
-            n.group,
-        ])?;
-        Ok(())
-    }
-
-    /// Saves every column of `n` (including a new parent or name).
-    pub fn update_node(&self, sid: i64, n: &Node) -> StorageResult<()> {
-        let sql = "UPDATE nodes SET parent_id = ?3, name = ?4, name_key = ?5, size = ?6, attributes = ?7, \
-            creation_time = ?8, last_write_time = ?9, change_time = ?10, last_modified = ?11, permission_key = ?12, \
-            metadata = ?13, content_type = ?14, content_encoding = ?15, content_language = ?16, cache_control = ?17, \
-            content_disposition = ?18, content_md5 = ?19, mode = ?20, owner = ?21, grp = ?22 \
-            WHERE sid = ?1 AND file_id = ?2";
-        self.c.prepare_cached(sql)?.execute(params![
-            sid,
-            to_i64(n.file_id),
-            to_i64(n.parent_id),
-            n.name,
-            name_key(&n.name),
             n.size,
             n.attributes,
             n.creation_time,

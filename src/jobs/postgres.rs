@@ -566,6 +566,9 @@ async fn complete_plain(
 }
 
 /// One transaction recording `outcomes`. Returns true if some job became claimable now.
+/// The rows a claim still holds: job `$1` at attempt `$2`, leased by worker `$3` and running.
+const CLAIM_GUARD: &str = "job_id = $1 AND attempts = $2 AND lease_owner = $3 AND state = 'running'";
+
 async fn complete_tx(
     client: &mut deadpool_postgres::Object,
     worker: &str,
@@ -601,25 +604,14 @@ async fn complete_tx(
         }
     }
 
-    const GUARD: &str = "job_id = $1 AND attempts = $2 AND lease_owner = $3 AND state = 'running'";
     for o in outcomes {
         let c = o.claim();
         match o {
             Completion::Succeeded { fan_out: None, .. } => {}
             Completion::Succeeded { fan_out: Some((children, commit)), .. } => {
-                let row = tx
-                    .query_opt(
-                        &format!(
-                            "UPDATE jobs SET state = 'succeeded', finished_at = now(), lease_owner = NULL,
-                                    lease_expires_at = NULL WHERE {GUARD} RETURNING parent_id"
-                        ),
-                        &[&c.job_id, &c.attempt, &worker],
-                    )
-                    .await?;
-                let Some(row) = row else { continue };
+                let Some(grandparent) = end_claim(&tx, c, worker, JobState::Succeeded).await? else { continue };
                 // The commit job takes this job's place under its own parent (nested fan-out): the parent
                 // is counted down when the commit succeeds, not now.
-                let grandparent: Option<JobId> = row.get(0);
                 let n = children.len() as i32;
                 let state = if n == 0 { JobState::Queued } else { JobState::Waiting };
                 let commit_ids = insert_jobs(&tx, std::slice::from_ref(commit), state, grandparent, n).await?;
@@ -637,7 +629,7 @@ async fn complete_tx(
                                  finished_at = CASE WHEN $4 OR attempts >= max_attempts THEN now() END,
                                  run_at = now() + $5 * interval '1 millisecond',
                                  last_error = $6, lease_owner = NULL, lease_expires_at = NULL
-                             WHERE {GUARD} RETURNING state, parent_id"
+                             WHERE {CLAIM_GUARD} RETURNING state, parent_id"
                         ),
                         &[&c.job_id, &c.attempt, &worker, permanent, &delay_ms, error],
                     )
@@ -650,16 +642,7 @@ async fn complete_tx(
                 }
             }
             Completion::Cancelled { .. } => {
-                let row = tx
-                    .query_opt(
-                        &format!(
-                            "UPDATE jobs SET state = 'cancelled', finished_at = now(), lease_owner = NULL,
-                                    lease_expires_at = NULL WHERE {GUARD} RETURNING parent_id"
-                        ),
-                        &[&c.job_id, &c.attempt, &worker],
-                    )
-                    .await?;
-                if let Some(p) = row.and_then(|r| r.get::<_, Option<JobId>>(0)) {
+                if let Some(Some(p)) = end_claim(&tx, c, worker, JobState::Cancelled).await? {
                     parents_failed.push((p, c.job_id, JobState::Cancelled, Some("cancelled".into())));
                 }
             }
@@ -668,7 +651,7 @@ async fn complete_tx(
                     .execute(
                         &format!(
                             "UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_at = now(),
-                                    lease_owner = NULL, lease_expires_at = NULL WHERE {GUARD}"
+                                    lease_owner = NULL, lease_expires_at = NULL WHERE {CLAIM_GUARD}"
                         ),
                         &[&c.job_id, &c.attempt, &worker],
                     )
@@ -686,6 +669,26 @@ async fn complete_tx(
 }
 
 /// One transaction queueing again (or dead-lettering, or cancelling) up to 1000 expired leases.
+/// Ends claim `c` of `worker` in the final `state` (succeeded or cancelled). `None` if the claim is no
+/// longer held (its lease expired and the job moved on); otherwise the job's parent, if it has one.
+async fn end_claim(
+    tx: &tokio_postgres::Transaction<'_>,
+    c: ClaimRef,
+    worker: &str,
+    state: JobState,
+) -> Result<Option<Option<JobId>>, tokio_postgres::Error> {
+    let row = tx
+        .query_opt(
+            &format!(
+                "UPDATE jobs SET state = $4, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
+                 WHERE {CLAIM_GUARD} RETURNING parent_id"
+            ),
+            &[&c.job_id, &c.attempt, &worker, &state.as_str()],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
 async fn reap_tx(client: &mut deadpool_postgres::Object) -> Result<(u64, bool), tokio_postgres::Error> {
     let tx = client.transaction().await?;
     let rows = tx

@@ -6,10 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afb, artifacts, launchBrowser, startEmulator, startServer } from './support.mjs';
+import { afb, artifacts, sampleRepo, serveWithBrowser, startEmulator, tearDown } from './support.mjs';
 
 let repo, server, base, token, browser, emulator, shareConnection, restoreDir;
 
@@ -40,28 +40,17 @@ async function followJob(page, screenshot) {
 
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
-  repo = mkdtempSync(join(tmpdir(), 'afb-web-'));
-  execFileSync(afb, ['api-sample', '--repo', repo, '--tenants', '3', '--nodes', '3000', '--snapshots', '3'], { stdio: 'inherit' });
-  token = execFileSync(afb, ['api-token', '--repo', repo, '--operator']).toString().trim();
+  ({ repo, token } = sampleRepo('afb-web-', 3, 3000, 3));
   // A real Azure Files share (the project's emulator, its own process) for the jobs the dashboard starts.
   const started = startEmulator(join(repo, 'emulator'));
   emulator = started.child;
   shareConnection = await started.connection;
   execFileSync(afb, ['gen', '--connection-string', shareConnection, '--share', 'files', '--files', '60', '--max-file-size', '200000'], { stdio: 'ignore' });
   restoreDir = mkdtempSync(join(tmpdir(), 'afb-web-restore-'));
-  // The embedded runner runs data jobs with this master key.
-  const env = { ...process.env, AFB_MASTER_KEY: '11'.repeat(32) };
-  ({ server, base } = await startServer(repo, env));
-  browser = await launchBrowser();
+  ({ server, base, browser } = await serveWithBrowser(repo, '11'.repeat(32)));
 });
 
-after(async () => {
-  await browser?.close();
-  server?.kill();
-  emulator?.kill();
-  if (restoreDir) rmSync(restoreDir, { recursive: true, force: true });
-  if (repo) rmSync(repo, { recursive: true, force: true });
-});
+after(() => tearDown(browser, [server, emulator], [restoreDir, repo]));
 
 test('log in, drill down tenant, share, snapshot, directory, and view a diff', async () => {
   const page = await browser.newPage();

@@ -1,7 +1,9 @@
 // What both browser tests share: where afb and Chromium are, starting the emulator and `afb serve` as
 // child processes, and launching Debian's Chromium through playwright-core (never a downloaded browser).
 // Not a test file itself (node --test picks only *.test.mjs here).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -57,4 +59,27 @@ export function launchBrowser() {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
   });
+}
+
+// A sample repository (`afb api-sample`: `tenants` tenants of one share each, `snapshots` snapshots a day
+// apart of `nodes` nodes) in a new temporary directory named after `prefix`, and an operator token for it.
+export function sampleRepo(prefix, tenants, nodes, snapshots) {
+  const repo = mkdtempSync(join(tmpdir(), prefix));
+  execFileSync(afb, ['api-sample', '--repo', repo, '--tenants', `${tenants}`, '--nodes', `${nodes}`, '--snapshots', `${snapshots}`], { stdio: 'inherit' });
+  const token = execFileSync(afb, ['api-token', '--repo', repo, '--operator']).toString().trim();
+  return { repo, token };
+}
+
+// `afb serve` over `repo`, its embedded runner running data jobs with the master key `masterKeyHex`,
+// and a browser: the server child, its base URL and the browser.
+export async function serveWithBrowser(repo, masterKeyHex) {
+  const { server, base } = await startServer(repo, { ...process.env, AFB_MASTER_KEY: masterKeyHex });
+  return { server, base, browser: await launchBrowser() };
+}
+
+// Closes the browser, kills the child processes and removes the directories (any may be undefined).
+export async function tearDown(browser, children, dirs) {
+  await browser?.close();
+  for (const c of children) c?.kill();
+  for (const d of dirs) if (d) rmSync(d, { recursive: true, force: true });
 }

@@ -6,10 +6,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afb, artifacts, keptScreenshot, launchBrowser, startEmulator, startServer } from './support.mjs';
+import { afb, artifacts, keptScreenshot, sampleRepo, serveWithBrowser, startEmulator, tearDown } from './support.mjs';
 
 let repo, server, base, token, browser, emulator, slowConnection;
 
@@ -28,31 +27,23 @@ async function loggedIn() {
 
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
-  repo = mkdtempSync(join(tmpdir(), 'afb-views-'));
   // Four snapshots a day apart (the sample's default spacing), so the charts' axis shows dates.
-  execFileSync(afb, ['api-sample', '--repo', repo, '--tenants', '2', '--nodes', '4000', '--snapshots', '4'], { stdio: 'inherit' });
-  token = execFileSync(afb, ['api-token', '--repo', repo, '--operator']).toString().trim();
+  ({ repo, token } = sampleRepo('afb-views-', 2, 4000, 4));
   // A share of 800 small files, written quickly, then served by an emulator that answers every request
-  // 25 ms late, so the backup runs for seconds and the monitor sees it move.
+  // 400 ms late, so that reading them with the default 64 requests in flight takes about 5 s however
+  // fast the machine is (800 / 64 x 0.4 s) and the monitor, which refreshes every second, sees it move.
   const data = join(repo, 'emulator');
   const fast = startEmulator(data);
   const conn = await fast.connection;
   execFileSync(afb, ['gen', '--connection-string', conn, '--share', 'slow', '--files', '800', '--max-file-size', '20000'], { stdio: 'ignore' });
   await new Promise((resolve) => { fast.child.on('exit', resolve); fast.child.kill(); });
-  const slow = startEmulator(data, ['--fault-latency-ms', '25']);
+  const slow = startEmulator(data, ['--fault-latency-ms', '400']);
   emulator = slow.child;
   slowConnection = await slow.connection;
-  const env = { ...process.env, AFB_MASTER_KEY: '33'.repeat(32) };
-  ({ server, base } = await startServer(repo, env));
-  browser = await launchBrowser();
+  ({ server, base, browser } = await serveWithBrowser(repo, '33'.repeat(32)));
 });
 
-after(async () => {
-  await browser?.close();
-  server?.kill();
-  emulator?.kill();
-  if (repo) rmSync(repo, { recursive: true, force: true });
-});
+after(() => tearDown(browser, [server, emulator], [repo]));
 
 test('the job monitor shows a growing progress bar, rate, time left and elapsed, then duration and outcome', async () => {
   const created = await api('/api/v1/tenants/tenant-001/shares', { method: 'POST', body: JSON.stringify({ share: 'slow', connection_string: slowConnection }) });

@@ -29,8 +29,8 @@ fn parse_policies(body: &[u8]) -> StorageResult<Vec<AccessPolicy>> {
     }
     let mut out = Vec::new();
     let mut cur: Option<AccessPolicy> = None;
-    crate::azure::xml::walk(body, |step| {
-        use crate::azure::xml::{Step, XmlError};
+    crate::azure::xml::walk_root(body, "SignedIdentifiers", |step| {
+        use crate::azure::xml::Step;
         match step {
             Step::Open(path) => {
                 let names: Vec<&str> = path.iter().map(|f| f.name.as_str()).collect();
@@ -43,9 +43,6 @@ fn parse_policies(body: &[u8]) -> StorageResult<Vec<AccessPolicy>> {
                             expiry: String::new(),
                             permission: String::new(),
                         })
-                    }
-                    [first, ..] if *first != "SignedIdentifiers" => {
-                        return Err(XmlError(format!("the root element is <{first}>, not <SignedIdentifiers>")));
                     }
                     _ => {}
                 }

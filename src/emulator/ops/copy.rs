@@ -168,15 +168,7 @@ pub fn put_range_from_url(db: &Db, req: &Req) -> StorageResult<Reply> {
     } else {
         db.copy_extent_range(src_share.sid, source.file_id, src_start, src_end, share.sid, node.file_id, start)?;
     }
-    props::apply_time(req, "x-ms-file-last-write-time", &mut node.last_write_time, req.now, props::TimeValue::Now)?;
-    node.change_time = req.now;
-    node.last_modified = req.now;
-    db.update_node(share.sid, &node)?;
-    let mut r = Reply::new(StatusCode::CREATED);
-    props::etag_headers(&mut r, node.last_modified);
-    r.header("x-ms-request-server-encrypted", "true");
-    r.header("x-ms-file-last-write-time", clock::iso7(node.last_write_time));
-    Ok(r)
+    tree::save_range_written(db, &share, req, &mut node)
 }
 
 /// Abort Copy (`PUT ?comp=copy&copyid=…`, `x-ms-copy-action: abort`): copies finish within their

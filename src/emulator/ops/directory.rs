@@ -72,12 +72,7 @@ pub fn set_properties(db: &Db, req: &Req) -> StorageResult<Reply> {
     let share = db.live_share(&req.share)?;
     let mut node = existing(db, &share, &request_path(req)?, true, OnMismatch::Conflict)?;
     apply_smb(db, req, &share.name, &mut node, "", false)?;
-    node.last_modified = req.now;
-    db.update_node(share.sid, &node)?;
-    let mut r = Reply::new(StatusCode::OK);
-    props::node_headers(&mut r, &node);
-    r.header("x-ms-request-server-encrypted", "true");
-    Ok(r)
+    tree::save_answering_properties(db, &share, req, &mut node, StatusCode::OK)
 }
 
 /// Set Directory Metadata: replaces all metadata.

@@ -3,7 +3,7 @@
 
 use super::tree::{self, FileTarget, Found, OnMismatch, apply_smb, existing, request_path, resolve};
 use crate::emulator::error::{StorageError, StorageResult};
-use crate::emulator::props::{self, TimeValue};
+use crate::emulator::props;
 use crate::emulator::request::{FileBody, Reply, Req, snapshot_param};
 use crate::emulator::store::{Db, Extent, MAX_EXTENT, Node, ShareRow};
 use http::StatusCode;
@@ -201,14 +201,9 @@ pub fn set_properties(db: &Db, req: &Req) -> StorageResult<Reply> {
     }
     node.content = props::content_headers(req)?;
     apply_smb(db, req, &share.name, &mut node, "", false)?;
-    node.last_modified = req.now;
-    db.update_node(share.sid, &node)?;
     // As in Azure, a file whose properties are set no longer reports how it was copied.
     db.set_copy_props(share.sid, node.file_id, None)?;
-    let mut r = Reply::new(StatusCode::OK);
-    props::node_headers(&mut r, &node);
-    r.header("x-ms-request-server-encrypted", "true");
-    Ok(r)
+    tree::save_answering_properties(db, &share, req, &mut node, StatusCode::OK)
 }
 
 /// Set File Metadata: replaces all metadata.
@@ -284,15 +279,7 @@ pub fn put_range(db: &Db, req: &Req) -> StorageResult<Reply> {
     } else {
         db.write(share.sid, node.file_id, start, &req.body)?;
     }
-    props::apply_time(req, "x-ms-file-last-write-time", &mut node.last_write_time, req.now, TimeValue::Now)?;
-    node.change_time = req.now;
-    node.last_modified = req.now;
-    db.update_node(share.sid, &node)?;
-    let mut r = Reply::new(StatusCode::CREATED);
-    props::etag_headers(&mut r, node.last_modified);
-    r.header("x-ms-request-server-encrypted", "true");
-    r.header("x-ms-file-last-write-time", crate::emulator::clock::iso7(node.last_write_time));
-    Ok(r)
+    tree::save_range_written(db, &share, req, &mut node)
 }
 
 /// List Ranges: the written ranges of the file (adjacent ones merged), within `x-ms-range` if given.

@@ -212,6 +212,38 @@ pub fn apply_smb(
 }
 
 /// The file or directory a handle request names (the whole share when the path is empty).
+/// Saves `node` as request `req` changed it (its Last-Modified becomes the request's time) and answers
+/// `status` with the node's properties, as Set Properties and Rename do.
+pub fn save_answering_properties(
+    db: &Db,
+    share: &ShareRow,
+    req: &Req,
+    node: &mut Node,
+    status: StatusCode,
+) -> StorageResult<Reply> {
+    node.last_modified = req.now;
+    db.update_node(share.sid, node)?;
+    let mut r = Reply::new(status);
+    props::node_headers(&mut r, node);
+    r.header("x-ms-request-server-encrypted", "true");
+    Ok(r)
+}
+
+/// Saves file `node` after request `req` wrote a range of its content (last write time as the request
+/// says, change and Last-Modified times now) and answers 201 with the ETag and times, as Put Range and
+/// Put Range From URL do.
+pub fn save_range_written(db: &Db, share: &ShareRow, req: &Req, node: &mut Node) -> StorageResult<Reply> {
+    props::apply_time(req, "x-ms-file-last-write-time", &mut node.last_write_time, req.now, TimeValue::Now)?;
+    node.change_time = req.now;
+    node.last_modified = req.now;
+    db.update_node(share.sid, node)?;
+    let mut r = Reply::new(StatusCode::CREATED);
+    props::etag_headers(&mut r, node.last_modified);
+    r.header("x-ms-request-server-encrypted", "true");
+    r.header("x-ms-file-last-write-time", crate::emulator::clock::iso7(node.last_write_time));
+    Ok(r)
+}
+
 fn handle_target(db: &Db, req: &Req) -> StorageResult<()> {
     let share = db.share_at(&req.share, req.snapshot()?.as_deref())?;
     match resolve(db, &share, &request_path(req)?)? {
@@ -305,12 +337,7 @@ pub fn rename(db: &Db, req: &Req, is_dir: bool) -> StorageResult<Reply> {
     if let Some(m) = props::metadata(req)? {
         node.metadata = m;
     }
-    node.last_modified = req.now;
-    db.update_node(share.sid, &node)?;
-    let mut r = Reply::new(StatusCode::OK);
-    props::node_headers(&mut r, &node);
-    r.header("x-ms-request-server-encrypted", "true");
-    Ok(r)
+    save_answering_properties(db, &share, req, &mut node, StatusCode::OK)
 }
 
 /// The path below `share` named by a rename source URL (`http://host/devstoreaccount1/share/a/b?sas`)
