@@ -439,12 +439,12 @@ fn flush(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::node::{Node, NodeKind, batch_to_nodes, col, node_schema, nodes_to_batch};
+    use crate::index::node::{Node, NodeId, NodeKind, ROOT_ID, batch_to_nodes, col, node_schema, nodes_to_batch};
 
     fn n(id: i64) -> Node {
         Node {
-            node_id: id,
-            parent_id: 0,
+            node_id: NodeId(id),
+            parent_id: ROOT_ID,
             name: format!("n{id}"),
             kind: NodeKind::File,
             size: id,
@@ -471,7 +471,7 @@ mod tests {
         let mut m = runs.merge();
         while let Some(b) = m.next().await {
             out.extend(
-                batch_to_nodes(&b).into_iter().map(|x| if key.column == col::SIZE { x.size } else { x.node_id }),
+                batch_to_nodes(&b).into_iter().map(|x| if key.column == col::SIZE { x.size } else { x.node_id.0 }),
             );
         }
         let stats = m.finish().await.unwrap();

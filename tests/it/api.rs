@@ -7,7 +7,7 @@ use std::time::Duration;
 use afb::api::auth::{Auth, Scope, issue_token, issue_token_pg, token_file};
 use afb::api::routes::ROUTES;
 use afb::index::NodeIndex;
-use afb::index::node::{Node, NodeKind, nodes_to_batch};
+use afb::index::node::{Node, NodeId, NodeKind, nodes_to_batch};
 use afb::index::snapshot::WriteOptions;
 use afb::index::synthetic::{Mutation, SyntheticShare, write_mutated};
 use serde_json::Value;
@@ -58,8 +58,8 @@ async fn write_nodes(repo: &NodeIndex, t: &str, s: &str, nodes: &[Node]) {
 
 fn node(id: i64, parent: i64, name: &str, kind: NodeKind, size: i64) -> Node {
     Node {
-        node_id: id,
-        parent_id: parent,
+        node_id: NodeId(id),
+        parent_id: NodeId(parent),
         name: name.into(),
         kind,
         size,

@@ -3,7 +3,7 @@
 use crate::support::nodes::naive_paths;
 use afb::index::NodeIndex;
 use afb::index::dirmap::DirMap;
-use afb::index::node::{Node, NodeKind, nodes_to_batch};
+use afb::index::node::{Node, NodeId, NodeKind, ROOT_ID, nodes_to_batch};
 use afb::index::snapshot::WriteOptions;
 use afb::index::sql::{Focus, SqlSession};
 use afb::index::synthetic::{Mutation, Mutator, SyntheticShare, write_mutated};
@@ -41,7 +41,7 @@ async fn repo_with_history(dir: &std::path::Path) -> NodeIndex {
 async fn mutation_without_changes_keeps_every_row() {
     let rows: Vec<RecordBatch> = SyntheticShare::new(4, 2000).batches(500).collect();
     let none = Mutation { modified: 0.0, deleted: 0.0, added: 0.0, dir_renames: 0 };
-    let mut mu = Mutator::new(1, none, 2000, 100, 2001);
+    let mut mu = Mutator::new(1, none, 2000, 100, NodeId(2001));
     for b in &rows {
         assert_eq!(&mu.apply(b), b);
     }
@@ -58,7 +58,7 @@ async fn dirmap_paths_and_du_match_a_naive_walk() {
         let got = if n.kind == NodeKind::Dir { d.path(n.node_id) } else { d.path_of(n.parent_id, &n.name) };
         assert_eq!(got.as_deref(), Some(paths[&n.node_id].as_str()));
     }
-    assert_eq!(d.path(0).as_deref(), Some("/"));
+    assert_eq!(d.path(ROOT_ID).as_deref(), Some("/"));
     // du: sum of sizes of files whose path starts with the directory's path + '/'.
     for dir in nodes.iter().filter(|n| n.kind == NodeKind::Dir).take(200) {
         let prefix = format!("{}/", paths[&dir.node_id]);
@@ -70,7 +70,7 @@ async fn dirmap_paths_and_du_match_a_naive_walk() {
         assert_eq!((t.bytes, t.files), (bytes, files), "du of {prefix}");
         assert_eq!(d.resolve(&paths[&dir.node_id]), Some(dir.node_id));
     }
-    let root = d.du(0).unwrap();
+    let root = d.du(ROOT_ID).unwrap();
     assert_eq!(root.files as usize, nodes.iter().filter(|n| n.kind == NodeKind::File).count());
     assert_eq!(root.dirs as usize, nodes.iter().filter(|n| n.kind == NodeKind::Dir).count());
 }
@@ -110,8 +110,8 @@ async fn path_functions_resolve_through_the_directory_map() {
     let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     let nodes = vec![
         Node {
-            node_id: 1,
-            parent_id: 0,
+            node_id: NodeId(1),
+            parent_id: NodeId(0),
             name: "docs".into(),
             kind: NodeKind::Dir,
             size: 0,
@@ -121,8 +121,8 @@ async fn path_functions_resolve_through_the_directory_map() {
             xorhash: 0,
         },
         Node {
-            node_id: 2,
-            parent_id: 1,
+            node_id: NodeId(2),
+            parent_id: NodeId(1),
             name: "a.pdf".into(),
             kind: NodeKind::File,
             size: 10,
@@ -132,8 +132,8 @@ async fn path_functions_resolve_through_the_directory_map() {
             xorhash: 5,
         },
         Node {
-            node_id: 3,
-            parent_id: 1,
+            node_id: NodeId(3),
+            parent_id: NodeId(1),
             name: "sub ü".into(),
             kind: NodeKind::Dir,
             size: 0,
@@ -143,8 +143,8 @@ async fn path_functions_resolve_through_the_directory_map() {
             xorhash: 0,
         },
         Node {
-            node_id: 4,
-            parent_id: 3,
+            node_id: NodeId(4),
+            parent_id: NodeId(3),
             name: "b.pdf".into(),
             kind: NodeKind::File,
             size: 32,
@@ -154,8 +154,8 @@ async fn path_functions_resolve_through_the_directory_map() {
             xorhash: 5,
         },
         Node {
-            node_id: 5,
-            parent_id: 0,
+            node_id: NodeId(5),
+            parent_id: NodeId(0),
             name: "c.txt".into(),
             kind: NodeKind::File,
             size: 1,
