@@ -428,10 +428,11 @@ pub fn check_ascending(b: &RecordBatch, after: Option<NodeId>) -> anyhow::Result
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn n(id: i64) -> Node {
+    /// A file row for unit tests: id `id` in the root, size `id`, xorhash `-id`.
+    pub(crate) fn file_row(id: i64) -> Node {
         Node {
             node_id: NodeId(id),
             parent_id: ROOT_ID,
@@ -450,18 +451,18 @@ mod tests {
         let mut b = NodeBatchBuilder::new(3);
         let mut batches = vec![];
         for i in 1..=7 {
-            batches.extend(b.push(&n(i)));
+            batches.extend(b.push(&file_row(i)));
         }
         batches.extend(b.finish());
         assert_eq!(batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), vec![3, 3, 1]);
         let back: Vec<Node> = batches.iter().flat_map(batch_to_nodes).collect();
-        assert_eq!(back, (1..=7).map(n).collect::<Vec<_>>());
+        assert_eq!(back, (1..=7).map(file_row).collect::<Vec<_>>());
     }
 
     #[test]
     fn a_hash_known_on_one_side_only_is_no_modification_and_two_known_hashes_that_differ_are() {
-        let old = n(5);
-        let mut new = n(5);
+        let old = file_row(5);
+        let mut new = file_row(5);
         new.name = "renamed".into();
         assert!(!new.modified_since(&old));
         new.xorhash = 0;

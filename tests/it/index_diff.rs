@@ -1,25 +1,11 @@
 //! Diff of two snapshots: classification, counts and bytes, one row per changed node.
 
-use crate::support::nodes::dir;
+use crate::support::nodes::{dir, file};
 use afb::index::NodeIndex;
 use afb::index::diff::{Change, ChangeKind, change_chain, diff_snapshots, diff_snapshots_full, diff_streams};
 use afb::index::node::{Node, NodeId, NodeKind, nodes_to_batch};
 use afb::index::snapshot::WriteOptions;
 use futures::StreamExt;
-
-fn file(id: i64, parent: i64, name: &str, size: i64) -> Node {
-    Node {
-        node_id: NodeId(id),
-        parent_id: NodeId(parent),
-        name: name.into(),
-        kind: NodeKind::File,
-        size,
-        mtime: 100,
-        ctime: 100,
-        attributes: 0x20,
-        xorhash: id,
-    }
-}
 
 /// A directory `big` with `n` files below it, plus a few others.
 fn tree(n: i64) -> Vec<Node> {

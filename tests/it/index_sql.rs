@@ -1,6 +1,6 @@
 //! SQL over a repository, the directory map against a naive reference, and every query in `sql/`.
 
-use crate::support::nodes::naive_paths;
+use crate::support::nodes::{self, naive_paths, synthetic_history};
 use afb::index::NodeIndex;
 use afb::index::dirmap::DirMap;
 use afb::index::node::{Node, NodeId, NodeKind, ROOT_ID, nodes_to_batch};
@@ -16,24 +16,7 @@ const NODES: u64 = 3000;
 /// A repository with one synthetic share and three snapshots (base, delta, delta).
 async fn repo_with_history(dir: &std::path::Path) -> NodeIndex {
     let repo = NodeIndex::open(dir.to_str().unwrap()).unwrap();
-    let mut w = repo.begin("acme", "files", WriteOptions::default()).await.unwrap();
-    for b in SyntheticShare::new(1, NODES).batches(1000) {
-        w.write(&b).await.unwrap();
-    }
-    let mut m = w.commit(None).await.unwrap();
-    for seed in [2, 3] {
-        m = write_mutated(
-            &repo,
-            "acme",
-            "files",
-            &m,
-            Mutation { dir_renames: 3, ..Default::default() },
-            seed,
-            WriteOptions::default(),
-        )
-        .await
-        .unwrap();
-    }
+    synthetic_history(&repo, "acme", "files", NODES, Mutation { dir_renames: 3, ..Default::default() }).await;
     repo
 }
 
@@ -108,62 +91,19 @@ async fn sql_tables_agree_with_the_manifests() {
 async fn path_functions_resolve_through_the_directory_map() {
     let dir = tempfile::tempdir().unwrap();
     let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
+    // Times 0; a.pdf and b.pdf share a content hash.
+    let file_at = |id, parent, name: &str, size, xorhash| Node {
+        mtime: 0,
+        ctime: 0,
+        xorhash,
+        ..nodes::file(id, parent, name, size)
+    };
     let nodes = vec![
-        Node {
-            node_id: NodeId(1),
-            parent_id: NodeId(0),
-            name: "docs".into(),
-            kind: NodeKind::Dir,
-            size: 0,
-            mtime: 0,
-            ctime: 0,
-            attributes: 0x10,
-            xorhash: 0,
-        },
-        Node {
-            node_id: NodeId(2),
-            parent_id: NodeId(1),
-            name: "a.pdf".into(),
-            kind: NodeKind::File,
-            size: 10,
-            mtime: 0,
-            ctime: 0,
-            attributes: 0x20,
-            xorhash: 5,
-        },
-        Node {
-            node_id: NodeId(3),
-            parent_id: NodeId(1),
-            name: "sub ü".into(),
-            kind: NodeKind::Dir,
-            size: 0,
-            mtime: 0,
-            ctime: 0,
-            attributes: 0x10,
-            xorhash: 0,
-        },
-        Node {
-            node_id: NodeId(4),
-            parent_id: NodeId(3),
-            name: "b.pdf".into(),
-            kind: NodeKind::File,
-            size: 32,
-            mtime: 0,
-            ctime: 0,
-            attributes: 0x20,
-            xorhash: 5,
-        },
-        Node {
-            node_id: NodeId(5),
-            parent_id: NodeId(0),
-            name: "c.txt".into(),
-            kind: NodeKind::File,
-            size: 1,
-            mtime: 0,
-            ctime: 0,
-            attributes: 0x20,
-            xorhash: 6,
-        },
+        nodes::dir(1, 0, "docs"),
+        file_at(2, 1, "a.pdf", 10, 5),
+        nodes::dir(3, 1, "sub ü"),
+        file_at(4, 3, "b.pdf", 32, 5),
+        file_at(5, 0, "c.txt", 1, 6),
     ];
     let mut w = repo.begin("t", "s", WriteOptions::default()).await.unwrap();
     w.write(&nodes_to_batch(&nodes)).await.unwrap();

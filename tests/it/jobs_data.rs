@@ -10,7 +10,7 @@ use afb::emulator::Emulator;
 use afb::generate::fill::{FillOptions, fill};
 use afb::generate::plan::{ShareSpec, plan};
 use afb::index::NodeIndex;
-use afb::index::node::{Node, NodeId, ROOT_ID, batch_to_nodes};
+use afb::index::node::{Node, ROOT_ID, batch_to_nodes};
 use afb::jobs::data::{DataEnv, data_handlers};
 use afb::jobs::payloads::queue_tenant_id;
 use afb::jobs::settings::{Settings, SettingsInput};
@@ -195,19 +195,10 @@ async fn a_scan_fanned_out_over_four_workers_commits_exactly_the_snapshot_of_one
 
 /// path → (kind, size, mtime, ctime, attributes).
 fn by_path(nodes: &[Node]) -> BTreeMap<String, (String, i64, i64, i64, i32)> {
-    let idx: BTreeMap<NodeId, &Node> = nodes.iter().map(|n| (n.node_id, n)).collect();
+    let paths = crate::support::nodes::naive_paths(nodes);
     nodes
         .iter()
-        .map(|n| {
-            let mut parts = vec![n.name.clone()];
-            let mut p = n.parent_id;
-            while p != ROOT_ID {
-                parts.push(idx[&p].name.clone());
-                p = idx[&p].parent_id;
-            }
-            parts.reverse();
-            (parts.join("/"), (n.kind.as_str().to_string(), n.size, n.mtime, n.ctime, n.attributes))
-        })
+        .map(|n| (paths[&n.node_id].clone(), (n.kind.as_str().to_string(), n.size, n.mtime, n.ctime, n.attributes)))
         .collect()
 }
 

@@ -342,13 +342,18 @@ fn start_emulator(dir: &FsPath) -> Result<Emulator> {
     Ok(crate::support::emulator(dir, Default::default()))
 }
 
+/// A client of the emulator's file service.
+fn service(emulator: &Emulator) -> Result<FileServiceClient> {
+    Ok(FileServiceClient::new(
+        AccountConfig::from_connection_string(&emulator.connection_string())?,
+        ClientOptions::default(),
+    )?)
+}
+
 async fn backup_restore_verify_round_trip(b: Backend) -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let emulator = start_emulator(tmp.path())?;
-    let svc = FileServiceClient::new(
-        AccountConfig::from_connection_string(&emulator.connection_string())?,
-        ClientOptions::default(),
-    )?;
+    let svc = service(&emulator)?;
     let share = svc.share("src");
     let files = fill(&share).await?;
     let master = MasterKey::generate();
@@ -416,10 +421,7 @@ async fn every_repository_command_runs_on_an_az_location() -> Result<()> {
     let b = Backend::azurite().await?;
     let tmp = tempfile::tempdir()?;
     let emulator = start_emulator(tmp.path())?;
-    let svc = FileServiceClient::new(
-        AccountConfig::from_connection_string(&emulator.connection_string())?,
-        ClientOptions::default(),
-    )?;
+    let svc = service(&emulator)?;
     let mut files = fill(&svc.share("src")).await?;
     let repo = b.location.to_string();
     let repo_root = repo.clone();

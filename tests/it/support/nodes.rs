@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 
+use afb::index::NodeIndex;
 use afb::index::node::{Node, NodeId, NodeKind, ROOT_ID};
+use afb::index::snapshot::WriteOptions;
+use afb::index::synthetic::{Mutation, SyntheticShare, write_mutated};
 
 /// A file row: mtime `1.7e18 + id` ns, archive attribute, xorhash `id * 7919`.
 pub fn file(id: i64, parent: i64, name: &str, size: i64) -> Node {
@@ -52,4 +55,17 @@ pub fn naive_paths(nodes: &[Node]) -> HashMap<NodeId, String> {
             (n.node_id, format!("/{}", parts.join("/")))
         })
         .collect()
+}
+
+/// Three snapshots of `tenant/share` in `repo`: a synthetic share of `nodes` rows (seed 1) as the base,
+/// then two snapshots each changed from the one before by `mutation` (seeds 2 and 3).
+pub async fn synthetic_history(repo: &NodeIndex, tenant: &str, share: &str, nodes: u64, mutation: Mutation) {
+    let mut w = repo.begin(tenant, share, WriteOptions::default()).await.unwrap();
+    for b in SyntheticShare::new(1, nodes).batches(1000) {
+        w.write(&b).await.unwrap();
+    }
+    let mut m = w.commit(None).await.unwrap();
+    for seed in [2, 3] {
+        m = write_mutated(repo, tenant, share, &m, mutation, seed, WriteOptions::default()).await.unwrap();
+    }
 }
