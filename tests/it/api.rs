@@ -177,6 +177,19 @@ impl Fixture {
         assert_eq!(s, 200, "GET {path}: {v}");
         v
     }
+
+    /// Queues a restore of acme's share `files` (to `r`) through the API; its job id.
+    async fn queue_acme_restore(&self) -> i64 {
+        let (s, b) = self
+            .post_json(
+                "/api/v1/tenants/acme/shares/files/jobs",
+                &self.acme,
+                r#"{"kind": "restore", "target": {"kind": "local", "path": "r"}}"#,
+            )
+            .await;
+        assert_eq!(s, 202, "{b}");
+        serde_json::from_str::<Value>(&b).unwrap()["job_id"].as_i64().unwrap()
+    }
 }
 
 fn error_code(body: &str) -> String {
@@ -370,15 +383,7 @@ async fn another_tenants_token_gets_no_data_on_any_route() {
     let f = fixture().await;
     let doc = f.ok("/openapi.json", "unused").await;
     // A job of acme's, so the job routes have something to hide.
-    let (s, b) = f
-        .post_json(
-            "/api/v1/tenants/acme/shares/files/jobs",
-            &f.acme,
-            r#"{"kind": "restore", "target": {"kind": "local", "path": "r"}}"#,
-        )
-        .await;
-    assert_eq!(s, 202, "{b}");
-    let job = serde_json::from_str::<Value>(&b).unwrap()["job_id"].as_i64().unwrap().to_string();
+    let job = f.queue_acme_restore().await.to_string();
     for d in ROUTES {
         assert!(doc["paths"][d.path][d.method].is_object(), "{} {} missing from /openapi.json", d.method, d.path);
         let path = d
@@ -1406,15 +1411,7 @@ async fn space_map_and_change_view_show_directories_within_their_tenant() {
 #[tokio::test]
 async fn a_queued_job_shows_an_indeterminate_bar_and_its_phase_in_words() {
     let f = fixture().await;
-    let (s, b) = f
-        .post_json(
-            "/api/v1/tenants/acme/shares/files/jobs",
-            &f.acme,
-            r#"{"kind": "restore", "target": {"kind": "local", "path": "r"}}"#,
-        )
-        .await;
-    assert_eq!(s, 202, "{b}");
-    let id = serde_json::from_str::<Value>(&b).unwrap()["job_id"].as_i64().unwrap();
+    let id = f.queue_acme_restore().await;
     let acme = login(&f, &f.acme).await;
     let (s, b) = page(&f, &acme, &format!("/jobs/{id}/status")).await;
     assert_eq!(s, 200, "{b}");
