@@ -175,6 +175,7 @@ impl KnownIds {
 
     /// Read the rest of the map (checking it) and end the merge.
     pub async fn finish(mut self) -> anyhow::Result<()> {
+        // Past the largest FileId (in INT64 order): reads and checks every pair left.
         self.get(FileId::from_int64_bits(i64::MAX)).await?;
         self.merge.finish().await.context("reading the idmap")?;
         Ok(())

@@ -465,7 +465,7 @@ impl Iterator for ReplicatedShare<'_> {
         if id <= self.copies {
             let top = &self.t.entries[0];
             return Some(Node {
-                node_id: NodeId(id as i64),
+                node_id: NodeId::saturating_from_u64(id),
                 parent_id: ROOT_ID,
                 name: format!("copy-{id:05}"),
                 kind: NodeKind::Dir,
@@ -480,10 +480,10 @@ impl Iterator for ReplicatedShare<'_> {
         let (k, i) = (rel / per, (rel % per) as usize);
         let e = &self.t.entries[i];
         let base = self.copies + k * per;
-        let parent_id = NodeId(if e.parent == 0 { (k + 1) as i64 } else { (base + e.parent as u64) as i64 });
+        let parent_id = NodeId::saturating_from_u64(if e.parent == 0 { k + 1 } else { base + e.parent as u64 });
         let xorhash = if e.kind == NodeKind::File { self.rng.next_u64() as i64 } else { 0 };
         Some(Node {
-            node_id: NodeId(id as i64),
+            node_id: NodeId::saturating_from_u64(id),
             parent_id,
             name: e.name.clone(),
             kind: e.kind,
