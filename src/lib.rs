@@ -11,6 +11,7 @@
 //! - [`repository`]: the content repository in object storage (chunks, packs, index, bundles, metadata).
 //! - [`jobs`]: job handlers, the embedded and PostgreSQL queues, workers, schedules.
 //! - [`api`] and [`web`]: the REST API and the dashboard; [`server`]: `afb serve`, both on one listener.
+//! - [`ids`]: [`ids::NodeId`] (afb's dense node ids) and [`ids::FileId`] (Azure's FileIds), kept apart.
 //! - [`units`]: sizes, counts, rates and durations for people, the same in the dashboard and the CLI.
 
 pub mod api;
@@ -21,6 +22,7 @@ pub mod demo;
 pub mod emulator;
 pub mod generate;
 pub mod hash;
+pub mod ids;
 pub mod index;
 pub mod jobs;
 pub mod repository;

@@ -22,7 +22,7 @@ use crate::index::NodeIndex;
 use crate::index::diff::{ChangeKind, DiffSummary, diff_snapshots};
 use crate::index::dirmap::{DirMap, SubtreeTotals, glob_match};
 use crate::index::manifest::{IndexManifest, LayerKind};
-use crate::index::node::{NodeKind, col};
+use crate::index::node::{NodeId, NodeKind, col};
 use crate::index::summary::{Origin, Summary};
 
 type SnapKey = (String, String, i64);
@@ -83,7 +83,7 @@ mod tests {
 /// One entry of a directory listing.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
-    pub node_id: i64,
+    pub node_id: NodeId,
     pub name: String,
     /// `file` or `dir`.
     pub kind: &'static str,
@@ -100,7 +100,7 @@ pub struct Entry {
 #[derive(Debug, Clone, Serialize)]
 pub struct Listing {
     pub path: String,
-    pub node_id: i64,
+    pub node_id: NodeId,
     pub totals: SubtreeTotals,
     /// Entries in this directory (not below it).
     pub entry_count: usize,
@@ -127,7 +127,7 @@ pub struct TrendPoint {
 /// One changed node with its path.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangeRow {
-    pub node_id: i64,
+    pub node_id: NodeId,
     pub change: &'static str,
     pub kind: &'static str,
     pub path: String,
@@ -204,9 +204,9 @@ const SUMMARY_CACHE: usize = 16;
 pub struct Index {
     pub repo: NodeIndex,
     summaries: Bounded<SnapKey, Arc<Summary>>,
-    listings: Bounded<(SnapKey, i64), Arc<Vec<Entry>>>,
+    listings: Bounded<(SnapKey, NodeId), Arc<Vec<Entry>>>,
     /// Just the subdirectories of a directory, sorted (the first pages of a listing).
-    subdir_listings: Bounded<(SnapKey, i64), Arc<Vec<Entry>>>,
+    subdir_listings: Bounded<(SnapKey, NodeId), Arc<Vec<Entry>>>,
     diffs: Bounded<(String, String, i64, i64), DiffSummary>,
     growth: Bounded<(String, String, i64, i64), Arc<Vec<Growth>>>,
     change_maps: Bounded<(String, String, i64, i64, usize), Arc<ChangeMap>>,
@@ -343,7 +343,7 @@ impl Index {
 
     /// Entries of one directory, directories first, then by name. Reads only the pages of the snapshot
     /// that hold the directory's entries (see [`crate::index::summary`]).
-    async fn entries(&self, m: &IndexManifest, sm: &Summary, dir: i64) -> Result<Arc<Vec<Entry>>, ApiError> {
+    async fn entries(&self, m: &IndexManifest, sm: &Summary, dir: NodeId) -> Result<Arc<Vec<Entry>>, ApiError> {
         let k = ((m.tenant_id.clone(), m.share_id.clone(), m.snapshot_id), dir);
         if let Some(e) = self.listings.get(&k) {
             return Ok(e);
@@ -431,7 +431,7 @@ impl Index {
                 if names_only && !glob_match(glob, name) {
                     continue;
                 }
-                let Some(path) = dm.path_of(parents.value(i), name) else { continue };
+                let Some(path) = dm.path_of(NodeId(parents.value(i)), name) else { continue };
                 if !names_only && !glob_match(glob, &path) {
                     continue;
                 }
@@ -440,8 +440,11 @@ impl Index {
                     break 'outer;
                 }
                 let is_dir = kinds.value(i) == NodeKind::Dir as i8;
-                let size =
-                    if is_dir { dm.du(ids.value(i)).map_or(0, |t| t.bytes) } else { sizes.value(i).max(0) as u64 };
+                let size = if is_dir {
+                    dm.du(NodeId(ids.value(i))).map_or(0, |t| t.bytes)
+                } else {
+                    sizes.value(i).max(0) as u64
+                };
                 out.push(serde_json::json!({"node_id": ids.value(i), "path": path, "kind": if is_dir {"dir"} else {"file"}, "size": size}));
             }
         }
@@ -507,7 +510,7 @@ impl Index {
         }
         let (sm_old, sm_new) = (self.summary(old).await?, self.summary(new).await?);
         // Key: (directory node id, whether the id is the old snapshot's): a deleted file counts where it was.
-        let mut per_dir: HashMap<(i64, bool), DirTally> = HashMap::new();
+        let mut per_dir: HashMap<(NodeId, bool), DirTally> = HashMap::new();
         let summary = diff_snapshots(&self.repo, old, new, |c| {
             let add = |t: &mut (u64, u64), size: i64| {
                 t.0 += 1;
@@ -530,7 +533,7 @@ impl Index {
         .await
         .map_err(ApiError::internal)?;
         let top = |pick: fn(&DirTally) -> (u64, u64)| -> Vec<DirChange> {
-            let mut v: Vec<(&(i64, bool), &DirTally)> = per_dir.iter().filter(|(_, t)| pick(t).0 > 0).collect();
+            let mut v: Vec<(&(NodeId, bool), &DirTally)> = per_dir.iter().filter(|(_, t)| pick(t).0 > 0).collect();
             v.sort_by(|a, b| pick(b.1).1.cmp(&pick(a.1).1).then(pick(b.1).0.cmp(&pick(a.1).0)).then(a.0.cmp(b.0)));
             v.truncate(n);
             v.into_iter()
@@ -633,7 +636,7 @@ impl Index {
     ) -> Result<Vec<Growth>, ApiError> {
         let (sa, sb) = (self.summary(old).await?, self.summary(new).await?);
         let (a, b) = (&sa.dirs, &sb.dirs);
-        let mut g: Vec<(i64, i64, i64)> = b
+        let mut g: Vec<(NodeId, i64, i64)> = b
             .dir_ids()
             .iter()
             .skip(1)

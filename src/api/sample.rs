@@ -56,9 +56,9 @@ pub async fn write_sample(repo: &NodeIndex, a: &SampleArgs) -> anyhow::Result<us
         }
     }
     if a.tenants > 0 {
-        let n = |id, parent, name: &str, kind, size| Node {
-            node_id: id,
-            parent_id: parent,
+        let n = |id: i64, parent: i64, name: &str, kind, size| Node {
+            node_id: crate::index::node::NodeId(id),
+            parent_id: crate::index::node::NodeId(parent),
             name: name.into(),
             kind,
             size,

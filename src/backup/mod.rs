@@ -47,8 +47,7 @@ use crate::azure::ShareClient;
 use crate::index::NodeIndex;
 use crate::index::hashes;
 use crate::index::manifest::IndexManifest;
-use crate::index::node::Node;
-use crate::index::node::col;
+use crate::index::node::{Node, NodeId, col};
 use crate::index::node_index::Cursor;
 use crate::repository::generated::NodeVersion;
 use crate::repository::manifest::MetadataInfo;
@@ -59,8 +58,13 @@ use parts::BatchBudget;
 pub use plan::{BucketEnd, LAST_NODE_ID, Plan, PlanWalk, Step};
 pub use store::store_range;
 
-/// Node ids per metadata object (bucket = node_id / BUCKET).
+/// Node ids per metadata object (bucket = node_id / BUCKET, [`bucket_of`]).
 pub const BUCKET: u64 = 4096;
+
+/// The number of the metadata bucket that holds node `id`.
+pub fn bucket_of(id: NodeId) -> u64 {
+    id.as_u64() / BUCKET
+}
 /// `extra` keys of a backup manifest.
 pub const EXTRA_INDEX_SNAPSHOT: &str = "index_snapshot";
 pub const EXTRA_SHARE_SNAPSHOT: &str = "azure_snapshot";
@@ -128,7 +132,7 @@ impl Progress for NoProgress {}
 /// A node that could not be backed up, and why.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Skipped {
-    pub node_id: u64,
+    pub node_id: NodeId,
     pub path: String,
     pub reason: String,
 }
@@ -437,7 +441,7 @@ impl Plan {
         for object in metadata.iter().filter(|o| !reconciled.contains(o.as_str())) {
             for v in load_bucket(repo, object).await? {
                 let Some(digest) = v.xorhash.as_deref().and_then(|h| <&[u8; 20]>::try_from(h).ok()) else { continue };
-                let (id, hash) = (v.node_id as i64, hashes::xorhash64(digest));
+                let (id, hash) = (NodeId::saturating_from_u64(v.node_id), hashes::xorhash64(digest));
                 while rows.head().await?.is_some_and(|r| r < id) {
                     rows.advance();
                 }
@@ -488,7 +492,7 @@ impl Plan {
             manifest.extra.insert(EXTRA_SHARE_SNAPSHOT.into(), ts.clone());
         }
         if !sum.skipped.is_empty() {
-            let mut ids: Vec<u64> = sum.skipped.iter().map(|s| s.node_id).collect();
+            let mut ids: Vec<u64> = sum.skipped.iter().map(|s| s.node_id.as_u64()).collect();
             ids.sort_unstable();
             manifest.extra.insert(EXTRA_SKIPPED.into(), serde_json::to_string(&ids)?);
         }

@@ -28,17 +28,17 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
-use super::{BUCKET, EXTRA_SKIPPED, ObjectRefs, Previous, ToRead, load_bucket};
+use super::{BUCKET, EXTRA_SKIPPED, ObjectRefs, Previous, ToRead, bucket_of, load_bucket};
 use crate::index::NodeIndex;
 use crate::index::dirmap::DirMap;
 use crate::index::manifest::IndexManifest;
-use crate::index::node::{Node, NodeKind as IndexKind};
+use crate::index::node::{Node, NodeId, NodeKind as IndexKind};
 use crate::index::node_index::Cursor;
 use crate::repository::generated::NodeVersion;
 use crate::repository::{BackupManifest, Repository};
 
-/// The last node id a range can name (node ids are `i64`).
-pub const LAST_NODE_ID: u64 = i64::MAX as u64;
+/// The last node id a range can name (node ids are `i64`): [`NodeId::MAX`] as the `u64` ranges hold.
+pub const LAST_NODE_ID: u64 = NodeId::MAX.as_u64();
 
 /// What one backup works from: the current index snapshot and the previous backup. Every job of a
 /// split backup builds the same plan from the same inputs.
@@ -48,7 +48,7 @@ pub struct Plan {
     pub share_snapshot: Option<String>,
     pub previous: Option<Previous>,
     /// Node ids the previous backup skipped (its manifest's `skipped_nodes`): they have no version there.
-    prev_skipped: BTreeSet<u64>,
+    prev_skipped: BTreeSet<NodeId>,
 }
 
 /// How much one part reads at most (a single larger file is a part of its own).
@@ -167,8 +167,7 @@ impl Plan {
         let mut cutter = RangeCutter::new(*budget);
         while let Some((prev, cur)) = rows.next_below(None).await? {
             let Some(cur) = cur else { continue };
-            let id = cur.node_id as u64;
-            let has_version = self.previous.is_some() && prev.is_some() && !self.prev_skipped.contains(&id);
+            let has_version = self.previous.is_some() && prev.is_some() && !self.prev_skipped.contains(&cur.node_id);
             if keeps_version(prev.as_ref(), &cur, has_version) {
                 match cur.kind {
                     IndexKind::File => s.files_kept += 1,
@@ -180,7 +179,7 @@ impl Plan {
             s.nodes_to_read += 1;
             s.files_to_read += (cur.kind == IndexKind::File) as u64;
             s.bytes_to_read += bytes;
-            cutter.push(id, bytes);
+            cutter.push(cur.node_id.as_u64(), bytes);
         }
         s.ranges = cutter.finish();
         Ok(s)
@@ -196,7 +195,7 @@ impl Plan {
             None => None,
         };
         let mut rows = self.rows(index)?;
-        rows.skip_below(first.min(LAST_NODE_ID) as i64).await?;
+        rows.skip_below(NodeId::saturating_from_u64(first)).await?;
         Ok(PlanWalk { rows, versions, dirmap, first, last })
     }
 }
@@ -215,7 +214,7 @@ struct RowPairs {
 
 impl RowPairs {
     /// Moves both cursors past the ids below `bound` without decoding their rows.
-    async fn skip_below(&mut self, bound: i64) -> anyhow::Result<()> {
+    async fn skip_below(&mut self, bound: NodeId) -> anyhow::Result<()> {
         for c in std::iter::once(&mut self.cur).chain(self.prev.as_mut()) {
             while c.head().await?.is_some_and(|id| id < bound) {
                 c.advance();
@@ -226,7 +225,7 @@ impl RowPairs {
 
     /// The next node id present in either snapshot and below `bound` (any when `None`), with its
     /// previous and current rows.
-    async fn next_below(&mut self, bound: Option<i64>) -> anyhow::Result<Option<(Option<Node>, Option<Node>)>> {
+    async fn next_below(&mut self, bound: Option<NodeId>) -> anyhow::Result<Option<(Option<Node>, Option<Node>)>> {
         let c = self.cur.head().await?;
         let p = match &mut self.prev {
             Some(prev) => prev.head().await?,
@@ -384,26 +383,26 @@ impl PlanWalk {
 
     /// The next bucket with a node in the range; `None` after the last.
     pub async fn next_bucket(&mut self, repo: &Repository) -> anyhow::Result<Option<BucketPlan>> {
-        let (first, last) = (self.first as i64, self.last.min(LAST_NODE_ID) as i64);
+        let last = self.last.min(LAST_NODE_ID);
         // The first pair in the range (pairs of a bucket are taken below its bound only, so the next
         // bucket's first pair is still unread).
         let pair = loop {
             let Some(pair) = self.rows.next_below(None).await? else { return Ok(None) };
-            let id = pair_id(&pair);
+            let id = pair_id(&pair).as_u64();
             if id > last {
                 return Ok(None);
             }
-            if id >= first {
+            if id >= self.first {
                 break pair;
             }
         };
-        let bucket = pair_id(&pair) as u64 / BUCKET;
+        let bucket = bucket_of(pair_id(&pair));
         let bucket_start = bucket * BUCKET;
-        let bound = (bucket_start + BUCKET).min(last as u64 + 1);
+        let bound = (bucket_start + BUCKET).min(last + 1);
         let whole_bucket = bucket_start >= self.first && bucket_start + BUCKET - 1 <= self.last;
         // The bucket's rows (at most BUCKET pairs).
         let mut pairs = vec![pair];
-        while let Some(p) = self.rows.next_below(Some(bound as i64)).await? {
+        while let Some(p) = self.rows.next_below(Some(NodeId::saturating_from_u64(bound))).await? {
             pairs.push(p);
         }
         if whole_bucket
@@ -424,7 +423,7 @@ impl PlanWalk {
         let mut clean = object.is_some() && whole_bucket;
         let mut steps = Vec::new();
         for pair in pairs {
-            let id = pair_id(&pair) as u64;
+            let id = pair_id(&pair).as_u64();
             let (prev, cur) = pair;
             // Versions of nodes neither snapshot has: the metadata disagrees with the index.
             while versions.next_if(|v| v.node_id < id).is_some() {
@@ -440,7 +439,7 @@ impl PlanWalk {
                     if keeps_version(prev.as_ref(), &cur, version.is_some()) {
                         let mut v = version.expect("kept versions exist");
                         v.name = Some(cur.name.clone());
-                        v.parent_id = cur.parent_id as u64;
+                        v.parent_id = cur.parent_id.as_u64();
                         v.attributes = cur.attributes as u32;
                         steps.push(Step::Keep(v));
                     } else {
@@ -460,7 +459,7 @@ impl PlanWalk {
     }
 }
 
-fn pair_id(pair: &(Option<Node>, Option<Node>)) -> i64 {
+fn pair_id(pair: &(Option<Node>, Option<Node>)) -> NodeId {
     match pair {
         (_, Some(n)) | (Some(n), None) => n.node_id,
         (None, None) => unreachable!("a pair has a row"),

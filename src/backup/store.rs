@@ -32,7 +32,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
 use super::plan::{BucketEnd, Plan, PlanWalk, Step};
-use super::{BUCKET, BackupSummary, Concurrency, ManifestRefs, ObjectRefs, Progress, Skipped, ToRead, chunk_ids};
+use super::{BackupSummary, Concurrency, ManifestRefs, ObjectRefs, Progress, Skipped, ToRead, bucket_of, chunk_ids};
 use crate::azure::{AzureError, ByteRange, FileClient, Properties, ShareClient};
 use crate::index::node::{Node, NodeKind as IndexKind};
 use crate::repository::bundle::{BundlePolicy, SealedBundle, seal_bundle};
@@ -313,7 +313,7 @@ impl Writer {
         sum: &mut BackupSummary,
     ) -> anyhow::Result<()> {
         let Fetched { job, outcome } = read;
-        let number = job.node.node_id as u64 / BUCKET;
+        let number = bucket_of(job.node.node_id);
         let large = self.is_large(&job);
         let stored = self.store_read(repo, job, outcome, progress, sum).await;
         self.large_ahead -= usize::from(large);
@@ -340,11 +340,11 @@ impl Writer {
     ) -> anyhow::Result<()> {
         sum.nodes_read += 1;
         let ToRead { node: n, path, prev } = job;
-        let number = n.node_id as u64 / BUCKET;
+        let number = bucket_of(n.node_id);
         let (props, content) = match outcome {
             Outcome::Read(props, content) => (props, content),
             Outcome::Skip(reason) => {
-                sum.skipped.push(Skipped { node_id: n.node_id as u64, path, reason });
+                sum.skipped.push(Skipped { node_id: n.node_id, path, reason });
                 self.bucket(number).skips = true;
                 return Ok(());
             }
@@ -396,7 +396,7 @@ impl Writer {
             }
             Err(e) => match read_failure(&e) {
                 Some(reason) => {
-                    sum.skipped.push(Skipped { node_id: n.node_id as u64, path, reason });
+                    sum.skipped.push(Skipped { node_id: n.node_id, path, reason });
                     self.bucket(number).skips = true;
                     return Ok(());
                 }
@@ -535,8 +535,8 @@ fn version_from(n: &Node, p: &Properties) -> NodeVersion {
         })
     });
     NodeVersion {
-        node_id: n.node_id as u64,
-        parent_id: n.parent_id as u64,
+        node_id: n.node_id.as_u64(),
+        parent_id: n.parent_id.as_u64(),
         name: Some(n.name.clone()),
         kind: if n.kind == IndexKind::Dir { NodeKind::Directory } else { NodeKind::File },
         size: if n.kind == IndexKind::Dir { 0 } else { p.content_length },

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{EXTRA_INDEX_SNAPSHOT, EXTRA_SKIPPED, load_bucket, restore};
 use crate::azure::ShareClient;
 use crate::index::NodeIndex;
-use crate::index::node::{Node, NodeKind as IndexKind};
+use crate::index::node::{Node, NodeId, NodeKind as IndexKind};
 use crate::index::node_index::Cursor;
 use crate::repository::Repository;
 use crate::repository::generated::{NodeKind, NodeVersion};
@@ -100,18 +100,20 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
             }
             // The index snapshot and the backup metadata agree.
             if let Some((idx, rows)) = &mut index_rows {
-                while let Some(n) = rows.next_node_below(Some(id as i64)).await? {
+                let node = NodeId::saturating_from_u64(id);
+                while let Some(n) = rows.next_node_below(Some(node)).await? {
                     not_in_backup(&mut out, *idx, &n, &skipped);
                 }
                 // Every row below `id` is taken: a row below `id + 1` is node `id`.
-                match rows.next_node_below(Some(id as i64 + 1)).await? {
+                match rows.next_node_below(Some(node.next())).await? {
                     None => {
                         out.problems.push(format!("node {id}: in the backup metadata but not in index snapshot {idx}"))
                     }
                     Some(_) if skipped.contains(&id) => {}
                     Some(n) => {
                         let kind_ok = (v.kind == NodeKind::Directory) == (n.kind == IndexKind::Dir);
-                        if v.name.as_deref() != Some(n.name.as_str()) || v.parent_id != n.parent_id as u64 || !kind_ok {
+                        if v.name.as_deref() != Some(n.name.as_str()) || v.parent_id != n.parent_id.as_u64() || !kind_ok
+                        {
                             out.problems.push(format!(
                                 "node {id}: name/parent/kind differ between index snapshot {idx} and the backup"
                             ));
@@ -141,7 +143,7 @@ pub async fn verify(repo: &mut Repository, opts: VerifyOptions<'_>) -> anyhow::R
 
 /// Reports index row `n` of index snapshot `idx` as missing from the backup, unless the backup skipped it.
 fn not_in_backup(out: &mut VerifyOutcome, idx: i64, n: &Node, skipped: &BTreeSet<u64>) {
-    if !skipped.contains(&(n.node_id as u64)) {
+    if !skipped.contains(&n.node_id.as_u64()) {
         out.problems
             .push(format!("node {} ({}): in index snapshot {idx} but not in the backup metadata", n.node_id, n.name));
     }

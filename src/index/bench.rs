@@ -23,7 +23,7 @@ use super::NodeIndex;
 use super::diff::{diff_snapshots, diff_snapshots_full};
 use super::dirmap::DirMap;
 use super::manifest::IndexManifest;
-use super::node::{NodeColumns, col};
+use super::node::{NodeColumns, NodeId, ROOT_ID, col};
 use super::parquet_io::{ColumnEncoding, ParquetTuning};
 use super::snapshot::WriteOptions;
 use super::sql::{Focus, SqlSession};
@@ -204,7 +204,7 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
     want.sort_unstable();
     want.dedup();
     // Fetch those rows (parent_id, name) in one pass, then time the path resolution alone.
-    let mut picked: Vec<(i64, String)> = Vec::new();
+    let mut picked: Vec<(NodeId, String)> = Vec::new();
     let mut s = repo.read(&m2, Some(&[col::PARENT_ID, col::NAME]))?;
     while let Some(b) = s.next().await {
         let b: RecordBatch = b?;
@@ -213,7 +213,7 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
         let names = b.column(2).as_string::<i32>();
         for i in 0..b.num_rows() {
             if want.binary_search(&ids.value(i)).is_ok() {
-                picked.push((parents.value(i), names.value(i).to_string()));
+                picked.push((NodeId(parents.value(i)), names.value(i).to_string()));
             }
         }
     }
@@ -224,7 +224,7 @@ pub async fn run(a: BenchIndexArgs) -> anyhow::Result<ExitCode> {
     }
     let paths_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let root = dm.du(0).context("root")?;
+    let root = dm.du(ROOT_ID).context("root")?;
     let du_lookup_s = t.elapsed().as_secs_f64();
     anyhow::ensure!(
         root.files == m2.totals.files && root.bytes == m2.totals.bytes,

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use super::BatchStream;
 use super::manifest::{ChangeRecord, IndexManifest};
-use super::node::{Node, NodeColumns, NodeKind, check_node_schema, node_schema};
+use super::node::{Node, NodeColumns, NodeId, NodeKind, ROOT_ID, check_node_schema, node_schema};
 use super::node_index::{Cursor, NodeIndex, READ_BATCH_ROWS};
 use super::parquet_io::open_stream;
 
@@ -69,8 +69,8 @@ pub struct Change {
 }
 
 impl Change {
-    pub fn node_id(&self) -> i64 {
-        self.new.as_ref().or(self.old.as_ref()).map_or(0, |n| n.node_id)
+    pub fn node_id(&self) -> NodeId {
+        self.new.as_ref().or(self.old.as_ref()).map_or(ROOT_ID, |n| n.node_id)
     }
 }
 
@@ -198,16 +198,16 @@ async fn diff_change_records(
     let mut s = DiffSummary::default();
     let mut last = i64::MIN;
     loop {
-        let mut min: Option<i64> = None;
+        let mut min: Option<NodeId> = None;
         for (b, a) in cursors.iter_mut() {
             for c in [b, a] {
                 if let Some(h) = c.head().await? {
-                    min = Some(min.map_or(h, |m: i64| m.min(h)));
+                    min = Some(min.map_or(h, |m| m.min(h)));
                 }
             }
         }
         let Some(id) = min else { break };
-        last = ordered(last, id, "change record")?;
+        last = ordered(last, id.0, "change record")?;
         // The first record mentioning the node has its old row (if it existed); the last one its new row.
         let mut first: Option<usize> = None;
         let mut latest: Option<usize> = None;

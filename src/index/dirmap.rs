@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::BatchStream;
 use super::NodeIndex;
 use super::manifest::IndexManifest;
-use super::node::{NodeKind, ROOT_ID, col};
+use super::node::{NodeId, NodeKind, ROOT_ID, col};
 
 const NONE: u32 = u32::MAX;
 
@@ -32,8 +32,8 @@ pub struct SubtreeTotals {
 /// Directories of one snapshot. Index 0 is the share root.
 #[derive(Debug, Default, PartialEq)]
 pub struct DirMap {
-    /// Node ids, ascending; `ids[0] = 0` is the root.
-    pub(super) ids: Vec<i64>,
+    /// Node ids, ascending; `ids[0]` is the root, [`ROOT_ID`].
+    pub(super) ids: Vec<NodeId>,
     /// Index of the parent directory; `NONE` for the root (and for orphans whose parent is missing).
     pub(super) parent: Vec<u32>,
     /// Name of directory `i` is `names[name_end[i-1]..name_end[i]]`.
@@ -63,9 +63,9 @@ impl DirMap {
             totals: vec![SubtreeTotals::default()],
             ..Default::default()
         };
-        let mut dir_parent_ids: Vec<i64> = vec![ROOT_ID];
+        let mut dir_parent_ids: Vec<NodeId> = vec![ROOT_ID];
         // Direct children's totals per parent id, resolved to indices at the end.
-        let mut own: HashMap<i64, SubtreeTotals> = HashMap::new();
+        let mut own: HashMap<NodeId, SubtreeTotals> = HashMap::new();
         while let Some(b) = s.next().await {
             let b = b?;
             add_batch(&mut d, &mut dir_parent_ids, &mut own, &b)?;
@@ -161,7 +161,7 @@ impl DirMap {
             + self.child.capacity() * 4
     }
 
-    fn index_of(&self, id: i64) -> Option<usize> {
+    fn index_of(&self, id: NodeId) -> Option<usize> {
         self.ids.binary_search(&id).ok()
     }
 
@@ -170,12 +170,12 @@ impl DirMap {
     }
 
     /// Is `id` a directory of this snapshot (or the root)?
-    pub fn is_dir(&self, id: i64) -> bool {
+    pub fn is_dir(&self, id: NodeId) -> bool {
         self.index_of(id).is_some()
     }
 
     /// Path of a directory (`/` for the root); `None` if `id` is not a directory of this snapshot.
-    pub fn path(&self, id: i64) -> Option<String> {
+    pub fn path(&self, id: NodeId) -> Option<String> {
         let i = self.index_of(id)?;
         let mut s = String::with_capacity(64);
         self.push_path(i, &mut s);
@@ -186,7 +186,7 @@ impl DirMap {
     }
 
     /// Path of an entry named `name` in directory `parent_id`; `None` if the parent is unknown.
-    pub fn path_of(&self, parent_id: i64, name: &str) -> Option<String> {
+    pub fn path_of(&self, parent_id: NodeId, name: &str) -> Option<String> {
         let i = self.index_of(parent_id)?;
         let mut s = String::with_capacity(64 + name.len());
         self.push_path(i, &mut s);
@@ -220,12 +220,12 @@ impl DirMap {
     }
 
     /// Subtree totals of a directory (the root: the whole share); `None` if not a directory.
-    pub fn du(&self, id: i64) -> Option<SubtreeTotals> {
+    pub fn du(&self, id: NodeId) -> Option<SubtreeTotals> {
         self.index_of(id).map(|i| self.totals[i])
     }
 
     /// The directory at `path` (`/`, `/a/b`, trailing `/` allowed); `None` if there is none.
-    pub fn resolve(&self, path: &str) -> Option<i64> {
+    pub fn resolve(&self, path: &str) -> Option<NodeId> {
         let mut i = 0usize;
         for part in path.split('/').filter(|p| !p.is_empty()) {
             let (a, b) = (self.child_start[i] as usize, self.child_start[i + 1] as usize);
@@ -234,20 +234,20 @@ impl DirMap {
         Some(self.ids[i])
     }
 
-    /// Ids of all directories, ascending (the root, 0, first).
-    pub fn dir_ids(&self) -> &[i64] {
+    /// Ids of all directories, ascending (the root, [`ROOT_ID`], first).
+    pub fn dir_ids(&self) -> &[NodeId] {
         &self.ids
     }
 
     /// Files directly in directory `id` (its subtree's files less its subdirectories' subtrees');
     /// `None` if not a directory.
-    pub fn direct_files(&self, id: i64) -> Option<u64> {
+    pub fn direct_files(&self, id: NodeId) -> Option<u64> {
         let total = self.du(id)?.files;
         Some(total - self.subdirs(id).map(|(i, _, _)| self.totals[i].files).sum::<u64>())
     }
 
     /// The subdirectories of directory `id` as (index, node id, name); none for an unknown id.
-    pub fn subdirs(&self, id: i64) -> impl Iterator<Item = (usize, i64, &str)> {
+    pub fn subdirs(&self, id: NodeId) -> impl Iterator<Item = (usize, NodeId, &str)> {
         let range = match self.index_of(id) {
             Some(i) => self.child_start[i] as usize..self.child_start[i + 1] as usize,
             None => 0..0,
@@ -258,8 +258,8 @@ impl DirMap {
 
 fn add_batch(
     d: &mut DirMap,
-    dir_parent_ids: &mut Vec<i64>,
-    own: &mut HashMap<i64, SubtreeTotals>,
+    dir_parent_ids: &mut Vec<NodeId>,
+    own: &mut HashMap<NodeId, SubtreeTotals>,
     b: &RecordBatch,
 ) -> anyhow::Result<()> {
     use arrow::array::AsArray;
@@ -271,8 +271,8 @@ fn add_batch(
     let names = b.column(colx("name")?).as_string::<i32>();
     let kinds = b.column(colx("kind")?).as_primitive::<Int8Type>();
     let sizes = b.column(colx("size")?).as_primitive::<Int64Type>();
-    let mut last: Option<(i64, SubtreeTotals)> = None;
-    let flush = |own: &mut HashMap<i64, SubtreeTotals>, l: Option<(i64, SubtreeTotals)>| {
+    let mut last: Option<(NodeId, SubtreeTotals)> = None;
+    let flush = |own: &mut HashMap<NodeId, SubtreeTotals>, l: Option<(NodeId, SubtreeTotals)>| {
         if let Some((p, t)) = l {
             let e = own.entry(p).or_default();
             e.bytes += t.bytes;
@@ -281,7 +281,7 @@ fn add_batch(
         }
     };
     for i in 0..b.num_rows() {
-        let p = parents.value(i);
+        let p = NodeId(parents.value(i));
         if last.as_ref().is_none_or(|l| l.0 != p) {
             flush(own, last.take());
             last = Some((p, SubtreeTotals::default()));
@@ -290,7 +290,7 @@ fn add_batch(
         if kinds.value(i) == NodeKind::Dir as i8 {
             t.dirs += 1;
             let name = names.value(i);
-            d.ids.push(ids.value(i));
+            d.ids.push(NodeId(ids.value(i)));
             dir_parent_ids.push(p);
             d.names.push_str(name);
             let end = u32::try_from(d.names.len()).context("directory names exceed 4 GiB")?;

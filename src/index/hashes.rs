@@ -21,6 +21,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::BatchStream;
 use super::manifest::share_prefix;
+use super::node::NodeId;
 use super::parquet_io::{FileWriter, IdRuns, ParquetTuning, open_stream_in};
 
 /// Pairs per batch, read and written.
@@ -95,11 +96,11 @@ async fn open_in(
 }
 
 impl HashLayer {
-    /// The next pair, `None` at the end.
-    pub async fn next_pair(&mut self) -> anyhow::Result<Option<(i64, i64)>> {
+    /// The next (node id, xorhash) pair, `None` at the end.
+    pub async fn next_pair(&mut self) -> anyhow::Result<Option<(NodeId, i64)>> {
         let pair = self.peek().await?;
         self.pos += pair.is_some() as usize;
-        Ok(pair)
+        Ok(pair.map(|(id, hash)| (NodeId(id), hash)))
     }
 
     async fn peek(&mut self) -> anyhow::Result<Option<(i64, i64)>> {
@@ -128,7 +129,8 @@ impl HashLayer {
 
     /// The hash the layer holds for `id`, moving past every id below it (ids must be asked in ascending
     /// order).
-    pub async fn hash_of(&mut self, id: i64) -> anyhow::Result<Option<i64>> {
+    pub async fn hash_of(&mut self, id: NodeId) -> anyhow::Result<Option<i64>> {
+        let id = id.0;
         while let Some((h, hash)) = self.peek().await? {
             if h > id {
                 break;
@@ -143,7 +145,7 @@ impl HashLayer {
 }
 
 /// [`HashLayer::hash_of`] of a layer that may be absent.
-pub async fn hash_of(layer: &mut Option<HashLayer>, id: i64) -> anyhow::Result<Option<i64>> {
+pub async fn hash_of(layer: &mut Option<HashLayer>, id: NodeId) -> anyhow::Result<Option<i64>> {
     match layer {
         Some(l) => l.hash_of(id).await,
         None => Ok(None),
@@ -184,7 +186,7 @@ async fn put_hashes(b: RecordBatch, layer: &mut Option<HashLayer>) -> anyhow::Re
     let old = b.column(col).as_primitive::<Int64Type>();
     let mut new: Option<Vec<i64>> = None;
     for i in 0..ids.len() {
-        if let Some(h) = hash_of(layer, ids.value(i)).await?
+        if let Some(h) = hash_of(layer, NodeId(ids.value(i))).await?
             && h != old.value(i)
         {
             new.get_or_insert_with(|| old.values().to_vec())[i] = h;
@@ -212,12 +214,13 @@ impl HashLayerWriter {
         Ok(HashLayerWriter { file, ids: Vec::new(), hashes: Vec::new(), last: None })
     }
 
-    pub async fn push(&mut self, node_id: i64, xorhash: i64) -> anyhow::Result<()> {
-        if self.last.is_some_and(|l| node_id <= l) {
+    /// Append the hash of `node_id` (64 bits of its QuickXorHash, [`xorhash64`]).
+    pub async fn push(&mut self, node_id: NodeId, xorhash: i64) -> anyhow::Result<()> {
+        if self.last.is_some_and(|l| node_id.0 <= l) {
             bail!("hash layer: node ids not ascending at {node_id}");
         }
-        self.last = Some(node_id);
-        self.ids.push(node_id);
+        self.last = Some(node_id.0);
+        self.ids.push(node_id.0);
         self.hashes.push(xorhash);
         if self.ids.len() >= BATCH_ROWS {
             self.flush().await?;
@@ -256,7 +259,7 @@ mod tests {
         w.write(&RecordBatch::try_new(hashes_schema(), vec![Arc::new(ids), Arc::new(hashes)]).unwrap()).await.unwrap();
         w.close().await.unwrap();
         let mut layer = open(&store, "t", "s", 7).await.unwrap().expect("the layer exists");
-        let err = layer.hash_of(9).await.unwrap_err();
+        let err = layer.hash_of(NodeId(9)).await.unwrap_err();
         assert!(format!("{err:#}").contains("not ascending at 3") && format!("{err:#}").contains(&key), "{err:#}");
     }
 }

@@ -28,6 +28,7 @@ use super::NodeIndex;
 use super::manifest::IndexManifest;
 use super::parquet_io::{key_value, open_stream};
 use super::sort::{BatchIter, Merge, RunSorter, SortKey, SpillOptions, merge_inputs};
+use crate::ids::{FileId, NodeId};
 
 /// The Arrow schema of an idmap segment.
 pub fn idmap_schema() -> SchemaRef {
@@ -54,7 +55,8 @@ pub struct KnownIds {
     merge: Merge,
     batch: Option<RecordBatch>,
     row: usize,
-    /// The FileId handed out last (to skip a pair listed in two segments and check consistency).
+    /// The pair handed out last, (FileId as INT64 bits, node id) (to skip a pair listed in two segments
+    /// and check consistency).
     last: Option<(i64, i64)>,
     /// Ids below this were assigned by earlier snapshots (the manifest's `next_node_id`).
     next_node_id: i64,
@@ -94,28 +96,30 @@ impl KnownIds {
         let (runs, guard) = unsorted.finish().await?.into_inputs()?;
         inputs.extend(runs);
         let merge = merge_inputs(idmap_schema(), SortKey { column: FILE_ID, unique: false }, inputs, guard);
-        Ok(Self::from_sorted(merge, next_node_id))
+        Ok(Self::from_sorted(merge, NodeId(next_node_id)))
     }
 
     /// Pairs from `merge` (batches of [`idmap_schema`] ascending by `file_id`) whose node ids are all below
     /// `next_node_id`.
-    pub fn from_sorted(merge: Merge, next_node_id: i64) -> Self {
-        KnownIds { merge, batch: None, row: 0, last: None, next_node_id }
+    pub fn from_sorted(merge: Merge, next_node_id: NodeId) -> Self {
+        KnownIds { merge, batch: None, row: 0, last: None, next_node_id: next_node_id.0 }
     }
 
     /// The first node id not assigned by the snapshots this map was opened at.
-    pub fn next_node_id(&self) -> i64 {
-        self.next_node_id
+    pub fn next_node_id(&self) -> NodeId {
+        NodeId(self.next_node_id)
     }
 
     /// The node id of `file_id`, if known. Calls must come in ascending `file_id` order (as signed
-    /// INT64 bits); pairs below it are skipped. Fails if the map is inconsistent (a FileId with two
-    /// node ids, a node id at or above `next_node_id`, a segment out of order).
-    pub async fn get(&mut self, file_id: i64) -> anyhow::Result<Option<i64>> {
+    /// INT64 bits, [`FileId::to_int64_bits`]); pairs below it are skipped. Fails if the map is
+    /// inconsistent (a FileId with two node ids, a node id at or above `next_node_id`, a segment out of
+    /// order).
+    pub async fn get(&mut self, file_id: FileId) -> anyhow::Result<Option<NodeId>> {
+        let file_id = file_id.to_int64_bits();
         loop {
             if let Some((f, n)) = self.last {
                 if f == file_id {
-                    return Ok(Some(n));
+                    return Ok(Some(NodeId(n)));
                 }
                 if f > file_id {
                     return Ok(None);
@@ -127,13 +131,17 @@ impl KnownIds {
             if let Some((lf, ln)) = self.last
                 && lf == f
             {
-                ensure!(ln == n, "the idmap is inconsistent: FileId {} maps to node ids {ln} and {n}", f as u64);
+                ensure!(
+                    ln == n,
+                    "the idmap is inconsistent: FileId {} maps to node ids {ln} and {n}",
+                    FileId::from_int64_bits(f)
+                );
                 continue;
             }
             ensure!(
                 (1..self.next_node_id).contains(&n),
                 "the idmap is inconsistent: node id {n} of FileId {} is outside 1..{}",
-                f as u64,
+                FileId::from_int64_bits(f),
                 self.next_node_id
             );
             self.last = Some((f, n));
@@ -167,7 +175,8 @@ impl KnownIds {
 
     /// Read the rest of the map (checking it) and end the merge.
     pub async fn finish(mut self) -> anyhow::Result<()> {
-        self.get(i64::MAX).await?;
+        // Past the largest FileId (in INT64 order): reads and checks every pair left.
+        self.get(FileId::from_int64_bits(i64::MAX)).await?;
         self.merge.finish().await.context("reading the idmap")?;
         Ok(())
     }
@@ -188,10 +197,10 @@ pub struct NewIds {
 impl NewIds {
     /// Hand out ids from `first_id` (the manifest's `next_node_id`; 1 for a new share); the spool file goes
     /// below `spill.dir`.
-    pub fn new(first_id: i64, spill: &SpillOptions) -> Self {
+    pub fn new(first_id: NodeId, spill: &SpillOptions) -> Self {
         NewIds {
-            next_id: first_id.max(1),
-            first_id: first_id.max(1),
+            next_id: first_id.0.max(1),
+            first_id: first_id.0.max(1),
             last_file_id: None,
             node_ids: Vec::new(),
             file_ids: Vec::new(),
@@ -200,10 +209,17 @@ impl NewIds {
         }
     }
 
-    /// The next id for a new `file_id`; FileIds must come strictly ascending (as signed INT64 bits).
-    pub fn assign(&mut self, file_id: i64) -> anyhow::Result<i64> {
+    /// The next id for a new `file_id`; FileIds must come strictly ascending (as signed INT64 bits,
+    /// [`FileId::to_int64_bits`]).
+    pub fn assign(&mut self, file_id: FileId) -> anyhow::Result<NodeId> {
+        let file_id = file_id.to_int64_bits();
         if let Some(last) = self.last_file_id {
-            ensure!(file_id > last, "new FileIds must be assigned in ascending order ({file_id} after {last})");
+            ensure!(
+                file_id > last,
+                "new FileIds must be assigned in ascending order ({} after {})",
+                FileId::from_int64_bits(file_id),
+                FileId::from_int64_bits(last)
+            );
         }
         self.last_file_id = Some(file_id);
         let id = self.next_id;
@@ -213,7 +229,7 @@ impl NewIds {
         if self.node_ids.len() >= BATCH_ROWS {
             self.flush()?;
         }
-        Ok(id)
+        Ok(NodeId(id))
     }
 
     /// Ids handed out so far.
@@ -226,8 +242,8 @@ impl NewIds {
     }
 
     /// The id the next new FileId would get.
-    pub fn next_id(&self) -> i64 {
-        self.next_id
+    pub fn next_id(&self) -> NodeId {
+        NodeId(self.next_id)
     }
 
     fn take_batch(&mut self) -> RecordBatch {

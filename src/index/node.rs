@@ -23,8 +23,10 @@ use arrow::datatypes::{
     DataType, Field, Int8Type, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampNanosecondType,
 };
 
+pub use crate::ids::NodeId;
+
 /// The id of the implicit share root. It has no row of its own.
-pub const ROOT_ID: i64 = 0;
+pub const ROOT_ID: NodeId = NodeId::ROOT;
 
 /// File or directory. Stored as `kind` INT8: 0 = file, 1 = directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,9 +59,9 @@ impl NodeKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     /// Dense per-share id, `>= 1`, stable across renames and moves.
-    pub node_id: i64,
+    pub node_id: NodeId,
     /// Id of the containing directory; [`ROOT_ID`] for top-level entries.
-    pub parent_id: i64,
+    pub parent_id: NodeId,
     /// The entry's name (one path component, UTF-8, never containing `/`).
     pub name: String,
     pub kind: NodeKind,
@@ -251,8 +253,8 @@ impl<'a> NodeColumns<'a> {
     /// Row `i` as an owned [`Node`]. An unknown kind value reads as a file.
     pub fn node(&self, i: usize) -> Node {
         Node {
-            node_id: self.node_id.value(i),
-            parent_id: self.parent_id.value(i),
+            node_id: NodeId(self.node_id.value(i)),
+            parent_id: NodeId(self.parent_id.value(i)),
             name: self.name.value(i).to_string(),
             kind: NodeKind::from_i8(self.kind.value(i)).unwrap_or(NodeKind::File),
             size: self.size.value(i),
@@ -318,7 +320,7 @@ impl NodeBatchBuilder {
 
     /// Append one row; returns a full batch when `batch_rows` rows have accumulated.
     pub fn push(&mut self, n: &Node) -> Option<RecordBatch> {
-        self.push_parts(n.node_id, n.parent_id, &n.name, n.kind, n.size, n.mtime, n.ctime, n.attributes, n.xorhash)
+        self.push_row(n.node_id.0, n.parent_id.0, &n.name, &n.properties())
     }
 
     /// Append row `i` of a node batch (no intermediate `String`).
@@ -335,28 +337,19 @@ impl NodeBatchBuilder {
         self.full()
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn push_parts(
-        &mut self,
-        node_id: i64,
-        parent_id: i64,
-        name: &str,
-        kind: NodeKind,
-        size: i64,
-        mtime: i64,
-        ctime: i64,
-        attributes: i32,
-        xorhash: i64,
-    ) -> Option<RecordBatch> {
-        self.node_id.push(node_id);
-        self.parent_id.push(parent_id);
+    /// Append one row from its parts. `id` and `parent` are the raw INT64 values of the first two
+    /// columns: node ids for node rows, or the INT64 bits of FileIds for rows of the same layout keyed by
+    /// Azure FileId (a scan's listed rows, before node ids are assigned).
+    pub fn push_row(&mut self, id: i64, parent: i64, name: &str, p: &Properties) -> Option<RecordBatch> {
+        self.node_id.push(id);
+        self.parent_id.push(parent);
         self.name.append_value(name);
-        self.kind.push(kind as i8);
-        self.size.push(size);
-        self.mtime.push(mtime);
-        self.ctime.push(ctime);
-        self.attributes.push(attributes);
-        self.xorhash.push(xorhash);
+        self.kind.push(p.kind);
+        self.size.push(p.size);
+        self.mtime.push(p.mtime);
+        self.ctime.push(p.ctime);
+        self.attributes.push(p.attributes);
+        self.xorhash.push(p.xorhash);
         self.full()
     }
 
@@ -417,11 +410,11 @@ pub fn nodes_to_batch(nodes: &[Node]) -> RecordBatch {
 }
 
 /// A batch's `node_id` column is strictly ascending (and continues above `after`).
-pub fn check_ascending(b: &RecordBatch, after: Option<i64>) -> anyhow::Result<Option<i64>> {
+pub fn check_ascending(b: &RecordBatch, after: Option<NodeId>) -> anyhow::Result<Option<NodeId>> {
     let ids = b.column(col::NODE_ID).as_primitive::<Int64Type>();
-    let mut prev = after;
+    let mut prev = after.map(|id| id.0);
     for id in ids.values().iter().copied() {
-        if id <= ROOT_ID {
+        if id <= ROOT_ID.0 {
             anyhow::bail!("node_id {id} is not a valid node id (must be >= 1)");
         }
         if let Some(p) = prev
@@ -431,17 +424,18 @@ pub fn check_ascending(b: &RecordBatch, after: Option<i64>) -> anyhow::Result<Op
         }
         prev = Some(id);
     }
-    Ok(prev)
+    Ok(prev.map(NodeId))
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn n(id: i64) -> Node {
+    /// A file row for unit tests: id `id` in the root, size `id`, xorhash `-id`.
+    pub(crate) fn file_row(id: i64) -> Node {
         Node {
-            node_id: id,
-            parent_id: 0,
+            node_id: NodeId(id),
+            parent_id: ROOT_ID,
             name: format!("n{id}"),
             kind: NodeKind::File,
             size: id,
@@ -457,18 +451,18 @@ mod tests {
         let mut b = NodeBatchBuilder::new(3);
         let mut batches = vec![];
         for i in 1..=7 {
-            batches.extend(b.push(&n(i)));
+            batches.extend(b.push(&file_row(i)));
         }
         batches.extend(b.finish());
         assert_eq!(batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>(), vec![3, 3, 1]);
         let back: Vec<Node> = batches.iter().flat_map(batch_to_nodes).collect();
-        assert_eq!(back, (1..=7).map(n).collect::<Vec<_>>());
+        assert_eq!(back, (1..=7).map(file_row).collect::<Vec<_>>());
     }
 
     #[test]
     fn a_hash_known_on_one_side_only_is_no_modification_and_two_known_hashes_that_differ_are() {
-        let old = n(5);
-        let mut new = n(5);
+        let old = file_row(5);
+        let mut new = file_row(5);
         new.name = "renamed".into();
         assert!(!new.modified_since(&old));
         new.xorhash = 0;

@@ -18,7 +18,7 @@ use super::BatchStream;
 use super::manifest::{
     FORMAT, IndexManifest, Layer, LayerKind, check_id, manifest_key, share_prefix, snapshot_id_from_key,
 };
-use super::node::{col, node_schema};
+use super::node::{NodeId, col, node_schema};
 use super::parquet_io::{IdRuns, open_stream_in};
 
 /// Rows per batch produced by readers.
@@ -217,12 +217,12 @@ impl Cursor {
     }
 
     /// The id at the cursor, loading the next batch if needed; `None` at the end.
-    pub async fn head(&mut self) -> anyhow::Result<Option<i64>> {
+    pub async fn head(&mut self) -> anyhow::Result<Option<NodeId>> {
         loop {
             if let Some(ids) = &self.ids
                 && self.pos < ids.len()
             {
-                return Ok(Some(ids.value(self.pos)));
+                return Ok(Some(NodeId(ids.value(self.pos))));
             }
             if self.done {
                 return Ok(None);
@@ -259,7 +259,7 @@ impl Cursor {
 
     /// The row at the cursor as a [`Node`] if its id is below `bound` (any id when `None`), moving past
     /// it; `None` at the end or at the first id `>= bound`. The stream must carry every node column.
-    pub async fn next_node_below(&mut self, bound: Option<i64>) -> anyhow::Result<Option<super::node::Node>> {
+    pub async fn next_node_below(&mut self, bound: Option<NodeId>) -> anyhow::Result<Option<super::node::Node>> {
         match self.head().await? {
             Some(id) if bound.is_none_or(|b| id < b) => {
                 let (batch, row) = self.current_ref();
@@ -315,10 +315,10 @@ async fn merge_layers(
     let mut pending = Pending::default();
     loop {
         // Smallest head over all cursors, and the top layer mentioning it.
-        let mut min: Option<i64> = None;
+        let mut min: Option<NodeId> = None;
         for c in rows.iter_mut().chain(dels.iter_mut().flatten()) {
             if let Some(h) = c.head().await? {
-                min = Some(min.map_or(h, |m: i64| m.min(h)));
+                min = Some(min.map_or(h, |m| m.min(h)));
             }
         }
         let Some(id) = min else { break };
@@ -342,7 +342,7 @@ async fn merge_layers(
             let mut bound = i64::MAX;
             for c in rows[1..].iter_mut().chain(dels.iter_mut().flatten()) {
                 if let Some(h) = c.head().await? {
-                    bound = bound.min(h);
+                    bound = bound.min(h.0);
                 }
             }
             let n = rows[0].run_below(bound);

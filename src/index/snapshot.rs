@@ -25,7 +25,7 @@ use super::manifest::{
     ChangeRecord, FORMAT, FileRef, IndexManifest, Layer, LayerKind, SnapshotSource, Totals, check_id, data_dir_prefix,
     manifest_key, share_prefix,
 };
-use super::node::{NodeColumns, NodeKind, check_ascending, check_node_schema, node_schema};
+use super::node::{NodeColumns, NodeId, NodeKind, check_ascending, check_node_schema, node_schema};
 use super::node_index::{Cursor, NodeIndex, READ_BATCH_ROWS, deleted_schema};
 use super::parquet_io::{FileWriter, ParquetTuning};
 
@@ -171,14 +171,14 @@ impl Compare {
     }
 
     /// Every previous row below `bound` is gone (`None`: every remaining row).
-    async fn delete_below(&mut self, bound: Option<i64>) -> anyhow::Result<()> {
+    async fn delete_below(&mut self, bound: Option<NodeId>) -> anyhow::Result<()> {
         while let Some(pid) = self.prev.head().await? {
             if bound.is_some_and(|b| pid >= b) {
                 break;
             }
             self.keep_before().await?;
             if let Some(d) = &mut self.deleted {
-                self.deleted_buf.push(pid);
+                self.deleted_buf.push(pid.0);
                 if self.deleted_buf.len() >= READ_BATCH_ROWS {
                     flush_deleted(d, &mut self.deleted_buf).await?;
                 }
@@ -204,7 +204,7 @@ pub struct SnapshotWriter {
     nodes: FileWriter,
     /// Rows new or changed since the previous snapshot, batched for `nodes` (delta) or `after` (base).
     changed: super::node::NodeBatchBuilder,
-    last_id: Option<i64>,
+    last_id: Option<NodeId>,
     totals: Totals,
     opts: WriteOptions,
     source: Option<SnapshotSource>,
@@ -247,7 +247,7 @@ impl SnapshotWriter {
         let mut hashes: Option<Vec<i64>> = None;
         let mut changed = Vec::new();
         for i in 0..c.len() {
-            let id = c.node_id.value(i);
+            let id = NodeId(c.node_id.value(i));
             cmp.delete_below(Some(id)).await?;
             let same = match cmp.prev.head().await? {
                 Some(pid) if pid == id => {
@@ -353,9 +353,10 @@ impl SnapshotWriter {
         };
         layers.push(own_layer);
         let mut idmap_refs = self.prev.as_ref().map(|p| p.idmap.clone()).unwrap_or_default();
-        let mut next_node_id = self.prev.as_ref().map_or(1, |p| p.next_node_id).max(self.last_id.map_or(1, |i| i + 1));
+        let mut next_node_id =
+            self.prev.as_ref().map_or(1, |p| p.next_node_id).max(self.last_id.map_or(1, |i| i.0 + 1));
         if let Some(new_ids) = new_ids {
-            next_node_id = next_node_id.max(new_ids.next_id());
+            next_node_id = next_node_id.max(new_ids.next_id().0);
             if !new_ids.is_empty() {
                 let key = format!("{}/idmap.parquet", self.dir);
                 let mut w = FileWriter::create_tagged(&store, &key, idmap_schema(), self.opts.parquet, &[SORTED_TAG])?;

@@ -439,21 +439,8 @@ fn flush(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::node::{Node, NodeKind, batch_to_nodes, col, node_schema, nodes_to_batch};
-
-    fn n(id: i64) -> Node {
-        Node {
-            node_id: id,
-            parent_id: 0,
-            name: format!("n{id}"),
-            kind: NodeKind::File,
-            size: id,
-            mtime: 1,
-            ctime: 2,
-            attributes: 0x20,
-            xorhash: 0,
-        }
-    }
+    use crate::index::node::tests::file_row;
+    use crate::index::node::{batch_to_nodes, col, node_schema, nodes_to_batch};
 
     async fn sorted_ids(spill_rows: usize, ids: &[i64]) -> (Vec<i64>, MergeStats, usize) {
         sorted_by(SortKey { column: col::NODE_ID, unique: true }, spill_rows, ids).await
@@ -463,7 +450,7 @@ mod tests {
     async fn sorted_by(key: SortKey, spill_rows: usize, ids: &[i64]) -> (Vec<i64>, MergeStats, usize) {
         let mut s = RunSorter::new(node_schema(), key, SpillOptions { spill_rows, ..Default::default() });
         for chunk in ids.chunks(3) {
-            s.push(nodes_to_batch(&chunk.iter().map(|&i| n(i)).collect::<Vec<_>>())).await.unwrap();
+            s.push(nodes_to_batch(&chunk.iter().map(|&i| file_row(i)).collect::<Vec<_>>())).await.unwrap();
         }
         let runs = s.finish().await.unwrap();
         let disk = runs.disk_runs();
@@ -471,7 +458,7 @@ mod tests {
         let mut m = runs.merge();
         while let Some(b) = m.next().await {
             out.extend(
-                batch_to_nodes(&b).into_iter().map(|x| if key.column == col::SIZE { x.size } else { x.node_id }),
+                batch_to_nodes(&b).into_iter().map(|x| if key.column == col::SIZE { x.size } else { x.node_id.0 }),
             );
         }
         let stats = m.finish().await.unwrap();

@@ -47,7 +47,7 @@ use super::NodeIndex;
 use super::diff::{Change, diff_snapshots};
 use super::dirmap::{DirMap, glob_match};
 use super::manifest::{IndexManifest, LayerKind};
-use super::node::{NodeColumns, col, node_schema, time_type};
+use super::node::{NodeColumns, NodeId, col, node_schema, time_type};
 use super::parquet_io::{IdRuns, in_runs};
 
 /// The snapshot path functions resolve against.
@@ -561,14 +561,14 @@ impl ChangeRows {
     fn push(&mut self, c: &Change) {
         self.rows += 1;
         let any = c.new.as_ref().or(c.old.as_ref()).expect("a change has a side");
-        self.node_id.append_value(any.node_id);
+        self.node_id.append_value(any.node_id.0);
         self.kind.append_value(any.kind as i8);
         self.change.append_value(c.kind.as_str());
         self.modified.append_value(c.modified);
         self.renamed.append_value(c.renamed);
         self.moved.append_value(c.moved);
-        self.parent.append_option(c.new.as_ref().map(|n| n.parent_id));
-        self.old_parent.append_option(c.old.as_ref().map(|n| n.parent_id));
+        self.parent.append_option(c.new.as_ref().map(|n| n.parent_id.0));
+        self.old_parent.append_option(c.old.as_ref().map(|n| n.parent_id.0));
         self.name.append_option(c.new.as_ref().map(|n| n.name.as_str()));
         self.old_name.append_option(c.old.as_ref().map(|n| n.name.as_str()));
         self.size.append_option(c.new.as_ref().map(|n| n.size));
@@ -732,13 +732,13 @@ impl ScalarUDFImpl for DirUdf {
                 // Rows of one directory mostly follow each other (node ids are given in scan order), so
                 // a directory's path is looked up once per run of its rows, not once per row. `prefix`
                 // is the path of `parent` without a trailing `/` ("" for the root).
-                let mut last: Option<(i64, Option<String>)> = None;
+                let mut last: Option<(NodeId, Option<String>)> = None;
                 for i in 0..n {
                     if p.is_null(i) || names.is_null(i) {
                         b.append_null();
                         continue;
                     }
-                    let parent = p.value(i);
+                    let parent = NodeId(p.value(i));
                     if last.as_ref().is_none_or(|(id, _)| *id != parent) {
                         let prefix = d.path(parent).map(|dir| if dir == "/" { String::new() } else { dir });
                         last = Some((parent, prefix));
@@ -760,14 +760,16 @@ impl ScalarUDFImpl for DirUdf {
                 let ids = arrays[0].as_primitive::<Int64Type>();
                 let mut b = StringBuilder::with_capacity(n, n * 40);
                 for i in 0..n {
-                    b.append_option(if ids.is_null(i) { None } else { d.path(ids.value(i)) });
+                    b.append_option(if ids.is_null(i) { None } else { d.path(NodeId(ids.value(i))) });
                 }
                 Arc::new(b.finish())
             }
             UdfKind::DirId => {
                 let p = arrays[0].as_string::<i32>();
                 Arc::new(
-                    (0..n).map(|i| if p.is_null(i) { None } else { d.resolve(p.value(i)) }).collect::<Int64Array>(),
+                    (0..n)
+                        .map(|i| if p.is_null(i) { None } else { d.resolve(p.value(i)).map(|id| id.0) })
+                        .collect::<Int64Array>(),
                 )
             }
             k => {
@@ -778,7 +780,7 @@ impl ScalarUDFImpl for DirUdf {
                             if ids.is_null(i) {
                                 return None;
                             }
-                            d.du(ids.value(i)).map(|t| match k {
+                            d.du(NodeId(ids.value(i))).map(|t| match k {
                                 UdfKind::Du => t.bytes as i64,
                                 UdfKind::DuFiles => t.files as i64,
                                 _ => t.dirs as i64,
@@ -837,7 +839,8 @@ impl TableFunctionImpl for WalkFunction {
 
 #[derive(Debug, Clone)]
 enum WalkFilter {
-    Parent(i64),
+    /// The entries of this directory (`ls`).
+    Parent(NodeId),
     Glob(String),
 }
 
@@ -903,7 +906,7 @@ impl TableProvider for WalkTable {
                         let mut keep = Vec::new();
                         let mut paths = StringBuilder::new();
                         for i in 0..c.len() {
-                            let (p, name) = (c.parent_id.value(i), c.name.value(i));
+                            let (p, name) = (NodeId(c.parent_id.value(i)), c.name.value(i));
                             let ok = match &filter {
                                 WalkFilter::Parent(id) => {
                                     p == *id && wanted.as_deref().is_none_or(|r| in_runs(r, c.node_id.value(i)))

@@ -40,7 +40,7 @@ use parquet::file::metadata::PageIndexPolicy;
 use super::NodeIndex;
 use super::dirmap::{DirMap, SubtreeTotals};
 use super::manifest::{FileRef, IndexManifest, share_prefix};
-use super::node::{NodeKind, col, time_values};
+use super::node::{NodeId, NodeKind, ROOT_ID, col, time_values};
 use super::parquet_io::{in_runs, select_runs};
 
 const MAGIC: &[u8; 8] = b"AFBDIRS2";
@@ -62,7 +62,7 @@ pub struct Summary {
 /// One entry of a directory listing as read from the snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DirEntryRow {
-    pub node_id: i64,
+    pub node_id: NodeId,
     pub name: String,
     pub kind: NodeKind,
     /// Bytes (files; 0 for directories).
@@ -179,7 +179,7 @@ pub async fn build(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<Summar
     let (mut run_lo, mut run_hi) = (Vec::new(), Vec::new());
     run_start.push(0u32);
     for id in &dirs.ids {
-        if let Some(rs) = rb.runs.remove(id) {
+        if let Some(rs) = rb.runs.remove(&id.0) {
             for (lo, hi) in rs {
                 run_lo.push(lo);
                 run_hi.push(hi);
@@ -192,7 +192,7 @@ pub async fn build(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<Summar
     Ok(Summary { dirs, dir_mtime, run_start, run_lo, run_hi })
 }
 
-/// File-id runs per parent id, and directory mtimes in id order, fed batches in `node_id` order.
+/// File-id runs per parent id (INT64 node ids), and directory mtimes in id order, fed batches in `node_id` order.
 struct RunBuilder {
     runs: HashMap<i64, Vec<(i64, i64)>>,
     /// The root's (0), then every directory's in ascending id order: aligned with [`DirMap`]'s ids.
@@ -392,7 +392,7 @@ async fn decode_stream(mut r: Reader, keep: Keep) -> anyhow::Result<Summary> {
     r.finish().await?;
     // References must stay in range, so lookups never panic.
     let ok = n >= 1
-        && ids[0] == super::node::ROOT_ID
+        && ids[0] == ROOT_ID.0
         && ids.windows(2).all(|w| w[0] < w[1])
         && parent.iter().all(|&p| p == u32::MAX || (p as usize) < n)
         && name_end.windows(2).all(|w| w[0] <= w[1])
@@ -407,7 +407,15 @@ async fn decode_stream(mut r: Reader, keep: Keep) -> anyhow::Result<Summary> {
         bail!("inconsistent contents");
     }
     Ok(Summary {
-        dirs: DirMap { ids, parent, name_end, names, totals, child_start, child },
+        dirs: DirMap {
+            ids: ids.into_iter().map(NodeId).collect(),
+            parent,
+            name_end,
+            names,
+            totals,
+            child_start,
+            child,
+        },
         dir_mtime,
         run_start,
         run_lo,
@@ -426,7 +434,7 @@ impl Summary {
             &mut out,
             [n as u64, d.names.len() as u64, d.child.len() as u64, self.run_lo.len() as u64].into_iter(),
         );
-        put_u64s(&mut out, d.ids.iter().map(|&x| x as u64));
+        put_u64s(&mut out, d.ids.iter().map(|x| x.0 as u64));
         put_u32s(&mut out, &d.parent);
         put_u32s(&mut out, &d.name_end);
         out.extend_from_slice(d.names.as_bytes());
@@ -453,7 +461,7 @@ impl Summary {
     }
 
     /// Node-id runs (inclusive) that hold every file of directory `dir`; empty for an unknown directory.
-    pub fn runs(&self, dir: i64) -> Vec<(i64, i64)> {
+    pub fn runs(&self, dir: NodeId) -> Vec<(i64, i64)> {
         let Ok(i) = self.dirs.ids.binary_search(&dir) else { return Vec::new() };
         let (a, b) = (self.run_start[i] as usize, self.run_start[i + 1] as usize);
         (a..b).map(|k| (self.run_lo[k], self.run_hi[k])).collect()
@@ -461,9 +469,9 @@ impl Summary {
 
     /// Node-id runs (inclusive, ascending, disjoint) holding every entry of directory `dir`: the runs of
     /// its files and the ids of its subdirectories. Empty for an unknown or empty directory.
-    pub fn entry_runs(&self, dir: i64) -> Vec<(i64, i64)> {
+    pub fn entry_runs(&self, dir: NodeId) -> Vec<(i64, i64)> {
         let mut runs = self.runs(dir);
-        runs.extend(self.dirs.subdirs(dir).map(|(_, id, _)| (id, id)));
+        runs.extend(self.dirs.subdirs(dir).map(|(_, id, _)| (id.0, id.0)));
         runs.sort_unstable();
         let mut out: Vec<(i64, i64)> = Vec::with_capacity(runs.len());
         for (lo, hi) in runs {
@@ -476,7 +484,7 @@ impl Summary {
     }
 
     /// The subdirectories of directory `dir` (unsorted), from the summary alone.
-    pub fn list_subdirs(&self, dir: i64) -> Vec<DirEntryRow> {
+    pub fn list_subdirs(&self, dir: NodeId) -> Vec<DirEntryRow> {
         self.dirs
             .subdirs(dir)
             .map(|(i, id, name)| DirEntryRow {
@@ -500,7 +508,7 @@ impl Summary {
     /// The entries of directory `dir` of snapshot `m` (unsorted). Subdirectories come from the summary;
     /// files from reading, per layer, only the pages whose `node_id` range overlaps the directory's file
     /// runs, newest layer first: the newest row of an id wins, and an id a newer delta deleted is gone.
-    pub async fn list(&self, repo: &NodeIndex, m: &IndexManifest, dir: i64) -> anyhow::Result<Vec<DirEntryRow>> {
+    pub async fn list(&self, repo: &NodeIndex, m: &IndexManifest, dir: NodeId) -> anyhow::Result<Vec<DirEntryRow>> {
         let mut out = self.list_subdirs(dir);
         let runs = self.runs(dir);
         if runs.is_empty() {
@@ -522,13 +530,13 @@ impl Summary {
                     // Directories were listed from the summary; a row decides its id even then.
                     if !in_runs(&runs, id)
                         || !decided.insert(id)
-                        || parents.value(i) != dir
+                        || parents.value(i) != dir.0
                         || kinds.value(i) == NodeKind::Dir as i8
                     {
                         continue;
                     }
                     out.push(DirEntryRow {
-                        node_id: id,
+                        node_id: NodeId(id),
                         name: names.value(i).to_string(),
                         kind: NodeKind::from_i8(kinds.value(i))?,
                         size: sizes.value(i),

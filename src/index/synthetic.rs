@@ -17,7 +17,7 @@
 
 use arrow::array::RecordBatch;
 
-use super::node::{Node, NodeBatchBuilder, NodeColumns, NodeKind, ROOT_ID, node_batches};
+use super::node::{Node, NodeBatchBuilder, NodeColumns, NodeId, NodeKind, ROOT_ID, node_batches};
 
 /// SplitMix64: small, fast, good enough for synthetic data.
 #[derive(Debug, Clone)]
@@ -157,7 +157,7 @@ fn dir_name(r: &mut Rng) -> String {
 }
 
 /// One synthetic file row (also used by the mutation step for added files).
-fn make_file(r: &mut Rng, id: i64, parent: i64, burst_s: i64) -> Node {
+fn make_file(r: &mut Rng, id: NodeId, parent: NodeId, burst_s: i64) -> Node {
     let mtime = (burst_s + r.lognormal(3.0, 2.5).min(1e8) as i64) * NS + r.below(10_000_000) as i64 * 100;
     let ctime = if r.chance(0.8) { mtime } else { mtime + r.below(1 << 40) as i64 * 100 };
     let size = r.lognormal(10.3, 2.5).min(5e11) as i64;
@@ -181,7 +181,7 @@ pub struct SyntheticShare {
     target: u64,
     next_id: i64,
     /// Directories whose entries are yet to be listed: (id, depth).
-    stack: Vec<(i64, u32)>,
+    stack: Vec<(NodeId, u32)>,
     /// Entries of the directory being listed, in id order.
     pending: std::collections::VecDeque<Node>,
     /// Recent (size, xorhash) pairs, for duplicates.
@@ -204,7 +204,7 @@ impl SyntheticShare {
     }
 
     /// List one directory: its files then its subdirectories, consecutive ids.
-    fn list(&mut self, dir: i64, depth: u32) {
+    fn list(&mut self, dir: NodeId, depth: u32) {
         let r = &mut self.rng;
         let files = if depth == 0 { r.below(8) } else { r.lognormal(2.2, 1.3).min(20_000.0) as u64 };
         let mean_dirs = match depth {
@@ -266,10 +266,10 @@ impl SyntheticShare {
         self.stack.extend(subdirs.into_iter().rev());
     }
 
-    fn alloc(&mut self) -> i64 {
+    fn alloc(&mut self) -> NodeId {
         let id = self.next_id;
         self.next_id += 1;
-        id
+        NodeId(id)
     }
 
     /// Rows as batches of `batch_rows`.
@@ -284,7 +284,7 @@ impl Iterator for SyntheticShare {
     fn next(&mut self) -> Option<Node> {
         loop {
             if let Some(n) = self.pending.pop_front() {
-                if n.node_id as u64 > self.target {
+                if n.node_id.as_u64() > self.target {
                     self.pending.clear();
                     self.stack.clear();
                     return None;
@@ -465,7 +465,7 @@ impl Iterator for ReplicatedShare<'_> {
         if id <= self.copies {
             let top = &self.t.entries[0];
             return Some(Node {
-                node_id: id as i64,
+                node_id: NodeId::saturating_from_u64(id),
                 parent_id: ROOT_ID,
                 name: format!("copy-{id:05}"),
                 kind: NodeKind::Dir,
@@ -480,10 +480,10 @@ impl Iterator for ReplicatedShare<'_> {
         let (k, i) = (rel / per, (rel % per) as usize);
         let e = &self.t.entries[i];
         let base = self.copies + k * per;
-        let parent_id = if e.parent == 0 { (k + 1) as i64 } else { (base + e.parent as u64) as i64 };
+        let parent_id = NodeId::saturating_from_u64(if e.parent == 0 { k + 1 } else { base + e.parent as u64 });
         let xorhash = if e.kind == NodeKind::File { self.rng.next_u64() as i64 } else { 0 };
         Some(Node {
-            node_id: id as i64,
+            node_id: NodeId::saturating_from_u64(id),
             parent_id,
             name: e.name.clone(),
             kind: e.kind,
@@ -529,7 +529,7 @@ pub async fn write_mutated(
     opts: super::snapshot::WriteOptions,
 ) -> anyhow::Result<super::manifest::IndexManifest> {
     use futures::TryStreamExt;
-    let mut mu = Mutator::new(seed, m, from.totals.nodes, from.totals.dirs, from.next_node_id);
+    let mut mu = Mutator::new(seed, m, from.totals.nodes, from.totals.dirs, NodeId(from.next_node_id));
     let mut w = repo.begin(tenant, share, opts).await?;
     let mut s = repo.read(from, None)?;
     while let Some(b) = s.try_next().await? {
@@ -547,16 +547,16 @@ pub struct Mutator {
     rng: Rng,
     m: Mutation,
     rename_p: f64,
-    next_id: i64,
+    next_id: NodeId,
     nodes: u64,
     /// A sample of directory ids for added files (reservoir).
-    dirs: Vec<i64>,
+    dirs: Vec<NodeId>,
     dirs_seen: u64,
 }
 
 impl Mutator {
     /// `total_nodes` and `total_dirs` of the old snapshot set the rates; `next_id` is where new ids start.
-    pub fn new(seed: u64, m: Mutation, total_nodes: u64, total_dirs: u64, next_id: i64) -> Self {
+    pub fn new(seed: u64, m: Mutation, total_nodes: u64, total_dirs: u64, next_id: NodeId) -> Self {
         let rename_p = if total_dirs == 0 { 0.0 } else { m.dir_renames as f64 / total_dirs as f64 };
         Mutator { rng: Rng::new(seed), m, rename_p, next_id, nodes: total_nodes, dirs: Vec::new(), dirs_seen: 0 }
     }
@@ -605,7 +605,7 @@ impl Mutator {
         for _ in 0..count {
             let parent = if self.dirs.is_empty() { ROOT_ID } else { *self.rng.pick(&self.dirs) };
             let id = self.next_id;
-            self.next_id += 1;
+            self.next_id = id.next();
             let burst = T0 + TEN_YEARS;
             let n = make_file(&mut self.rng, id, parent, burst);
             out.extend(b.push(&n));
@@ -625,9 +625,9 @@ mod tests {
         let b: Vec<Node> = SyntheticShare::new(7, 5000).collect();
         assert_eq!(a, b);
         assert_eq!(a.len(), 5000);
-        assert!(a.iter().enumerate().all(|(i, n)| n.node_id == i as i64 + 1));
+        assert!(a.iter().enumerate().all(|(i, n)| n.node_id == NodeId(i as i64 + 1)));
         // Every parent is the root or a directory listed earlier.
-        let dirs: std::collections::HashSet<i64> =
+        let dirs: std::collections::HashSet<NodeId> =
             a.iter().filter(|n| n.kind == NodeKind::Dir).map(|n| n.node_id).collect();
         assert!(a.iter().all(|n| n.parent_id == ROOT_ID || (dirs.contains(&n.parent_id) && n.parent_id < n.node_id)));
         let avg = a.iter().map(|n| n.name.len()).sum::<usize>() as f64 / a.len() as f64;
@@ -649,13 +649,16 @@ mod tests {
         assert!(t.entries.iter().all(|e| e.mtime % 100 == 0 && e.ctime % 100 == 0));
         let rows: Vec<Node> = ReplicatedShare::new(&t, 1, 11).collect();
         assert_eq!(rows.len(), 11);
-        assert!(rows.iter().enumerate().all(|(i, n)| n.node_id == i as i64 + 1));
+        assert!(rows.iter().enumerate().all(|(i, n)| n.node_id == NodeId(i as i64 + 1)));
         // 3 copies: ids 1..=3 are the copy roots, then copy 0 is 4..=7, copy 1 is 8..=11.
-        assert_eq!(rows[..3].iter().map(|n| (n.parent_id, n.kind)).collect::<Vec<_>>(), vec![(0, NodeKind::Dir); 3]);
-        assert_eq!((rows[3].name.as_str(), rows[3].parent_id), ("src", 1));
-        assert_eq!((rows[6].name.as_str(), rows[6].parent_id), ("x.txt", 5));
-        assert_eq!((rows[7].name.as_str(), rows[7].parent_id), ("src", 2));
-        assert_eq!((rows[10].name.as_str(), rows[10].parent_id), ("x.txt", 9));
+        assert_eq!(
+            rows[..3].iter().map(|n| (n.parent_id, n.kind)).collect::<Vec<_>>(),
+            vec![(ROOT_ID, NodeKind::Dir); 3]
+        );
+        assert_eq!((rows[3].name.as_str(), rows[3].parent_id), ("src", NodeId(1)));
+        assert_eq!((rows[6].name.as_str(), rows[6].parent_id), ("x.txt", NodeId(5)));
+        assert_eq!((rows[7].name.as_str(), rows[7].parent_id), ("src", NodeId(2)));
+        assert_eq!((rows[10].name.as_str(), rows[10].parent_id), ("x.txt", NodeId(9)));
         assert_ne!(rows[6].xorhash, rows[10].xorhash);
         assert_eq!(rows[4].xorhash, 0);
     }

@@ -274,7 +274,7 @@ async fn start(env: &DataEnv, ctx: &JobContext, share: &ShareRef, op: CommitOp) 
         id: ROOT_PART.into(),
         azure_share: info.azure_share.clone(),
         share_snapshot: info.share_snapshot.clone(),
-        dirs: vec![PendingDir { path: String::new(), file_id: 0, marker: None }],
+        dirs: vec![PendingDir { path: String::new(), file_id: crate::ids::FileId::ROOT, marker: None }],
     };
     let children = list_and_write_with(env, ctx, share, &part, &svc).await?;
     if children.is_empty() {

@@ -29,7 +29,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use arrow::array::RecordBatch;
 use futures::stream::FuturesOrdered;
 use futures::{StreamExt as _, TryStreamExt as _};
 use object_store::path::Path;
@@ -37,12 +36,12 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::resolve::{Resolver, listed_schema};
-use super::{entry_file_id, entry_node};
+use super::resolve::{ListedBatchBuilder, ListedRow, Resolver, listed_schema};
+use super::{entry_file_id, entry_row};
 use crate::azure::{FileServiceClient, ShareClient};
+use crate::ids::FileId;
 use crate::index::NodeIndex;
 use crate::index::manifest::{IndexManifest, SnapshotSource, share_prefix};
-use crate::index::node::{Node, nodes_to_batch};
 use crate::index::parquet_io::{FileWriter, ParquetTuning, open_stream};
 use crate::index::snapshot::WriteOptions;
 use crate::index::sort::SpillOptions;
@@ -89,8 +88,8 @@ impl Default for ListBudget {
 pub struct PendingDir {
     /// Path below the share root, `/`-separated, no leading slash ("" is the root).
     pub path: String,
-    /// The directory's Azure FileId (0 for the share root).
-    pub file_id: u64,
+    /// The directory's Azure FileId ([`FileId::ROOT`] for the share root); a decimal number in JSON.
+    pub file_id: FileId,
     /// Where to go on listing it (`NextMarker` of the page listed last), if it was listed in part.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marker: Option<String>,
@@ -110,7 +109,7 @@ pub struct ListStats {
 /// What one part listed.
 pub struct PartListing {
     /// Rows keyed by FileId (see the module documentation), in listing order.
-    pub rows: Vec<Node>,
+    pub rows: Vec<ListedRow>,
     /// Directories not listed (or not to the end) within the budget, in the order they would be listed.
     pub frontier: Vec<PendingDir>,
     pub stats: ListStats,
@@ -302,13 +301,13 @@ pub async fn list_part(
         }
         for e in &page.entries {
             let fid = entry_file_id(e, &w.path)?;
-            let (node, unknown) = entry_node(e, fid as i64, w.file_id as i64);
+            let (row, unknown) = entry_row(e, fid, w.file_id);
             for u in unknown {
                 if unknown_attributes.insert(u.clone()) {
                     tracing::warn!("unknown file attribute {u:?} ignored");
                 }
             }
-            rows.push(node);
+            rows.push(row);
             let is_dir = e.is_dir();
             if is_dir {
                 st.directories += 1;
@@ -366,7 +365,7 @@ pub async fn write_part(
     share: &str,
     run: &str,
     part: &str,
-    rows: &[Node],
+    rows: &[ListedRow],
     stats: &ListStats,
     children: Vec<String>,
 ) -> anyhow::Result<PartMeta> {
@@ -377,8 +376,14 @@ pub async fn write_part(
         listed_schema(),
         ParquetTuning::default(),
     )?;
-    for chunk in rows.chunks(8192) {
-        w.write(&RecordBatch::try_new(listed_schema(), nodes_to_batch(chunk).columns().to_vec())?).await?;
+    let mut batches = ListedBatchBuilder::new(8192);
+    for r in rows {
+        if let Some(b) = batches.push(r) {
+            w.write(&b).await?;
+        }
+    }
+    if let Some(b) = batches.finish() {
+        w.write(&b).await?;
     }
     let (_, n, bytes) = w.close().await?;
     let meta = PartMeta { id: part.to_string(), rows: n, fragment_bytes: bytes, stats_pages: stats.pages, children };
@@ -529,7 +534,7 @@ mod tests {
     use super::*;
 
     fn d(i: u64) -> PendingDir {
-        PendingDir { path: format!("d{i}"), file_id: i, marker: None }
+        PendingDir { path: format!("d{i}"), file_id: FileId(i), marker: None }
     }
 
     #[test]
@@ -537,8 +542,8 @@ mod tests {
         let groups = split((0..10).map(d).collect(), 4);
         let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
         assert_eq!(sizes, vec![3, 3, 2, 2]);
-        let flat: Vec<u64> = groups.into_iter().flatten().map(|p| p.file_id).collect();
-        assert_eq!(flat, (0..10).collect::<Vec<_>>());
+        let flat: Vec<FileId> = groups.into_iter().flatten().map(|p| p.file_id).collect();
+        assert_eq!(flat, (0..10).map(FileId).collect::<Vec<_>>());
         assert_eq!(split((0..2).map(d).collect(), 16).len(), 2);
         assert!(split(Vec::new(), 4).is_empty());
         assert_eq!(child_ids("r.1", 2), vec!["r.1.0", "r.1.1"]);

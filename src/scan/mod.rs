@@ -6,9 +6,9 @@
 //!    calls in flight, one page per call, following `NextMarker`; depth first, so the frontier of
 //!    directories still to list stays small. Every listed entry carries FileId, size, times and
 //!    attributes: no per-entry call.
-//! 3. Turn every entry into a row ([`crate::index::node`]) keyed by its Azure FileId and its directory's
-//!    FileId (0 for the root), times in ns, attributes as SMB bits, `xorhash` 0 (a listing has no content
-//!    hash); one conversion for every scanner, [`entry_node`].
+//! 3. Turn every entry into a row ([`resolve::ListedRow`], the columns of a node row) keyed by its Azure
+//!    FileId and its directory's FileId (0 for the root), times in ns, attributes as SMB bits, `xorhash` 0
+//!    (a listing has no content hash); one conversion for every scanner, [`entry_row`].
 //! 4. [`resolve::Resolver`] maps FileIds to dense node ids through the share's idmap (stable across
 //!    rename and move; new FileIds get the next ids in ascending FileId order) by external sorts and
 //!    merge-joins, in memory bounded by [`sort::SpillOptions`] whatever the share's size, and yields the
@@ -33,12 +33,13 @@ use serde::Serialize;
 
 use crate::azure::credential::AccountConfig;
 use crate::azure::{ClientOptions, Entry, FileServiceClient, ListPage};
+use crate::ids::FileId;
 use crate::index::NodeIndex;
 use crate::index::manifest::{IndexManifest, SnapshotSource};
-use crate::index::node::{NodeBatchBuilder, NodeKind};
+use crate::index::node::{NodeKind, Properties};
 use crate::index::snapshot::WriteOptions;
 use crate::index::sort::{self, SpillOptions};
-use resolve::Resolver;
+use resolve::{ListedBatchBuilder, ListedRow, Resolver};
 
 /// How a scan runs.
 #[derive(Debug, Clone)]
@@ -123,31 +124,35 @@ pub struct ScanReport {
 /// How many rejected names a [`ScanReport`] lists one by one (all are counted).
 pub const MAX_REJECTED_REPORTED: usize = 100;
 
-/// The one conversion from a listed entry to a node row, shared by every scanner (this module's and
-/// [`fanout`]'s): directories have size 0; times fall back from `LastWriteTime` to `Last-Modified`
+/// The one conversion from a listed entry to a row, shared by every scanner (this module's and
+/// [`fanout`]'s): keyed by the entry's FileId and its directory's (`parent_file_id`, [`FileId::ROOT`] for
+/// the share root); directories have size 0; times fall back from `LastWriteTime` to `Last-Modified`
 /// (mtime) and from `ChangeTime` to the mtime (ctime), saturating at the `i64` range of nanoseconds;
 /// attributes become SMB bits, and the names this version does not know are returned for the caller to
 /// report (never fatal). `xorhash` is 0: listings carry no content hash.
-pub fn entry_node(e: &Entry, node_id: i64, parent_id: i64) -> (crate::index::node::Node, Vec<String>) {
+pub fn entry_row(e: &Entry, file_id: FileId, parent_file_id: FileId) -> (ListedRow, Vec<String>) {
     let (attributes, unknown) = crate::azure::model::parse_attributes(e.attributes.as_deref().unwrap_or(""));
-    let node = crate::index::node::Node {
-        node_id,
-        parent_id,
+    let kind = if e.is_dir() { NodeKind::Dir } else { NodeKind::File };
+    let row = ListedRow {
+        file_id,
+        parent_file_id,
         name: e.name.clone(),
-        kind: if e.is_dir() { NodeKind::Dir } else { NodeKind::File },
-        size: if e.is_dir() { 0 } else { i64::try_from(e.size).unwrap_or(i64::MAX) },
-        mtime: nanos(e.last_write_time.or(e.last_modified)),
-        ctime: nanos(e.change_time.or(e.last_write_time).or(e.last_modified)),
-        attributes: attributes as i32,
-        xorhash: 0,
+        properties: Properties {
+            kind: kind as i8,
+            size: if e.is_dir() { 0 } else { i64::try_from(e.size).unwrap_or(i64::MAX) },
+            mtime: nanos(e.last_write_time.or(e.last_modified)),
+            ctime: nanos(e.change_time.or(e.last_write_time).or(e.last_modified)),
+            attributes: attributes as i32,
+            xorhash: 0,
+        },
     };
-    (node, unknown)
+    (row, unknown)
 }
 
 /// A listed entry's Azure FileId. An entry without one (the listing must ask for extended info) or with
 /// one that is not a decimal 64-bit number is an error naming the entry and its directory (`dir`, the
 /// path below the share root).
-pub fn entry_file_id(e: &Entry, dir: &str) -> anyhow::Result<u64> {
+pub fn entry_file_id(e: &Entry, dir: &str) -> anyhow::Result<FileId> {
     let Some(fid) = e.file_id.as_deref() else {
         bail!(
             "entry {:?} in {} has no FileId (the listing must send x-ms-file-extended-info)",
@@ -161,7 +166,7 @@ pub fn entry_file_id(e: &Entry, dir: &str) -> anyhow::Result<u64> {
     if id == 0 {
         bail!("entry {:?} in {} has FileId 0, which afb reserves for the share root", e.name, display_path(dir));
     }
-    Ok(id)
+    Ok(FileId(id))
 }
 
 /// Nanoseconds since the Unix epoch, saturating at the `i64` range; 0 for no time.
@@ -171,11 +176,11 @@ pub fn nanos(t: Option<time::OffsetDateTime>) -> i64 {
     })
 }
 
-/// A page still to list: directory path within the share, its FileId (0: the root), its depth, the page
-/// marker.
+/// A page still to list: directory path within the share, its FileId ([`FileId::ROOT`]: the root), its
+/// depth, the page marker.
 struct Work {
     path: String,
-    dir_file_id: u64,
+    dir_file_id: FileId,
     depth: u32,
     marker: Option<String>,
 }
@@ -276,10 +281,10 @@ async fn scan_snapshot(
     let listed = share_snapshot.map_or_else(|| "the live share".to_string(), |ts| format!("snapshot {ts}"));
     let expected_id = prev.map_or(1, |m| m.snapshot_id + 1);
     let mut resolver = Resolver::new(opts.spill.clone());
-    let mut rows = NodeBatchBuilder::new(opts.spill.spill_rows.clamp(1, sort::OUT_BATCH_ROWS));
+    let mut rows = ListedBatchBuilder::new(opts.spill.spill_rows.clamp(1, sort::OUT_BATCH_ROWS));
     let mut st = WalkStats::default();
 
-    let mut stack = vec![Work { path: String::new(), dir_file_id: 0, depth: 0, marker: None }];
+    let mut stack = vec![Work { path: String::new(), dir_file_id: FileId::ROOT, depth: 0, marker: None }];
     let mut in_flight = FuturesUnordered::new();
     let page_size = opts.page_size;
     loop {
@@ -311,15 +316,15 @@ async fn scan_snapshot(
             let fid = entry_file_id(e, &w.path)?;
             let depth = w.depth + 1;
             st.max_depth = st.max_depth.max(depth);
-            // Keyed by FileIds (their bits as INT64) until the resolver maps them to node ids.
-            let (node, unknown) = entry_node(e, fid as i64, w.dir_file_id as i64);
+            // Keyed by FileIds until the resolver maps them to node ids.
+            let (row, unknown) = entry_row(e, fid, w.dir_file_id);
             for u in unknown {
                 if !st.unknown_attributes.contains(&u) {
                     tracing::warn!("unknown file attribute {u:?} ignored");
                     st.unknown_attributes.push(u);
                 }
             }
-            if let Some(b) = rows.push(&node) {
+            if let Some(b) = rows.push(&row) {
                 resolver.push(b).await?;
             }
             if e.is_dir() {

@@ -23,10 +23,11 @@ use anyhow::{Context as _, bail};
 use arrow::array::{Array, AsArray, Int64Array, RecordBatch};
 use arrow::datatypes::{Field, Int8Type, Int64Type, Schema, SchemaRef};
 
+use crate::ids::FileId;
 use crate::index::NodeIndex;
 use crate::index::idmap::{KnownIds, NewIds, idmap_schema};
 use crate::index::manifest::IndexManifest;
-use crate::index::node::{NodeKind, ROOT_ID, col, node_schema};
+use crate::index::node::{NodeBatchBuilder, NodeKind, Properties, ROOT_ID, col, node_schema};
 use crate::index::sort::{Merge, RunSorter, SortKey, SpillOptions};
 
 /// The schema of listed rows before node ids are assigned: the node schema with its first two columns
@@ -37,6 +38,47 @@ pub fn listed_schema() -> SchemaRef {
     fields[col::NODE_ID] = fields[col::NODE_ID].clone().with_name("file_id");
     fields[col::PARENT_ID] = fields[col::PARENT_ID].clone().with_name("parent_file_id");
     Arc::new(Schema::new(fields))
+}
+
+/// One listed entry before node ids are assigned: a row of [`listed_schema`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedRow {
+    /// The entry's Azure FileId (never [`FileId::ROOT`]).
+    pub file_id: FileId,
+    /// Its directory's FileId; [`FileId::ROOT`] for top-level entries.
+    pub parent_file_id: FileId,
+    /// The entry's name (one path component).
+    pub name: String,
+    /// Kind, size, times (ns since the epoch), attributes and hash, as in a node row.
+    pub properties: Properties,
+}
+
+/// Collects [`ListedRow`]s into batches of [`listed_schema`] of at most `batch_rows` rows each.
+pub struct ListedBatchBuilder {
+    rows: NodeBatchBuilder,
+}
+
+impl ListedBatchBuilder {
+    /// A builder that yields a batch every `batch_rows` rows (at least 1).
+    pub fn new(batch_rows: usize) -> Self {
+        ListedBatchBuilder { rows: NodeBatchBuilder::new(batch_rows) }
+    }
+
+    /// Append one row; returns a full batch when `batch_rows` rows have accumulated.
+    pub fn push(&mut self, r: &ListedRow) -> Option<RecordBatch> {
+        let (id, parent) = (r.file_id.to_int64_bits(), r.parent_file_id.to_int64_bits());
+        self.rows.push_row(id, parent, &r.name, &r.properties).map(as_listed)
+    }
+
+    /// Take the rows pushed so far as a batch; `None` if there are none.
+    pub fn finish(&mut self) -> Option<RecordBatch> {
+        self.rows.finish().map(as_listed)
+    }
+}
+
+/// A batch built with the node layout whose first two columns hold FileIds, under [`listed_schema`].
+fn as_listed(b: RecordBatch) -> RecordBatch {
+    RecordBatch::try_new(listed_schema(), b.columns().to_vec()).expect("the listed schema has the node layout")
 }
 
 /// Collects listed rows (FileId-keyed, any order); [`Resolver::finish`] gives node rows.
@@ -96,18 +138,19 @@ impl Resolver {
             let kinds = b.column(col::KIND).as_primitive::<Int8Type>();
             let mut ids = Vec::with_capacity(b.num_rows());
             let (mut dir_ids, mut dir_fids) = (Vec::new(), Vec::new());
-            for (i, fid) in fids.values().iter().enumerate() {
-                if *fid == 0 {
+            for (i, &bits) in fids.values().iter().enumerate() {
+                let fid = FileId::from_int64_bits(bits);
+                if fid == FileId::ROOT {
                     bail!("listed entry {:?} has FileId 0, which afb reserves for the share root", name(&b, i));
                 }
-                let id = match known.get(*fid).await? {
+                let id = match known.get(fid).await? {
                     Some(id) => id,
-                    None => new_ids.assign(*fid)?,
+                    None => new_ids.assign(fid)?,
                 };
-                ids.push(id);
+                ids.push(id.0);
                 if kinds.value(i) == NodeKind::Dir as i8 {
-                    dir_ids.push(id);
-                    dir_fids.push(*fid);
+                    dir_ids.push(id.0);
+                    dir_fids.push(bits);
                 }
             }
             by_parent.push(with_column(&b, col::NODE_ID, ids)?).await?;
@@ -131,19 +174,19 @@ impl Resolver {
         while let Some(b) = by_parent.next().await {
             let pfids = b.column(col::PARENT_ID).as_primitive::<Int64Type>();
             let mut parent_ids = Vec::with_capacity(b.num_rows());
-            for (i, pfid) in pfids.values().iter().enumerate() {
-                let parent = if *pfid == 0 {
+            for (i, &bits) in pfids.values().iter().enumerate() {
+                let pfid = FileId::from_int64_bits(bits);
+                let parent = if pfid == FileId::ROOT {
                     ROOT_ID
                 } else {
-                    parents.get(*pfid).await?.with_context(|| {
+                    parents.get(pfid).await?.with_context(|| {
                         format!(
-                            "the parent of listed entry {:?} (FileId {}) was not listed as a directory",
+                            "the parent of listed entry {:?} (FileId {pfid}) was not listed as a directory",
                             name(&b, i),
-                            *pfid as u64
                         )
                     })?
                 };
-                parent_ids.push(parent);
+                parent_ids.push(parent.0);
             }
             by_node.push(with_column(&b, col::PARENT_ID, parent_ids)?).await?;
         }

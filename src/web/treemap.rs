@@ -14,6 +14,7 @@ use std::fmt::Write;
 
 use super::chart::xml_escape;
 use crate::index::dirmap::DirMap;
+use crate::index::node::NodeId;
 use crate::units;
 
 /// An axis-aligned rectangle in SVG units: top-left corner, width and height.
@@ -130,7 +131,7 @@ const LABEL_H: f64 = 14.0;
 
 /// Lays out the subtree of directory `root` of `now` down to `levels` levels in `area`. `before` is the
 /// previous snapshot's directory map (for growth), matched by node id.
-pub fn layout(now: &DirMap, before: Option<&DirMap>, root: i64, levels: usize, area: Rect) -> Vec<Tile> {
+pub fn layout(now: &DirMap, before: Option<&DirMap>, root: NodeId, levels: usize, area: Rect) -> Vec<Tile> {
     let mut tiles = Vec::new();
     let root_path = now.path(root).unwrap_or_else(|| "/".into());
     lay(now, before, root, &root_path, 1, levels, area, &mut tiles);
@@ -141,7 +142,7 @@ pub fn layout(now: &DirMap, before: Option<&DirMap>, root: i64, levels: usize, a
 fn lay(
     now: &DirMap,
     before: Option<&DirMap>,
-    dir: i64,
+    dir: NodeId,
     dir_path: &str,
     depth: usize,
     levels: usize,
@@ -149,7 +150,7 @@ fn lay(
     out: &mut Vec<Tile>,
 ) {
     let total = now.du(dir).map_or(0, |t| t.bytes);
-    let mut kids: Vec<(i64, &str, u64)> =
+    let mut kids: Vec<(NodeId, &str, u64)> =
         now.subdirs(dir).map(|(_, id, name)| (id, name, now.du(id).map_or(0, |t| t.bytes))).collect();
     kids.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(b.1)));
     let shown = kids.len().min(MAX_CHILDREN);

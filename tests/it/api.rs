@@ -4,12 +4,14 @@
 
 use std::time::Duration;
 
+use crate::support::nodes::synthetic_history;
+
 use afb::api::auth::{Auth, Scope, issue_token, issue_token_pg, token_file};
 use afb::api::routes::ROUTES;
 use afb::index::NodeIndex;
-use afb::index::node::{Node, NodeKind, nodes_to_batch};
+use afb::index::node::{Node, NodeId, NodeKind, nodes_to_batch};
 use afb::index::snapshot::WriteOptions;
-use afb::index::synthetic::{Mutation, SyntheticShare, write_mutated};
+use afb::index::synthetic::Mutation;
 use serde_json::Value;
 
 struct Fixture {
@@ -58,8 +60,8 @@ async fn write_nodes(repo: &NodeIndex, t: &str, s: &str, nodes: &[Node]) {
 
 fn node(id: i64, parent: i64, name: &str, kind: NodeKind, size: i64) -> Node {
     Node {
-        node_id: id,
-        parent_id: parent,
+        node_id: NodeId(id),
+        parent_id: NodeId(parent),
         name: name.into(),
         kind,
         size,
@@ -87,24 +89,8 @@ async fn fixture_with(pg: Option<afb::jobs::bench::Scratch>, runner: bool) -> Fi
     let dir = tempfile::tempdir().unwrap();
     let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
     // acme/files: synthetic, base + 2 deltas.
-    let mut w = repo.begin("acme", "files", WriteOptions::default()).await.unwrap();
-    for b in SyntheticShare::new(1, 3000).batches(1000) {
-        w.write(&b).await.unwrap();
-    }
-    let mut m = w.commit(None).await.unwrap();
-    for seed in [2, 3] {
-        m = write_mutated(
-            &repo,
-            "acme",
-            "files",
-            &m,
-            Mutation { dir_renames: 3, added: 0.05, ..Default::default() },
-            seed,
-            WriteOptions::default(),
-        )
-        .await
-        .unwrap();
-    }
+    synthetic_history(&repo, "acme", "files", 3000, Mutation { dir_renames: 3, added: 0.05, ..Default::default() })
+        .await;
     // beta/docs: hostile names, two snapshots.
     let mut v1 = vec![
         node(1, 0, "<script>", NodeKind::Dir, 0),
@@ -190,6 +176,19 @@ impl Fixture {
         let (s, v) = self.get(path, token).await;
         assert_eq!(s, 200, "GET {path}: {v}");
         v
+    }
+
+    /// Queues a restore of acme's share `files` (to `r`) through the API; its job id.
+    async fn queue_acme_restore(&self) -> i64 {
+        let (s, b) = self
+            .post_json(
+                "/api/v1/tenants/acme/shares/files/jobs",
+                &self.acme,
+                r#"{"kind": "restore", "target": {"kind": "local", "path": "r"}}"#,
+            )
+            .await;
+        assert_eq!(s, 202, "{b}");
+        serde_json::from_str::<Value>(&b).unwrap()["job_id"].as_i64().unwrap()
     }
 }
 
@@ -348,9 +347,7 @@ async fn bad_input_gets_clear_json_errors() {
 #[tokio::test]
 async fn settings_store_secrets_and_never_echo_them() {
     let f = fixture().await;
-    let cs = format!(
-        "DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net"
-    );
+    let cs = public_cs("acct1");
     let body = serde_json::to_vec(&serde_json::json!({ "connection_string": cs })).unwrap();
     let url = "/api/v1/tenants/acme/shares/files/settings";
     let (s, b) = f.req("PUT", url, Some(&f.acme), Some(("application/json", body.clone()))).await;
@@ -386,15 +383,7 @@ async fn another_tenants_token_gets_no_data_on_any_route() {
     let f = fixture().await;
     let doc = f.ok("/openapi.json", "unused").await;
     // A job of acme's, so the job routes have something to hide.
-    let (s, b) = f
-        .post_json(
-            "/api/v1/tenants/acme/shares/files/jobs",
-            &f.acme,
-            r#"{"kind": "restore", "target": {"kind": "local", "path": "r"}}"#,
-        )
-        .await;
-    assert_eq!(s, 202, "{b}");
-    let job = serde_json::from_str::<Value>(&b).unwrap()["job_id"].as_i64().unwrap().to_string();
+    let job = f.queue_acme_restore().await.to_string();
     for d in ROUTES {
         assert!(doc["paths"][d.path][d.method].is_object(), "{} {} missing from /openapi.json", d.method, d.path);
         let path = d
@@ -536,9 +525,7 @@ async fn jobs_scenario(f: &Fixture) {
     // Backups need the share's Azure settings.
     let (s, b) = f.post_json(start, &f.acme, r#"{"kind": "backup"}"#).await;
     assert_eq!((s, error_code(&b).as_str()), (409, "share_not_configured"), "{b}");
-    let cs = format!(
-        "DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net"
-    );
+    let cs = public_cs("acct1");
     let (s, b) = f
         .req(
             "PUT",
@@ -858,29 +845,21 @@ async fn restore_form_starts_a_job_shown_in_the_job_monitor() {
     assert_eq!(s, 200);
     assert!(html.contains("id=\"restore-form\"") && html.contains("id=\"start-backup\""), "{html}");
     let csrf = csrf_of(&html);
+    let restore = |body: String| {
+        let (f, acme) = (&f, &acme);
+        async move { post_form(f, acme, "/t/acme/s/files/restore", &body).await }
+    };
+    let no_jobs = || async { f.ok("/api/v1/jobs", &f.acme).await["jobs"].as_array().unwrap().is_empty() };
     // Without the session's CSRF token nothing starts.
-    let (s, _, _) =
-        post_form(&f, &acme, "/t/acme/s/files/restore", "csrf=wrong&path=%2F&target=local&target_path=%2Ftmp%2Fr")
-            .await;
+    let (s, _, _) = restore("csrf=wrong&path=%2F&target=local&target_path=%2Ftmp%2Fr".into()).await;
     assert_eq!(s, 403);
-    assert!(f.ok("/api/v1/jobs", &f.acme).await["jobs"].as_array().unwrap().is_empty());
+    assert!(no_jobs().await);
     // Bad target path: an error page, no job.
-    let (s, _, b) = post_form(
-        &f,
-        &acme,
-        "/t/acme/s/files/restore",
-        &format!("csrf={csrf}&path=%2F&target=local&target_path=%2Fetc"),
-    )
-    .await;
+    let (s, _, b) = restore(format!("csrf={csrf}&path=%2F&target=local&target_path=%2Fetc")).await;
     assert_eq!(s, 422, "{b}");
-    assert!(f.ok("/api/v1/jobs", &f.acme).await["jobs"].as_array().unwrap().is_empty());
-    let (s, loc, b) = post_form(
-        &f,
-        &acme,
-        "/t/acme/s/files/restore",
-        &format!("csrf={csrf}&snapshot=&path=%2Fdocs&target=local&target_path=r&overwrite=1"),
-    )
-    .await;
+    assert!(no_jobs().await);
+    let (s, loc, b) =
+        restore(format!("csrf={csrf}&snapshot=&path=%2Fdocs&target=local&target_path=r&overwrite=1")).await;
     assert_eq!(s, 303, "{b}");
     let id: i64 = loc.strip_prefix("/jobs/").expect("redirect to the job monitor").parse().unwrap();
     let v = f.ok(&format!("/api/v1/jobs/{id}"), &f.acme).await;
@@ -932,9 +911,7 @@ async fn restore_form_starts_a_job_shown_in_the_job_monitor() {
 #[tokio::test]
 async fn shares_are_registered_before_their_first_snapshot_within_their_tenant() {
     let f = fixture().await;
-    let cs = format!(
-        "DefaultEndpointsProtocol=https;AccountName=acct2;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net"
-    );
+    let cs = public_cs("acct2");
     let sas = "https://acct3.file.core.windows.net/?sv=2025-11-05&ss=f&srt=sco&sp=rl&se=2099-01-01T00:00:00Z&sig=c2lnbmF0dXJl";
     let url = "/api/v1/tenants/acme/shares";
     let private_cs = format!(
@@ -1178,6 +1155,13 @@ fn hostile_sas_urls(port: u16) -> Vec<String> {
     ]
 }
 
+/// A connection string of account `account` on Azure's public endpoints.
+fn public_cs(account: &str) -> String {
+    format!(
+        "DefaultEndpointsProtocol=https;AccountName={account};AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net"
+    )
+}
+
 fn cs_for(endpoint: &str) -> String {
     format!("DefaultEndpointsProtocol=http;AccountName=x;AccountKey={SECRET_KEY};FileEndpoint={endpoint}")
 }
@@ -1250,9 +1234,7 @@ async fn endpoint_bypass_strings_are_refused_at_registration() {
 #[tokio::test]
 async fn sources_keep_the_address_policy_of_who_registered_them() {
     let f = fixture().await;
-    let public = format!(
-        "DefaultEndpointsProtocol=https;AccountName=acct2;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net"
-    );
+    let public = public_cs("acct2");
     let allowed = cs_for("https://files.internal:8443/acct");
     for (token, share, cs) in [
         (&f.acme, "tenant-public", &public),
@@ -1274,9 +1256,7 @@ async fn sources_keep_the_address_policy_of_who_registered_them() {
 #[tokio::test]
 async fn share_secrets_are_sealed_in_a_private_file() {
     let f = fixture().await;
-    let cs = format!(
-        "DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey={SECRET_KEY};EndpointSuffix=core.windows.net"
-    );
+    let cs = public_cs("acct1");
     let sas = "https://acct3.file.core.windows.net/?sv=2025-11-05&ss=f&srt=sco&sp=rl&se=2099-01-01T00:00:00Z&sig=c2lnbmF0dXJl";
     let body = serde_json::to_vec(&serde_json::json!({ "connection_string": cs })).unwrap();
     let (s, b) = f
@@ -1431,15 +1411,7 @@ async fn space_map_and_change_view_show_directories_within_their_tenant() {
 #[tokio::test]
 async fn a_queued_job_shows_an_indeterminate_bar_and_its_phase_in_words() {
     let f = fixture().await;
-    let (s, b) = f
-        .post_json(
-            "/api/v1/tenants/acme/shares/files/jobs",
-            &f.acme,
-            r#"{"kind": "restore", "target": {"kind": "local", "path": "r"}}"#,
-        )
-        .await;
-    assert_eq!(s, 202, "{b}");
-    let id = serde_json::from_str::<Value>(&b).unwrap()["job_id"].as_i64().unwrap();
+    let id = f.queue_acme_restore().await;
     let acme = login(&f, &f.acme).await;
     let (s, b) = page(&f, &acme, &format!("/jobs/{id}/status")).await;
     assert_eq!(s, 200, "{b}");

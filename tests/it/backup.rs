@@ -1,6 +1,7 @@
 //! Backup, restore, verify and forget end to end against the in-process emulator and a tempdir
 //! repository. Test names read as specifications.
 
+use crate::support::bytes::printable;
 use crate::support::tree::read_tree;
 use std::collections::BTreeMap;
 use std::path::Path as FsPath;
@@ -23,18 +24,6 @@ use object_store::local::LocalFileSystem;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 const SDDL: &str = "O:BAG:SYD:(A;;FA;;;SY)(A;;FA;;;BA)(A;;0x1200a9;;;BU)";
-
-fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % 61) as u8 + b'0'
-        })
-        .collect()
-}
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -124,12 +113,12 @@ async fn fill(share: &ShareClient) -> Result<BTreeMap<String, Vec<u8>>> {
             .await?;
     }
     for i in 0..6u64 {
-        files.insert(format!("docs/note{i}.txt"), data(1000 + 5000 * i as usize, i));
+        files.insert(format!("docs/note{i}.txt"), printable(1000 + 5000 * i as usize, i));
     }
-    files.insert("docs/sub/a.txt".into(), data(20_000, 100));
-    files.insert("docs/sub/b.bin".into(), data(300_000, 101));
-    files.insert("big/disk.img".into(), data(3 << 20, 102));
-    files.insert("top.txt".into(), data(10, 103));
+    files.insert("docs/sub/a.txt".into(), printable(20_000, 100));
+    files.insert("docs/sub/b.bin".into(), printable(300_000, 101));
+    files.insert("big/disk.img".into(), printable(3 << 20, 102));
+    files.insert("top.txt".into(), printable(10, 103));
     files.insert("zero.txt".into(), Vec::new());
     for (p, d) in &files {
         let props = NodeProps {
@@ -167,7 +156,27 @@ fn walk_files(dir: &FsPath) -> Vec<(String, u64)> {
 
 /// Restore options for the latest snapshot, the whole share, into `dir`, not overwriting.
 fn whole_to(dir: &FsPath) -> RestoreOptions {
-    RestoreOptions { snapshot: None, path: None, target: local(dir), overwrite: false, concurrency: Default::default() }
+    whole(local(dir))
+}
+
+/// Restore the latest snapshot, whole, to `target`, without overwriting.
+fn whole(target: Target) -> RestoreOptions {
+    RestoreOptions { snapshot: None, path: None, target, overwrite: false, concurrency: Default::default() }
+}
+
+/// The common start: a share filled by [`fill`] and its (empty) repository; with the files.
+async fn filled() -> Result<(Env, BTreeMap<String, Vec<u8>>, Repository)> {
+    let env = Env::new(FaultConfig::default()).await?;
+    let files = fill(&env.share).await?;
+    let repo = env.repo().await?;
+    Ok((env, files, repo))
+}
+
+/// [`filled`], then one backup of the share.
+async fn backed_up() -> Result<(Env, BTreeMap<String, Vec<u8>>, Repository)> {
+    let (env, files, mut repo) = filled().await?;
+    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    Ok((env, files, repo))
 }
 
 /// Restores the latest snapshot, whole, into a new temporary directory and reads the tree back.
@@ -183,9 +192,7 @@ fn local(dir: &FsPath) -> Target {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_backup_then_restore_to_local_dir_is_byte_identical() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    let files = fill(&env.share).await?;
-    let mut repo = env.repo().await?;
+    let (env, files, mut repo) = filled().await?;
     let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
     ensure!(s.files_new == files.len() as u64 && s.files_unchanged == 0, "{s:?}");
     ensure!(s.bytes_read == files.values().map(|d| d.len() as u64).sum::<u64>(), "{s:?}");
@@ -228,9 +235,7 @@ async fn first_backup_then_restore_to_local_dir_is_byte_identical() -> Result<()
 /// Permission: nothing else of the backup reaches the share (the scan has its own client).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_file_of_one_piece_costs_one_request() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    let files = fill(&env.share).await?;
-    let mut repo = env.repo().await?;
+    let (env, files, mut repo) = filled().await?;
     let before = env.svc.requests_sent();
     let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
     let sent = env.svc.requests_sent() - before;
@@ -256,7 +261,7 @@ async fn small_files_of_several_directories_in_one_bucket_share_a_bundle() -> Re
     for (i, d) in ["a", "b", "c"].into_iter().enumerate() {
         env.share.directory(d).create(&NodeProps::default()).await?;
         for j in 0..2u64 {
-            let content = data(500 + 100 * j as usize, 10 * i as u64 + j);
+            let content = printable(500 + 100 * j as usize, 10 * i as u64 + j);
             let path = format!("{d}/f{j}.txt");
             env.share.file(&path).upload(Bytes::from(content.clone()), &NodeProps::default()).await?;
             files.insert(path, content);
@@ -274,19 +279,16 @@ async fn small_files_of_several_directories_in_one_bucket_share_a_bundle() -> Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_backup_reads_only_changed_files() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    let mut files = fill(&env.share).await?;
-    let mut repo = env.repo().await?;
-    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let (env, mut files, mut repo) = backed_up().await?;
     // Nothing changed: nothing read, no content written.
     let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
     ensure!(s.bytes_read == 0 && s.files_unchanged == files.len() as u64 && s.chunks_new == 0, "{s:?}");
     ensure!(s.metadata_objects_written == 0 && s.metadata_objects_reused >= 1, "{s:?}");
     // One small file changed, one added, one deleted.
-    let changed = data(7777, 999);
+    let changed = printable(7777, 999);
     env.share.file("docs/note1.txt").upload(Bytes::from(changed.clone()), &NodeProps::default()).await?;
     files.insert("docs/note1.txt".into(), changed);
-    let added = data(1234, 998);
+    let added = printable(1234, 998);
     env.share.file("docs/new.txt").upload(Bytes::from(added.clone()), &NodeProps::default()).await?;
     files.insert("docs/new.txt".into(), added);
     env.share.file("top.txt").delete().await?;
@@ -305,9 +307,7 @@ async fn incremental_backup_reads_only_changed_files() -> Result<()> {
 /// backup reads the objects as before and records it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unchanged_backup_reuses_clean_buckets_without_reading_them() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    let files = fill(&env.share).await?;
-    let mut repo = env.repo().await?;
+    let (env, files, mut repo) = filled().await?;
     let s1 = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
     let m1 = repo.load_manifest(&s1.snapshot_id).await?;
     ensure!(!m1.metadata.is_empty() && m1.metadata_info.len() == m1.metadata.len(), "{m1:?}");
@@ -344,8 +344,7 @@ async fn restored(repo: &mut Repository, id: &str) -> Result<BTreeMap<String, Ve
     let out = tempfile::tempdir()?;
     let target = local(out.path());
     let snapshot = Some(id.to_string());
-    restore(repo, RestoreOptions { snapshot, path: None, target, overwrite: false, concurrency: Default::default() })
-        .await?;
+    restore(repo, RestoreOptions { snapshot, ..whole(target) }).await?;
     Ok(read_tree(out.path()))
 }
 
@@ -383,10 +382,7 @@ async fn a_manifest_with_inconsistent_metadata_info_is_refused() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directory_rename_uploads_no_content() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    let files = fill(&env.share).await?;
-    let mut repo = env.repo().await?;
-    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let (env, files, mut repo) = backed_up().await?;
     env.share.directory("docs").rename("papers").await?;
     let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
     ensure!(s.bytes_read == 0 && s.chunks_new == 0 && s.bytes_uploaded == 0, "{s:?}");
@@ -404,14 +400,11 @@ async fn directory_rename_uploads_no_content() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_file_with_a_few_ranges_rewritten_rereads_only_those_ranges() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    let mut files = fill(&env.share).await?;
-    let mut repo = env.repo().await?;
-    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let (env, mut files, mut repo) = backed_up().await?;
     let f = env.share.file("big/disk.img");
     let img = files.get_mut("big/disk.img").unwrap();
     for (i, off) in [100_000usize, 1_500_000, 2_900_000].into_iter().enumerate() {
-        let patch = data(4096, 500 + i as u64);
+        let patch = printable(4096, 500 + i as u64);
         f.put_range(off as u64, Bytes::from(patch.clone())).await?;
         img[off..off + 4096].copy_from_slice(&patch);
     }
@@ -421,17 +414,7 @@ async fn large_file_with_a_few_ranges_rewritten_rereads_only_those_ranges() -> R
     ensure!(s.bytes_reused == (3 << 20) - 3 * 4096, "{s:?}");
     ensure!(s.chunks_new <= 9, "only chunks around the edits are new: {s:?}");
     let out = tempfile::tempdir()?;
-    restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: Some("big/disk.img".into()),
-            target: local(out.path()),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
+    restore(&mut repo, RestoreOptions { path: Some("big/disk.img".into()), ..whole_to(out.path()) }).await?;
     ensure!(std::fs::read(out.path().join("big/disk.img"))? == files["big/disk.img"], "restored file differs");
     env.shutdown().await;
     Ok(())
@@ -439,49 +422,20 @@ async fn large_file_with_a_few_ranges_rewritten_rereads_only_those_ranges() -> R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_of_a_subtree_and_of_one_file() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    let files = fill(&env.share).await?;
-    let mut repo = env.repo().await?;
-    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let (env, files, mut repo) = backed_up().await?;
     let out = tempfile::tempdir()?;
-    restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: Some("docs/sub".into()),
-            target: local(out.path()),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
+    restore(&mut repo, RestoreOptions { path: Some("docs/sub".into()), ..whole_to(out.path()) }).await?;
     let want: BTreeMap<String, Vec<u8>> =
         files.iter().filter(|(p, _)| p.starts_with("docs/sub/")).map(|(p, d)| (p.clone(), d.clone())).collect();
     ensure!(read_tree(out.path()) == want, "subtree restore");
     let one = tempfile::tempdir()?;
-    restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: Some("docs/note3.txt".into()),
-            target: local(one.path()),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
+    restore(&mut repo, RestoreOptions { path: Some("docs/note3.txt".into()), ..whole_to(one.path()) }).await?;
     let tree = read_tree(one.path());
     ensure!(tree.len() == 1 && tree["docs/note3.txt"] == files["docs/note3.txt"], "one-file restore");
     // A path the backup does not hold: one error naming it, nothing written.
     let none = tempfile::tempdir()?;
     for missing in ["docs/nope.txt", "nope/note3.txt", "docs/sub/a.txt/x"] {
-        let opts = RestoreOptions {
-            snapshot: None,
-            path: Some(missing.into()),
-            target: local(none.path()),
-            overwrite: false,
-            concurrency: Default::default(),
-        };
+        let opts = RestoreOptions { path: Some(missing.into()), ..whole_to(none.path()) };
         let err = restore(&mut repo, opts).await.expect_err(missing).to_string();
         ensure!(err.contains(&format!("{missing:?} is not in backup")), "{err}");
     }
@@ -492,23 +446,10 @@ async fn restore_of_a_subtree_and_of_one_file() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_to_another_share_keeps_sddl_attributes_times_and_metadata() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    let files = fill(&env.share).await?;
-    let mut repo = env.repo().await?;
-    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let (env, files, mut repo) = backed_up().await?;
     let dest = env.svc.share("dest");
     dest.create().await?;
-    let r = restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: None,
-            target: Target::Share(dest.clone()),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
+    let r = restore(&mut repo, whole(Target::Share(dest.clone()))).await?;
     ensure!(r.files_restored == files.len() as u64, "{r:?}");
     for (p, d) in &files {
         ensure!(&download(&dest, p).await? == d, "{p} differs");
@@ -532,10 +473,7 @@ async fn restore_to_another_share_keeps_sddl_attributes_times_and_metadata() -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn never_overwrites_without_overwrite_and_resumes() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    let files = fill(&env.share).await?;
-    let mut repo = env.repo().await?;
-    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let (env, files, mut repo) = backed_up().await?;
     let out = tempfile::tempdir()?;
     // An interrupted restore: one file already there (identical), one different.
     std::fs::create_dir_all(out.path().join("docs"))?;
@@ -544,17 +482,7 @@ async fn never_overwrites_without_overwrite_and_resumes() -> Result<()> {
     let r = restore(&mut repo, whole_to(out.path())).await?;
     ensure!(r.files_already_present == 1 && r.conflicts.len() == 1, "{r:?}");
     ensure!(std::fs::read(out.path().join("top.txt"))? == b"local edit", "not overwritten");
-    let r = restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: None,
-            target: local(out.path()),
-            overwrite: true,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
+    let r = restore(&mut repo, RestoreOptions { overwrite: true, ..whole_to(out.path()) }).await?;
     ensure!(r.files_restored == 1 && r.conflicts.is_empty(), "{r:?}");
     ensure!(read_tree(out.path()) == files);
     env.shutdown().await;
@@ -605,7 +533,7 @@ async fn a_throttling_share_slows_the_backup_down_and_it_completes() -> Result<(
     for d in 0..4 {
         clean.share.directory(&format!("d{d}")).create(&NodeProps::default()).await?;
         for i in 0..75u64 {
-            files.insert(format!("d{d}/f{i}.txt"), data(100 + 37 * i as usize, 1000 * d + i));
+            files.insert(format!("d{d}/f{i}.txt"), printable(100 + 37 * i as usize, 1000 * d + i));
         }
     }
     let uploads = futures::stream::iter(files.clone()).map(|(p, d)| {
@@ -668,11 +596,8 @@ async fn a_restore_of_many_buckets_restores_every_file() -> Result<()> {
     ensure!(s.files_new >= 9_000 && s.metadata_objects_written >= 3, "{s:?}");
     let out = tempfile::tempdir()?;
     let opts = RestoreOptions {
-        snapshot: None,
-        path: None,
-        target: local(out.path()),
-        overwrite: false,
         concurrency: afb::backup::Concurrency { requests_in_flight: 64, cpu_workers: 2 },
+        ..whole_to(out.path())
     };
     let r = restore(&mut repo, opts).await?;
     ensure!(r.files_restored == s.files_new && r.damaged.is_empty() && r.refused.is_empty(), "{r:?}");
@@ -688,12 +613,9 @@ async fn a_restore_of_many_buckets_restores_every_file() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_against_the_live_share_names_each_file_that_changed_by_its_path() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    fill(&env.share).await?;
-    let mut repo = env.repo().await?;
-    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let (env, _, mut repo) = backed_up().await?;
     env.share.file("top.txt").delete().await?;
-    env.share.file("docs/sub/a.txt").upload(Bytes::from(data(20_000, 999)), &NodeProps::default()).await?;
+    env.share.file("docs/sub/a.txt").upload(Bytes::from(printable(20_000, 999)), &NodeProps::default()).await?;
     let v = verify(
         &mut repo,
         VerifyOptions {
@@ -721,10 +643,7 @@ async fn verify_against_the_live_share_names_each_file_that_changed_by_its_path(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_bundle_makes_verify_report_exactly_that_bundle() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    fill(&env.share).await?;
-    let mut repo = env.repo().await?;
-    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let (env, _, _repo) = backed_up().await?;
     let bundles = env.repo_dir.join("t1/s1/bundles");
     let victim = std::fs::read_dir(&bundles)?
         .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
@@ -749,10 +668,7 @@ async fn a_deleted_bundle_makes_verify_report_exactly_that_bundle() -> Result<()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_pack_makes_verify_report_exactly_that_pack() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    fill(&env.share).await?;
-    let mut repo = env.repo().await?;
-    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let (env, _, repo) = backed_up().await?;
     let packs = repo.list_packs().await?;
     ensure!(!packs.is_empty());
     let victim = packs[0].0.clone();
@@ -782,10 +698,7 @@ async fn a_deleted_pack_makes_verify_report_exactly_that_pack() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_master_key_gives_one_clear_error() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    fill(&env.share).await?;
-    let mut repo = env.repo().await?;
-    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let (env, _, _repo) = backed_up().await?;
     let err = match Repository::open(env.store(), &MasterKey::generate(), "t1", "s1", RepositoryConfig::default()).await
     {
         Ok(_) => anyhow::bail!("a wrong master key opened the repository"),
@@ -799,9 +712,7 @@ async fn wrong_master_key_gives_one_clear_error() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_deleted_between_scan_and_read_is_reported_and_the_backup_ends_consistent() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    let mut files = fill(&env.share).await?;
-    let mut repo = env.repo().await?;
+    let (env, mut files, mut repo) = filled().await?;
     // Scan the live share (no snapshot), then delete a file before the backup reads it.
     let current = scan_live(&env).await?;
     env.share.file("docs/note2.txt").delete().await?;
@@ -942,7 +853,7 @@ async fn prune_while_a_backup_runs_frees_bytes_and_every_snapshot_restores() -> 
     for i in 0..4u64 {
         env.share
             .file(&format!("old/f{i}.bin"))
-            .upload(Bytes::from(data(400_000, 700 + 2 * i)), &NodeProps::default())
+            .upload(Bytes::from(printable(400_000, 700 + 2 * i)), &NodeProps::default())
             .await?;
     }
     let mut repo = env.repo().await?;
@@ -961,7 +872,7 @@ async fn prune_while_a_backup_runs_frees_bytes_and_every_snapshot_restores() -> 
     files3.retain(|p, _| !p.starts_with("old/"));
     env.share.directory("new").create(&NodeProps::default()).await?;
     for i in 0..40u64 {
-        let d = data(150_000, 800 + 2 * i);
+        let d = printable(150_000, 800 + 2 * i);
         env.share.file(&format!("new/g{i}.bin")).upload(Bytes::from(d.clone()), &NodeProps::default()).await?;
         files3.insert(format!("new/g{i}.bin"), d);
     }
@@ -1005,17 +916,7 @@ async fn prune_while_a_backup_runs_frees_bytes_and_every_snapshot_restores() -> 
         .await?;
         ensure!(v.problems.is_empty(), "{snap}: {:?}", v.problems);
         let out = tempfile::tempdir()?;
-        restore(
-            &mut r,
-            RestoreOptions {
-                snapshot: Some(snap.clone()),
-                path: None,
-                target: local(out.path()),
-                overwrite: false,
-                concurrency: Default::default(),
-            },
-        )
-        .await?;
+        restore(&mut r, RestoreOptions { snapshot: Some(snap.clone()), ..whole_to(out.path()) }).await?;
         ensure!(&read_tree(out.path()) == want, "{snap}: restored tree differs");
     }
     // Nothing is left to free once no snapshot was forgotten.
@@ -1032,7 +933,7 @@ async fn prune_while_a_backup_runs_frees_bytes_and_every_snapshot_restores() -> 
 async fn a_file_changing_while_read_is_skipped_with_a_clear_reason() -> Result<()> {
     let env = Env::new(FaultConfig { latency_ms: 20, ..Default::default() }).await?;
     let mut files = fill(&env.share).await?;
-    let busy = data(12 << 20, 4242);
+    let busy = printable(12 << 20, 4242);
     env.share.file("big/busy.img").upload(Bytes::from(busy), &NodeProps::default()).await?;
     let mut repo = env.repo().await?;
     let current = scan_live(&env).await?;
@@ -1042,7 +943,7 @@ async fn a_file_changing_while_read_is_skipped_with_a_clear_reason() -> Result<(
         tokio::spawn(async move {
             let mut i = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let _ = f.put_range((i % 3000) * 4096, Bytes::from(data(4096, i))).await;
+                let _ = f.put_range((i % 3000) * 4096, Bytes::from(printable(4096, i))).await;
                 i += 1;
             }
         })
@@ -1111,17 +1012,7 @@ async fn a_permission_key_that_no_longer_resolves_is_named_by_backup_and_verify(
     .await?;
     ensure!(v.problems.len() == 1 && v.problems[0].starts_with("lonely.txt: no SDDL"), "{:?}", v.problems);
     let out = tempfile::tempdir()?;
-    restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: Some("lonely.txt".into()),
-            target: local(out.path()),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
+    restore(&mut repo, RestoreOptions { path: Some("lonely.txt".into()), ..whole_to(out.path()) }).await?;
     ensure!(std::fs::read(out.path().join("lonely.txt"))? == b"only file with this SDDL");
     env.shutdown().await;
     Ok(())
@@ -1131,10 +1022,7 @@ async fn a_permission_key_that_no_longer_resolves_is_named_by_backup_and_verify(
 /// pack (one line), and restore restores every other file and names the damaged ones.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupted_pack_is_named_by_verify_and_restore_skips_only_its_files() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    let files = fill(&env.share).await?;
-    let mut repo = env.repo().await?;
-    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let (env, files, repo) = backed_up().await?;
     let packs = repo.list_packs().await?;
     ensure!(packs.len() == 1, "{packs:?}");
     let victim = env.repo_dir.join(packs[0].0.as_ref());
@@ -1218,9 +1106,7 @@ async fn snapshot_with_names(repo: &mut Repository, id: &str, rename: &[(&str, &
 /// one by one, named in the summary; nothing is written outside the root and the rest is restored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_refuses_names_that_would_leave_the_root() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    let files = fill(&env.share).await?;
-    let mut repo = env.repo().await?;
+    let (env, files, mut repo) = filled().await?;
     let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
     let hostile = snapshot_with_names(
         &mut repo,
@@ -1230,17 +1116,7 @@ async fn restore_refuses_names_that_would_leave_the_root() -> Result<()> {
     .await?;
     let out = tempfile::tempdir()?;
     let root = out.path().join("root");
-    let r = restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: Some(hostile),
-            path: None,
-            target: local(&root),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
+    let r = restore(&mut repo, RestoreOptions { snapshot: Some(hostile), ..whole_to(&root) }).await?;
     ensure!(!out.path().join("escaped.txt").exists(), "a file was written outside the root");
     ensure!(r.refused.len() == 4, "{r:?}");
     ensure!(r.refused.iter().any(|l| l.contains("../escaped.txt") && l.contains("separator")), "{r:?}");
@@ -1258,10 +1134,7 @@ async fn restore_refuses_names_that_would_leave_the_root() -> Result<()> {
 /// is a conflict even with overwrite), and a fifo in the way is a conflict, never opened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_refuses_symlinks_and_special_files_below_the_root() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    let files = fill(&env.share).await?;
-    let mut repo = env.repo().await?;
-    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let (env, files, mut repo) = backed_up().await?;
     let out = tempfile::tempdir()?;
     let root = out.path().join("root");
     let elsewhere = out.path().join("elsewhere");
@@ -1275,16 +1148,7 @@ async fn restore_refuses_symlinks_and_special_files_below_the_root() -> Result<(
     ensure!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) } == 0, "mkfifo");
     let r = tokio::time::timeout(
         std::time::Duration::from_secs(120),
-        restore(
-            &mut repo,
-            RestoreOptions {
-                snapshot: None,
-                path: None,
-                target: local(&root),
-                overwrite: true,
-                concurrency: Default::default(),
-            },
-        ),
+        restore(&mut repo, RestoreOptions { overwrite: true, ..whole_to(&root) }),
     )
     .await??;
     ensure!(std::fs::read_dir(&elsewhere)?.next().is_none(), "written through the docs symlink");
@@ -1306,10 +1170,7 @@ async fn restore_refuses_symlinks_and_special_files_below_the_root() -> Result<(
 /// symlinks in the root's own path followed (the root is trusted, only what is below it is confined).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_root_may_be_reached_through_a_symlink_and_is_created() -> Result<()> {
-    let env = Env::new(FaultConfig::default()).await?;
-    let files = fill(&env.share).await?;
-    let mut repo = env.repo().await?;
-    backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
+    let (env, files, mut repo) = backed_up().await?;
     let out = tempfile::tempdir()?;
     std::fs::create_dir_all(out.path().join("real"))?;
     std::os::unix::fs::symlink(out.path().join("real"), out.path().join("link"))?;
@@ -1349,7 +1210,7 @@ async fn a_manifest_copied_to_another_share_or_id_is_refused() -> Result<()> {
 async fn a_64_mib_file_restores_byte_identical_to_a_directory_and_a_share() -> Result<()> {
     let env = Env::new(FaultConfig::default()).await?;
     env.share.create().await?;
-    let big = data(64 << 20, 7);
+    let big = printable(64 << 20, 7);
     env.share.file("big.bin").upload(Bytes::from(big.clone()), &NodeProps::default()).await?;
     let mut repo = env.repo().await?;
     backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
@@ -1359,17 +1220,7 @@ async fn a_64_mib_file_restores_byte_identical_to_a_directory_and_a_share() -> R
     ensure!(std::fs::read(out.path().join("big.bin"))? == big, "local copy differs");
     let copy = env.svc.share("copy");
     copy.create().await?;
-    let r = restore(
-        &mut repo,
-        RestoreOptions {
-            snapshot: None,
-            path: None,
-            target: Target::Share(copy.clone()),
-            overwrite: false,
-            concurrency: Default::default(),
-        },
-    )
-    .await?;
+    let r = restore(&mut repo, whole(Target::Share(copy.clone()))).await?;
     ensure!(r.files_restored == 1 && r.bytes_written == big.len() as u64, "{r:?}");
     ensure!(download(&copy, "big.bin").await? == big, "share copy differs");
     env.shutdown().await;
@@ -1401,8 +1252,8 @@ async fn likely_duplicates_finds_exactly_the_identical_pair_after_a_backup_and_u
     let env = Env::new(FaultConfig::default()).await?;
     env.share.create().await?;
     env.share.directory("d").create(&NodeProps::default()).await?;
-    let same = data(5000, 7);
-    let other = data(5000, 8); // same size, other content: not a duplicate
+    let same = printable(5000, 7);
+    let other = printable(5000, 8); // same size, other content: not a duplicate
     for (p, d) in [("a.bin", &same), ("d/copy.bin", &same), ("c.bin", &other)] {
         env.share.file(p).upload(Bytes::from(d.clone()), &NodeProps::default()).await?;
     }
@@ -1426,7 +1277,7 @@ async fn likely_duplicates_finds_exactly_the_identical_pair_after_a_backup_and_u
 
     // The next backup: c.bin rewritten. The scan keeps the hashes of the unchanged files in its own
     // rows; the backup's hash layer holds only c.bin's new hash.
-    let other2 = data(5000, 9);
+    let other2 = printable(5000, 9);
     env.share.file("c.bin").upload(Bytes::from(other2.clone()), &NodeProps::default()).await?;
     let s = backup_share(&mut repo, &env.index, &env.share, &NoProgress).await?;
     ensure!(s.files_unchanged == 2 && s.files_changed == 1, "the known hashes make no file look modified: {s:?}");

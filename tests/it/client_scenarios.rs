@@ -24,16 +24,7 @@ const SDDL: &str = "O:BAG:SYD:(A;;FA;;;SY)(A;;FA;;;BA)(A;;0x1200a9;;;BU)";
 
 /// Deterministic bytes (xorshift), so failures reproduce.
 fn data(len: usize, seed: u64) -> Bytes {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect::<Vec<u8>>()
-        .into()
+    crate::support::bytes::xorshift(seed | 1).take(len).map(|x| x as u8).collect::<Vec<u8>>().into()
 }
 
 async fn download_all(file: &afb::azure::FileClient) -> Result<Vec<u8>> {

@@ -286,10 +286,10 @@ async fn dir_map(nodes: &[afb::index::node::Node]) -> afb::index::dirmap::DirMap
 }
 
 fn node(id: i64, parent: i64, name: &str, dir: bool, size: i64) -> afb::index::node::Node {
-    use afb::index::node::{Node, NodeKind};
+    use afb::index::node::{Node, NodeId, NodeKind};
     Node {
-        node_id: id,
-        parent_id: parent,
+        node_id: NodeId(id),
+        parent_id: NodeId(parent),
         name: name.into(),
         kind: if dir { NodeKind::Dir } else { NodeKind::File },
         size,
@@ -319,7 +319,7 @@ async fn space_map_layout_nests_directories_by_subtree_bytes() {
     .await;
     let before = dir_map(&[node(1, 0, "big", true, 0), node(3, 1, "a", true, 0), node(5, 3, "f1", false, 3000)]).await;
     let b = Rect { x: 0.0, y: 0.0, w: 960.0, h: 540.0 };
-    let tiles = layout(&now, Some(&before), 0, 2, b);
+    let tiles = layout(&now, Some(&before), afb::index::node::ROOT_ID, 2, b);
     let top: Vec<_> = tiles.iter().filter(|t| t.depth == 1).collect();
     let find = |p: &str| tiles.iter().find(|t| t.path == p).unwrap_or_else(|| panic!("no tile {p}: {tiles:?}"));
     // 12,000 bytes in all: big 9,000, small 1,000, the root's own file 2,000.
@@ -339,5 +339,5 @@ async fn space_map_layout_nests_directories_by_subtree_bytes() {
     assert!(overlap(&find("/big/a").rect, &find("/big/b").rect) == 0.0);
     assert!(find("/big/a").rect.area() > 2.9 * find("/big/b").rect.area(), "6,000 against 2,000 bytes");
     // One level: no second-level tiles.
-    assert!(layout(&now, None, 0, 1, b).iter().all(|t| t.depth == 1));
+    assert!(layout(&now, None, afb::index::node::ROOT_ID, 1, b).iter().all(|t| t.depth == 1));
 }

@@ -1,25 +1,11 @@
 //! Diff of two snapshots: classification, counts and bytes, one row per changed node.
 
-use crate::support::nodes::dir;
+use crate::support::nodes::{dir, file};
 use afb::index::NodeIndex;
 use afb::index::diff::{Change, ChangeKind, change_chain, diff_snapshots, diff_snapshots_full, diff_streams};
-use afb::index::node::{Node, NodeKind, nodes_to_batch};
+use afb::index::node::{Node, NodeId, NodeKind, nodes_to_batch};
 use afb::index::snapshot::WriteOptions;
 use futures::StreamExt;
-
-fn file(id: i64, parent: i64, name: &str, size: i64) -> Node {
-    Node {
-        node_id: id,
-        parent_id: parent,
-        name: name.into(),
-        kind: NodeKind::File,
-        size,
-        mtime: 100,
-        ctime: 100,
-        attributes: 0x20,
-        xorhash: id,
-    }
-}
 
 /// A directory `big` with `n` files below it, plus a few others.
 fn tree(n: i64) -> Vec<Node> {
@@ -50,7 +36,7 @@ async fn rename_of_directory_changes_one_row() {
     new[0].name = "big-renamed".into();
     let (s, changes) = diff(&old, &new).await;
     assert_eq!(changes.len(), 1);
-    assert_eq!(changes[0].node_id(), 1);
+    assert_eq!(changes[0].node_id(), NodeId(1));
     assert!(changes[0].renamed && !changes[0].moved && !changes[0].modified);
     assert_eq!(s.renamed.count, 1);
     assert_eq!(s.changed_rows(), 1);
@@ -61,7 +47,7 @@ async fn rename_of_directory_changes_one_row() {
 async fn move_of_directory_changes_one_row() {
     let old = tree(1000);
     let mut new = old.clone();
-    new[0].parent_id = 2;
+    new[0].parent_id = NodeId(2);
     let (s, changes) = diff(&old, &new).await;
     assert_eq!(changes.len(), 1);
     assert!(changes[0].moved && !changes[0].renamed);
@@ -72,16 +58,16 @@ async fn move_of_directory_changes_one_row() {
 async fn every_kind_of_change_is_classified_with_counts_and_bytes() {
     let old = tree(3);
     let mut new = old.clone();
-    new.retain(|n| n.node_id != 4); // gone.txt deleted (7 bytes)
+    new.retain(|n| n.node_id != NodeId(4)); // gone.txt deleted (7 bytes)
     new[2].size = 50; // keep.txt modified: 5 -> 50
     new[2].name = "kept.txt".into(); // ... and renamed
-    new[3].parent_id = 2; // f0.dat moved to other/
+    new[3].parent_id = NodeId(2); // f0.dat moved to other/
     new[4].xorhash = 999; // f1.dat content changed, same size
     new.push(file(100, 1, "new.bin", 123)); // added
     let (s, changes) = diff(&old, &new).await;
 
     let kinds: Vec<(i64, ChangeKind, bool, bool, bool)> =
-        changes.iter().map(|c| (c.node_id(), c.kind, c.modified, c.renamed, c.moved)).collect();
+        changes.iter().map(|c| (c.node_id().0, c.kind, c.modified, c.renamed, c.moved)).collect();
     assert_eq!(
         kinds,
         vec![
@@ -134,7 +120,7 @@ async fn diff_of_committed_snapshots_across_base_and_deltas() {
     let mut v2 = v1.clone();
     v2[0].name = "renamed".into();
     let mut v3 = v2.clone();
-    v3.retain(|n| n.node_id != 50);
+    v3.retain(|n| n.node_id != NodeId(50));
     let mut ms = Vec::new();
     for v in [&v1, &v2, &v3] {
         let mut w = repo.begin("t", "s", opts).await.unwrap();
@@ -202,7 +188,7 @@ fn mutate(prev: &[Node], first: &[Node], next_id: &mut i64, rng: &mut Rng) -> Ve
                 n.mtime += 1;
             }
             2 => n.name = format!("{}-r{}", n.name, rng.below(1000)),
-            3 if n.kind == NodeKind::File => n.parent_id = [1, 2][rng.below(2) as usize],
+            3 if n.kind == NodeKind::File => n.parent_id = NodeId([1, 2][rng.below(2) as usize]),
             4 => n.attributes ^= 0x1,
             5 => {
                 if let Some(orig) = first.iter().find(|o| o.node_id == n.node_id) {

@@ -4,10 +4,11 @@
 use crate::support::nodes::{dir, file};
 use std::sync::Arc;
 
+use afb::ids::FileId;
 use afb::index::NodeIndex;
 use afb::index::idmap::{KnownIds, NewIds, idmap_schema};
 use afb::index::manifest::LayerKind;
-use afb::index::node::{Node, NodeKind, batch_to_nodes, nodes_to_batch};
+use afb::index::node::{Node, NodeId, NodeKind, ROOT_ID, batch_to_nodes, nodes_to_batch};
 use afb::index::parquet_io::{FileWriter, ParquetTuning};
 use afb::index::snapshot::WriteOptions;
 use afb::index::sort::SpillOptions;
@@ -216,24 +217,24 @@ async fn idmap_is_persisted_with_the_snapshot_and_keeps_ids_stable() {
     let spill = SpillOptions::default();
     // New FileIds come in ascending order as signed INT64 bits: 0xdead_beef_0000_0001 is below
     // 0xffff_ffff_ffff_fff0 (-16), both negative.
-    let (small, big) = (0xdead_beef_0000_0001_u64 as i64, 0xffff_ffff_ffff_fff0_u64 as i64);
-    let mut new_ids = NewIds::new(1, &spill);
+    let (small, big) = (FileId(0xdead_beef_0000_0001), FileId(0xffff_ffff_ffff_fff0));
+    let mut new_ids = NewIds::new(NodeId(1), &spill);
     let a = new_ids.assign(small).unwrap();
     let b = new_ids.assign(big).unwrap();
-    assert_eq!((a, b), (1, 2));
+    assert_eq!((a, b), (NodeId(1), NodeId(2)));
     assert!(new_ids.assign(small).is_err(), "FileIds must ascend");
     let mut w = repo.begin("t1", "s1", WriteOptions::default()).await.unwrap();
-    w.write(&nodes_to_batch(&[file(a, 0, "x", 1), file(b, 0, "y", 2)])).await.unwrap();
+    w.write(&nodes_to_batch(&[file(a.0, 0, "x", 1), file(b.0, 0, "y", 2)])).await.unwrap();
     let m = w.commit(Some(new_ids)).await.unwrap();
     assert_eq!(m.idmap.len(), 1);
     assert_eq!(m.next_node_id, 3);
 
     let mut known = KnownIds::open(&repo, Some(&m), &spill).await.unwrap();
-    assert_eq!(known.next_node_id(), 3);
-    assert_eq!(known.get(small).await.unwrap(), Some(1));
-    assert_eq!(known.get(-17).await.unwrap(), None);
-    assert_eq!(known.get(big).await.unwrap(), Some(2));
-    assert_eq!(known.get(5).await.unwrap(), None);
+    assert_eq!(known.next_node_id(), NodeId(3));
+    assert_eq!(known.get(small).await.unwrap(), Some(NodeId(1)));
+    assert_eq!(known.get(FileId::from_int64_bits(-17)).await.unwrap(), None);
+    assert_eq!(known.get(big).await.unwrap(), Some(NodeId(2)));
+    assert_eq!(known.get(FileId(5)).await.unwrap(), None);
     known.finish().await.unwrap();
 
     // A segment written before the FileId-order rule (no `afb.sorted_by` tag, ids in listing order) is
@@ -258,7 +259,7 @@ async fn idmap_is_persisted_with_the_snapshot_and_keeps_ids_stable() {
     let mut known = KnownIds::open(&repo, Some(&old), &SpillOptions { spill_rows: 1, ..spill.clone() }).await.unwrap();
     let mut got = Vec::new();
     for fid in [-5, 7, 8, 100, 900] {
-        got.push(known.get(fid).await.unwrap());
+        got.push(known.get(FileId::from_int64_bits(fid)).await.unwrap().map(|id| id.0));
     }
     assert_eq!(got, vec![Some(3), Some(2), None, Some(4), Some(1)]);
     known.finish().await.unwrap();
@@ -325,12 +326,12 @@ async fn directory_with_a_million_entries_round_trips_with_totals_paths_and_diff
     assert_eq!(count, N as u64);
 
     let dm = afb::index::dirmap::DirMap::load(&repo, &m2).await.unwrap();
-    let t = dm.du(1).unwrap();
+    let t = dm.du(NodeId(1)).unwrap();
     assert_eq!((t.files, t.bytes), (N as u64 - 1, want_bytes - 123_456 % 4096));
-    assert_eq!(dm.path_of(1, "entry-0999999.dat").as_deref(), Some("/huge/entry-0999999.dat"));
+    assert_eq!(dm.path_of(NodeId(1), "entry-0999999.dat").as_deref(), Some("/huge/entry-0999999.dat"));
 
     let s = afb::index::diff::diff_snapshots(&repo, &m1, &m2, |c| {
-        assert_eq!(c.node_id(), 2 + 123_456);
+        assert_eq!(c.node_id(), NodeId(2 + 123_456));
         Ok(())
     })
     .await
@@ -350,11 +351,11 @@ async fn depth_2000_resolves_paths_and_totals() {
     let m = commit(&repo, &nodes, WriteOptions::default()).await;
     assert_eq!(read_all(&repo, &m).await, nodes);
     let dm = afb::index::dirmap::DirMap::load(&repo, &m).await.unwrap();
-    let p = dm.path_of(2000, "leaf.txt").unwrap();
+    let p = dm.path_of(NodeId(2000), "leaf.txt").unwrap();
     assert_eq!(p, format!("{}/leaf.txt", "/d".repeat(2000)));
-    let top = dm.du(1).unwrap();
+    let top = dm.du(NodeId(1)).unwrap();
     assert_eq!((top.files, top.dirs, top.bytes), (1, 1999, 42));
-    assert_eq!(dm.resolve(&p[..p.len() - "/leaf.txt".len()]), Some(2000));
+    assert_eq!(dm.resolve(&p[..p.len() - "/leaf.txt".len()]), Some(NodeId(2000)));
 }
 
 /// Bad input: names with control characters and 255 UTF-16 units are stored and read back byte for byte
@@ -374,7 +375,7 @@ async fn names_with_control_characters_and_255_utf16_units_round_trip() {
     let m = commit(&repo, &nodes, WriteOptions::default()).await;
     assert_eq!(read_all(&repo, &m).await, nodes);
     let dm = afb::index::dirmap::DirMap::load(&repo, &m).await.unwrap();
-    assert_eq!(dm.path_of(1, &astral).unwrap(), format!("/top/{astral}"));
+    assert_eq!(dm.path_of(NodeId(1), &astral).unwrap(), format!("/top/{astral}"));
 }
 
 /// Bad input: a data file cut short (a torn copy) and a manifest whose data file is missing.
@@ -416,11 +417,11 @@ async fn summary_listings_equal_full_reads_in_every_directory_of_every_snapshot(
         v1.push(file(10 + i, [2, 3, 4, 5, 0][i as usize % 5], &format!("f{i}"), i));
     }
     // v2: a directory renamed, files moved and deleted, a new directory with files, a file becomes a directory.
-    let mut v2: Vec<Node> = v1.iter().filter(|n| n.node_id % 17 != 0).cloned().collect();
+    let mut v2: Vec<Node> = v1.iter().filter(|n| n.node_id.0 % 17 != 0).cloned().collect();
     for n in &mut v2 {
-        match n.node_id {
+        match n.node_id.0 {
             3 => n.name = "y-renamed".into(),
-            id if id % 11 == 0 && n.kind == NodeKind::File => n.parent_id = 5,
+            id if id % 11 == 0 && n.kind == NodeKind::File => n.parent_id = NodeId(5),
             23 => *n = dir_at(23, 4, "was-a-file", 99),
             _ => {}
         }
@@ -430,7 +431,7 @@ async fn summary_listings_equal_full_reads_in_every_directory_of_every_snapshot(
         v2.push(file(401 + i, 400, &format!("n{i}"), 1));
     }
     let mut v3 = v2.clone();
-    v3.retain(|n| n.parent_id != 2); // /only-dirs/x emptied
+    v3.retain(|n| n.parent_id != NodeId(2)); // /only-dirs/x emptied
     let opts = WriteOptions { max_deltas: 2, ..Default::default() };
     for v in [&v1, &v2, &v3] {
         let m = commit(&repo, v, opts).await;
@@ -446,8 +447,9 @@ async fn summary_listings_equal_full_reads_in_every_directory_of_every_snapshot(
             .iter()
             .flat_map(batch_to_nodes)
             .collect();
-        let dirs: Vec<i64> =
-            std::iter::once(0).chain(rows.iter().filter(|n| n.kind == NodeKind::Dir).map(|n| n.node_id)).collect();
+        let dirs: Vec<NodeId> = std::iter::once(ROOT_ID)
+            .chain(rows.iter().filter(|n| n.kind == NodeKind::Dir).map(|n| n.node_id))
+            .collect();
         for dir_id in dirs {
             let key = |e: &DirEntryRow| e.node_id;
             let mut got = s.list(&repo, &m, dir_id).await.unwrap();

@@ -1,9 +1,9 @@
 //! SQL over a repository, the directory map against a naive reference, and every query in `sql/`.
 
-use crate::support::nodes::naive_paths;
+use crate::support::nodes::{self, naive_paths, synthetic_history};
 use afb::index::NodeIndex;
 use afb::index::dirmap::DirMap;
-use afb::index::node::{Node, NodeKind, nodes_to_batch};
+use afb::index::node::{Node, NodeId, NodeKind, ROOT_ID, nodes_to_batch};
 use afb::index::snapshot::WriteOptions;
 use afb::index::sql::{Focus, SqlSession};
 use afb::index::synthetic::{Mutation, Mutator, SyntheticShare, write_mutated};
@@ -16,24 +16,7 @@ const NODES: u64 = 3000;
 /// A repository with one synthetic share and three snapshots (base, delta, delta).
 async fn repo_with_history(dir: &std::path::Path) -> NodeIndex {
     let repo = NodeIndex::open(dir.to_str().unwrap()).unwrap();
-    let mut w = repo.begin("acme", "files", WriteOptions::default()).await.unwrap();
-    for b in SyntheticShare::new(1, NODES).batches(1000) {
-        w.write(&b).await.unwrap();
-    }
-    let mut m = w.commit(None).await.unwrap();
-    for seed in [2, 3] {
-        m = write_mutated(
-            &repo,
-            "acme",
-            "files",
-            &m,
-            Mutation { dir_renames: 3, ..Default::default() },
-            seed,
-            WriteOptions::default(),
-        )
-        .await
-        .unwrap();
-    }
+    synthetic_history(&repo, "acme", "files", NODES, Mutation { dir_renames: 3, ..Default::default() }).await;
     repo
 }
 
@@ -41,7 +24,7 @@ async fn repo_with_history(dir: &std::path::Path) -> NodeIndex {
 async fn mutation_without_changes_keeps_every_row() {
     let rows: Vec<RecordBatch> = SyntheticShare::new(4, 2000).batches(500).collect();
     let none = Mutation { modified: 0.0, deleted: 0.0, added: 0.0, dir_renames: 0 };
-    let mut mu = Mutator::new(1, none, 2000, 100, 2001);
+    let mut mu = Mutator::new(1, none, 2000, 100, NodeId(2001));
     for b in &rows {
         assert_eq!(&mu.apply(b), b);
     }
@@ -58,7 +41,7 @@ async fn dirmap_paths_and_du_match_a_naive_walk() {
         let got = if n.kind == NodeKind::Dir { d.path(n.node_id) } else { d.path_of(n.parent_id, &n.name) };
         assert_eq!(got.as_deref(), Some(paths[&n.node_id].as_str()));
     }
-    assert_eq!(d.path(0).as_deref(), Some("/"));
+    assert_eq!(d.path(ROOT_ID).as_deref(), Some("/"));
     // du: sum of sizes of files whose path starts with the directory's path + '/'.
     for dir in nodes.iter().filter(|n| n.kind == NodeKind::Dir).take(200) {
         let prefix = format!("{}/", paths[&dir.node_id]);
@@ -70,7 +53,7 @@ async fn dirmap_paths_and_du_match_a_naive_walk() {
         assert_eq!((t.bytes, t.files), (bytes, files), "du of {prefix}");
         assert_eq!(d.resolve(&paths[&dir.node_id]), Some(dir.node_id));
     }
-    let root = d.du(0).unwrap();
+    let root = d.du(ROOT_ID).unwrap();
     assert_eq!(root.files as usize, nodes.iter().filter(|n| n.kind == NodeKind::File).count());
     assert_eq!(root.dirs as usize, nodes.iter().filter(|n| n.kind == NodeKind::Dir).count());
 }
@@ -108,62 +91,19 @@ async fn sql_tables_agree_with_the_manifests() {
 async fn path_functions_resolve_through_the_directory_map() {
     let dir = tempfile::tempdir().unwrap();
     let repo = NodeIndex::open(dir.path().to_str().unwrap()).unwrap();
+    // Times 0; a.pdf and b.pdf share a content hash.
+    let file_at = |id, parent, name: &str, size, xorhash| Node {
+        mtime: 0,
+        ctime: 0,
+        xorhash,
+        ..nodes::file(id, parent, name, size)
+    };
     let nodes = vec![
-        Node {
-            node_id: 1,
-            parent_id: 0,
-            name: "docs".into(),
-            kind: NodeKind::Dir,
-            size: 0,
-            mtime: 0,
-            ctime: 0,
-            attributes: 0x10,
-            xorhash: 0,
-        },
-        Node {
-            node_id: 2,
-            parent_id: 1,
-            name: "a.pdf".into(),
-            kind: NodeKind::File,
-            size: 10,
-            mtime: 0,
-            ctime: 0,
-            attributes: 0x20,
-            xorhash: 5,
-        },
-        Node {
-            node_id: 3,
-            parent_id: 1,
-            name: "sub ü".into(),
-            kind: NodeKind::Dir,
-            size: 0,
-            mtime: 0,
-            ctime: 0,
-            attributes: 0x10,
-            xorhash: 0,
-        },
-        Node {
-            node_id: 4,
-            parent_id: 3,
-            name: "b.pdf".into(),
-            kind: NodeKind::File,
-            size: 32,
-            mtime: 0,
-            ctime: 0,
-            attributes: 0x20,
-            xorhash: 5,
-        },
-        Node {
-            node_id: 5,
-            parent_id: 0,
-            name: "c.txt".into(),
-            kind: NodeKind::File,
-            size: 1,
-            mtime: 0,
-            ctime: 0,
-            attributes: 0x20,
-            xorhash: 6,
-        },
+        nodes::dir(1, 0, "docs"),
+        file_at(2, 1, "a.pdf", 10, 5),
+        nodes::dir(3, 1, "sub ü"),
+        file_at(4, 3, "b.pdf", 32, 5),
+        file_at(5, 0, "c.txt", 1, 6),
     ];
     let mut w = repo.begin("t", "s", WriteOptions::default()).await.unwrap();
     w.write(&nodes_to_batch(&nodes)).await.unwrap();

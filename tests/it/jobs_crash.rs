@@ -144,6 +144,17 @@ fn spawn_worker_with(bin: &WorkerBin, url: &str, effects: &Path, n: usize, data:
         .expect("start a worker process")
 }
 
+/// Sends SIGTERM to every worker and checks that each exits cleanly.
+fn terminate(workers: &mut [Child]) {
+    for w in workers.iter() {
+        let _ = Command::new("kill").args(["-TERM", &w.id().to_string()]).status();
+    }
+    for w in workers.iter_mut() {
+        let status = w.wait().unwrap();
+        assert!(status.success(), "a worker exited badly on SIGTERM: {status}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_workers_at_random_moments_still_completes_every_job_exactly_once_in_effect() {
     let db = TestDb::new().await;
@@ -176,13 +187,7 @@ async fn killing_workers_at_random_moments_still_completes_every_job_exactly_onc
         spawned += 1;
     }
     let drained = eventually(Duration::from_secs(30), || async { q.counts().await.unwrap().unfinished() == 0 }).await;
-    for w in &mut workers {
-        let _ = Command::new("kill").args(["-TERM", &w.id().to_string()]).status();
-    }
-    for w in &mut workers {
-        let status = w.wait().unwrap();
-        assert!(status.success(), "a worker exited badly on SIGTERM: {status}");
-    }
+    terminate(&mut workers);
     assert!(drained, "jobs left unfinished: {:?}", q.counts().await.unwrap());
 
     // Control plane: every job succeeded once; none dead.
@@ -307,13 +312,7 @@ async fn killing_workers_during_fanned_out_backups_commits_each_backup_once_comp
     // A worker restarted a moment ago may not have reached main yet, where SIGTERM would kill it outright:
     // give it time to install its handler.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    for w in &mut workers {
-        let _ = Command::new("kill").args(["-TERM", &w.id().to_string()]).status();
-    }
-    for w in &mut workers {
-        let status = w.wait().unwrap();
-        assert!(status.success(), "a worker exited badly on SIGTERM: {status}");
-    }
+    terminate(&mut workers);
     assert!(drained, "jobs left unfinished: {:?}", q.counts().await.unwrap());
 
     // Control plane: every job (roots, scan parts, commits) succeeded; none dead.

@@ -10,7 +10,7 @@ use afb::emulator::Emulator;
 use afb::generate::fill::{FillOptions, fill};
 use afb::generate::plan::{ShareSpec, plan};
 use afb::index::NodeIndex;
-use afb::index::node::{Node, batch_to_nodes};
+use afb::index::node::{Node, ROOT_ID, batch_to_nodes};
 use afb::jobs::data::{DataEnv, data_handlers};
 use afb::jobs::payloads::queue_tenant_id;
 use afb::jobs::settings::{Settings, SettingsInput};
@@ -174,9 +174,9 @@ async fn a_scan_fanned_out_over_four_workers_commits_exactly_the_snapshot_of_one
     assert_eq!(r_one, r_four, "4 workers: exactly the rows of 1 worker");
     assert_eq!(r_one, r_whole, "and of a scan that did not fan out");
     // Dense node ids 1..=n, parents among them.
-    let ids: Vec<i64> = r_one.iter().map(|n| n.node_id).collect();
+    let ids: Vec<i64> = r_one.iter().map(|n| n.node_id.0).collect();
     assert_eq!(ids, (1..=r_one.len() as i64).collect::<Vec<_>>());
-    assert!(r_one.iter().all(|n| n.parent_id == 0 || n.parent_id <= r_one.len() as i64));
+    assert!(r_one.iter().all(|n| n.parent_id == ROOT_ID || n.parent_id.0 <= r_one.len() as i64));
     // Fragments are gone after the commit.
     let runs = Path::new(&four).join("t/big/index/runs");
     let leftover: Vec<_> = walk(&runs).into_iter().filter(|p| p.contains("/parts/")).collect();
@@ -195,19 +195,10 @@ async fn a_scan_fanned_out_over_four_workers_commits_exactly_the_snapshot_of_one
 
 /// path → (kind, size, mtime, ctime, attributes).
 fn by_path(nodes: &[Node]) -> BTreeMap<String, (String, i64, i64, i64, i32)> {
-    let idx: BTreeMap<i64, &Node> = nodes.iter().map(|n| (n.node_id, n)).collect();
+    let paths = crate::support::nodes::naive_paths(nodes);
     nodes
         .iter()
-        .map(|n| {
-            let mut parts = vec![n.name.clone()];
-            let mut p = n.parent_id;
-            while p != 0 {
-                parts.push(idx[&p].name.clone());
-                p = idx[&p].parent_id;
-            }
-            parts.reverse();
-            (parts.join("/"), (n.kind.as_str().to_string(), n.size, n.mtime, n.ctime, n.attributes))
-        })
+        .map(|n| (paths[&n.node_id].clone(), (n.kind.as_str().to_string(), n.size, n.mtime, n.ctime, n.attributes)))
         .collect()
 }
 
@@ -468,14 +459,14 @@ async fn a_backup_split_into_parts_is_the_same_on_one_and_four_workers_and_runni
     assert_eq!(v1, v4, "the same node versions on 1 and 4 workers");
     let (_, index_rows) = rows(&one, "parts").await;
     assert_eq!(
-        v1.keys().map(|id| *id as i64).collect::<Vec<_>>(),
-        index_rows.iter().map(|n| n.node_id).collect::<Vec<_>>(),
+        v1.keys().copied().collect::<Vec<_>>(),
+        index_rows.iter().map(|n| n.node_id.as_u64()).collect::<Vec<_>>(),
         "a version for every node"
     );
     // Both backups wrote the hash layer of their index snapshot: every file's hash is in the index.
     for (repo, v) in [(&one, &v1), (&four, &v4)] {
         for n in rows(repo, "parts").await.1.iter().filter(|n| n.size > 0) {
-            let digest: &[u8; 20] = v[&(n.node_id as u64)].xorhash.as_deref().unwrap().try_into().unwrap();
+            let digest: &[u8; 20] = v[&n.node_id.as_u64()].xorhash.as_deref().unwrap().try_into().unwrap();
             assert_eq!(n.xorhash, afb::index::hashes::xorhash64(digest), "the index hash of node {}", n.node_id);
         }
     }

@@ -23,7 +23,7 @@ use afb::backup::verify::{VerifyOptions, verify};
 use afb::emulator::Emulator;
 use afb::index::NodeIndex;
 use afb::index::diff::diff_snapshots;
-use afb::index::node::{Node, batch_to_nodes, nodes_to_batch};
+use afb::index::node::{Node, NodeId, batch_to_nodes, nodes_to_batch};
 use afb::index::snapshot::WriteOptions;
 use afb::repository::store::{AZURITE_ACCOUNT_KEY, Location};
 use afb::repository::{BackupManifest, MasterKey, Repository, RepositoryConfig};
@@ -213,7 +213,7 @@ async fn index_snapshots_commit_read_back_and_diff(b: Backend) -> Result<()> {
     let mut v2 = v1.clone();
     v2[0].name = "papers".into(); // a directory rename
     v2[5].size += 1; // a modification
-    v2.retain(|n| n.node_id != 20); // a deletion
+    v2.retain(|n| n.node_id != NodeId(20)); // a deletion
     v2.push(file(99_999, 2, "new.txt", 7)); // an addition
     let mut ms = Vec::new();
     for v in [&v1, &v2] {
@@ -342,13 +342,18 @@ fn start_emulator(dir: &FsPath) -> Result<Emulator> {
     Ok(crate::support::emulator(dir, Default::default()))
 }
 
+/// A client of the emulator's file service.
+fn service(emulator: &Emulator) -> Result<FileServiceClient> {
+    Ok(FileServiceClient::new(
+        AccountConfig::from_connection_string(&emulator.connection_string())?,
+        ClientOptions::default(),
+    )?)
+}
+
 async fn backup_restore_verify_round_trip(b: Backend) -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let emulator = start_emulator(tmp.path())?;
-    let svc = FileServiceClient::new(
-        AccountConfig::from_connection_string(&emulator.connection_string())?,
-        ClientOptions::default(),
-    )?;
+    let svc = service(&emulator)?;
     let share = svc.share("src");
     let files = fill(&share).await?;
     let master = MasterKey::generate();
@@ -416,10 +421,7 @@ async fn every_repository_command_runs_on_an_az_location() -> Result<()> {
     let b = Backend::azurite().await?;
     let tmp = tempfile::tempdir()?;
     let emulator = start_emulator(tmp.path())?;
-    let svc = FileServiceClient::new(
-        AccountConfig::from_connection_string(&emulator.connection_string())?,
-        ClientOptions::default(),
-    )?;
+    let svc = service(&emulator)?;
     let mut files = fill(&svc.share("src")).await?;
     let repo = b.location.to_string();
     let repo_root = repo.clone();

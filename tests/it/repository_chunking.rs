@@ -2,24 +2,13 @@
 //! (`cargo test --test repository_chunking -- --ignored --nocapture` prints the tables in
 //! `docs/repository.md`).
 
+use crate::support::bytes::noise;
 use std::collections::HashSet;
 
 use afb::generate::plan::{EntryKind, ShareSpec, content, plan};
 use afb::repository::chunker::{Chunker, Chunking};
 
 const SMALL_CDC: Chunking = Chunking::Cdc { min: 2 << 10, avg: 8 << 10, max: 32 << 10 };
-
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 24) as u8
-        })
-        .collect()
-}
 
 fn chunk_set(c: Chunking, data: &[u8]) -> Vec<(blake3::Hash, usize)> {
     c.split(data).into_iter().map(|r| (blake3::hash(&data[r.clone()]), r.len())).collect()

@@ -1,6 +1,7 @@
 //! The repository through a local-directory object store: round trips, deduplication scope, keys,
 //! bundles, metadata, commits and verify.
 
+use crate::support::bytes::noise;
 use std::sync::Arc;
 
 use afb::repository::bundle::BundlePolicy;
@@ -27,17 +28,17 @@ fn small_config() -> RepositoryConfig {
     }
 }
 
-/// Deterministic pseudo-random bytes (xorshift), incompressible like real media.
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 24) as u8
-        })
-        .collect()
+/// Tenant t1's share s1 in the repository in `dir`, with [`small_config`].
+async fn open_t1_s1(dir: &tempfile::TempDir, master: &MasterKey) -> Repository {
+    Repository::open(store(dir), master, "t1", "s1", small_config()).await.unwrap()
+}
+
+/// A new repository in a temporary directory under a new master key, opened at [`open_t1_s1`].
+async fn fresh_t1_s1() -> (tempfile::TempDir, MasterKey, Repository) {
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::generate();
+    let repo = open_t1_s1(&dir, &master).await;
+    (dir, master, repo)
 }
 
 async fn object_keys(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<String> {
@@ -54,7 +55,7 @@ async fn file_round_trips_through_a_local_directory_store() {
     let master = MasterKey::generate();
     let data = noise(1_000_000, 1);
     let content = {
-        let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+        let mut repo = open_t1_s1(&dir, &master).await;
         // Streamed in uneven pieces: the chunks must not depend on the split.
         let mut w = repo.file_writer();
         for piece in data.chunks(77_777) {
@@ -69,7 +70,7 @@ async fn file_round_trips_through_a_local_directory_store() {
         content
     };
     // A fresh handle finds everything through the persisted index.
-    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let mut repo = open_t1_s1(&dir, &master).await;
     assert_eq!(repo.read_file(&content.chunk_ids).await.unwrap(), data);
     let keys = object_keys(repo.store(), "").await;
     assert!(keys.iter().all(|k| k.starts_with("t1/s1/") || k == "t1/keys/tenant.key"), "{keys:?}");
@@ -79,9 +80,7 @@ async fn file_round_trips_through_a_local_directory_store() {
 
 #[tokio::test]
 async fn identical_content_is_stored_once_within_a_share() {
-    let dir = tempfile::tempdir().unwrap();
-    let master = MasterKey::generate();
-    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let (dir, master, mut repo) = fresh_t1_s1().await;
     let data = noise(500_000, 2);
     let a = repo.store_file(&data).await.unwrap();
     repo.flush().await.unwrap();
@@ -94,7 +93,7 @@ async fn identical_content_is_stored_once_within_a_share() {
     assert_eq!(after.packs, before.packs, "second copy adds no pack");
 
     // Also across handles (a later backup), through the persisted index.
-    let mut later = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let mut later = open_t1_s1(&dir, &master).await;
     later.store_file(&data).await.unwrap();
     later.flush().await.unwrap();
     assert_eq!(later.stats().chunks_new, 0);
@@ -151,9 +150,7 @@ fn a_master_key_file_readable_by_group_or_others_is_refused() {
 
 #[tokio::test]
 async fn master_key_parses_from_hex_and_reopens_the_tenant() {
-    let dir = tempfile::tempdir().unwrap();
-    let master = MasterKey::generate();
-    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let (dir, master, mut repo) = fresh_t1_s1().await;
     let c = repo.store_file(b"hello").await.unwrap();
     repo.flush().await.unwrap();
     let again = MasterKey::from_hex(&master.to_hex()).unwrap();
@@ -230,12 +227,10 @@ async fn backup_one_snapshot(repo: &mut Repository) -> (BackupManifest, Vec<u8>,
 
 #[tokio::test]
 async fn snapshot_commits_and_restores_content_metadata_and_permissions() {
-    let dir = tempfile::tempdir().unwrap();
-    let master = MasterKey::generate();
-    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let (dir, master, mut repo) = fresh_t1_s1().await;
     let (manifest, big, smalls) = backup_one_snapshot(&mut repo).await;
 
-    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let mut repo = open_t1_s1(&dir, &master).await;
     assert_eq!(repo.list_snapshots().await.unwrap(), vec![manifest.snapshot_id.clone()]);
     let loaded = repo.load_manifest(&manifest.snapshot_id).await.unwrap();
     assert_eq!(loaded, manifest);
@@ -286,14 +281,12 @@ async fn only_pack(repo: &Repository) -> Path {
 
 #[tokio::test]
 async fn missing_pack_is_reported_by_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let master = MasterKey::generate();
-    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let (dir, master, mut repo) = fresh_t1_s1().await;
     let (manifest, _, _) = backup_one_snapshot(&mut repo).await;
     let pack = only_pack(&repo).await;
     repo.store().delete(&pack).await.unwrap();
 
-    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let mut repo = open_t1_s1(&dir, &master).await;
     let report = verify_snapshot(&mut repo, &manifest.snapshot_id, false).await.unwrap();
     assert!(!report.is_ok());
     assert!(report.problems.iter().all(|p| p.object == pack.as_ref()), "{:?}", report.problems);
@@ -302,9 +295,7 @@ async fn missing_pack_is_reported_by_name() {
 
 #[tokio::test]
 async fn corrupted_pack_is_reported_by_name_and_reads_fail_clearly() {
-    let dir = tempfile::tempdir().unwrap();
-    let master = MasterKey::generate();
-    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let (dir, master, mut repo) = fresh_t1_s1().await;
     let (manifest, big, _) = backup_one_snapshot(&mut repo).await;
     let content = repo.store_file(&big).await.unwrap(); // dedups: just gets the ids back
     // Flip one byte inside the first blob of every pack.
@@ -316,7 +307,7 @@ async fn corrupted_pack_is_reported_by_name_and_reads_fail_clearly() {
     }
     let pack = only_pack(&repo).await;
 
-    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let mut repo = open_t1_s1(&dir, &master).await;
     let err = repo.read_file(&content.chunk_ids).await.err().unwrap();
     assert!(err.to_string().starts_with("corrupt object t1/s1/packs/"), "{err}");
     let report = verify_snapshot(&mut repo, &manifest.snapshot_id, true).await.unwrap();
@@ -338,9 +329,7 @@ async fn corrupted_pack_is_reported_by_name_and_reads_fail_clearly() {
 
 #[tokio::test]
 async fn index_rebuilt_from_packs_alone_finds_every_chunk() {
-    let dir = tempfile::tempdir().unwrap();
-    let master = MasterKey::generate();
-    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let (dir, master, mut repo) = fresh_t1_s1().await;
     let data = noise(700_000, 5);
     let content = repo.store_file(&data).await.unwrap();
     repo.flush().await.unwrap();
@@ -349,7 +338,7 @@ async fn index_rebuilt_from_packs_alone_finds_every_chunk() {
     }
     let n = rebuild_from_packs(repo.store().clone(), repo.scope(), repo.key()).await.unwrap();
     assert_eq!(n, content.chunk_ids.len());
-    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let mut repo = open_t1_s1(&dir, &master).await;
     assert_eq!(repo.read_file(&content.chunk_ids).await.unwrap(), data);
 
     // A node index kept in the same root (`index/snapshots/...`) is not the chunk index's: a rebuild over
@@ -359,7 +348,7 @@ async fn index_rebuilt_from_packs_alone_finds_every_chunk() {
     let n = rebuild_from_packs(repo.store().clone(), repo.scope(), repo.key()).await.unwrap();
     assert_eq!(n, content.chunk_ids.len());
     assert!(repo.store().head(&node_index_key).await.is_ok(), "the rebuild deleted the node index");
-    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let mut repo = open_t1_s1(&dir, &master).await;
     assert_eq!(repo.read_file(&content.chunk_ids).await.unwrap(), data);
 }
 
@@ -481,13 +470,13 @@ async fn prune_rescues_a_condemned_pack_that_a_running_backup_deduplicated_again
     let master = MasterKey::generate();
     let old = noise(300_000, 9);
     let kept = noise(200_000, 10);
-    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let mut repo = open_t1_s1(&dir, &master).await;
     let forgotten = commit_file(&mut repo, &old).await;
     let keeper = commit_file(&mut repo, &kept).await;
     repo.store().delete(&repo.scope().snapshot(&forgotten.snapshot_id)).await.unwrap();
 
     // The backup: marker first, then it reads the index and finds `old`'s chunks.
-    let mut backup = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let mut backup = open_t1_s1(&dir, &master).await;
     let marker = Marker::begin_backup(&backup).await.unwrap();
     let ids = repo.store_file(&old).await.unwrap().chunk_ids;
     for id in &ids {
@@ -495,7 +484,7 @@ async fn prune_rescues_a_condemned_pack_that_a_running_backup_deduplicated_again
     }
 
     let opts = PruneOptions { grace: Duration::ZERO, repack_unused: 0.0, ..Default::default() };
-    let mut pruner = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let mut pruner = open_t1_s1(&dir, &master).await;
     let p1 = prune(&mut pruner, &opts).await.unwrap();
     assert!(p1.packs_unused + p1.packs_repacked >= 1, "{p1:?}");
     assert_eq!(
@@ -514,11 +503,11 @@ async fn prune_rescues_a_condemned_pack_that_a_running_backup_deduplicated_again
     assert!(p2.packs_rescued >= 1, "{p2:?}");
     assert_eq!(p2.records_pending, 0, "{p2:?}");
     for m in [&keeper, &s3] {
-        let mut r = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+        let mut r = open_t1_s1(&dir, &master).await;
         let report = verify_snapshot(&mut r, &m.snapshot_id, true).await.unwrap();
         assert!(report.is_ok(), "{}: {:?}", m.snapshot_id, report.problems);
     }
-    let mut r = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let mut r = open_t1_s1(&dir, &master).await;
     assert_eq!(r.read_file(&ids).await.unwrap(), old);
     assert!(verify_packs(&r).await.unwrap().is_ok());
 }
@@ -529,9 +518,7 @@ async fn prune_rescues_a_condemned_pack_that_a_running_backup_deduplicated_again
 async fn prune_deletes_unused_packs_and_rewrites_partly_used_ones() {
     use afb::repository::prune::{PruneOptions, prune};
     use std::time::Duration;
-    let dir = tempfile::tempdir().unwrap();
-    let master = MasterKey::generate();
-    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let (dir, master, mut repo) = fresh_t1_s1().await;
     let a = noise(1_000_000, 1);
     let mut b = a.clone();
     b.truncate(300_000);
@@ -550,7 +537,7 @@ async fn prune_deletes_unused_packs_and_rewrites_partly_used_ones() {
     assert!(p.packs_unused >= 1 && p.packs_deleted >= 1, "{p:?}");
     assert!(p.bytes_freed > 600_000, "most of a's unique 700 KB is freed: {p:?}");
     assert_eq!(before - content_bytes(dir.path()), p.bytes_freed as u64, "freed bytes are what the store shrank by");
-    let mut r = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let mut r = open_t1_s1(&dir, &master).await;
     let report = verify_snapshot(&mut r, &mb.snapshot_id, true).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert!(verify_packs(&r).await.unwrap().is_ok());
@@ -684,9 +671,7 @@ async fn commit_with_bundle(repo: &mut Repository, big: &[u8], smalls: &[Vec<u8>
 async fn prune_under_a_tiny_memory_budget_frees_exactly_what_a_large_one_frees() {
     use afb::repository::prune::{PruneOptions, prune};
     use std::time::Duration;
-    let dir = tempfile::tempdir().unwrap();
-    let master = MasterKey::generate();
-    let mut repo = Repository::open(store(&dir), &master, "t1", "s1", small_config()).await.unwrap();
+    let (dir, master, mut repo) = fresh_t1_s1().await;
     // Six snapshots sharing parts of their content; three are forgotten.
     let base = noise(600_000, 100);
     let mut kept = Vec::new();

@@ -11,7 +11,7 @@ use afb::index::NodeIndex;
 use afb::index::diff::diff_snapshots;
 use afb::index::idmap::idmap_schema;
 use afb::index::manifest::IndexManifest;
-use afb::index::node::{Node, NodeKind, batch_to_nodes};
+use afb::index::node::{Node, NodeKind, ROOT_ID, batch_to_nodes};
 use afb::index::sort::SpillOptions;
 use afb::scan::{ScanOptions, ScanReport, scan};
 use bytes::Bytes;
@@ -125,7 +125,7 @@ async fn scan_commits_every_entry_with_ids_parents_times_and_attributes() {
     assert_eq!(a.mtime, t.unix_timestamp_nanos() as i64);
     assert_eq!(a.ctime, t.unix_timestamp_nanos() as i64);
     assert_eq!(p["/docs/sub/b.bin"].parent_id, p["/docs/sub"].node_id);
-    assert_eq!(p["/docs"].parent_id, 0);
+    assert_eq!(p["/docs"].parent_id, ROOT_ID);
     assert_eq!(p["/docs"].kind, NodeKind::Dir);
     assert_eq!(p["/hidden"].attributes & 0x12, 0x12);
     // The idmap is persisted: a second scan assigns nothing new and changes nothing.

@@ -3,6 +3,7 @@
 //! fixed HTTP responses and counting connections (`net`), whole-tree reads for byte-identical comparisons
 //! (`tree`).
 
+pub mod bytes;
 pub mod jobs;
 pub mod net;
 pub mod nodes;

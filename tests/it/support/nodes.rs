@@ -3,13 +3,16 @@
 
 use std::collections::HashMap;
 
-use afb::index::node::{Node, NodeKind};
+use afb::index::NodeIndex;
+use afb::index::node::{Node, NodeId, NodeKind, ROOT_ID};
+use afb::index::snapshot::WriteOptions;
+use afb::index::synthetic::{Mutation, SyntheticShare, write_mutated};
 
 /// A file row: mtime `1.7e18 + id` ns, archive attribute, xorhash `id * 7919`.
 pub fn file(id: i64, parent: i64, name: &str, size: i64) -> Node {
     Node {
-        node_id: id,
-        parent_id: parent,
+        node_id: NodeId(id),
+        parent_id: NodeId(parent),
         name: name.into(),
         kind: NodeKind::File,
         size,
@@ -23,8 +26,8 @@ pub fn file(id: i64, parent: i64, name: &str, size: i64) -> Node {
 /// A directory row: size and times 0, directory attribute.
 pub fn dir(id: i64, parent: i64, name: &str) -> Node {
     Node {
-        node_id: id,
-        parent_id: parent,
+        node_id: NodeId(id),
+        parent_id: NodeId(parent),
         name: name.into(),
         kind: NodeKind::Dir,
         size: 0,
@@ -36,14 +39,14 @@ pub fn dir(id: i64, parent: i64, name: &str) -> Node {
 }
 
 /// node id → `/a/b/c`, by walking parents one row at a time (the root's children have parent 0).
-pub fn naive_paths(nodes: &[Node]) -> HashMap<i64, String> {
-    let by_id: HashMap<i64, &Node> = nodes.iter().map(|n| (n.node_id, n)).collect();
+pub fn naive_paths(nodes: &[Node]) -> HashMap<NodeId, String> {
+    let by_id: HashMap<NodeId, &Node> = nodes.iter().map(|n| (n.node_id, n)).collect();
     nodes
         .iter()
         .map(|n| {
             let mut parts = vec![n.name.clone()];
             let mut p = n.parent_id;
-            while p != 0 {
+            while p != ROOT_ID {
                 let d = by_id[&p];
                 parts.push(d.name.clone());
                 p = d.parent_id;
@@ -52,4 +55,17 @@ pub fn naive_paths(nodes: &[Node]) -> HashMap<i64, String> {
             (n.node_id, format!("/{}", parts.join("/")))
         })
         .collect()
+}
+
+/// Three snapshots of `tenant/share` in `repo`: a synthetic share of `nodes` rows (seed 1) as the base,
+/// then two snapshots each changed from the one before by `mutation` (seeds 2 and 3).
+pub async fn synthetic_history(repo: &NodeIndex, tenant: &str, share: &str, nodes: u64, mutation: Mutation) {
+    let mut w = repo.begin(tenant, share, WriteOptions::default()).await.unwrap();
+    for b in SyntheticShare::new(1, nodes).batches(1000) {
+        w.write(&b).await.unwrap();
+    }
+    let mut m = w.commit(None).await.unwrap();
+    for seed in [2, 3] {
+        m = write_mutated(repo, tenant, share, &m, mutation, seed, WriteOptions::default()).await.unwrap();
+    }
 }
