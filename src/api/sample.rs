@@ -56,25 +56,14 @@ pub async fn write_sample(repo: &NodeIndex, a: &SampleArgs) -> anyhow::Result<us
         }
     }
     if a.tenants > 0 {
-        let n = |id: i64, parent: i64, name: &str, kind, size| Node {
-            node_id: crate::index::node::NodeId(id),
-            parent_id: crate::index::node::NodeId(parent),
-            name: name.into(),
-            kind,
-            size,
-            mtime: 1_700_000_000_000_000_000,
-            ctime: 1_700_000_000_000_000_000,
-            attributes: 0x20,
-            xorhash: id,
-        };
         let mut nodes = vec![
-            n(1, 0, "<script>", NodeKind::Dir, 0),
-            n(2, 1, "<script>alert(1).txt", NodeKind::File, 10),
-            n(3, 0, "a&b \"q\".txt", NodeKind::File, 20),
+            sample_node(1, 0, "<script>", NodeKind::Dir, 0),
+            sample_node(2, 1, "<script>alert(1).txt", NodeKind::File, 10),
+            sample_node(3, 0, "a&b \"q\".txt", NodeKind::File, 20),
         ];
         for round in 0..2 {
             if round == 1 {
-                nodes.push(n(4, 1, "<img src=x onerror=alert(2)>.txt", NodeKind::File, 5));
+                nodes.push(sample_node(4, 1, "<img src=x onerror=alert(2)>.txt", NodeKind::File, 5));
             }
             let mut w = repo.begin("tenant-000", "names", dated(now, round, 2, a.interval_hours)).await?;
             w.write(&nodes_to_batch(&nodes)).await?;
@@ -92,4 +81,20 @@ pub async fn run(a: SampleArgs) -> anyhow::Result<ExitCode> {
     let n = write_sample(&repo, &a).await?;
     eprintln!("wrote {n} snapshots for {} tenants in {:.1} s", a.tenants, t0.elapsed().as_secs_f64());
     Ok(ExitCode::Ok)
+}
+
+/// A node row of the hand-made samples: times fixed at 2023-11-14 (Unix nanoseconds), attributes
+/// ARCHIVE, the node id as its hash.
+pub fn sample_node(id: i64, parent: i64, name: &str, kind: NodeKind, size: i64) -> Node {
+    Node {
+        node_id: crate::index::node::NodeId(id),
+        parent_id: crate::index::node::NodeId(parent),
+        name: name.into(),
+        kind,
+        size,
+        mtime: 1_700_000_000_000_000_000,
+        ctime: 1_700_000_000_000_000_000,
+        attributes: 0x20,
+        xorhash: id,
+    }
 }

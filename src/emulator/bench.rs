@@ -6,7 +6,7 @@
 //! Each operation runs for `--seconds` with `--concurrency` requests in flight; the report gives
 //! requests per second and latency percentiles (milliseconds).
 
-use crate::azure::client::FileServiceClient;
+use crate::azure::client::{DirectoryClient, FileServiceClient};
 use crate::azure::credential::AccountConfig;
 use crate::azure::model::{ClientOptions, NodeProps};
 use crate::cli::{ExitCode, OutputArgs};
@@ -53,6 +53,28 @@ pub struct OpReport {
 
 /// One request of a benchmark: the argument is the request's sequence number.
 type Request = Arc<dyn Fn(u64) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
+
+/// Small files written into `small/` for the GET loops (`f0000` ...).
+const SMALL_FILES: u64 = 1000;
+
+/// [`drive`] of `size`-byte GETs of the small files in `dir`, round robin.
+async fn drive_gets(
+    op: &str,
+    concurrency: usize,
+    duration: Duration,
+    dir: DirectoryClient,
+    size: u64,
+) -> anyhow::Result<OpReport> {
+    let request: Request = Arc::new(move |i| {
+        let f = dir.file(&format!("f{:04}", i % SMALL_FILES));
+        Box::pin(async move {
+            let (bytes, _) = f.download_range(0, size).await?;
+            anyhow::ensure!(bytes.len() as u64 == size, "a GET returned {} bytes", bytes.len());
+            Ok(())
+        })
+    });
+    drive(op, concurrency, duration, u64::MAX, request).await
+}
 
 /// Runs `request` with `concurrency` in flight for `duration` (or until `limit` requests are done)
 /// and measures it.
@@ -143,7 +165,6 @@ pub async fn run(args: BenchEmulatorArgs) -> anyhow::Result<ExitCode> {
         }),
     )
     .await?;
-    const SMALL_FILES: u64 = 1000;
     let content = Bytes::from(vec![0x5au8; args.file_size]);
     let small = share.directory("small");
     let (d, p, c) = (small.clone(), Arc::clone(&props), content.clone());
@@ -184,45 +205,15 @@ pub async fn run(args: BenchEmulatorArgs) -> anyhow::Result<ExitCode> {
         )
         .await?,
     );
-    let d = small.clone();
     let size = args.file_size as u64;
-    reports.push(
-        drive(
-            &format!("GET of a {size}-byte file"),
-            concurrency,
-            duration,
-            u64::MAX,
-            Arc::new(move |i| {
-                let f = d.file(&format!("f{:04}", i % SMALL_FILES));
-                Box::pin(async move {
-                    let (bytes, _) = f.download_range(0, size).await?;
-                    anyhow::ensure!(bytes.len() as u64 == size, "a GET returned {} bytes", bytes.len());
-                    Ok(())
-                })
-            }),
-        )
-        .await?,
-    );
+    reports.push(drive_gets(&format!("GET of a {size}-byte file"), concurrency, duration, small.clone(), size).await?);
     // The same files read through a share snapshot, as a backup reads them (the emulator resolves
     // snapshot paths through its directory cache).
     let snapshot = share.create_snapshot().await?;
-    let d = share.at_snapshot(&snapshot).directory("small");
+    let at_snapshot = share.at_snapshot(&snapshot).directory("small");
     reports.push(
-        drive(
-            &format!("GET of a {size}-byte file (share snapshot)"),
-            concurrency,
-            duration,
-            u64::MAX,
-            Arc::new(move |i| {
-                let f = d.file(&format!("f{:04}", i % SMALL_FILES));
-                Box::pin(async move {
-                    let (bytes, _) = f.download_range(0, size).await?;
-                    anyhow::ensure!(bytes.len() as u64 == size, "a GET returned {} bytes", bytes.len());
-                    Ok(())
-                })
-            }),
-        )
-        .await?,
+        drive_gets(&format!("GET of a {size}-byte file (share snapshot)"), concurrency, duration, at_snapshot, size)
+            .await?,
     );
     let (d, p) = (share.directory("create"), Arc::clone(&props));
     reports.push(

@@ -8,8 +8,9 @@ use crate::support::nodes::synthetic_history;
 
 use afb::api::auth::{Auth, Scope, issue_token, issue_token_pg, token_file};
 use afb::api::routes::ROUTES;
+use afb::api::sample::sample_node as node;
 use afb::index::NodeIndex;
-use afb::index::node::{Node, NodeId, NodeKind, nodes_to_batch};
+use afb::index::node::{Node, NodeKind, nodes_to_batch};
 use afb::index::snapshot::WriteOptions;
 use afb::index::synthetic::Mutation;
 use serde_json::Value;
@@ -56,20 +57,6 @@ async fn write_nodes(repo: &NodeIndex, t: &str, s: &str, nodes: &[Node]) {
     let mut w = repo.begin(t, s, WriteOptions::default()).await.unwrap();
     w.write(&nodes_to_batch(nodes)).await.unwrap();
     w.commit(None).await.unwrap();
-}
-
-fn node(id: i64, parent: i64, name: &str, kind: NodeKind, size: i64) -> Node {
-    Node {
-        node_id: NodeId(id),
-        parent_id: NodeId(parent),
-        name: name.into(),
-        kind,
-        size,
-        mtime: 1_700_000_000_000_000_000,
-        ctime: 1_700_000_000_000_000_000,
-        attributes: 0x20,
-        xorhash: id,
-    }
 }
 
 async fn fixture() -> Fixture {

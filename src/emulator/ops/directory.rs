@@ -1,7 +1,7 @@
 //! Directory operations and List Directories and Files.
 
 use super::share::max_results;
-use super::tree::{self, Found, OnMismatch, apply_smb, existing, request_path, resolve};
+use super::tree::{self, Found, OnMismatch, apply_smb, existing, live_item, request_path, resolve};
 use crate::emulator::clock;
 use crate::emulator::error::{StorageError, StorageResult};
 use crate::emulator::props;
@@ -68,18 +68,14 @@ pub fn delete(db: &Db, req: &Req) -> StorageResult<Reply> {
 
 /// Set Directory Properties: SMB properties, permission, NFS properties; absent means preserve.
 pub fn set_properties(db: &Db, req: &Req) -> StorageResult<Reply> {
-    req.require_live()?;
-    let share = db.live_share(&req.share)?;
-    let mut node = existing(db, &share, &request_path(req)?, true, OnMismatch::Conflict)?;
+    let (share, mut node) = live_item(db, req, true)?;
     apply_smb(db, req, &share.name, &mut node, "", false)?;
     tree::save_answering_properties(db, &share, req, &mut node, StatusCode::OK)
 }
 
 /// Set Directory Metadata: replaces all metadata.
 pub fn set_metadata(db: &Db, req: &Req) -> StorageResult<Reply> {
-    req.require_live()?;
-    let share = db.live_share(&req.share)?;
-    let mut node = existing(db, &share, &request_path(req)?, true, OnMismatch::Conflict)?;
+    let (share, mut node) = live_item(db, req, true)?;
     node.metadata = props::metadata(req)?.unwrap_or_default();
     node.last_modified = req.now;
     db.update_node(share.sid, &node)?;

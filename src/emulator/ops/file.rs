@@ -1,7 +1,7 @@
 //! File operations: Create, Get (ranged), Get Properties, Delete, Set Properties (resize), Set Metadata,
 //! Put Range (update/clear) and List Ranges (with `prevsharesnapshot` diffs).
 
-use super::tree::{self, FileTarget, Found, OnMismatch, apply_smb, existing, request_path, resolve};
+use super::tree::{self, FileTarget, Found, OnMismatch, apply_smb, existing, live_item, request_path, resolve};
 use crate::emulator::error::{StorageError, StorageResult};
 use crate::emulator::props;
 use crate::emulator::request::{FileBody, Reply, Req, snapshot_param};
@@ -177,9 +177,7 @@ pub fn properties(db: &Db, req: &Req) -> StorageResult<Reply> {
 
 /// Delete File.
 pub fn delete(db: &Db, req: &Req) -> StorageResult<Reply> {
-    req.require_live()?;
-    let share = db.live_share(&req.share)?;
-    let node = existing(db, &share, &request_path(req)?, false, OnMismatch::Conflict)?;
+    let (share, node) = live_item(db, req, false)?;
     super::lease_check::check_write(db, &share, &node, req, "x-ms-lease-id")?;
     db.delete_node(share.sid, node.file_id)?;
     Ok(Reply::new(StatusCode::ACCEPTED))
@@ -189,9 +187,7 @@ pub fn delete(db: &Db, req: &Req) -> StorageResult<Reply> {
 /// Azure), `x-ms-content-length` resizes (shrinking drops the content past the end), SMB and NFS
 /// properties absent from the request are preserved.
 pub fn set_properties(db: &Db, req: &Req) -> StorageResult<Reply> {
-    req.require_live()?;
-    let share = db.live_share(&req.share)?;
-    let mut node = existing(db, &share, &request_path(req)?, false, OnMismatch::Conflict)?;
+    let (share, mut node) = live_item(db, req, false)?;
     super::lease_check::check_write(db, &share, &node, req, "x-ms-lease-id")?;
     if let Some(size) = content_length_header(req)? {
         if size < node.size {
@@ -208,9 +204,7 @@ pub fn set_properties(db: &Db, req: &Req) -> StorageResult<Reply> {
 
 /// Set File Metadata: replaces all metadata.
 pub fn set_metadata(db: &Db, req: &Req) -> StorageResult<Reply> {
-    req.require_live()?;
-    let share = db.live_share(&req.share)?;
-    let mut node = existing(db, &share, &request_path(req)?, false, OnMismatch::Conflict)?;
+    let (share, mut node) = live_item(db, req, false)?;
     super::lease_check::check_write(db, &share, &node, req, "x-ms-lease-id")?;
     node.metadata = props::metadata(req)?.unwrap_or_default();
     node.last_modified = req.now;

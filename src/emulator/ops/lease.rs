@@ -6,7 +6,7 @@
 //! leases). Snapshots carry no leases.
 
 use super::lease_check::{lease_error, lease_header};
-use super::tree::{OnMismatch, existing, request_path};
+use super::tree::live_item;
 use crate::emulator::error::{StorageError, StorageResult};
 use crate::emulator::props;
 use crate::emulator::request::{Reply, Req};
@@ -15,9 +15,7 @@ use http::StatusCode;
 
 /// Lease File.
 pub fn lease_file(db: &Db, req: &Req) -> StorageResult<Reply> {
-    req.require_live()?;
-    let share = db.live_share(&req.share)?;
-    let node = existing(db, &share, &request_path(req)?, false, OnMismatch::Conflict)?;
+    let (share, node) = live_item(db, req, false)?;
     let action =
         req.header("x-ms-lease-action").ok_or_else(|| StorageError::missing_required_header("x-ms-lease-action"))?;
     let current = db.lease(share.sid, node.file_id)?;

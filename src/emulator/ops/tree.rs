@@ -212,6 +212,15 @@ pub fn apply_smb(
 }
 
 /// The file or directory a handle request names (the whole share when the path is empty).
+/// The live share a write request names and the existing item at its path (a directory if `is_dir`,
+/// else a file; the other kind answers 409). Refuses a request under a share snapshot.
+pub fn live_item(db: &Db, req: &Req, is_dir: bool) -> StorageResult<(ShareRow, Node)> {
+    req.require_live()?;
+    let share = db.live_share(&req.share)?;
+    let node = existing(db, &share, &request_path(req)?, is_dir, OnMismatch::Conflict)?;
+    Ok((share, node))
+}
+
 /// Saves `node` as request `req` changed it (its Last-Modified becomes the request's time) and answers
 /// `status` with the node's properties, as Set Properties and Rename do.
 pub fn save_answering_properties(
