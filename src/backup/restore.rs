@@ -9,7 +9,7 @@
 //! symlinks; an existing entry that is not a regular file is a conflict and is never read.
 //!
 //! Directories are made first, one at a time; then up to `requests_in_flight` files are restored at
-//! once (their file-system calls on tokio's blocking pool), each streamed piece by piece (a chunk, with [`CHUNKS_AHEAD`] read ahead, or one bundled small
+//! once, each streamed piece by piece (a chunk, with [`CHUNKS_AHEAD`] read ahead, or one bundled small
 //! file) to its temporary file or as Put Range calls of at most 4 MiB, so memory does not grow with a
 //! file's size. Blob and bundle reads of all those files are in flight together and are decrypted on
 //! the repository's pool (`cpu_workers`); a bundle is opened once for all its members.
@@ -23,7 +23,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::confined::{self, ConfinedDir, ConfinedRoot, Existing, PendingFile};
+use super::confined::{self, ConfinedRoot, Existing};
 use super::{chunk_ids, load_bucket};
 use crate::azure::{FileClient, NfsProperties, NodeProps, Permission, ShareClient, check_entry_name};
 use crate::hash::QuickXorHash;
@@ -275,7 +275,7 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
         ..Default::default()
     };
     let local_root = match &opts.target {
-        Target::Local(root) => Some(Arc::new(ConfinedRoot::open(root)?)),
+        Target::Local(root) => Some(ConfinedRoot::open(root)?),
         Target::Share(_) => None,
     };
     let shared = Shared {
@@ -283,7 +283,6 @@ pub async fn restore(repo: &mut Repository, opts: RestoreOptions) -> anyhow::Res
         repo: tokio::sync::Mutex::new(repo),
         bundles: Default::default(),
         perm_keys: Default::default(),
-        local_dirs: Default::default(),
     };
     // Directories first, parents before children, one at a time.
     let mut dir_times: Vec<(String, NodeVersion)> = Vec::new();
@@ -379,30 +378,6 @@ fn lock(sum: &std::sync::Mutex<RestoreSummary>) -> std::sync::MutexGuard<'_, Res
     sum.lock().expect("restore summary")
 }
 
-/// Local directories kept open by a restore (one descriptor each).
-const LOCAL_DIRS_KEPT: usize = 16;
-
-/// What a local file's first look at its target found.
-enum Prepared {
-    /// Nothing there (or a different file to overwrite): write this temporary file.
-    Write(PendingFile),
-    /// A regular file of the same size and QuickXorHash.
-    AlreadyPresent,
-    /// A different regular file, and no `overwrite`.
-    Conflict,
-    /// Something that is not a regular file.
-    Other(&'static str),
-}
-
-/// `f` on tokio's blocking pool (file-system calls of a restore). A panic in `f` is resumed here.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> anyhow::Result<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(out) => out,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => anyhow::bail!("a restore file task was cancelled: {e}"),
-    }
-}
-
 /// Chunks of one file read ahead of its writing, at most (each at most 256 KiB with the default
 /// chunking): with `requests_in_flight` files at once, a few MiB.
 const CHUNKS_AHEAD: usize = 2;
@@ -421,8 +396,6 @@ struct Shared<'a> {
     reader: ContentReader,
     bundles: std::sync::Mutex<VecDeque<(ObjectId, OpenedBundle)>>,
     perm_keys: tokio::sync::Mutex<HashMap<Vec<u8>, String>>,
-    /// The last [`LOCAL_DIRS_KEPT`] local directories files were written to, by path below the root.
-    local_dirs: std::sync::Mutex<VecDeque<(String, Arc<ConfinedDir>)>>,
 }
 
 impl Shared<'_> {
@@ -466,63 +439,46 @@ impl Shared<'_> {
         }
     }
 
-    /// Restores one file below a local root (see the module docs). Every file-system call runs on
-    /// tokio's blocking pool, so the restoring task goes on reading, decrypting and polling the other
-    /// files while one waits for the disk.
+    /// Restores one file below a local root (see the module docs).
     async fn restore_local(
         &self,
-        root: &Arc<ConfinedRoot>,
+        root: &ConfinedRoot,
         path: &str,
         v: &NodeVersion,
         overwrite: bool,
         sum: &std::sync::Mutex<RestoreSummary>,
     ) -> anyhow::Result<()> {
         let (dir_path, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let dir = match self.local_dir(root, dir_path).await {
+        let dir = match root.dir(dir_path, true) {
             Ok(d) => d,
             Err(e) => return refused(&mut lock(sum), e),
         };
-        let (d, n, size, xorhash) = (Arc::clone(&dir), name.to_string(), v.size, v.xorhash.clone());
-        let prepared = blocking(move || {
-            match d.existing(&n)? {
-                Existing::Nothing => {}
-                Existing::Other(what) => return Ok(Prepared::Other(what)),
-                Existing::File(found) => {
-                    if found == size && Some(d.hash_file(&n)?.0.as_slice()) == xorhash.as_deref() {
-                        return Ok(Prepared::AlreadyPresent);
-                    }
-                    if !overwrite {
-                        return Ok(Prepared::Conflict);
-                    }
-                }
-            }
-            Ok(Prepared::Write(d.create_pending(&n)?))
-        })
-        .await?;
-        let mut pending = match prepared {
-            Prepared::Write(p) => p,
-            Prepared::AlreadyPresent => {
-                lock(sum).files_already_present += 1;
-                return Ok(());
-            }
-            Prepared::Conflict => {
-                lock(sum).conflicts.push(root.display(path));
-                return Ok(());
-            }
-            Prepared::Other(what) => {
+        match dir.existing(name)? {
+            Existing::Nothing => {}
+            Existing::Other(what) => {
                 lock(sum).conflicts.push(format!("{} (exists and is {what}, not a regular file)", root.display(path)));
                 return Ok(());
             }
-        };
+            Existing::File(size) => {
+                if size == v.size && Some(dir.hash_file(name)?.0.as_slice()) == v.xorhash.as_deref() {
+                    lock(sum).files_already_present += 1;
+                    return Ok(());
+                }
+                if !overwrite {
+                    lock(sum).conflicts.push(root.display(path));
+                    return Ok(());
+                }
+            }
+        }
+        let mut pending = dir.create_pending(name)?;
         let mut written = 0u64;
         let mut failed = None;
         let mut pieces = self.pieces(v);
         while let Some(piece) = pieces.next().await {
             match piece {
                 Ok(piece) => {
+                    dir.write(&mut pending, &piece)?;
                     written += piece.len() as u64;
-                    let d = Arc::clone(&dir);
-                    pending = blocking(move || d.write(&mut pending, &piece).map(|()| pending)).await?;
                 }
                 Err(e) => {
                     failed = Some(e);
@@ -532,34 +488,14 @@ impl Shared<'_> {
         }
         drop(pieces);
         if let Some(e) = failed {
-            blocking(move || {
-                dir.abandon(pending);
-                Ok(())
-            })
-            .await?;
+            dir.abandon(pending);
             return damaged(&mut lock(sum), path, e);
         }
-        let mtime = time_of(v.last_write_time_ns).map(Into::into);
-        blocking(move || dir.commit(pending, mtime)).await?;
+        dir.commit(pending, time_of(v.last_write_time_ns).map(Into::into))?;
         let mut s = lock(sum);
         s.files_restored += 1;
         s.bytes_written += written;
         Ok(())
-    }
-
-    /// The local directory `dir_path` below `root`, created if missing: from the last directories
-    /// opened (files come bucket by bucket in node-id order, so siblings mostly follow each other),
-    /// else opened (and kept) on the blocking pool.
-    async fn local_dir(&self, root: &Arc<ConfinedRoot>, dir_path: &str) -> anyhow::Result<Arc<ConfinedDir>> {
-        if let Some((_, d)) = self.local_dirs.lock().expect("directory cache").iter().find(|(p, _)| p == dir_path) {
-            return Ok(Arc::clone(d));
-        }
-        let (r, p) = (Arc::clone(root), dir_path.to_string());
-        let dir = Arc::new(blocking(move || r.dir(&p, true)).await?);
-        let mut recent = self.local_dirs.lock().expect("directory cache");
-        recent.push_front((dir_path.to_string(), Arc::clone(&dir)));
-        recent.truncate(LOCAL_DIRS_KEPT);
-        Ok(dir)
     }
 
     /// The properties a node is created with on a share: attributes, times, NFS mode/owner/group,
