@@ -11,11 +11,18 @@
 //! for reading (to hash it in [`HASH_BUFFER_BYTES`] pieces); anything else (directory, symlink, fifo,
 //! device, socket) is reported as a conflict. Files are written to a temporary name in the same directory
 //! (created with `O_EXCL`) and renamed into place, so a restored file is complete or absent.
+//!
+//! The last [`OPEN_DIRS`] directories opened stay open: a directory is opened relative to its parent's
+//! descriptor (opened the same way, from the cache or the root), so a restore of files grouped by
+//! directory costs one `openat` per directory, not one per path component per file. A descriptor stays
+//! valid for the directory it was opened on even if that directory is renamed meanwhile; it can only
+//! ever refer to a directory reached below the root without following a symlink.
 
 use std::fs::File;
 use std::io::{Read as _, Write as _};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, bail};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
@@ -26,6 +33,9 @@ use crate::hash::QuickXorHash;
 
 /// Bytes read at a time when hashing an existing file.
 pub const HASH_BUFFER_BYTES: usize = 1024 * 1024;
+
+/// Directories kept open by a [`ConfinedRoot`] (one descriptor each), the most recently used.
+pub const OPEN_DIRS: usize = 256;
 
 /// A write refused because it would not stay below the root: a bad name, or a symlink or
 /// non-directory in the way. One line naming the path.
@@ -70,6 +80,8 @@ pub enum Existing {
 pub struct ConfinedRoot {
     root: PathBuf,
     fd: OwnedFd,
+    /// The last [`OPEN_DIRS`] directories opened below the root, by path (never `""`).
+    open_dirs: Mutex<hashlink::LruCache<String, Arc<ConfinedDir>>>,
 }
 
 /// A directory below the root, opened without following symlinks; `path` is relative to the root.
@@ -105,7 +117,7 @@ impl ConfinedRoot {
         let fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(std::io::Error::from)
             .with_context(|| format!("opening restore root {}", root.display()))?;
-        Ok(ConfinedRoot { root: root.to_path_buf(), fd })
+        Ok(ConfinedRoot { root: root.to_path_buf(), fd, open_dirs: Mutex::new(hashlink::LruCache::new(OPEN_DIRS)) })
     }
 
     /// `path` below the root, for messages.
@@ -114,47 +126,56 @@ impl ConfinedRoot {
     }
 
     /// Opens the directory `path` (below the root; `""` is the root), creating missing components when
-    /// `create`. A component that is a symlink or not a directory is an error naming it.
-    pub fn dir(&self, path: &str, create: bool) -> anyhow::Result<ConfinedDir> {
-        let mut fd =
-            rustix::fs::openat(&self.fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-                .map_err(std::io::Error::from)
-                .with_context(|| format!("opening restore root {}", self.root.display()))?;
+    /// `create`. A component that is a symlink or not a directory is an error naming it. The directory
+    /// and its parents are taken from (and kept in) the open-directory cache.
+    pub fn dir(&self, path: &str, create: bool) -> anyhow::Result<Arc<ConfinedDir>> {
         if path.is_empty() {
-            return Ok(ConfinedDir { fd, path: String::new() });
+            let fd =
+                rustix::fs::openat(&self.fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                    .map_err(std::io::Error::from)
+                    .with_context(|| format!("opening restore root {}", self.root.display()))?;
+            return Ok(Arc::new(ConfinedDir { fd, path: String::new() }));
         }
-        let mut walked = String::new();
-        for c in checked_components(path)? {
-            walked = if walked.is_empty() { c.to_string() } else { format!("{walked}/{c}") };
-            if create {
-                match rustix::fs::mkdirat(&fd, c, Mode::from_raw_mode(0o777)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
-                    Err(e) => {
-                        return Err(std::io::Error::from(e))
-                            .with_context(|| format!("creating {}", self.display(&walked)));
-                    }
+        checked_components(path)?;
+        if let Some(d) = self.open_dirs.lock().expect("open directories").get(path) {
+            return Ok(d.clone());
+        }
+        // The parent from the cache (or opened the same way), then this one component below it.
+        let (parent_path, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let parent_fd;
+        let parent = if parent_path.is_empty() {
+            &self.fd
+        } else {
+            parent_fd = self.dir(parent_path, create)?;
+            &parent_fd.fd
+        };
+        if create {
+            match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o777)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => {
+                    return Err(std::io::Error::from(e)).with_context(|| format!("creating {}", self.display(path)));
                 }
             }
-            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            fd = match rustix::fs::openat(&fd, c, flags, Mode::empty()) {
-                Ok(next) => next,
-                Err(Errno::LOOP | Errno::NOTDIR) => {
-                    let what = rustix::fs::statat(&fd, c, AtFlags::SYMLINK_NOFOLLOW)
-                        .ok()
-                        .and_then(|st| kind_of(st.st_mode))
-                        .unwrap_or("not a directory");
-                    return Err(Refused(format!(
-                        "refusing to restore through {}: it is {what}, not a directory (symlinks below the restore root are never followed)",
-                        self.display(&walked)
-                    ))
-                    .into());
-                }
-                Err(e) => {
-                    return Err(std::io::Error::from(e)).with_context(|| format!("opening {}", self.display(&walked)));
-                }
-            };
         }
-        Ok(ConfinedDir { fd, path: path.to_string() })
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = match rustix::fs::openat(parent, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::LOOP | Errno::NOTDIR) => {
+                let what = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .ok()
+                    .and_then(|st| kind_of(st.st_mode))
+                    .unwrap_or("not a directory");
+                return Err(Refused(format!(
+                    "refusing to restore through {}: it is {what}, not a directory (symlinks below the restore root are never followed)",
+                    self.display(path)
+                ))
+                .into());
+            }
+            Err(e) => return Err(std::io::Error::from(e)).with_context(|| format!("opening {}", self.display(path))),
+        };
+        let dir = Arc::new(ConfinedDir { fd, path: path.to_string() });
+        self.open_dirs.lock().expect("open directories").insert(path.to_string(), dir.clone());
+        Ok(dir)
     }
 }
 
@@ -202,18 +223,23 @@ impl ConfinedDir {
         Ok((hasher.digest(), size))
     }
 
-    /// Starts writing `name`: a new temporary file `.{name}.afb-restore` beside it (a leftover one from
-    /// an interrupted restore is removed first; it is created with `O_EXCL | O_NOFOLLOW`).
+    /// Starts writing `name`: a new temporary file `.{name}.afb-restore` beside it, created with `O_EXCL |
+    /// O_NOFOLLOW` (a leftover one from an interrupted restore is removed first).
     pub fn create_pending(&self, name: &str) -> anyhow::Result<PendingFile> {
         let tmp = format!(".{name}.afb-restore");
-        match rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty()) {
-            Ok(()) | Err(Errno::NOENT) => {}
-            Err(e) => return Err(std::io::Error::from(e)).with_context(|| format!("removing {}", self.display(&tmp))),
-        }
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(&self.fd, tmp.as_str(), flags, Mode::from_raw_mode(0o666))
-            .map_err(std::io::Error::from)
-            .with_context(|| format!("creating {}", self.display(&tmp)))?;
+        let create = || rustix::fs::openat(&self.fd, tmp.as_str(), flags, Mode::from_raw_mode(0o666));
+        let fd = match create() {
+            Err(Errno::EXIST) => match rustix::fs::unlinkat(&self.fd, tmp.as_str(), AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT) => create(),
+                Err(e) => {
+                    return Err(std::io::Error::from(e)).with_context(|| format!("removing {}", self.display(&tmp)));
+                }
+            },
+            other => other,
+        }
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("creating {}", self.display(&tmp)))?;
         Ok(PendingFile { file: File::from(fd), tmp, name: name.to_string() })
     }
 

@@ -253,27 +253,37 @@ fn snapshots_table(all: &[IndexManifest]) -> anyhow::Result<MemTable> {
     Ok(MemTable::try_new(schema, vec![vec![batch]])?)
 }
 
-/// Keep manifests that pass simple equality filters on tenant_id, share_id, snapshot_id.
+/// A filter `key = literal` on `tenant_id`, `share_id` or `snapshot_id` (the literal of the column's type,
+/// not NULL), as (column, value): [`prune`] applies it exactly.
+fn key_equality(f: &Expr) -> Option<(&str, &ScalarValue)> {
+    let Expr::BinaryExpr(b) = f else { return None };
+    if b.op != Operator::Eq {
+        return None;
+    }
+    let (c, v) = match (&*b.left, &*b.right) {
+        (Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c)) => (c, v),
+        _ => return None,
+    };
+    match (c.name.as_str(), v) {
+        ("tenant_id" | "share_id", ScalarValue::Utf8(Some(_))) | ("snapshot_id", ScalarValue::Int64(Some(_))) => {
+            Some((c.name.as_str(), v))
+        }
+        _ => None,
+    }
+}
+
+/// Keep the snapshots that pass every [`key_equality`] filter; other filters keep everything (they are
+/// applied above the scan).
 fn prune<'a, T>(items: &'a [T], key: impl Fn(&T) -> (&str, &str, i64), filters: &[Expr]) -> Vec<&'a T> {
     items
         .iter()
         .filter(|it| {
             let (t, s, id) = key(it);
-            filters.iter().all(|f| {
-                let Expr::BinaryExpr(b) = f else { return true };
-                if b.op != Operator::Eq {
-                    return true;
-                }
-                let (c, v) = match (&*b.left, &*b.right) {
-                    (Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c)) => (c, v),
-                    _ => return true,
-                };
-                match (c.name.as_str(), v) {
-                    ("tenant_id", ScalarValue::Utf8(Some(x))) => x == t,
-                    ("share_id", ScalarValue::Utf8(Some(x))) => x == s,
-                    ("snapshot_id", ScalarValue::Int64(Some(x))) => *x == id,
-                    _ => true,
-                }
+            filters.iter().filter_map(key_equality).all(|eq| match eq {
+                ("tenant_id", ScalarValue::Utf8(Some(x))) => x == t,
+                ("share_id", ScalarValue::Utf8(Some(x))) => x == s,
+                ("snapshot_id", ScalarValue::Int64(Some(x))) => *x == id,
+                _ => unreachable!("key_equality returns only these"),
             })
         })
         .collect()
@@ -347,8 +357,8 @@ fn exec(schema: SchemaRef, partitions: Vec<Arc<dyn PartitionStream>>) -> DfResul
 }
 
 /// A table over snapshots of the repository: their node rows, or what changed between consecutive ones.
-/// Equality filters on the key columns pick the snapshots (see [`prune`]); every filter is applied again
-/// above the scan.
+/// Equality filters on the key columns pick the snapshots (see [`prune`]); every other filter is applied
+/// again above the scan.
 #[derive(Debug)]
 struct SnapshotTable {
     repo: NodeIndex,
@@ -382,8 +392,19 @@ impl TableProvider for SnapshotTable {
         TableType::Base
     }
 
+    /// Equalities on the key columns pick whole snapshots ([`prune`]) and need no filter above the scan,
+    /// so `count(*)` of one share is still answered from the manifests; the rest are applied again.
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if key_equality(f).is_some() {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
     }
 
     async fn scan(
@@ -439,6 +460,7 @@ async fn scan_nodes(
         plans.push(parquet_scan(state, &files, &projection, limit).await?);
     }
     let mut parts: Vec<Arc<dyn PartitionStream>> = Vec::new();
+    let merged_rows = merged.iter().map(|m| m.totals.nodes as usize).collect();
     for m in merged {
         let (repo, m, full, out2, projection, node_cols) =
             (repo.clone(), m.clone(), full.clone(), out.clone(), projection.clone(), node_cols.clone());
@@ -458,10 +480,83 @@ async fn scan_nodes(
             }),
         }));
     }
-    if !parts.is_empty() || plans.is_empty() {
+    if !parts.is_empty() {
+        plans.push(Arc::new(MergedSnapshotsExec { inner: exec(out, parts)?, rows: merged_rows }));
+    } else if plans.is_empty() {
         plans.push(exec(out, parts)?);
     }
     datafusion::physical_plan::union::UnionExec::try_new(plans)
+}
+
+/// The snapshots read by merging their layers, one partition each, with each snapshot's exact row count
+/// from its manifest ([`super::manifest::Totals::nodes`]) as its statistics: `count(*)` over any mix of
+/// one-file and merged snapshots is answered without reading a row.
+#[derive(Debug)]
+struct MergedSnapshotsExec {
+    /// A [`StreamingTableExec`] with one partition per snapshot.
+    inner: Arc<dyn ExecutionPlan>,
+    /// Rows of each partition's snapshot, in partition order.
+    rows: Vec<usize>,
+}
+
+impl datafusion::physical_plan::DisplayAs for MergedSnapshotsExec {
+    fn fmt_as(&self, _: datafusion::physical_plan::DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "MergedSnapshotsExec: snapshots={}", self.rows.len())
+    }
+}
+
+impl ExecutionPlan for MergedSnapshotsExec {
+    fn name(&self) -> &str {
+        "MergedSnapshotsExec"
+    }
+
+    fn properties(&self) -> &Arc<datafusion::physical_plan::PlanProperties> {
+        self.inner.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _: &mut dyn FnMut(
+            &Arc<dyn datafusion::physical_plan::PhysicalExpr>,
+        ) -> DfResult<datafusion::common::tree_node::TreeNodeRecursion>,
+    ) -> DfResult<datafusion::common::tree_node::TreeNodeRecursion> {
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal("MergedSnapshotsExec has no children".into()))
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        ctx: Arc<TaskContext>,
+    ) -> DfResult<datafusion::execution::SendableRecordBatchStream> {
+        self.inner.execute(partition, ctx)
+    }
+
+    fn statistics_from_inputs(
+        &self,
+        _: &[Arc<datafusion::common::Statistics>],
+        args: &datafusion::physical_plan::StatisticsArgs,
+    ) -> DfResult<Arc<datafusion::common::Statistics>> {
+        use datafusion::common::stats::Precision;
+        let mut stats = datafusion::common::Statistics::new_unknown(&self.schema());
+        let rows = match args.partition() {
+            Some(p) => self.rows.get(p).copied(),
+            None => Some(self.rows.iter().sum()),
+        };
+        stats.num_rows = rows.map_or(Precision::Absent, Precision::Exact);
+        Ok(Arc::new(stats))
+    }
 }
 
 /// The object store URL under which a session reaches the repository's store.

@@ -211,6 +211,22 @@ async fn the_parquet_scan_of_a_base_and_the_merge_of_layers_answer_alike() {
         |share: &str| format!("EXPLAIN SELECT count(*) FROM current_nodes WHERE share_id = '{share}' AND size > 0");
     assert!(run(plan("copy")).await.contains("DataSourceExec"), "a base alone is read by the Parquet scan");
     assert!(!run(plan("files")).await.contains("DataSourceExec"), "base and deltas are merged");
+    // count(*) comes from the manifests whether a share's snapshot is one base file ("copy") or a base
+    // and deltas ("files"), and with an equality on the key columns; it equals a count that reads rows.
+    let ms = repo.manifests("acme", "files").await.unwrap();
+    let total = ms[2].totals.nodes as i64 + rows.iter().map(|b| b.num_rows() as i64).sum::<i64>();
+    for (q, want) in [
+        ("SELECT count(*) FROM current_nodes", total),
+        ("SELECT count(*) FROM current_nodes WHERE share_id = 'files'", ms[2].totals.nodes as i64),
+        ("SELECT count(*) FROM nodes WHERE tenant_id = 'acme' AND snapshot_id = 2", ms[1].totals.nodes as i64),
+    ] {
+        let explain = run(format!("EXPLAIN {q}")).await;
+        assert!(explain.contains("PlaceholderRowExec"), "{q} is answered from statistics: {explain}");
+        assert_eq!(one_i64(&sql.query(q).await.unwrap()), want, "{q}");
+        let read = q.replace("count(*)", "count(name)");
+        assert!(!run(format!("EXPLAIN {read}")).await.contains("PlaceholderRowExec"), "{read} reads rows");
+        assert_eq!(one_i64(&sql.query(&read).await.unwrap()), want, "{read}");
+    }
 }
 
 /// `ls()` reads only the pages its directory's entries can be in (the summary's runs); on a history of

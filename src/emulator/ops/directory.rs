@@ -76,13 +76,7 @@ pub fn set_properties(db: &Db, req: &Req) -> StorageResult<Reply> {
 /// Set Directory Metadata: replaces all metadata.
 pub fn set_metadata(db: &Db, req: &Req) -> StorageResult<Reply> {
     let (share, mut node) = live_item(db, req, true)?;
-    node.metadata = props::metadata(req)?.unwrap_or_default();
-    node.last_modified = req.now;
-    db.update_node(share.sid, &node)?;
-    let mut r = Reply::new(StatusCode::OK);
-    props::etag_headers(&mut r, node.last_modified);
-    r.header("x-ms-request-server-encrypted", "true");
-    Ok(r)
+    tree::save_metadata(db, &share, req, &mut node)
 }
 
 /// What `include=` asked for.

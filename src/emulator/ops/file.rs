@@ -206,13 +206,7 @@ pub fn set_properties(db: &Db, req: &Req) -> StorageResult<Reply> {
 pub fn set_metadata(db: &Db, req: &Req) -> StorageResult<Reply> {
     let (share, mut node) = live_item(db, req, false)?;
     super::lease_check::check_write(db, &share, &node, req, "x-ms-lease-id")?;
-    node.metadata = props::metadata(req)?.unwrap_or_default();
-    node.last_modified = req.now;
-    db.update_node(share.sid, &node)?;
-    let mut r = Reply::new(StatusCode::OK);
-    props::etag_headers(&mut r, node.last_modified);
-    r.header("x-ms-request-server-encrypted", "true");
-    Ok(r)
+    tree::save_metadata(db, &share, req, &mut node)
 }
 
 /// Put Range: `x-ms-write: update` writes the body (at most 4 MiB, exactly the range's length);

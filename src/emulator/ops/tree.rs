@@ -238,6 +238,18 @@ pub fn save_answering_properties(
     Ok(r)
 }
 
+/// Replaces `node`'s metadata with the request's `x-ms-meta-*` headers, saves it and answers 200 with the
+/// ETag, as Set File Metadata and Set Directory Metadata do.
+pub fn save_metadata(db: &Db, share: &ShareRow, req: &Req, node: &mut Node) -> StorageResult<Reply> {
+    node.metadata = props::metadata(req)?.unwrap_or_default();
+    node.last_modified = req.now;
+    db.update_node(share.sid, node)?;
+    let mut r = Reply::new(StatusCode::OK);
+    props::etag_headers(&mut r, node.last_modified);
+    r.header("x-ms-request-server-encrypted", "true");
+    Ok(r)
+}
+
 /// Saves file `node` after request `req` wrote a range of its content (last write time as the request
 /// says, change and Last-Modified times now) and answers 201 with the ETag and times, as Put Range and
 /// Put Range From URL do.
