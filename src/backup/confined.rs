@@ -79,7 +79,8 @@ pub enum Existing {
 /// A root directory every write is confined below.
 pub struct ConfinedRoot {
     root: PathBuf,
-    fd: OwnedFd,
+    /// The root itself (`path` `""`), opened once.
+    root_dir: Arc<ConfinedDir>,
     /// The last [`OPEN_DIRS`] directories opened below the root, by path (never `""`).
     open_dirs: Mutex<hashlink::LruCache<String, Arc<ConfinedDir>>>,
 }
@@ -117,7 +118,11 @@ impl ConfinedRoot {
         let fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(std::io::Error::from)
             .with_context(|| format!("opening restore root {}", root.display()))?;
-        Ok(ConfinedRoot { root: root.to_path_buf(), fd, open_dirs: Mutex::new(hashlink::LruCache::new(OPEN_DIRS)) })
+        Ok(ConfinedRoot {
+            root: root.to_path_buf(),
+            root_dir: Arc::new(ConfinedDir { fd, path: String::new() }),
+            open_dirs: Mutex::new(hashlink::LruCache::new(OPEN_DIRS)),
+        })
     }
 
     /// `path` below the root, for messages.
@@ -130,25 +135,17 @@ impl ConfinedRoot {
     /// and its parents are taken from (and kept in) the open-directory cache.
     pub fn dir(&self, path: &str, create: bool) -> anyhow::Result<Arc<ConfinedDir>> {
         if path.is_empty() {
-            let fd =
-                rustix::fs::openat(&self.fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(std::io::Error::from)
-                    .with_context(|| format!("opening restore root {}", self.root.display()))?;
-            return Ok(Arc::new(ConfinedDir { fd, path: String::new() }));
+            return Ok(self.root_dir.clone());
         }
-        checked_components(path)?;
+        // Only checked paths enter the cache, so a hit needs no check.
         if let Some(d) = self.open_dirs.lock().expect("open directories").get(path) {
             return Ok(d.clone());
         }
+        checked_components(path)?;
         // The parent from the cache (or opened the same way), then this one component below it.
         let (parent_path, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let parent_fd;
-        let parent = if parent_path.is_empty() {
-            &self.fd
-        } else {
-            parent_fd = self.dir(parent_path, create)?;
-            &parent_fd.fd
-        };
+        let parent = self.dir(parent_path, create)?;
+        let parent = &parent.fd;
         if create {
             match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o777)) {
                 Ok(()) | Err(Errno::EXIST) => {}

@@ -91,7 +91,7 @@ async fn open_in(
 ) -> anyhow::Result<Option<HashLayer>> {
     let key = hashes_key(tenant, share, snapshot_id);
     let Some(size) = layer_size(store, &key).await? else { return Ok(None) };
-    let stream = open_stream_in(store, &key, Some(size), &hashes_schema(), BATCH_ROWS, runs).await?;
+    let stream = open_stream_in(store, &key, Some(size), None, &hashes_schema(), BATCH_ROWS, runs).await?;
     Ok(Some(HashLayer { key, stream, batch: None, pos: 0, last: None }))
 }
 

@@ -113,6 +113,32 @@ pub struct SnapshotSource {
 }
 
 impl IndexManifest {
+    /// The totals agree with the layers (what `count(*)` and the `snapshots` table answer from without
+    /// reading rows): files plus directories are the nodes; a base alone holds exactly the nodes; with
+    /// deltas, the nodes are at most every layer's rows and at least the base's rows less every deletion.
+    pub fn check_totals(&self) -> anyhow::Result<()> {
+        let t = &self.totals;
+        if t.files.checked_add(t.dirs) != Some(t.nodes) {
+            anyhow::bail!("totals: {} files + {} directories is not {} nodes", t.files, t.dirs, t.nodes);
+        }
+        let stored: u64 = self.layers.iter().map(|l| l.nodes.rows).fold(0, u64::saturating_add);
+        let deleted: u64 =
+            self.layers.iter().filter_map(|l| l.deleted.as_ref()).map(|d| d.rows).fold(0, u64::saturating_add);
+        let base = self.layers.first().map_or(0, |l| l.nodes.rows);
+        let fits = if self.layers.len() == 1 {
+            t.nodes == base
+        } else {
+            t.nodes <= stored && t.nodes >= base.saturating_sub(deleted)
+        };
+        if !fits {
+            anyhow::bail!(
+                "totals: {} nodes cannot come from layers of {stored} rows with {deleted} deletions (base {base})",
+                t.nodes
+            );
+        }
+        Ok(())
+    }
+
     /// Every data key this manifest references.
     pub fn referenced_keys(&self) -> impl Iterator<Item = &str> {
         self.layers

@@ -120,6 +120,7 @@ impl NodeIndex {
         if m.layers.first().map(|l| l.kind) != Some(LayerKind::Base) {
             bail!("{key}: manifest does not start with a base layer");
         }
+        m.check_totals().with_context(|| format!("{key}: inconsistent manifest"))?;
         Ok(m)
     }
 
@@ -291,12 +292,22 @@ async fn merge_layers(
     let mut dels = Vec::new();
     for l in layers {
         rows.push(Cursor::new(
-            open_stream_in(store, &l.nodes.key, Some(l.nodes.bytes), &schema, READ_BATCH_ROWS, runs).await?,
+            open_stream_in(
+                store,
+                &l.nodes.key,
+                Some(l.nodes.bytes),
+                Some(l.nodes.rows),
+                &schema,
+                READ_BATCH_ROWS,
+                runs,
+            )
+            .await?,
             &l.nodes.key,
         ));
         dels.push(match &l.deleted {
             Some(d) => Some(Cursor::new(
-                open_stream_in(store, &d.key, Some(d.bytes), &deleted_schema(), READ_BATCH_ROWS, runs).await?,
+                open_stream_in(store, &d.key, Some(d.bytes), Some(d.rows), &deleted_schema(), READ_BATCH_ROWS, runs)
+                    .await?,
                 &d.key,
             )),
             None => None,

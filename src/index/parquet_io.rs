@@ -180,16 +180,19 @@ pub async fn open_stream(
     expected: &Schema,
     batch_rows: usize,
 ) -> anyhow::Result<BatchStream> {
-    open_stream_in(store, key, size, expected, batch_rows, None).await
+    open_stream_in(store, key, size, None, expected, batch_rows, None).await
 }
 
 /// [`open_stream`] of a file sorted by its first column (`node_id`), reading with `runs` only the pages
 /// that may hold ids in them (see [`select_runs`]); rows of those pages outside `runs` come too, so a
 /// reader that needs exactly the ids of `runs` filters with [`in_runs`]. `None` reads every row.
+/// `rows`, when given, is the row count a manifest records for the file: a file whose footer says
+/// otherwise is refused, so a manifest's counts (which `count(*)` answers from) match what reads see.
 pub async fn open_stream_in(
     store: &Arc<dyn ObjectStore>,
     key: &str,
     size: Option<u64>,
+    rows: Option<u64>,
     expected: &Schema,
     batch_rows: usize,
     runs: Option<&IdRuns>,
@@ -234,6 +237,12 @@ pub async fn open_stream_in(
     }
     if indices.windows(2).any(|w| w[0] >= w[1]) {
         anyhow::bail!("{key}: not an afb index file: columns out of order");
+    }
+    let footer_rows = builder.metadata().file_metadata().num_rows();
+    if let Some(rows) = rows
+        && u64::try_from(footer_rows).ok() != Some(rows)
+    {
+        anyhow::bail!("{key}: holds {footer_rows} rows, its manifest says {rows}");
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
     let stream = builder

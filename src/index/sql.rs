@@ -253,9 +253,17 @@ fn snapshots_table(all: &[IndexManifest]) -> anyhow::Result<MemTable> {
     Ok(MemTable::try_new(schema, vec![vec![batch]])?)
 }
 
-/// A filter `key = literal` on `tenant_id`, `share_id` or `snapshot_id` (the literal of the column's type,
-/// not NULL), as (column, value): [`prune`] applies it exactly.
-fn key_equality(f: &Expr) -> Option<(&str, &ScalarValue)> {
+/// A filter `key = literal` on one of the key columns, which [`prune`] applies exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyEquality<'a> {
+    Tenant(&'a str),
+    Share(&'a str),
+    Snapshot(i64),
+}
+
+/// The [`KeyEquality`] a filter is: `tenant_id`, `share_id` or `snapshot_id` `=` a literal of the column's
+/// type (not NULL), either way round.
+fn key_equality(f: &Expr) -> Option<KeyEquality<'_>> {
     let Expr::BinaryExpr(b) = f else { return None };
     if b.op != Operator::Eq {
         return None;
@@ -265,9 +273,9 @@ fn key_equality(f: &Expr) -> Option<(&str, &ScalarValue)> {
         _ => return None,
     };
     match (c.name.as_str(), v) {
-        ("tenant_id" | "share_id", ScalarValue::Utf8(Some(_))) | ("snapshot_id", ScalarValue::Int64(Some(_))) => {
-            Some((c.name.as_str(), v))
-        }
+        ("tenant_id", ScalarValue::Utf8(Some(x))) => Some(KeyEquality::Tenant(x)),
+        ("share_id", ScalarValue::Utf8(Some(x))) => Some(KeyEquality::Share(x)),
+        ("snapshot_id", ScalarValue::Int64(Some(x))) => Some(KeyEquality::Snapshot(*x)),
         _ => None,
     }
 }
@@ -280,10 +288,9 @@ fn prune<'a, T>(items: &'a [T], key: impl Fn(&T) -> (&str, &str, i64), filters: 
         .filter(|it| {
             let (t, s, id) = key(it);
             filters.iter().filter_map(key_equality).all(|eq| match eq {
-                ("tenant_id", ScalarValue::Utf8(Some(x))) => x == t,
-                ("share_id", ScalarValue::Utf8(Some(x))) => x == s,
-                ("snapshot_id", ScalarValue::Int64(Some(x))) => *x == id,
-                _ => unreachable!("key_equality returns only these"),
+                KeyEquality::Tenant(x) => x == t,
+                KeyEquality::Share(x) => x == s,
+                KeyEquality::Snapshot(x) => x == id,
             })
         })
         .collect()

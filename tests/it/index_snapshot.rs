@@ -395,6 +395,50 @@ async fn truncated_or_missing_data_file_is_a_clear_error_naming_it() {
     assert!(err.contains(&key), "{err}");
 }
 
+/// The counts a manifest records are what `count(*)` and the `snapshots` table answer from without reading
+/// a row, so a manifest whose totals disagree with its layers is refused when read, and a layer file whose
+/// footer holds another number of rows than its manifest says is refused when read.
+#[tokio::test]
+async fn a_manifest_whose_counts_disagree_with_its_files_is_refused_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = NodeIndex::open(d.path().to_str().unwrap()).unwrap();
+    let m = commit(&repo, &tree(), WriteOptions::default()).await;
+    let path = d.path().join("t1/s1/index/snapshots/00000000000000000001.json");
+    let good = std::fs::read_to_string(&path).unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+        f(&mut v);
+        std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    };
+
+    // Totals that files and directories do not add up to, or that a lone base does not hold.
+    edit(&|v| v["totals"]["nodes"] = 6.into());
+    let err = format!("{:#}", repo.manifest("t1", "s1", 1).await.unwrap_err());
+    assert!(err.contains("00000000000000000001.json") && err.contains("6 nodes"), "{err}");
+    edit(&|v| {
+        v["totals"]["nodes"] = 9.into();
+        v["totals"]["files"] = 7.into();
+    });
+    let err = format!("{:#}", repo.manifest("t1", "s1", 1).await.unwrap_err());
+    assert!(err.contains("inconsistent manifest") && err.contains("9 nodes"), "{err}");
+    // The SQL session reads every manifest, so it refuses the repository rather than answer count(*) = 9.
+    assert!(afb::index::sql::SqlSession::new(repo.clone(), Default::default()).await.is_err());
+
+    // Totals and base agree with each other but not with the file: refused on read, naming the file.
+    edit(&|v| {
+        v["totals"]["nodes"] = 9.into();
+        v["totals"]["files"] = 7.into();
+        v["layers"][0]["nodes"]["rows"] = 9.into();
+    });
+    let lying = repo.manifest("t1", "s1", 1).await.unwrap();
+    let err = format!("{:#}", repo.read(&lying, None).unwrap().try_collect::<Vec<_>>().await.unwrap_err());
+    assert!(err.contains(&m.layers[0].nodes.key) && err.contains("holds 5 rows, its manifest says 9"), "{err}");
+
+    // The manifest as written reads back.
+    std::fs::write(&path, &good).unwrap();
+    assert_eq!(repo.manifest("t1", "s1", 1).await.unwrap(), m);
+}
+
 /// Listing any directory of any snapshot through the directory summary (subdirectories from the summary,
 /// files from the pages of their runs, layers merged) gives exactly what a full read of the snapshot
 /// gives, across a base and deltas with renames, moves, deletions, kind changes and new directories.
