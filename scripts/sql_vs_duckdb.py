@@ -3,7 +3,8 @@
 
 Usage: sql_vs_duckdb.py AFB REPO TENANT SHARE   (AFB: the afb binary; REPO: a local repository directory)
 
-The share's latest snapshot must be one base file (as `afb bench index` writes share `full`). Each afb
+The repository must hold that share alone, and its latest snapshot must be one base file (as `afb bench
+index` writes share `full`; move its other share, `bench`, away first). Each afb
 query runs as its own `afb sql` process (process start counted); each DuckDB query in a fresh connection
 with 2 threads (connection counted). Queries of `sql/` that need afb's path functions run in DuckDB with
 the name instead of the path (`one_of_them`, `path`); the ones DuckDB has no counterpart for on one file
@@ -57,6 +58,11 @@ QUERIES = {
 
 def main():
     afb, repo, tenant, share = sys.argv[1:5]
+    # afb's queries read `current_nodes` of every share; DuckDB reads one file. Only a repository holding
+    # just this share compares the same rows (`afb bench index` also writes a share `bench`: move it away).
+    shares = sorted(str(p.parent.parent.relative_to(repo)) for p in pathlib.Path(repo).glob("*/*/index/snapshots"))
+    if shares != [f"{tenant}/{share}"]:
+        sys.exit(f"{repo} holds the shares {shares}; the comparison needs {tenant}/{share} alone")
     snaps = sorted((pathlib.Path(repo) / tenant / share / "index" / "snapshots").glob("*.json"))
     m = json.loads(snaps[-1].read_text())
     if len(m["layers"]) != 1:

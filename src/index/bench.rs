@@ -461,8 +461,8 @@ async fn encoding_trials(
         ("hash delta", ParquetTuning { hash: Delta, ..d }),
         ("pages of 100k rows, 4 MB", ParquetTuning { page_rows: 100_000, page_bytes: 4 << 20, ..d }),
         ("pages of 5k rows", ParquetTuning { page_rows: 5_000, ..d }),
+        ("row groups of 1M", ParquetTuning { row_group_rows: 1 << 20, ..d }),
         ("row groups of 256k", ParquetTuning { row_group_rows: 1 << 18, ..d }),
-        ("row groups of 128k", ParquetTuning { row_group_rows: 1 << 17, ..d }),
     ];
     let mut out = serde_json::Map::new();
     for (label, tuning) in trials {

@@ -45,7 +45,10 @@ pub enum ColumnEncoding {
 /// replicated to 10M nodes (see `docs/index.md`, "Choices and their measurements").
 #[derive(Debug, Clone, Copy)]
 pub struct ParquetTuning {
-    /// Rows per row group (the unit a reader fetches; memory while reading is about one row group).
+    /// Rows per row group (the unit a reader fetches; memory while reading is about one row group). Also
+    /// the unit DataFusion's Parquet scan evaluates pushed-down filters on before it decodes the other
+    /// columns: with 131,072 rows a top-N query's dynamic filter (`size > the N-th largest so far`) is
+    /// tight after the first group, so later groups decode `name` for few rows (see docs/index.md).
     pub row_group_rows: usize,
     /// zstd level (1-22).
     pub zstd_level: i32,
@@ -66,7 +69,7 @@ pub struct ParquetTuning {
 impl Default for ParquetTuning {
     fn default() -> Self {
         ParquetTuning {
-            row_group_rows: 1 << 20,
+            row_group_rows: 1 << 17,
             zstd_level: 9,
             page_bytes: 1 << 20,
             page_rows: 20_000,
