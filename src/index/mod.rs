@@ -24,6 +24,7 @@ pub mod diff;
 pub mod dirmap;
 pub mod hashes;
 pub mod idmap;
+pub mod layered_scan;
 pub mod manifest;
 pub mod node;
 pub mod node_index;

@@ -46,7 +46,8 @@ use super::BatchStream;
 use super::NodeIndex;
 use super::diff::{Change, diff_snapshots};
 use super::dirmap::{DirMap, glob_match};
-use super::manifest::{IndexManifest, LayerKind};
+use super::layered_scan::{LayerMask, MASK_BUDGET_IDS, SnapshotLayersExec};
+use super::manifest::{FileRef, IndexManifest, LayerKind};
 use super::node::{NodeColumns, NodeId, col, node_schema, time_type};
 use super::parquet_io::{IdRuns, in_runs};
 
@@ -451,20 +452,29 @@ async fn scan_nodes(
     let node_cols: Vec<usize> = projection.iter().filter(|&&i| i >= KEY_COLUMNS).map(|&i| i - KEY_COLUMNS).collect();
     // A snapshot that is one base file, read without a hash layer to merge, is read by DataFusion's
     // Parquet scan (projection, row-group and page pruning by the pushed-down filters, LIMIT, byte
-    // ranges on every core); the others by the merge of their layers.
+    // ranges on every core); one of a base and deltas by one such scan per layer with the rows newer
+    // layers replaced masked out ([`SnapshotLayersExec`]); the others (a hash layer to apply, or deltas
+    // mentioning more ids than the mask's budget) by the streaming merge of their layers.
     let mut files = Vec::new();
     let mut merged = Vec::new();
-    for m in snapshots {
-        let plain = m.layers.len() == 1
-            && (!node_cols.contains(&col::XORHASH)
-                || !super::hashes::exists(repo.store(), &m.tenant_id, &m.share_id, m.snapshot_id)
-                    .await
-                    .map_err(df_err)?);
-        if plain { files.push(m) } else { merged.push(m) }
-    }
     let mut plans = Vec::new();
+    for m in snapshots {
+        let hash_layer = node_cols.contains(&col::XORHASH)
+            && super::hashes::exists(repo.store(), &m.tenant_id, &m.share_id, m.snapshot_id).await.map_err(df_err)?;
+        if hash_layer {
+            merged.push(m);
+        } else if m.layers.len() == 1 {
+            files.push(m);
+        } else if let Some(mask) = LayerMask::load(repo.store(), &m.layers, MASK_BUDGET_IDS).await.map_err(df_err)? {
+            plans.push(layered_scan(state, m, Arc::new(mask), &projection, &out).await?);
+        } else {
+            merged.push(m);
+        }
+    }
     if !files.is_empty() {
-        plans.push(parquet_scan(state, &files, &projection, limit).await?);
+        let files: Vec<ScanFile> = files.iter().map(|m| ScanFile::of(m, &m.layers[0].nodes)).collect();
+        let rows = files.iter().map(|f| f.file.rows as usize).sum();
+        plans.push(parquet_scan(state, &files, rows, &projection, limit).await?);
     }
     let mut parts: Vec<Arc<dyn PartitionStream>> = Vec::new();
     let merged_rows = merged.iter().map(|m| m.totals.nodes as usize).collect();
@@ -569,12 +579,26 @@ impl ExecutionPlan for MergedSnapshotsExec {
 /// The object store URL under which a session reaches the repository's store.
 const STORE_URL: &str = "afb-index://repository";
 
-/// DataFusion's Parquet scan over the base files of `snapshots` (one file each), with the key columns as
-/// partition values. `projection` indexes [`nodes_table_schema`]. Row counts come from the manifests, so
-/// `count(*)` reads no data.
+/// One Parquet file of a snapshot (a layer's `nodes` file) with the snapshot's key.
+struct ScanFile<'a> {
+    file: &'a FileRef,
+    tenant: &'a str,
+    share: &'a str,
+    snapshot_id: i64,
+}
+
+impl<'a> ScanFile<'a> {
+    fn of(m: &'a IndexManifest, file: &'a FileRef) -> Self {
+        ScanFile { file, tenant: &m.tenant_id, share: &m.share_id, snapshot_id: m.snapshot_id }
+    }
+}
+
+/// DataFusion's Parquet scan over `files`, with the key columns as partition values and `rows` rows in
+/// all (from the manifests, so `count(*)` reads no data). `projection` indexes [`nodes_table_schema`].
 async fn parquet_scan(
     state: &dyn Session,
-    snapshots: &[&IndexManifest],
+    files: &[ScanFile<'_>],
+    rows: usize,
     projection: &[usize],
     limit: Option<usize>,
 ) -> DfResult<Arc<dyn ExecutionPlan>> {
@@ -591,15 +615,14 @@ async fn parquet_scan(
         .with_table_partition_cols(key_fields().into_iter().map(Arc::new).collect::<Vec<_>>())
         .build();
     let mut stats = Statistics::new_unknown(table.table_schema());
-    stats.num_rows = Precision::Exact(snapshots.iter().map(|m| m.layers[0].nodes.rows as usize).sum());
-    let files = snapshots
+    stats.num_rows = Precision::Exact(rows);
+    let files = files
         .iter()
-        .map(|m| {
-            let base = &m.layers[0].nodes;
-            PartitionedFile::new(base.key.clone(), base.bytes).with_partition_values(vec![
-                ScalarValue::Utf8(Some(m.tenant_id.clone())),
-                ScalarValue::Utf8(Some(m.share_id.clone())),
-                ScalarValue::Int64(Some(m.snapshot_id)),
+        .map(|f| {
+            PartitionedFile::new(f.file.key.clone(), f.file.bytes).with_partition_values(vec![
+                ScalarValue::Utf8(Some(f.tenant.to_string())),
+                ScalarValue::Utf8(Some(f.share.to_string())),
+                ScalarValue::Int64(Some(f.snapshot_id)),
             ])
         })
         .collect();
@@ -615,6 +638,46 @@ async fn parquet_scan(
         .with_options(state.table_options().parquet.clone())
         .create_physical_plan(state, config)
         .await
+}
+
+/// The rows of snapshot `m` (a base and deltas) as one Parquet scan per layer masked by `mask`, in the
+/// columns of `out` (`projection` indexes [`nodes_table_schema`]). No LIMIT reaches the scans: a masked
+/// row would leave fewer rows than the limit.
+async fn layered_scan(
+    state: &dyn Session,
+    m: &IndexManifest,
+    mask: Arc<LayerMask>,
+    projection: &[usize],
+    out: &SchemaRef,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    use datafusion::physical_plan::expressions::Column;
+    use datafusion::physical_plan::projection::ProjectionExec;
+
+    let node_id = KEY_COLUMNS + col::NODE_ID;
+    let mut with_id = projection.to_vec();
+    let id_at = match with_id.iter().position(|&i| i == node_id) {
+        Some(at) => at,
+        None => {
+            with_id.push(node_id);
+            with_id.len() - 1
+        }
+    };
+    let mut layers = Vec::with_capacity(m.layers.len());
+    for l in &m.layers {
+        layers.push(parquet_scan(state, &[ScanFile::of(m, &l.nodes)], l.nodes.rows as usize, &with_id, None).await?);
+    }
+    let rows = m.totals.nodes as usize;
+    let exec: Arc<dyn ExecutionPlan> = Arc::new(SnapshotLayersExec::try_new(layers, mask, id_at, rows)?);
+    if with_id.len() == projection.len() {
+        return Ok(exec);
+    }
+    let exprs: Vec<(Arc<dyn datafusion::physical_plan::PhysicalExpr>, String)> = out
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (Arc::new(Column::new(f.name(), i)) as _, f.name().clone()))
+        .collect();
+    Ok(Arc::new(ProjectionExec::try_new(exprs, exec)?))
 }
 
 fn changes_schema() -> SchemaRef {
