@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::NodeIndex;
 use super::diff::{change_chain, diff_snapshots, diff_snapshots_full};
-use super::sql::{Focus, OutputFormat, SqlSession, render, write_parquet};
+use super::sql::{Focus, OutputFormat, SqlSession, render, write_parquet, write_stream};
 use crate::cli::{ExitCode, OutputArgs, RepoArgs};
 
 /// Arguments of `afb diff`.
@@ -138,21 +138,20 @@ pub async fn sql(a: SqlArgs) -> anyhow::Result<ExitCode> {
         a.query.clone()
     };
     let session = SqlSession::new(repo, Focus { tenant: a.tenant, share: a.share, snapshot: a.snapshot }).await?;
-    let batches = session.query(&query).await?;
+    let result = session.stream(&query).await?;
     if let Some(p) = &a.parquet {
-        write_parquet(&batches, p)?;
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let rows = write_parquet(result, p).await?;
         eprintln!("wrote {rows} rows to {}", p.display());
         return Ok(ExitCode::Ok);
     }
-    let format = if a.out.json {
-        OutputFormat::Json
-    } else if a.csv {
-        OutputFormat::Csv
+    // CSV and JSON stream to stdout as the rows come; a table needs them all for its column widths.
+    if a.out.json || a.csv {
+        let format = if a.out.json { OutputFormat::Json } else { OutputFormat::Csv };
+        write_stream(result, format, std::io::BufWriter::new(std::io::stdout().lock())).await?;
     } else {
-        OutputFormat::Table
-    };
-    println!("{}", render(&batches, format)?.trim_end());
+        let batches: Vec<_> = futures::TryStreamExt::try_collect(result).await?;
+        println!("{}", render(&batches, OutputFormat::Table)?.trim_end());
+    }
     Ok(ExitCode::Ok)
 }
 

@@ -154,11 +154,21 @@ impl SqlSession {
 
     /// Run one statement and collect its result.
     pub async fn query(&self, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
+        let mut out = Vec::new();
+        let mut s = self.stream(sql).await?;
+        while let Some(b) = s.next().await {
+            out.push(b.map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+        Ok(out)
+    }
+
+    /// Run one statement and stream its result: memory is the batches in flight, not the result.
+    pub async fn stream(&self, sql: &str) -> anyhow::Result<datafusion::execution::SendableRecordBatchStream> {
         if uses_dir_functions(sql) && self.focus.is_some() {
             self.load_dirmap().await?;
         }
         let df = self.ctx.sql(sql).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        df.collect().await.map_err(|e| anyhow::anyhow!("{e}"))
+        df.execute_stream().await.map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 
@@ -1120,12 +1130,8 @@ pub fn render(batches: &[RecordBatch], format: OutputFormat) -> anyhow::Result<S
             for b in batches {
                 w.write(b)?;
             }
-            w.finish()?;
-            let mut s = String::from_utf8(w.into_inner())?;
-            if s.is_empty() {
-                s.push_str("[]");
-            }
-            Ok(s)
+            w.finish()?; // `[]` when there were no rows
+            Ok(String::from_utf8(w.into_inner())?)
         }
         OutputFormat::Csv => {
             let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(Vec::new());
@@ -1145,14 +1151,67 @@ pub enum OutputFormat {
     Csv,
 }
 
-/// Write batches to a local Parquet file.
-pub fn write_parquet(batches: &[RecordBatch], path: &std::path::Path) -> anyhow::Result<()> {
-    let schema = batches.first().map(|b| b.schema()).ok_or_else(|| anyhow::anyhow!("the query returned no batches"))?;
-    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None)?;
-    for b in batches {
-        w.write(b)?;
+/// Write a query's result to `out` as CSV (with a header, also for no rows) or JSON (one array) as it
+/// streams in; returns the rows written. A table needs every row for its widths: use [`render`].
+pub async fn write_stream(
+    mut s: datafusion::execution::SendableRecordBatchStream,
+    format: OutputFormat,
+    out: impl std::io::Write,
+) -> anyhow::Result<usize> {
+    let schema = s.schema();
+    let mut rows = 0;
+    match format {
+        OutputFormat::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(out);
+            w.write(&RecordBatch::new_empty(schema))?;
+            while let Some(b) = s.next().await {
+                let b = b.map_err(|e| anyhow::anyhow!("{e}"))?;
+                rows += b.num_rows();
+                w.write(&b)?;
+            }
+            w.into_inner().flush()?;
+        }
+        OutputFormat::Json => {
+            let mut w = arrow::json::ArrayWriter::new(out);
+            while let Some(b) = s.next().await {
+                let b = b.map_err(|e| anyhow::anyhow!("{e}"))?;
+                rows += b.num_rows();
+                w.write(&b)?;
+            }
+            w.finish()?; // `[]` when there were no rows
+            let mut out = w.into_inner();
+            out.write_all(b"\n")?;
+            out.flush()?;
+        }
+        OutputFormat::Table => anyhow::bail!("a table needs the whole result: render it"),
     }
-    w.close()?;
-    Ok(())
+    Ok(rows)
+}
+
+/// Write a query's result to a local Parquet file as it streams in: to a temporary file beside `path`,
+/// renamed into place at the end, so a failed query leaves no file. Returns the rows written.
+pub async fn write_parquet(
+    mut s: datafusion::execution::SendableRecordBatchStream,
+    path: &std::path::Path,
+) -> anyhow::Result<usize> {
+    let name = path.file_name().with_context(|| format!("{}: not a file name", path.display()))?;
+    let tmp = path.with_file_name(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let written = async {
+        let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, s.schema(), None)?;
+        let mut rows = 0;
+        while let Some(b) = s.next().await {
+            let b = b.map_err(|e| anyhow::anyhow!("{e}"))?;
+            rows += b.num_rows();
+            w.write(&b)?;
+        }
+        w.close()?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+        anyhow::Ok(rows)
+    }
+    .await;
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
