@@ -781,6 +781,9 @@ impl ChangeRows {
 
 /// The changes of each (older, newer) pair; `projection` indexes [`changes_schema`], `out` is its
 /// projection.
+/// Batches of changes a `changes` partition computes ahead of its reader.
+const CHANGE_BATCHES_AHEAD: usize = 2;
+
 fn scan_changes(
     repo: &NodeIndex,
     pairs: Vec<&(IndexManifest, IndexManifest)>,
@@ -789,38 +792,42 @@ fn scan_changes(
 ) -> DfResult<Arc<dyn ExecutionPlan>> {
     let mut parts: Vec<Arc<dyn PartitionStream>> = Vec::new();
     for (old, new) in pairs {
-        let (repo, old, new, out2, projection) =
-            (repo.clone(), old.clone(), new.clone(), out.clone(), projection.clone());
+        let (repo, old, new, projection) = (repo.clone(), old.clone(), new.clone(), projection.clone());
         parts.push(Arc::new(FnPartition {
             schema: out.clone(),
             make: Box::new(move || {
-                let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<anyhow::Result<RecordBatch>>();
-                let (repo, old, new, out, projection) =
-                    (repo.clone(), old.clone(), new.clone(), out2.clone(), projection.clone());
-                tokio::spawn(async move {
-                    let mut rows = ChangeRows::default();
-                    let prev = old.snapshot_id;
-                    let r = diff_snapshots(&repo, &old, &new, |c| {
-                        rows.push(c);
-                        if rows.rows >= 8192 {
-                            let _ = tx.send(Ok(rows.finish(&new, prev).project(&projection)?));
-                        }
-                        Ok(())
-                    })
-                    .await;
-                    match r {
-                        Ok(_) => {
-                            if rows.rows > 0 {
-                                let _ = tx.send(rows.finish(&new, prev).project(&projection).map_err(Into::into));
+                // The diff calls back synchronously, so it runs on a blocking thread and waits there while
+                // CHANGE_BATCHES_AHEAD batches are unread: memory stays bounded however slow the reader.
+                let (tx, rx) = std::sync::mpsc::sync_channel::<anyhow::Result<RecordBatch>>(CHANGE_BATCHES_AHEAD);
+                let (repo, old, new, projection) = (repo.clone(), old.clone(), new.clone(), projection.clone());
+                let runtime = tokio::runtime::Handle::current();
+                tokio::task::spawn_blocking(move || {
+                    runtime.block_on(async move {
+                        let mut rows = ChangeRows::default();
+                        let prev = old.snapshot_id;
+                        let gone = || anyhow::anyhow!("the query stopped reading the changes");
+                        let r = diff_snapshots(&repo, &old, &new, |c| {
+                            rows.push(c);
+                            if rows.rows >= 8192 {
+                                tx.send(Ok(rows.finish(&new, prev).project(&projection)?)).map_err(|_| gone())?;
                             }
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                        }
-                    }
+                            Ok(())
+                        })
+                        .await;
+                        let last = match r {
+                            Ok(_) if rows.rows == 0 => return,
+                            Ok(_) => rows.finish(&new, prev).project(&projection).map_err(Into::into),
+                            Err(e) => Err(e),
+                        };
+                        let _ = tx.send(last);
+                    })
                 });
-                let _ = &out;
-                Ok(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) }).boxed())
+                Ok(futures::stream::unfold(Some(rx), |rx| async move {
+                    let rx = rx?;
+                    let (next, rx) = tokio::task::spawn_blocking(move || (rx.recv().ok(), rx)).await.ok()?;
+                    next.map(|b| (b, Some(rx)))
+                })
+                .boxed())
             }),
         }));
     }
