@@ -125,6 +125,10 @@ pub struct SqlArgs {
     /// Write the result to this Parquet file instead of printing it.
     #[arg(long, value_name = "FILE")]
     pub parquet: Option<std::path::PathBuf>,
+    /// Memory budget of the query's aggregations, joins and sorts (e.g. `256MiB`, `4GiB`): beyond it they
+    /// spill to the system's temporary directory. The directory map of `path()` and friends comes on top.
+    #[arg(long, default_value = "1GiB")]
+    pub memory: bytesize::ByteSize,
 }
 
 /// `afb sql`.
@@ -137,7 +141,9 @@ pub async fn sql(a: SqlArgs) -> anyhow::Result<ExitCode> {
     } else {
         a.query.clone()
     };
-    let session = SqlSession::new(repo, Focus { tenant: a.tenant, share: a.share, snapshot: a.snapshot }).await?;
+    let focus = Focus { tenant: a.tenant, share: a.share, snapshot: a.snapshot };
+    let memory = usize::try_from(a.memory.as_u64()).unwrap_or(usize::MAX);
+    let session = SqlSession::with_memory(repo, focus, memory).await?;
     let result = session.stream(&query).await?;
     if let Some(p) = &a.parquet {
         let rows = write_parquet(result, p).await?;

@@ -51,6 +51,9 @@ use super::manifest::{FileRef, IndexManifest, LayerKind};
 use super::node::{NodeColumns, NodeId, col, node_schema, time_type};
 use super::parquet_io::{IdRuns, in_runs};
 
+/// Default memory budget of a query's operators: 1 GiB.
+pub const SQL_MEMORY_BYTES: usize = 1 << 30;
+
 /// The snapshot path functions resolve against.
 #[derive(Debug, Clone, Default)]
 pub struct Focus {
@@ -83,13 +86,24 @@ fn key_fields() -> Vec<Field> {
 }
 
 impl SqlSession {
-    /// Open a session over every share of `repo`; `focus` picks the snapshot path functions use.
+    /// Open a session over every share of `repo`; `focus` picks the snapshot path functions use. Queries
+    /// hold at most [`SQL_MEMORY_BYTES`], see [`Self::with_memory`].
     pub async fn new(repo: NodeIndex, focus: Focus) -> anyhow::Result<Self> {
+        Self::with_memory(repo, focus, SQL_MEMORY_BYTES).await
+    }
+
+    /// [`Self::new`] with a memory budget for the query's operators (hash tables of aggregations and
+    /// joins, sorts): beyond it they spill sorted runs to the system's temporary directory, or fail with
+    /// an error naming the budget when they cannot.
+    pub async fn with_memory(repo: NodeIndex, focus: Focus, memory_bytes: usize) -> anyhow::Result<Self> {
         let mut config = SessionConfig::new().with_information_schema(true);
         // Filters are evaluated while decoding (late materialization) and prune pages by the page index.
         config.options_mut().execution.parquet.pushdown_filters = true;
         config.options_mut().execution.parquet.reorder_filters = true;
-        let ctx = SessionContext::new_with_config(config);
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_memory_limit(memory_bytes, 1.0)
+            .build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         let url = url::Url::parse(STORE_URL).expect("a valid URL");
         ctx.runtime_env().register_object_store(&url, repo.store().clone());
         let mut all = Vec::new();

@@ -322,3 +322,19 @@ async fn afb_sql_streams_csv_json_and_parquet_and_a_failed_query_leaves_no_file(
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(!left.iter().any(|n| n.to_string_lossy().contains("bad.parquet")), "{left:?}");
 }
+
+/// A session's memory budget bounds its operators: a grouping over every row fails with DataFusion's
+/// "Resources exhausted" under a 1 KiB budget and answers under the default one (1 GiB; `afb sql
+/// --memory`). With an unbounded pool (before the budget) the small session answered too.
+#[tokio::test]
+async fn a_session_memory_budget_bounds_its_operators() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo_with_history(dir.path()).await;
+    let q = "SELECT name, count(*) AS n FROM current_nodes GROUP BY name ORDER BY name";
+    let tiny = SqlSession::with_memory(repo.clone(), Focus::default(), 1024).await.unwrap();
+    let err = format!("{:#}", tiny.query(q).await.unwrap_err());
+    assert!(err.contains("Resources exhausted"), "{err}");
+    let ample = SqlSession::new(repo, Focus::default()).await.unwrap();
+    let rows: usize = ample.query(q).await.unwrap().iter().map(|b| b.num_rows()).sum();
+    assert!(rows > 1000, "{rows} names");
+}
