@@ -44,6 +44,8 @@ use super::node::{NodeId, NodeKind, ROOT_ID, col, time_values};
 use super::parquet_io::{in_runs, select_runs};
 
 const MAGIC: &[u8; 8] = b"AFBDIRS2";
+/// Bytes of a stored summary fetched per request when it is read.
+const READ_PIECE_BYTES: u64 = 8 << 20;
 /// Two files of a directory whose ids differ by at most this much share a run.
 const RUN_GAP: i64 = 4096;
 
@@ -123,13 +125,24 @@ pub async fn load_dirmap(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<
 
 async fn load_keeping(repo: &NodeIndex, m: &IndexManifest, keep: Keep) -> anyhow::Result<Option<Summary>> {
     let Some(key) = summary_key(m) else { return Ok(None) };
-    let got = match repo.store().get(&Path::from(key.as_str())).await {
+    let path = Path::from(key.as_str());
+    let meta = match repo.store().head(&path).await {
         Ok(r) => r,
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("reading {key}")),
     };
-    let size = usize::try_from(got.meta.size).with_context(|| format!("{key}: too large"))?;
-    let pieces = got.into_stream().map(|p| p.map_err(anyhow::Error::from)).boxed();
+    let size = usize::try_from(meta.size).with_context(|| format!("{key}: too large"))?;
+    // Ranges of READ_PIECE_BYTES, the next one fetched while one is decoded: a local store's own stream
+    // reads 8 KiB per blocking-pool round trip, which made thread wake-ups most of the time.
+    let store = repo.store().clone();
+    let pieces = futures::stream::iter((0..meta.size).step_by(READ_PIECE_BYTES as usize))
+        .map(move |at| {
+            let (store, path) = (store.clone(), path.clone());
+            async move { store.get_range(&path, at..(at + READ_PIECE_BYTES).min(meta.size)).await }
+        })
+        .buffered(2)
+        .map(|p| p.map_err(anyhow::Error::from))
+        .boxed();
     let decoded = match Reader::new(pieces, size) {
         Ok(r) => decode_stream(r, keep).await,
         Err(e) => Err(e),
