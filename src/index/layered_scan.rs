@@ -9,8 +9,9 @@
 //! row's own columns gives the same answer before or after the mask (the mask is by id only), so filters
 //! pass through to the scans.
 //!
-//! Memory: the mask, 9 bytes per id the deltas mention; a snapshot whose deltas mention more than
-//! [`MASK_BUDGET_IDS`] ids is read by the streaming merge instead ([`super::NodeIndex::read`]).
+//! Memory: the mask, 9 bytes per id the deltas mention. The masks of one query's snapshots together hold
+//! at most [`MASK_BUDGET_IDS`] ids; a snapshot whose mask would not fit is read by the streaming merge
+//! instead ([`super::NodeIndex::read`], memory-flat).
 
 use std::sync::Arc;
 
@@ -38,7 +39,7 @@ use super::manifest::Layer;
 use super::node_index::{READ_BATCH_ROWS, deleted_schema};
 use super::parquet_io::open_stream;
 
-/// Most ids the deltas of one snapshot may mention for [`SnapshotLayersExec`] (9 bytes each: 72 MiB).
+/// Most ids the masks of one query may hold together (9 bytes each: 72 MiB).
 pub const MASK_BUDGET_IDS: u64 = 8 << 20;
 
 /// The ids the deltas of a snapshot mention, ascending, each with the newest layer mentioning it.
@@ -88,6 +89,15 @@ impl LayerMask {
             }
         }
         Ok(Some(mask))
+    }
+
+    /// Ids in the mask (every id a delta mentions, once).
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
     }
 
     /// Which rows of `layer` with these ids the snapshot holds (no newer layer mentions them); `None` when

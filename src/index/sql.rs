@@ -482,6 +482,8 @@ async fn scan_nodes(
     let mut files = Vec::new();
     let mut merged = Vec::new();
     let mut plans = Vec::new();
+    // Masks of all the query's snapshots together stay within MASK_BUDGET_IDS ids.
+    let mut mask_budget = MASK_BUDGET_IDS;
     for m in snapshots {
         let hash_layer = node_cols.contains(&col::XORHASH)
             && super::hashes::exists(repo.store(), &m.tenant_id, &m.share_id, m.snapshot_id).await.map_err(df_err)?;
@@ -489,7 +491,8 @@ async fn scan_nodes(
             merged.push(m);
         } else if m.layers.len() == 1 {
             files.push(m);
-        } else if let Some(mask) = LayerMask::load(repo.store(), &m.layers, MASK_BUDGET_IDS).await.map_err(df_err)? {
+        } else if let Some(mask) = LayerMask::load(repo.store(), &m.layers, mask_budget).await.map_err(df_err)? {
+            mask_budget -= mask.len() as u64;
             plans.push(layered_scan(state, m, Arc::new(mask), &projection, &out).await?);
         } else {
             merged.push(m);

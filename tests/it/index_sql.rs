@@ -338,3 +338,19 @@ async fn a_session_memory_budget_bounds_its_operators() {
     let rows: usize = ample.query(q).await.unwrap().iter().map(|b| b.num_rows()).sum();
     assert!(rows > 1000, "{rows} names");
 }
+
+/// The mask of a snapshot with deltas holds each id its deltas mention once; a budget smaller than what
+/// the manifest says the deltas hold gives no mask (the snapshot is then read by the streaming merge).
+#[tokio::test]
+async fn a_layer_mask_holds_each_mentioned_id_once_and_refuses_beyond_its_budget() {
+    use afb::index::layered_scan::LayerMask;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo_with_history(dir.path()).await;
+    let m = repo.latest("acme", "files").await.unwrap().unwrap();
+    let mentioned: u64 =
+        m.layers[1..].iter().map(|l| l.nodes.rows + l.deleted.as_ref().map_or(0, |d| d.rows)).sum::<u64>();
+    assert!(mentioned > 10, "{mentioned}");
+    let mask = LayerMask::load(repo.store(), &m.layers, mentioned).await.unwrap().expect("fits its budget");
+    assert!(!mask.is_empty() && mask.len() as u64 <= mentioned, "{} of {mentioned}", mask.len());
+    assert!(LayerMask::load(repo.store(), &m.layers, mentioned - 1).await.unwrap().is_none());
+}
