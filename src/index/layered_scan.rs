@@ -9,7 +9,7 @@
 //! row's own columns gives the same answer before or after the mask (the mask is by id only), so filters
 //! pass through to the scans.
 //!
-//! Memory: the mask, 9 bytes per id the deltas mention. The masks of one query's snapshots together hold
+//! Memory: the mask, 9 bytes per id the deltas mention (16 while it is sorted). The masks of one query's snapshots together hold
 //! at most [`MASK_BUDGET_IDS`] ids; a snapshot whose mask would not fit is read by the streaming merge
 //! instead ([`super::NodeIndex::read`], memory-flat).
 
