@@ -168,12 +168,8 @@ impl SqlSession {
 
     /// Run one statement and collect its result.
     pub async fn query(&self, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
-        let mut out = Vec::new();
-        let mut s = self.stream(sql).await?;
-        while let Some(b) = s.next().await {
-            out.push(b.map_err(|e| anyhow::anyhow!("{e}"))?);
-        }
-        Ok(out)
+        let s = self.stream(sql).await?;
+        futures::TryStreamExt::try_collect(s).await.map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     /// Run one statement and stream its result: memory is the batches in flight, not the result.
@@ -796,11 +792,11 @@ impl ChangeRows {
     }
 }
 
-/// The changes of each (older, newer) pair; `projection` indexes [`changes_schema`], `out` is its
-/// projection.
 /// Batches of changes a `changes` partition computes ahead of its reader.
 const CHANGE_BATCHES_AHEAD: usize = 2;
 
+/// The changes of each (older, newer) pair; `projection` indexes [`changes_schema`], `out` is its
+/// projection.
 fn scan_changes(
     repo: &NodeIndex,
     pairs: Vec<&(IndexManifest, IndexManifest)>,
