@@ -638,9 +638,8 @@ impl Index {
         let (a, b) = (&sa.dirs, &sb.dirs);
         let mut g: Vec<(NodeId, i64, i64)> = b
             .dir_ids()
-            .iter()
             .skip(1)
-            .filter_map(|&id| {
+            .filter_map(|id| {
                 let nb = b.du(id)?;
                 let na = a.du(id).unwrap_or_default();
                 Some((id, nb.bytes as i64 - na.bytes as i64, nb.files as i64 - na.files as i64))

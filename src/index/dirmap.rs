@@ -1,20 +1,24 @@
-//! A compact in-memory map of a snapshot's directories: paths in microseconds and subtree totals.
+//! A compact map of a snapshot's directories: paths in microseconds and subtree totals.
 //!
-//! Built once per snapshot in one streaming pass (directories are ~5% of nodes on file servers). Holds,
-//! per directory: its id, its parent, its name and the totals of its subtree; about 50 bytes per
-//! directory plus names. Files are not held: a file's path is `path_of(parent_id, name)`.
+//! Holds, per directory: its id, its parent, its name and the totals of its subtree; 48 bytes per
+//! directory plus names (directories are ~5-10% of nodes on file servers). Files are not held: a file's
+//! path is `path_of(parent_id, name)`. Built in one streaming pass over a snapshot, or opened in place
+//! from the snapshot's stored summary (memory-mapped, so only the pages a lookup reads become resident).
 //!
 //! Paths are `/`-separated from the share root, which is `/`: a top-level directory `docs` is `/docs`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use anyhow::Context;
 use arrow::array::RecordBatch;
+use bytes::Bytes;
 use futures::StreamExt;
 use serde::Serialize;
 
 use super::BatchStream;
 use super::NodeIndex;
+use super::le_array::LeArray;
 use super::manifest::IndexManifest;
 use super::node::{NodeId, NodeKind, ROOT_ID, col};
 
@@ -30,19 +34,67 @@ pub struct SubtreeTotals {
 }
 
 /// Directories of one snapshot. Index 0 is the share root.
+///
+/// The arrays are little-endian bytes ([`LeArray`]): built in memory by [`DirMap::build`], or regions of
+/// a stored summary mapped from disk ([`crate::index::summary`]), read in place. Every reference (a parent,
+/// a child, a name's end) is checked where it is followed, so a damaged summary gives wrong answers at
+/// worst, never a panic.
 #[derive(Debug, Default, PartialEq)]
 pub struct DirMap {
     /// Node ids, ascending; `ids[0]` is the root, [`ROOT_ID`].
-    pub(super) ids: Vec<NodeId>,
+    pub(super) ids: LeArray<i64>,
     /// Index of the parent directory; `NONE` for the root (and for orphans whose parent is missing).
-    pub(super) parent: Vec<u32>,
-    /// Name of directory `i` is `names[name_end[i-1]..name_end[i]]`.
-    pub(super) name_end: Vec<u32>,
-    pub(super) names: String,
-    pub(super) totals: Vec<SubtreeTotals>,
+    pub(super) parent: LeArray<u32>,
+    /// Name of directory `i` is `names[name_end[i-1]..name_end[i]]` (UTF-8).
+    pub(super) name_end: LeArray<u32>,
+    pub(super) names: Bytes,
+    /// Subtree totals of directory `i`: bytes, files, directories.
+    pub(super) total_bytes: LeArray<u64>,
+    pub(super) total_files: LeArray<u64>,
+    pub(super) total_dirs: LeArray<u64>,
     /// Children of directory `i` are `child[child_start[i]..child_start[i+1]]`.
-    pub(super) child_start: Vec<u32>,
-    pub(super) child: Vec<u32>,
+    pub(super) child_start: LeArray<u32>,
+    pub(super) child: LeArray<u32>,
+}
+
+/// A directory map while it is built: plain vectors, the same meaning as [`DirMap`]'s arrays.
+#[derive(Default)]
+struct Building {
+    ids: Vec<NodeId>,
+    parent: Vec<u32>,
+    name_end: Vec<u32>,
+    names: String,
+    totals: Vec<SubtreeTotals>,
+}
+
+impl Building {
+    fn index_of(&self, id: NodeId) -> Option<usize> {
+        self.ids.binary_search(&id).ok()
+    }
+
+    fn depths(&self) -> Vec<u32> {
+        let n = self.ids.len();
+        let mut depth = vec![u32::MAX; n];
+        depth[0] = 0;
+        let mut stack = Vec::new();
+        for i in 1..n {
+            let mut j = i;
+            while depth[j] == u32::MAX {
+                stack.push(j);
+                let p = self.parent[j];
+                if p == NONE || stack.len() > n {
+                    depth[j] = 1; // orphan (or a cycle): treat as top level
+                    stack.pop();
+                    break;
+                }
+                j = p as usize;
+            }
+            while let Some(k) = stack.pop() {
+                depth[k] = depth[self.parent[k] as usize].saturating_add(1);
+            }
+        }
+        depth
+    }
 }
 
 impl DirMap {
@@ -56,7 +108,7 @@ impl DirMap {
 
     /// Build from a stream with columns `node_id, parent_id, name, kind, size`, sorted by `node_id`.
     pub async fn build(mut s: BatchStream) -> anyhow::Result<Self> {
-        let mut d = DirMap {
+        let mut d = Building {
             ids: vec![ROOT_ID],
             parent: vec![NONE],
             name_end: vec![0],
@@ -85,13 +137,13 @@ impl DirMap {
         for i in 0..n {
             counts[i + 1] += counts[i];
         }
-        d.child_start = counts.clone();
-        d.child = vec![0; counts[n] as usize];
+        let child_start = counts.clone();
+        let mut child = vec![0; counts[n] as usize];
         let mut fill = counts;
         for i in 1..n {
             let p = d.parent[i];
             if p != NONE {
-                d.child[fill[p as usize] as usize] = i as u32;
+                child[fill[p as usize] as usize] = i as u32;
                 fill[p as usize] += 1;
             }
         }
@@ -114,31 +166,17 @@ impl DirMap {
                 pt.dirs += t.dirs;
             }
         }
-        Ok(d)
-    }
-
-    fn depths(&self) -> Vec<u32> {
-        let n = self.ids.len();
-        let mut depth = vec![u32::MAX; n];
-        depth[0] = 0;
-        let mut stack = Vec::new();
-        for i in 1..n {
-            let mut j = i;
-            while depth[j] == u32::MAX {
-                stack.push(j);
-                let p = self.parent[j];
-                if p == NONE || stack.len() > n {
-                    depth[j] = 1; // orphan (or a cycle): treat as top level
-                    stack.pop();
-                    break;
-                }
-                j = p as usize;
-            }
-            while let Some(k) = stack.pop() {
-                depth[k] = depth[self.parent[k] as usize].saturating_add(1);
-            }
-        }
-        depth
+        Ok(DirMap {
+            ids: LeArray::from_values(d.ids.iter().map(|x| x.0)),
+            parent: LeArray::from_values(d.parent),
+            name_end: LeArray::from_values(d.name_end),
+            names: Bytes::from(d.names.into_bytes()),
+            total_bytes: LeArray::from_values(d.totals.iter().map(|t| t.bytes)),
+            total_files: LeArray::from_values(d.totals.iter().map(|t| t.files)),
+            total_dirs: LeArray::from_values(d.totals.iter().map(|t| t.dirs)),
+            child_start: LeArray::from_values(child_start),
+            child: LeArray::from_values(child),
+        })
     }
 
     /// Number of directories, the root included.
@@ -150,23 +188,51 @@ impl DirMap {
         self.ids.len() <= 1
     }
 
-    /// Approximate memory held, in bytes.
+    /// Bytes of its arrays: heap memory when built, the mapped part of a stored summary when opened from
+    /// one (resident only where read).
     pub fn memory_bytes(&self) -> usize {
-        self.ids.capacity() * 8
-            + self.parent.capacity() * 4
-            + self.name_end.capacity() * 4
-            + self.names.capacity()
-            + self.totals.capacity() * std::mem::size_of::<SubtreeTotals>()
-            + self.child_start.capacity() * 4
-            + self.child.capacity() * 4
+        self.ids.as_bytes().len()
+            + self.parent.as_bytes().len()
+            + self.name_end.as_bytes().len()
+            + self.names.len()
+            + self.total_bytes.as_bytes().len() * 3
+            + self.child_start.as_bytes().len()
+            + self.child.as_bytes().len()
     }
 
-    fn index_of(&self, id: NodeId) -> Option<usize> {
-        self.ids.binary_search(&id).ok()
+    pub(super) fn index_of(&self, id: NodeId) -> Option<usize> {
+        self.ids.binary_search(id.0).ok()
     }
 
-    fn name(&self, i: usize) -> &str {
-        &self.names[self.name_end[i - 1] as usize..self.name_end[i] as usize]
+    /// Name of directory `i` (empty for the root and for a damaged entry; invalid UTF-8 replaced).
+    fn name(&self, i: usize) -> Cow<'_, str> {
+        let Some(before) = i.checked_sub(1) else { return Cow::Borrowed("") };
+        let (Some(a), Some(b)) = (self.name_end.get(before), self.name_end.get(i)) else { return Cow::Borrowed("") };
+        match self.names.get(a as usize..b as usize) {
+            Some(bytes) => String::from_utf8_lossy(bytes),
+            None => Cow::Borrowed(""),
+        }
+    }
+
+    /// Index of the parent of directory `i`; `None` for the root, an orphan or a reference out of range.
+    fn parent_of(&self, i: usize) -> Option<usize> {
+        self.parent.get(i).map(|p| p as usize).filter(|&p| p < self.len())
+    }
+
+    /// Indices of the subdirectories of directory `i` (references out of range skipped).
+    fn children(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        let end = self.child_start.get(i + 1).map_or(0, |e| (e as usize).min(self.child.len()));
+        let start = self.child_start.get(i).map_or(end, |s| (s as usize).min(end));
+        (start..end).filter_map(|k| self.child.get(k)).map(|c| c as usize).filter(|&c| c < self.len())
+    }
+
+    /// Subtree totals of directory `i`.
+    pub(super) fn totals(&self, i: usize) -> SubtreeTotals {
+        SubtreeTotals {
+            bytes: self.total_bytes.get(i).unwrap_or(0),
+            files: self.total_files.get(i).unwrap_or(0),
+            dirs: self.total_dirs.get(i).unwrap_or(0),
+        }
     }
 
     /// Is `id` a directory of this snapshot (or the root)?
@@ -200,64 +266,60 @@ impl DirMap {
         let mut heap: Vec<u32> = Vec::new();
         let mut n = 0;
         let mut j = i;
-        while j != 0 && (n + heap.len()) <= self.ids.len() {
+        // At most len() steps: a cycle in a damaged map ends there.
+        while j != 0 && (n + heap.len()) <= self.len() {
             if n < chain.len() {
                 chain[n] = j as u32;
                 n += 1;
             } else {
                 heap.push(j as u32);
             }
-            let p = self.parent[j];
-            if p == NONE {
-                break;
+            match self.parent_of(j) {
+                Some(p) => j = p,
+                None => break,
             }
-            j = p as usize;
         }
         for &k in heap.iter().rev().chain(chain[..n].iter().rev()) {
             out.push('/');
-            out.push_str(self.name(k as usize));
+            out.push_str(&self.name(k as usize));
         }
     }
 
     /// Subtree totals of a directory (the root: the whole share); `None` if not a directory.
     pub fn du(&self, id: NodeId) -> Option<SubtreeTotals> {
-        self.index_of(id).map(|i| self.totals[i])
+        self.index_of(id).map(|i| self.totals(i))
     }
 
     /// The directory at `path` (`/`, `/a/b`, trailing `/` allowed); `None` if there is none.
     pub fn resolve(&self, path: &str) -> Option<NodeId> {
         let mut i = 0usize;
         for part in path.split('/').filter(|p| !p.is_empty()) {
-            let (a, b) = (self.child_start[i] as usize, self.child_start[i + 1] as usize);
-            i = self.child[a..b].iter().map(|&c| c as usize).find(|&c| self.name(c) == part)?;
+            i = self.children(i).find(|&c| self.name(c) == part)?;
         }
-        Some(self.ids[i])
+        self.ids.get(i).map(NodeId)
     }
 
     /// Ids of all directories, ascending (the root, [`ROOT_ID`], first).
-    pub fn dir_ids(&self) -> &[NodeId] {
-        &self.ids
+    pub fn dir_ids(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.ids.iter().map(NodeId)
     }
 
     /// Files directly in directory `id` (its subtree's files less its subdirectories' subtrees');
     /// `None` if not a directory.
     pub fn direct_files(&self, id: NodeId) -> Option<u64> {
         let total = self.du(id)?.files;
-        Some(total - self.subdirs(id).map(|(i, _, _)| self.totals[i].files).sum::<u64>())
+        Some(total.saturating_sub(self.subdirs(id).map(|(i, _, _)| self.totals(i).files).sum::<u64>()))
     }
 
     /// The subdirectories of directory `id` as (index, node id, name); none for an unknown id.
-    pub fn subdirs(&self, id: NodeId) -> impl Iterator<Item = (usize, NodeId, &str)> {
-        let range = match self.index_of(id) {
-            Some(i) => self.child_start[i] as usize..self.child_start[i + 1] as usize,
-            None => 0..0,
-        };
-        self.child[range].iter().map(|&c| (c as usize, self.ids[c as usize], self.name(c as usize)))
+    pub fn subdirs(&self, id: NodeId) -> impl Iterator<Item = (usize, NodeId, Cow<'_, str>)> + '_ {
+        let i = self.index_of(id);
+        i.into_iter().flat_map(|i| self.children(i)).filter_map(|c| Some((c, NodeId(self.ids.get(c)?), self.name(c))))
     }
 }
 
 fn add_batch(
-    d: &mut DirMap,
+    d: &mut Building,
     dir_parent_ids: &mut Vec<NodeId>,
     own: &mut HashMap<NodeId, SubtreeTotals>,
     b: &RecordBatch,

@@ -8,7 +8,8 @@
 //! - [`parquet_io`]: the one place that writes and opens Parquet.
 //! - [`node_index`]: [`NodeIndex`], the object store of every share's index snapshots, and merged reads.
 //! - [`snapshot`]: writing a snapshot: atomic commit, base + delta history; gc.
-//! - [`dirmap`]: in-memory directory map: paths in microseconds, subtree totals.
+//! - [`le_array`]: little-endian integer arrays read in place (owned bytes or a mapped file).
+//! - [`dirmap`]: directory map: paths in microseconds, subtree totals.
 //! - [`hashes`]: per-snapshot hash layers: the content hashes a backup learned after the scan.
 //! - [`summary`]: per-snapshot directory summary written at commit; directory listings that read only
 //!   the pages they need.
@@ -25,6 +26,7 @@ pub mod dirmap;
 pub mod hashes;
 pub mod idmap;
 pub mod layered_scan;
+pub mod le_array;
 pub mod manifest;
 pub mod node;
 pub mod node_index;

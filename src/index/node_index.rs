@@ -29,6 +29,8 @@ pub const READ_BATCH_ROWS: usize = 8192;
 pub struct NodeIndex {
     store: Arc<dyn ObjectStore>,
     location: String,
+    /// The same directory as `store` when the repository is a local one: where its objects' files are.
+    local: Option<Arc<object_store::local::LocalFileSystem>>,
 }
 
 /// The schema of a delta's `deleted` file.
@@ -41,12 +43,25 @@ impl NodeIndex {
     /// `az://CONTAINER/PREFIX`; see [`crate::repository::store`]).
     pub fn open(location: &str) -> anyhow::Result<Self> {
         let store = crate::repository::store::open(location)?;
-        Ok(NodeIndex { store, location: location.to_string() })
+        let local = match crate::repository::store::Location::parse(location)?.local_dir() {
+            Some(dir) => Some(Arc::new(
+                object_store::local::LocalFileSystem::new_with_prefix(dir)
+                    .with_context(|| format!("opening repository {}", dir.display()))?,
+            )),
+            None => None,
+        };
+        Ok(NodeIndex { store, location: location.to_string(), local })
     }
 
     /// A repository over any object store (tests use `InMemory`).
     pub fn from_store(store: Arc<dyn ObjectStore>, location: &str) -> Self {
-        NodeIndex { store, location: location.to_string() }
+        NodeIndex { store, location: location.to_string(), local: None }
+    }
+
+    /// The file that holds object `key`, when the repository is a local directory (`None` for Blob and
+    /// for a store given to [`from_store`](Self::from_store)). For readers that map a file in place.
+    pub fn local_file(&self, key: &str) -> Option<std::path::PathBuf> {
+        self.local.as_ref()?.path_to_filesystem(&Path::from(key)).ok()
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {

@@ -19,8 +19,16 @@
 //! (i64 × n), `parent` (u32 × n), `name_end` (u32 × n), `names` (UTF-8), `bytes`, `files`, `dirs` (u64 × n),
 //! `mtime` (i64 × n, ns since the epoch; 0 for the root), `child_start` (u32 × n+1), `child` (u32 ×
 //! n_child), `run_start` (u32 × n+1), `run_lo`, `run_hi` (i64 × n_runs, inclusive; runs of file ids
-//! only); then the BLAKE3 hash (32 bytes) of everything before it. A summary in an older format
-//! (`AFBDIRS1`) fails to decode and is rebuilt by [`load_or_build`].
+//! only); then the BLAKE3 hash (32 bytes) of everything before it. No value is aligned: readers take
+//! each one from its little-endian bytes.
+//!
+//! Reading ([`load`]): the object is memory-mapped and read in place, never decoded into memory: from a
+//! local repository the file itself, from Blob a copy downloaded to an unnamed temporary file (in
+//! `TMPDIR`). Opening checks the hash (one sequential read, not through the mapping), the magic and that
+//! the counts add up to the object's length; references inside (parents, children, name ends, runs) are
+//! checked where they are followed ([`DirMap`]). Resident memory is then the pages lookups touch: a path
+//! reads a few pages per ancestor, not the map. A summary in an older format (`AFBDIRS1`) is refused and
+//! rebuilt by [`load_or_build`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -29,7 +37,7 @@ use anyhow::{Context, bail};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Int8Type, Int64Type};
 use bytes::Bytes;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ProjectionMask;
@@ -38,7 +46,8 @@ use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use parquet::file::metadata::PageIndexPolicy;
 
 use super::NodeIndex;
-use super::dirmap::{DirMap, SubtreeTotals};
+use super::dirmap::DirMap;
+use super::le_array::LeArray;
 use super::manifest::{FileRef, IndexManifest, share_prefix};
 use super::node::{NodeId, NodeKind, ROOT_ID, col, time_values};
 use super::parquet_io::{in_runs, select_runs};
@@ -54,11 +63,11 @@ const RUN_GAP: i64 = 4096;
 pub struct Summary {
     pub dirs: DirMap,
     /// Last-write time of directory index `i`, ns since the Unix epoch (0 for the root).
-    dir_mtime: Vec<i64>,
+    dir_mtime: LeArray<i64>,
     /// Runs of the files of directory index `i` are `run_lo/hi[run_start[i]..run_start[i+1]]`.
-    run_start: Vec<u32>,
-    run_lo: Vec<i64>,
-    run_hi: Vec<i64>,
+    run_start: LeArray<u32>,
+    run_lo: LeArray<i64>,
+    run_hi: LeArray<i64>,
 }
 
 /// One entry of a directory listing as read from the snapshot.
@@ -106,16 +115,23 @@ async fn store(repo: &NodeIndex, m: &IndexManifest, s: &Summary) -> anyhow::Resu
     Ok(())
 }
 
-/// The stored summary of `m`, if there is one. A corrupt one is an error naming its key.
+/// The stored summary of `m`, if there is one, mapped in place (see the module documentation). A
+/// corrupt one is an error naming its key.
 pub async fn load(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<Option<Summary>> {
-    load_keeping(repo, m, Keep::All).await
+    let Some(key) = summary_key(m) else { return Ok(None) };
+    let fetched = match repo.local_file(&key) {
+        Some(file) => tokio::task::spawn_blocking(move || map_local(&file)).await?,
+        None => download(repo.store(), &key, READ_PIECE_BYTES).await,
+    };
+    let Some(f) = fetched.with_context(|| format!("reading {key}"))? else { return Ok(None) };
+    f.open().with_context(|| format!("{key}: not a valid directory summary")).map(Some)
 }
 
-/// The directory map of `m` from its stored summary, read as it streams in (memory: the map, never the
-/// object next to it); without a usable stored summary, built by one full read of the snapshot
-/// ([`DirMap::load`]; a corrupt summary is logged). Seconds at 100M nodes where the build takes minutes.
+/// The directory map of `m` from its stored summary (mapped, see [`load`]); without a usable stored
+/// summary, built by one full read of the snapshot ([`DirMap::load`]; a corrupt summary is logged).
+/// Milliseconds at 100M nodes where the build takes minutes.
 pub async fn load_dirmap(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<DirMap> {
-    match load_keeping(repo, m, Keep::DirMap).await {
+    match load(repo, m).await {
         Ok(Some(s)) => return Ok(s.dirs),
         Ok(None) => {}
         Err(e) => tracing::warn!("{e:#}; building the directory map from the snapshot"),
@@ -123,31 +139,80 @@ pub async fn load_dirmap(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<
     DirMap::load(repo, m).await
 }
 
-async fn load_keeping(repo: &NodeIndex, m: &IndexManifest, keep: Keep) -> anyhow::Result<Option<Summary>> {
-    let Some(key) = summary_key(m) else { return Ok(None) };
-    let path = Path::from(key.as_str());
-    let meta = match repo.store().head(&path).await {
-        Ok(r) => r,
+/// A stored summary's bytes (mapped) and the BLAKE3 hash of all but its last 32 bytes, computed as they
+/// were read.
+struct Fetched {
+    bytes: Bytes,
+    body_hash: blake3::Hash,
+}
+
+impl Fetched {
+    fn open(self) -> anyhow::Result<Summary> {
+        let body_len = self.bytes.len().checked_sub(32).context("truncated")?;
+        if self.body_hash.as_bytes() != &self.bytes[body_len..] {
+            bail!("checksum mismatch");
+        }
+        Summary::from_body(self.bytes.slice(..body_len))
+    }
+}
+
+/// Map a summary in a local repository: hash it by reading the file (so the hash does not make every
+/// page of the mapping resident), then map it. `None` if there is no such file.
+fn map_local(file: &std::path::Path) -> anyhow::Result<Option<Fetched>> {
+    let f = match std::fs::File::open(file) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let size = f.metadata()?.len();
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(std::io::Read::take(&f, size.saturating_sub(32)))?;
+    Ok(Some(Fetched { bytes: map_file(&f, size)?, body_hash: hasher.finalize() }))
+}
+
+/// Download a summary from the store to an unnamed temporary file, hashing it on the way, and map that.
+/// Ranges of `piece` bytes, the next one fetched while one is written. `None` if there is no object.
+async fn download(store: &Arc<dyn ObjectStore>, key: &str, piece: u64) -> anyhow::Result<Option<Fetched>> {
+    use tokio::io::AsyncWriteExt;
+    let path = Path::from(key);
+    let size = match store.head(&path).await {
+        Ok(meta) => meta.size,
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {key}")),
+        Err(e) => return Err(e.into()),
     };
-    let size = usize::try_from(meta.size).with_context(|| format!("{key}: too large"))?;
-    // Ranges of READ_PIECE_BYTES, the next one fetched while one is decoded: a local store's own stream
-    // reads 8 KiB per blocking-pool round trip, which made thread wake-ups most of the time.
-    let store = repo.store().clone();
-    let pieces = futures::stream::iter((0..meta.size).step_by(READ_PIECE_BYTES as usize))
-        .map(move |at| {
+    let body_len = size.saturating_sub(32);
+    let mut file = tokio::fs::File::from_std(tempfile::tempfile().context("creating a temporary file")?);
+    let mut hasher = blake3::Hasher::new();
+    let mut pieces = futures::stream::iter((0..size).step_by(piece.max(1) as usize))
+        .map(|at| {
             let (store, path) = (store.clone(), path.clone());
-            async move { store.get_range(&path, at..(at + READ_PIECE_BYTES).min(meta.size)).await }
+            async move { store.get_range(&path, at..(at + piece.max(1)).min(size)).await }
         })
-        .buffered(2)
-        .map(|p| p.map_err(anyhow::Error::from))
-        .boxed();
-    let decoded = match Reader::new(pieces, size) {
-        Ok(r) => decode_stream(r, keep).await,
-        Err(e) => Err(e),
-    };
-    decoded.with_context(|| format!("{key}: not a valid directory summary")).map(Some)
+        .buffered(2);
+    let mut at = 0u64;
+    while let Some(piece) = pieces.next().await.transpose()? {
+        let body_part = (body_len.saturating_sub(at)).min(piece.len() as u64) as usize;
+        hasher.update(&piece[..body_part]);
+        file.write_all(&piece).await.context("writing a temporary file")?;
+        at += piece.len() as u64;
+    }
+    file.flush().await.context("writing a temporary file")?;
+    let f = file.into_std().await;
+    Ok(Some(Fetched { bytes: map_file(&f, at)?, body_hash: hasher.finalize() }))
+}
+
+/// `size` bytes of `f`, memory-mapped read-only.
+fn map_file(f: &std::fs::File, size: u64) -> anyhow::Result<Bytes> {
+    if size == 0 {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: the mapping is read-only and the file is never written again: a stored summary is written
+    // once under a name of its own (an object store's put writes a new file and renames it over), and a
+    // downloaded copy is an unnamed temporary file only this process holds. Were a summary truncated
+    // under a reader anyway, the reader would fault rather than read freed memory.
+    let map = unsafe { memmap2::Mmap::map(f) }.context("mapping the file")?;
+    anyhow::ensure!(map.len() as u64 == size, "the file changed while it was read");
+    Ok(Bytes::from_owner(map))
 }
 
 /// The stored summary, or (for snapshots committed without one, or with a corrupt one) one built by a
@@ -187,11 +252,11 @@ pub async fn build(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<Summar
         format!("building the directory summary of {}/{} snapshot {}", m.tenant_id, m.share_id, m.snapshot_id)
     })?;
     let mut rb = std::mem::take(&mut *runs.lock().expect("runs lock"));
-    let n = dirs.ids.len();
+    let n = dirs.len();
     let mut run_start = Vec::with_capacity(n + 1);
     let (mut run_lo, mut run_hi) = (Vec::new(), Vec::new());
     run_start.push(0u32);
-    for id in &dirs.ids {
+    for id in dirs.dir_ids() {
         if let Some(rs) = rb.runs.remove(&id.0) {
             for (lo, hi) in rs {
                 run_lo.push(lo);
@@ -202,7 +267,13 @@ pub async fn build(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<Summar
     }
     let dir_mtime = std::mem::take(&mut rb.dir_mtime);
     anyhow::ensure!(dir_mtime.len() == n, "directory summary: {} directory times for {n} directories", dir_mtime.len());
-    Ok(Summary { dirs, dir_mtime, run_start, run_lo, run_hi })
+    Ok(Summary {
+        dirs,
+        dir_mtime: LeArray::from_values(dir_mtime),
+        run_start: LeArray::from_values(run_start),
+        run_lo: LeArray::from_values(run_lo),
+        run_hi: LeArray::from_values(run_hi),
+    })
 }
 
 /// File-id runs per parent id (INT64 node ids), and directory mtimes in id order, fed batches in `node_id` order.
@@ -255,229 +326,122 @@ impl RunBuilder {
     }
 }
 
-fn put_u32s(out: &mut Vec<u8>, v: &[u32]) {
-    for x in v {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-}
-
-fn put_u64s(out: &mut Vec<u8>, v: impl Iterator<Item = u64>) {
-    for x in v {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-}
-
-/// Reads a stored summary piece by piece as it arrives (so decoding never holds the object whole next
-/// to what it decodes), hashing every byte it takes. `left` counts the bytes before the trailing hash
-/// not yet taken; counts are checked against it before anything is allocated.
-struct Reader {
-    pieces: futures::stream::BoxStream<'static, anyhow::Result<Bytes>>,
-    buf: Bytes,
-    left: usize,
-    hasher: blake3::Hasher,
-}
-
-impl Reader {
-    /// `size` is the object's length in bytes, trailing hash included.
-    fn new(pieces: futures::stream::BoxStream<'static, anyhow::Result<Bytes>>, size: usize) -> anyhow::Result<Self> {
-        let left = size.checked_sub(32).filter(|&l| l >= MAGIC.len()).context("truncated")?;
-        Ok(Reader { pieces, buf: Bytes::new(), left, hasher: blake3::Hasher::new() })
-    }
-
-    /// Makes `buf` hold at least `n` bytes (n is small: one value).
-    async fn want(&mut self, n: usize) -> anyhow::Result<()> {
-        while self.buf.len() < n {
-            let piece = self.pieces.next().await.transpose()?.context("truncated")?;
-            self.buf = if self.buf.is_empty() { piece } else { [&self.buf[..], &piece[..]].concat().into() };
-        }
-        Ok(())
-    }
-
-    /// Takes the next `n` bytes of the body (hashed).
-    async fn take(&mut self, n: usize) -> anyhow::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.take_units(n, 1, |b| out.extend_from_slice(b)).await?;
-        Ok(out)
-    }
-
-    /// Hands the next `n` bytes of the body to `sink` in pieces whose lengths are multiples of `unit`.
-    async fn take_units(&mut self, n: usize, unit: usize, mut sink: impl FnMut(&[u8])) -> anyhow::Result<()> {
-        let total = n.checked_mul(unit).filter(|&t| t <= self.left).context("a count is larger than the file")?;
-        self.left -= total;
-        let mut rest = total;
-        while rest > 0 {
-            self.want(unit).await?;
-            let k = (self.buf.len() / unit * unit).min(rest);
-            let b = self.buf.split_to(k);
-            self.hasher.update(&b);
-            sink(&b);
-            rest -= k;
-        }
-        Ok(())
-    }
-
-    async fn count(&mut self) -> anyhow::Result<usize> {
-        let v = u64::from_le_bytes(self.take(8).await?.try_into().expect("8 bytes"));
-        usize::try_from(v)
-            .ok()
-            .filter(|&c| c <= self.left)
-            .ok_or_else(|| anyhow::anyhow!("count {v} is larger than the file"))
-    }
-
-    /// The next `n` little-endian values of `W` bytes each, decoded by `from_le`.
-    async fn values<const W: usize, T>(&mut self, n: usize, from_le: fn([u8; W]) -> T) -> anyhow::Result<Vec<T>> {
-        let mut v = Vec::with_capacity(n);
-        self.take_units(n, W, |b| v.extend(b.chunks_exact(W).map(|c| from_le(c.try_into().expect("W bytes"))))).await?;
-        Ok(v)
-    }
-
-    async fn u32s(&mut self, n: usize) -> anyhow::Result<Vec<u32>> {
-        self.values(n, u32::from_le_bytes).await
-    }
-
-    async fn u64s(&mut self, n: usize) -> anyhow::Result<Vec<u64>> {
-        self.values(n, u64::from_le_bytes).await
-    }
-
-    async fn i64s(&mut self, n: usize) -> anyhow::Result<Vec<i64>> {
-        self.values(n, i64::from_le_bytes).await
-    }
-
-    /// Hashes and drops `n` values of `unit` bytes.
-    async fn skip(&mut self, n: usize, unit: usize) -> anyhow::Result<()> {
-        self.take_units(n, unit, |_| {}).await
-    }
-
-    /// After the body: the trailing hash must match and nothing may follow it.
-    async fn finish(mut self) -> anyhow::Result<()> {
-        if self.left != 0 {
-            bail!("{} trailing bytes", self.left);
-        }
-        self.want(32).await?;
-        let stored = self.buf.split_to(32);
-        if self.hasher.finalize().as_bytes() != &stored[..] {
-            bail!("checksum mismatch");
-        }
-        while let Some(p) = self.pieces.next().await.transpose()? {
-            if !p.is_empty() || !self.buf.is_empty() {
-                bail!("bytes after the checksum");
-            }
-        }
-        if !self.buf.is_empty() {
-            bail!("bytes after the checksum");
-        }
-        Ok(())
-    }
-}
-
-/// What [`decode_stream`] keeps: the whole summary, or the directory map alone (the directory times and
-/// file runs are still read and hashed, then dropped).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Keep {
-    All,
-    DirMap,
-}
-
-/// Parses and checks (hash, counts, internal references) what [`Summary::encode`] wrote, as it arrives.
-async fn decode_stream(mut r: Reader, keep: Keep) -> anyhow::Result<Summary> {
-    if r.take(8).await? != MAGIC {
-        bail!("bad magic (expected {:?})", std::str::from_utf8(MAGIC).unwrap_or(""));
-    }
-    let (n, names_len, n_child, n_runs) = (r.count().await?, r.count().await?, r.count().await?, r.count().await?);
-    let ids = r.i64s(n).await?;
-    let parent = r.u32s(n).await?;
-    let name_end = r.u32s(n).await?;
-    let names = String::from_utf8(r.take(names_len).await?).context("names are not UTF-8")?;
-    let (bytes, files, dirs) = (r.u64s(n).await?, r.u64s(n).await?, r.u64s(n).await?);
-    let totals: Vec<SubtreeTotals> =
-        (0..n).map(|i| SubtreeTotals { bytes: bytes[i], files: files[i], dirs: dirs[i] }).collect();
-    drop((bytes, files, dirs));
-    let dir_mtime = if keep == Keep::All { r.i64s(n).await? } else { r.skip(n, 8).await.map(|()| Vec::new())? };
-    let child_start = r.u32s(n + 1).await?;
-    let child = r.u32s(n_child).await?;
-    let (run_start, run_lo, run_hi) = if keep == Keep::All {
-        (r.u32s(n + 1).await?, r.i64s(n_runs).await?, r.i64s(n_runs).await?)
-    } else {
-        r.skip(n + 1, 4).await?;
-        r.skip(n_runs, 16).await?;
-        (Vec::new(), Vec::new(), Vec::new())
-    };
-    r.finish().await?;
-    // References must stay in range, so lookups never panic.
-    let ok = n >= 1
-        && ids[0] == ROOT_ID.0
-        && ids.windows(2).all(|w| w[0] < w[1])
-        && parent.iter().all(|&p| p == u32::MAX || (p as usize) < n)
-        && name_end.windows(2).all(|w| w[0] <= w[1])
-        && name_end.last().is_some_and(|&e| e as usize == names_len)
-        && name_end.iter().all(|&e| names.is_char_boundary(e as usize))
-        && child_start.windows(2).all(|w| w[0] <= w[1])
-        && child_start.last().is_some_and(|&e| e as usize == n_child)
-        && child.iter().all(|&c| (c as usize) < n)
-        && (keep == Keep::DirMap
-            || (run_start.windows(2).all(|w| w[0] <= w[1]) && run_start.last().is_some_and(|&e| e as usize == n_runs)));
-    if !ok {
-        bail!("inconsistent contents");
-    }
-    Ok(Summary {
-        dirs: DirMap {
-            ids: ids.into_iter().map(NodeId).collect(),
-            parent,
-            name_end,
-            names,
-            totals,
-            child_start,
-            child,
-        },
-        dir_mtime,
-        run_start,
-        run_lo,
-        run_hi,
-    })
-}
-
 impl Summary {
     /// The bytes stored (see the module documentation for the layout).
     pub fn encode(&self) -> Vec<u8> {
         let d = &self.dirs;
-        let n = d.ids.len();
-        let mut out = Vec::with_capacity(64 + n * 60 + d.names.len() + self.run_lo.len() * 16);
+        let mut out = Vec::with_capacity(72 + self.sections().iter().map(|s| s.len()).sum::<usize>());
         out.extend_from_slice(MAGIC);
-        put_u64s(
-            &mut out,
-            [n as u64, d.names.len() as u64, d.child.len() as u64, self.run_lo.len() as u64].into_iter(),
-        );
-        put_u64s(&mut out, d.ids.iter().map(|x| x.0 as u64));
-        put_u32s(&mut out, &d.parent);
-        put_u32s(&mut out, &d.name_end);
-        out.extend_from_slice(d.names.as_bytes());
-        put_u64s(&mut out, d.totals.iter().map(|t| t.bytes));
-        put_u64s(&mut out, d.totals.iter().map(|t| t.files));
-        put_u64s(&mut out, d.totals.iter().map(|t| t.dirs));
-        put_u64s(&mut out, self.dir_mtime.iter().map(|&x| x as u64));
-        put_u32s(&mut out, &d.child_start);
-        put_u32s(&mut out, &d.child);
-        put_u32s(&mut out, &self.run_start);
-        put_u64s(&mut out, self.run_lo.iter().map(|&x| x as u64));
-        put_u64s(&mut out, self.run_hi.iter().map(|&x| x as u64));
+        for count in [d.len(), d.names.len(), d.child.len(), self.run_lo.len()] {
+            out.extend_from_slice(&(count as u64).to_le_bytes());
+        }
+        for section in self.sections() {
+            out.extend_from_slice(section);
+        }
         let h = blake3::hash(&out);
         out.extend_from_slice(h.as_bytes());
         out
     }
 
-    /// Parse and check (hash, counts, internal references) what [`encode`](Self::encode) wrote.
-    pub fn decode(b: &[u8]) -> anyhow::Result<Summary> {
-        let size = b.len();
-        let one = futures::stream::once(std::future::ready(Ok(Bytes::copy_from_slice(b)))).boxed();
-        // A stream of one ready piece: the future completes on its first poll.
-        decode_stream(Reader::new(one, size)?, Keep::All).now_or_never().expect("no I/O to wait for")
+    /// The arrays in the order they are stored.
+    fn sections(&self) -> [&[u8]; 13] {
+        let d = &self.dirs;
+        [
+            d.ids.as_bytes(),
+            d.parent.as_bytes(),
+            d.name_end.as_bytes(),
+            &d.names,
+            d.total_bytes.as_bytes(),
+            d.total_files.as_bytes(),
+            d.total_dirs.as_bytes(),
+            self.dir_mtime.as_bytes(),
+            d.child_start.as_bytes(),
+            d.child.as_bytes(),
+            self.run_start.as_bytes(),
+            self.run_lo.as_bytes(),
+            self.run_hi.as_bytes(),
+        ]
+    }
+
+    /// Parse and check (hash, counts against the length) what [`encode`](Self::encode) wrote; the
+    /// result reads `b` in place.
+    pub fn decode(b: Bytes) -> anyhow::Result<Summary> {
+        let body_len = b.len().checked_sub(32).context("truncated")?;
+        Fetched { body_hash: blake3::hash(&b[..body_len]), bytes: b }.open()
+    }
+
+    /// The summary in `body` (a stored summary without its trailing hash, already checked): the magic,
+    /// the counts against the length, and the few checks that take no pass over the arrays.
+    fn from_body(body: Bytes) -> anyhow::Result<Summary> {
+        if body.get(..MAGIC.len()) != Some(&MAGIC[..]) {
+            bail!("bad magic (expected {:?})", std::str::from_utf8(MAGIC).unwrap_or(""));
+        }
+        let count = |k: usize| -> anyhow::Result<u64> {
+            let at = MAGIC.len() + 8 * k;
+            Ok(u64::from_le_bytes(body.get(at..at + 8).context("truncated")?.try_into().expect("8 bytes")))
+        };
+        let (n, names_len, n_child, n_runs) = (count(0)?, count(1)?, count(2)?, count(3)?);
+        // (values, bytes each) of the 13 arrays, in stored order.
+        let layout = [
+            (n, 8),
+            (n, 4),
+            (n, 4),
+            (names_len, 1),
+            (n, 8),
+            (n, 8),
+            (n, 8),
+            (n, 8),
+            (n.saturating_add(1), 4),
+            (n_child, 4),
+            (n.saturating_add(1), 4),
+            (n_runs, 8),
+            (n_runs, 8),
+        ];
+        let mut at = (MAGIC.len() + 32) as u64;
+        let mut sections = Vec::with_capacity(layout.len());
+        for (values, width) in layout {
+            let len = values.checked_mul(width).context("a count is larger than the file")?;
+            let end =
+                at.checked_add(len).filter(|&e| e <= body.len() as u64).context("a count is larger than the file")?;
+            sections.push(body.slice(at as usize..end as usize));
+            at = end;
+        }
+        if at != body.len() as u64 {
+            bail!("{} trailing bytes", body.len() as u64 - at);
+        }
+        let mut it = sections.into_iter();
+        let mut next = || it.next().expect("13 sections");
+        let ids = LeArray::from_bytes(next()).expect("length checked");
+        let parent = LeArray::from_bytes(next()).expect("length checked");
+        let name_end: LeArray<u32> = LeArray::from_bytes(next()).expect("length checked");
+        let names = next();
+        let total_bytes = LeArray::from_bytes(next()).expect("length checked");
+        let total_files = LeArray::from_bytes(next()).expect("length checked");
+        let total_dirs = LeArray::from_bytes(next()).expect("length checked");
+        let dir_mtime = LeArray::from_bytes(next()).expect("length checked");
+        let child_start: LeArray<u32> = LeArray::from_bytes(next()).expect("length checked");
+        let child = LeArray::from_bytes(next()).expect("length checked");
+        let run_start: LeArray<u32> = LeArray::from_bytes(next()).expect("length checked");
+        let run_lo = LeArray::from_bytes(next()).expect("length checked");
+        let run_hi = LeArray::from_bytes(next()).expect("length checked");
+        let ok = n >= 1
+            && ids.get(0) == Some(ROOT_ID.0)
+            && name_end.get(n as usize - 1).map(u64::from) == Some(names_len)
+            && child_start.get(n as usize).map(u64::from) == Some(n_child)
+            && run_start.get(n as usize).map(u64::from) == Some(n_runs);
+        if !ok {
+            bail!("inconsistent contents");
+        }
+        let dirs = DirMap { ids, parent, name_end, names, total_bytes, total_files, total_dirs, child_start, child };
+        Ok(Summary { dirs, dir_mtime, run_start, run_lo, run_hi })
     }
 
     /// Node-id runs (inclusive) that hold every file of directory `dir`; empty for an unknown directory.
     pub fn runs(&self, dir: NodeId) -> Vec<(i64, i64)> {
-        let Ok(i) = self.dirs.ids.binary_search(&dir) else { return Vec::new() };
-        let (a, b) = (self.run_start[i] as usize, self.run_start[i + 1] as usize);
-        (a..b).map(|k| (self.run_lo[k], self.run_hi[k])).collect()
+        let Some(i) = self.dirs.index_of(dir) else { return Vec::new() };
+        let end = self.run_start.get(i + 1).map_or(0, |e| e as usize);
+        let start = self.run_start.get(i).map_or(end, |s| (s as usize).min(end));
+        (start..end).map_while(|k| Some((self.run_lo.get(k)?, self.run_hi.get(k)?))).collect()
     }
 
     /// Node-id runs (inclusive, ascending, disjoint) holding every entry of directory `dir`: the runs of
@@ -502,20 +466,17 @@ impl Summary {
             .subdirs(dir)
             .map(|(i, id, name)| DirEntryRow {
                 node_id: id,
-                name: name.to_string(),
+                name: name.into_owned(),
                 kind: NodeKind::Dir,
                 size: 0,
-                mtime: self.dir_mtime[i],
+                mtime: self.dir_mtime.get(i).unwrap_or(0),
             })
             .collect()
     }
 
-    /// Approximate memory held, in bytes.
+    /// Bytes of its arrays (heap when built, mapped when opened from a stored summary).
     pub fn memory_bytes(&self) -> usize {
-        self.dirs.memory_bytes()
-            + self.dir_mtime.capacity() * 8
-            + self.run_start.capacity() * 4
-            + (self.run_lo.capacity() + self.run_hi.capacity()) * 8
+        self.sections().iter().map(|s| s.len()).sum()
     }
 
     /// The entries of directory `dir` of snapshot `m` (unsorted). Subdirectories come from the summary;
@@ -606,28 +567,34 @@ mod tests {
     use super::*;
     use crate::index::synthetic::SyntheticShare;
 
-    /// A stored summary arrives in pieces of any length (ranges of a store, chunks of a stream): decoded
-    /// from 5-byte and from 8 KiB pieces it equals what was encoded.
-    #[test]
-    fn a_summary_decodes_alike_from_pieces_of_any_length() {
+    /// A stored summary reads alike mapped from a local file and downloaded from a store in pieces
+    /// smaller than the object: both equal what was encoded; a missing object is `None`.
+    #[tokio::test]
+    async fn a_summary_reads_alike_mapped_from_a_file_and_downloaded_from_a_store() {
         let batches: Vec<anyhow::Result<RecordBatch>> = SyntheticShare::new(3, 4000).batches(700).map(Ok).collect();
-        let dirs = DirMap::build(futures::stream::iter(batches).boxed()).now_or_never().expect("ready").unwrap();
-        let n = dirs.ids.len();
+        let dirs = DirMap::build(futures::stream::iter(batches).boxed()).await.unwrap();
+        let n = dirs.len();
         assert!(n > 50, "{n} directories");
         let summary = Summary {
             dirs,
-            dir_mtime: (0..n as i64).collect(),
-            run_start: (0..=n as u32).collect(),
-            run_lo: (0..n as i64).map(|i| i * 10).collect(),
-            run_hi: (0..n as i64).map(|i| i * 10 + 3).collect(),
+            dir_mtime: LeArray::from_values(0..n as i64),
+            run_start: LeArray::from_values(0..=n as u32),
+            run_lo: LeArray::from_values((0..n as i64).map(|i| i * 10)),
+            run_hi: LeArray::from_values((0..n as i64).map(|i| i * 10 + 3)),
         };
-        let bytes = Bytes::from(summary.encode());
-        for piece in [5, 8192] {
-            let pieces: Vec<anyhow::Result<Bytes>> =
-                (0..bytes.len()).step_by(piece).map(|at| Ok(bytes.slice(at..(at + piece).min(bytes.len())))).collect();
-            let r = Reader::new(futures::stream::iter(pieces).boxed(), bytes.len()).unwrap();
-            let back = decode_stream(r, Keep::All).now_or_never().expect("ready").unwrap();
-            assert_eq!(back.encode(), bytes, "pieces of {piece} bytes");
+        let bytes = summary.encode();
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("s.dirs"), &bytes).unwrap();
+        let mapped = map_local(&d.path().join("s.dirs")).unwrap().unwrap().open().unwrap();
+        assert_eq!(mapped.encode(), bytes);
+        assert!(map_local(&d.path().join("missing.dirs")).unwrap().is_none());
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        store.put(&Path::from("s.dirs"), PutPayload::from(bytes.clone())).await.unwrap();
+        for piece in [777, 1 << 20] {
+            let downloaded = download(&store, "s.dirs", piece).await.unwrap().unwrap().open().unwrap();
+            assert_eq!(downloaded.encode(), bytes, "pieces of {piece} bytes");
         }
+        assert!(download(&store, "missing.dirs", 777).await.unwrap().is_none());
+        assert_eq!(Summary::decode(Bytes::from(bytes.clone())).unwrap().encode(), bytes);
     }
 }

@@ -775,9 +775,9 @@ async fn space_map(
     let title = format!("space map of {path} in snapshot #{}", m.snapshot_id);
     let svg = treemap::svg(&tiles, MAP_W, MAP_H, before.is_some(), &title, &href);
     // The 25 largest subdirectories, each subtree total looked up once (a root may have thousands).
-    type Kid<'a> = (crate::index::node::NodeId, &'a str, crate::index::dirmap::SubtreeTotals);
+    type Kid<'a> = (crate::index::node::NodeId, std::borrow::Cow<'a, str>, crate::index::dirmap::SubtreeTotals);
     let mut kids: Vec<Kid> = dm.subdirs(dir).map(|(_, id, name)| (id, name, dm.du(id).unwrap_or_default())).collect();
-    let by_bytes = |a: &Kid, b: &Kid| b.2.bytes.cmp(&a.2.bytes).then(a.1.cmp(b.1));
+    let by_bytes = |a: &Kid, b: &Kid| b.2.bytes.cmp(&a.2.bytes).then(a.1.cmp(&b.1));
     if kids.len() > 25 {
         kids.select_nth_unstable_by(24, by_bytes);
         kids.truncate(25);

@@ -150,9 +150,9 @@ fn lay(
     out: &mut Vec<Tile>,
 ) {
     let total = now.du(dir).map_or(0, |t| t.bytes);
-    let mut kids: Vec<(NodeId, &str, u64)> =
+    let mut kids: Vec<(NodeId, std::borrow::Cow<str>, u64)> =
         now.subdirs(dir).map(|(_, id, name)| (id, name, now.du(id).map_or(0, |t| t.bytes))).collect();
-    kids.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(b.1)));
+    kids.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)));
     let shown = kids.len().min(MAX_CHILDREN);
     let in_kids: u64 = kids.iter().map(|k| k.2).sum();
     let other: u64 = kids[shown..].iter().map(|k| k.2).sum();

@@ -554,3 +554,50 @@ async fn a_damaged_directory_summary_is_refused_and_the_map_is_rebuilt() {
     assert!(load(&repo, &m).await.unwrap().is_none());
     assert_eq!(load_dirmap(&repo, &m).await.unwrap(), want);
 }
+
+/// A stored summary is read in place, its references checked where they are followed: one whose hash is
+/// right but whose parent, name end and child references point out of range (what a hostile writer could
+/// store) opens, and every lookup through it answers without a panic; the undamaged directories still
+/// have their paths.
+#[tokio::test]
+async fn a_summary_with_references_out_of_range_answers_every_lookup_without_a_panic() {
+    use afb::index::summary::{load, summary_key};
+    let d = tempfile::tempdir().unwrap();
+    let repo = NodeIndex::open(d.path().to_str().unwrap()).unwrap();
+    let mut nodes = vec![dir(1, 0, "a"), dir(2, 1, "b"), dir(3, 0, "c"), dir(4, 3, "d")];
+    for i in 0..40 {
+        nodes.push(file(10 + i, [0, 1, 2, 3, 4][i as usize % 5], &format!("f{i}"), i));
+    }
+    let m = commit(&repo, &nodes, WriteOptions::default()).await;
+    let path = d.path().join(summary_key(&m).unwrap());
+    let good = std::fs::read(&path).unwrap();
+    let count = |k: usize| u64::from_le_bytes(good[8 + 8 * k..16 + 8 * k].try_into().unwrap()) as usize;
+    let (n, names_len) = (count(0), count(1));
+    assert_eq!(n, 5, "the root and four directories");
+    // Offsets of the arrays (the layout in src/index/summary.rs).
+    let (parent, name_end) = (40 + 8 * n, 40 + 12 * n);
+    let child_start = 40 + 16 * n + names_len + 32 * n;
+    let child = child_start + 4 * (n + 1);
+    let mut bad = good[..good.len() - 32].to_vec();
+    let mut put = |at: usize, v: u32| bad[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    put(parent + 4 * 2, 1_000_000); // "b"'s parent
+    put(name_end + 4 * 3, u32::MAX); // "c"'s name end
+    put(child, 77); // the root's first child
+    put(child_start + 4 * 4, 999); // "d"'s children start past the end
+    let hash = blake3::hash(&bad);
+    bad.extend_from_slice(hash.as_bytes());
+    std::fs::write(&path, &bad).unwrap();
+    let s = load(&repo, &m).await.unwrap().expect("the summary opens");
+    for id in 0..60 {
+        let id = NodeId(id);
+        let _ = (s.dirs.path(id), s.dirs.path_of(id, "x"), s.dirs.du(id), s.dirs.direct_files(id), s.runs(id));
+        let _ = s.dirs.subdirs(id).count();
+        let _ = s.list(&repo, &m, id).await;
+    }
+    for p in ["/", "/a", "/a/b", "/c/d", "/c", "/zz"] {
+        let _ = s.dirs.resolve(p);
+    }
+    assert_eq!(s.dirs.path(NodeId(1)).as_deref(), Some("/a"));
+    assert_eq!(s.dirs.path(NodeId(2)).as_deref(), Some("/b"), "an out-of-range parent ends the path");
+    assert_eq!(s.dirs.path(NodeId(3)).as_deref(), Some("/"), "a name end out of range reads as no name");
+}
