@@ -9,7 +9,8 @@
 //! row's own columns gives the same answer before or after the mask (the mask is by id only), so filters
 //! pass through to the scans.
 //!
-//! Memory: the mask, 9 bytes per id the deltas mention (16 while it is sorted). The masks of one query's snapshots together hold
+//! Memory: the mask, 9 bytes per id the deltas mention (16 while it is sorted), read when the scan first
+//! runs ([`LazyMask`]), not while the query is planned. The masks of one query's snapshots together hold
 //! at most [`MASK_BUDGET_IDS`] ids; a snapshot whose mask would not fit is read by the streaming merge
 //! instead ([`super::NodeIndex::read`], memory-flat).
 
@@ -32,10 +33,10 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties, StatisticsArgs,
 };
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 
-use super::manifest::Layer;
+use super::manifest::{FileRef, Layer};
 use super::node_index::{READ_BATCH_ROWS, deleted_schema};
 use super::parquet_io::open_stream;
 
@@ -49,22 +50,26 @@ pub struct LayerMask {
     newest: Vec<u8>,
 }
 
+/// The deltas' files a mask reads: (layer, file, whether it is a `deleted` file).
+fn delta_files(layers: &[Layer]) -> impl Iterator<Item = (usize, &FileRef, bool)> {
+    layers.iter().enumerate().skip(1).flat_map(|(l, layer)| {
+        std::iter::once((l, &layer.nodes, false)).chain(layer.deleted.as_ref().map(|d| (l, d, true)))
+    })
+}
+
+/// Ids the deltas' files hold by their manifest's counts (at least the mask's length); `None` beyond
+/// `budget` or with more than 255 layers.
+fn mentioned_within(layers: &[Layer], budget: u64) -> Option<u64> {
+    let total = delta_files(layers).map(|(_, f, _)| f.rows).fold(0u64, u64::saturating_add);
+    (total <= budget && layers.len() <= usize::from(u8::MAX)).then_some(total)
+}
+
 impl LayerMask {
     /// Read the ids of every delta's `nodes` and `deleted` files; `None` when the manifest says they hold
     /// more than `budget` ids (or there are more than 255 layers).
     pub async fn load(store: &Arc<dyn ObjectStore>, layers: &[Layer], budget: u64) -> anyhow::Result<Option<Self>> {
-        let files: Vec<_> = layers
-            .iter()
-            .enumerate()
-            .skip(1)
-            .flat_map(|(l, layer)| {
-                std::iter::once((l, &layer.nodes, false)).chain(layer.deleted.as_ref().map(|d| (l, d, true)))
-            })
-            .collect();
-        let total = files.iter().map(|(_, f, _)| f.rows).fold(0u64, u64::saturating_add);
-        if total > budget || layers.len() > usize::from(u8::MAX) {
-            return Ok(None);
-        }
+        let Some(total) = mentioned_within(layers, budget) else { return Ok(None) };
+        let files: Vec<_> = delta_files(layers).collect();
         let id_only = Schema::new(vec![Field::new("node_id", DataType::Int64, false)]);
         let mut pairs: Vec<(i64, u8)> = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
         for (l, f, deleted) in files {
@@ -133,13 +138,46 @@ impl LayerMask {
     }
 }
 
+/// A snapshot's [`LayerMask`], read when a partition first executes (so planning, `EXPLAIN` and a
+/// `count(*)` answered from statistics read nothing), then shared by every partition.
+#[derive(Debug)]
+pub struct LazyMask {
+    store: Arc<dyn ObjectStore>,
+    layers: Vec<Layer>,
+    /// Ids the deltas' files hold by the manifest: the most the mask can hold.
+    ids_at_most: u64,
+    mask: tokio::sync::OnceCell<Arc<LayerMask>>,
+}
+
+impl LazyMask {
+    /// `None` when, by the manifest's counts, the mask would hold more than `budget` ids.
+    pub fn new(store: &Arc<dyn ObjectStore>, layers: &[Layer], budget: u64) -> Option<Self> {
+        let ids_at_most = mentioned_within(layers, budget)?;
+        Some(LazyMask { store: store.clone(), layers: layers.to_vec(), ids_at_most, mask: Default::default() })
+    }
+
+    /// The most ids the mask can hold (what it takes of a query's budget).
+    pub fn ids_at_most(&self) -> u64 {
+        self.ids_at_most
+    }
+
+    /// The mask, read on the first call.
+    pub async fn get(&self) -> anyhow::Result<Arc<LayerMask>> {
+        let load = || async {
+            let mask = LayerMask::load(&self.store, &self.layers, self.ids_at_most).await?;
+            mask.map(Arc::new).context("the deltas hold more ids than their manifest counts")
+        };
+        self.mask.get_or_try_init(load).await.cloned()
+    }
+}
+
 /// The rows of one snapshot of a base and deltas: one child per layer (a Parquet scan of its `nodes` file
 /// with the same schema, holding a `node_id` column at `node_id`), each child's rows masked by
 /// [`LayerMask`]. Output partitions are the children's, one after the other.
 #[derive(Debug)]
 pub struct SnapshotLayersExec {
     layers: Vec<Arc<dyn ExecutionPlan>>,
-    mask: Arc<LayerMask>,
+    mask: Arc<LazyMask>,
     node_id: usize,
     /// The snapshot's rows (its manifest's `totals.nodes`, checked against its layers when read).
     rows: usize,
@@ -151,7 +189,7 @@ pub struct SnapshotLayersExec {
 impl SnapshotLayersExec {
     pub fn try_new(
         layers: Vec<Arc<dyn ExecutionPlan>>,
-        mask: Arc<LayerMask>,
+        mask: Arc<LazyMask>,
         node_id: usize,
         rows: usize,
     ) -> DfResult<Self> {
@@ -185,7 +223,7 @@ impl SnapshotLayersExec {
 
 impl DisplayAs for SnapshotLayersExec {
     fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "SnapshotLayersExec: layers={}, masked_ids={}", self.layers.len(), self.mask.ids.len())
+        write!(f, "SnapshotLayersExec: layers={}, masked_ids<={}", self.layers.len(), self.mask.ids_at_most)
     }
 }
 
@@ -220,14 +258,18 @@ impl ExecutionPlan for SnapshotLayersExec {
             .locate(partition)
             .ok_or_else(|| DataFusionError::Internal(format!("SnapshotLayersExec has no partition {partition}")))?;
         let input = self.layers[layer].execute(p, ctx)?;
-        let (mask, node_id) = (self.mask.clone(), self.node_id);
-        let masked = input.map(move |b| {
-            let b: RecordBatch = b?;
-            match mask.keep(layer, b.column(node_id).as_primitive::<Int64Type>()) {
-                None => Ok(b),
-                Some(keep) => Ok(filter_record_batch(&b, &keep)?),
-            }
-        });
+        let (lazy, node_id) = (self.mask.clone(), self.node_id);
+        let masked = futures::stream::once(async move {
+            let mask = lazy.get().await.map_err(|e| DataFusionError::External(e.into()))?;
+            Ok::<_, DataFusionError>(input.map(move |b| {
+                let b: RecordBatch = b?;
+                match mask.keep(layer, b.column(node_id).as_primitive::<Int64Type>()) {
+                    None => Ok(b),
+                    Some(keep) => Ok(filter_record_batch(&b, &keep)?),
+                }
+            }))
+        })
+        .try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), masked)))
     }
 

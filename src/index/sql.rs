@@ -46,7 +46,7 @@ use super::BatchStream;
 use super::NodeIndex;
 use super::diff::{Change, diff_snapshots};
 use super::dirmap::{DirMap, glob_match};
-use super::layered_scan::{LayerMask, MASK_BUDGET_IDS, SnapshotLayersExec};
+use super::layered_scan::{LazyMask, MASK_BUDGET_IDS, SnapshotLayersExec};
 use super::manifest::{FileRef, IndexManifest, LayerKind};
 use super::node::{NodeColumns, NodeId, col, node_schema, time_type};
 use super::parquet_io::{IdRuns, in_runs};
@@ -487,8 +487,8 @@ async fn scan_nodes(
             merged.push(m);
         } else if m.layers.len() == 1 {
             files.push(m);
-        } else if let Some(mask) = LayerMask::load(repo.store(), &m.layers, mask_budget).await.map_err(df_err)? {
-            mask_budget -= mask.len() as u64;
+        } else if let Some(mask) = LazyMask::new(repo.store(), &m.layers, mask_budget) {
+            mask_budget -= mask.ids_at_most();
             plans.push(layered_scan(state, m, Arc::new(mask), &projection, &out).await?);
         } else {
             merged.push(m);
@@ -669,7 +669,7 @@ async fn parquet_scan(
 async fn layered_scan(
     state: &dyn Session,
     m: &IndexManifest,
-    mask: Arc<LayerMask>,
+    mask: Arc<LazyMask>,
     projection: &[usize],
     out: &SchemaRef,
 ) -> DfResult<Arc<dyn ExecutionPlan>> {
