@@ -116,6 +116,12 @@ pub fn writer_properties(schema: &Schema, t: ParquetTuning) -> WriterProperties 
             "mtime" | "ctime" => encode(b, c, t.times, int_delta),
             "name" => encode(b, c, t.name, bytes_delta),
             "xorhash" => encode(b, c, t.hash, int_delta),
+            // Row-group statistics only: its values interleave within pages, so a page index of `kind`
+            // prunes nothing, yet the row selection it yields turns off DataFusion's pruning of row
+            // groups by a top-N's dynamic filter.
+            "kind" => b
+                .set_column_dictionary_enabled(c.clone(), true)
+                .set_column_statistics_enabled(c, EnabledStatistics::Chunk),
             _ => b.set_column_dictionary_enabled(c, true),
         };
     }
