@@ -42,8 +42,9 @@ impl NodeIndex {
     /// Open a repository at a location (a local directory, created if missing, a `file://` URL, or
     /// `az://CONTAINER/PREFIX`; see [`crate::repository::store`]).
     pub fn open(location: &str) -> anyhow::Result<Self> {
-        let store = crate::repository::store::open(location)?;
-        let local = match crate::repository::store::Location::parse(location)?.local_dir() {
+        let parsed = crate::repository::store::Location::parse(location)?;
+        let store = parsed.open()?;
+        let local = match parsed.local_dir() {
             Some(dir) => Some(Arc::new(
                 object_store::local::LocalFileSystem::new_with_prefix(dir)
                     .with_context(|| format!("opening repository {}", dir.display()))?,

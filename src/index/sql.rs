@@ -1179,31 +1179,37 @@ pub async fn write_stream(
     out: impl std::io::Write,
 ) -> anyhow::Result<usize> {
     let schema = s.schema();
-    let mut rows = 0;
     match format {
         OutputFormat::Csv => {
             let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(out);
             w.write(&RecordBatch::new_empty(schema))?;
-            while let Some(b) = s.next().await {
-                let b = b.map_err(|e| anyhow::anyhow!("{e}"))?;
-                rows += b.num_rows();
-                w.write(&b)?;
-            }
+            let rows = each_batch(&mut s, |b| Ok(w.write(b)?)).await?;
             w.into_inner().flush()?;
+            Ok(rows)
         }
         OutputFormat::Json => {
             let mut w = arrow::json::ArrayWriter::new(out);
-            while let Some(b) = s.next().await {
-                let b = b.map_err(|e| anyhow::anyhow!("{e}"))?;
-                rows += b.num_rows();
-                w.write(&b)?;
-            }
+            let rows = each_batch(&mut s, |b| Ok(w.write(b)?)).await?;
             w.finish()?; // `[]` when there were no rows
             let mut out = w.into_inner();
             out.write_all(b"\n")?;
             out.flush()?;
+            Ok(rows)
         }
         OutputFormat::Table => anyhow::bail!("a table needs the whole result: render it"),
+    }
+}
+
+/// Hand each batch of a query's result to `write` as it arrives; returns the rows handed over.
+async fn each_batch(
+    s: &mut datafusion::execution::SendableRecordBatchStream,
+    mut write: impl FnMut(&RecordBatch) -> anyhow::Result<()>,
+) -> anyhow::Result<usize> {
+    let mut rows = 0;
+    while let Some(b) = s.next().await {
+        let b = b.map_err(|e| anyhow::anyhow!("{e}"))?;
+        rows += b.num_rows();
+        write(&b)?;
     }
     Ok(rows)
 }
@@ -1219,12 +1225,7 @@ pub async fn write_parquet(
     let written = async {
         let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let mut w = parquet::arrow::ArrowWriter::try_new(f, s.schema(), None)?;
-        let mut rows = 0;
-        while let Some(b) = s.next().await {
-            let b = b.map_err(|e| anyhow::anyhow!("{e}"))?;
-            rows += b.num_rows();
-            w.write(&b)?;
-        }
+        let rows = each_batch(&mut s, |b| Ok(w.write(b)?)).await?;
         w.close()?;
         std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
         anyhow::Ok(rows)
