@@ -202,6 +202,12 @@ pub async fn run_part(
         };
         let record = PartRecord { metadata: refs.metadata, info: serde_json::to_value(&info)? };
         runs::put_part(repo, run, &range.id, &record).await?;
+        // A part whose lease was lost may finish after the commit deleted the run's records: finding the
+        // manifest now, it deletes what it just wrote, so no stray record stays a prune root.
+        if load_manifest_opt(repo, &upload.snapshot_id).await?.is_some() {
+            runs::remove_run(repo, run).await?;
+            return Ok(PartDone::AlreadyCommitted);
+        }
         Ok(PartDone::Stored(sum))
     })
     .await

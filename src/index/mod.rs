@@ -13,6 +13,7 @@
 //! - [`hashes`]: per-snapshot hash layers: the content hashes a backup learned after the scan.
 //! - [`summary`]: per-snapshot directory summary written at commit; directory listings that read only
 //!   the pages they need.
+//! - [`summary_build`]: building a summary in bounded memory (sorted sets spilled to disk).
 //! - [`diff`]: classify changes between two snapshots in constant memory.
 //! - [`sql`]: DataFusion tables and functions over a repository.
 //! - [`synthetic`]: seeded file-server-like trees and a mutation step, for tests and benchmarks.
@@ -35,6 +36,7 @@ pub mod snapshot;
 pub mod sort;
 pub mod sql;
 pub mod summary;
+pub mod summary_build;
 pub mod synthetic;
 
 pub use node_index::NodeIndex;

@@ -30,8 +30,8 @@
 //! reads a few pages per ancestor, not the map. A summary in an older format (`AFBDIRS1`) is refused and
 //! rebuilt by [`load_or_build`].
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use arrow::array::{AsArray, RecordBatch};
@@ -39,7 +39,7 @@ use arrow::datatypes::{Int8Type, Int64Type};
 use bytes::Bytes;
 use futures::StreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
@@ -51,12 +51,10 @@ use super::le_array::LeArray;
 use super::manifest::{FileRef, IndexManifest, share_prefix};
 use super::node::{NodeId, NodeKind, ROOT_ID, col, time_values};
 use super::parquet_io::{in_runs, select_runs};
+use super::summary_build::{self, BuiltSummary, MAGIC};
 
-const MAGIC: &[u8; 8] = b"AFBDIRS2";
 /// Bytes of a stored summary fetched per request when it is read.
 const READ_PIECE_BYTES: u64 = 8 << 20;
-/// Two files of a directory whose ids differ by at most this much share a run.
-const RUN_GAP: i64 = 4096;
 
 /// A snapshot's directories and where each directory's entries are.
 #[derive(Debug, Default)]
@@ -102,17 +100,23 @@ pub fn summary_key(m: &IndexManifest) -> Option<String> {
 /// Build the summary of `m` (whose data files are written; the manifest need not be) and store it.
 /// Called by the snapshot writer just before it writes the manifest.
 pub async fn write_for_commit(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<()> {
-    let s = build(repo, m).await?;
-    store(repo, m, &s).await
+    let built = build(repo, m).await?;
+    store(repo, m, &built).await
 }
 
-async fn store(repo: &NodeIndex, m: &IndexManifest, s: &Summary) -> anyhow::Result<()> {
+/// Upload a built summary under its key (in parts when it is large).
+async fn store(repo: &NodeIndex, m: &IndexManifest, built: &BuiltSummary) -> anyhow::Result<()> {
+    use tokio::io::{AsyncSeekExt, AsyncWriteExt};
     let key = summary_key(m).context("manifest has no layers")?;
-    repo.store()
-        .put(&Path::from(key.as_str()), PutPayload::from(s.encode()))
-        .await
-        .with_context(|| format!("writing {key}"))?;
-    Ok(())
+    let upload = async {
+        let mut file = tokio::fs::File::from_std(built.file.try_clone()?);
+        file.seek(std::io::SeekFrom::Start(0)).await?;
+        let mut w = object_store::buffered::BufWriter::new(repo.store().clone(), Path::from(key.as_str()));
+        tokio::io::copy(&mut file, &mut w).await?;
+        w.shutdown().await?;
+        anyhow::Ok(())
+    };
+    upload.await.with_context(|| format!("writing {key}"))
 }
 
 /// The stored summary of `m`, if there is one, mapped in place (see the module documentation). A
@@ -128,15 +132,10 @@ pub async fn load(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<Option<
 }
 
 /// The directory map of `m` from its stored summary (mapped, see [`load`]); without a usable stored
-/// summary, built by one full read of the snapshot ([`DirMap::load`]; a corrupt summary is logged).
-/// Milliseconds at 100M nodes where the build takes minutes.
+/// summary, one is built and stored first ([`load_or_build`]). Milliseconds at 100M nodes where the
+/// build takes minutes.
 pub async fn load_dirmap(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<DirMap> {
-    match load(repo, m).await {
-        Ok(Some(s)) => return Ok(s.dirs),
-        Ok(None) => {}
-        Err(e) => tracing::warn!("{e:#}; building the directory map from the snapshot"),
-    }
-    DirMap::load(repo, m).await
+    Ok(load_or_build(repo, m).await?.0.dirs)
 }
 
 /// A stored summary's bytes (mapped) and the BLAKE3 hash of all but its last 32 bytes, computed as they
@@ -223,8 +222,8 @@ pub async fn load_or_build(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Resul
         Ok(None) => {}
         Err(e) => tracing::warn!("{e:#}; rebuilding it"),
     }
-    let s = build(repo, m).await?;
-    if let Err(e) = store(repo, m, &s).await {
+    let built = build(repo, m).await?;
+    if let Err(e) = store(repo, m, &built).await {
         tracing::warn!(
             "could not store the directory summary of {}/{} snapshot {}: {e:#}",
             m.tenant_id,
@@ -232,98 +231,17 @@ pub async fn load_or_build(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Resul
             m.snapshot_id
         );
     }
-    Ok((s, Origin::Built))
+    let fetched = Fetched { bytes: map_file(&built.file, built.size)?, body_hash: built.body_hash };
+    Ok((fetched.open().context("a directory summary just built")?, Origin::Built))
 }
 
-/// Build by one streaming read of the snapshot.
-pub async fn build(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<Summary> {
-    let runs: Arc<Mutex<RunBuilder>> = Arc::default();
-    let r2 = runs.clone();
-    let s = repo
-        .read(m, Some(&[col::PARENT_ID, col::NAME, col::KIND, col::SIZE, col::MTIME]))?
-        .map(move |b| {
-            if let Ok(b) = &b {
-                r2.lock().expect("runs lock").observe(b);
-            }
-            b
-        })
-        .boxed();
-    let dirs = DirMap::build(s).await.with_context(|| {
+/// Build by one streaming read of the snapshot, in bounded memory ([`super::summary_build`]), into an
+/// unnamed temporary file.
+async fn build(repo: &NodeIndex, m: &IndexManifest) -> anyhow::Result<BuiltSummary> {
+    let rows = repo.read(m, Some(&[col::PARENT_ID, col::NAME, col::KIND, col::SIZE, col::MTIME]))?;
+    summary_build::build(rows, summary_build::SORT_MEMORY).await.with_context(|| {
         format!("building the directory summary of {}/{} snapshot {}", m.tenant_id, m.share_id, m.snapshot_id)
-    })?;
-    let mut rb = std::mem::take(&mut *runs.lock().expect("runs lock"));
-    let n = dirs.len();
-    let mut run_start = Vec::with_capacity(n + 1);
-    let (mut run_lo, mut run_hi) = (Vec::new(), Vec::new());
-    run_start.push(0u32);
-    for id in dirs.dir_ids() {
-        if let Some(rs) = rb.runs.remove(&id.0) {
-            for (lo, hi) in rs {
-                run_lo.push(lo);
-                run_hi.push(hi);
-            }
-        }
-        run_start.push(u32::try_from(run_lo.len()).context("more than 4G runs")?);
-    }
-    let dir_mtime = std::mem::take(&mut rb.dir_mtime);
-    anyhow::ensure!(dir_mtime.len() == n, "directory summary: {} directory times for {n} directories", dir_mtime.len());
-    Ok(Summary {
-        dirs,
-        dir_mtime: LeArray::from_values(dir_mtime),
-        run_start: LeArray::from_values(run_start),
-        run_lo: LeArray::from_values(run_lo),
-        run_hi: LeArray::from_values(run_hi),
     })
-}
-
-/// File-id runs per parent id (INT64 node ids), and directory mtimes in id order, fed batches in `node_id` order.
-struct RunBuilder {
-    runs: HashMap<i64, Vec<(i64, i64)>>,
-    /// The root's (0), then every directory's in ascending id order: aligned with [`DirMap`]'s ids.
-    dir_mtime: Vec<i64>,
-}
-
-impl Default for RunBuilder {
-    fn default() -> Self {
-        RunBuilder { runs: HashMap::new(), dir_mtime: vec![0] }
-    }
-}
-
-impl RunBuilder {
-    fn observe(&mut self, b: &RecordBatch) {
-        let schema = b.schema();
-        let (Ok(ic), Ok(pc), Ok(kc), Ok(mc)) = (
-            schema.index_of("node_id"),
-            schema.index_of("parent_id"),
-            schema.index_of("kind"),
-            schema.index_of("mtime"),
-        ) else {
-            return;
-        };
-        let ids = b.column(ic).as_primitive::<Int64Type>();
-        let parents = b.column(pc).as_primitive::<Int64Type>();
-        let kinds = b.column(kc).as_primitive::<Int8Type>();
-        let Some(mtimes) = time_values(b.column(mc)) else { return };
-        let mut i = 0;
-        let n = b.num_rows();
-        while i < n {
-            // Rows of one parent come in stretches; handle a stretch with one map lookup.
-            let p = parents.value(i);
-            let v = self.runs.entry(p).or_default();
-            while i < n && parents.value(i) == p {
-                let x = ids.value(i);
-                if kinds.value(i) == NodeKind::Dir as i8 {
-                    self.dir_mtime.push(mtimes[i]);
-                } else {
-                    match v.last_mut() {
-                        Some((_, hi)) if x - *hi <= RUN_GAP => *hi = x,
-                        _ => v.push((x, x)),
-                    }
-                }
-                i += 1;
-            }
-        }
-    }
 }
 
 impl Summary {
@@ -565,7 +483,12 @@ async fn read_runs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::BatchStream;
+    use crate::index::node::{Node, NodeId, batch_to_nodes, node_batches};
+    use crate::index::summary_build::RUN_GAP;
     use crate::index::synthetic::SyntheticShare;
+    use std::collections::BTreeMap;
+    use std::io::{Read, Seek, SeekFrom};
 
     /// A stored summary reads alike mapped from a local file and downloaded from a store in pieces
     /// smaller than the object: both equal what was encoded; a missing object is `None`.
@@ -589,12 +512,112 @@ mod tests {
         assert_eq!(mapped.encode(), bytes);
         assert!(map_local(&d.path().join("missing.dirs")).unwrap().is_none());
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-        store.put(&Path::from("s.dirs"), PutPayload::from(bytes.clone())).await.unwrap();
+        store.put(&Path::from("s.dirs"), object_store::PutPayload::from(bytes.clone())).await.unwrap();
         for piece in [777, 1 << 20] {
             let downloaded = download(&store, "s.dirs", piece).await.unwrap().unwrap().open().unwrap();
             assert_eq!(downloaded.encode(), bytes, "pieces of {piece} bytes");
         }
         assert!(download(&store, "missing.dirs", 777).await.unwrap().is_none());
         assert_eq!(Summary::decode(Bytes::from(bytes.clone())).unwrap().encode(), bytes);
+    }
+
+    /// A synthetic share, then what later snapshots and damage make of a tree: directories moved under
+    /// directories created after them (parent id above the child's), a directory and files whose parent
+    /// is no directory, files far from their siblings' ids.
+    fn moved_and_orphaned_rows() -> Vec<Node> {
+        let mut nodes: Vec<Node> =
+            SyntheticShare::new(11, 6000).batches(1000).flat_map(|b| batch_to_nodes(&b)).collect();
+        let dirs: Vec<NodeId> = nodes.iter().filter(|n| n.kind == NodeKind::Dir).map(|n| n.node_id).collect();
+        let top = nodes.last().unwrap().node_id.0;
+        let dir = |id: i64, parent: i64, name: &str| Node {
+            node_id: NodeId(id),
+            parent_id: NodeId(parent),
+            name: name.into(),
+            kind: NodeKind::Dir,
+            size: 0,
+            mtime: id * 1000,
+            ctime: 0,
+            attributes: 0x10,
+            xorhash: 0,
+        };
+        let file = |id: i64, parent: i64, size: i64| Node {
+            kind: NodeKind::File,
+            size,
+            name: format!("f{id}"),
+            ..dir(id, parent, "")
+        };
+        let newer = [top + 10, top + 20];
+        nodes.push(dir(newer[0], ROOT_ID.0, "later-a"));
+        nodes.push(dir(newer[1], ROOT_ID.0, "later-b"));
+        for (k, d) in dirs.iter().skip(3).step_by(17).take(12).enumerate() {
+            let n = nodes.iter_mut().find(|n| n.node_id == *d).unwrap();
+            n.parent_id = NodeId(newer[k % 2]);
+        }
+        nodes.push(dir(top + 30, 999_999_999, "orphan"));
+        nodes.push(file(top + 31, top + 30, 7));
+        nodes.push(file(top + 32, 999_999_998, 5));
+        for (k, d) in dirs.iter().take(5).enumerate() {
+            nodes.push(file(top + 100 + k as i64 * (RUN_GAP + 500), d.0, 100 + k as i64));
+        }
+        nodes.push(file(top + 40_000, dirs[0].0, 3));
+        nodes.sort_by_key(|n| n.node_id);
+        nodes
+    }
+
+    fn stream(nodes: &[Node], batch_rows: usize) -> BatchStream {
+        futures::stream::iter(node_batches(nodes.iter().cloned(), batch_rows).map(Ok).collect::<Vec<_>>()).boxed()
+    }
+
+    async fn built_bytes(nodes: &[Node], batch_rows: usize, memory: u64) -> Vec<u8> {
+        let mut b = summary_build::build(stream(nodes, batch_rows), memory).await.unwrap();
+        let mut out = Vec::new();
+        b.file.seek(SeekFrom::Start(0)).unwrap();
+        b.file.read_to_end(&mut out).unwrap();
+        assert_eq!(out.len() as u64, b.size);
+        assert_eq!(&out[out.len() - 32..], b.body_hash.as_bytes());
+        out
+    }
+
+    /// The summary built through sorted sets that spill every few entries equals the one built with room
+    /// to spare, byte for byte; its directory map equals the in-memory build's, and every directory's
+    /// file runs and mtime are what a direct computation gives.
+    #[tokio::test]
+    async fn a_summary_built_spilling_to_disk_matches_the_in_memory_directory_map_and_direct_runs() {
+        let nodes = moved_and_orphaned_rows();
+        let spilled = built_bytes(&nodes, 333, 1 << 10).await;
+        assert_eq!(spilled, built_bytes(&nodes, 4096, 1 << 30).await);
+        let s = Summary::decode(bytes::Bytes::from(spilled)).unwrap();
+        let want = DirMap::build(stream(&nodes, 500)).await.unwrap();
+        assert!(want.len() > 100, "{} directories", want.len());
+        assert_eq!(s.dirs, want);
+        let later = s.dirs.resolve("/later-a").unwrap();
+        assert!(s.dirs.du(later).unwrap().files > 0, "moved directories count in their new parent");
+
+        let is_dir: std::collections::HashSet<NodeId> =
+            nodes.iter().filter(|n| n.kind == NodeKind::Dir).map(|n| n.node_id).chain([ROOT_ID]).collect();
+        let mut files: BTreeMap<NodeId, Vec<i64>> = BTreeMap::new();
+        for n in nodes.iter().filter(|n| n.kind != NodeKind::Dir) {
+            files.entry(n.parent_id).or_default().push(n.node_id.0);
+        }
+        let mut checked_runs = 0;
+        for d in &is_dir {
+            let mut runs: Vec<(i64, i64)> = Vec::new();
+            for &x in files.get(d).map(|v| v.as_slice()).unwrap_or(&[]) {
+                match runs.last_mut() {
+                    Some((_, hi)) if x - *hi <= RUN_GAP => *hi = x,
+                    _ => runs.push((x, x)),
+                }
+            }
+            checked_runs += runs.len();
+            assert_eq!(s.runs(*d), runs, "runs of directory {}", d.0);
+        }
+        assert!(checked_runs > 50, "{checked_runs} runs");
+        let mut mtimes = 0;
+        for n in nodes.iter().filter(|n| n.kind == NodeKind::Dir && is_dir.contains(&n.parent_id)) {
+            let row = s.list_subdirs(n.parent_id).into_iter().find(|r| r.node_id == n.node_id).unwrap();
+            assert_eq!(row.mtime, n.mtime, "mtime of directory {}", n.node_id.0);
+            mtimes += 1;
+        }
+        assert!(mtimes > 100);
     }
 }
