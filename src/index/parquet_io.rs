@@ -3,7 +3,8 @@
 //! Writer settings were chosen by measurement on the synthetic share (`afb bench index`, see
 //! `docs/index.md`): rows sorted by `node_id`; zstd; `DELTA_BINARY_PACKED` for the id and time columns,
 //! `DELTA_BYTE_ARRAY` for names, dictionary for `kind` and `attributes`, plain for the hash; page-level
-//! statistics so readers can prune by `node_id`.
+//! statistics so readers can prune by `node_id` (row-group statistics only for `kind` and the times, see
+//! [`writer_properties`]).
 
 use std::sync::Arc;
 
@@ -113,7 +114,13 @@ pub fn writer_properties(schema: &Schema, t: ParquetTuning) -> WriterProperties 
         b = match f.name().as_str() {
             "node_id" | "parent_id" | "file_id" => encode(b, c, ColumnEncoding::Delta, int_delta),
             "size" => encode(b, c, t.size, int_delta),
-            "mtime" | "ctime" => encode(b, c, t.times, int_delta),
+            // Row-group statistics only, for the same reason as `kind` below: a page index of the times
+            // pruned a third of the rows of `untouched_for_a_year` at 100M nodes, but its row selection
+            // kept the top-N's dynamic filter from skipping whole row groups (0.77 s with it, 0.28 s
+            // without).
+            "mtime" | "ctime" => {
+                encode(b, c.clone(), t.times, int_delta).set_column_statistics_enabled(c, EnabledStatistics::Chunk)
+            }
             "name" => encode(b, c, t.name, bytes_delta),
             "xorhash" => encode(b, c, t.hash, int_delta),
             // Row-group statistics only: its values interleave within pages, so a page index of `kind`
