@@ -164,9 +164,49 @@ fn map_local(file: &std::path::Path) -> anyhow::Result<Option<Fetched>> {
         Err(e) => return Err(e.into()),
     };
     let size = f.metadata()?.len();
-    let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(std::io::Read::take(&f, size.saturating_sub(32)))?;
-    Ok(Some(Fetched { bytes: map_file(&f, size)?, body_hash: hasher.finalize() }))
+    let body_hash = hash_prefix(&f, size.saturating_sub(32), PARALLEL_HASH_BYTES)?;
+    Ok(Some(Fetched { bytes: map_file(&f, size)?, body_hash }))
+}
+
+/// Files at least this large are hashed on two threads.
+const PARALLEL_HASH_BYTES: u64 = 4 << 20;
+
+/// The BLAKE3 hash of the first `len` bytes of `f`, read with positioned reads (not through a mapping,
+/// so nothing becomes resident). From `parallel_from` bytes on, two threads each hash one of the two
+/// subtrees under BLAKE3's root, merged into the same hash as one sequential pass (about half the
+/// time: 0.14 s of `afb sql "SELECT path(1)"` at 100M nodes was the hash of a 718 MB summary).
+fn hash_prefix(f: &std::fs::File, len: u64, parallel_from: u64) -> anyhow::Result<blake3::Hash> {
+    use blake3::hazmat::{HasherExt, Mode, left_subtree_len, merge_subtrees_root};
+    use std::os::unix::fs::FileExt;
+    let hash_range = |h: &mut blake3::Hasher, from: u64, n: u64| -> std::io::Result<()> {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = from;
+        while at < from + n {
+            let want = ((from + n - at) as usize).min(buf.len());
+            f.read_exact_at(&mut buf[..want], at)?;
+            h.update(&buf[..want]);
+            at += want as u64;
+        }
+        Ok(())
+    };
+    if len < parallel_from.max(2 * blake3::CHUNK_LEN as u64) {
+        let mut h = blake3::Hasher::new();
+        hash_range(&mut h, 0, len)?;
+        return Ok(h.finalize());
+    }
+    let left = left_subtree_len(len);
+    let subtree = |from: u64, n: u64| -> std::io::Result<blake3::hazmat::ChainingValue> {
+        let mut h = blake3::Hasher::new();
+        h.set_input_offset(from);
+        hash_range(&mut h, from, n)?;
+        Ok(h.finalize_non_root())
+    };
+    std::thread::scope(|s| {
+        let right = s.spawn(|| subtree(left, len - left));
+        let left_cv = subtree(0, left)?;
+        let right_cv = right.join().map_err(|_| anyhow::anyhow!("hashing thread panicked"))??;
+        Ok(merge_subtrees_root(&left_cv, &right_cv, Mode::Hash))
+    })
 }
 
 /// Download a summary from the store to an unnamed temporary file, hashing it on the way, and map that.
@@ -484,6 +524,29 @@ async fn read_runs(
 mod tests {
     use super::*;
     use crate::index::BatchStream;
+
+    /// Hashing a file's prefix on two threads gives BLAKE3's hash of it, at lengths around chunk and
+    /// subtree boundaries.
+    #[test]
+    fn a_prefix_hashed_on_two_threads_is_the_blake3_hash() {
+        let mut data = vec![0u8; 3 * 1024 * 1024 + 777];
+        let mut x = 0x9e3779b97f4a7c15u64;
+        for b in data.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("f");
+        std::fs::write(&path, &data).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        for len in [0usize, 1, 1024, 1025, 2048, 2049, 4096 + 1, 65536, 1 << 20, (1 << 20) + 1, 3 << 20, data.len()] {
+            let want = blake3::hash(&data[..len]);
+            assert_eq!(hash_prefix(&f, len as u64, 0).unwrap(), want, "{len} bytes on two threads");
+            assert_eq!(hash_prefix(&f, len as u64, u64::MAX).unwrap(), want, "{len} bytes on one");
+        }
+    }
     use crate::index::node::{Node, NodeId, batch_to_nodes, node_batches};
     use crate::index::summary_build::RUN_GAP;
     use crate::index::synthetic::SyntheticShare;
