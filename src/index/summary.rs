@@ -11,8 +11,9 @@
 //!
 //! Object: `{tenant}/{share}/index/summaries/{data dir name}.dirs`, named after the snapshot's own data
 //! directory (so a writer that loses the commit race never overwrites the winner's summary). It sits
-//! outside `data/`, so `NodeIndex::gc` leaves it alone; an orphan from a failed commit is a few MB at most.
-//! Written before the manifest by [`crate::index::snapshot::SnapshotWriter::commit`]; snapshots committed
+//! outside `data/`, so `NodeIndex::gc` leaves it alone: an orphan from a failed commit stays (about 7 bytes
+//! per file of the share at 10M-100M nodes). Built in bounded memory by [`super::summary_build`] and
+//! written before the manifest by [`crate::index::snapshot::SnapshotWriter::commit`]; snapshots committed
 //! before summaries existed get one built (one full read) and stored on first use, see [`load_or_build`].
 //!
 //! Format (little endian): magic `AFBDIRS2`; counts `n_dirs, names_len, n_child, n_runs` (u64); `ids`

@@ -56,18 +56,24 @@ pub struct BuiltSummary {
 /// ascending `node_id`), sorting in at most `sort_memory` bytes per sorted set; runs on a blocking
 /// thread fed by the stream.
 pub async fn build(mut rows: BatchStream, sort_memory: u64) -> anyhow::Result<BuiltSummary> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+    let (tx, rx) = tokio::sync::mpsc::channel::<anyhow::Result<RecordBatch>>(2);
     let task = tokio::task::spawn_blocking(move || build_blocking(rx, sort_memory));
     while let Some(b) = rows.next().await {
-        if tx.send(b?).await.is_err() {
-            break; // the builder failed: its error is the one to report
+        let failed = b.is_err();
+        // A failed read is handed over too, so the builder stops with it instead of finishing a partial
+        // summary; a send fails only when the builder has already failed, with the error to report.
+        if tx.send(b).await.is_err() || failed {
+            break;
         }
     }
     drop(tx);
     task.await.context("directory summary builder panicked")?
 }
 
-fn build_blocking(mut rx: tokio::sync::mpsc::Receiver<RecordBatch>, sort_memory: u64) -> anyhow::Result<BuiltSummary> {
+fn build_blocking(
+    mut rx: tokio::sync::mpsc::Receiver<anyhow::Result<RecordBatch>>,
+    sort_memory: u64,
+) -> anyhow::Result<BuiltSummary> {
     let config = SpillConfig::with_memory(sort_memory, None);
 
     // 1. Rows in id order.
@@ -81,7 +87,7 @@ fn build_blocking(mut rx: tokio::sync::mpsc::Receiver<RecordBatch>, sort_memory:
     let mut by_parent = KeySpill::<Linked>::new(config.clone());
     let mut pass = FirstPass { n_dirs: 1, names_len: 0, seq: 0 };
     while let Some(b) = rx.blocking_recv() {
-        pass.add(&b, &mut by_parent, [&mut ids, &mut name_end, &mut names, &mut mtime])?;
+        pass.add(&b?, &mut by_parent, [&mut ids, &mut name_end, &mut names, &mut mtime])?;
     }
     let (n, names_len) = (pass.n_dirs, pass.names_len);
     let by_parent = by_parent.finish()?;
