@@ -31,7 +31,7 @@ enum Command {
     Diff(afb::index::cli::DiffArgs),
     /// SQL over the snapshots of a repository.
     Sql(afb::index::cli::SqlArgs),
-    /// Remove data files that no snapshot references.
+    /// Remove data files and directory summaries that no snapshot references.
     Gc(afb::index::cli::GcArgs),
     /// Back up a share: snapshot, scan, diff, read only what changed.
     Backup(afb::backup::cli::BackupArgs),

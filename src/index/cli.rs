@@ -212,7 +212,7 @@ pub struct GcArgs {
     pub out: OutputArgs,
 }
 
-/// `afb gc`: remove data files no manifest references.
+/// `afb gc`: remove data files and directory summaries no manifest references.
 pub async fn gc(a: GcArgs) -> anyhow::Result<ExitCode> {
     let repo = NodeIndex::open(&a.repo.repo)?;
     let removed = repo.gc(&a.tenant, &a.share, std::time::Duration::from_secs(a.grace_secs)).await?;

@@ -113,22 +113,25 @@ impl NodeIndex {
         })
     }
 
-    /// Delete data files of a share that no manifest references and that are older than `grace`
-    /// (so a writer still in progress is left alone). Returns the deleted keys.
+    /// Delete data files and directory summaries of a share that no manifest references and that are
+    /// older than `grace` (so a writer still in progress is left alone). Returns the deleted keys.
     pub async fn gc(&self, tenant: &str, share: &str, grace: std::time::Duration) -> anyhow::Result<Vec<String>> {
         let mut referenced = HashSet::new();
         for m in self.manifests(tenant, share).await? {
             referenced.extend(m.referenced_keys().map(str::to_string));
+            referenced.extend(super::summary::summary_key(&m));
         }
         let cutoff = chrono_now() - chrono_duration(grace);
-        let prefix = Path::from(format!("{}/data", share_prefix(tenant, share)));
-        let objects: Vec<_> = self.store().list(Some(&prefix)).try_collect().await?;
         let mut deleted = Vec::new();
-        for o in objects {
-            let key = o.location.to_string();
-            if !referenced.contains(&key) && o.last_modified <= cutoff {
-                self.store().delete(&o.location).await.with_context(|| format!("deleting {key}"))?;
-                deleted.push(key);
+        for dir in ["data", "summaries"] {
+            let prefix = Path::from(format!("{}/{dir}", share_prefix(tenant, share)));
+            let objects: Vec<_> = self.store().list(Some(&prefix)).try_collect().await?;
+            for o in objects {
+                let key = o.location.to_string();
+                if !referenced.contains(&key) && o.last_modified <= cutoff {
+                    self.store().delete(&o.location).await.with_context(|| format!("deleting {key}"))?;
+                    deleted.push(key);
+                }
             }
         }
         deleted.sort();

@@ -10,9 +10,9 @@
 //! reading any Parquet.
 //!
 //! Object: `{tenant}/{share}/index/summaries/{data dir name}.dirs`, named after the snapshot's own data
-//! directory (so a writer that loses the commit race never overwrites the winner's summary). It sits
-//! outside `data/`, so `NodeIndex::gc` leaves it alone: an orphan from a failed commit stays (about 7 bytes
-//! per file of the share at 10M-100M nodes). Built in bounded memory by [`super::summary_build`] and
+//! directory (so a writer that loses the commit race never overwrites the winner's summary). `NodeIndex::gc`
+//! deletes one no manifest names once it is older than the grace period, as it does data files: an orphan
+//! from a failed commit takes about 7 bytes per file of the share. Built in bounded memory by [`super::summary_build`] and
 //! written before the manifest by [`crate::index::snapshot::SnapshotWriter::commit`]; snapshots committed
 //! before summaries existed get one built (one full read) and stored on first use, see [`load_or_build`].
 //!

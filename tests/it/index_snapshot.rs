@@ -127,6 +127,15 @@ async fn crash_before_manifest_leaves_no_visible_snapshot_and_gc_removes_the_gar
     f.write(&nodes_to_batch(&tree())).await.unwrap();
     f.close().await.unwrap();
     assert!(dir.path().join(orphan).exists());
+    // ... and its directory summary, which is written just before the manifest.
+    let orphan_summary = "t1/s1/index/summaries/00000000000000000002-00000000deadbeef.dirs";
+    object_store::ObjectStoreExt::put(
+        repo.store().as_ref(),
+        &object_store::path::Path::from(orphan_summary),
+        vec![7u8; 100].into(),
+    )
+    .await
+    .unwrap();
     // A writer dropped without commit.
     {
         let mut w = repo.begin("t1", "s1", WriteOptions { max_deltas: 0, ..Default::default() }).await.unwrap();
@@ -138,9 +147,10 @@ async fn crash_before_manifest_leaves_no_visible_snapshot_and_gc_removes_the_gar
     // Within the grace period gc keeps everything; after it, only referenced files remain.
     assert!(repo.gc("t1", "s1", std::time::Duration::from_secs(3600)).await.unwrap().is_empty());
     let removed = repo.gc("t1", "s1", std::time::Duration::ZERO).await.unwrap();
-    assert_eq!(removed, vec![orphan.to_string()]);
-    assert!(!dir.path().join(orphan).exists());
+    assert_eq!(removed, vec![orphan.to_string(), orphan_summary.to_string()]);
+    assert!(!dir.path().join(orphan).exists() && !dir.path().join(orphan_summary).exists());
     assert_eq!(read_all(&repo, &latest).await, tree());
+    assert!(afb::index::summary::load(&repo, &latest).await.unwrap().is_some(), "the live snapshot's summary stays");
 }
 
 #[tokio::test]

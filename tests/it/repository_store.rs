@@ -383,7 +383,9 @@ async fn chunk_index_loads_only_the_partitions_it_is_asked_about_and_stays_withi
     let unknown = repo.key().chunk_id(b"never stored");
     assert!(index.get(&unknown).await.unwrap().is_none());
     let mem = index.memory();
-    assert_eq!(mem.partitions_loaded, 256);
+    // Partitions are the ids' first bytes: 3,001 random ids miss one of the 256 about once in 500 runs.
+    let partitions: std::collections::HashSet<u8> = ids.iter().chain([&unknown]).map(|id| id.0[0]).collect();
+    assert_eq!(mem.partitions_loaded, partitions.len());
     assert!(mem.bloom_bytes < 3000 * 2 + 256 * 2 * 8, "{mem:?}");
 
     // Compaction merges each partition into one object without losing an entry.
