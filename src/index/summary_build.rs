@@ -242,9 +242,9 @@ fn build_blocking(
         run_hi.finish()?,
     ];
     let mut size = 8 + 32;
+    let mut buf = vec![0u8; 1 << 20];
     for mut f in sections {
         f.seek(SeekFrom::Start(0))?;
-        let mut buf = vec![0u8; 1 << 20];
         loop {
             let k = f.read(&mut buf).context("reading a temporary file")?;
             if k == 0 {
